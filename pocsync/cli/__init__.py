@@ -1,0 +1,1 @@
+"""The ``pocsync`` command line: a thin layer over the library (click + rich)."""

@@ -1,0 +1,178 @@
+"""Change-sets: the signed unit of the log (PROTOCOL.md §5).
+
+``verify`` follows the acceptance order of DESIGN §5 for everything that does not
+depend on local state: size cap → envelope parse → signature by a key of the
+origin valid for this seq → payload structure.  The payload is parsed only after
+its signature verified; the only exception is a best-effort peek at the
+``manifest`` field of an unverifiable payload, used solely to decide whether to
+park it (it is re-verified from scratch later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pocsync.core import envelope as dsse
+from pocsync.core import jsonc
+from pocsync.core.hlc import is_hlc
+from pocsync.core.manifest import NODE_ID_RE, Manifest
+from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
+
+CHANGESET_PAYLOAD = "pocsync.changeset/v1"
+OPS = ("put", "delete", "withdraw")
+ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_OPS = 1000
+MAX_AUTHOR = 200
+
+
+def changeset_id(payload: bytes) -> str:
+    return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    op: str
+    key: str
+    entry: dict[str, Any] | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    id: str
+    origin: str
+    seq: int
+    prev: str | None
+    hlc: str
+    manifest: int
+    author: str
+    ops: tuple[Op, ...]
+    keyid: str
+    envelope: bytes  # verbatim, as received or as signed
+
+    @property
+    def payload_fields(self) -> dict[str, Any]:
+        return {"origin": self.origin, "seq": self.seq, "prev": self.prev, "hlc": self.hlc,
+                "manifest": self.manifest, "author": self.author}
+
+
+def build_payload(*, origin: str, seq: int, prev: str | None, hlc: str, manifest: int, author: str,
+                  ops: list[dict[str, Any]]) -> bytes:
+    payload = {
+        "type": CHANGESET_PAYLOAD,
+        "origin": origin,
+        "seq": seq,
+        "prev": prev,
+        "hlc": hlc,
+        "manifest": manifest,
+        "author": author,
+        "ops": ops,
+    }
+    data = jsonc.dumps(payload)
+    parse_payload(data)  # never sign what we would not accept
+    return data
+
+
+def sign(payload: bytes, *, keyid: str, key: Ed25519PrivateKey) -> bytes:
+    return dsse.sign(dsse.CHANGESET_TYPE, payload, keyid, key).to_bytes()
+
+
+def parse_payload(payload: bytes) -> dict[str, Any]:
+    """Strict parse and structural check of a change-set payload."""
+    obj = jsonc.loads(payload)
+    if not isinstance(obj, dict):
+        raise ChangeSetError("change-set payload must be a JSON object")
+    if obj.get("type") != CHANGESET_PAYLOAD:
+        raise ChangeSetError(f"payload type must be {CHANGESET_PAYLOAD!r}", reason="wrong_type")
+    origin = obj.get("origin")
+    if not isinstance(origin, str) or not NODE_ID_RE.match(origin):
+        raise ChangeSetError("origin must be a node id", field="origin")
+    for name in ("seq", "manifest"):
+        v = obj.get(name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ChangeSetError(f"{name} must be an integer ≥ 1", field=name)
+    prev = obj.get("prev")
+    if prev is not None and not (isinstance(prev, str) and ID_RE.match(prev)):
+        raise ChangeSetError("prev must be null or sha256:<64 hex>", field="prev")
+    if not is_hlc(obj.get("hlc")):
+        raise ChangeSetError("hlc must be '<13 digits>-<4 digits>'", field="hlc")
+    author = obj.get("author")
+    if not isinstance(author, str) or not author.strip() or len(author) > MAX_AUTHOR:
+        raise ChangeSetError(f"author must be a non-empty string of at most {MAX_AUTHOR} characters", field="author")
+    ops = obj.get("ops")
+    if not isinstance(ops, list) or not ops:
+        raise ChangeSetError("ops must be a non-empty list", field="ops")
+    if len(ops) > MAX_OPS:
+        raise ChangeSetError(f"{len(ops)} ops exceed the cap of {MAX_OPS}", reason="too_many_ops", field="ops")
+    for i, op in enumerate(ops):
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str) or not isinstance(op.get("key"), str):
+            raise ChangeSetError(f"ops[{i}] must be an object with string 'op' and 'key'", field=f"ops[{i}]")
+    return obj
+
+
+def _peek_manifest(payload: bytes) -> int | None:
+    try:
+        obj = jsonc.loads(payload)
+        v = obj.get("manifest") if isinstance(obj, dict) else None
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    except PocsyncError:
+        return None
+
+
+def verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
+    """Verify a change-set envelope against ``manifest``; raise a typed error or :class:`Parked`."""
+    env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
+    if len(env.signatures) != 1:
+        raise dsse.EnvelopeError(f"exactly one signature required, found {len(env.signatures)}",
+                                 reason="signature_count")
+    keyid = env.signatures[0].keyid
+    node_id, sep, name = keyid.partition(":")
+    node = manifest.node(node_id) if sep else None
+    key = node.key_named(name) if node else None
+    try:
+        if key is None:
+            raise SignatureError(f"keyid {keyid!r} names no signing key in manifest v{manifest.version}",
+                                 reason="unknown_key", keyid=keyid)
+        dsse.verify_one(env, lambda _kid: key.public)
+    except SignatureError:
+        peek = _peek_manifest(env.payload)
+        if peek is not None and peek > manifest.version:
+            raise Parked(f"signed under manifest v{peek}; this node holds v{manifest.version}",
+                         reason="manifest_unknown", manifest=peek) from None
+        raise
+    obj = parse_payload(env.payload)
+    if obj["manifest"] > manifest.version:
+        raise Parked(f"signed under manifest v{obj['manifest']}; this node holds v{manifest.version}",
+                     reason="manifest_unknown", manifest=obj["manifest"])
+    if obj["origin"] != node_id:
+        raise SignatureError(f"change-set of origin {obj['origin']!r} signed by key {keyid!r} of another node",
+                             reason="key_not_of_origin", keyid=keyid)
+    if node is None or node.key_for(name, obj["seq"]) is None:
+        raise SignatureError(f"key {keyid!r} is not valid for seq {obj['seq']} of {node_id!r}",
+                             reason="key_out_of_range", keyid=keyid, seq=obj["seq"])
+    ops = tuple(Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict) else None, o)
+                for i, o in enumerate(obj["ops"]))
+    return ChangeSet(
+        id=changeset_id(env.payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"], hlc=obj["hlc"],
+        manifest=obj["manifest"], author=obj["author"], ops=ops, keyid=keyid, envelope=bytes(data),
+    )
+
+
+def peek_identity(data: bytes, *, max_bytes: int) -> tuple[str, str | None, int | None]:
+    """(id, origin, seq) of an envelope without trusting it — for duplicate checks and parking."""
+    env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
+    origin = seq = None
+    try:
+        obj = jsonc.loads(env.payload)
+        if isinstance(obj, dict):
+            origin = obj.get("origin") if isinstance(obj.get("origin"), str) else None
+            seq = obj.get("seq") if isinstance(obj.get("seq"), int) else None
+    except PocsyncError:
+        pass
+    return changeset_id(env.payload), origin, seq

@@ -1,0 +1,63 @@
+"""The merge (PROTOCOL.md §8): per key, the greatest live put or withdrawal wins.
+
+Each origin asserts, per key, its latest op (``put``, ``delete`` or ``withdraw``).
+A put is *live* while it is its origin's latest op for the key.  Every withdrawal
+counts, whichever origin made it and whatever that origin did later.  The winner
+of a key is the greatest ``(hlc, origin, change-set id, op index)`` among the live
+puts and the withdrawals; the key is in the view only when the winner is a put.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """One effective op: what ``origin`` said about ``key`` in change-set ``cs_id``."""
+
+    key: str
+    origin: str
+    op: str  # put | delete | withdraw
+    hlc: str
+    cs_id: str
+    index: int
+    seq: int
+    author: str
+    entry: dict[str, Any] | None = None
+
+    @property
+    def rank(self) -> tuple[str, str, str, int]:
+        return (self.hlc, self.origin, self.cs_id, self.index)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.cs_id}#{self.index}"
+
+
+def winner(latest: Iterable[Assertion], withdrawal: Assertion | None) -> Assertion | None:
+    """The winning assertion of one key, or ``None`` when nothing lists it.
+
+    ``latest`` are the origins' latest assertions of the key; ``withdrawal`` the
+    greatest withdrawal of the key from any origin.  A withdrawal can win (the key
+    is then absent from the view): callers test ``result.op == "put"``.
+    """
+    candidates = [a for a in latest if a.op == "put"]
+    if withdrawal is not None:
+        candidates.append(withdrawal)
+    return max(candidates, key=lambda a: a.rank, default=None)
+
+
+def greater_withdrawal(current: Assertion | None, new: Assertion) -> Assertion:
+    return new if current is None or new.rank > current.rank else current
+
+
+def digest_lines(view: Iterable[tuple[str, str]]) -> bytes:
+    """``view`` yields (key, "<cs id>#<op index>") for keys whose winner is a put."""
+    return "".join(f"{k} {ref}\n" for k, ref in sorted(view)).encode("utf-8")
+
+
+def view_digest(view: Iterable[tuple[str, str]]) -> str:
+    return "sha256:" + hashlib.sha256(digest_lines(view)).hexdigest()

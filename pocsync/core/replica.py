@@ -1,0 +1,450 @@
+"""The replica: acceptance, effects, equivocation and merge over a state (DESIGN §5).
+
+``Replica`` is the whole protocol logic of one node, pure: it reads and writes
+through a small :class:`State` interface and never touches a disk, a socket or a
+clock (``now_ms`` is a parameter).  :class:`MemoryState` keeps everything in
+dicts (tests, in-memory federations); ``pocsync.store`` implements the same
+interface on SQLite, so both run exactly the same rules.
+
+The merged view is a function of the set of accepted change-sets, the equivocation
+proofs and the current manifest: :meth:`Replica.reevaluate` re-derives it from the
+log whenever the manifest or the proofs change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pocsync.core import changeset as csmod
+from pocsync.core import hlc as hlcmod
+from pocsync.core import model
+from pocsync.core.changeset import ChangeSet
+from pocsync.core.keys import ed25519_public_b64
+from pocsync.core.manifest import Manifest
+from pocsync.core.merge import Assertion, greater_withdrawal, winner
+from pocsync.errors import EntryError, Parked, PocsyncError, ProtocolError, SignatureError, SigningRefused
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit of the core, named (sync.toml ``[limits]``)."""
+
+    max_envelope_bytes: int = 256 * 1024
+    max_clock_skew_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    id: str
+    hlc: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    cs_id: str
+    index: int
+    origin: str
+    seq: int
+    key: str
+    op: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Two valid change-sets of one origin with the same seq: proof of equivocation."""
+
+    origin: str
+    seq: int
+    a: bytes
+    b: bytes
+
+
+@dataclass
+class Outcome:
+    status: str  # accepted | duplicate | parked | quarantined | equivocation
+    reason: str = ""
+    message: str = ""
+    cs_id: str | None = None
+    origin: str | None = None
+    seq: int | None = None
+    refused: list[Refusal] = field(default_factory=list)
+    also_accepted: list["Outcome"] = field(default_factory=list)  # parked ones this one released
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "message": self.message, "id": self.cs_id,
+                "origin": self.origin, "seq": self.seq}
+
+
+class State(Protocol):
+    """Storage of one replica.  Implementations: MemoryState, pocsync.store.SQLiteState."""
+
+    # log of accepted change-sets
+    def logged(self, origin: str, seq: int) -> Head | None: ...
+    def log_envelope(self, origin: str, seq: int) -> bytes | None: ...
+    def append(self, cs: ChangeSet) -> None: ...
+    def heads(self) -> dict[str, Head]: ...
+    def max_hlc(self) -> str | None: ...
+    def all_log(self) -> list[bytes]: ...
+    # parked and quarantined
+    def park(self, cs_id: str, origin: str | None, seq: int | None, data: bytes, reason: str, message: str) -> None: ...
+    def parked_for(self, origin: str, seq: int) -> list[bytes]: ...
+    def all_parked(self, reason: str | None = None) -> list[bytes]: ...
+    def unpark(self, cs_id: str) -> None: ...
+    def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None: ...
+    def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]: ...
+    # equivocation proofs
+    def proofs(self) -> list[Proof]: ...
+    def add_proof(self, proof: Proof) -> bool: ...
+    # derived
+    def latest(self, origin: str, key: str) -> Assertion | None: ...
+    def latest_for_key(self, key: str) -> list[Assertion]: ...
+    def set_latest(self, a: Assertion) -> None: ...
+    def withdrawal(self, key: str) -> Assertion | None: ...
+    def set_withdrawal(self, a: Assertion) -> None: ...
+    def winner(self, key: str) -> Assertion | None: ...
+    def set_winner(self, key: str, a: Assertion | None) -> None: ...
+    def refuse(self, r: Refusal) -> None: ...
+    def reset(self) -> None: ...  # empty the log, parked and every derived table (not quarantine/proofs)
+
+
+# Quarantine reasons that depend on which keys the manifest lists: retried when it changes,
+# so that every node judges a change-set by the same (current) manifest.
+MANIFEST_DEPENDENT = frozenset({"unknown_key", "key_out_of_range", "bad_signature", "key_not_of_origin"})
+
+
+class Replica:
+    def __init__(self, state: State, manifest: Manifest, *, limits: Limits = Limits()) -> None:
+        self.state = state
+        self.manifest = manifest
+        self.limits = limits
+
+    # --- receiving --------------------------------------------------------------
+    def receive(self, data: bytes, *, now_ms: int, source: str = "local") -> Outcome:
+        """Apply one envelope by the acceptance and effect rules; release parked successors."""
+        out = self._receive_one(data, now_ms=now_ms, source=source)
+        if out.status == "accepted":
+            pending = [(out.origin, out.seq)]
+            while pending:
+                origin, seq = pending.pop()
+                for nxt in self.state.parked_for(origin, seq + 1):  # type: ignore[arg-type]
+                    sub = self._receive_one(nxt, now_ms=now_ms, source="parked")
+                    if sub.status == "accepted":
+                        out.also_accepted.append(sub)
+                        pending.append((sub.origin, sub.seq))
+        return out
+
+    def _receive_one(self, data: bytes, *, now_ms: int, source: str) -> Outcome:
+        st = self.state
+        try:
+            cs_id, p_origin, p_seq = csmod.peek_identity(data, max_bytes=self.limits.max_envelope_bytes)
+        except ProtocolError as exc:
+            st.quarantine(data[: self.limits.max_envelope_bytes], exc.reason, exc.message, source)
+            return Outcome("quarantined", exc.reason, exc.message)
+        if p_origin is not None and p_seq is not None:
+            have = st.logged(p_origin, p_seq)
+            if have is not None and have.id == cs_id:
+                st.unpark(cs_id)
+                return Outcome("duplicate", "duplicate", "already in the log", cs_id, p_origin, p_seq)
+        try:
+            cs = csmod.verify(data, self.manifest, max_bytes=self.limits.max_envelope_bytes)
+        except Parked as exc:
+            st.park(cs_id, p_origin, p_seq, data, exc.reason, exc.message)
+            return Outcome("parked", exc.reason, exc.message, cs_id, p_origin, p_seq)
+        except PocsyncError as exc:
+            st.unpark(cs_id)
+            st.quarantine(data, exc.reason, exc.message, source)
+            return Outcome("quarantined", exc.reason, exc.message, cs_id, p_origin, p_seq)
+        return self._chain(cs, now_ms=now_ms, source=source)
+
+    def _chain(self, cs: ChangeSet, *, now_ms: int, source: str) -> Outcome:
+        st = self.state
+        node = self.manifest.nodes[cs.origin]
+        existing = st.logged(cs.origin, cs.seq)
+        if existing is not None:  # same (origin, seq), other id: a proof of equivocation
+            other = st.log_envelope(cs.origin, cs.seq)
+            assert other is not None
+            st.unpark(cs.id)
+            self.add_proof(Proof(cs.origin, cs.seq, other, cs.envelope), now_ms=now_ms)
+            return Outcome("equivocation", "equivocation",
+                           f"{cs.origin} signed two change-sets with seq {cs.seq}", cs.id, cs.origin, cs.seq)
+        seg = node.segment(cs.seq)
+
+        def reject(reason: str, message: str) -> Outcome:
+            st.unpark(cs.id)
+            st.quarantine(cs.envelope, reason, message, source)
+            return Outcome("quarantined", reason, message, cs.id, cs.origin, cs.seq)
+
+        if cs.seq == seg.seq:
+            if cs.prev != seg.prev:
+                return reject("bad_prev", f"seq {cs.seq} starts a chain segment; prev must be {seg.prev!r}")
+        else:
+            pred = st.logged(cs.origin, cs.seq - 1)
+            if pred is None:
+                st.park(cs.id, cs.origin, cs.seq, cs.envelope, "gap", f"waiting for {cs.origin} seq {cs.seq - 1}")
+                return Outcome("parked", "gap", f"waiting for {cs.origin} seq {cs.seq - 1}", cs.id, cs.origin, cs.seq)
+            if cs.prev != pred.id:
+                return reject("prev_mismatch", f"prev does not match {cs.origin} seq {cs.seq - 1} ({pred.id})")
+            if cs.hlc < pred.hlc:
+                return reject("hlc_regression", f"hlc {cs.hlc} is below the previous {pred.hlc}")
+        if hlcmod.ahead_of_wall(cs.hlc, now_ms, self.limits.max_clock_skew_ms):
+            msg = f"hlc {cs.hlc} is more than {self.limits.max_clock_skew_ms // 1000} s ahead of this clock"
+            st.park(cs.id, cs.origin, cs.seq, cs.envelope, "clock_skew", msg)
+            return Outcome("parked", "clock_skew", msg, cs.id, cs.origin, cs.seq)
+        st.unpark(cs.id)
+        st.append(cs)
+        refused = self._apply(cs)
+        return Outcome("accepted", "", "", cs.id, cs.origin, cs.seq, refused)
+
+    # --- effects ----------------------------------------------------------------
+    def _frozen_from(self, origin: str, seq: int) -> int | None:
+        """The fork seq of a proof in the chain segment holding ``seq``, if any."""
+        node = self.manifest.nodes.get(origin)
+        if node is None:
+            return None
+        seg = node.segment(seq).seq
+        forks = [p.seq for p in self.state.proofs() if p.origin == origin and node.segment(p.seq).seq == seg]
+        return min(forks) if forks else None
+
+    def op_refusal(self, cs: ChangeSet, op: csmod.Op) -> tuple[str, str] | None:
+        """The (reason, message) refusing ``op``, or None when it takes effect."""
+        if op.op not in csmod.OPS:
+            return "unknown_op", f"unknown op {op.op!r}"
+        try:
+            state, _kind = model.parse_key(op.key)
+        except EntryError as exc:
+            return exc.reason, exc.message
+        node = self.manifest.nodes[cs.origin]
+        if not node.covers(state, cs.seq):
+            return "out_of_scope", f"{state} is outside the scope of {cs.origin} at seq {cs.seq}"
+        if op.op == "put":
+            try:
+                model.check_structure(op.key, op.raw.get("entry"), cs_hlc=cs.hlc)
+            except EntryError as exc:
+                return exc.reason, exc.message
+        return None
+
+    def _apply(self, cs: ChangeSet) -> list[Refusal]:
+        st = self.state
+        fork = self._frozen_from(cs.origin, cs.seq)
+        refused: list[Refusal] = []
+        touched: set[str] = set()
+        for op in cs.ops:
+            why = ("equivocation", f"{cs.origin} equivocated at seq {fork}") if fork is not None and cs.seq >= fork \
+                else self.op_refusal(cs, op)
+            if why is not None:
+                r = Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1])
+                st.refuse(r)
+                refused.append(r)
+                continue
+            a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
+                          op.entry if op.op == "put" else None)
+            st.set_latest(a)
+            if op.op == "withdraw":
+                st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
+            touched.add(op.key)
+        for key in sorted(touched):
+            w = winner(st.latest_for_key(key), st.withdrawal(key))
+            st.set_winner(key, w if w is not None and w.op == "put" else None)
+        return refused
+
+    # --- equivocation and re-evaluation -----------------------------------------
+    def check_proof(self, proof: Proof) -> None:
+        """Raise unless both change-sets verify, share origin and seq, and differ."""
+        a = csmod.verify(proof.a, self.manifest, max_bytes=self.limits.max_envelope_bytes)
+        b = csmod.verify(proof.b, self.manifest, max_bytes=self.limits.max_envelope_bytes)
+        if (a.origin, a.seq) != (b.origin, b.seq) or a.origin != proof.origin or a.seq != proof.seq:
+            raise ProtocolError("proof change-sets do not share origin and seq", reason="bad_proof")
+        if a.id == b.id:
+            raise ProtocolError("proof holds the same change-set twice", reason="bad_proof")
+
+    def add_proof(self, proof: Proof, *, now_ms: int) -> bool:
+        """Record a verified proof; re-derive the view when it is new."""
+        self.check_proof(proof)
+        if self.state.add_proof(proof):
+            self.reevaluate(now_ms=now_ms)
+            return True
+        return False
+
+    def reevaluate(self, *, now_ms: int, manifest: Manifest | None = None) -> list[Outcome]:
+        """Re-derive everything from the log and the parked change-sets (new manifest or proof)."""
+        if manifest is not None:
+            self.manifest = manifest
+        candidates = (self.state.all_log() + self.state.all_parked()
+                      + self.state.take_quarantined(MANIFEST_DEPENDENT))
+        self.state.reset()
+        outcomes = []
+        for data in candidates:
+            out = self.receive(data, now_ms=now_ms, source="reevaluate")
+            outcomes.append(out)
+            outcomes.extend(out.also_accepted)
+        return outcomes
+
+    def retry_parked(self, *, now_ms: int, reason: str | None = None) -> list[Outcome]:
+        outs = []
+        for data in self.state.all_parked(reason):
+            out = self.receive(data, now_ms=now_ms, source="parked")
+            outs.append(out)
+            outs.extend(out.also_accepted)
+        return outs
+
+    # --- local edits (origin side) ------------------------------------------------
+    def next_position(self, me: str) -> tuple[int, str | None]:
+        """(seq, prev) for the next change-set this node signs."""
+        node = self.manifest.nodes.get(me)
+        if node is None:
+            raise SigningRefused(f"node {me!r} is not in manifest v{self.manifest.version}")
+        head = self.state.heads().get(me)
+        seq = head.seq + 1 if head else 1
+        later = [r.seq for r in node.restarts if r.seq >= seq]
+        if later:
+            seq = max(later)
+        seg = node.segment(seq)
+        if seq == seg.seq:
+            return seq, seg.prev
+        if head is None or head.seq != seq - 1:
+            raise SigningRefused(f"the log of {me} is missing seq {seq - 1}; recover it from peers first")
+        return seq, head.id
+
+    def edit(self, ops: list[dict[str, Any]], *, me: str, key: Ed25519PrivateKey, author: str,
+             now_ms: int) -> Outcome:
+        """Sign one change-set of ``ops`` at the next seq and apply it.  Raises on refusal."""
+        seq, prev = self.next_position(me)
+        node = self.manifest.nodes[me]
+        if self._frozen_from(me, seq) is not None:
+            raise SigningRefused(f"{me} is frozen by an equivocation proof; the root must declare a chain restart")
+        signing = node.current_key(seq)
+        if signing is None or ed25519_public_b64(signing.public) != ed25519_public_b64(key):
+            raise SigningRefused(f"this node's signing key is not the one the manifest allows for seq {seq}")
+        hlc = hlcmod.next_hlc(self.state.max_hlc(), now_ms)
+        ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
+        payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
+                                      author=author, ops=ops)
+        data = csmod.sign(payload, keyid=f"{me}:{signing.name}", key=key)
+        out = self.receive(data, now_ms=now_ms, source="local")
+        if out.status != "accepted":
+            raise SigningRefused(f"own change-set was not accepted: {out.reason}: {out.message}")
+        return out
+
+    def _with_holder_epoch(self, op: dict[str, Any], me: str, hlc: str) -> dict[str, Any]:
+        if op.get("op") != "put" or not isinstance(op.get("entry"), dict):
+            return op
+        entry = dict(op["entry"])
+        old = self.state.winner(op["key"]) or self.state.latest(me, op["key"])
+        old_entry = old.entry if old is not None and old.op == "put" else None
+        if old_entry and not model.holder_changed(old_entry, entry) and hlcmod.is_hlc(old_entry.get("holder_epoch")):
+            entry["holder_epoch"] = old_entry["holder_epoch"]
+        else:
+            entry["holder_epoch"] = hlc
+        return {**op, "entry": entry}
+
+
+class MemoryState:
+    """All of a replica's state in dicts."""
+
+    def __init__(self) -> None:
+        self.log: dict[tuple[str, int], ChangeSet] = {}
+        self.parked: dict[str, tuple[str | None, int | None, bytes, str, str]] = {}
+        self.quarantined: list[tuple[bytes, str, str, str]] = []
+        self._proofs: dict[tuple[str, int, frozenset[bytes]], Proof] = {}
+        self.latest_: dict[tuple[str, str], Assertion] = {}
+        self.withdrawals: dict[str, Assertion] = {}
+        self.winners: dict[str, Assertion] = {}
+        self.refusals: dict[tuple[str, int], Refusal] = {}
+
+    def logged(self, origin: str, seq: int) -> Head | None:
+        cs = self.log.get((origin, seq))
+        return Head(cs.seq, cs.id, cs.hlc) if cs else None
+
+    def log_envelope(self, origin: str, seq: int) -> bytes | None:
+        cs = self.log.get((origin, seq))
+        return cs.envelope if cs else None
+
+    def append(self, cs: ChangeSet) -> None:
+        self.log[(cs.origin, cs.seq)] = cs
+
+    def heads(self) -> dict[str, Head]:
+        out: dict[str, Head] = {}
+        for (origin, seq), cs in self.log.items():
+            if origin not in out or seq > out[origin].seq:
+                out[origin] = Head(cs.seq, cs.id, cs.hlc)
+        return out
+
+    def max_hlc(self) -> str | None:
+        return max((cs.hlc for cs in self.log.values()), default=None)
+
+    def all_log(self) -> list[bytes]:
+        return [self.log[k].envelope for k in sorted(self.log)]
+
+    def park(self, cs_id, origin, seq, data, reason, message) -> None:  # type: ignore[no-untyped-def]
+        self.parked[cs_id] = (origin, seq, data, reason, message)
+
+    def parked_for(self, origin: str, seq: int) -> list[bytes]:
+        return [p[2] for _, p in sorted(self.parked.items()) if p[0] == origin and p[1] == seq]
+
+    def all_parked(self, reason: str | None = None) -> list[bytes]:
+        return [p[2] for _, p in sorted(self.parked.items()) if reason is None or p[3] == reason]
+
+    def unpark(self, cs_id: str) -> None:
+        self.parked.pop(cs_id, None)
+
+    def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
+        self.quarantined.append((data, reason, message, source))
+
+    def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]:
+        taken = [q[0] for q in self.quarantined if q[1] in reasons]
+        self.quarantined = [q for q in self.quarantined if q[1] not in reasons]
+        return taken
+
+    def proofs(self) -> list[Proof]:
+        return list(self._proofs.values())
+
+    def add_proof(self, proof: Proof) -> bool:
+        k = (proof.origin, proof.seq, frozenset((proof.a, proof.b)))
+        if k in self._proofs:
+            return False
+        self._proofs[k] = proof
+        return True
+
+    def latest(self, origin: str, key: str) -> Assertion | None:
+        return self.latest_.get((origin, key))
+
+    def latest_for_key(self, key: str) -> list[Assertion]:
+        return [a for (o, k), a in self.latest_.items() if k == key]
+
+    def set_latest(self, a: Assertion) -> None:
+        self.latest_[(a.origin, a.key)] = a
+
+    def withdrawal(self, key: str) -> Assertion | None:
+        return self.withdrawals.get(key)
+
+    def set_withdrawal(self, a: Assertion) -> None:
+        self.withdrawals[a.key] = a
+
+    def winner(self, key: str) -> Assertion | None:
+        return self.winners.get(key)
+
+    def set_winner(self, key: str, a: Assertion | None) -> None:
+        if a is None:
+            self.winners.pop(key, None)
+        else:
+            self.winners[key] = a
+
+    def refuse(self, r: Refusal) -> None:
+        self.refusals[(r.cs_id, r.index)] = r
+
+    def reset(self) -> None:
+        self.log.clear()
+        self.parked.clear()
+        self.latest_.clear()
+        self.withdrawals.clear()
+        self.winners.clear()
+        self.refusals.clear()
+
+    def view_refs(self) -> list[tuple[str, str]]:
+        return [(k, a.ref) for k, a in self.winners.items()]

@@ -1,0 +1,72 @@
+"""Private keys on disk: PEM PKCS#8 files with mode 0600 (encrypted when a passphrase is given).
+
+This is the only module that reads or writes private keys.  It refuses key files
+that others can read, so a key copied carelessly is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from pocsync.errors import KeyFileError
+
+K = TypeVar("K")
+
+
+def write_private(path: Path, key: Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey,
+                  *, passphrase: bytes | None = None) -> None:
+    if path.exists():
+        raise KeyFileError(f"{path} exists; refusing to overwrite a key", reason="key_exists")
+    enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
+           else serialization.NoEncryption())
+    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def write_public(path: Path, text: str) -> None:
+    path.write_text(text if text.endswith("\n") else text + "\n")
+    os.chmod(path, 0o644)
+
+
+def read_private(path: Path, kind: type[K], *, passphrase: bytes | None = None) -> K:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} not found") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"key file {path} is readable by others (mode {oct(st.st_mode & 0o777)});"
+                           f" run `chmod 600 {path}`", reason="key_permissions")
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+    except TypeError:
+        raise KeyFileError(f"{path} is encrypted: give its passphrase (--passphrase-file)",
+                           reason="passphrase_needed") from None
+    except ValueError:
+        raise KeyFileError(f"{path} is not a readable PEM private key (or the passphrase is wrong)") from None
+    if not isinstance(key, kind):  # type: ignore[arg-type]
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, expected {kind.__name__}")
+    return key  # type: ignore[return-value]
+
+
+def read_passphrase(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    data = path.read_bytes().rstrip(b"\r\n")
+    if not data:
+        raise KeyFileError(f"passphrase file {path} is empty")
+    return data

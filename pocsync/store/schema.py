@@ -1,0 +1,45 @@
+"""Schema of a node's store and its migrations.
+
+Each migration is a list of SQL statements applied in one transaction; the
+store's ``meta.schema_version`` names the last one applied.  Migrations only
+ever append: a released migration is never edited.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the first schema
+    [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE manifests (version INTEGER PRIMARY KEY, id TEXT NOT NULL, envelope BLOB NOT NULL,
+               installed_at TEXT NOT NULL)""",
+        """CREATE TABLE log (origin TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE,
+               hlc TEXT NOT NULL, prev TEXT, manifest INTEGER NOT NULL, author TEXT NOT NULL,
+               keyid TEXT NOT NULL, envelope BLOB NOT NULL, received_at TEXT NOT NULL, source TEXT NOT NULL,
+               published INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (origin, seq))""",
+        "CREATE INDEX log_hlc ON log (hlc)",
+        """CREATE TABLE parked (id TEXT PRIMARY KEY, origin TEXT, seq INTEGER, reason TEXT NOT NULL,
+               message TEXT NOT NULL, envelope BLOB NOT NULL, parked_at TEXT NOT NULL)""",
+        "CREATE INDEX parked_pos ON parked (origin, seq)",
+        """CREATE TABLE quarantine (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, reason TEXT NOT NULL,
+               message TEXT NOT NULL, source TEXT NOT NULL, size INTEGER NOT NULL, envelope BLOB NOT NULL,
+               received_at TEXT NOT NULL)""",
+        """CREATE TABLE proofs (origin TEXT NOT NULL, seq INTEGER NOT NULL, id_a TEXT NOT NULL, id_b TEXT NOT NULL,
+               a BLOB NOT NULL, b BLOB NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (origin, seq, id_a, id_b))""",
+        """CREATE TABLE assertions (origin TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL,
+               cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL, entry TEXT,
+               PRIMARY KEY (origin, key))""",
+        "CREATE INDEX assertions_key ON assertions (key)",
+        """CREATE TABLE withdrawals (key TEXT PRIMARY KEY, origin TEXT NOT NULL, hlc TEXT NOT NULL,
+               cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL)""",
+        """CREATE TABLE view (key TEXT PRIMARY KEY, origin TEXT NOT NULL, hlc TEXT NOT NULL, cs_id TEXT NOT NULL,
+               idx INTEGER NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL, entry TEXT NOT NULL)""",
+        """CREATE TABLE refused (cs_id TEXT NOT NULL, idx INTEGER NOT NULL, origin TEXT NOT NULL, seq INTEGER NOT NULL,
+               key TEXT NOT NULL, op TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
+               PRIMARY KEY (cs_id, idx))""",
+        """CREATE TABLE audit (n INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+               action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

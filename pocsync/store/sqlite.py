@@ -1,0 +1,475 @@
+"""SQLite store of one node (DESIGN §5 Durability).
+
+* WAL journal, ``synchronous=FULL``: a transaction that returned is on disk.
+* Every write happens in one ``BEGIN IMMEDIATE`` transaction, so the CLI and the
+  daemon can both write: seq and hlc of a local edit are allocated, the
+  change-set is signed, appended and the view updated in the same transaction.
+* :class:`SQLiteState` implements the core's ``State`` interface, so the rules that
+  run here are exactly those of :class:`pocsync.core.replica.Replica`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from pocsync.core import changeset as csmod
+from pocsync.core import jsonc
+from pocsync.core import manifest as mf
+from pocsync.core.changeset import ChangeSet
+from pocsync.core.merge import Assertion, view_digest
+from pocsync.core.replica import Head, Limits, Outcome, Proof, Refusal, Replica
+from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
+from pocsync.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+QUARANTINE_KEEP_BYTES = 1 << 20  # keep at most this much of an oversize blob (with its true size)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
+    entry = row["entry"] if "entry" in row.keys() else None
+    return Assertion(
+        key=key or row["key"], origin=row["origin"], op=row["op"] if "op" in row.keys() else "put",
+        hlc=row["hlc"], cs_id=row["cs_id"], index=row["idx"], seq=row["seq"], author=row["author"],
+        entry=json.loads(entry) if entry else None,
+    )
+
+
+class SQLiteState:
+    """The core's State interface on one SQLite connection (inside a transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, source: str = "") -> None:
+        self.c = conn
+        self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
+        self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        return self.c.execute(sql, args).fetchone()
+
+    # log
+    def logged(self, origin: str, seq: int) -> Head | None:
+        r = self._one("SELECT seq, id, hlc FROM log WHERE origin=? AND seq=?", origin, seq)
+        return Head(r["seq"], r["id"], r["hlc"]) if r else None
+
+    def log_envelope(self, origin: str, seq: int) -> bytes | None:
+        r = self._one("SELECT envelope FROM log WHERE origin=? AND seq=?", origin, seq)
+        return bytes(r["envelope"]) if r else None
+
+    def append(self, cs: ChangeSet) -> None:
+        received_at, source, published = self._kept.pop(cs.id, (utcnow(), self.source, 0))
+        self.c.execute(
+            "INSERT INTO log (origin, seq, id, hlc, prev, manifest, author, keyid, envelope, received_at, source,"
+            " published) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (cs.origin, cs.seq, cs.id, cs.hlc, cs.prev, cs.manifest, cs.author, cs.keyid, cs.envelope, received_at,
+             source, published),
+        )
+
+    def heads(self) -> dict[str, Head]:
+        rows = self.c.execute(
+            "SELECT l.origin, l.seq, l.id, l.hlc FROM log l JOIN (SELECT origin, max(seq) AS m FROM log"
+            " GROUP BY origin) h ON l.origin=h.origin AND l.seq=h.m"
+        )
+        return {r["origin"]: Head(r["seq"], r["id"], r["hlc"]) for r in rows}
+
+    def max_hlc(self) -> str | None:
+        r = self._one("SELECT max(hlc) AS m FROM log")
+        return r["m"] if r else None
+
+    def all_log(self) -> list[bytes]:
+        return [bytes(r["envelope"]) for r in self.c.execute("SELECT envelope FROM log ORDER BY origin, seq")]
+
+    # parked / quarantine
+    def park(self, cs_id: str, origin: str | None, seq: int | None, data: bytes, reason: str, message: str) -> None:
+        self.c.execute(
+            "INSERT INTO parked (id, origin, seq, reason, message, envelope, parked_at) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET reason=excluded.reason, message=excluded.message",
+            (cs_id, origin, seq, reason, message, data, utcnow()),
+        )
+
+    def parked_for(self, origin: str, seq: int) -> list[bytes]:
+        return [bytes(r["envelope"]) for r in
+                self.c.execute("SELECT envelope FROM parked WHERE origin=? AND seq=? ORDER BY id", (origin, seq))]
+
+    def all_parked(self, reason: str | None = None) -> list[bytes]:
+        if reason is None:
+            rows = self.c.execute("SELECT envelope FROM parked ORDER BY origin, seq, id")
+        else:
+            rows = self.c.execute("SELECT envelope FROM parked WHERE reason=? ORDER BY origin, seq, id", (reason,))
+        return [bytes(r["envelope"]) for r in rows]
+
+    def unpark(self, cs_id: str) -> None:
+        self.c.execute("DELETE FROM parked WHERE id=?", (cs_id,))
+
+    def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
+        import hashlib
+
+        self.c.execute(
+            "INSERT INTO quarantine (id, reason, message, source, size, envelope, received_at) VALUES (?,?,?,?,?,?,?)",
+            ("sha256:" + hashlib.sha256(data).hexdigest(), reason, message, source, len(data),
+             data[:QUARANTINE_KEEP_BYTES], utcnow()),
+        )
+
+    def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]:
+        marks = ",".join("?" * len(reasons))
+        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE reason IN ({marks}) ORDER BY n",
+                              tuple(sorted(reasons))).fetchall()
+        self.c.execute(f"DELETE FROM quarantine WHERE reason IN ({marks})", tuple(sorted(reasons)))
+        return [bytes(r["envelope"]) for r in rows]
+
+    # proofs
+    def proofs(self) -> list[Proof]:
+        return [Proof(r["origin"], r["seq"], bytes(r["a"]), bytes(r["b"]))
+                for r in self.c.execute("SELECT * FROM proofs ORDER BY origin, seq, id_a, id_b")]
+
+    def add_proof(self, proof: Proof) -> bool:
+        ids = sorted([(csmod.peek_identity(proof.a, max_bytes=1 << 30)[0], proof.a),
+                      (csmod.peek_identity(proof.b, max_bytes=1 << 30)[0], proof.b)])
+        cur = self.c.execute(
+            "INSERT OR IGNORE INTO proofs (origin, seq, id_a, id_b, a, b, received_at) VALUES (?,?,?,?,?,?,?)",
+            (proof.origin, proof.seq, ids[0][0], ids[1][0], ids[0][1], ids[1][1], utcnow()),
+        )
+        return cur.rowcount > 0
+
+    # derived
+    def latest(self, origin: str, key: str) -> Assertion | None:
+        r = self._one("SELECT * FROM assertions WHERE origin=? AND key=?", origin, key)
+        return _assertion(r) if r else None
+
+    def latest_for_key(self, key: str) -> list[Assertion]:
+        return [_assertion(r) for r in self.c.execute("SELECT * FROM assertions WHERE key=?", (key,))]
+
+    def set_latest(self, a: Assertion) -> None:
+        self.c.execute(
+            "INSERT OR REPLACE INTO assertions (origin, key, op, hlc, cs_id, idx, seq, author, entry)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
+             jsonc.dumps(a.entry).decode() if a.entry is not None else None),
+        )
+
+    def withdrawal(self, key: str) -> Assertion | None:
+        r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
+        return _assertion(r) if r else None
+
+    def set_withdrawal(self, a: Assertion) -> None:
+        self.c.execute(
+            "INSERT OR REPLACE INTO withdrawals (key, origin, hlc, cs_id, idx, seq, author) VALUES (?,?,?,?,?,?,?)",
+            (a.key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author),
+        )
+
+    def winner(self, key: str) -> Assertion | None:
+        r = self._one("SELECT *, 'put' AS op FROM view WHERE key=?", key)
+        return _assertion(r) if r else None
+
+    def set_winner(self, key: str, a: Assertion | None) -> None:
+        if a is None:
+            self.c.execute("DELETE FROM view WHERE key=?", (key,))
+            return
+        self.c.execute(
+            "INSERT OR REPLACE INTO view (key, origin, hlc, cs_id, idx, seq, author, entry) VALUES (?,?,?,?,?,?,?,?)",
+            (key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author, jsonc.dumps(a.entry).decode()),
+        )
+
+    def refuse(self, r: Refusal) -> None:
+        self.c.execute(
+            "INSERT OR REPLACE INTO refused (cs_id, idx, origin, seq, key, op, reason, message)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (r.cs_id, r.index, r.origin, r.seq, r.key, r.op, r.reason, r.message),
+        )
+
+    def reset(self) -> None:
+        self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
+                      for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused"):
+            self.c.execute(f"DELETE FROM {table}")
+
+
+@dataclass(frozen=True)
+class LogProblem:
+    origin: str
+    seq: int
+    problem: str
+
+
+class Store:
+    """A node's store file.  Open with :meth:`open` or :meth:`create`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, limits: Limits = Limits()) -> None:
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.limits = limits
+        self._manifest: mf.Manifest | None = None
+
+    # --- lifecycle --------------------------------------------------------------
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    @classmethod
+    def create(cls, path: Path, *, node_id: str, limits: Limits = Limits()) -> "Store":
+        if path.exists():
+            raise StoreError(f"a store already exists at {path}; refusing to overwrite it", reason="store_exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, cls._connect(path), limits=limits)
+        store.migrate()
+        with store.transaction():
+            store.set_meta("node_id", node_id)
+            store.set_meta("created_at", utcnow())
+        path.chmod(0o600)
+        return store
+
+    @classmethod
+    def open(cls, path: Path, *, limits: Limits = Limits()) -> "Store":
+        if not path.exists():
+            raise NotInitialised(f"no store at {path}: run `pocsync init` first (or `pocsync recover`)")
+        store = cls(path, cls._connect(path), limits=limits)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> None:
+        with self.transaction():
+            has_meta = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            current = int(self.get_meta("schema_version") or 0) if has_meta else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(f"store schema v{current} is newer than this pocsync (v{SCHEMA_VERSION}); upgrade",
+                                 reason="schema_too_new")
+            for n in range(current, SCHEMA_VERSION):
+                for stmt in MIGRATIONS[n]:
+                    self.conn.execute(stmt)
+                self.set_meta("schema_version", str(n + 1))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; nested use joins the outer one."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # --- meta -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        r = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return r["value"] if r else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
+
+    @property
+    def node_id(self) -> str:
+        v = self.get_meta("node_id")
+        if v is None:
+            raise NotInitialised(f"store {self.path} has no node id")
+        return v
+
+    # --- manifest ---------------------------------------------------------------
+    def manifest(self) -> mf.Manifest | None:
+        """The installed manifest (parsed once per version; another process may install a newer one)."""
+        r = self.conn.execute("SELECT max(version) AS v FROM manifests").fetchone()
+        if r is None or r["v"] is None:
+            return None
+        if self._manifest is None or self._manifest.version != r["v"]:
+            env = self.conn.execute("SELECT envelope FROM manifests WHERE version=?", (r["v"],)).fetchone()
+            self._manifest = mf.parse(bytes(env["envelope"]))
+        return self._manifest
+
+    def require_manifest(self) -> mf.Manifest:
+        m = self.manifest()
+        if m is None:
+            raise NoManifest("no manifest installed: run `pocsync manifest install --data DIR FILE`")
+        return m
+
+    def manifest_bytes(self, version: int) -> bytes | None:
+        r = self.conn.execute("SELECT envelope FROM manifests WHERE version=?", (version,)).fetchone()
+        return bytes(r["envelope"]) if r else None
+
+    def manifest_versions(self) -> list[int]:
+        return [r["version"] for r in self.conn.execute("SELECT version FROM manifests ORDER BY version")]
+
+    def install_manifest(self, m: mf.Manifest, *, now_ms_: int | None = None) -> list[Outcome]:
+        """Install ``m`` by the rotation rules and re-derive the view from the log."""
+        t = now_ms_ if now_ms_ is not None else now_ms()
+        with self.transaction():
+            mf.check_install(self.manifest(), m, now_s=t // 1000)
+            self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
+                              (m.version, m.id, m.to_bytes(), utcnow()))
+            return Replica(SQLiteState(self.conn, source="reevaluate"), m, limits=self.limits).reevaluate(now_ms=t)
+
+    # --- the log ------------------------------------------------------------------
+    def replica(self, *, source: str = "") -> Replica:
+        return Replica(SQLiteState(self.conn, source=source), self.require_manifest(), limits=self.limits)
+
+    def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:
+        t = now_ms_ if now_ms_ is not None else now_ms()
+        with self.transaction():
+            rep = self.replica(source=source)
+            out = rep.receive(data, now_ms=t, source=source)
+            self._note_own(out)
+            return out
+
+    def _note_own(self, out: Outcome) -> None:
+        """Seeing our own origin's change-sets from elsewhere: keep the signing guard right."""
+        me = self.get_meta("node_id")
+        for o in [out, *out.also_accepted]:
+            if o.origin == me and o.status in ("parked", "equivocation") and o.reason != "clock_skew":
+                self.set_meta("signing_blocked",
+                              f"peers hold {me} seq {o.seq} that this store lacks or disagrees with ({o.reason})")
+
+    def retry_parked(self, *, now_ms_: int | None = None, reason: str | None = None) -> list[Outcome]:
+        t = now_ms_ if now_ms_ is not None else now_ms()
+        with self.transaction():
+            return self.replica().retry_parked(now_ms=t, reason=reason)
+
+    def signing_blocked(self) -> str | None:
+        """Why this node must not sign, or None.  Cleared once the own chain has no gap."""
+        reason = self.get_meta("signing_blocked")
+        if reason is None:
+            return None
+        me = self.node_id
+        waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=?", (me,)).fetchone()["n"]
+        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
+        if waiting == 0 and proofs == 0:
+            self.set_meta("signing_blocked", None)
+            return None
+        return reason
+
+    def edit(self, ops: list[dict[str, Any]], *, key: Ed25519PrivateKey, author: str,
+             now_ms_: int | None = None) -> Outcome:
+        """One local edit = one change-set, signed and applied in one immediate transaction."""
+        with self.transaction():
+            blocked = self.signing_blocked()
+            if blocked:
+                raise SigningRefused(f"this node must not sign: {blocked}. Run `pocsync recover` or have the root"
+                                     " declare a chain restart")
+            t = now_ms_ if now_ms_ is not None else now_ms()
+            return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
+
+    def export(self, *, origin: str | None = None, after: int = 0) -> Iterator[bytes]:
+        sql = "SELECT envelope FROM log WHERE seq > ?"
+        args: list[Any] = [after]
+        if origin:
+            sql += " AND origin = ?"
+            args.append(origin)
+        sql += " ORDER BY origin, seq"
+        for r in self.conn.execute(sql, args):
+            yield bytes(r["envelope"])
+
+    def verify_log(self) -> tuple[int, list[LogProblem]]:
+        """Re-verify every stored signature and chain link against the current manifest."""
+        m = self.require_manifest()
+        problems: list[LogProblem] = []
+        n = 0
+        prev_by_origin: dict[str, tuple[int, str, str]] = {}
+        for r in self.conn.execute("SELECT origin, seq, id, hlc, envelope FROM log ORDER BY origin, seq"):
+            n += 1
+            origin, seq = r["origin"], r["seq"]
+            try:
+                cs = csmod.verify(bytes(r["envelope"]), m, max_bytes=self.limits.max_envelope_bytes)
+            except PocsyncError as exc:
+                problems.append(LogProblem(origin, seq, f"{exc.reason}: {exc.message}"))
+                continue
+            if (cs.origin, cs.seq, cs.id, cs.hlc) != (origin, seq, r["id"], r["hlc"]):
+                problems.append(LogProblem(origin, seq, "stored columns disagree with the signed payload"))
+            node = m.nodes[origin]
+            seg = node.segment(seq)
+            last = prev_by_origin.get(origin)
+            if seq == seg.seq:
+                if cs.prev != seg.prev:
+                    problems.append(LogProblem(origin, seq, "segment start with the wrong prev"))
+            elif last is None or last[0] != seq - 1:
+                problems.append(LogProblem(origin, seq, f"seq {seq - 1} missing from the log"))
+            elif cs.prev != last[1]:
+                problems.append(LogProblem(origin, seq, "prev does not match the previous change-set"))
+            prev_by_origin[origin] = (seq, cs.id, cs.hlc)
+        return n, problems
+
+    # --- reading ----------------------------------------------------------------
+    def digest(self) -> str:
+        return view_digest((r["key"], f"{r['cs_id']}#{r['idx']}")
+                           for r in self.conn.execute("SELECT key, cs_id, idx FROM view"))
+
+    def heads(self) -> dict[str, Head]:
+        return SQLiteState(self.conn).heads()
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [self._view_row(r) for r in self.conn.execute("SELECT * FROM view ORDER BY key")]
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM view WHERE key=?", (key,)).fetchone()
+        if r is None:
+            return None
+        out = self._view_row(r)
+        out["versions"] = [
+            {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
+             "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None}
+            for a in self.conn.execute("SELECT * FROM assertions WHERE key=? ORDER BY origin", (key,))
+        ]
+        return out
+
+    @staticmethod
+    def _view_row(r: sqlite3.Row) -> dict[str, Any]:
+        return {"key": r["key"], "entry": json.loads(r["entry"]), "origin": r["origin"], "hlc": r["hlc"],
+                "cs_id": r["cs_id"], "index": r["idx"], "seq": r["seq"], "author": r["author"]}
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return [dict(r) | {"envelope": None} for r in
+                self.conn.execute("SELECT n, id, reason, message, source, size, received_at FROM quarantine ORDER BY n")]
+
+    def refused(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM refused ORDER BY origin, seq, idx")]
+
+    def parked(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in
+                self.conn.execute("SELECT id, origin, seq, reason, message, parked_at FROM parked ORDER BY origin, seq")]
+
+    def proofs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in
+                self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
+
+    def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
+        with self.transaction():
+            self.conn.execute("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
+                              (utcnow(), actor, action, target, result, detail))
+
+    def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM audit ORDER BY n DESC LIMIT ?", (limit,))]
