@@ -226,3 +226,29 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path) -> None:
     proc = sh("digest", "--data", tmp_path / "nowhere", check=False)
     assert proc.returncode == 2 and b"pocsync init" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_cli_reference_is_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pocsync.cli import docs
+
+    monkeypatch.setenv("COLUMNS", "100")
+    current = (Path(__file__).parents[2] / "docs" / "CLI.md").read_text()
+    assert current == docs.render(), "docs/CLI.md is stale: run `python -m pocsync.cli.docs > docs/CLI.md`"
+
+
+def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from pocsync import config
+
+    example = Path(__file__).parents[2] / "sync.toml.example"
+    cfg = config.load(example)
+    text = example.read_text()
+    for section in (config.NodeConfig, config.LimitsConfig):
+        for f in fields(section):
+            assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
+    assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
+    bad = tmp_path / "sync.toml"
+    bad.write_text(text.replace("max_envelope_bytes", "max_envelope_byte"))
+    with pytest.raises(Exception, match="unknown key"):
+        config.load(bad)

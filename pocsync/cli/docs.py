@@ -1,0 +1,33 @@
+"""Renders docs/CLI.md from the click commands themselves (``python -m pocsync.cli.docs > docs/CLI.md``).
+
+A test compares the file with this output, so the documentation cannot drift from the CLI.
+"""
+
+from __future__ import annotations
+
+import click
+
+from pocsync.cli.main import cli
+
+
+def _walk(cmd: click.Command, path: list[str]) -> list[str]:
+    ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+    out = [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).replace(" " * 2 + "\n", "\n").rstrip(), "```", ""]
+    if isinstance(cmd, click.Group):
+        for name in sorted(cmd.commands):
+            out.extend(_walk(cmd.commands[name], path + [name]))
+    return out
+
+
+def render() -> str:
+    head = ["# The pocsync command line", "",
+            "Generated from the commands' own help by `python -m pocsync.cli.docs > docs/CLI.md`;"
+            " `tests/integration/test_cli.py` fails when this file is out of date.", ""]
+    return "\n".join(head + _walk(cli, ["pocsync"])).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.setdefault("COLUMNS", "100")
+    print(render(), end="")
