@@ -10,12 +10,13 @@ import click
 from pocsync.cli.main import cli
 
 
-def _walk(cmd: click.Command, path: list[str]) -> list[str]:
-    ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = None) -> list[str]:
+    ctx = click.Context(cmd, parent=parent, info_name=path[-1], terminal_width=100, max_content_width=100,
+                        **cmd.context_settings)
     out = [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).replace(" " * 2 + "\n", "\n").rstrip(), "```", ""]
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.commands):
-            out.extend(_walk(cmd.commands[name], path + [name]))
+            out.extend(_walk(cmd.commands[name], path + [name], ctx))
     return out
 
 
