@@ -13,7 +13,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 
-from pocsync import __version__, intake, keyfiles
+from pocsync import __version__, adapters, intake, keyfiles
 from pocsync.cli.common import (
     PocsyncGroup,
     console,
@@ -118,20 +118,10 @@ def _edit(nd: NodeDir, ops: list[dict], author: str) -> None:
         sys.exit(1)
 
 
-@entry.command("put")
-@data_option
-@click.argument("src", metavar="FILE|-")
-@click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
-def entry_put(data: Path, src: str, author: str | None) -> None:
-    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly."""
-    nd = NodeDir.open(data)
-    try:
-        parsed = jsonc.loads(read_input(src))
-    except MalformedJSON as exc:
-        raise EntryError(f"{src}: {exc.message}", reason=exc.reason) from None
-    records = parsed if isinstance(parsed, list) else [parsed]
+def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
+    """Validate every record strictly (all or nothing), then commit them as one change-set."""
     if not records:
-        raise EntryError(f"{src} holds an empty list: nothing to put")
+        raise EntryError(f"{source} holds no entries: nothing to put")
     today = datetime.now(timezone.utc).date().isoformat()
     ops, problems = [], []
     with Progress(console=err_console, transient=True, disable=len(records) < 50) as progress:
@@ -155,7 +145,34 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
     dups = sorted({k for k in keys_seen if keys_seen.count(k) > 1})
     if dups:
         raise EntryError(f"the input lists {', '.join(dups)} more than once; nothing was committed")
-    _edit(nd, ops, _author(author, nd))
+    _edit(nd, ops, author)
+
+
+@entry.command("put")
+@data_option
+@click.argument("src", metavar="FILE|-")
+@click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
+def entry_put(data: Path, src: str, author: str | None) -> None:
+    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly."""
+    nd = NodeDir.open(data)
+    try:
+        parsed = jsonc.loads(read_input(src))
+    except MalformedJSON as exc:
+        raise EntryError(f"{src}: {exc.message}", reason=exc.reason) from None
+    _put_records(nd, parsed if isinstance(parsed, list) else [parsed], src, _author(author, nd))
+
+
+@entry.command("import")
+@data_option
+@click.argument("src", metavar="FILE|-")
+@click.option("--adapter", "adapter_name", required=True,
+              help="Regional format adapter (entry-point group pocsync.adapters), e.g. csv.")
+@click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
+def entry_import(data: Path, src: str, adapter_name: str, author: str | None) -> None:
+    """Import entries from a regional format through an adapter; validated like `entry put`."""
+    nd = NodeDir.open(data)
+    records = adapters.load(adapter_name).read(read_input(src))
+    _put_records(nd, records, src, _author(author, nd))
 
 
 @entry.command("delete")

@@ -45,7 +45,7 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
     "manifest remove-node --node --from-seq", "manifest restart-chain --node --from-seq",
     "manifest add-root", "manifest remove-root", "manifest set-threshold", "manifest sign --key",
     "manifest show", "manifest install --data", "entry put --data --author", "entry delete --data",
-    "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
+    "entry import --data --adapter --author", "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
     "log import --data", "log verify --data", "digest --data", "quarantine list --data",
 ])
 def test_public_interface_names_and_flags_exist(path: str) -> None:
