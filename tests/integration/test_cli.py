@@ -252,3 +252,30 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     bad.write_text(text.replace("max_envelope_bytes", "max_envelope_byte"))
     with pytest.raises(Exception, match="unknown key"):
         config.load(bad)
+
+
+def test_independent_verifier_accepts_exported_change_sets(fed: LocalFederation) -> None:
+    """`log export` output verified by tests/independent/dsse_verify.py with keys read from the manifest
+    file by hand (json + base64 only), not through pocsync's parser."""
+    from tests.independent import dsse_verify
+
+    fed.put("eu", ENTRIES["eu"])
+    fed.put("osce", ENTRIES["osce"])
+    fed.sync_all()
+    manifest_env = json.loads(fed.manifest.read_text())
+    payload = json.loads(base64.b64decode(manifest_env["payload"]))
+    keys = {f"{node}:{k['name']}": base64.b64decode(k["public"])
+            for node, info in payload["nodes"].items() for k in info["signing_keys"]}
+    lines = fed.export("un").splitlines()
+    assert len(lines) == 2
+    prev_by_origin: dict[str, str] = {}
+    for line in lines:
+        ptype, body = dsse_verify.verify(line, keys)
+        assert ptype == "application/vnd.pocsync.changeset+json"
+        cs = json.loads(body)
+        assert cs["prev"] == prev_by_origin.get(cs["origin"])
+        prev_by_origin[cs["origin"]] = dsse_verify.changeset_id(body)
+    forged = json.loads(lines[0])
+    forged["signatures"][0]["keyid"] = "osce:k1"
+    with pytest.raises(ValueError):
+        dsse_verify.verify(json.dumps(forged), keys)
