@@ -35,10 +35,53 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    listen: str = "127.0.0.1:8700"
+    public_url: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    behind_tls_proxy: bool = False
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        try:
+            return host.strip("[]") or "127.0.0.1", int(port)
+        except ValueError:
+            raise ConfigError(f"[api] listen {self.listen!r} must be HOST:PORT") from None
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    url: str = ""
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    session_expiry_seconds: int = 86_400
+    keepalive_seconds: int = 30
+    reconnect_max_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    peers: tuple[str, ...] = ()
+    pull_interval_seconds: int = 30
+    publish_poll_ms: int = 250
+    max_batch: int = 500
+    max_batch_bytes: int = 8 * 1024 * 1024
+    peer_requests_per_second: int = 20
+    request_max_age_seconds: int = 60
+    http_timeout_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     @property
     def base(self) -> Path:
@@ -67,10 +110,13 @@ def _section(cls: type, raw: Any, name: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
     for k, v in raw.items():
-        want = known[k].type
-        if (want in ("int", int) and (not isinstance(v, int) or isinstance(v, bool))) or \
-           (want in ("str", str) and not isinstance(v, str)):
+        want = str(known[k].type)
+        if (want == "int" and (not isinstance(v, int) or isinstance(v, bool))) or \
+           (want == "str" and not isinstance(v, str)) or (want == "bool" and not isinstance(v, bool)) or \
+           (want.startswith("tuple") and not (isinstance(v, list) and all(isinstance(x, str) for x in v))):
             raise ConfigError(f"[{name}] {k} must be of type {want}")
+        if want.startswith("tuple"):
+            raw = {**raw, k: tuple(v)}
     try:
         return cls(**raw)
     except TypeError as exc:
@@ -84,21 +130,32 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
         raise ConfigError(f"{path}: missing [node] section")
     return Config(path=path.resolve(), node=_section(NodeConfig, raw["node"], "node"),
-                  limits=_section(LimitsConfig, raw.get("limits"), "limits"))
+                  limits=_section(LimitsConfig, raw.get("limits"), "limits"),
+                  api=_section(ApiConfig, raw.get("api"), "api"),
+                  mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
+                  sync=_section(SyncConfig, raw.get("sync"), "sync"))
 
 
-def render(node_id: str, organisation: str) -> str:
+def _q(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render(node_id: str, organisation: str, *, listen: str = "127.0.0.1:8700", mqtt_url: str = "",
+           mqtt_password_file: str = "", peers: tuple[str, ...] = ()) -> str:
     """The sync.toml that ``pocsync init`` writes."""
+    host, _, port = listen.rpartition(":")
+    public = f"http://{host or '127.0.0.1'}:{port}"
+    peer_list = ", ".join(_q(p) for p in peers)
     return f'''# pocsync node configuration (see sync.toml.example for every key).
 [node]
 id = "{node_id}"
-organisation = "{organisation}"
+organisation = {_q(organisation)}
 store = "store.sqlite"
 keys_dir = "keys"
 token_kid = "{node_id}:t1"
@@ -106,4 +163,16 @@ token_kid = "{node_id}:t1"
 [limits]
 max_envelope_bytes = 262144
 max_clock_skew_seconds = 300
+
+[api]
+listen = {_q(listen)}
+public_url = {_q(public)}
+
+[mqtt]
+url = {_q(mqtt_url)}
+password_file = {_q(mqtt_password_file)}
+
+[sync]
+peers = [{peer_list}]
+pull_interval_seconds = 30
 '''

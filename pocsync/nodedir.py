@@ -31,7 +31,8 @@ class NodeDir:
     config: cfgmod.Config
 
     @classmethod
-    def init(cls, data: Path, *, node_id: str, organisation: str = "") -> "NodeDir":
+    def init(cls, data: Path, *, node_id: str, organisation: str = "", listen: str = "127.0.0.1:8700",
+             mqtt_url: str = "", mqtt_password_file: str = "", peers: tuple[str, ...] = ()) -> "NodeDir":
         if not NODE_ID_RE.match(node_id):
             raise ConfigError(f"node id {node_id!r} must be lower-case letters, digits, '-' or '_' (max 32)")
         data.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,8 @@ class NodeDir:
         keyfiles.write_private(keys / f"signing-{FIRST_KEY}.key", Ed25519PrivateKey.generate())
         keyfiles.write_private(keys / "sealing.key", X25519PrivateKey.generate())
         keyfiles.write_private(keys / "token.key", ec.generate_private_key(ec.SECP256R1()))
-        toml.write_text(cfgmod.render(node_id, organisation or node_id))
+        toml.write_text(cfgmod.render(node_id, organisation or node_id, listen=listen, mqtt_url=mqtt_url,
+                                      mqtt_password_file=mqtt_password_file, peers=peers))
         nd = cls(cfgmod.load(toml))
         Store.create(nd.config.store_path, node_id=node_id, limits=nd.config.limits.core()).close()
         return nd
@@ -102,5 +104,5 @@ class NodeDir:
             "signing_key": {"name": name, "public": ed25519_public_b64(self.signing_key(name))},
             "sealing_key": x25519_public_b64(self.sealing_key()),
             "token_key": es256_public_jwk(self.token_key(), self.config.node.token_kid or f"{self.node_id}:t1"),
-            "endpoints": {},
+            "endpoints": {"http": self.config.api.public_url} if self.config.api.public_url else {},
         }

@@ -82,9 +82,19 @@ def new_signing(data: Path, name: str) -> None:
 @click.option("--node", "node_id", required=True, help="Node id, e.g. eu, osce, un.")
 @data_option
 @click.option("--organisation", default="", help="Organisation running the node.")
-def init(node_id: str, data: Path, organisation: str) -> None:
+@click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT",
+              help="Where the node's HTTP API listens (peer sync, directory, health).")
+@click.option("--mqtt", "mqtt_url", default="", metavar="URL",
+              help="Broker, mqtt://[user@]host:port or mqtts://…; none: sync over HTTP pull alone.")
+@click.option("--mqtt-password-file", default="", metavar="FILE", help="File holding the broker password.")
+@click.option("--peer", "peers", multiple=True, metavar="URL", help="A peer node's URL to pull from (repeatable).")
+def init(node_id: str, data: Path, organisation: str, listen: str, mqtt_url: str, mqtt_password_file: str,
+         peers: tuple[str, ...]) -> None:
     """Create a node: its keys (mode 0600), its store and DATA/sync.toml."""
-    nd = NodeDir.init(data, node_id=node_id, organisation=organisation)
+    if mqtt_url and not mqtt_url.startswith(("mqtt://", "mqtts://")):
+        raise click.BadParameter("--mqtt must start with mqtt:// or mqtts://")
+    nd = NodeDir.init(data, node_id=node_id, organisation=organisation, listen=listen, mqtt_url=mqtt_url,
+                      mqtt_password_file=mqtt_password_file, peers=peers)
     console.print(f"node {node_id} created in {data}. Next: `pocsync node-info --data {data}` for the manifest.")
     del nd
 
@@ -332,6 +342,18 @@ def quarantine_list(data: Path, as_json: bool) -> None:
     if e:
         table(f"EQUIVOCATIONS ({len(e)})", ["origin", "seq", "one id", "other id"],
               [[x["origin"], x["seq"], x["id_a"], x["id_b"]] for x in e])
+
+
+@cli.command("run")
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The node's data folder (holds sync.toml, store.sqlite and keys/).")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Path of sync.toml, instead of --data.")
+def run_cmd(data: Path | None, config: Path | None) -> None:
+    """Run the node daemon: API server, MQTT push (if configured) and HTTP pull from peers."""
+    from pocsync.node import daemon
+
+    daemon.run(NodeDir.open(data, config=config))
 
 
 def main() -> None:

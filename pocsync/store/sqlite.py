@@ -360,12 +360,28 @@ class Store:
         with self.transaction():
             return self.replica().retry_parked(now_ms=t, reason=reason)
 
+    def note_announced_own(self, seq: int, by: str) -> None:
+        """A peer announced that it holds this node's change-set ``seq`` (head vectors)."""
+        with self.transaction():
+            if seq > int(self.get_meta("announced_own_seq") or 0):
+                self.set_meta("announced_own_seq", str(seq))
+                self.set_meta("announced_own_by", by)
+
     def signing_blocked(self) -> str | None:
-        """Why this node must not sign, or None.  Cleared once the own chain has no gap."""
+        """Why this node must not sign, or None.
+
+        A node never signs a seq it may have signed before: it refuses while peers announce more of
+        its own chain than its log holds, or while its own change-sets wait in the parking lot.
+        """
+        me = self.node_id
+        own = self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
+        announced = int(self.get_meta("announced_own_seq") or 0)
+        if announced > own:
+            return (f"{self.get_meta('announced_own_by') or 'a peer'} holds {me} seq {announced} but this store"
+                    f" ends at seq {own}")
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None
-        me = self.node_id
         waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=?", (me,)).fetchone()["n"]
         proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
@@ -383,6 +399,53 @@ class Store:
                                      " declare a chain restart")
             t = now_ms_ if now_ms_ is not None else now_ms()
             return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
+
+    # --- for the daemon -------------------------------------------------------------
+    def unpublished(self) -> list[tuple[int, bytes]]:
+        me = self.node_id
+        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(
+            "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq", (me,))]
+
+    def mark_published(self, seqs: list[int]) -> None:
+        with self.transaction():
+            self.conn.executemany("UPDATE log SET published=1 WHERE origin=? AND seq=?",
+                                  [(self.node_id, s) for s in seqs])
+
+    def batch_after(self, origin: str, after: int, *, limit: int, max_bytes: int) -> tuple[list[bytes], bool]:
+        """Change-sets of ``origin`` with seq > ``after``, at most ``limit`` and about ``max_bytes``."""
+        out: list[bytes] = []
+        size = 0
+        rows = self.conn.execute("SELECT envelope FROM log WHERE origin=? AND seq>? ORDER BY seq LIMIT ?",
+                                 (origin, after, limit + 1)).fetchall()
+        for r in rows[:limit]:
+            env = bytes(r["envelope"])
+            if out and size + len(env) > max_bytes:
+                return out, True
+            out.append(env)
+            size += len(env)
+        return out, len(rows) > limit
+
+    def summary(self) -> dict[str, Any]:
+        """What a head vector announces: heads, digest, refusal/quarantine counts, equivocations."""
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "heads": {o: (h.seq, h.id) for o, h in self.heads().items()},
+            "digest": self.digest(),
+            "refused": one("SELECT count(*) FROM refused"),
+            "quarantined": one("SELECT count(*) FROM quarantine"),
+            "equivocations": [(r["origin"], r["seq"]) for r in
+                              self.conn.execute("SELECT DISTINCT origin, seq FROM proofs ORDER BY origin, seq")],
+            "max_hlc": one("SELECT max(hlc) FROM log"),
+        }
+
+    def proof_envelopes(self) -> list[dict[str, Any]]:
+        return [{"origin": r["origin"], "seq": r["seq"], "a": bytes(r["a"]).decode(), "b": bytes(r["b"]).decode()}
+                for r in self.conn.execute("SELECT origin, seq, a, b FROM proofs ORDER BY origin, seq")]
+
+    def add_proof(self, origin: str, seq: int, a: bytes, b: bytes, *, now_ms_: int | None = None) -> bool:
+        t = now_ms_ if now_ms_ is not None else now_ms()
+        with self.transaction():
+            return self.replica(source="proof").add_proof(Proof(origin, seq, a, b), now_ms=t)
 
     def export(self, *, origin: str | None = None, after: int = 0) -> Iterator[bytes]:
         sql = "SELECT envelope FROM log WHERE seq > ?"

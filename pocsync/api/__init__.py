@@ -1,0 +1,1 @@
+"""The node's aiohttp server: peer sync endpoints (and, later, the PoC directory and health)."""

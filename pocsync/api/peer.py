@@ -1,0 +1,161 @@
+"""Peer sync endpoints (PROTOCOL.md §13.2): signed requests in, sealed batches out.
+
+* ``GET /v1/node`` — public: this node's id and manifest version (to address signed requests).
+* ``GET /v1/manifest`` and ``GET /v1/manifest/{n}`` — public: manifest envelopes (public keys only).
+* ``GET /v1/peer/heads`` — signed request: the node's signed head vector.
+* ``GET /v1/peer/changesets?origin=O&after=S&limit=N`` — signed: a sealed batch of O's
+  change-sets after seq S (any origin: a node relays others' change-sets verbatim).
+* ``GET /v1/peer/proofs`` — signed: sealed equivocation proofs.
+* ``POST /v1/peer/poke`` — signed: "I have something new; pull from me".
+
+Requests are rate-limited per requesting node (429) and batches capped by count and bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from pocsync.api.problems import problem
+from pocsync.core import jsonc
+from pocsync.core.peerauth import PeerRequest, verify_request
+from pocsync.errors import PocsyncError
+from pocsync.node.runtime import Runtime, now_ms
+from pocsync.store import Store
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    def __init__(self, per_second: int) -> None:
+        self.rate = float(per_second)
+        self.burst = float(per_second * 2)
+        self.buckets: dict[str, Bucket] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        b = self.buckets.setdefault(key, Bucket(self.burst, now))
+        b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
+        b.at = now
+        if b.tokens < 1:
+            return False
+        b.tokens -= 1
+        return True
+
+
+LIMITER = web.AppKey("peer_limiter", RateLimiter)
+
+
+async def _authenticate(request: web.Request) -> PeerRequest | web.Response:
+    rt = request.app[RUNTIME]
+    body = await request.read() if request.can_read_body else b""
+    try:
+        m = await rt.manifest()
+        peer = verify_request(request.headers.get("Authorization"), manifest=m, me=rt.me, method=request.method,
+                              path=request.path_qs, body=body, now_ms=now_ms(),
+                              max_age_ms=rt.cfg.sync.request_max_age_seconds * 1000)
+    except PocsyncError as exc:
+        rt.counters[f"peer_requests_rejected:{exc.reason}"] += 1
+        return problem(401, "peer request not authenticated", exc.message, reason=exc.reason,
+                       headers={"WWW-Authenticate": "Pocsync"})
+    if not request.app[LIMITER].allow(peer.node):
+        rt.counters["peer_requests_rejected:rate_limited"] += 1
+        return problem(429, "too many requests", f"{peer.node} exceeds its request rate",
+                       reason="rate_limited", headers={"Retry-After": "1"})
+    rt.counters["peer_requests_ok"] += 1
+    return peer
+
+
+async def node_info(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    m = await rt.manifest()
+    return web.json_response({"node": rt.me, "manifest": m.version, "protocol": "pocsync/v1"})
+
+
+async def manifest_latest(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    m = await rt.manifest()
+    return web.Response(body=m.to_bytes(), content_type="application/json")
+
+
+async def manifest_version(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        n = int(request.match_info["n"])
+    except ValueError:
+        return problem(400, "bad manifest version", reason="bad_request")
+    data = await rt.worker.run(lambda s: s.manifest_bytes(n))
+    if data is None:
+        return problem(404, "no such manifest version", f"this node holds no manifest v{n}", reason="not_found")
+    return web.Response(body=data, content_type="application/json")
+
+
+async def heads(request: web.Request) -> web.Response:
+    peer = await _authenticate(request)
+    if isinstance(peer, web.Response):
+        return peer
+    rt = request.app[RUNTIME]
+    return web.Response(body=await rt.head_vector(), content_type="application/json")
+
+
+async def changesets(request: web.Request) -> web.Response:
+    peer = await _authenticate(request)
+    if isinstance(peer, web.Response):
+        return peer
+    rt = request.app[RUNTIME]
+    q = request.query
+    try:
+        origin = q["origin"]
+        after = int(q.get("after", "0"))
+        limit = min(int(q.get("limit", str(rt.cfg.sync.max_batch))), rt.cfg.sync.max_batch)
+        if after < 0 or limit < 1:
+            raise ValueError
+    except (KeyError, ValueError):
+        return problem(400, "bad request", "need origin, after ≥ 0 and limit ≥ 1", reason="bad_request")
+    envs, more = await rt.worker.run(Store.batch_after, origin, after, limit=limit,
+                                     max_bytes=rt.cfg.sync.max_batch_bytes)
+    m = await rt.manifest()
+    plaintext = jsonc.dumps({"origin": origin, "after": after, "changesets": [e.decode() for e in envs],
+                             "more": more})
+    rt.counters["changesets_served"] += len(envs)
+    return web.Response(body=rt.seal_for(m, plaintext, context=f"http:{request.path}", to=[peer.node]),
+                        content_type="application/json")
+
+
+async def proofs(request: web.Request) -> web.Response:
+    peer = await _authenticate(request)
+    if isinstance(peer, web.Response):
+        return peer
+    rt = request.app[RUNTIME]
+    m = await rt.manifest()
+    items = await rt.worker.run(Store.proof_envelopes)
+    return web.Response(body=rt.seal_for(m, jsonc.dumps({"proofs": items}), context=f"http:{request.path}",
+                                         to=[peer.node]), content_type="application/json")
+
+
+async def poke(request: web.Request) -> web.Response:
+    peer = await _authenticate(request)
+    if isinstance(peer, web.Response):
+        return peer
+    request.app[RUNTIME].pull_now.set()
+    return web.json_response({"ok": True, "from": peer.node})
+
+
+def add_routes(app: web.Application, rt: Runtime) -> None:
+    app[RUNTIME] = rt
+    app[LIMITER] = RateLimiter(rt.cfg.sync.peer_requests_per_second)
+    app.router.add_get("/v1/node", node_info)
+    app.router.add_get("/v1/manifest", manifest_latest)
+    app.router.add_get("/v1/manifest/{n}", manifest_version)
+    app.router.add_get("/v1/peer/heads", heads)
+    app.router.add_get("/v1/peer/changesets", changesets)
+    app.router.add_get("/v1/peer/proofs", proofs)
+    app.router.add_post("/v1/peer/poke", poke)

@@ -1,0 +1,1 @@
+"""Transports between nodes: HTTP pull (catch-up, anti-entropy) and MQTT push."""

@@ -1,0 +1,167 @@
+"""MQTT push (PROTOCOL.md §13.1): aiomqtt 2.x, MQTT v5, QoS 1, persistent session.
+
+Topics: ``pocsync/v1/cs/<origin>`` (sealed change-sets), ``pocsync/v1/head/<node>`` (retained signed
+head vector), ``pocsync/v1/status/<node>`` (retained ``online``; last will ``offline``) and
+``pocsync/v1/manifest`` (retained; only the operator account may publish it).  MQTT acknowledges
+before the node commits, so it is never trusted for completeness: a gap or a head mismatch seen
+here wakes the HTTP pull.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from pocsync.core import heads as headsmod
+from pocsync.core import manifest as mf
+from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
+from pocsync.node.runtime import Runtime
+from pocsync.store import Store
+
+PREFIX = "pocsync/v1"
+CS = PREFIX + "/cs/"
+HEAD = PREFIX + "/head/"
+STATUS = PREFIX + "/status/"
+MANIFEST = PREFIX + "/manifest"
+MAX_MESSAGE = 4 * 1024 * 1024
+
+
+class MqttLink:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.client: aiomqtt.Client | None = None
+        self.last_error: str | None = None
+        self.connected_since: float | None = None
+        self.reconnects = 0
+
+    def _make_client(self) -> aiomqtt.Client:
+        cfg = self.rt.cfg.mqtt
+        u = urlparse(cfg.url)
+        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+            raise ConfigError(f"[mqtt] url {cfg.url!r} must be mqtt://host:port or mqtts://host:port")
+        password = None
+        if cfg.password_file:
+            password = self.rt.cfg.resolve(cfg.password_file).read_text().strip()
+        tls = None
+        if u.scheme == "mqtts":
+            tls = ssl.create_default_context(cafile=str(self.rt.cfg.resolve(cfg.ca_file)) if cfg.ca_file else None)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = cfg.session_expiry_seconds
+        return aiomqtt.Client(
+            hostname=u.hostname, port=u.port or (8883 if tls else 1883),
+            identifier=f"pocsync-{self.rt.me}", protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
+            properties=props, keepalive=cfg.keepalive_seconds,
+            username=cfg.username or u.username or None, password=password,
+            tls_context=tls,
+            will=aiomqtt.Will(topic=STATUS + self.rt.me, payload=b"offline", qos=1, retain=True),
+        )
+
+    async def run(self) -> None:
+        """Connect, subscribe, handle messages; reconnect with jittered exponential backoff."""
+        backoff = 0.5
+        while True:
+            try:
+                async with self._make_client() as client:
+                    self.client = client
+                    self.rt.mqtt_connected = True
+                    self.connected_since = time.time()
+                    backoff = 0.5
+                    await client.publish(STATUS + self.rt.me, b"online", qos=1, retain=True)
+                    await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (MANIFEST, 1)])
+                    self.rt.pull_now.set()      # repair whatever was missed while away
+                    self.rt.publish_now.set()   # republish what was not published yet
+                    async for msg in client.messages:
+                        await self.handle(str(msg.topic), bytes(msg.payload))
+            except aiomqtt.MqttError as exc:
+                self.last_error = str(exc)
+                self.rt.counters["mqtt_reconnects"] += 1
+                self.reconnects += 1
+            finally:
+                self.client = None
+                self.rt.mqtt_connected = False
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, float(self.rt.cfg.mqtt.reconnect_max_seconds))
+
+    async def publish_changeset(self, envelope: bytes) -> None:
+        rt = self.rt
+        if self.client is None:
+            raise aiomqtt.MqttError("not connected")
+        m = await rt.manifest()
+        topic = CS + rt.me
+        await self.client.publish(topic, rt.seal_for(m, envelope, context=f"mqtt:{topic}"), qos=1)
+        rt.counters["mqtt_published"] += 1
+
+    async def publish_head(self) -> None:
+        if self.client is None:
+            return
+        await self.client.publish(HEAD + self.rt.me, await self.rt.head_vector(), qos=1, retain=True)
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        rt = self.rt
+        if len(payload) > MAX_MESSAGE:
+            rt.counters["mqtt_dropped:oversize"] += 1
+            return
+        try:
+            if topic.startswith(CS):
+                origin = topic[len(CS):]
+                if origin == rt.me:
+                    return
+                try:
+                    opened = rt.open(payload, context=f"mqtt:{topic}")
+                except SealError:
+                    rt.counters["sealed_dropped"] += 1
+                    return
+                if opened.sender != origin:
+                    rt.counters["sealed_dropped"] += 1
+                    return
+                await rt.receive(opened.plaintext, source="mqtt")
+            elif topic.startswith(HEAD):
+                await self._on_head(topic[len(HEAD):], payload)
+            elif topic == MANIFEST:
+                await self._on_manifest(payload)
+        except PocsyncError as exc:
+            rt.counters[f"mqtt_rejected:{exc.reason}"] += 1
+
+    async def _on_head(self, node: str, payload: bytes) -> None:
+        rt = self.rt
+        if node == rt.me or not payload:
+            return
+        hv = headsmod.verify(payload, await rt.manifest())
+        if hv.node != node:
+            rt.counters["mqtt_rejected:wrong_head_topic"] += 1
+            return
+        rt.announced_heads[node] = hv
+        summary = await rt.worker.run(Store.summary)
+        if rt.me in hv.heads:
+            await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], node))
+        states = headsmod.compare(summary["heads"], hv.heads)
+        held = set(map(tuple, summary["equivocations"]))
+        if any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations) \
+                or hv.manifest > (await rt.manifest()).version:
+            rt.pull_now.set()
+
+    async def _on_manifest(self, payload: bytes) -> None:
+        rt = self.rt
+        m = mf.parse(payload)
+        current = await rt.manifest()
+        if m.version <= current.version:
+            return
+        try:
+            await rt.worker.run(lambda s: s.install_manifest(m))
+            rt.counters["manifests_installed"] += 1
+        except ManifestGapError:
+            rt.pull_now.set()  # walk the missing versions over HTTP
+        except ManifestRollbackError:
+            pass
+
+
+def password_from(path: Path) -> str:
+    return path.read_text().strip()
