@@ -65,6 +65,7 @@ class MqttConfig:
 @dataclass(frozen=True)
 class SyncConfig:
     peers: tuple[str, ...] = ()
+    discover_peers: bool = True
     pull_interval_seconds: int = 30
     publish_poll_ms: int = 250
     max_batch: int = 500

@@ -149,6 +149,23 @@ async def poke(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "from": peer.node})
 
 
+async def stats(request: web.Request) -> web.Response:
+    """Sync counters and peer state for member nodes (no entry content)."""
+    peer = await _authenticate(request)
+    if isinstance(peer, web.Response):
+        return peer
+    rt = request.app[RUNTIME]
+    summary = await rt.worker.run(Store.summary)
+    return web.json_response({
+        "node": rt.me, "counters": dict(rt.counters), "mqtt_connected": rt.mqtt_connected,
+        "heads": {o: {"seq": s, "id": i} for o, (s, i) in summary["heads"].items()},
+        "digest": summary["digest"],
+        "peers": {u: {"node": p.node, "last_pull_ok": p.last_pull_ok, "last_error": p.last_error,
+                      "pulls": p.pulls, "received": p.received, "bytes_received": p.bytes_received}
+                  for u, p in rt.peers.items()},
+    })
+
+
 def add_routes(app: web.Application, rt: Runtime) -> None:
     app[RUNTIME] = rt
     app[LIMITER] = RateLimiter(rt.cfg.sync.peer_requests_per_second)
@@ -159,3 +176,4 @@ def add_routes(app: web.Application, rt: Runtime) -> None:
     app.router.add_get("/v1/peer/changesets", changesets)
     app.router.add_get("/v1/peer/proofs", proofs)
     app.router.add_post("/v1/peer/poke", poke)
+    app.router.add_get("/v1/peer/stats", stats)

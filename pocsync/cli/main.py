@@ -356,6 +356,21 @@ def run_cmd(data: Path | None, config: Path | None) -> None:
     daemon.run(NodeDir.open(data, config=config))
 
 
+@cli.command("recover")
+@data_option
+@click.option("--peer", required=True, metavar="URL", help="A peer node's URL to rebuild this node's log from.")
+def recover_cmd(data: Path, peer: str) -> None:
+    """Rebuild this node's store from a peer (after a lost or restored store) so it may sign again."""
+    from pocsync.node.recover import recover
+
+    res = recover(NodeDir.open(data), peer)
+    console.print(f"recovered from {res['peer']}: {res['accepted']} change-set(s) accepted; own head seq "
+                  f"{res['own_head_before']} → {res['own_head_after']}" + (" (new store)" if res["created"] else ""))
+    if res["signing_blocked"]:
+        err_console.print(f"[yellow]still must not sign[/]: {res['signing_blocked']}")
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="pocsync")
 

@@ -1,8 +1,18 @@
-"""Entries: the deterministic structural rules applied on receipt (DESIGN §4, PROTOCOL §8).
+"""Entries: the deterministic structural rules applied on receipt (PROTOCOL §8, ADR 6).
 
-These rules use no library data and no clock, so every node, on every version of
-every library, refuses exactly the same entries.  Strict checks with pycountry,
-phonenumbers and email-validator run only at the origin (``pocsync.intake``).
+Invariants:
+
+* Pure: no I/O, no clock (today's date is a parameter), no library data
+  (no pycountry, phonenumbers, email-validator, zoneinfo).  Only regular
+  expressions over ASCII and JSON types, so every node on every version of every
+  library refuses exactly the same entries, forever.  Strict checks run only at
+  the origin (:mod:`pocsync.intake`).
+* Every refusal is an :class:`~pocsync.errors.EntryError` whose ``reason`` is one
+  of :data:`REASONS` and whose ``field`` names the culprit.  Nothing else is
+  raised for any JSON-like input.
+* ``null`` for an optional field means the field is absent.
+* Unknown fields are allowed and never dropped: these functions only read.
+* Warnings (:func:`receipt_warnings`) are reported, never refusals.
 """
 
 from __future__ import annotations
@@ -15,15 +25,35 @@ from pocsync.errors import EntryError
 
 KINDS = ("diplomatic", "technical")
 STATE_RE = re.compile(r"^[A-Z]{3}$")
+DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+#: Entry fields in the stable order used by reports.
 CONTACT_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
                   "timezone", "languages", "secure_channels", "networks", "holder_epoch", "notes")
-_STR_LISTS = ("emails", "phones", "languages", "networks")
-_STRINGS = ("position", "person", "timezone", "notes")
+
+#: Every reason :func:`parse_key` and :func:`check_structure` may give.
+REASONS = ("bad_key", "not_an_object", "key_mismatch", "unknown_kind", "missing_organisation", "missing_contact",
+           "person_on_technical", "bad_field", "bad_holder_epoch")
+
+#: Every warning code :func:`receipt_warnings` may give.
+WARNING_CODES = ("not_24_7", "personal_mailbox", "expired_key")
+
+STR_LIST_FIELDS = ("emails", "phones", "languages", "networks")
+STRING_FIELDS = ("position", "person", "timezone", "notes")
+
+#: Words that make a mailbox functional.  Short ones (three letters) count only as a
+#: whole part of the local part; longer ones also inside a part (``itsecurity``).
 ROLE_WORDS = ("cert", "csirt", "soc", "noc", "security", "info", "contact", "duty", "incident", "pgp", "abuse",
               "office", "team", "ops", "desk", "secretariat", "cyber", "diplo", "poc", "mfa", "ncsc", "admin")
-_PERSONAL = re.compile(r"^[a-z]+[._][a-z]+$")
+_PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)$")
 
 
+def contact_fields() -> tuple[str, ...]:
+    """The entry fields in a stable order (for reports)."""
+    return CONTACT_FIELDS
+
+
+# --- keys ---------------------------------------------------------------------------
 def parse_key(key: object) -> tuple[str, str]:
     """``"DEU/technical"`` → ``("DEU", "technical")``; raise EntryError(bad_key) otherwise."""
     if not isinstance(key, str) or key.count("/") != 1:
@@ -35,79 +65,142 @@ def parse_key(key: object) -> tuple[str, str]:
     return state, kind
 
 
-def check_structure(key: str, entry: object, *, cs_hlc: str) -> None:
-    """Raise EntryError (with ``reason`` and ``field``) unless ``entry`` may stand at ``key``."""
-    state, kind = parse_key(key)
-    if not isinstance(entry, dict):
-        raise EntryError(f"{key}: entry must be a JSON object", reason="not_an_object", field="entry")
+# --- structure ----------------------------------------------------------------------
+def _refuse(key: str, field: str, reason: str, message: str) -> EntryError:
+    return EntryError(f"{key}: {message}", reason=reason, field=field)
+
+
+def _check_identity(key: str, entry: dict[str, Any], state: str, kind: str) -> None:
     if entry.get("kind") not in KINDS:
-        raise EntryError(f"{key}: kind must be one of {KINDS}", reason="unknown_kind", field="kind")
+        raise _refuse(key, "kind", "unknown_kind", f"kind {entry.get('kind')!r} is not one of {', '.join(KINDS)}")
     for name, want in (("state", state), ("kind", kind)):
         if entry.get(name) != want:
-            raise EntryError(f"{key}: entry {name} {entry.get(name)!r} does not match the key",
-                             reason="key_mismatch", field=name)
+            raise _refuse(key, name, "key_mismatch", f"entry {name} {entry.get(name)!r} does not match the key")
+
+
+def _check_types(key: str, entry: dict[str, Any]) -> None:
     org = entry.get("organisation")
     if not isinstance(org, str) or not org.strip():
-        raise EntryError(f"{key}: organisation is missing", reason="missing_organisation", field="organisation")
-    for name in _STR_LISTS:
-        v = entry.get(name)
-        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
-            raise EntryError(f"{key}: {name} must be a list of strings", reason="bad_field", field=name)
-    for name in _STRINGS:
-        v = entry.get(name)
-        if v is not None and not isinstance(v, str):
-            raise EntryError(f"{key}: {name} must be a string", reason="bad_field", field=name)
-    if "available_24_7" in entry and not isinstance(entry["available_24_7"], bool):
-        raise EntryError(f"{key}: available_24_7 must be true or false", reason="bad_field", field="available_24_7")
-    sc = entry.get("secure_channels")
-    if sc is not None and (not isinstance(sc, list) or not all(isinstance(x, dict) for x in sc)):
-        raise EntryError(f"{key}: secure_channels must be a list of objects", reason="bad_field",
-                         field="secure_channels")
+        raise _refuse(key, "organisation", "missing_organisation", "organisation must be a non-empty string")
+    for name in STR_LIST_FIELDS:
+        value = entry.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+            raise _refuse(key, name, "bad_field", f"{name} must be a list of strings")
+    for name in STRING_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _refuse(key, name, "bad_field", f"{name} must be a string")
+    value = entry.get("available_24_7")
+    if value is not None and not isinstance(value, bool):
+        raise _refuse(key, "available_24_7", "bad_field", "available_24_7 must be true or false")
+    value = entry.get("secure_channels")
+    if value is not None and not (isinstance(value, list) and all(isinstance(x, dict) for x in value)):
+        raise _refuse(key, "secure_channels", "bad_field", "secure_channels must be a list of objects")
+
+
+def _check_roles(key: str, entry: dict[str, Any], kind: str) -> None:
     if not (entry.get("emails") or entry.get("phones")):
-        raise EntryError(f"{key}: at least one email or phone is required", reason="missing_contact",
-                         field="emails")
+        raise _refuse(key, "emails", "missing_contact", "at least one email or phone is required")
     if kind == "technical" and entry.get("person") is not None:
-        raise EntryError(f"{key}: a technical PoC names no individual; remove 'person'",
-                         reason="person_on_technical", field="person")
+        raise _refuse(key, "person", "person_on_technical", "a technical PoC names no individual; remove 'person'")
+
+
+def _check_holder_epoch(key: str, entry: dict[str, Any], cs_hlc: str) -> None:
     epoch = entry.get("holder_epoch")
     if not is_hlc(epoch) or epoch > cs_hlc:  # type: ignore[operator]
-        raise EntryError(f"{key}: holder_epoch must be an hlc not after the change-set's ({cs_hlc})",
-                         reason="bad_holder_epoch", field="holder_epoch")
+        raise _refuse(key, "holder_epoch", "bad_holder_epoch",
+                      f"holder_epoch {epoch!r} must be an hlc not after the change-set's ({cs_hlc})")
+
+
+def check_structure(key: str, entry: object, *, cs_hlc: str) -> None:
+    """Raise EntryError (``reason`` in :data:`REASONS`, ``field`` set) unless ``entry`` may stand at ``key``.
+
+    Order of checks (the first failing one is reported): key, object, kind,
+    state/kind against the key, organisation, field types, contact channel,
+    person on a technical entry, holder_epoch.
+    """
+    state, kind = parse_key(key)
+    if not isinstance(entry, dict):
+        raise _refuse(key, "entry", "not_an_object", f"entry must be a JSON object, not {type(entry).__name__}")
+    _check_identity(key, entry, state, kind)
+    _check_types(key, entry)
+    _check_roles(key, entry, kind)
+    _check_holder_epoch(key, entry, cs_hlc)
+
+
+# --- warnings -----------------------------------------------------------------------
+def _is_role_part(part: str) -> bool:
+    return any(part == w or (len(w) > 3 and w in part) for w in ROLE_WORDS)
 
 
 def looks_personal(email: str) -> bool:
-    """Heuristic: a local part of two alphabetic words joined by '.' or '_' with no role word.
+    """Heuristic for a mailbox of one person rather than of a function.
 
-    ``first.last@`` and ``f_last@`` look personal; ``cert@``, ``duty.officer@``,
-    ``cyber.security@`` do not.
+    The local part (before the last ``@``, lower-cased) looks personal when it is
+    exactly two ASCII-alphabetic parts joined by one ``.`` or ``_`` (``first.last``,
+    ``f.last``, ``first_last``) and neither part is a role word of
+    :data:`ROLE_WORDS`.  A part is a role word when it equals one, or contains one
+    of four letters or more (``itsecurity``, ``teamlead``); three-letter words
+    (``soc``, ``ops``, …) count only as a whole part so that names such as
+    ``hopson`` are not mistaken for roles.  Anything else — a single word,
+    digits, hyphens, three or more parts, non-ASCII letters — is not flagged:
+    the rule prefers missing a personal mailbox to crying wolf, and stays ASCII
+    so that it never depends on the Unicode tables of a Python version.
     """
-    local = email.split("@", 1)[0].lower()
-    if not _PERSONAL.match(local):
+    if not isinstance(email, str) or "@" not in email:
         return False
-    return not any(w in local for w in ROLE_WORDS)
+    match = _PERSONAL.match(email.rsplit("@", 1)[0].lower())
+    return bool(match) and not any(_is_role_part(p) for p in match.groups())
 
 
-def receipt_warnings(entry: dict[str, Any], *, today_iso: str) -> list[dict[str, str]]:
-    """Warnings kept and reported, never refusals: not 24/7, personal mailbox, expired key."""
-    out: list[dict[str, str]] = []
-    if entry.get("kind") == "technical":
-        if entry.get("available_24_7") is not True:
-            out.append({"code": "not_24_7", "field": "available_24_7",
-                        "message": "a technical PoC is expected to be reachable 24/7"})
-        for i, email in enumerate(entry.get("emails") or []):
-            if isinstance(email, str) and looks_personal(email):
-                out.append({"code": "personal_mailbox", "field": f"emails[{i}]",
-                            "message": f"{email} looks like a personal mailbox; technical PoCs use functional ones"})
-    for i, ch in enumerate(entry.get("secure_channels") or []):
-        exp = ch.get("expires") if isinstance(ch, dict) else None
-        if isinstance(exp, str) and exp[:10] < today_iso:
-            out.append({"code": "expired_key", "field": f"secure_channels[{i}]",
-                        "message": f"key expired on {exp}"})
+def _warning(code: str, field: str, message: str) -> dict[str, str]:
+    return {"code": code, "field": field, "message": message}
+
+
+def _technical_warnings(entry: dict[str, Any]) -> list[dict[str, str]]:
+    out = []
+    if entry.get("available_24_7") is not True:
+        out.append(_warning("not_24_7", "available_24_7", "a technical PoC is expected to be reachable 24/7"))
+    emails = entry.get("emails")
+    for i, email in enumerate(emails if isinstance(emails, list) else []):
+        if looks_personal(email):
+            out.append(_warning("personal_mailbox", f"emails[{i}]",
+                                f"{email} looks like a personal mailbox; technical PoCs use functional ones"))
     return out
 
 
+def _expiry_warnings(entry: dict[str, Any], today_iso: str) -> list[dict[str, str]]:
+    out = []
+    channels = entry.get("secure_channels")
+    for i, ch in enumerate(channels if isinstance(channels, list) else []):
+        expires = ch.get("expires") if isinstance(ch, dict) else None
+        if isinstance(expires, str) and DATE_RE.match(expires) and expires[:10] < today_iso:
+            out.append(_warning("expired_key", f"secure_channels[{i}]", f"key expired on {expires[:10]}"))
+    return out
+
+
+def receipt_warnings(entry: dict[str, Any], *, today_iso: str) -> list[dict[str, str]]:
+    """Warnings kept and reported, never refusals, in a deterministic order.
+
+    ``not_24_7``: a technical entry without ``available_24_7: true``.
+    ``personal_mailbox``: a technical entry with a mailbox :func:`looks_personal`.
+    ``expired_key``: a ``secure_channels`` item whose ``expires`` (``YYYY-MM-DD``)
+    is before ``today_iso``; an ``expires`` not in that form is ignored here.
+    """
+    if not isinstance(entry, dict):
+        return []
+    out = _technical_warnings(entry) if entry.get("kind") == "technical" else []
+    return out + _expiry_warnings(entry, today_iso)
+
+
+# --- holder -------------------------------------------------------------------------
 def holder_changed(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
-    """True when the holder of the role changed: new entry, other person, or other mailboxes."""
+    """True when the holder of the role changed: no old entry, other ``person``, or another set of ``emails``."""
     if not old:
         return True
-    return old.get("person") != new.get("person") or set(old.get("emails") or []) != set(new.get("emails") or [])
+    return old.get("person") != new.get("person") or _email_set(old) != _email_set(new)
+
+
+def _email_set(entry: dict[str, Any]) -> frozenset[str]:
+    emails = entry.get("emails")
+    return frozenset(e for e in emails if isinstance(e, str)) if isinstance(emails, list) else frozenset()

@@ -43,7 +43,7 @@ async def peer_urls(rt: Runtime) -> list[str]:
     """Configured peers plus the HTTP endpoints of the manifest's other members."""
     m = await rt.manifest()
     urls = list(rt.cfg.sync.peers)
-    for nid, node in sorted(m.members().items()):
+    for nid, node in sorted(m.members().items() if rt.cfg.sync.discover_peers else ()):
         url = node.endpoints.get("http")
         if nid != rt.me and url and url not in urls:
             urls.append(url)

@@ -10,6 +10,7 @@ here wakes the HTTP pull.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import ssl
 import time
@@ -78,8 +79,14 @@ class MqttLink:
                     await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (MANIFEST, 1)])
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
-                    async for msg in client.messages:
-                        await self.handle(str(msg.topic), bytes(msg.payload))
+                    try:
+                        async for msg in client.messages:
+                            await self.handle(str(msg.topic), bytes(msg.payload))
+                    except asyncio.CancelledError:  # clean shutdown: say so (the will covers a crash)
+                        with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+                            await asyncio.wait_for(
+                                client.publish(STATUS + self.rt.me, b"offline", qos=1, retain=True), 2)
+                        raise
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
                 self.rt.counters["mqtt_reconnects"] += 1

@@ -1,0 +1,66 @@
+"""``pocsync recover``: rebuild a node's store from a peer (DESIGN §5 Durability).
+
+When the store is missing it is created; the manifest chain is fetched from the peer, version 1
+first, and installed by the usual rules — and it must list this node with the signing key this
+node holds, or recovery stops.  Then every origin's change-sets, this node's own included, are
+pulled by the ordinary acceptance rules.  After recovery the node's own head is what peers hold,
+so it never signs a seq it signed before (unless a change-set it signed never left it: then the
+root must declare a chain restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from pocsync.core import manifest as mf
+from pocsync.core.keys import ed25519_public_b64
+from pocsync.errors import ManifestError, NotInitialised
+from pocsync.nodedir import NodeDir
+from pocsync.node.runtime import PeerStatus, Runtime
+from pocsync.node.worker import StoreWorker
+from pocsync.store import Store
+from pocsync.transport.http import MANIFEST_CAP, PeerClient
+
+
+async def _recover(nd: NodeDir, peer: str) -> dict:
+    path = nd.config.store_path
+    created = False
+    if not path.exists():
+        Store.create(path, node_id=nd.node_id, limits=nd.config.limits.core()).close()
+        created = True
+    worker = StoreWorker(path, limits=nd.config.limits.core())
+    await worker.start()
+    try:
+        rt = Runtime(nd=nd, worker=worker)
+        timeout = aiohttp.ClientTimeout(total=nd.config.sync.http_timeout_seconds)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            client = PeerClient(rt, session)
+            target, theirs = await client.identify(peer)
+            current = await worker.run(Store.manifest)
+            start = 1 if current is None else current.version + 1
+            for v in range(start, theirs + 1):
+                m = mf.parse(await client._get(peer, f"/v1/manifest/{v}", target=None, cap=MANIFEST_CAP))
+                node = m.node(nd.node_id)
+                held = {ed25519_public_b64(nd.signing_key(n)) for n in nd.signing_key_names()}
+                if node is None or not held & {ed25519_public_b64(k.public) for k in node.signing_keys}:
+                    raise ManifestError(f"manifest v{v} from {peer} does not list {nd.node_id} with this node's"
+                                        " keys; refusing to recover from it", reason="foreign_manifest")
+                await worker.run(lambda s, m=m: s.install_manifest(m))
+            if await worker.run(Store.manifest) is None:
+                raise NotInitialised(f"{peer} served no manifest")
+            before = (await worker.run(Store.summary))["heads"].get(nd.node_id)
+            rt.peers[peer] = PeerStatus(peer)
+            accepted = await client.pull(peer)
+            after = (await worker.run(Store.summary))["heads"].get(nd.node_id)
+            blocked = await worker.run(Store.signing_blocked)
+            return {"peer": target, "created": created, "accepted": accepted,
+                    "own_head_before": before[0] if before else 0, "own_head_after": after[0] if after else 0,
+                    "signing_blocked": blocked}
+    finally:
+        await worker.close()
+
+
+def recover(nd: NodeDir, peer: str) -> dict:
+    return asyncio.run(_recover(nd, peer))
