@@ -50,9 +50,13 @@ _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _MAX_CS_HLC = "9999999999999-9999"
 
 
+#: Files of a zoneinfo directory that are not IANA zone names a PoC may use.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @lru_cache(maxsize=1)
 def _timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
 
 
 def entry_key(entry: dict[str, Any]) -> str:
@@ -117,7 +121,7 @@ def _timezone(where: _Where, tz: str) -> None:
     known = _timezones()
     if tz in known:
         return
-    if not known:  # no time zone database listed: fall back to loading the zone
+    if not known and tz not in _NOT_ZONES:  # no time zone database listed: fall back to loading the zone
         try:
             zoneinfo.ZoneInfo(tz)
             return

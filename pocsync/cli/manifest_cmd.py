@@ -274,3 +274,34 @@ def install(data: Path, file: Path) -> None:
         err_console.print(f"warning: this node ({nd.node_id}) is not in manifest v{m.version}; it cannot sign")
 
 
+
+
+@manifest.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mqtt", "mqtt_url", required=True, metavar="URL", help="Broker, mqtt://host:port or mqtts://host:port.")
+@click.option("--username", default=None, help="Broker account allowed to publish the manifest (the operator's).")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding that account's password.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CA certificate for mqtts://.")
+def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path | None, ca_file: Path | None) -> None:
+    """Publish a signed manifest, retained, on pocsync/v1/manifest; nodes install it by the rotation rules."""
+    from urllib.parse import urlparse
+
+    import paho.mqtt.publish as mqtt_publish
+    from paho.mqtt.client import MQTTv5
+
+    m = load(file)
+    if len(mf.signed_by(m, m.roots)) < m.threshold:
+        raise ManifestError(f"manifest v{m.version} lacks its threshold of root signatures; sign it first",
+                            reason="threshold_not_met")
+    u = urlparse(mqtt_url)
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise click.BadParameter("--mqtt must be mqtt://host:port or mqtts://host:port")
+    auth = {"username": username or u.username, "password": password_file.read_text().strip()} \
+        if (username or u.username) and password_file else None
+    tls = {"ca_certs": str(ca_file)} if u.scheme == "mqtts" and ca_file else ({} if u.scheme == "mqtts" else None)
+    mqtt_publish.single("pocsync/v1/manifest", m.to_bytes(), qos=1, retain=True, hostname=u.hostname,
+                        port=u.port or (8883 if u.scheme == "mqtts" else 1883), auth=auth, tls=tls,
+                        protocol=MQTTv5, client_id="")
+    console.print(f"published manifest v{m.version} on pocsync/v1/manifest (retained)")
