@@ -47,6 +47,8 @@ class PeerClient:
                                                     method=method, path=path, body=b"", now_ms=now_ms())
         async with self.session.request(method, url.rstrip("/") + path, headers=headers) as resp:
             body = await self._read(resp, cap)
+            if url in self.rt.peers:
+                self.rt.peers[url].bytes_received += len(body)
             if resp.status != 200:
                 raise ProtocolError(f"{method} {path} → HTTP {resp.status}: {body[:200]!r}", reason="peer_http_error")
             return body
@@ -124,7 +126,6 @@ class PeerClient:
             n = limit or rt.cfg.sync.max_batch
             path = "/v1/peer/changesets?" + urlencode({"origin": origin, "after": after, "limit": n})
             blob = await self._get(url, path, target=target, cap=cap)
-            st.bytes_received += len(blob)
             opened = rt.open(blob, context="http:/v1/peer/changesets")
             if opened.sender != target:
                 raise ProtocolError("sealed batch from another sender", reason="bad_peer")
