@@ -116,3 +116,19 @@ def test_heads_vector() -> None:
     hv = verify_heads(v["envelope"].encode(), manifest())
     assert hv.payload().decode() == v["payload"]
     assert hv.node == "eu" and hv.heads["eu"][0] == 2
+
+
+def test_sealed_vector_opens_and_sealing_round_trips() -> None:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from pocsync.core.seal import open_sealed, seal
+
+    v = load("sealed.json")
+    key = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["recipient_private_seed_hex"]))
+    opened = open_sealed(v["sealed"].encode(), me=v["recipient"], key=key, max_bytes=1 << 16, context=v["context"])
+    assert opened.plaintext.decode() == v["plaintext"] and opened.sender == "eu" and opened.manifest == 1
+    assert opened.recipients == ("osce", "un")
+    again = seal(v["plaintext"].encode(), sender="eu", manifest=1, context=v["context"],
+                 recipients={"un": key.public_key()})
+    assert open_sealed(again, me="un", key=key, max_bytes=1 << 16).plaintext.decode() == v["plaintext"]
+    assert v["plaintext"].encode() not in v["sealed"].encode()

@@ -132,5 +132,23 @@ def main() -> None:
                          "envelope": hv.sign(keyid="eu:k1", key=eu).decode()})
 
 
+def sealed_vector() -> None:
+    from pocsync.core.seal import seal
+
+    un_x = X25519PrivateKey.from_private_bytes(seed("un:sealing"))
+    eu_x = X25519PrivateKey.from_private_bytes(seed("eu:sealing"))
+    plaintext = b'{"hello":"example.org"}'
+    blob = seal(plaintext, sender="eu", manifest=1, context="mqtt:pocsync/v1/cs/eu",
+                recipients={"un": un_x.public_key(), "osce": eu_x.public_key()})
+    write("sealed.json", {
+        "description": "sealed to un and osce by eu (random content key and HPKE ephemeral keys: open it, "
+                       "do not expect to reproduce it byte for byte)",
+        "recipient": "un", "recipient_private_seed_hex": seed("un:sealing").hex(),
+        "recipient_public": x25519_public_b64(un_x), "context": "mqtt:pocsync/v1/cs/eu",
+        "plaintext": plaintext.decode(), "sealed": blob.decode(),
+    })
+
+
 if __name__ == "__main__":
     main()
+    sealed_vector()
