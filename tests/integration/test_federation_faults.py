@@ -148,3 +148,22 @@ def test_forged_traffic_changes_no_view_and_is_counted(tmp_path: Path, broker: M
             assert {r["key"] for r in s.entries()} == {"UKR/technical", "AUT/technical"}
     finally:
         fed.stop()
+
+
+def test_peer_requests_are_rate_limited_and_shutdown_is_graceful(tmp_path: Path) -> None:
+    fed = Federation(tmp_path, ("un", "eu"), pull_interval=3600)
+    try:
+        fed.start()
+        codes = [fed["un"].signed_get("/v1/peer/heads", as_node=fed["eu"])[0] for _ in range(80)]
+        assert codes[0] == 200 and 429 in codes
+        wait_for(lambda: fed["un"].signed_get("/v1/peer/stats", as_node=fed["eu"])[0] == 200, 10, "the bucket to refill")
+        counters = fed["un"].stats(as_node=fed["eu"])["counters"]
+        assert counters["peer_requests_rejected:rate_limited"] == codes.count(429)
+        for n in ("un", "eu"):
+            proc = fed[n].proc
+            fed[n].stop()  # SIGTERM
+            assert proc.returncode == 0, f"{n} exited {proc.returncode} on SIGTERM"
+        with fed["un"].store() as s:
+            assert s.verify_log()[1] == []
+    finally:
+        fed.stop()
