@@ -158,7 +158,7 @@ def test_peer_requests_are_rate_limited_and_shutdown_is_graceful(tmp_path: Path)
         assert codes[0] == 200 and 429 in codes
         wait_for(lambda: fed["un"].signed_get("/v1/peer/stats", as_node=fed["eu"])[0] == 200, 10, "the bucket to refill")
         counters = fed["un"].stats(as_node=fed["eu"])["counters"]
-        assert counters["peer_requests_rejected:rate_limited"] == codes.count(429)
+        assert counters["peer_requests_rejected:rate_limited"] >= codes.count(429)
         for n in ("un", "eu"):
             proc = fed[n].proc
             fed[n].stop()  # SIGTERM
