@@ -27,6 +27,7 @@ from aiohttp import web
 from pocsync.api import peer as peer_api
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
+from pocsync.node import sdnotify
 from pocsync.node.runtime import Runtime
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -111,9 +112,35 @@ async def publisher_loop(app: web.Application) -> None:
             rt.counters["publish_errors"] += 1
 
 
+async def supervise(app: web.Application, name: str, factory) -> None:  # noqa: ANN001
+    """Run ``factory(app)`` forever: an unexpected crash is logged, counted and restarted after a pause."""
+    rt = app[RT]
+    while True:
+        try:
+            await factory(app)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 — a supervisor's job
+            log.exception("task %s crashed; restarting in 1 s", name)
+            rt.counters[f"task_restarts:{name}"] += 1
+            await asyncio.sleep(1)
+
+
+async def watchdog_loop(app: web.Application) -> None:
+    """Tell systemd we are ready, then keep its watchdog fed while the store answers."""
+    rt = app[RT]
+    sdnotify.notify("READY=1")
+    interval = sdnotify.watchdog_interval()
+    while interval:
+        await asyncio.wait_for(rt.worker.run(Store.digest), timeout=interval)  # the store still answers
+        sdnotify.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
 def task_context(name: str, factory) -> object:  # noqa: ANN001
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(factory(app), name=name)
+        task = asyncio.create_task(supervise(app, name, factory), name=name)
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -148,6 +175,7 @@ def build_app(nd: NodeDir) -> web.Application:
         app.cleanup_ctx.append(task_context("pocsync-mqtt", lambda a: a[MQTT].run()))
     app.cleanup_ctx.append(task_context("pocsync-pull", pull_loop))
     app.cleanup_ctx.append(task_context("pocsync-publisher", publisher_loop))
+    app.cleanup_ctx.append(task_context("pocsync-watchdog", watchdog_loop))
     return app
 
 
