@@ -76,6 +76,12 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    format: str = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
@@ -83,6 +89,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def base(self) -> Path:
@@ -131,7 +138,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -140,7 +147,8 @@ def load(path: Path) -> Config:
                   limits=_section(LimitsConfig, raw.get("limits"), "limits"),
                   api=_section(ApiConfig, raw.get("api"), "api"),
                   mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
-                  sync=_section(SyncConfig, raw.get("sync"), "sync"))
+                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
+                  log=_section(LogConfig, raw.get("log"), "log"))
 
 
 def _q(v: str) -> str:

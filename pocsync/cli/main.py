@@ -25,6 +25,7 @@ from pocsync.cli.common import (
     table,
 )
 from pocsync.cli.manifest_cmd import manifest
+from pocsync.cli.status_cmd import status
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
 from pocsync.errors import EntryError, MalformedJSON
@@ -44,6 +45,7 @@ def cli() -> None:
 
 
 cli.add_command(manifest)
+cli.add_command(status)
 
 
 # --- keys ----------------------------------------------------------------------------
@@ -369,6 +371,43 @@ def recover_cmd(data: Path, peer: str) -> None:
     if res["signing_blocked"]:
         err_console.print(f"[yellow]still must not sign[/]: {res['signing_blocked']}")
         sys.exit(1)
+
+
+@cli.command("audit")
+@data_option
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="How many rows, newest first.")
+@json_option
+def audit_cmd(data: Path, limit: int, as_json: bool) -> None:
+    """The audit log: every directory read and every token issued (who, what, when, result)."""
+    with NodeDir.open(data).store() as store:
+        rows = store.audit_log(limit)
+    if as_json:
+        print_json(rows)
+        return
+    table(f"audit log ({len(rows)} newest)", ["when", "who", "action", "target", "result", "detail"],
+          [[r["at"], r["actor"], r["action"], r["target"], r["result"], r["detail"]] for r in rows])
+
+
+@cli.command("export")
+@data_option
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "vcard"]), default="json", show_default=True,
+              help="JSON document, CSV with the documented header, or vCard 4.0.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: stdout).")
+def export_cmd(data: Path, fmt: str, out: Path | None) -> None:
+    """Export the merged directory (for the secretariat's own PoC mailings); audited."""
+    from pocsync import exports
+
+    with NodeDir.open(data).store() as store:
+        rows = store.entries()
+        body = {"json": lambda: exports.to_json(rows), "csv": lambda: exports.to_csv(rows).encode(),
+                "vcard": lambda: exports.to_vcard(rows).encode()}[fmt]()
+        store.audit(actor=f"cli:{getpass.getuser()}", action=f"export.{fmt}", target="*", result="ok",
+                    detail=f"{len(rows)} entries")
+    if out is None:
+        sys.stdout.buffer.write(body)
+    else:
+        out.write_bytes(body)
+        err_console.print(f"wrote {len(rows)} entries to {out}")
 
 
 def main() -> None:

@@ -24,7 +24,9 @@ from typing import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from pocsync import logs
 from pocsync.api import peer as peer_api
+from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.node import sdnotify
@@ -150,10 +152,38 @@ def task_context(name: str, factory) -> object:  # noqa: ANN001
     return ctx
 
 
+def request_middleware(rt: Runtime):  # noqa: ANN201
+    """Count requests by route and status; turn HTTP errors into problem details (RFC 9457)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN202
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        try:
+            resp = await handler(request)
+        except web.HTTPException as exc:
+            rt.counters[f"api:{route}:{exc.status}"] += 1
+            if exc.status >= 400:
+                return problem(exc.status, exc.reason, reason=exc.reason.lower().replace(" ", "_"))
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 — never a bare traceback to the client
+            log.exception("error handling %s %s", request.method, route)
+            rt.counters[f"api:{route}:500"] += 1
+            return problem(500, "internal error", "the node logged the details", reason="internal_error")
+        rt.counters[f"api:{route}:{resp.status}"] += 1
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    return middleware
+
+
 def build_app(nd: NodeDir) -> web.Application:
-    app = web.Application(client_max_size=1 << 20)
     worker = StoreWorker(nd.config.store_path, limits=nd.config.limits.core())
     rt = Runtime(nd=nd, worker=worker)
+    app = web.Application(client_max_size=1 << 20, middlewares=[request_middleware(rt)])
     peer_api.add_routes(app, rt)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -200,7 +230,7 @@ def run(nd: NodeDir) -> None:
         store.require_manifest()
     tls = ssl_context(nd)
     host, port = nd.config.api.host_port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(nd.config.log.format, nd.config.log.level)
     log.info("node %s listening on %s:%d (%s)", nd.node_id, host, port, "TLS" if tls else "plain HTTP")
     web.run_app(build_app(nd), host=host, port=port, ssl_context=tls, print=None, handle_signals=True,
                 shutdown_timeout=5)

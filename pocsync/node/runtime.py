@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,16 @@ class Runtime:
     peers: dict[str, PeerStatus] = field(default_factory=dict)
     mqtt_connected: bool = False
     announced_heads: dict[str, Any] = field(default_factory=dict)  # node -> last HeadVector seen
+    last_contact: dict[str, float] = field(default_factory=dict)   # node -> unix time of its last message
+    online: dict[str, str] = field(default_factory=dict)            # node -> retained MQTT status
+    started_at: float = field(default_factory=time.time)
+    pull_durations: list[float] = field(default_factory=list)  # drained into the metrics histogram
+    lag_history: deque = field(default_factory=deque)          # (unix time, {origin: lag}) for the last hour
+
+    def contact(self, node: str, hv: Any = None) -> None:
+        self.last_contact[node] = time.time()
+        if hv is not None:
+            self.announced_heads[node] = hv
     _manifest: mf.Manifest | None = None
 
     @property

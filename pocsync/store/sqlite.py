@@ -514,6 +514,15 @@ class Store:
         return {"key": r["key"], "entry": json.loads(r["entry"]), "origin": r["origin"], "hlc": r["hlc"],
                 "cs_id": r["cs_id"], "index": r["idx"], "seq": r["seq"], "author": r["author"]}
 
+    def versions_by_key(self) -> dict[str, list[dict[str, Any]]]:
+        """Every origin's latest assertion, per key (provenance and the divergence report)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for a in self.conn.execute("SELECT * FROM assertions ORDER BY key, origin"):
+            out.setdefault(a["key"], []).append(
+                {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
+                 "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None})
+        return out
+
     def quarantined(self) -> list[dict[str, Any]]:
         return [dict(r) | {"envelope": None} for r in
                 self.conn.execute("SELECT n, id, reason, message, source, size, received_at FROM quarantine ORDER BY n")]

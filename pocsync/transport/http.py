@@ -79,8 +79,10 @@ class PeerClient:
     async def pull(self, url: str) -> int:
         """One anti-entropy round with the peer at ``url``; returns change-sets accepted."""
         st = self.rt.peers.setdefault(url, PeerStatus(url))
+        t0 = time.perf_counter()
         try:
             accepted = await self._pull(url, st)
+            self.rt.pull_durations.append(time.perf_counter() - t0)
         except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             st.last_error = f"{type(exc).__name__}: {exc}"
             st.last_error_at = time.time()
@@ -103,6 +105,7 @@ class PeerClient:
         hv = headsmod.verify(await self._get(url, "/v1/peer/heads", target=target, cap=1 << 20), m)
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
+        rt.contact(target, hv)
         mine = (await rt.worker.run(Store.summary))["heads"]
         if rt.me in hv.heads:
             await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], target))

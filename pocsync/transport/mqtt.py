@@ -76,7 +76,7 @@ class MqttLink:
                     self.connected_since = time.time()
                     backoff = 0.5
                     await client.publish(STATUS + self.rt.me, b"online", qos=1, retain=True)
-                    await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (MANIFEST, 1)])
+                    await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (STATUS + "+", 1), (MANIFEST, 1)])
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
                     try:
@@ -129,9 +129,12 @@ class MqttLink:
                 if opened.sender != origin:
                     rt.counters["sealed_dropped"] += 1
                     return
+                rt.contact(origin)
                 await rt.receive(opened.plaintext, source="mqtt")
             elif topic.startswith(HEAD):
                 await self._on_head(topic[len(HEAD):], payload)
+            elif topic.startswith(STATUS):
+                rt.online[topic[len(STATUS):]] = payload.decode("ascii", "replace")[:16]
             elif topic == MANIFEST:
                 await self._on_manifest(payload)
         except PocsyncError as exc:
@@ -145,7 +148,7 @@ class MqttLink:
         if hv.node != node:
             rt.counters["mqtt_rejected:wrong_head_topic"] += 1
             return
-        rt.announced_heads[node] = hv
+        rt.contact(node, hv)
         summary = await rt.worker.run(Store.summary)
         if rt.me in hv.heads:
             await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], node))

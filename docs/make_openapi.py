@@ -1,0 +1,141 @@
+"""Writes docs/openapi.json (OpenAPI 3.1) — the PoC directory and operator API of a pocsync node.
+
+Run: .venv/bin/python docs/make_openapi.py.  tests/integration/test_api.py validates the document and runs
+schemathesis against a live node with it.
+"""
+
+import json
+from pathlib import Path
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+ERR = {"400": PROBLEM, "401": PROBLEM, "403": PROBLEM, "429": PROBLEM}
+STR = {"type": "string"}
+STRS = {"type": "array", "items": STR}
+
+
+def op(summary, responses, *, params=(), security=True, body=None, tag="directory"):
+    o = {"summary": summary, "tags": [tag], "responses": responses}
+    if params:
+        o["parameters"] = list(params)
+    if security:
+        o["security"] = [{"bearer": []}, {"session": []}]
+    if body:
+        o["requestBody"] = body
+    return o
+
+
+def q(name, schema, desc):
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": desc}
+
+
+def ok(schema, ctype="application/json", desc="OK", headers=None):
+    r = {"description": desc, "content": {ctype: {"schema": schema}}}
+    if headers:
+        r["headers"] = headers
+    return r
+
+
+entry = {"type": "object", "required": ["state", "kind", "organisation"], "additionalProperties": True,
+         "properties": {"state": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        "kind": {"enum": ["diplomatic", "technical"]}, "organisation": STR, "position": STR,
+                        "person": STR, "emails": STRS, "phones": STRS, "available_24_7": {"type": "boolean"},
+                        "timezone": STR, "languages": STRS, "networks": STRS,
+                        "secure_channels": {"type": "array", "items": {"type": "object"}}, "notes": STR,
+                        "holder_epoch": STR}}
+provenance = {"type": "object", "required": ["origin", "cs_id", "index", "hlc", "author"],
+              "properties": {"origin": STR, "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "author": STR}}
+listed = {"type": "object", "required": ["key", "entry", "provenance"],
+          "properties": {"key": STR, "entry": {"$ref": "#/components/schemas/Entry"},
+                         "provenance": {"$ref": "#/components/schemas/Provenance"}}}
+version = {"type": "object", "properties": {"origin": STR, "op": {"enum": ["put", "delete", "withdraw"]}, "hlc": STR,
+                                            "cs_id": STR, "index": {"type": "integer"}, "seq": {"type": "integer"},
+                                            "author": STR, "entry": {"type": ["object", "null"]}}}
+health = {"type": "object", "required": ["node", "digest", "converged", "origins", "manifest"],
+          "properties": {"node": STR, "digest": STR, "converged": {"type": "boolean"}, "origins": {"type": "object"},
+                         "peers": {"type": "object"}, "manifest": {"type": "object"}, "entries": {"type": "integer"},
+                         "announced_digests": {"type": "object"}, "nodes_behind": {"type": "object"},
+                         "quarantined": {"type": "object"}, "refused": {"type": "object"},
+                         "parked": {"type": "object"}, "equivocations": {"type": "array"},
+                         "clock_warnings": {"type": "array"}, "mqtt": {"type": "object"},
+                         "signing_blocked": {"type": ["string", "null"]}, "time": {"type": "number"},
+                         "uptime_s": {"type": "number"}}}
+
+doc = {
+    "openapi": "3.1.0",
+    "info": {"title": "pocsync node API", "version": "1",
+             "description": "The merged directory of cyber/ICT-security Points of Contact, readable by PoCs only "
+                            "(tokens with scope `directory`), and sync health for operators (scope `health`). "
+                            "Errors are RFC 9457 problem details. Every read is audited."},
+    "paths": {
+        "/v1/entries": {"get": op("List and search entries", {
+            "200": ok({"type": "object", "required": ["entries", "total", "page", "per_page", "digest"],
+                       "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/Listed"}},
+                                      "total": {"type": "integer"}, "page": {"type": "integer"},
+                                      "per_page": {"type": "integer"}, "digest": STR}},
+                      headers={"ETag": {"schema": STR}}),
+            "304": {"description": "Not modified (If-None-Match matched the ETag)"}, **ERR},
+            params=[q("state", STR, "ISO 3166-1 alpha-3"), q("kind", {"enum": ["diplomatic", "technical"]}, "kind"),
+                    q("network", STR, "regional network"), q("q", STR, "free text"),
+                    q("page", {"type": "integer", "minimum": 1}, "page, from 1"),
+                    q("per_page", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
+                    {"name": "If-None-Match", "in": "header", "required": False, "schema": STR}])},
+        "/v1/entries/{state}/{kind}": {"get": op("One entry with provenance and divergences", {
+            "200": ok({"allOf": [{"$ref": "#/components/schemas/Listed"},
+                                 {"type": "object", "properties": {"versions": {"type": "array", "items": version},
+                                                                   "divergent_fields": {"type": "object"}}}]}),
+            "404": PROBLEM, **ERR},
+            params=[{"name": "state", "in": "path", "required": True, "schema": STR},
+                    {"name": "kind", "in": "path", "required": True, "schema": STR}])},
+        "/v1/divergences": {"get": op("Keys whose directories disagree, field by field", {
+            "200": ok({"type": "object", "required": ["divergences"],
+                       "properties": {"divergences": {"type": "array", "items": {"type": "object"}}}}), **ERR})},
+        "/v1/networks": {"get": op("Which regional directories list each State's PoCs", {
+            "200": ok({"type": "object", "required": ["networks"], "properties": {"networks": {"type": "object"}}}),
+            **ERR})},
+        "/v1/export": {"get": op("The directory as JSON, CSV or vCard 4.0", {
+            "200": {"description": "the export", "content": {"application/json": {"schema": {"type": "object"}},
+                                                             "text/csv": {"schema": STR},
+                                                             "text/vcard": {"schema": STR}}}, **ERR},
+            params=[q("format", {"enum": ["json", "csv", "vcard"]}, "format"), q("key", STR, "one entry only")])},
+        "/v1/token/renew": {"post": op("A fresh token for the holder of a valid one", {
+            "200": ok({"type": "object", "required": ["token", "expires_in"],
+                       "properties": {"token": STR, "expires_in": {"type": "integer"}}}), **ERR}, tag="tokens")},
+        "/v1/session": {
+            "post": op("Sign in to the web pages: sets an HttpOnly, Secure, SameSite=Strict cookie", {
+                "200": ok({"type": "object"}), **ERR}, security=False, tag="tokens",
+                body={"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["token"], "properties": {"token": STR}}}}}),
+            "delete": op("Sign out", {"200": ok({"type": "object"})}, security=False, tag="tokens")},
+        "/v1/whoami": {"get": op("The signed-in subject", {"200": ok({"type": "object"}), **ERR}, tag="tokens")},
+        "/v1/health": {"get": op("Sync health (no entry content)", {"200": ok(health), **ERR}, tag="operations")},
+        "/v1/health/history": {"get": op("Lag per origin over the last hour; quarantine and refusal feed", {
+            "200": ok({"type": "object", "required": ["lag", "feed"],
+                       "properties": {"lag": {"type": "object"}, "feed": {"type": "array"}}}), **ERR},
+            tag="operations")},
+        "/metrics": {"get": op("Prometheus metrics (health-scope token)", {
+            "200": ok(STR, "text/plain"), **ERR}, tag="operations")},
+        "/v1/node": {"get": op("This node's id and manifest version", {
+            "200": ok({"type": "object", "required": ["node", "manifest"],
+                       "properties": {"node": STR, "manifest": {"type": "integer"}, "protocol": STR}})},
+            security=False, tag="federation")},
+        "/v1/manifest": {"get": op("The newest manifest envelope (public keys only)", {"200": ok({"type": "object"})},
+                                   security=False, tag="federation")},
+        "/v1/manifest/{n}": {"get": op("Manifest version n", {"200": ok({"type": "object"}), "400": PROBLEM,
+                                                              "404": PROBLEM},
+                                       params=[{"name": "n", "in": "path", "required": True,
+                                                "schema": {"type": "integer"}}], security=False, tag="federation")},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"},
+                            "session": {"type": "apiKey", "in": "cookie", "name": "pocsync_session"}},
+        "schemas": {"Entry": entry, "Provenance": provenance, "Listed": listed,
+                    "Problem": {"type": "object", "required": ["title", "status"],
+                                "properties": {"type": STR, "title": STR, "status": {"type": "integer"},
+                                               "detail": STR, "reason": STR}}},
+        "responses": {"Problem": {"description": "problem details (RFC 9457)",
+                                  "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+    },
+}
+
+if __name__ == "__main__":
+    (Path(__file__).parent / "openapi.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,222 @@
+"""The PoC directory API (issue 4, DESIGN §6).  Only PoC tokens (scope ``directory``) read entries.
+
+* ``GET /v1/entries`` — filters ``state``, ``kind``, ``network``, ``q``; ``page``/``per_page``;
+  ETag from the view digest and the query, ``If-None-Match`` → 304.
+* ``GET /v1/entries/{state}/{kind}`` — the entry with provenance: winning origin, change-set id,
+  hlc, author, and every other origin's latest version.
+* ``GET /v1/divergences`` — keys whose origins' versions differ, field by field.
+* ``GET /v1/networks`` — which regional directories list each State's PoCs.
+* ``GET /v1/export?format=json|csv|vcard`` — the whole directory.
+* ``POST /v1/token/renew`` — a fresh token for the holder of a valid one.
+* ``POST /v1/session`` / ``DELETE /v1/session`` — sign in to the web pages (HttpOnly cookie).
+
+Every read and every token issued is written to the audit log.  A per-token rate limit answers 429.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pocsync import divergence, exports, tokens
+from pocsync.api.auth import SESSION_COOKIE, authenticate
+from pocsync.api.peer import RUNTIME, RateLimiter
+from pocsync.api.problems import problem
+from pocsync.store import Store
+
+READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
+MAX_PER_PAGE = 500
+RENEW_TTL_S = 7 * 86_400
+
+
+async def _reader(request: web.Request, *, scopes: tuple[str, ...] = ("directory",)) -> Any:
+    rt = request.app[RUNTIME]
+    claims = await authenticate(request, rt, scopes=scopes)
+    if isinstance(claims, web.Response):
+        return claims
+    if not request.app[READ_LIMITER].allow(claims.jti):
+        rt.counters["token_rejected:rate_limited"] += 1
+        return problem(429, "too many requests", "this token exceeds its request rate", reason="rate_limited",
+                       headers={"Retry-After": "1"})
+    return claims
+
+
+async def _audit(request: web.Request, claims: Any, action: str, target: str, result: str, detail: str = "") -> None:
+    rt = request.app[RUNTIME]
+    who = f"{claims.subject} (token {claims.jti[:8]} from {claims.issuer})"
+    await rt.worker.run(lambda s: s.audit(actor=who, action=action, target=target, result=result, detail=detail))
+
+
+def _matches(row: dict[str, Any], q: dict[str, str]) -> bool:
+    e = row["entry"]
+    if "state" in q and e.get("state") != q["state"].upper():
+        return False
+    if "kind" in q and e.get("kind") != q["kind"]:
+        return False
+    if "network" in q and q["network"] not in (e.get("networks") or []):
+        return False
+    if "q" in q:
+        needle = q["q"].casefold()
+        hay = " ".join(str(v) for k, v in e.items() if k != "holder_epoch").casefold() + " " + row["key"].casefold()
+        if needle not in hay:
+            return False
+    return True
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {"key": row["key"], "entry": row["entry"],
+            "provenance": {"origin": row["origin"], "cs_id": row["cs_id"], "index": row["index"], "hlc": row["hlc"],
+                           "author": row["author"]}}
+
+
+async def list_entries(request: web.Request) -> web.Response:
+    claims = await _reader(request)
+    if isinstance(claims, web.Response):
+        return claims
+    rt = request.app[RUNTIME]
+    q = {k: v for k, v in request.query.items() if k in ("state", "kind", "network", "q") and v}
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+        per_page = min(MAX_PER_PAGE, max(1, int(request.query.get("per_page", "100"))))
+    except ValueError:
+        return problem(400, "bad request", "page and per_page must be integers", reason="bad_request")
+    if "kind" in q and q["kind"] not in ("diplomatic", "technical"):
+        return problem(400, "bad request", "kind must be diplomatic or technical", reason="bad_request")
+    digest = await rt.worker.run(Store.digest)
+    etag = '"' + hashlib.sha256(f"{digest}|{sorted(q.items())}|{page}|{per_page}".encode()).hexdigest()[:32] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "not_modified")
+        return web.Response(status=304, headers={"ETag": etag})
+    rows = [r for r in await rt.worker.run(Store.entries) if _matches(r, q)]
+    start = (page - 1) * per_page
+    body = {"entries": [_public(r) for r in rows[start:start + per_page]], "total": len(rows), "page": page,
+            "per_page": per_page, "digest": digest}
+    await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "ok", f"{len(rows)} matched")
+    return web.json_response(body, headers={"ETag": etag})
+
+
+async def get_entry(request: web.Request) -> web.Response:
+    claims = await _reader(request)
+    if isinstance(claims, web.Response):
+        return claims
+    rt = request.app[RUNTIME]
+    key = f"{request.match_info['state'].upper()}/{request.match_info['kind']}"
+    row = await rt.worker.run(Store.entry, key)
+    if row is None:
+        await _audit(request, claims, "entries.get", key, "not_found")
+        return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
+    out = _public(row)
+    out["versions"] = row["versions"]
+    out["divergent_fields"] = next((d["fields"] for d in divergence.divergences({key: row["versions"]})), {})
+    await _audit(request, claims, "entries.get", key, "ok")
+    return web.json_response(out)
+
+
+async def get_divergences(request: web.Request) -> web.Response:
+    claims = await _reader(request)
+    if isinstance(claims, web.Response):
+        return claims
+    rt = request.app[RUNTIME]
+    report = divergence.divergences(await rt.worker.run(Store.versions_by_key))
+    await _audit(request, claims, "divergences", "*", "ok", f"{len(report)} keys")
+    return web.json_response({"divergences": report})
+
+
+async def get_networks(request: web.Request) -> web.Response:
+    claims = await _reader(request)
+    if isinstance(claims, web.Response):
+        return claims
+    rt = request.app[RUNTIME]
+    result = divergence.networks_by_state(await rt.worker.run(Store.versions_by_key))
+    await _audit(request, claims, "networks", "*", "ok")
+    return web.json_response({"networks": result})
+
+
+async def export(request: web.Request) -> web.Response:
+    claims = await _reader(request)
+    if isinstance(claims, web.Response):
+        return claims
+    rt = request.app[RUNTIME]
+    fmt = request.query.get("format", "json")
+    rows = await rt.worker.run(Store.entries)
+    if "key" in request.query:
+        rows = [r for r in rows if r["key"] == request.query["key"]]
+    if fmt == "json":
+        body, ctype, ext = exports.to_json(rows), "application/json", "json"
+    elif fmt == "csv":
+        body, ctype, ext = exports.to_csv(rows).encode(), "text/csv; charset=utf-8", "csv"
+    elif fmt == "vcard":
+        body, ctype, ext = exports.to_vcard(rows).encode(), "text/vcard; charset=utf-8", "vcf"
+    else:
+        return problem(400, "bad request", "format must be json, csv or vcard", reason="bad_request")
+    await _audit(request, claims, f"export.{fmt}", "*", "ok", f"{len(rows)} entries")
+    return web.Response(body=body, headers={"Content-Type": ctype,
+                                            "Content-Disposition": f'attachment; filename="pocsync-directory.{ext}"'})
+
+
+async def renew(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    claims = await authenticate(request, rt, scopes=("directory", "health"))
+    if isinstance(claims, web.Response):
+        return claims
+    m = await rt.manifest()
+    try:
+        token = tokens.renew(claims, issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
+                             manifest=m, now_s=int(time.time()), ttl_s=RENEW_TTL_S)
+    except tokens.TokenError as exc:
+        return problem(403, "cannot renew", exc.message, reason=exc.reason)
+    await _audit(request, claims, "token.renew", claims.subject, "ok")
+    return web.json_response({"token": token, "expires_in": RENEW_TTL_S})
+
+
+async def session_start(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        data = await request.json()
+        token = data["token"].strip()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return problem(400, "bad request", 'send {"token": "…"}', reason="bad_request")
+    claims = await authenticate(_with_bearer(request, token), rt, scopes=("directory", "health"))
+    if isinstance(claims, web.Response):
+        return claims
+    resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": claims.exp})
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, secure=True, samesite="Strict", path="/",
+                    max_age=max(0, claims.exp - int(time.time())))
+    await _audit(request, claims, "session.start", claims.subject, "ok")
+    return resp
+
+
+async def session_end(request: web.Request) -> web.Response:
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+async def whoami(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    claims = await authenticate(request, rt, scopes=("directory", "health"))
+    if isinstance(claims, web.Response):
+        return claims
+    return web.json_response({"subject": claims.subject, "scope": claims.scope, "issuer": claims.issuer,
+                              "expires": claims.exp, "node": rt.me})
+
+
+def _with_bearer(request: web.Request, token: str) -> web.Request:
+    return request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
+
+
+def add_routes(app: web.Application) -> None:
+    app[READ_LIMITER] = RateLimiter(10)
+    app.router.add_get("/v1/entries", list_entries)
+    app.router.add_get("/v1/entries/{state}/{kind}", get_entry)
+    app.router.add_get("/v1/divergences", get_divergences)
+    app.router.add_get("/v1/networks", get_networks)
+    app.router.add_get("/v1/export", export)
+    app.router.add_post("/v1/token/renew", renew)
+    app.router.add_post("/v1/session", session_start)
+    app.router.add_delete("/v1/session", session_end)
+    app.router.add_get("/v1/whoami", whoami)

@@ -1,0 +1,70 @@
+"""``pocsync status``: a node's sync health as tables; exit 1 when not converged or equivocating."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+from pocsync import health as healthmod
+from pocsync.cli.common import console, err_console, print_json, table
+from pocsync.errors import PocsyncError
+
+
+def _age(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.0f} s" if v < 120 else f"{v / 60:.0f} min" if v < 7200 else f"{v / 3600:.1f} h"
+
+
+@click.command("status")
+@click.option("--url", required=True, metavar="URL", help="The node's API URL, e.g. https://un.example.org:8443.")
+@click.option("--token", "token_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="File holding an operator (health) or PoC token.")
+@click.option("--json", "as_json", is_flag=True, help="Print the health document as JSON.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the node.")
+def status(url: str, token_file: Path, as_json: bool, timeout: float) -> None:
+    """Show a node's sync health.  Exit 1 when not converged or equivocating, 2 when unreachable."""
+    req = urllib.request.Request(url.rstrip("/") + "/v1/health",
+                                 headers={"Authorization": "Bearer " + token_file.read_text().strip()})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            h = json.loads(r.read(1 << 22))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(4096).decode("utf-8", "replace")
+        raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise PocsyncError(f"cannot reach {url}: {exc}", reason="unreachable") from None
+    problems = healthmod.problems(h)
+    if as_json:
+        print_json(h)
+    else:
+        console.print(f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
+                      f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
+                      f"{h['entries']} entries  "
+                      + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]"))
+        table("origins", ["origin", "role", "status", "head", "announced", "lag", "last change-set", "last contact"],
+              [[o, v["role"], v["status"], v["head_seq"], v["announced_seq"], v["lag"],
+                _age(v["last_changeset_age_s"]), _age(v["last_contact_age_s"])] for o, v in h["origins"].items()])
+        table("peers", ["peer", "node", "last pull", "last error"],
+              [[u, p["node"], _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
+                p["last_error"]] for u, p in h["peers"].items()])
+        table("digests announced", ["node", "digest", "same as ours"],
+              [[n, d, "yes" if d == h["digest"] else "NO"] for n, d in h["announced_digests"].items()])
+        counts = [["quarantined", k, v] for k, v in h["quarantined"].items()] + \
+                 [["refused", k, v] for k, v in h["refused"].items()] + [["parked", k, v] for k, v in h["parked"].items()]
+        if counts:
+            table("not applied", ["what", "reason", "count"], counts)
+        if h["equivocations"]:
+            table("EQUIVOCATIONS", ["origin", "seq"], [[e["origin"], e["seq"]] for e in h["equivocations"]])
+        console.print(f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
+                      f", {h['mqtt']['reconnects']} reconnect(s)")
+        for p in problems:
+            err_console.print(f"[yellow]problem[/]: {p}")
+    if not h["converged"] or h["equivocations"]:
+        sys.exit(1)

@@ -1,0 +1,124 @@
+"""Prometheus exposition of a node's sync health (prometheus-client; conventional names).
+
+Built per scrape from the health document and the runtime counters, in a registry of its own, so
+nothing global leaks between nodes or tests.  No entry content: labels are node ids, reasons,
+routes and status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+PULL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class PullHistogram:
+    def __init__(self) -> None:
+        self.counts = [0] * (len(PULL_BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, v: float) -> None:
+        self.sum += v
+        for i, b in enumerate(PULL_BUCKETS):
+            if v <= b:
+                self.counts[i] += 1
+        self.counts[-1] += 1
+
+
+def _split(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)}
+
+
+class _Snapshot:
+    def __init__(self, health: dict[str, Any], counters: dict[str, int], hist: PullHistogram) -> None:
+        self.h, self.c, self.hist = health, counters, hist
+
+    def collect(self) -> Iterable[Metric]:
+        h, c = self.h, self.c
+        lag = GaugeMetricFamily("pocsync_origin_lag_changesets", "Change-sets an origin announced that this node lacks",
+                                labels=["origin"])
+        head = GaugeMetricFamily("pocsync_origin_head_seq", "Highest seq of the origin in this node's log", labels=["origin"])
+        age = GaugeMetricFamily("pocsync_origin_last_changeset_age_seconds", "Age of the origin's newest change-set",
+                                labels=["origin"])
+        online = GaugeMetricFamily("pocsync_node_online", "1 when the node's retained MQTT status is online",
+                                   labels=["node"])
+        for o, v in h["origins"].items():
+            head.add_metric([o], v["head_seq"])
+            if v["lag"] is not None:
+                lag.add_metric([o], v["lag"])
+            if v["last_changeset_age_s"] is not None:
+                age.add_metric([o], v["last_changeset_age_s"])
+            if v["status"] != "self":
+                online.add_metric([o], 1 if v["status"] == "online" else 0)
+        behind = GaugeMetricFamily("pocsync_node_behind_changesets",
+                                   "Change-sets this node holds that the node's last head vector lacks", labels=["node"])
+        for n, v in h["nodes_behind"].items():
+            behind.add_metric([n], v)
+        yield from (lag, head, age, online, behind)
+        results = CounterMetricFamily("pocsync_changesets", "Change-sets received, by result and reason",
+                                      labels=["result", "reason"])
+        for k, v in c.items():
+            if k.startswith("changesets_") and k != "changesets_served":
+                result, _, reason = k[len("changesets_"):].partition(":")
+                if reason or result in ("accepted", "duplicate", "equivocation"):
+                    results.add_metric([result, reason], v)
+        yield results
+        yield CounterMetricFamily("pocsync_equivocations", "Equivocations detected", value=c.get("equivocations", 0))
+        eq = GaugeMetricFamily("pocsync_equivocation_proofs", "Equivocation proofs held")
+        eq.add_metric([], len(h["equivocations"]))
+        yield eq
+        for name, doc, key in (("pocsync_quarantined_changesets", "Quarantined change-sets by reason", "quarantined"),
+                               ("pocsync_refused_ops", "Refused ops by reason", "refused"),
+                               ("pocsync_parked_changesets", "Parked change-sets by reason", "parked")):
+            g = GaugeMetricFamily(name, doc, labels=["reason"])
+            for reason, n in h[key].items():
+                g.add_metric([reason], n)
+            yield g
+        up = GaugeMetricFamily("pocsync_peer_up", "1 when the last pull from the peer succeeded", labels=["peer"])
+        for url, p in h["peers"].items():
+            up.add_metric([p["node"] or url], 1 if p["last_error"] is None and p["last_pull_ok"] else 0)
+        yield up
+        hist = HistogramMetricFamily("pocsync_pull_duration_seconds", "Duration of one pull round with a peer")
+        buckets = [(str(b), n) for b, n in zip(PULL_BUCKETS, self.hist.counts)] + [("+Inf", self.hist.counts[-1])]
+        hist.add_metric([], buckets, sum_value=self.hist.sum)
+        yield hist
+        yield CounterMetricFamily("pocsync_mqtt_reconnects", "MQTT reconnections", value=c.get("mqtt_reconnects", 0))
+        mq = GaugeMetricFamily("pocsync_mqtt_connected", "1 while connected to the broker")
+        mq.add_metric([], 1 if h["mqtt"]["connected"] else 0)
+        yield mq
+        api = CounterMetricFamily("pocsync_api_requests", "API requests by route and status", labels=["route", "status"])
+        for k, v in _split(c, "api:").items():
+            route, _, status = k.rpartition(":")
+            api.add_metric([route, status], v)
+        yield api
+        tok = CounterMetricFamily("pocsync_token_rejections", "Rejected tokens by reason", labels=["reason"])
+        for reason, v in _split(c, "token_rejected:").items():
+            tok.add_metric([reason], v)
+        yield tok
+        peer = CounterMetricFamily("pocsync_peer_requests_rejected", "Refused peer requests by reason", labels=["reason"])
+        for reason, v in _split(c, "peer_requests_rejected:").items():
+            peer.add_metric([reason], v)
+        yield peer
+        yield CounterMetricFamily("pocsync_sealed_dropped", "Sealed messages that did not open",
+                                  value=c.get("sealed_dropped", 0))
+        exp = GaugeMetricFamily("pocsync_manifest_expiry_seconds", "Seconds until the manifest expires")
+        exp.add_metric([], h["manifest"]["expires_in_s"])
+        yield exp
+        ver = GaugeMetricFamily("pocsync_manifest_version", "Installed manifest version")
+        ver.add_metric([], h["manifest"]["version"])
+        yield ver
+        conv = GaugeMetricFamily("pocsync_converged", "1 when every announced digest equals this node's")
+        conv.add_metric([], 1 if h["converged"] else 0)
+        yield conv
+        ent = GaugeMetricFamily("pocsync_entries", "Entries in the merged view")
+        ent.add_metric([], h["entries"])
+        yield ent
+
+
+def render(health: dict[str, Any], counters: dict[str, int], hist: PullHistogram) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(health, dict(counters), hist))  # type: ignore[arg-type]
+    return generate_latest(registry)
