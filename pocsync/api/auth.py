@@ -29,9 +29,9 @@ def token_of(request: web.Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...]) -> Any:
-    """The verified claims, or a 401/403 problem response."""
-    token = token_of(request)
+async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...], token: str | None = None) -> Any:
+    """The verified claims, or a 401/403 problem response.  ``token`` overrides the request's own."""
+    token = token or token_of(request)
     if not token:
         rt.counters["token_rejected:missing"] += 1
         return problem(401, "authentication required", "send a PoC or operator token", reason="missing",

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import divergence, exports, tokens
+from pocsync import divergence, tokens
 from pocsync.api.auth import SESSION_COOKIE, authenticate
 from pocsync.api.peer import RUNTIME, RateLimiter
 from pocsync.api.problems import problem
@@ -141,6 +141,8 @@ async def export(request: web.Request) -> web.Response:
     if isinstance(claims, web.Response):
         return claims
     rt = request.app[RUNTIME]
+    from pocsync import exports
+
     fmt = request.query.get("format", "json")
     rows = await rt.worker.run(Store.entries)
     if "key" in request.query:
@@ -180,7 +182,7 @@ async def session_start(request: web.Request) -> web.Response:
         token = data["token"].strip()
     except (ValueError, KeyError, TypeError, AttributeError):
         return problem(400, "bad request", 'send {"token": "…"}', reason="bad_request")
-    claims = await authenticate(_with_bearer(request, token), rt, scopes=("directory", "health"))
+    claims = await authenticate(request, rt, scopes=("directory", "health"), token=token)
     if isinstance(claims, web.Response):
         return claims
     resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": claims.exp})
@@ -203,10 +205,6 @@ async def whoami(request: web.Request) -> web.Response:
         return claims
     return web.json_response({"subject": claims.subject, "scope": claims.scope, "issuer": claims.issuer,
                               "expires": claims.exp, "node": rt.me})
-
-
-def _with_bearer(request: web.Request, token: str) -> web.Request:
-    return request.clone(headers={**request.headers, "Authorization": f"Bearer {token}"})
 
 
 def add_routes(app: web.Application) -> None:

@@ -19,7 +19,7 @@ from pocsync.api.peer import RUNTIME
 from pocsync.store import Store
 
 HIST = web.AppKey("pull_histogram", metricsmod.PullHistogram)
-SAMPLE_SECONDS = 30
+SAMPLE_SECONDS = 10
 
 
 def _drain(app: web.Application) -> None:

@@ -26,6 +26,7 @@ from pocsync.cli.common import (
 )
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.status_cmd import status
+from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
 from pocsync.errors import EntryError, MalformedJSON
@@ -46,6 +47,7 @@ def cli() -> None:
 
 cli.add_command(manifest)
 cli.add_command(status)
+cli.add_command(token)
 
 
 # --- keys ----------------------------------------------------------------------------
@@ -408,6 +410,21 @@ def export_cmd(data: Path, fmt: str, out: Path | None) -> None:
     else:
         out.write_bytes(body)
         err_console.print(f"wrote {len(rows)} entries to {out}")
+
+
+@cli.command("demo")
+@click.option("--mqtt", "mqtt_url", default="", metavar="URL",
+              help="Use this broker (mqtt://host:port); without it the nodes sync over HTTP alone.")
+@click.option("--duration", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Run the scenario this long, then stop everything; exit 0 only if the federation converged.")
+@click.option("--keep", is_flag=True, help="Leave the federation running for exploring; Ctrl-C stops every process.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the demo's keys, stores and logs (default: a new temporary folder).")
+def demo_cmd(mqtt_url: str, duration: float | None, keep: bool, directory: Path | None) -> None:
+    """Run a whole federation here (un, eu, osce, arf) with an invented directory, shown live."""
+    from pocsync.demo import run_demo
+
+    sys.exit(run_demo(mqtt=mqtt_url, duration=duration, keep=keep, directory=directory))
 
 
 def main() -> None:

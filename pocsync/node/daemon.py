@@ -24,7 +24,11 @@ from typing import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from pocsync import logs
+from pocsync import logs, tokens
+from pocsync.api import auth
+from pocsync.api import directory as directory_api
+from pocsync.api import ops as ops_api
+from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
 from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
@@ -185,6 +189,10 @@ def build_app(nd: NodeDir) -> web.Application:
     rt = Runtime(nd=nd, worker=worker)
     app = web.Application(client_max_size=1 << 20, middlewares=[request_middleware(rt)])
     peer_api.add_routes(app, rt)
+    ops_api.add_routes(app)
+    directory_api.add_routes(app)
+    web_pages.add_routes(app)
+    app[auth.CACHE] = tokens.TokenCache()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.start()
@@ -206,6 +214,7 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-pull", pull_loop))
     app.cleanup_ctx.append(task_context("pocsync-publisher", publisher_loop))
     app.cleanup_ctx.append(task_context("pocsync-watchdog", watchdog_loop))
+    app.cleanup_ctx.append(task_context("pocsync-sampler", ops_api.sampler_loop))
     return app
 
 

@@ -1,0 +1,272 @@
+"""``pocsync demo``: a whole federation on this machine, shown live.
+
+A generated root key and manifest; a UN node and three regional nodes (eu, osce, arf), each its own
+process with its own store; an invented directory edited at different nodes (with a conflict on one
+key); then, live in the terminal, change-sets flowing, digests converging, the divergence report, a
+PoC token reading the merged directory, an operator token refused entry data, and the URLs of the PoC
+page and the dashboard with ready tokens.  Uses a broker when given one (``--mqtt``), HTTP otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pocsync import intake, keyfiles, tokens
+from pocsync.core import manifest as mf
+from pocsync.core.keys import ed25519_public_b64
+from pocsync.demo_data import ORGS, SCOPES, SCENARIO
+from pocsync.errors import PocsyncError
+from pocsync.nodedir import NodeDir
+from pocsync.store import Store
+
+NODES = ("un", "eu", "osce", "arf")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class DemoNode:
+    name: str
+    nd: NodeDir
+    port: int
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/v1/node", timeout=0.5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+
+@dataclass
+class Demo:
+    base: Path
+    mqtt: str = ""
+    console: Console = field(default_factory=Console)
+    nodes: dict[str, DemoNode] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+    seen: dict[str, set] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)
+
+    # --- set-up ------------------------------------------------------------------------
+    def setup(self) -> None:
+        root = Ed25519PrivateKey.generate()
+        keyfiles.write_private(self.base / "root" / "root.key", root)
+        payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 90 * 86_400)
+        for n in NODES:
+            port = free_port()
+            nd = NodeDir.init(self.base / n, node_id=n, organisation=ORGS[n], listen=f"127.0.0.1:{port}",
+                              mqtt_url=self.mqtt)
+            toml = nd.config.path
+            toml.write_text(toml.read_text().replace("pull_interval_seconds = 30", "pull_interval_seconds = 5"))
+            nd = NodeDir.open(self.base / n)
+            self.nodes[n] = DemoNode(n, nd, port)
+            payload = mf.add_node(payload, nd.node_info(), role="un" if n == "un" else "regional",
+                                  scope=mf.parse_scope(SCOPES[n]))
+        manifest = mf.sign(mf.unsigned(payload), root)
+        (self.base / "manifest.json").write_bytes(manifest.to_bytes())
+        for node in self.nodes.values():
+            with node.nd.store() as s:
+                s.install_manifest(manifest)
+        self.event(f"root key and manifest v1 with {len(NODES)} nodes written to {self.base}")
+
+    def start(self) -> None:
+        for node in self.nodes.values():
+            node.log = self.base / f"{node.name}.log"
+            node.proc = subprocess.Popen([sys.executable, "-m", "pocsync.cli.main", "run", "--data", str(node.nd.config.base)],
+                                         stdout=open(node.log, "ab"), stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not all(n.up() for n in self.nodes.values()):
+            if time.monotonic() > deadline:
+                raise PocsyncError("the demo nodes did not start; see the logs in " + str(self.base))
+            time.sleep(0.2)
+        self.event("four nodes running: " + ", ".join(f"{n.name} {n.url}" for n in self.nodes.values())
+                   + (f" with broker {self.mqtt}" if self.mqtt else " (HTTP pull, no broker)"))
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            if node.proc and node.proc.poll() is None:
+                node.proc.send_signal(signal.SIGTERM)
+        for node in self.nodes.values():
+            if node.proc:
+                try:
+                    node.proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    node.proc.kill()
+
+    # --- the scenario ----------------------------------------------------------------------
+    def event(self, text: str) -> None:
+        self.events.append(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
+
+    def edit(self, node: str, label: str, entries: list[dict]) -> None:
+        today = datetime.now(timezone.utc).date().isoformat()
+        ops = []
+        for e in entries:
+            clean, _ = intake.validate_entry(e, today_iso=today)
+            ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
+        nd = self.nodes[node].nd
+        with nd.store() as s:
+            out = s.edit(ops, key=nd.key_for_next_edit(s), author=f"demo@{node}")
+        self.event(f"[bold]{node}[/] signs change-set seq {out.seq} ({len(ops)} ops): {label}")
+
+    def poll(self) -> dict[str, dict]:
+        """Per node: digest, heads, entries; new arrivals become events."""
+        state = {}
+        for name, node in self.nodes.items():
+            with Store.open(node.nd.config.store_path) as s:
+                heads = {o: h.seq for o, h in s.heads().items()}
+                rows = s.conn.execute("SELECT origin, seq, source FROM log ORDER BY received_at").fetchall()
+                state[name] = {"digest": s.digest(), "heads": heads, "entries": len(s.entries())}
+            seen = self.seen.setdefault(name, set())
+            for r in rows:
+                k = (r["origin"], r["seq"])
+                if k not in seen:
+                    seen.add(k)
+                    if r["origin"] != name:
+                        how = r["source"].split(":")[0] or "?"
+                        self.event(f"{name} accepts {r['origin']} seq {r['seq']} via {how}")
+        return state
+
+    def view(self, state: dict[str, dict], title: str) -> Group:
+        t = Table(title=title, expand=True)
+        for c in ("node", "url", "entries", *(f"{o} seq" for o in NODES), "view digest"):
+            t.add_column(c)
+        digests = {v["digest"] for v in state.values()}
+        for name, v in state.items():
+            t.add_row(name, self.nodes[name].url, str(v["entries"]), *(str(v["heads"].get(o, 0)) for o in NODES),
+                      Text(v["digest"][7:23] + "…", style="green" if len(digests) == 1 else "yellow"))
+        status = Text("converged: every node holds the same view" if len(digests) == 1 else "converging…",
+                      style="bold green" if len(digests) == 1 else "bold yellow")
+        return Group(t, status, Panel("\n".join(self.events[-14:]), title="change-sets flowing"), *self.findings)
+
+    # --- what a PoC and an operator see --------------------------------------------------------
+    def token(self, node: str, *, poc: str | None = None, operator: str | None = None, days: int = 1) -> str:
+        nd = self.nodes[node].nd
+        sub, scope = (poc, "directory") if poc else (f"operator:{operator}", "health")
+        tok = tokens.issue_token(issuer=node, kid=nd.config.node.token_kid, key=nd.token_key(), subject=sub,
+                                 scope=scope, now_s=int(time.time()), ttl_s=days * 86_400)
+        with nd.store() as s:
+            s.audit(actor="demo", action="token.issue", target=sub, result="ok")
+        return tok
+
+    def get(self, node: str, path: str, token: str) -> tuple[int, Any]:
+        req = urllib.request.Request(self.nodes[node].url + path, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def findings_after_convergence(self) -> None:
+        poc = self.token("eu", poc="AUT/technical")
+        op = self.token("un", operator="demo-operator", days=30)
+        status, listing = self.get("osce", "/v1/entries", poc)
+        t = Table(title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}")
+        for c in ("key", "organisation", "person / position", "listed by", "winning origin"):
+            t.add_column(c)
+        _, networks = self.get("osce", "/v1/networks", poc)
+        listed = {}
+        for state, kinds in (networks.get("networks") or {}).items():
+            for kind, origins in kinds.items():
+                listed[f"{state}/{kind}"] = ", ".join(origins)
+        for row in listing.get("entries", []):
+            e = row["entry"]
+            t.add_row(row["key"], e["organisation"], e.get("person") or e.get("position", ""), listed.get(row["key"], ""),
+                      row["provenance"]["origin"])
+        _, div = self.get("un", "/v1/divergences", poc)
+        d = Table(title="divergence report: directories that disagree (for the secretariats to fix)")
+        for c in ("key", "field", "values by directory"):
+            d.add_column(c)
+        for item in div.get("divergences", []):
+            for f, by in item["fields"].items():
+                d.add_row(item["key"], f, " | ".join(f"{o}: {v}" for o, v in by.items()))
+        refused, _ = self.get("un", "/v1/entries", op)
+        health, h = self.get("un", "/v1/health", op)
+        (self.base / "poc.token").write_text(poc)
+        (self.base / "operator.token").write_text(op)
+        urls = Text.assemble(
+            ("operator token asking for entries: ", ""), (f"HTTP {refused} (refused)", "bold red" if refused == 403 else "bold"),
+            (f"; the same token reads health: HTTP {health}, converged={h.get('converged')}\n", ""),
+            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}\n", ""),
+            ("Dashboard:  ", "bold"), (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
+            ("Status:     ", "bold"), (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
+        self.findings = [t, d, Panel(urls, title="try it")]
+
+
+def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = False, directory: Path | None = None) -> int:
+    base = directory or Path(tempfile.mkdtemp(prefix="pocsync-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    demo = Demo(base, mqtt=mqtt)
+    console = demo.console
+    converged = False
+    started = time.monotonic()
+    try:
+        demo.setup()
+        demo.start()
+        with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
+                  transient=False) as live:
+            for node, label, entries in SCENARIO:
+                demo.edit(node, label, entries)
+                for _ in range(4):
+                    live.update(demo.view(demo.poll(), "pocsync demo"))
+                    time.sleep(0.25)
+            limit = duration if duration is not None else 60
+            while time.monotonic() - started < limit:
+                state = demo.poll()
+                live.update(demo.view(state, "pocsync demo"))
+                if len({v["digest"] for v in state.values()}) == 1 and all(v["entries"] for v in state.values()):
+                    converged = True
+                    break
+                time.sleep(0.25)
+            if converged:
+                demo.findings_after_convergence()
+                live.update(demo.view(demo.poll(), "pocsync demo"))
+            if keep:
+                console.print("[bold]running — explore the URLs above; Ctrl-C stops every node[/]")
+                while True:
+                    time.sleep(1)
+                    live.update(demo.view(demo.poll(), "pocsync demo"))
+            while duration is not None and time.monotonic() - started < duration:
+                live.update(demo.view(demo.poll(), "pocsync demo"))
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping every node…")
+    finally:
+        demo.stop()
+    final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
+    converged = bool(final) and len(set(final.values())) == 1
+    console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
+                  if converged else "[bold red]NOT converged[/]: " + json.dumps(final))
+    console.print(f"everything the demo made is in {base}")
+    return 0 if converged else 1
