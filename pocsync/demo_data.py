@@ -21,7 +21,7 @@ TZ = {"AUT": "Europe/Vienna", "DEU": "Europe/Berlin", "FRA": "Europe/Paris", "ES
       "CAN": "America/Toronto", "BRA": "America/Sao_Paulo"}
 PHONE = {"AUT": "+4315123456", "DEU": "+493012345678", "FRA": "+33123456789", "EST": "+3726123456",
          "UKR": "+380441234567", "USA": "+12025550123", "JPN": "+81312345678", "IDN": "+62211234567",
-         "CAN": "+16135550123", "BRA": "+556112345678"}
+         "CAN": "+16135550123", "BRA": "+556132345678"}
 
 
 def technical(state: str, **over: object) -> dict:

@@ -325,3 +325,11 @@ def test_validate_entry_raises_only_entry_error_and_accepted_entries_pass_receip
         model.check_structure(key, {**clean, "holder_epoch": "0000000000000-0000"}, cs_hlc="0000000000000-0000")
         assert ok(copy.deepcopy(clean), record="9") == (clean, warnings)  # normalising is idempotent
     assert entry == before
+
+
+def test_every_demo_entry_passes_strict_validation() -> None:
+    from pocsync.demo_data import SCENARIO
+
+    for _node, _label, entries in SCENARIO:
+        for e in entries:
+            intake.validate_entry(e, today_iso="2026-11-22")
