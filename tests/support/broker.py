@@ -36,7 +36,7 @@ class Mosquitto:
         self.log = base / "mosquitto.log"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {base}/\nautosave_interval 1\nlog_dest file {self.log}\n{extra}\n")
+            f"persistence_location {base}/\nautosave_interval 1\nlog_dest file {self.log}\nuser root\n{extra}\n")
         self.proc: subprocess.Popen | None = None
 
     @property
