@@ -17,13 +17,6 @@ from tests.support.nodes import Federation, entry, wait_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture()
-def broker(tmp_path: Path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 class Sniffer:
     """A subscriber on '#' with broker access but no node key."""
 

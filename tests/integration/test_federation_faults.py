@@ -25,13 +25,6 @@ from tests.support.nodes import Federation, entry, wait_for
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture()
-def broker(tmp_path: Path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
 def test_deleted_store_refuses_to_sign_then_recovers(tmp_path: Path) -> None:
     fed = Federation(tmp_path, ("un", "eu", "osce"))
     try:

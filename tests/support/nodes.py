@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any, Callable
 from pocsync.core.peerauth import sign_request
 from pocsync.nodedir import NodeDir
 from pocsync.store import Store
+from tests.support import procs
 from tests.support.broker import free_port
 from tests.support.cli import run
 
@@ -75,19 +75,11 @@ class Node:
             return False
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procs.terminate(self.proc)
         self.proc = None
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        procs.kill(self.proc)
         self.proc = None
 
     def store(self) -> Store:
