@@ -44,7 +44,7 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     except tokens.TokenError as exc:
         rt.counters[f"token_rejected:{exc.reason}"] += 1
         return problem(401, "token refused", exc.message, reason=exc.reason,
-                       headers={"WWW-Authenticate": f'Bearer realm="pocsync", error="invalid_token"'})
+                       headers={"WWW-Authenticate": 'Bearer realm="pocsync", error="invalid_token"'})
     if claims.scope not in scopes:
         rt.counters["token_rejected:insufficient_scope"] += 1
         return problem(403, "forbidden", f"a {claims.scope} token cannot use this resource", reason="insufficient_scope")

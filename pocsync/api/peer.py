@@ -91,8 +91,8 @@ async def manifest_version(request: web.Request) -> web.Response:
     try:
         n = int(request.match_info["n"])
     except ValueError:
-        return problem(400, "bad manifest version", reason="bad_request")
-    data = await rt.worker.run(lambda s: s.manifest_bytes(n))
+        return problem(400, "bad manifest version", "the version must be an integer", reason="bad_request")
+    data = await rt.worker.run(lambda s: s.manifest_bytes(n)) if 1 <= n <= 2**53 - 1 else None
     if data is None:
         return problem(404, "no such manifest version", f"this node holds no manifest v{n}", reason="not_found")
     return web.Response(body=data, content_type="application/json")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import getpass
-import json
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -25,7 +25,7 @@ from pocsync.core.changeset import ChangeSet
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.core.manifest import Manifest
 from pocsync.core.merge import Assertion, greater_withdrawal, winner
-from pocsync.errors import EntryError, Parked, PocsyncError, ProtocolError, SignatureError, SigningRefused
+from pocsync.errors import EntryError, Parked, PocsyncError, ProtocolError, SigningRefused
 
 
 @dataclass(frozen=True)

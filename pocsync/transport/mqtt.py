@@ -14,7 +14,6 @@ import contextlib
 import random
 import ssl
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import aiomqtt
@@ -172,6 +171,3 @@ class MqttLink:
         except ManifestRollbackError:
             pass
 
-
-def password_from(path: Path) -> str:
-    return path.read_text().strip()

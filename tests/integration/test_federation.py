@@ -3,7 +3,6 @@ HTTP on loopback.  Tests wait with generous timeouts; latency is measured in ben
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from pathlib import Path

@@ -11,7 +11,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import manifest as mf
 from pocsync.core.envelope import CHANGESET_TYPE, pae
 from pocsync.core.replica import Limits, MemoryState, Proof, Replica
-from tests.support.fed import T0, Fed, digest, edit, entry, put
+from tests.support.fed import T0, Fed, digest, edit, put
 
 
 @pytest.fixture()
