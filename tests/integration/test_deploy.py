@@ -23,7 +23,8 @@ from cryptography.x509.oid import NameOID
 from tests.support.broker import free_port, wait_port
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
-PASSWORDS = {"eu": "eu-secret", "osce": "osce-secret", "operator": "operator-secret", "watcher": "watcher-secret"}
+PASSWORDS = {"un": "un-secret", "eu": "eu-secret", "osce": "osce-secret", "operator": "operator-secret",
+             "watcher": "watcher-secret"}
 
 
 def _cert(subject: str, key, issuer: x509.Name | None = None, issuer_key=None, ca: bool = False) -> x509.Certificate:  # noqa: ANN001
@@ -147,3 +148,33 @@ def test_prometheus_files_parse_and_hold_the_documented_alerts() -> None:
     assert "pocsync-rules.yml" in conf["rule_files"]
     compose = yaml.safe_load((DEPLOY / "container" / "compose.yaml").read_text())
     assert {"un", "eu", "osce", "arf", "mosquitto"} <= set(compose["services"])
+
+
+def test_nodes_sync_over_mqtts_with_passwords_through_the_deploy_acl(broker, tmp_path: Path) -> None:
+    """The daemon itself over mqtts:// with username and password file, under the per-node ACL."""
+    from tests.support.nodes import Federation, entry
+
+    port, ca = broker
+    fed = Federation(tmp_path / "fed", ("un", "eu"), pull_interval=3600)  # no HTTP pull: MQTT must carry it
+    for n in ("un", "eu"):
+        pw = tmp_path / f"{n}.pw"
+        pw.write_text(PASSWORDS[n] + "\n")
+        pw.chmod(0o600)
+        toml = fed[n].data / "sync.toml"
+        text = toml.read_text().replace('url = ""', f'url = "mqtts://{n}@127.0.0.1:{port}"')
+        text = text.replace('password_file = ""', f'password_file = "{pw}"\nca_file = "{ca}"')
+        toml.write_text(text)
+    try:
+        fed.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(fed[n].stats(as_node=fed["un"])["mqtt_connected"]
+                                                      for n in ("un", "eu")):
+            time.sleep(0.2)
+        assert all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu"))
+        fed["eu"].put(entry("DEU/technical"))
+        fed["un"].put(entry("BRA/technical"))
+        fed.wait_converged(timeout=60)
+        with fed["un"].store() as s:
+            assert s.conn.execute("SELECT source FROM log WHERE origin='eu'").fetchone()[0] == "mqtt"
+    finally:
+        fed.stop()
