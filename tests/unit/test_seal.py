@@ -78,3 +78,20 @@ def test_oversize_refused_before_parsing_and_wrong_context() -> None:
     assert e.value.reason == "wrong_context"
     with pytest.raises(SealError):
         open_sealed(b"garbage", me="node00", key=ks["node00"], max_bytes=1 << 20)
+
+
+def test_adding_a_recipient_or_swapping_wrapped_keys_fails() -> None:
+    ks = keys(3)
+    obj = json.loads(sealed(dict(list(ks.items())[:2])))
+    extra = X25519PrivateKey.generate()
+    obj["recipients"].append({"node": "node99", "wrapped": obj["recipients"][0]["wrapped"]})
+    for name, k in [("node00", ks["node00"]), ("node99", extra)]:
+        with pytest.raises(SealError):
+            open_sealed(jsonc.dumps(obj), me=name, key=k, max_bytes=1 << 20)
+    obj = json.loads(sealed(ks))
+    r = obj["recipients"]
+    r[0]["wrapped"], r[1]["wrapped"] = r[1]["wrapped"], r[0]["wrapped"]
+    for name in ("node00", "node01"):
+        with pytest.raises(SealError) as e:
+            open_sealed(jsonc.dumps(obj), me=name, key=ks[name], max_bytes=1 << 20)
+        assert e.value.reason == "cannot_open"
