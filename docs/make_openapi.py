@@ -44,9 +44,13 @@ entry = {"type": "object", "required": ["state", "kind", "organisation"], "addit
                         "holder_epoch": STR}}
 provenance = {"type": "object", "required": ["origin", "cs_id", "index", "hlc", "author"],
               "properties": {"origin": STR, "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "author": STR}}
-listed = {"type": "object", "required": ["key", "entry", "provenance"],
+listed = {"type": "object", "required": ["key", "entry", "listed_by", "provenance"],
           "properties": {"key": STR, "entry": {"$ref": "#/components/schemas/Entry"},
+                         "listed_by": {**STRS, "description": "every directory (origin) that lists this entry"},
                          "provenance": {"$ref": "#/components/schemas/Provenance"}}}
+session = {"type": "object", "required": ["signed_in"],
+           "properties": {"signed_in": {"type": "boolean"}, "reason": STR, "detail": STR, "subject": STR,
+                          "scope": STR, "issuer": STR, "expires": {"type": "integer"}, "node": STR}}
 version = {"type": "object", "properties": {"origin": STR, "op": {"enum": ["put", "delete", "withdraw"]}, "hlc": STR,
                                             "cs_id": STR, "index": {"type": "integer"}, "seq": {"type": "integer"},
                                             "author": STR, "entry": {"type": ["object", "null"]}}}
@@ -105,6 +109,8 @@ doc = {
                 "200": ok({"type": "object"}), **ERR}, security=False, tag="tokens",
                 body={"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["token"], "properties": {"token": STR}}}}}),
+            "get": op("Whether the session cookie (or a Bearer token to try) would be let in; never 401", {
+                "200": ok(session)}, security=False, tag="tokens"),
             "delete": op("Sign out", {"200": ok({"type": "object"})}, security=False, tag="tokens")},
         "/v1/whoami": {"get": op("The signed-in subject", {"200": ok({"type": "object"}), **ERR}, tag="tokens")},
         "/v1/health": {"get": op("Sync health (no entry content)", {"200": ok(health), **ERR}, tag="operations")},

@@ -8,7 +8,8 @@
 * ``GET /v1/networks`` — which regional directories list each State's PoCs.
 * ``GET /v1/export?format=json|csv|vcard`` — the whole directory.
 * ``POST /v1/token/renew`` — a fresh token for the holder of a valid one.
-* ``POST /v1/session`` / ``DELETE /v1/session`` — sign in to the web pages (HttpOnly cookie).
+* ``POST /v1/session`` / ``DELETE /v1/session`` — sign in to the web pages (HttpOnly cookie);
+  ``GET /v1/session`` — whether the presented cookie or token would be let in (always 200, with the reason).
 
 Every read and every token issued is written to the audit log.  A per-token rate limit answers 429.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from pocsync import divergence, tokens
-from pocsync.api.auth import SESSION_COOKIE, authenticate
+from pocsync.api.auth import SESSION_COOKIE, authenticate, token_of
 from pocsync.api.peer import RUNTIME, RateLimiter
 from pocsync.api.problems import problem
 from pocsync.store import Store
@@ -67,10 +68,16 @@ def _matches(row: dict[str, Any], q: dict[str, str]) -> bool:
     return True
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {"key": row["key"], "entry": row["entry"],
+def _public(row: dict[str, Any], listed_by: list[str]) -> dict[str, Any]:
+    """``listed_by``: every directory (origin) whose latest assertion of the key lists it, not only the winner."""
+    return {"key": row["key"], "entry": row["entry"], "listed_by": listed_by,
             "provenance": {"origin": row["origin"], "cs_id": row["cs_id"], "index": row["index"], "hlc": row["hlc"],
                            "author": row["author"]}}
+
+
+def _listed_by(networks: dict[str, dict[str, list[str]]], key: str) -> list[str]:
+    state, _, kind = key.partition("/")
+    return networks.get(state, {}).get(kind, [])
 
 
 async def list_entries(request: web.Request) -> web.Response:
@@ -86,14 +93,17 @@ async def list_entries(request: web.Request) -> web.Response:
         return problem(400, "bad request", "page and per_page must be integers", reason="bad_request")
     if "kind" in q and q["kind"] not in ("diplomatic", "technical"):
         return problem(400, "bad request", "kind must be diplomatic or technical", reason="bad_request")
-    digest = await rt.worker.run(Store.digest)
-    etag = '"' + hashlib.sha256(f"{digest}|{sorted(q.items())}|{page}|{per_page}".encode()).hexdigest()[:32] + '"'
+    digest, nets = await rt.worker.run(lambda s: (s.digest(), divergence.networks_by_state(s.versions_by_key())))
+    listing = json.dumps(nets, sort_keys=True)  # a losing origin's listing changes the answer, not the view digest
+    tag = f"{digest}|{listing}|{sorted(q.items())}|{page}|{per_page}"
+    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
     if request.headers.get("If-None-Match") == etag:
         await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "not_modified")
         return web.Response(status=304, headers={"ETag": etag})
     rows = [r for r in await rt.worker.run(Store.entries) if _matches(r, q)]
     start = (page - 1) * per_page
-    body = {"entries": [_public(r) for r in rows[start:start + per_page]], "total": len(rows), "page": page,
+    body = {"entries": [_public(r, _listed_by(nets, r["key"])) for r in rows[start:start + per_page]],
+            "total": len(rows), "page": page,
             "per_page": per_page, "digest": digest}
     await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "ok", f"{len(rows)} matched")
     return web.json_response(body, headers={"ETag": etag})
@@ -109,7 +119,7 @@ async def get_entry(request: web.Request) -> web.Response:
     if row is None:
         await _audit(request, claims, "entries.get", key, "not_found")
         return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
-    out = _public(row)
+    out = _public(row, sorted(v["origin"] for v in row["versions"] if v["op"] == "put"))
     out["versions"] = row["versions"]
     out["divergent_fields"] = next((d["fields"] for d in divergence.divergences({key: row["versions"]})), {})
     await _audit(request, claims, "entries.get", key, "ok")
@@ -192,6 +202,24 @@ async def session_start(request: web.Request) -> web.Response:
     return resp
 
 
+async def session_status(request: web.Request) -> web.Response:
+    """Whether the presented credentials (session cookie, or a Bearer token to try) would be let in: always 200.
+
+    The web pages ask this before signing in and on load, so that a refused or absent token is explained
+    in words without a failed request (which browsers log as an error).
+    """
+    rt = request.app[RUNTIME]
+    if not token_of(request):
+        return web.json_response({"signed_in": False, "reason": "missing", "detail": "no token or session"})
+    claims = await authenticate(request, rt, scopes=("directory", "health"))
+    if isinstance(claims, web.Response):
+        p = json.loads(claims.body)  # type: ignore[arg-type]
+        return web.json_response({"signed_in": False, "reason": p.get("reason", "refused"),
+                                  "detail": p.get("detail", "")})
+    return web.json_response({"signed_in": True, "subject": claims.subject, "scope": claims.scope,
+                              "issuer": claims.issuer, "expires": claims.exp, "node": rt.me})
+
+
 async def session_end(request: web.Request) -> web.Response:
     resp = web.json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
@@ -216,5 +244,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/export", export)
     app.router.add_post("/v1/token/renew", renew)
     app.router.add_post("/v1/session", session_start)
+    app.router.add_get("/v1/session", session_status)
     app.router.add_delete("/v1/session", session_end)
     app.router.add_get("/v1/whoami", whoami)

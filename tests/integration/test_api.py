@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 
 from pocsync.core import manifest as mf
 from pocsync.core.keys import es256_public_from_jwk
-from tests.support.browser import browser, screenshot
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry
 
@@ -197,34 +196,7 @@ def test_reads_are_audited_and_rate_limited(fed: Federation) -> None:
     assert any(r["action"] == "token.issue" and r["target"] == "DEU/technical" for r in rows)
 
 
-def test_web_page_in_chromium(fed: Federation) -> None:
-    import vobject
-
-    tok = poc(fed, "eu", "DEU/technical", days=2)
-    with browser() as b:
-        ctx = b.new_context(accept_downloads=True)
-        page = ctx.new_page()
-        page.goto(fed["eu"].url + "/")
-        assert "Example" not in page.inner_text("body")  # no session: no entry data
-        assert call(fed["eu"].url + "/v1/entries")[0] == 401
-        page.fill("#token", tok)
-        page.click("#signin-btn")
-        page.wait_for_selector("#results tbody tr")
-        page.fill("#q", "UKR")
-        page.click("#search-btn")
-        page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
-        assert "UKR" in page.inner_text("#results")
-        page.click("#results tbody tr")
-        page.wait_for_selector("#versions tbody tr")
-        assert "osce" in page.inner_text("#provenance")
-        screenshot(page, "poc-entry")
-        with page.expect_download() as dl:
-            page.click("#entry-vcard")
-        card = vobject.readOne(Path(dl.value.path()).read_text())
-        assert "UKR" in card.serialize()
-        cookies = ctx.cookies()
-        session = next(c for c in cookies if c["name"] == "pocsync_session")
-        assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+# The PoC page in Chromium: tests/integration/test_poc_page.py.
 
 
 def test_schemathesis_finds_no_5xx_and_no_response_outside_the_schema(fed: Federation) -> None:

@@ -1,86 +1,373 @@
 "use strict";
-// The PoC page: talks only to this node's API, with the HttpOnly session cookie.
+// The PoC page. It talks only to this node's API, with the HttpOnly session cookie, and renders every value from
+// the directory as text (textContent only; no HTML is ever parsed from data): entries come from many secretariats.
 const $ = (id) => document.getElementById(id);
-const FIELDS = ["organisation", "position", "person", "emails", "phones", "available_24_7", "timezone", "languages",
-  "networks", "secure_channels", "notes"];
 
-function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+// ISO 3166-1 alpha-3 → alpha-2, for the browser's own country names (Intl.DisplayNames).
+// tests/unit/test_web_static.py keeps it equal to pycountry's table.
+const ALPHA3_TO_2 = Object.fromEntries("ABWAW AFGAF AGOAO AIAAI ALAAX ALBAL ANDAD AREAE ARGAR ARMAM ASMAS ATAAQ ATFTF ATGAG AUSAU AUTAT AZEAZ BDIBI BELBE BENBJ BESBQ BFABF BGDBD BGRBG BHRBH BHSBS BIHBA BLMBL BLRBY BLZBZ BMUBM BOLBO BRABR BRBBB BRNBN BTNBT BVTBV BWABW CAFCF CANCA CCKCC CHECH CHLCL CHNCN CIVCI CMRCM CODCD COGCG COKCK COLCO COMKM CPVCV CRICR CUBCU CUWCW CXRCX CYMKY CYPCY CZECZ DEUDE DJIDJ DMADM DNKDK DOMDO DZADZ ECUEC EGYEG ERIER ESHEH ESPES ESTEE ETHET FINFI FJIFJ FLKFK FRAFR FROFO FSMFM GABGA GBRGB GEOGE GGYGG GHAGH GIBGI GINGN GLPGP GMBGM GNBGW GNQGQ GRCGR GRDGD GRLGL GTMGT GUFGF GUMGU GUYGY HKGHK HMDHM HNDHN HRVHR HTIHT HUNHU IDNID IMNIM INDIN IOTIO IRLIE IRNIR IRQIQ ISLIS ISRIL ITAIT JAMJM JEYJE JORJO JPNJP KAZKZ KENKE KGZKG KHMKH KIRKI KNAKN KORKR KWTKW LAOLA LBNLB LBRLR LBYLY LCALC LIELI LKALK LSOLS LTULT LUXLU LVALV MACMO MAFMF MARMA MCOMC MDAMD MDGMG MDVMV MEXMX MHLMH MKDMK MLIML MLTMT MMRMM MNEME MNGMN MNPMP MOZMZ MRTMR MSRMS MTQMQ MUSMU MWIMW MYSMY MYTYT NAMNA NCLNC NERNE NFKNF NGANG NICNI NIUNU NLDNL NORNO NPLNP NRUNR NZLNZ OMNOM PAKPK PANPA PCNPN PERPE PHLPH PLWPW PNGPG POLPL PRIPR PRKKP PRTPT PRYPY PSEPS PYFPF QATQA REURE ROURO RUSRU RWARW SAUSA SDNSD SENSN SGPSG SGSGS SHNSH SJMSJ SLBSB SLESL SLVSV SMRSM SOMSO SPMPM SRBRS SSDSS STPST SURSR SVKSK SVNSI SWESE SWZSZ SXMSX SYCSC SYRSY TCATC TCDTD TGOTG THATH TJKTJ TKLTK TKMTM TLSTL TONTO TTOTT TUNTN TURTR TUVTV TWNTW TZATZ UGAUG UKRUA UMIUM URYUY USAUS UZBUZ VATVA VCTVC VENVE VGBVG VIRVI VNMVN VUTVU WLFWF WSMWS YEMYE ZAFZA ZMBZM ZWEZW".split(" ").map((p) => [p.slice(0, 3), p.slice(3)]));
+
+// Field labels in words, in the order shown. Fields not named here follow, labelled from their name.
+const LABELS = [["organisation", "Organisation"], ["position", "Position"], ["person", "Person"], ["emails", "Email"],
+  ["phones", "Telephone"], ["available_24_7", "Available 24/7"], ["timezone", "Time zone"], ["languages", "Languages"],
+  ["secure_channels", "Secure channels"], ["networks", "Networks"], ["notes", "Notes"]];
+const LABEL = Object.fromEntries(LABELS);
+const HIDDEN_FIELDS = new Set(["state", "kind", "holder_epoch"]);
+const KIND = { diplomatic: "Diplomatic", technical: "Technical" };
+const STATUS = { put: "Lists it", withdraw: "Withdrew it", delete: "Deleted it" };
+
+// What a refused token means, in words for the person holding it (reasons from pocsync/tokens.py and api/auth.py).
+const NOT_A_TOKEN = "This is not a valid access token. Paste the whole token exactly as your secretariat sent it " +
+  "(it begins with “eyJ”), with nothing before or after it.";
+const NOT_OURS = "This access token was not issued by a directory of this federation, or it was changed after it " +
+  "was issued. Ask your secretariat for a new one.";
+const TOKEN_WORDS = {
+  missing: "Paste the access token your secretariat sent you, then choose Sign in.",
+  malformed: NOT_A_TOKEN, oversize: NOT_A_TOKEN, forbidden_header: NOT_A_TOKEN, bad_alg: NOT_A_TOKEN,
+  missing_claim: NOT_A_TOKEN, bad_subject: NOT_A_TOKEN, bad_scope: NOT_A_TOKEN,
+  unknown_issuer: NOT_OURS, unknown_kid: NOT_OURS, bad_signature: NOT_OURS,
+  expired: "This access token has expired. Ask your secretariat for a new one.",
+  not_yet_valid: "This access token is not valid yet. Check that this computer’s date and time are right, " +
+    "or try again in a few minutes.",
+  issuer_out_of_scope: "The directory that issued this token does not list your State, so the token gives no " +
+    "access. Ask the secretariat that lists your State for a token.",
+  subject_not_listed: "The Point of Contact this token was issued for is no longer listed in the directory, so the " +
+    "token no longer opens it. Ask your secretariat.",
+  holder_changed: "This token was issued to an earlier holder of this Point of Contact role. Ask your secretariat " +
+    "for a token in your name.",
+  rate_limited: "Too many requests in a short time. Wait a few seconds and try again.",
+  operator: "This is an operator token: it opens the sync health dashboard (/dashboard), which shows no contact " +
+    "details. The directory needs a Point of Contact token.",
+  network: "The directory could not be reached. Check your network connection and try again.",
+};
+const REFUSED = "The directory did not accept this access token. Ask your secretariat for a new one.";
+
+let current = null;  // the signed-in session, as GET /v1/session describes it
+
+// --- small helpers (text only) ----------------------------------------------------------------------------
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
 function show(id) { for (const s of ["signin", "directory", "entry"]) $(s).classList.toggle("hidden", s !== id); }
-function fmt(v) {
+function tryIntl(f, fallback) { try { return f(); } catch (e) { return fallback; } }
+const regionNames = tryIntl(() => new Intl.DisplayNames(["en"], { type: "region" }), null);
+const languageNames = tryIntl(() => new Intl.DisplayNames(["en"], { type: "language" }), null);
+
+function stateName(code) {
+  const a2 = ALPHA3_TO_2[code];
+  const name = a2 && regionNames ? tryIntl(() => regionNames.of(a2), "") : "";
+  return name && name !== a2 ? name : String(code);
+}
+function languageName(code) {
+  const name = languageNames ? tryIntl(() => languageNames.of(String(code)), "") : "";
+  return name && name.toLowerCase() !== String(code).toLowerCase() ? name : String(code);
+}
+function hlcDate(hlc) {  // "1795451477376-0000" → the Date of its wall-clock part, or null
+  const m = /^([0-9]{13})-[0-9]{4}$/.exec(String(hlc || ""));
+  return m ? new Date(Number(m[1])) : null;
+}
+function dateTime(hlc) {
+  const d = hlcDate(hlc);
+  return d ? d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "unknown";
+}
+function dateOnly(hlc) {
+  const d = hlcDate(hlc);
+  return d ? d.toLocaleDateString(undefined, { dateStyle: "medium" }) : "unknown";
+}
+function timeEl(hlc, text) {  // a <time> carrying the UTC instant for machines and as a tooltip
+  const t = el("time", text);
+  const d = hlcDate(hlc);
+  if (d) { t.dateTime = d.toISOString(); t.title = d.toISOString().replace("T", " ").slice(0, 19) + " UTC"; }
+  return t;
+}
+function labelOf(field) {
+  if (LABEL[field]) return LABEL[field];
+  const words = String(field).replace(/_24_7$/, " 24/7").replace(/_/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+function plain(v) {  // any JSON value as one line of text
   if (v === undefined || v === null) return "";
-  if (Array.isArray(v)) return v.map((x) => typeof x === "object" ? JSON.stringify(x) : x).join(", ");
-  if (typeof v === "boolean") return v ? "yes" : "no";
-  if (typeof v === "object") return JSON.stringify(v);
+  if (typeof v === "boolean") return v ? "Yes" : "No";
+  if (Array.isArray(v)) return v.map(plain).join(", ");
+  if (typeof v === "object") return Object.entries(v).map(([k, x]) => labelOf(k) + ": " + plain(x)).join("; ");
   return String(v);
 }
+function originPill(origin) {  // one colour per directory name, from a fixed palette
+  let h = 0;
+  for (const c of String(origin)) h = (h * 31 + c.charCodeAt(0)) % 997;
+  return el("span", origin, "pill origin o" + (h % 6));
+}
+function listedBy(row) {
+  return Array.isArray(row.listed_by) && row.listed_by.length ? row.listed_by : [row.provenance.origin];
+}
 
-async function api(path, opts = {}) {
-  const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "Accept": "application/json" } }, opts));
-  if (r.status === 401) { show("signin"); throw new Error("signed out"); }
-  if (!r.ok) { const p = await r.json().catch(() => ({})); throw new Error(p.detail || p.title || r.statusText); }
+// --- field values ------------------------------------------------------------------------------------------
+function linkList(items, scheme) {
+  const box = el("div", undefined, "values");
+  for (const x of items) {
+    const line = el("div"); const a = el("a", x);
+    a.href = scheme + encodeURIComponent(String(x).replace(/\s+/g, "")).replace(/%40/g, "@").replace(/%2B/g, "+");
+    line.append(a); box.append(line);
+  }
+  return box;
+}
+function fingerprint(fp) {
+  const s = String(fp).replace(/\s+/g, "");
+  return /^[0-9A-Fa-f]+$/.test(s) ? s.toUpperCase().match(/.{1,4}/g).join(" ") : String(fp);
+}
+function channelType(t) {
+  const k = String(t || "").toLowerCase();
+  return { openpgp: "OpenPGP", pgp: "OpenPGP", gpg: "OpenPGP", smime: "S/MIME", "s/mime": "S/MIME" }[k] ||
+    (t ? String(t) : "Channel");
+}
+function channels(list) {
+  const box = el("div", undefined, "values");
+  for (const ch of list) {
+    const item = el("div", undefined, "channel");
+    box.append(item);
+    if (ch === null || typeof ch !== "object" || Array.isArray(ch)) { item.append(el("span", plain(ch))); continue; }
+    const head = el("div"); item.append(head);
+    head.append(el("span", channelType(ch.type), "pill"));
+    if (typeof ch.expires === "string") {
+      const d = new Date(ch.expires.slice(0, 10) + "T00:00:00");
+      const known = !isNaN(d);
+      const expired = known && d < new Date();
+      const when = known ? d.toLocaleDateString(undefined, { dateStyle: "medium" }) : ch.expires;
+      head.append(" ", el("span", (expired ? "key expired on " : "key valid until ") + when,
+        expired ? "bad small" : "muted small"));
+    }
+    if (ch.fingerprint !== undefined) {
+      const f = el("div", undefined, "small"); f.append(el("span", "Fingerprint ", "muted"), el("code", fingerprint(ch.fingerprint), "fpr"));
+      item.append(f);
+    }
+    for (const [k, v] of Object.entries(ch)) {
+      if (["type", "fingerprint", "expires"].includes(k)) continue;
+      item.append(el("div", labelOf(k) + ": " + plain(v), "muted small"));
+    }
+  }
+  return box;
+}
+function timezone(tz) {
+  const now = tryIntl(() => new Date().toLocaleString(undefined,
+    { timeZone: String(tz), weekday: "short", hour: "2-digit", minute: "2-digit" }), null);
+  const box = el("div", String(tz));
+  if (now) box.append(" ", el("span", "(now " + now + " there)", "muted small"));
+  return box;
+}
+function fieldValue(field, v) {
+  if (field === "emails" && Array.isArray(v)) return linkList(v, "mailto:");
+  if (field === "phones" && Array.isArray(v)) return linkList(v, "tel:");
+  if (field === "available_24_7") {
+    return v === true ? el("span", "Yes, around the clock", "ok") : el("span", v === false ? "No" : plain(v));
+  }
+  if (field === "timezone" && typeof v === "string") return timezone(v);
+  if (field === "languages" && Array.isArray(v)) return el("span", v.map(languageName).join(", "));
+  if (field === "secure_channels" && Array.isArray(v)) return channels(v);
+  if (field === "notes") return el("span", plain(v), "notes");
+  return el("span", plain(v));
+}
+
+// --- the API -----------------------------------------------------------------------------------------------
+async function api(path) {
+  let r;
+  try { r = await fetch(path, { credentials: "same-origin", headers: { "Accept": "application/json" } }); }
+  catch (e) { throw new Error(TOKEN_WORDS.network); }
+  if (r.status === 401) {
+    const p = await r.json().catch(() => ({}));
+    signedOut(p.reason || "expired", p.detail);
+    throw new Error("signed out");
+  }
+  if (!r.ok) {
+    const p = await r.json().catch(() => ({}));
+    throw new Error(r.status === 429 ? TOKEN_WORDS.rate_limited : (p.detail || p.title || r.statusText));
+  }
+  return r.json();
+}
+async function session(token) {  // GET /v1/session: always 200, with signed_in and, when refused, the reason
+  const headers = { "Accept": "application/json" };
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const r = await fetch("/v1/session", { credentials: "same-origin", headers, cache: "no-store" });
+  if (!r.ok) throw new Error(r.statusText);
   return r.json();
 }
 
+// --- signing in --------------------------------------------------------------------------------------------
+function tokenProblem(reason, detail) {
+  $("signin-message").textContent = TOKEN_WORDS[reason] || REFUSED;
+  $("signin-detail").textContent = detail ? "Detail for your secretariat: " + detail + (reason ? " (" + reason + ")" : "") : "";
+  $("signin-error").classList.remove("hidden");
+}
+function signedOut(reason, detail) {
+  current = null;
+  $("who").textContent = "";
+  $("signout").classList.add("hidden");
+  show("signin");
+  if (reason && reason !== "missing") tokenProblem(reason, detail);
+}
+function cleanToken(text) {  // a token pasted from an e-mail may be wrapped over lines or keep its "Bearer "
+  return String(text).trim().replace(/^Bearer\s+/i, "").replace(/\s+/g, "");
+}
+
 async function signIn() {
-  $("signin-error").textContent = "";
-  const r = await fetch("/v1/session", { method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: $("token").value.trim() }) });
-  if (!r.ok) { const p = await r.json().catch(() => ({})); $("signin-error").textContent = "Sign-in refused: " + (p.detail || r.statusText); return; }
+  $("signin-error").classList.add("hidden");
+  const token = cleanToken($("token").value);
+  if (!token) return tokenProblem("missing", "");
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) || token.length > 8000) {
+    return tokenProblem("malformed", "");
+  }
+  let s;
+  try { s = await session(token); } catch (e) { return tokenProblem("network", ""); }
+  if (!s.signed_in) return tokenProblem(s.reason, s.detail);
+  if (s.scope !== "directory") return tokenProblem("operator", "");
+  let r;
+  try {
+    r = await fetch("/v1/session", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
+  } catch (e) { return tokenProblem("network", ""); }
+  if (!r.ok) { const p = await r.json().catch(() => ({})); return tokenProblem(p.reason, p.detail); }
   $("token").value = "";
   await start();
 }
 
 async function start() {
-  try {
-    const me = await api("/v1/whoami");
-    if (me.scope !== "directory") { $("signin-error").textContent = "This token is not a PoC token."; show("signin"); return; }
-    $("who").textContent = "Signed in as " + me.subject + " · node " + me.node;
-    $("signout").classList.remove("hidden");
-    show("directory");
-    await search();
-  } catch (e) { show("signin"); }
+  let s;
+  try { s = await session(); } catch (e) { show("signin"); return tokenProblem("network", ""); }
+  if (!s.signed_in) return signedOut(s.reason, s.detail);
+  if (s.scope !== "directory") { signedOut(); return tokenProblem("operator", ""); }
+  current = s;
+  $("who").textContent = "Signed in as " + s.subject + " · directory of " + s.node;
+  $("signout").classList.remove("hidden");
+  await route();
 }
 
+// --- the directory -----------------------------------------------------------------------------------------
+function contactCell(e) {
+  const td = el("td", undefined, "contact");
+  const items = [].concat(Array.isArray(e.emails) ? e.emails : [], Array.isArray(e.phones) ? e.phones : []);
+  for (const x of items) td.append(el("div", x));
+  return td;
+}
+function entryRow(row) {
+  const e = row.entry, tr = el("tr", undefined, "link");
+  tr.tabIndex = 0;
+  const st = el("td"); st.append(el("div", stateName(e.state), "strong"), el("div", e.state, "muted small"));
+  const role = el("td"); role.append(el("div", plain(e.position)));
+  if (e.person) role.append(el("div", plain(e.person), "muted small"));
+  const lb = el("td", undefined, "pills"); for (const o of listedBy(row)) lb.append(originPill(o), " ");
+  const upd = el("td", undefined, "nowrap"); upd.append(timeEl(row.provenance.hlc, dateOnly(row.provenance.hlc)));
+  const h24 = e.available_24_7 === true ? el("td", "Yes", "ok") : el("td", "No", "muted");
+  tr.append(st, el("td", KIND[e.kind] || plain(e.kind)), el("td", plain(e.organisation)), role, contactCell(e), h24, lb, upd);
+  const open = () => { location.hash = "#/entry/" + encodeURIComponent(row.key); };
+  tr.addEventListener("click", open);
+  tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
+  return tr;
+}
 async function search() {
   const p = new URLSearchParams();
   for (const k of ["q", "state", "kind", "network"]) { const v = $(k).value.trim(); if (v) p.set(k, v); }
   p.set("per_page", "500");
-  const data = await api("/v1/entries?" + p.toString());
-  const tb = $("results").querySelector("tbody"); tb.replaceChildren();
-  for (const row of data.entries) {
-    const e = row.entry, tr = el("tr", undefined, "link");
-    tr.append(el("td", e.state), el("td", e.kind), el("td", e.organisation), el("td", fmt(e.position)),
-      el("td", fmt((e.emails || []).concat(e.phones || []))), el("td", row.provenance.origin));
-    tr.addEventListener("click", () => openEntry(row.key));
-    tb.append(tr);
+  const tb = $("results").querySelector("tbody");
+  let data;
+  try { data = await api("/v1/entries?" + p.toString()); } catch (e) {
+    if (current) { tb.replaceChildren(); $("count").textContent = e.message; }
+    return;
   }
-  $("count").textContent = data.total + " entr" + (data.total === 1 ? "y" : "ies");
+  tb.replaceChildren(...data.entries.map(entryRow));
+  if (!data.entries.length) {
+    const tr = el("tr"); const td = el("td", "No entry matches this search.", "empty"); td.colSpan = 8;
+    tr.append(td); tb.append(tr);
+  }
+  const more = data.entries.length < data.total ? " (the first " + data.entries.length + " are shown: refine the search)" : "";
+  $("count").textContent = data.total + (data.total === 1 ? " entry" : " entries") + more;
 }
 
-async function openEntry(key) {
-  const d = await api("/v1/entries/" + key);
-  $("entry-title").textContent = key + " — " + d.entry.organisation;
-  const tb = $("entry-fields").querySelector("tbody"); tb.replaceChildren();
-  for (const f of FIELDS) if (d.entry[f] !== undefined) { const tr = el("tr"); tr.append(el("th", f.replace(/_/g, " ")), el("td", fmt(d.entry[f]))); tb.append(tr); }
-  $("entry-vcard").href = "/v1/export?format=vcard&key=" + encodeURIComponent(key);
-  const p = d.provenance;
-  $("provenance").textContent = "Winning version from " + p.origin + ", change-set " + p.cs_id + " #" + p.index + ", hlc " + p.hlc + ", entered by " + p.author + ".";
-  const vb = $("versions").querySelector("tbody"); vb.replaceChildren();
-  for (const v of d.versions) { const tr = el("tr"); tr.append(el("td", v.origin), el("td", v.op), el("td", v.hlc), el("td", v.author)); vb.append(tr); }
+// --- one entry ---------------------------------------------------------------------------------------------
+function versionRow(v, p) {
+  const tr = el("tr");
+  const who = el("td"); who.append(originPill(v.origin));
+  if (v.origin === p.origin && v.cs_id === p.cs_id) who.append(" ", el("span", "shown above", "tag"));
+  const when = el("td", undefined, "nowrap"); when.append(timeEl(v.hlc, dateTime(v.hlc)));
+  const cs = el("td"); cs.append(el("code", String(v.cs_id || "").slice(0, 12) + " #" + v.index, "small"));
+  cs.title = "change-set " + v.cs_id + ", op " + v.index + ", sequence " + v.seq;
+  tr.append(who, el("td", STATUS[v.op] || plain(v.op), v.op === "put" ? "" : "warn"), when, el("td", v.author), cs);
+  return tr;
+}
+function divergences(d, n) {
   const div = $("divergences"); div.replaceChildren();
-  const fields = Object.keys(d.divergent_fields || {});
-  if (!fields.length) div.append(el("p", "All directories that list this PoC agree.", "ok"));
-  else {
-    const t = el("table"); const h = el("tr"); h.append(el("th", "Field"), el("th", "Values by directory")); t.append(h);
-    for (const f of fields) { const tr = el("tr"); tr.append(el("td", f), el("td", Object.entries(d.divergent_fields[f]).map(([o, v]) => o + ": " + fmt(v)).join(" | "))); t.append(tr); }
-    div.append(el("p", "The directories disagree on these fields; the secretariats have been told.", "warn"), t);
+  const diff = Object.keys(d.divergent_fields || {});
+  if (!diff.length) {
+    div.append(el("p", n > 1 ? "Every directory that lists this Point of Contact gives the same details."
+      : "Only one directory lists this Point of Contact.", "ok"));
+    return;
   }
+  div.append(el("p", "The directories disagree on these fields. The secretariats are told, so that they can correct " +
+    "the outdated listing.", "warn"));
+  const t = el("table", undefined, "data"); const h = el("tr"); h.append(el("th", "Field"), el("th", "Value in each directory"));
+  t.append(h);
+  for (const f of diff) {
+    const tr = el("tr"); const td = el("td");
+    for (const [o, v] of Object.entries(d.divergent_fields[f])) {
+      const line = el("div", undefined, "divline");
+      line.append(originPill(o), " ", el("span", v === null || v === undefined ? "(not given)" : plain(v)));
+      td.append(line);
+    }
+    tr.append(el("th", labelOf(f)), td); t.append(tr);
+  }
+  div.append(t);
+}
+async function openEntry(key) {
+  const [state, kind] = String(key).split("/");
+  let d;
+  try { d = await api("/v1/entries/" + encodeURIComponent(state) + "/" + encodeURIComponent(kind || "")); } catch (e) {
+    if (current) { show("directory"); $("count").textContent = e.message; }
+    return;
+  }
+  const e = d.entry;
+  $("entry-kind").textContent = (KIND[e.kind] || plain(e.kind)) + " Point of Contact";
+  $("entry-title").textContent = stateName(e.state) + " (" + e.state + ")";
+  $("entry-org").textContent = plain(e.organisation);
+  const lb = $("entry-listed"); lb.replaceChildren(); for (const o of listedBy(d)) lb.append(originPill(o), " ");
+  const tb = $("entry-fields").querySelector("tbody"); tb.replaceChildren();
+  const fields = LABELS.map(([f]) => f).concat(Object.keys(e).filter((f) => !LABEL[f] && !HIDDEN_FIELDS.has(f)));
+  for (const f of fields) {
+    if (e[f] === undefined || e[f] === null || f === "organisation") continue;
+    const tr = el("tr"); const td = el("td"); td.append(fieldValue(f, e[f]));
+    tr.append(el("th", labelOf(f)), td); tb.append(tr);
+  }
+  $("entry-vcard").href = "/v1/export?format=vcard&key=" + encodeURIComponent(d.key);
+  const p = d.provenance, n = listedBy(d).length;
+  const prov = $("provenance"); prov.replaceChildren();
+  prov.append("The details above are the version of ", originPill(p.origin), ", entered by ", el("strong", p.author),
+    " on ", timeEl(p.hlc, dateTime(p.hlc)), ".");
+  if (n > 1) prov.append(" When several directories list a Point of Contact, the most recent change is shown.");
+  $("versions").querySelector("tbody").replaceChildren(...d.versions.map((v) => versionRow(v, p)));
+  const zone = tryIntl(() => Intl.DateTimeFormat().resolvedOptions().timeZone, "");
+  $("tz-note").textContent = "Times are shown in this computer’s time zone" + (zone ? " (" + zone + ")." : ".");
+  divergences(d, n);
   show("entry");
+  window.scrollTo(0, 0);
 }
 
-$("signin-btn").addEventListener("click", signIn);
-$("search-btn").addEventListener("click", () => search().catch(() => {}));
-$("q").addEventListener("keydown", (e) => { if (e.key === "Enter") search().catch(() => {}); });
-$("back").addEventListener("click", (e) => { e.preventDefault(); show("directory"); });
-$("signout").addEventListener("click", async () => { await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }); location.reload(); });
+// --- navigation: #/entry/<key> shows one entry; anything else the directory ----------------------------------
+async function route() {
+  if (!current) return;
+  const m = /^#\/entry\/(.+)$/.exec(location.hash);
+  if (m) return openEntry(decodeURIComponent(m[1]));
+  show("directory");
+  await search();
+}
+
+$("signin-btn").addEventListener("click", () => { signIn(); });
+$("token").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) signIn(); });
+$("filters").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+$("clear-btn").addEventListener("click", () => { for (const k of ["q", "state", "kind", "network"]) $(k).value = ""; search(); });
+$("back").addEventListener("click", (e) => { e.preventDefault(); location.hash = ""; });
+window.addEventListener("hashchange", () => { route(); });
+$("signout").addEventListener("click", async () => {
+  await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+  location.replace(location.pathname);
+});
 start();
