@@ -64,3 +64,6 @@ def test_fresh_copy_installs_and_the_demo_converges(tmp_path: Path) -> None:
     assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
     assert "converged" in out and "NOT converged" not in out
     assert (copy / ".venv" / "bin" / "pocsync").exists()
+    assert "installing" in proc.stderr.decode(errors="replace")  # the install showed its progress
+    again = subprocess.run(["scripts/lib/ensure-venv"], cwd=copy, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout + again.stderr == ""  # the next ./scripts/demo skips the install
