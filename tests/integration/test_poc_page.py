@@ -181,6 +181,9 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         assert page.locator("#entry-fields img, #entry-fields i").count() == 0
         assert page.title() != "pwned"
         screenshot(page, "poc-entry")
+        page.set_viewport_size({"width": 420, "height": 900})  # a phone: the page still reads
+        screenshot(page, "poc-entry-narrow")
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         with page.expect_download() as dl:
             page.click("#entry-vcard")
