@@ -106,6 +106,8 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         ctx = b.new_context(accept_downloads=True, locale="en-GB", timezone_id=ZONE,
                             viewport={"width": 1280, "height": 900})
         page = ctx.new_page()
+        page.set_default_timeout(30_000)  # the machine may be busy: wait on events, generously
+        expect.set_options(timeout=30_000)
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
         page.goto(fed["eu"].url + "/")
