@@ -36,7 +36,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory):
     f["eu"].put(entry("AUT/diplomatic", person="A. Example", timezone="Europe/Vienna", languages=["de", "en"]),
                 entry("DEU/technical", timezone="Europe/Berlin", languages=["de", "en"], phones=["+493012345678"],
                       secure_channels=[{"type": "openpgp", "fingerprint": FPR, "expires": "2030-01-31"}],
-                      notes=HOSTILE, **{"<i>duty</i>_desk": "Ring twice"}))
+                      notes=HOSTILE, **{"<i>duty</i>_desk": "Ring twice", "constructor": "Desk B"}))
     f["osce"].put(entry("AUT/diplomatic", person="B. Example", position="Head of cyber diplomacy",
                         timezone="Europe/Vienna", languages=["de", "en"]),
                   entry("UKR/technical", networks=["osce-cbm"]))
@@ -175,7 +175,7 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         for label, value in (("Available 24/7", "Yes, around the clock"), ("Time zone", "Europe/Berlin"),
                              ("Languages", "German, English"), ("Secure channels", "OpenPGP"),
                              ("Telephone", "+493012345678"), ("Notes", HOSTILE),
-                             ("<i>duty</i> desk", "Ring twice")):
+                             ("<i>duty</i> desk", "Ring twice"), ("Constructor", "Desk B")):
             expect(fields.locator("tr", has=page.locator("th", has_text=label))).to_contain_text(value)
         expect(fields).to_contain_text(" ".join(FPR[i:i + 4] for i in range(0, 40, 4)))
         expect(fields).to_contain_text("key valid until 31 Jan 2030")

@@ -2,6 +2,8 @@
 // The PoC page. It talks only to this node's API, with the HttpOnly session cookie, and renders every value from
 // the directory as text (textContent only; no HTML is ever parsed from data): entries come from many secretariats.
 const $ = (id) => document.getElementById(id);
+// Lookups keyed by data ("constructor" is a valid unknown field name) read own properties only.
+const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
 
 // ISO 3166-1 alpha-3 → alpha-2, for the browser's own country names (Intl.DisplayNames).
 // tests/unit/test_web_static.py keeps it equal to pycountry's table.
@@ -57,7 +59,7 @@ const regionNames = tryIntl(() => new Intl.DisplayNames(["en"], { type: "region"
 const languageNames = tryIntl(() => new Intl.DisplayNames(["en"], { type: "language" }), null);
 
 function stateName(code) {
-  const a2 = ALPHA3_TO_2[code];
+  const a2 = own(ALPHA3_TO_2, code);
   const name = a2 && regionNames ? tryIntl(() => regionNames.of(a2), "") : "";
   return name && name !== a2 ? name : String(code);
 }
@@ -84,7 +86,7 @@ function timeEl(hlc, text) {  // a <time> carrying the UTC instant for machines 
   return t;
 }
 function labelOf(field) {
-  if (LABEL[field]) return LABEL[field];
+  if (own(LABEL, field)) return own(LABEL, field);
   const words = String(field).replace(/_24_7$/, " 24/7").replace(/_/g, " ").trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -120,7 +122,7 @@ function fingerprint(fp) {
 }
 function channelType(t) {
   const k = String(t || "").toLowerCase();
-  return { openpgp: "OpenPGP", pgp: "OpenPGP", gpg: "OpenPGP", smime: "S/MIME", "s/mime": "S/MIME" }[k] ||
+  return own({ openpgp: "OpenPGP", pgp: "OpenPGP", gpg: "OpenPGP", smime: "S/MIME", "s/mime": "S/MIME" }, k) ||
     (t ? String(t) : "Channel");
 }
 function channels(list) {
@@ -196,7 +198,7 @@ async function session(token) {  // GET /v1/session: always 200, with signed_in 
 
 // --- signing in --------------------------------------------------------------------------------------------
 function tokenProblem(reason, detail) {
-  $("signin-message").textContent = TOKEN_WORDS[reason] || REFUSED;
+  $("signin-message").textContent = own(TOKEN_WORDS, reason) || REFUSED;
   $("signin-detail").textContent = detail ? "Detail for your secretariat: " + detail + (reason ? " (" + reason + ")" : "") : "";
   $("signin-error").classList.remove("hidden");
 }
@@ -259,7 +261,7 @@ function entryRow(row) {
   const lb = el("td", undefined, "pills"); for (const o of listedBy(row)) lb.append(originPill(o), " ");
   const upd = el("td", undefined, "nowrap"); upd.append(timeEl(row.provenance.hlc, dateOnly(row.provenance.hlc)));
   const h24 = e.available_24_7 === true ? el("td", "Yes", "ok") : el("td", "No", "muted");
-  tr.append(st, el("td", KIND[e.kind] || plain(e.kind)), el("td", plain(e.organisation)), role, contactCell(e), h24, lb, upd);
+  tr.append(st, el("td", own(KIND, e.kind) || plain(e.kind)), el("td", plain(e.organisation)), role, contactCell(e), h24, lb, upd);
   const open = () => { location.hash = "#/entry/" + encodeURIComponent(row.key); };
   tr.addEventListener("click", open);
   tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
@@ -292,7 +294,7 @@ function versionRow(v, p) {
   const when = el("td", undefined, "nowrap"); when.append(timeEl(v.hlc, dateTime(v.hlc)));
   const cs = el("td"); cs.append(el("code", String(v.cs_id || "").slice(0, 12) + " #" + v.index, "small"));
   cs.title = "change-set " + v.cs_id + ", op " + v.index + ", sequence " + v.seq;
-  tr.append(who, el("td", STATUS[v.op] || plain(v.op), v.op === "put" ? "" : "warn"), when, el("td", v.author), cs);
+  tr.append(who, el("td", own(STATUS, v.op) || plain(v.op), v.op === "put" ? "" : "warn"), when, el("td", v.author), cs);
   return tr;
 }
 function divergences(d, n) {
@@ -326,12 +328,12 @@ async function openEntry(key) {
     return;
   }
   const e = d.entry;
-  $("entry-kind").textContent = (KIND[e.kind] || plain(e.kind)) + " Point of Contact";
+  $("entry-kind").textContent = (own(KIND, e.kind) || plain(e.kind)) + " Point of Contact";
   $("entry-title").textContent = stateName(e.state) + " (" + e.state + ")";
   $("entry-org").textContent = plain(e.organisation);
   const lb = $("entry-listed"); lb.replaceChildren(); for (const o of listedBy(d)) lb.append(originPill(o), " ");
   const tb = $("entry-fields").querySelector("tbody"); tb.replaceChildren();
-  const fields = LABELS.map(([f]) => f).concat(Object.keys(e).filter((f) => !LABEL[f] && !HIDDEN_FIELDS.has(f)));
+  const fields = LABELS.map(([f]) => f).concat(Object.keys(e).filter((f) => !own(LABEL, f) && !HIDDEN_FIELDS.has(f)));
   for (const f of fields) {
     if (e[f] === undefined || e[f] === null || f === "organisation") continue;
     const tr = el("tr"); const td = el("td"); td.append(fieldValue(f, e[f]));
