@@ -305,8 +305,8 @@ function divergences(d, n) {
       : "Only one directory lists this Point of Contact.", "ok"));
     return;
   }
-  div.append(el("p", "The directories disagree on these fields. The secretariats are told, so that they can correct " +
-    "the outdated listing.", "warn"));
+  div.append(el("p", "The directories disagree on these fields. The details above come from the most recent change; " +
+    "another directory's listing may be outdated.", "warn"));
   const t = el("table", undefined, "data"); const h = el("tr"); h.append(el("th", "Field"), el("th", "Value in each directory"));
   t.append(h);
   for (const f of diff) {
