@@ -99,7 +99,8 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
         c.add("x-pocsync-key").value = r["key"]
         c.add("x-pocsync-kind").value = e.get("kind", "")
         c.add("x-pocsync-state").value = e.get("state", "")
-        c.add("x-pocsync-24-7").value = "yes" if e.get("available_24_7") else "no"
+        if isinstance(e.get("available_24_7"), bool):  # absent stays absent
+            c.add("x-pocsync-24-7").value = "yes" if e["available_24_7"] else "no"
         if e.get("networks"):
             c.add("x-pocsync-networks").value = ";".join(e["networks"])
         for ch in e.get("secure_channels") or []:
@@ -119,8 +120,9 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
             "state": get("x_pocsync_state"), "kind": get("x_pocsync_kind"),
             "organisation": (get("org") or [""])[0], "emails": lst("email"),
             "phones": [v.removeprefix("tel:") for v in lst("tel")],
-            "available_24_7": get("x_pocsync_24_7") == "yes",
         }
+        if get("x_pocsync_24_7") is not None:
+            e["available_24_7"] = get("x_pocsync_24_7") == "yes"
         if get("kind") == "individual":
             e["person"] = get("fn")
         for src, dst in (("title", "position"), ("tz", "timezone"), ("note", "notes")):
