@@ -38,8 +38,10 @@ ENTRY_FIELDS = tuple(f for f in model.CONTACT_FIELDS if f != "holder_epoch")
 #: Pseudo entry field: PGP fingerprints, turned into ``secure_channels`` of type ``openpgp``.
 PGP_FIELD = "pgp_fingerprints"
 LIST_FIELDS = (*model.STR_LIST_FIELDS, PGP_FIELD)
+#: Record key holding an entry's fields that have no column of their own (pocsync's exports carry them as JSON).
+EXTRA = "__extra__"
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE_RE = re.compile(r"\+[0-9][0-9 ()./-]{5,24}[0-9]")
+_PHONE_RE = re.compile(r"\+[0-9][0-9 .-]{5,20}[0-9]")
 TRUE, FALSE = {"yes", "true", "1", "y", "24/7", "24x7"}, {"no", "false", "0", "n"}
 
 
@@ -78,6 +80,7 @@ class Mapping:
     options: dict[str, Any] = field(default_factory=dict)  # adapter-specific: delimiter, encoding, ldap ...
     keep_unmapped: bool = False        # unknown source fields become (unknown) entry fields
     passthrough: bool = False          # the record already is an entry (pocsync's own JSON)
+    booleans: dict[str, bool] = field(default_factory=dict)  # extra words for yes/no (e.g. oui = true)
 
     def merged(self, over: "Mapping | None") -> "Mapping":
         """This (an adapter's default) overlaid by ``over`` (a mapping file)."""
@@ -100,10 +103,11 @@ class Mapping:
                      "file_fields": tuple(over.fields.values())},
             keep_unmapped=False,
             passthrough=self.passthrough and not over.fields,
+            booleans={**self.booleans, **over.booleans},
         )
 
 
-_MAPPING_KEYS = {"fields", "kind", "network", "defaults", "qualify", "list_separator", "extract", "options"}
+_MAPPING_KEYS = {"fields", "kind", "network", "defaults", "qualify", "list_separator", "extract", "options", "booleans"}
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -178,7 +182,10 @@ def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     extract = raw.get("extract", [])
     if not isinstance(extract, list) or any(x not in ("emails", "phones") for x in extract):
         raise bad("extract takes a list of emails and/or phones")
-    return Mapping(fields=dict(fields_), kind=kind, kind_field=kind_field, kind_map=dict(kind_map), network=network,
+    booleans = raw.get("booleans", {})
+    if not isinstance(booleans, dict) or not all(isinstance(v, bool) for v in booleans.values()):
+        raise bad("[booleans] maps words to true or false, e.g. oui = true")
+    return Mapping(booleans={str(k).lower(): v for k, v in booleans.items()}, fields=dict(fields_), kind=kind, kind_field=kind_field, kind_map=dict(kind_map), network=network,
                    defaults=dict(defaults), qualify_all=q_all, qualify_ids=q_ids, qualify_match=q_match,
                    list_separator=raw.get("list_separator", ";"), extract=tuple(extract), options=options)
 
@@ -297,12 +304,14 @@ def state_code(ref: str, value: str) -> str:
     return country.alpha_3
 
 
-def _bool(ref: str, value: Any) -> bool | None:
+def _bool(ref: str, value: Any, words: dict[str, bool]) -> bool | None:
     if isinstance(value, bool):
         return value
     text = _as_text(ref, "available_24_7", value)
     if text is None:
         return None
+    if text.lower() in words:
+        return words[text.lower()]
     if text.lower() in TRUE:
         return True
     if text.lower() in FALSE:
@@ -375,7 +384,7 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
     names = dict(m.fields)
     if m.keep_unmapped:
         for k in rec.raw:
-            if isinstance(k, str) and k not in names.values() and k not in names and k:
+            if isinstance(k, str) and k not in names.values() and k not in names and k and k != EXTRA:
                 names.setdefault(k, k)
     for name, path in names.items():
         mapped_sources.add(path)
@@ -391,7 +400,7 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
             elif items:
                 e[name] = items
         elif name == "available_24_7":
-            b = _bool(ref, value)
+            b = _bool(ref, value, m.booleans)
             if b is not None:
                 e[name] = b
         elif name == "secure_channels":
@@ -412,8 +421,16 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
         if found:
             e[name] = list(dict.fromkeys([*e.get(name, []), *(re.sub(r"[ ()./-]", "", f) if name == "phones" else f
                                                                for f in found)]))
+    extra = rec.raw.get(EXTRA)
+    if isinstance(extra, dict):
+        for k, v in extra.items():
+            if isinstance(k, str) and k not in ENTRY_FIELDS and k != "holder_epoch":
+                e.setdefault(k, v)
     if m.kind_field:
-        raw_kind = _as_text(ref, "kind", lookup(rec.raw, m.kind_field))
+        found = lookup(rec.raw, m.kind_field)
+        values = [v for v in (found if isinstance(found, list) else [found]) if isinstance(v, (str, int))]
+        mapped = [str(v).strip() for v in values if str(v).strip() in m.kind_map]
+        raw_kind = mapped[0] if mapped else (str(values[0]).strip() if values else None)
         kind = m.kind_map.get(raw_kind or "", None) if raw_kind is not None else None
         if kind is None:
             kind = m.kind

@@ -19,7 +19,15 @@ import vobject
 from pocsync.core.hlc import HLC, is_hlc
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-              "timezone", "languages", "networks", "secure_channels", "notes", "origin", "hlc")
+              "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc")
+#: Entry fields with a column (or property) of their own; any other field travels in ``extra`` (a JSON object).
+KNOWN = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7", "timezone",
+         "languages", "networks", "secure_channels", "notes", "holder_epoch")
+
+
+def extra_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry's fields that no column names (unknown fields kept for the round trip)."""
+    return {k: v for k, v in entry.items() if k not in KNOWN}
 LISTS = ("emails", "phones", "languages", "networks")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -54,7 +62,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w.writerow(CSV_HEADER)
     for r in rows:
         e = r["entry"]
-        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"]}
+        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "extra": extra_fields(e) or None}
         w.writerow([_cell(c, values.get(c)) for c in CSV_HEADER])
     return out.getvalue()
 
@@ -105,6 +113,9 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
             c.add("x-pocsync-networks").value = ";".join(e["networks"])
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
+        if extra_fields(e):
+            c.add("x-pocsync-extra").value = json.dumps(extra_fields(e), sort_keys=True, separators=(",", ":"),
+                                                        ensure_ascii=False)
         c.add("x-pocsync-origin").value = r.get("origin", "")
         cards.append(c.serialize())
     return "".join(cards)

@@ -186,13 +186,17 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
 
 def check_plan(p: Plan, *, strict: bool) -> None:
     """Raise (nothing is committed) when the import must not go ahead."""
+    exc: PocsyncError | None = None
     if not p.present:
         what = (f"{len(p.invalid)} invalid, {len(p.skipped)} skipped" if p.records else "no record")
-        raise SourceError(f"{p.source}: nothing valid to import ({p.records} record(s): {what}); nothing was committed",
+        exc = SourceError(f"{p.source}: nothing valid to import ({p.records} record(s): {what}); nothing was committed",
                           reason="nothing_valid")
-    if strict and p.invalid:
-        raise EntryError(f"{len(p.invalid)} of {p.records} record(s) invalid and --strict given; nothing was committed",
+    elif strict and p.invalid:
+        exc = EntryError(f"{len(p.invalid)} of {p.records} record(s) invalid and --strict given; nothing was committed",
                          reason="strict")
+    if exc is not None:
+        exc.plan = p  # type: ignore[attr-defined]  # so the caller can still show what was wrong
+        raise exc
 
 
 def commit(store: Any, key: Any, p: Plan, *, author: str) -> Any:

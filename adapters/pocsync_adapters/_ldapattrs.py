@@ -5,7 +5,7 @@ OpenLDAP with the core, cosine and inetorgperson schemas: ``cn`` and ``sn`` (the
 ``o`` organisation, ``title`` position, ``displayName`` person, ``mail``, ``telephoneNumber``,
 ``description`` notes, and pocsync's other fields as ``businessCategory`` values
 ``pocsync:<name>=<value>`` (``state``, ``kind``, ``24x7``, ``timezone``, ``language``,
-``network``, ``secure-channel`` as JSON).  A directory that is not pocsync's own is read through
+``network``, ``secure-channel`` and ``extra`` (other fields) as JSON).  A directory that is not pocsync's own is read through
 a mapping; ``c`` (ISO alpha-2) gives the State when no ``pocsync:state`` is present.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pocsync.adapters import Mapping
+from pocsync import exports
+from pocsync.adapters import EXTRA, Mapping
 
 OBJECT_CLASSES = ["top", "person", "organizationalPerson", "inetOrgPerson"]
 DEFAULT_FIELDS = {"state": "state", "kind": "kind", "organisation": "o", "position": "title",
@@ -46,6 +47,13 @@ def raw_record(dn: str, attrs: dict[str, list[Any]]) -> dict[str, Any]:
     state = raw.get("pocsync.state") or raw.get("c")
     if state:
         raw["state"] = state
+    for x in raw.pop("pocsync.extra", [])[:1]:
+        try:
+            extra = json.loads(x)
+        except ValueError:
+            extra = None
+        if isinstance(extra, dict):
+            raw[EXTRA] = extra
     if raw.get("pocsync.kind"):
         raw["kind"] = raw["pocsync.kind"]
     return raw
@@ -76,5 +84,8 @@ def entry_attrs(row: dict[str, Any]) -> dict[str, list[str]]:
     bc += [f"{PREFIX}network={x}" for x in e.get("networks") or []]
     bc += [f"{PREFIX}secure-channel=" + json.dumps(ch, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
            for ch in e.get("secure_channels") or []]
+    extra = exports.extra_fields(e)
+    if extra:
+        bc.append(f"{PREFIX}extra=" + json.dumps(extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
     a["businessCategory"] = bc
     return a

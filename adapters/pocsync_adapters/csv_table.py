@@ -14,16 +14,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 from typing import Any, Iterator
 
 from pocsync import exports
-from pocsync.adapters import ENTRY_FIELDS, Mapping, Record
+from pocsync.adapters import ENTRY_FIELDS, EXTRA, Mapping, Record
 from pocsync.errors import SourceError
 
 #: The columns read without a mapping (the export's header).
 COLUMNS = exports.CSV_HEADER
 REQUIRED = ("state", "kind", "organisation")
-PROVENANCE = ("key", "origin", "hlc")
+PROVENANCE = ("key", "origin", "hlc")  # an export's provenance columns: never stored inside an entry
 _FORMULA_GUARD = tuple("'" + c for c in exports.FORMULA)
 MAX_FIELD = 1024 * 1024
 
@@ -106,6 +107,16 @@ class CsvTableAdapter:
                 if not col or (not own_mapping and col in PROVENANCE):
                     continue
                 raw[col] = _unguard(value.strip())
+            if not own_mapping and raw.get("extra"):
+                try:
+                    extra = json.loads(raw.pop("extra"))
+                    if not isinstance(extra, dict):
+                        raise ValueError("not an object")
+                except (ValueError, RecursionError) as exc:
+                    yield Record(ref=ref, raw={}, error=f'column "extra" must hold a JSON object: {exc}')
+                    continue
+                raw[EXTRA] = extra
+            raw.pop("extra", None) if not own_mapping else None
             yield Record(ref=ref, raw=raw)
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:

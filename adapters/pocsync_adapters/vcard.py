@@ -10,13 +10,14 @@ Record fields: ``org`` (first ORG component), ``title``, ``fn``, ``person`` (FN 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Iterator
 
 import vobject
 
 from pocsync import exports
-from pocsync.adapters import Mapping, Record
+from pocsync.adapters import EXTRA, Mapping, Record
 from pocsync.errors import SourceError
 
 _BEGIN = re.compile(r"^BEGIN:VCARD\s*$", re.I | re.M)
@@ -70,6 +71,13 @@ def _card_fields(c: Any) -> dict[str, Any]:
     if one("x-pocsync-networks"):
         raw["networks"] = [x for x in str(one("x-pocsync-networks")).split(";") if x]
     raw["secure_channels"] = many("x-pocsync-secure-channel")
+    if one("x-pocsync-extra"):
+        try:
+            extra = json.loads(str(one("x-pocsync-extra")))
+        except ValueError:
+            raise ValueError("X-POCSYNC-EXTRA is not JSON") from None
+        if isinstance(extra, dict):
+            raw[EXTRA] = extra
     return {k: v for k, v in raw.items() if v not in (None, [], "")}
 
 

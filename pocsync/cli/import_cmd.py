@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pocsync import adapters, sources
 from pocsync.cli.common import console, data_option, err_console, json_option, print_json, read_input, table
-from pocsync.errors import ConfigError
+from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 
 PROGRESS_FROM = 200  # records: show a progress bar from this many on
@@ -83,6 +83,12 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
         plan, out = sources.import_source(nd, adapter_name, src, mapping=mapping, source_id=source_id, author=who,
                                           sync_deletes=sync_deletes, strict=strict, dry_run=dry_run, data=payload,
                                           progress=_progress_factory(progress))
+    except PocsyncError as exc:
+        progress.stop()
+        failed = getattr(exc, "plan", None)
+        if failed is not None:
+            print_json(failed.report()) if as_json else _show(failed, None, refused_all=True)
+        raise
     finally:
         progress.stop()
     if as_json:
@@ -93,11 +99,11 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
         sys.exit(1)
 
 
-def _show(plan: sources.Plan, out: object) -> None:
+def _show(plan: sources.Plan, out: object, *, refused_all: bool = False) -> None:
     ops = [["put", p["key"], p["change"], ", ".join(p["fields"]), p["ref"]] for p in plan.puts]
     ops += [["delete", d["key"], "no longer in the source", "", ""] for d in plan.deletes]
     if ops:
-        table(f"{'would publish' if plan.dry_run else 'published'}: {len(ops)} op(s)",
+        table(f"{'would publish' if plan.dry_run or refused_all else 'published'}: {len(ops)} op(s)",
               ["op", "key", "change", "fields", "record"], ops)
     if plan.skipped:
         table(f"skipped ({len(plan.skipped)}): not qualifying", ["record", "reason"],
@@ -109,7 +115,9 @@ def _show(plan: sources.Plan, out: object) -> None:
         err_console.print(f"[yellow]warning[/] {w['ref']}: {w['field']}: {w['message']}", highlight=False)
     summary = (f"{plan.records} record(s): {len(plan.present)} valid ({plan.unchanged} unchanged), "
                f"{len(plan.skipped)} skipped, {len(plan.invalid)} invalid")
-    if plan.dry_run:
+    if refused_all:
+        console.print(f"{summary}; nothing committed", highlight=False)
+    elif plan.dry_run:
         console.print(f"dry run: {summary}; nothing committed", highlight=False)
     elif plan.committed:
         c = plan.committed
