@@ -118,7 +118,11 @@ def load_mapping(path: Path) -> Mapping:
         raise ConfigError(f"mapping file {path} not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"mapping file {path}: {exc}") from None
-    return parse_mapping(raw, where=str(path))
+    m = parse_mapping(raw, where=str(path))
+    pf = m.options.get("password_file")
+    if isinstance(pf, str) and pf and not Path(pf).is_absolute():  # relative to the mapping file
+        m.options["password_file"] = str(path.resolve().parent / pf)
+    return m
 
 
 def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
