@@ -10,7 +10,7 @@ import pytest
 from tests.support.cli import LocalFederation, run
 from tests.support.slapd import ROOT_DN, SUFFIX, Slapd, slapd_exe
 
-pytestmark = pytest.mark.skipif(slapd_exe() is None, reason="slapd is installed by scripts/test (apt: slapd)")
+assert slapd_exe() is not None, "slapd missing: scripts/test installs it (apt-get install slapd ldap-utils)"
 
 BASE = f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: pocsync\no: Example\n\n" \
        f"dn: ou=pocs,{SUFFIX}\nobjectClass: organizationalUnit\nou: pocs\n".encode()
@@ -79,3 +79,54 @@ def test_wrong_password_and_unreachable_server_are_one_clear_line(tmp_path: Path
     res = run("entry", "import", "--data", b.data("eu"), "ldap://127.0.0.1:1", "--adapter", "ldap", "--mapping", m,
               ok=False)
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.slow
+def test_daemon_source_loop_keeps_ldap_in_step_and_health_shows_it(tmp_path: Path, slapd: Slapd) -> None:
+    from tests.integration.test_operations import get
+    from tests.support.nodes import Federation, wait_for
+
+    a = LocalFederation(tmp_path / "a", nodes=("eu",))
+    a.put("eu", ENTRIES)
+    slapd.ldapadd(run("export", "--data", a.data("eu"), "--format", "ldif", "--base-dn",
+                      f"ou=pocs,{SUFFIX}").stdout_bytes)
+    fed = Federation(tmp_path / "fed", ("un", "eu"), pull_interval=2)
+    m = mapping_file(fed["eu"].data, slapd)
+    toml = fed["eu"].data / "sync.toml"
+    toml.write_text(toml.read_text() + f'\n[[sources]]\nname = "regional-ldap"\nadapter = "ldap"\n'
+                    f'source = "{slapd.url}"\nmapping = "{m.name}"\ninterval_seconds = 5\nsync_deletes = true\n')
+    try:
+        fed.start()
+        want = entries(a, "eu")
+
+        def view(node: str) -> dict:
+            with fed[node].store() as s:
+                return {r["key"]: {k: v for k, v in r["entry"].items() if k != "holder_epoch"} for r in s.entries()}
+
+        wait_for(lambda: view("un") == want, 60, "the LDAP directory to reach the un node through eu's source loop")
+        slapd.ldapadd(f"dn: cn=AUT-technical,ou=pocs,{SUFFIX}\nchangetype: modify\nreplace: mail\n"
+                      "mail: desk@csirt-aut.example.org\n".encode(), modify=True)
+        wait_for(lambda: view("un").get("AUT/technical", {}).get("emails") == ["desk@csirt-aut.example.org"], 60,
+                 "the LDAP modification to reach the view")
+        slapd.ldapadd(f"dn: cn=DEU-diplomatic,ou=pocs,{SUFFIX}\nchangetype: delete\n".encode(), modify=True)
+        wait_for(lambda: "DEU/diplomatic" not in view("un"), 60, "the LDAP deletion to reach the view (sync_deletes)")
+        with fed["eu"].store() as s:
+            seqs = [r[0] for r in s.conn.execute("SELECT seq FROM log WHERE origin='eu'")]
+        assert len(seqs) == 3  # initial import, one modification, one deletion: unchanged runs publish nothing
+
+        op = run("token", "issue", "--data", fed["eu"].data, "--operator", "watch").output.strip()
+        h = json.loads(get(fed["eu"].url + "/v1/health", op)[1])
+        src = h["sources"]["regional-ldap"]
+        assert src["adapter"] == "ldap" and src["result"] in ("unchanged", "published") and src["error"] is None
+        assert src["records"] == 1 and src["runs"] >= 3
+        body = json.dumps(h)
+        for secret in ("desk@csirt-aut", "Example CSIRT of Austria", "+4315123456", "A. Example"):
+            assert secret not in body
+        # a failing source shows as an error with its reason, and the node stays up
+        slapd.stop()
+        wait_for(lambda: json.loads(get(fed["eu"].url + "/v1/health", op)[1])["sources"]["regional-ldap"]["result"]
+                 == "error", 30, "the source error to show in health")
+        h = json.loads(get(fed["eu"].url + "/v1/health", op)[1])
+        assert h["sources"]["regional-ldap"]["error"]["reason"] == "bad_source"
+    finally:
+        fed.stop()
