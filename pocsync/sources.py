@@ -7,7 +7,8 @@ Used by ``pocsync entry import`` and by the daemon's source loop (``[[sources]]`
   (the rule every peer applies) before anything is signed.  An invalid record is reported by its
   source reference and field, and skipped; the valid ones go on.  With ``strict`` any invalid
   record refuses the whole import.  A key given by two records is invalid in both.
-* Records the mapping does not qualify (not national-level) are skipped with the reason.
+* Records the mapping does not qualify (not national-level) are skipped with the reason, and so
+  are keys this node withdrew (a withdrawal is the State's word; only a hand-made put undoes it).
 * The diff is minimal: a put only for a new key or an entry that differs from this node's own
   current version (``holder_epoch`` aside); a delete only with ``sync_deletes``, and only of a key
   this same source put last (its change-set id is remembered per source in the store's meta
@@ -96,14 +97,19 @@ def read_records(adapter: Adapter, source: str, mapping: Mapping, *, data: bytes
 
 
 def own_state(store: Any) -> dict[str, dict[str, Any]]:
-    """This node's own latest put per key: {key: {"entry": ... (no holder_epoch), "cs_id": ...}}."""
+    """This node's own latest put per key: {key: {"entry": ... (no holder_epoch), "cs_id": ...}}.
+
+    A key this node withdrew is there as ``{"withdrawn": True, ...}``: an import never re-lists it.
+    """
     me = store.node_id
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for r in store.conn.execute("SELECT key, op, cs_id, entry FROM assertions WHERE origin=?", (me,)):
         if r["op"] == "put" and r["entry"]:
             e = json.loads(r["entry"])
             e.pop("holder_epoch", None)
             out[r["key"]] = {"entry": e, "cs_id": r["cs_id"]}
+        elif r["op"] == "withdraw":
+            out[r["key"]] = {"withdrawn": True, "cs_id": r["cs_id"]}
     return out
 
 
@@ -166,8 +172,13 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
             p.protected.add(key)
             continue
         ref, clean = items[0]
-        p.present[key] = ref
         mine = own.get(key)
+        if mine is not None and mine.get("withdrawn"):
+            p.skipped.append({"ref": ref, "reason": f"{key} was withdrawn by the State at this node; "
+                                                    "`entry put` lists it again"})
+            p.protected.add(key)
+            continue
+        p.present[key] = ref
         if mine is not None and mine["entry"] == clean:
             p.unchanged += 1
             continue
@@ -178,7 +189,8 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
     if sync_deletes:
         for key, cs_id in sorted(tracked_keys.items()):
             mine = own.get(key)
-            if key in p.present or key in p.protected or mine is None or mine["cs_id"] != cs_id:
+            if key in p.present or key in p.protected or mine is None or mine.get("withdrawn") \
+                    or mine["cs_id"] != cs_id:
                 continue  # still in the source, unreadable this time, already gone, or changed by someone else
             p.deletes.append({"key": key})
     return p
@@ -215,7 +227,7 @@ def commit(store: Any, key: Any, p: Plan, *, author: str) -> Any:
                     new[put["key"]] = out.cs_id
         own = own_state(store)
         for k in p.present:  # unchanged keys stay (or become) this source's if the node's version is its own put
-            if k not in new and k in own:
+            if k not in new and k in own and not own[k].get("withdrawn"):
                 new[k] = own[k]["cs_id"]
         store.set_meta(META_PREFIX + p.source, json.dumps(new, sort_keys=True))
     return out

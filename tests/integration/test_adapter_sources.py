@@ -321,3 +321,16 @@ def test_adapters_command_lists_readers_and_writers() -> None:
     assert set(rows) >= {"csv", "json", "vcard", "ldif", "ldap", "ti-teams", "first-teams", "misp-orgs"}
     assert {n for n, r in rows.items() if r["writes"]} == {"csv", "json", "vcard", "ldif"}
     assert rows["ldap"]["live"] is True
+
+
+def test_a_withdrawn_key_is_not_relisted_by_an_import(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    case = CASES[0]
+    src = tmp_path / "pocs.csv"
+    src.write_bytes((FIX / "pocs.csv").read_bytes())
+    _import(fed, src, case)
+    run("entry", "withdraw", "--data", fed.data("eu"), "AUT/diplomatic")
+    n = _seq(fed)
+    _, rep = _import(fed, src, case, "--sync-deletes")
+    assert rep["committed"] is None and _seq(fed) == n and rep["deletes"] == []
+    assert any("withdrawn" in s["reason"] for s in rep["skipped"])
