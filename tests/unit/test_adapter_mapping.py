@@ -85,3 +85,27 @@ def test_missing_mapping_file_and_unknown_adapter(tmp_path: Path) -> None:
         adapters.load_mapping(tmp_path / "none.toml")
     with pytest.raises(ConfigError, match="no adapter 'nope'"):
         adapters.load("nope")
+
+
+def test_sources_in_sync_toml(tmp_path: Path) -> None:
+    import re
+
+    from pocsync import config
+
+    example = (Path(__file__).parents[2] / "sync.toml.example").read_text()
+    block = example[example.index("# [[sources]]"):]
+    uncommented = example + "\n" + re.sub(r"^# ", "", block, flags=re.M)
+    f = tmp_path / "sync.toml"
+    f.write_text(uncommented)
+    cfg = config.load(f)
+    assert [(s.name, s.adapter, s.interval_seconds, s.sync_deletes) for s in cfg.sources] == \
+        [("regional-ldap", "ldap", 300, False)]
+    f.write_text(uncommented + '\n[[sources]]\nname = "regional-ldap"\nadapter = "csv"\nsource = "x.csv"\n')
+    with pytest.raises(ConfigError, match="unique"):
+        config.load(f)
+    f.write_text(uncommented.replace("interval_seconds = 300", "interval_seconds = 1"))
+    with pytest.raises(ConfigError, match="at least 5"):
+        config.load(f)
+    f.write_text(uncommented.replace("sync_deletes = false", "sync_delete = false"))
+    with pytest.raises(ConfigError, match="unknown key"):
+        config.load(f)
