@@ -71,8 +71,9 @@ class CsvTableAdapter:
             wanted = list(mapping.options["file_fields"])
             missing = [p for p in wanted if p not in cols]
             if missing:
-                raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)}; "
-                                  f"the header is: {', '.join(cols)}")
+                raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
+                                  f"({len(cols)} column(s) found with delimiter {delimiter!r}; check [options] "
+                                  "delimiter and encoding in the mapping)")
         else:
             cols = [c.lower() for c in cols]
             missing = [c for c in REQUIRED if c not in cols]
@@ -80,8 +81,8 @@ class CsvTableAdapter:
                 raise SourceError(
                     f"{source}: CSV header not recognised: it lacks {', '.join(missing)}. Without a mapping "
                     f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
-                    f"for other headers give --mapping FILE (docs/adapters/csv.md). Header found: "
-                    f"{', '.join(header)[:300]}")
+                    f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
+                    f"{len(header)} column(s)")
         dup = sorted({c for c in cols if c and cols.count(c) > 1})
         if dup:
             raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
