@@ -163,3 +163,19 @@ def test_ldif_valid_looking(records: list) -> None:
     text = "version: 1\n\n" + "\n".join(f"dn: {dn}\n" + "".join(f"{a}: {v}\n" for a, v in attrs)
                                         for dn, attrs in records)
     _check("ldif", text.encode())
+
+
+@SETTINGS
+@given(attrs=st.dictionaries(st.sampled_from(["o", "title", "displayName", "mail", "telephoneNumber", "c", "cn",
+                                              "businessCategory", "description", "jpegPhoto"]),
+                             st.lists(st.binary(max_size=30) | words | st.sampled_from(
+                                 ["pocsync:state=AUT", "pocsync:kind=technical", "pocsync:extra={\"a\":1}",
+                                  "pocsync:secure-channel=[", "AT", "x@example.org"]), max_size=4), max_size=8))
+def test_ldap_entries_from_a_server(attrs: dict) -> None:
+    """What the ldap adapter builds from a server's raw attributes (bytes) maps or fails documentedly."""
+    from pocsync_adapters._ldapattrs import DEFAULT_MAPPING, raw_record
+
+    rec = adapters.Record(ref="cn=x", raw=raw_record("cn=x", attrs), id="cn=x")
+    p = sources.plan([rec], DEFAULT_MAPPING, source="l", adapter="ldap", own={}, tracked_keys={}, sync_deletes=False,
+                     in_scope=lambda s: True, today_iso="2026-01-01")
+    assert p.records == 1 and len(p.present) + len(p.invalid) + len(p.skipped) == 1
