@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pocsync import adapters, sources
@@ -99,32 +100,38 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
         sys.exit(1)
 
 
+def _rows(rows: list[list[object]]) -> list[list[str]]:
+    """Source content is untrusted: never let it be read as rich markup."""
+    return [[escape(str(v)) for v in r] for r in rows]
+
+
 def _show(plan: sources.Plan, out: object, *, refused_all: bool = False) -> None:
     ops = [["put", p["key"], p["change"], ", ".join(p["fields"]), p["ref"]] for p in plan.puts]
     ops += [["delete", d["key"], "no longer in the source", "", ""] for d in plan.deletes]
     if ops:
         table(f"{'would publish' if plan.dry_run or refused_all else 'published'}: {len(ops)} op(s)",
-              ["op", "key", "change", "fields", "record"], ops)
+              ["op", "key", "change", "fields", "record"], _rows(ops))
     if plan.skipped:
         table(f"skipped ({len(plan.skipped)}): not qualifying", ["record", "reason"],
-              [[s["ref"], s["reason"]] for s in plan.skipped])
+              _rows([[s["ref"], s["reason"]] for s in plan.skipped]))
     if plan.invalid:
         table(f"invalid ({len(plan.invalid)}): not imported", ["record", "field", "reason", "message"],
-              [[p.ref, p.field, p.reason, p.message] for p in plan.invalid])
+              _rows([[p.ref, p.field, p.reason, p.message] for p in plan.invalid]))
     for w in plan.warnings:
-        err_console.print(f"[yellow]warning[/] {w['ref']}: {w['field']}: {w['message']}", highlight=False)
+        err_console.print(f"[yellow]warning[/] {escape(w['ref'])}: {escape(w['field'])}: {escape(w['message'])}",
+                          highlight=False)
     summary = (f"{plan.records} record(s): {len(plan.present)} valid ({plan.unchanged} unchanged), "
                f"{len(plan.skipped)} skipped, {len(plan.invalid)} invalid")
     if refused_all:
         console.print(f"{summary}; nothing committed", highlight=False)
     elif plan.dry_run:
-        console.print(f"dry run: {summary}; nothing committed", highlight=False)
+        console.print(f"dry run: {escape(summary)}; nothing committed", highlight=False)
     elif plan.committed:
         c = plan.committed
         console.print(f"committed change-set seq {c['seq']} ({c['cs_id']}) with {c['ops']} op(s); {summary}",
                       highlight=False)
         for r in getattr(out, "refused", []):
-            err_console.print(f"[yellow]refused[/] op {r.index} on {r.key}: {r.reason}: {r.message}")
+            err_console.print(f"[yellow]refused[/] op {r.index} on {escape(r.key)}: {r.reason}: {escape(r.message)}")
     else:
         console.print(f"nothing changed: {summary}; no change-set published", highlight=False)
 

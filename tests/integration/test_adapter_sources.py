@@ -334,3 +334,13 @@ def test_a_withdrawn_key_is_not_relisted_by_an_import(tmp_path: Path) -> None:
     _, rep = _import(fed, src, case, "--sync-deletes")
     assert rep["committed"] is None and _seq(fed) == n and rep["deletes"] == []
     assert any("withdrawn" in s["reason"] for s in rep["skipped"])
+
+
+def test_source_content_is_never_read_as_terminal_markup(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    src = tmp_path / "markup.csv"
+    src.write_text("state,kind,organisation,emails,phones\n"
+                   "AUT,technical,Example CSIRT (fictional),duty@csirt-aut.example.org,+4315123456\n"
+                   "DEU,technical,[bold]Example[/bold],cert@cert-deu.example.org,[/x]\n")
+    res = run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "csv", "--dry-run", ok=False)
+    assert res.exit_code == 1 and "[/x]" in res.output
