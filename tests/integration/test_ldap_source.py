@@ -130,3 +130,35 @@ def test_daemon_source_loop_keeps_ldap_in_step_and_health_shows_it(tmp_path: Pat
         assert h["sources"]["regional-ldap"]["error"]["reason"] == "bad_source"
     finally:
         fed.stop()
+
+
+@pytest.mark.slow
+def test_starttls_and_ldaps_verify_the_server_certificate(tmp_path: Path) -> None:
+    from tests.integration.test_listener_tls import self_signed
+
+    crt, key = self_signed(tmp_path)
+    s = Slapd(tmp_path / "slapd-tls", tls=(crt, key)).start()
+    try:
+        s.ldapadd(BASE)
+        a = LocalFederation(tmp_path / "a", nodes=("eu",))
+        a.put("eu", ENTRIES)
+        s.ldapadd(run("export", "--data", a.data("eu"), "--format", "ldif", "--base-dn",
+                      f"ou=pocs,{SUFFIX}").stdout_bytes)
+        m = mapping_file(tmp_path, s)
+        base_opts = m.read_text()
+        for url, extra in ((s.url, f'starttls = true\nca_file = "{crt}"\n'), (s.ldaps_url, f'ca_file = "{crt}"\n')):
+            m.write_text(base_opts + extra)
+            b = LocalFederation(tmp_path / f"b{len(extra)}", nodes=("eu",))
+            rep = json.loads(run("entry", "import", "--data", b.data("eu"), url, "--adapter", "ldap", "--mapping", m,
+                                 "--json").stdout)
+            assert rep["committed"]["ops"] == 2, url
+            assert entries(b, "eu") == entries(a, "eu")
+        # without the CA the certificate is not trusted: refused, nothing committed
+        m.write_text(base_opts + "starttls = true\n")
+        c = LocalFederation(tmp_path / "c", nodes=("eu",))
+        res = run("entry", "import", "--data", c.data("eu"), s.url, "--adapter", "ldap", "--mapping", m, ok=False)
+        assert res.exit_code == 2 and "Traceback" not in res.output and "certificate verify failed" in res.output, \
+            res.output
+        assert json.loads(run("entry", "list", "--data", c.data("eu"), "--json").output) == []
+    finally:
+        s.stop()
