@@ -27,7 +27,7 @@ from typing import Any, Iterator, Protocol
 import pycountry
 
 from pocsync.core import model
-from pocsync.errors import ConfigError, EntryError, SourceError
+from pocsync.errors import ConfigError, EntryError
 
 GROUP = "pocsync.adapters"
 

@@ -240,12 +240,7 @@ def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping |
     """Read, plan, check and (unless ``dry_run``) commit. Returns (plan, edit outcome or None)."""
     adapter = adapters.load(adapter_name)
     m = adapter.default_mapping.merged(mapping)
-    try:
-        records = read_records(adapter, source, m, data=data, base_dir=base_dir)
-    except SourceError:
-        raise
-    except PocsyncError:
-        raise
+    records = read_records(adapter, source, m, data=data, base_dir=base_dir)
     tick = progress(len(records)) if progress is not None else None
     with nd.store() as store:
         p = plan(records, m, source=source_id, adapter=adapter_name, own=own_state(store),
