@@ -1,7 +1,7 @@
 """``pocsync-sources``: the daemon keeps each ``[[sources]]`` directory in step (docs/adapters/).
 
-Each source is re-read on its own interval (an LDAP source too: polled, since OpenLDAP offers no
-persistent search to a plain client); the minimal diff is published as one change-set, exactly as
+Each source is re-read on its own interval (an LDAP source too: polled; RFC 4533 change
+notification is not implemented yet); the minimal diff is published as one change-set, exactly as
 ``pocsync entry import`` does, through the same :mod:`pocsync.sources` code.  Reading runs in a
 thread (files and LDAP block); planning and committing run on the store worker.  One source's
 failure never stops the others or the loop.  Status per source (last run, result, counts and
