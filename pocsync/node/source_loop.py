@@ -1,7 +1,7 @@
 """``pocsync-sources``: the daemon keeps each ``[[sources]]`` directory in step (docs/adapters/).
 
-Each source is re-read on its own interval (an LDAP source too: polled; RFC 4533 change
-notification is not implemented yet); the minimal diff is published as one change-set, exactly as
+Each source is re-read on its own interval, and an LDAP source also as soon as it changes where
+the server offers RFC 4533 (syncrepl refreshAndPersist, e.g. OpenLDAP with syncprov); the minimal diff is published as one change-set, exactly as
 ``pocsync entry import`` does, through the same :mod:`pocsync.sources` code.  Reading runs in a
 thread (files and LDAP block); planning and committing run on the store worker.  One source's
 failure never stops the others or the loop.  Status per source (last run, result, counts and
@@ -11,6 +11,7 @@ reasons — never contact data or record references) is kept for ``/v1/health`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -27,7 +28,7 @@ def _status(sc: SourceConfig) -> dict[str, Any]:
     return {"adapter": sc.adapter, "interval_s": sc.interval_seconds, "sync_deletes": sc.sync_deletes,
             "runs": 0, "last_run": None, "last_ok": None, "result": "not run yet", "error": None,
             "records": 0, "valid": 0, "unchanged": 0, "skipped": 0, "invalid": 0, "puts": 0, "deletes": 0,
-            "last_committed_seq": None, "invalid_reasons": {}, "skipped_reasons": 0}
+            "last_committed_seq": None, "invalid_reasons": {}, "watch": "interval"}
 
 
 async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
@@ -78,6 +79,16 @@ def _counts(st: dict[str, Any], p: sources.Plan) -> None:
               invalid_reasons=dict(Counter(x.reason for x in p.invalid)))
 
 
+async def _watch(rt: Any, sc: SourceConfig, notify: Any) -> Any:
+    """Start following an LDAP source's changes (syncrepl) if its server offers it; None otherwise."""
+    adapter = adapters.load(sc.adapter)
+    if not hasattr(adapter, "watch"):
+        return None
+    mapping = adapters.load_mapping(rt.cfg.resolve(sc.mapping)) if sc.mapping else None
+    m = adapter.default_mapping.merged(mapping)
+    return await asyncio.to_thread(adapter.watch, sc.source, mapping=m, base_dir=rt.cfg.base, on_change=notify)
+
+
 async def source_loop(app: Any) -> None:
     from pocsync.api.peer import RUNTIME
 
@@ -87,18 +98,51 @@ async def source_loop(app: Any) -> None:
         rt.sources.setdefault(sc.name, _status(sc))
     if not configured:
         return
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    changed: set[str] = set()
+    watches: dict[str, Any] = {}
+
+    def notifier(name: str) -> Any:
+        def on_change() -> None:  # called from the LDAP listener thread
+            def mark() -> None:
+                changed.add(name)
+                wake.set()
+            loop.call_soon_threadsafe(mark)
+        return on_change
+
     due = {sc.name: 0.0 for sc in configured}
-    while True:
-        now = time.monotonic()
-        for sc in configured:
-            if now >= due[sc.name]:
+    try:
+        while True:
+            now = time.monotonic()
+            for sc in configured:
+                if now < due[sc.name] and sc.name not in changed:
+                    continue
+                changed.discard(sc.name)
                 due[sc.name] = now + sc.interval_seconds
                 try:
-                    await run_source(rt, sc)
+                    st = await run_source(rt, sc)
+                    w = watches.get(sc.name)
+                    if st["result"] != "error" and (w is None or not w.alive()):
+                        if w is not None:
+                            w.stop()
+                        watches[sc.name] = await _watch(rt, sc, notifier(sc.name))
+                    st["watch"] = "on change (RFC 4533)" if watches.get(sc.name) else "interval"
                 except asyncio.CancelledError:
                     raise
+                except PocsyncError as exc:
+                    log.warning("source %s: cannot follow changes: %s", sc.name, exc.reason)
+                    rt.sources[sc.name]["watch"] = "interval"
                 except Exception as exc:  # noqa: BLE001 — one source must not stop the others
                     log.exception("source %s crashed", sc.name)
                     rt.sources[sc.name].update(result="error", error={"reason": "internal_error",
                                                                       "message": type(exc).__name__})
-        await asyncio.sleep(max(0.5, min(due.values()) - time.monotonic()))
+            wake.clear()
+            if not changed:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=max(0.5, min(due.values()) - time.monotonic()))
+            await asyncio.sleep(0.5)  # one LDAP edit may arrive as several messages: take them together
+    finally:
+        for w in watches.values():
+            if w is not None:
+                w.stop()

@@ -118,7 +118,7 @@ def test_daemon_source_loop_keeps_ldap_in_step_and_health_shows_it(tmp_path: Pat
         h = json.loads(get(fed["eu"].url + "/v1/health", op)[1])
         src = h["sources"]["regional-ldap"]
         assert src["adapter"] == "ldap" and src["result"] in ("unchanged", "published") and src["error"] is None
-        assert src["records"] == 1 and src["runs"] >= 3
+        assert src["records"] == 1 and src["runs"] >= 3 and src["watch"] == "interval"  # no syncprov: polled
         body = json.dumps(h)
         for secret in ("desk@csirt-aut", "Example CSIRT of Austria", "+4315123456", "A. Example"):
             assert secret not in body
@@ -161,4 +161,43 @@ def test_starttls_and_ldaps_verify_the_server_certificate(tmp_path: Path) -> Non
             res.output
         assert json.loads(run("entry", "list", "--data", c.data("eu"), "--json").output) == []
     finally:
+        s.stop()
+
+
+@pytest.mark.slow
+def test_daemon_follows_ldap_changes_at_once_where_the_server_offers_syncrepl(tmp_path: Path) -> None:
+    from tests.integration.test_operations import get
+    from tests.support.nodes import Federation, wait_for
+
+    s = Slapd(tmp_path / "slapd-sync", syncprov=True).start()
+    fed = Federation(tmp_path / "fed", ("eu",), pull_interval=30)
+    try:
+        s.ldapadd(BASE)
+        a = LocalFederation(tmp_path / "a", nodes=("eu",))
+        a.put("eu", ENTRIES)
+        s.ldapadd(run("export", "--data", a.data("eu"), "--format", "ldif", "--base-dn",
+                      f"ou=pocs,{SUFFIX}").stdout_bytes)
+        m = mapping_file(fed["eu"].data, s)
+        toml = fed["eu"].data / "sync.toml"
+        # an interval far longer than the test: only change notification can bring the edit in time
+        toml.write_text(toml.read_text() + f'\n[[sources]]\nname = "ldap"\nadapter = "ldap"\nsource = "{s.url}"\n'
+                        f'mapping = "{m.name}"\ninterval_seconds = 3600\n')
+        fed.start()
+
+        def emails() -> list | None:
+            with fed["eu"].store() as st:
+                row = st.entry("AUT/technical")
+            return row["entry"]["emails"] if row else None
+
+        wait_for(lambda: emails() == ["duty@csirt-aut.example.org"], 60, "the initial import")
+        op = run("token", "issue", "--data", fed["eu"].data, "--operator", "watch").output.strip()
+        wait_for(lambda: json.loads(get(fed["eu"].url + "/v1/health", op)[1])["sources"]["ldap"]["watch"]
+                 == "on change (RFC 4533)", 30, "the syncrepl watch to start")
+        s.ldapadd(f"dn: cn=AUT-technical,ou=pocs,{SUFFIX}\nchangetype: modify\nreplace: mail\n"
+                  "mail: desk@csirt-aut.example.org\n".encode(), modify=True)
+        wait_for(lambda: emails() == ["desk@csirt-aut.example.org"], 30, "the change to arrive without polling")
+        h = json.loads(get(fed["eu"].url + "/v1/health", op)[1])["sources"]["ldap"]
+        assert h["runs"] == 2 and h["last_committed_seq"] == 2
+    finally:
+        fed.stop()
         s.stop()

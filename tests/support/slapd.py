@@ -21,7 +21,7 @@ def slapd_exe() -> str | None:
 
 class Slapd:
     def __init__(self, base: Path, *, password: str = "example-admin-secret",
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, syncprov: bool = False) -> None:
         self.base = base
         (base / "db").mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -35,8 +35,9 @@ class Slapd:
         self.conf.write_text(  # global directives (includes, TLS) before the database section
             "".join(f"include {SCHEMA}/{s}.schema\n" for s in ("core", "cosine", "inetorgperson")) + tls_lines
             + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\nmodulepath {modules}\nmoduleload back_mdb\n"
-            f"database mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {password}\n"
-            f"directory {base}/db\nmaxsize 10485760\n")
+            + ("moduleload syncprov\n" if syncprov else "") + f"database mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {password}\n"
+            f"directory {base}/db\nmaxsize 10485760\n"
+            + ("index entryCSN,entryUUID eq\noverlay syncprov\n" if syncprov else ""))
         self.proc: subprocess.Popen | None = None
 
     @property
