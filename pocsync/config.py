@@ -82,6 +82,19 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """One ``[[sources]]`` table: a directory the daemon re-imports on its interval (docs/adapters/)."""
+
+    name: str
+    adapter: str
+    source: str
+    mapping: str = ""
+    interval_seconds: int = 300
+    sync_deletes: bool = False
+    strict: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
@@ -90,6 +103,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    sources: tuple[SourceConfig, ...] = ()
 
     @property
     def base(self) -> Path:
@@ -138,7 +152,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -148,7 +162,23 @@ def load(path: Path) -> Config:
                   api=_section(ApiConfig, raw.get("api"), "api"),
                   mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
                   sync=_section(SyncConfig, raw.get("sync"), "sync"),
-                  log=_section(LogConfig, raw.get("log"), "log"))
+                  log=_section(LogConfig, raw.get("log"), "log"),
+                  sources=_sources(raw.get("sources")))
+
+
+def _sources(raw: Any) -> tuple[SourceConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError("sources must be [[sources]] tables")
+    out = tuple(_section(SourceConfig, s, f"sources {i + 1}") for i, s in enumerate(raw))
+    names = [s.name for s in out]
+    for s in out:
+        if not s.name or names.count(s.name) > 1:
+            raise ConfigError(f"[[sources]] name {s.name!r} must be non-empty and unique")
+        if s.interval_seconds < 5:
+            raise ConfigError(f"[[sources]] {s.name}: interval_seconds must be at least 5")
+    return out
 
 
 def _q(v: str) -> str:

@@ -128,3 +128,10 @@ class Parked(PocsyncError):
     """Not an error of the sender: the change-set waits (gap, unknown manifest, clock skew)."""
 
     reason = "parked"
+
+
+# --- sources (adapters) -------------------------------------------------------------
+class SourceError(PocsyncError):
+    """A source an adapter cannot read at all (wrong shape, encoding, header), or a bad mapping file."""
+
+    reason = "bad_source"

@@ -19,7 +19,15 @@ import vobject
 from pocsync.core.hlc import HLC, is_hlc
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-              "timezone", "languages", "networks", "secure_channels", "notes", "origin", "hlc")
+              "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc")
+#: Entry fields with a column (or property) of their own; any other field travels in ``extra`` (a JSON object).
+KNOWN = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7", "timezone",
+         "languages", "networks", "secure_channels", "notes", "holder_epoch")
+
+
+def extra_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry's fields that no column names (unknown fields kept for the round trip)."""
+    return {k: v for k, v in entry.items() if k not in KNOWN}
 LISTS = ("emails", "phones", "languages", "networks")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -54,7 +62,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w.writerow(CSV_HEADER)
     for r in rows:
         e = r["entry"]
-        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"]}
+        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "extra": extra_fields(e) or None}
         w.writerow([_cell(c, values.get(c)) for c in CSV_HEADER])
     return out.getvalue()
 
@@ -99,11 +107,15 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
         c.add("x-pocsync-key").value = r["key"]
         c.add("x-pocsync-kind").value = e.get("kind", "")
         c.add("x-pocsync-state").value = e.get("state", "")
-        c.add("x-pocsync-24-7").value = "yes" if e.get("available_24_7") else "no"
+        if isinstance(e.get("available_24_7"), bool):  # absent stays absent
+            c.add("x-pocsync-24-7").value = "yes" if e["available_24_7"] else "no"
         if e.get("networks"):
             c.add("x-pocsync-networks").value = ";".join(e["networks"])
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
+        if extra_fields(e):
+            c.add("x-pocsync-extra").value = json.dumps(extra_fields(e), sort_keys=True, separators=(",", ":"),
+                                                        ensure_ascii=False)
         c.add("x-pocsync-origin").value = r.get("origin", "")
         cards.append(c.serialize())
     return "".join(cards)
@@ -119,8 +131,9 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
             "state": get("x_pocsync_state"), "kind": get("x_pocsync_kind"),
             "organisation": (get("org") or [""])[0], "emails": lst("email"),
             "phones": [v.removeprefix("tel:") for v in lst("tel")],
-            "available_24_7": get("x_pocsync_24_7") == "yes",
         }
+        if get("x_pocsync_24_7") is not None:
+            e["available_24_7"] = get("x_pocsync_24_7") == "yes"
         if get("kind") == "individual":
             e["person"] = get("fn")
         for src, dst in (("title", "position"), ("tz", "timezone"), ("note", "notes")):

@@ -94,6 +94,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         "equivocations": s["equivocations"],
         "signing_blocked": s["signing_blocked"],
         "clock_warnings": clock,
+        "sources": {n: dict(v) for n, v in sorted(getattr(rt, "sources", {}).items())},  # counts, never content
     }
 
 
@@ -116,6 +117,9 @@ def problems(h: dict[str, Any]) -> list[str]:
         out.append("lagging behind " + ", ".join(lagging))
     if h["signing_blocked"]:
         out.append("signing blocked: " + h["signing_blocked"])
+    failing = [n for n, v in h.get("sources", {}).items() if v.get("result") == "error"]
+    if failing:
+        out.append("source(s) failing: " + ", ".join(failing))
     if h["manifest"]["warning"]:
         out.append("manifest " + h["manifest"]["warning"])
     return out

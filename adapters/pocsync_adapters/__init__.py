@@ -1,7 +1,6 @@
-"""Regional directory formats for pocsync (installed as ``pocsync_adapters``).
+"""Source formats for pocsync (installed as ``pocsync_adapters``): csv, json, vcard, ldif, ldap,
+ti-teams, first-teams, misp-orgs.
 
-An adapter turns a regional secretariat's own export into pocsync entries (plain JSON objects),
-which then pass the strict validation at the origin like any other input.  Adapters are found
-through the entry-point group ``pocsync.adapters``; each is a class with a ``name``, a
-``description`` and ``read(data: bytes) -> list[dict]``.
+Each module is one adapter, found through the entry-point group ``pocsync.adapters``; the interface
+(records, mappings, errors) lives in :mod:`pocsync.adapters` and docs/adapters/README.md.
 """

@@ -11,7 +11,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 
-from pocsync import __version__, adapters, intake, keyfiles
+from pocsync import __version__, intake, keyfiles
 from pocsync.cli.common import (
     PocsyncGroup,
     console,
@@ -22,6 +22,7 @@ from pocsync.cli.common import (
     read_input,
     table,
 )
+from pocsync.cli import import_cmd
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
@@ -46,6 +47,8 @@ def cli() -> None:
 cli.add_command(manifest)
 cli.add_command(status)
 cli.add_command(token)
+cli.add_command(import_cmd.export_cmd)
+cli.add_command(import_cmd.adapters_cmd)
 
 
 # --- keys ----------------------------------------------------------------------------
@@ -174,17 +177,7 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
     _put_records(nd, parsed if isinstance(parsed, list) else [parsed], src, _author(author, nd))
 
 
-@entry.command("import")
-@data_option
-@click.argument("src", metavar="FILE|-")
-@click.option("--adapter", "adapter_name", required=True,
-              help="Regional format adapter (entry-point group pocsync.adapters), e.g. csv.")
-@click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
-def entry_import(data: Path, src: str, adapter_name: str, author: str | None) -> None:
-    """Import entries from a regional format through an adapter; validated like `entry put`."""
-    nd = NodeDir.open(data)
-    records = adapters.load(adapter_name).read(read_input(src))
-    _put_records(nd, records, src, _author(author, nd))
+entry.add_command(import_cmd.entry_import)
 
 
 @entry.command("delete")
@@ -386,28 +379,6 @@ def audit_cmd(data: Path, limit: int, as_json: bool) -> None:
         return
     table(f"audit log ({len(rows)} newest)", ["when", "who", "action", "target", "result", "detail"],
           [[r["at"], r["actor"], r["action"], r["target"], r["result"], r["detail"]] for r in rows])
-
-
-@cli.command("export")
-@data_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "vcard"]), default="json", show_default=True,
-              help="JSON document, CSV with the documented header, or vCard 4.0.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: stdout).")
-def export_cmd(data: Path, fmt: str, out: Path | None) -> None:
-    """Export the merged directory (for the secretariat's own PoC mailings); audited."""
-    from pocsync import exports
-
-    with NodeDir.open(data).store() as store:
-        rows = store.entries()
-        body = {"json": lambda: exports.to_json(rows), "csv": lambda: exports.to_csv(rows).encode(),
-                "vcard": lambda: exports.to_vcard(rows).encode()}[fmt]()
-        store.audit(actor=f"cli:{getpass.getuser()}", action=f"export.{fmt}", target="*", result="ok",
-                    detail=f"{len(rows)} entries")
-    if out is None:
-        sys.stdout.buffer.write(body)
-    else:
-        out.write_bytes(body)
-        err_console.print(f"wrote {len(rows)} entries to {out}")
 
 
 @cli.command("demo")

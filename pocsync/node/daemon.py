@@ -7,7 +7,8 @@ Long-lived work runs as named tasks started and cancelled by cleanup contexts:
 * ``pocsync-publisher`` — finds this node's change-sets not yet published (committed by the daemon
   or by the CLI in another process) and publishes them sealed over MQTT, or pokes peers over HTTP
   when there is no broker; announces the head vector;
-* ``pocsync-mqtt`` — the MQTT link (only when a broker is configured).
+* ``pocsync-mqtt`` — the MQTT link (only when a broker is configured);
+* ``pocsync-sources`` — re-imports each ``[[sources]]`` directory on its interval.
 
 SIGTERM and SIGINT stop the server, cancel the tasks and close the store.
 """
@@ -35,6 +36,7 @@ from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.node import sdnotify
 from pocsync.node.runtime import Runtime
+from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
 from pocsync.transport.http import PeerClient
@@ -215,6 +217,8 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-publisher", publisher_loop))
     app.cleanup_ctx.append(task_context("pocsync-watchdog", watchdog_loop))
     app.cleanup_ctx.append(task_context("pocsync-sampler", ops_api.sampler_loop))
+    rt.sources = {}  # [[sources]] status, for /v1/health (pocsync.node.source_loop)
+    app.cleanup_ctx.append(task_context("pocsync-sources", source_loop))
     return app
 
 

@@ -43,6 +43,17 @@ function render(h, hist) {
   const days = Math.floor(h.manifest.expires_in_s / 86400), hours = Math.floor((h.manifest.expires_in_s % 86400) / 3600);
   $("manifest").replaceChildren(el("span", "Version " + h.manifest.version + " — expires in " + days + " days " + hours + " h "),
     el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""));
+  const sb = $("sources").querySelector("tbody"); sb.replaceChildren();
+  for (const [n, v] of Object.entries(h.sources || {})) {
+    const tr = el("tr"); const err = v.error ? v.error.reason + ": " + v.error.message : "";
+    const reasons = Object.entries(v.invalid_reasons || {}).map(([r, c]) => r + " ×" + c).join(", ");
+    tr.append(el("td", n), el("td", v.adapter), el("td", v.last_run ? new Date(v.last_run * 1000).toLocaleString() : "not yet"),
+      el("td", v.result + (err ? " — " + err : ""), v.result === "error" ? "bad" : "ok"),
+      el("td", v.records + " (" + v.valid + " valid, " + v.skipped + " skipped)"), el("td", v.puts + " put, " + v.deletes + " delete"),
+      el("td", v.invalid + (reasons ? " (" + reasons + ")" : ""), v.invalid ? "warn" : ""));
+    sb.append(tr);
+  }
+  if (!sb.children.length) { const tr = el("tr"); const td = el("td", "none configured ([[sources]] in sync.toml)", "muted"); td.colSpan = 7; tr.append(td); sb.append(tr); }
   const fb = $("feed").querySelector("tbody"); fb.replaceChildren();
   for (const f of hist.feed) { const tr = el("tr"); tr.append(el("td", f.at), el("td", f.what), el("td", f.origin || ""), el("td", f.seq ?? ""), el("td", f.reason)); fb.append(tr); }
   drawChart(hist.lag);
