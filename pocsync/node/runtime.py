@@ -171,8 +171,8 @@ class Runtime:
             elif status == "online" and c.mqtt is not None:
                 event("peer_up", "peer %s is online (MQTT status)", node, node=node, via="mqtt")
         c.mqtt, c.mqtt_at = status, time.time()
-        if status == "online" and c.down_since is not None:
-            c.down_since = None
+        if status == "online":  # the broker holds a live session for it: a contact
+            c.last_ok, c.down_since, c.via = c.mqtt_at, None, c.via or "mqtt"
 
     def note_head(self, hv: HeadVector, *, via: str) -> None:
         """Record an announced head vector (never replacing a newer one by an older one)."""
@@ -296,4 +296,4 @@ class Runtime:
 
     def open(self, blob: bytes, *, context: str) -> seal.Opened:
         return seal.open_sealed(blob, me=self.me, key=self.nd.sealing_key(), context=context,
-                                max_bytes=self.cfg.sync.max_batch_bytes + 1024 * 1024)
+                                max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = transport.http.sealed_batch_cap

@@ -24,6 +24,12 @@ from pocsync.store import Store
 MANIFEST_CAP = 1 << 20
 
 
+def sealed_batch_cap(max_batch_bytes: int) -> int:
+    """Cap on a sealed batch: ``max_batch_bytes`` of envelopes grow by JSON escaping and by the
+    base64 of sealing (about 1.4×), so twice that plus 1 MiB."""
+    return 2 * max_batch_bytes + (1 << 20)
+
+
 class PeerClient:
     def __init__(self, rt: Runtime, session: aiohttp.ClientSession) -> None:
         self.rt = rt
@@ -142,7 +148,7 @@ class PeerClient:
     async def _batch(self, url: str, target: str, origin: str, after: int, limit: int) -> tuple[list[bytes], bool]:
         rt = self.rt
         path = "/v1/peer/changesets?" + urlencode({"origin": origin, "after": after, "limit": limit})
-        blob = await self._get(url, path, target=target, cap=rt.cfg.sync.max_batch_bytes + 1024 * 1024)
+        blob = await self._get(url, path, target=target, cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
         opened = rt.open(blob, context="http:/v1/peer/changesets")
         if opened.sender != target:
             raise ProtocolError("sealed batch from another sender", reason="bad_peer")
@@ -192,7 +198,8 @@ class PeerClient:
 
     async def _fetch_proofs(self, url: str, target: str) -> None:
         rt = self.rt
-        blob = await self._get(url, "/v1/peer/proofs", target=target, cap=rt.cfg.sync.max_batch_bytes)
+        blob = await self._get(url, "/v1/peer/proofs", target=target,
+                               cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
         items = jsonc.loads(rt.open(blob, context="http:/v1/peer/proofs").plaintext).get("proofs") or []
         for p in items:
             try:
