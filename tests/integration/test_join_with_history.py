@@ -77,6 +77,9 @@ def test_new_node_joins_a_federation_with_5000_changesets(tmp_path: Path) -> Non
             fed.start("arf")
             fed.wait_converged(timeout=600)
             took = time.monotonic() - t1
+            wait_for(lambda: len({(e["origin"], e["seq"]) for e in json_lines(fed["arf"].log, offset)
+                                  if e.get("event") == "changeset_accepted"}) >= sum(HISTORY.values()), 30,
+                     "the last batch's accepted events to be logged")
             events = json_lines(fed["arf"].log, offset)
             failures = [e for e in events if e.get("event") == "pull_failed" or "failed" in e.get("msg", "")]
             accepted = [e for e in events if e.get("event") == "changeset_accepted"]

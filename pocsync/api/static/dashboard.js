@@ -57,7 +57,7 @@ function render(h, hist) {
     c.append(el("span", "head " + v.head_seq + (v.lag ? " · this node lacks " + v.lag : ""), v.lag ? "warn" : ""), el("br"),
       el("span", "last change-set " + age(v.last_changeset_age_s) + (v.last_changeset_age_s !== null ? " ago" : ""), "muted"), el("br"),
       el("span", v.status === "self" ? "" : "last contact " + (v.last_contact_age_s === null ? "never" : age(v.last_contact_age_s) + " ago" + (v.contact_via ? " (" + v.contact_via + ")" : "")), "muted"));
-    if (v.status === "offline" && v.last_error) { const e = el("div", "last error: " + v.last_error, "muted"); e.title = v.last_error; c.append(e); }
+    if (v.status === "offline" && v.last_error) { const e = el("div", "last error: " + (v.last_error.length > 90 ? v.last_error.slice(0, 90) + "…" : v.last_error), "muted"); e.title = v.last_error; c.append(e); }
     nodes.append(c);
   }
   const db = $("digests").querySelector("tbody"); db.replaceChildren();
