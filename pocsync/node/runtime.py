@@ -31,7 +31,7 @@ from pocsync.store import Store
 
 log = logging.getLogger("pocsync.sync")
 
-MQTT_QUIET_SECONDS = 0.5     # a pull waits until the broker has delivered nothing for this long …
+MQTT_QUIET_SECONDS = 1.0     # a pull waits until the broker has delivered nothing for this long …
 MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
 
 
@@ -235,6 +235,8 @@ class Runtime:
 
     # --- receiving ----------------------------------------------------------------------------------
     async def receive(self, data: bytes, source: str) -> Outcome:
+        if source == "mqtt":  # the broker is delivering: a pull waits until it is done
+            self.last_mqtt_changeset = time.monotonic()
         out = await self.worker.run(lambda s: s.receive(data, source=source))
         self._after(out, source)
         return out

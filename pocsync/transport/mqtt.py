@@ -71,13 +71,13 @@ class MqttLink:
                 async with self._make_client() as client:
                     self.client = client
                     self.rt.mqtt_connected = True
-                    self.rt.mqtt_connected_at = time.monotonic()
                     self.connected_since = time.time()
                     backoff = 0.5
                     await client.publish(STATUS + self.rt.me, b"online", qos=1, retain=True)
                     await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (STATUS + "+", 1), (MANIFEST, 1)])
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
+                    self.rt.mqtt_connected_at = time.monotonic()  # delivery of the queue starts
                     try:
                         async for msg in client.messages:
                             await self.handle(str(msg.topic), bytes(msg.payload))
