@@ -5,6 +5,10 @@ highest seq the origin itself announced, the lag, the hlc and age of the last ch
 last contact; per peer MQTT/pull state; manifest version and expiry; this node's digest next to
 the digests other nodes announced; quarantine, refusal and equivocation counts by reason; clock
 warnings.  It only reads counts, ids, seqs and times — the contract the no-content tests check.
+
+Convergence is judged on each node's last announced head vector (ADR 11): ``same`` (same heads and
+digest), ``behind``/``ahead`` (lag, with the announcement's age) or ``diverged`` (same heads, another
+digest).  Node status comes from the runtime's last contact over any transport.
 """
 
 from __future__ import annotations

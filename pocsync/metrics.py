@@ -115,7 +115,8 @@ class _Snapshot:
         ver = GaugeMetricFamily("pocsync_manifest_version", "Installed manifest version")
         ver.add_metric([], h["manifest"]["version"])
         yield ver
-        conv = GaugeMetricFamily("pocsync_converged", "1 when every node's last announcement holds the same heads and digest as this node")
+        conv = GaugeMetricFamily("pocsync_converged",
+                                 "1 when every node's last announcement holds the same heads and digest as this node")
         conv.add_metric([], 1 if h["converged"] else 0)
         yield conv
         ent = GaugeMetricFamily("pocsync_entries", "Entries in the merged view")

@@ -143,7 +143,7 @@ async def publisher_loop(app: web.Application) -> None:
                 for seq, env in pending:
                     await mqtt.publish_changeset(env)
                     done.append(seq)
-                    event("changeset_published", "own change-set %s seq %d published via mqtt", rt.me, seq,
+                    event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
                           origin=rt.me, seq=seq, via="mqtt")
                 await rt.worker.run(Store.mark_published, done)
             if mqtt is None and (pending or state != last_announced) \
@@ -154,7 +154,7 @@ async def publisher_loop(app: web.Application) -> None:
                 if pending:
                     await rt.worker.run(Store.mark_published, [s for s, _ in pending])
                     for seq, _ in pending:
-                        event("changeset_published", "own change-set %s seq %d announced to %d peer(s) by poke",
+                        event("changeset_signed", "own change-set %s seq %d signed and announced to %d peer(s) by poke",
                               rt.me, seq, poked, origin=rt.me, seq=seq, via="poke", peers=poked)
             elif mqtt is None and state != last_announced:
                 rt.publish_now.set()  # announce once the minimum interval has passed

@@ -298,4 +298,4 @@ class Runtime:
 
     def open(self, blob: bytes, *, context: str) -> seal.Opened:
         return seal.open_sealed(blob, me=self.me, key=self.nd.sealing_key(), context=context,
-                                max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = transport.http.sealed_batch_cap
+                                max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = http.sealed_batch_cap

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from pocsync.nodedir import NodeDir
 from tests.support.broker import free_port
-from tests.support.nodes import Federation, entry, wait_for
+from tests.support.nodes import Federation, entry
 
 pytestmark = pytest.mark.slow
 N = 1200

@@ -54,6 +54,7 @@ def test_sync_events_are_logged_as_json_lines_without_content(tmp_path: Path) ->
         fed.wait_converged()
         wait_for(lambda: has(osce_log, event="changeset_accepted", origin="eu", seq=1), 10, "accepted")
         assert has(osce_log, event="peer_up", node="eu")
+        wait_for(lambda: has(fed["eu"].log, event="changeset_signed", origin="eu", seq=1, via="mqtt"), 10, "signed")
 
         # an op outside eu's scope, signed by eu (as a broken origin would): every peer refuses the op
         bad = forge(fed, 1, [{"op": "put", "key": "BRA/technical", "entry": entry("BRA/technical", emails=[SECRET])}])
