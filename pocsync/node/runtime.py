@@ -124,6 +124,8 @@ class Runtime:
         out: dict[str, Any] = {"state": "never seen", "since": None, "last_seen": c.last_ok, "via": c.via or None,
                                "last_error": c.last_error, "last_error_at": c.last_error_at, "mqtt": c.mqtt}
         if c.last_ok is None and c.mqtt != "online":
+            if c.mqtt == "offline":  # the broker's retained status: known, and offline (since unknown)
+                out["state"] = "offline"
             return out
         if c.down_since is not None:
             out.update(state="offline", since=c.down_since)

@@ -53,6 +53,8 @@ def test_node_status_online_offline_since_never_seen() -> None:
     last = rt.contacts["eu"].last_ok
     st = rt.node_state("eu", now=last + rt.online_window() + 1)
     assert st["state"] == "offline" and st["since"] == last
+    rt.mqtt_status("arf", b"offline")  # retained "offline" of a node never heard from: offline, not never seen
+    assert rt.node_state("arf")["state"] == "offline"
     rt.mqtt_status("osce", b"online")
     rt.mqtt_status("osce", b"offline")
     assert rt.node_state("osce")["state"] == "offline"
