@@ -143,6 +143,7 @@ class Demo:
         with nd.store() as s:
             out = s.edit(ops, key=nd.key_for_next_edit(s), author=f"demo@{node}")
         self.event(f"[bold]{node}[/] signs change-set seq {out.seq} ({len(ops)} ops): {label}")
+        self.issue_tokens()
 
     def poll(self) -> dict[str, dict]:
         """Per node: digest, heads, entries; new arrivals become events."""
@@ -193,7 +194,8 @@ class Demo:
 
     def try_it(self) -> Panel:
         lines = Text.assemble(
-            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}\n", ""),
+            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}"
+                                        + ("" if self.poc_token else " (once eu lists AUT/technical)") + "\n", ""),
             ("Dashboard:  ", "bold"), (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
             ("Status:     ", "bold"),
             (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
@@ -207,13 +209,22 @@ class Demo:
         return self.health_doc
 
     def issue_tokens(self) -> None:
-        """Tokens first, so the view shows where they are while the demo runs."""
-        self.poc_token = self.token("eu", poc="AUT/technical")
-        self.op_token = self.token("un", operator="demo-operator", days=30)
-        (self.base / "poc.token").write_text(self.poc_token)
-        (self.base / "operator.token").write_text(self.op_token)
-        for f in ("poc.token", "operator.token"):
-            (self.base / f).chmod(0o600)
+        """The operator token first, so the view shows where it is while the demo runs; the PoC token as
+        soon as eu lists AUT/technical (a PoC token never predates its holder's entry)."""
+        if not self.op_token:
+            self.op_token = self.token("un", operator="demo-operator", days=30)
+            self._write("operator.token", self.op_token)
+        if not self.poc_token:
+            with self.nodes["eu"].nd.store() as s:
+                listed = s.entry("AUT/technical") is not None
+            if listed:
+                self.poc_token = self.token("eu", poc="AUT/technical")
+                self._write("poc.token", self.poc_token)
+
+    def _write(self, name: str, token: str) -> None:
+        path = self.base / name
+        path.write_text(token)
+        path.chmod(0o600)
 
     # --- what a PoC and an operator see --------------------------------------------------------
     def token(self, node: str, *, poc: str | None = None, operator: str | None = None, days: int = 1) -> str:

@@ -39,10 +39,11 @@ def test_demo_view_fits_shows_urls_while_running_and_reads_convergence_once(tmp_
         demo.start()
         demo.issue_tokens()
         check(rendered(demo), demo)  # at once, before any edit
-        assert (demo.base / "poc.token").stat().st_mode & 0o777 == 0o600
+        assert (demo.base / "operator.token").stat().st_mode & 0o777 == 0o600
         for node, label, entries in SCENARIO:
             demo.edit(node, label, entries)
             check(rendered(demo), demo)
+        assert (demo.base / "poc.token").stat().st_mode & 0o777 == 0o600
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             state = demo.poll()
@@ -60,5 +61,7 @@ def test_demo_view_fits_shows_urls_while_running_and_reads_convergence_once(tmp_
         check(text, demo)
         assert "converged: every node holds the same view" in text and "NOT converged" not in text
         assert "reads health: HTTP 200, converged" in text
+        assert "reads the merged directory at osce: HTTP 200" in " ".join(text.split())
+        assert "AUT/diplomatic" in text  # the listing itself
     finally:
         demo.stop()
