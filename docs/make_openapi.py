@@ -58,6 +58,7 @@ health = {"type": "object", "required": ["node", "digest", "converged", "origins
           "properties": {"node": STR, "digest": STR, "converged": {"type": "boolean"}, "origins": {"type": "object"},
                          "peers": {"type": "object"}, "manifest": {"type": "object"}, "entries": {"type": "integer"},
                          "announced_digests": {"type": "object"}, "nodes_behind": {"type": "object"},
+                         "announcements": {"type": "object"},
                          "quarantined": {"type": "object"}, "refused": {"type": "object"},
                          "parked": {"type": "object"}, "equivocations": {"type": "array"},
                          "clock_warnings": {"type": "array"}, "mqtt": {"type": "object"},

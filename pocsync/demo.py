@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -77,6 +78,9 @@ class Demo:
     events: list[str] = field(default_factory=list)
     seen: dict[str, set] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
+    health_doc: dict = field(default_factory=dict)
+    poc_token: str = ""
+    op_token: str = ""
 
     # --- set-up ------------------------------------------------------------------------
     def setup(self) -> None:
@@ -139,6 +143,7 @@ class Demo:
         with nd.store() as s:
             out = s.edit(ops, key=nd.key_for_next_edit(s), author=f"demo@{node}")
         self.event(f"[bold]{node}[/] signs change-set seq {out.seq} ({len(ops)} ops): {label}")
+        self.issue_tokens()
 
     def poll(self) -> dict[str, dict]:
         """Per node: digest, heads, entries; new arrivals become events."""
@@ -159,16 +164,67 @@ class Demo:
         return state
 
     def view(self, state: dict[str, dict], title: str) -> Group:
-        t = Table(title=title, expand=True)
+        """The live view; fits a 120×50 terminal (tests/integration/test_demo_view.py)."""
+        t = Table(title=title, expand=True, box=box.SIMPLE_HEAD, padding=(0, 1))
         for c in ("node", "url", "entries", *(f"{o} seq" for o in NODES), "view digest"):
             t.add_column(c)
-        digests = {v["digest"] for v in state.values()}
+        agree = self.stores_agree(state)
         for name, v in state.items():
             t.add_row(name, self.nodes[name].url, str(v["entries"]), *(str(v["heads"].get(o, 0)) for o in NODES),
-                      Text(v["digest"][7:23] + "…", style="green" if len(digests) == 1 else "yellow"))
-        status = Text("converged: every node holds the same view" if len(digests) == 1 else "converging…",
-                      style="bold green" if len(digests) == 1 else "bold yellow")
-        return Group(t, status, Panel("\n".join(self.events[-14:]), title="change-sets flowing"), *self.findings)
+                      Text(v["digest"][7:23] + "…", style="green" if agree else "yellow"))
+        verdict, style = self.verdict(state)
+        parts: list[Any] = [self.try_it(), t, Text(verdict, style=style)]
+        events = self.events[-(4 if self.findings else 8):]
+        parts.append(Panel("\n".join(events), title="change-sets flowing", height=len(events) + 2))
+        return Group(*parts, *self.findings)
+
+    @staticmethod
+    def stores_agree(state: dict[str, dict]) -> bool:
+        return len({v["digest"] for v in state.values()}) == 1 and all(v["entries"] for v in state.values())
+
+    def verdict(self, state: dict[str, dict]) -> tuple[str, str]:
+        """One reading of convergence: the stores agree AND the UN node's health says converged."""
+        if not self.stores_agree(state):
+            return "converging…", "bold yellow"
+        h = self.health_doc
+        if h.get("converged"):
+            return "converged: every node holds the same view, and un's health (status, dashboard) agrees", \
+                "bold green"
+        return "every store holds the same view; waiting for un's health to hear it from every node…", "bold yellow"
+
+    def try_it(self) -> Panel:
+        lines = Text.assemble(
+            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}"
+                                        + ("" if self.poc_token else " (once eu lists AUT/technical)") + "\n", ""),
+            ("Dashboard:  ", "bold"), (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
+            ("Status:     ", "bold"),
+            (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
+        return Panel(lines, title="try it (Ctrl-C stops every node)")
+
+    def refresh_health(self) -> dict:
+        try:
+            self.health_doc = self.get("un", "/v1/health", self.op_token)[1]
+        except OSError:
+            self.health_doc = {}
+        return self.health_doc
+
+    def issue_tokens(self) -> None:
+        """The operator token first, so the view shows where it is while the demo runs; the PoC token as
+        soon as eu lists AUT/technical (a PoC token never predates its holder's entry)."""
+        if not self.op_token:
+            self.op_token = self.token("un", operator="demo-operator", days=30)
+            self._write("operator.token", self.op_token)
+        if not self.poc_token:
+            with self.nodes["eu"].nd.store() as s:
+                listed = s.entry("AUT/technical") is not None
+            if listed:
+                self.poc_token = self.token("eu", poc="AUT/technical")
+                self._write("poc.token", self.poc_token)
+
+    def _write(self, name: str, token: str) -> None:
+        path = self.base / name
+        path.write_text(token)
+        path.chmod(0o600)
 
     # --- what a PoC and an operator see --------------------------------------------------------
     def token(self, node: str, *, poc: str | None = None, operator: str | None = None, days: int = 1) -> str:
@@ -189,10 +245,10 @@ class Demo:
             return e.code, json.loads(e.read() or b"{}")
 
     def findings_after_convergence(self) -> None:
-        poc = self.token("eu", poc="AUT/technical")
-        op = self.token("un", operator="demo-operator", days=30)
+        poc, op = self.poc_token, self.op_token
         status, listing = self.get("osce", "/v1/entries", poc)
-        t = Table(title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}")
+        t = Table(title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
         for c in ("key", "organisation", "person / position", "listed by", "winning origin"):
             t.add_column(c)
         _, networks = self.get("osce", "/v1/networks", poc)
@@ -205,7 +261,8 @@ class Demo:
             t.add_row(row["key"], e["organisation"], e.get("person") or e.get("position", ""), listed.get(row["key"], ""),
                       row["provenance"]["origin"])
         _, div = self.get("un", "/v1/divergences", poc)
-        d = Table(title="divergence report: directories that disagree (for the secretariats to fix)")
+        d = Table(title="divergence report: directories that disagree (for the secretariats to fix)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
         for c in ("key", "field", "values by directory"):
             d.add_column(c)
         for item in div.get("divergences", []):
@@ -213,29 +270,28 @@ class Demo:
                 d.add_row(item["key"], f, " | ".join(f"{o}: {v}" for o, v in by.items()))
         refused, _ = self.get("un", "/v1/entries", op)
         health, h = self.get("un", "/v1/health", op)
-        (self.base / "poc.token").write_text(poc)
-        (self.base / "operator.token").write_text(op)
-        urls = Text.assemble(
+        self.health_doc = h
+        tokens_line = Text.assemble(
             ("operator token asking for entries: ", ""), (f"HTTP {refused} (refused)", "bold red" if refused == 403 else "bold"),
-            (f"; the same token reads health: HTTP {health}, converged={h.get('converged')}\n", ""),
-            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}\n", ""),
-            ("Dashboard:  ", "bold"), (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
-            ("Status:     ", "bold"), (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
-        self.findings = [t, d, Panel(urls, title="try it")]
+            (f"; the same token reads health: HTTP {health}, " + ("converged" if h.get("converged") else
+                                                                   "NOT converged"), ""))
+        self.findings = [t, d, tokens_line]
 
 
-def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = False, directory: Path | None = None) -> int:
+def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = False, directory: Path | None = None,
+             console: Console | None = None) -> int:
     base = directory or Path(tempfile.mkdtemp(prefix="pocsync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
-    demo = Demo(base, mqtt=mqtt)
+    demo = Demo(base, mqtt=mqtt, console=console or Console())
     console = demo.console
     converged = False
     started = time.monotonic()
     try:
         demo.setup()
         demo.start()
+        demo.issue_tokens()
         with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
-                  transient=False) as live:
+                  transient=False, vertical_overflow="crop") as live:
             for node, label, entries in SCENARIO:
                 demo.edit(node, label, entries)
                 for _ in range(4):
@@ -244,8 +300,10 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
             limit = duration if duration is not None else 60
             while time.monotonic() - started < limit:
                 state = demo.poll()
+                if demo.stores_agree(state):
+                    demo.refresh_health()
                 live.update(demo.view(state, "pocsync demo"))
-                if len({v["digest"] for v in state.values()}) == 1 and all(v["entries"] for v in state.values()):
+                if demo.stores_agree(state) and demo.health_doc.get("converged"):
                     converged = True
                     break
                 time.sleep(0.25)
@@ -253,10 +311,12 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
                 demo.findings_after_convergence()
                 live.update(demo.view(demo.poll(), "pocsync demo"))
             if keep:
-                console.print("[bold]running — explore the URLs above; Ctrl-C stops every node[/]")
+                demo.event("running — explore the URLs above; Ctrl-C stops every node")
                 while True:
                     time.sleep(1)
-                    live.update(demo.view(demo.poll(), "pocsync demo"))
+                    state = demo.poll()
+                    demo.refresh_health()
+                    live.update(demo.view(state, "pocsync demo"))
             while duration is not None and time.monotonic() - started < duration:
                 live.update(demo.view(demo.poll(), "pocsync demo"))
                 time.sleep(0.5)
@@ -265,7 +325,7 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
     finally:
         demo.stop()
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
-    converged = bool(final) and len(set(final.values())) == 1
+    converged = converged and bool(final) and len(set(final.values())) == 1
     console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
                   if converged else "[bold red]NOT converged[/]: " + json.dumps(final))
     console.print(f"everything the demo made is in {base}")

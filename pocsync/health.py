@@ -5,6 +5,10 @@ highest seq the origin itself announced, the lag, the hlc and age of the last ch
 last contact; per peer MQTT/pull state; manifest version and expiry; this node's digest next to
 the digests other nodes announced; quarantine, refusal and equivocation counts by reason; clock
 warnings.  It only reads counts, ids, seqs and times — the contract the no-content tests check.
+
+Convergence is judged on each node's last announced head vector (ADR 11): ``same`` (same heads and
+digest), ``behind``/``ahead`` (lag, with the announcement's age) or ``diverged`` (same heads, another
+digest).  Node status comes from the runtime's last contact over any transport.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ CLOCK_WARN_MS = 60_000
 
 def _store_part(store: Store) -> dict[str, Any]:
     c = store.conn
-    last = {r["origin"]: (r["seq"], r["hlc"], r["received_at"]) for r in c.execute(
-        "SELECT l.origin, l.seq, l.hlc, l.received_at FROM log l JOIN (SELECT origin, max(seq) m FROM log"
+    last = {r["origin"]: (r["seq"], r["hlc"], r["received_at"], r["id"]) for r in c.execute(
+        "SELECT l.origin, l.seq, l.hlc, l.received_at, l.id FROM log l JOIN (SELECT origin, max(seq) m FROM log"
         " GROUP BY origin) h ON l.origin=h.origin AND l.seq=h.m")}
     by = lambda sql: {r[0]: r[1] for r in c.execute(sql)}  # noqa: E731
     m = store.manifest()
@@ -39,34 +43,64 @@ def _store_part(store: Store) -> dict[str, Any]:
     }
 
 
+def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any) -> dict[str, Any]:
+    """How an announced head vector relates to this node: same, behind, ahead, or diverged.
+
+    ``behind``/``ahead`` are lag (the announcement lacks change-sets this node holds, or holds more):
+    they resolve by syncing.  ``diverged`` is real: the same change-sets and another view digest."""
+    behind = sum(max(0, seq - hv.heads.get(o, (0, ""))[0]) for o, (seq, _) in ours.items())
+    ahead = sum(max(0, seq - ours.get(o, (0, ""))[0]) for o, (seq, _) in hv.heads.items())
+    forks = sorted(o for o, (seq, i) in hv.heads.items() if o in ours and ours[o][0] == seq and ours[o][1] != i)
+    if hv.digest == our_digest and not forks and not behind and not ahead:
+        state = "same"
+    elif forks or (not behind and not ahead):
+        state = "diverged"
+    elif ahead:
+        state = "ahead"
+    else:
+        state = "behind"
+    return {"state": state, "behind": behind, "ahead": ahead, "forks": forks}
+
+
 async def collect(rt: Any) -> dict[str, Any]:
     """The health document (JSON-ready)."""
     now = time.time()
     s = await rt.worker.run(_store_part)
     m = s["manifest"]
+    ours = {o: (v[0], v[3]) for o, v in s["last"].items()}
+    announcements: dict[str, Any] = {}
+    for n, c in sorted(rt.contacts.items()):
+        if c.hv is None or n == rt.me or (n in m.nodes and m.nodes[n].removed):
+            continue
+        announcements[n] = {"digest": c.hv.digest, "hlc": c.hv.hlc, "manifest": c.hv.manifest, "via": c.hv_via,
+                            "age_s": round(now - c.hv_at, 1), **_compare(ours, s["digest"], c.hv)}
     origins: dict[str, Any] = {}
     for node_id in sorted(set(m.nodes) | set(s["last"])):
-        seq, hlc, received_at = s["last"].get(node_id, (0, None, None))
+        seq, hlc, received_at, _ = s["last"].get(node_id, (0, None, None, None))
         hv = rt.announced_heads.get(node_id)
         announced = hv.heads.get(node_id, (0, ""))[0] if hv is not None else None
         if node_id == rt.me:
             announced = seq
+        ns = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
+            if node_id == rt.me else rt.node_state(node_id, now)
         origins[node_id] = {
             "head_seq": seq,
             "announced_seq": announced,
             "lag": None if announced is None else max(0, announced - seq),
             "last_hlc": hlc,
             "last_changeset_age_s": None if hlc is None else round(now - HLC.parse(hlc).ms / 1000, 1),
-            "last_contact_age_s": None if node_id not in rt.last_contact else round(now - rt.last_contact[node_id], 1),
-            "status": "self" if node_id == rt.me else rt.online.get(node_id, "unknown"),
+            "last_contact_age_s": None if ns["last_seen"] is None else round(now - ns["last_seen"], 1),
+            "status": ns["state"],
+            "offline_since": ns["since"] if ns["state"] == "offline" else None,
+            "last_error": ns["last_error"],
+            "contact_via": ns["via"],
+            "behind": announcements[node_id]["behind"] if node_id in announcements else None,
             "removed": m.nodes[node_id].removed if node_id in m.nodes else None,
             "role": m.nodes[node_id].role if node_id in m.nodes else None,
         }
-    announced_digests = {n: hv.digest for n, hv in sorted(rt.announced_heads.items())}
-    ours = {o: v[0] for o, v in s["last"].items()}
-    nodes_behind = {n: sum(max(0, seq - hv.heads.get(o, (0, ""))[0]) for o, seq in ours.items())
-                    for n, hv in sorted(rt.announced_heads.items())}
-    converged = all(d == s["digest"] for d in announced_digests.values())
+    announced_digests = {n: a["digest"] for n, a in announcements.items()}
+    nodes_behind = {n: a["behind"] for n, a in announcements.items()}
+    converged = all(a["state"] == "same" for a in announcements.values())
     clock = []
     for n, hv in sorted(rt.announced_heads.items()):
         skew = HLC.parse(hv.hlc).ms - rt.last_contact.get(n, now) * 1000
@@ -81,6 +115,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         "digest": s["digest"],
         "entries": s["entries"],
         "announced_digests": announced_digests,
+        "announcements": announcements,
         "converged": converged,
         "nodes_behind": nodes_behind,
         "origins": origins,
@@ -105,11 +140,24 @@ def _expiry_warning(seconds: float) -> str | None:
     return None
 
 
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
 def problems(h: dict[str, Any]) -> list[str]:
     """Why a node is unhealthy (for `pocsync status` exit codes and the dashboard)."""
     out = []
-    if not h["converged"]:
-        out.append("not converged: announced digests differ from this node's")
+    for n, a in h.get("announcements", {}).items():
+        st = h["origins"].get(n, {})
+        where = f"{n} ({st.get('status', '?')}" + (f" since {_clock(st['offline_since'])}" if st.get("offline_since")
+                                                  else "") + f", announced {a['age_s']:.0f} s ago)"
+        if a["state"] == "diverged":
+            out.append(f"DIVERGED: {where} holds the same change-sets as this node but announces another view"
+                       + (f" (fork at {', '.join(a['forks'])})" if a["forks"] else ""))
+        elif a["state"] == "behind":
+            out.append(f"not converged: {where} lacks {a['behind']} change-set(s) this node holds")
+        elif a["state"] == "ahead":
+            out.append(f"not converged: this node lacks {a['ahead']} change-set(s) that {where} holds")
     if h["equivocations"]:
         out.append(f"{len(h['equivocations'])} equivocation(s)")
     lagging = [o for o, v in h["origins"].items() if v["lag"]]

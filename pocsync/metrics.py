@@ -43,7 +43,8 @@ class _Snapshot:
         head = GaugeMetricFamily("pocsync_origin_head_seq", "Highest seq of the origin in this node's log", labels=["origin"])
         age = GaugeMetricFamily("pocsync_origin_last_changeset_age_seconds", "Age of the origin's newest change-set",
                                 labels=["origin"])
-        online = GaugeMetricFamily("pocsync_node_online", "1 when the node's retained MQTT status is online",
+        online = GaugeMetricFamily("pocsync_node_online",
+                                   "1 when the node was heard from recently over any transport (0: offline or never seen)",
                                    labels=["node"])
         for o, v in h["origins"].items():
             head.add_metric([o], v["head_seq"])
@@ -57,7 +58,11 @@ class _Snapshot:
                                    "Change-sets this node holds that the node's last head vector lacks", labels=["node"])
         for n, v in h["nodes_behind"].items():
             behind.add_metric([n], v)
-        yield from (lag, head, age, online, behind)
+        ann = GaugeMetricFamily("pocsync_node_announcement_age_seconds",
+                                "Age of the last head vector the node announced to this node", labels=["node"])
+        for n, a in h.get("announcements", {}).items():
+            ann.add_metric([n], a["age_s"])
+        yield from (lag, head, age, online, behind, ann)
         results = CounterMetricFamily("pocsync_changesets", "Change-sets received, by result and reason",
                                       labels=["result", "reason"])
         for k, v in c.items():
@@ -110,7 +115,8 @@ class _Snapshot:
         ver = GaugeMetricFamily("pocsync_manifest_version", "Installed manifest version")
         ver.add_metric([], h["manifest"]["version"])
         yield ver
-        conv = GaugeMetricFamily("pocsync_converged", "1 when every announced digest equals this node's")
+        conv = GaugeMetricFamily("pocsync_converged",
+                                 "1 when every node's last announcement holds the same heads and digest as this node")
         conv.add_metric([], 1 if h["converged"] else 0)
         yield conv
         ent = GaugeMetricFamily("pocsync_entries", "Entries in the merged view")

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from pocsync.api.problems import problem
+from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core.peerauth import PeerRequest, verify_request
-from pocsync.errors import PocsyncError
+from pocsync.errors import PocsyncError, ProtocolError
 from pocsync.node.runtime import Runtime, now_ms
 from pocsync.store import Store
 
@@ -71,6 +72,7 @@ async def _authenticate(request: web.Request) -> PeerRequest | web.Response:
         return problem(429, "too many requests", f"{peer.node} exceeds its request rate",
                        reason="rate_limited", headers={"Retry-After": "1"})
     rt.counters["peer_requests_ok"] += 1
+    rt.contact(peer.node, via="http")
     return peer
 
 
@@ -145,8 +147,20 @@ async def poke(request: web.Request) -> web.Response:
     peer = await _authenticate(request)
     if isinstance(peer, web.Response):
         return peer
-    request.app[RUNTIME].pull_now.set()
-    return web.json_response({"ok": True, "from": peer.node})
+    rt = request.app[RUNTIME]
+    body = await request.read()
+    if not body:  # a poke without a head vector (before ADR 11): just pull
+        rt.pull_now.set()
+        return web.json_response({"ok": True, "from": peer.node})
+    try:
+        hv = headsmod.verify(body, await rt.manifest())
+        if hv.node != peer.node:
+            raise ProtocolError(f"poke by {peer.node} carries the head vector of {hv.node}", reason="wrong_head_node")
+    except PocsyncError as exc:
+        rt.counters[f"peer_requests_rejected:{exc.reason}"] += 1
+        return problem(400, "bad head vector", exc.message, reason=exc.reason)
+    pulling = await rt.on_head_vector(hv, via="poke")
+    return web.json_response({"ok": True, "from": peer.node, "pull": pulling})
 
 
 async def stats(request: web.Request) -> web.Response:

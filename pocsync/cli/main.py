@@ -28,6 +28,7 @@ from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
+from pocsync.core.tally import Tally
 from pocsync.errors import EntryError, MalformedJSON
 from pocsync.nodedir import NodeDir
 
@@ -260,25 +261,18 @@ def log_import(data: Path, src: str) -> None:
     Exits 1 when anything was quarantined or an op refused.
     """
     lines = [ln.rstrip(b"\r") for ln in read_input(src).split(b"\n") if ln.strip()]
-    counts = {"accepted": 0, "duplicate": 0, "parked": 0, "quarantined": 0, "equivocation": 0}
-    shown, refused = [], []
+    tally = Tally()  # counts by each change-set's last outcome: never a negative count
     nd = NodeDir.open(data)
     with nd.store() as store, Progress(console=err_console, transient=True, disable=len(lines) < 200) as progress:
         task = progress.add_task("importing", total=len(lines))
         for start in range(0, len(lines), IMPORT_BATCH):
             with store.transaction():
                 for line in lines[start:start + IMPORT_BATCH]:
-                    out = store.receive(line, source="import")
-                    for o in [out, *out.also_accepted]:
-                        counts[o.status] = counts.get(o.status, 0) + 1
-                        refused.extend(o.refused)
-                        if o.status in ("parked", "quarantined", "equivocation"):
-                            shown.append(o)
-                        elif o.status == "accepted" and o is not out:
-                            counts["parked"] -= 1  # released from the parking lot by a later line
-                            shown = [s for s in shown if s.cs_id != o.cs_id]
+                    tally.add(store.receive(line, source="import"))
                     progress.advance(task)
-        store.retry_parked(reason="clock_skew")
+        for out in store.retry_parked(reason="clock_skew"):
+            tally.add(out)
+    counts, refused, shown = tally.counts(), tally.refused, tally.not_applied()
     table("import", ["accepted", "duplicate", "parked", "quarantined", "equivocation", "refused ops"],
           [[counts["accepted"], counts["duplicate"], counts["parked"], counts["quarantined"], counts["equivocation"],
             len(refused)]])

@@ -22,6 +22,22 @@ def _age(v: float | None) -> str:
     return f"{v:.0f} s" if v < 120 else f"{v / 60:.0f} min" if v < 7200 else f"{v / 3600:.1f} h"
 
 
+def _status(v: dict) -> str:
+    if v["status"] == "offline" and v.get("offline_since"):
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["offline_since"]))
+        return f"offline since {since}" + (f" ({v['last_error']})" if v.get("last_error") else "")
+    if v["status"] == "self":
+        return "this node"
+    return v["status"]
+
+
+def _verdict(a: dict) -> str:
+    return {"same": "same heads and digest",
+            "behind": f"lacks {a['behind']} change-set(s) this node holds",
+            "ahead": f"holds {a['ahead']} change-set(s) this node lacks",
+            "diverged": "DIVERGED: same change-sets, another view"}.get(a["state"], a["state"])
+
+
 @click.command("status")
 @click.option("--url", required=True, metavar="URL", help="The node's API URL, e.g. https://un.example.org:8443.")
 @click.option("--token", "token_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
@@ -48,14 +64,17 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float) -> None:
                       f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
                       f"{h['entries']} entries  "
                       + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]"))
-        table("origins", ["origin", "role", "status", "head", "announced", "lag", "last change-set", "last contact"],
-              [[o, v["role"], v["status"], v["head_seq"], v["announced_seq"], v["lag"],
+        table("nodes", ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set",
+                        "last contact"],
+              [[o, v["role"], _status(v), v["head_seq"], v["announced_seq"], v["lag"], v.get("behind"),
                 _age(v["last_changeset_age_s"]), _age(v["last_contact_age_s"])] for o, v in h["origins"].items()])
         table("peers", ["peer", "node", "last pull", "last error"],
               [[u, p["node"], _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
                 p["last_error"]] for u, p in h["peers"].items()])
-        table("digests announced", ["node", "digest", "same as ours"],
-              [[n, d, "yes" if d == h["digest"] else "NO"] for n, d in h["announced_digests"].items()])
+        table("announcements (what each node last told this one)",
+              ["node", "digest", "age", "via", "compared with this node"],
+              [[n, a["digest"], _age(a["age_s"]), a["via"], _verdict(a)]
+               for n, a in h.get("announcements", {}).items()])
         counts = [["quarantined", k, v] for k, v in h["quarantined"].items()] + \
                  [["refused", k, v] for k, v in h["refused"].items()] + [["parked", k, v] for k, v in h["parked"].items()]
         if counts:

@@ -20,6 +20,7 @@ import contextlib
 import ipaddress
 import logging
 import ssl
+import time
 from typing import AsyncIterator
 
 import aiohttp
@@ -35,7 +36,7 @@ from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.node import sdnotify
-from pocsync.node.runtime import Runtime
+from pocsync.node.runtime import Runtime, event
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -54,6 +55,8 @@ async def peer_urls(rt: Runtime) -> list[str]:
     urls = list(rt.cfg.sync.peers)
     for nid, node in sorted(m.members().items() if rt.cfg.sync.discover_peers else ()):
         url = node.endpoints.get("http")
+        if url:
+            rt.url_nodes[url] = nid
         if nid != rt.me and url and url not in urls:
             urls.append(url)
     own = rt.cfg.api.public_url
@@ -61,62 +64,112 @@ async def peer_urls(rt: Runtime) -> list[str]:
 
 
 async def pull_loop(app: web.Application) -> None:
+    """Pull from every peer on start, when woken and every ``pull_interval_seconds``.
+
+    With a broker, each round first waits (bounded) until the broker has delivered what it queued, so
+    the pull fetches only what MQTT did not bring.  A peer whose last pull failed is retried after
+    its backoff (1 s doubling up to the interval), not on every wake-up."""
     rt, client = app[RT], app[CLIENT]
+    failing: set[str] = set()
     while True:
         rt.pull_now.clear()
+        await rt.mqtt_settled()
+        waiting = []
         for url in await peer_urls(rt):
+            st = rt.peers.get(url)
+            if st is not None and st.retry_at > time.monotonic():
+                waiting.append(st.retry_at)
+                continue
             try:
                 await client.pull(url)
+                if url in failing:
+                    failing.discard(url)
+                    log.info("pull from %s works again", url, extra={"fields": {"event": "pull_ok", "peer": url}})
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 — one peer's failure must not stop the others
-                log.info("pull from %s failed: %s", url, exc)
+                failing.add(url)
+                log.info("pull from %s failed: %s", url, exc,
+                         extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}})
         rt.counters["pull_rounds"] += 1
+        timeout = float(rt.cfg.sync.pull_interval_seconds)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(rt.pull_now.wait(), timeout=rt.cfg.sync.pull_interval_seconds)
+            await asyncio.wait_for(rt.pull_now.wait(), timeout=timeout)
+        if waiting and rt.pull_now.is_set():  # woken while a peer backs off: wait for its retry time
+            await asyncio.sleep(max(0.0, min(waiting) - time.monotonic()))
+
+
+POKE_MIN_INTERVAL = 0.5   # seconds between two announcements of a changing digest
+POKE_TIMEOUT = 5.0
+
+
+async def announce_by_poke(rt: Runtime, client: PeerClient) -> int:
+    """Poke every peer with this node's signed head vector (no broker); returns how many answered."""
+    hv = await rt.head_vector()
+
+    async def one(url: str) -> bool:
+        st = rt.peers.get(url)
+        node = st.node if st is not None and st.node else rt.url_nodes.get(url)
+        try:
+            if node is None:
+                node, _ = await client.identify(url)
+            await asyncio.wait_for(client.poke(url, node, hv), POKE_TIMEOUT)
+            return True
+        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            if node is not None:
+                rt.contact_failed(node, f"poke: {type(exc).__name__}: {exc}")
+            return False
+
+    results = await asyncio.gather(*(one(u) for u in await peer_urls(rt)))
+    return sum(results)
 
 
 async def publisher_loop(app: web.Application) -> None:
+    """Publish this node's new change-sets and announce its head vector whenever heads or digest change:
+    over MQTT (retained head topic) with a broker, by pokes carrying the head vector without one."""
     rt, client = app[RT], app[CLIENT]
     mqtt = app.get(MQTT)
     poll = rt.cfg.sync.publish_poll_ms / 1000
-    last_head: str | None = None
+    last_announced: str | None = None
+    last_at = 0.0
     while True:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(rt.publish_now.wait(), timeout=poll)
         rt.publish_now.clear()
         try:
             pending = await rt.worker.run(Store.unpublished)
+            summary = await rt.worker.run(Store.summary)
+            state = summary["digest"] + repr(sorted(summary["heads"].items()))
             if pending and mqtt is not None and rt.mqtt_connected:
                 done = []
                 for seq, env in pending:
                     await mqtt.publish_changeset(env)
                     done.append(seq)
+                    event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
+                          origin=rt.me, seq=seq, via="mqtt")
                 await rt.worker.run(Store.mark_published, done)
-            elif pending and mqtt is None:
-                poked = 0
-                for url in await peer_urls(rt):
-                    st = rt.peers.get(url)
-                    try:
-                        if st is None or st.node is None:
-                            node, _ = await client.identify(url)
-                        else:
-                            node = st.node
-                        await client.poke(url, node)
-                        poked += 1
-                    except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                        continue
-                await rt.worker.run(Store.mark_published, [s for s, _ in pending])
+            if mqtt is None and (pending or state != last_announced) \
+                    and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL):
+                poked = await announce_by_poke(rt, client)
+                last_announced, last_at = state, time.monotonic()
                 rt.counters["pokes_sent"] += poked
+                if pending:
+                    await rt.worker.run(Store.mark_published, [s for s, _ in pending])
+                    for seq, _ in pending:
+                        event("changeset_signed", "own change-set %s seq %d signed and announced to %d peer(s) by poke",
+                              rt.me, seq, poked, origin=rt.me, seq=seq, via="poke", peers=poked)
+            elif mqtt is None and state != last_announced:
+                rt.publish_now.set()  # announce once the minimum interval has passed
+                await asyncio.sleep(max(0.0, POKE_MIN_INTERVAL - (time.monotonic() - last_at)))
             if mqtt is not None and rt.mqtt_connected:
-                digest = (await rt.worker.run(Store.summary))["digest"] + str(len(pending))
-                if pending or digest != last_head:
+                state += str(len(pending))
+                if pending or state != last_announced:
                     await mqtt.publish_head()
-                    last_head = digest
+                    last_announced = state
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 — retried on the next round
-            log.info("publish failed: %s", exc)
+            log.info("publish failed: %s", exc, extra={"fields": {"event": "publish_failed", "error": str(exc)}})
             rt.counters["publish_errors"] += 1
 
 
@@ -208,6 +261,10 @@ def build_app(nd: NodeDir) -> web.Application:
             app[CLIENT] = PeerClient(rt, session)
             yield
 
+    async def on_shutdown(app: web.Application) -> None:
+        event("shutdown", "node %s shutting down", rt.me, node=rt.me)
+
+    app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(client_ctx)
     if nd.config.mqtt.url:
@@ -244,6 +301,8 @@ def run(nd: NodeDir) -> None:
     tls = ssl_context(nd)
     host, port = nd.config.api.host_port
     logs.setup(nd.config.log.format, nd.config.log.level)
-    log.info("node %s listening on %s:%d (%s)", nd.node_id, host, port, "TLS" if tls else "plain HTTP")
+    event("started", "node %s listening on %s:%d (%s)", nd.node_id, host, port, "TLS" if tls else "plain HTTP",
+          node=nd.node_id)
     web.run_app(build_app(nd), host=host, port=port, ssl_context=tls, print=None, handle_signals=True,
                 shutdown_timeout=5)
+    event("shutdown", "node %s stopped", nd.node_id, node=nd.node_id)

@@ -1,8 +1,16 @@
-"""The running node's shared state: store worker, keys, manifest cache, counters, wake-up events."""
+"""The running node's shared state: store worker, keys, manifest cache, counters, wake-up events.
+
+It also keeps what this node knows of every other node (:class:`NodeContact`): the last successful
+contact over any transport, the first failure since, the retained MQTT status and the last head
+vector announced — from which ``health`` derives online / offline since / never seen, and judges
+convergence on heads and fresh digests.  Sync events are logged here at INFO as structured records
+(``pocsync.logs`` writes them as JSON lines), with ids, seqs and reasons only — never entry content.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -10,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
@@ -20,9 +29,19 @@ from pocsync.nodedir import NodeDir
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
 
+log = logging.getLogger("pocsync.sync")
+
+MQTT_QUIET_SECONDS = 1.0     # a pull waits until the broker has delivered nothing for this long …
+MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def event(name: str, msg: str, *args: Any, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one sync event: a readable message plus fields (``event`` and ids, seqs, reasons)."""
+    log.log(level, msg, *args, extra={"fields": {"event": name, **fields}})
 
 
 @dataclass
@@ -35,6 +54,25 @@ class PeerStatus:
     pulls: int = 0
     received: int = 0
     bytes_received: int = 0
+    batch: int = 0                 # current batch size asked of this peer (halved after a failed batch)
+    failures: int = 0              # consecutive failed pulls (drives the retry backoff)
+    retry_at: float = 0.0          # monotonic time before which this peer is not pulled again
+
+
+@dataclass
+class NodeContact:
+    """What this node knows of another node, over every transport."""
+
+    last_ok: float | None = None        # unix time of the last successful exchange (any transport)
+    via: str = ""                       # transport of that exchange
+    down_since: float | None = None     # first failure after last_ok (None while reachable)
+    last_error: str | None = None
+    last_error_at: float | None = None
+    mqtt: str | None = None             # retained MQTT status ('online' / 'offline')
+    mqtt_at: float | None = None
+    hv: HeadVector | None = None        # last head vector it announced
+    hv_at: float | None = None          # when it reached this node
+    hv_via: str = ""
 
 
 @dataclass
@@ -46,17 +84,13 @@ class Runtime:
     publish_now: asyncio.Event = field(default_factory=asyncio.Event)
     peers: dict[str, PeerStatus] = field(default_factory=dict)
     mqtt_connected: bool = False
-    announced_heads: dict[str, Any] = field(default_factory=dict)  # node -> last HeadVector seen
-    last_contact: dict[str, float] = field(default_factory=dict)   # node -> unix time of its last message
-    online: dict[str, str] = field(default_factory=dict)            # node -> retained MQTT status
+    mqtt_connected_at: float | None = None   # monotonic
+    last_mqtt_changeset: float = 0.0         # monotonic time the broker last delivered a change-set
+    contacts: dict[str, NodeContact] = field(default_factory=dict)
+    url_nodes: dict[str, str] = field(default_factory=dict)  # peer URL -> node id (manifest endpoints)
     started_at: float = field(default_factory=time.time)
     pull_durations: list[float] = field(default_factory=list)  # drained into the metrics histogram
     lag_history: deque = field(default_factory=deque)          # (unix time, {origin: lag}) for the last hour
-
-    def contact(self, node: str, hv: Any = None) -> None:
-        self.last_contact[node] = time.time()
-        if hv is not None:
-            self.announced_heads[node] = hv
     _manifest: mf.Manifest | None = None
 
     @property
@@ -67,10 +101,128 @@ class Runtime:
     def cfg(self):  # noqa: ANN201
         return self.nd.config
 
+    # --- what this node knows of the others ------------------------------------------------------
+    @property
+    def announced_heads(self) -> dict[str, HeadVector]:
+        return {n: c.hv for n, c in self.contacts.items() if c.hv is not None}
+
+    @property
+    def last_contact(self) -> dict[str, float]:
+        return {n: c.last_ok for n, c in self.contacts.items() if c.last_ok is not None}
+
+    def _c(self, node: str) -> NodeContact:
+        return self.contacts.setdefault(node, NodeContact())
+
+    def online_window(self) -> float:
+        """Without a fresher sign, a node last heard from longer ago than this is offline."""
+        return 3 * self.cfg.sync.pull_interval_seconds + 10
+
+    def node_state(self, node: str, now: float | None = None) -> dict[str, Any]:
+        """``online`` / ``offline`` (since, last error) / ``never seen``, from the last contact."""
+        now = time.time() if now is None else now
+        c = self.contacts.get(node, NodeContact())
+        out: dict[str, Any] = {"state": "never seen", "since": None, "last_seen": c.last_ok, "via": c.via or None,
+                               "last_error": c.last_error, "last_error_at": c.last_error_at, "mqtt": c.mqtt}
+        if c.last_ok is None and c.mqtt != "online":
+            if c.mqtt == "offline":  # the broker's retained status: known, and offline (since unknown)
+                out["state"] = "offline"
+            return out
+        if c.down_since is not None:
+            out.update(state="offline", since=c.down_since)
+        elif c.mqtt == "offline" and (c.last_ok is None or (c.mqtt_at or 0) >= c.last_ok):
+            out.update(state="offline", since=c.mqtt_at)
+        elif c.mqtt == "online" and self.mqtt_connected:
+            out.update(state="online")
+        elif c.last_ok is not None and now - c.last_ok > self.online_window():
+            out.update(state="offline", since=c.last_ok)
+        else:
+            out.update(state="online")
+        return out
+
+    def contact(self, node: str, hv: HeadVector | None = None, *, via: str = "") -> None:
+        """A successful exchange with ``node`` (a pull, a poke, a signed request, an MQTT message)."""
+        if node == self.me:
+            return
+        c = self._c(node)
+        was_down = c.down_since is not None or c.last_ok is None
+        c.last_ok, c.down_since = time.time(), None
+        c.via = via or c.via
+        if was_down:
+            event("peer_up", "peer %s is up (via %s)", node, c.via or "?", node=node, via=c.via)
+        if hv is not None:
+            self.note_head(hv, via=via)
+
+    def contact_failed(self, node: str, error: str) -> None:
+        if node == self.me:
+            return
+        c = self._c(node)
+        c.last_error, c.last_error_at = error, time.time()
+        if c.down_since is None:
+            c.down_since = c.last_error_at
+            event("peer_down", "peer %s is down: %s", node, error, node=node, error=error)
+
+    def mqtt_status(self, node: str, payload: bytes) -> None:
+        """The retained ``pocsync/v1/status/<node>`` message."""
+        if node == self.me:
+            return
+        status = payload.decode("ascii", "replace")[:16]
+        c = self._c(node)
+        if status != c.mqtt:
+            if status == "offline" and c.mqtt is not None:
+                event("peer_down", "peer %s is offline (MQTT status)", node, node=node, via="mqtt")
+            elif status == "online" and c.mqtt is not None:
+                event("peer_up", "peer %s is online (MQTT status)", node, node=node, via="mqtt")
+        c.mqtt, c.mqtt_at = status, time.time()
+        if status == "online":  # the broker holds a live session for it: a contact
+            c.last_ok, c.down_since, c.via = c.mqtt_at, None, c.via or "mqtt"
+
+    def note_head(self, hv: HeadVector, *, via: str) -> None:
+        """Record an announced head vector (never replacing a newer one by an older one)."""
+        c = self._c(hv.node)
+        if c.hv is None or hv.hlc >= c.hv.hlc:
+            c.hv, c.hv_at, c.hv_via = hv, time.time(), via
+
+    async def on_head_vector(self, hv: HeadVector, *, via: str) -> bool:
+        """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""
+        self.contact(hv.node, hv, via=via)
+        summary = await self.worker.run(Store.summary)
+        if self.me in hv.heads:
+            await self.worker.run(lambda s: s.note_announced_own(hv.heads[self.me][0], hv.node))
+        states = headsmod.compare(summary["heads"], hv.heads)
+        held = set(map(tuple, summary["equivocations"]))
+        need = (any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations)
+                or hv.manifest > (await self.manifest()).version)
+        if need:
+            self.pull_now.set()
+        return need
+
+    # --- MQTT delivery and pulls ----------------------------------------------------------------
+    async def mqtt_settled(self) -> None:
+        """When a broker is configured: wait (bounded) until it is connected and has delivered what it
+        queued, so that a pull fetches only what the broker did not bring — each change-set once."""
+        if not self.cfg.mqtt.url:
+            return
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < MQTT_SETTLE_MAX_SECONDS:
+            if self.mqtt_connected:
+                quiet_since = max(self.mqtt_connected_at or 0, self.last_mqtt_changeset)
+                left = MQTT_QUIET_SECONDS - (time.monotonic() - quiet_since)
+                if left <= 0:
+                    return
+                await asyncio.sleep(left)
+            else:
+                await asyncio.sleep(0.1)
+
+    # --- manifest, keys ---------------------------------------------------------------------------
     async def manifest(self) -> mf.Manifest:
         m = await self.worker.run(lambda s: s.require_manifest())
         self._manifest = m
         return m
+
+    async def install_manifest(self, m: mf.Manifest, *, via: str) -> None:
+        await self.worker.run(lambda s: s.install_manifest(m))
+        self.counters["manifests_installed"] += 1
+        event("manifest_installed", "manifest v%d installed (via %s)", m.version, via, version=m.version, via=via)
 
     def signer(self, m: mf.Manifest) -> tuple[str, Ed25519PrivateKey]:
         """The node's open-ended signing key (for head vectors and peer requests)."""
@@ -83,19 +235,53 @@ class Runtime:
         k = max(open_keys, key=lambda k: k.from_seq)
         return f"{self.me}:{k.name}", self.nd.signing_key(k.name)
 
+    # --- receiving ----------------------------------------------------------------------------------
     async def receive(self, data: bytes, source: str) -> Outcome:
+        if source == "mqtt":  # the broker is delivering: a pull waits until it is done
+            self.last_mqtt_changeset = time.monotonic()
         out = await self.worker.run(lambda s: s.receive(data, source=source))
+        self._after(out, source)
+        return out
+
+    async def receive_many(self, envelopes: list[bytes], source: str) -> list[Outcome]:
+        """Apply a pulled batch in one transaction (one disk sync instead of one per change-set)."""
+        def many(s: Store) -> list[Outcome]:
+            with s.transaction():
+                return [s.receive(e, source=source) for e in envelopes]
+
+        outs = await self.worker.run(many)
+        for out in outs:
+            self._after(out, source)
+        return outs
+
+    def _after(self, out: Outcome, source: str) -> None:
+        if source == "mqtt":
+            self.last_mqtt_changeset = time.monotonic()
         for o in [out, *out.also_accepted]:
             self.counters[f"changesets_{o.status}"] += 1
             if o.status in ("quarantined", "parked"):
                 self.counters[f"changesets_{o.status}:{o.reason}"] += 1
             if o.status == "accepted" and o.origin != self.me:
                 self.publish_now.set()  # announce the new head
+            if o.status == "duplicate":
+                continue
+            fields = {"origin": o.origin, "seq": o.seq, "id": o.cs_id, "source": source}
+            if o.status == "accepted":
+                event("changeset_accepted", "accepted %s seq %s from %s", o.origin, o.seq, source, **fields)
+            elif o.status == "equivocation":
+                event("equivocation", "EQUIVOCATION: %s signed two change-sets with seq %s", o.origin, o.seq,
+                      level=logging.WARNING, **fields)
+            else:
+                event(f"changeset_{o.status}", "%s %s seq %s from %s: %s: %s", o.status, o.origin, o.seq, source,
+                      o.reason, o.message, level=logging.WARNING if o.status == "quarantined" else logging.INFO,
+                      reason=o.reason, **fields)
+            for r in o.refused:
+                event("op_refused", "refused op %d (%s %s) of %s seq %s: %s", r.index, r.op, r.key, r.origin, r.seq,
+                      r.reason, origin=r.origin, seq=r.seq, index=r.index, op=r.op, key=r.key, reason=r.reason)
         if out.status == "parked" and out.reason in ("gap", "manifest_unknown"):
             self.pull_now.set()
         if out.status == "equivocation":
             self.counters["equivocations"] += 1
-        return out
 
     async def head_vector(self) -> bytes:
         m = await self.manifest()
@@ -114,4 +300,4 @@ class Runtime:
 
     def open(self, blob: bytes, *, context: str) -> seal.Opened:
         return seal.open_sealed(blob, me=self.me, key=self.nd.sealing_key(), context=context,
-                                max_bytes=self.cfg.sync.max_batch_bytes + 1024 * 1024)
+                                max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = http.sealed_batch_cap

@@ -13,16 +13,21 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import PocsyncError, ProtocolError
-from pocsync.node.runtime import PeerStatus, Runtime, now_ms
+from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
 from pocsync.store import Store
 
 MANIFEST_CAP = 1 << 20
+
+
+def sealed_batch_cap(max_batch_bytes: int) -> int:
+    """Cap on a sealed batch: ``max_batch_bytes`` of envelopes grow by JSON escaping and by the
+    base64 of sealing (about 1.4×), so twice that plus 1 MiB."""
+    return 2 * max_batch_bytes + (1 << 20)
 
 
 class PeerClient:
@@ -33,28 +38,38 @@ class PeerClient:
     async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
         if resp.content_length is not None and resp.content_length > cap:
             raise ProtocolError(f"response of {resp.content_length} bytes exceeds the cap of {cap}", reason="oversize")
-        data = await resp.content.read(cap + 1)
-        if len(data) > cap:
-            raise ProtocolError(f"response exceeds the cap of {cap} bytes", reason="oversize")
-        return data
+        # ``content.read(n)`` returns what is buffered so far, not n bytes: read chunks until EOF,
+        # refusing as soon as the body passes the cap (issue 9: batches over ~100 KB were cut).
+        buf = bytearray()
+        async for chunk in resp.content.iter_any():
+            buf += chunk
+            if len(buf) > cap:
+                raise ProtocolError(f"response exceeds the cap of {cap} bytes", reason="oversize")
+        return bytes(buf)
 
-    async def _get(self, url: str, path: str, *, target: str | None, cap: int, method: str = "GET") -> bytes:
+    async def _get(self, url: str, path: str, *, target: str | None, cap: int, method: str = "GET",
+                   body: bytes = b"") -> bytes:
         headers = {}
         if target is not None:
             m = await self.rt.manifest()
             keyid, key = self.rt.signer(m)
             headers["Authorization"] = sign_request(node=self.rt.me, keyid=keyid, key=key, target=target,
-                                                    method=method, path=path, body=b"", now_ms=now_ms())
-        async with self.session.request(method, url.rstrip("/") + path, headers=headers) as resp:
-            body = await self._read(resp, cap)
+                                                    method=method, path=path, body=body, now_ms=now_ms())
+        if body:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(method, url.rstrip("/") + path, headers=headers, data=body or None) as resp:
+            data = await self._read(resp, cap)
             if url in self.rt.peers:
-                self.rt.peers[url].bytes_received += len(body)
+                self.rt.peers[url].bytes_received += len(data)
             if resp.status != 200:
-                raise ProtocolError(f"{method} {path} → HTTP {resp.status}: {body[:200]!r}", reason="peer_http_error")
-            return body
+                raise ProtocolError(f"{method} {path} → HTTP {resp.status}: {data[:200]!r}", reason="peer_http_error")
+            return data
 
-    async def poke(self, url: str, target: str) -> None:
-        await self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST")
+    async def poke(self, url: str, target: str, head_vector: bytes = b"") -> None:
+        """Tell ``target`` that this node's heads or digest changed; the body is its signed head vector
+        (PROTOCOL.md §13.2), so the peer learns the new digest at once and pulls only when behind."""
+        await self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST", body=head_vector)
+        self.rt.contact(target, via="http")
 
     async def identify(self, url: str) -> tuple[str, int]:
         info = jsonc.loads(await self._get(url, "/v1/node", target=None, cap=4096))
@@ -71,25 +86,34 @@ class PeerClient:
             m = mf.parse(data, max_bytes=MANIFEST_CAP)
             if m.version != v:
                 raise ProtocolError(f"peer served v{m.version} for v{v}", reason="bad_peer")
-            await self.rt.worker.run(lambda s: s.install_manifest(m))
+            await self.rt.install_manifest(m, via=f"http:{url}")
             installed += 1
-            self.rt.counters["manifests_installed"] += 1
         return installed
 
     async def pull(self, url: str) -> int:
-        """One anti-entropy round with the peer at ``url``; returns change-sets accepted."""
-        st = self.rt.peers.setdefault(url, PeerStatus(url))
+        """One anti-entropy round with the peer at ``url``; returns change-sets accepted.
+
+        A failure is recorded against the peer (its node goes offline in health) and sets a retry
+        backoff, doubling from 1 s up to the pull interval, so a failing peer is not hammered."""
+        rt = self.rt
+        st = rt.peers.setdefault(url, PeerStatus(url))
         t0 = time.perf_counter()
         try:
             accepted = await self._pull(url, st)
-            self.rt.pull_durations.append(time.perf_counter() - t0)
+            rt.pull_durations.append(time.perf_counter() - t0)
         except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             st.last_error = f"{type(exc).__name__}: {exc}"
             st.last_error_at = time.time()
-            self.rt.counters["pull_errors"] += 1
+            st.failures += 1
+            st.retry_at = time.monotonic() + min(2.0 ** (st.failures - 1), float(rt.cfg.sync.pull_interval_seconds))
+            rt.counters["pull_errors"] += 1
+            node = st.node or rt.url_nodes.get(url)
+            if node is not None:
+                rt.contact_failed(node, st.last_error)
             raise
         st.last_pull_ok = time.time()
         st.last_error = None
+        st.failures, st.retry_at = 0, 0.0
         st.pulls += 1
         return accepted
 
@@ -105,61 +129,84 @@ class PeerClient:
         hv = headsmod.verify(await self._get(url, "/v1/peer/heads", target=target, cap=1 << 20), m)
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
-        rt.contact(target, hv)
+        rt.contact(target, hv, via="http")
         mine = (await rt.worker.run(Store.summary))["heads"]
         if rt.me in hv.heads:
             await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], target))
         accepted = 0
         for origin, state in headsmod.compare(mine, hv.heads).items():
             if state == "behind":
-                accepted += await self._fetch(url, target, origin, mine.get(origin, (0, ""))[0], st)
+                accepted += await self._fetch(url, target, origin, hv.heads[origin][0], st)
             elif state == "fork":
-                accepted += await self._fetch(url, target, origin, mine[origin][0] - 1, st, limit=1)
+                accepted += await self._fetch_one(url, target, origin, mine[origin][0], st)
         held = {(o, s) for o, s in (await rt.worker.run(Store.summary))["equivocations"]}
         if any(e not in held for e in hv.equivocations):
             await self._fetch_proofs(url, target)
         await rt.worker.run(lambda s: s.retry_parked(reason="clock_skew"))
         return accepted
 
-    async def _fetch(self, url: str, target: str, origin: str, after: int, st: PeerStatus, *, limit: int = 0) -> int:
+    async def _batch(self, url: str, target: str, origin: str, after: int, limit: int) -> tuple[list[bytes], bool]:
+        rt = self.rt
+        path = "/v1/peer/changesets?" + urlencode({"origin": origin, "after": after, "limit": limit})
+        blob = await self._get(url, path, target=target, cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
+        opened = rt.open(blob, context="http:/v1/peer/changesets")
+        if opened.sender != target:
+            raise ProtocolError("sealed batch from another sender", reason="bad_peer")
+        batch = jsonc.loads(opened.plaintext)
+        envs = batch.get("changesets") if isinstance(batch, dict) else None
+        if not isinstance(envs, list) or batch.get("origin") != origin:
+            raise ProtocolError("malformed change-set batch", reason="bad_peer")
+        return [e.encode() for e in envs if isinstance(e, str)], bool(batch.get("more"))
+
+    async def _own_head(self, origin: str) -> int:
+        heads = await self.rt.worker.run(lambda s: s.heads())
+        return heads[origin].seq if origin in heads else 0
+
+    async def _fetch(self, url: str, target: str, origin: str, until: int, st: PeerStatus) -> int:
+        """Fetch ``origin``'s change-sets after this node's head up to the peer's ``until``, batch by batch.
+
+        Each batch starts after the head this node holds *now* (what MQTT delivered meanwhile is not
+        fetched again); a failed batch halves the batch size asked of this peer, so the retry does
+        not fetch the whole batch again; success doubles it back up to ``max_batch``.
+        """
         rt = self.rt
         accepted = 0
-        cap = rt.cfg.sync.max_batch_bytes + 1024 * 1024
+        full = rt.cfg.sync.max_batch
         while True:
-            n = limit or rt.cfg.sync.max_batch
-            path = "/v1/peer/changesets?" + urlencode({"origin": origin, "after": after, "limit": n})
-            blob = await self._get(url, path, target=target, cap=cap)
-            opened = rt.open(blob, context="http:/v1/peer/changesets")
-            if opened.sender != target:
-                raise ProtocolError("sealed batch from another sender", reason="bad_peer")
-            batch = jsonc.loads(opened.plaintext)
-            envs = batch.get("changesets") if isinstance(batch, dict) else None
-            if not isinstance(envs, list) or batch.get("origin") != origin:
-                raise ProtocolError("malformed change-set batch", reason="bad_peer")
-            last = after
-            for env in envs:
-                if not isinstance(env, str):
-                    continue
-                out = await rt.receive(env.encode(), source=f"pull:{target}")
-                st.received += 1
-                accepted += (out.status == "accepted") + len(out.also_accepted)
-                try:
-                    _, o, s = csmod.peek_identity(env.encode(), max_bytes=rt.cfg.limits.max_envelope_bytes)
-                    last = max(last, s or last) if o == origin else last
-                except PocsyncError:
-                    pass
-            if limit or not batch.get("more") or last == after:
+            after = await self._own_head(origin)
+            if after >= until:
                 return accepted
-            after = last
+            n = min(st.batch or full, full)
+            try:
+                envs, more = await self._batch(url, target, origin, after, n)
+            except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError):
+                st.batch = max(1, n // 2)
+                raise
+            st.batch = min(full, n * 2)
+            outs = await rt.receive_many(envs, source=f"pull:{target}")
+            st.received += len(envs)
+            accepted += sum((o.status == "accepted") + len(o.also_accepted) for o in outs)
+            if not more or not envs or await self._own_head(origin) <= after:
+                return accepted
+
+    async def _fetch_one(self, url: str, target: str, origin: str, seq: int, st: PeerStatus) -> int:
+        """The peer holds another change-set at ``seq``: fetch that one (an equivocation proof results)."""
+        envs, _ = await self._batch(url, target, origin, seq - 1, 1)
+        outs = await self.rt.receive_many(envs, source=f"pull:{target}")
+        st.received += len(envs)
+        return sum((o.status == "accepted") + len(o.also_accepted) for o in outs)
 
     async def _fetch_proofs(self, url: str, target: str) -> None:
         rt = self.rt
-        blob = await self._get(url, "/v1/peer/proofs", target=target, cap=rt.cfg.sync.max_batch_bytes)
+        blob = await self._get(url, "/v1/peer/proofs", target=target,
+                               cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
         items = jsonc.loads(rt.open(blob, context="http:/v1/peer/proofs").plaintext).get("proofs") or []
         for p in items:
             try:
                 await rt.worker.run(lambda s, p=p: s.add_proof(p["origin"], p["seq"], p["a"].encode(),
                                                                 p["b"].encode()))
                 rt.counters["proofs_learned"] += 1
+                event("proof_learned", "equivocation proof for %s seq %s learned from %s", p["origin"], p["seq"],
+                      target, origin=p["origin"], seq=p["seq"], source=target)
             except (PocsyncError, KeyError, TypeError, AttributeError):
                 rt.counters["proofs_rejected"] += 1

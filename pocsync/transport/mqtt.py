@@ -24,7 +24,6 @@ from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
 from pocsync.node.runtime import Runtime
-from pocsync.store import Store
 
 PREFIX = "pocsync/v1"
 CS = PREFIX + "/cs/"
@@ -78,6 +77,7 @@ class MqttLink:
                     await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (STATUS + "+", 1), (MANIFEST, 1)])
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
+                    self.rt.mqtt_connected_at = time.monotonic()  # delivery of the queue starts
                     try:
                         async for msg in client.messages:
                             await self.handle(str(msg.topic), bytes(msg.payload))
@@ -128,12 +128,12 @@ class MqttLink:
                 if opened.sender != origin:
                     rt.counters["sealed_dropped"] += 1
                     return
-                rt.contact(origin)
+                rt.contact(origin, via="mqtt")
                 await rt.receive(opened.plaintext, source="mqtt")
             elif topic.startswith(HEAD):
                 await self._on_head(topic[len(HEAD):], payload)
             elif topic.startswith(STATUS):
-                rt.online[topic[len(STATUS):]] = payload.decode("ascii", "replace")[:16]
+                rt.mqtt_status(topic[len(STATUS):], payload)
             elif topic == MANIFEST:
                 await self._on_manifest(payload)
         except PocsyncError as exc:
@@ -147,15 +147,7 @@ class MqttLink:
         if hv.node != node:
             rt.counters["mqtt_rejected:wrong_head_topic"] += 1
             return
-        rt.contact(node, hv)
-        summary = await rt.worker.run(Store.summary)
-        if rt.me in hv.heads:
-            await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], node))
-        states = headsmod.compare(summary["heads"], hv.heads)
-        held = set(map(tuple, summary["equivocations"]))
-        if any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations) \
-                or hv.manifest > (await rt.manifest()).version:
-            rt.pull_now.set()
+        await rt.on_head_vector(hv, via="mqtt")
 
     async def _on_manifest(self, payload: bytes) -> None:
         rt = self.rt
@@ -164,8 +156,7 @@ class MqttLink:
         if m.version <= current.version:
             return
         try:
-            await rt.worker.run(lambda s: s.install_manifest(m))
-            rt.counters["manifests_installed"] += 1
+            await rt.install_manifest(m, via="mqtt")
         except ManifestGapError:
             rt.pull_now.set()  # walk the missing versions over HTTP
         except ManifestRollbackError:

@@ -104,6 +104,8 @@ def test_federation_follows_manifest_changes_without_restarts(tmp_path: Path) ->
         run("entry", "put", "--data", clone, "-", input=json.dumps([entry("ITA/technical", notes="branch b")]))
         fed["eu"].put(entry("ITA/technical", notes="branch a"))
         fed["eu"].start()
+        # osce takes branch a first (else eu meets its own other branch and is blocked, not frozen)
+        wait_for(lambda: head(fed["osce"], "eu")[0] == fork_seq, 60, "osce to hold eu's branch a")
         branch_b = run("log", "export", "--data", clone, "--origin", "eu", "--after", str(fork_seq - 1)).stdout_bytes
         run("log", "import", "--data", fed["osce"].data, "-", input=branch_b, ok=False)
         wait_for(lambda: all(fed[n].store().proofs() for n in running), 60, "every node to hold the proof")

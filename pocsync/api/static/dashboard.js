@@ -19,27 +19,57 @@ async function signIn() {
 }
 
 function age(s) { if (s === null || s === undefined) return "—"; return s < 120 ? Math.round(s) + " s" : s < 7200 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h"; }
+function when(t) {  // unix seconds (or an ISO string) → local date and time
+  if (t === null || t === undefined || t === "") return "—";
+  const d = typeof t === "number" ? new Date(t * 1000) : new Date(t);
+  if (isNaN(d)) return String(t);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+function emptyRow(tbody, cols, text) { const tr = el("tr"); const td = el("td", text, "muted"); td.colSpan = cols; tr.append(td); tbody.append(tr); }
+const VERDICT = { same: ["same heads and digest", "ok"], behind: [null, "warn"], ahead: [null, "warn"], diverged: ["DIVERGED: same change-sets, another view", "bad"] };
+function compared(a) {
+  if (a.state === "behind") return "lacks " + a.behind + " change-set" + (a.behind === 1 ? "" : "s") + " this node holds";
+  if (a.state === "ahead") return "holds " + a.ahead + " change-set" + (a.ahead === 1 ? "" : "s") + " this node lacks";
+  return (VERDICT[a.state] || [a.state])[0];
+}
+
+function statusPill(v) {
+  if (v.status === "self") return el("span", "this node", "pill ok");
+  if (v.status === "online") return el("span", "online", "pill ok");
+  if (v.status === "offline") return el("span", "offline" + (v.offline_since ? " since " + when(v.offline_since) : ""), "pill bad");
+  return el("span", v.status === "never seen" ? "never seen" : v.status, "pill warn");
+}
 
 function render(h, hist) {
   $("who").textContent = "node " + h.node;
   const alarms = $("alarms"); alarms.replaceChildren();
+  const ann = h.announcements || {};
   for (const e of h.equivocations) alarms.append(el("div", "EQUIVOCATION: " + e.origin + " signed two change-sets with seq " + e.seq + " — its later edits have no effect until the root declares a chain restart.", "alarm"));
-  if (!h.converged) alarms.append(el("div", "Not converged: another node announces a different view digest.", "alarm"));
+  for (const [n, a] of Object.entries(ann)) if (a.state === "diverged") alarms.append(el("div", "DIVERGED: " + n + " holds the same change-sets as this node but announces another view digest.", "alarm"));
   if (h.signing_blocked) alarms.append(el("div", "This node must not sign: " + h.signing_blocked, "alarm"));
   const nodes = $("nodes"); nodes.replaceChildren();
   for (const [o, v] of Object.entries(h.origins)) {
-    const c = el("div", undefined, "node node-card"); c.dataset.node = o;
-    const st = v.status === "self" ? "this node" : v.status;
-    c.append(el("b", o), el("span", " " + (v.role || ""), "muted"), el("br"),
-      el("span", st, "pill " + (v.status === "online" || v.status === "self" ? "ok" : v.status === "offline" ? "bad" : "warn")), el("br"),
-      el("span", "head " + v.head_seq + (v.lag ? " · lag " + v.lag : ""), v.lag ? "warn" : ""), el("br"),
-      el("span", "last change-set " + age(v.last_changeset_age_s), "muted"), el("br"),
-      el("span", "last contact " + age(v.last_contact_age_s), "muted"));
+    const c = el("div", undefined, "node node-card"); c.dataset.node = o; c.dataset.status = v.status;
+    c.append(el("b", o), el("span", " " + (v.role || ""), "muted"), el("br"), statusPill(v), el("br"));
+    if (v.behind) c.append(el("span", "behind by " + v.behind + " change-set" + (v.behind === 1 ? "" : "s"), "bad behind"), el("br"));
+    c.append(el("span", "head " + v.head_seq + (v.lag ? " · this node lacks " + v.lag : ""), v.lag ? "warn" : ""), el("br"),
+      el("span", "last change-set " + age(v.last_changeset_age_s) + (v.last_changeset_age_s !== null ? " ago" : ""), "muted"), el("br"),
+      el("span", v.status === "self" ? "" : "last contact " + (v.last_contact_age_s === null ? "never" : age(v.last_contact_age_s) + " ago" + (v.contact_via ? " (" + v.contact_via + ")" : "")), "muted"));
+    if (v.status === "offline" && v.last_error) { const e = el("div", "last error: " + (v.last_error.length > 90 ? v.last_error.slice(0, 90) + "…" : v.last_error), "muted"); e.title = v.last_error; c.append(e); }
     nodes.append(c);
   }
   const db = $("digests").querySelector("tbody"); db.replaceChildren();
-  const mine = el("tr"); mine.append(el("td", h.node + " (this node)"), el("td", h.digest), el("td", "")); db.append(mine);
-  for (const [n, d] of Object.entries(h.announced_digests)) { const tr = el("tr"); tr.append(el("td", n), el("td", d), el("td", d === h.digest ? "same" : "DIFFERENT", d === h.digest ? "ok" : "bad")); db.append(tr); }
+  const mine = el("tr"); mine.append(el("td", h.node + " (this node)"), el("td", h.digest.slice(0, 23) + "…"), el("td", "now"), el("td", "")); db.append(mine);
+  const entries = Object.entries(ann);
+  for (const [n, a] of entries) {
+    const tr = el("tr"); tr.dataset.node = n; const d = el("td", a.digest.slice(0, 23) + "…"); d.title = a.digest;
+    tr.append(el("td", n), d, el("td", age(a.age_s) + " ago" + (a.via ? " (" + a.via + ")" : "")), el("td", compared(a), (VERDICT[a.state] || [0, ""])[1])); db.append(tr);
+  }
+  if (!entries.length) emptyRow(db, 4, "No other node has announced its heads to this node yet (announcements arrive with pulls, pokes and MQTT).");
+  $("verdict").textContent = h.converged ? "Converged: every node that announced its heads holds the same change-sets and view as this node."
+    : "Not converged yet: see the rows below (lag resolves by itself; DIVERGED does not).";
   const days = Math.floor(h.manifest.expires_in_s / 86400), hours = Math.floor((h.manifest.expires_in_s % 86400) / 3600);
   $("manifest").replaceChildren(el("span", "Version " + h.manifest.version + " — expires in " + days + " days " + hours + " h "),
     el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""));
@@ -55,25 +85,53 @@ function render(h, hist) {
   }
   if (!sb.children.length) { const tr = el("tr"); const td = el("td", "none configured ([[sources]] in sync.toml)", "muted"); td.colSpan = 7; tr.append(td); sb.append(tr); }
   const fb = $("feed").querySelector("tbody"); fb.replaceChildren();
-  for (const f of hist.feed) { const tr = el("tr"); tr.append(el("td", f.at), el("td", f.what), el("td", f.origin || ""), el("td", f.seq ?? ""), el("td", f.reason)); fb.append(tr); }
+  for (const f of hist.feed) { const tr = el("tr"); tr.append(el("td", when(f.at)), el("td", f.what), el("td", f.origin || ""), el("td", f.seq ?? ""), el("td", f.reason)); fb.append(tr); }
+  if (!hist.feed.length) emptyRow(fb, 5, "Nothing quarantined or refused: every change-set this node received was applied.");
   drawChart(hist.lag);
 }
 
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function niceMax(v) { if (v <= 4) return 4; const p = Math.pow(10, Math.floor(Math.log10(v))); for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p; return 10 * p; }
+
 function drawChart(lag) {
-  const svg = $("chart"), W = svg.clientWidth || 900, H = 180, pad = 28;
+  const svg = $("chart"), W = svg.clientWidth || 900, H = 220, L = 44, R = 12, T = 10, B = 26;
   svg.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
-  const origins = Object.keys(lag); let maxV = 1, t0 = Date.now() / 1000 - 3600;
-  for (const o of origins) for (const [, v] of lag[o]) maxV = Math.max(maxV, v);
-  const x = (t) => pad + (W - 2 * pad) * Math.max(0, t - t0) / 3600, y = (v) => H - pad - (H - 2 * pad) * v / maxV;
-  const axis = document.createElementNS(ns, "path"); axis.setAttribute("d", `M${pad},${pad} V${H - pad} H${W - pad}`); axis.setAttribute("stroke", "#999"); axis.setAttribute("fill", "none"); svg.append(axis);
-  const lbl = document.createElementNS(ns, "text"); lbl.setAttribute("x", 2); lbl.setAttribute("y", pad); lbl.setAttribute("font-size", "11"); lbl.textContent = String(maxV); svg.append(lbl);
+  const now = Date.now() / 1000, t0 = now - 3600;
+  const origins = Object.keys(lag);
+  let maxV = 0; for (const o of origins) for (const [, v] of lag[o]) maxV = Math.max(maxV, v);
+  const top = niceMax(maxV);
+  const x = (t) => L + (W - L - R) * Math.max(0, t - t0) / 3600, y = (v) => H - B - (H - T - B) * v / top;
+  for (let i = 0; i <= 4; i++) {  // horizontal grid with change-set counts
+    const v = top * i / 4, yy = y(v).toFixed(1);
+    svg.append(svgEl("line", { x1: L, x2: W - R, y1: yy, y2: yy, stroke: i ? "#e3e8ee" : "#8a96a3" }));
+    svg.append(svgEl("text", { x: L - 6, y: (+yy + 4).toFixed(1), "text-anchor": "end", "font-size": "11", fill: "#5b6b7c" }, String(Math.round(v * 10) / 10)));
+  }
+  for (let m = 0; m <= 60; m += 10) {  // time axis: a tick every 10 minutes, local time
+    const t = t0 + m * 60, xx = x(t).toFixed(1);
+    svg.append(svgEl("line", { x1: xx, x2: xx, y1: T, y2: H - B, stroke: "#eef1f5" }));
+    const label = m === 60 ? "now" : new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    svg.append(svgEl("text", { x: xx, y: H - B + 16, "text-anchor": m === 0 ? "start" : m === 60 ? "end" : "middle", "font-size": "11", fill: "#5b6b7c" }, label));
+  }
   const legend = $("legend"); legend.replaceChildren();
+  if (!origins.length || !origins.some((o) => lag[o].length)) {
+    svg.append(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle", "font-size": "13", fill: "#5b6b7c" }, "No samples yet: the node records each origin's lag every 10 s."));
+    return;
+  }
+  if (maxV === 0) svg.append(svgEl("text", { x: (L + W - R) / 2, y: y(top / 2), "text-anchor": "middle", "font-size": "13", fill: "#1b7f3b" }, "No lag in this period: this node held every change-set announced to it."));
   origins.forEach((o, i) => {
-    const pts = lag[o].map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-    const pl = document.createElementNS(ns, "polyline"); pl.setAttribute("points", pts); pl.setAttribute("fill", "none");
-    pl.setAttribute("stroke", COLORS[i % COLORS.length]); pl.setAttribute("stroke-width", "2"); svg.append(pl);
-    const s = el("span", "■ " + o + "  "); s.style.color = COLORS[i % COLORS.length]; legend.append(s);
+    const color = COLORS[i % COLORS.length];
+    const pts = [];  // a step line: a lag holds until the next sample
+    let prev = null;
+    for (const [t, v] of lag[o]) { if (t < t0) continue; if (prev !== null) pts.push(`${x(t).toFixed(1)},${y(prev).toFixed(1)}`); pts.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`); prev = v; }
+    if (pts.length) svg.append(svgEl("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": "2", "stroke-opacity": "0.85" }));
+    const last = lag[o].length ? lag[o][lag[o].length - 1][1] : 0;
+    const s = el("span", "■ " + o + " (now " + last + ")   "); s.style.color = color; legend.append(s);
   });
 }
 
