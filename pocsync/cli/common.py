@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pocsync.errors import PocsyncError
@@ -19,15 +21,42 @@ err_console = Console(stderr=True)
 EXIT_ERROR = 2  # usage or input error; 1 is "ran, but something was quarantined/refused/unhealthy"
 
 
+EXIT_INTERNAL = 3  # a bug: the one-line message asks for POCSYNC_TRACEBACK=1
+
+
+def fit_to_output(*consoles: Console) -> None:
+    """On a terminal, wrap at its width; to a pipe or a file, never wrap (no key split mid-word)."""
+    for c in consoles:
+        if not c.is_terminal:
+            c.soft_wrap = True
+            c.width = 1_000_000
+
+
+def fail(reason: str, message: str, code: int = EXIT_ERROR) -> None:
+    """Print one line ``error (reason): message`` on stderr and exit with ``code``."""
+    err_console.print("[bold red]error[/] " + escape(f"({reason}): {' '.join(message.split())}"), highlight=False)
+    sys.exit(code)
+
+
 class PocsyncGroup(click.Group):
-    """A click group that turns pocsync errors into one clear line and exit code 2."""
+    """The root group: every error becomes one line ``error (reason): message`` and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        fit_to_output(console, err_console)
         try:
             return super().invoke(ctx)
         except PocsyncError as exc:
-            err_console.print(f"[bold red]error[/] ({exc.reason}): {exc.message}", highlight=False)
-            sys.exit(EXIT_ERROR)
+            fail(exc.reason, exc.message)
+        except OSError as exc:  # a file named on the command line that cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail("file_error", f"{where}{exc.strerror or exc}")
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 — a bug; never a raw traceback for a user
+            if os.environ.get("POCSYNC_TRACEBACK"):
+                raise
+            fail("internal_error", f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "
+                                   "POCSYNC_TRACEBACK=1 to see where, and report it)", EXIT_INTERNAL)
 
 
 data_option = click.option(

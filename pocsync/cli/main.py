@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.markup import escape
 from rich.progress import Progress
 
 from pocsync import __version__, adapters, intake, keyfiles
@@ -119,10 +120,26 @@ def _author(author: str | None, nd: NodeDir) -> str:
     return author or f"{getpass.getuser()}@{nd.node_id}"
 
 
-def _edit(nd: NodeDir, ops: list[dict], author: str) -> None:
-    with nd.store() as store:
-        key = nd.key_for_next_edit(store)
-        out = store.edit(ops, key=key, author=author)
+def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None = None) -> None:
+    """Sign and commit ``ops`` as one change-set, or commit nothing.
+
+    The store refuses, before signing, every op a peer would refuse (scope at the next seq, structure,
+    kind): each refusal is printed against its record (``labels``) and nothing is committed.
+    """
+    try:
+        with nd.store() as store:
+            key = nd.key_for_next_edit(store)
+            out = store.edit(ops, key=key, author=author)
+    except EntryError as exc:
+        refusals = exc.detail.get("refusals")
+        if not refusals:
+            raise
+        for r in refusals:
+            where = labels[r["index"]] if labels and r["index"] < len(labels) else f"op {r['index']}"
+            err_console.print("[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: "
+                                                          f"{r['message']}"), highlight=False)
+        raise EntryError(f"{len(refusals)} of {len(ops)} op(s) break rules every peer applies "
+                         f"({refusals[0]['message']}); nothing was committed", reason=exc.reason) from None
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
     for r in out.refused:
         err_console.print(f"[yellow]refused[/] op {r.index} on {r.key}: {r.reason}: {r.message}")
@@ -145,19 +162,19 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
                 problems.append(exc)
             else:
                 for w in warnings:
-                    err_console.print(f"[yellow]warning[/] record {i} ({intake.entry_key(clean)}): "
-                                      f"{w['field']}: {w['message']}")
+                    err_console.print("[yellow]warning[/] " + escape(f"record {i} ({intake.entry_key(clean)}): "
+                                                                     f"{w['field']}: {w['message']}"), highlight=False)
                 ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
             progress.advance(task)
     if problems:
         for exc in problems:
-            err_console.print(f"[red]invalid[/] {exc.message}", highlight=False)
+            err_console.print("[red]invalid[/] " + escape(exc.message), highlight=False)
         raise EntryError(f"{len(problems)} of {len(records)} record(s) invalid; nothing was committed")
     keys_seen = [o["key"] for o in ops]
     dups = sorted({k for k in keys_seen if keys_seen.count(k) > 1})
     if dups:
         raise EntryError(f"the input lists {', '.join(dups)} more than once; nothing was committed")
-    _edit(nd, ops, author)
+    _edit(nd, ops, author, labels=[f"record {i}" for i in range(1, len(ops) + 1)])
 
 
 @entry.command("put")

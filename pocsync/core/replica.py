@@ -325,10 +325,33 @@ class Replica:
         ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
         payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
                                       author=author, ops=ops)
-        data = csmod.sign(payload, keyid=f"{me}:{signing.name}", key=key)
+        keyid = f"{me}:{signing.name}"
+        refusals = self._origin_refusals(payload, keyid)
+        if refusals:  # never sign an op that every peer would refuse
+            r = refusals[0]
+            raise EntryError("; ".join(f"op {x.index} ({x.op} {x.key}): {x.reason}: {x.message}" for x in refusals)
+                             + " — nothing was signed", reason=r.reason,
+                             refusals=[{"index": x.index, "op": x.op, "key": x.key, "reason": x.reason,
+                                        "message": x.message} for x in refusals])
+        data = csmod.sign(payload, keyid=keyid, key=key)
         out = self.receive(data, now_ms=now_ms, source="local")
         if out.status != "accepted":
             raise SigningRefused(f"own change-set was not accepted: {out.reason}: {out.message}")
+        return out
+
+    def _origin_refusals(self, payload: bytes, keyid: str) -> list[Refusal]:
+        """Every op of an unsigned payload that peers would refuse, by the same :meth:`op_refusal`."""
+        obj = csmod.parse_payload(payload)
+        cs = ChangeSet(id=csmod.changeset_id(payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"],
+                       hlc=obj["hlc"], manifest=obj["manifest"], author=obj["author"],
+                       ops=tuple(csmod.Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict)
+                                          else None, o) for i, o in enumerate(obj["ops"])),
+                       keyid=keyid, envelope=b"")
+        out = []
+        for op in cs.ops:
+            why = self.op_refusal(cs, op)
+            if why is not None:
+                out.append(Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1]))
         return out
 
     def _with_holder_epoch(self, op: dict[str, Any], me: str, hlc: str) -> dict[str, Any]:

@@ -280,3 +280,30 @@ def test_independent_verifier_accepts_exported_change_sets(fed: LocalFederation)
     forged["signatures"][0]["keyid"] = "osce:k1"
     with pytest.raises(ValueError):
         dsse_verify.verify(json.dumps(forged), keys)
+
+
+def test_the_origin_refuses_to_sign_what_peers_would_refuse(fed: LocalFederation, tmp_path: Path) -> None:
+    """eu's scope is AUT,DEU,FRA,ITA: an out-of-scope record, withdraw or delete commits and signs nothing."""
+    res = fed.put("eu", [ENTRIES["eu"][0], {**ENTRIES["osce"][1]}], ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "refused record 2 (put UKR/technical): out_of_scope: UKR is outside the scope of eu at seq 1" in res.output
+    assert "nothing was committed" in res.output
+    for cmd in ("withdraw", "delete"):
+        res = run("entry", cmd, "--data", fed.data("eu"), "UKR/diplomatic", ok=False)
+        assert res.exit_code == 2 and "out_of_scope" in res.output and "nothing was committed" in res.output
+    assert fed.export("eu") == b""
+    # the scope is judged at the next seq: after a manifest narrowing eu to AUT from seq 2, DEU is refused
+    fed.put("eu", [ENTRIES["eu"][0]])
+    m2 = tmp_path / "m2.json"
+    run("manifest", "next", fed.manifest, "--out", m2)
+    run("manifest", "set-scope", m2, "--node", "eu", "--from-seq", "2", "--scope", "AUT")
+    run("manifest", "sign", m2, "--key", fed.base / "root" / "root.key")
+    run("manifest", "install", "--data", fed.data("eu"), m2)
+    deu = {**ENTRIES["eu"][0], "state": "DEU", "timezone": "Europe/Berlin"}
+    res = fed.put("eu", [deu], ok=False)
+    assert res.exit_code == 2 and "DEU is outside the scope of eu at seq 2" in res.output
+    assert len(fed.export("eu").splitlines()) == 1
+    fed.put("eu", [ENTRIES["eu"][1]])
+    run("manifest", "install", "--data", fed.data("osce"), m2)
+    fed.sync_all()  # what eu signed, every peer applies without refusal
+    assert json.loads(run("quarantine", "list", "--data", fed.data("osce"), "--json").output)["refused"] == []
