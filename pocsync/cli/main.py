@@ -86,27 +86,44 @@ def new_signing(data: Path, name: str) -> None:
 @data_option
 @click.option("--organisation", default="", help="Organisation running the node.")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT",
-              help="Where the node's HTTP API listens (peer sync, directory, health).")
+              help="Where the node's HTTP API listens (peer sync, directory, health); 0.0.0.0:PORT for every "
+                   "interface (then --public-url is required).")
+@click.option("--public-url", default="", metavar="URL",
+              help="The URL other nodes and PoCs reach this node at, e.g. https://eu.example.org:8443 "
+                   "(default: built from --listen; required when --listen is a wildcard address).")
+@click.option("--tls-cert", default="", metavar="FILE", help="TLS certificate chain (PEM) the API serves.")
+@click.option("--tls-key", default="", metavar="FILE", help="Private key (PEM) of --tls-cert.")
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="A TLS-terminating proxy sits in front: serve plain HTTP off loopback anyway.")
+@click.option("--peer-ca", "peer_ca", default="", metavar="FILE",
+              help="CA certificate(s) that peers' HTTPS certificates chain to (default: the system's trust store).")
 @click.option("--mqtt", "mqtt_url", default="", metavar="URL",
               help="Broker, mqtt://[user@]host:port or mqtts://…; none: sync over HTTP pull alone.")
 @click.option("--mqtt-password-file", default="", metavar="FILE", help="File holding the broker password.")
-@click.option("--peer", "peers", multiple=True, metavar="URL", help="A peer node's URL to pull from (repeatable).")
-def init(node_id: str, data: Path, organisation: str, listen: str, mqtt_url: str, mqtt_password_file: str,
-         peers: tuple[str, ...]) -> None:
+@click.option("--peer", "peers", multiple=True, metavar="URL",
+              help="A peer node's URL to pull from (repeatable); the manifest's endpoints are pulled from too.")
+def init(node_id: str, data: Path, organisation: str, listen: str, public_url: str, tls_cert: str, tls_key: str,
+         behind_tls_proxy: bool, peer_ca: str, mqtt_url: str, mqtt_password_file: str, peers: tuple[str, ...]) -> None:
     """Create a node: its keys (mode 0600), its store and DATA/sync.toml."""
     if mqtt_url and not mqtt_url.startswith(("mqtt://", "mqtts://")):
-        raise click.BadParameter("--mqtt must start with mqtt:// or mqtts://")
+        raise click.BadParameter("must start with mqtt:// or mqtts://", param_hint="'--mqtt'")
+    if mqtt_password_file and not Path(mqtt_password_file).is_file():
+        raise click.BadParameter(f"{mqtt_password_file}: no such file", param_hint="'--mqtt-password-file'")
     nd = NodeDir.init(data, node_id=node_id, organisation=organisation, listen=listen, mqtt_url=mqtt_url,
-                      mqtt_password_file=mqtt_password_file, peers=peers)
-    console.print(f"node {node_id} created in {data}. Next: `pocsync node-info --data {data}` for the manifest.")
-    del nd
+                      mqtt_password_file=mqtt_password_file, peers=peers, public_url=public_url, tls_cert=tls_cert,
+                      tls_key=tls_key, behind_tls_proxy=behind_tls_proxy, peer_ca_file=peer_ca)
+    console.print(f"node {node_id} created in {data}, reachable at {nd.config.api.public_url}. "
+                  f"Next: `pocsync node-info --data {data}` for the manifest.")
 
 
 @cli.command("node-info")
 @data_option
 @click.option("--key", "key_name", default=None, help="Signing key name to describe (default: the newest).")
 def node_info(data: Path, key_name: str | None) -> None:
-    """Print the node's public keys as JSON, for `manifest add-node --node-info`."""
+    """Print the node's public keys and URL as JSON, for `manifest add-node --node-info`.
+
+    Refuses when the node's public URL (sync.toml [api] public_url) is one other nodes cannot use.
+    """
     print_json(NodeDir.open(data).node_info(key_name=key_name))
 
 
