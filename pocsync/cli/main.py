@@ -19,6 +19,7 @@ from pocsync.cli.common import (
     data_option,
     err_console,
     json_option,
+    looks_like_csv,
     print_json,
     read_input,
     table,
@@ -199,11 +200,38 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
 @click.argument("src", metavar="FILE|-")
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 def entry_put(data: Path, src: str, author: str | None) -> None:
-    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly."""
+    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly.
+
+    \b
+    An entry is a JSON object; its JSON Schema is docs/entry.schema.json.
+    Required:
+      state            ISO 3166-1 alpha-3 code of the State, e.g. "AUT"
+      kind             "technical" (CSIRT) or "diplomatic" (ministry)
+      organisation     e.g. "Example National CSIRT"
+      emails, phones   lists; at least one of them; phones in E.164 ("+4315123456")
+    Optional:
+      position         e.g. "Duty officer"
+      person           a named individual (diplomatic PoCs only)
+      available_24_7   true or false
+      timezone         IANA name, e.g. "Europe/Vienna"
+      languages        ISO 639-1 codes, e.g. ["de", "en"]
+      networks         regional networks, e.g. ["eu-csirts"]
+      secure_channels  e.g. [{"type": "openpgp", "fingerprint": "…", "expires": "2027-01-31"}]
+      notes            free text
+    The key of an entry is STATE/KIND; a put replaces this node's listing of that key.
+
+    All records are checked first, then committed as one signed change-set; if any record is invalid or
+    outside this node's scope, nothing is committed.  For a CSV or a regional format use `entry import`.
+    """
     nd = NodeDir.open(data)
+    raw = read_input(src)
     try:
-        parsed = jsonc.loads(read_input(src))
+        parsed = jsonc.loads(raw)
     except MalformedJSON as exc:
+        text = raw[:4096].decode("utf-8", "replace")
+        if src.lower().endswith((".csv", ".tsv")) or looks_like_csv(text):
+            raise EntryError(f"{src} looks like CSV, not JSON: import it with `pocsync entry import --data {data} "
+                             f"{src} --adapter csv`", reason="csv_given_to_put") from None
         raise EntryError(f"{src}: {exc.message}", reason=exc.reason) from None
     _put_records(nd, parsed if isinstance(parsed, list) else [parsed], src, _author(author, nd))
 
@@ -335,15 +363,21 @@ def log_import(data: Path, src: str) -> None:
 
 @log.command("verify")
 @data_option
-def log_verify(data: Path) -> None:
+@json_option
+def log_verify(data: Path, as_json: bool) -> None:
     """Re-verify every stored signature and chain link.  Exits 1 on any problem."""
     with NodeDir.open(data).store() as store:
         n, problems = store.verify_log()
-    if problems:
+    if as_json:
+        print_json({"verified": n, "problems": [{"origin": p.origin, "seq": p.seq, "problem": p.problem}
+                                                for p in problems]})
+    elif problems:
         table(f"{len(problems)} problem(s) in {n} change-sets", ["origin", "seq", "problem"],
               [[p.origin, p.seq, p.problem] for p in problems])
+    else:
+        console.print(f"ok: {n} change-sets verified")
+    if problems:
         sys.exit(1)
-    console.print(f"ok: {n} change-sets verified")
 
 
 @cli.command("digest")
