@@ -69,8 +69,9 @@ class PocsyncGroup(click.Group):
         except PocsyncError as exc:
             fail(exc.reason, exc.message)
         except OSError as exc:  # a file named on the command line that cannot be read or written
-            where = f"{exc.filename}: " if exc.filename else ""
-            fail("file_error", f"{where}{exc.strerror or exc}")
+            if exc.filename:
+                fail("file_error", f"{exc.filename}: {exc.strerror or exc}")
+            fail("os_error", str(exc) or type(exc).__name__)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 — a bug; never a raw traceback for a user

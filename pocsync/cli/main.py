@@ -29,7 +29,7 @@ from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
-from pocsync.errors import EntryError, MalformedJSON
+from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.nodedir import NodeDir
 
 IMPORT_BATCH = 500
@@ -431,9 +431,19 @@ def run_cmd(data: Path | None, config: Path | None) -> None:
 @click.option("--peer", required=True, metavar="URL", help="A peer node's URL to rebuild this node's log from.")
 def recover_cmd(data: Path, peer: str) -> None:
     """Rebuild this node's store from a peer (after a lost or restored store) so it may sign again."""
+    import aiohttp
+
+    from pocsync.config import public_url_problem
     from pocsync.node.recover import recover
 
-    res = recover(NodeDir.open(data), peer)
+    problem = public_url_problem(peer)
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--peer'")
+    nd = NodeDir.open(data)
+    try:
+        res = recover(nd, peer)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise PocsyncError(f"cannot recover from {peer}: {exc or type(exc).__name__}", reason="unreachable") from None
     console.print(f"recovered from {res['peer']}: {res['accepted']} change-set(s) accepted; own head seq "
                   f"{res['own_head_before']} → {res['own_head_after']}" + (" (new store)" if res["created"] else ""))
     if res["signing_blocked"]:

@@ -21,6 +21,7 @@ from pocsync.cli.common import (
     err_console,
     looks_like_csv,
     print_json,
+    read_input,
     read_text_arg,
     refuse_public_key,
     table,
@@ -49,7 +50,9 @@ def read_root_pub(path: Path) -> str:
         except ValueError:
             obj = None
         text = obj.get("public", "") if isinstance(obj, dict) and isinstance(obj.get("public"), str) else ""
-    unb64(text, what=f"root public key in {path}")
+    if len(unb64(text, what=f"root public key in {path}")) != 32:
+        raise KeyFileError(f"{path} does not hold a root public key (one line of base64, as `pocsync keys root-init` "
+                           "wrote root.pub)", reason="bad_key_file")
     return text
 
 
@@ -88,9 +91,9 @@ def check_scope(text: str) -> list[str] | str:
 
 def load(path: Path) -> mf.Manifest:
     try:
-        return mf.parse(path.read_bytes())
-    except FileNotFoundError:
-        raise ManifestError(f"manifest file {path} not found") from None
+        return mf.parse(read_input(str(path)))
+    except PocsyncError as exc:
+        raise type(exc)(f"{path}: {exc.message}", reason=exc.reason) from None
 
 
 def save(path: Path, m: mf.Manifest) -> None:
@@ -379,17 +382,18 @@ def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path
 
     try:
         asyncio.run(asyncio.wait_for(go(), timeout * 2))
-    except ssl.SSLError as exc:
-        raise PocsyncError(f"TLS with {where} failed ({exc.reason or exc}): is it a TLS port, and is its "
-                           "certificate signed by the CA given (--ca-file)?", reason="broker_tls_error") from None
     except aiomqtt.MqttCodeError as exc:
         raise PocsyncError(f"{where} refused: {exc} (check --username and --password-file, and the ACL for "
                            f"{MANIFEST_TOPIC})", reason="broker_refused") from None
     except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
-        cause = exc.__cause__ or exc.__context__
-        detail = str(exc) or type(exc).__name__
-        if isinstance(cause, ssl.SSLError):
-            raise PocsyncError(f"TLS with {where} failed ({cause.reason or cause}): is it a TLS port, and is its "
+        causes = [exc]
+        while causes[-1].__cause__ or causes[-1].__context__:
+            causes.append(causes[-1].__cause__ or causes[-1].__context__)  # type: ignore[arg-type]
+        tls_failed = any(isinstance(c, ssl.SSLError) for c in causes) or (
+            tls is not None and any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in causes))
+        if tls_failed:
+            raise PocsyncError(f"TLS with {where} failed ({exc or type(exc).__name__}): is it a TLS port, and is its "
                                "certificate signed by the CA given (--ca-file)?", reason="broker_tls_error") from None
+        detail = str(exc) or ("no answer within the timeout" if isinstance(exc, TimeoutError) else type(exc).__name__)
         raise PocsyncError(f"cannot publish to {where}: {detail}", reason="broker_unreachable") from None
     console.print(f"published manifest v{m.version} on {MANIFEST_TOPIC} (retained)")
