@@ -152,6 +152,10 @@ def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None
         refusals = exc.detail.get("refusals")
         if not refusals:
             raise
+        if len(ops) == 1:
+            r = refusals[0]
+            raise EntryError(f"{r['op']} {r['key']}: {r['message']}; every peer would refuse it, so nothing was "
+                             "committed", reason=exc.reason) from None
         for r in refusals:
             where = labels[r["index"]] if labels and r["index"] < len(labels) else f"op {r['index']}"
             err_console.print("[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: "

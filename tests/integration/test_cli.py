@@ -479,3 +479,71 @@ def test_publish_errors_are_one_line_and_success_is_quiet(fed: LocalFederation, 
     msg = subscribe.simple("pocsync/v1/manifest", hostname="127.0.0.1", port=broker.port, retained=True)
     assert msg.retain and msg.payload == fed.manifest.read_bytes().strip() or \
         json.loads(msg.payload) == json.loads(fed.manifest.read_bytes())
+
+
+def test_init_needs_a_usable_public_url_and_node_info_refuses_an_unusable_one(tmp_path: Path) -> None:
+    from tests.integration.test_listener_tls import self_signed
+
+    res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443", ok=False)
+    assert res.exit_code == 2 and "--public-url" in res.stderr and not (tmp_path / "eu").exists()
+    res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
+              "--public-url", "https://eu.example.org:8443", ok=False)
+    assert res.exit_code == 2 and "--tls-cert" in res.stderr  # plain HTTP off loopback would not start
+    crt, key = self_signed(tmp_path)
+    run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
+        "--public-url", "https://eu.example.org:8443", "--tls-cert", crt, "--tls-key", key)
+    toml = (tmp_path / "eu" / "sync.toml").read_text()
+    assert f'tls_cert = "{crt.resolve()}"' in toml and f'tls_key = "{key.resolve()}"' in toml
+    info = json.loads(run("node-info", "--data", tmp_path / "eu").output)
+    assert info["endpoints"] == {"http": "https://eu.example.org:8443"}
+    # a sync.toml written by an older init (public_url from a wildcard listen) is refused, not sent
+    for bad, why in [("http://0.0.0.0:8443", "wildcard"), ("", "no public URL"), ("http://eu.example.org:8443",
+                                                                                  "plain HTTP off loopback")]:
+        (tmp_path / "eu" / "sync.toml").write_text(toml.replace('public_url = "https://eu.example.org:8443"',
+                                                                f'public_url = "{bad}"'))
+        res = run("node-info", "--data", tmp_path / "eu", ok=False)
+        assert res.exit_code == 2 and why in res.stderr and "unusable_public_url" in res.stderr
+        assert res.stdout == ""
+    # loopback nodes (tests, a single machine) keep their plain-HTTP default
+    run("init", "--node", "osce", "--data", tmp_path / "osce", "--listen", "127.0.0.1:8701")
+    assert json.loads(run("node-info", "--data", tmp_path / "osce").output)["endpoints"] == {
+        "http": "http://127.0.0.1:8701"}
+
+
+def test_output_to_a_pipe_is_not_wrapped(fed: LocalFederation) -> None:
+    """Through a real pipe, with no COLUMNS: keys and messages are never split across lines."""
+    import os
+    import subprocess
+
+    from tests.support.cli import pocsync_exe
+
+    long_org = "Example National Computer Security Incident Response Team of the Republic of Austria (fictional)"
+    fed.put("eu", [{**ENTRIES["eu"][0], "organisation": long_org}, ENTRIES["eu"][1]])
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run([*pocsync_exe(), "entry", "list", "--data", str(fed.data("eu"))], capture_output=True,
+                          env=env, timeout=60, check=True)
+    out = proc.stdout.decode()
+    assert long_org in out and "AUT/technical" in out and "AUT/diplomatic" in out
+    assert max(map(len, out.splitlines())) > 80
+    proc = subprocess.run([*pocsync_exe(), "entry", "withdraw", "--data", str(fed.data("eu")), "UKR/diplomatic"],
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+def test_every_command_that_prints_a_table_has_json(fed: LocalFederation) -> None:
+    import inspect
+
+    live_view = {("demo",)}  # a live view of its own federation, not a table of data
+    not_mine = {("log", "import")}  # its summary is rebuilt with the counting fix (issue 9, another part)
+    for path, cmd in all_commands(cli):
+        if isinstance(cmd, click.Group) or path in live_view | not_mine:
+            continue
+        src = inspect.getsource(cmd.callback)
+        if "table(" in src:
+            assert "--json" in run(*path, "--help").output, f"pocsync {' '.join(path)} prints a table without --json"
+    fed.put("eu", ENTRIES["eu"])
+    for argv in (["entry", "list"], ["quarantine", "list"], ["audit"], ["log", "verify"]):
+        json.loads(run(*argv, "--data", fed.data("eu"), "--json").output)
+    assert json.loads(run("log", "verify", "--data", fed.data("eu"), "--json").output) == {"verified": 1,
+                                                                                         "problems": []}
+    json.loads(run("manifest", "show", fed.manifest, "--json").output)
