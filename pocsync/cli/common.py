@@ -20,8 +20,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_ERROR = 2  # usage or input error; 1 is "ran, but something was quarantined/refused/unhealthy"
-
-
 EXIT_INTERNAL = 3  # a bug: the one-line message asks for POCSYNC_TRACEBACK=1
 
 
@@ -68,6 +66,9 @@ class PocsyncGroup(click.Group):
             return super().invoke(ctx)
         except PocsyncError as exc:
             fail(exc.reason, exc.message)
+        except BrokenPipeError:  # the reader went away (`pocsync log export | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as exc:  # a file named on the command line that cannot be read or written
             if exc.filename:
                 fail("file_error", f"{exc.filename}: {exc.strerror or exc}")
