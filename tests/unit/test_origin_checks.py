@@ -110,3 +110,14 @@ def test_the_origin_refuses_exactly_what_peers_refuse(batches, data) -> None:
         peer.receive(env, now_ms=t + 1000)
     assert not peer.state.refusals  # type: ignore[attr-defined]
     assert len(peer.state.all_log()) == len(signed)
+
+
+def test_check_ops_reports_what_edit_would_refuse_and_changes_nothing() -> None:
+    rep = FED.replica()
+    before = snapshot(rep)
+    refused = rep.check_ops([put("DEU/technical"), {"op": "withdraw", "key": "JPN/technical"},
+                             put("FRA/technical", organisation="")], me="eu", now_ms=T0)
+    assert [(r.index, r.key, r.reason) for r in refused] == [(1, "JPN/technical", "out_of_scope"),
+                                                              (2, "FRA/technical", "missing_organisation")]
+    assert snapshot(rep) == before
+    assert rep.check_ops([put("DEU/technical")], me="eu", now_ms=T0) == []
