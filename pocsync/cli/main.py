@@ -160,7 +160,7 @@ def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None
             where = labels[r["index"]] if labels and r["index"] < len(labels) else f"op {r['index']}"
             err_console.print("[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: "
                                                           f"{r['message']}"), highlight=False)
-        raise EntryError(f"{len(refusals)} of {len(ops)} op(s) break rules every peer applies "
+        raise EntryError(f"{len(refusals)} of {len(ops)} {'record' if labels else 'op'}(s) break rules every peer applies "
                          f"({refusals[0]['message']}); nothing was committed", reason=exc.reason) from None
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
     for r in out.refused:
