@@ -375,13 +375,28 @@ def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path
     tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if u.scheme == "mqtts" else None
     where = f"{u.scheme}://{u.hostname}:{port}"
 
-    async def go() -> None:
+    body = m.to_bytes()
+
+    async def go() -> bool:
+        """Publish, then see it come back: a broker acknowledges a publish its ACL dropped just the same."""
         async with aiomqtt.Client(u.hostname or "", port, username=user, password=password, tls_context=tls,
                                   protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
-            await client.publish(MANIFEST_TOPIC, m.to_bytes(), qos=1, retain=True, timeout=timeout)
+            await client.subscribe(MANIFEST_TOPIC, qos=1, timeout=timeout)
+            await client.publish(MANIFEST_TOPIC, body, qos=1, retain=True, timeout=timeout)
+
+            async def echoed() -> None:
+                async for msg in client.messages:
+                    if msg.payload == body:
+                        return
+
+            try:
+                await asyncio.wait_for(echoed(), timeout)
+            except TimeoutError:
+                return False
+            return True
 
     try:
-        asyncio.run(asyncio.wait_for(go(), timeout * 2))
+        seen = asyncio.run(asyncio.wait_for(go(), timeout * 3))
     except aiomqtt.MqttCodeError as exc:
         raise PocsyncError(f"{where} refused: {exc} (check --username and --password-file, and the ACL for "
                            f"{MANIFEST_TOPIC})", reason="broker_refused") from None
@@ -396,4 +411,8 @@ def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path
                                "certificate signed by the CA given (--ca-file)?", reason="broker_tls_error") from None
         detail = str(exc) or ("no answer within the timeout" if isinstance(exc, TimeoutError) else type(exc).__name__)
         raise PocsyncError(f"cannot publish to {where}: {detail}", reason="broker_unreachable") from None
-    console.print(f"published manifest v{m.version} on {MANIFEST_TOPIC} (retained)")
+    if not seen:
+        raise PocsyncError(f"{where} did not pass manifest v{m.version} on {MANIFEST_TOPIC} back within {timeout:g} s: "
+                           f"the account {user or '(anonymous)'} may not publish or read that topic (see "
+                           "deploy/mosquitto/acl)", reason="not_published")
+    console.print(f"published manifest v{m.version} on {MANIFEST_TOPIC} (retained), and the broker passed it on")
