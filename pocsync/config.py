@@ -6,10 +6,12 @@ Unknown keys are an error (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pocsync.core.replica import Limits
 from pocsync.errors import ConfigError
@@ -73,6 +75,7 @@ class SyncConfig:
     peer_requests_per_second: int = 20
     request_max_age_seconds: int = 60
     http_timeout_seconds: int = 15
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,54 @@ def _q(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "0:0:0:0:0:0:0:0", "*"})
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); ConfigError naming the problem."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"listen address {listen!r} must be HOST:PORT with a port from 1 to 65535", reason="bad_listen")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why other nodes could not use ``url`` to reach this node, or None when it is usable."""
+    if not url:
+        return "no public URL is set"
+    try:
+        u = urlsplit(url)
+        u.port  # noqa: B018 — raises on a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})"
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return f"{url!r} must be https://HOST[:PORT] (http:// only on loopback)"
+    if u.hostname in WILDCARD_HOSTS:
+        return f"{url!r} names a wildcard address ({u.hostname}), which no other node can connect to"
+    if u.scheme == "http" and not is_loopback(u.hostname):
+        return f"{url!r} is plain HTTP off loopback: use https:// (TLS on the node or on a proxy in front)"
+    if u.query or u.fragment or u.username:
+        return f"{url!r} must not hold a query, a fragment or a user name"
+    return None
+
+
 def render(node_id: str, organisation: str, *, listen: str = "127.0.0.1:8700", mqtt_url: str = "",
-           mqtt_password_file: str = "", peers: tuple[str, ...] = ()) -> str:
+           mqtt_password_file: str = "", peers: tuple[str, ...] = (), public_url: str = "", tls_cert: str = "",
+           tls_key: str = "", behind_tls_proxy: bool = False, peer_ca_file: str = "") -> str:
     """The sync.toml that ``pocsync init`` writes."""
-    host, _, port = listen.rpartition(":")
-    public = f"http://{host or '127.0.0.1'}:{port}"
+    host, port = parse_listen(listen)
+    if not public_url:
+        shown = f"[{host}]" if ":" in host else (host or "127.0.0.1")
+        public_url = f"{'https' if tls_cert else 'http'}://{shown}:{port}"
     peer_list = ", ".join(_q(p) for p in peers)
     return f'''# pocsync node configuration (see sync.toml.example for every key).
 [node]
@@ -205,7 +251,10 @@ max_clock_skew_seconds = 300
 
 [api]
 listen = {_q(listen)}
-public_url = {_q(public)}
+public_url = {_q(public_url)}
+tls_cert = {_q(tls_cert)}
+tls_key = {_q(tls_key)}
+behind_tls_proxy = {"true" if behind_tls_proxy else "false"}
 
 [mqtt]
 url = {_q(mqtt_url)}
@@ -214,4 +263,5 @@ password_file = {_q(mqtt_password_file)}
 [sync]
 peers = [{peer_list}]
 pull_interval_seconds = 30
+ca_file = {_q(peer_ca_file)}
 '''

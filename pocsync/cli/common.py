@@ -2,32 +2,84 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from pocsync.errors import PocsyncError
+from pocsync.errors import KeyFileError, PocsyncError
 
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_ERROR = 2  # usage or input error; 1 is "ran, but something was quarantined/refused/unhealthy"
+EXIT_INTERNAL = 3  # a bug: the one-line message asks for POCSYNC_TRACEBACK=1
+
+
+def fit_to_output(*consoles: Console) -> None:
+    """On a terminal, wrap at its width; to a pipe or a file, never wrap (no key split mid-word)."""
+    for c in consoles:
+        if not c.is_terminal:
+            c.soft_wrap = True
+            c.width = 1_000_000
+
+
+def fail(reason: str, message: str, code: int = EXIT_ERROR) -> None:
+    """Print one line ``error (reason): message`` on stderr and exit with ``code``."""
+    err_console.print("[bold red]error[/] " + escape(f"({reason}): {' '.join(message.split())}"), highlight=False)
+    sys.exit(code)
+
+
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class PocsyncGroup(click.Group):
-    """A click group that turns pocsync errors into one clear line and exit code 2."""
+    """The root group: every error becomes one line ``error (reason): message`` and a non-zero exit."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        fit_to_output(console, err_console)
+        try:
+            rv = super().main(*args, **kwargs)
+        except NO_ARGS_IS_HELP as exc:  # a group alone: its help, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            fail("aborted", "stopped by the user", 130)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            fail("usage", exc.format_message() + hint, exc.exit_code)
+        except click.ClickException as exc:
+            fail("usage", exc.format_message(), exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        fit_to_output(console, err_console)
         try:
             return super().invoke(ctx)
         except PocsyncError as exc:
-            err_console.print(f"[bold red]error[/] ({exc.reason}): {exc.message}", highlight=False)
-            sys.exit(EXIT_ERROR)
+            fail(exc.reason, exc.message)
+        except BrokenPipeError:  # the reader went away (`pocsync log export | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except OSError as exc:  # a file named on the command line that cannot be read or written
+            if exc.filename:
+                fail("file_error", f"{exc.filename}: {exc.strerror or exc}")
+            fail("os_error", str(exc) or type(exc).__name__)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 — a bug; never a raw traceback for a user
+            if os.environ.get("POCSYNC_TRACEBACK"):
+                raise
+            fail("internal_error", f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "
+                                   "POCSYNC_TRACEBACK=1 to see where, and report it)", EXIT_INTERNAL)
 
 
 data_option = click.option(
@@ -53,10 +105,63 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console.print(t)
 
 
+MAX_INPUT_BYTES = 64 << 20
+
+
 def read_input(src: str) -> bytes:
+    """The bytes of FILE, or of stdin for ``-``; at most MAX_INPUT_BYTES."""
     if src == "-":
-        return sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        path = Path(src)
+        if path.is_dir():
+            raise click.BadParameter(f"{src} is a folder, not a file")
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_INPUT_BYTES + 1)
+        except FileNotFoundError:
+            raise click.BadParameter(f"file {src} not found") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise PocsyncError(f"{src} is larger than {MAX_INPUT_BYTES >> 20} MiB", reason="oversize")
+    return data
+
+
+def read_text_arg(path: Path, what: str) -> str:
+    """A small UTF-8 text file named on the command line (a key, a node-info, a password)."""
+    data = read_input(str(path))
     try:
-        return Path(src).read_bytes()
-    except FileNotFoundError:
-        raise click.BadParameter(f"file {src} not found") from None
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise PocsyncError(f"{path} is not a UTF-8 text file; give the {what}", reason="bad_input_file") from None
+
+
+def looks_like_csv(text: str) -> bool:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "").strip()
+    return bool(first) and first[0] not in "{[" and any(sep in first for sep in (",", ";", "\t"))
+
+
+def refuse_public_key(path: Path) -> None:
+    """A private-key argument given a public key gets "this is a public key", not a file-mode complaint."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return  # keyfiles.read_private names the problem
+    text = head.decode("utf-8", "replace").strip()
+    public = "PUBLIC KEY-----" in text
+    if not public and "PRIVATE KEY" not in text:
+        candidate = text
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+                candidate = obj.get("public", "") if isinstance(obj, dict) else ""
+                candidate = candidate if isinstance(candidate, str) else ""
+            except ValueError:
+                candidate = ""
+        try:
+            public = len(base64.b64decode(candidate, validate=True)) == 32
+        except ValueError:
+            public = False
+    if public:
+        raise KeyFileError(f"{path} is a public key: give the private key file (e.g. root.key, kept offline), "
+                           "not the .pub file", reason="public_key_given")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.markup import escape
 from rich.progress import Progress
 
 from pocsync import __version__, intake, keyfiles
@@ -18,6 +19,7 @@ from pocsync.cli.common import (
     data_option,
     err_console,
     json_option,
+    looks_like_csv,
     print_json,
     read_input,
     table,
@@ -29,7 +31,7 @@ from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
 from pocsync.core.tally import Tally
-from pocsync.errors import EntryError, MalformedJSON
+from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.nodedir import NodeDir
 
 IMPORT_BATCH = 500
@@ -89,27 +91,44 @@ def new_signing(data: Path, name: str) -> None:
 @data_option
 @click.option("--organisation", default="", help="Organisation running the node.")
 @click.option("--listen", default="127.0.0.1:8700", show_default=True, metavar="HOST:PORT",
-              help="Where the node's HTTP API listens (peer sync, directory, health).")
+              help="Where the node's HTTP API listens (peer sync, directory, health); 0.0.0.0:PORT for every "
+                   "interface (then --public-url is required).")
+@click.option("--public-url", default="", metavar="URL",
+              help="The URL other nodes and PoCs reach this node at, e.g. https://eu.example.org:8443 "
+                   "(default: built from --listen; required when --listen is a wildcard address).")
+@click.option("--tls-cert", default="", metavar="FILE", help="TLS certificate chain (PEM) the API serves.")
+@click.option("--tls-key", default="", metavar="FILE", help="Private key (PEM) of --tls-cert.")
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="A TLS-terminating proxy sits in front: serve plain HTTP off loopback anyway.")
+@click.option("--peer-ca", "peer_ca", default="", metavar="FILE",
+              help="CA certificate(s) that peers' HTTPS certificates chain to (default: the system's trust store).")
 @click.option("--mqtt", "mqtt_url", default="", metavar="URL",
               help="Broker, mqtt://[user@]host:port or mqtts://…; none: sync over HTTP pull alone.")
 @click.option("--mqtt-password-file", default="", metavar="FILE", help="File holding the broker password.")
-@click.option("--peer", "peers", multiple=True, metavar="URL", help="A peer node's URL to pull from (repeatable).")
-def init(node_id: str, data: Path, organisation: str, listen: str, mqtt_url: str, mqtt_password_file: str,
-         peers: tuple[str, ...]) -> None:
+@click.option("--peer", "peers", multiple=True, metavar="URL",
+              help="A peer node's URL to pull from (repeatable); the manifest's endpoints are pulled from too.")
+def init(node_id: str, data: Path, organisation: str, listen: str, public_url: str, tls_cert: str, tls_key: str,
+         behind_tls_proxy: bool, peer_ca: str, mqtt_url: str, mqtt_password_file: str, peers: tuple[str, ...]) -> None:
     """Create a node: its keys (mode 0600), its store and DATA/sync.toml."""
     if mqtt_url and not mqtt_url.startswith(("mqtt://", "mqtts://")):
-        raise click.BadParameter("--mqtt must start with mqtt:// or mqtts://")
+        raise click.BadParameter("must start with mqtt:// or mqtts://", param_hint="'--mqtt'")
+    if mqtt_password_file and not Path(mqtt_password_file).is_file():
+        raise click.BadParameter(f"{mqtt_password_file}: no such file", param_hint="'--mqtt-password-file'")
     nd = NodeDir.init(data, node_id=node_id, organisation=organisation, listen=listen, mqtt_url=mqtt_url,
-                      mqtt_password_file=mqtt_password_file, peers=peers)
-    console.print(f"node {node_id} created in {data}. Next: `pocsync node-info --data {data}` for the manifest.")
-    del nd
+                      mqtt_password_file=mqtt_password_file, peers=peers, public_url=public_url, tls_cert=tls_cert,
+                      tls_key=tls_key, behind_tls_proxy=behind_tls_proxy, peer_ca_file=peer_ca)
+    console.print(f"node {node_id} created in {data}, reachable at {nd.config.api.public_url}. "
+                  f"Next: `pocsync node-info --data {data}` for the manifest.")
 
 
 @cli.command("node-info")
 @data_option
 @click.option("--key", "key_name", default=None, help="Signing key name to describe (default: the newest).")
 def node_info(data: Path, key_name: str | None) -> None:
-    """Print the node's public keys as JSON, for `manifest add-node --node-info`."""
+    """Print the node's public keys and URL as JSON, for `manifest add-node --node-info`.
+
+    Refuses when the node's public URL (sync.toml [api] public_url) is one other nodes cannot use.
+    """
     print_json(NodeDir.open(data).node_info(key_name=key_name))
 
 
@@ -123,10 +142,30 @@ def _author(author: str | None, nd: NodeDir) -> str:
     return author or f"{getpass.getuser()}@{nd.node_id}"
 
 
-def _edit(nd: NodeDir, ops: list[dict], author: str) -> None:
-    with nd.store() as store:
-        key = nd.key_for_next_edit(store)
-        out = store.edit(ops, key=key, author=author)
+def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None = None) -> None:
+    """Sign and commit ``ops`` as one change-set, or commit nothing.
+
+    The store refuses, before signing, every op a peer would refuse (scope at the next seq, structure,
+    kind): each refusal is printed against its record (``labels``) and nothing is committed.
+    """
+    try:
+        with nd.store() as store:
+            key = nd.key_for_next_edit(store)
+            out = store.edit(ops, key=key, author=author)
+    except EntryError as exc:
+        refusals = exc.detail.get("refusals")
+        if not refusals:
+            raise
+        if len(ops) == 1:
+            r = refusals[0]
+            raise EntryError(f"{r['op']} {r['key']}: {r['message']}; every peer would refuse it, so nothing was "
+                             "committed", reason=exc.reason) from None
+        for r in refusals:
+            where = labels[r["index"]] if labels and r["index"] < len(labels) else f"op {r['index']}"
+            err_console.print("[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: "
+                                                          f"{r['message']}"), highlight=False)
+        raise EntryError(f"{len(refusals)} of {len(ops)} {'record' if labels else 'op'}(s) break rules every peer applies "
+                         f"({refusals[0]['message']}); nothing was committed", reason=exc.reason) from None
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
     for r in out.refused:
         err_console.print(f"[yellow]refused[/] op {r.index} on {r.key}: {r.reason}: {r.message}")
@@ -149,19 +188,19 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
                 problems.append(exc)
             else:
                 for w in warnings:
-                    err_console.print(f"[yellow]warning[/] record {i} ({intake.entry_key(clean)}): "
-                                      f"{w['field']}: {w['message']}")
+                    err_console.print("[yellow]warning[/] " + escape(f"record {i} ({intake.entry_key(clean)}): "
+                                                                     f"{w['field']}: {w['message']}"), highlight=False)
                 ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
             progress.advance(task)
     if problems:
         for exc in problems:
-            err_console.print(f"[red]invalid[/] {exc.message}", highlight=False)
+            err_console.print("[red]invalid[/] " + escape(exc.message), highlight=False)
         raise EntryError(f"{len(problems)} of {len(records)} record(s) invalid; nothing was committed")
     keys_seen = [o["key"] for o in ops]
     dups = sorted({k for k in keys_seen if keys_seen.count(k) > 1})
     if dups:
         raise EntryError(f"the input lists {', '.join(dups)} more than once; nothing was committed")
-    _edit(nd, ops, author)
+    _edit(nd, ops, author, labels=[f"record {i}" for i in range(1, len(ops) + 1)])
 
 
 @entry.command("put")
@@ -169,11 +208,38 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
 @click.argument("src", metavar="FILE|-")
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 def entry_put(data: Path, src: str, author: str | None) -> None:
-    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly."""
+    """Add or replace entries from FILE (one JSON entry or a JSON array), validated strictly.
+
+    \b
+    An entry is a JSON object; its JSON Schema is docs/entry.schema.json.
+    Required:
+      state            ISO 3166-1 alpha-3 code of the State, e.g. "AUT"
+      kind             "technical" (CSIRT) or "diplomatic" (ministry)
+      organisation     e.g. "Example National CSIRT"
+      emails, phones   lists; at least one of them; phones in E.164 ("+4315123456")
+    Optional:
+      position         e.g. "Duty officer"
+      person           a named individual (diplomatic PoCs only)
+      available_24_7   true or false
+      timezone         IANA name, e.g. "Europe/Vienna"
+      languages        ISO 639-1 codes, e.g. ["de", "en"]
+      networks         regional networks, e.g. ["eu-csirts"]
+      secure_channels  e.g. [{"type": "openpgp", "fingerprint": "…", "expires": "2027-01-31"}]
+      notes            free text
+    The key of an entry is STATE/KIND; a put replaces this node's listing of that key.
+
+    All records are checked first, then committed as one signed change-set; if any record is invalid or
+    outside this node's scope, nothing is committed.  For a CSV or a regional format use `entry import`.
+    """
     nd = NodeDir.open(data)
+    raw = read_input(src)
     try:
-        parsed = jsonc.loads(read_input(src))
+        parsed = jsonc.loads(raw)
     except MalformedJSON as exc:
+        text = raw[:4096].decode("utf-8", "replace")
+        if src.lower().endswith((".csv", ".tsv")) or looks_like_csv(text):
+            raise EntryError(f"{src} looks like CSV, not JSON: import it with `pocsync entry import --data {data} "
+                             f"{src} --adapter csv`", reason="csv_given_to_put") from None
         raise EntryError(f"{src}: {exc.message}", reason=exc.reason) from None
     _put_records(nd, parsed if isinstance(parsed, list) else [parsed], src, _author(author, nd))
 
@@ -288,15 +354,21 @@ def log_import(data: Path, src: str) -> None:
 
 @log.command("verify")
 @data_option
-def log_verify(data: Path) -> None:
+@json_option
+def log_verify(data: Path, as_json: bool) -> None:
     """Re-verify every stored signature and chain link.  Exits 1 on any problem."""
     with NodeDir.open(data).store() as store:
         n, problems = store.verify_log()
-    if problems:
+    if as_json:
+        print_json({"verified": n, "problems": [{"origin": p.origin, "seq": p.seq, "problem": p.problem}
+                                                for p in problems]})
+    elif problems:
         table(f"{len(problems)} problem(s) in {n} change-sets", ["origin", "seq", "problem"],
               [[p.origin, p.seq, p.problem] for p in problems])
+    else:
+        console.print(f"ok: {n} change-sets verified")
+    if problems:
         sys.exit(1)
-    console.print(f"ok: {n} change-sets verified")
 
 
 @cli.command("digest")
@@ -350,9 +422,19 @@ def run_cmd(data: Path | None, config: Path | None) -> None:
 @click.option("--peer", required=True, metavar="URL", help="A peer node's URL to rebuild this node's log from.")
 def recover_cmd(data: Path, peer: str) -> None:
     """Rebuild this node's store from a peer (after a lost or restored store) so it may sign again."""
+    import aiohttp
+
+    from pocsync.config import public_url_problem
     from pocsync.node.recover import recover
 
-    res = recover(NodeDir.open(data), peer)
+    problem = public_url_problem(peer)
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--peer'")
+    nd = NodeDir.open(data)
+    try:
+        res = recover(nd, peer)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise PocsyncError(f"cannot recover from {peer}: {exc or type(exc).__name__}", reason="unreachable") from None
     console.print(f"recovered from {res['peer']}: {res['accepted']} change-set(s) accepted; own head seq "
                   f"{res['own_head_before']} → {res['own_head_after']}" + (" (new store)" if res["created"] else ""))
     if res["signing_blocked"]:

@@ -2,38 +2,98 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import aiomqtt
 import click
+import pycountry
 
 from pocsync import keyfiles
-from pocsync.cli.common import console, data_option, err_console, print_json, table
+from pocsync.cli.common import (
+    console,
+    data_option,
+    err_console,
+    looks_like_csv,
+    print_json,
+    read_input,
+    read_text_arg,
+    refuse_public_key,
+    table,
+)
+from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import unb64
-from pocsync.errors import ManifestError
+from pocsync.errors import KeyFileError, ManifestError, PocsyncError
 from pocsync.nodedir import NodeDir
+from pocsync.transport.mqtt import MANIFEST as MANIFEST_TOPIC
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DAY = 86_400
 
 
+
 def read_root_pub(path: Path) -> str:
     """A root public key file: one line of base64 (as ``keys root-init`` writes) or JSON {public}."""
-    text = path.read_text().strip()
+    text = read_text_arg(path, "root public key")
+    if "PRIVATE KEY" in text:
+        raise KeyFileError(f"{path} is a private key: give the public key file (root.pub); "
+                           "and keep the private key off shared machines", reason="private_key_given")
     if text.startswith("{"):
-        text = json.loads(text).get("public", "")
-    unb64(text, what=f"root public key in {path}")
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        text = obj.get("public", "") if isinstance(obj, dict) and isinstance(obj.get("public"), str) else ""
+    if len(unb64(text, what=f"root public key in {path}")) != 32:
+        raise KeyFileError(f"{path} does not hold a root public key (one line of base64, as `pocsync keys root-init` "
+                           "wrote root.pub)", reason="bad_key_file")
     return text
+
+
+def read_json_object(path: Path, what: str, produced_by: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a clear error for CSV, arrays, or anything else."""
+    text = read_text_arg(path, what)
+    try:
+        obj = jsonc.loads(text.encode())
+    except PocsyncError as exc:
+        hint = " (it looks like CSV)" if looks_like_csv(text) else ""
+        raise ManifestError(f"{path} is not JSON{hint}: {exc.message}; give the {what} that {produced_by} printed",
+                            reason="bad_input_file") from None
+    if not isinstance(obj, dict):
+        kind = "a JSON array" if isinstance(obj, list) else f"a JSON {type(obj).__name__}"
+        raise ManifestError(f"{path} holds {kind}, not one object: give the {what} of one node, as {produced_by} "
+                            "printed it", reason="bad_input_file")
+    return obj
+
+
+def check_scope(text: str) -> list[str] | str:
+    """``--scope``: 'all' or ISO 3166-1 alpha-3 codes of real countries (pycountry), naming any bad code."""
+    try:
+        scope = mf.parse_scope(text)
+    except ManifestError:
+        bad = [s.strip() for s in text.split(",") if s.strip() and not mf.STATE_RE.match(s.strip().upper())]
+        raise click.BadParameter(f"{', '.join(map(repr, bad)) or repr(text)}: give 'all' or ISO 3166-1 alpha-3 "
+                                 "codes separated by commas, e.g. AUT,BEL", param_hint="'--scope'") from None
+    if scope != mf.ALL:
+        unknown = [s for s in scope if pycountry.countries.get(alpha_3=s) is None]
+        if unknown:
+            raise click.BadParameter(f"{', '.join(unknown)} {'is not an' if len(unknown) == 1 else 'are not'} "
+                                     f"ISO 3166-1 alpha-3 country code{'' if len(unknown) == 1 else 's'}",
+                                     param_hint="'--scope'")
+    return scope
 
 
 def load(path: Path) -> mf.Manifest:
     try:
-        return mf.parse(path.read_bytes())
-    except FileNotFoundError:
-        raise ManifestError(f"manifest file {path} not found") from None
+        return mf.parse(read_input(str(path)))
+    except PocsyncError as exc:
+        raise type(exc)(f"{path}: {exc.message}", reason=exc.reason) from None
 
 
 def save(path: Path, m: mf.Manifest) -> None:
@@ -51,9 +111,12 @@ def edit(path: Path, payload: dict[str, Any]) -> None:
 
 def key_args(key_info: Path | None, name: str | None, public: str | None) -> tuple[str, str]:
     if key_info is not None:
-        info = json.loads(key_info.read_text())
+        info = read_json_object(key_info, "key info", "`pocsync keys new-signing`")
         sk = info.get("signing_key", info)
+        sk = sk if isinstance(sk, dict) else {}
         name, public = sk.get("name"), sk.get("public")
+        if not isinstance(name, str) or not isinstance(public, str):
+            raise ManifestError(f"{key_info} has no signing_key with a name and a public key", reason="bad_input_file")
     if not name or not public:
         raise click.UsageError("give --key-info FILE, or both --name and --public")
     return name, public
@@ -94,13 +157,13 @@ def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days:
 def add_node(file: Path, node_info: Path, role: str, scope: str, organisation: str | None,
              endpoints: tuple[str, ...]) -> None:
     """Add a member node from its node-info JSON."""
-    info = json.loads(node_info.read_text())
+    info = read_json_object(node_info, "node-info JSON", "`pocsync node-info`")
     for e in endpoints:
         name, _, url = e.partition("=")
         if not url:
             raise click.BadParameter(f"--endpoint {e!r} must be NAME=URL")
         info.setdefault("endpoints", {})[name] = url
-    edit(file, mf.add_node(load(file).payload, info, role=role, scope=mf.parse_scope(scope),
+    edit(file, mf.add_node(load(file).payload, info, role=role, scope=check_scope(scope),
                            organisation=organisation))
 
 
@@ -151,7 +214,7 @@ def rotate_key(file: Path, node_id: str, from_seq: int, key_info: Path | None, n
 @click.option("--scope", required=True, help="ISO3,ISO3,… or 'all'.")
 def set_scope(file: Path, node_id: str, from_seq: int, scope: str) -> None:
     """Change the States NODE may speak for, from seq S of its log."""
-    edit(file, mf.set_scope(load(file).payload, node_id, states=mf.parse_scope(scope), from_seq=from_seq))
+    edit(file, mf.set_scope(load(file).payload, node_id, states=check_scope(scope), from_seq=from_seq))
 
 
 @manifest.command("remove-node")
@@ -217,6 +280,7 @@ def sign(file: Path, keys: tuple[Path, ...], passphrase_file: Path | None) -> No
     m = load(file)
     pw = keyfiles.read_passphrase(passphrase_file)
     for k in keys:
+        refuse_public_key(k)
         key = keyfiles.read_private(k, Ed25519PrivateKey, passphrase=pw)
         try:
             m = mf.sign(m, key)
@@ -283,25 +347,72 @@ def install(data: Path, file: Path) -> None:
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="File holding that account's password.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CA certificate for mqtts://.")
-def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path | None, ca_file: Path | None) -> None:
-    """Publish a signed manifest, retained, on pocsync/v1/manifest; nodes install it by the rotation rules."""
-    from urllib.parse import urlparse
+              help="CA certificate for mqtts:// (default: the system's trust store).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
+              help="Seconds to wait for the broker to connect and acknowledge.")
+def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path | None, ca_file: Path | None,
+            timeout: float) -> None:
+    """Publish a signed manifest, retained, on pocsync/v1/manifest; nodes install it by the rotation rules.
 
-    import paho.mqtt.publish as mqtt_publish
-    from paho.mqtt.client import MQTTv5
-
+    Nodes without a broker get new versions from their peers over HTTP instead.
+    """
     m = load(file)
     if len(mf.signed_by(m, m.roots)) < m.threshold:
         raise ManifestError(f"manifest v{m.version} lacks its threshold of root signatures; sign it first",
                             reason="threshold_not_met")
     u = urlparse(mqtt_url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise click.BadParameter("--mqtt must be mqtt://host:port or mqtts://host:port")
-    auth = {"username": username or u.username, "password": password_file.read_text().strip()} \
-        if (username or u.username) and password_file else None
-    tls = {"ca_certs": str(ca_file)} if u.scheme == "mqtts" and ca_file else ({} if u.scheme == "mqtts" else None)
-    mqtt_publish.single("pocsync/v1/manifest", m.to_bytes(), qos=1, retain=True, hostname=u.hostname,
-                        port=u.port or (8883 if u.scheme == "mqtts" else 1883), auth=auth, tls=tls,
-                        protocol=MQTTv5, client_id="")
-    console.print(f"published manifest v{m.version} on pocsync/v1/manifest (retained)")
+    try:
+        port = u.port
+    except ValueError:
+        port = -1
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname or port == -1:
+        raise click.BadParameter("must be mqtt://host:port or mqtts://host:port", param_hint="'--mqtt'")
+    user = username or u.username
+    password = read_text_arg(password_file, "broker password") if password_file else None
+    if password_file and not user:
+        raise click.BadParameter("--password-file needs --username (or user@ in the URL)")
+    port = port or (8883 if u.scheme == "mqtts" else 1883)
+    tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None) if u.scheme == "mqtts" else None
+    where = f"{u.scheme}://{u.hostname}:{port}"
+
+    body = m.to_bytes()
+
+    async def go() -> bool:
+        """Publish, then see it come back: a broker acknowledges a publish its ACL dropped just the same."""
+        async with aiomqtt.Client(u.hostname or "", port, username=user, password=password, tls_context=tls,
+                                  protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
+            await client.subscribe(MANIFEST_TOPIC, qos=1, timeout=timeout)
+            await client.publish(MANIFEST_TOPIC, body, qos=1, retain=True, timeout=timeout)
+
+            async def echoed() -> None:
+                async for msg in client.messages:
+                    if msg.payload == body:
+                        return
+
+            try:
+                await asyncio.wait_for(echoed(), timeout)
+            except TimeoutError:
+                return False
+            return True
+
+    try:
+        seen = asyncio.run(asyncio.wait_for(go(), timeout * 3))
+    except aiomqtt.MqttCodeError as exc:
+        raise PocsyncError(f"{where} refused: {exc} (check --username and --password-file, and the ACL for "
+                           f"{MANIFEST_TOPIC})", reason="broker_refused") from None
+    except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+        causes = [exc]
+        while causes[-1].__cause__ or causes[-1].__context__:
+            causes.append(causes[-1].__cause__ or causes[-1].__context__)  # type: ignore[arg-type]
+        tls_failed = any(isinstance(c, ssl.SSLError) for c in causes) or (
+            tls is not None and any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in causes))
+        if tls_failed:
+            raise PocsyncError(f"TLS with {where} failed ({exc or type(exc).__name__}): is it a TLS port, and is its "
+                               "certificate signed by the CA given (--ca-file)?", reason="broker_tls_error") from None
+        detail = str(exc) or ("no answer within the timeout" if isinstance(exc, TimeoutError) else type(exc).__name__)
+        raise PocsyncError(f"cannot publish to {where}: {detail}", reason="broker_unreachable") from None
+    if not seen:
+        raise PocsyncError(f"{where} did not pass manifest v{m.version} on {MANIFEST_TOPIC} back within {timeout:g} s: "
+                           f"the account {user or '(anonymous)'} may not publish or read that topic (see "
+                           "deploy/mosquitto/acl)", reason="not_published")
+    console.print(f"published manifest v{m.version} on {MANIFEST_TOPIC} (retained), and the broker passed it on")

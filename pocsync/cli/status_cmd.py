@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import click
 
 from pocsync import health as healthmod
-from pocsync.cli.common import console, err_console, print_json, table
+from pocsync.cli.common import console, err_console, print_json, read_text_arg, table
 from pocsync.errors import PocsyncError
 
 
@@ -43,19 +45,32 @@ def _verdict(a: dict) -> str:
 @click.option("--token", "token_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="File holding an operator (health) or PoC token.")
 @click.option("--json", "as_json", is_flag=True, help="Print the health document as JSON.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the node.")
-def status(url: str, token_file: Path, as_json: bool, timeout: float) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds to wait for the node.")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CA certificate the node's HTTPS certificate chains to (default: the system's trust store).")
+def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: Path | None) -> None:
     """Show a node's sync health.  Exit 1 when not converged or equivocating, 2 when unreachable."""
-    req = urllib.request.Request(url.rstrip("/") + "/v1/health",
-                                 headers={"Authorization": "Bearer " + token_file.read_text().strip()})
+    if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
+        raise click.BadParameter("must be http(s)://HOST[:PORT]", param_hint="'--url'")
+    token = read_text_arg(token_file, "token")
+    if not token or any(c.isspace() for c in token) or not token.isascii():
+        raise PocsyncError(f"{token_file} does not hold a token (one line, as `pocsync token issue` printed it)",
+                           reason="bad_token_file")
+    req = urllib.request.Request(url.rstrip("/") + "/v1/health", headers={"Authorization": "Bearer " + token})
+    ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             h = json.loads(r.read(1 << 22))
     except urllib.error.HTTPError as exc:
         detail = exc.read(4096).decode("utf-8", "replace")
         raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise PocsyncError(f"cannot reach {url}: {exc}", reason="unreachable") from None
+        raise PocsyncError(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}", reason="unreachable") from None
+    except ValueError as exc:
+        raise PocsyncError(f"{url} did not answer a health document: {exc}", reason="bad_health_answer") from None
+    if not isinstance(h, dict) or "converged" not in h:
+        raise PocsyncError(f"{url} did not answer a health document", reason="bad_health_answer")
     problems = healthmod.problems(h)
     if as_json:
         print_json(h)

@@ -313,22 +313,59 @@ class Replica:
 
     def edit(self, ops: list[dict[str, Any]], *, me: str, key: Ed25519PrivateKey, author: str,
              now_ms: int) -> Outcome:
-        """Sign one change-set of ``ops`` at the next seq and apply it.  Raises on refusal."""
-        seq, prev = self.next_position(me)
-        node = self.manifest.nodes[me]
-        if self._frozen_from(me, seq) is not None:
-            raise SigningRefused(f"{me} is frozen by an equivocation proof; the root must declare a chain restart")
-        signing = node.current_key(seq)
-        if signing is None or ed25519_public_b64(signing.public) != ed25519_public_b64(key):
+        """Sign one change-set of ``ops`` at the next seq and apply it.
+
+        Raises, with nothing signed or stored, when this node may not sign (``SigningRefused``) or when any
+        op breaks a rule every peer applies on receipt (``EntryError`` whose ``detail["refusals"]`` lists
+        them by op index, as :meth:`check_ops` returns them).
+        """
+        payload, seq, signing, refusals = self._draft(ops, me=me, author=author, now_ms=now_ms)
+        if ed25519_public_b64(signing.public) != ed25519_public_b64(key):
             raise SigningRefused(f"this node's signing key is not the one the manifest allows for seq {seq}")
-        hlc = hlcmod.next_hlc(self.state.max_hlc(), now_ms)
-        ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
-        payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
-                                      author=author, ops=ops)
+        if refusals:  # never sign an op that every peer would refuse
+            raise EntryError("; ".join(f"op {x.index} ({x.op} {x.key}): {x.reason}: {x.message}" for x in refusals)
+                             + " — nothing was signed", reason=refusals[0].reason,
+                             refusals=[{"index": x.index, "op": x.op, "key": x.key, "reason": x.reason,
+                                        "message": x.message} for x in refusals])
         data = csmod.sign(payload, keyid=f"{me}:{signing.name}", key=key)
         out = self.receive(data, now_ms=now_ms, source="local")
         if out.status != "accepted":
             raise SigningRefused(f"own change-set was not accepted: {out.reason}: {out.message}")
+        return out
+
+    def check_ops(self, ops: list[dict[str, Any]], *, me: str, now_ms: int,
+                  author: str = "check") -> list[Refusal]:
+        """The ops of a would-be :meth:`edit` that every peer would refuse; nothing is signed or stored."""
+        return self._draft(ops, me=me, author=author, now_ms=now_ms)[3]
+
+    def _draft(self, ops: list[dict[str, Any]], *, me: str, author: str,
+               now_ms: int) -> tuple[bytes, int, Any, list[Refusal]]:
+        """(unsigned payload, its seq, the manifest's signing key for that seq, the ops peers would refuse)."""
+        seq, prev = self.next_position(me)
+        if self._frozen_from(me, seq) is not None:
+            raise SigningRefused(f"{me} is frozen by an equivocation proof; the root must declare a chain restart")
+        signing = self.manifest.nodes[me].current_key(seq)
+        if signing is None:
+            raise SigningRefused(f"manifest v{self.manifest.version} allows no key of {me} for seq {seq}")
+        hlc = hlcmod.next_hlc(self.state.max_hlc(), now_ms)
+        ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
+        payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
+                                      author=author, ops=ops)
+        return payload, seq, signing, self._origin_refusals(payload, f"{me}:{signing.name}")
+
+    def _origin_refusals(self, payload: bytes, keyid: str) -> list[Refusal]:
+        """Every op of an unsigned payload that peers would refuse, by the same :meth:`op_refusal`."""
+        obj = csmod.parse_payload(payload)
+        cs = ChangeSet(id=csmod.changeset_id(payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"],
+                       hlc=obj["hlc"], manifest=obj["manifest"], author=obj["author"],
+                       ops=tuple(csmod.Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict)
+                                          else None, o) for i, o in enumerate(obj["ops"])),
+                       keyid=keyid, envelope=b"")
+        out = []
+        for op in cs.ops:
+            why = self.op_refusal(cs, op)
+            if why is not None:
+                out.append(Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1]))
         return out
 
     def _with_holder_epoch(self, op: dict[str, Any], me: str, hlc: str) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def build_app(nd: NodeDir) -> web.Application:
 
     async def client_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=nd.config.sync.http_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=nd.peer_ssl())) as session:
             app[CLIENT] = PeerClient(rt, session)
             yield
 

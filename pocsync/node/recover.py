@@ -35,7 +35,7 @@ async def _recover(nd: NodeDir, peer: str) -> dict:
     try:
         rt = Runtime(nd=nd, worker=worker)
         timeout = aiohttp.ClientTimeout(total=nd.config.sync.http_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=nd.peer_ssl())) as session:
             client = PeerClient(rt, session)
             target, theirs = await client.identify(peer)
             current = await worker.run(Store.manifest)

@@ -11,6 +11,7 @@ import click
 import pytest
 
 from pocsync.cli.main import cli
+from pocsync.nodedir import NodeDir
 from tests.support.cli import ENTRIES, LocalFederation, run, sh
 
 
@@ -280,3 +281,270 @@ def test_independent_verifier_accepts_exported_change_sets(fed: LocalFederation)
     forged["signatures"][0]["keyid"] = "osce:k1"
     with pytest.raises(ValueError):
         dsse_verify.verify(json.dumps(forged), keys)
+
+
+def test_the_origin_refuses_to_sign_what_peers_would_refuse(fed: LocalFederation, tmp_path: Path) -> None:
+    """eu's scope is AUT,DEU,FRA,ITA: an out-of-scope record, withdraw or delete commits and signs nothing."""
+    res = fed.put("eu", [ENTRIES["eu"][0], {**ENTRIES["osce"][1]}], ok=False)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "refused record 2 (put UKR/technical): out_of_scope: UKR is outside the scope of eu at seq 1" in res.output
+    assert "nothing was committed" in res.output
+    for cmd in ("withdraw", "delete"):
+        res = run("entry", cmd, "--data", fed.data("eu"), "UKR/diplomatic", ok=False)
+        assert res.exit_code == 2 and "out_of_scope" in res.output and "nothing was committed" in res.output
+    assert fed.export("eu") == b""
+    # the scope is judged at the next seq: after a manifest narrowing eu to AUT from seq 2, DEU is refused
+    fed.put("eu", [ENTRIES["eu"][0]])
+    m2 = tmp_path / "m2.json"
+    run("manifest", "next", fed.manifest, "--out", m2)
+    run("manifest", "set-scope", m2, "--node", "eu", "--from-seq", "2", "--scope", "AUT")
+    run("manifest", "sign", m2, "--key", fed.base / "root" / "root.key")
+    run("manifest", "install", "--data", fed.data("eu"), m2)
+    deu = {**ENTRIES["eu"][0], "state": "DEU", "timezone": "Europe/Berlin"}
+    res = fed.put("eu", [deu], ok=False)
+    assert res.exit_code == 2 and "DEU is outside the scope of eu at seq 2" in res.output
+    assert len(fed.export("eu").splitlines()) == 1
+    fed.put("eu", [ENTRIES["eu"][1]])
+    run("manifest", "install", "--data", fed.data("osce"), m2)
+    fed.sync_all()  # what eu signed, every peer applies without refusal
+    assert json.loads(run("quarantine", "list", "--data", fed.data("osce"), "--json").output)["refused"] == []
+
+
+# --- every command, given wrong inputs: one line, a reason, a non-zero exit, nothing committed -------------
+def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
+    """(argv, a fragment the one error line must hold) for every command of the CLI."""
+    eu, un, nowhere = fed.data("eu"), fed.data("un"), w / "nowhere"
+    root = fed.base / "root"
+    from tests.support.broker import free_port
+
+    (w / "array.json").write_text(json.dumps([json.loads((fed.base / "eu.info.json").read_text())]))
+    (w / "table.csv").write_text("node,organisation\neu,EU\n")
+    (w / "garbage.json").write_text("{not json")
+    (w / "empty").write_text("")
+    (w / "bad.json").write_text(json.dumps([{**ENTRIES["eu"][0], "phones": ["+43 1"]}]))
+    (w / "ukr.json").write_text(json.dumps(ENTRIES["osce"][1]))
+    (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
+    (w / "wrong-pw").write_text("not the passphrase\n")
+    m = fed.manifest
+    return [
+        (["keys", "root-init", "--out", root], "exists"),
+        (["keys", "root-init", "--out", w / "r2", "--passphrase-file", w / "empty"], "is empty"),
+        (["keys", "new-signing", "--data", eu, "--name", "k1"], "exists"),
+        (["keys", "new-signing", "--data", nowhere, "--name", "k2"], "pocsync init"),
+        (["init", "--node", "EU!", "--data", w / "n1"], "node id"),
+        (["init", "--node", "n2", "--data", w / "n2", "--listen", "0.0.0.0:8443"], "--public-url"),
+        (["init", "--node", "n3", "--data", w / "n3", "--listen", "localhost"], "HOST:PORT"),
+        (["init", "--node", "n4", "--data", w / "n4", "--tls-cert", w / "garbage.json"], "both --tls-cert and --tls-key"),
+        (["init", "--node", "n5", "--data", w / "n5", "--tls-cert", w / "garbage.json", "--tls-key", w / "empty"],
+         "do not load"),
+        (["init", "--node", "n6", "--data", w / "n6", "--peer", "http://0.0.0.0:8443"], "wildcard"),
+        (["init", "--node", "n7", "--data", w / "n7", "--mqtt", "http://broker"], "mqtt://"),
+        (["init", "--node", "eu", "--data", eu], "already holds a node"),
+        (["node-info", "--data", nowhere], "pocsync init"),
+        (["node-info", "--data", eu, "--key", "k9"], "no signing key 'k9'"),
+        (["entry", "put", "--data", eu, w / "missing.json"], "not found"),
+        (["entry", "put", "--data", eu, w / "table.csv"], "entry import"),
+        (["entry", "put", "--data", eu, w / "garbage.json"], "malformed"),
+        (["entry", "put", "--data", eu, w / "binary.bin"], "not UTF-8"),
+        (["entry", "put", "--data", eu, w / "bad.json"], "nothing was committed"),
+        (["entry", "put", "--data", eu, w / "ukr.json"], "outside the scope of eu"),
+        (["entry", "put", "--data", eu, w], "is a folder"),
+        (["entry", "put", "--data", eu, "-"], "malformed"),
+        (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "nope"], "nope"),
+        (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
+        (["entry", "delete", "--data", eu, "UKR/technical"], "outside the scope"),
+        (["entry", "withdraw", "--data", eu, "ITA/consular"], "key"),
+        (["entry", "withdraw", "--data", eu, "JPN/diplomatic"], "outside the scope"),
+        (["entry", "list", "--data", nowhere], "pocsync init"),
+        (["entry", "show", "--data", eu, "AUT/technical"], "not in the merged view"),
+        (["log", "export", "--data", eu, "--after", "-1"], "--after"),
+        (["log", "import", "--data", eu, w / "missing.jsonl"], "not found"),
+        (["log", "verify", "--data", nowhere], "pocsync init"),
+        (["digest", "--data", nowhere], "pocsync init"),
+        (["quarantine", "list", "--data", nowhere], "pocsync init"),
+        (["run", "--data", nowhere], "pocsync init"),
+        (["run"], "--data"),
+        (["run", "--config", w / "garbage.json"], "garbage.json"),
+        (["recover", "--data", eu, "--peer", "not a url"], "not a url"),
+        (["recover", "--data", eu, "--peer", f"http://127.0.0.1:{free_port()}"], "cannot recover"),
+        (["audit", "--data", eu, "--limit", "0"], "--limit"),
+        (["export", "--data", eu, "--format", "xml"], "--format"),
+        (["demo", "--duration", "0"], "--duration"),
+        (["manifest", "create", "--out", m, "--root-pub", root / "root.pub"], "exists"),
+        (["manifest", "create", "--out", w / "m.json", "--root-pub", root / "root.key"], "is a private key"),
+        (["manifest", "create", "--out", w / "m.json", "--root-pub", w / "garbage.json"], "root public key"),
+        (["manifest", "add-node", m, "--node-info", w / "array.json", "--role", "regional", "--scope", "AUT"],
+         "JSON array"),
+        (["manifest", "add-node", m, "--node-info", w / "table.csv", "--role", "regional", "--scope", "AUT"],
+         "looks like CSV"),
+        (["manifest", "add-node", m, "--node-info", fed.base / "eu.info.json", "--role", "regional",
+          "--scope", "AUT,XYZ"], "XYZ is not an ISO 3166-1 alpha-3"),
+        (["manifest", "add-node", m, "--node-info", fed.base / "eu.info.json", "--role", "regional",
+          "--scope", "AUT"], "already in the manifest"),
+        (["manifest", "add-node", w / "garbage.json", "--node-info", fed.base / "eu.info.json", "--role",
+          "regional", "--scope", "AUT"], "garbage.json"),
+        (["manifest", "next", m, "--out", m], "exists"),
+        (["manifest", "rotate-key", m, "--node", "nope", "--from-seq", "2", "--name", "k2", "--public", "AAAA"],
+         "nope"),
+        (["manifest", "rotate-key", m, "--node", "eu", "--from-seq", "2", "--key-info", w / "array.json"],
+         "JSON array"),
+        (["manifest", "set-scope", m, "--node", "eu", "--from-seq", "2", "--scope", "AUT,XYZ"], "XYZ"),
+        (["manifest", "set-scope", m, "--node", "eu", "--from-seq", "2", "--scope", "AUT,XY"], "'XY'"),
+        (["manifest", "set-scope", m, "--node", "nope", "--from-seq", "2", "--scope", "AUT"], "nope"),
+        (["manifest", "remove-node", m, "--node", "nope", "--from-seq", "2"], "nope"),
+        (["manifest", "restart-chain", m, "--node", "eu", "--from-seq", "2"], "--key-info"),
+        (["manifest", "add-root", m, "--root-pub", w / "binary.bin"], "UTF-8"),
+        (["manifest", "remove-root", m], "--root-pub"),
+        (["manifest", "set-threshold", m, "--threshold", "5"], "threshold"),
+        (["manifest", "sign", m, "--key", root / "root.pub"], "is a public key"),
+        (["manifest", "sign", m, "--key", fed.data("eu") / "keys" / "sealing.key"], "X25519"),
+        (["manifest", "show", w / "garbage.json"], "garbage.json"),
+        (["manifest", "install", "--data", eu, w / "garbage.json"], "garbage.json"),
+        (["manifest", "install", "--data", eu, m], "already_installed"),
+        (["manifest", "publish", m, "--mqtt", "http://broker"], "mqtt://"),
+        (["status", "--url", "nowhere", "--token", w / "empty"], "--url"),
+        (["status", "--url", "http://127.0.0.1:9", "--token", w / "empty"], "does not hold a token"),
+        (["token", "issue", "--data", eu], "exactly one of"),
+        (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
+        (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
+    ]
+
+
+def _snapshot(fed: LocalFederation, extra: Path) -> dict[str, object]:
+    """What a wrong input must not change: each node's log, view, quarantine and audit; every other file."""
+    import hashlib
+
+    out: dict[str, object] = {}
+    for n in fed.nodes:
+        with NodeDir.open(fed.data(n)).store() as s:
+            m = s.manifest()
+            out[n] = (b"".join(s.export()), s.digest(), m.version if m else None, s.quarantined(), s.refused(),
+                      s.audit_log(1000))
+    for base in (fed.base, extra):
+        for f in sorted(base.rglob("*")):
+            if f.is_file() and "store.sqlite" not in f.name:
+                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def test_every_command_given_wrong_inputs_says_one_line_and_commits_nothing(fed: LocalFederation,
+                                                                              tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    w = tmp_path / "wrong"
+    w.mkdir()
+    cases = _wrong_inputs(fed, w)
+    covered = {tuple(str(a) for a in argv[:2]) for argv, _ in cases} | {(str(argv[0]),) for argv, _ in cases}
+    for path, cmd in all_commands(cli):
+        if not isinstance(cmd, click.Group):
+            assert path in covered or path[:1] in covered and len(path) == 1, f"no wrong-input case for {path}"
+    before = _snapshot(fed, w)
+    failures = []
+    for argv, fragment in cases:
+        res = CliRunner().invoke(cli, [str(a) for a in argv], input="", catch_exceptions=False)
+        shown = f"pocsync {' '.join(map(str, argv))} -> {res.exit_code}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+        errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error (")]
+        if not (res.exit_code not in (0, None) and "Traceback" not in res.output and len(errors) == 1
+                and not errors[0].startswith("error (internal_error)")
+                and errors[0] == res.stderr.splitlines()[-1]  # the error is the last word
+                and fragment in errors[0]):
+            failures.append(f"{shown}\n(wanted one error line holding {fragment!r})")
+    assert not failures, "\n\n".join(failures)
+    assert _snapshot(fed, w) == before, "a wrong input changed something"
+
+
+def test_publish_errors_are_one_line_and_success_is_quiet(fed: LocalFederation, broker, tmp_path: Path) -> None:
+    """manifest publish through aiomqtt: broker down, TLS against a plain port, unsigned; then a clean success."""
+    from tests.support.broker import free_port
+
+    def publish(url: str, manifest: Path = fed.manifest):
+        return sh("manifest", "publish", manifest, "--mqtt", url, "--timeout", "5", check=False)
+
+    for url, fragment, reason in [
+        (f"mqtt://127.0.0.1:{free_port()}", b"Connection refused", b"broker_unreachable"),
+        (f"mqtts://127.0.0.1:{broker.port}", b"TLS", b"broker_tls_error"),
+    ]:
+        proc = publish(url)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and b"Traceback" not in proc.stderr, err
+        assert len(err.strip().splitlines()) == 1 and reason in proc.stderr and fragment in proc.stderr, err
+    unsigned = tmp_path / "v2.json"
+    run("manifest", "next", fed.manifest, "--out", unsigned)
+    proc = publish(broker.url, unsigned)
+    assert proc.returncode == 2 and b"threshold_not_met" in proc.stderr
+    proc = publish(broker.url)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr  # no "Client is not connected" noise
+    import paho.mqtt.subscribe as subscribe
+
+    from pocsync.core import manifest as mf
+
+    msg = subscribe.simple("pocsync/v1/manifest", hostname="127.0.0.1", port=broker.port, retained=True)
+    assert msg.retain and mf.parse(msg.payload).id == mf.parse(fed.manifest.read_bytes()).id
+
+
+def test_init_needs_a_usable_public_url_and_node_info_refuses_an_unusable_one(tmp_path: Path) -> None:
+    from tests.integration.test_listener_tls import self_signed
+
+    res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443", ok=False)
+    assert res.exit_code == 2 and "--public-url" in res.stderr and not (tmp_path / "eu").exists()
+    res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
+              "--public-url", "https://eu.example.org:8443", ok=False)
+    assert res.exit_code == 2 and "--tls-cert" in res.stderr  # plain HTTP off loopback would not start
+    crt, key = self_signed(tmp_path)
+    run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
+        "--public-url", "https://eu.example.org:8443", "--tls-cert", crt, "--tls-key", key)
+    toml = (tmp_path / "eu" / "sync.toml").read_text()
+    assert f'tls_cert = "{crt.resolve()}"' in toml and f'tls_key = "{key.resolve()}"' in toml
+    info = json.loads(run("node-info", "--data", tmp_path / "eu").output)
+    assert info["endpoints"] == {"http": "https://eu.example.org:8443"}
+    # a sync.toml written by an older init (public_url from a wildcard listen) is refused, not sent
+    for bad, why in [("http://0.0.0.0:8443", "wildcard"), ("", "no public URL"), ("http://eu.example.org:8443",
+                                                                                  "plain HTTP off loopback")]:
+        (tmp_path / "eu" / "sync.toml").write_text(toml.replace('public_url = "https://eu.example.org:8443"',
+                                                                f'public_url = "{bad}"'))
+        res = run("node-info", "--data", tmp_path / "eu", ok=False)
+        assert res.exit_code == 2 and why in res.stderr and "unusable_public_url" in res.stderr
+        assert res.stdout == ""
+    # loopback nodes (tests, a single machine) keep their plain-HTTP default
+    run("init", "--node", "osce", "--data", tmp_path / "osce", "--listen", "127.0.0.1:8701")
+    assert json.loads(run("node-info", "--data", tmp_path / "osce").output)["endpoints"] == {
+        "http": "http://127.0.0.1:8701"}
+
+
+def test_output_to_a_pipe_is_not_wrapped(fed: LocalFederation) -> None:
+    """Through a real pipe, with no COLUMNS: keys and messages are never split across lines."""
+    import os
+    import subprocess
+
+    from tests.support.cli import pocsync_exe
+
+    long_org = "Example National Computer Security Incident Response Team of the Republic of Austria (fictional)"
+    fed.put("eu", [{**ENTRIES["eu"][0], "organisation": long_org}, ENTRIES["eu"][1]])
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run([*pocsync_exe(), "entry", "list", "--data", str(fed.data("eu"))], capture_output=True,
+                          env=env, timeout=60, check=True)
+    out = proc.stdout.decode()
+    assert long_org in out and "AUT/technical" in out and "AUT/diplomatic" in out
+    assert max(map(len, out.splitlines())) > 80
+    proc = subprocess.run([*pocsync_exe(), "entry", "withdraw", "--data", str(fed.data("eu")), "UKR/diplomatic"],
+                          capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+def test_every_command_that_prints_a_table_has_json(fed: LocalFederation) -> None:
+    import inspect
+
+    live_view = {("demo",)}  # a live view of its own federation, not a table of data
+    not_mine = {("log", "import")}  # its summary is rebuilt with the counting fix (issue 9, another part)
+    for path, cmd in all_commands(cli):
+        if isinstance(cmd, click.Group) or path in live_view | not_mine:
+            continue
+        src = inspect.getsource(cmd.callback)
+        if "table(" in src:
+            assert "--json" in run(*path, "--help").output, f"pocsync {' '.join(path)} prints a table without --json"
+    fed.put("eu", ENTRIES["eu"])
+    for argv in (["entry", "list"], ["quarantine", "list"], ["audit"], ["log", "verify"]):
+        json.loads(run(*argv, "--data", fed.data("eu"), "--json").output)
+    assert json.loads(run("log", "verify", "--data", fed.data("eu"), "--json").output) == {"verified": 1,
+                                                                                         "problems": []}
+    json.loads(run("manifest", "show", fed.manifest, "--json").output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import json
 import shutil
 import subprocess
@@ -106,8 +107,19 @@ def test_forged_traffic_changes_no_view_and_is_counted(tmp_path: Path, broker: M
         pub("pocsync/v1/cs/eu", b"not even json")
         pub("pocsync/v1/cs/eu", seal(forged, sender="eu", manifest=m.version,
                                      context="mqtt:pocsync/v1/cs/eu", recipients=members))
-        # the right key (a rogue insider at osce) outside its scope: the change-set is accepted, the op refused
+        # the right key (a rogue insider at osce) outside its scope: the CLI refuses to sign it ...
         res = run("entry", "put", "--data", fed["osce"].data, "-", input=json.dumps(entry("JPN/technical")), ok=False)
+        assert res.exit_code == 2 and "out_of_scope" in res.output and "nothing was committed" in res.output
+        # ... so the insider signs it by hand into osce's log: the change-set is accepted, the op refused
+        from pocsync.nodedir import NodeDir
+
+        with fed["osce"].store() as s:
+            head = s.replica().state.heads()["osce"]
+        rogue = csmod.sign(csmod.build_payload(
+            origin="osce", seq=head.seq + 1, prev=head.id, hlc=f"{time.time_ns() // 10**6:013d}-0000",
+            manifest=m.version, author="rogue@osce", ops=[{"op": "delete", "key": "JPN/technical"}]),
+            keyid="osce:k1", key=NodeDir.open(fed["osce"].data).signing_key("k1"))
+        res = run("log", "import", "--data", fed["osce"].data, "-", input=rogue + b"\n", ok=False)
         assert res.exit_code == 1 and "out_of_scope" in res.output
         # a replay of an old change-set
         with fed["osce"].store() as s:

@@ -101,6 +101,32 @@ def edit(rep: Replica, fed: Fed, node: str, ops: list[dict[str, Any]], *, t: int
     return rep.edit(ops, me=node, key=fed.key(node, name), author=f"staff@{node}", now_ms=t)
 
 
+def edit_unchecked(rep: Replica, fed: Fed, node: str, ops: list[dict[str, Any]], *, t: int = T0, name: str = "k1"):
+    """Sign like a broken or hostile origin that skips the origin's checks, then apply: peers' refusals."""
+    from pocsync.core import hlc as hlcmod
+
+    seq, prev = rep.next_position(node)
+    hlc = hlcmod.next_hlc(rep.state.max_hlc(), t)
+    ops = [rep._with_holder_epoch(op, node, hlc) for op in ops]
+    data = fed.forge(node, seq=seq, prev=prev, hlc=hlc, ops=ops, key=fed.key(node, name), keyid=f"{node}:{name}",
+                     author=f"staff@{node}")
+    return rep.receive(data, now_ms=t)
+
+
+def edit_or_force(rep: Replica, fed: Fed, node: str, ops: list[dict[str, Any]], *, t: int = T0, name: str = "k1"):
+    """``edit``; when the origin refuses to sign (an op peers would refuse), sign it as a hostile origin would."""
+    from pocsync.errors import EntryError
+
+    try:
+        out = edit(rep, fed, node, ops, t=t, name=name)
+    except EntryError as exc:
+        if not exc.detail.get("refusals"):
+            raise
+        return edit_unchecked(rep, fed, node, ops, t=t, name=name)
+    assert not out.refused, "the origin signed an op it refuses on receipt"
+    return out
+
+
 def put(key: str, **over: Any) -> dict[str, Any]:
     return {"op": "put", "key": key, "entry": entry(key, **over)}
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pocsync.core.replica import Replica
-from tests.support.fed import T0, Fed, digest, edit, entry
+from tests.support.fed import T0, Fed, digest, edit_or_force, entry
 
 KEYS = ["DEU/diplomatic", "DEU/technical", "FRA/diplomatic", "ITA/technical", "UKR/technical", "JPN/technical"]
 ORIGINS = ["un", "eu", "osce", "arf"]
@@ -45,7 +45,7 @@ def history(actions: list[tuple[str, str, str, int, int]], *, fork: bool = False
     for origin, kind, key, variant, dt in actions:
         clocks[origin] += dt
         rep = reps[origin]
-        res = edit(rep, FED, origin, make_ops(kind, key, variant), t=clocks[origin])
+        res = edit_or_force(rep, FED, origin, make_ops(kind, key, variant), t=clocks[origin])
         out.append(rep.state.log_envelope(origin, res.seq))
     if fork:  # the first origin with a change-set signs a second, different change-set at its last seq
         for origin in ORIGINS:
@@ -97,7 +97,7 @@ def test_importing_three_logs_in_different_orders_matches_them(actions, data) ->
     for origin, kind, key, variant, dt in actions:
         origin = nodes[ORIGINS.index(origin) % 3]
         clock += dt + 1
-        res = edit(reps[origin], FED, origin, make_ops(kind, key, variant), t=clock)
+        res = edit_or_force(reps[origin], FED, origin, make_ops(kind, key, variant), t=clock)
         env = reps[origin].state.log_envelope(origin, res.seq)
         for n in data.draw(st.lists(st.sampled_from(nodes), max_size=2)):  # partial, random gossip
             reps[n].receive(env, now_ms=LATER)

@@ -11,7 +11,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import manifest as mf
 from pocsync.core.envelope import CHANGESET_TYPE, pae
 from pocsync.core.replica import Limits, MemoryState, Proof, Replica
-from tests.support.fed import T0, Fed, digest, edit, put
+from tests.support.fed import T0, Fed, digest, edit, edit_unchecked, put
 
 
 @pytest.fixture()
@@ -89,7 +89,7 @@ def test_key_outside_its_seq_range_is_quarantined(fed: Fed) -> None:
 
 def test_out_of_scope_op_refused_and_later_changesets_apply(fed: Fed) -> None:
     rep = fed.replica()
-    out = edit(rep, fed, "eu", [put("JPN/technical"), put("DEU/technical")])
+    out = edit_unchecked(rep, fed, "eu", [put("JPN/technical"), put("DEU/technical")])  # a broken origin
     assert out.status == "accepted"
     assert [(r.index, r.reason) for r in out.refused] == [(0, "out_of_scope")]
     assert view_keys(rep) == {"DEU/technical"}
