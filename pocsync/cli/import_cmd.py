@@ -161,7 +161,9 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
     wanted = None
     if states:
         wanted = {s.strip().upper() for s in states.split(",") if s.strip()}
-        bad = sorted(s for s in wanted if len(s) != 3 or not s.isalpha())
+        import pycountry
+
+        bad = sorted(s for s in wanted if len(s) != 3 or not s.isalpha() or pycountry.countries.get(alpha_3=s) is None)
         if bad:
             raise click.BadParameter(f"{', '.join(bad)} not ISO 3166-1 alpha-3", param_hint="--states")
     writer = adapters.load(fmt)
