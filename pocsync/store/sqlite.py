@@ -15,7 +15,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,15 +27,39 @@ from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.changeset import ChangeSet
 from pocsync.core.merge import Assertion, view_digest
-from pocsync.core.replica import Head, Limits, Outcome, Proof, Refusal, Replica
+from pocsync.core.replica import (
+    MANIFEST_DEPENDENT,
+    MAX_UNVERIFIED_PARKED,
+    MAX_UNVERIFIED_PARKED_BYTES,
+    MAX_UNVERIFIED_PARKED_PER_ORIGIN,
+    QUARANTINE_HEAD_BYTES,
+    UNVERIFIED_PARK_REASONS,
+    Head,
+    Limits,
+    Outcome,
+    Proof,
+    Refusal,
+    Replica,
+)
 from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
 from pocsync.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-QUARANTINE_KEEP_BYTES = 1 << 20  # keep at most this much of an oversize blob (with its true size)
+# The quarantine is a bounded record of what this node refused (issue 11, ADR 12): one row per distinct
+# item (sha256 of its bytes) with a count, its reason, true size and first bytes.  The whole item is kept
+# only when a manifest change could make it valid (MANIFEST_DEPENDENT) and it fits the envelope cap and
+# its source's byte budget; rows are capped per source and expire.
+QUARANTINE_MAX_ROWS_PER_SOURCE = 500
+QUARANTINE_FULL_BYTES_PER_SOURCE = 8 * 1024 * 1024
+QUARANTINE_TTL = timedelta(days=30)
+UNVERIFIED_PARK_TTL = timedelta(days=7)
 
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_ago(delta: timedelta) -> str:
+    return (datetime.now(timezone.utc) - delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_ms() -> int:
@@ -54,8 +78,9 @@ def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
 class SQLiteState:
     """The core's State interface on one SQLite connection (inside a transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str = "") -> None:
+    def __init__(self, conn: sqlite3.Connection, *, source: str = "", max_envelope_bytes: int = 256 * 1024) -> None:
         self.c = conn
+        self.max_envelope_bytes = max_envelope_bytes
         self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
         self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
 
@@ -101,6 +126,27 @@ class SQLiteState:
             " ON CONFLICT(id) DO UPDATE SET reason=excluded.reason, message=excluded.message",
             (cs_id, origin, seq, reason, message, data, utcnow()),
         )
+        if reason in UNVERIFIED_PARK_REASONS:
+            self._bound_unverified(origin)
+
+    def _bound_unverified(self, origin: str | None) -> None:
+        """Unverified parked items: expire after UNVERIFIED_PARK_TTL, oldest evicted beyond the caps."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        marks = ",".join("?" * len(reasons))
+        self.c.execute(f"DELETE FROM parked WHERE reason IN ({marks}) AND parked_at < ?",
+                       (*reasons, utc_ago(UNVERIFIED_PARK_TTL)))
+        checks = [(f"reason IN ({marks}) AND origin IS ?", (*reasons, origin), MAX_UNVERIFIED_PARKED_PER_ORIGIN,
+                   MAX_UNVERIFIED_PARKED_BYTES // 4),
+                  (f"reason IN ({marks})", reasons, MAX_UNVERIFIED_PARKED, MAX_UNVERIFIED_PARKED_BYTES)]
+        for where, args, max_n, max_bytes in checks:
+            rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE {where}"
+                                  " ORDER BY parked_at DESC, rowid DESC", args).fetchall()
+            n = size = 0
+            for r in rows:
+                n += 1
+                size += r["size"]
+                if n > max_n or size > max_bytes:
+                    self.c.execute("DELETE FROM parked WHERE id=?", (r["id"],))
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
         return [bytes(r["envelope"]) for r in
@@ -117,19 +163,40 @@ class SQLiteState:
         self.c.execute("DELETE FROM parked WHERE id=?", (cs_id,))
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
+        """Record a refusal: bounded (see QUARANTINE_*), de-duplicated by the item's hash."""
         import hashlib
 
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        now = utcnow()
+        cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
+                             (now, message, digest, reason))
+        if cur.rowcount:
+            return
+        self.c.execute("DELETE FROM quarantine WHERE coalesce(last_at, received_at) < ?", (utc_ago(QUARANTINE_TTL),))
+        keep = data[:QUARANTINE_HEAD_BYTES]
+        if reason in MANIFEST_DEPENDENT and len(data) <= self.max_envelope_bytes:
+            held = self.c.execute("SELECT coalesce(sum(length(envelope)), 0) FROM quarantine WHERE source=?",
+                                  (source,)).fetchone()[0]
+            if held + len(data) <= QUARANTINE_FULL_BYTES_PER_SOURCE:
+                keep = data  # a manifest change may make it valid: keep it whole to retry
         self.c.execute(
-            "INSERT INTO quarantine (id, reason, message, source, size, envelope, received_at) VALUES (?,?,?,?,?,?,?)",
-            ("sha256:" + hashlib.sha256(data).hexdigest(), reason, message, source, len(data),
-             data[:QUARANTINE_KEEP_BYTES], utcnow()),
+            "INSERT INTO quarantine (id, reason, message, source, size, envelope, received_at, count, last_at)"
+            " VALUES (?,?,?,?,?,?,?,1,?)",
+            (digest, reason, message[:1000], source, len(data), keep, now, now),
+        )
+        self.c.execute(
+            "DELETE FROM quarantine WHERE source=? AND n NOT IN"
+            " (SELECT n FROM quarantine WHERE source=? ORDER BY n DESC LIMIT ?)",
+            (source, source, QUARANTINE_MAX_ROWS_PER_SOURCE),
         )
 
     def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]:
+        """Whole quarantined items with these reasons (to retry); rows holding only a prefix stay."""
         marks = ",".join("?" * len(reasons))
-        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE reason IN ({marks}) ORDER BY n",
+        where = f"reason IN ({marks}) AND size = length(envelope)"
+        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE {where} ORDER BY n",
                               tuple(sorted(reasons))).fetchall()
-        self.c.execute(f"DELETE FROM quarantine WHERE reason IN ({marks})", tuple(sorted(reasons)))
+        self.c.execute(f"DELETE FROM quarantine WHERE {where}", tuple(sorted(reasons)))
         return [bytes(r["envelope"]) for r in rows]
 
     # proofs
@@ -161,6 +228,9 @@ class SQLiteState:
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
              jsonc.dumps(a.entry).decode() if a.entry is not None else None),
         )
+        if a.op in ("delete", "withdraw"):  # tokens issued before this die (issue 11, case 5)
+            self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
+                           " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (a.key, a.hlc))
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
@@ -195,7 +265,7 @@ class SQLiteState:
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths"):
             self.c.execute(f"DELETE FROM {table}")
 
 
@@ -333,11 +403,16 @@ class Store:
             mf.check_install(self.manifest(), m, now_s=t // 1000)
             self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
                               (m.version, m.id, m.to_bytes(), utcnow()))
-            return Replica(SQLiteState(self.conn, source="reevaluate"), m, limits=self.limits).reevaluate(now_ms=t)
+            st = SQLiteState(self.conn, source="reevaluate", max_envelope_bytes=self.limits.max_envelope_bytes)
+            outs = Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
+            for o in outs:
+                self._note_own(o)
+            return outs
 
     # --- the log ------------------------------------------------------------------
     def replica(self, *, source: str = "") -> Replica:
-        return Replica(SQLiteState(self.conn, source=source), self.require_manifest(), limits=self.limits)
+        return Replica(SQLiteState(self.conn, source=source, max_envelope_bytes=self.limits.max_envelope_bytes),
+                       self.require_manifest(), limits=self.limits)
 
     def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:
         t = now_ms_ if now_ms_ is not None else now_ms()
@@ -351,14 +426,31 @@ class Store:
         """Seeing our own origin's change-sets from elsewhere: keep the signing guard right."""
         me = self.get_meta("node_id")
         for o in [out, *out.also_accepted]:
-            if o.origin == me and o.status in ("parked", "equivocation") and o.reason != "clock_skew":
+            # Only verified claims count: an unverifiable parked item is anybody's word (issue 11, case 1).
+            verified = o.status == "equivocation" or (
+                o.status == "parked" and o.reason not in UNVERIFIED_PARK_REASONS and o.reason != "clock_skew")
+            if o.origin == me and verified:
                 self.set_meta("signing_blocked",
                               f"peers hold {me} seq {o.seq} that this store lacks or disagrees with ({o.reason})")
+
+    def drop_unverified_parked(self, origin: str | None = None) -> int:
+        """Forget parked items that never verified (of ``origin``, or all): what `recover` clears."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        sql = f"DELETE FROM parked WHERE reason IN ({','.join('?' * len(reasons))})"
+        args: tuple[Any, ...] = reasons
+        if origin is not None:
+            sql += " AND origin IS ?"
+            args = (*reasons, origin)
+        with self.transaction():
+            return self.conn.execute(sql, args).rowcount
 
     def retry_parked(self, *, now_ms_: int | None = None, reason: str | None = None) -> list[Outcome]:
         t = now_ms_ if now_ms_ is not None else now_ms()
         with self.transaction():
-            return self.replica().retry_parked(now_ms=t, reason=reason)
+            outs = self.replica().retry_parked(now_ms=t, reason=reason)
+            for o in outs:
+                self._note_own(o)
+            return outs
 
     def note_announced_own(self, seq: int, by: str) -> None:
         """A peer announced that it holds this node's change-set ``seq`` (head vectors)."""
@@ -382,7 +474,10 @@ class Store:
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None
-        waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=?", (me,)).fetchone()["n"]
+        unverified = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        waiting = self.conn.execute(
+            f"SELECT count(*) AS n FROM parked WHERE origin=? AND reason NOT IN ({','.join('?' * len(unverified))})",
+            (me, *unverified)).fetchone()["n"]
         proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
             self.set_meta("signing_blocked", None)
@@ -537,6 +632,27 @@ class Store:
     def proofs(self) -> list[dict[str, Any]]:
         return [dict(r) for r in
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
+
+    # --- tokens (ADR 11) ---------------------------------------------------------------
+    def subject_state(self, key: str, jti: str | None) -> dict[str, Any]:
+        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` is revoked."""
+        row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()
+        death = self.conn.execute("SELECT hlc FROM key_deaths WHERE key=?", (key,)).fetchone()
+        revoked = jti is not None and self.conn.execute(
+            "SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+        return {"entry": json.loads(row["entry"]) if row else None, "dead_since": death["hlc"] if death else None,
+                "revoked": revoked}
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+
+    def revoke_token(self, jti: str, *, exp: int, reason: str, now_s: int | None = None) -> None:
+        """Put ``jti`` on this node's deny-list until ``exp``; expired entries are purged here."""
+        t = now_s if now_s is not None else int(time.time())
+        with self.transaction():
+            self.conn.execute("DELETE FROM revoked_tokens WHERE exp < ?", (t,))
+            self.conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, exp, reason, at) VALUES (?,?,?,?)",
+                              (jti[:200], exp, reason, utcnow()))
 
     def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
         with self.transaction():
