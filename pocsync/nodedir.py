@@ -7,7 +7,6 @@ one the manifest names for it, so a rotation needs no config change.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,12 @@ class NodeDir:
              mqtt_url: str = "", mqtt_password_file: str = "", peers: tuple[str, ...] = ()) -> "NodeDir":
         if not NODE_ID_RE.match(node_id):
             raise ConfigError(f"node id {node_id!r} must be lower-case letters, digits, '-' or '_' (max 32)")
-        data.mkdir(parents=True, exist_ok=True)
-        os.chmod(data, 0o700)
+        keyfiles.private_dir(data)  # holds keys/: 0700 whatever the umask, parents created 0700 too
         toml = data / "sync.toml"
         if toml.exists():
             raise ConfigError(f"{toml} exists: this folder already holds a node")
         keys = data / "keys"
-        keys.mkdir(mode=0o700, exist_ok=True)
+        keyfiles.private_dir(keys)
         keyfiles.write_private(keys / f"signing-{FIRST_KEY}.key", Ed25519PrivateKey.generate())
         keyfiles.write_private(keys / "sealing.key", X25519PrivateKey.generate())
         keyfiles.write_private(keys / "token.key", ec.generate_private_key(ec.SECP256R1()))

@@ -27,7 +27,7 @@ from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
-from pocsync.errors import EntryError, MalformedJSON
+from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.nodedir import NodeDir
 
 IMPORT_BATCH = 500
@@ -62,7 +62,7 @@ def keys() -> None:
 def root_init(out: Path, passphrase_file: Path | None) -> None:
     """Create an offline root key pair: OUT/root.key and OUT/root.pub."""
     key = Ed25519PrivateKey.generate()
-    out.mkdir(parents=True, exist_ok=True)
+    keyfiles.private_dir(out)  # 0700 whatever the umask (issue 11, case 12)
     keyfiles.write_private(out / "root.key", key, passphrase=keyfiles.read_passphrase(passphrase_file))
     pub = ed25519_public_b64(key)
     keyfiles.write_public(out / "root.pub", pub)
@@ -183,7 +183,15 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
 def entry_import(data: Path, src: str, adapter_name: str, author: str | None) -> None:
     """Import entries from a regional format through an adapter; validated like `entry put`."""
     nd = NodeDir.open(data)
-    records = adapters.load(adapter_name).read(read_input(src))
+    adapter = adapters.load(adapter_name)
+    raw = read_input(src)
+    try:
+        records = adapter.read(raw)
+    except PocsyncError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — an adapter is plug-in code: its failure is one clear line
+        raise EntryError(f"{src}: the {adapter_name} adapter cannot read it: {type(exc).__name__}: {exc}"[:500],
+                         reason="bad_input") from None
     _put_records(nd, records, src, _author(author, nd))
 
 

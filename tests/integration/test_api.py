@@ -212,7 +212,11 @@ def test_web_page_in_chromium(fed: Federation) -> None:
         page.wait_for_selector("#results tbody tr")
         page.fill("#q", "UKR")
         page.click("#search-btn")
-        page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
+        rows = page.locator("#results tbody tr")  # no wait_for_function: its string predicate is eval (CSP)
+        deadline = time.monotonic() + 15
+        while rows.count() != 1 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert rows.count() == 1
         assert "UKR" in page.inner_text("#results")
         page.click("#results tbody tr")
         page.wait_for_selector("#versions tbody tr")
