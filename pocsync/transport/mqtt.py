@@ -136,7 +136,7 @@ class MqttLink:
                 try:
                     _, inner, _ = csmod.peek_identity(opened.plaintext, max_bytes=rt.cfg.limits.max_envelope_bytes)
                 except PocsyncError:
-                    inner = None
+                    inner = origin  # not an envelope at all: the store keeps a bounded record of the refusal
                 if inner != origin:
                     rt.counters["mqtt_rejected:wrong_origin_topic"] += 1
                     return
