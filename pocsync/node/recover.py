@@ -57,6 +57,7 @@ async def _recover(nd: NodeDir, peer: str) -> dict:
             # a predecessor are retried now that the log is complete, and unverifiable items that merely
             # claim to be ours are dropped (they never blocked signing; issue 11, case 1).
             dropped = await worker.run(lambda s: s.drop_unverified_parked(nd.node_id))
+            await worker.run(Store.forget_announced_own)  # a claim the pull did not prove is dropped too
             await worker.run(lambda s: s.retry_parked())
             after = (await worker.run(Store.summary))["heads"].get(nd.node_id)
             blocked = await worker.run(Store.signing_blocked)

@@ -52,6 +52,7 @@ QUARANTINE_MAX_ROWS_PER_SOURCE = 500
 QUARANTINE_FULL_BYTES_PER_SOURCE = 8 * 1024 * 1024
 QUARANTINE_TTL = timedelta(days=30)
 UNVERIFIED_PARK_TTL = timedelta(days=7)
+ANNOUNCED_OWN_TTL = timedelta(minutes=10)  # how long a peer's unproven claim about our chain blocks signing
 
 
 def utcnow() -> str:
@@ -453,24 +454,68 @@ class Store:
             return outs
 
     def note_announced_own(self, seq: int, by: str) -> None:
-        """A peer announced that it holds this node's change-set ``seq`` (head vectors)."""
+        """A peer announced that it holds this node's change-set ``seq`` (head vectors).
+
+        A signed head vector proves who speaks, not that the change-set exists: the claim blocks signing
+        for at most ANNOUNCED_OWN_TTL (the pull it triggers fetches the verified change-sets well within
+        that); a claim that expires unproven makes this node disregard that announcer's claims until it
+        is proven right (issue 11: nothing unverified blocks signing beyond a bounded time)."""
         with self.transaction():
-            if seq > int(self.get_meta("announced_own_seq") or 0):
+            distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
+            if by in distrusted:
+                return
+            own = self._own_head()
+            if seq <= own:
+                return
+            announced = int(self.get_meta("announced_own_seq") or 0)
+            active = announced > own and self._announcement_age() < ANNOUNCED_OWN_TTL
+            if not active:
+                self.set_meta("announced_own_at", utcnow())
+            if not active or seq > announced:
                 self.set_meta("announced_own_seq", str(seq))
                 self.set_meta("announced_own_by", by)
+
+    def _own_head(self) -> int:
+        me = self.node_id
+        return self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
+
+    def _announcement_age(self) -> timedelta:
+        at = self.get_meta("announced_own_at")
+        if not at:
+            return timedelta(0)
+        try:
+            then = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return ANNOUNCED_OWN_TTL
+        return datetime.now(timezone.utc) - then
+
+    def forget_announced_own(self) -> None:
+        """What `recover` clears: a peer's unproven claim about this node's chain."""
+        with self.transaction():
+            for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
+                self.set_meta(k, None)
 
     def signing_blocked(self) -> str | None:
         """Why this node must not sign, or None.
 
-        A node never signs a seq it may have signed before: it refuses while peers announce more of
-        its own chain than its log holds, or while its own change-sets wait in the parking lot.
+        A node never signs a seq it may have signed before: it refuses while a peer's fresh announcement
+        says it holds more of its own chain than its log holds (for at most ANNOUNCED_OWN_TTL), while its
+        own *verified* change-sets wait in the parking lot, or while a proof of its equivocation stands.
         """
         me = self.node_id
-        own = self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
+        own = self._own_head()
         announced = int(self.get_meta("announced_own_seq") or 0)
+        by = self.get_meta("announced_own_by") or "a peer"
         if announced > own:
-            return (f"{self.get_meta('announced_own_by') or 'a peer'} holds {me} seq {announced} but this store"
-                    f" ends at seq {own}")
+            if self._announcement_age() < ANNOUNCED_OWN_TTL:
+                return f"{by} holds {me} seq {announced} but this store ends at seq {own}"
+            with self.transaction():  # unproven in time: disregard this announcer until proven right
+                distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
+                self.set_meta("announced_own_distrust", ",".join(sorted(distrusted | {by})))
+                for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
+                    self.set_meta(k, None)
+        elif announced:
+            self.set_meta("announced_own_distrust", None)  # claims proven: everyone is believed again
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None

@@ -31,7 +31,7 @@ from tests.support.fed import T0, Fed, put
 FED = Fed()
 M = FED.manifest
 NOW_S = T0 // 1000
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers(-2**64, 2**64) | st.text(max_size=12),

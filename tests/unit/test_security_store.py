@@ -177,7 +177,7 @@ unverified_input = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(batch=st.lists(unverified_input, min_size=1, max_size=12))
 def test_class_no_unverified_input_blocks_signing_or_exceeds_the_caps(tmp_path_factory: pytest.TempPathFactory,
@@ -202,3 +202,23 @@ _FED = Fed()
 
 def test_peek_identity_of_unsigned_claim_is_what_mqtt_compares() -> None:
     assert csmod.peek_identity(unsigned(origin="osce"), max_bytes=1 << 20)[1] == "osce"
+
+
+# --- a member's signed but unproven claim about our chain (found while testing the class) -----------
+def test_announced_own_seq_blocks_for_a_bounded_time_then_the_announcer_is_disregarded(tmp_path: Path,
+                                                                                      fed: Fed) -> None:
+    eu = make_store(tmp_path, fed)
+    sedit(eu, fed, [put("DEU/technical")])
+    eu.note_announced_own(50, "osce")
+    assert "osce holds eu seq 50" in (eu.signing_blocked() or "")
+    eu.note_announced_own(51, "osce")  # a higher claim does not extend the window
+    with eu.transaction():
+        eu.set_meta("announced_own_at", "2000-01-01T00:00:00.000000Z")
+    assert eu.signing_blocked() is None  # unproven in time
+    eu.note_announced_own(60, "osce")  # osce is not believed again ...
+    assert eu.signing_blocked() is None
+    eu.note_announced_own(60, "arf")  # ... another peer is, and `recover` forgets its claim
+    assert eu.signing_blocked() is not None
+    eu.forget_announced_own()
+    assert eu.signing_blocked() is None
+    assert sedit(eu, fed, [put("FRA/technical")], t=T0 + 1).status == "accepted"
