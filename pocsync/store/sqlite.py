@@ -665,7 +665,8 @@ class Store:
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [dict(r) | {"envelope": None} for r in
-                self.conn.execute("SELECT n, id, reason, message, source, size, received_at FROM quarantine ORDER BY n")]
+                self.conn.execute("SELECT n, id, reason, message, source, size, count, received_at, last_at"
+                                  " FROM quarantine ORDER BY n")]
 
     def refused(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM refused ORDER BY origin, seq, idx")]
