@@ -237,7 +237,7 @@ def _free_text(where: _Where, value: Any, field: str, top: str) -> None:
             _free_text(where, v, f"{field}[{i}]", top)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _free_text(where, k, field, top)
+            _free_text(where, k, f"{field}.{k}" if field else k, top or k)
             _free_text(where, v, f"{field}.{k}" if field else k, top or k)
 
 
