@@ -405,10 +405,7 @@ class Store:
             self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
                               (m.version, m.id, m.to_bytes(), utcnow()))
             st = SQLiteState(self.conn, source="reevaluate", max_envelope_bytes=self.limits.max_envelope_bytes)
-            outs = Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
-            for o in outs:
-                self._note_own(o)
-            return outs
+            return Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
 
     # --- the log ------------------------------------------------------------------
     def replica(self, *, source: str = "") -> Replica:
@@ -448,10 +445,7 @@ class Store:
     def retry_parked(self, *, now_ms_: int | None = None, reason: str | None = None) -> list[Outcome]:
         t = now_ms_ if now_ms_ is not None else now_ms()
         with self.transaction():
-            outs = self.replica().retry_parked(now_ms=t, reason=reason)
-            for o in outs:
-                self._note_own(o)
-            return outs
+            return self.replica().retry_parked(now_ms=t, reason=reason)
 
     def note_announced_own(self, seq: int, by: str) -> None:
         """A peer announced that it holds this node's change-set ``seq`` (head vectors).
