@@ -189,3 +189,19 @@ def test_case7_renewal_and_sign_out_revoke_the_old_credential(fed: Federation) -
     assert call(eu.url + "/v1/session", method="DELETE", headers={"Cookie": cookie})[0] == 200
     status, _, body = call(eu.url + "/v1/whoami", headers={"Cookie": cookie})
     assert status == 401 and json.loads(body)["reason"] == "revoked"
+
+
+def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
+    """The PoC page is a renderer too: its text helper neutralises what a member node may have signed."""
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(fed["eu"].url + "/")
+        page.fill("#token", poc(fed))
+        page.click("#signin-btn")
+        page.wait_for_selector("#results tbody tr")
+        shown = page.evaluate("safe('a\\u202eb\\u2028c\\u0085d\\u2066e\\u0000f\\ud800g\\nh \\u200f\\ud83d\\ude00')")
+        assert shown == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\nh \u200f\U0001F600"  # LF stays (notes)
+        td = page.evaluate("el('td', 'x\\u202ey').textContent")
+        assert td == "x\ufffdy"

@@ -4,7 +4,11 @@ const $ = (id) => document.getElementById(id);
 const FIELDS = ["organisation", "position", "person", "emails", "phones", "available_24_7", "timezone", "languages",
   "networks", "secure_channels", "notes"];
 
-function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+// Free text may hold what docs/adr/0013 allows; whatever a member node signed, the page shows controls,
+// separators, bidi overrides/isolates and lone surrogates as U+FFFD (notes keep their line feeds).
+const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/gu;
+function safe(t) { return String(t).replace(FORBIDDEN, "\ufffd"); }
+function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = safe(text); if (cls) e.className = cls; return e; }
 function show(id) { for (const s of ["signin", "directory", "entry"]) $(s).classList.toggle("hidden", s !== id); }
 function fmt(v) {
   if (v === undefined || v === null) return "";
@@ -59,12 +63,12 @@ async function search() {
 
 async function openEntry(key) {
   const d = await api("/v1/entries/" + key);
-  $("entry-title").textContent = key + " — " + d.entry.organisation;
+  $("entry-title").textContent = safe(key + " — " + d.entry.organisation);
   const tb = $("entry-fields").querySelector("tbody"); tb.replaceChildren();
   for (const f of FIELDS) if (d.entry[f] !== undefined) { const tr = el("tr"); tr.append(el("th", f.replace(/_/g, " ")), el("td", fmt(d.entry[f]))); tb.append(tr); }
   $("entry-vcard").href = "/v1/export?format=vcard&key=" + encodeURIComponent(key);
   const p = d.provenance;
-  $("provenance").textContent = "Winning version from " + p.origin + ", change-set " + p.cs_id + " #" + p.index + ", hlc " + p.hlc + ", entered by " + p.author + ".";
+  $("provenance").textContent = safe("Winning version from " + p.origin + ", change-set " + p.cs_id + " #" + p.index + ", hlc " + p.hlc + ", entered by " + p.author + ".");
   const vb = $("versions").querySelector("tbody"); vb.replaceChildren();
   for (const v of d.versions) { const tr = el("tr"); tr.append(el("td", v.origin), el("td", v.op), el("td", v.hlc), el("td", v.author)); vb.append(tr); }
   const div = $("divergences"); div.replaceChildren();
