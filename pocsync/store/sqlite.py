@@ -508,7 +508,7 @@ class Store:
                 self.set_meta("announced_own_distrust", ",".join(sorted(distrusted | {by})))
                 for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
                     self.set_meta(k, None)
-        elif announced:
+        elif announced and self.get_meta("announced_own_distrust"):
             self.set_meta("announced_own_distrust", None)  # claims proven: everyone is believed again
         reason = self.get_meta("signing_blocked")
         if reason is None:
