@@ -1,9 +1,15 @@
 """Exports of the merged directory: JSON, CSV (documented header) and vCard 4.0 (RFC 6350, via vobject).
 
-Pure functions over view rows as ``Store.entries()`` returns them.  CSV cells that a spreadsheet
-would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed with ``'`` — except in
-the ``phones`` column, whose E.164 numbers start with ``+`` by definition and are never formulas
-once joined with ``; `` (documented in the header comment of docs/OPERATIONS.md).
+Pure functions over view rows as ``Store.entries()`` returns them.  Every field is untrusted, whatever
+validation the origin ran (receivers do not validate: ADR 6), so every writer — these and the regional
+adapters' writers — goes through the guards of this module (issue 11, cases 4 and 13):
+
+* :func:`safe_text` — free text with the code points :mod:`pocsync.freetext` forbids replaced by U+FFFD;
+* :func:`safe_cell` — a spreadsheet cell: ``safe_text``, then a leading ``'`` when the cell could run as
+  a formula (it starts, after any white space, with ``=``, ``+``, ``-``, ``@``, TAB or CR).  A ``phones``
+  cell keeps its leading ``+`` only when every number in it is a valid E.164 number;
+* :func:`safe_json` — JSON bytes whose raw C1, separator, bidi and surrogate code points are ``\\u``
+  escapes (the same data when parsed).
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
 import vobject
 
+from pocsync import freetext
 from pocsync.core.hlc import HLC, is_hlc
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
@@ -30,6 +38,42 @@ def extra_fields(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if k not in KNOWN}
 LISTS = ("emails", "phones", "languages", "networks")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
+E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
+LIST_SEP = "; "
+
+
+def safe_text(value: Any, *, field: str = "") -> str:
+    """Any value as display text, with forbidden code points replaced (``notes`` keeps line feeds)."""
+    text = value if isinstance(value, str) else str(value)
+    return freetext.clean(text, multiline=field in freetext.MULTILINE_FIELDS)
+
+
+def is_e164(number: object) -> bool:
+    return isinstance(number, str) and E164_RE.match(number) is not None
+
+
+def safe_cell(value: Any, *, column: str = "") -> str:
+    """One spreadsheet cell (CSV, or any adapter writing a table) that no spreadsheet runs as a formula."""
+    if value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif column in LISTS and isinstance(value, list):
+        text = LIST_SEP.join(safe_text(v, field=column) for v in value)
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = str(value)
+    text = safe_text(text, field=column)
+    if text.lstrip(" \u00a0").startswith(FORMULA):
+        phones_ok = column == "phones" and isinstance(value, list) and value and all(is_e164(v) for v in value)
+        if not phones_ok:
+            text = "'" + text
+    return text
+
+
+def safe_json(value: Any, **dumps: Any) -> bytes:
+    return freetext.escape_json(json.dumps(value, ensure_ascii=False, **dumps)).encode("utf-8")
 
 
 def to_json(rows: list[dict[str, Any]]) -> bytes:
@@ -37,23 +81,11 @@ def to_json(rows: list[dict[str, Any]]) -> bytes:
            "entries": [{"key": r["key"], "entry": r["entry"],
                         "provenance": {"origin": r["origin"], "hlc": r["hlc"], "cs_id": r["cs_id"],
                                        "author": r["author"]}} for r in rows]}
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
+    return safe_json(doc, sort_keys=True, indent=1)
 
 
 def _cell(col: str, value: Any) -> str:
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif col in LISTS and isinstance(value, list):
-        text = "; ".join(map(str, value))
-    elif isinstance(value, (list, dict)):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    else:
-        text = str(value)
-    if col != "phones" and text.startswith(FORMULA):
-        text = "'" + text
-    return text
+    return safe_cell(value, column=col)
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -72,10 +104,22 @@ def _rev(hlc: str) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+def _safe_entry(value: Any, field: str = "") -> Any:
+    """The entry with every string passed through :func:`safe_text` (lists and objects walked)."""
+    if isinstance(value, str):
+        return safe_text(value, field=field)
+    if isinstance(value, list):
+        return [_safe_entry(v, field) for v in value]
+    if isinstance(value, dict):
+        return {safe_text(k): _safe_entry(v, k if not field else field) for k, v in value.items()}
+    return value
+
+
 def to_vcard(rows: list[dict[str, Any]]) -> str:
     cards = []
     for r in rows:
-        e = r["entry"]
+        e = _safe_entry(r["entry"])
+        r = {**r, "key": safe_text(r["key"]), "origin": safe_text(r.get("origin", ""))}
         c = vobject.vCard()
         c.add("version").value = "4.0"
         person = e.get("person")

@@ -35,13 +35,15 @@ import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
+from pocsync import freetext
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import ZERO
 from pocsync.errors import EntryError, MalformedJSON
 
 #: Reasons of refusals at the origin (besides those of :data:`pocsync.core.model.REASONS`).
 REASONS = ("not_an_object", "bad_field", "unknown_state", "unknown_kind", "missing_organisation",
-           "missing_contact", "person_on_technical", "bad_email", "bad_phone", "bad_timezone", "bad_language")
+           "missing_contact", "person_on_technical", "bad_email", "bad_phone", "bad_timezone", "bad_language",
+           "bad_text")
 
 _OPTIONAL = tuple(f for f in model.CONTACT_FIELDS if f not in ("state", "kind", "organisation", "holder_epoch"))
 _STRIPPED = ("position", "person")
@@ -224,6 +226,21 @@ def _strict_json(where: _Where, e: dict[str, Any]) -> None:
             raise where.fail(name, f"not allowed in pocsync JSON: {exc.message}", "bad_field") from None
 
 
+def _free_text(where: _Where, value: Any, field: str, top: str) -> None:
+    """Every string of the entry obeys :mod:`pocsync.freetext` (issue 11, case 13)."""
+    if isinstance(value, str):
+        why = freetext.problem(value, multiline=top in freetext.MULTILINE_FIELDS)
+        if why:
+            raise where.fail(field, why, "bad_text")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _free_text(where, v, f"{field}[{i}]", top)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _free_text(where, k, f"{field}.{k}" if field else k, top or k)
+            _free_text(where, v, f"{field}.{k}" if field else k, top or k)
+
+
 def _roles(where: _Where, e: dict[str, Any]) -> None:
     if not (e.get("emails") or e.get("phones")):
         raise where.fail("emails", "at least one email or phone is required", "missing_contact")
@@ -267,6 +284,7 @@ def validate_entry(entry: object, *, record: str | None = None,
     where.relabel(e)
     e["organisation"] = _organisation(where, e.get("organisation"))
     _strict_json(where, e)
+    _free_text(where, e, "", "")
     _scalars(where, e)
     _lists(where, e)
     _secure_channels(where, e)

@@ -21,6 +21,34 @@ from pocsync.errors import KeyFileError
 K = TypeVar("K")
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and any missing parent) a folder only its owner can enter: 0700, whatever the
+    umask (issue 11, case 12).  An existing folder that others can write to or read is refused, so a
+    key never lands where another local user could replace it or ``root.pub`` next to it."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        os.chmod(d, 0o700)  # mkdir's mode is masked by the umask, never widened; chmod is not
+    st = path.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise KeyFileError(f"{path} is not a folder", reason="key_permissions")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if st.st_uid != os.getuid():
+            raise KeyFileError(f"folder {path} is open to others (mode {oct(st.st_mode & 0o777)}) and not yours;"
+                               " keep keys in a folder of your own", reason="key_permissions")
+        os.chmod(path, 0o700)
+    return path
+
+
 def write_private(path: Path, key: Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey,
                   *, passphrase: bytes | None = None) -> None:
     if path.exists():
@@ -28,7 +56,7 @@ def write_private(path: Path, key: Ed25519PrivateKey | X25519PrivateKey | ec.Ell
     enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
            else serialization.NoEncryption())
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
@@ -39,7 +67,9 @@ def write_private(path: Path, key: Ed25519PrivateKey | X25519PrivateKey | ec.Ell
 
 
 def write_public(path: Path, text: str) -> None:
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
     os.chmod(path, 0o644)
 
 

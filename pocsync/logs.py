@@ -1,33 +1,65 @@
-"""Daemon logging: text or JSON lines ([log] format), never PoC contact data.
+"""Daemon logging: text or JSON lines ([log] format), never PoC contact data, never credentials.
 
 Log records carry node ids, URLs, seqs, reasons and counts — never entry fields; messages from the
 store and transports are written with that rule, and the no-content tests read the logs.
+
+Credentials are redacted from every line, the framework's included (aiohttp's access log records
+the request line with its query string; its parser errors quote header values): the handler's
+formatter runs :func:`redact` over the whole formatted line, exception text included, so no logger
+can bypass it (issue 11, case 9).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+
+REDACTED = "[redacted]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # header values, however quoted: Authorization: Bearer …, Cookie: …, Set-Cookie: …
+    (re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie)(['\"]?\s*[:=,]\s*['\"]?)"
+                r"[^'\"\r\n]*"), r"\1\2" + REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic|pocsync)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
+    # credentials in query strings and form bodies
+    (re.compile(r"(?i)\b(access_token|id_token|refresh_token|token|session|pocsync_session|password|passwd|"
+                r"secret|api_key|apikey)=[^&\s'\"]+"), r"\1=" + REDACTED),
+    # anything shaped like a JWT/JWS wherever it appears
+    (re.compile(r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential we know the shape of replaced by ``[redacted]``."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+               "level": record.levelname.lower(), "logger": record.name, "msg": redact(record.getMessage())}
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):  # structured sync events (pocsync.node.runtime.event)
             out.update({k: v for k, v in fields.items() if k not in out})
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
 
 
 def setup(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if fmt == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+                         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -40,13 +40,12 @@ class NodeDir:
             raise ConfigError(f"node id {node_id!r} must be lower-case letters, digits, '-' or '_' (max 32)")
         check_setup(listen=listen, public_url=public_url, tls_cert=tls_cert, tls_key=tls_key,
                     behind_tls_proxy=behind_tls_proxy, peers=peers, peer_ca_file=peer_ca_file)
+        keyfiles.private_dir(data)  # holds keys/: 0700 whatever the umask, parents created 0700 too
         toml = data / "sync.toml"
         if toml.exists():
             raise ConfigError(f"{toml} exists: this folder already holds a node")
-        data.mkdir(parents=True, exist_ok=True)
-        os.chmod(data, 0o700)
         keys = data / "keys"
-        keys.mkdir(mode=0o700, exist_ok=True)
+        keyfiles.private_dir(keys)
         keyfiles.write_private(keys / f"signing-{FIRST_KEY}.key", Ed25519PrivateKey.generate())
         keyfiles.write_private(keys / "sealing.key", X25519PrivateKey.generate())
         keyfiles.write_private(keys / "token.key", ec.generate_private_key(ec.SECP256R1()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ from pocsync.core.manifest import Manifest
 from pocsync.errors import PocsyncError
 
 AUDIENCE = "pocsync"
+SESSION_AUDIENCE = "pocsync-session:"  # + the node id: a session cookie is valid at the node that set it only
 SCOPES = ("directory", "health")
+MAX_TOTAL_LIFETIME_S = 30 * 86_400  # renewals never carry a token past auth_time + this (ADR 11)
+SESSION_TTL_S = 8 * 3_600
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "x5t", "crit")
 MAX_TOKEN = 8192
 LEEWAY_S = 60
@@ -53,15 +57,28 @@ class Claims:
     exp: int
     jti: str
     kid: str
+    iat_ms: int = 0     # issue time in ms (claim ``iat_ms``; ``iat`` * 1000 for tokens without it)
+    auth_time: int = 0  # when the chain of renewals began (claim ``auth_time``; ``iat`` without it)
+    audience: str = AUDIENCE
+
+
+def session_audience(node: str) -> str:
+    return SESSION_AUDIENCE + node
 
 
 def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject: str, scope: str, now_s: int,
-                ttl_s: int) -> str:
+                ttl_s: int, now_ms: int | None = None, auth_time: int | None = None,
+                audience: str = AUDIENCE, exp: int | None = None) -> str:
     if scope not in SCOPES:
         raise TokenError(f"scope must be one of {SCOPES}", reason="bad_scope")
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    claims = {"iss": issuer, "sub": subject, "aud": AUDIENCE, "iat": now_s, "exp": now_s + ttl_s,
+    if now_ms is None or now_ms // 1000 != now_s:
+        real = time.time_ns() // 1_000_000
+        now_ms = real if real // 1000 == now_s else now_s * 1000
+    ms = now_ms
+    claims = {"iss": issuer, "sub": subject, "aud": audience, "iat": now_s, "iat_ms": ms,
+              "exp": exp if exp is not None else now_s + ttl_s, "auth_time": auth_time if auth_time else now_s,
               "jti": secrets.token_urlsafe(16), "scope": scope}
     return jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
 
@@ -69,17 +86,22 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
 def _b64json(part: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, json.JSONDecodeError):
+    except (ValueError, RecursionError, json.JSONDecodeError):
         raise TokenError(f"token {what} is not base64url JSON", reason="malformed") from None
     if not isinstance(value, dict):
         raise TokenError(f"token {what} is not a JSON object", reason="malformed")
     return value
 
 
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$")
+
+
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims, NOT verified: only to route verification (never trusted)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN:
         raise TokenError(f"token longer than {MAX_TOKEN} bytes", reason="oversize")
+    if not _TOKEN_RE.match(token):
+        raise TokenError("token is not a compact JWS (three base64url parts)", reason="malformed")
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("token is not a compact JWS", reason="malformed")
@@ -95,6 +117,25 @@ def unverified_subject(token: str) -> str | None:
 
 
 def verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: str = AUDIENCE) -> Claims:
+    """Total: any string gives Claims or a TokenError."""
+    try:
+        return _verify_signature(token, manifest=manifest, now_s=now_s, audience=audience)
+    except PocsyncError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise TokenError(f"token is malformed ({type(exc).__name__})", reason="malformed") from None
+
+
+def _int_claim(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
+    v = claims.get(name)
+    if v is None and not required:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 2**53 - 1:
+        raise TokenError(f"token claim {name} must be a non-negative integer", reason="missing_claim")
+    return v
+
+
+def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: str) -> Claims:
     header, unverified = unverified_parts(token)
     bad = [h for h in FORBIDDEN_HEADERS if h in header]
     if bad:
@@ -114,8 +155,12 @@ def verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: st
                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     try:
         claims = jwt.decode(token, public, algorithms=["ES256"], audience=audience, issuer=iss,
-                            options={"require_aud": True, "require_exp": True, "require_iat": True,
-                                     "require_iss": True, "require_sub": True, "require_jti": True,
+                            # exp, iat and nbf are required and checked below against ``now_s`` (time is a
+                            # parameter); python-jose would compare them with its own clock ("require_exp"
+                            # turns "verify_exp" back on)
+                            options={"require_aud": True, "require_iss": True, "require_sub": True,
+                                     "require_jti": True,
+                                     # checked below, at our precision and leeway (nbf too: case 8)
                                      "verify_exp": False, "verify_iat": False, "verify_nbf": False})
     except JWTClaimsError as exc:
         msg = str(exc)
@@ -125,21 +170,45 @@ def verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: st
         raise TokenError("token expired", reason="expired") from None
     except (JWTError, JOSEError) as exc:
         raise TokenError(f"token signature refused: {exc}", reason="bad_signature") from None
-    for name in ("iat", "exp"):
-        if not isinstance(claims.get(name), int) or isinstance(claims.get(name), bool):
-            raise TokenError(f"token claim {name} must be an integer", reason="missing_claim")
-    if not isinstance(claims.get("scope"), str) or not isinstance(claims.get("jti"), str):
-        raise TokenError("token needs string scope and jti claims", reason="missing_claim")
-    if now_s >= claims["exp"]:
+    iat, exp = _int_claim(claims, "iat", required=True), _int_claim(claims, "exp", required=True)
+    nbf = _int_claim(claims, "nbf", required=False)
+    iat_ms = _int_claim(claims, "iat_ms", required=False)
+    auth_time = _int_claim(claims, "auth_time", required=False)
+    if not isinstance(claims.get("scope"), str) or not isinstance(claims.get("jti"), str) \
+            or not isinstance(claims.get("sub"), str):
+        raise TokenError("token needs string sub, scope and jti claims", reason="missing_claim")
+    assert iat is not None and exp is not None
+    if now_s >= exp:
         raise TokenError("token expired", reason="expired")
-    if claims["iat"] > now_s + LEEWAY_S:
+    if iat > now_s + LEEWAY_S:
         raise TokenError("token issued in the future", reason="not_yet_valid")
-    return Claims(issuer=iss, subject=claims["sub"], scope=claims["scope"], iat=claims["iat"], exp=claims["exp"],
-                  jti=claims["jti"], kid=kid)
+    if nbf is not None and nbf > now_s + LEEWAY_S:
+        raise TokenError("token is not valid yet (nbf)", reason="not_yet_valid")
+    if iat_ms is None or iat_ms // 1000 != iat:
+        iat_ms = iat * 1000  # no (consistent) millisecond claim: the start of iat's second, the strict reading
+    if auth_time is None or auth_time > iat:
+        auth_time = iat
+    return Claims(issuer=iss, subject=claims["sub"], scope=claims["scope"], iat=iat, exp=exp,
+                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience)
 
 
-def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str], dict | None] | None) -> None:
-    """The rules that depend on the directory: run on every request, never cached."""
+@dataclass(frozen=True)
+class SubjectState:
+    """What the node's log says about a token's subject, for :func:`check_subject`."""
+
+    entry: dict | None          # the live entry, or None
+    dead_since: str | None = None  # hlc of the latest delete or withdrawal of the key by any origin
+    revoked: bool = False       # the token's jti is on this node's deny-list
+
+
+def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str], Any] | None) -> None:
+    """The rules that depend on the directory: run on every request, never cached.
+
+    ``lookup_entry(subject)`` returns the live entry (a dict) or a :class:`SubjectState`."""
+    found = lookup_entry(c.subject) if lookup_entry is not None else None
+    st = found if isinstance(found, SubjectState) else SubjectState(found)
+    if st.revoked:
+        raise TokenError("this token was signed out or renewed", reason="revoked")
     if c.scope == "health":
         if not c.subject.startswith("operator:"):
             raise TokenError("a health token's subject must be operator:<name>", reason="bad_scope")
@@ -154,14 +223,16 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
     if node is None or not node.covers(state, LATEST):
         raise TokenError(f"{c.issuer} may not issue tokens for {state}", reason="issuer_out_of_scope")
     if lookup_entry is not None:
-        entry = lookup_entry(c.subject)
-        if entry is None:
+        if st.entry is None:
             raise TokenError(f"{c.subject} is not a live entry of the directory", reason="subject_not_listed")
-        epoch = entry.get("holder_epoch")
-        # iat has one-second granularity: the holder changed after the token when its epoch falls in a
-        # later second than iat (a change within the same second as issuance is not distinguished).
-        if is_hlc(epoch) and HLC.parse(epoch).ms // 1000 > c.iat:
+        # Compared in milliseconds, the precision of the hlc (ADR 11): a holder change, a delete or a
+        # withdrawal at or after the token's issue time kills it, whatever the entry carries afterwards.
+        epoch = st.entry.get("holder_epoch")
+        if is_hlc(epoch) and HLC.parse(epoch).ms >= c.iat_ms:
             raise TokenError(f"the holder of {c.subject} changed after this token was issued", reason="holder_changed")
+        if is_hlc(st.dead_since) and HLC.parse(st.dead_since).ms >= c.iat_ms:
+            raise TokenError(f"{c.subject} was deleted or withdrawn after this token was issued",
+                             reason="holder_changed")
 
 
 def verify_token(token: str, *, manifest: Manifest, now_s: int, audience: str = AUDIENCE,
@@ -171,22 +242,32 @@ def verify_token(token: str, *, manifest: Manifest, now_s: int, audience: str = 
     return c
 
 
+def verify_session(token: str, *, node: str, manifest: Manifest, now_s: int) -> Claims:
+    """A session cookie: a token this node issued for itself (audience ``pocsync-session:<node>``)."""
+    c = verify_signature(token, manifest=manifest, now_s=now_s, audience=session_audience(node))
+    if c.issuer != node:
+        raise TokenError("a session cookie is valid only at the node that set it", reason="wrong_audience")
+    return c
+
+
 class TokenCache:
     """Caches verified signatures (by token hash and manifest version) for ``ttl_s``; the subject check
     (entry still live, holder unchanged) runs on every call, so a change of the entry is seen at once."""
 
     def __init__(self, ttl_s: float = 60.0, max_items: int = 10_000) -> None:
         self.ttl_s, self.max_items = ttl_s, max_items
-        self._items: dict[tuple[str, int], tuple[float, Claims]] = {}
+        self._items: dict[tuple[str, int, str], tuple[float, Claims]] = {}
 
     def verify(self, token: str, *, manifest: Manifest, now_s: int,
-               lookup_entry: Callable[[str], dict | None] | None = None) -> Claims:
-        k = (hashlib.sha256(token.encode()).hexdigest(), manifest.version)
+               lookup_entry: Callable[[str], Any] | None = None, audience: str = AUDIENCE) -> Claims:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN or not token.isascii():
+            raise TokenError("token is not a compact JWS (three base64url parts)", reason="malformed")
+        k = (hashlib.sha256(token.encode()).hexdigest(), manifest.version, audience)
         hit = self._items.get(k)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s and now_s < hit[1].exp:
             c = hit[1]
         else:
-            c = verify_signature(token, manifest=manifest, now_s=now_s)
+            c = verify_signature(token, manifest=manifest, now_s=now_s, audience=audience)
             if len(self._items) >= self.max_items:
                 self._items.clear()
             self._items[k] = (time.monotonic(), c)
@@ -195,12 +276,20 @@ class TokenCache:
 
 
 def renew(c: Claims, *, issuer: str, kid: str, key: EllipticCurvePrivateKey, manifest: Manifest, now_s: int,
-          ttl_s: int) -> str:
-    """A fresh token for the holder of verified claims ``c``, issued by this node (any member may renew)."""
+          ttl_s: int, audience: str = AUDIENCE, max_total_s: int = MAX_TOTAL_LIFETIME_S) -> str:
+    """A fresh token for the holder of verified claims ``c``, issued by this node (any member may renew).
+
+    The chain of renewals keeps the first token's ``auth_time``: no renewal reaches past
+    ``auth_time + max_total_s`` (ADR 11); the caller revokes the old token."""
+    limit = c.auth_time + max_total_s
+    if now_s >= limit - 60:
+        raise TokenError("this token's renewals reached their maximum total lifetime; ask your secretariat"
+                         " for a new token", reason="renewal_limit")
     if c.scope == "directory":
         state, _ = model.parse_key(c.subject)
         node = manifest.node(issuer)
         if node is None or not node.covers(state, LATEST):
             raise TokenError(f"{issuer} may not issue tokens for {state}; renew at a node whose scope covers it",
                              reason="issuer_out_of_scope")
-    return issue_token(issuer=issuer, kid=kid, key=key, subject=c.subject, scope=c.scope, now_s=now_s, ttl_s=ttl_s)
+    return issue_token(issuer=issuer, kid=kid, key=key, subject=c.subject, scope=c.scope, now_s=now_s, ttl_s=ttl_s,
+                       auth_time=c.auth_time, audience=audience, exp=min(now_s + ttl_s, limit))

@@ -23,15 +23,22 @@ CACHE = web.AppKey("token_cache", tokens.TokenCache)
 
 
 def token_of(request: web.Request) -> str | None:
+    return credential_of(request)[0]
+
+
+def credential_of(request: web.Request) -> tuple[str | None, str]:
+    """(token, "bearer" | "session"): the Authorization header first, else the session cookie."""
     h = request.headers.get("Authorization", "")
     if h.startswith("Bearer "):
-        return h[len("Bearer "):].strip()
-    return request.cookies.get(SESSION_COOKIE)
+        return h[len("Bearer "):].strip(), "bearer"
+    return request.cookies.get(SESSION_COOKIE), "session"
 
 
 async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...], token: str | None = None) -> Any:
-    """The verified claims, or a 401/403 problem response.  ``token`` overrides the request's own."""
-    token = token or token_of(request)
+    """The verified claims, or a 401/403 problem response.  ``token`` overrides the request's own (a bearer)."""
+    kind = "bearer"
+    if token is None:
+        token, kind = credential_of(request)
     if not token:
         rt.counters["token_rejected:missing"] += 1
         return problem(401, "authentication required", "send a PoC or operator token", reason="missing",
@@ -40,7 +47,11 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     try:
         cache = request.app[CACHE]
         entry_lookup = await _entry_lookup(rt, token)
-        claims = cache.verify(token, manifest=m, now_s=int(time.time()), lookup_entry=entry_lookup)
+        # A session cookie is a token this node issued for itself (audience pocsync-session:<node>, ADR 11).
+        audience = tokens.session_audience(rt.me) if kind == "session" else tokens.AUDIENCE
+        claims = cache.verify(token, manifest=m, now_s=int(time.time()), lookup_entry=entry_lookup, audience=audience)
+        if kind == "session" and claims.issuer != rt.me:
+            raise tokens.TokenError("a session cookie is valid only at the node that set it", reason="wrong_audience")
     except tokens.TokenError as exc:
         rt.counters[f"token_rejected:{exc.reason}"] += 1
         return problem(401, "token refused", exc.message, reason=exc.reason,
@@ -52,8 +63,23 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
 
 
 async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
-    """Pre-fetch the subject's entry on the store thread so verification stays synchronous."""
-    sub = tokens.unverified_subject(token)
-    row = await rt.worker.run(Store.entry, sub) if sub and "/" in sub else None
-    entry = row["entry"] if row else None
-    return lambda key: entry if key == sub else None
+    """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
+    token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
+    try:
+        _, unverified = tokens.unverified_parts(token)
+    except tokens.TokenError:
+        unverified = {}
+    sub, jti = unverified.get("sub"), unverified.get("jti")
+    sub = sub if isinstance(sub, str) and len(sub) <= 64 else None
+    jti = jti if isinstance(jti, str) else None
+    if sub and "/" in sub:
+        found = await rt.worker.run(Store.subject_state, sub, jti)
+    else:
+        found = {"entry": None, "dead_since": None,
+                 "revoked": bool(jti) and await rt.worker.run(Store.is_revoked, jti)}
+    state = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
+
+    def lookup(key: str) -> tokens.SubjectState:
+        return state if key == sub else tokens.SubjectState(None)
+
+    return lookup

@@ -27,11 +27,13 @@ from pocsync import divergence, tokens
 from pocsync.api.auth import SESSION_COOKIE, authenticate, token_of
 from pocsync.api.peer import RUNTIME, RateLimiter
 from pocsync.api.problems import problem
+from pocsync.core import jsonc
+from pocsync.errors import PocsyncError
 from pocsync.store import Store
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
 MAX_PER_PAGE = 500
-RENEW_TTL_S = 7 * 86_400
+RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 11)
 
 
 async def _reader(request: web.Request, *, scopes: tuple[str, ...] = ("directory",)) -> Any:
@@ -171,33 +173,47 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def renew(request: web.Request) -> web.Response:
+    """A fresh token; the presented one is revoked at this node (ADR 11).  Renewals keep the first
+    token's ``auth_time`` and never reach past ``auth_time + MAX_TOTAL_LIFETIME_S``."""
     rt = request.app[RUNTIME]
     claims = await authenticate(request, rt, scopes=("directory", "health"))
     if isinstance(claims, web.Response):
         return claims
     m = await rt.manifest()
+    now_s = int(time.time())
     try:
         token = tokens.renew(claims, issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
-                             manifest=m, now_s=int(time.time()), ttl_s=RENEW_TTL_S)
+                             manifest=m, now_s=now_s, ttl_s=RENEW_TTL_S)
     except tokens.TokenError as exc:
         return problem(403, "cannot renew", exc.message, reason=exc.reason)
+    await rt.worker.run(lambda s: s.revoke_token(claims.jti, exp=claims.exp, reason="renewed"))
     await _audit(request, claims, "token.renew", claims.subject, "ok")
-    return web.json_response({"token": token, "expires_in": RENEW_TTL_S})
+    new = tokens.verify_signature(token, manifest=m, now_s=now_s)
+    return web.json_response({"token": token, "expires_in": new.exp - now_s})
 
 
 async def session_start(request: web.Request) -> web.Response:
+    """Sign in: the presented token is checked, and the cookie holds a *session* token this node issues
+    for itself (audience ``pocsync-session:<node>``, at most SESSION_TTL_S, never past the token's exp),
+    so that signing out can revoke it everywhere it is valid (ADR 11)."""
     rt = request.app[RUNTIME]
     try:
-        data = await request.json()
+        body = await request.read()
+        data = jsonc.loads(body)  # strict and depth-capped: never a RecursionError (issue 11, case 10)
         token = data["token"].strip()
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (PocsyncError, KeyError, TypeError, AttributeError):
         return problem(400, "bad request", 'send {"token": "…"}', reason="bad_request")
     claims = await authenticate(request, rt, scopes=("directory", "health"), token=token)
     if isinstance(claims, web.Response):
         return claims
-    resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": claims.exp})
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, secure=True, samesite="Strict", path="/",
-                    max_age=max(0, claims.exp - int(time.time())))
+    now_s = int(time.time())
+    exp = min(claims.exp, now_s + tokens.SESSION_TTL_S)
+    session = tokens.issue_token(issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
+                                 subject=claims.subject, scope=claims.scope, now_s=now_s, ttl_s=exp - now_s,
+                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp)
+    resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": exp})
+    resp.set_cookie(SESSION_COOKIE, session, httponly=True, secure=True, samesite="Strict", path="/",
+                    max_age=max(0, exp - now_s))
     await _audit(request, claims, "session.start", claims.subject, "ok")
     return resp
 
@@ -221,6 +237,17 @@ async def session_status(request: web.Request) -> web.Response:
 
 
 async def session_end(request: web.Request) -> web.Response:
+    """Sign out: the session token goes on this node's deny-list (the only node where it is valid)."""
+    rt = request.app[RUNTIME]
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            m = await rt.manifest()
+            c = tokens.verify_session(cookie, node=rt.me, manifest=m, now_s=int(time.time()))
+            await rt.worker.run(lambda s: s.revoke_token(c.jti, exp=c.exp, reason="signed_out"))
+            await _audit(request, c, "session.end", c.subject, "ok")
+        except tokens.TokenError:
+            pass  # nothing valid to revoke: the cookie is cleared all the same
     resp = web.json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp

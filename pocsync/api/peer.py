@@ -117,11 +117,14 @@ async def changesets(request: web.Request) -> web.Response:
     try:
         origin = q["origin"]
         after = int(q.get("after", "0"))
-        limit = min(int(q.get("limit", str(rt.cfg.sync.max_batch))), rt.cfg.sync.max_batch)
-        if after < 0 or limit < 1:
+        limit = int(q.get("limit", str(rt.cfg.sync.max_batch)))
+        # seqs are JSON-safe integers (PROTOCOL §2): bound them before SQLite or the JSON writer sees them
+        if not (0 <= after <= jsonc.MAX_SAFE_INT and 1 <= limit <= jsonc.MAX_SAFE_INT) or len(origin) > 64:
             raise ValueError
+        limit = min(limit, rt.cfg.sync.max_batch)
     except (KeyError, ValueError):
-        return problem(400, "bad request", "need origin, after ≥ 0 and limit ≥ 1", reason="bad_request")
+        return problem(400, "bad request", f"need origin, 0 ≤ after ≤ {jsonc.MAX_SAFE_INT} and limit ≥ 1",
+                       reason="bad_request")
     envs, more = await rt.worker.run(Store.batch_after, origin, after, limit=limit,
                                      max_bytes=rt.cfg.sync.max_batch_bytes)
     m = await rt.manifest()

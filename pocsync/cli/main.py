@@ -68,7 +68,7 @@ def keys() -> None:
 def root_init(out: Path, passphrase_file: Path | None) -> None:
     """Create an offline root key pair: OUT/root.key and OUT/root.pub."""
     key = Ed25519PrivateKey.generate()
-    out.mkdir(parents=True, exist_ok=True)
+    keyfiles.private_dir(out)  # 0700 whatever the umask (issue 11, case 12)
     keyfiles.write_private(out / "root.key", key, passphrase=keyfiles.read_passphrase(passphrase_file))
     pub = ed25519_public_b64(key)
     keyfiles.write_public(out / "root.pub", pub)

@@ -98,7 +98,7 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ChangeSetError(f"{name} must be an integer ≥ 1", field=name)
     prev = obj.get("prev")
-    if prev is not None and not (isinstance(prev, str) and ID_RE.match(prev)):
+    if "prev" not in obj or prev is not None and not (isinstance(prev, str) and ID_RE.match(prev)):
         raise ChangeSetError("prev must be null or sha256:<64 hex>", field="prev")
     if not is_hlc(obj.get("hlc")):
         raise ChangeSetError("hlc must be '<13 digits>-<4 digits>'", field="hlc")
@@ -126,7 +126,16 @@ def _peek_manifest(payload: bytes) -> int | None:
 
 
 def verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
-    """Verify a change-set envelope against ``manifest``; raise a typed error or :class:`Parked`."""
+    """Verify a change-set envelope against ``manifest``; raise a typed error or :class:`Parked` (total)."""
+    try:
+        return _verify(data, manifest, max_bytes=max_bytes)
+    except PocsyncError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise ChangeSetError(f"change-set is malformed ({type(exc).__name__})") from None
+
+
+def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
     env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
     if len(env.signatures) != 1:
         raise dsse.EnvelopeError(f"exactly one signature required, found {len(env.signatures)}",

@@ -46,7 +46,18 @@ def _int(v: Any, what: str) -> int:
 
 
 def verify(data: bytes, manifest: Manifest, *, max_bytes: int = 1 << 20) -> HeadVector:
-    """Verify a signed head vector: one signature by a current key of the announcing node."""
+    """Verify a signed head vector: one signature by a current key of the announcing node.
+
+    Total: any bytes give a HeadVector or a ProtocolError."""
+    try:
+        return _verify(data, manifest, max_bytes=max_bytes)
+    except ProtocolError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise ProtocolError(f"head vector is malformed ({type(exc).__name__})", reason="bad_heads") from None
+
+
+def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> HeadVector:
     env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.HEADS_TYPE)
 
     def lookup(keyid: str):  # a node's newest key that is still open-ended

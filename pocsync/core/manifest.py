@@ -298,6 +298,9 @@ def from_payload(payload: dict[str, Any], env: dsse.Envelope) -> Manifest:
     version = _int(payload.get("version"), "version")
     threshold = _int(payload.get("threshold"), "threshold")
     roots: dict[str, Ed25519PublicKey] = {}
+    for name in ("roots",):
+        if not isinstance(payload.get(name) or [], list):
+            raise ManifestError(f"{name} must be a list")
     for i, r in enumerate(payload.get("roots") or []):
         if not isinstance(r, dict):
             raise ManifestError(f"roots[{i}] must be an object")
@@ -335,7 +338,13 @@ def parse(data: bytes, *, max_bytes: int = 1 << 20) -> Manifest:
         payload = jsonc.loads(env.payload)
     except PocsyncError as exc:
         raise ManifestError(f"not a manifest: {exc.message}", reason=exc.reason) from None
-    return from_payload(payload, env)
+    try:
+        return from_payload(payload, env)
+    except PocsyncError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        # Total parser (issue 11): a structure the checks above did not foresee is a documented error.
+        raise ManifestError(f"manifest structure is malformed ({type(exc).__name__})") from None
 
 
 def signed_by(m: Manifest, roots: dict[str, Ed25519PublicKey]) -> set[str]:

@@ -51,7 +51,18 @@ def sign_request(*, node: str, keyid: str, key: Ed25519PrivateKey, target: str, 
 
 def verify_request(header: str | None, *, manifest: Manifest, me: str, method: str, path: str, body: bytes,
                    now_ms: int, max_age_ms: int = 60_000) -> PeerRequest:
-    """Raise SignatureError/ProtocolError unless the request is signed by a current member for us."""
+    """Raise SignatureError/ProtocolError unless the request is signed by a current member for us (total)."""
+    try:
+        return _verify_request(header, manifest=manifest, me=me, method=method, path=path, body=body,
+                               now_ms=now_ms, max_age_ms=max_age_ms)
+    except PocsyncError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise ProtocolError(f"peer request is malformed ({type(exc).__name__})", reason="bad_request") from None
+
+
+def _verify_request(header: str | None, *, manifest: Manifest, me: str, method: str, path: str, body: bytes,
+                    now_ms: int, max_age_ms: int) -> PeerRequest:
     if not header or not header.startswith(SCHEME) or len(header) > MAX_HEADER:
         raise SignatureError("missing or malformed Pocsync authorization", reason="unsigned_request")
     try:

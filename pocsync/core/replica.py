@@ -117,6 +117,17 @@ class State(Protocol):
 # so that every node judges a change-set by the same (current) manifest.
 MANIFEST_DEPENDENT = frozenset({"unknown_key", "key_out_of_range", "bad_signature", "key_not_of_origin"})
 
+# Parking reasons whose item has NOT verified (its signature could not be checked yet).  Such items are
+# claims by anybody: they are bounded per claimed origin and in total, expire, and never count as
+# evidence of anything (the signing guard ignores them).  HTTP pull by head vectors fetches again
+# whatever an eviction dropped, so the bound loses nothing that a verified peer still holds.
+UNVERIFIED_PARK_REASONS = frozenset({"manifest_unknown"})
+MAX_UNVERIFIED_PARKED_PER_ORIGIN = 32
+MAX_UNVERIFIED_PARKED = 256
+MAX_UNVERIFIED_PARKED_BYTES = 16 * 1024 * 1024
+# What the quarantine keeps of an item it will never retry: its hash, size, reason and first bytes.
+QUARANTINE_HEAD_BYTES = 512
+
 
 class Replica:
     def __init__(self, state: State, manifest: Manifest, *, limits: Limits = Limits()) -> None:
@@ -143,8 +154,8 @@ class Replica:
         st = self.state
         try:
             cs_id, p_origin, p_seq = csmod.peek_identity(data, max_bytes=self.limits.max_envelope_bytes)
-        except ProtocolError as exc:
-            st.quarantine(data[: self.limits.max_envelope_bytes], exc.reason, exc.message, source)
+        except ProtocolError as exc:  # the store keeps a hash, the size and the first bytes only
+            st.quarantine(data, exc.reason, exc.message, source)
             return Outcome("quarantined", exc.reason, exc.message)
         if p_origin is not None and p_seq is not None:
             have = st.logged(p_origin, p_seq)
@@ -420,6 +431,20 @@ class MemoryState:
 
     def park(self, cs_id, origin, seq, data, reason, message) -> None:  # type: ignore[no-untyped-def]
         self.parked[cs_id] = (origin, seq, data, reason, message)
+        if reason in UNVERIFIED_PARK_REASONS:  # bounded like the store's (no clock here: no expiry)
+            self._parked_order = [i for i in getattr(self, "_parked_order", []) if i in self.parked and i != cs_id]
+            self._parked_order.append(cs_id)
+            while True:
+                unv = [i for i in self._parked_order if self.parked[i][3] in UNVERIFIED_PARK_REASONS]
+                same = [i for i in unv if self.parked[i][0] == origin]
+                if len(same) > MAX_UNVERIFIED_PARKED_PER_ORIGIN:
+                    victim = same[0]
+                elif len(unv) > MAX_UNVERIFIED_PARKED:
+                    victim = unv[0]
+                else:
+                    break
+                self.parked.pop(victim, None)
+                self._parked_order.remove(victim)
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
         return [p[2] for _, p in sorted(self.parked.items()) if p[0] == origin and p[1] == seq]
@@ -431,7 +456,8 @@ class MemoryState:
         self.parked.pop(cs_id, None)
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
-        self.quarantined.append((data, reason, message, source))
+        keep = data if reason in MANIFEST_DEPENDENT else data[:QUARANTINE_HEAD_BYTES]
+        self.quarantined.append((keep, reason, message, source))
 
     def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]:
         taken = [q[0] for q in self.quarantined if q[1] in reasons]

@@ -53,11 +53,17 @@ async def _recover(nd: NodeDir, peer: str) -> dict:
             before = (await worker.run(Store.summary))["heads"].get(nd.node_id)
             rt.peers[peer] = PeerStatus(peer)
             accepted = await client.pull(peer)
+            # What the signing guard's message promises `recover` clears: our own change-sets that wait for
+            # a predecessor are retried now that the log is complete, and unverifiable items that merely
+            # claim to be ours are dropped (they never blocked signing; issue 11, case 1).
+            dropped = await worker.run(lambda s: s.drop_unverified_parked(nd.node_id))
+            await worker.run(Store.forget_announced_own)  # a claim the pull did not prove is dropped too
+            await worker.run(lambda s: s.retry_parked())
             after = (await worker.run(Store.summary))["heads"].get(nd.node_id)
             blocked = await worker.run(Store.signing_blocked)
             return {"peer": target, "created": created, "accepted": accepted,
                     "own_head_before": before[0] if before else 0, "own_head_after": after[0] if after else 0,
-                    "signing_blocked": blocked}
+                    "signing_blocked": blocked, "dropped_unverified": dropped}
     finally:
         await worker.close()
 

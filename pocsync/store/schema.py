@@ -40,6 +40,22 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE audit (n INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
                action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
     ],
+    # 2 (issue 11): the quarantine keeps a bounded, de-duplicated record (count, last seen); index by
+    # source for the per-source caps; node-local token deny-list (ADR 11).
+    [
+        "ALTER TABLE quarantine ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE quarantine ADD COLUMN last_at TEXT",
+        "CREATE INDEX quarantine_id ON quarantine (id)",
+        "CREATE INDEX quarantine_source ON quarantine (source, n)",
+        "CREATE INDEX parked_reason ON parked (reason, parked_at)",
+        """CREATE TABLE revoked_tokens (jti TEXT PRIMARY KEY, exp INTEGER NOT NULL, reason TEXT NOT NULL,
+               at TEXT NOT NULL)""",
+        # derived from the log like the view: the latest delete or withdrawal of each key by any origin
+        "CREATE TABLE key_deaths (key TEXT PRIMARY KEY, hlc TEXT NOT NULL)",
+        """INSERT INTO key_deaths (key, hlc) SELECT key, max(hlc) FROM (
+               SELECT key, hlc FROM assertions WHERE op IN ('delete', 'withdraw')
+               UNION ALL SELECT key, hlc FROM withdrawals) GROUP BY key""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

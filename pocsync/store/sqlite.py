@@ -15,7 +15,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,15 +27,40 @@ from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.changeset import ChangeSet
 from pocsync.core.merge import Assertion, view_digest
-from pocsync.core.replica import Head, Limits, Outcome, Proof, Refusal, Replica
+from pocsync.core.replica import (
+    MANIFEST_DEPENDENT,
+    MAX_UNVERIFIED_PARKED,
+    MAX_UNVERIFIED_PARKED_BYTES,
+    MAX_UNVERIFIED_PARKED_PER_ORIGIN,
+    QUARANTINE_HEAD_BYTES,
+    UNVERIFIED_PARK_REASONS,
+    Head,
+    Limits,
+    Outcome,
+    Proof,
+    Refusal,
+    Replica,
+)
 from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
 from pocsync.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-QUARANTINE_KEEP_BYTES = 1 << 20  # keep at most this much of an oversize blob (with its true size)
+# The quarantine is a bounded record of what this node refused (issue 11, ADR 12): one row per distinct
+# item (sha256 of its bytes) with a count, its reason, true size and first bytes.  The whole item is kept
+# only when a manifest change could make it valid (MANIFEST_DEPENDENT) and it fits the envelope cap and
+# its source's byte budget; rows are capped per source and expire.
+QUARANTINE_MAX_ROWS_PER_SOURCE = 500
+QUARANTINE_FULL_BYTES_PER_SOURCE = 8 * 1024 * 1024
+QUARANTINE_TTL = timedelta(days=30)
+UNVERIFIED_PARK_TTL = timedelta(days=7)
+ANNOUNCED_OWN_TTL = timedelta(minutes=10)  # how long a peer's unproven claim about our chain blocks signing
 
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_ago(delta: timedelta) -> str:
+    return (datetime.now(timezone.utc) - delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_ms() -> int:
@@ -54,8 +79,9 @@ def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
 class SQLiteState:
     """The core's State interface on one SQLite connection (inside a transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str = "") -> None:
+    def __init__(self, conn: sqlite3.Connection, *, source: str = "", max_envelope_bytes: int = 256 * 1024) -> None:
         self.c = conn
+        self.max_envelope_bytes = max_envelope_bytes
         self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
         self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
 
@@ -101,6 +127,27 @@ class SQLiteState:
             " ON CONFLICT(id) DO UPDATE SET reason=excluded.reason, message=excluded.message",
             (cs_id, origin, seq, reason, message, data, utcnow()),
         )
+        if reason in UNVERIFIED_PARK_REASONS:
+            self._bound_unverified(origin)
+
+    def _bound_unverified(self, origin: str | None) -> None:
+        """Unverified parked items: expire after UNVERIFIED_PARK_TTL, oldest evicted beyond the caps."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        marks = ",".join("?" * len(reasons))
+        self.c.execute(f"DELETE FROM parked WHERE reason IN ({marks}) AND parked_at < ?",
+                       (*reasons, utc_ago(UNVERIFIED_PARK_TTL)))
+        checks = [(f"reason IN ({marks}) AND origin IS ?", (*reasons, origin), MAX_UNVERIFIED_PARKED_PER_ORIGIN,
+                   MAX_UNVERIFIED_PARKED_BYTES // 4),
+                  (f"reason IN ({marks})", reasons, MAX_UNVERIFIED_PARKED, MAX_UNVERIFIED_PARKED_BYTES)]
+        for where, args, max_n, max_bytes in checks:
+            rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE {where}"
+                                  " ORDER BY parked_at DESC, rowid DESC", args).fetchall()
+            n = size = 0
+            for r in rows:
+                n += 1
+                size += r["size"]
+                if n > max_n or size > max_bytes:
+                    self.c.execute("DELETE FROM parked WHERE id=?", (r["id"],))
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
         return [bytes(r["envelope"]) for r in
@@ -117,19 +164,40 @@ class SQLiteState:
         self.c.execute("DELETE FROM parked WHERE id=?", (cs_id,))
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
+        """Record a refusal: bounded (see QUARANTINE_*), de-duplicated by the item's hash."""
         import hashlib
 
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        now = utcnow()
+        cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
+                             (now, message, digest, reason))
+        if cur.rowcount:
+            return
+        self.c.execute("DELETE FROM quarantine WHERE coalesce(last_at, received_at) < ?", (utc_ago(QUARANTINE_TTL),))
+        keep = data[:QUARANTINE_HEAD_BYTES]
+        if reason in MANIFEST_DEPENDENT and len(data) <= self.max_envelope_bytes:
+            held = self.c.execute("SELECT coalesce(sum(length(envelope)), 0) FROM quarantine WHERE source=?",
+                                  (source,)).fetchone()[0]
+            if held + len(data) <= QUARANTINE_FULL_BYTES_PER_SOURCE:
+                keep = data  # a manifest change may make it valid: keep it whole to retry
         self.c.execute(
-            "INSERT INTO quarantine (id, reason, message, source, size, envelope, received_at) VALUES (?,?,?,?,?,?,?)",
-            ("sha256:" + hashlib.sha256(data).hexdigest(), reason, message, source, len(data),
-             data[:QUARANTINE_KEEP_BYTES], utcnow()),
+            "INSERT INTO quarantine (id, reason, message, source, size, envelope, received_at, count, last_at)"
+            " VALUES (?,?,?,?,?,?,?,1,?)",
+            (digest, reason, message[:1000], source, len(data), keep, now, now),
+        )
+        self.c.execute(
+            "DELETE FROM quarantine WHERE source=? AND n NOT IN"
+            " (SELECT n FROM quarantine WHERE source=? ORDER BY n DESC LIMIT ?)",
+            (source, source, QUARANTINE_MAX_ROWS_PER_SOURCE),
         )
 
     def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]:
+        """Whole quarantined items with these reasons (to retry); rows holding only a prefix stay."""
         marks = ",".join("?" * len(reasons))
-        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE reason IN ({marks}) ORDER BY n",
+        where = f"reason IN ({marks}) AND size = length(envelope)"
+        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE {where} ORDER BY n",
                               tuple(sorted(reasons))).fetchall()
-        self.c.execute(f"DELETE FROM quarantine WHERE reason IN ({marks})", tuple(sorted(reasons)))
+        self.c.execute(f"DELETE FROM quarantine WHERE {where}", tuple(sorted(reasons)))
         return [bytes(r["envelope"]) for r in rows]
 
     # proofs
@@ -161,6 +229,9 @@ class SQLiteState:
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
              jsonc.dumps(a.entry).decode() if a.entry is not None else None),
         )
+        if a.op in ("delete", "withdraw"):  # tokens issued before this die (issue 11, case 5)
+            self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
+                           " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (a.key, a.hlc))
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
@@ -195,7 +266,7 @@ class SQLiteState:
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths"):
             self.c.execute(f"DELETE FROM {table}")
 
 
@@ -333,11 +404,13 @@ class Store:
             mf.check_install(self.manifest(), m, now_s=t // 1000)
             self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
                               (m.version, m.id, m.to_bytes(), utcnow()))
-            return Replica(SQLiteState(self.conn, source="reevaluate"), m, limits=self.limits).reevaluate(now_ms=t)
+            st = SQLiteState(self.conn, source="reevaluate", max_envelope_bytes=self.limits.max_envelope_bytes)
+            return Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
 
     # --- the log ------------------------------------------------------------------
     def replica(self, *, source: str = "") -> Replica:
-        return Replica(SQLiteState(self.conn, source=source), self.require_manifest(), limits=self.limits)
+        return Replica(SQLiteState(self.conn, source=source, max_envelope_bytes=self.limits.max_envelope_bytes),
+                       self.require_manifest(), limits=self.limits)
 
     def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:
         t = now_ms_ if now_ms_ is not None else now_ms()
@@ -351,9 +424,23 @@ class Store:
         """Seeing our own origin's change-sets from elsewhere: keep the signing guard right."""
         me = self.get_meta("node_id")
         for o in [out, *out.also_accepted]:
-            if o.origin == me and o.status in ("parked", "equivocation") and o.reason != "clock_skew":
+            # Only verified claims count: an unverifiable parked item is anybody's word (issue 11, case 1).
+            verified = o.status == "equivocation" or (
+                o.status == "parked" and o.reason not in UNVERIFIED_PARK_REASONS and o.reason != "clock_skew")
+            if o.origin == me and verified:
                 self.set_meta("signing_blocked",
                               f"peers hold {me} seq {o.seq} that this store lacks or disagrees with ({o.reason})")
+
+    def drop_unverified_parked(self, origin: str | None = None) -> int:
+        """Forget parked items that never verified (of ``origin``, or all): what `recover` clears."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        sql = f"DELETE FROM parked WHERE reason IN ({','.join('?' * len(reasons))})"
+        args: tuple[Any, ...] = reasons
+        if origin is not None:
+            sql += " AND origin IS ?"
+            args = (*reasons, origin)
+        with self.transaction():
+            return self.conn.execute(sql, args).rowcount
 
     def retry_parked(self, *, now_ms_: int | None = None, reason: str | None = None) -> list[Outcome]:
         t = now_ms_ if now_ms_ is not None else now_ms()
@@ -361,28 +448,75 @@ class Store:
             return self.replica().retry_parked(now_ms=t, reason=reason)
 
     def note_announced_own(self, seq: int, by: str) -> None:
-        """A peer announced that it holds this node's change-set ``seq`` (head vectors)."""
+        """A peer announced that it holds this node's change-set ``seq`` (head vectors).
+
+        A signed head vector proves who speaks, not that the change-set exists: the claim blocks signing
+        for at most ANNOUNCED_OWN_TTL (the pull it triggers fetches the verified change-sets well within
+        that); a claim that expires unproven makes this node disregard that announcer's claims until it
+        is proven right (issue 11: nothing unverified blocks signing beyond a bounded time)."""
         with self.transaction():
-            if seq > int(self.get_meta("announced_own_seq") or 0):
+            distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
+            if by in distrusted:
+                return
+            own = self._own_head()
+            if seq <= own:
+                return
+            announced = int(self.get_meta("announced_own_seq") or 0)
+            active = announced > own and self._announcement_age() < ANNOUNCED_OWN_TTL
+            if not active:
+                self.set_meta("announced_own_at", utcnow())
+            if not active or seq > announced:
                 self.set_meta("announced_own_seq", str(seq))
                 self.set_meta("announced_own_by", by)
+
+    def _own_head(self) -> int:
+        me = self.node_id
+        return self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
+
+    def _announcement_age(self) -> timedelta:
+        at = self.get_meta("announced_own_at")
+        if not at:
+            return timedelta(0)
+        try:
+            then = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return ANNOUNCED_OWN_TTL
+        return datetime.now(timezone.utc) - then
+
+    def forget_announced_own(self) -> None:
+        """What `recover` clears: a peer's unproven claim about this node's chain."""
+        with self.transaction():
+            for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
+                self.set_meta(k, None)
 
     def signing_blocked(self) -> str | None:
         """Why this node must not sign, or None.
 
-        A node never signs a seq it may have signed before: it refuses while peers announce more of
-        its own chain than its log holds, or while its own change-sets wait in the parking lot.
+        A node never signs a seq it may have signed before: it refuses while a peer's fresh announcement
+        says it holds more of its own chain than its log holds (for at most ANNOUNCED_OWN_TTL), while its
+        own *verified* change-sets wait in the parking lot, or while a proof of its equivocation stands.
         """
         me = self.node_id
-        own = self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
+        own = self._own_head()
         announced = int(self.get_meta("announced_own_seq") or 0)
+        by = self.get_meta("announced_own_by") or "a peer"
         if announced > own:
-            return (f"{self.get_meta('announced_own_by') or 'a peer'} holds {me} seq {announced} but this store"
-                    f" ends at seq {own}")
+            if self._announcement_age() < ANNOUNCED_OWN_TTL:
+                return f"{by} holds {me} seq {announced} but this store ends at seq {own}"
+            with self.transaction():  # unproven in time: disregard this announcer until proven right
+                distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
+                self.set_meta("announced_own_distrust", ",".join(sorted(distrusted | {by})))
+                for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
+                    self.set_meta(k, None)
+        elif announced and self.get_meta("announced_own_distrust"):
+            self.set_meta("announced_own_distrust", None)  # claims proven: everyone is believed again
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None
-        waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=?", (me,)).fetchone()["n"]
+        unverified = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        waiting = self.conn.execute(
+            f"SELECT count(*) AS n FROM parked WHERE origin=? AND reason NOT IN ({','.join('?' * len(unverified))})",
+            (me, *unverified)).fetchone()["n"]
         proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
             self.set_meta("signing_blocked", None)
@@ -525,7 +659,8 @@ class Store:
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [dict(r) | {"envelope": None} for r in
-                self.conn.execute("SELECT n, id, reason, message, source, size, received_at FROM quarantine ORDER BY n")]
+                self.conn.execute("SELECT n, id, reason, message, source, size, count, received_at, last_at"
+                                  " FROM quarantine ORDER BY n")]
 
     def refused(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM refused ORDER BY origin, seq, idx")]
@@ -537,6 +672,27 @@ class Store:
     def proofs(self) -> list[dict[str, Any]]:
         return [dict(r) for r in
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
+
+    # --- tokens (ADR 11) ---------------------------------------------------------------
+    def subject_state(self, key: str, jti: str | None) -> dict[str, Any]:
+        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` is revoked."""
+        row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()
+        death = self.conn.execute("SELECT hlc FROM key_deaths WHERE key=?", (key,)).fetchone()
+        revoked = jti is not None and self.conn.execute(
+            "SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+        return {"entry": json.loads(row["entry"]) if row else None, "dead_since": death["hlc"] if death else None,
+                "revoked": revoked}
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+
+    def revoke_token(self, jti: str, *, exp: int, reason: str, now_s: int | None = None) -> None:
+        """Put ``jti`` on this node's deny-list until ``exp``; expired entries are purged here."""
+        t = now_s if now_s is not None else int(time.time())
+        with self.transaction():
+            self.conn.execute("DELETE FROM revoked_tokens WHERE exp < ?", (t,))
+            self.conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, exp, reason, at) VALUES (?,?,?,?)",
+                              (jti[:200], exp, reason, utcnow()))
 
     def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
         with self.transaction():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import ssl
 import time
@@ -20,6 +21,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
@@ -31,6 +33,7 @@ HEAD = PREFIX + "/head/"
 STATUS = PREFIX + "/status/"
 MANIFEST = PREFIX + "/manifest"
 MAX_MESSAGE = 4 * 1024 * 1024
+log = logging.getLogger("pocsync.mqtt")
 
 
 class MqttLink:
@@ -128,16 +131,33 @@ class MqttLink:
                 if opened.sender != origin:
                     rt.counters["sealed_dropped"] += 1
                     return
+                # The broker ACL lets an account publish on its own topic only; the inner origin must be
+                # that topic's, or any account could speak for another node (issue 11, case 1).
+                try:
+                    _, inner, _ = csmod.peek_identity(opened.plaintext, max_bytes=rt.cfg.limits.max_envelope_bytes)
+                except PocsyncError:
+                    inner = origin  # not an envelope at all: the store keeps a bounded record of the refusal
+                if inner != origin:
+                    rt.counters["mqtt_rejected:wrong_origin_topic"] += 1
+                    return
                 rt.contact(origin, via="mqtt")
                 await rt.receive(opened.plaintext, source="mqtt")
             elif topic.startswith(HEAD):
                 await self._on_head(topic[len(HEAD):], payload)
             elif topic.startswith(STATUS):
-                rt.mqtt_status(topic[len(STATUS):], payload)
+                node = topic[len(STATUS):]
+                if node in (await rt.manifest()).nodes:  # bounded: members only
+                    rt.mqtt_status(node, payload)
             elif topic == MANIFEST:
                 await self._on_manifest(payload)
         except PocsyncError as exc:
             rt.counters[f"mqtt_rejected:{exc.reason}"] += 1
+        except (aiomqtt.MqttError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 — one bad message never ends the task that reads it
+            rt.counters["mqtt_rejected:internal_error"] += 1
+            log.warning("MQTT message on %s refused by an unexpected %s (a parser that is not total: a bug)",
+                        topic[:200], type(exc).__name__)
 
     async def _on_head(self, node: str, payload: bytes) -> None:
         rt = self.rt

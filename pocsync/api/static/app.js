@@ -46,10 +46,15 @@ const REFUSED = "The directory did not accept this access token. Ask your secret
 
 let current = null;  // the signed-in session, as GET /v1/session describes it
 
+// Free text may hold what docs/adr/0013 allows; whatever a member node signed, the page shows controls,
+// separators, bidi overrides/isolates and lone surrogates as U+FFFD (notes keep their line feeds).
+const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/gu;
+function safe(t) { return String(t).replace(FORBIDDEN, "\ufffd"); }
+
 // --- small helpers (text only) ----------------------------------------------------------------------------
 function el(tag, text, cls) {
   const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (text !== undefined && text !== null) e.textContent = safe(text);
   if (cls) e.className = cls;
   return e;
 }
@@ -95,7 +100,7 @@ function plain(v) {  // any JSON value as one line of text
   if (typeof v === "boolean") return v ? "Yes" : "No";
   if (Array.isArray(v)) return v.map(plain).join(", ");
   if (typeof v === "object") return Object.entries(v).map(([k, x]) => labelOf(k) + ": " + plain(x)).join("; ");
-  return String(v);
+  return safe(String(v));
 }
 function originPill(origin) {  // one colour per directory name, from a fixed palette
   let h = 0;
@@ -199,7 +204,7 @@ async function session(token) {  // GET /v1/session: always 200, with signed_in 
 // --- signing in --------------------------------------------------------------------------------------------
 function tokenProblem(reason, detail) {
   $("signin-message").textContent = own(TOKEN_WORDS, reason) || REFUSED;
-  $("signin-detail").textContent = detail ? "Detail for your secretariat: " + detail + (reason ? " (" + reason + ")" : "") : "";
+  $("signin-detail").textContent = detail ? safe( "Detail for your secretariat: " + detail + (reason ? " (" + reason + ")" : "")) : "";
   $("signin-error").classList.remove("hidden");
 }
 function signedOut(reason, detail) {
@@ -240,7 +245,7 @@ async function start() {
   if (!s.signed_in) return signedOut(s.reason, s.detail);
   if (s.scope !== "directory") { signedOut(); return tokenProblem("operator", ""); }
   current = s;
-  $("who").textContent = "Signed in as " + s.subject + " · directory of " + s.node;
+  $("who").textContent = safe("Signed in as " + s.subject + " · directory of " + s.node);
   $("signout").classList.remove("hidden");
   await route();
 }
