@@ -24,6 +24,8 @@ FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}\n]")
 FORBIDDEN_ONE_LINE_RE = FORBIDDEN_RE
 FORBIDDEN_MULTILINE_RE = re.compile(f"[{_FORBIDDEN}]")
 MULTILINE_FIELDS = frozenset({"notes"})
+MAX_CHARS = 1000  # one string of an entry, at the origin (a whole entry is also capped by the envelope size)
+MAX_MULTILINE_CHARS = 10_000  # notes
 REPLACEMENT = "\ufffd"
 
 
@@ -33,6 +35,9 @@ def _pattern(multiline: bool) -> re.Pattern[str]:
 
 def problem(text: str, *, multiline: bool = False) -> str | None:
     """None when ``text`` is acceptable free text, else what is wrong (naming the code point)."""
+    cap = MAX_MULTILINE_CHARS if multiline else MAX_CHARS
+    if len(text) > cap:
+        return f"{len(text)} characters is longer than the {cap} allowed"
     m = _pattern(multiline).search(text)
     if m is None:
         return None
