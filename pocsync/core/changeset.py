@@ -25,7 +25,7 @@ from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
 
 CHANGESET_PAYLOAD = "pocsync.changeset/v1"
 OPS = ("put", "delete", "withdraw")
-ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+ID_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 MAX_OPS = 1000
 MAX_AUTHOR = 200
 

@@ -24,7 +24,7 @@ from pocsync.core.hlc import is_hlc
 from pocsync.errors import EntryError
 
 KINDS = ("diplomatic", "technical")
-STATE_RE = re.compile(r"^[A-Z]{3}$")
+STATE_RE = re.compile(r"^[A-Z]{3}\Z")
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: Entry fields in the stable order used by reports.
@@ -45,7 +45,7 @@ STRING_FIELDS = ("position", "person", "timezone", "notes")
 #: whole part of the local part; longer ones also inside a part (``itsecurity``).
 ROLE_WORDS = ("cert", "csirt", "soc", "noc", "security", "info", "contact", "duty", "incident", "pgp", "abuse",
               "office", "team", "ops", "desk", "secretariat", "cyber", "diplo", "poc", "mfa", "ncsc", "admin")
-_PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)$")
+_PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)\Z")
 
 
 def contact_fields() -> tuple[str, ...]:

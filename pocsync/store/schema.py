@@ -40,6 +40,12 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE audit (n INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
                action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
     ],
+    # 2: effects of op kinds outside the entry namespace (PROTOCOL.md §8.2): the winning op per key
+    [
+        """CREATE TABLE records (ns TEXT NOT NULL, key TEXT NOT NULL, origin TEXT NOT NULL, op TEXT NOT NULL,
+               hlc TEXT NOT NULL, cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,
+               author TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (ns, key))""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

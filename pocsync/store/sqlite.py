@@ -192,10 +192,19 @@ class SQLiteState:
             (r.cs_id, r.index, r.origin, r.seq, r.key, r.op, r.reason, r.message),
         )
 
+    def record(self, namespace: str, key: str) -> Assertion | None:
+        r = self._one("SELECT * FROM records WHERE ns=? AND key=?", namespace, key)
+        return _assertion(r) if r else None
+
+    def set_record(self, namespace: str, key: str, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?)", (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index,
+                                                        a.seq, a.author, jsonc.dumps(a.entry).decode()))
+
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "records"):
             self.c.execute(f"DELETE FROM {table}")
 
 
@@ -488,8 +497,8 @@ class Store:
 
     # --- reading ----------------------------------------------------------------
     def digest(self) -> str:
-        return view_digest((r["key"], f"{r['cs_id']}#{r['idx']}")
-                           for r in self.conn.execute("SELECT key, cs_id, idx FROM view"))
+        return view_digest((r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
+            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records"))
 
     def heads(self) -> dict[str, Head]:
         return SQLiteState(self.conn).heads()
