@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import envelope as dsse
-from pocsync.core import jsonc
+from pocsync.core import jsonc, model
 from pocsync.core.hlc import is_hlc
 from pocsync.core.manifest import NODE_ID_RE, Manifest
 from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
@@ -103,7 +103,7 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
     if not is_hlc(obj.get("hlc")):
         raise ChangeSetError("hlc must be '<13 digits>-<4 digits>'", field="hlc")
     author = obj.get("author")
-    if not isinstance(author, str) or not author.strip() or len(author) > MAX_AUTHOR:
+    if not isinstance(author, str) or model.blank(author) or len(author) > MAX_AUTHOR:
         raise ChangeSetError(f"author must be a non-empty string of at most {MAX_AUTHOR} characters", field="author")
     ops = obj.get("ops")
     if not isinstance(ops, list) or not ops:

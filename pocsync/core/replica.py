@@ -255,7 +255,11 @@ class Replica:
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)
-            st.set_latest(a)
+            prior = st.latest(cs.origin, op.key)
+            # The latest assertion is the greatest (seq, index), whatever the order of application: after a
+            # chain restart a later segment can be applied before an earlier one arrives.
+            if prior is None or (a.seq, a.index) > (prior.seq, prior.index):
+                st.set_latest(a)
             if op.op == "withdraw":
                 st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
             touched.add(op.key)
