@@ -48,6 +48,9 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float) -> None:
                       f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
                       f"{h['entries']} entries  "
                       + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]"))
+        sw = h.get("software") or {}
+        console.print(f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
+                      f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}", markup=False)
         table("origins", ["origin", "role", "status", "head", "announced", "lag", "last change-set", "last contact"],
               [[o, v["role"], v["status"], v["head_seq"], v["announced_seq"], v["lag"],
                 _age(v["last_changeset_age_s"]), _age(v["last_contact_age_s"])] for o, v in h["origins"].items()])

@@ -42,7 +42,9 @@ function render(h, hist) {
   for (const [n, d] of Object.entries(h.announced_digests)) { const tr = el("tr"); tr.append(el("td", n), el("td", d), el("td", d === h.digest ? "same" : "DIFFERENT", d === h.digest ? "ok" : "bad")); db.append(tr); }
   const days = Math.floor(h.manifest.expires_in_s / 86400), hours = Math.floor((h.manifest.expires_in_s % 86400) / 3600);
   $("manifest").replaceChildren(el("span", "Version " + h.manifest.version + " — expires in " + days + " days " + hours + " h "),
-    el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""));
+    el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""),
+    el("span", " — features enabled: " + ((h.manifest.features || []).join(", ") || "none")),
+    el("br"), el("span", "Software: pocsync " + (h.software ? h.software.version + " (features: " + (h.software.features.join(", ") || "none") + ")" : "?")));
   const fb = $("feed").querySelector("tbody"); fb.replaceChildren();
   for (const f of hist.feed) { const tr = el("tr"); tr.append(el("td", f.at), el("td", f.what), el("td", f.origin || ""), el("td", f.seq ?? ""), el("td", f.reason)); fb.append(tr); }
   drawChart(hist.lag);
