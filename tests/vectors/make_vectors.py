@@ -557,11 +557,13 @@ def entry_vectors() -> None:
     for name, key, e in cases:
         try:
             model.check_structure(key, e, cs_hlc=H)
-            reason = None
+            reason = field = None
         except Exception as exc:  # EntryError
-            reason = exc.reason  # type: ignore[attr-defined]
-        out.append({"name": name, "key": key, "entry": e, "reason": reason,
-                    "schema_applies": name != "holder_epoch after the change-set hlc"})
+            reason, field = exc.reason, exc.detail.get("field")  # type: ignore[attr-defined]
+        # The schema judges an entry alone: not its agreement with the key, nor holder_epoch against the hlc.
+        applies = reason not in ("bad_key", "key_mismatch") and name != "holder_epoch after the change-set hlc"
+        out.append({"name": name, "key": key, "entry": e, "reason": reason, "field": field,
+                    "schema_applies": applies})
     write("entries.json", {"cs_hlc": H, "schema": "docs/entry.schema.json", "cases": out})
 
 
