@@ -67,7 +67,7 @@ NOTE_MAX_DEFAULT = 280
 def _check_note(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> None:
     limit = policy.get("toy-note", {}).get("max_length", NOTE_MAX_DEFAULT)
     text = raw.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > limit:
+    if not isinstance(text, str) or model.blank(text) or len(text) > limit:
         raise EntryError(f"note text must be a non-empty string of at most {limit} characters",
                          reason="bad_note", field="text")
 
