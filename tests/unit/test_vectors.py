@@ -4,21 +4,27 @@ pocsync and an independent verifier (tests/independent, written from the DSSE de
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import random
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
+from pocsync.core import jsonc, model
 from pocsync.core import envelope as dsse
 from pocsync.core import hlc as hlcmod
 from pocsync.core import manifest as mf
+from pocsync.core import opkinds
 from pocsync.core.heads import verify as verify_heads
 from pocsync.core.merge import digest_lines, view_digest
-from pocsync.core.replica import MemoryState, Replica
-from pocsync.errors import ProtocolError
+from pocsync.core.peerauth import verify_request
+from pocsync.core.replica import MemoryState, Proof, Replica
+from pocsync.errors import PocsyncError, ProtocolError
 from tests.independent import dsse_verify
+from tests.independent import protocol as indep
 
 V = Path(__file__).parent.parent / "vectors"
 
@@ -119,6 +125,12 @@ def test_heads_vector() -> None:
     v = load("heads.json")
     hv = verify_heads(v["envelope"].encode(), manifest())
     assert hv.payload().decode() == v["payload"]
+    eu_pub = base64.b64decode(json.loads(load("manifest.json")["payload"])["nodes"]["eu"]["signing_keys"][0]["public"])
+    ptype, body = dsse_verify.verify(v["envelope"], {"eu:k1": eu_pub})
+    assert ptype == "application/vnd.pocsync.heads+json" and body.decode() == v["payload"]
+    # the announced digest is the one of changeset.json's chain, recomputed from its lines independently
+    assert json.loads(body)["digest"] == load("changeset.json")["digest_after"] == indep.digest(
+        "".join(f"entry {k} {ref}\n" for k, ref in load("changeset.json")["view_after"]))
     assert hv.node == "eu" and hv.heads["eu"][0] == 2
 
 
@@ -139,13 +151,8 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 
 
 # --- vectors of issue 10, checked by pocsync and by the independent reading (tests/independent/protocol.py) --
-import random  # noqa: E402
 
-from pocsync.core import jsonc, model  # noqa: E402
-from pocsync.core.peerauth import verify_request  # noqa: E402
-from pocsync.errors import PocsyncError  # noqa: E402
-from tests.independent import protocol as indep  # noqa: E402
-
+FEDERATION = "federation.json"  # the manifest the scenario vectors embed
 SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
              "feature_off.json", "feature_on.json", "surrogate.json"]
 
@@ -204,6 +211,11 @@ def _pocsync_scenario(v: dict, order: list[dict]) -> Replica:
 def test_scenario_vectors_both_ways(name: str) -> None:
     v = load(name)
     want = v["expect"]
+    if name != "scope.json":  # scope.json carries its own scope steps
+        assert v["manifests"][0] == load(FEDERATION)["envelope"]
+    for env in v["manifests"]:  # every manifest is signed by the vectors' root (independently checked)
+        m_ind = indep.manifest(env.encode())
+        assert indep.install_check(None, m_ind, now_s=1_800_000_000, software={"toy-note"}) is None
     rep = _pocsync_scenario(v, v["changesets"])
     st = rep.state
     assert sorted([o, s] for (o, s) in st.log) == want["log"]
@@ -231,21 +243,17 @@ def test_scenario_vectors_both_ways(name: str) -> None:
     if "proof" in v:
         p = v["proof"]
         assert indep.check_proof(p, indep.manifest(v["manifests"][-1].encode()))
-        from pocsync.core.replica import Proof
-
         Replica(MemoryState(), mf.parse(v["manifests"][-1].encode())).check_proof(
             Proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))
 
 
 def test_manifest_step_vectors_both_ways() -> None:
-    from pocsync.core import opkinds
-
     v = load("manifest_steps.json")
     assert set(v["software_features"]) == set(opkinds.FEATURES)
     for c in v["cases"]:
         installed = [mf.parse(e.encode()) for e in c["installed"]]
         cand = mf.parse(c["candidate"].encode())
-        assert cand.id == c["candidate_id"] == "sha256:" + __import__("hashlib").sha256(cand.envelope.payload).hexdigest()
+        assert cand.id == c["candidate_id"] == "sha256:" + hashlib.sha256(cand.envelope.payload).hexdigest()
         got = _reason(mf.check_install, installed[-1] if installed else None, cand, now_s=v["now_s"])
         if got in ("already_installed", "manifest_rollback"):
             got = "already_installed_or_rollback"
@@ -262,3 +270,9 @@ def test_entry_vectors_both_ways() -> None:
     for c in v["cases"]:
         assert _reason(model.check_structure, c["key"], c["entry"], cs_hlc=v["cs_hlc"]) == c["reason"], c["name"]
         assert indep.entry_refusal(c["key"], c["entry"], v["cs_hlc"]) == c["reason"], c["name"]
+
+
+def test_every_vector_file_is_checked_here() -> None:
+    source = Path(__file__).read_text()
+    for f in sorted(V.glob("*.json")):
+        assert f'"{f.name}"' in source, f"{f.name} is not checked by this file"
