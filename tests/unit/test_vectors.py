@@ -10,6 +10,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
@@ -276,3 +278,17 @@ def test_every_vector_file_is_checked_here() -> None:
     source = Path(__file__).read_text()
     for f in sorted(V.glob("*.json")):
         assert f'"{f.name}"' in source, f"{f.name} is not checked by this file"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_digests_do_not_depend_on_delivery_order_or_duplicates(name: str, data: st.DataObject) -> None:
+    """Property: any order of delivery, with duplicates, reaches the vector's digest and proofs
+    (restarts, equivocations, feature gating, merge conflicts, surrogates)."""
+    v = load(name)
+    extra = data.draw(st.lists(st.sampled_from(v["changesets"]), max_size=len(v["changesets"])))
+    order = data.draw(st.permutations(v["changesets"] + extra))
+    st_ = _pocsync_scenario(v, order).state
+    assert st_.digest() == v["expect"]["digest"]
+    assert sorted([p.origin, p.seq] for p in st_.proofs()) == v["expect"]["proofs"]
