@@ -121,3 +121,4 @@ def test_mqtt_quarantines_it_and_later_changesets_keep_flowing(tmp_path: Path, b
         assert "Traceback" not in fed["un"].log.read_text()
     finally:
         fed.stop()
+
