@@ -1,11 +1,12 @@
-"""Change-sets: the signed unit of the log (PROTOCOL.md §5).
+"""Change-sets: the signed unit of the log (PROTOCOL.md §7, §8).
 
-``verify`` follows the acceptance order of DESIGN §5 for everything that does not
+``verify`` follows the acceptance order of PROTOCOL.md §8 for everything that does not
 depend on local state: size cap → envelope parse → signature by a key of the
 origin valid for this seq → payload structure.  The payload is parsed only after
-its signature verified; the only exception is a best-effort peek at the
-``manifest`` field of an unverifiable payload, used solely to decide whether to
-park it (it is re-verified from scratch later).
+its signature verified, except for two untrusted peeks that PROTOCOL.md §8 step 4
+names: ``origin`` and ``seq`` (:func:`peek_identity`, for the duplicate check and
+for parking) and, when verification fails, ``manifest`` (to park a change-set
+signed under a newer manifest; it is re-verified from scratch later).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pocsync.core.manifest import NODE_ID_RE, Manifest
 from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
 
 CHANGESET_PAYLOAD = "pocsync.changeset/v1"
-OPS = ("put", "delete", "withdraw")
+OPS = ("put", "delete", "withdraw")  # the base op kinds; every kind: pocsync.core.opkinds.KINDS
 ID_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 MAX_OPS = 1000
 MAX_AUTHOR = 200
