@@ -91,11 +91,13 @@ def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days:
 @click.option("--features", required=True, metavar="NAME,NAME,…",
               help="The complete list of features the federation enables, comma-separated ('' for none). "
                    f"This pocsync implements: {', '.join(sorted(opkinds.FEATURES)) or 'none'}.")
-def set_features(file: Path, features: str) -> None:
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the new version here instead of replacing FILE.")
+def set_features(file: Path, features: str, out: Path | None) -> None:
     """Enable exactly these features in a new version of FILE (unsigned).
 
-    A signed FILE (a released version N) is replaced by version N+1; an unsigned FILE (a draft of
-    the next version, e.g. from `manifest next`) is edited in place.  Every node must run a pocsync
+    A signed FILE (a released version N) gives version N+1; an unsigned FILE (a draft of the next
+    version, e.g. from `manifest next`) is edited as it is.  The result replaces FILE, or goes to --out.  Every node must run a pocsync
     that implements every listed feature: a node refuses to install a manifest naming a feature it
     lacks (check software.features in each node's /v1/health first).  Policy of a feature no longer
     listed is dropped."""
@@ -108,7 +110,10 @@ def set_features(file: Path, features: str) -> None:
     if names == sorted(m.features):
         raise click.BadParameter(f"manifest v{m.version} already enables exactly these features",
                                  param_hint="--features")
+    if out is not None and out.exists():
+        raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.set_features(mf.next_version(m.payload) if m.envelope.signatures else m.payload, names)
+    file = out or file
     save(file, mf.unsigned(payload))
     console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "
                   f"sign it with a threshold of the roots of v{m.version} and v{payload['version']})")

@@ -298,8 +298,15 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     res = run("manifest", "set-features", m2, "--features", "toy-note,held-changes", ok=False)
     assert res.exit_code == 2 and "held-changes" in res.output and "Traceback" not in res.output
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # nothing written
+    run("manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json",
+        ok=False)  # v1 already enables exactly these
+    res = run("manifest", "set-features", m2, "--features", "toy-note", "--out", m2, ok=False)
+    assert res.exit_code == 2 and "exists" in res.output
     run("manifest", "sign", m2, "--key", fed.base / "root" / "root.key")
     run("manifest", "install", "--data", fed.data("eu"), m2)
+    run("manifest", "set-features", m2, "--features", "toy-note", "--out", tmp_path / "m2b.json")
+    assert json.loads(run("manifest", "show", tmp_path / "m2b.json", "--json").output)["version"] == 3
+    assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # FILE untouched
     # a manifest naming a feature this software lacks (made by a newer tool) is refused at install
     m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["held-changes"])
     (tmp_path / "m3.json").write_text(json.dumps(mf.unsigned(m3).envelope.to_json()))
