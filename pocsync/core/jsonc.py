@@ -22,7 +22,7 @@ MAX_DEPTH = 32
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # A string runs from a quote to the next unescaped quote (or the end of the text); everything
 # else that is a bracket counts for nesting.  Exact for JSON, and defined for any text.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 #: Every reason :func:`loads` may give.  When a text has several problems, the one reported
 #: is the first of this list (PROTOCOL.md §2), whatever their positions in the text.
@@ -33,8 +33,7 @@ REASONS = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplica
 def nesting_depth(text: str) -> int:
     """Greatest number of open ``[``/``{`` outside strings (the outermost container counts 1)."""
     depth = deepest = 0
-    for m in _TOKENS.finditer(text):
-        t = m.group()
+    for t in _TOKENS.findall(text):
         if t in "[{":
             depth += 1
             deepest = max(deepest, depth)

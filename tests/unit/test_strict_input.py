@@ -5,6 +5,8 @@ Unicode tables of one Python, strings that cannot be stored."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pocsync.core import changeset as csmod
 from pocsync.core import hlc, jsonc, model
@@ -63,3 +65,26 @@ def test_origin_cannot_put_a_lone_surrogate_and_nothing_is_stored() -> None:
         rep.edit([{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="\ud800")}],
                  me="eu", key=fed.key("eu"), author="a", now_ms=T0)
     assert not rep.state.log
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet='[]{}"\\ab,:', max_size=40))
+def test_nesting_depth_matches_the_documented_scanner_for_any_text(text: str) -> None:
+    from tests.independent.protocol import _depth
+
+    assert jsonc.nesting_depth(text) == _depth(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.recursive(st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                      max_size=3), max_leaves=30))
+def test_nesting_depth_of_json_is_its_container_depth(value: object) -> None:
+    def depth(v: object) -> int:
+        if isinstance(v, (list, dict)):
+            return 1 + max((depth(x) for x in (v.values() if isinstance(v, dict) else v)), default=0)
+        return 0
+
+    text = jsonc.dumps(value).decode()
+    assert jsonc.nesting_depth(text) == depth(value)
+    assert jsonc.loads(text) == value
