@@ -1,10 +1,12 @@
-"""The merge (PROTOCOL.md §8): per key, the greatest live put or withdrawal wins.
+"""The merge (PROTOCOL.md §9): per key, the greatest live put or withdrawal wins.
 
 Each origin asserts, per key, its latest op (``put``, ``delete`` or ``withdraw``).
 A put is *live* while it is its origin's latest op for the key.  Every withdrawal
 counts, whichever origin made it and whatever that origin did later.  The winner
 of a key is the greatest ``(hlc, origin, change-set id, op index)`` among the live
 puts and the withdrawals; the key is in the view only when the winner is a put.
+In a namespace other than ``entry`` the greatest effective op of a key wins
+(:func:`greater`).  The view digest has one ``<namespace> <key> <ref>`` line per key.
 """
 
 from __future__ import annotations
