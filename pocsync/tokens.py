@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError, JWTError
 
-from pocsync.core import model
+from pocsync.core import jsonc, model
 from pocsync.core.hlc import HLC, is_hlc
 from pocsync.core.keys import es256_public_from_jwk
 from pocsync.core.manifest import Manifest
@@ -68,8 +67,9 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
 
 def _b64json(part: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, json.JSONDecodeError):
+        # strict JSON (PROTOCOL.md §2): no lone surrogate can reach a store lookup or the audit log
+        value = jsonc.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, PocsyncError):
         raise TokenError(f"token {what} is not base64url JSON", reason="malformed") from None
     if not isinstance(value, dict):
         raise TokenError(f"token {what} is not a JSON object", reason="malformed")

@@ -88,3 +88,21 @@ def test_nesting_depth_of_json_is_its_container_depth(value: object) -> None:
     text = jsonc.dumps(value).decode()
     assert jsonc.nesting_depth(text) == depth(value)
     assert jsonc.loads(text) == value
+
+
+def test_a_token_with_a_lone_surrogate_never_reaches_a_store_lookup() -> None:
+    """Sibling in the API: the unverified `sub` of a token is looked up in the store before
+    verification; a lone surrogate there made SQLite fail (HTTP 500).  Token parts are strict JSON."""
+    import base64
+    import json
+
+    from pocsync import tokens
+
+    def part(obj: str) -> str:
+        return base64.urlsafe_b64encode(obj.encode()).decode().rstrip("=")
+
+    bad = ".".join([part(json.dumps({"alg": "ES256", "kid": "eu:t1"})), part('{"sub": "DEU/\\ud800"}'), "x"])
+    assert tokens.unverified_subject(bad) is None
+    with pytest.raises(tokens.TokenError) as err:
+        tokens.unverified_parts(bad)
+    assert err.value.reason == "malformed"
