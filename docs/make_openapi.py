@@ -63,6 +63,7 @@ health = {"type": "object", "required": ["node", "digest", "converged", "origins
                          "parked": {"type": "object"}, "equivocations": {"type": "array"},
                          "clock_warnings": {"type": "array"}, "mqtt": {"type": "object"},
                          "signing_blocked": {"type": ["string", "null"]}, "time": {"type": "number"},
+                         "software": {"type": "object"},
                          "uptime_s": {"type": "number"},
                          "sources": {"type": "object", "description": "[[sources]] kept in step: last run, result, "
                                      "counts and reasons per source (never contact data)"}}}

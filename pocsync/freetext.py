@@ -1,4 +1,4 @@
-"""What free text in an entry may hold (issue 11, case 13; ADR 13).
+"""What free text in an entry may hold (issue 11, case 13; ADR 15).
 
 Free text — ``organisation``, ``position``, ``person``, ``notes``, list items and every other string of
 an entry — is any sequence of Unicode scalar values EXCEPT:

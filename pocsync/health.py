@@ -16,7 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pocsync import __version__
 from pocsync.core.hlc import HLC
+from pocsync.core.opkinds import FEATURES
 from pocsync.store import Store
 
 CLOCK_WARN_MS = 60_000
@@ -111,7 +113,8 @@ async def collect(rt: Any) -> dict[str, Any]:
         "time": round(now, 3),
         "uptime_s": round(now - rt.started_at, 1),
         "manifest": {"version": m.version, "expires": m.expires, "expires_in_s": int(m.expires - now),
-                     "warning": _expiry_warning(m.expires - now)},
+                     "warning": _expiry_warning(m.expires - now), "features": sorted(m.features)},
+        "software": {"version": __version__, "protocol": "pocsync/v1", "features": sorted(FEATURES)},
         "digest": s["digest"],
         "entries": s["entries"],
         "announced_digests": announced_digests,

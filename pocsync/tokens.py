@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError, JWTError
 
-from pocsync.core import model
+from pocsync.core import jsonc, model
 from pocsync.core.hlc import HLC, is_hlc
 from pocsync.core.keys import es256_public_from_jwk
 from pocsync.core.manifest import Manifest
@@ -36,7 +36,7 @@ from pocsync.errors import PocsyncError
 AUDIENCE = "pocsync"
 SESSION_AUDIENCE = "pocsync-session:"  # + the node id: a session cookie is valid at the node that set it only
 SCOPES = ("directory", "health")
-MAX_TOTAL_LIFETIME_S = 30 * 86_400  # renewals never carry a token past auth_time + this (ADR 11)
+MAX_TOTAL_LIFETIME_S = 30 * 86_400  # renewals never carry a token past auth_time + this (ADR 13)
 SESSION_TTL_S = 8 * 3_600
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "x5t", "crit")
 MAX_TOKEN = 8192
@@ -85,8 +85,9 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
 
 def _b64json(part: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, RecursionError, json.JSONDecodeError):
+        # strict JSON (PROTOCOL.md §2): no lone surrogate can reach a store lookup or the audit log
+        value = jsonc.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, RecursionError, PocsyncError):
         raise TokenError(f"token {what} is not base64url JSON", reason="malformed") from None
     if not isinstance(value, dict):
         raise TokenError(f"token {what} is not a JSON object", reason="malformed")
@@ -225,7 +226,7 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
     if lookup_entry is not None:
         if st.entry is None:
             raise TokenError(f"{c.subject} is not a live entry of the directory", reason="subject_not_listed")
-        # Compared in milliseconds, the precision of the hlc (ADR 11): a holder change, a delete or a
+        # Compared in milliseconds, the precision of the hlc (ADR 13): a holder change, a delete or a
         # withdrawal at or after the token's issue time kills it, whatever the entry carries afterwards.
         epoch = st.entry.get("holder_epoch")
         if is_hlc(epoch) and HLC.parse(epoch).ms >= c.iat_ms:
@@ -280,7 +281,7 @@ def renew(c: Claims, *, issuer: str, kid: str, key: EllipticCurvePrivateKey, man
     """A fresh token for the holder of verified claims ``c``, issued by this node (any member may renew).
 
     The chain of renewals keeps the first token's ``auth_time``: no renewal reaches past
-    ``auth_time + max_total_s`` (ADR 11); the caller revokes the old token."""
+    ``auth_time + max_total_s`` (ADR 13); the caller revokes the old token."""
     limit = c.auth_time + max_total_s
     if now_s >= limit - 60:
         raise TokenError("this token's renewals reached their maximum total lifetime; ask your secretariat"

@@ -47,7 +47,7 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     try:
         cache = request.app[CACHE]
         entry_lookup = await _entry_lookup(rt, token)
-        # A session cookie is a token this node issued for itself (audience pocsync-session:<node>, ADR 11).
+        # A session cookie is a token this node issued for itself (audience pocsync-session:<node>, ADR 13).
         audience = tokens.session_audience(rt.me) if kind == "session" else tokens.AUDIENCE
         claims = cache.verify(token, manifest=m, now_s=int(time.time()), lookup_entry=entry_lookup, audience=audience)
         if kind == "session" and claims.issuer != rt.me:

@@ -33,7 +33,7 @@ from pocsync.store import Store
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
 MAX_PER_PAGE = 500
-RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 11)
+RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 13)
 
 
 async def _reader(request: web.Request, *, scopes: tuple[str, ...] = ("directory",)) -> Any:
@@ -173,7 +173,7 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def renew(request: web.Request) -> web.Response:
-    """A fresh token; the presented one is revoked at this node (ADR 11).  Renewals keep the first
+    """A fresh token; the presented one is revoked at this node (ADR 13).  Renewals keep the first
     token's ``auth_time`` and never reach past ``auth_time + MAX_TOTAL_LIFETIME_S``."""
     rt = request.app[RUNTIME]
     claims = await authenticate(request, rt, scopes=("directory", "health"))
@@ -195,7 +195,7 @@ async def renew(request: web.Request) -> web.Response:
 async def session_start(request: web.Request) -> web.Response:
     """Sign in: the presented token is checked, and the cookie holds a *session* token this node issues
     for itself (audience ``pocsync-session:<node>``, at most SESSION_TTL_S, never past the token's exp),
-    so that signing out can revoke it everywhere it is valid (ADR 11)."""
+    so that signing out can revoke it everywhere it is valid (ADR 13)."""
     rt = request.app[RUNTIME]
     try:
         body = await request.read()

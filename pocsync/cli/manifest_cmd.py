@@ -28,6 +28,7 @@ from pocsync.cli.common import (
 )
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
+from pocsync.core import opkinds
 from pocsync.core.keys import unb64
 from pocsync.errors import KeyFileError, ManifestError, PocsyncError
 from pocsync.nodedir import NodeDir
@@ -136,13 +137,49 @@ def manifest() -> None:
 @click.option("--expires-days", type=click.IntRange(min=1), default=365, show_default=True,
               help="Days until this version expires.")
 def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days: int) -> None:
-    """Start version 1 of a manifest with the given root keys and no nodes."""
+    """Start version 1 of a manifest with the given root keys and no nodes.
+
+    The new manifest lists every feature this pocsync implements (see `manifest set-features`)."""
     if out.exists():
         raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.new_payload([read_root_pub(p) for p in root_pubs], threshold=threshold,
-                             expires_s=int(time.time()) + expires_days * DAY)
+                             expires_s=int(time.time()) + expires_days * DAY, features=sorted(opkinds.FEATURES))
     save(out, mf.unsigned(payload))
-    console.print(f"{out}: manifest v1 with {len(root_pubs)} root key(s), threshold {threshold} (unsigned)")
+    console.print(f"{out}: manifest v1 with {len(root_pubs)} root key(s), threshold {threshold}, features: "
+                  f"{', '.join(sorted(opkinds.FEATURES)) or 'none'} (unsigned)")
+
+
+@manifest.command("set-features")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--features", required=True, metavar="NAME,NAME,…",
+              help="The complete list of features the federation enables, comma-separated ('' for none). "
+                   f"This pocsync implements: {', '.join(sorted(opkinds.FEATURES)) or 'none'}.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the new version here instead of replacing FILE.")
+def set_features(file: Path, features: str, out: Path | None) -> None:
+    """Enable exactly these features in a new version of FILE (unsigned).
+
+    A signed FILE (a released version N) gives version N+1; an unsigned FILE (a draft of the next
+    version, e.g. from `manifest next`) is edited as it is.  The result replaces FILE, or goes to --out.  Every node must run a pocsync
+    that implements every listed feature: a node refuses to install a manifest naming a feature it
+    lacks (check software.features in each node's /v1/health first).  Policy of a feature no longer
+    listed is dropped."""
+    m = load(file)
+    names = sorted({f.strip() for f in features.split(",") if f.strip()})
+    unknown = opkinds.unsupported(frozenset(names))
+    if unknown:
+        raise click.BadParameter(f"this pocsync does not implement feature(s) {', '.join(unknown)}; it implements: "
+                                 f"{', '.join(sorted(opkinds.FEATURES)) or 'none'}", param_hint="--features")
+    if names == sorted(m.features):
+        raise click.BadParameter(f"manifest v{m.version} already enables exactly these features",
+                                 param_hint="--features")
+    if out is not None and out.exists():
+        raise click.UsageError(f"{out} exists; refusing to overwrite it")
+    payload = mf.set_features(mf.next_version(m.payload) if m.envelope.signatures else m.payload, names)
+    file = out or file
+    save(file, mf.unsigned(payload))
+    console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "
+                  f"sign it with a threshold of the roots of v{m.version} and v{payload['version']})")
 
 
 @manifest.command("add-node")
@@ -305,6 +342,9 @@ def show(file: Path, as_json: bool) -> None:
         return
     good = mf.signed_by(m, m.roots)
     console.print(f"[bold]manifest v{m.version}[/]  id {m.id}")
+    console.print(f"features: {', '.join(sorted(m.features)) or 'none'}"
+                  + (f"  (this pocsync lacks: {', '.join(opkinds.unsupported(m.features))})"
+                     if opkinds.unsupported(m.features) else ""), markup=False)
     console.print(f"expires {mf.format_time(m.expires)}; threshold {m.threshold} of {len(m.roots)} roots; "
                   f"{len(good)} valid own-root signature(s) ({'enough' if len(good) >= m.threshold else 'NOT enough'})")
     rows = []

@@ -79,6 +79,9 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
                       f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
                       f"{h['entries']} entries  "
                       + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]"))
+        sw = h.get("software") or {}
+        console.print(f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
+                      f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}", markup=False)
         table("nodes", ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set",
                         "last contact"],
               [[o, v["role"], _status(v), v["head_seq"], v["announced_seq"], v["lag"], v.get("behind"),

@@ -1,11 +1,12 @@
-"""Change-sets: the signed unit of the log (PROTOCOL.md §5).
+"""Change-sets: the signed unit of the log (PROTOCOL.md §7, §8).
 
-``verify`` follows the acceptance order of DESIGN §5 for everything that does not
+``verify`` follows the acceptance order of PROTOCOL.md §8 for everything that does not
 depend on local state: size cap → envelope parse → signature by a key of the
 origin valid for this seq → payload structure.  The payload is parsed only after
-its signature verified; the only exception is a best-effort peek at the
-``manifest`` field of an unverifiable payload, used solely to decide whether to
-park it (it is re-verified from scratch later).
+its signature verified, except for two untrusted peeks that PROTOCOL.md §8 step 4
+names: ``origin`` and ``seq`` (:func:`peek_identity`, for the duplicate check and
+for parking) and, when verification fails, ``manifest`` (to park a change-set
+signed under a newer manifest; it is re-verified from scratch later).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import envelope as dsse
-from pocsync.core import jsonc
+from pocsync.core import jsonc, model
 from pocsync.core.hlc import is_hlc
 from pocsync.core.manifest import NODE_ID_RE, Manifest
 from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
 
 CHANGESET_PAYLOAD = "pocsync.changeset/v1"
-OPS = ("put", "delete", "withdraw")
-ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+OPS = ("put", "delete", "withdraw")  # the base op kinds; every kind: pocsync.core.opkinds.KINDS
+ID_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 MAX_OPS = 1000
 MAX_AUTHOR = 200
 
@@ -103,7 +104,7 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
     if not is_hlc(obj.get("hlc")):
         raise ChangeSetError("hlc must be '<13 digits>-<4 digits>'", field="hlc")
     author = obj.get("author")
-    if not isinstance(author, str) or not author.strip() or len(author) > MAX_AUTHOR:
+    if not isinstance(author, str) or model.blank(author) or len(author) > MAX_AUTHOR:
         raise ChangeSetError(f"author must be a non-empty string of at most {MAX_AUTHOR} characters", field="author")
     ops = obj.get("ops")
     if not isinstance(ops, list) or not ops:

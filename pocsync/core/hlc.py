@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pocsync.errors import ProtocolError
 
-HLC_RE = re.compile(r"^[0-9]{13}-[0-9]{4}$")
+HLC_RE = re.compile(r"^[0-9]{13}-[0-9]{4}\Z")
 MAX_COUNTER = 9999
 ZERO = "0000000000000-0000"
 

@@ -1,7 +1,10 @@
 """Strict JSON in, canonical JSON out (PROTOCOL.md §2).
 
-Reading: UTF-8 only, duplicate object keys are an error, no floats, no NaN or
-Infinity, integers within ±(2**53 − 1), nesting capped.  Writing: keys sorted,
+Reading: UTF-8 only (no byte-order mark), duplicate object keys are an error, no
+floats, no NaN or Infinity, integers within ±(2**53 − 1), nesting capped at
+:data:`MAX_DEPTH` containers (the outermost counts as level 1), and no unpaired
+surrogate escape (``"\\ud800"``) in any string or object key: such text has no UTF-8
+form, so it could be verified but never stored, rendered or exported (ADR 17).  Writing: keys sorted,
 no insignificant white space, UTF-8 (not ASCII-escaped).  Signatures always cover
 the bytes as received: a receiver never re-serialises before verifying.
 """
@@ -9,51 +12,64 @@ the bytes as received: a receiver never re-serialises before verifying.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pocsync.errors import MalformedJSON
 
 MAX_SAFE_INT = 2**53 - 1
 MAX_DEPTH = 32
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# A string runs from a quote to the next unescaped quote (or the end of the text); everything
+# else that is a bracket counts for nesting.  Exact for JSON, and defined for any text.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+#: Every reason :func:`loads` may give.  When a text has several problems, the one reported
+#: is the first of this list (PROTOCOL.md §2), whatever their positions in the text.
+REASONS = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplicate_key", "float_not_allowed",
+           "int_out_of_range", "lone_surrogate")
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedJSON(f"duplicate JSON object key {key!r}", reason="duplicate_key", field=key)
-        out[key] = value
-    return out
+def nesting_depth(text: str) -> int:
+    """Greatest number of open ``[``/``{`` outside strings (the outermost container counts 1)."""
+    depth = deepest = 0
+    for t in _TOKENS.findall(text):
+        if t in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif t in "]}":
+            depth -= 1
+    return deepest
 
 
-def _no_float(text: str) -> Any:
-    raise MalformedJSON(f"floating-point number {text!r} is not allowed", reason="float_not_allowed")
+class _Problems:
+    """Problems found while parsing; the first of each reason is kept with its message."""
 
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[str, dict[str, Any]]] = {}
 
-def _no_constant(text: str) -> Any:
-    raise MalformedJSON(f"{text} is not allowed in pocsync JSON", reason="float_not_allowed")
+    def note(self, reason: str, message: str, **detail: Any) -> None:
+        self.found.setdefault(reason, (message, detail))
 
+    def surrogates(self, text: str, where: str) -> None:
+        m = _LONE_SURROGATE.search(text)
+        if m is not None:
+            self.note("lone_surrogate", f"{where} holds an unpaired surrogate escape \\u{ord(m.group()):04x}"
+                      " (not representable in UTF-8)")
 
-def _int(text: str) -> int:
-    value = int(text)
-    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-        raise MalformedJSON(f"integer {text} is outside ±(2^53−1)", reason="int_out_of_range")
-    return value
-
-
-def _depth(value: Any, level: int = 0) -> None:
-    if level > MAX_DEPTH:
-        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} levels", reason="too_deep")
-    if isinstance(value, dict):
-        for v in value.values():
-            _depth(v, level + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _depth(v, level + 1)
+    def raise_first(self) -> None:
+        for reason in REASONS:
+            if reason in self.found:
+                message, detail = self.found[reason]
+                raise MalformedJSON(message, reason=reason, **detail)
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse strict pocsync JSON; raise :class:`MalformedJSON` naming the problem."""
+    """Parse strict pocsync JSON; raise :class:`MalformedJSON` naming the problem.
+
+    The reason is the first of :data:`REASONS` that applies: encoding, byte-order mark,
+    nesting (counted on the text, before parsing), syntax, then the value rules.
+    """
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             text = bytes(data).decode("utf-8")
@@ -62,27 +78,68 @@ def loads(data: bytes | str) -> Any:
     else:
         text = data
     if text.startswith("\ufeff"):
-        raise MalformedJSON("a byte-order mark is not allowed", reason="malformed_json")
+        raise MalformedJSON("a byte-order mark (U+FEFF) is not allowed before JSON text", reason="byte_order_mark")
+    if nesting_depth(text) > MAX_DEPTH:
+        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)",
+                            reason="too_deep")
+    problems = _Problems()
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            problems.surrogates(key, "an object key")
+            if key in out:
+                problems.note("duplicate_key", f"duplicate JSON object key {key!r}", field=key)
+            out[key] = value
+        return out
+
+    def no_float(text_: str) -> None:
+        problems.note("float_not_allowed", f"number {text_!r} has a fraction or exponent; only integers are allowed")
+
+    def no_constant(text_: str) -> None:
+        problems.note("float_not_allowed", f"{text_} is not allowed in pocsync JSON")
+
+    def integer(text_: str) -> int:
+        value = int(text_)
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            problems.note("int_out_of_range", f"integer {text_} is outside ±(2^53−1)")
+        return value
+
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_pairs,
-            parse_float=_no_float,
-            parse_int=_int,
-            parse_constant=_no_constant,
-        )
-    except MalformedJSON:
-        raise
-    except RecursionError:
+        value = json.loads(text, object_pairs_hook=pairs, parse_float=no_float, parse_int=integer,
+                           parse_constant=no_constant)
+    except RecursionError:  # unreachable after the nesting check; kept total
         raise MalformedJSON("JSON nested too deeply", reason="too_deep") from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    _depth(value)
+    _strings(value, problems)
+    problems.raise_first()
     return value
 
 
-def _check(value: Any, path: str = "$") -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+def _strings(value: Any, problems: _Problems) -> None:
+    if isinstance(value, str):
+        problems.surrogates(value, "a string")
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, problems)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, problems)
+
+
+def _no_surrogate(text: str, where: str) -> None:
+    m = _LONE_SURROGATE.search(text)
+    if m is not None:
+        raise MalformedJSON(f"{where} holds an unpaired surrogate \\u{ord(m.group()):04x} (not representable"
+                            " in UTF-8)", reason="lone_surrogate")
+
+
+def _check(value: Any, path: str = "$", level: int = 0) -> None:
+    if isinstance(value, str):
+        _no_surrogate(value, f"the string at {path}")
+        return
+    if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
@@ -90,21 +147,27 @@ def _check(value: Any, path: str = "$") -> None:
         return
     if isinstance(value, float):
         raise MalformedJSON(f"float at {path} is not allowed", reason="float_not_allowed")
+    if isinstance(value, (dict, list, tuple)) and level + 1 > MAX_DEPTH:
+        raise MalformedJSON(f"value at {path} nests deeper than {MAX_DEPTH} containers", reason="too_deep")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise MalformedJSON(f"non-string key at {path}", reason="malformed_json")
-            _check(v, f"{path}.{k}")
+            _no_surrogate(k, f"the key {path}.{k!r}")
+            _check(v, f"{path}.{k}", level + 1)
         return
     if isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _check(v, f"{path}[{i}]")
+            _check(v, f"{path}[{i}]", level + 1)
         return
     raise MalformedJSON(f"value of type {type(value).__name__} at {path} is not JSON", reason="malformed_json")
 
 
 def dumps(value: Any) -> bytes:
-    """Canonical bytes: sorted keys, compact separators, UTF-8."""
+    """Canonical bytes: sorted keys, compact separators, UTF-8.
+
+    Refuses (MalformedJSON) whatever :func:`loads` would refuse to read back, so
+    nothing is signed that a receiver must reject."""
     _check(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from pocsync.core import envelope as dsse
-from pocsync.core import jsonc
+from pocsync.core import jsonc, opkinds
 from pocsync.core.keys import (
     ed25519_public_b64,
     ed25519_public_from_b64,
@@ -47,9 +47,9 @@ from pocsync.errors import (
 )
 
 MANIFEST_PAYLOAD = "pocsync.manifest/v1"
-NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-STATE_RE = re.compile(r"^[A-Z]{3}$")
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}\Z")
+STATE_RE = re.compile(r"^[A-Z]{3}\Z")
 ROLES = ("regional", "un")
 EXPIRY_FMT = "%Y-%m-%dT%H:%M:%SZ"
 ALL = "all"
@@ -161,6 +161,8 @@ class Manifest:
     nodes: dict[str, NodeInfo]
     payload: dict[str, Any] = field(repr=False)
     envelope: dsse.Envelope = field(repr=False)
+    features: frozenset[str] = frozenset()
+    policy: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -270,7 +272,7 @@ def _node(node_id: str, raw: object) -> NodeInfo:
             raise ManifestError(f"{w}.restarts[{i}] must be an object")
         seq = _int(r.get("seq"), f"{w}.restarts[{i}].seq", minimum=2)
         prev = r.get("prev")
-        if prev is not None and not (isinstance(prev, str) and re.match(r"^sha256:[0-9a-f]{64}$", prev)):
+        if prev is not None and not (isinstance(prev, str) and re.match(r"^sha256:[0-9a-f]{64}\Z", prev)):
             raise ManifestError(f"{w}.restarts[{i}].prev must be null or sha256:<hex>")
         restarts.append(Restart(seq, prev))  # type: ignore[arg-type]
     if len({r.seq for r in restarts}) != len(restarts):
@@ -320,6 +322,7 @@ def from_payload(payload: dict[str, Any], env: dsse.Envelope) -> Manifest:
     if not isinstance(nodes_raw, dict):
         raise ManifestError("nodes must be an object")
     nodes = {nid: _node(nid, raw) for nid, raw in nodes_raw.items()}
+    features = opkinds.parse_features(payload.get("features"))
     return Manifest(
         version=version,  # type: ignore[arg-type]
         expires=parse_time(payload.get("expires")),
@@ -328,6 +331,8 @@ def from_payload(payload: dict[str, Any], env: dsse.Envelope) -> Manifest:
         nodes=nodes,
         payload=payload,
         envelope=env,
+        features=features,
+        policy=opkinds.parse_policy(payload.get("policy"), features),
     )
 
 
@@ -359,8 +364,19 @@ def check_self_signed(m: Manifest) -> None:
         )
 
 
-def check_install(current: Manifest | None, new: Manifest, *, now_s: int) -> None:
-    """Raise unless ``new`` may replace ``current`` (DESIGN §5, federation manifest)."""
+def check_install(current: Manifest | None, new: Manifest, *, now_s: int,
+                  supported: Iterable[str] | None = None) -> None:
+    """Raise unless ``new`` may replace ``current`` (PROTOCOL.md §6 Installing).
+
+    ``supported`` are the features of this software (default :data:`opkinds.FEATURES`): a
+    manifest naming any other feature is refused (``unsupported_feature``), so that no node
+    runs a federation whose rules it does not implement.
+    """
+    lacking = sorted(new.features - set(opkinds.FEATURES if supported is None else supported))
+    if lacking:
+        raise ManifestError(f"manifest v{new.version} enables feature(s) {', '.join(lacking)} that this pocsync "
+                            f"does not implement; upgrade pocsync before installing it",
+                            reason="unsupported_feature", features=lacking)
     if new.is_expired(now_s):
         raise ManifestExpiredError(f"manifest v{new.version} expired at {format_time(new.expires)}")
     if current is not None:
@@ -385,9 +401,10 @@ def check_install(current: Manifest | None, new: Manifest, *, now_s: int) -> Non
 
 
 # --- editing (pure: payload dict in, payload dict out) ----------------------------
-def new_payload(roots: Iterable[str], *, threshold: int, expires_s: int, version: int = 1) -> dict[str, Any]:
+def new_payload(roots: Iterable[str], *, threshold: int, expires_s: int, version: int = 1,
+                features: Iterable[str] = ()) -> dict[str, Any]:
     roots = list(dict.fromkeys(roots))
-    return {
+    p: dict[str, Any] = {
         "type": MANIFEST_PAYLOAD,
         "version": version,
         "expires": format_time(expires_s),
@@ -395,6 +412,45 @@ def new_payload(roots: Iterable[str], *, threshold: int, expires_s: int, version
         "roots": [{"keyid": root_keyid(r), "public": r} for r in roots],
         "nodes": {},
     }
+    if features:
+        p["features"] = sorted(set(features))
+    return p
+
+
+def set_features(payload: dict[str, Any], features: Iterable[str]) -> dict[str, Any]:
+    """Replace the ``features`` list (sorted, distinct); policy of a dropped feature is dropped too."""
+    p = _edit(payload)
+    names = sorted(set(features))
+    bad = [f for f in names if not opkinds.FEATURE_RE.match(f)]
+    if bad:
+        raise ManifestError(f"feature names must match {opkinds.FEATURE_RE.pattern}: {bad}", reason="bad_feature")
+    if names:
+        p["features"] = names
+    else:
+        p.pop("features", None)
+    policy = {k: v for k, v in (p.get("policy") or {}).items() if k in names}
+    if policy:
+        p["policy"] = policy
+    else:
+        p.pop("policy", None)
+    unsigned(p)
+    return p
+
+
+def set_policy(payload: dict[str, Any], feature: str, value: dict[str, Any] | None) -> dict[str, Any]:
+    """Set (or with ``None`` remove) the federation policy of one listed feature."""
+    p = _edit(payload)
+    policy = dict(p.get("policy") or {})
+    if value is None:
+        policy.pop(feature, None)
+    else:
+        policy[feature] = value
+    if policy:
+        p["policy"] = policy
+    else:
+        p.pop("policy", None)
+    unsigned(p)
+    return p
 
 
 def unsigned(payload: dict[str, Any]) -> Manifest:
@@ -420,7 +476,7 @@ def sign_as_previous_root(m: Manifest, key: Ed25519PrivateKey) -> Manifest:
 
 
 def _with_env(m: Manifest, env: dsse.Envelope) -> Manifest:
-    return Manifest(m.version, m.expires, m.threshold, m.roots, m.nodes, m.payload, env)
+    return Manifest(m.version, m.expires, m.threshold, m.roots, m.nodes, m.payload, env, m.features, m.policy)
 
 
 def _edit(payload: dict[str, Any]) -> dict[str, Any]:

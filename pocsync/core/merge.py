@@ -1,10 +1,12 @@
-"""The merge (PROTOCOL.md §8): per key, the greatest live put or withdrawal wins.
+"""The merge (PROTOCOL.md §9): per key, the greatest live put or withdrawal wins.
 
 Each origin asserts, per key, its latest op (``put``, ``delete`` or ``withdraw``).
 A put is *live* while it is its origin's latest op for the key.  Every withdrawal
 counts, whichever origin made it and whatever that origin did later.  The winner
 of a key is the greatest ``(hlc, origin, change-set id, op index)`` among the live
 puts and the withdrawals; the key is in the view only when the winner is a put.
+In a namespace other than ``entry`` the greatest effective op of a key wins
+(:func:`greater`).  The view digest has one ``<namespace> <key> <ref>`` line per key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any, Iterable
 
 @dataclass(frozen=True)
 class Assertion:
-    """One effective op: what ``origin`` said about ``key`` in change-set ``cs_id``."""
+    """One effective op: what ``origin`` said about ``key`` in change-set ``cs_id``.
+
+    Entries (namespace ``entry``) keep ``entry``; ops of other namespaces keep their raw
+    op object in ``entry`` (its value for readers).
+    """
 
     key: str
     origin: str
@@ -54,10 +60,20 @@ def greater_withdrawal(current: Assertion | None, new: Assertion) -> Assertion:
     return new if current is None or new.rank > current.rank else current
 
 
-def digest_lines(view: Iterable[tuple[str, str]]) -> bytes:
-    """``view`` yields (key, "<cs id>#<op index>") for keys whose winner is a put."""
-    return "".join(f"{k} {ref}\n" for k, ref in sorted(view)).encode("utf-8")
+def greater(current: Assertion | None, new: Assertion) -> Assertion:
+    """Last-writer-wins register of a namespace other than ``entry``: the greatest rank wins."""
+    return new if current is None or new.rank > current.rank else current
 
 
-def view_digest(view: Iterable[tuple[str, str]]) -> str:
+def digest_lines(view: Iterable[tuple[str, str, str]]) -> bytes:
+    """One line ``"<namespace> <key> <cs id>#<op index>\n"`` per effective key, sorted by code point.
+
+    ``view`` yields (namespace, key, ref): for the ``entry`` namespace the keys whose winner
+    is a put; for another namespace every key that has a winner (PROTOCOL.md §9).
+    """
+    lines = sorted(f"{ns} {k} {ref}\n" for ns, k, ref in view)
+    return "".join(lines).encode("utf-8")
+
+
+def view_digest(view: Iterable[tuple[str, str, str]]) -> str:
     return "sha256:" + hashlib.sha256(digest_lines(view)).hexdigest()

@@ -24,8 +24,19 @@ from pocsync.core.hlc import is_hlc
 from pocsync.errors import EntryError
 
 KINDS = ("diplomatic", "technical")
-STATE_RE = re.compile(r"^[A-Z]{3}$")
+STATE_RE = re.compile(r"^[A-Z]{3}\Z")
 DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+#: White space for "non-empty" rules (PROTOCOL.md §7.1): a closed list, so that the rule does not
+#: depend on the Unicode tables of a Python version (it equals str.isspace() of Python 3.11).
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                        "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def blank(text: str) -> bool:
+    """True when ``text`` is empty or only :data:`WHITE_SPACE`."""
+    return all(ch in WHITE_SPACE for ch in text)
+
 
 #: Entry fields in the stable order used by reports.
 CONTACT_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
@@ -45,7 +56,7 @@ STRING_FIELDS = ("position", "person", "timezone", "notes")
 #: whole part of the local part; longer ones also inside a part (``itsecurity``).
 ROLE_WORDS = ("cert", "csirt", "soc", "noc", "security", "info", "contact", "duty", "incident", "pgp", "abuse",
               "office", "team", "ops", "desk", "secretariat", "cyber", "diplo", "poc", "mfa", "ncsc", "admin")
-_PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)$")
+_PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)\Z")
 
 
 def contact_fields() -> tuple[str, ...]:
@@ -80,7 +91,7 @@ def _check_identity(key: str, entry: dict[str, Any], state: str, kind: str) -> N
 
 def _check_types(key: str, entry: dict[str, Any]) -> None:
     org = entry.get("organisation")
-    if not isinstance(org, str) or not org.strip():
+    if not isinstance(org, str) or blank(org):
         raise _refuse(key, "organisation", "missing_organisation", "organisation must be a non-empty string")
     for name in STR_LIST_FIELDS:
         value = entry.get(name)

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
 from pocsync.core import hlc as hlcmod
-from pocsync.core import model
+from pocsync.core import model, opkinds
 from pocsync.core.changeset import ChangeSet
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.core.manifest import Manifest
-from pocsync.core.merge import Assertion, greater_withdrawal, winner
+from pocsync.core.merge import Assertion, greater, greater_withdrawal, view_digest, winner
 from pocsync.errors import EntryError, Parked, PocsyncError, ProtocolError, SigningRefused
 
 
@@ -110,6 +110,9 @@ class State(Protocol):
     def winner(self, key: str) -> Assertion | None: ...
     def set_winner(self, key: str, a: Assertion | None) -> None: ...
     def refuse(self, r: Refusal) -> None: ...
+    # effects in namespaces other than ``entry`` (PROTOCOL.md §8.2): the winning op per (namespace, key)
+    def record(self, namespace: str, key: str) -> Assertion | None: ...
+    def set_record(self, namespace: str, key: str, a: Assertion) -> None: ...
     def reset(self) -> None: ...  # empty the log, parked and every derived table (not quarantine/proofs)
 
 
@@ -222,23 +225,26 @@ class Replica:
         forks = [p.seq for p in self.state.proofs() if p.origin == origin and node.segment(p.seq).seq == seg]
         return min(forks) if forks else None
 
-    def op_refusal(self, cs: ChangeSet, op: csmod.Op) -> tuple[str, str] | None:
-        """The (reason, message) refusing ``op``, or None when it takes effect."""
-        if op.op not in csmod.OPS:
-            return "unknown_op", f"unknown op {op.op!r}"
-        try:
-            state, _kind = model.parse_key(op.key)
-        except EntryError as exc:
-            return exc.reason, exc.message
-        node = self.manifest.nodes[cs.origin]
-        if not node.covers(state, cs.seq):
-            return "out_of_scope", f"{state} is outside the scope of {cs.origin} at seq {cs.seq}"
-        if op.op == "put":
-            try:
-                model.check_structure(op.key, op.raw.get("entry"), cs_hlc=cs.hlc)
-            except EntryError as exc:
-                return exc.reason, exc.message
-        return None
+    def op_refusal(self, op: csmod.Op | dict[str, Any], *, origin: str, seq: int,
+                   hlc: str) -> tuple[str, str] | None:
+        """The (reason, message) refusing ``op`` signed by ``origin`` at ``seq`` with ``hlc``, or None.
+
+        The receipt rules of PROTOCOL.md §8.2, in order: op kind known (``unknown_op``), its
+        feature listed by the current manifest (``feature_off``), key of the kind's namespace
+        (``bad_key``), State in the origin's scope at ``seq`` (``out_of_scope``), then the
+        kind's own rules (for ``put``: :func:`pocsync.core.model.check_structure`).  An origin
+        calls this before signing with the position it is about to sign; receivers call it
+        for every op of an accepted change-set.  Not covered here: the equivocation freeze.
+        """
+        raw = op.raw if isinstance(op, csmod.Op) else op
+        node = self.manifest.nodes.get(origin)
+        if node is None:
+            return "unknown_origin", f"{origin!r} is not a node of manifest v{self.manifest.version}"
+        why = opkinds.refusal(raw, features=self.manifest.features, policy=self.manifest.policy, cs_hlc=hlc,
+                              covers=lambda state: node.covers(state, seq))
+        if why is not None and why[0] == "out_of_scope":
+            return why[0], f"{why[1]} ({origin} at seq {seq})"
+        return why
 
     def _apply(self, cs: ChangeSet) -> list[Refusal]:
         st = self.state
@@ -247,15 +253,24 @@ class Replica:
         touched: set[str] = set()
         for op in cs.ops:
             why = ("equivocation", f"{cs.origin} equivocated at seq {fork}") if fork is not None and cs.seq >= fork \
-                else self.op_refusal(cs, op)
+                else self.op_refusal(op, origin=cs.origin, seq=cs.seq, hlc=cs.hlc)
             if why is not None:
                 r = Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1])
                 st.refuse(r)
                 refused.append(r)
                 continue
+            namespace = opkinds.KINDS[op.op].namespace
+            if namespace != opkinds.ENTRY:
+                a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
+                st.set_record(namespace, op.key, greater(st.record(namespace, op.key), a))
+                continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)
-            st.set_latest(a)
+            prior = st.latest(cs.origin, op.key)
+            # The latest assertion is the greatest (seq, index), whatever the order of application: after a
+            # chain restart a later segment can be applied before an earlier one arrives.
+            if prior is None or (a.seq, a.index) > (prior.seq, prior.index):
+                st.set_latest(a)
             if op.op == "withdraw":
                 st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
             touched.add(op.key)
@@ -362,21 +377,17 @@ class Replica:
         ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
         payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
                                       author=author, ops=ops)
-        return payload, seq, signing, self._origin_refusals(payload, f"{me}:{signing.name}")
+        return payload, seq, signing, self._origin_refusals(payload)
 
-    def _origin_refusals(self, payload: bytes, keyid: str) -> list[Refusal]:
+    def _origin_refusals(self, payload: bytes) -> list[Refusal]:
         """Every op of an unsigned payload that peers would refuse, by the same :meth:`op_refusal`."""
         obj = csmod.parse_payload(payload)
-        cs = ChangeSet(id=csmod.changeset_id(payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"],
-                       hlc=obj["hlc"], manifest=obj["manifest"], author=obj["author"],
-                       ops=tuple(csmod.Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict)
-                                          else None, o) for i, o in enumerate(obj["ops"])),
-                       keyid=keyid, envelope=b"")
+        cs_id, origin, seq = csmod.changeset_id(payload), obj["origin"], obj["seq"]
         out = []
-        for op in cs.ops:
-            why = self.op_refusal(cs, op)
+        for i, raw in enumerate(obj["ops"]):
+            why = self.op_refusal(raw, origin=origin, seq=seq, hlc=obj["hlc"])
             if why is not None:
-                out.append(Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1]))
+                out.append(Refusal(cs_id, i, origin, seq, str(raw.get("key", "")), str(raw.get("op", "")), *why))
         return out
 
     def _with_holder_epoch(self, op: dict[str, Any], me: str, hlc: str) -> dict[str, Any]:
@@ -404,6 +415,7 @@ class MemoryState:
         self.withdrawals: dict[str, Assertion] = {}
         self.winners: dict[str, Assertion] = {}
         self.refusals: dict[tuple[str, int], Refusal] = {}
+        self.records: dict[tuple[str, str], Assertion] = {}
 
     def logged(self, origin: str, seq: int) -> Head | None:
         cs = self.log.get((origin, seq))
@@ -501,7 +513,14 @@ class MemoryState:
     def refuse(self, r: Refusal) -> None:
         self.refusals[(r.cs_id, r.index)] = r
 
+    def record(self, namespace: str, key: str) -> Assertion | None:
+        return self.records.get((namespace, key))
+
+    def set_record(self, namespace: str, key: str, a: Assertion) -> None:
+        self.records[(namespace, key)] = a
+
     def reset(self) -> None:
+        self.records.clear()
         self.log.clear()
         self.parked.clear()
         self.latest_.clear()
@@ -510,4 +529,13 @@ class MemoryState:
         self.refusals.clear()
 
     def view_refs(self) -> list[tuple[str, str]]:
+        """(key, ref) of the entries in the view."""
         return [(k, a.ref) for k, a in self.winners.items()]
+
+    def digest_view(self) -> list[tuple[str, str, str]]:
+        """(namespace, key, ref) of every digest line (PROTOCOL.md §9)."""
+        return ([(opkinds.ENTRY, k, a.ref) for k, a in self.winners.items()]
+                + [(ns, k, a.ref) for (ns, k), a in self.records.items()])
+
+    def digest(self) -> str:
+        return view_digest(self.digest_view())

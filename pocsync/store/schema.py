@@ -41,7 +41,7 @@ MIGRATIONS: list[list[str]] = [
                action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
     ],
     # 2 (issue 11): the quarantine keeps a bounded, de-duplicated record (count, last seen); index by
-    # source for the per-source caps; node-local token deny-list (ADR 11).
+    # source for the per-source caps; node-local token deny-list (ADR 13).
     [
         "ALTER TABLE quarantine ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE quarantine ADD COLUMN last_at TEXT",
@@ -55,6 +55,12 @@ MIGRATIONS: list[list[str]] = [
         """INSERT INTO key_deaths (key, hlc) SELECT key, max(hlc) FROM (
                SELECT key, hlc FROM assertions WHERE op IN ('delete', 'withdraw')
                UNION ALL SELECT key, hlc FROM withdrawals) GROUP BY key""",
+    ],
+    # 3: effects of op kinds outside the entry namespace (PROTOCOL.md §8.2): the winning op per key
+    [
+        """CREATE TABLE records (ns TEXT NOT NULL, key TEXT NOT NULL, origin TEXT NOT NULL, op TEXT NOT NULL,
+               hlc TEXT NOT NULL, cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,
+               author TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (ns, key))""",
     ],
 ]
 

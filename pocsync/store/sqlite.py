@@ -44,7 +44,7 @@ from pocsync.core.replica import (
 from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
 from pocsync.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-# The quarantine is a bounded record of what this node refused (issue 11, ADR 12): one row per distinct
+# The quarantine is a bounded record of what this node refused (issue 11, ADR 14): one row per distinct
 # item (sha256 of its bytes) with a count, its reason, true size and first bytes.  The whole item is kept
 # only when a manifest change could make it valid (MANIFEST_DEPENDENT) and it fits the envelope cap and
 # its source's byte budget; rows are capped per source and expire.
@@ -263,10 +263,19 @@ class SQLiteState:
             (r.cs_id, r.index, r.origin, r.seq, r.key, r.op, r.reason, r.message),
         )
 
+    def record(self, namespace: str, key: str) -> Assertion | None:
+        r = self._one("SELECT * FROM records WHERE ns=? AND key=?", namespace, key)
+        return _assertion(r) if r else None
+
+    def set_record(self, namespace: str, key: str, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?,?)", (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index,
+                                                        a.seq, a.author, jsonc.dumps(a.entry).decode()))
+
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records"):
             self.c.execute(f"DELETE FROM {table}")
 
 
@@ -622,8 +631,8 @@ class Store:
 
     # --- reading ----------------------------------------------------------------
     def digest(self) -> str:
-        return view_digest((r["key"], f"{r['cs_id']}#{r['idx']}")
-                           for r in self.conn.execute("SELECT key, cs_id, idx FROM view"))
+        return view_digest((r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
+            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records"))
 
     def heads(self) -> dict[str, Head]:
         return SQLiteState(self.conn).heads()
@@ -673,7 +682,7 @@ class Store:
         return [dict(r) for r in
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
 
-    # --- tokens (ADR 11) ---------------------------------------------------------------
+    # --- tokens (ADR 13) ---------------------------------------------------------------
     def subject_state(self, key: str, jti: str | None) -> dict[str, Any]:
         """For the token check: the live entry of ``key``, its latest death, whether ``jti`` is revoked."""
         row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()

@@ -17,7 +17,7 @@ from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.peerauth import sign_request
-from pocsync.errors import PocsyncError, ProtocolError
+from pocsync.errors import ManifestError, PocsyncError, ProtocolError
 from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
 from pocsync.store import Store
 
@@ -124,7 +124,12 @@ class PeerClient:
         if target == rt.me:
             return 0
         if their_manifest > (await rt.manifest()).version:
-            await self.catch_up_manifests(url, their_manifest)
+            try:
+                await self.catch_up_manifests(url, their_manifest)
+            except ManifestError as exc:  # a feature this software lacks (PROTOCOL.md §8.3): keep syncing
+                if exc.reason != "unsupported_feature":
+                    raise
+                rt.counters["manifest_refused:unsupported_feature"] += 1
         m = await rt.manifest()
         hv = headsmod.verify(await self._get(url, "/v1/peer/heads", target=target, cap=1 << 20), m)
         if hv.node != target:

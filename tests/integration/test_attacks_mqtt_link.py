@@ -102,7 +102,7 @@ def test_no_message_ends_the_mqtt_task(link: Link, msg: tuple[str, object]) -> N
     assert link.rt.counters.get("mqtt_rejected:internal_error", 0) == 0, dict(link.rt.counters)
     assert link.loop.run_until_complete(link.worker.run(Store.digest)) == before
     blocked = link.loop.run_until_complete(link.worker.run(Store.signing_blocked))
-    # a signed head vector of a member may hold signing back, for a bounded time only (ADR 12)
+    # a signed head vector of a member may hold signing back, for a bounded time only (ADR 14)
     assert blocked is None or blocked.startswith("un holds eu seq"), blocked
     link.loop.run_until_complete(link.worker.run(Store.forget_announced_own))
 

@@ -355,6 +355,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv", "--mapping", w / "garbage.json"],
          "mapping file"),
         (["adapters", "--nope"], "--nope"),
+        (["manifest", "set-features", fed.manifest, "--features", "no-such-feature"], "no-such-feature"),
         (["export", "--data", eu, "--format", "csv", "--states", "XYZ"], "XYZ not ISO 3166-1 alpha-3"),
         (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
         (["entry", "delete", "--data", eu, "UKR/technical"], "outside the scope"),
@@ -553,3 +554,37 @@ def test_every_command_that_prints_a_table_has_json(fed: LocalFederation) -> Non
     assert json.loads(run("log", "verify", "--data", fed.data("eu"), "--json").output) == {"verified": 1,
                                                                                          "problems": []}
     json.loads(run("manifest", "show", fed.manifest, "--json").output)
+
+
+def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFederation, tmp_path: Path) -> None:
+    from pocsync.core import manifest as mf
+    from pocsync.core import opkinds
+
+    # `manifest create` listed every feature of this software; the nodes installed it
+    assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(opkinds.FEATURES)
+    # set-features on a signed version writes the next version, unsigned
+    m2 = tmp_path / "m2.json"
+    m2.write_bytes(fed.manifest.read_bytes())
+    res = run("manifest", "set-features", m2, "--features", "")
+    assert "v2" in res.output
+    shown = json.loads(run("manifest", "show", m2, "--json").output)
+    assert shown["version"] == 2 and "features" not in shown
+    res = run("manifest", "set-features", m2, "--features", "toy-note,held-changes", ok=False)
+    assert res.exit_code == 2 and "held-changes" in res.output and "Traceback" not in res.output
+    assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # nothing written
+    run("manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json",
+        ok=False)  # v1 already enables exactly these
+    res = run("manifest", "set-features", m2, "--features", "toy-note", "--out", m2, ok=False)
+    assert res.exit_code == 2 and "exists" in res.output
+    run("manifest", "sign", m2, "--key", fed.base / "root" / "root.key")
+    run("manifest", "install", "--data", fed.data("eu"), m2)
+    run("manifest", "set-features", m2, "--features", "toy-note", "--out", tmp_path / "m2b.json")
+    assert json.loads(run("manifest", "show", tmp_path / "m2b.json", "--json").output)["version"] == 3
+    assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # FILE untouched
+    # a manifest naming a feature this software lacks (made by a newer tool) is refused at install
+    m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["held-changes"])
+    (tmp_path / "m3.json").write_text(json.dumps(mf.unsigned(m3).envelope.to_json()))
+    run("manifest", "sign", tmp_path / "m3.json", "--key", fed.base / "root" / "root.key")
+    res = run("manifest", "install", "--data", fed.data("eu"), tmp_path / "m3.json", ok=False)
+    assert res.exit_code != 0 and "unsupported_feature" in res.output and "held-changes" in res.output
+    assert "this pocsync lacks: held-changes" in run("manifest", "show", tmp_path / "m3.json").output

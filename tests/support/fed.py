@@ -132,6 +132,4 @@ def put(key: str, **over: Any) -> dict[str, Any]:
 
 
 def digest(rep: Replica) -> str:
-    from pocsync.core.merge import view_digest
-
-    return view_digest(rep.state.view_refs())  # type: ignore[attr-defined]
+    return rep.state.digest()  # type: ignore[attr-defined]

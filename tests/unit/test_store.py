@@ -168,5 +168,5 @@ def test_view_digest_is_a_function_of_the_view_table(tmp_path: Path, fed: Fed) -
     s = make_store(tmp_path, fed, "eu")
     sedit(s, fed, [put("DEU/technical"), put("FRA/diplomatic")])
     rows = s.conn.execute("SELECT key, cs_id, idx FROM view").fetchall()
-    assert s.digest() == view_digest((r[0], f"{r[1]}#{r[2]}") for r in rows)
+    assert s.digest() == view_digest(("entry", r[0], f"{r[1]}#{r[2]}") for r in rows)
     assert isinstance(s.conn, sqlite3.Connection)

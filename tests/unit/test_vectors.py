@@ -4,21 +4,29 @@ pocsync and an independent verifier (tests/independent, written from the DSSE de
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
+from pocsync.core import jsonc, model
 from pocsync.core import envelope as dsse
 from pocsync.core import hlc as hlcmod
 from pocsync.core import manifest as mf
+from pocsync.core import opkinds
 from pocsync.core.heads import verify as verify_heads
 from pocsync.core.merge import digest_lines, view_digest
-from pocsync.core.replica import MemoryState, Replica
-from pocsync.errors import ProtocolError
+from pocsync.core.peerauth import verify_request
+from pocsync.core.replica import MemoryState, Proof, Replica
+from pocsync.errors import PocsyncError, ProtocolError
 from tests.independent import dsse_verify
+from tests.independent import protocol as indep
 
 V = Path(__file__).parent.parent / "vectors"
 
@@ -92,7 +100,8 @@ def test_changeset_vectors_both_ways() -> None:
         assert cs.id == link["id"]
         assert rep.receive(link["envelope"].encode(), now_ms=1_763_800_001_000).status == "accepted"
     assert sorted(map(list, rep.state.view_refs())) == v["view_after"]
-    assert view_digest(rep.state.view_refs()) == v["digest_after"]
+    assert rep.state.digest() == v["digest_after"]
+    assert view_digest([("entry", k, ref) for k, ref in v["view_after"]]) == v["digest_after"]
     # unknown entry fields are kept
     assert rep.state.winner("DEU/technical").entry["x-regional-field"] == "kept"
     # pocsync reproduces the payload bytes from the values
@@ -106,7 +115,10 @@ def test_digest_vector() -> None:
     v = load("digest.json")
     view = [tuple(x) for x in v["view"]]
     assert digest_lines(view).decode() == v["lines"]
-    assert v["lines"].startswith("DEU/technical ")  # sorted
+    assert v["lines"].startswith("entry DEU/technical ")  # sorted
+    assert v["lines"].endswith("\nnote DEU " + "sha256:" + "c" * 64 + "#1\n")
+    # the independent reading: one "<namespace> <key> <ref>" line per key, sorted by code point
+    assert indep.digest("".join(sorted(f"{ns} {k} {r}\n" for ns, k, r in v["view"]))) == v["digest"]
     assert view_digest(view) == v["digest"]
     assert v["empty_digest"] == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -115,6 +127,12 @@ def test_heads_vector() -> None:
     v = load("heads.json")
     hv = verify_heads(v["envelope"].encode(), manifest())
     assert hv.payload().decode() == v["payload"]
+    eu_pub = base64.b64decode(json.loads(load("manifest.json")["payload"])["nodes"]["eu"]["signing_keys"][0]["public"])
+    ptype, body = dsse_verify.verify(v["envelope"], {"eu:k1": eu_pub})
+    assert ptype == "application/vnd.pocsync.heads+json" and body.decode() == v["payload"]
+    # the announced digest is the one of changeset.json's chain, recomputed from its lines independently
+    assert json.loads(body)["digest"] == load("changeset.json")["digest_after"] == indep.digest(
+        "".join(f"entry {k} {ref}\n" for k, ref in load("changeset.json")["view_after"]))
     assert hv.node == "eu" and hv.heads["eu"][0] == 2
 
 
@@ -132,3 +150,145 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
                  recipients={"un": key.public_key()})
     assert open_sealed(again, me="un", key=key, max_bytes=1 << 16).plaintext.decode() == v["plaintext"]
     assert v["plaintext"].encode() not in v["sealed"].encode()
+
+
+# --- vectors of issue 10, checked by pocsync and by the independent reading (tests/independent/protocol.py) --
+
+FEDERATION = "federation.json"  # the manifest the scenario vectors embed
+SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
+             "feature_off.json", "feature_on.json", "surrogate.json"]
+
+
+def _reason(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except (PocsyncError, indep.Reject, indep.Park) as exc:
+        return exc.reason
+    return None
+
+
+def test_strict_json_vectors_both_ways() -> None:
+    v = load("json.json")
+    assert v["reason_order"] == list(jsonc.REASONS) == list(indep.JSON_ORDER)
+    assert {c["reason"] for c in v["cases"]} - {None} == set(jsonc.REASONS)  # every reason has a vector
+    for c in v["cases"]:
+        data = bytes.fromhex(c["text_hex"])
+        assert _reason(jsonc.loads, data) == c["reason"], c["name"]
+        assert _reason(indep.strict_json, data) == c["reason"], c["name"]
+
+
+def test_changeset_envelope_rejection_vectors_both_ways() -> None:
+    v = load("json.json")
+    m, im = manifest(), indep.manifest(load("manifest.json")["envelope"].encode())
+    for c in v["changeset_envelopes"]:
+        data = bytes.fromhex(c["text_hex"])
+        assert _reason(csmod.verify, data, m, max_bytes=1 << 18) == c["reason"], c["name"]
+        assert _reason(indep.changeset, data, im) == c["reason"], c["name"]
+        out = Replica(MemoryState(), m).receive(data, now_ms=1_763_800_001_000)
+        assert (out.status, out.reason) == ("quarantined", c["reason"]), c["name"]
+
+
+def test_peer_request_vectors_both_ways() -> None:
+    v = load("peer_request.json")
+    m, im = manifest(), indep.manifest(load("manifest.json")["envelope"].encode())
+    assert {c["expect"] for c in v["cases"]} >= {None, "wrong_target", "stale_request", "unsigned_request"}
+    for c in v["cases"]:
+        args = dict(method=c["method"], path=c["path"], body=bytes.fromhex(c["body_hex"]), now_ms=c["now_ms"],
+                    max_age_ms=c["max_age_ms"])
+        assert _reason(verify_request, c["authorization"], manifest=m, me=c["me"], **args) == c["expect"], c["name"]
+        assert indep.peer_request(c["authorization"], m=im, me=c["me"], **args) == c["expect"], c["name"]
+
+
+def _pocsync_scenario(v: dict, order: list[dict]) -> Replica:
+    ms = [mf.parse(e.encode()) for e in v["manifests"]]
+    rep = Replica(MemoryState(), ms[0])
+    for m in ms[1:]:
+        rep.reevaluate(now_ms=v["now_ms"], manifest=m)
+    for c in order:
+        rep.receive(c["envelope"].encode(), now_ms=v["now_ms"])
+    return rep
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_vectors_both_ways(name: str) -> None:
+    v = load(name)
+    want = v["expect"]
+    if name != "scope.json":  # scope.json carries its own scope steps
+        assert v["manifests"][0] == load(FEDERATION)["envelope"]
+    for env in v["manifests"]:  # every manifest is signed by the vectors' root (independently checked)
+        m_ind = indep.manifest(env.encode())
+        assert indep.install_check(None, m_ind, now_s=1_800_000_000, software={"toy-note"}) is None
+    rep = _pocsync_scenario(v, v["changesets"])
+    st = rep.state
+    assert sorted([o, s] for (o, s) in st.log) == want["log"]
+    assert sorted({q[1] for q in st.quarantined}) == want["quarantined"]
+    assert sorted([p.origin, p.seq] for p in st.proofs()) == want["proofs"]
+    assert sorted([r.origin, r.seq, r.index, r.reason] for r in st.refusals.values()) == want["refused"]
+    assert digest_lines(st.digest_view()).decode() == want["lines"] and st.digest() == want["digest"]
+    # the independent reading, from the last manifest (the view is a function of the set and the manifest)
+    ir = indep.Replica(indep.manifest(v["manifests"][-1].encode()))
+    for c in v["changesets"]:
+        ir.receive(c["envelope"].encode(), v["now_ms"])
+    refused, lines = ir.refused_and_lines()
+    assert sorted(map(list, ir.log)) == want["log"]
+    assert sorted(set(ir.quarantined)) == want["quarantined"]
+    assert sorted(map(list, ir.proofs)) == want["proofs"]
+    assert refused == want["refused"] and lines == want["lines"] and indep.digest(lines) == want["digest"]
+    # and any order, with duplicates, gives pocsync the same view
+    rnd = random.Random(name)
+    for _ in range(5):
+        order = v["changesets"] + rnd.sample(v["changesets"], k=len(v["changesets"]) // 2)
+        rnd.shuffle(order)
+        other = _pocsync_scenario(v, order).state
+        assert other.digest() == want["digest"]
+        assert sorted([p.origin, p.seq] for p in other.proofs()) == want["proofs"]
+    if "proof" in v:
+        p = v["proof"]
+        assert indep.check_proof(p, indep.manifest(v["manifests"][-1].encode()))
+        Replica(MemoryState(), mf.parse(v["manifests"][-1].encode())).check_proof(
+            Proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))
+
+
+def test_manifest_step_vectors_both_ways() -> None:
+    v = load("manifest_steps.json")
+    assert set(v["software_features"]) == set(opkinds.FEATURES)
+    for c in v["cases"]:
+        installed = [mf.parse(e.encode()) for e in c["installed"]]
+        cand = mf.parse(c["candidate"].encode())
+        assert cand.id == c["candidate_id"] == "sha256:" + hashlib.sha256(cand.envelope.payload).hexdigest()
+        got = _reason(mf.check_install, installed[-1] if installed else None, cand, now_s=v["now_s"])
+        if got in ("already_installed", "manifest_rollback"):
+            got = "already_installed_or_rollback"
+        assert got == c["expect"], c["name"]
+        im = [indep.manifest(e.encode()) for e in c["installed"]]
+        assert indep.install_check(im[-1] if im else None, indep.manifest(c["candidate"].encode()), now_s=v["now_s"],
+                                   software=set(v["software_features"])) == c["expect"], c["name"]
+
+
+def test_entry_vectors_both_ways() -> None:
+    v = load("entries.json")
+    reasons = {c["reason"] for c in v["cases"]}
+    assert reasons - {None} == set(model.REASONS)  # every receipt reason of an entry has a vector
+    for c in v["cases"]:
+        assert _reason(model.check_structure, c["key"], c["entry"], cs_hlc=v["cs_hlc"]) == c["reason"], c["name"]
+        assert indep.entry_refusal(c["key"], c["entry"], v["cs_hlc"]) == c["reason"], c["name"]
+
+
+def test_every_vector_file_is_checked_here() -> None:
+    source = Path(__file__).read_text()
+    for f in sorted(V.glob("*.json")):
+        assert f'"{f.name}"' in source, f"{f.name} is not checked by this file"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_digests_do_not_depend_on_delivery_order_or_duplicates(name: str, data: st.DataObject) -> None:
+    """Property: any order of delivery, with duplicates, reaches the vector's digest and proofs
+    (restarts, equivocations, feature gating, merge conflicts, surrogates)."""
+    v = load(name)
+    extra = data.draw(st.lists(st.sampled_from(v["changesets"]), max_size=len(v["changesets"])))
+    order = data.draw(st.permutations(v["changesets"] + extra))
+    st_ = _pocsync_scenario(v, order).state
+    assert st_.digest() == v["expect"]["digest"]
+    assert sorted([p.origin, p.seq] for p in st_.proofs()) == v["expect"]["proofs"]

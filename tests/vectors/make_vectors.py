@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
+from pocsync.core import jsonc
 from pocsync.core import hlc as hlcmod
 from pocsync.core import manifest as mf
 from pocsync.core.heads import HeadVector
@@ -111,11 +112,13 @@ def main() -> None:
             {"payload": p2.decode(), "id": csmod.changeset_id(p2), "envelope": e2.decode()},
         ],
         "view_after": [["DEU/technical", csmod.changeset_id(p1) + "#0"]],
-        "digest_after": view_digest([("DEU/technical", csmod.changeset_id(p1) + "#0")]),
+        "digest_after": view_digest([("entry", "DEU/technical", csmod.changeset_id(p1) + "#0")]),
     })
 
     # view digest
-    view = [("FRA/diplomatic", "sha256:" + "b" * 64 + "#2"), ("DEU/technical", "sha256:" + "a" * 64 + "#0")]
+    view = [("entry", "FRA/diplomatic", "sha256:" + "b" * 64 + "#2"),
+            ("entry", "DEU/technical", "sha256:" + "a" * 64 + "#0"),
+            ("note", "DEU", "sha256:" + "c" * 64 + "#1")]
     write("digest.json", {
         "view": [list(v) for v in view],
         "lines": digest_lines(view).decode(),
@@ -125,7 +128,7 @@ def main() -> None:
 
     # head vector
     hv = HeadVector(node="eu", hlc="1763800000300-0000", manifest=1,
-                    heads={"eu": (2, csmod.changeset_id(p2))}, digest=view_digest([("DEU/technical",
+                    heads={"eu": (2, csmod.changeset_id(p2))}, digest=view_digest([("entry", "DEU/technical",
                                                                                    csmod.changeset_id(p1) + "#0")]),
                     refused=0, quarantined=0, equivocations=())
     write("heads.json", {"manifest_vector": "manifest.json", "payload": hv.payload().decode(),
@@ -149,6 +152,430 @@ def sealed_vector() -> None:
     })
 
 
+# --- vectors added for issue 10: rejections, peer requests, merge conflicts, manifests, chains -------------
+NOW_MS = 1_763_800_010_000
+EXPIRES_S = 1_900_000_000
+DEEP_ENTRY_HLC = "1763800000000-0000"
+
+
+def x(label: str) -> X25519PrivateKey:
+    return X25519PrivateKey.from_private_bytes(seed(label))
+
+
+def info(node: str, key: str = "k1") -> dict:
+    return {"node": node, "organisation": f"{node} (example)",
+            "signing_key": {"name": key, "public": ed25519_public_b64(ed(f"{node}:{key}"))},
+            "sealing_key": x25519_public_b64(x(f"{node}:sealing"))}
+
+
+def federation(scopes: dict, *, roots: list[str] = ("root",), threshold: int = 1, features: tuple = ()) -> dict:
+    """An unsigned manifest payload (version 1) with the given nodes and scopes."""
+    p = mf.new_payload([ed25519_public_b64(ed(r)) for r in roots], threshold=threshold, expires_s=EXPIRES_S,
+                       features=features)
+    for node, scope in scopes.items():
+        p = mf.add_node(p, info(node), role="un" if node == "un" else "regional", scope=scope)
+    return p
+
+
+def signed(payload: dict, signers: list[str]) -> mf.Manifest:
+    m = mf.unsigned(payload)
+    for r in signers:
+        m = mf.sign_as_previous_root(m, ed(r))
+    return m
+
+
+def entry(key: str, **over: object) -> dict:
+    state, kind = key.split("/")
+    e = {"state": state, "kind": kind, "organisation": f"Example organisation of {state} (fictional)",
+         "emails": [f"{kind[:4]}-{state.lower()}@example.org"], "holder_epoch": "1763800000000-0000"}
+    e.update(over)
+    return e
+
+
+class Chain:
+    """Signs a node's change-sets in order (deterministic)."""
+
+    def __init__(self, origin: str, key: str = "k1") -> None:
+        self.origin, self.key, self.seq, self.prev = origin, key, 0, None
+
+    def sign(self, hlc: str, ops: list, *, manifest: int = 1, seq: int | None = None, prev: object = "chain",
+             key: str | None = None, label: str = "") -> dict:
+        self.seq = seq if seq is not None else self.seq + 1
+        prev_ = self.prev if prev == "chain" else prev
+        payload = csmod.build_payload(origin=self.origin, seq=self.seq, prev=prev_, hlc=hlc, manifest=manifest,
+                                      author=f"staff@{self.origin}.example.org", ops=ops)
+        name = key or self.key
+        env = csmod.sign(payload, keyid=f"{self.origin}:{name}", key=ed(f"{self.origin}:{name}"))
+        self.prev = csmod.changeset_id(payload)
+        return {"label": label or f"{self.origin}#{self.seq}", "id": self.prev, "payload": payload.decode(),
+                "envelope": env.decode()}
+
+
+def run_scenario(manifests: list[mf.Manifest], changesets: list[dict]) -> dict:
+    """What pocsync derives from a set of change-sets (checked again, in other orders, by the tests)."""
+    from pocsync.core.replica import MemoryState, Replica
+
+    rep = Replica(MemoryState(), manifests[0])
+    for m in manifests[1:]:
+        rep.reevaluate(now_ms=NOW_MS, manifest=m)
+    outcomes = {}
+    for c in changesets:
+        out = rep.receive(c["envelope"].encode(), now_ms=NOW_MS)
+        outcomes[c["label"]] = out.status
+    st = rep.state
+    return {
+        "log": sorted([o, s] for (o, s) in st.log),
+        "quarantined": sorted({q[1] for q in st.quarantined}),
+        "proofs": sorted([p.origin, p.seq] for p in st.proofs()),
+        "refused": sorted([r.origin, r.seq, r.index, r.reason] for r in st.refusals.values()),
+        "lines": digest_lines(st.digest_view()).decode(),
+        "digest": st.digest(),
+    }
+
+
+def scenario(name: str, description: str, manifests: list[mf.Manifest], changesets: list[dict], **extra) -> None:
+    write(name, {"description": description, "now_ms": NOW_MS,
+                 "manifests": [m.to_bytes().decode() for m in manifests],
+                 "changesets": changesets, "expect": run_scenario(manifests, changesets), **extra})
+
+
+def json_vectors() -> None:
+    def case(name: str, text: bytes, reason: str | None) -> dict:
+        return {"name": name, "text_hex": text.hex(), "reason": reason}
+
+    deep32, deep33 = b"[" * 32 + b"]" * 32, b"[" * 33 + b"]" * 33
+    cases = [
+        case("plain object", b'{"a":[1,-2,"x",true,false,null]}', None),
+        case("32 nested containers (the outermost counts)", deep32, None),
+        case("33 nested containers", deep33, "too_deep"),
+        case("brackets inside strings do not nest", b'[' + b'"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["' + b']', None),
+        case("duplicate key", b'{"a":1,"a":1}', "duplicate_key"),
+        case("duplicate key in a nested object", b'{"a":{"b":1,"b":2}}', "duplicate_key"),
+        case("fraction", b'[1.0]', "float_not_allowed"),
+        case("exponent", b'[1e3]', "float_not_allowed"),
+        case("NaN", b'[NaN]', "float_not_allowed"),
+        case("Infinity", b'[-Infinity]', "float_not_allowed"),
+        case("2^53 - 1", b'[9007199254740991,-9007199254740991]', None),
+        case("2^53", b'[9007199254740992]', "int_out_of_range"),
+        case("not UTF-8", b'["\xff"]', "not_utf8"),
+        case("byte-order mark", b'\xef\xbb\xbf{}', "byte_order_mark"),
+        case("not JSON", b'{"a":}', "malformed_json"),
+        case("trailing text", b'{} x', "malformed_json"),
+        case("raw control character in a string", b'["a\x01"]', "malformed_json"),
+        case("lone high surrogate", b'["\\ud800"]', "lone_surrogate"),
+        case("lone low surrogate in a key", b'{"\\udc00":1}', "lone_surrogate"),
+        case("reversed pair", b'["\\ude00\\ud83d"]', "lone_surrogate"),
+        case("surrogate pair", b'["\\ud83d\\ude00"]', None),
+        case("escaped non-characters are text", b'["\\uffff\\u0000"]', None),
+        case("precedence: too_deep before malformed_json", deep33[:-1], "too_deep"),
+        case("precedence: malformed_json before duplicate_key", b'{"a":1,"a":2', "malformed_json"),
+        case("precedence: duplicate_key before float_not_allowed", b'[1.5,{"a":1,"a":2}]', "duplicate_key"),
+        case("precedence: float_not_allowed before int_out_of_range", b'[9007199254740992,1.5]',
+             "float_not_allowed"),
+        case("precedence: int_out_of_range before lone_surrogate", b'["\\ud800",9007199254740992]',
+             "int_out_of_range"),
+    ]
+    # envelopes: strict JSON first, then the envelope's own structure
+    good = json.loads(load_vector("envelope.json")["envelope"])
+
+    def env_case(name: str, obj_or_bytes: object, reason: str) -> dict:
+        data = obj_or_bytes if isinstance(obj_or_bytes, bytes) else json.dumps(obj_or_bytes).encode()
+        return {"name": name, "text_hex": data.hex(), "reason": reason}
+
+    nested = {**good, "x": json.loads(b"[" * 31 + b"]" * 31)}  # 1 + 31 = 32 containers: strict JSON passes
+    too_nested = {**good, "x": json.loads(b"[" * 32 + b"]" * 32)}  # 33 containers
+    envelopes = [
+        env_case("unknown member", {**good, "extra": 1}, "bad_envelope"),
+        env_case("unknown member 32 containers deep in all", nested, "bad_envelope"),
+        env_case("unknown member 33 containers deep in all", too_nested, "too_deep"),
+        env_case("payloadType of a manifest where a change-set is expected",
+                 {**good, "payloadType": "application/vnd.pocsync.manifest+json"}, "wrong_payload_type"),
+        env_case("payload not standard base64", {**good, "payload": "eyJ"}, "bad_envelope"),
+        env_case("url-safe base64", {**good, "payload": good["payload"].replace("+", "-").replace("/", "_") + "-"},
+                 "bad_envelope"),
+        env_case("no signature", {**good, "signatures": []}, "signature_count"),
+        env_case("two signatures", {**good, "signatures": good["signatures"] * 2}, "signature_count"),
+        env_case("signature with an extra member", {**good, "signatures": [{**good["signatures"][0], "x": 1}]},
+                 "bad_envelope"),
+        env_case("duplicate member", (json.dumps(good)[:-1] + ', "payload": "e30="}').encode(), "duplicate_key"),
+    ]
+    write("json.json", {"max_depth": 32, "reason_order": list(jsonc.REASONS), "cases": cases,
+                        "changeset_envelopes": envelopes})
+
+
+def load_vector(name: str) -> dict:
+    return json.loads((HERE / name).read_text())
+
+
+def peer_request_vectors() -> None:
+    from pocsync.core.peerauth import sign_request
+
+    m = load_vector("manifest.json")
+    ts = 1_763_800_000_000
+    body = b""
+    path = "/v1/peer/changesets?after=0&limit=500&origin=eu"
+    header = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target="un", method="GET", path=path,
+                          body=body, now_ms=ts)
+    other = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target="osce", method="GET", path=path,
+                         body=body, now_ms=ts)
+    posted = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target="un", method="POST",
+                          path="/v1/peer/poke", body=b'{"why":"edit"}', now_ms=ts)
+    base = {"method": "GET", "path": path, "body_hex": "", "me": "un", "max_age_ms": 60_000}
+    write("peer_request.json", {
+        "manifest_vector": "manifest.json", "manifest_id": m["id"],
+        "cases": [
+            {"name": "good", **base, "authorization": header, "now_ms": ts + 1_000, "expect": None},
+            {"name": "good, clock of the peer 60 s behind", **base, "authorization": header, "now_ms": ts - 60_000,
+             "expect": None},
+            {"name": "good POST with a body", **base, "method": "POST", "path": "/v1/peer/poke",
+             "body_hex": b'{"why":"edit"}'.hex(), "authorization": posted, "now_ms": ts, "expect": None},
+            {"name": "body changed", **base, "method": "POST", "path": "/v1/peer/poke",
+             "body_hex": b'{"why":"other"}'.hex(), "authorization": posted, "now_ms": ts, "expect": "bad_request"},
+            {"name": "wrong target", **base, "authorization": other, "now_ms": ts, "expect": "wrong_target"},
+            {"name": "stale (61 s old)", **base, "authorization": header, "now_ms": ts + 61_000,
+             "expect": "stale_request"},
+            {"name": "other path", **base, "path": "/v1/peer/heads", "authorization": header, "now_ms": ts,
+             "expect": "bad_request"},
+            {"name": "unsigned", **base, "authorization": None, "now_ms": ts, "expect": "unsigned_request"},
+            {"name": "other scheme", **base, "authorization": "Bearer abc", "now_ms": ts, "expect": "unsigned_request"},
+        ],
+    })
+
+
+def scenario_vectors() -> None:
+    scopes = {"eu": ["DEU", "FRA", "ITA"], "osce": ["DEU", "FRA", "ITA", "UKR"], "un": "all"}
+    m1 = signed(federation(scopes), ["root"])
+    write("federation.json", {"description": "manifest v1 of the scenario vectors (eu, osce, un)",
+                              "root_seed_hex": seed("root").hex(), "envelope": m1.to_bytes().decode(),
+                              "id": m1.id})
+    # merge conflicts between origins
+    eu, osce, un = Chain("eu"), Chain("osce"), Chain("un")
+    cs = [
+        eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")},
+                                       {"op": "put", "key": "FRA/diplomatic", "entry": entry("FRA/diplomatic")},
+                                       {"op": "withdraw", "key": "ITA/diplomatic"}],
+                label="eu#1 puts DEU/technical and FRA/diplomatic, withdraws ITA/diplomatic"),
+        osce.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical",
+                                          "entry": entry("DEU/technical", organisation="OSCE view (fictional)")}],
+                  label="osce#1 puts DEU/technical at the same hlc: the greater origin id wins the tie"),
+        osce.sign("1763800000200-0000", [{"op": "put", "key": "FRA/diplomatic", "entry": entry("FRA/diplomatic")},
+                                         {"op": "put", "key": "ITA/diplomatic", "entry": entry("ITA/diplomatic")},
+                                         {"op": "put", "key": "UKR/technical", "entry": entry("UKR/technical")}],
+                  label="osce#2 puts FRA/diplomatic over eu's; puts ITA/diplomatic after eu's withdrawal"),
+        osce.sign("1763800000300-0000", [{"op": "delete", "key": "FRA/diplomatic"}],
+                  label="osce#3 deletes FRA/diplomatic: eu's older put, still live, wins again"),
+        un.sign("1763800000150-0000", [{"op": "withdraw", "key": "UKR/technical"},
+                                       {"op": "put", "key": "JPN/technical", "entry": entry("JPN/technical")}],
+                label="un#1 withdraws UKR/technical before osce's later put (the put wins)"),
+        un.sign("1763800000400-0000", [{"op": "withdraw", "key": "JPN/technical"},
+                                       {"op": "put", "key": "JPN/technical", "entry": entry("JPN/technical")}],
+                label="un#2 withdraws then puts JPN/technical at one hlc: the greater op index wins"),
+    ]
+    scenario("merge.json", "merge conflicts between origins (PROTOCOL.md §9)", [m1], cs)
+
+    # equivocation
+    eu = Chain("eu")
+    c1 = eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}])
+    c2 = eu.sign("1763800000200-0000", [{"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")}])
+    prev2 = eu.prev
+    c3a = eu.sign("1763800000300-0000", [{"op": "delete", "key": "DEU/technical"}], label="eu#3a")
+    eu.seq, eu.prev = 2, prev2
+    c3b = eu.sign("1763800000300-0001", [{"op": "put", "key": "ITA/technical", "entry": entry("ITA/technical")}],
+                  label="eu#3b")
+    c4 = eu.sign("1763800000400-0000", [{"op": "delete", "key": "FRA/technical"}], label="eu#4 (after 3b)")
+    proof = {"type": "pocsync.proof/v1", "origin": "eu", "seq": 3, "a": c3a["envelope"], "b": c3b["envelope"]}
+    scenario("equivocation.json", "two valid change-sets of eu at seq 3: a proof; eu's ops from seq 3 on have no "
+             "effect on any branch (PROTOCOL.md §11)", [m1], [c1, c2, c3a, c3b, c4], proof=proof)
+
+    # chain-segment restart: eu lost its log after seq 2; the root declares a restart at seq 5 with key k2
+    eu = Chain("eu")
+    r1 = eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}])
+    r2 = eu.sign("1763800000200-0000", [{"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")}])
+    m2 = signed(mf.restart_chain(mf.next_version(m1.payload), "eu", name="k2",
+                                 public=ed25519_public_b64(ed("eu:k2")), from_seq=5, prev=None), ["root"])
+    r5 = eu.sign("1763800000500-0000", [{"op": "put", "key": "ITA/technical", "entry": entry("ITA/technical")}],
+                 seq=5, prev=None, key="k2", manifest=2, label="eu#5 starts segment 5 (prev null, key k2)")
+    r6 = eu.sign("1763800000600-0000", [{"op": "delete", "key": "DEU/technical"}], key="k2", manifest=2)
+    bad = Chain("eu")
+    bad.seq, bad.prev = 4, r2["id"]
+    r5bad = bad.sign("1763800000500-0001", [{"op": "delete", "key": "FRA/technical"}], key="k2", manifest=2,
+                     label="eu#5' links to seq 2 where the segment declares prev null: bad_prev")
+    r3old = Chain("eu")
+    r3old.seq, r3old.prev = 2, r2["id"]
+    r3k1 = r3old.sign("1763800000300-0000", [{"op": "delete", "key": "FRA/technical"}],
+                      label="eu#3 signed with k1, which v2 ends at seq 4: still valid, chained to seq 2")
+    scenario("restart.json", "a chain restart at seq 5 (PROTOCOL.md §6, §8 step 6)", [m1, m2],
+             [r1, r2, r3k1, r5, r6])
+    scenario("restart_bad_prev.json", "a segment start whose prev is not the declared one", [m1, m2],
+             [r1, r2, r5bad])
+
+    # scope steps
+    p = mf.set_scope(m1.payload, "eu", states=["FRA"], from_seq=3)
+    m_scope = signed(p, ["root"])
+    eu = Chain("eu")
+    s1 = eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}],
+                 label="eu#1 DEU in scope")
+    s2 = eu.sign("1763800000200-0000", [{"op": "put", "key": "UKR/technical", "entry": entry("UKR/technical")}],
+                 label="eu#2 UKR out of scope")
+    s3 = eu.sign("1763800000300-0000", [{"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")},
+                                        {"op": "delete", "key": "DEU/technical"}],
+                 label="eu#3 scope is now FRA only: the FRA put applies, the DEU delete is out of scope")
+    scenario("scope.json", "scope steps: the scope at a change-set's seq decides (PROTOCOL.md §6, §8.2)",
+             [m_scope], [s1, s2, s3])
+
+    # feature gating: the toy op kind `note`
+    m_feat = signed(mf.set_features(mf.next_version(m1.payload), ["toy-note"]), ["root"])
+    eu = Chain("eu")
+    f1 = eu.sign("1763800000100-0000", [{"op": "note", "key": "DEU", "text": "Exercise on Tuesday (fictional)"},
+                                        {"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}])
+    osce = Chain("osce")
+    f2 = osce.sign("1763800000200-0000", [{"op": "note", "key": "DEU", "text": "Later note (fictional)"},
+                                          {"op": "note", "key": "UKR", "text": "x" * 281},
+                                          {"op": "note", "key": "deu", "text": "bad key"}])
+    f3 = eu.sign("1763800000300-0000", [{"op": "note", "key": "UKR", "text": "out of scope"},
+                                        {"op": "vote", "key": "DEU", "text": "no such op kind"}])
+    scenario("feature_off.json", "op kind `note` while the manifest does not list feature toy-note",
+             [m1], [f1, f2, f3])
+    scenario("feature_on.json", "the same change-sets once manifest v2 lists feature toy-note",
+             [m1, m_feat], [f1, f2, f3])
+
+    # lone surrogate: a valid signature over a payload whose entry holds "\ud800"
+    text = ('{"author":"staff@eu.example.org","hlc":"1763800000100-0000","manifest":1,"ops":[{"entry":'
+            '{"emails":["cert-deu@example.org"],"holder_epoch":"1763800000100-0000","kind":"technical",'
+            '"notes":"\\ud800","organisation":"Example CSIRT (fictional)","state":"DEU"},"key":"DEU/technical",'
+            '"op":"put"}],"origin":"eu","prev":null,"seq":1,"type":"pocsync.changeset/v1"}').encode()
+    env = dsse.sign(dsse.CHANGESET_TYPE, text, "eu:k1", ed("eu:k1")).to_bytes()
+    eu = Chain("eu")
+    eu.seq, eu.prev = 0, None
+    ok_osce = Chain("osce").sign("1763800000200-0000", [{"op": "put", "key": "FRA/technical",
+                                                         "entry": entry("FRA/technical")}])
+    scenario("surrogate.json", "a signed change-set whose entry holds an unpaired surrogate escape: quarantined "
+             "lone_surrogate after its signature verified; other change-sets are unaffected", [m1],
+             [{"label": "eu#1 with \\ud800", "id": csmod.changeset_id(text), "payload": text.decode(),
+               "envelope": env.decode()}, ok_osce])
+
+
+def manifest_step_vectors() -> None:
+    """Version steps with thresholds: N -> N+1 needs threshold(N) roots of N and threshold(N+1) of N+1."""
+    scopes = {"eu": ["DEU"]}
+    v1p = federation(scopes, roots=["rA", "rB", "rC"], threshold=2)
+    v1 = signed(v1p, ["rA", "rB"])
+    v2p = mf.set_threshold(mf.add_root(mf.remove_root(mf.next_version(v1p),
+                                                      mf.root_keyid(ed25519_public_b64(ed("rC")))),
+                                       ed25519_public_b64(ed("rD"))), 2)
+    v3p = mf.next_version(v2p)
+    v2_unsupported = mf.set_features(mf.next_version(v1p), ["held-changes"])
+    cases = [
+        {"name": "v1 with 2 of its 3 roots", "installed": [], "candidate": signed(v1p, ["rA", "rB"]),
+         "expect": None},
+        {"name": "v1 with 1 of its roots (threshold 2)", "installed": [], "candidate": signed(v1p, ["rA"]),
+         "expect": "threshold_not_met"},
+        {"name": "v2 (rC out, rD in) by rA, rB (old) and rA, rD (new)", "installed": [v1],
+         "candidate": signed(v2p, ["rA", "rB", "rD"]), "expect": None},
+        {"name": "v2 by rA and rD only: 1 root of v1", "installed": [v1], "candidate": signed(v2p, ["rA", "rD"]),
+         "expect": "threshold_not_met"},
+        {"name": "v2 by rB and rC only: 1 root of v2", "installed": [v1], "candidate": signed(v2p, ["rB", "rC"]),
+         "expect": "threshold_not_met"},
+        {"name": "v3 while holding v1", "installed": [v1], "candidate": signed(v3p, ["rA", "rB", "rD"]),
+         "expect": "manifest_gap"},
+        {"name": "v1 again while holding v2", "installed": [v1, signed(v2p, ["rA", "rB", "rD"])],
+         "candidate": signed(v1p, ["rA", "rB"]), "expect": "already_installed_or_rollback"},
+        {"name": "v2 listing a feature this software lacks", "installed": [v1],
+         "candidate": signed(v2_unsupported, ["rA", "rB"]), "expect": "unsupported_feature"},
+    ]
+    write("manifest_steps.json", {
+        "now_s": 1_800_000_000, "software_features": sorted(opkinds_features()),
+        "root_seeds_hex": {r: seed(r).hex() for r in ("rA", "rB", "rC", "rD")},
+        "cases": [{"name": c["name"], "installed": [m.to_bytes().decode() for m in c["installed"]],
+                   "candidate": c["candidate"].to_bytes().decode(), "candidate_id": c["candidate"].id,
+                   "expect": c["expect"]} for c in cases],
+    })
+
+
+def opkinds_features() -> set:
+    from pocsync.core import opkinds
+
+    return set(opkinds.FEATURES)
+
+
+def entry_vectors() -> None:
+    """Receipt rules of entries (PROTOCOL.md §7.1, docs/entry.schema.json): each case with the reason."""
+    from pocsync.core import model
+
+    H = "1763800000500-0000"
+    d, t = entry("DEU/diplomatic"), entry("DEU/technical")
+    full = {"state": "DEU", "kind": "diplomatic", "organisation": "Example Ministry (fictional)",
+            "position": "Cyber coordinator", "person": "A. Example", "emails": ["cyber@example.org"],
+            "phones": ["+493012345678"], "available_24_7": False, "timezone": "Europe/Berlin",
+            "languages": ["de", "en"], "secure_channels": [{"type": "openpgp", "fingerprint": "AB12",
+                                                            "expires": "2027-01-31"}],
+            "networks": ["example-net"], "holder_epoch": "1763800000100-0000", "notes": "Fictional.",
+            "x-regional": {"kept": [1, 2]}}
+    cases = [
+        ("every field", "DEU/diplomatic", full),
+        ("minimal diplomatic", "DEU/diplomatic", d),
+        ("minimal technical with a phone only", "DEU/technical",
+         {**{k: v for k, v in t.items() if k != "emails"}, "phones": ["+493012345678"]}),
+        ("null optional fields mean absent", "DEU/technical",
+         {**t, "position": None, "person": None, "available_24_7": None, "notes": None, "timezone": None,
+          "languages": None, "networks": None, "secure_channels": None, "phones": None}),
+        ("null emails with a phone", "DEU/technical", {**t, "emails": None, "phones": ["+493012345678"]}),
+        ("empty lists", "DEU/technical", {**t, "phones": [], "languages": [], "networks": [], "secure_channels": []}),
+        ("holder_epoch equal to the change-set hlc", "DEU/technical", {**t, "holder_epoch": H}),
+        ("unknown fields of any JSON type", "DEU/technical", {**t, "x": None, "y": [{"z": True}], "w": 3}),
+        ("not an object", "DEU/technical", ["x"]),
+        ("state missing", "DEU/technical", {k: v for k, v in t.items() if k != "state"}),
+        ("state of another key", "DEU/technical", {**t, "state": "FRA"}),
+        ("kind unknown", "DEU/technical", {**t, "kind": "military"}),
+        ("kind of another key", "DEU/technical", {**t, "kind": "diplomatic"}),
+        ("organisation missing", "DEU/technical", {k: v for k, v in t.items() if k != "organisation"}),
+        ("organisation blank", "DEU/technical", {**t, "organisation": "  "}),
+        ("organisation null", "DEU/technical", {**t, "organisation": None}),
+        ("no email and no phone", "DEU/technical", {**t, "emails": []}),
+        ("emails not a list", "DEU/technical", {**t, "emails": "cert@example.org"}),
+        ("phones with a number", "DEU/technical", {**t, "phones": [4930]}),
+        ("languages not a list of strings", "DEU/technical", {**t, "languages": [["en"]]}),
+        ("networks not a list", "DEU/technical", {**t, "networks": {"a": 1}}),
+        ("position not a string", "DEU/technical", {**t, "position": 1}),
+        ("person not a string", "DEU/diplomatic", {**d, "person": ["A.", "Example"]}),
+        ("timezone not a string", "DEU/technical", {**t, "timezone": 1}),
+        ("notes not a string", "DEU/technical", {**t, "notes": {"x": 1}}),
+        ("available_24_7 not a boolean", "DEU/technical", {**t, "available_24_7": "yes"}),
+        ("secure_channels item not an object", "DEU/technical", {**t, "secure_channels": ["openpgp"]}),
+        ("secure_channels not a list", "DEU/technical", {**t, "secure_channels": {"type": "openpgp"}}),
+        ("person on a technical entry", "DEU/technical", {**t, "person": "A. Example"}),
+        ("holder_epoch missing", "DEU/technical", {k: v for k, v in t.items() if k != "holder_epoch"}),
+        ("holder_epoch not an hlc", "DEU/technical", {**t, "holder_epoch": "1763800000100"}),
+        ("holder_epoch with a trailing newline", "DEU/technical", {**t, "holder_epoch": "1763800000100-0000\n"}),
+        ("holder_epoch null", "DEU/technical", {**t, "holder_epoch": None}),
+        ("holder_epoch after the change-set hlc", "DEU/technical", {**t, "holder_epoch": "1763800000500-0001"}),
+        ("key not ISO3/kind", "DEU/tech", t),
+        ("key with a trailing newline in the State", "DEU\n/technical", {**t, "state": "DEU\n"}),
+        ("key in lower case", "deu/technical", {**t, "state": "deu"}),
+    ]
+    out = []
+    for name, key, e in cases:
+        try:
+            model.check_structure(key, e, cs_hlc=H)
+            reason = field = None
+        except Exception as exc:  # EntryError
+            reason, field = exc.reason, exc.detail.get("field")  # type: ignore[attr-defined]
+        # The schema judges an entry alone: not its agreement with the key, nor holder_epoch against the hlc.
+        applies = reason not in ("bad_key", "key_mismatch") and name != "holder_epoch after the change-set hlc"
+        out.append({"name": name, "key": key, "entry": e, "reason": reason, "field": field,
+                    "schema_applies": applies})
+    write("entries.json", {"cs_hlc": H, "schema": "docs/entry.schema.json", "cases": out})
+
+
+def more_vectors() -> None:
+    json_vectors()
+    peer_request_vectors()
+    scenario_vectors()
+    manifest_step_vectors()
+    entry_vectors()
+
+
 if __name__ == "__main__":
     main()
     sealed_vector()
+    more_vectors()

@@ -46,7 +46,7 @@ const REFUSED = "The directory did not accept this access token. Ask your secret
 
 let current = null;  // the signed-in session, as GET /v1/session describes it
 
-// Free text may hold what docs/adr/0013 allows; whatever a member node signed, the page shows controls,
+// Free text may hold what docs/adr/0015 allows; whatever a member node signed, the page shows controls,
 // separators, bidi overrides/isolates and lone surrogates as U+FFFD (notes keep their line feeds).
 const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/gu;
 function safe(t) { return String(t).replace(FORBIDDEN, "\ufffd"); }

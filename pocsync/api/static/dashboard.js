@@ -72,7 +72,9 @@ function render(h, hist) {
     : "Not converged yet: see the rows below (lag resolves by itself; DIVERGED does not).";
   const days = Math.floor(h.manifest.expires_in_s / 86400), hours = Math.floor((h.manifest.expires_in_s % 86400) / 3600);
   $("manifest").replaceChildren(el("span", "Version " + h.manifest.version + " — expires in " + days + " days " + hours + " h "),
-    el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""));
+    el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""),
+    el("span", " — features enabled: " + ((h.manifest.features || []).join(", ") || "none")),
+    el("br"), el("span", "Software: pocsync " + (h.software ? h.software.version + " (features: " + (h.software.features.join(", ") || "none") + ")" : "?")));
   const sb = $("sources").querySelector("tbody"); sb.replaceChildren();
   for (const [n, v] of Object.entries(h.sources || {})) {
     const tr = el("tr"); const err = v.error ? v.error.reason + ": " + v.error.message : "";

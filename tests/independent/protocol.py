@@ -1,0 +1,524 @@
+"""A second, independent reading of docs/PROTOCOL.md — written from the document, NOT from pocsync.
+
+It imports nothing from pocsync (only the standard library and the Ed25519 primitive of
+`cryptography`) and is deliberately small and direct: strict JSON (§2), envelopes (§5), manifests
+and their installation (§6), change-set acceptance (§8), op receipt rules (§7.1, §8.2), the merge
+and the view digest (§9), equivocation (§11) and signed peer requests (§13.2).  The tests run
+every vector through it; where it and pocsync disagree, the document is ambiguous or one of the two
+is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from tests.independent.dsse_verify import pae
+
+
+class Reject(Exception):
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+# --- §2 strict JSON -------------------------------------------------------------------------------
+JSON_ORDER = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplicate_key", "float_not_allowed",
+              "int_out_of_range", "lone_surrogate")
+MAX_DEPTH = 32
+LIMIT = 2**53 - 1
+
+
+def _depth(text: str) -> int:
+    """§2: open [ and { outside strings; a string runs to the next unescaped quote or the end."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def strict_json(data: bytes) -> Any:
+    try:
+        text = data.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise Reject("not_utf8") from None
+    if text[:1] == "\ufeff":
+        raise Reject("byte_order_mark")
+    if _depth(text) > MAX_DEPTH:
+        raise Reject("too_deep")
+    found: set[str] = set()
+
+    def obj(pairs: list) -> dict:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            found.add("duplicate_key")
+        return dict(pairs)
+
+    def bad_float(_: str) -> None:
+        found.add("float_not_allowed")
+
+    def integer(t: str) -> int:
+        if abs(int(t)) > LIMIT:
+            found.add("int_out_of_range")
+        return int(t)
+
+    try:
+        value = json.loads(text, object_pairs_hook=obj, parse_float=bad_float, parse_int=integer,
+                           parse_constant=bad_float)
+    except ValueError:
+        raise Reject("malformed_json") from None
+
+    def strings(v: Any) -> None:
+        if isinstance(v, str):
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+                found.add("lone_surrogate")
+        elif isinstance(v, dict):
+            for k, w in v.items():
+                strings(k)
+                strings(w)
+        elif isinstance(v, list):
+            for w in v:
+                strings(w)
+
+    strings(value)
+    for reason in JSON_ORDER:
+        if reason in found:
+            raise Reject(reason)
+    return value
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- §5 envelopes ------------------------------------------------------------------------------------
+def b64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise Reject("bad_envelope")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise Reject("bad_envelope") from None
+
+
+def envelope(data: bytes, payload_type: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    obj = strict_json(data)
+    if not isinstance(obj, dict) or set(obj) != {"payloadType", "payload", "signatures"}:
+        raise Reject("bad_envelope")
+    if not isinstance(obj["payloadType"], str):
+        raise Reject("bad_envelope")
+    if obj["payloadType"] != payload_type:
+        raise Reject("wrong_payload_type")
+    payload = b64(obj["payload"])
+    if not isinstance(obj["signatures"], list):
+        raise Reject("bad_envelope")
+    sigs = []
+    for s in obj["signatures"]:
+        if not isinstance(s, dict) or set(s) != {"keyid", "sig"} or not isinstance(s["keyid"], str):
+            raise Reject("bad_envelope")
+        sigs.append((s["keyid"], b64(s["sig"])))
+    return payload, sigs
+
+
+def ed_ok(public: bytes, sig: bytes, payload_type: str, payload: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(sig, pae(payload_type, payload))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+# --- §6 manifest -------------------------------------------------------------------------------------
+MANIFEST_TYPE = "application/vnd.pocsync.manifest+json"
+CHANGESET_TYPE = "application/vnd.pocsync.changeset+json"
+PEER_TYPE = "application/vnd.pocsync.peer-request+json"
+
+
+@dataclass
+class Node:
+    keys: list[dict]
+    scope: list[dict]
+    removed_at_seq: int | None
+    restarts: list[dict]
+
+    def key(self, name: str, seq: int | None) -> bytes | None:
+        for k in self.keys:
+            if k["name"] != name:
+                continue
+            if seq is None:
+                return base64.b64decode(k["public"])
+            if self.removed_at_seq is not None and seq > self.removed_at_seq:
+                return None
+            if k["from_seq"] <= seq and (k["until_seq"] is None or seq <= k["until_seq"]):
+                return base64.b64decode(k["public"])
+        return None
+
+    def states(self, seq: int) -> set[str] | str:
+        current: set[str] | str = set()
+        for step in self.scope:
+            if step["from_seq"] <= seq:
+                current = "all" if step["states"] == "all" else set(step["states"])
+        return current
+
+    def segment(self, seq: int) -> tuple[int, str | None]:
+        seg: tuple[int, str | None] = (1, None)
+        for r in self.restarts:
+            if seg[0] <= r["seq"] <= seq:
+                seg = (r["seq"], r["prev"])
+        return seg
+
+
+@dataclass
+class Manifest:
+    id: str
+    version: int
+    expires: int
+    threshold: int
+    roots: dict[str, bytes]
+    nodes: dict[str, Node]
+    features: set[str]
+    policy: dict
+    payload: bytes
+    sigs: list[tuple[str, bytes]]
+
+    def signed_by(self, roots: dict[str, bytes]) -> set[str]:
+        return {kid for kid, sig in self.sigs if kid in roots and ed_ok(roots[kid], sig, MANIFEST_TYPE, self.payload)}
+
+
+def manifest(data: bytes) -> Manifest:
+    payload, sigs = envelope(data, MANIFEST_TYPE)
+    p = strict_json(payload)
+    roots = {}
+    for r in p["roots"]:
+        raw = base64.b64decode(r["public"])
+        assert r["keyid"] == "root:" + hashlib.sha256(raw).hexdigest()[:16], "root keyid not derived from its key"
+        roots[r["keyid"]] = raw
+    nodes = {nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [])
+             for nid, n in p["nodes"].items()}
+    expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+    return Manifest("sha256:" + hashlib.sha256(payload).hexdigest(), p["version"], expires, p["threshold"], roots,
+                    nodes, set(p.get("features") or []), p.get("policy") or {}, payload, sigs)
+
+
+def install_check(current: Manifest | None, new: Manifest, *, now_s: int, software: set[str]) -> str | None:
+    """§6 Installing: the reason a node refuses ``new``, or None."""
+    if new.features - software:
+        return "unsupported_feature"
+    if now_s >= new.expires:
+        return "manifest_expired"
+    if current is not None:
+        if new.version <= current.version:
+            return "already_installed_or_rollback"
+        if new.version != current.version + 1:
+            return "manifest_gap"
+        if len(new.signed_by(current.roots)) < current.threshold:
+            return "threshold_not_met"
+    if len(new.signed_by(new.roots)) < new.threshold:
+        return "threshold_not_met"
+    return None
+
+
+# --- §7, §8 change-sets ------------------------------------------------------------------------------
+HLC = re.compile(r"[0-9]{13}-[0-9]{4}")
+NODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+CSID = re.compile(r"sha256:[0-9a-f]{64}")
+STATE = re.compile(r"[A-Z]{3}")
+SPACE = set("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+            "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def is_hlc(v: object) -> bool:
+    return isinstance(v, str) and HLC.fullmatch(v) is not None
+
+
+@dataclass
+class CS:
+    id: str
+    origin: str
+    seq: int
+    prev: str | None
+    hlc: str
+    author: str
+    ops: list[dict]
+    data: bytes
+
+
+def changeset(data: bytes, m: Manifest, *, max_bytes: int = 262_144) -> CS:
+    """§8 steps 1, 2, 4, 5 (what depends on the manifest only); raises Reject or Park."""
+    if len(data) > max_bytes:
+        raise Reject("oversize")
+    payload, sigs = envelope(data, CHANGESET_TYPE)
+    if len(sigs) != 1:
+        raise Reject("signature_count")
+    keyid, sig = sigs[0]
+    node_id, _, name = keyid.partition(":")
+    node = m.nodes.get(node_id)
+    public = node.key(name, None) if node else None
+    if public is None or not ed_ok(public, sig, CHANGESET_TYPE, payload):
+        reason = "unknown_key" if public is None else "bad_signature"
+        try:  # §8 step 4: the one thing read before verification
+            peek = strict_json(payload).get("manifest")
+        except (Reject, AttributeError):
+            peek = None
+        if isinstance(peek, int) and not isinstance(peek, bool) and peek > m.version:
+            raise Park("manifest_unknown")
+        raise Reject(reason)
+    p = strict_json(payload)
+    if not isinstance(p, dict) or p.get("type") != "pocsync.changeset/v1":
+        raise Reject("bad_changeset")
+    ok = (isinstance(p.get("origin"), str) and NODE.fullmatch(p["origin"])
+          and all(isinstance(p.get(f), int) and not isinstance(p.get(f), bool) and p[f] >= 1 for f in ("seq", "manifest"))
+          and (p.get("prev") is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
+          and is_hlc(p.get("hlc"))
+          and isinstance(p.get("author"), str) and not all(c in SPACE for c in p["author"]) and len(p["author"]) <= 200
+          and isinstance(p.get("ops"), list) and 1 <= len(p["ops"]) <= 1000
+          and all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str)
+                  for o in p["ops"]))
+    if not ok:
+        raise Reject("bad_changeset")
+    if p["manifest"] > m.version:
+        raise Park("manifest_unknown")
+    if p["origin"] != node_id:
+        raise Reject("key_not_of_origin")
+    if node.key(name, p["seq"]) is None:  # type: ignore[union-attr]
+        raise Reject("key_out_of_range")
+    return CS("sha256:" + hashlib.sha256(payload).hexdigest(), p["origin"], p["seq"], p["prev"], p["hlc"],
+              p["author"], p["ops"], data)
+
+
+class Park(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
+KINDS = ("diplomatic", "technical")
+FEATURE_OF = {"note": "toy-note"}
+BASE_OPS = ("put", "delete", "withdraw")
+
+
+def entry_refusal(key: object, e: object, cs_hlc: str) -> str | None:
+    if not isinstance(key, str) or key.count("/") != 1:
+        return "bad_key"
+    state, kind = key.split("/")
+    if not STATE.fullmatch(state) or kind not in KINDS:
+        return "bad_key"
+    if not isinstance(e, dict):
+        return "not_an_object"
+    if e.get("kind") not in KINDS:
+        return "unknown_kind"
+    if e.get("state") != state or e.get("kind") != kind:
+        return "key_mismatch"
+    org = e.get("organisation")
+    if not isinstance(org, str) or all(c in SPACE for c in org):
+        return "missing_organisation"
+    for f in ("emails", "phones", "languages", "networks"):
+        v = e.get(f)
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            return "bad_field"
+    for f in ("position", "person", "timezone", "notes"):
+        if e.get(f) is not None and not isinstance(e.get(f), str):
+            return "bad_field"
+    if e.get("available_24_7") is not None and not isinstance(e.get("available_24_7"), bool):
+        return "bad_field"
+    sc = e.get("secure_channels")
+    if sc is not None and not (isinstance(sc, list) and all(isinstance(x, dict) for x in sc)):
+        return "bad_field"
+    if not e.get("emails") and not e.get("phones"):
+        return "missing_contact"
+    if kind == "technical" and e.get("person") is not None:
+        return "person_on_technical"
+    he = e.get("holder_epoch")
+    if not is_hlc(he) or he > cs_hlc:
+        return "bad_holder_epoch"
+    return None
+
+
+def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
+    kind = op["op"]
+    if kind not in BASE_OPS and kind not in FEATURE_OF:
+        return "unknown_op"
+    if kind in FEATURE_OF and FEATURE_OF[kind] not in m.features:
+        return "feature_off"
+    if kind in BASE_OPS:
+        parts = op["key"].split("/")
+        if len(parts) != 2 or not STATE.fullmatch(parts[0]) or parts[1] not in KINDS:
+            return "bad_key"
+        state = parts[0]
+    else:
+        if not STATE.fullmatch(op["key"]):
+            return "bad_key"
+        state = op["key"]
+    scope = m.nodes[cs.origin].states(cs.seq)
+    if scope != "all" and state not in scope:
+        return "out_of_scope"
+    if kind == "put":
+        return entry_refusal(op["key"], op.get("entry"), cs.hlc)
+    if kind == "note":
+        limit = m.policy.get("toy-note", {}).get("max_length", 280)
+        t = op.get("text")
+        if not isinstance(t, str) or all(c in SPACE for c in t) or len(t) > limit:
+            return "bad_note"
+    return None
+
+
+# --- §8 acceptance over a sequence of arrivals, §9 merge, §11 equivocation --------------------------------
+@dataclass
+class Replica:
+    m: Manifest
+    log: dict[tuple[str, int], CS] = field(default_factory=dict)
+    parked: dict[str, bytes] = field(default_factory=dict)
+    quarantined: list[str] = field(default_factory=list)
+    proofs: set[tuple[str, int]] = field(default_factory=set)
+
+    def receive(self, data: bytes, now_ms: int) -> str:
+        try:
+            cs = changeset(data, self.m)
+        except Park as p:
+            self.parked[hashlib.sha256(data).hexdigest()] = data
+            return "parked:" + p.reason
+        except Reject as r:
+            self.quarantined.append(r.reason)
+            return "quarantined:" + r.reason
+        have = self.log.get((cs.origin, cs.seq))
+        if have is not None:
+            if have.id == cs.id:
+                return "duplicate"
+            self.proofs.add((cs.origin, cs.seq))
+            return "equivocation"
+        node = self.m.nodes[cs.origin]
+        seg_seq, seg_prev = node.segment(cs.seq)
+        if cs.seq == seg_seq:
+            if cs.prev != seg_prev:
+                self.quarantined.append("bad_prev")
+                return "quarantined:bad_prev"
+        else:
+            pred = self.log.get((cs.origin, cs.seq - 1))
+            if pred is None:
+                self.parked[cs.id] = data
+                return "parked:gap"
+            if cs.prev != pred.id:
+                self.quarantined.append("prev_mismatch")
+                return "quarantined:prev_mismatch"
+            if cs.hlc < pred.hlc:
+                self.quarantined.append("hlc_regression")
+                return "quarantined:hlc_regression"
+        if int(cs.hlc[:13]) > now_ms + 300_000:
+            self.parked[cs.id] = data
+            return "parked:clock_skew"
+        self.log[(cs.origin, cs.seq)] = cs
+        self.parked.pop(cs.id, None)
+        for key, waiting in list(self.parked.items()):  # release what now follows
+            if key in self.parked:
+                del self.parked[key]
+                self.receive(waiting, now_ms)
+        return "accepted"
+
+    def refused_and_lines(self) -> tuple[list[list], str]:
+        refused: list[list] = []
+        latest: dict[tuple[str, str], tuple] = {}  # (origin, key) -> (rank, op)
+        withdrawals: dict[str, tuple] = {}
+        other: dict[tuple[str, str], tuple] = {}  # (namespace, key) -> rank
+        for (origin, seq), cs in sorted(self.log.items()):
+            node = self.m.nodes[origin]
+            forks = [s for (o, s) in self.proofs if o == origin and node.segment(s)[0] == node.segment(seq)[0]]
+            for i, op in enumerate(cs.ops):
+                why = "equivocation" if forks and seq >= min(forks) else op_refusal(op, cs, self.m)
+                if why is not None:
+                    refused.append([origin, seq, i, why])
+                    continue
+                rank = (cs.hlc, origin, cs.id, i)
+                if op["op"] == "note":
+                    k = ("note", op["key"])
+                    other[k] = max(other.get(k, rank), rank)
+                    continue
+                # latest assertion per (origin, key): greatest (seq, index)
+                prior = latest.get((origin, op["key"]))
+                if prior is None or (seq, i) > prior[0]:
+                    latest[(origin, op["key"])] = ((seq, i), rank, op["op"])
+                if op["op"] == "withdraw":
+                    withdrawals[op["key"]] = max(withdrawals.get(op["key"], rank), rank)
+        lines = []
+        for key in {k for (_, k) in latest} | set(withdrawals):
+            candidates = [(r, "put") for (o, k), (_, r, op) in latest.items() if k == key and op == "put"]
+            if key in withdrawals:
+                candidates.append((withdrawals[key], "withdraw"))
+            if candidates:
+                rank, op = max(candidates)
+                if op == "put":
+                    lines.append(f"entry {key} {rank[2]}#{rank[3]}\n")
+        lines += [f"{ns} {k} {r[2]}#{r[3]}\n" for (ns, k), r in other.items()]
+        return sorted(refused), "".join(sorted(lines))
+
+
+def digest(lines: str) -> str:
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def check_proof(proof: dict, m: Manifest) -> bool:
+    """§11: both envelopes pass §8 steps 1-5, share origin and seq, and differ."""
+    a, b = changeset(proof["a"].encode(), m), changeset(proof["b"].encode(), m)
+    return (a.origin, a.seq) == (b.origin, b.seq) == (proof["origin"], proof["seq"]) and a.id != b.id
+
+
+# --- §13.2 signed peer requests ------------------------------------------------------------------------------
+def peer_request(header: str | None, *, m: Manifest, me: str, method: str, path: str, body: bytes, now_ms: int,
+                 max_age_ms: int) -> str | None:
+    """The 401 reason for a peer request, or None when it is accepted."""
+    if not header or not header.startswith("Pocsync ") or len(header) > 4096:
+        return "unsigned_request"
+    try:
+        raw = base64.b64decode(header[len("Pocsync "):], validate=True)
+        payload, sigs = envelope(raw, PEER_TYPE)
+    except (binascii.Error, ValueError):
+        return "unsigned_request"
+    except Reject as r:
+        return r.reason
+    if len(sigs) != 1:
+        return "signature_count"
+    keyid, sig = sigs[0]
+    node_id, _, name = keyid.partition(":")
+    node = m.nodes.get(node_id)
+    key = None
+    if node is not None and node.removed_at_seq is None:
+        for k in node.keys:
+            if k["name"] == name and k["until_seq"] is None:
+                key = base64.b64decode(k["public"])
+    if key is None:
+        return "unknown_key"
+    if not ed_ok(key, sig, PEER_TYPE, payload):
+        return "bad_signature"
+    p = strict_json(payload)
+    if p.get("node") != node_id:
+        return "key_not_of_origin"
+    if p.get("target") != me:
+        return "wrong_target"
+    if p.get("method") != method or p.get("path") != path or p.get("body") != "sha256:" + hashlib.sha256(body).hexdigest():
+        return "bad_request"
+    if not isinstance(p.get("ts"), int) or abs(now_ms - p["ts"]) > max_age_ms:
+        return "stale_request"
+    return None
