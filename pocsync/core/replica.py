@@ -243,7 +243,7 @@ class Replica:
         why = opkinds.refusal(raw, features=self.manifest.features, policy=self.manifest.policy, cs_hlc=hlc,
                               covers=lambda state: node.covers(state, seq))
         if why is not None and why[0] == "out_of_scope":
-            return why[0], f"{why[1]} ({origin} at seq {seq})"
+            return why[0], why[1].replace("the origin's scope", f"the scope of {origin} at seq {seq}")
         return why
 
     def _apply(self, cs: ChangeSet) -> list[Refusal]:

@@ -292,3 +292,15 @@ def test_scenario_digests_do_not_depend_on_delivery_order_or_duplicates(name: st
     st_ = _pocsync_scenario(v, order).state
     assert st_.digest() == v["expect"]["digest"]
     assert sorted([p.origin, p.seq] for p in st_.proofs()) == v["expect"]["proofs"]
+
+
+def test_poke_vector_independently() -> None:
+    """"poke.json" (§13.3): the independent reading accepts the signed poke as un and refuses it as another
+    target; its body is eu's head vector of heads.json (pocsync's side: tests/unit/test_poke_vector.py)."""
+    v = load("poke.json")
+    im = indep.manifest(load("manifest.json")["envelope"].encode())
+    body = v["body"].encode()
+    assert body == load("heads.json")["envelope"].encode()
+    args = dict(method=v["method"], path=v["path"], body=body, now_ms=v["ts"] + 1000, max_age_ms=300_000)
+    assert indep.peer_request(v["authorization"], m=im, me="un", **args) is None
+    assert indep.peer_request(v["authorization"], m=im, me="osce", **args) == "wrong_target"
