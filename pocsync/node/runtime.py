@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pocsync import clock
 from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
@@ -22,7 +23,7 @@ from pocsync.store import Store
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
 
 
 @dataclass

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Iterator
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pocsync import clock
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -39,7 +39,7 @@ def utcnow() -> str:
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
 
 
 def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
