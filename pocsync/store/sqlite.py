@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,6 +41,20 @@ def utcnow() -> str:
 
 def now_ms() -> int:
     return clock.now_ms()
+
+
+def _disk_full(exc: sqlite3.OperationalError, path: Path) -> StoreError | None:
+    """A clear error when SQLite failed because the disk holding the store is full, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code != sqlite3.SQLITE_FULL:
+        try:
+            nearly_full = shutil.disk_usage(path.parent).free < (1 << 20)
+        except OSError:
+            nearly_full = False
+        if not (nearly_full and (code or 0) & 0xFF == sqlite3.SQLITE_IOERR):
+            return None
+    return StoreError(f"the disk holding {path} is full: nothing was written; free space and retry",
+                      reason="disk_full")
 
 
 def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
@@ -221,10 +236,17 @@ class Store:
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            full = _disk_full(exc, path)
+            if full is None:
+                raise
+            raise full from None
         return conn
 
     @classmethod
@@ -276,13 +298,22 @@ class Store:
         if self.conn.in_transaction:
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            full = _disk_full(exc, self.path)
+            if full is None:
+                raise
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise full from None
 
     # --- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

@@ -68,6 +68,20 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def fill_disk(path: Path) -> None:
+    """Write ``path`` until the file system holding it has no space left."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for block in (1 << 20, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * block)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Ack:
     node: str
@@ -378,19 +392,7 @@ class Chaos:
                 self.faults[f.kind] -= 1
                 return
             self.filler = self.tmpfs / "filler"
-            with open(self.filler, "wb") as fh:
-                try:
-                    while True:
-                        fh.write(b"\0" * (1 << 20))
-                        fh.flush()
-                except OSError:
-                    pass
-                try:
-                    while True:
-                        fh.write(b"\0" * 4096)
-                        fh.flush()
-                except OSError:
-                    pass
+            fill_disk(self.filler)
 
     def mid_fault(self, f: Fault) -> None:
         if f.kind == "clock_jump":
