@@ -413,8 +413,18 @@ class Store:
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None
-        waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=?", (me,)).fetchone()["n"]
-        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
+        # only what lies in the chain segment this node would sign next counts: a chain restart declared
+        # by the root after an equivocation ends the block (the proof itself is kept as evidence)
+        seg = 0
+        m = self.manifest()
+        if m is not None and me in m.nodes:
+            try:
+                seg = m.nodes[me].segment(self.replica().next_position(me)[0]).seq
+            except PocsyncError:
+                seg = 0
+        waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=? AND (seq IS NULL OR seq>=?)",
+                                    (me, seg)).fetchone()["n"]
+        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?", (me, seg)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
             self.set_meta("signing_blocked", None)
             return None
