@@ -73,6 +73,7 @@ class SyncConfig:
     peer_requests_per_second: int = 20
     request_max_age_seconds: int = 60
     http_timeout_seconds: int = 15
+    own_head_max_age_seconds: int = 600
 
 
 @dataclass(frozen=True)

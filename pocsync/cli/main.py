@@ -11,7 +11,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 
-from pocsync import __version__, adapters, intake, keyfiles
+from pocsync import __version__, adapters, clock, intake, keyfiles
 from pocsync.cli.common import (
     PocsyncGroup,
     console,
@@ -27,8 +27,9 @@ from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
-from pocsync.errors import EntryError, MalformedJSON
+from pocsync.errors import EntryError, MalformedJSON, SigningRefused
 from pocsync.nodedir import NodeDir
+from pocsync.store import Store
 
 IMPORT_BATCH = 500
 
@@ -119,8 +120,44 @@ def _author(author: str | None, nd: NodeDir) -> str:
     return author or f"{getpass.getuser()}@{nd.node_id}"
 
 
+def _no_peer_check(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    ctx.meta["no_peer_check"] = value
+
+
+no_peer_check_option = click.option(
+    "--no-peer-check", is_flag=True, expose_value=False, callback=_no_peer_check,
+    help="Sign although no peer confirmed this node's head lately (a node working alone; audited).")
+
+
+def _peer_check(nd: NodeDir, store: Store) -> None:
+    """The CLI's signing guard (ADR 11): once this store has been in contact with a peer, sign only when
+    a peer's signed head vector no older than own_head_max_age_seconds confirmed this node's own head."""
+    seen = store.own_head_confirmation()
+    if seen is None:
+        return  # never in contact with a peer: a new node's first edits
+    signed_ms, by, their_seq = seen
+    me = nd.node_id
+    head = store.heads().get(me)
+    own = head.seq if head else 0
+    max_age = nd.config.sync.own_head_max_age_seconds
+    age = (clock.now_ms() - signed_ms) / 1000
+    if age <= max_age and their_seq <= own:
+        return
+    why = (f"the last peer head vector ({by}, {age:.0f} s ago) is older than own_head_max_age_seconds ({max_age})"
+           if age > max_age else f"{by} holds {me} seq {their_seq} but this store ends at seq {own}")
+    if click.get_current_context().meta.get("no_peer_check"):
+        store.audit(actor=f"cli:{getpass.getuser()}", action="edit.no_peer_check", target=me, result="ok",
+                    detail=why)
+        err_console.print(f"[yellow]warning[/] signing without a peer check (audited): {why}")
+        return
+    raise SigningRefused(f"no peer confirmed this node's head lately: {why}; a store restored from a backup could"
+                         " sign a seq again. Start the daemon (`pocsync run`) and let it pull from a peer, then retry;"
+                         " a node working alone during a partition may pass --no-peer-check (audited)")
+
+
 def _edit(nd: NodeDir, ops: list[dict], author: str) -> None:
     with nd.store() as store:
+        _peer_check(nd, store)
         key = nd.key_for_next_edit(store)
         out = store.edit(ops, key=key, author=author)
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
@@ -162,6 +199,7 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
 
 @entry.command("put")
 @data_option
+@no_peer_check_option
 @click.argument("src", metavar="FILE|-")
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 def entry_put(data: Path, src: str, author: str | None) -> None:
@@ -176,6 +214,7 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
 
 @entry.command("import")
 @data_option
+@no_peer_check_option
 @click.argument("src", metavar="FILE|-")
 @click.option("--adapter", "adapter_name", required=True,
               help="Regional format adapter (entry-point group pocsync.adapters), e.g. csv.")
@@ -189,6 +228,7 @@ def entry_import(data: Path, src: str, adapter_name: str, author: str | None) ->
 
 @entry.command("delete")
 @data_option
+@no_peer_check_option
 @click.argument("key")
 @click.option("--author", default=None, help="Staff member making the edit (audit).")
 def entry_delete(data: Path, key: str, author: str | None) -> None:
@@ -200,6 +240,7 @@ def entry_delete(data: Path, key: str, author: str | None) -> None:
 
 @entry.command("withdraw")
 @data_option
+@no_peer_check_option
 @click.argument("key")
 @click.option("--author", default=None, help="Staff member making the edit (audit).")
 def entry_withdraw(data: Path, key: str, author: str | None) -> None:

@@ -391,12 +391,27 @@ class Store:
         with self.transaction():
             return self.replica().retry_parked(now_ms=t, reason=reason)
 
-    def note_announced_own(self, seq: int, by: str) -> None:
-        """A peer announced that it holds this node's change-set ``seq`` (head vectors)."""
+    def note_announced_own(self, seq: int, by: str, *, signed_ms: int | None = None) -> None:
+        """A peer's verified head vector says it holds this node's chain up to ``seq`` (0: none of it).
+
+        ``signed_ms`` (the vector's hlc time) records the confirmation the CLI's signing guard asks for
+        (:meth:`own_head_confirmation`; docs/adr on the CLI signing guard)."""
         with self.transaction():
             if seq > int(self.get_meta("announced_own_seq") or 0):
                 self.set_meta("announced_own_seq", str(seq))
                 self.set_meta("announced_own_by", by)
+            if signed_ms is not None and signed_ms >= int(self.get_meta("own_head_confirmed_ms") or 0):
+                self.set_meta("own_head_confirmed_ms", str(signed_ms))
+                self.set_meta("own_head_confirmed_by", by)
+                self.set_meta("own_head_confirmed_seq", str(seq))
+
+    def own_head_confirmation(self) -> tuple[int, str, int] | None:
+        """(signed at ms, by node, their view of this node's head seq) of the freshest peer head vector
+        seen, or None when this store never saw one (never in contact with a peer)."""
+        ms = self.get_meta("own_head_confirmed_ms")
+        if ms is None:
+            return None
+        return int(ms), self.get_meta("own_head_confirmed_by") or "", int(self.get_meta("own_head_confirmed_seq") or 0)
 
     def signing_blocked(self) -> str | None:
         """Why this node must not sign, or None.

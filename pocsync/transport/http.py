@@ -17,6 +17,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
+from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import PocsyncError, ProtocolError
 from pocsync.node.runtime import PeerStatus, Runtime, now_ms
@@ -107,8 +108,9 @@ class PeerClient:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv)
         mine = (await rt.worker.run(Store.summary))["heads"]
-        if rt.me in hv.heads:
-            await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], target))
+        signed_ms = HLC.parse(hv.hlc).ms
+        await rt.worker.run(lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target,
+                                                           signed_ms=signed_ms))
         accepted = 0
         for origin, state in headsmod.compare(mine, hv.heads).items():
             if state == "behind":

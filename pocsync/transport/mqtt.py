@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
+from pocsync.core.hlc import HLC
 from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
 from pocsync.node.runtime import Runtime
 from pocsync.store import Store
@@ -149,8 +150,8 @@ class MqttLink:
             return
         rt.contact(node, hv)
         summary = await rt.worker.run(Store.summary)
-        if rt.me in hv.heads:
-            await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], node))
+        signed_ms = HLC.parse(hv.hlc).ms
+        await rt.worker.run(lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], node, signed_ms=signed_ms))
         states = headsmod.compare(summary["heads"], hv.heads)
         held = set(map(tuple, summary["equivocations"]))
         if any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations) \

@@ -218,7 +218,7 @@ class Workload:
                     self.errors["refused_op"] += 1
                     self.error_samples["refused_op"] = str(out.refused[0])
             except Exception as exc:  # noqa: BLE001 — counted by kind and shown in the summary
-                kind = f"{type(exc).__name__}"
+                kind = f"{type(exc).__name__}:{getattr(exc, 'reason', '')}".rstrip(":")
                 self.errors[kind] += 1
                 self.error_samples[kind] = str(exc)[:300]
                 if store is not None:

@@ -201,8 +201,9 @@ def _responsive(node: Node) -> float:
 
 def test_flood_garbage_and_a_replayed_manifest_leave_honest_traffic_flowing(tmp_path: Path, broker: Mosquitto) -> None:
     fed = Federation(tmp_path, ("un", "eu", "osce", "arf"), mqtt=broker.url)
-    rng = random.Random(int(os.environ.get("CHAOS_SEED", "18")))
-    print(f"seed {rng.random()}")
+    seed = int(os.environ.get("CHAOS_SEED", "18"))
+    print(f"garbage seed {seed} (replay with CHAOS_SEED={seed})")
+    rng = random.Random(seed)
     rss: dict[str, float] = {}
     try:
         fed.start()
