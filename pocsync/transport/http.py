@@ -34,10 +34,18 @@ class PeerClient:
     async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
         if resp.content_length is not None and resp.content_length > cap:
             raise ProtocolError(f"response of {resp.content_length} bytes exceeds the cap of {cap}", reason="oversize")
-        data = await resp.content.read(cap + 1)
-        if len(data) > cap:
+        # read(n) returns as soon as some bytes are there (aiohttp docs): loop to the end or past the cap
+        chunks: list[bytes] = []
+        total = 0
+        while total <= cap:
+            chunk = await resp.content.read(cap + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > cap:
             raise ProtocolError(f"response exceeds the cap of {cap} bytes", reason="oversize")
-        return data
+        return b"".join(chunks)
 
     async def _get(self, url: str, path: str, *, target: str | None, cap: int, method: str = "GET") -> bytes:
         headers = {}
