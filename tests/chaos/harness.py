@@ -202,7 +202,8 @@ class Workload:
                 self.running.wait()
                 continue
             ops = self._ops(rng, node, mine)
-            self.attempted += 1
+            with self.lock:
+                self.attempted += 1
             try:
                 nd = NodeDir.open(data)
                 if store is None:
