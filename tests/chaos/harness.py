@@ -17,7 +17,9 @@ once ``Store.edit`` returned: acknowledged), faults start and stop at planned ti
 broker on one side; ``slow_link`` latency, jitter and a bandwidth cap on some links; ``lossy_link``
 connection resets on some links; ``clock_jump`` one node's clock (through ``POCSYNC_CLOCK_OFFSET_FILE``,
 the node's clock source) jumps forward then back, within ``CLOCK_JUMP_MAX_S``; ``disk_full`` the node
-whose data lives on a small tmpfs gets its disk filled (only when this process may mount a tmpfs).
+whose data lives on a small tmpfs gets its disk filled (only when this process may mount a tmpfs);
+``writer_kill`` a second writer process (tests/chaos/edit_loop.py, as a CLI would be) edits a node
+fast and is SIGKILLed mid-work; what it printed as committed counts as acknowledged.
 
 At the end of the round every fault is healed, the workload pauses, and the harness waits for
 convergence, then checks the invariants (see :meth:`Chaos.check`).
@@ -28,8 +30,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -50,12 +54,12 @@ WORK_STATES = {"un": ["AUT", "JPN", "UKR", "BRA"], "eu": ["AUT", "DEU", "FRA"], 
                "arf": ["AUS", "IDN", "JPN"]}
 KINDS = ("technical", "diplomatic")
 FAULT_KINDS = ("node_kill", "broker_kill", "partition_node", "partition_halves", "slow_link", "lossy_link",
-               "clock_jump", "disk_full")
+               "clock_jump", "disk_full", "writer_kill")
 CLOCK_JUMP_MAX_S = 45  # below request_max_age_seconds (60) and max_clock_skew_seconds (300)
 CONVERGE_TIMEOUT_S = 240
 RSS_BOUND_MIB = 400
 TMPFS_NODE = "arf"
-TMPFS_SIZE = "64m"
+TMPFS_SIZE = "128m"
 
 
 def rss_mib(pid: int) -> float:
@@ -112,7 +116,7 @@ def plan_round(seed: int, n: int, *, length: float, kinds: tuple[str, ...]) -> l
         until = round(min(length, at + rng.uniform(3, length * 0.6)), 1)
         node = rng.choice(NAMES)
         p: dict[str, Any] = {}
-        if kind in ("node_kill", "partition_node", "clock_jump"):
+        if kind in ("node_kill", "partition_node", "clock_jump", "writer_kill"):
             p["node"] = node
         if kind in ("partition_node", "partition_halves"):
             p["mode"] = rng.choice(("refuse", "stall"))
@@ -251,6 +255,9 @@ class Chaos:
         self.filler: Path | None = None
         self._sampling = threading.Event()
         self.rounds = 0
+        self.writers: dict[str, tuple[subprocess.Popen, threading.Thread, list[str]]] = {}
+        self.writer_acks = 0
+        self.down: Counter = Counter()
 
     # -- setup --------------------------------------------------------------------------------
     def clock_ms(self, node: str) -> int:
@@ -335,6 +342,7 @@ class Chaos:
     def teardown(self) -> None:
         self._sampling.set()
         if hasattr(self, "work"):
+            self._kill_writers()
             self.work.stop()
         for node in getattr(self, "nodes", {}).values():
             node.stop()
@@ -365,9 +373,11 @@ class Chaos:
     def start_fault(self, f: Fault) -> None:
         p = f.params
         self.faults[f.kind] += 1
-        if f.kind == "node_kill":
+        if f.kind == "node_kill":  # overlapping kills of one node: it stays down until the last one ends
+            self.down[p["node"]] += 1
             self.nodes[p["node"]].kill()
         elif f.kind == "broker_kill":
+            self.down["broker"] += 1
             self.broker.kill()
         elif f.kind == "partition_node":
             for name in self._links_of(p["node"]):
@@ -388,6 +398,8 @@ class Chaos:
                 self.links[name].set(reset_prob=p["reset_prob"])
         elif f.kind == "clock_jump":
             self.set_clock(p["node"], p["forward_s"])
+        elif f.kind == "writer_kill":
+            self._start_writer(p["node"])
         elif f.kind == "disk_full":
             if self.tmpfs is None:
                 self.faults[f.kind] -= 1
@@ -402,9 +414,12 @@ class Chaos:
     def end_fault(self, f: Fault) -> None:
         p = f.params
         if f.kind == "node_kill":
-            self._restart(self.nodes[p["node"]])
+            self.down[p["node"]] -= 1
+            if self.down[p["node"]] == 0:
+                self._restart(self.nodes[p["node"]])
         elif f.kind == "broker_kill":
-            if self.broker.proc is None:
+            self.down["broker"] -= 1
+            if self.down["broker"] == 0 and self.broker.proc is None:
                 self.broker.start()
         elif f.kind in ("partition_node", "partition_halves", "slow_link", "lossy_link"):
             pass  # healed at the end of the round (links may carry several faults)
@@ -412,6 +427,40 @@ class Chaos:
             self.set_clock(p["node"], 0)
         elif f.kind == "disk_full":
             self._free_disk()
+        elif f.kind == "writer_kill":
+            self._kill_writers()
+
+    def _start_writer(self, node: str) -> None:
+        """A second writer process at ``node`` (as a CLI would be), SIGKILLed at the end of the fault;
+        what it printed as committed counts as acknowledged."""
+        if node in self.writers:
+            return
+        proc = subprocess.Popen([sys.executable, "-m", "tests.chaos.edit_loop", str(self.nodes[node].data),
+                                 f"writer-{self.rounds}", WORK_STATES[node][0], "0.03"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2],
+                                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                     "POCSYNC_CLOCK_OFFSET_FILE": str(self.clock_files[node])})
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(ln.decode() for ln in proc.stdout), daemon=True)
+        reader.start()
+        self.writers[node] = (proc, reader, lines)
+
+    def _kill_writers(self) -> None:
+        for node, (proc, reader, lines) in list(self.writers.items()):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            reader.join(timeout=30)
+            key = f"{WORK_STATES[node][0]}/technical"
+            with self.nodes[node].store() as s:
+                for ln in lines:
+                    if ln.startswith("ok "):
+                        _, seq, cs_id = ln.split()
+                        row = s.conn.execute("SELECT hlc, id FROM log WHERE origin=? AND seq=?", (node, int(seq))).fetchone()
+                        with self.work.lock:
+                            # hlc from the log: if the row is missing the check reports the edit as lost
+                            self.work.acks.append(Ack(node, int(seq), cs_id, row["hlc"] if row else "", [("put", key)]))
+            self.writer_acks += sum(ln.startswith("ok ") for ln in lines)
+            del self.writers[node]
 
     def _free_disk(self) -> None:
         if self.filler is not None:
@@ -419,6 +468,8 @@ class Chaos:
             self.filler = None
 
     def heal_all(self) -> None:
+        self.down.clear()
+        self._kill_writers()
         self.proxy.heal_all()
         for n in NAMES:
             self.set_clock(n, 0)
@@ -577,8 +628,9 @@ class Chaos:
             "seed": self.seed,
             "rounds": rounds,
             "faults": dict(sorted(self.faults.items())),
-            "edits": self.work.attempted,
+            "edits": self.work.attempted + self.writer_acks,
             "acknowledged": len(self.work.acks),
+            "acknowledged_by_killed_writers": self.writer_acks,
             "lost": len(self.lost),
             "edit_errors": dict(self.work.errors),
             "edit_error_samples": self.work.error_samples,
