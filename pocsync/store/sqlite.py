@@ -439,7 +439,8 @@ class Store:
                 seg = 0
         waiting = self.conn.execute("SELECT count(*) AS n FROM parked WHERE origin=? AND (seq IS NULL OR seq>=?)",
                                     (me, seg)).fetchone()["n"]
-        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?", (me, seg)).fetchone()["n"]
+        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?",
+                                   (me, seg)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
             self.set_meta("signing_blocked", None)
             return None
