@@ -76,6 +76,7 @@ class SyncConfig:
     request_max_age_seconds: int = 60
     http_timeout_seconds: int = 15
     ca_file: str = ""
+    own_head_max_age_seconds: int = 600
 
 
 @dataclass(frozen=True)

@@ -236,8 +236,10 @@ def commit(store: Any, key: Any, p: Plan, *, author: str) -> Any:
 def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping | None, source_id: str,
                   author: str, sync_deletes: bool = False, strict: bool = False, dry_run: bool = False,
                   data: bytes | None = None, base_dir: Path | None = None,
-                  progress: Callable[[int], Callable[[], None]] | None = None) -> tuple[Plan, Any]:
-    """Read, plan, check and (unless ``dry_run``) commit. Returns (plan, edit outcome or None)."""
+                  progress: Callable[[int], Callable[[], None]] | None = None,
+                  before_signing: Callable[[Any], None] | None = None) -> tuple[Plan, Any]:
+    """Read, plan, check and (unless ``dry_run``) commit. Returns (plan, edit outcome or None).
+    ``before_signing(store)`` runs only when there is something to sign (the CLI's signing guard)."""
     adapter = adapters.load(adapter_name)
     m = adapter.default_mapping.merged(mapping)
     records = read_records(adapter, source, m, data=data, base_dir=base_dir)
@@ -250,5 +252,7 @@ def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping |
         check_plan(p, strict=strict)
         if dry_run or not p.ops and tracked(store, source_id).keys() >= p.present.keys():
             return p, None
+        if p.ops and before_signing is not None:
+            before_signing(store)
         out = commit(store, nd.key_for_next_edit(store) if p.ops else None, p, author=author)
     return p, out

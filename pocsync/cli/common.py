@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import getpass
 import json
 import os
 import sys
@@ -14,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pocsync.errors import KeyFileError, PocsyncError
+from pocsync import clock
+from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
 
 console = Console()
 err_console = Console(stderr=True)
@@ -165,3 +167,38 @@ def refuse_public_key(path: Path) -> None:
     if public:
         raise KeyFileError(f"{path} is a public key: give the private key file (e.g. root.key, kept offline), "
                            "not the .pub file", reason="public_key_given")
+
+
+def _no_peer_check(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    ctx.meta["no_peer_check"] = value
+
+
+no_peer_check_option = click.option(
+    "--no-peer-check", is_flag=True, expose_value=False, callback=_no_peer_check,
+    help="Sign although no peer confirmed this node's head lately (a node working alone; audited).")
+
+
+def peer_check(nd: Any, store: Any) -> None:
+    """The CLI's signing guard (ADR 19): once this store has been in contact with a peer, sign only when
+    a peer's signed head vector no older than own_head_max_age_seconds confirmed this node's own head."""
+    seen = store.own_head_confirmation()
+    if seen is None:
+        return  # never in contact with a peer: a new node's first edits
+    signed_ms, by, their_seq = seen
+    me = nd.node_id
+    head = store.heads().get(me)
+    own = head.seq if head else 0
+    max_age = nd.config.sync.own_head_max_age_seconds
+    age = (clock.now_ms() - signed_ms) / 1000
+    if age <= max_age and their_seq <= own:
+        return
+    why = (f"the last peer head vector ({by}, {age:.0f} s ago) is older than own_head_max_age_seconds ({max_age})"
+           if age > max_age else f"{by} holds {me} seq {their_seq} but this store ends at seq {own}")
+    if click.get_current_context().meta.get("no_peer_check"):
+        store.audit(actor=f"cli:{getpass.getuser()}", action="edit.no_peer_check", target=me, result="ok",
+                    detail=why)
+        err_console.print(f"[yellow]warning[/] signing without a peer check (audited): {why}")
+        return
+    raise SigningRefused(f"no peer confirmed this node's head lately: {why}; a store restored from a backup could"
+                         " sign a seq again. Start the daemon (`pocsync run`) and let it pull from a peer, then retry;"
+                         " a node working alone during a partition may pass --no-peer-check (audited)")

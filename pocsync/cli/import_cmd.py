@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pocsync import adapters, sources
-from pocsync.cli.common import console, data_option, err_console, json_option, print_json, read_input, table
+from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
+                                 print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 
@@ -47,6 +48,7 @@ def _progress_factory(progress: Progress) -> Callable[[int], Callable[[], None]]
               help="Name under which this source's keys are remembered (default: ADAPTER:absolute path or URL).")
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 @json_option
+@no_peer_check_option
 def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | None, dry_run: bool,
                  sync_deletes: bool, strict: bool, source_id: str | None, author: str | None, as_json: bool) -> None:
     """Import a directory that exists today (FILE, - for stdin, or an ldap:// URL) as one change-set.
@@ -83,7 +85,8 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
     try:
         plan, out = sources.import_source(nd, adapter_name, src, mapping=mapping, source_id=source_id, author=who,
                                           sync_deletes=sync_deletes, strict=strict, dry_run=dry_run, data=payload,
-                                          progress=_progress_factory(progress))
+                                          progress=_progress_factory(progress),
+                                          before_signing=lambda store: peer_check(nd, store))
     except PocsyncError as exc:
         progress.stop()
         failed = getattr(exc, "plan", None)

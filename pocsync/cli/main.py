@@ -14,6 +14,8 @@ from rich.progress import Progress
 
 from pocsync import __version__, intake, keyfiles
 from pocsync.cli.common import (
+    no_peer_check_option,
+    peer_check,
     PocsyncGroup,
     console,
     data_option,
@@ -150,6 +152,7 @@ def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None
     """
     try:
         with nd.store() as store:
+            peer_check(nd, store)
             key = nd.key_for_next_edit(store)
             out = store.edit(ops, key=key, author=author)
     except EntryError as exc:
@@ -205,6 +208,7 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
 
 @entry.command("put")
 @data_option
+@no_peer_check_option
 @click.argument("src", metavar="FILE|-")
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 def entry_put(data: Path, src: str, author: str | None) -> None:
@@ -249,6 +253,7 @@ entry.add_command(import_cmd.entry_import)
 
 @entry.command("delete")
 @data_option
+@no_peer_check_option
 @click.argument("key")
 @click.option("--author", default=None, help="Staff member making the edit (audit).")
 def entry_delete(data: Path, key: str, author: str | None) -> None:
@@ -260,6 +265,7 @@ def entry_delete(data: Path, key: str, author: str | None) -> None:
 
 @entry.command("withdraw")
 @data_option
+@no_peer_check_option
 @click.argument("key")
 @click.option("--author", default=None, help="Staff member making the edit (audit).")
 def entry_withdraw(data: Path, key: str, author: str | None) -> None:

@@ -18,10 +18,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pocsync import clock
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
+from pocsync.core.hlc import HLC
 from pocsync.core.hlc import next_hlc
 from pocsync.core.replica import Outcome
 from pocsync.errors import SigningRefused
@@ -36,7 +38,7 @@ MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
 
 
 def event(name: str, msg: str, *args: Any, level: int = logging.INFO, **fields: Any) -> None:
@@ -186,8 +188,9 @@ class Runtime:
         """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""
         self.contact(hv.node, hv, via=via)
         summary = await self.worker.run(Store.summary)
-        if self.me in hv.heads:
-            await self.worker.run(lambda s: s.note_announced_own(hv.heads[self.me][0], hv.node))
+        signed_ms = HLC.parse(hv.hlc).ms
+        await self.worker.run(lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node,
+                                                             signed_ms=signed_ms))
         states = headsmod.compare(summary["heads"], hv.heads)
         held = set(map(tuple, summary["equivocations"]))
         need = (any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations)

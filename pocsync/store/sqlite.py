@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from pocsync import clock
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -64,7 +65,21 @@ def utc_ago(delta: timedelta) -> str:
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
+
+
+def _disk_full(exc: sqlite3.OperationalError, path: Path) -> StoreError | None:
+    """A clear error when SQLite failed because the disk holding the store is full, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code != sqlite3.SQLITE_FULL:
+        try:
+            nearly_full = shutil.disk_usage(path.parent).free < (1 << 20)
+        except OSError:
+            nearly_full = False
+        if not (nearly_full and (code or 0) & 0xFF == sqlite3.SQLITE_IOERR):
+            return None
+    return StoreError(f"the disk holding {path} is full: nothing was written; free space and retry",
+                      reason="disk_full")
 
 
 def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
@@ -301,10 +316,17 @@ class Store:
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            full = _disk_full(exc, path)
+            if full is None:
+                raise
+            raise full from None
         return conn
 
     @classmethod
@@ -356,13 +378,22 @@ class Store:
         if self.conn.in_transaction:
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            full = _disk_full(exc, self.path)
+            if full is None:
+                raise
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise full from None
 
     # --- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -456,14 +487,20 @@ class Store:
         with self.transaction():
             return self.replica().retry_parked(now_ms=t, reason=reason)
 
-    def note_announced_own(self, seq: int, by: str) -> None:
-        """A peer announced that it holds this node's change-set ``seq`` (head vectors).
+    def note_announced_own(self, seq: int, by: str, *, signed_ms: int | None = None) -> None:
+        """A peer's verified head vector says it holds this node's chain up to ``seq`` (0: none of it).
 
-        A signed head vector proves who speaks, not that the change-set exists: the claim blocks signing
-        for at most ANNOUNCED_OWN_TTL (the pull it triggers fetches the verified change-sets well within
-        that); a claim that expires unproven makes this node disregard that announcer's claims until it
-        is proven right (issue 11: nothing unverified blocks signing beyond a bounded time)."""
+        ``signed_ms`` (the vector's hlc time) records the confirmation the CLI's signing guard asks for
+        (:meth:`own_head_confirmation`; ADR 19).  A signed head vector proves who speaks, not that the
+        change-set exists: a claim above this node's head blocks signing for at most ANNOUNCED_OWN_TTL
+        (the pull it triggers fetches the verified change-sets well within that); a claim that expires
+        unproven makes this node disregard that announcer's claims until it is proven right (issue 11:
+        nothing unverified blocks signing beyond a bounded time)."""
         with self.transaction():
+            if signed_ms is not None and signed_ms >= int(self.get_meta("own_head_confirmed_ms") or 0):
+                self.set_meta("own_head_confirmed_ms", str(signed_ms))
+                self.set_meta("own_head_confirmed_by", by)
+                self.set_meta("own_head_confirmed_seq", str(seq))
             distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
             if by in distrusted:
                 return
@@ -477,6 +514,14 @@ class Store:
             if not active or seq > announced:
                 self.set_meta("announced_own_seq", str(seq))
                 self.set_meta("announced_own_by", by)
+
+    def own_head_confirmation(self) -> tuple[int, str, int] | None:
+        """(signed at ms, by node, their view of this node's head seq) of the freshest peer head vector
+        seen, or None when this store never saw one (never in contact with a peer)."""
+        ms = self.get_meta("own_head_confirmed_ms")
+        if ms is None:
+            return None
+        return int(ms), self.get_meta("own_head_confirmed_by") or "", int(self.get_meta("own_head_confirmed_seq") or 0)
 
     def _own_head(self) -> int:
         me = self.node_id
@@ -522,11 +567,22 @@ class Store:
         reason = self.get_meta("signing_blocked")
         if reason is None:
             return None
+        # only what lies in the chain segment this node would sign next counts: a chain restart declared
+        # by the root after an equivocation ends the block (the proof itself is kept as evidence); parked
+        # items whose signature was never verified are claims by anybody and never block (ADR 14)
+        seg = 0
+        m = self.manifest()
+        if m is not None and me in m.nodes:
+            try:
+                seg = m.nodes[me].segment(self.replica().next_position(me)[0]).seq
+            except PocsyncError:
+                seg = 0
         unverified = tuple(sorted(UNVERIFIED_PARK_REASONS))
         waiting = self.conn.execute(
-            f"SELECT count(*) AS n FROM parked WHERE origin=? AND reason NOT IN ({','.join('?' * len(unverified))})",
-            (me, *unverified)).fetchone()["n"]
-        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=?", (me,)).fetchone()["n"]
+            f"SELECT count(*) AS n FROM parked WHERE origin=? AND (seq IS NULL OR seq>=?) "
+            f"AND reason NOT IN ({','.join('?' * len(unverified))})", (me, seg, *unverified)).fetchone()["n"]
+        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?",
+                                   (me, seg)).fetchone()["n"]
         if waiting == 0 and proofs == 0:
             self.set_meta("signing_blocked", None)
             return None

@@ -16,6 +16,7 @@ import aiohttp
 from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
+from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import ManifestError, PocsyncError, ProtocolError
 from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
@@ -136,8 +137,9 @@ class PeerClient:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv, via="http")
         mine = (await rt.worker.run(Store.summary))["heads"]
-        if rt.me in hv.heads:
-            await rt.worker.run(lambda s: s.note_announced_own(hv.heads[rt.me][0], target))
+        signed_ms = HLC.parse(hv.hlc).ms
+        await rt.worker.run(lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target,
+                                                           signed_ms=signed_ms))
         accepted = 0
         for origin, state in headsmod.compare(mine, hv.heads).items():
             if state == "behind":

@@ -48,6 +48,7 @@ class Node:
     data: Path
     port: int
     proc: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the node process
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +62,7 @@ class Node:
         exe = Path(sys.executable).parent / "pocsync"
         self.proc = subprocess.Popen([str(exe), "run", "--data", str(self.data)],
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         wait_for(self.up, 30, f"{self.name} to listen")
         return self
 
