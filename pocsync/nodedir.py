@@ -7,7 +7,6 @@ one the manifest names for it, so a rotation needs no config change.
 
 from __future__ import annotations
 
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path

@@ -24,7 +24,6 @@ from paho.mqtt.properties import Properties
 from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
-from pocsync.core.hlc import HLC
 from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
 from pocsync.node.runtime import Runtime
 

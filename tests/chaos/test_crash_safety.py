@@ -13,7 +13,7 @@ import pytest
 
 from pocsync.nodedir import NodeDir
 from tests.support.cli import LocalFederation, pocsync_exe, run
-from tests.support.nodes import Federation, Node, entry, wait_for
+from tests.support.nodes import Federation, Node, entry
 
 pytestmark = pytest.mark.slow
 SEED = 20261123

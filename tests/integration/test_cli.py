@@ -313,7 +313,7 @@ def test_the_origin_refuses_to_sign_what_peers_would_refuse(fed: LocalFederation
 # --- every command, given wrong inputs: one line, a reason, a non-zero exit, nothing committed -------------
 def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     """(argv, a fragment the one error line must hold) for every command of the CLI."""
-    eu, un, nowhere = fed.data("eu"), fed.data("un"), w / "nowhere"
+    eu, nowhere = fed.data("eu"), w / "nowhere"
     root = fed.base / "root"
     from tests.support.broker import free_port
 

@@ -12,7 +12,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 

@@ -12,7 +12,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import hlc, jsonc, model
 from pocsync.core import manifest as mf
 from pocsync.core.replica import MemoryState, Replica
-from pocsync.errors import ChangeSetError, EntryError, MalformedJSON, ManifestError
+from pocsync.errors import ChangeSetError, EntryError, MalformedJSON
 from tests.support.fed import T0, Fed, entry
 
 
