@@ -78,6 +78,7 @@ class Plan:
 def read_records(adapter: Adapter, source: str, mapping: Mapping, *, data: bytes | None = None,
                  base_dir: Path | None = None) -> list[Record]:
     """Every record of the source (SourceError if it cannot be read at all)."""
+    adapters.check_options(adapter, mapping)
     if getattr(adapter, "live", False) and data is None:
         return list(adapter.read_source(source, mapping=mapping, base_dir=base_dir))  # type: ignore[attr-defined]
     if data is None:

@@ -25,6 +25,7 @@ DEFAULT_BASE = "ou=pocs,dc=pocsync,dc=example"
 
 class LdifAdapter:
     name = "ldif"
+    option_keys = ()
     description = "LDIF (RFC 2849) export of an LDAP directory"
     reads = "LDIF content records (inetOrgPerson; other schemas through a mapping)"
     writes = "LDIF of inetOrgPerson entries under a base DN"

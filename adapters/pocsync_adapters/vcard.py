@@ -90,6 +90,7 @@ def _pref(x: Any) -> int:
 
 class VcardAdapter:
     name = "vcard"
+    option_keys = ("encoding",)
     description = "vCard 4.0 / 3.0 (pocsync's own export, or cards from a mail client)"
     reads = "vCard 4.0 and 3.0 files (.vcf), one or many cards"
     writes = "vCard 4.0 with X-POCSYNC-* properties"

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pocsync.errors import PocsyncError
@@ -26,7 +27,7 @@ class PocsyncGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PocsyncError as exc:
-            err_console.print(f"[bold red]error[/] ({exc.reason}): {exc.message}", highlight=False)
+            err_console.print(f"[bold red]error[/] ({exc.reason}): {escape(exc.message)}", highlight=False)
             sys.exit(EXIT_ERROR)
 
 

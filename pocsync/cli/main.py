@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.markup import escape
 from rich.progress import Progress
 
 from pocsync import __version__, intake, keyfiles
@@ -129,7 +130,7 @@ def _edit(nd: NodeDir, ops: list[dict], author: str) -> None:
         out = store.edit(ops, key=key, author=author)
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
     for r in out.refused:
-        err_console.print(f"[yellow]refused[/] op {r.index} on {r.key}: {r.reason}: {r.message}")
+        err_console.print(f"[yellow]refused[/] op {r.index} on {escape(r.key)}: {r.reason}: {escape(r.message)}")
     if out.refused:
         sys.exit(1)
 
@@ -149,13 +150,13 @@ def _put_records(nd: NodeDir, records: list, source: str, author: str) -> None:
                 problems.append(exc)
             else:
                 for w in warnings:
-                    err_console.print(f"[yellow]warning[/] record {i} ({intake.entry_key(clean)}): "
-                                      f"{w['field']}: {w['message']}")
+                    err_console.print(f"[yellow]warning[/] record {i} ({escape(intake.entry_key(clean))}): "
+                                      f"{escape(str(w['field']))}: {escape(str(w['message']))}")
                 ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
             progress.advance(task)
     if problems:
         for exc in problems:
-            err_console.print(f"[red]invalid[/] {exc.message}", highlight=False)
+            err_console.print(f"[red]invalid[/] {escape(exc.message)}", highlight=False)
         raise EntryError(f"{len(problems)} of {len(records)} record(s) invalid; nothing was committed")
     keys_seen = [o["key"] for o in ops]
     dups = sorted({k for k in keys_seen if keys_seen.count(k) > 1})

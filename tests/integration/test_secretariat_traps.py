@@ -1,0 +1,101 @@
+"""Mistakes a secretariat really makes when importing its members' PoCs (found trying it as a new user).
+
+Each test drives the real CLI against a real node folder and SQLite store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pocsync.adapters import state_code
+from pocsync.errors import EntryError
+from tests.support.cli import LocalFederation, run
+
+HEADER = "Country;Role;Agency;Mail;Phone\n"
+ROWS = ("AT;tech;Example CERT Austria (fictional);cert@cert-aut.example.org;+4315123456\n"
+        "DE;tech;Example CERT Germany (fictional);cert@cert-deu.example.org;+49301234567\n")
+MAPPING = """\
+[options]
+delimiter = ";"
+[fields]
+state = "Country"
+organisation = "Agency"
+emails = "Mail"
+phones = "Phone"
+[kind]
+field = "Role"
+map = { tech = "technical", dipl = "diplomatic" }
+"""
+
+
+def _seq(fed: LocalFederation) -> str:
+    return run("digest", "--data", fed.data("eu")).output
+
+
+def test_a_misspelt_option_is_named_not_ignored(tmp_path: Path) -> None:
+    """`delimeter = ";"` used to be ignored in silence; the error then blamed the header."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "m.csv").write_text(HEADER + ROWS)
+    (tmp_path / "m.toml").write_text(MAPPING.replace("delimiter", "delimeter"))
+    before = _seq(fed)
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", ok=False)
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())
+    assert "m.toml: [options] delimeter" in out and "(its options: delimiter, encoding)" in out
+    assert _seq(fed) == before
+
+
+def test_mapped_columns_match_a_header_whose_capitalisation_changed(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "m.csv").write_text(HEADER.upper().replace("MAIL", " mail ") + ROWS)
+    (tmp_path / "m.toml").write_text(MAPPING)
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", "--dry-run", "--json")
+    plan = json.loads(res.stdout)
+    assert sorted(p["key"] for p in plan["puts"]) == ["AUT/technical", "DEU/technical"]
+
+
+def test_a_missing_kind_column_is_named_in_the_header_check(tmp_path: Path) -> None:
+    """It was reported per record as "None is not mapped to a kind"."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "m.csv").write_text(HEADER.replace("Role", "Type") + ROWS)
+    (tmp_path / "m.toml").write_text(MAPPING)
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", ok=False)
+    assert res.exit_code == 2 and "the header lacks the mapped column(s) Role" in " ".join(res.output.split())
+
+
+def test_a_mapping_mistake_keeps_its_bracketed_key_in_the_message(tmp_path: Path) -> None:
+    """The CLI printed errors as terminal markup: "[fields] 'organization'" lost "[fields]"."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "m.csv").write_text(HEADER + ROWS)
+    (tmp_path / "m.toml").write_text(MAPPING.replace("organisation =", "organization ="))
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", ok=False)
+    assert res.exit_code == 2 and "[fields] 'organization'" in " ".join(res.output.split())
+
+
+def test_entry_put_with_markup_like_values_is_one_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    before = _seq(fed)
+    res = fed.put("eu", [{"state": "[/x]", "kind": "technical", "organisation": "A"}], ok=False)
+    assert res.exit_code == 2 and "'[/x]'" in res.output
+    assert _seq(fed) == before
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("The Netherlands", "NLD"), ("Turkey", "TUR"), ("Russia", "RUS"), ("UK", "GBR"), ("St Lucia", "LCA"),
+    ("Ivory Coast", "CIV"), ("Republic of Korea", "KOR"), ("the  United Kingdom", "GBR"), ("Austria", "AUT"),
+    ("AT", "AUT"), ("aut", "AUT"),
+])
+def test_state_names_in_everyday_use(name: str, code: str) -> None:
+    assert state_code("r", name) == code
+
+
+def test_an_unknown_state_name_says_to_give_the_code() -> None:
+    with pytest.raises(EntryError, match="give the ISO code"):
+        state_code("r", "Belgique")
