@@ -99,3 +99,16 @@ def test_state_names_in_everyday_use(name: str, code: str) -> None:
 def test_an_unknown_state_name_says_to_give_the_code() -> None:
     with pytest.raises(EntryError, match="give the ISO code"):
         state_code("r", "Belgique")
+
+
+def test_editing_a_signed_manifest_says_nodes_will_refuse_the_same_version(tmp_path: Path) -> None:
+    """add-node on the signed manifest kept v1; "sign v1 again" led to a v1 every node refused."""
+    fed = LocalFederation(tmp_path, nodes=("eu", "osce"))
+    run("init", "--node", "arf", "--data", tmp_path / "arf")
+    (tmp_path / "arf.json").write_text(run("node-info", "--data", tmp_path / "arf").output)
+    res = run("manifest", "add-node", fed.manifest, "--node-info", tmp_path / "arf.json", "--role", "regional",
+              "--scope", "AUS")
+    assert "pocsync manifest next" in " ".join(res.output.split())
+    run("manifest", "sign", fed.manifest, "--key", tmp_path / "root" / "root.key")
+    res = run("manifest", "install", "--data", fed.data("eu"), fed.manifest, ok=False)
+    assert res.exit_code == 2 and "not newer" in res.output
