@@ -112,3 +112,19 @@ def test_editing_a_signed_manifest_says_nodes_will_refuse_the_same_version(tmp_p
     run("manifest", "sign", fed.manifest, "--key", tmp_path / "root" / "root.key")
     res = run("manifest", "install", "--data", fed.data("eu"), fed.manifest, ok=False)
     assert res.exit_code == 2 and "not newer" in res.output
+
+
+def test_two_sources_giving_one_key_are_warned_about(tmp_path: Path) -> None:
+    """Each replaced the other's version (dropping its phones) at every run, in silence."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("state,kind,organisation,emails,phones\n"
+                 "DEU,technical,Example CERT Germany (fictional),cert@cert-deu.example.org,+49301234567\n")
+    b.write_text("state,kind,organisation,emails\n"
+                 "DEU,technical,Example national team of Germany (fictional),team@cert-deu.example.org\n")
+    imp = lambda src: run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "csv")  # noqa: E731
+    assert "last put by source" not in imp(a).output
+    out = " ".join(imp(b).output.split())
+    assert f"DEU/technical was last put by source csv:{a}" in out and "keep each key in one source" in out
+    assert f"last put by source csv:{b}" in " ".join(imp(a).output.split())
+    assert "last put by source" not in imp(a).output  # unchanged: nothing published, nothing to warn about
