@@ -128,3 +128,22 @@ def test_two_sources_giving_one_key_are_warned_about(tmp_path: Path) -> None:
     assert f"DEU/technical was last put by source csv:{a}" in out and "keep each key in one source" in out
     assert f"last put by source csv:{b}" in " ".join(imp(a).output.split())
     assert "last put by source" not in imp(a).output  # unchanged: nothing published, nothing to warn about
+
+
+def test_a_mail_client_card_whose_fn_is_a_short_form_of_its_org_is_a_team(tmp_path: Path) -> None:
+    """FN "Example CERT France" with ORG "Example CERT France (fictional)" was read as a person, so
+    the card, mapped to technical, was refused: "a technical PoC names no individual"."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "c.vcf").write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Example CERT France\r\nORG:Example CERT France (fictional)\r\n"
+        "EMAIL;TYPE=INTERNET:cert@cert-fra.example.org\r\nCATEGORIES:CSIRT\r\n"
+        "ADR;TYPE=WORK:;;1 rue Exemple;Paris;;75001;France\r\nEND:VCARD\r\n"
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Jane Example\r\nORG:Example MFA of Germany (fictional)\r\n"
+        "EMAIL;TYPE=INTERNET:jane@mfa-deu.example.org\r\nCATEGORIES:MFA\r\n"
+        "ADR;TYPE=WORK:;;Strasse 1;Berlin;;10115;Germany\r\nEND:VCARD\r\n")
+    (tmp_path / "c.toml").write_text('[kind]\nfield = "categories"\nmap = { CSIRT = "technical", MFA = "diplomatic" }\n'
+                                     '[fields]\nstate = "country"\n')
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "c.vcf", "--adapter", "vcard",
+              "--mapping", tmp_path / "c.toml", "--dry-run", "--json")
+    plan = json.loads(res.stdout)
+    assert sorted(p["key"] for p in plan["puts"]) == ["DEU/diplomatic", "FRA/technical"], plan["invalid"]
