@@ -147,3 +147,17 @@ def test_a_mail_client_card_whose_fn_is_a_short_form_of_its_org_is_a_team(tmp_pa
               "--mapping", tmp_path / "c.toml", "--dry-run", "--json")
     plan = json.loads(res.stdout)
     assert sorted(p["key"] for p in plan["puts"]) == ["DEU/diplomatic", "FRA/technical"], plan["invalid"]
+
+
+def test_an_export_slice_that_selects_nothing_says_so(tmp_path: Path) -> None:
+    """`--network` with a typo wrote an empty file and exited 0 without a word; `--states XYZ` too."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    fed.put("eu", [{"state": "AUT", "kind": "technical", "organisation": "Example CERT (fictional)",
+                    "emails": ["cert@cert-aut.example.org"], "networks": ["example-csirts"]}])
+    res = run("export", "--data", fed.data("eu"), "--format", "csv", "--network", "example-csirt")
+    assert "no entry matches --network example-csirt; networks in this view: example-csirts" in \
+        " ".join(res.output.split())
+    res = run("export", "--data", fed.data("eu"), "--format", "csv", "--states", "XYZ", ok=False)
+    assert res.exit_code == 2 and "XYZ not ISO 3166-1 alpha-3" in res.output
+    assert "no entry matches" not in run("export", "--data", fed.data("eu"), "--format", "csv",
+                                         "--network", "example-csirts").output
