@@ -106,6 +106,8 @@ class CsvTableAdapter:
             if not any(c.strip() for c in row):
                 continue
             ref = f"{source}:{line}"
+            while len(row) > len(cols) and not row[-1].strip():  # spreadsheets pad rows with empty cells
+                row.pop()
             if len(row) > len(cols):
                 yield Record(ref=ref, raw={}, error=f"{len(row)} cells but the header has {len(cols)}")
                 continue

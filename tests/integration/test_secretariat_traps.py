@@ -161,3 +161,17 @@ def test_an_export_slice_that_selects_nothing_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "XYZ not ISO 3166-1 alpha-3" in res.output
     assert "no entry matches" not in run("export", "--data", fed.data("eu"), "--format", "csv",
                                          "--network", "example-csirts").output
+
+
+def test_rows_padded_with_empty_cells_by_a_spreadsheet_are_read(tmp_path: Path) -> None:
+    """A row ending in ';;' (Excel pads rows) was refused: "10 cells but the header has 8"."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    (tmp_path / "m.csv").write_bytes((HEADER + ROWS.replace("\n", ";;\n")).replace("\n", "\r\n").encode())
+    (tmp_path / "m.toml").write_text(MAPPING)
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", "--dry-run", "--json")
+    assert sorted(p["key"] for p in json.loads(res.stdout)["puts"]) == ["AUT/technical", "DEU/technical"]
+    (tmp_path / "m.csv").write_text(HEADER + ROWS.replace("\n", ";x\n", 1))
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
+              "--mapping", tmp_path / "m.toml", "--dry-run", "--json", ok=False)
+    assert json.loads(res.stdout)["invalid"][0]["message"].endswith("6 cells but the header has 5")
