@@ -175,3 +175,17 @@ def test_rows_padded_with_empty_cells_by_a_spreadsheet_are_read(tmp_path: Path) 
     res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "m.csv", "--adapter", "csv",
               "--mapping", tmp_path / "m.toml", "--dry-run", "--json", ok=False)
     assert json.loads(res.stdout)["invalid"][0]["message"].endswith("6 cells but the header has 5")
+
+
+def test_an_ldif_export_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A UTF-8 BOM (Windows tools) made the first block "invalid LDIF: 'ascii' codec can't decode"."""
+    fed = LocalFederation(tmp_path, nodes=("eu",))
+    text = ("version: 1\r\n\r\ndn: uid=aut-cert,ou=contacts,dc=example,dc=org\r\nobjectClass: inetOrgPerson\r\n"
+            "cn: CERT\r\nsn: CERT\r\no: Example CERT Austria (fictional)\r\nou: technical\r\nc: AT\r\n"
+            "mail: cert@cert-aut.example.org\r\n")
+    (tmp_path / "d.ldif").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "d.toml").write_text('[fields]\nstate = "c"\nkind = "ou"\n')
+    res = run("entry", "import", "--data", fed.data("eu"), tmp_path / "d.ldif", "--adapter", "ldif",
+              "--mapping", tmp_path / "d.toml", "--dry-run", "--json")
+    plan = json.loads(res.stdout)
+    assert [p["key"] for p in plan["puts"]] == ["AUT/technical"] and plan["invalid"] == []
