@@ -16,6 +16,7 @@ Nothing else escapes a reader or :func:`map_record` (the Hypothesis tests check 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
@@ -81,6 +82,7 @@ class Mapping:
     keep_unmapped: bool = False        # unknown source fields become (unknown) entry fields
     passthrough: bool = False          # the record already is an entry (pocsync's own JSON)
     booleans: dict[str, bool] = field(default_factory=dict)  # extra words for yes/no (e.g. oui = true)
+    where: str = ""                    # the mapping file, named in errors
 
     def merged(self, over: "Mapping | None") -> "Mapping":
         """This (an adapter's default) overlaid by ``over`` (a mapping file)."""
@@ -100,10 +102,11 @@ class Mapping:
             list_separator=over.options.get("_list_separator", self.list_separator),
             extract=over.extract or self.extract,
             options={**self.options, **{k: v for k, v in over.options.items() if not k.startswith("_")},
-                     "file_fields": tuple(over.fields.values())},
+                     "file_fields": tuple(over.fields.values()) + ((over.kind_field,) if over.kind_field else ())},
             keep_unmapped=False,
             passthrough=self.passthrough and not over.fields,
             booleans={**self.booleans, **over.booleans},
+            where=over.where,
         )
 
 
@@ -119,6 +122,7 @@ def load_mapping(path: Path) -> Mapping:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"mapping file {path}: {exc}") from None
     m = parse_mapping(raw, where=str(path))
+    m = dataclasses.replace(m, where=str(path))
     pf = m.options.get("password_file")
     if isinstance(pf, str) and pf and not Path(pf).is_absolute():  # relative to the mapping file
         m.options["password_file"] = str(path.resolve().parent / pf)
@@ -192,6 +196,22 @@ def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     return Mapping(booleans={str(k).lower(): v for k, v in booleans.items()}, fields=dict(fields_), kind=kind, kind_field=kind_field, kind_map=dict(kind_map), network=network,
                    defaults=dict(defaults), qualify_all=q_all, qualify_ids=q_ids, qualify_match=q_match,
                    list_separator=raw.get("list_separator", ";"), extract=tuple(extract), options=options)
+
+
+COMMON_OPTIONS = ("extract_from", "file_fields")  # every adapter's (extract), and set by Mapping.merged
+
+
+def check_options(adapter: Any, mapping: Mapping) -> None:
+    """ConfigError naming an ``[options]`` key the adapter does not know (a typo such as ``delimeter``
+    would otherwise be ignored in silence).  An adapter without ``option_keys`` is not checked."""
+    known = getattr(adapter, "option_keys", None)
+    if known is None:
+        return
+    unknown = sorted(k for k in mapping.options if k not in known and k not in COMMON_OPTIONS)
+    if unknown:
+        listed = ", ".join(known) if known else "none"
+        raise ConfigError(f"{mapping.where + ': ' if mapping.where else ''}[options] {', '.join(unknown)}: not an option of the {adapter.name} adapter "
+                          f"(its options: {listed})", reason="bad_mapping")
 
 
 class Adapter(Protocol):
@@ -290,9 +310,29 @@ def _fail(ref: str, field_: str, message: str, reason: str = "bad_field") -> Ent
     return EntryError(f'record {ref}: field "{field_}": {message}', reason=reason, field=field_, record=ref)
 
 
+# English names in everyday use (UN and regional lists, mail clients) that ISO 3166-1 spells otherwise.
+_STATE_ALIASES = {
+    "uk": "GBR", "great britain": "GBR", "turkey": "TUR", "russia": "RUS", "republic of korea": "KOR",
+    "ivory coast": "CIV", "holy see": "VAT", "vatican": "VAT", "cape verde": "CPV", "swaziland": "SWZ",
+    "macedonia": "MKD", "dr congo": "COD", "drc": "COD", "democratic republic of the congo": "COD",
+    "republic of the congo": "COG", "brunei": "BRN", "palestine": "PSE", "state of palestine": "PSE",
+    "micronesia": "FSM", "east timor": "TLS", "burma": "MMR", "north korea": "PRK",
+    "democratic people's republic of korea": "PRK", "czech republic": "CZE", "slovak republic": "SVK",
+}
+
+
 def state_code(ref: str, value: str) -> str:
-    """ISO 3166-1 alpha-3 from alpha-3, alpha-2 or an English country name (pycountry)."""
-    v = value.strip()
+    """ISO 3166-1 alpha-3 from alpha-3, alpha-2 or an English country name (pycountry, plus names in
+    everyday use such as "Turkey", "Russia", "The Netherlands", "St Lucia")."""
+    v = " ".join(value.split())
+    low = v.casefold()
+    if low.startswith("the "):
+        v, low = v[4:], low[4:]
+    if low.startswith(("st ", "st. ")):
+        v = "Saint " + v.split(" ", 1)[1]
+        low = v.casefold()
+    if low in _STATE_ALIASES:
+        return _STATE_ALIASES[low]
     country = None
     if len(v) == 3 and v.isalpha():
         country = pycountry.countries.get(alpha_3=v.upper())
@@ -304,7 +344,8 @@ def state_code(ref: str, value: str) -> str:
         except LookupError:
             country = None
     if country is None:
-        raise _fail(ref, "state", f"{value!r} is not an ISO 3166-1 country code or name", "unknown_state")
+        raise _fail(ref, "state", f"{value!r} is not an ISO 3166-1 country code or English name "
+                    "(give the ISO code, e.g. BE or BEL)", "unknown_state")
     return country.alpha_3
 
 

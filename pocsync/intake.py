@@ -158,13 +158,24 @@ def _email(where: _Where, field: str, addr: str) -> str:
 
 def _phone(where: _Where, field: str, num: str) -> str:
     if not num.startswith("+"):
-        raise where.fail(field, f"{num!r} is not a valid E.164 number (it must start with '+')", "bad_phone")
+        hint = ""
+        country = pycountry.countries.get(alpha_3=where.key.split("/")[0]) if where.key[:1] != "?" else None
+        if country is not None and phonenumbers.country_code_for_region(country.alpha_2):
+            hint = f", then the country code: +{phonenumbers.country_code_for_region(country.alpha_2)} for {country.alpha_3}"
+        raise where.fail(field, f"{num!r} is not a valid E.164 number (it must start with '+'{hint})", "bad_phone")
     try:
         parsed = phonenumbers.parse(num, None)
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is not None and parsed.extension:
         raise where.fail(field, f"{num!r} has an extension, which E.164 cannot hold", "bad_phone")
+    if parsed is not None and not phonenumbers.is_valid_number(parsed) and \
+            phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
+        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        country = pycountry.countries.get(alpha_2=region) if region and region != "ZZ" else None
+        raise where.fail(field, f"{num!r} is not a valid E.164 number: its length is possible, but it is in no "
+                         f"range {country.name if country else f'+{parsed.country_code}'} assigns; check the digits",
+                         "bad_phone")
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise where.fail(field, f"{num!r} is not a valid E.164 number", "bad_phone")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

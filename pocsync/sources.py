@@ -78,6 +78,7 @@ class Plan:
 def read_records(adapter: Adapter, source: str, mapping: Mapping, *, data: bytes | None = None,
                  base_dir: Path | None = None) -> list[Record]:
     """Every record of the source (SourceError if it cannot be read at all)."""
+    adapters.check_options(adapter, mapping)
     if getattr(adapter, "live", False) and data is None:
         return list(adapter.read_source(source, mapping=mapping, base_dir=base_dir))  # type: ignore[attr-defined]
     if data is None:
@@ -122,6 +123,23 @@ def tracked(store: Any, source_id: str) -> dict[str, str]:
     return value if isinstance(value, dict) else {}
 
 
+def claimed_elsewhere(store: Any, source_id: str) -> dict[str, tuple[str, str]]:
+    """{key: (other source id, change-set)} for every key another source tracks as put by it."""
+    out: dict[str, tuple[str, str]] = {}
+    for r in store.conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
+                                (len(META_PREFIX), META_PREFIX)):
+        other = r["key"][len(META_PREFIX):]
+        if other == source_id:
+            continue
+        try:
+            value = json.loads(r["value"])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.update({k: (other, str(cs)) for k, cs in value.items()})
+    return out
+
+
 def scope_check(store: Any) -> Callable[[str], bool]:
     """Whether this node may sign an op on a State at its next seq (the rule peers apply)."""
     m = store.manifest()
@@ -135,8 +153,12 @@ def scope_check(store: Any) -> Callable[[str], bool]:
 
 def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: str, own: dict[str, dict[str, Any]],
          tracked_keys: dict[str, str], sync_deletes: bool, in_scope: Callable[[str], bool],
-         today_iso: str | None = None, tick: Callable[[], None] | None = None) -> Plan:
-    """The minimal diff between the source and this node's own entries (pure: no I/O)."""
+         today_iso: str | None = None, tick: Callable[[], None] | None = None,
+         elsewhere: dict[str, tuple[str, str]] | None = None) -> Plan:
+    """The minimal diff between the source and this node's own entries (pure: no I/O).
+
+    ``elsewhere`` (from :func:`claimed_elsewhere`): a put over an entry another source put last is
+    warned about — two sources giving one key replace each other's version at every run."""
     today = today_iso or datetime.now(timezone.utc).date().isoformat()
     p = Plan(source=source, adapter=adapter)
     clean_by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -186,6 +208,11 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
         changed = [f for f in fields if (mine["entry"].get(f) if mine else None) != clean.get(f)]
         p.puts.append({"key": key, "ref": ref, "change": "changed" if mine else "new", "fields": changed,
                        "entry": clean})
+        other = (elsewhere or {}).get(key)
+        if mine is not None and other is not None and other[1] == mine["cs_id"]:
+            p.warnings.append({"ref": ref, "field": "key", "message": (
+                f"{key} was last put by source {other[0]}; this import replaces its version, and the two "
+                "sources will replace each other's at every run: keep each key in one source")})
     if sync_deletes:
         for key, cs_id in sorted(tracked_keys.items()):
             mine = own.get(key)
@@ -247,7 +274,7 @@ def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping |
     with nd.store() as store:
         p = plan(records, m, source=source_id, adapter=adapter_name, own=own_state(store),
                  tracked_keys=tracked(store, source_id), sync_deletes=sync_deletes, in_scope=scope_check(store),
-                 tick=tick)
+                 tick=tick, elsewhere=claimed_elsewhere(store, source_id))
         p.dry_run = dry_run
         check_plan(p, strict=strict)
         if dry_run or not p.ops and tracked(store, source_id).keys() >= p.present.keys():

@@ -36,6 +36,7 @@ def _unguard(value: str) -> str:
 
 class CsvTableAdapter:
     name = "csv"
+    option_keys = ("delimiter", "encoding")
     description = "CSV table, one row per PoC; any header and delimiter through a mapping"
     reads = "CSV file (pocsync's columns, or any header with a mapping)"
     writes = "CSV with pocsync's documented header"
@@ -69,6 +70,11 @@ class CsvTableAdapter:
         own_mapping = "file_fields" in mapping.options
         if own_mapping:
             wanted = list(mapping.options["file_fields"])
+            for p in wanted:  # a header whose capitalisation or spacing changed between exports
+                if p not in cols:
+                    near = [i for i, c in enumerate(cols) if " ".join(c.split()).casefold() == " ".join(p.split()).casefold()]
+                    if len(near) == 1:
+                        cols[near[0]] = p
             missing = [p for p in wanted if p not in cols]
             if missing:
                 raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
@@ -100,6 +106,8 @@ class CsvTableAdapter:
             if not any(c.strip() for c in row):
                 continue
             ref = f"{source}:{line}"
+            while len(row) > len(cols) and not row[-1].strip():  # spreadsheets pad rows with empty cells
+                row.pop()
             if len(row) > len(cols):
                 yield Record(ref=ref, raw={}, error=f"{len(row)} cells but the header has {len(cols)}")
                 continue

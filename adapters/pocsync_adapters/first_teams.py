@@ -24,6 +24,7 @@ DEFAULT = Mapping(
 
 class FirstTeamsAdapter:
     name = "first-teams"
+    option_keys = ()
     description = "FIRST teams API JSON; only teams the mapping qualifies become PoCs"
     reads = "FIRST teams API response {\"data\": [...]}"
     writes = None

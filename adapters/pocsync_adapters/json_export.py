@@ -17,6 +17,7 @@ from pocsync.errors import MalformedJSON, SourceError
 
 class JsonExportAdapter:
     name = "json"
+    option_keys = ()
     description = "pocsync's own JSON export (pocsync.export/v1) or a JSON list of entries"
     reads = "pocsync.export/v1 document, or a JSON array of entries"
     writes = "pocsync.export/v1 document"

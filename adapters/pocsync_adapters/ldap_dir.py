@@ -29,6 +29,7 @@ MAX_ENTRIES = 100_000
 
 class LdapAdapter:
     name = "ldap"
+    option_keys = ("base", "filter", "bind_dn", "password_file", "starttls", "ca_file", "timeout_seconds")
     description = "a live LDAP directory (ldap3): base, filter, bind with a password file, StartTLS/LDAPS"
     reads = "ldap:// or ldaps:// URL (base and filter: the mapping's options table)"
     writes = None

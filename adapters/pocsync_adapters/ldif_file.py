@@ -25,6 +25,7 @@ DEFAULT_BASE = "ou=pocs,dc=pocsync,dc=example"
 
 class LdifAdapter:
     name = "ldif"
+    option_keys = ()
     description = "LDIF (RFC 2849) export of an LDAP directory"
     reads = "LDIF content records (inetOrgPerson; other schemas through a mapping)"
     writes = "LDIF of inetOrgPerson entries under a base DN"
@@ -33,6 +34,8 @@ class LdifAdapter:
     def read(self, data: bytes, *, mapping: Mapping, source: str) -> Iterator[Record]:
         if b"\x00" in data:
             raise SourceError(f"{source}: holds NUL bytes: not an LDIF text file")
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as Windows tools write
+            data = data[3:]
         body = _VERSION.sub(b"", data.lstrip(b"\r\n"), count=1)
         blocks = [b for b in _BLANK.split(body) if b.strip() and not _only_comments(b)]
         if not blocks:

@@ -25,6 +25,7 @@ DEFAULT = Mapping(
 
 class MispOrgsAdapter:
     name = "misp-orgs"
+    option_keys = ()
     description = "MISP organisation JSON; only organisations the mapping qualifies become PoCs"
     reads = "MISP {\"Organisation\": {...}} objects, one or a list"
     writes = None

@@ -37,6 +37,7 @@ def _channels(rec: dict[str, Any]) -> list[dict[str, Any]]:
 
 class TiTeamsAdapter:
     name = "ti-teams"
+    option_keys = ()
     description = "Trusted Introducer teams.json; national CSIRTs become technical PoCs"
     reads = "Trusted Introducer teams.json (a list, or {\"teams\": [...]})"
     writes = None

@@ -62,7 +62,8 @@ def _card_fields(c: Any) -> dict[str, Any]:
         raw["country"] = _text(adr.country)
     kind = (raw.get("kind") or "").lower()
     fn = raw.get("fn")
-    if fn and (kind == "individual" or (not kind and fn != raw.get("org"))):
+    org = str(raw.get("org") or "")
+    if fn and (kind == "individual" or (not kind and not _names_org(str(fn), org))):
         raw["person"] = fn
     raw["state"] = _text(one("x-pocsync-state")) or raw.get("country")
     raw["kind"] = _text(one("x-pocsync-kind"))
@@ -88,8 +89,16 @@ def _pref(x: Any) -> int:
         return 99
 
 
+def _names_org(fn: str, org: str) -> bool:
+    """A card without KIND whose FN is its ORG, or a shorter or longer form of it (``Example CERT``
+    for ``Example CERT (fictional)``), names the team, not a person."""
+    a, b = " ".join(fn.split()).casefold(), " ".join(org.split()).casefold()
+    return bool(a and b) and (a == b or a in b or b in a)
+
+
 class VcardAdapter:
     name = "vcard"
+    option_keys = ("encoding",)
     description = "vCard 4.0 / 3.0 (pocsync's own export, or cards from a mail client)"
     reads = "vCard 4.0 and 3.0 files (.vcf), one or many cards"
     writes = "vCard 4.0 with X-POCSYNC-* properties"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import click
+import pycountry
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -163,17 +164,22 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
     """Export the merged directory in a format another tool loads (or `entry import` reads back); audited."""
     wanted = None
     if states:
-        wanted = {s.strip().upper() for s in states.split(",") if s.strip()}
-        import pycountry
-
-        bad = sorted(s for s in wanted if len(s) != 3 or not s.isalpha() or pycountry.countries.get(alpha_3=s) is None)
+        given = {s.strip().upper() for s in states.split(",") if s.strip()}
+        codes = {s: (pycountry.countries.get(alpha_3=s) if len(s) == 3 and s.isalpha() else None) for s in given}
+        bad = sorted(s for s, c in codes.items() if c is None)
         if bad:
             raise click.BadParameter(f"{', '.join(bad)} not ISO 3166-1 alpha-3", param_hint="--states")
+        wanted = set(given)
     writer = adapters.load(fmt)
     with NodeDir.open(data).store() as store:
         rows = [r for r in store.entries()
                 if (wanted is None or r["entry"].get("state") in wanted)
                 and (network is None or network in (r["entry"].get("networks") or []))]
+        if not rows and (wanted or network):
+            nets = sorted({n for r in store.entries() for n in (r["entry"].get("networks") or [])})
+            err_console.print(f"warning: no entry matches {'--network ' + network if network else '--states'}"
+                              + (f"; networks in this view: {', '.join(nets) or 'none'}" if network else ""),
+                              markup=False, highlight=False)
         body = writer.write(rows, base_dn=base_dn) if fmt == "ldif" else writer.write(rows)
         detail = f"{len(rows)} entries" + (f" states={','.join(sorted(wanted))}" if wanted else "") + \
             (f" network={network}" if network else "")

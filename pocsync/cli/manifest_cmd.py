@@ -106,7 +106,10 @@ def edit(path: Path, payload: dict[str, Any]) -> None:
     new = mf.unsigned(payload)
     save(path, new)
     if old.envelope.signatures:
-        err_console.print(f"note: the edit removed {len(old.envelope.signatures)} signature(s); sign v{new.version} again")
+        err_console.print(f"note: the edit removed {len(old.envelope.signatures)} signature(s); sign v{new.version} again. "
+                          f"If signed v{new.version} was already installed or published anywhere, nodes will refuse "
+                          f"this one as not newer: edit a copy made with `pocsync manifest next` instead",
+                          highlight=False, markup=False)
     console.print(f"{path}: manifest v{new.version} (unsigned)")
 
 

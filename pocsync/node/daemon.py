@@ -93,6 +93,9 @@ async def pull_loop(app: web.Application) -> None:
                          extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}})
         rt.counters["pull_rounds"] += 1
         timeout = float(rt.cfg.sync.pull_interval_seconds)
+        retry = [st.retry_at for st in rt.peers.values() if st.failures and st.retry_at]
+        if retry:  # a failing peer is retried after its backoff, not only at the next interval
+            timeout = min(timeout, max(0.1, min(retry) - time.monotonic()))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(rt.pull_now.wait(), timeout=timeout)
         if waiting and rt.pull_now.is_set():  # woken while a peer backs off: wait for its retry time

@@ -47,7 +47,8 @@ async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
         def apply(store: Any) -> sources.Plan:
             p = sources.plan(records, m, source=f"source:{sc.name}", adapter=sc.adapter,
                              own=sources.own_state(store), tracked_keys=sources.tracked(store, f"source:{sc.name}"),
-                             sync_deletes=sc.sync_deletes, in_scope=sources.scope_check(store))
+                             sync_deletes=sc.sync_deletes, in_scope=sources.scope_check(store),
+                             elsewhere=sources.claimed_elsewhere(store, f"source:{sc.name}"))
             sources.check_plan(p, strict=sc.strict)
             key = rt.nd.key_for_next_edit(store) if p.ops else None
             sources.commit(store, key, p, author=f"source:{sc.name}")

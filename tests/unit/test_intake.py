@@ -333,3 +333,19 @@ def test_every_demo_entry_passes_strict_validation() -> None:
     for _node, _label, entries in SCENARIO:
         for e in entries:
             intake.validate_entry(e, today_iso="2026-11-22")
+
+
+def test_a_phone_without_country_code_names_the_states_code() -> None:
+    """Found trying it as a secretariat: '030 1234567' was refused without saying what to add."""
+    e = {"state": "DEU", "kind": "technical", "organisation": "Example CERT (fictional)",
+         "emails": ["cert@cert-deu.example.org"], "phones": ["030 1234567"]}
+    with pytest.raises(EntryError, match=r"must start with '\+', then the country code: \+49 for DEU"):
+        intake.validate_entry(e, record="r", today_iso="2026-11-23")
+
+
+def test_a_well_formed_but_unassigned_number_says_so() -> None:
+    """'+3221234567' looks like E.164; "not a valid E.164 number" alone sent staff hunting the format."""
+    e = {"state": "BEL", "kind": "technical", "organisation": "Example CERT (fictional)",
+         "emails": ["cert@cert-bel.example.org"], "phones": ["+3221234567"]}
+    with pytest.raises(EntryError, match="in no range Belgium assigns; check the digits"):
+        intake.validate_entry(e, record="r", today_iso="2026-11-23")
