@@ -142,7 +142,9 @@ async function refresh() {
 }
 
 async function start() {
-  try { await api("/v1/whoami"); } catch (e) { return; }
+  // GET /v1/session always answers 200 (a refused probe would be a console error before anyone signed in)
+  const probe = await fetch("/v1/session", { credentials: "same-origin", cache: "no-store" }).then((r) => r.json()).catch(() => null);
+  if (!probe || !probe.signed_in || probe.scope !== "health") return;
   $("signin").classList.add("hidden"); $("dash").classList.remove("hidden"); $("signout").classList.remove("hidden");
   await refresh(); setInterval(refresh, 5000);
 }
