@@ -107,6 +107,12 @@ class Mapping:
         )
 
 
+#: Types of the options pocsync's own adapters read (another package's options pass unchecked).
+_OPTION_TYPES: dict[str, type] = {"encoding": str, "delimiter": str, "extract_from": str, "base": str, "filter": str,
+                                  "bind_dn": str, "password_file": str, "ca_file": str, "starttls": bool,
+                                  "timeout_seconds": int}
+_OPTION_WORDS = {str: "a text", bool: "true or false", int: "a whole number"}
+
 _MAPPING_KEYS = {"fields", "kind", "network", "defaults", "qualify", "list_separator", "extract", "options", "booleans"}
 
 
@@ -159,7 +165,16 @@ def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict) or any(d not in ENTRY_FIELDS for d in defaults):
         raise bad(f"[defaults] takes entry fields only ({', '.join(ENTRY_FIELDS)})")
-    options: dict[str, Any] = dict(raw.get("options", {})) if isinstance(raw.get("options", {}), dict) else {}
+    if not isinstance(raw.get("options", {}), dict):
+        raise bad("[options] must be a table")
+    options: dict[str, Any] = dict(raw.get("options", {}))
+    for name, value in options.items():  # the options pocsync's adapters read: each of its one type
+        want = _OPTION_TYPES.get(name)
+        if want is not None and (not isinstance(value, want) or isinstance(value, bool) and want is not bool):
+            raise bad(f"[options] {name} must be {_OPTION_WORDS[want]}, not {type(value).__name__}")
+    t = options.get("timeout_seconds")
+    if t is not None and not 1 <= t <= 3600:
+        raise bad("[options] timeout_seconds must be between 1 and 3600")
     q = raw.get("qualify")
     q_all, q_ids, q_match = True, (), ()
     if q is not None:

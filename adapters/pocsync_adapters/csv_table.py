@@ -52,8 +52,10 @@ class CsvTableAdapter:
             raise SourceError(f"{source}: the delimiter must be one character, not {delimiter!r}")
         try:
             text = data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{source}: not {encoding} text (byte {exc.start}); name the encoding in a "
+        except LookupError:  # a codec that is not a text encoding (rot13, base64, hex …)
+            raise SourceError(f"{source}: {encoding!r} in the mapping is not a text encoding") from None
+        except UnicodeError as exc:
+            raise SourceError(f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
                               "mapping file: [options] encoding = \"cp1252\"") from None
         if "\x00" in text:
             raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
