@@ -42,3 +42,53 @@ def test_sync_deletes_never_deletes_what_another_source_or_a_hand_put_wrote_when
     rep = _import(fed, mine, "mine", "--sync-deletes")
     assert rep["deletes"] == [{"key": "AUT/technical"}]
     assert _keys(fed) == {"FRA/technical", "ITA/technical"}
+
+
+def test_a_hostile_ldap_server_referral_never_gets_the_bind_password(tmp_path: Path) -> None:
+    """A referral to another host is not followed: ldap3 would re-bind there with our DN and password."""
+    import socket
+    import threading
+
+    from tests.support.slapd import ROOT_DN, SUFFIX, Slapd
+
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(1)
+    trap.settimeout(8)
+    got: list[bytes] = []
+
+    def listen() -> None:
+        try:
+            conn, _ = trap.accept()
+        except OSError:
+            return
+        conn.settimeout(3)
+        try:
+            while chunk := conn.recv(4096):
+                got.append(chunk)
+        except OSError:
+            pass
+        conn.close()
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    s = Slapd(tmp_path / "slapd").start()
+    try:
+        port = trap.getsockname()[1]
+        s.ldapadd(f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: pocsync\no: Example\n\n"
+                  f"dn: ou=moved,{SUFFIX}\nobjectClass: referral\nobjectClass: extensibleObject\nou: moved\n"
+                  f"ref: ldap://127.0.0.1:{port}/ou=pocs,dc=evil,dc=example\n".encode())
+        (tmp_path / "ldap.pw").write_text(s.password + "\n")
+        m = tmp_path / "ldap.toml"
+        m.write_text(f'[options]\nbase = "ou=moved,{SUFFIX}"\nbind_dn = "{ROOT_DN}"\npassword_file = "ldap.pw"\n'
+                     "timeout_seconds = 3\n")
+        fed = LocalFederation(tmp_path / "fed", nodes=("eu",))
+        res = run("entry", "import", "--data", fed.data("eu"), s.url, "--adapter", "ldap", "--mapping", m, ok=False)
+    finally:
+        s.stop()
+        trap.close()
+        t.join(5)
+    assert s.password.encode() not in b"".join(got)
+    assert got == []  # not even a connection attempt
+    assert res.exit_code != 0 and "referral" in res.output.lower()
+    assert "Traceback" not in res.output
