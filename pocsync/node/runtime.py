@@ -22,7 +22,7 @@ from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
-from pocsync.core.hlc import next_hlc
+from pocsync.core.hlc import HLC, next_hlc
 from pocsync.core.replica import Outcome
 from pocsync.errors import SigningRefused
 from pocsync.nodedir import NodeDir
@@ -71,7 +71,7 @@ class NodeContact:
     mqtt: str | None = None             # retained MQTT status ('online' / 'offline')
     mqtt_at: float | None = None
     hv: HeadVector | None = None        # last head vector it announced
-    hv_at: float | None = None          # when it reached this node
+    hv_at: float | None = None          # when it reached this node (its hlc's time if older)
     hv_via: str = ""
 
 
@@ -179,12 +179,17 @@ class Runtime:
     def note_head(self, hv: HeadVector, *, via: str) -> None:
         """Record an announced head vector (never replacing a newer one by an older one)."""
         c = self._c(hv.node)
-        if c.hv is None or hv.hlc >= c.hv.hlc:
-            c.hv, c.hv_at, c.hv_via = hv, time.time(), via
+        if c.hv is None or hv.hlc >= c.hv.hlc:  # its age: since it reached us, or since its hlc if older
+            c.hv, c.hv_at, c.hv_via = hv, min(time.time(), HLC.parse(hv.hlc).ms / 1000), via
 
     async def on_head_vector(self, hv: HeadVector, *, via: str) -> bool:
         """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""
-        self.contact(hv.node, hv, via=via)
+        # A signed head vector proves its node was up at its hlc, not now: an old one (a retained MQTT
+        # message, a replay) is recorded but is no contact.
+        if HLC.parse(hv.hlc).ms / 1000 >= time.time() - self.online_window():
+            self.contact(hv.node, hv, via=via)
+        else:
+            self.note_head(hv, via=via)
         summary = await self.worker.run(Store.summary)
         if self.me in hv.heads:
             await self.worker.run(lambda s: s.note_announced_own(hv.heads[self.me][0], hv.node))

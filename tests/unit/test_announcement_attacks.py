@@ -1,0 +1,42 @@
+"""Attack review of the sync announcements (ADR 11): a head vector proves its signer was alive at its
+hlc, not now — a replayed or retained old one must not show the node online or freshly announced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+from pocsync.core.heads import HeadVector
+from pocsync.core.hlc import HLC
+from pocsync.node.runtime import Runtime
+from pocsync.store import Store
+
+
+class FakeWorker:
+    async def run(self, fn, *args):  # noqa: ANN001, ANN201
+        if fn is Store.summary:
+            return {"heads": {"eu": (5, "sha256:e5")}, "equivocations": []}
+        return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1),
+                                  note_announced_own=lambda seq, by: None))
+
+
+def runtime() -> Runtime:
+    cfg = SimpleNamespace(sync=SimpleNamespace(pull_interval_seconds=30), mqtt=SimpleNamespace(url=""))
+    return Runtime(nd=SimpleNamespace(node_id="un", config=cfg), worker=FakeWorker())  # type: ignore[arg-type]
+
+
+def hv(at: float) -> HeadVector:
+    return HeadVector(node="osce", hlc=str(HLC(int(at * 1000), 0)), manifest=1, heads={"eu": (5, "sha256:e5")},
+                      digest="sha256:d", refused=0, quarantined=0, equivocations=())
+
+
+def test_an_old_head_vector_replayed_or_retained_does_not_show_its_node_online() -> None:
+    rt = runtime()
+    week_ago = time.time() - 7 * 86_400
+    asyncio.run(rt.on_head_vector(hv(week_ago), via="mqtt"))
+    assert rt.node_state("osce")["state"] == "never seen"
+    assert rt.contacts["osce"].hv is not None  # still recorded as its latest word
+    assert time.time() - rt.contacts["osce"].hv_at >= 7 * 86_400 - 5  # and aged by its own hlc
+    asyncio.run(rt.on_head_vector(hv(time.time()), via="poke"))
+    assert rt.node_state("osce")["state"] == "online"
