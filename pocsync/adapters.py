@@ -267,7 +267,7 @@ def lookup(raw: dict[str, Any], path: str) -> Any:
     return cur
 
 
-def _as_text(ref: str, name: str, value: Any) -> str | None:
+def _as_text(ref: str, name: str, value: Any, *, strip: bool = True) -> str | None:
     if isinstance(value, list):
         value = [v for v in value if v not in (None, "")]
         if not value:
@@ -286,8 +286,9 @@ def _as_text(ref: str, name: str, value: Any) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise _fail(ref, name, f"must be a text, not {type(value).__name__}")
-    value = value.strip()
-    return value or None
+    if not value.strip():
+        return None
+    return value.strip() if strip else value
 
 
 def _as_list(ref: str, name: str, value: Any, sep: str) -> list[str]:
@@ -427,7 +428,7 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
             if chans:
                 e.setdefault("secure_channels", [])[:0] = chans
         else:
-            text = _as_text(ref, name, value)
+            text = _as_text(ref, name, value, strip=name != "notes")  # notes are kept as written (round trip)
             if text is not None:
                 e[name] = text
     for name in m.extract:

@@ -51,8 +51,8 @@ def _cell(col: str, value: Any) -> str:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     else:
         text = str(value)
-    if col != "phones" and text.startswith(FORMULA):
-        text = "'" + text
+    if col != "phones" and (text.startswith(FORMULA) or text[:1] == "'" and text[1:2] in (*FORMULA, "'")):
+        text = "'" + text  # a formula is guarded; a leading ' the reader would take for a guard is kept
     return text
 
 

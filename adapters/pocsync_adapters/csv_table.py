@@ -25,12 +25,12 @@ from pocsync.errors import SourceError
 COLUMNS = exports.CSV_HEADER
 REQUIRED = ("state", "kind", "organisation")
 PROVENANCE = ("key", "origin", "hlc")  # an export's provenance columns: never stored inside an entry
-_FORMULA_GUARD = tuple("'" + c for c in exports.FORMULA)
+_FORMULA_GUARD = tuple("'" + c for c in (*exports.FORMULA, "'"))
 MAX_FIELD = 1024 * 1024
 
 
 def _unguard(value: str) -> str:
-    """Undo the export's formula guard: ``'=x`` was written for ``=x``."""
+    """Undo the export's formula guard: ``'=x`` was written for ``=x`` (and ``''x`` for ``'x``)."""
     return value[1:] if value.startswith(_FORMULA_GUARD) else value
 
 
@@ -88,6 +88,7 @@ class CsvTableAdapter:
         dup = sorted({c for c in cols if c and cols.count(c) > 1})
         if dup:
             raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
+        notes_col = mapping.fields.get("notes", "notes") if own_mapping else "notes"
         line = 1
         while True:
             try:
@@ -109,8 +110,8 @@ class CsvTableAdapter:
             for col, value in zip(cols, row):
                 if not col or (not own_mapping and col in PROVENANCE):
                     continue
-                raw[col] = _unguard(value.strip())
-            if not own_mapping and raw.get("extra"):
+                raw[col] = _unguard(value if col == notes_col else value.strip())  # notes keep their spaces
+            if not own_mapping and str(raw.get("extra", "")).strip():
                 try:
                     extra = json.loads(raw.pop("extra"))
                     if not isinstance(extra, dict):

@@ -49,6 +49,8 @@ def _card_fields(c: Any) -> dict[str, Any]:
     for name in ("title", "fn", "tz", "note", "uid", "kind"):
         if one(name) is not None:
             raw[name] = _text(one(name))
+    if isinstance(one("note"), str) and one("note").strip():
+        raw["note"] = one("note")  # notes are kept as written (round trip)
     raw["email"] = [str(x).strip() for x in many("email") if str(x).strip()]
     raw["tel"] = [str(x).strip().removeprefix("tel:") for x in many("tel") if str(x).strip()]
     langs = sorted(c.contents.get("lang", []), key=lambda x: _pref(x))

@@ -47,3 +47,45 @@ def test_extract_from_a_list_never_escapes_as_type_error() -> None:
     m = misp.default_mapping.merged(adapters.parse_mapping({"qualify": {"all": True}}))
     rec = Record(ref="r", raw={"name": "X", "nationality": "Austria", "contacts": "duty@example.org"})
     assert adapters.map_record(rec, m)["emails"] == ["duty@example.org"]
+
+
+# --- writers: every field untrusted, and the round trip keeps it ---------------------------------
+from pocsync import intake  # noqa: E402
+
+BASE = {"state": "AUT", "kind": "technical", "organisation": "Example CSIRT (fictional)", "emails": ["at@example.org"]}
+
+
+def _row(entry: dict) -> dict:
+    e, _ = intake.validate_entry(entry, today_iso="2026-01-01")
+    return {"key": intake.entry_key(e), "entry": e, "origin": "eu", "hlc": "1763800000123-0000",
+            "cs_id": "sha256:x", "author": "a"}
+
+
+def _round_trip(fmt: str, entry: dict) -> list:
+    a = adapters.load(fmt)
+    row = _row(entry)
+    data = a.write([row])
+    out = []
+    for rec in a.read(data, mapping=a.default_mapping, source="s"):
+        out.append(intake.validate_entry(adapters.map_record(rec, a.default_mapping), record=rec.ref,
+                                         today_iso="2026-01-01")[0])
+    return [row["entry"]], out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "vcard", "ldif"])
+@pytest.mark.parametrize("notes", ["'=1+1", "'hello", "''=x", "'", "  padded notes  ", "=cmd|' /C calc'!A0"])
+def test_round_trip_keeps_notes_exactly(fmt: str, notes: str) -> None:
+    want, got = _round_trip(fmt, {**BASE, "notes": notes})
+    assert got == want
+
+
+@pytest.mark.parametrize("col", ["organisation", "notes", "position"])
+@pytest.mark.parametrize("value", ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1", "'=1"])
+def test_csv_export_never_starts_a_cell_with_a_formula(col: str, value: str) -> None:
+    import csv
+    import io
+    e = {**BASE, "kind": "diplomatic", col: value}
+    text = adapters.load("csv").write([_row(e)]).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    cell = rows[0][col]
+    assert cell.startswith("'") and not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
