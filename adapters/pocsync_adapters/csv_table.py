@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import json
+from collections import Counter
 from typing import Any, Iterator
 
 from pocsync import exports
@@ -85,7 +86,8 @@ class CsvTableAdapter:
                     f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
                     f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
                     f"{len(header)} column(s)")
-        dup = sorted({c for c in cols if c and cols.count(c) > 1})
+        counts = Counter(cols)
+        dup = sorted(c for c, n in counts.items() if c and n > 1)  # linear: a header may be very wide
         if dup:
             raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
         notes_col = mapping.fields.get("notes", "notes") if own_mapping else "notes"
