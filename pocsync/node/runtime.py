@@ -193,10 +193,12 @@ class Runtime:
         summary = await self.worker.run(Store.summary)
         if self.me in hv.heads:
             await self.worker.run(lambda s: s.note_announced_own(hv.heads[self.me][0], hv.node))
-        states = headsmod.compare(summary["heads"], hv.heads)
+        m = await self.manifest()
+        # only a member's chain can be pulled: heads of origins the manifest does not name prove nothing
+        states = headsmod.compare(summary["heads"], {o: h for o, h in hv.heads.items() if o in m.nodes})
         held = set(map(tuple, summary["equivocations"]))
         need = (any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations)
-                or hv.manifest > (await self.manifest()).version)
+                or hv.manifest > m.version)
         if need:
             self.pull_now.set()
         return need

@@ -13,11 +13,14 @@ from pocsync.node.runtime import Runtime
 from pocsync.store import Store
 
 
+MEMBERS = {"eu": None, "osce": None, "un": None}
+
+
 class FakeWorker:
     async def run(self, fn, *args):  # noqa: ANN001, ANN201
         if fn is Store.summary:
             return {"heads": {"eu": (5, "sha256:e5")}, "equivocations": []}
-        return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1),
+        return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1, nodes=MEMBERS),
                                   note_announced_own=lambda seq, by: None))
 
 
@@ -40,3 +43,17 @@ def test_an_old_head_vector_replayed_or_retained_does_not_show_its_node_online()
     assert time.time() - rt.contacts["osce"].hv_at >= 7 * 86_400 - 5  # and aged by its own hlc
     asyncio.run(rt.on_head_vector(hv(time.time()), via="poke"))
     assert rt.node_state("osce")["state"] == "online"
+
+
+def test_heads_of_origins_no_manifest_names_neither_wake_a_pull_nor_make_status_say_ahead() -> None:
+    from pocsync.health import _compare
+    rt = runtime()
+    bogus = HeadVector(node="osce", hlc=str(HLC(int(time.time() * 1000), 0)), manifest=1,
+                       heads={"eu": (5, "sha256:e5"), "zz-not-a-member": (10**12, "sha256:x")}, digest="sha256:d",
+                       refused=0, quarantined=0, equivocations=())
+    assert asyncio.run(rt.on_head_vector(bogus, via="poke")) is False
+    assert _compare({"eu": (5, "sha256:e5")}, "sha256:d", bogus, MEMBERS)["state"] == "same"
+    real = HeadVector(node="osce", hlc=bogus.hlc, manifest=1, heads={"eu": (6, "sha256:e6")}, digest="sha256:d",
+                      refused=0, quarantined=0, equivocations=())
+    assert asyncio.run(rt.on_head_vector(real, via="poke")) is True
+    assert _compare({"eu": (5, "sha256:e5")}, "sha256:d", real, MEMBERS)["state"] == "ahead"
