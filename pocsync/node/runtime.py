@@ -179,8 +179,11 @@ class Runtime:
     def note_head(self, hv: HeadVector, *, via: str) -> None:
         """Record an announced head vector (never replacing a newer one by an older one)."""
         c = self._c(hv.node)
-        if c.hv is None or hv.hlc >= c.hv.hlc:  # its age: since it reached us, or since its hlc if older
-            c.hv, c.hv_at, c.hv_via = hv, min(time.time(), HLC.parse(hv.hlc).ms / 1000), via
+        now = time.time()
+        # an hlc more than a minute ahead of our clock would otherwise pin the announcement for good
+        pinned = c.hv is not None and HLC.parse(c.hv.hlc).ms / 1000 > now + 60
+        if c.hv is None or hv.hlc >= c.hv.hlc or pinned:  # its age: since it reached us, or since its hlc if older
+            c.hv, c.hv_at, c.hv_via = hv, min(now, HLC.parse(hv.hlc).ms / 1000), via
 
     async def on_head_vector(self, hv: HeadVector, *, via: str) -> bool:
         """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""

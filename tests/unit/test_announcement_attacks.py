@@ -57,3 +57,12 @@ def test_heads_of_origins_no_manifest_names_neither_wake_a_pull_nor_make_status_
                       refused=0, quarantined=0, equivocations=())
     assert asyncio.run(rt.on_head_vector(real, via="poke")) is True
     assert _compare({"eu": (5, "sha256:e5")}, "sha256:d", real, MEMBERS)["state"] == "ahead"
+
+
+def test_an_announcement_dated_in_the_future_does_not_pin_the_node_s_row() -> None:
+    rt = runtime()
+    rt.note_head(hv(time.time() + 86_400), via="poke")  # a clock a day ahead (or a hostile hlc)
+    rt.note_head(hv(time.time()), via="poke")           # the node's next, honest announcement
+    assert HLC.parse(rt.contacts["osce"].hv.hlc).ms / 1000 <= time.time()
+    rt.note_head(hv(time.time() - 3600), via="mqtt")    # an older one still never replaces a newer one
+    assert HLC.parse(rt.contacts["osce"].hv.hlc).ms / 1000 > time.time() - 60
