@@ -292,13 +292,15 @@ def _as_text(ref: str, name: str, value: Any, *, strip: bool = True) -> str | No
 
 
 def _as_list(ref: str, name: str, value: Any, sep: str) -> list[str]:
+    """A list field: a list's items as they are; a text split at ``sep``."""
+    split = sep and not isinstance(value, list)
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for i, item in enumerate(items):
         text = _as_text(ref, f"{name}[{i}]", item)
         if text is None:
             continue
-        out.extend(x.strip() for x in (text.split(sep) if sep else [text]) if x.strip())
+        out.extend(x.strip() for x in (text.split(sep) if split else [text]) if x.strip())
     return out
 
 

@@ -40,12 +40,17 @@ def to_json(rows: list[dict[str, Any]]) -> bytes:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+def _needs_json(items: list[Any]) -> bool:
+    """A list whose items could not be told apart once joined with ``; `` is written as a JSON list."""
+    return any(";" in str(x) or str(x) != str(x).strip() for x in items) or bool(items) and str(items[0]).startswith("[")
+
+
 def _cell(col: str, value: Any) -> str:
     if value is None:
         text = ""
     elif isinstance(value, bool):
         text = "yes" if value else "no"
-    elif col in LISTS and isinstance(value, list):
+    elif col in LISTS and isinstance(value, list) and not _needs_json(value):
         text = "; ".join(map(str, value))
     elif isinstance(value, (list, dict)):
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -109,8 +114,10 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
         c.add("x-pocsync-state").value = e.get("state", "")
         if isinstance(e.get("available_24_7"), bool):  # absent stays absent
             c.add("x-pocsync-24-7").value = "yes" if e["available_24_7"] else "no"
-        if e.get("networks"):
-            c.add("x-pocsync-networks").value = ";".join(e["networks"])
+        if e.get("networks"):  # a network name holding ';' is kept whole: the list as JSON then
+            nets = e["networks"]
+            c.add("x-pocsync-networks").value = json.dumps(nets, ensure_ascii=False) if _needs_json(nets) \
+                else ";".join(nets)
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
         if extra_fields(e):

@@ -123,6 +123,15 @@ class CsvTableAdapter:
                     continue
                 raw[EXTRA] = extra
             raw.pop("extra", None) if not own_mapping else None
+            for col in () if own_mapping else exports.LISTS:  # a list the export wrote as JSON (items with ';')
+                cell = raw.get(col)
+                if isinstance(cell, str) and cell.startswith("["):
+                    try:
+                        items = json.loads(cell)
+                    except (ValueError, RecursionError):
+                        continue
+                    if isinstance(items, list) and all(isinstance(x, str) for x in items):
+                        raw[col] = items
             yield Record(ref=ref, raw=raw)
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:

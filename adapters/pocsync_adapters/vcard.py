@@ -71,7 +71,15 @@ def _card_fields(c: Any) -> dict[str, Any]:
     if one("x-pocsync-24-7") is not None:
         raw["available_24_7"] = _text(one("x-pocsync-24-7"))
     if one("x-pocsync-networks"):
-        raw["networks"] = [x for x in str(one("x-pocsync-networks")).split(";") if x]
+        nets = str(one("x-pocsync-networks"))
+        try:  # the export writes a JSON list when a network name holds ';'
+            parsed = json.loads(nets) if nets.startswith("[") else None
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
+            raw["networks"] = parsed
+        else:
+            raw["networks"] = [x for x in nets.split(";") if x]
     raw["secure_channels"] = many("x-pocsync-secure-channel")
     if one("x-pocsync-extra"):
         try:

@@ -99,3 +99,10 @@ def test_a_very_wide_csv_header_is_read_in_linear_time() -> None:
         list(adapters.load("csv").read(data, mapping=adapters.load("csv").default_mapping, source="w.csv"))
     data = f"state,kind,organisation,{cols}\nAUT,technical,x\n".encode()
     assert len(list(adapters.load("csv").read(data, mapping=adapters.load("csv").default_mapping, source="w.csv"))) == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "vcard", "ldif"])
+@pytest.mark.parametrize("networks", [["eu;osce"], ["a", "b;c", "d,e"], ["[x]"], ["eu-csirts", "n2"]])
+def test_round_trip_keeps_network_names_holding_the_list_separator(fmt: str, networks: list) -> None:
+    want, got = _round_trip(fmt, {**BASE, "networks": networks})
+    assert got == want
