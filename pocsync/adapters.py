@@ -110,6 +110,12 @@ class Mapping:
         )
 
 
+#: Types of the options pocsync's own adapters read (another package's options pass unchecked).
+_OPTION_TYPES: dict[str, type] = {"encoding": str, "delimiter": str, "extract_from": str, "base": str, "filter": str,
+                                  "bind_dn": str, "password_file": str, "ca_file": str, "starttls": bool,
+                                  "timeout_seconds": int}
+_OPTION_WORDS = {str: "a text", bool: "true or false", int: "a whole number"}
+
 _MAPPING_KEYS = {"fields", "kind", "network", "defaults", "qualify", "list_separator", "extract", "options", "booleans"}
 
 
@@ -163,7 +169,16 @@ def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict) or any(d not in ENTRY_FIELDS for d in defaults):
         raise bad(f"[defaults] takes entry fields only ({', '.join(ENTRY_FIELDS)})")
-    options: dict[str, Any] = dict(raw.get("options", {})) if isinstance(raw.get("options", {}), dict) else {}
+    if not isinstance(raw.get("options", {}), dict):
+        raise bad("[options] must be a table")
+    options: dict[str, Any] = dict(raw.get("options", {}))
+    for name, value in options.items():  # the options pocsync's adapters read: each of its one type
+        want = _OPTION_TYPES.get(name)
+        if want is not None and (not isinstance(value, want) or isinstance(value, bool) and want is not bool):
+            raise bad(f"[options] {name} must be {_OPTION_WORDS[want]}, not {type(value).__name__}")
+    t = options.get("timeout_seconds")
+    if t is not None and not 1 <= t <= 3600:
+        raise bad("[options] timeout_seconds must be between 1 and 3600")
     q = raw.get("qualify")
     q_all, q_ids, q_match = True, (), ()
     if q is not None:
@@ -272,7 +287,7 @@ def lookup(raw: dict[str, Any], path: str) -> Any:
     return cur
 
 
-def _as_text(ref: str, name: str, value: Any) -> str | None:
+def _as_text(ref: str, name: str, value: Any, *, strip: bool = True) -> str | None:
     if isinstance(value, list):
         value = [v for v in value if v not in (None, "")]
         if not value:
@@ -291,18 +306,21 @@ def _as_text(ref: str, name: str, value: Any) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise _fail(ref, name, f"must be a text, not {type(value).__name__}")
-    value = value.strip()
-    return value or None
+    if not value.strip():
+        return None
+    return value.strip() if strip else value
 
 
 def _as_list(ref: str, name: str, value: Any, sep: str) -> list[str]:
+    """A list field: a list's items as they are; a text split at ``sep``."""
+    split = sep and not isinstance(value, list)
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for i, item in enumerate(items):
         text = _as_text(ref, f"{name}[{i}]", item)
         if text is None:
             continue
-        out.extend(x.strip() for x in (text.split(sep) if sep else [text]) if x.strip())
+        out.extend(x.strip() for x in (text.split(sep) if split else [text]) if x.strip())
     return out
 
 
@@ -453,7 +471,7 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
             if chans:
                 e.setdefault("secure_channels", [])[:0] = chans
         else:
-            text = _as_text(ref, name, value)
+            text = _as_text(ref, name, value, strip=name != "notes")  # notes are kept as written (round trip)
             if text is not None:
                 e[name] = text
     for name in m.extract:

@@ -58,18 +58,33 @@ def safe_cell(value: Any, *, column: str = "") -> str:
         text = ""
     elif isinstance(value, bool):
         text = "yes" if value else "no"
-    elif column in LISTS and isinstance(value, list):
+    elif column in LISTS and isinstance(value, list) and not _needs_json(value):
         text = LIST_SEP.join(safe_text(v, field=column) for v in value)
     elif isinstance(value, (list, dict)):
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     else:
         text = str(value)
     text = safe_text(text, field=column)
-    if text.lstrip(" \u00a0").startswith(FORMULA):
+    if text.lstrip(_BLANKS).startswith(FORMULA):
         phones_ok = column == "phones" and isinstance(value, list) and value and all(is_e164(v) for v in value)
         if not phones_ok:
             text = "'" + text
+    elif looks_guarded(text):  # a leading ' that a reader would take for the guard is guarded too: exact round trip
+        text = "'" + text
     return text
+
+
+_BLANKS = " \u00a0"
+
+
+def looks_guarded(text: str) -> bool:
+    """Whether ``text`` reads as a guarded cell: ``'`` then (after any blanks) a formula start or ``'``."""
+    return text.startswith("'") and text[1:].lstrip(_BLANKS).startswith((*FORMULA, "'"))
+
+
+def unguard(text: str) -> str:
+    """Undo :func:`safe_cell`'s guard (what a reader of our CSV does): exactly one leading ``'`` goes."""
+    return text[1:] if looks_guarded(text) else text
 
 
 def safe_json(value: Any, **dumps: Any) -> bytes:
@@ -82,6 +97,11 @@ def to_json(rows: list[dict[str, Any]]) -> bytes:
                         "provenance": {"origin": r["origin"], "hlc": r["hlc"], "cs_id": r["cs_id"],
                                        "author": r["author"]}} for r in rows]}
     return safe_json(doc, sort_keys=True, indent=1)
+
+
+def _needs_json(items: list[Any]) -> bool:
+    """A list whose items could not be told apart once joined with ``; `` is written as a JSON list."""
+    return any(";" in str(x) or str(x) != str(x).strip() for x in items) or bool(items) and str(items[0]).startswith("[")
 
 
 def _cell(col: str, value: Any) -> str:
@@ -153,8 +173,10 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
         c.add("x-pocsync-state").value = e.get("state", "")
         if isinstance(e.get("available_24_7"), bool):  # absent stays absent
             c.add("x-pocsync-24-7").value = "yes" if e["available_24_7"] else "no"
-        if e.get("networks"):
-            c.add("x-pocsync-networks").value = ";".join(e["networks"])
+        if e.get("networks"):  # a network name holding ';' is kept whole: the list as JSON then
+            nets = e["networks"]
+            c.add("x-pocsync-networks").value = json.dumps(nets, ensure_ascii=False) if _needs_json(nets) \
+                else ";".join(nets)
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
         if extra_fields(e):

@@ -45,14 +45,17 @@ def _store_part(store: Store) -> dict[str, Any]:
     }
 
 
-def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any) -> dict[str, Any]:
+def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any,
+             members: Any = None) -> dict[str, Any]:
     """How an announced head vector relates to this node: same, behind, ahead, or diverged.
 
     ``behind``/``ahead`` are lag (the announcement lacks change-sets this node holds, or holds more):
-    they resolve by syncing.  ``diverged`` is real: the same change-sets and another view digest."""
-    behind = sum(max(0, seq - hv.heads.get(o, (0, ""))[0]) for o, (seq, _) in ours.items())
-    ahead = sum(max(0, seq - ours.get(o, (0, ""))[0]) for o, (seq, _) in hv.heads.items())
-    forks = sorted(o for o, (seq, i) in hv.heads.items() if o in ours and ours[o][0] == seq and ours[o][1] != i)
+    they resolve by syncing.  ``diverged`` is real: the same change-sets and another view digest.
+    Heads of origins that are not ``members`` (no valid change-set of theirs can exist) are ignored."""
+    theirs = {o: h for o, h in hv.heads.items() if members is None or o in members}
+    behind = sum(max(0, seq - theirs.get(o, (0, ""))[0]) for o, (seq, _) in ours.items())
+    ahead = sum(max(0, seq - ours.get(o, (0, ""))[0]) for o, (seq, _) in theirs.items())
+    forks = sorted(o for o, (seq, i) in theirs.items() if o in ours and ours[o][0] == seq and ours[o][1] != i)
     if hv.digest == our_digest and not forks and not behind and not ahead:
         state = "same"
     elif forks or (not behind and not ahead):
@@ -75,7 +78,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         if c.hv is None or n == rt.me or (n in m.nodes and m.nodes[n].removed):
             continue
         announcements[n] = {"digest": c.hv.digest, "hlc": c.hv.hlc, "manifest": c.hv.manifest, "via": c.hv_via,
-                            "age_s": round(now - c.hv_at, 1), **_compare(ours, s["digest"], c.hv)}
+                            "age_s": round(now - c.hv_at, 1), **_compare(ours, s["digest"], c.hv, m.nodes)}
     origins: dict[str, Any] = {}
     for node_id in sorted(set(m.nodes) | set(s["last"])):
         seq, hlc, received_at, _ = s["last"].get(node_id, (0, None, None, None))

@@ -252,10 +252,8 @@ def commit(store: Any, key: Any, p: Plan, *, author: str) -> Any:
             for put in p.puts:
                 if put["key"] not in refused:
                     new[put["key"]] = out.cs_id
-        own = own_state(store)
-        for k in p.present:  # unchanged keys stay (or become) this source's if the node's version is its own put
-            if k not in new and k in own and not own[k].get("withdrawn"):
-                new[k] = own[k]["cs_id"]
+        # An unchanged key is never adopted: when the node's version was written by a hand-made put or
+        # another source, this source did not put it, so --sync-deletes must never delete it.
         store.set_meta(META_PREFIX + p.source, json.dumps(new, sort_keys=True))
     return out
 
@@ -277,7 +275,7 @@ def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping |
                  tick=tick, elsewhere=claimed_elsewhere(store, source_id))
         p.dry_run = dry_run
         check_plan(p, strict=strict)
-        if dry_run or not p.ops and tracked(store, source_id).keys() >= p.present.keys():
+        if dry_run or not p.ops:
             return p, None
         if p.ops and before_signing is not None:
             before_signing(store)

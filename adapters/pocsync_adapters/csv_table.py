@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import json
+from collections import Counter
 from typing import Any, Iterator
 
 from pocsync import exports
@@ -25,13 +26,12 @@ from pocsync.errors import SourceError
 COLUMNS = exports.CSV_HEADER
 REQUIRED = ("state", "kind", "organisation")
 PROVENANCE = ("key", "origin", "hlc")  # an export's provenance columns: never stored inside an entry
-_FORMULA_GUARD = tuple("'" + c for c in exports.FORMULA)
 MAX_FIELD = 1024 * 1024
 
 
 def _unguard(value: str) -> str:
-    """Undo the export's formula guard: ``'=x`` was written for ``=x``."""
-    return value[1:] if value.startswith(_FORMULA_GUARD) else value
+    """Undo the export's formula guard: ``'=x`` was written for ``=x`` (and ``''x`` for ``'x``)."""
+    return exports.unguard(value)
 
 
 class CsvTableAdapter:
@@ -53,8 +53,10 @@ class CsvTableAdapter:
             raise SourceError(f"{source}: the delimiter must be one character, not {delimiter!r}")
         try:
             text = data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{source}: not {encoding} text (byte {exc.start}); name the encoding in a "
+        except LookupError:  # a codec that is not a text encoding (rot13, base64, hex …)
+            raise SourceError(f"{source}: {encoding!r} in the mapping is not a text encoding") from None
+        except UnicodeError as exc:
+            raise SourceError(f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
                               "mapping file: [options] encoding = \"cp1252\"") from None
         if "\x00" in text:
             raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
@@ -89,9 +91,11 @@ class CsvTableAdapter:
                     f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
                     f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
                     f"{len(header)} column(s)")
-        dup = sorted({c for c in cols if c and cols.count(c) > 1})
+        counts = Counter(cols)
+        dup = sorted(c for c, n in counts.items() if c and n > 1)  # linear: a header may be very wide
         if dup:
             raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
+        notes_col = mapping.fields.get("notes", "notes") if own_mapping else "notes"
         line = 1
         while True:
             try:
@@ -115,8 +119,8 @@ class CsvTableAdapter:
             for col, value in zip(cols, row):
                 if not col or (not own_mapping and col in PROVENANCE):
                     continue
-                raw[col] = _unguard(value.strip())
-            if not own_mapping and raw.get("extra"):
+                raw[col] = _unguard(value if col == notes_col else value.strip())  # notes keep their spaces
+            if not own_mapping and str(raw.get("extra", "")).strip():
                 try:
                     extra = json.loads(raw.pop("extra"))
                     if not isinstance(extra, dict):
@@ -126,6 +130,15 @@ class CsvTableAdapter:
                     continue
                 raw[EXTRA] = extra
             raw.pop("extra", None) if not own_mapping else None
+            for col in () if own_mapping else exports.LISTS:  # a list the export wrote as JSON (items with ';')
+                cell = raw.get(col)
+                if isinstance(cell, str) and cell.startswith("["):
+                    try:
+                        items = json.loads(cell)
+                    except (ValueError, RecursionError):
+                        continue
+                    if isinstance(items, list) and all(isinstance(x, str) for x in items):
+                        raw[col] = items
             yield Record(ref=ref, raw=raw)
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:

@@ -5,6 +5,8 @@ The source is a URL, ``ldap://host:port`` or ``ldaps://host:port``.  Options (ma
 ``(objectClass=inetOrgPerson)``), ``bind_dn`` and ``password_file`` (the password is read from a
 file, never from the command line or sync.toml), ``starttls`` (upgrade ``ldap://``), ``ca_file``
 (verify the server's certificate against it; TLS always verifies), ``timeout_seconds``.
+Referrals are never followed (they would carry the bind password to a host the server names): a
+base that is a referral is an error naming it.
 Attributes map as in LDIF (:mod:`pocsync_adapters._ldapattrs`).  :meth:`LdapAdapter.watch` follows
 changes with RFC 4533 (syncrepl refreshAndPersist) where the server offers it (OpenLDAP with the
 syncprov overlay), so the daemon re-imports on change instead of waiting for its interval.
@@ -60,9 +62,12 @@ class LdapAdapter:
         if parts.scheme == "ldaps" or o.get("starttls"):
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=o.get("ca_file") or None)
         server = ldap3.Server(parts.hostname, port=parts.port, use_ssl=parts.scheme == "ldaps", tls=tls,
-                              connect_timeout=timeout, get_info=ldap3.DSA if stream else ldap3.NONE)
+                              connect_timeout=timeout, get_info=ldap3.DSA if stream else ldap3.NONE,
+                              allowed_referral_hosts=[])
+        # Referrals are never followed: ldap3 would open a connection to whatever host the server
+        # names (plain ldap:// too) and bind there with this source's DN and password.
         conn = ldap3.Connection(server, user=o.get("bind_dn") or None, password=password, receive_timeout=timeout,
-                                raise_exceptions=True, read_only=True,
+                                raise_exceptions=True, read_only=True, auto_referrals=False,
                                 client_strategy=ldap3.ASYNC_STREAM if stream else ldap3.SYNC)
         conn.open()
         if o.get("starttls") and parts.scheme == "ldap":
@@ -95,6 +100,12 @@ class LdapAdapter:
                     dn = item["dn"]
                     attrs: dict[str, Any] = item.get("raw_attributes") or {}
                     yield Record(ref=dn, raw=raw_record(dn, attrs), id=dn)
+                done = conn.result if isinstance(conn.result, dict) else {}
+                if done.get("result") == 10:  # referral: the server says the base lives elsewhere
+                    where = ", ".join(str(r) for r in done.get("referrals") or [])[:200]
+                    raise SourceError(f"{url}: the server refers {base} to {where or 'another server'}; referrals "
+                                      "are not followed (they would carry the bind password): name that server as "
+                                      "the source")
             finally:
                 conn.unbind()
         except LDAPException as exc:

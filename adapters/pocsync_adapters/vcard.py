@@ -49,6 +49,8 @@ def _card_fields(c: Any) -> dict[str, Any]:
     for name in ("title", "fn", "tz", "note", "uid", "kind"):
         if one(name) is not None:
             raw[name] = _text(one(name))
+    if isinstance(one("note"), str) and one("note").strip():
+        raw["note"] = one("note")  # notes are kept as written (round trip)
     raw["email"] = [str(x).strip() for x in many("email") if str(x).strip()]
     raw["tel"] = [str(x).strip().removeprefix("tel:") for x in many("tel") if str(x).strip()]
     langs = sorted(c.contents.get("lang", []), key=lambda x: _pref(x))
@@ -70,7 +72,15 @@ def _card_fields(c: Any) -> dict[str, Any]:
     if one("x-pocsync-24-7") is not None:
         raw["available_24_7"] = _text(one("x-pocsync-24-7"))
     if one("x-pocsync-networks"):
-        raw["networks"] = [x for x in str(one("x-pocsync-networks")).split(";") if x]
+        nets = str(one("x-pocsync-networks"))
+        try:  # the export writes a JSON list when a network name holds ';'
+            parsed = json.loads(nets) if nets.startswith("[") else None
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
+            raw["networks"] = parsed
+        else:
+            raw["networks"] = [x for x in nets.split(";") if x]
     raw["secure_channels"] = many("x-pocsync-secure-channel")
     if one("x-pocsync-extra"):
         try:

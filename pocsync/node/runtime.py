@@ -23,8 +23,7 @@ from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
-from pocsync.core.hlc import HLC
-from pocsync.core.hlc import next_hlc
+from pocsync.core.hlc import HLC, next_hlc
 from pocsync.core.replica import Outcome
 from pocsync.errors import SigningRefused
 from pocsync.nodedir import NodeDir
@@ -73,7 +72,7 @@ class NodeContact:
     mqtt: str | None = None             # retained MQTT status ('online' / 'offline')
     mqtt_at: float | None = None
     hv: HeadVector | None = None        # last head vector it announced
-    hv_at: float | None = None          # when it reached this node
+    hv_at: float | None = None          # when it reached this node (its hlc's time if older)
     hv_via: str = ""
 
 
@@ -181,20 +180,32 @@ class Runtime:
     def note_head(self, hv: HeadVector, *, via: str) -> None:
         """Record an announced head vector (never replacing a newer one by an older one)."""
         c = self._c(hv.node)
-        if c.hv is None or hv.hlc >= c.hv.hlc:
-            c.hv, c.hv_at, c.hv_via = hv, time.time(), via
+        now = time.time()
+        # an hlc more than a minute ahead of our clock would otherwise pin the announcement for good
+        pinned = c.hv is not None and HLC.parse(c.hv.hlc).ms / 1000 > now + 60
+        if c.hv is None or hv.hlc >= c.hv.hlc or pinned:  # its age: since it reached us, or since its hlc if older
+            c.hv, c.hv_at, c.hv_via = hv, min(now, HLC.parse(hv.hlc).ms / 1000), via
 
     async def on_head_vector(self, hv: HeadVector, *, via: str) -> bool:
         """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""
-        self.contact(hv.node, hv, via=via)
+        # A signed head vector proves its node was up at its hlc, not now: an old one (a retained MQTT
+        # message, a replay) is recorded but is no contact.
+        if HLC.parse(hv.hlc).ms / 1000 >= time.time() - self.online_window():
+            self.contact(hv.node, hv, via=via)
+        else:
+            self.note_head(hv, via=via)
         summary = await self.worker.run(Store.summary)
-        signed_ms = HLC.parse(hv.hlc).ms
+        signed_ms: int | None = HLC.parse(hv.hlc).ms
+        if signed_ms is not None and signed_ms > now_ms() + 60_000:
+            signed_ms = None  # dated in the future: no confirmation (it would stay "fresh" for the CLI's guard)
         await self.worker.run(lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node,
                                                              signed_ms=signed_ms))
-        states = headsmod.compare(summary["heads"], hv.heads)
+        m = await self.manifest()
+        # only a member's chain can be pulled: heads of origins the manifest does not name prove nothing
+        states = headsmod.compare(summary["heads"], {o: h for o, h in hv.heads.items() if o in m.nodes})
         held = set(map(tuple, summary["equivocations"]))
         need = (any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations)
-                or hv.manifest > (await self.manifest()).version)
+                or hv.manifest > m.version)
         if need:
             self.pull_now.set()
         return need
