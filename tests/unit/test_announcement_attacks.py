@@ -21,7 +21,7 @@ class FakeWorker:
         if fn is Store.summary:
             return {"heads": {"eu": (5, "sha256:e5")}, "equivocations": []}
         return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1, nodes=MEMBERS),
-                                  note_announced_own=lambda seq, by: None))
+                                  note_announced_own=lambda seq, by, signed_ms=None: None))
 
 
 def runtime() -> Runtime:
