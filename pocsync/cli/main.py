@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 
 from pocsync import __version__, adapters, intake, keyfiles
+from pocsync.bench.command import bench_cmd
 from pocsync.cli.common import (
     PocsyncGroup,
     console,
@@ -46,6 +47,7 @@ def cli() -> None:
 cli.add_command(manifest)
 cli.add_command(status)
 cli.add_command(token)
+cli.add_command(bench_cmd)
 
 
 # --- keys ----------------------------------------------------------------------------
