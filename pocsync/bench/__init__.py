@@ -37,17 +37,30 @@ class Sizes:
 FULL = Sizes(ingest_small=5000, ingest_large=40, edits=2000, edit_rate=10.0, latency_samples=1000,
              history=100_000, catch_up=(10, 1000, 10_000), rss_history=(1_000_000,), api_entries=500,
              api_tokens=200, api_concurrency=32, api_seconds=10.0, cli_runs=10)
-QUICK = Sizes(ingest_small=300, ingest_large=4, edits=20, edit_rate=20.0, latency_samples=100,
-              history=1000, catch_up=(10, 100), rss_history=(), api_entries=500, api_tokens=200,
-              api_concurrency=32, api_seconds=2.0, cli_runs=3)
+QUICK = Sizes(ingest_small=300, ingest_large=4, edits=10, edit_rate=20.0, latency_samples=100,
+              history=500, catch_up=(10, 100), rss_history=(), api_entries=500, api_tokens=200,
+              api_concurrency=32, api_seconds=1.0, cli_runs=3)
+
+
+def sized(base: Sizes, *, history: int | None = None, edits: int | None = None) -> Sizes:
+    """``base`` with a smaller or larger history (catch-up at 10, N/100, N/10; no extra RSS run) or edit count."""
+    from dataclasses import replace
+
+    s = base
+    if history is not None:
+        ks = tuple(sorted({10, max(11, history // 100), max(12, history // 10)}))
+        s = replace(s, history=history, catch_up=tuple(k for k in ks if k < history), rss_history=())
+    if edits is not None:
+        s = replace(s, edits=edits)
+    return s
 
 
 def run(*, quick: bool, only: tuple[str, ...] = FAMILIES, progress: Callable[[str], None] = lambda s: None,
-        workdir: Path | None = None) -> dict[str, Any]:
+        workdir: Path | None = None, history: int | None = None, edits: int | None = None) -> dict[str, Any]:
     """Run the chosen families; the report (errors of a family are recorded under ``errors``)."""
     from pocsync.bench import machine
 
-    sizes = QUICK if quick else FULL
+    sizes = sized(QUICK if quick else FULL, history=history, edits=edits)
     report: dict[str, Any] = {"benchmark": "pocsync bench", "mode": "quick" if quick else "full",
                               "machine": machine.facts(), "sizes": sizes.__dict__, "measures": {}, "errors": {}}
     t_all = time.perf_counter()

@@ -19,7 +19,12 @@ FAMILIES = ("cli", "ingest", "api", "propagation", "sync")
               help="Comma-separated workload families to run.")
 @click.option("--workdir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Folder for the run's temporary nodes (default: the system temporary folder).")
-def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None) -> None:
+@click.option("--history", type=click.IntRange(min=100), default=None, metavar="N",
+              help="History size for cold start and catch-up instead of the mode's (catch-up at 10, N/100, N/10).")
+@click.option("--edits", type=click.IntRange(min=5), default=None, metavar="N",
+              help="Edits for each propagation run instead of the mode's.")
+def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, history: int | None,
+              edits: int | None) -> None:
     """Measure this machine: each cost next to the limit measured in the same run, as JSON.
 
     Starts its own nodes (and a private Mosquitto when one is installed) on loopback; never touches
@@ -34,7 +39,7 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None) ->
     from pocsync import bench
     from pocsync.cli.common import err_console, table
 
-    report = bench.run(quick=quick, only=fams, workdir=workdir, progress=lambda s: err_console.print(s, highlight=False))
+    report = bench.run(quick=quick, only=fams, workdir=workdir, history=history, edits=edits, progress=lambda s: err_console.print(s, highlight=False))
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if out is None:
         click.echo(text)
@@ -46,3 +51,7 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None) ->
         err_console.print(f"[bold red]{fam} failed[/]: {err.splitlines()[0]}", highlight=False)
     if report["errors"]:
         sys.exit(1)
+
+
+if __name__ == "__main__":  # python -m pocsync.bench.command: the same command without the full CLI
+    bench_cmd(prog_name="pocsync bench")

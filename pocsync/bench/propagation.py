@@ -206,7 +206,7 @@ def run(base: Path, *, edits: int, rate: float, samples: int) -> dict[str, Any]:
             p = _propagate(base / "mqtt", mqtt=broker.url, edits=edits, rate=rate)
         out["propagation_mqtt"] = {
             "what": "commit at eu → change-set in the view at un, osce, arf (MQTT + HTTP), per node; 4 nodes",
-            "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms (p50; p99 in figure_p99)", "detail": p,
+            "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms", "detail": p,
             "limit": round(b50, 3), "limit_p99": round(b99, 3), "limit_what": "broker one-way latency, aiomqtt QoS 1",
             "ratio": round(p["p50_ms"] / b50, 1), "ratio_p99": round(p["p99_ms"] / b99, 1), "target": "<= 10x",
             "higher_is_better": False}
@@ -216,7 +216,7 @@ def run(base: Path, *, edits: int, rate: float, samples: int) -> dict[str, Any]:
     p = _propagate(base / "http", mqtt="", edits=edits, rate=rate)
     out["propagation_http"] = {
         "what": "commit at eu → change-set in the view at un, osce, arf, HTTP alone (poke + pull); 4 nodes",
-        "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms (p50; p99 in figure_p99)", "detail": p,
+        "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms", "detail": p,
         "limit": round(hl50, 3), "limit_p99": round(hl99, 3), "limit_what": "loopback HTTP one-way latency, aiohttp",
         "ratio": round(p["p50_ms"] / hl50, 1), "ratio_p99": round(p["p99_ms"] / hl99, 1), "target": "<= 20x",
         "higher_is_better": False}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 MEASURES = ("cli_start", "ingest_1op", "ingest_500op", "api_list", "api_entry", "propagation_mqtt",
-            "propagation_http", "cold_start", "catch_up_k10", "catch_up_k100", "rss_1000")
+            "propagation_http", "cold_start", "catch_up_k10", "catch_up_k100", "rss_500")
 
 
 @pytest.mark.slow
