@@ -157,9 +157,13 @@ class Watcher(threading.Thread):
             time.sleep(0.002)
 
 
-def _propagate(base: Path, *, mqtt: str, edits: int, rate: float) -> dict[str, Any]:
+def _propagate(base: Path, *, mqtt: str, edits: int, rate: float, **sync: Any) -> dict[str, Any]:
+    """``sync``: [sync] settings to give every node (default: none, the shipped defaults)."""
     names = ("un", "eu", "osce", "arf")
     fed = Federation(base, names, mqtt=mqtt)
+    if sync:
+        for n in names:
+            fed[n].set_sync(**sync)
     fed.start()
     try:
         nd = fed["eu"].nd
