@@ -7,9 +7,7 @@ from issue 13.  Nothing here asserts a time: these are figures for an operator.
 
 from __future__ import annotations
 
-import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -58,6 +56,9 @@ def sized(base: Sizes, *, history: int | None = None, edits: int | None = None) 
 def run(*, quick: bool, only: tuple[str, ...] = FAMILIES, progress: Callable[[str], None] = lambda s: None,
         workdir: Path | None = None, history: int | None = None, edits: int | None = None) -> dict[str, Any]:
     """Run the chosen families; the report (errors of a family are recorded under ``errors``)."""
+    import tempfile
+    import traceback
+
     from pocsync.bench import machine
 
     sizes = sized(QUICK if quick else FULL, history=history, edits=edits)
