@@ -39,7 +39,8 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, hi
     from pocsync import bench
     from pocsync.cli.common import err_console, table
 
-    report = bench.run(quick=quick, only=fams, workdir=workdir, history=history, edits=edits, progress=lambda s: err_console.print(s, highlight=False))
+    report = bench.run(quick=quick, only=fams, workdir=workdir, history=history, edits=edits,
+                       progress=lambda s: err_console.print(s, highlight=False))
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if out is None:
         click.echo(text)

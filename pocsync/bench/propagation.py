@@ -33,7 +33,8 @@ class Mosquitto:
     """A private broker for the run (its own port and folder; never the machine's own service)."""
 
     def __init__(self, base: Path) -> None:
-        self.exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        sbin = Path("/usr/sbin/mosquitto")
+        self.exe = shutil.which("mosquitto") or (str(sbin) if sbin.exists() else None)
         self.base = base
         self.port = free_port()
         self.proc: subprocess.Popen | None = None

@@ -125,7 +125,8 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
             out[f"catch_up_k{k}"] = {
                 "what": f"a node missing the last {k} of {n} change-sets pulls them over HTTP",
                 "missed": k, "of": n, "figure": nbytes, "unit": "bytes on the wire (both ways)",
-                "seconds": round(secs, 3), "of_which_process_start_s": round(up_s, 2), "limit": raw, "limit_what": "raw size of the k missed envelopes",
+                "seconds": round(secs, 3), "of_which_process_start_s": round(up_s, 2),
+                "limit": raw, "limit_what": "raw size of the k missed envelopes",
                 "ratio": round(nbytes / raw, 2), "vs_full_export_bytes": round(nbytes / export_bytes, 4),
                 "full_export_bytes": export_bytes, "full_export_seconds": round(export_s, 2),
                 "seconds_vs_full_export": round(secs / export_s, 3),
