@@ -60,8 +60,13 @@ def _pull(joiner: Node, source: Node, relay_to: int, n: int) -> tuple[float, int
         try:
             joiner.start()
             up_s = time.perf_counter() - t0
-            wait_for(lambda: _head(joiner.nd.config.store_path, "un") >= n, max(120.0, n / 25),
-                     f"{joiner.name} to reach seq {n} (see {joiner.log})", step=0.05)
+            try:
+                wait_for(lambda: _head(joiner.nd.config.store_path, "un") >= n, max(120.0, n / 25),
+                         f"{joiner.name} to reach seq {n}", step=0.05)
+            except TimeoutError as exc:  # the run's folder is removed afterwards: keep the evidence
+                tail = "\n".join(joiner.log.read_text(errors="replace").splitlines()[-5:])
+                raise TimeoutError(f"{exc} (holds {_head(joiner.nd.config.store_path, 'un')}); "
+                                   f"last lines of its log:\n{tail}") from None
             secs = time.perf_counter() - t0
             rss = peak_rss_kib(joiner.proc.pid)
         finally:
