@@ -21,6 +21,9 @@ from pocsync.bench.fed import CountingRelay, Federation, Node, peak_rss_kib, wai
 from pocsync.bench.history import chain, keys_for
 
 
+IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI's input cap
+
+
 def _head(store_path: Path, origin: str) -> int:
     c = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     try:
@@ -85,7 +88,16 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
                        count=n, keys=keys_for(500)):
             f.write(e + b"\n")
             sizes.append(len(e))
-    import_s = _cli("log", "import", "--data", un.data, log)
+    # `log import` caps its input (64 MiB): a long history is imported in parts, their times summed
+    import_s, part = 0.0, IMPORT_PART
+    for i in range(0, n, part):
+        chunk = base / f"history-{i // part}.jsonl"
+        with open(log, "rb") as f, open(chunk, "wb") as o:
+            for j, ln in enumerate(f):
+                if i <= j < i + part:
+                    o.write(ln)
+        import_s += _cli("log", "import", "--data", un.data, chunk)
+        chunk.unlink()
     export = base / "export.jsonl"
     export_s = _cli("log", "export", "--data", un.data, stdout=export)
     export_bytes = export.stat().st_size
@@ -103,7 +115,8 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
             "what": f"a new node pulling a history of {n} change-sets over HTTP until it holds all (default settings)",
             "changesets": n, "figure": round(secs, 2), "unit": "s", "bytes": nbytes,
             "of_which_process_start_s": round(up_s, 2),
-            "limit": round(import_s, 2), "limit_what": "plain `pocsync log import` of the same log (wall time)",
+            "limit": round(import_s, 2), "limit_what": "plain `pocsync log import` of the same log "
+                          "(wall time; files of 40 000 lines, under its 64 MiB input cap)",
             "ratio": round(secs / import_s, 2), "target": "<= 1.5x and <= 30 s at N = 100 000",
             "problems_logged": _problems(osce.log), "joiner_peak_rss_mib": round(rss_joiner / 1024, 1),
             "higher_is_better": False}
