@@ -13,21 +13,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pocsync.bench.history import chain, keys_for
+from pocsync.core import envelope
 from pocsync.core import manifest as mf
-from pocsync.core.keys import ed25519_public_b64
+from pocsync.core.keys import ed25519_public_b64, es256_public_jwk, x25519_public_b64
 from pocsync.store import Store
 
 
 def _fresh_store(path: Path, origin_key: Ed25519PrivateKey) -> tuple[Store, mf.Manifest]:
+    """A store of node eu with manifest v1 naming ``un`` (scope all, signing with origin_key) and eu."""
     root = Ed25519PrivateKey.generate()
     payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 86_400)
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    from pocsync.core.keys import es256_public_jwk, x25519_public_b64
     for node, k in (("un", origin_key), ("eu", Ed25519PrivateKey.generate())):
         info = {"node": node, "organisation": node, "signing_key": {"name": "k1", "public": ed25519_public_b64(k)},
                 "sealing_key": x25519_public_b64(X25519PrivateKey.generate()),
@@ -42,8 +42,6 @@ def _fresh_store(path: Path, origin_key: Ed25519PrivateKey) -> tuple[Store, mf.M
 
 def verify_rate(envs: list[bytes], origin_key: Ed25519PrivateKey) -> float:
     """Ed25519 verifications per second of the envelopes' own signatures (pre-parsed: the bare crypto)."""
-    from pocsync.core import envelope
-
     pub = origin_key.public_key()
     parsed = [envelope.parse(e, max_bytes=1 << 20) for e in envs[:2000]]
     msgs = [(p.signatures[0].sig, envelope.pae(p.payload_type, p.payload)) for p in parsed]
