@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from pocsync import __version__, intake, keyfiles
+from pocsync.bench.command import bench_cmd
 from pocsync.cli.common import (
     no_peer_check_option,
     peer_check,
@@ -54,6 +55,7 @@ cli.add_command(status)
 cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
+from pocsync.bench.command import bench_cmd
 
 
 # --- keys ----------------------------------------------------------------------------
