@@ -55,7 +55,7 @@ cli.add_command(status)
 cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
-from pocsync.bench.command import bench_cmd
+cli.add_command(bench_cmd)
 
 
 # --- keys ----------------------------------------------------------------------------

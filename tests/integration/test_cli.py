@@ -355,6 +355,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv", "--mapping", w / "garbage.json"],
          "mapping file"),
         (["adapters", "--nope"], "--nope"),
+        (["bench", "--only", "nope"], "unknown family nope"),
         (["manifest", "set-features", fed.manifest, "--features", "no-such-feature"], "no-such-feature"),
         (["export", "--data", eu, "--format", "csv", "--states", "XYZ"], "XYZ not ISO 3166-1 alpha-3"),
         (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
