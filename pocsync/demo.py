@@ -286,6 +286,11 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
     console = demo.console
     converged = False
     started = time.monotonic()
+
+    def interrupted(signum: int, _frame: Any) -> None:  # kill (SIGTERM) or a closed terminal (SIGHUP)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         demo.setup()
         demo.start()
@@ -323,7 +328,14 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
     except KeyboardInterrupt:
         console.print("stopping every node…")
     finally:
-        demo.stop()
+        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
+        try:
+            demo.stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
     converged = converged and bool(final) and len(set(final.values())) == 1
     console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
