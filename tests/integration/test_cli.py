@@ -360,6 +360,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["export", "--data", eu, "--format", "csv", "--states", "XYZ"], "XYZ not ISO 3166-1 alpha-3"),
         (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
         (["entry", "delete", "--data", eu, "UKR/technical"], "outside the scope"),
+        (["entry", "delete", "--data", eu, "ITA/diplomatic"], "eu does not list ITA/diplomatic: nothing to delete"),
         (["entry", "withdraw", "--data", eu, "ITA/consular"], "key"),
         (["entry", "withdraw", "--data", eu, "JPN/diplomatic"], "outside the scope"),
         (["entry", "list", "--data", nowhere], "pocsync init"),
