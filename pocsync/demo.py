@@ -261,8 +261,8 @@ class Demo:
             t.add_row(row["key"], e["organisation"], e.get("person") or e.get("position", ""), listed.get(row["key"], ""),
                       row["provenance"]["origin"])
         _, div = self.get("un", "/v1/divergences", poc)
-        d = Table(title="divergence report: directories that disagree (for the secretariats to fix)",
-                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        title = "divergence report: directories that disagree (for the secretariats to fix)"
+        d = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), min_width=len(title))  # one line, not two
         for c in ("key", "field", "values by directory"):
             d.add_column(c)
         for item in div.get("divergences", []):
