@@ -295,6 +295,11 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
         demo.setup()
         demo.start()
         demo.issue_tokens()
+        if not console.is_terminal:  # a pipe or a log file: Live shows nothing until the end, so say it now
+            console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
+            for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
+                console.print(line, soft_wrap=True, highlight=False, markup=False)
+            console.file.flush()
         with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
                   transient=False, vertical_overflow="crop") as live:
             for node, label, entries in SCENARIO:

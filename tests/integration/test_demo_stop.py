@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def alive(pid: int) -> bool:
 def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     base = tmp_path / "demo"
     proc = subprocess.Popen([sys.executable, "-m", "pocsync.cli.main", "demo", "--keep", "--dir", str(base)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out: list[str] = []
+    threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, b"")) if proc.stdout else None,
+                     daemon=True).start()
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -54,6 +58,13 @@ def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) ->
             time.sleep(0.2)
         else:
             raise AssertionError(f"the demo's four nodes did not start: {pids}")
+        # to a pipe (a log file, `| tee`), the URLs and token paths are said while it runs, one line each
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(b"Dashboard:" in ln for ln in out):
+            time.sleep(0.2)
+        text = b"".join(out).decode()
+        assert f"/dashboard   token in {base / 'operator.token'}\n" in text, text
+        assert f"--token {base / 'operator.token'}\n" in text and f"token in {base / 'poc.token'}" in text, text
         proc.send_signal(sig)
         proc.wait(timeout=60)
         deadline = time.monotonic() + 30
