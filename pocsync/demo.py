@@ -290,6 +290,7 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
     def interrupted(signum: int, _frame: Any) -> None:  # kill (SIGTERM) or a closed terminal (SIGHUP)
         raise KeyboardInterrupt
 
+    stopping = False
     previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         demo.setup()
@@ -331,8 +332,12 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
                 live.update(demo.view(demo.poll(), "pocsync demo"))
                 time.sleep(0.5)
     except KeyboardInterrupt:
-        console.print("stopping every node…")
+        stopping = True
     finally:
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame without a line end on a pipe
+        if stopping:
+            console.print("stopping every node…")
         previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
         for s in previous:
             signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short

@@ -72,6 +72,11 @@ def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) ->
             time.sleep(0.2)
         left = [p for p in pids if alive(p)]
         assert not left, f"node processes left running after {sig.name}: {left}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(b"everything the demo made is in" in ln for ln in out):
+            time.sleep(0.1)
+        lines = b"".join(out).decode().splitlines()
+        assert "stopping every node…" in lines and any(ln.startswith(("converged: all four", "NOT converged: {")) for ln in lines), lines[-5:]
         err = proc.stderr.read().decode() if proc.stderr else ""
         assert "Traceback" not in err, err
     finally:
