@@ -261,8 +261,8 @@ class Demo:
             t.add_row(row["key"], e["organisation"], e.get("person") or e.get("position", ""), listed.get(row["key"], ""),
                       row["provenance"]["origin"])
         _, div = self.get("un", "/v1/divergences", poc)
-        d = Table(title="divergence report: directories that disagree (for the secretariats to fix)",
-                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        title = "divergence report: directories that disagree (for the secretariats to fix)"
+        d = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), min_width=len(title))  # one line, not two
         for c in ("key", "field", "values by directory"):
             d.add_column(c)
         for item in div.get("divergences", []):
@@ -286,10 +286,21 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
     console = demo.console
     converged = False
     started = time.monotonic()
+
+    def interrupted(signum: int, _frame: Any) -> None:  # kill (SIGTERM) or a closed terminal (SIGHUP)
+        raise KeyboardInterrupt
+
+    stopping = False
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         demo.setup()
         demo.start()
         demo.issue_tokens()
+        if not console.is_terminal:  # a pipe or a log file: Live shows nothing until the end, so say it now
+            console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
+            for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
+                console.print(line, soft_wrap=True, highlight=False, markup=False)
+            console.file.flush()
         with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
                   transient=False, vertical_overflow="crop") as live:
             for node, label, entries in SCENARIO:
@@ -321,9 +332,20 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
                 live.update(demo.view(demo.poll(), "pocsync demo"))
                 time.sleep(0.5)
     except KeyboardInterrupt:
-        console.print("stopping every node…")
+        stopping = True
     finally:
-        demo.stop()
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame without a line end on a pipe
+        if stopping:
+            console.print("stopping every node…")
+        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
+        try:
+            demo.stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
     converged = converged and bool(final) and len(set(final.values())) == 1
     console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))

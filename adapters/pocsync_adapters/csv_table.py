@@ -60,6 +60,9 @@ class CsvTableAdapter:
                               "mapping file: [options] encoding = \"cp1252\"") from None
         if "\x00" in text:
             raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
+        if text.lstrip()[:1] in ("{", "[") and _is_json(text):
+            raise SourceError(f"{source} holds JSON, not CSV: give entries as JSON to `pocsync entry put`, or a "
+                              "pocsync JSON export (or a JSON list of entries) to `entry import --adapter json`")
         csv.field_size_limit(MAX_FIELD)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         try:
@@ -143,3 +146,12 @@ class CsvTableAdapter:
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:
         return exports.to_csv(rows).encode("utf-8")
+
+
+def _is_json(text: str) -> bool:
+    """Whether a file given as CSV is in fact a JSON document (only to name the mistake; never parsed further)."""
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True

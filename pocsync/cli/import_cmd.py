@@ -89,19 +89,25 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
                                           progress=_progress_factory(progress),
                                           before_signing=lambda store: peer_check(nd, store))
     except PocsyncError as exc:
-        progress.stop()
+        _stop(progress)
         failed = getattr(exc, "plan", None)
         if failed is not None:
             print_json(failed.report()) if as_json else _show(failed, None, refused_all=True)
         raise
     finally:
-        progress.stop()
+        _stop(progress)
     if as_json:
         print_json(plan.report())
     else:
         _show(plan, out)
     if plan.invalid or (out is not None and out.refused):
         sys.exit(1)
+
+
+def _stop(progress: Progress) -> None:
+    """Stop the bar only if it ran: rich prints an empty line for each stop when stderr is not a terminal."""
+    if progress.live.is_started:
+        progress.stop()
 
 
 def _rows(rows: list[list[object]]) -> list[list[str]]:

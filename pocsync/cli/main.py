@@ -36,6 +36,7 @@ from pocsync.core.keys import ed25519_public_b64, root_keyid
 from pocsync.core.tally import Tally
 from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.nodedir import NodeDir
+from pocsync.store.sqlite import now_ms
 
 IMPORT_BATCH = 500
 
@@ -262,7 +263,15 @@ def entry_delete(data: Path, key: str, author: str | None) -> None:
     """Stop listing KEY at this node (other regions' listings stay)."""
     model.parse_key(key)
     nd = NodeDir.open(data)
-    _edit(nd, [{"op": "delete", "key": key}], _author(author, nd))
+    ops = [{"op": "delete", "key": key}]
+    with nd.store() as store:  # a typo must not sign an empty delete and say "committed"
+        own = [v for v in store.versions_by_key().get(key, []) if v["origin"] == nd.node_id]
+        peers_refuse = store.replica(source="local").check_ops(ops, me=nd.node_id, now_ms=now_ms())
+    if not peers_refuse and (not own or own[0]["op"] != "put"):  # a rule peers apply is named first (by _edit)
+        raise EntryError(f"{nd.node_id} does not list {key}: nothing to delete, so nothing was committed "
+                         f"(`pocsync entry list --data {data}` shows what is listed; a State's withdrawal of a "
+                         "PoC listed elsewhere is `entry withdraw`)", reason="not_listed")
+    _edit(nd, ops, _author(author, nd))
 
 
 @entry.command("withdraw")

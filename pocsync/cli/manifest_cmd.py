@@ -420,11 +420,31 @@ def publish(file: Path, mqtt_url: str, username: str | None, password_file: Path
 
     body = m.to_bytes()
 
+    async def retained(client: aiomqtt.Client) -> mf.Manifest | None:
+        """The manifest the broker retains (it sends it at once on subscribing), if any parses."""
+        async def first() -> bytes | None:
+            async for msg in client.messages:
+                return bytes(msg.payload) if msg.retain and isinstance(msg.payload, (bytes, bytearray)) else None
+            return None
+        try:
+            data = await asyncio.wait_for(first(), min(timeout, 2.0))
+        except TimeoutError:
+            return None  # nothing retained
+        try:
+            return mf.parse(data) if data else None
+        except PocsyncError:
+            return None  # not a manifest this tool reads: the publish replaces it
+
     async def go() -> bool:
         """Publish, then see it come back: a broker acknowledges a publish its ACL dropped just the same."""
         async with aiomqtt.Client(u.hostname or "", port, username=user, password=password, tls_context=tls,
                                   protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
             await client.subscribe(MANIFEST_TOPIC, qos=1, timeout=timeout)
+            held = await retained(client)
+            if held is not None and held.version > m.version:
+                raise ManifestError(f"{where} holds manifest v{held.version} (retained); publishing v{m.version} "
+                                    "would replace it with an older version, so nothing was published",
+                                    reason="older_than_retained")
             await client.publish(MANIFEST_TOPIC, body, qos=1, retain=True, timeout=timeout)
 
             async def echoed() -> None:

@@ -352,6 +352,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "put", "--data", eu, "-"], "malformed"),
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "nope"], "nope"),
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv"], "CSV header not recognised"),
+        (["entry", "import", "--data", eu, w / "array.json", "--adapter", "csv"], "holds JSON, not CSV"),
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv", "--mapping", w / "garbage.json"],
          "mapping file"),
         (["adapters", "--nope"], "--nope"),
@@ -360,6 +361,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["export", "--data", eu, "--format", "csv", "--states", "XYZ"], "XYZ not ISO 3166-1 alpha-3"),
         (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
         (["entry", "delete", "--data", eu, "UKR/technical"], "outside the scope"),
+        (["entry", "delete", "--data", eu, "ITA/diplomatic"], "eu does not list ITA/diplomatic: nothing to delete"),
         (["entry", "withdraw", "--data", eu, "ITA/consular"], "key"),
         (["entry", "withdraw", "--data", eu, "JPN/diplomatic"], "outside the scope"),
         (["entry", "list", "--data", nowhere], "pocsync init"),
@@ -454,6 +456,7 @@ def test_every_command_given_wrong_inputs_says_one_line_and_commits_nothing(fed:
         if not (res.exit_code not in (0, None) and "Traceback" not in res.output and len(errors) == 1
                 and not errors[0].startswith("error (internal_error)")
                 and errors[0] == res.stderr.splitlines()[-1]  # the error is the last word
+                and not res.stderr.startswith("\n")  # and nothing blank comes before it (a stopped progress bar)
                 and fragment in errors[0]):
             failures.append(f"{shown}\n(wanted one error line holding {fragment!r})")
     assert not failures, "\n\n".join(failures)

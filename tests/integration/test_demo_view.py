@@ -63,5 +63,6 @@ def test_demo_view_fits_shows_urls_while_running_and_reads_convergence_once(tmp_
         assert "reads health: HTTP 200, converged" in text
         assert "reads the merged directory at osce: HTTP 200" in " ".join(text.split())
         assert "AUT/diplomatic" in text  # the listing itself
+        assert "divergence report: directories that disagree (for the secretariats to fix)" in text  # one line
     finally:
         demo.stop()

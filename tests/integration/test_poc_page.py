@@ -199,3 +199,36 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         assert "Example" not in page.inner_text("body")
         ctx.close()
     assert console == [], console
+
+
+def test_dashboard_sign_in_logs_no_console_error(fed: Federation) -> None:
+    """The dashboard, like the PoC page, asks GET /v1/session (always 200) before it signs in: loading it
+    signed out, a bad token and a PoC token are explained on the page, with no failed request in the
+    console; an operator token opens it."""
+    from playwright.sync_api import expect
+
+    op = run("token", "issue", "--data", fed["un"].data, "--operator", "duty", "--days", "1").output.strip()
+    errors: list[str] = []
+    with browser() as b:
+        page = b.new_page()
+        page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        with page.expect_response(lambda r: "/v1/" in r.url):  # the page's own "am I signed in?" request
+            page.goto(fed["un"].url + "/dashboard")
+        expect(page.locator("#signin")).to_be_visible()
+        page.fill("#token", "this is not a token")
+        page.click("#signin-btn")
+        expect(page.locator("#signin-error")).to_contain_text("this is not a token")
+        page.fill("#token", "eyJhbGciOiJFZERTQSJ9.e30.c2ln")  # the shape of a token, but not one
+        page.click("#signin-btn")
+        expect(page.locator("#signin-error")).to_contain_text("Sign-in refused")
+        expect(page.locator("#dash")).to_be_hidden()
+        page.fill("#token", poc(fed, "eu", "DEU/technical"))
+        page.click("#signin-btn")
+        expect(page.locator("#signin-error")).to_contain_text("Point of Contact token")
+        expect(page.locator("#dash")).to_be_hidden()
+        page.fill("#token", op)
+        page.click("#signin-btn")
+        page.wait_for_selector(".node-card[data-node='osce']", timeout=15000)
+        screenshot(page, "dashboard-signed-in")
+    assert errors == [], errors

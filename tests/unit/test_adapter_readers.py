@@ -46,3 +46,10 @@ def test_json_export_refuses_floats_and_duplicate_keys() -> None:
         read("json", b'[{"state": "AUT", "x": 1.5}]')
     with pytest.raises(SourceError, match="duplicate"):
         read("json", b'[{"state": "AUT", "state": "DEU"}]')
+
+
+@pytest.mark.parametrize("body", [b'{"state": "ITA", "kind": "technical", "organisation": "X"}\n',
+                                  b'  [\n  {"state": "AUT", "kind": "technical", "organisation": "X"}\n]\n'])
+def test_csv_given_json_says_so_and_names_the_command_for_json(body: bytes) -> None:
+    with pytest.raises(SourceError, match=r"src holds JSON, not CSV: .*entry put.*--adapter json"):
+        read("csv", body)

@@ -11,11 +11,30 @@ async function api(path) {
   return r.json();
 }
 
+async function session(token) {  // GET /v1/session: always 200 (a refused token is not a failed request in the console)
+  const headers = { "Accept": "application/json" };
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const r = await fetch("/v1/session", { credentials: "same-origin", headers, cache: "no-store" });
+  if (!r.ok) throw new Error(r.statusText);
+  return r.json();
+}
+const NOT_OPERATOR = "This is a Point of Contact token: it opens the directory (/), not the dashboard. Ask the UN operator for an operator token.";
+function refused(text) { $("signin").classList.remove("hidden"); $("dash").classList.add("hidden"); $("signin-error").textContent = text; }
+
 async function signIn() {
+  const token = $("token").value.trim().replace(/^Bearer\s+/i, "").replace(/\s+/g, "");
+  if (!token) return refused("Sign-in refused: paste an operator token first.");
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) || token.length > 8000) {
+    return refused("Sign-in refused: this is not a token. Paste the whole operator token as `pocsync token issue --operator` printed it (it begins with “eyJ”).");
+  }
+  let s;
+  try { s = await session(token); } catch (e) { return refused("Sign-in failed: the node did not answer (" + e.message + ")."); }
+  if (!s.signed_in) return refused("Sign-in refused: " + (s.detail || s.reason));
+  if (s.scope !== "health") return refused(NOT_OPERATOR);
   const r = await fetch("/v1/session", { method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ token: $("token").value.trim() }) });
-  if (!r.ok) { const p = await r.json().catch(() => ({})); $("signin-error").textContent = "Sign-in refused: " + (p.detail || r.statusText); return; }
-  $("token").value = ""; start();
+    body: JSON.stringify({ token }) });
+  if (!r.ok) { const p = await r.json().catch(() => ({})); return refused("Sign-in refused: " + (p.detail || r.statusText)); }
+  $("token").value = ""; $("signin-error").textContent = ""; start();
 }
 
 function age(s) { if (s === null || s === undefined) return "—"; return s < 120 ? Math.round(s) + " s" : s < 7200 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h"; }
@@ -142,9 +161,10 @@ async function refresh() {
 }
 
 async function start() {
-  // GET /v1/session always answers 200 (a refused probe would be a console error before anyone signed in)
-  const probe = await fetch("/v1/session", { credentials: "same-origin", cache: "no-store" }).then((r) => r.json()).catch(() => null);
-  if (!probe || !probe.signed_in || probe.scope !== "health") return;
+  let s;
+  try { s = await session(); } catch (e) { return refused("The node did not answer (" + e.message + ")."); }
+  if (!s.signed_in) { $("signin").classList.remove("hidden"); $("dash").classList.add("hidden"); return; }
+  if (s.scope !== "health") return refused(NOT_OPERATOR);
   $("signin").classList.add("hidden"); $("dash").classList.remove("hidden"); $("signout").classList.remove("hidden");
   await refresh(); setInterval(refresh, 5000);
 }
