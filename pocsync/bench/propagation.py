@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import threading
 import time
