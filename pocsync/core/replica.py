@@ -128,6 +128,11 @@ UNVERIFIED_PARK_REASONS = frozenset({"manifest_unknown"})
 MAX_UNVERIFIED_PARKED_PER_ORIGIN = 32
 MAX_UNVERIFIED_PARKED = 256
 MAX_UNVERIFIED_PARKED_BYTES = 16 * 1024 * 1024
+# Verified parked items (``gap``, ``clock_skew``) are a member's signed word that its chain goes on: a
+# member can sign as many seqs past its head as it likes, so they are bounded per origin too; the ones
+# farthest from the head go first (a pull fetches them again from a peer that logged them).
+MAX_PARKED_PER_ORIGIN = 512
+MAX_PARKED_BYTES_PER_ORIGIN = 32 * 1024 * 1024
 # What the quarantine keeps of an item it will never retry: its hash, size, reason and first bytes.
 QUARANTINE_HEAD_BYTES = 512
 
@@ -457,6 +462,14 @@ class MemoryState:
                     break
                 self.parked.pop(victim, None)
                 self._parked_order.remove(victim)
+        else:  # verified: bounded per origin, the seqs nearest the head kept (as the store does)
+            mine = sorted((p[1] or 0, i, len(p[2])) for i, p in self.parked.items()
+                          if p[0] == origin and p[3] not in UNVERIFIED_PARK_REASONS)
+            size = 0
+            for n, (_, i, length) in enumerate(mine, start=1):
+                size += length
+                if n > MAX_PARKED_PER_ORIGIN or size > MAX_PARKED_BYTES_PER_ORIGIN:
+                    self.parked.pop(i, None)
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
         return [p[2] for _, p in sorted(self.parked.items()) if p[0] == origin and p[1] == seq]

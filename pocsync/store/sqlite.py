@@ -29,6 +29,8 @@ from pocsync.core.changeset import ChangeSet
 from pocsync.core.merge import Assertion, view_digest
 from pocsync.core.replica import (
     MANIFEST_DEPENDENT,
+    MAX_PARKED_BYTES_PER_ORIGIN,
+    MAX_PARKED_PER_ORIGIN,
     MAX_UNVERIFIED_PARKED,
     MAX_UNVERIFIED_PARKED_BYTES,
     MAX_UNVERIFIED_PARKED_PER_ORIGIN,
@@ -129,6 +131,20 @@ class SQLiteState:
         )
         if reason in UNVERIFIED_PARK_REASONS:
             self._bound_unverified(origin)
+        else:
+            self._bound_verified(origin)
+
+    def _bound_verified(self, origin: str | None) -> None:
+        """Verified parked items of one origin: at most MAX_PARKED_PER_ORIGIN and _BYTES_, nearest seqs kept."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE origin IS ? AND reason NOT IN"
+                              f" ({','.join('?' * len(reasons))}) ORDER BY seq, id", (origin, *reasons)).fetchall()
+        n = size = 0
+        for r in rows:
+            n += 1
+            size += r["size"]
+            if n > MAX_PARKED_PER_ORIGIN or size > MAX_PARKED_BYTES_PER_ORIGIN:
+                self.c.execute("DELETE FROM parked WHERE id=?", (r["id"],))
 
     def _bound_unverified(self, origin: str | None) -> None:
         """Unverified parked items: expire after UNVERIFIED_PARK_TTL, oldest evicted beyond the caps."""

@@ -1,0 +1,78 @@
+"""Attacks on the issue-11 fixes (helper attack11): each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from pocsync import exports, logs, tokens
+from pocsync.core import hlc as hlcmod
+from pocsync.store import Store
+from pocsync.store import sqlite as sq
+from tests.support.fed import T0, Fed, put
+
+NOW_S = T0 // 1000
+
+
+@pytest.fixture()
+def fed() -> Fed:
+    return Fed()
+
+
+def make_store(tmp_path: Path, fed: Fed, node: str = "eu") -> Store:
+    s = Store.create(tmp_path / f"{node}-{len(list(tmp_path.iterdir()))}.sqlite", node_id=node)
+    s.install_manifest(fed.manifest, now_ms_=T0)
+    return s
+
+
+def parked_of(store: Store, origin: str) -> tuple[int, int]:
+    r = store.conn.execute("SELECT count(*), coalesce(sum(length(envelope)), 0) FROM parked WHERE origin=?",
+                           (origin,)).fetchone()
+    return r[0], r[1]
+
+
+# --- store growth by a member's signed-but-false claims -----------------------------------------------
+def test_a_member_signing_far_ahead_of_its_chain_cannot_grow_the_parking_lot_without_bound(
+        tmp_path: Path, fed: Fed) -> None:
+    """osce (a member, its own key) signs change-sets at seqs it never fills: each verifies and is parked
+    as ``gap``.  They are bounded per origin; the ones nearest the chain's head are kept."""
+    eu = make_store(tmp_path, fed)
+    n = sq.MAX_PARKED_PER_ORIGIN + 40
+    for i in range(n):
+        data = fed.forge("osce", seq=1_000 + i, prev="sha256:" + "0" * 64, hlc=f"{T0 + i:013d}-0000",
+                         ops=[put("DEU/technical", notes="x" * 200)])
+        out = eu.receive(data, source="mqtt", now_ms_=T0)
+        assert (out.status, out.reason) == ("parked", "gap")
+    count, size = parked_of(eu, "osce")
+    assert count <= sq.MAX_PARKED_PER_ORIGIN and size <= sq.MAX_PARKED_BYTES_PER_ORIGIN
+    kept = [r[0] for r in eu.conn.execute("SELECT seq FROM parked WHERE origin='osce' ORDER BY seq")]
+    assert kept[0] == 1_000  # the nearest to the head stay; the farthest were dropped
+    # an honest origin's parked change-sets are untouched by osce's flood
+    eu_data = fed.forge("arf", seq=5, prev="sha256:" + "1" * 64, hlc=f"{T0:013d}-0000", ops=[put("JPN/technical")])
+    assert eu.receive(eu_data, source="mqtt", now_ms_=T0).reason == "gap"
+    assert parked_of(eu, "arf")[0] == 1
+
+
+def test_a_member_signing_in_the_future_cannot_grow_the_parking_lot_either(tmp_path: Path, fed: Fed) -> None:
+    eu = make_store(tmp_path, fed)
+    ahead = T0 + 10 * 86_400_000
+    prev = None
+    for i in range(sq.MAX_PARKED_PER_ORIGIN + 20):
+        data = fed.forge("osce", seq=1 + i if i == 0 else 1_000 + i, prev=prev if i == 0 else "sha256:" + "0" * 64,
+                         hlc=f"{ahead + i:013d}-0000", ops=[put("DEU/technical")])
+        eu.receive(data, source="mqtt", now_ms_=T0)
+    assert parked_of(eu, "osce")[0] <= sq.MAX_PARKED_PER_ORIGIN
+
+
+def test_memory_state_bounds_a_members_verified_parking_alike(fed: Fed) -> None:
+    from pocsync.core import replica as rmod
+
+    rep = fed.replica()
+    for i in range(rmod.MAX_PARKED_PER_ORIGIN + 5):
+        rep.receive(fed.forge("osce", seq=1_000 + i, prev="sha256:" + "0" * 64, hlc=f"{T0 + i:013d}-0000",
+                              ops=[put("DEU/technical")]), now_ms=T0)
+    seqs = sorted(p[1] for p in rep.state.parked.values() if p[0] == "osce")
+    assert len(seqs) == rmod.MAX_PARKED_PER_ORIGIN and seqs[0] == 1_000
