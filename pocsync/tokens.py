@@ -40,6 +40,7 @@ MAX_TOTAL_LIFETIME_S = 30 * 86_400  # renewals never carry a token past auth_tim
 SESSION_TTL_S = 8 * 3_600
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "x5t", "crit")
 MAX_TOKEN = 8192
+MAX_JTI = 200
 LEEWAY_S = 60
 LATEST = 2**53 - 1  # "the issuer's scope now": its latest scope step
 
@@ -178,6 +179,8 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     if not isinstance(claims.get("scope"), str) or not isinstance(claims.get("jti"), str) \
             or not isinstance(claims.get("sub"), str):
         raise TokenError("token needs string sub, scope and jti claims", reason="missing_claim")
+    if not 0 < len(claims["jti"]) <= MAX_JTI:  # the deny-list must find what it revoked
+        raise TokenError(f"token jti must be 1 to {MAX_JTI} characters", reason="malformed")
     assert iat is not None and exp is not None
     if now_s >= exp:
         raise TokenError("token expired", reason="expired")
@@ -221,7 +224,10 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
     except PocsyncError:
         raise TokenError(f"subject {c.subject!r} is not an entry key", reason="bad_subject") from None
     node = manifest.node(c.issuer)
-    if node is None or not node.covers(state, LATEST):
+    # A session token is the node's own record of a sign-in whose token it checked (issuer scope included)
+    # and is valid at that node only: its node need not cover the State (a PoC may sign in at any node).
+    session = c.audience.startswith(SESSION_AUDIENCE) and c.audience == session_audience(c.issuer)
+    if node is None or (not session and not node.covers(state, LATEST)):
         raise TokenError(f"{c.issuer} may not issue tokens for {state}", reason="issuer_out_of_scope")
     if lookup_entry is not None:
         if st.entry is None:

@@ -717,7 +717,7 @@ class Store:
         with self.transaction():
             self.conn.execute("DELETE FROM revoked_tokens WHERE exp < ?", (t,))
             self.conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, exp, reason, at) VALUES (?,?,?,?)",
-                              (jti[:200], exp, reason, utcnow()))
+                              (jti, exp, reason, utcnow()))
 
     def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
         with self.transaction():

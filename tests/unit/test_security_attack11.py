@@ -76,3 +76,53 @@ def test_memory_state_bounds_a_members_verified_parking_alike(fed: Fed) -> None:
                               ops=[put("DEU/technical")]), now_ms=T0)
     seqs = sorted(p[1] for p in rep.state.parked.values() if p[0] == "osce")
     assert len(seqs) == rmod.MAX_PARKED_PER_ORIGIN and seqs[0] == 1_000
+
+
+# --- tokens ----------------------------------------------------------------------------------------------
+def _forge_token(fed: Fed, issuer: str, claims: dict) -> str:
+    from cryptography.hazmat.primitives import serialization as ser
+    from jose import jwt as josejwt
+
+    pem = fed.token[issuer].private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
+    base = {"iss": issuer, "sub": "DEU/technical", "aud": "pocsync", "iat": NOW_S, "iat_ms": T0, "exp": NOW_S + 3600,
+            "jti": "j", "scope": "directory"}
+    return josejwt.encode(base | claims, pem, algorithm="ES256", headers={"kid": f"{issuer}:t1"})
+
+
+def test_a_revoked_token_stays_revoked_whatever_the_length_of_its_jti(tmp_path: Path, fed: Fed) -> None:
+    """The deny-list stored jti[:200] and looked up the whole jti: a token with a longer jti (any member may
+    issue one) survived its renewal and sign-out.  Such a jti is now refused, and what is revoked is found."""
+    eu = make_store(tmp_path, fed)
+    eu.edit([put("DEU/technical")], key=fed.key("eu"), author="staff@eu", now_ms_=T0)
+    tok = _forge_token(fed, "osce", {"jti": "J" * 300})
+    try:
+        c = tokens.verify_signature(tok, manifest=fed.manifest, now_s=NOW_S)
+    except tokens.TokenError as exc:
+        assert exc.reason == "malformed" and "jti" in exc.message
+    else:  # if accepted, revoking it must work
+        eu.revoke_token(c.jti, exp=c.exp, reason="renewed", now_s=NOW_S)
+        assert eu.subject_state(c.subject, c.jti)["revoked"]
+    eu.revoke_token("K" * 300, exp=NOW_S + 10, reason="signed_out", now_s=NOW_S)
+    assert eu.is_revoked("K" * 300) and eu.subject_state("DEU/technical", "K" * 300)["revoked"]
+
+
+def test_a_session_cookie_works_at_a_node_whose_scope_does_not_cover_the_subject(fed: Fed) -> None:
+    """eu issues a token for DEU/technical; the PoC signs in at arf (scope JPN, IDN, AUS).  The cookie arf
+    sets is arf's own session token: it must let the PoC in at arf (arf checked eu's token at sign-in)."""
+    token = tokens.issue_token(issuer="eu", kid="eu:t1", key=fed.token["eu"], subject="DEU/technical",
+                               scope="directory", now_s=NOW_S, ttl_s=3600)
+    entry = {"state": "DEU", "kind": "technical", "holder_epoch": "0000000000001-0000"}
+    lookup = lambda k: tokens.SubjectState(entry)  # noqa: E731
+    c = tokens.verify_token(token, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
+    session = tokens.issue_token(issuer="arf", kid="arf:t1", key=fed.token["arf"], subject=c.subject, scope=c.scope,
+                                 now_s=NOW_S, ttl_s=3600, audience=tokens.session_audience("arf"))
+    cache = tokens.TokenCache()
+    got = cache.verify(session, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup,
+                       audience=tokens.session_audience("arf"))
+    assert got.subject == "DEU/technical"
+    # but arf still cannot issue a bearer token for a State outside its scope
+    forged = tokens.issue_token(issuer="arf", kid="arf:t1", key=fed.token["arf"], subject="DEU/technical",
+                                scope="directory", now_s=NOW_S, ttl_s=3600)
+    with pytest.raises(tokens.TokenError) as exc:
+        tokens.verify_token(forged, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
+    assert exc.value.reason == "issuer_out_of_scope"
