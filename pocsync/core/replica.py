@@ -105,6 +105,7 @@ class State(Protocol):
     def latest(self, origin: str, key: str) -> Assertion | None: ...
     def latest_for_key(self, key: str) -> list[Assertion]: ...
     def set_latest(self, a: Assertion) -> None: ...
+    def note_death(self, key: str, hlc: str) -> None: ...  # an applied delete/withdraw: greatest hlc per key
     def withdrawal(self, key: str) -> Assertion | None: ...
     def set_withdrawal(self, a: Assertion) -> None: ...
     def winner(self, key: str) -> Assertion | None: ...
@@ -276,6 +277,8 @@ class Replica:
             # chain restart a later segment can be applied before an earlier one arrives.
             if prior is None or (a.seq, a.index) > (prior.seq, prior.index):
                 st.set_latest(a)
+            if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
+                st.note_death(op.key, cs.hlc)
             if op.op == "withdraw":
                 st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
             touched.add(op.key)
@@ -421,6 +424,7 @@ class MemoryState:
         self.winners: dict[str, Assertion] = {}
         self.refusals: dict[tuple[str, int], Refusal] = {}
         self.records: dict[tuple[str, str], Assertion] = {}
+        self.deaths: dict[str, str] = {}  # key -> greatest hlc of an applied delete or withdrawal
 
     def logged(self, origin: str, seq: int) -> Head | None:
         cs = self.log.get((origin, seq))
@@ -508,6 +512,9 @@ class MemoryState:
     def set_latest(self, a: Assertion) -> None:
         self.latest_[(a.origin, a.key)] = a
 
+    def note_death(self, key: str, hlc: str) -> None:
+        self.deaths[key] = max(self.deaths.get(key, hlc), hlc)
+
     def withdrawal(self, key: str) -> Assertion | None:
         return self.withdrawals.get(key)
 
@@ -540,6 +547,7 @@ class MemoryState:
         self.withdrawals.clear()
         self.winners.clear()
         self.refusals.clear()
+        self.deaths.clear()
 
     def view_refs(self) -> list[tuple[str, str]]:
         """(key, ref) of the entries in the view."""

@@ -245,9 +245,11 @@ class SQLiteState:
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
              jsonc.dumps(a.entry).decode() if a.entry is not None else None),
         )
-        if a.op in ("delete", "withdraw"):  # tokens issued before this die (issue 11, case 5)
-            self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
-                           " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (a.key, a.hlc))
+
+    def note_death(self, key: str, hlc: str) -> None:
+        """Tokens issued before an applied delete or withdrawal die (issue 11, case 5)."""
+        self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
+                       " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (key, hlc))
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)

@@ -126,3 +126,38 @@ def test_a_session_cookie_works_at_a_node_whose_scope_does_not_cover_the_subject
     with pytest.raises(tokens.TokenError) as exc:
         tokens.verify_token(forged, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
     assert exc.value.reason == "issuer_out_of_scope"
+
+
+def test_key_deaths_do_not_depend_on_the_arrival_order_across_a_chain_restart(tmp_path: Path, fed: Fed) -> None:
+    """eu deletes DEU/technical at seq 2; after a chain restart at seq 10 it re-lists it.  A node that got
+    seq 10 before seq 2 skipped the delete's death (seq 2 is not eu's latest assertion there) and so let a
+    token issued before the delete read again, while a node that got them in order refused it."""
+    from pocsync.core import changeset as csmod
+    from pocsync.core import manifest as mf
+
+    pub = fed.new_key("eu", "k2")
+    m2 = fed.signed(mf.restart_chain(mf.next_version(fed.manifest.payload), "eu", name="k2", public=pub,
+                                     from_seq=10, prev=None))
+    s1 = fed.forge("eu", seq=1, prev=None, hlc=f"{T0:013d}-0000", ops=[put("DEU/technical")])
+    id1 = csmod.peek_identity(s1, max_bytes=1 << 20)[0]
+    s2 = fed.forge("eu", seq=2, prev=id1, hlc=f"{T0 + 2_000:013d}-0000",
+                   ops=[{"op": "delete", "key": "DEU/technical"}])
+    s10 = fed.forge("eu", seq=10, prev=None, hlc=f"{T0 + 5_000:013d}-0000", ops=[put("DEU/technical")],
+                    key=fed.key("eu", "k2"), keyid="eu:k2")
+    stores = []
+    for order in ([s1, s2, s10], [s10, s1, s2], [s1, s10, s2]):
+        s = make_store(tmp_path, fed, "osce")
+        s.install_manifest(m2, now_ms_=T0)
+        for data in order:
+            assert s.receive(data, source="mqtt", now_ms_=T0 + 6_000).status == "accepted"
+        stores.append(s)
+    deaths = [s.subject_state("DEU/technical", None)["dead_since"] for s in stores]
+    assert deaths == [f"{T0 + 2_000:013d}-0000"] * 3
+    assert len({s.digest() for s in stores}) == 1
+    tok = tokens.issue_token(issuer="eu", kid="eu:t1", key=fed.token["eu"], subject="DEU/technical",
+                             scope="directory", now_s=(T0 + 1_000) // 1000, now_ms=T0 + 1_000, ttl_s=3600)
+    for s in stores:
+        found = s.subject_state("DEU/technical", None)
+        st = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
+        with pytest.raises(tokens.TokenError):
+            tokens.verify_token(tok, manifest=m2, now_s=(T0 + 6_000) // 1000, lookup_entry=lambda k: st)
