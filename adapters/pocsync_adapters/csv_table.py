@@ -25,13 +25,12 @@ from pocsync.errors import SourceError
 COLUMNS = exports.CSV_HEADER
 REQUIRED = ("state", "kind", "organisation")
 PROVENANCE = ("key", "origin", "hlc")  # an export's provenance columns: never stored inside an entry
-_FORMULA_GUARD = tuple("'" + c for c in exports.FORMULA)
 MAX_FIELD = 1024 * 1024
 
 
 def _unguard(value: str) -> str:
     """Undo the export's formula guard: ``'=x`` was written for ``=x``."""
-    return value[1:] if value.startswith(_FORMULA_GUARD) else value
+    return value[1:] if value.startswith("'") and exports.needs_guard(value[1:]) else value
 
 
 class CsvTableAdapter:

@@ -161,3 +161,47 @@ def test_key_deaths_do_not_depend_on_the_arrival_order_across_a_chain_restart(tm
         st = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
         with pytest.raises(tokens.TokenError):
             tokens.verify_token(tok, manifest=m2, now_s=(T0 + 6_000) // 1000, lookup_entry=lambda k: st)
+
+
+# --- renderers and logs ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["\n=HYPERLINK(\"http://evil.example/\",\"x\")", "\u3000=1+2", "\u2003@SUM(A1)",
+                                   "  \n\n-2+3", "\ufeff=1+2", "\u00a0\n+1"])
+def test_a_formula_after_any_leading_white_space_is_guarded(value: str) -> None:
+    """``notes`` may start with a line feed; other white space (ideographic, em space) is not a character a
+    spreadsheet shows either: a formula after it is guarded like one at the start."""
+    cell = exports.safe_cell(value, column="notes")
+    assert cell.startswith("'")
+    from pocsync_adapters.csv_table import _unguard
+
+    assert _unguard(cell) == exports.safe_text(value, field="notes")  # the import gives the text back
+
+
+def test_the_ldif_writer_treats_every_field_as_untrusted() -> None:
+    """The LDIF writer (an adapter's writer) wrote NUL, bidi overrides and U+2028 as they came."""
+    import base64
+
+    from pocsync_adapters.ldif_file import LdifAdapter
+
+    bad = "Ex\u202eample\x00 \u2028x\u2066"
+    row = {"key": "DEU/technical", "origin": "eu", "hlc": f"{T0:013d}-0000", "cs_id": "x", "author": "a",
+           "entry": {"state": "DEU", "kind": "technical", "organisation": bad, "position": bad, "person": bad,
+                     "notes": bad + "\nline two", "emails": ["a\u202e@example.org"], "phones": ["+49\x00"],
+                     "timezone": bad, "languages": ["en\u2028"], "networks": [bad], "extra_thing": bad}}
+    out = LdifAdapter().write([row])
+    text = out.decode()
+    decoded = [base64.b64decode(line.split(":: ", 1)[1]).decode()
+               for line in text.replace("\n ", "").splitlines() if ":: " in line]
+    for s in [text, *decoded]:
+        for ch in "\u202e\x00\u2028\u2066":
+            assert ch not in s, (ch, s)
+    assert any("line two" in s for s in decoded)  # notes keeps its line feed
+
+
+def test_json_log_fields_are_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    jwt_like = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJERVUvdGVjaG5pY2FsIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    rec = logging.LogRecord("pocsync.sync", logging.WARNING, __file__, 1, "peer %s down", ("osce",), None)
+    rec.fields = {"event": "peer_down", "error": f"GET https://osce.example/?access_token={jwt_like}: 401",
+                  "nested": {"h": f"Bearer {jwt_like}"}}
+    line = logs.JsonLines().format(rec)
+    assert jwt_like not in line and "[redacted]" in line
+    assert json.loads(line)["event"] == "peer_down"
