@@ -205,3 +205,16 @@ def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Fed
         assert shown == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\nh \u200f\U0001F600"  # LF stays (notes)
         td = page.evaluate("el('td', 'x\\u202ey').textContent")
         assert td == "x\ufffdy"
+
+
+def test_the_dashboard_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
+    """The operators' dashboard shows a member's signed words too (a refused op's key in the feed): same rule."""
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(fed["eu"].url + "/dashboard")
+        page.wait_for_function("typeof el === 'function'")
+        assert page.evaluate("el('td', 'refused put DEU/\\u202elacinhcet\\u2066\\u0000').textContent") == \
+            "refused put DEU/\ufffdlacinhcet\ufffd\ufffd"
+        assert page.evaluate("svgEl('text', {}, 'eu\\u2028x').textContent") == "eu\ufffdx"
