@@ -186,7 +186,7 @@ class SQLiteState:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         now = utcnow()
         cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
-                             (now, message, digest, reason))
+                             (now, message[:1000], digest, reason))
         if cur.rowcount:
             return
         self.c.execute("DELETE FROM quarantine WHERE coalesce(last_at, received_at) < ?", (utc_ago(QUARANTINE_TTL),))

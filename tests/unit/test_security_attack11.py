@@ -205,3 +205,23 @@ def test_json_log_fields_are_redacted_too(capsys: pytest.CaptureFixture[str]) ->
     line = logs.JsonLines().format(rec)
     assert jwt_like not in line and "[redacted]" in line
     assert json.loads(line)["event"] == "peer_down"
+
+
+def test_a_repeated_refusal_keeps_the_quarantine_record_small(tmp_path: Path, fed: Fed) -> None:
+    """The first refusal of an item stored its message cut at 1000 characters; a repeat stored the whole
+    message, which quotes the item's (attacker-chosen, up to the envelope cap) keyid: each distinct blob
+    sent twice cost ~200 KB, 500 rows a source."""
+    import base64
+
+    from pocsync.core import jsonc
+    from pocsync.core.envelope import CHANGESET_TYPE
+
+    eu = make_store(tmp_path, fed)
+    payload = jsonc.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": 1, "prev": None,
+                           "hlc": f"{T0:013d}-0000", "manifest": 1, "author": "x", "ops": []})
+    blob = jsonc.dumps({"payloadType": CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
+                        "signatures": [{"keyid": "k" * 200_000, "sig": base64.b64encode(bytes(64)).decode()}]})
+    for _ in range(3):
+        assert eu.receive(blob, source="mqtt", now_ms_=T0).status == "quarantined"
+    row = eu.conn.execute("SELECT count, length(message), length(envelope) FROM quarantine").fetchone()
+    assert row[0] == 3 and row[1] <= 1000 and row[2] <= len(blob)
