@@ -225,3 +225,21 @@ def test_a_repeated_refusal_keeps_the_quarantine_record_small(tmp_path: Path, fe
         assert eu.receive(blob, source="mqtt", now_ms_=T0).status == "quarantined"
     row = eu.conn.execute("SELECT count, length(message), length(envelope) FROM quarantine").fetchone()
     assert row[0] == 3 and row[1] <= 1000 and row[2] <= len(blob)
+
+
+def test_the_per_token_rate_limiter_forgets_idle_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read limiter keys on the token's jti, and a holder can mint session tokens at will (each sign-in
+    is a new jti): the bucket map grew by one per token for ever.  Idle (full) buckets are forgotten,
+    which changes no answer: a forgotten bucket comes back full."""
+    from pocsync.api import peer
+
+    now = [1000.0]
+    monkeypatch.setattr(peer.time, "monotonic", lambda: now[0])
+    lim = peer.RateLimiter(10)
+    for i in range(50_000):
+        assert lim.allow(f"jti-{i}")
+        now[0] += 0.001
+    assert len(lim.buckets) <= peer.RateLimiter.MAX_KEYS
+    # a busy key is still limited
+    results = [lim.allow("busy") for _ in range(100)]
+    assert results.count(True) == 20 and not results[-1]
