@@ -61,6 +61,7 @@ class Claims:
     iat_ms: int = 0     # issue time in ms (claim ``iat_ms``; ``iat`` * 1000 for tokens without it)
     auth_time: int = 0  # when the chain of renewals began (claim ``auth_time``; ``iat`` without it)
     audience: str = AUDIENCE
+    parent: str = ""    # a session token: the jti of the token it was opened with (claim ``parent_jti``)
 
 
 def session_audience(node: str) -> str:
@@ -69,7 +70,7 @@ def session_audience(node: str) -> str:
 
 def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject: str, scope: str, now_s: int,
                 ttl_s: int, now_ms: int | None = None, auth_time: int | None = None,
-                audience: str = AUDIENCE, exp: int | None = None) -> str:
+                audience: str = AUDIENCE, exp: int | None = None, parent: str | None = None) -> str:
     if scope not in SCOPES:
         raise TokenError(f"scope must be one of {SCOPES}", reason="bad_scope")
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -81,6 +82,8 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
     claims = {"iss": issuer, "sub": subject, "aud": audience, "iat": now_s, "iat_ms": ms,
               "exp": exp if exp is not None else now_s + ttl_s, "auth_time": auth_time if auth_time else now_s,
               "jti": secrets.token_urlsafe(16), "scope": scope}
+    if parent:
+        claims["parent_jti"] = parent  # revoking the parent revokes this session too (ADR 13)
     return jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
 
 
@@ -181,6 +184,9 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
         raise TokenError("token needs string sub, scope and jti claims", reason="missing_claim")
     if not 0 < len(claims["jti"]) <= MAX_JTI:  # the deny-list must find what it revoked
         raise TokenError(f"token jti must be 1 to {MAX_JTI} characters", reason="malformed")
+    parent = claims.get("parent_jti", "")
+    if not isinstance(parent, str) or len(parent) > MAX_JTI:
+        raise TokenError(f"token parent_jti must be a string of at most {MAX_JTI} characters", reason="malformed")
     assert iat is not None and exp is not None
     if now_s >= exp:
         raise TokenError("token expired", reason="expired")
@@ -193,7 +199,7 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     if auth_time is None or auth_time > iat:
         auth_time = iat
     return Claims(issuer=iss, subject=claims["sub"], scope=claims["scope"], iat=iat, exp=exp,
-                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience)
+                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience, parent=parent)
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,7 @@ class SubjectState:
 
     entry: dict | None          # the live entry, or None
     dead_since: str | None = None  # hlc of the latest delete or withdrawal of the key by any origin
-    revoked: bool = False       # the token's jti is on this node's deny-list
+    revoked: bool = False       # the token's jti (or a session's parent_jti) is on this node's deny-list
 
 
 def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str], Any] | None) -> None:

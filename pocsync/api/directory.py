@@ -210,7 +210,8 @@ async def session_start(request: web.Request) -> web.Response:
     exp = min(claims.exp, now_s + tokens.SESSION_TTL_S)
     session = tokens.issue_token(issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
                                  subject=claims.subject, scope=claims.scope, now_s=now_s, ttl_s=exp - now_s,
-                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp)
+                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp,
+                                 parent=claims.jti)
     resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": exp})
     resp.set_cookie(SESSION_COOKIE, session, httponly=True, secure=True, samesite="Strict", path="/",
                     max_age=max(0, exp - now_s))

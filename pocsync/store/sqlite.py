@@ -701,12 +701,12 @@ class Store:
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
 
     # --- tokens (ADR 13) ---------------------------------------------------------------
-    def subject_state(self, key: str, jti: str | None) -> dict[str, Any]:
-        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` is revoked."""
+    def subject_state(self, key: str, jti: str | None, parent: str | None = None) -> dict[str, Any]:
+        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` (or the
+        ``parent`` jti a session token was opened with) is revoked."""
         row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()
         death = self.conn.execute("SELECT hlc FROM key_deaths WHERE key=?", (key,)).fetchone()
-        revoked = jti is not None and self.conn.execute(
-            "SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+        revoked = any(j and self.is_revoked(j) for j in (jti, parent))
         return {"entry": json.loads(row["entry"]) if row else None, "dead_since": death["hlc"] if death else None,
                 "revoked": revoked}
 

@@ -191,6 +191,21 @@ def test_case7_renewal_and_sign_out_revoke_the_old_credential(fed: Federation) -
     assert status == 401 and json.loads(body)["reason"] == "revoked"
 
 
+def test_a_session_dies_when_the_token_it_was_opened_with_is_renewed(fed: Federation) -> None:
+    """A stolen token used to sign in: the holder's renewal revokes the token at this node, and the session
+    cookie opened with it must die too (it was a token of its own with its own jti, alive for 8 h)."""
+    eu = fed["eu"]
+    tok = poc(fed)
+    status, headers, _ = call(eu.url + "/v1/session", method="POST", body=json.dumps({"token": tok}).encode(),
+                              headers={"Content-Type": "application/json"})
+    assert status == 200
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert call(eu.url + "/v1/whoami", headers={"Cookie": cookie})[0] == 200
+    assert call(eu.url + "/v1/token/renew", method="POST", headers={"Authorization": "Bearer " + tok})[0] == 200
+    status, _, body = call(eu.url + "/v1/whoami", headers={"Cookie": cookie})
+    assert status == 401 and json.loads(body)["reason"] == "revoked"
+
+
 def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
     """The PoC page is a renderer too: its text helper neutralises what a member node may have signed."""
     from tests.support.browser import browser
