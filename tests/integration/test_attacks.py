@@ -222,6 +222,24 @@ def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Fed
         assert td == "x\ufffdy"
 
 
+def test_the_web_page_shows_an_error_detail_by_the_free_text_rule(fed: Federation) -> None:
+    """A crafted link (#/entry/<key with a bidi override>) made the page show the node's 404 detail, which
+    quotes the key, with the override working."""
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(fed["eu"].url + "/")
+        page.fill("#token", poc(fed))
+        page.click("#signin-btn")
+        page.wait_for_selector("#results tbody tr")
+        page.evaluate("location.hash = '#/entry/DEU/tech%E2%80%AEnical'")
+        count = "document.getElementById('count').textContent"
+        wait_for(lambda: "not in the directory" in page.evaluate(count), 20, "the page to show the 404 detail")
+        shown = page.evaluate(count)
+        assert "\u202e" not in shown and "\ufffd" in shown, shown
+
+
 def test_the_dashboard_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
     """The operators' dashboard shows a member's signed words too (a refused op's key in the feed): same rule."""
     from tests.support.browser import browser
