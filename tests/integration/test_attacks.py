@@ -206,6 +206,28 @@ def test_a_session_dies_when_the_token_it_was_opened_with_is_renewed(fed: Federa
     assert status == 401 and json.loads(body)["reason"] == "revoked"
 
 
+def test_renewals_and_sign_ins_are_rate_limited_per_subject(fed: Federation) -> None:
+    """Each renewal or sign-in mints a token with a fresh jti (a fresh read allowance) and each renewal adds a
+    deny-list row: one token could mint them at any rate.  They are limited per subject."""
+    eu = fed["eu"]
+    tok = poc(fed)
+    body = json.dumps({"token": tok}).encode()
+    codes = [call(eu.url + "/v1/session", method="POST", body=body, headers={"Content-Type": "application/json"})[0]
+             for _ in range(12)]
+    assert codes.count(200) <= 6 and 429 in codes, codes
+    with eu.store() as s:
+        rows = s.conn.execute("SELECT count(*) FROM revoked_tokens").fetchone()[0]
+    chain, statuses = tok, []
+    for _ in range(12):
+        status, _, b = call(eu.url + "/v1/token/renew", method="POST", headers={"Authorization": "Bearer " + chain})
+        statuses.append(status)
+        if status == 200:
+            chain = json.loads(b)["token"]
+    assert statuses.count(200) <= 6 and 429 in statuses, statuses
+    with eu.store() as s:
+        assert s.conn.execute("SELECT count(*) FROM revoked_tokens").fetchone()[0] - rows <= 6
+
+
 def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
     """The PoC page is a renderer too: its text helper neutralises what a member node may have signed."""
     from tests.support.browser import browser
