@@ -40,6 +40,14 @@ LISTS = ("emails", "phones", "languages", "networks")
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 LIST_SEP = "; "
+# what a spreadsheet does not show before a formula: any white space (LF in notes, U+3000, …) and the
+# zero-width characters
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def needs_guard(text: str) -> bool:
+    """Whether a spreadsheet could run ``text`` as a formula (it starts one after invisible characters)."""
+    return text.lstrip().lstrip(_INVISIBLE).lstrip().startswith(FORMULA)
 
 
 def safe_text(value: Any, *, field: str = "") -> str:
@@ -65,7 +73,7 @@ def safe_cell(value: Any, *, column: str = "") -> str:
     else:
         text = str(value)
     text = safe_text(text, field=column)
-    if text.lstrip(_BLANKS).startswith(FORMULA):
+    if needs_guard(text):
         phones_ok = column == "phones" and isinstance(value, list) and value and all(is_e164(v) for v in value)
         if not phones_ok:
             text = "'" + text
@@ -74,12 +82,13 @@ def safe_cell(value: Any, *, column: str = "") -> str:
     return text
 
 
-_BLANKS = " \u00a0"
-
-
 def looks_guarded(text: str) -> bool:
-    """Whether ``text`` reads as a guarded cell: ``'`` then (after any blanks) a formula start or ``'``."""
-    return text.startswith("'") and text[1:].lstrip(_BLANKS).startswith((*FORMULA, "'"))
+    """Whether ``text`` reads as a guarded cell: ``'`` then a formula start (:func:`needs_guard`) or, after
+    blanks and invisible characters, another ``'``."""
+    if not text.startswith("'"):
+        return False
+    rest = text[1:]
+    return needs_guard(rest) or rest.lstrip().lstrip(_INVISIBLE).lstrip().startswith("'")
 
 
 def unguard(text: str) -> str:
@@ -124,15 +133,18 @@ def _rev(hlc: str) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _safe_entry(value: Any, field: str = "") -> Any:
+def safe_entry(value: Any, field: str = "") -> Any:
     """The entry with every string passed through :func:`safe_text` (lists and objects walked)."""
     if isinstance(value, str):
         return safe_text(value, field=field)
     if isinstance(value, list):
-        return [_safe_entry(v, field) for v in value]
+        return [safe_entry(v, field) for v in value]
     if isinstance(value, dict):
-        return {safe_text(k): _safe_entry(v, k if not field else field) for k, v in value.items()}
+        return {safe_text(k): safe_entry(v, k if not field else field) for k, v in value.items()}
     return value
+
+
+_safe_entry = safe_entry
 
 
 def to_vcard(rows: list[dict[str, Any]]) -> str:

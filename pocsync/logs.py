@@ -39,6 +39,16 @@ def redact(text: str) -> str:
     return text
 
 
+def _redact_value(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v) for v in value]
+    return value
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -49,8 +59,8 @@ class JsonLines(logging.Formatter):
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
                "level": record.levelname.lower(), "logger": record.name, "msg": redact(record.getMessage())}
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):  # structured sync events (pocsync.node.runtime.event)
-            out.update({k: v for k, v in fields.items() if k not in out})
+        if isinstance(fields, dict):  # structured sync events (pocsync.node.runtime.event): redacted too
+            out.update({k: _redact_value(v) for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)

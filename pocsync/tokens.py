@@ -39,6 +39,7 @@ MAX_TOTAL_LIFETIME_S = 30 * 86_400  # renewals never carry a token past auth_tim
 SESSION_TTL_S = 8 * 3_600
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c", "x5t", "crit")
 MAX_TOKEN = 8192
+MAX_JTI = 200
 LEEWAY_S = 60
 LATEST = 2**53 - 1  # "the issuer's scope now": its latest scope step
 
@@ -59,6 +60,7 @@ class Claims:
     iat_ms: int = 0     # issue time in ms (claim ``iat_ms``; ``iat`` * 1000 for tokens without it)
     auth_time: int = 0  # when the chain of renewals began (claim ``auth_time``; ``iat`` without it)
     audience: str = AUDIENCE
+    parent: str = ""    # a session token: the jti of the token it was opened with (claim ``parent_jti``)
 
 
 def session_audience(node: str) -> str:
@@ -67,7 +69,7 @@ def session_audience(node: str) -> str:
 
 def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject: str, scope: str, now_s: int,
                 ttl_s: int, now_ms: int | None = None, auth_time: int | None = None,
-                audience: str = AUDIENCE, exp: int | None = None) -> str:
+                audience: str = AUDIENCE, exp: int | None = None, parent: str | None = None) -> str:
     if scope not in SCOPES:
         raise TokenError(f"scope must be one of {SCOPES}", reason="bad_scope")
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -79,6 +81,8 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
     claims = {"iss": issuer, "sub": subject, "aud": audience, "iat": now_s, "iat_ms": ms,
               "exp": exp if exp is not None else now_s + ttl_s, "auth_time": auth_time if auth_time else now_s,
               "jti": secrets.token_urlsafe(16), "scope": scope}
+    if parent:
+        claims["parent_jti"] = parent  # revoking the parent revokes this session too (ADR 13)
     return jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
 
 
@@ -177,6 +181,11 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     if not isinstance(claims.get("scope"), str) or not isinstance(claims.get("jti"), str) \
             or not isinstance(claims.get("sub"), str):
         raise TokenError("token needs string sub, scope and jti claims", reason="missing_claim")
+    if not 0 < len(claims["jti"]) <= MAX_JTI:  # the deny-list must find what it revoked
+        raise TokenError(f"token jti must be 1 to {MAX_JTI} characters", reason="malformed")
+    parent = claims.get("parent_jti", "")
+    if not isinstance(parent, str) or len(parent) > MAX_JTI:
+        raise TokenError(f"token parent_jti must be a string of at most {MAX_JTI} characters", reason="malformed")
     assert iat is not None and exp is not None
     if now_s >= exp:
         raise TokenError("token expired", reason="expired")
@@ -189,7 +198,7 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     if auth_time is None or auth_time > iat:
         auth_time = iat
     return Claims(issuer=iss, subject=claims["sub"], scope=claims["scope"], iat=iat, exp=exp,
-                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience)
+                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience, parent=parent)
 
 
 @dataclass(frozen=True)
@@ -198,7 +207,7 @@ class SubjectState:
 
     entry: dict | None          # the live entry, or None
     dead_since: str | None = None  # hlc of the latest delete or withdrawal of the key by any origin
-    revoked: bool = False       # the token's jti is on this node's deny-list
+    revoked: bool = False       # the token's jti (or a session's parent_jti) is on this node's deny-list
 
 
 def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str], Any] | None) -> None:
@@ -220,7 +229,10 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
     except PocsyncError:
         raise TokenError(f"subject {c.subject!r} is not an entry key", reason="bad_subject") from None
     node = manifest.node(c.issuer)
-    if node is None or not node.covers(state, LATEST):
+    # A session token is the node's own record of a sign-in whose token it checked (issuer scope included)
+    # and is valid at that node only: its node need not cover the State (a PoC may sign in at any node).
+    session = c.audience.startswith(SESSION_AUDIENCE) and c.audience == session_audience(c.issuer)
+    if node is None or (not session and not node.covers(state, LATEST)):
         raise TokenError(f"{c.issuer} may not issue tokens for {state}", reason="issuer_out_of_scope")
     if lookup_entry is not None:
         if st.entry is None:

@@ -65,8 +65,8 @@ def rdn_value(key: str) -> str:
 
 def entry_attrs(row: dict[str, Any]) -> dict[str, list[str]]:
     """The LDAP attributes of one view row."""
-    e = row["entry"]
-    cn = rdn_value(row["key"])
+    e = exports.safe_entry(row["entry"])  # every field is untrusted (ADR 15)
+    cn = rdn_value(exports.safe_text(row["key"]))
     a: dict[str, list[str]] = {"objectClass": list(OBJECT_CLASSES), "cn": [cn], "sn": [cn]}
     for name, attr in (("organisation", "o"), ("position", "title"), ("person", "displayName"),
                        ("notes", "description")):

@@ -69,14 +69,15 @@ async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
         _, unverified = tokens.unverified_parts(token)
     except tokens.TokenError:
         unverified = {}
-    sub, jti = unverified.get("sub"), unverified.get("jti")
+    sub, jti, parent = unverified.get("sub"), unverified.get("jti"), unverified.get("parent_jti")
     sub = sub if isinstance(sub, str) and len(sub) <= 64 else None
     jti = jti if isinstance(jti, str) else None
+    parent = parent if isinstance(parent, str) else None  # a session token: revoked with its parent (ADR 13)
     if sub and "/" in sub:
-        found = await rt.worker.run(Store.subject_state, sub, jti)
+        found = await rt.worker.run(Store.subject_state, sub, jti, parent)
     else:
         found = {"entry": None, "dead_since": None,
-                 "revoked": bool(jti) and await rt.worker.run(Store.is_revoked, jti)}
+                 "revoked": any([bool(j) and await rt.worker.run(Store.is_revoked, j) for j in (jti, parent)])}
     state = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
 
     def lookup(key: str) -> tokens.SubjectState:

@@ -32,6 +32,18 @@ from pocsync.errors import PocsyncError
 from pocsync.store import Store
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
+# Renewals and sign-ins mint tokens (each a new jti, each renewal a deny-list row): limited per subject, or one
+# token could mint a stream of tokens, each with a fresh read allowance, and grow the deny-list at will.
+ISSUE_LIMITER = web.AppKey("issue_limiter", RateLimiter)
+ISSUES_PER_SECOND = 2
+
+
+def _issue_allowed(request: web.Request, claims: Any) -> web.Response | None:
+    if request.app[ISSUE_LIMITER].allow(claims.subject):
+        return None
+    request.app[RUNTIME].counters["token_rejected:issue_rate_limited"] += 1
+    return problem(429, "too many requests", f"too many renewals or sign-ins for {claims.subject}",
+                   reason="rate_limited", headers={"Retry-After": "1"})
 MAX_PER_PAGE = 500
 RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 13)
 
@@ -179,6 +191,9 @@ async def renew(request: web.Request) -> web.Response:
     claims = await authenticate(request, rt, scopes=("directory", "health"))
     if isinstance(claims, web.Response):
         return claims
+    limited = _issue_allowed(request, claims)
+    if limited is not None:
+        return limited
     m = await rt.manifest()
     now_s = int(time.time())
     try:
@@ -206,11 +221,15 @@ async def session_start(request: web.Request) -> web.Response:
     claims = await authenticate(request, rt, scopes=("directory", "health"), token=token)
     if isinstance(claims, web.Response):
         return claims
+    limited = _issue_allowed(request, claims)
+    if limited is not None:
+        return limited
     now_s = int(time.time())
     exp = min(claims.exp, now_s + tokens.SESSION_TTL_S)
     session = tokens.issue_token(issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
                                  subject=claims.subject, scope=claims.scope, now_s=now_s, ttl_s=exp - now_s,
-                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp)
+                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp,
+                                 parent=claims.jti)
     resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": exp})
     resp.set_cookie(SESSION_COOKIE, session, httponly=True, secure=True, samesite="Strict", path="/",
                     max_age=max(0, exp - now_s))
@@ -264,6 +283,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[READ_LIMITER] = RateLimiter(10)
+    app[ISSUE_LIMITER] = RateLimiter(ISSUES_PER_SECOND)
     app.router.add_get("/v1/entries", list_entries)
     app.router.add_get("/v1/entries/{state}/{kind}", get_entry)
     app.router.add_get("/v1/divergences", get_divergences)

@@ -41,8 +41,19 @@ class RateLimiter:
         self.burst = float(per_second * 2)
         self.buckets: dict[str, Bucket] = {}
 
+    MAX_KEYS = 10_000  # keys are token jtis too, which a holder mints at will (one per sign-in)
+
+    def _forget(self, now: float) -> None:
+        """Forget full buckets (a forgotten key comes back full: no answer changes); under a flood, the oldest."""
+        self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * self.rate < self.burst}
+        if len(self.buckets) >= self.MAX_KEYS:
+            keep = sorted(self.buckets.items(), key=lambda kv: kv[1].at)[self.MAX_KEYS // 10:]
+            self.buckets = dict(keep)
+
     def allow(self, key: str) -> bool:
         now = time.monotonic()
+        if key not in self.buckets and len(self.buckets) >= self.MAX_KEYS:
+            self._forget(now)
         b = self.buckets.setdefault(key, Bucket(self.burst, now))
         b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
         b.at = now

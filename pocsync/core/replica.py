@@ -105,6 +105,7 @@ class State(Protocol):
     def latest(self, origin: str, key: str) -> Assertion | None: ...
     def latest_for_key(self, key: str) -> list[Assertion]: ...
     def set_latest(self, a: Assertion) -> None: ...
+    def note_death(self, key: str, hlc: str) -> None: ...  # an applied delete/withdraw: greatest hlc per key
     def withdrawal(self, key: str) -> Assertion | None: ...
     def set_withdrawal(self, a: Assertion) -> None: ...
     def winner(self, key: str) -> Assertion | None: ...
@@ -128,6 +129,11 @@ UNVERIFIED_PARK_REASONS = frozenset({"manifest_unknown"})
 MAX_UNVERIFIED_PARKED_PER_ORIGIN = 32
 MAX_UNVERIFIED_PARKED = 256
 MAX_UNVERIFIED_PARKED_BYTES = 16 * 1024 * 1024
+# Verified parked items (``gap``, ``clock_skew``) are a member's signed word that its chain goes on: a
+# member can sign as many seqs past its head as it likes, so they are bounded per origin too; the ones
+# farthest from the head go first (a pull fetches them again from a peer that logged them).
+MAX_PARKED_PER_ORIGIN = 512
+MAX_PARKED_BYTES_PER_ORIGIN = 32 * 1024 * 1024
 # What the quarantine keeps of an item it will never retry: its hash, size, reason and first bytes.
 QUARANTINE_HEAD_BYTES = 512
 
@@ -271,6 +277,8 @@ class Replica:
             # chain restart a later segment can be applied before an earlier one arrives.
             if prior is None or (a.seq, a.index) > (prior.seq, prior.index):
                 st.set_latest(a)
+            if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
+                st.note_death(op.key, cs.hlc)
             if op.op == "withdraw":
                 st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
             touched.add(op.key)
@@ -416,6 +424,7 @@ class MemoryState:
         self.winners: dict[str, Assertion] = {}
         self.refusals: dict[tuple[str, int], Refusal] = {}
         self.records: dict[tuple[str, str], Assertion] = {}
+        self.deaths: dict[str, str] = {}  # key -> greatest hlc of an applied delete or withdrawal
 
     def logged(self, origin: str, seq: int) -> Head | None:
         cs = self.log.get((origin, seq))
@@ -457,6 +466,14 @@ class MemoryState:
                     break
                 self.parked.pop(victim, None)
                 self._parked_order.remove(victim)
+        else:  # verified: bounded per origin, the seqs nearest the head kept (as the store does)
+            mine = sorted((p[1] or 0, i, len(p[2])) for i, p in self.parked.items()
+                          if p[0] == origin and p[3] not in UNVERIFIED_PARK_REASONS)
+            size = 0
+            for n, (_, i, length) in enumerate(mine, start=1):
+                size += length
+                if n > MAX_PARKED_PER_ORIGIN or size > MAX_PARKED_BYTES_PER_ORIGIN:
+                    self.parked.pop(i, None)
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
         return [p[2] for _, p in sorted(self.parked.items()) if p[0] == origin and p[1] == seq]
@@ -495,6 +512,9 @@ class MemoryState:
     def set_latest(self, a: Assertion) -> None:
         self.latest_[(a.origin, a.key)] = a
 
+    def note_death(self, key: str, hlc: str) -> None:
+        self.deaths[key] = max(self.deaths.get(key, hlc), hlc)
+
     def withdrawal(self, key: str) -> Assertion | None:
         return self.withdrawals.get(key)
 
@@ -527,6 +547,7 @@ class MemoryState:
         self.withdrawals.clear()
         self.winners.clear()
         self.refusals.clear()
+        self.deaths.clear()
 
     def view_refs(self) -> list[tuple[str, str]]:
         """(key, ref) of the entries in the view."""

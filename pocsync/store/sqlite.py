@@ -31,6 +31,8 @@ from pocsync.core.changeset import ChangeSet
 from pocsync.core.merge import Assertion, view_digest
 from pocsync.core.replica import (
     MANIFEST_DEPENDENT,
+    MAX_PARKED_BYTES_PER_ORIGIN,
+    MAX_PARKED_PER_ORIGIN,
     MAX_UNVERIFIED_PARKED,
     MAX_UNVERIFIED_PARKED_BYTES,
     MAX_UNVERIFIED_PARKED_PER_ORIGIN,
@@ -145,6 +147,20 @@ class SQLiteState:
         )
         if reason in UNVERIFIED_PARK_REASONS:
             self._bound_unverified(origin)
+        else:
+            self._bound_verified(origin)
+
+    def _bound_verified(self, origin: str | None) -> None:
+        """Verified parked items of one origin: at most MAX_PARKED_PER_ORIGIN and _BYTES_, nearest seqs kept."""
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE origin IS ? AND reason NOT IN"
+                              f" ({','.join('?' * len(reasons))}) ORDER BY seq, id", (origin, *reasons)).fetchall()
+        n = size = 0
+        for r in rows:
+            n += 1
+            size += r["size"]
+            if n > MAX_PARKED_PER_ORIGIN or size > MAX_PARKED_BYTES_PER_ORIGIN:
+                self.c.execute("DELETE FROM parked WHERE id=?", (r["id"],))
 
     def _bound_unverified(self, origin: str | None) -> None:
         """Unverified parked items: expire after UNVERIFIED_PARK_TTL, oldest evicted beyond the caps."""
@@ -186,7 +202,7 @@ class SQLiteState:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         now = utcnow()
         cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
-                             (now, message, digest, reason))
+                             (now, message[:1000], digest, reason))
         if cur.rowcount:
             return
         self.c.execute("DELETE FROM quarantine WHERE coalesce(last_at, received_at) < ?", (utc_ago(QUARANTINE_TTL),))
@@ -245,9 +261,11 @@ class SQLiteState:
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
              jsonc.dumps(a.entry).decode() if a.entry is not None else None),
         )
-        if a.op in ("delete", "withdraw"):  # tokens issued before this die (issue 11, case 5)
-            self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
-                           " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (a.key, a.hlc))
+
+    def note_death(self, key: str, hlc: str) -> None:
+        """Tokens issued before an applied delete or withdrawal die (issue 11, case 5)."""
+        self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
+                       " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (key, hlc))
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
@@ -740,12 +758,12 @@ class Store:
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
 
     # --- tokens (ADR 13) ---------------------------------------------------------------
-    def subject_state(self, key: str, jti: str | None) -> dict[str, Any]:
-        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` is revoked."""
+    def subject_state(self, key: str, jti: str | None, parent: str | None = None) -> dict[str, Any]:
+        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` (or the
+        ``parent`` jti a session token was opened with) is revoked."""
         row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()
         death = self.conn.execute("SELECT hlc FROM key_deaths WHERE key=?", (key,)).fetchone()
-        revoked = jti is not None and self.conn.execute(
-            "SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
+        revoked = any(j and self.is_revoked(j) for j in (jti, parent))
         return {"entry": json.loads(row["entry"]) if row else None, "dead_since": death["hlc"] if death else None,
                 "revoked": revoked}
 
@@ -758,7 +776,7 @@ class Store:
         with self.transaction():
             self.conn.execute("DELETE FROM revoked_tokens WHERE exp < ?", (t,))
             self.conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, exp, reason, at) VALUES (?,?,?,?)",
-                              (jti[:200], exp, reason, utcnow()))
+                              (jti, exp, reason, utcnow()))
 
     def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
         with self.transaction():

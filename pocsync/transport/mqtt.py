@@ -137,7 +137,8 @@ class MqttLink:
                     _, inner, _ = csmod.peek_identity(opened.plaintext, max_bytes=rt.cfg.limits.max_envelope_bytes)
                 except PocsyncError:
                     inner = origin  # not an envelope at all: the store keeps a bounded record of the refusal
-                if inner != origin:
+                # an unreadable payload names no origin: the store refuses it and keeps a bounded record of why
+                if inner is not None and inner != origin:
                     rt.counters["mqtt_rejected:wrong_origin_topic"] += 1
                     return
                 rt.contact(origin, via="mqtt")

@@ -191,6 +191,43 @@ def test_case7_renewal_and_sign_out_revoke_the_old_credential(fed: Federation) -
     assert status == 401 and json.loads(body)["reason"] == "revoked"
 
 
+def test_a_session_dies_when_the_token_it_was_opened_with_is_renewed(fed: Federation) -> None:
+    """A stolen token used to sign in: the holder's renewal revokes the token at this node, and the session
+    cookie opened with it must die too (it was a token of its own with its own jti, alive for 8 h)."""
+    eu = fed["eu"]
+    tok = poc(fed)
+    status, headers, _ = call(eu.url + "/v1/session", method="POST", body=json.dumps({"token": tok}).encode(),
+                              headers={"Content-Type": "application/json"})
+    assert status == 200
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert call(eu.url + "/v1/whoami", headers={"Cookie": cookie})[0] == 200
+    assert call(eu.url + "/v1/token/renew", method="POST", headers={"Authorization": "Bearer " + tok})[0] == 200
+    status, _, body = call(eu.url + "/v1/whoami", headers={"Cookie": cookie})
+    assert status == 401 and json.loads(body)["reason"] == "revoked"
+
+
+def test_renewals_and_sign_ins_are_rate_limited_per_subject(fed: Federation) -> None:
+    """Each renewal or sign-in mints a token with a fresh jti (a fresh read allowance) and each renewal adds a
+    deny-list row: one token could mint them at any rate.  They are limited per subject."""
+    eu = fed["eu"]
+    tok = poc(fed)
+    body = json.dumps({"token": tok}).encode()
+    codes = [call(eu.url + "/v1/session", method="POST", body=body, headers={"Content-Type": "application/json"})[0]
+             for _ in range(12)]
+    assert codes.count(200) <= 6 and 429 in codes, codes
+    with eu.store() as s:
+        rows = s.conn.execute("SELECT count(*) FROM revoked_tokens").fetchone()[0]
+    chain, statuses = tok, []
+    for _ in range(12):
+        status, _, b = call(eu.url + "/v1/token/renew", method="POST", headers={"Authorization": "Bearer " + chain})
+        statuses.append(status)
+        if status == 200:
+            chain = json.loads(b)["token"]
+    assert statuses.count(200) <= 6 and 429 in statuses, statuses
+    with eu.store() as s:
+        assert s.conn.execute("SELECT count(*) FROM revoked_tokens").fetchone()[0] - rows <= 6
+
+
 def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
     """The PoC page is a renderer too: its text helper neutralises what a member node may have signed."""
     from tests.support.browser import browser
@@ -205,3 +242,34 @@ def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Fed
         assert shown == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\nh \u200f\U0001F600"  # LF stays (notes)
         td = page.evaluate("el('td', 'x\\u202ey').textContent")
         assert td == "x\ufffdy"
+
+
+def test_the_web_page_shows_an_error_detail_by_the_free_text_rule(fed: Federation) -> None:
+    """A crafted link (#/entry/<key with a bidi override>) made the page show the node's 404 detail, which
+    quotes the key, with the override working."""
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(fed["eu"].url + "/")
+        page.fill("#token", poc(fed))
+        page.click("#signin-btn")
+        page.wait_for_selector("#results tbody tr")
+        page.evaluate("location.hash = '#/entry/DEU/tech%E2%80%AEnical'")
+        count = "document.getElementById('count').textContent"
+        wait_for(lambda: "not in the directory" in page.evaluate(count), 20, "the page to show the 404 detail")
+        shown = page.evaluate(count)
+        assert "\u202e" not in shown and "\ufffd" in shown, shown
+
+
+def test_the_dashboard_shows_forbidden_code_points_as_replacement(fed: Federation) -> None:
+    """The operators' dashboard shows a member's signed words too (a refused op's key in the feed): same rule."""
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context().new_page()
+        page.goto(fed["eu"].url + "/dashboard")
+        page.wait_for_function("typeof el === 'function'")
+        assert page.evaluate("el('td', 'refused put DEU/\\u202elacinhcet\\u2066\\u0000').textContent") == \
+            "refused put DEU/\ufffdlacinhcet\ufffd\ufffd"
+        assert page.evaluate("svgEl('text', {}, 'eu\\u2028x').textContent") == "eu\ufffdx"

@@ -85,6 +85,7 @@ def test_any_order_and_duplication_gives_the_same_digest(actions, data, fork) ->
         assert digest(other) == digest(reference)
         assert refusals(other) == refusals(reference)
         assert set(other.state.winners) == set(reference.state.winners)
+        assert other.state.deaths == reference.state.deaths  # token deaths are order-free too (ADR 13)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -279,7 +279,7 @@ async function search() {
   const tb = $("results").querySelector("tbody");
   let data;
   try { data = await api("/v1/entries?" + p.toString()); } catch (e) {
-    if (current) { tb.replaceChildren(); $("count").textContent = e.message; }
+    if (current) { tb.replaceChildren(); $("count").textContent = safe(e.message); }
     return;
   }
   tb.replaceChildren(...data.entries.map(entryRow));
@@ -329,7 +329,7 @@ async function openEntry(key) {
   const [state, kind] = String(key).split("/");
   let d;
   try { d = await api("/v1/entries/" + encodeURIComponent(state) + "/" + encodeURIComponent(kind || "")); } catch (e) {
-    if (current) { show("directory"); $("count").textContent = e.message; }
+    if (current) { show("directory"); $("count").textContent = safe(e.message); }
     return;
   }
   const e = d.entry;

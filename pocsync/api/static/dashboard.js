@@ -2,7 +2,10 @@
 // Operator dashboard: polls /v1/health and /v1/health/history on this node; draws with inline SVG.
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#0b5cad", "#b3261e", "#1b7f3b", "#9a6700", "#6f42c1", "#0e7c86", "#c2410c", "#475569"];
-function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+// Free text a member signed (a refused op's key, …) is shown by the rule of ADR 15, like the PoC page's safe().
+const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/gu;
+function safe(t) { return String(t).replace(FORBIDDEN, "\ufffd"); }
+function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = safe(text); if (cls) e.className = cls; return e; }
 
 async function api(path) {
   const r = await fetch(path, { credentials: "same-origin", headers: { "Accept": "application/json" } });
@@ -114,7 +117,7 @@ function render(h, hist) {
 function svgEl(tag, attrs, text) {
   const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
+  if (text !== undefined) e.textContent = safe(text);
   return e;
 }
 
