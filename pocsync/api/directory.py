@@ -263,7 +263,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[READ_LIMITER] = RateLimiter(10)
+    app[READ_LIMITER] = RateLimiter(app[RUNTIME].cfg.api.token_requests_per_second)  # sync.toml [api]
     app.router.add_get("/v1/entries", list_entries)
     app.router.add_get("/v1/entries/{state}/{kind}", get_entry)
     app.router.add_get("/v1/divergences", get_divergences)
