@@ -238,6 +238,9 @@ def request_middleware(rt: Runtime):  # noqa: ANN201
             raise
         except asyncio.CancelledError:
             raise
+        except ConnectionResetError:  # the client left mid-request (e.g. mid-body): not this node's fault
+            rt.counters[f"api:{route}:connection_lost"] += 1
+            return problem(400, "connection lost", reason="connection_lost")
         except Exception:  # noqa: BLE001 — never a bare traceback to the client
             log.exception("error handling %s %s", request.method, route)
             rt.counters[f"api:{route}:500"] += 1
