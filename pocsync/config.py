@@ -30,10 +30,15 @@ class NodeConfig:
 class LimitsConfig:
     max_envelope_bytes: int = 256 * 1024
     max_clock_skew_seconds: int = 300
+    max_parked_per_origin: int = 32
+    max_parked: int = 256
+    max_parked_bytes: int = 16 * 1024 * 1024
 
     def core(self) -> Limits:
         return Limits(max_envelope_bytes=self.max_envelope_bytes,
-                      max_clock_skew_ms=self.max_clock_skew_seconds * 1000)
+                      max_clock_skew_ms=self.max_clock_skew_seconds * 1000,
+                      max_parked_per_origin=self.max_parked_per_origin, max_parked=self.max_parked,
+                      max_parked_bytes=self.max_parked_bytes)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class ApiConfig:
     tls_cert: str = ""
     tls_key: str = ""
     behind_tls_proxy: bool = False
+    token_requests_per_second: int = 10
+    max_pending_requests: int = 64
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -62,6 +69,8 @@ class MqttConfig:
     session_expiry_seconds: int = 86_400
     keepalive_seconds: int = 30
     reconnect_max_seconds: int = 30
+    max_inflight_messages: int = 20
+    max_queued_incoming_messages: int = 1000
 
 
 @dataclass(frozen=True)
@@ -161,13 +170,27 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
         raise ConfigError(f"{path}: missing [node] section")
-    return Config(path=path.resolve(), node=_section(NodeConfig, raw["node"], "node"),
-                  limits=_section(LimitsConfig, raw.get("limits"), "limits"),
-                  api=_section(ApiConfig, raw.get("api"), "api"),
-                  mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
-                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
-                  log=_section(LogConfig, raw.get("log"), "log"),
-                  sources=_sources(raw.get("sources")))
+    cfg = Config(path=path.resolve(), node=_section(NodeConfig, raw["node"], "node"),
+                 limits=_section(LimitsConfig, raw.get("limits"), "limits"),
+                 api=_section(ApiConfig, raw.get("api"), "api"),
+                 mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
+                 sync=_section(SyncConfig, raw.get("sync"), "sync"),
+                 log=_section(LogConfig, raw.get("log"), "log"),
+                 sources=_sources(raw.get("sources")))
+    for section, names in POSITIVE_LIMITS.items():
+        for name in names:
+            if getattr(getattr(cfg, section), name) < 1:
+                raise ConfigError(f"[{section}] {name} must be at least 1")
+    return cfg
+
+
+# Limits that must be ≥ 1 (0 would mean "refuse everything" or, for aiomqtt, "unbounded").
+POSITIVE_LIMITS = {
+    "limits": ("max_envelope_bytes", "max_parked_per_origin", "max_parked", "max_parked_bytes"),
+    "api": ("token_requests_per_second", "max_pending_requests"),
+    "mqtt": ("max_inflight_messages", "max_queued_incoming_messages"),
+    "sync": ("max_batch", "max_batch_bytes", "peer_requests_per_second"),
+}
 
 
 def _sources(raw: Any) -> tuple[SourceConfig, ...]:

@@ -282,7 +282,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[READ_LIMITER] = RateLimiter(10)
+    app[READ_LIMITER] = RateLimiter(app[RUNTIME].cfg.api.token_requests_per_second)  # sync.toml [api]
     app[ISSUE_LIMITER] = RateLimiter(ISSUES_PER_SECOND)
     app.router.add_get("/v1/entries", list_entries)
     app.router.add_get("/v1/entries/{state}/{kind}", get_entry)

@@ -34,6 +34,10 @@ class Limits:
 
     max_envelope_bytes: int = 256 * 1024
     max_clock_skew_ms: int = 300_000
+    # unverified parked change-sets (MANIFEST_DEPENDENT below): per claimed origin, in all, in bytes
+    max_parked_per_origin: int = 32
+    max_parked: int = 256
+    max_parked_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,10 @@ MANIFEST_DEPENDENT = frozenset({"unknown_key", "key_out_of_range", "bad_signatur
 # evidence of anything (the signing guard ignores them).  HTTP pull by head vectors fetches again
 # whatever an eviction dropped, so the bound loses nothing that a verified peer still holds.
 UNVERIFIED_PARK_REASONS = frozenset({"manifest_unknown"})
-MAX_UNVERIFIED_PARKED_PER_ORIGIN = 32
-MAX_UNVERIFIED_PARKED = 256
-MAX_UNVERIFIED_PARKED_BYTES = 16 * 1024 * 1024
+# Their defaults (sync.toml [limits] max_parked_per_origin, max_parked, max_parked_bytes).
+MAX_UNVERIFIED_PARKED_PER_ORIGIN = Limits.max_parked_per_origin
+MAX_UNVERIFIED_PARKED = Limits.max_parked
+MAX_UNVERIFIED_PARKED_BYTES = Limits.max_parked_bytes
 # Verified parked items (``gap``, ``clock_skew``) are a member's signed word that its chain goes on: a
 # member can sign as many seqs past its head as it likes, so they are bounded per origin too; the ones
 # farthest from the head go first (a pull fetches them again from a peer that logged them).
@@ -362,6 +367,10 @@ class Replica:
                              refusals=[{"index": x.index, "op": x.op, "key": x.key, "reason": x.reason,
                                         "message": x.message} for x in refusals])
         data = csmod.sign(payload, keyid=f"{me}:{signing.name}", key=key)
+        if len(data) > self.limits.max_envelope_bytes:  # peers quarantine it unread: drop it, store nothing
+            raise EntryError(f"the change-set would be {len(data)} bytes, the cap is {self.limits.max_envelope_bytes}"
+                             " ([limits] max_envelope_bytes); edit fewer entries at once — nothing was signed",
+                             reason="oversize")
         out = self.receive(data, now_ms=now_ms, source="local")
         if out.status != "accepted":
             raise SigningRefused(f"own change-set was not accepted: {out.reason}: {out.message}")

@@ -217,10 +217,18 @@ def task_context(name: str, factory) -> object:  # noqa: ANN001
 def request_middleware(rt: Runtime):  # noqa: ANN201
     """Count requests by route and status; turn HTTP errors into problem details (RFC 9457)."""
 
+    pending = 0  # requests being handled now; beyond [api] max_pending_requests: 503 (not /v1/node)
+
     @web.middleware
     async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN202
+        nonlocal pending
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
+        if pending >= rt.cfg.api.max_pending_requests and route != "/v1/node":
+            rt.counters[f"api:{route}:503"] += 1
+            return problem(503, "busy", f"this node is handling {pending} requests; try again shortly",
+                           reason="too_many_pending", headers={"Retry-After": "1"})
+        pending += 1
         try:
             resp = await handler(request)
         except web.HTTPException as exc:
@@ -230,10 +238,15 @@ def request_middleware(rt: Runtime):  # noqa: ANN201
             raise
         except asyncio.CancelledError:
             raise
+        except ConnectionResetError:  # the client left mid-request (e.g. mid-body): not this node's fault
+            rt.counters[f"api:{route}:connection_lost"] += 1
+            return problem(400, "connection lost", reason="connection_lost")
         except Exception:  # noqa: BLE001 — never a bare traceback to the client
             log.exception("error handling %s %s", request.method, route)
             rt.counters[f"api:{route}:500"] += 1
             return problem(500, "internal error", "the node logged the details", reason="internal_error")
+        finally:
+            pending -= 1
         rt.counters[f"api:{route}:{resp.status}"] += 1
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Cache-Control", "no-store")

@@ -33,9 +33,6 @@ from pocsync.core.replica import (
     MANIFEST_DEPENDENT,
     MAX_PARKED_BYTES_PER_ORIGIN,
     MAX_PARKED_PER_ORIGIN,
-    MAX_UNVERIFIED_PARKED,
-    MAX_UNVERIFIED_PARKED_BYTES,
-    MAX_UNVERIFIED_PARKED_PER_ORIGIN,
     QUARANTINE_HEAD_BYTES,
     UNVERIFIED_PARK_REASONS,
     Head,
@@ -97,9 +94,11 @@ def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
 class SQLiteState:
     """The core's State interface on one SQLite connection (inside a transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str = "", max_envelope_bytes: int = 256 * 1024) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, source: str = "", max_envelope_bytes: int = 256 * 1024,
+                 limits: Limits | None = None) -> None:
         self.c = conn
-        self.max_envelope_bytes = max_envelope_bytes
+        self.limits = limits or Limits(max_envelope_bytes=max_envelope_bytes)
+        self.max_envelope_bytes = self.limits.max_envelope_bytes
         self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
         self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
 
@@ -168,9 +167,10 @@ class SQLiteState:
         marks = ",".join("?" * len(reasons))
         self.c.execute(f"DELETE FROM parked WHERE reason IN ({marks}) AND parked_at < ?",
                        (*reasons, utc_ago(UNVERIFIED_PARK_TTL)))
-        checks = [(f"reason IN ({marks}) AND origin IS ?", (*reasons, origin), MAX_UNVERIFIED_PARKED_PER_ORIGIN,
-                   MAX_UNVERIFIED_PARKED_BYTES // 4),
-                  (f"reason IN ({marks})", reasons, MAX_UNVERIFIED_PARKED, MAX_UNVERIFIED_PARKED_BYTES)]
+        lim = self.limits  # sync.toml [limits] max_parked_per_origin, max_parked, max_parked_bytes
+        checks = [(f"reason IN ({marks}) AND origin IS ?", (*reasons, origin), lim.max_parked_per_origin,
+                   lim.max_parked_bytes // 4),
+                  (f"reason IN ({marks})", reasons, lim.max_parked, lim.max_parked_bytes)]
         for where, args, max_n, max_bytes in checks:
             rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE {where}"
                                   " ORDER BY parked_at DESC, rowid DESC", args).fetchall()
@@ -463,12 +463,12 @@ class Store:
             mf.check_install(self.manifest(), m, now_s=t // 1000)
             self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
                               (m.version, m.id, m.to_bytes(), utcnow()))
-            st = SQLiteState(self.conn, source="reevaluate", max_envelope_bytes=self.limits.max_envelope_bytes)
+            st = SQLiteState(self.conn, source="reevaluate", limits=self.limits)
             return Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
 
     # --- the log ------------------------------------------------------------------
     def replica(self, *, source: str = "") -> Replica:
-        return Replica(SQLiteState(self.conn, source=source, max_envelope_bytes=self.limits.max_envelope_bytes),
+        return Replica(SQLiteState(self.conn, source=source, limits=self.limits),
                        self.require_manifest(), limits=self.limits)
 
     def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:

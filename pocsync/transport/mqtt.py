@@ -63,6 +63,10 @@ class MqttLink:
             properties=props, keepalive=cfg.keepalive_seconds,
             username=cfg.username or u.username or None, password=password,
             tls_context=tls,
+            # [mqtt] bounds: QoS 1 messages part way through their flow, and received messages waiting for
+            # this node (beyond it aiomqtt discards them; the HTTP pull on the next gap or interval fetches them)
+            max_inflight_messages=cfg.max_inflight_messages,
+            max_queued_incoming_messages=cfg.max_queued_incoming_messages,
             will=aiomqtt.Will(topic=STATUS + self.rt.me, payload=b"offline", qos=1, retain=True),
         )
 
