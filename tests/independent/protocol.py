@@ -287,17 +287,21 @@ def changeset(data: bytes, m: Manifest, *, max_bytes: int = 262_144) -> CS:
             raise Park("manifest_unknown")
         raise Reject(reason)
     p = strict_json(payload)
-    if not isinstance(p, dict) or p.get("type") != "pocsync.changeset/v1":
+    if not isinstance(p, dict):
         raise Reject("bad_changeset")
+    if p.get("type") != "pocsync.changeset/v1":
+        raise Reject("wrong_type")
     ok = (isinstance(p.get("origin"), str) and NODE.fullmatch(p["origin"])
           and all(isinstance(p.get(f), int) and not isinstance(p.get(f), bool) and p[f] >= 1 for f in ("seq", "manifest"))
-          and (p.get("prev") is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
+          and "prev" in p and (p["prev"] is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
           and is_hlc(p.get("hlc"))
           and isinstance(p.get("author"), str) and not all(c in SPACE for c in p["author"]) and len(p["author"]) <= 200
-          and isinstance(p.get("ops"), list) and 1 <= len(p["ops"]) <= 1000
-          and all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str)
-                  for o in p["ops"]))
+          and isinstance(p.get("ops"), list) and len(p["ops"]) >= 1)
     if not ok:
+        raise Reject("bad_changeset")
+    if len(p["ops"]) > 1000:
+        raise Reject("too_many_ops")
+    if not all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str) for o in p["ops"]):
         raise Reject("bad_changeset")
     if p["manifest"] > m.version:
         raise Park("manifest_unknown")
