@@ -299,6 +299,24 @@ def json_vectors() -> None:
                  "bad_envelope"),
         env_case("duplicate member", (json.dumps(good)[:-1] + ', "payload": "e30="}').encode(), "duplicate_key"),
     ]
+    # validly signed payloads that break §7, in its order (type, members, op count, op items)
+    base = {"type": "pocsync.changeset/v1", "origin": "eu", "seq": 1, "prev": None, "hlc": "1763800000000-0000",
+            "manifest": 1, "author": "staff@eu.example.org", "ops": [{"op": "delete", "key": "DEU/technical"}]}
+
+    def signed_case(name: str, payload: object, reason: str) -> dict:
+        data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return env_case(name, dsse.sign(dsse.CHANGESET_TYPE, data, "eu:k1", ed("eu:k1")).to_bytes(), reason)
+
+    no_prev = {k: v for k, v in base.items() if k != "prev"}
+    envelopes += [
+        signed_case("signed payload that is a list", [base], "bad_changeset"),
+        signed_case("signed payload of another type, also without prev", {**no_prev, "type": "pocsync.changeset/v2"},
+                    "wrong_type"),
+        signed_case("signed payload without prev", no_prev, "bad_changeset"),
+        signed_case("signed payload with 1001 ops, one not an object",
+                    {**base, "ops": base["ops"] * 1000 + ["x"]}, "too_many_ops"),
+        signed_case("signed payload with an op lacking key", {**base, "ops": [{"op": "delete"}]}, "bad_changeset"),
+    ]
     write("json.json", {"max_depth": 32, "reason_order": list(jsonc.REASONS), "cases": cases,
                         "changeset_envelopes": envelopes})
 
