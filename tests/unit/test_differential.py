@@ -319,3 +319,90 @@ def test_changesets_same_outcome_refusals_and_digest(signed: tuple[bytes, str, s
     assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused, payload
     assert digest_lines(st_.digest_view()).decode() == lines
     assert st_.digest() == indep.digest(lines)
+
+
+# --- extension rules (§8.2, §8.3): feature switched on and off again, every namespace, any order ----------
+ROOT_KEY = Ed25519PrivateKey.from_private_bytes(_seed("root"))
+
+
+def _manifest_chain() -> list[mf.Manifest]:
+    """v1 no features, v2 toy-note, v3 toy-note off again, v4 toy-note with max_length 5."""
+    m1 = mf.parse(MANIFESTS[0].encode())
+    out = [m1]
+    for features, policy in (([], None), (["toy-note"], None), ([], None), (["toy-note"], {"max_length": 5})):
+        if len(out) == 1 and not features:
+            continue
+        p = mf.set_features(mf.next_version(out[-1].payload), features)
+        if policy:
+            p = mf.set_policy(p, "toy-note", policy)
+        out.append(mf.sign(mf.unsigned(p), ROOT_KEY))
+    return out
+
+
+MCHAIN = _manifest_chain()
+assert [sorted(m.features) for m in MCHAIN] == [[], ["toy-note"], [], ["toy-note"]]
+
+GATE_OPS = st.fixed_dictionaries({"op": st.sampled_from(["put", "delete", "withdraw", "note", "note", "comment"]),
+                                  "key": st.sampled_from(["DEU/technical", "FRA/technical", "DEU", "FRA", "UKR"]),
+                                  "text": st.sampled_from(["hi", "hello world", " "])})
+
+
+def _gate_chain(origin: str, op_lists: list[list[dict]]) -> list[bytes]:
+    out, prev = [], None
+    for i, op_list in enumerate(op_lists, start=1):
+        ops_ = []
+        for o in op_list:
+            o = dict(o)
+            if o["op"] in ("put", "delete", "withdraw") and "/" not in o["key"]:
+                o["key"] += "/technical"
+            if o["op"] == "put":
+                s, k = o["key"].split("/")
+                o["entry"] = {"state": s, "kind": k, "organisation": f"Org {origin}", "emails": ["a@example.org"],
+                              "holder_epoch": "1763800000000-0000"}
+            ops_.append(o)
+        payload = json.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": i, "prev": prev,
+                              "hlc": f"176380000{i % 10}000-000{len(origin) % 3}", "manifest": 1,
+                              "author": "a", "ops": ops_}, sort_keys=True, separators=(",", ":")).encode()
+        prev = "sha256:" + hashlib.sha256(payload).hexdigest()
+        out.append(_sign(payload, f"{origin}:k1", origin))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), eu=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=1, max_size=3),
+       osce=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=0, max_size=3),
+       upto=st.integers(0, len(MCHAIN) - 1))
+def test_feature_gating_any_order_and_duplicates_agrees_with_the_independent_reading(
+        data: st.DataObject, eu: list, osce: list, upto: int) -> None:
+    """Change-sets with `note` ops, delivered in any order with duplicates, interleaved with manifest
+    installs that switch toy-note on, off and on again (with a policy): the final refusals and digest
+    lines (every namespace) equal the independent reading's under the last manifest."""
+    envs = _gate_chain("eu", eu) + _gate_chain("osce", osce)
+    extra = data.draw(st.lists(st.sampled_from(envs), max_size=len(envs)))
+    order = data.draw(st.permutations(envs + extra))
+    installs = data.draw(st.lists(st.integers(0, len(order)), min_size=upto, max_size=upto))
+    rep = Replica(MemoryState(), MCHAIN[0])
+    version = 0
+    for i, env in enumerate(order):
+        while version < upto and installs.count(i) > 0 and installs.remove(i) is None:
+            version += 1
+            rep.reevaluate(now_ms=NOW_MS, manifest=MCHAIN[version])
+        rep.receive(env, now_ms=NOW_MS)
+    while version < upto:
+        version += 1
+        rep.reevaluate(now_ms=NOW_MS, manifest=MCHAIN[version])
+    ir = indep.Replica(indep.manifest(MCHAIN[upto].to_bytes()))
+    for env in envs:
+        ir.receive(env, NOW_MS)
+    refused, lines = ir.refused_and_lines()
+    st_ = rep.state
+    assert sorted(st_.log) == sorted(ir.log)
+    assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
+    assert digest_lines(st_.digest_view()).decode() == lines
+    # the same set, from scratch under the last manifest only, gives the same view
+    fresh = Replica(MemoryState(), MCHAIN[0])
+    for m in MCHAIN[1:upto + 1]:
+        fresh.reevaluate(now_ms=NOW_MS, manifest=m)
+    for env in reversed(envs):
+        fresh.receive(env, now_ms=NOW_MS)
+    assert fresh.state.digest() == st_.digest()
