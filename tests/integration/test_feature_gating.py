@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from pocsync import health as healthmod
 from pocsync.core import manifest as mf
 from pocsync.nodedir import NodeDir
 from tests.support.cli import run
@@ -89,5 +91,14 @@ def test_node_lacking_a_feature_refuses_the_manifest_and_keeps_pulling(tmp_path:
         assert to_un
         with fed["eu"].store() as s:
             assert s.manifest().version == 1
+        # and the operator is told, in /v1/health and by `status`, why eu stays on v1
+        op = run("token", "issue", "--data", fed["eu"].data, "--operator", "watch").output.strip()
+        req = urllib.request.Request(fed["eu"].url + "/v1/health", headers={"Authorization": f"Bearer {op}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            h = json.loads(r.read())
+        refused = h["manifest"]["refused"]
+        assert (refused["version"], refused["reason"], refused["missing_features"]) == \
+            (2, "unsupported_feature", ["held-changes"]), refused
+        assert any("manifest v2 refused" in p and "held-changes" in p for p in healthmod.problems(h))
     finally:
         fed.stop()
