@@ -516,7 +516,12 @@ def peer_request(header: str | None, *, m: Manifest, me: str, method: str, path:
         return "unknown_key"
     if not ed_ok(key, sig, PEER_TYPE, payload):
         return "bad_signature"
-    p = strict_json(payload)
+    try:
+        p = strict_json(payload)
+    except Reject:
+        return "bad_request"
+    if not isinstance(p, dict):
+        return "bad_request"
     if p.get("node") != node_id:
         return "key_not_of_origin"
     if p.get("target") != me:

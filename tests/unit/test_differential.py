@@ -406,3 +406,51 @@ def test_feature_gating_any_order_and_duplicates_agrees_with_the_independent_rea
     for env in reversed(envs):
         fresh.receive(env, now_ms=NOW_MS)
     assert fresh.state.digest() == st_.digest()
+
+
+# --- signed peer requests (§13.2) ---------------------------------------------------------------------------
+from pocsync.core.peerauth import verify_request  # noqa: E402
+
+PEER_TYPE = "application/vnd.pocsync.peer-request+json"
+PR_MANIFEST = mf.parse(MANIFESTS[0].encode())
+PR_INDEP = indep.manifest(MANIFESTS[0].encode())
+
+
+@st.composite
+def peer_headers(draw) -> tuple[str | None, bytes]:
+    body = draw(st.sampled_from([b"", b"{}"]))
+    p: dict[str, Any] = {"body": "sha256:" + hashlib.sha256(body).hexdigest(), "method": "GET", "node": "eu",
+                         "path": "/v1/peer/heads", "target": "un", "ts": NOW_MS}
+    for name in list(p):
+        choice = draw(st.integers(0, 12))
+        if choice == 0:
+            del p[name]
+        elif choice == 1:
+            p[name] = draw(WRONG | st.sampled_from(["osce", "get", "/v1/peer/heads?x=1", NOW_MS - 60_001,
+                                                     NOW_MS + 60_000, True]))
+    payload = json.dumps(p, sort_keys=True, separators=(",", ":")).encode()
+    if draw(st.integers(0, 10)) == 0:
+        payload = draw(st.sampled_from([b"[]", b"1", b'{"ts":1.5}', b'{"a":1,"a":2}', b"\xff", b'"x"']))
+    keyid, signer = draw(st.sampled_from([("eu:k1", "eu"), ("eu:k1", "eu"), ("osce:k1", "osce"), ("eu:k1", "osce"),
+                                          ("eu:k9", "eu"), ("eu", "eu")]))
+    sig = base64.b64encode(KEYS[signer].sign(dsse.pae(PEER_TYPE, payload))).decode()
+    env = {"payloadType": PEER_TYPE, "payload": base64.b64encode(payload).decode(),
+           "signatures": [{"keyid": keyid, "sig": sig}] * draw(st.sampled_from([1, 1, 1, 0, 2]))}
+    if draw(st.integers(0, 10)) == 0:
+        env["payloadType"] = "application/vnd.pocsync.changeset+json"
+    raw = json.dumps(env).encode()
+    header = draw(st.sampled_from(["Pocsync ", "Pocsync ", "Pocsync ", "pocsync ", "Pocsync  ", "Bearer "])) + \
+        base64.b64encode(raw).decode() + draw(st.sampled_from(["", "", "", " ", "=", "\n"]))
+    if draw(st.integers(0, 15)) == 0:
+        header = draw(st.sampled_from([None, "", "Pocsync", "Pocsync é", "Pocsync " + "A" * 5000]))
+    return header, body
+
+
+@SETTINGS
+@given(case=peer_headers())
+def test_peer_requests_same_reason(case: tuple[str | None, bytes]) -> None:
+    header, body = case
+    args = dict(me="un", method="GET", path="/v1/peer/heads", body=body, now_ms=NOW_MS, max_age_ms=60_000)
+    ours = _reason(verify_request, header, manifest=PR_MANIFEST, **args)
+    theirs = indep.peer_request(header, m=PR_INDEP, **args)
+    assert ours == theirs, header

@@ -339,6 +339,11 @@ def peer_request_vectors() -> None:
     posted = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target="un", method="POST",
                           path="/v1/peer/poke", body=b'{"why":"edit"}', now_ms=ts)
     base = {"method": "GET", "path": path, "body_hex": "", "me": "un", "max_age_ms": 60_000}
+
+    def raw_request(payload: bytes) -> str:  # a validly signed request whose payload breaks §13.2
+        env = dsse.sign("application/vnd.pocsync.peer-request+json", payload, "eu:k1", ed("eu:k1"))
+        return "Pocsync " + base64.b64encode(env.to_bytes()).decode()
+
     write("peer_request.json", {
         "manifest_vector": "manifest.json", "manifest_id": m["id"],
         "cases": [
@@ -356,6 +361,14 @@ def peer_request_vectors() -> None:
              "expect": "bad_request"},
             {"name": "unsigned", **base, "authorization": None, "now_ms": ts, "expect": "unsigned_request"},
             {"name": "other scheme", **base, "authorization": "Bearer abc", "now_ms": ts, "expect": "unsigned_request"},
+            {"name": "white space after the base64", **base, "authorization": header + " ", "now_ms": ts,
+             "expect": "unsigned_request"},
+            {"name": "two spaces after the scheme", **base, "authorization": header.replace(" ", "  ", 1),
+             "now_ms": ts, "expect": "unsigned_request"},
+            {"name": "signed payload that is a list", **base, "authorization": raw_request(b"[]"), "now_ms": ts,
+             "expect": "bad_request"},
+            {"name": "signed payload with a float ts (a §2 reason)", **base,
+             "authorization": raw_request(b'{"ts":1.5}'), "now_ms": ts, "expect": "bad_request"},
         ],
     })
 
