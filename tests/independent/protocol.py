@@ -230,8 +230,10 @@ def install_check(current: Manifest | None, new: Manifest, *, now_s: int, softwa
     if now_s >= new.expires:
         return "manifest_expired"
     if current is not None:
+        if new.version == current.version and new.payload == current.payload:
+            return "already_installed"
         if new.version <= current.version:
-            return "already_installed_or_rollback"
+            return "manifest_rollback"
         if new.version != current.version + 1:
             return "manifest_gap"
         if len(new.signed_by(current.roots)) < current.threshold:

@@ -454,3 +454,36 @@ def test_peer_requests_same_reason(case: tuple[str | None, bytes]) -> None:
     ours = _reason(verify_request, header, manifest=PR_MANIFEST, **args)
     theirs = indep.peer_request(header, m=PR_INDEP, **args)
     assert ours == theirs, header
+
+
+# --- manifest versions in any order (§6 Installing, §8.3) --------------------------------------------------
+def _pool() -> list[mf.Manifest]:
+    m1 = mf.parse(MANIFESTS[0].encode())
+    v2 = mf.set_features(mf.next_version(m1.payload), ["toy-note"])
+    v3 = mf.set_features(mf.next_version(v2), [])
+    other_root = Ed25519PrivateKey.from_private_bytes(_seed("not a root"))
+    return [m1, mf.sign(mf.unsigned(v2), ROOT_KEY), mf.sign(mf.unsigned(v3), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.set_features(mf.next_version(m1.payload), ["held-changes"])), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.set_features(mf.next_version(v2), ["comm-checks", "toy-note"])), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.set_expiry(v3, 1_700_000_000)), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.set_policy(v2, "toy-note", {"max_length": 3})), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.next_version(v3)), ROOT_KEY),
+            mf.sign_as_previous_root(mf.unsigned(mf.next_version(v3)), other_root)]
+
+
+POOL = _pool()
+POOL_INDEP = [indep.manifest(m.to_bytes()) for m in POOL]
+
+
+@SETTINGS
+@given(order=st.lists(st.integers(0, len(POOL) - 1), max_size=12))
+def test_manifest_installs_in_any_order_same_reasons(order: list[int]) -> None:
+    now_s = NOW_MS // 1000
+    ours: mf.Manifest | None = POOL[0]
+    theirs = POOL_INDEP[0]
+    for i in order:
+        got = _reason(mf.check_install, ours, POOL[i], now_s=now_s)
+        want = indep.install_check(theirs, POOL_INDEP[i], now_s=now_s, software={"toy-note"})
+        assert got == want, (i, ours.version if ours else None)
+        if got is None:
+            ours, theirs = POOL[i], POOL_INDEP[i]
