@@ -487,3 +487,50 @@ def test_manifest_installs_in_any_order_same_reasons(order: list[int]) -> None:
         assert got == want, (i, ours.version if ours else None)
         if got is None:
             ours, theirs = POOL[i], POOL_INDEP[i]
+
+
+# --- chains: prev, hlc regression, gaps, clock skew, equivocation, in any order with duplicates -------------
+HLC_STEPS = st.sampled_from(["1763800001000-0000", "1763800002000-0000", "1763800002000-0001", "1763800000500-0000",
+                             "1763800400000-0000", "1763800002000-0000"])
+
+
+@st.composite
+def chains(draw) -> list[bytes]:
+    out: list[bytes] = []
+    for origin in ("eu", "osce"):
+        prev = None
+        for seq in range(1, draw(st.integers(1, 4)) + 1):
+            p = {"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": prev, "hlc": draw(HLC_STEPS),
+                 "manifest": 1, "author": "a", "ops": [{"op": "delete", "key": "DEU/technical"}]}
+            twist = draw(st.integers(0, 9))
+            if twist == 0:
+                p["prev"] = "sha256:" + "1" * 64  # wrong prev (bad_prev at seq 1)
+            elif twist == 1:
+                p["ops"] = [{"op": "put", "key": "FRA/technical",
+                             "entry": {"state": "FRA", "kind": "technical", "organisation": origin,
+                                       "phones": ["+1"], "holder_epoch": "1763800000000-0000"}}]
+            payload = json.dumps(p, sort_keys=True, separators=(",", ":")).encode()
+            out.append(_sign(payload, f"{origin}:k1", origin))
+            if draw(st.integers(0, 6)) == 0:  # a second change-set at the same seq: equivocation
+                alt = json.dumps({**p, "author": "b"}, sort_keys=True, separators=(",", ":")).encode()
+                out.append(_sign(alt, f"{origin}:k1", origin))
+            prev = "sha256:" + hashlib.sha256(payload).hexdigest()
+    return out
+
+
+@SETTINGS
+@given(envs=chains(), data=st.data())
+def test_chains_in_any_order_same_log_quarantine_proofs_and_view(envs: list[bytes], data: st.DataObject) -> None:
+    order = data.draw(st.permutations(envs + data.draw(st.lists(st.sampled_from(envs), max_size=3))))
+    rep = Replica(MemoryState(), mf.parse(MANIFESTS[0].encode()))
+    ir = indep.Replica(indep.manifest(MANIFESTS[0].encode()))
+    for env in order:
+        rep.receive(env, now_ms=NOW_MS)
+        ir.receive(env, NOW_MS)
+    st_ = rep.state
+    assert sorted(st_.log) == sorted(ir.log)
+    assert sorted({q[1] for q in st_.quarantined}) == sorted(set(ir.quarantined))
+    assert sorted((p.origin, p.seq) for p in st_.proofs()) == sorted(ir.proofs)
+    refused, lines = ir.refused_and_lines()
+    assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
+    assert digest_lines(st_.digest_view()).decode() == lines
