@@ -13,8 +13,11 @@ import json
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from pocsync.core import envelope as dsse
 from pocsync.nodedir import NodeDir
+from tests.support.browser import browser, screenshot
 from tests.support.cli import run
 from tests.support.nodes import Federation
 
@@ -37,6 +40,31 @@ def _get(url: str, token: str) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
+def _page_shows_it(url: str, token: str) -> None:
+    """The PoC page in a real Chromium lists and opens both entries without a script error."""
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    with browser() as b:
+        page = b.new_page()
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        page.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.goto(url + "/")
+        page.fill("#token", token)
+        page.click("#signin-btn")
+        expect(page.locator("#results tbody tr")).to_have_count(2)
+        for kind in ("technical", "diplomatic"):
+            page.goto(url + f"/#/entry/DEU%2F{kind}")
+            expect(page.locator("#entry-title")).to_have_text("Germany (DEU)")
+            expect(page.locator("#entry-fields")).to_contain_text("evil")
+            expect(page.locator("#entry-fields")).to_contain_text("Secure channels")
+        screenshot(page, "accepted-input-entry")
+    assert errors == []
+
+
+@pytest.mark.slow
 def test_everything_strict_json_allows_is_stored_served_exported_and_logged(tmp_path: Path) -> None:
     fed = Federation(tmp_path, names=("un", "osce"))
     payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "osce", "seq": 1, "prev": None,
@@ -86,6 +114,7 @@ def test_everything_strict_json_allows_is_stored_served_exported_and_logged(tmp_
             assert r.status == 200
         status_cli = run("status", "--data", fed["un"].data, ok=False)
         assert "Traceback" not in status_cli.output
+        _page_shows_it(url, poc)
     finally:
         fed.stop()
     log = fed["un"].log.read_text()
