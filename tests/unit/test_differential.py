@@ -83,7 +83,7 @@ def json_string(draw) -> str:
 NUMBERS = st.one_of(
     st.integers(-(2**53) - 2, 2**53 + 2).map(str),
     st.sampled_from(["9007199254740991", "-9007199254740991", "9007199254740992", "-9007199254740992",
-                     "1" + "0" * 400, "-0", "0", "1.0", "1e5", "1E-2", "-0.0", "NaN", "Infinity", "-Infinity",
+                     "1" + "0" * 400, "1" * 5000, "-" + "9" * 4301, "10000000000000000", "-0", "0", "1.0", "1e5", "1E-2", "-0.0", "NaN", "Infinity", "-Infinity",
                      "01", "+1", ".5", "1.", "0x10"]),
 )
 
@@ -528,9 +528,11 @@ def test_chains_in_any_order_same_log_quarantine_proofs_and_view(envs: list[byte
         rep.receive(env, now_ms=NOW_MS)
         ir.receive(env, NOW_MS)
     st_ = rep.state
+    refused, lines = ir.refused_and_lines()
+    assert sorted((p.origin, p.seq) for p in st_.proofs()) == sorted(ir.proofs)
+    assert digest_lines(st_.digest_view()).decode() == lines
+    if ir.proofs:  # §14: which equivocating change-set sits in the log (and what follows it) depends on the
+        return     # order, here the order in which a reader releases two parked ones; proofs and view do not
     assert sorted(st_.log) == sorted(ir.log)
     assert sorted({q[1] for q in st_.quarantined}) == sorted(set(ir.quarantined))
-    assert sorted((p.origin, p.seq) for p in st_.proofs()) == sorted(ir.proofs)
-    refused, lines = ir.refused_and_lines()
     assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
-    assert digest_lines(st_.digest_view()).decode() == lines

@@ -257,6 +257,8 @@ def json_vectors() -> None:
         case("Infinity", b'[-Infinity]', "float_not_allowed"),
         case("2^53 - 1", b'[9007199254740991,-9007199254740991]', None),
         case("2^53", b'[9007199254740992]', "int_out_of_range"),
+        case("an integer of 5000 digits (no reader may choke on it)", b"[" + b"1" * 5000 + b"]", "int_out_of_range"),
+        case("a negative integer of 4301 digits", b"[-" + b"9" * 4301 + b"]", "int_out_of_range"),
         case("not UTF-8", b'["\xff"]', "not_utf8"),
         case("byte-order mark", b'\xef\xbb\xbf{}', "byte_order_mark"),
         case("not JSON", b'{"a":}', "malformed_json"),
@@ -298,13 +300,16 @@ def json_vectors() -> None:
         env_case("signature with an extra member", {**good, "signatures": [{**good["signatures"][0], "x": 1}]},
                  "bad_envelope"),
         env_case("duplicate member", (json.dumps(good)[:-1] + ', "payload": "e30="}').encode(), "duplicate_key"),
+        env_case("unsigned member holding an integer of 5000 digits",
+                 (json.dumps(good)[:-1] + ', "x": ' + "1" * 5000 + "}").encode(), "int_out_of_range"),
     ]
     # validly signed payloads that break §7, in its order (type, members, op count, op items)
     base = {"type": "pocsync.changeset/v1", "origin": "eu", "seq": 1, "prev": None, "hlc": "1763800000000-0000",
             "manifest": 1, "author": "staff@eu.example.org", "ops": [{"op": "delete", "key": "DEU/technical"}]}
 
     def signed_case(name: str, payload: object, reason: str) -> dict:
-        data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        data = payload if isinstance(payload, bytes) else json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                                                     ensure_ascii=False).encode()
         return env_case(name, dsse.sign(dsse.CHANGESET_TYPE, data, "eu:k1", ed("eu:k1")).to_bytes(), reason)
 
     no_prev = {k: v for k, v in base.items() if k != "prev"}
@@ -316,6 +321,9 @@ def json_vectors() -> None:
         signed_case("signed payload with 1001 ops, one not an object",
                     {**base, "ops": base["ops"] * 1000 + ["x"]}, "too_many_ops"),
         signed_case("signed payload with an op lacking key", {**base, "ops": [{"op": "delete"}]}, "bad_changeset"),
+        signed_case("signed payload whose seq has 5000 digits",
+                    json.dumps({**base, "seq": 0}, sort_keys=True).replace('"seq": 0', '"seq": 1' + "0" * 4999).encode(),
+                    "int_out_of_range"),
     ]
     write("json.json", {"max_depth": 32, "reason_order": list(jsonc.REASONS), "cases": cases,
                         "changeset_envelopes": envelopes})
