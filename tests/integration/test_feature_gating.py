@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from pocsync import health as healthmod
+from pocsync.core import envelope as dsse
 from pocsync.core import manifest as mf
 from pocsync.nodedir import NodeDir
 from tests.support.broker import Mosquitto
@@ -31,9 +33,16 @@ def test_toy_op_kind_in_a_running_federation_refused_before_the_flag_applied_aft
     for n in fed.nodes:
         run("manifest", "install", "--data", fed[n].data, m2)
     fed["eu"].put(entry("AUT/technical"))
-    with fed["eu"].store() as s:
-        s.edit([{"op": "note", "key": "AUT", "text": "Exercise next week (fictional)"}],
-               key=NodeDir.open(fed["eu"].data).signing_key("k1"), author="staff@eu")
+    with fed["eu"].store() as s:  # eu's own software refuses to sign a gated op (§8.2): sign it as another
+        head = s.heads()["eu"]     # implementation (or an older pocsync) would have, then store it
+        payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": head.seq + 1, "prev": head.id,
+                              "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"), "manifest": 2,
+                              "author": "staff@eu", "ops": [{"op": "note", "key": "AUT",
+                                                             "text": "Exercise next week (fictional)"}]},
+                             sort_keys=True, separators=(",", ":")).encode()
+        env = dsse.sign(dsse.CHANGESET_TYPE, payload, "eu:k1", NodeDir.open(fed["eu"].data).signing_key("k1"))
+        out = s.receive(env.to_bytes(), source="import")
+        assert out.status == "accepted" and [r.reason for r in out.refused] == ["feature_off"]
 
     def notes_and_refusals(n: str) -> tuple[list, list, int]:
         with fed[n].store() as s:
