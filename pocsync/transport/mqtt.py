@@ -137,8 +137,8 @@ class MqttLink:
                     _, inner, _ = csmod.peek_identity(opened.plaintext, max_bytes=rt.cfg.limits.max_envelope_bytes)
                 except PocsyncError:
                     inner = origin  # not an envelope at all: the store keeps a bounded record of the refusal
-                if inner != origin:
-                    rt.counters["mqtt_rejected:wrong_origin_topic"] += 1
+                if inner is not None and inner != origin:  # unreadable payload (e.g. lone_surrogate): the
+                    rt.counters["mqtt_rejected:wrong_origin_topic"] += 1  # store quarantines it with its reason
                     return
                 rt.contact(origin, via="mqtt")
                 await rt.receive(opened.plaintext, source="mqtt")
