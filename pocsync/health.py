@@ -116,7 +116,9 @@ async def collect(rt: Any) -> dict[str, Any]:
         "time": round(now, 3),
         "uptime_s": round(now - rt.started_at, 1),
         "manifest": {"version": m.version, "expires": m.expires, "expires_in_s": int(m.expires - now),
-                     "warning": _expiry_warning(m.expires - now), "features": sorted(m.features)},
+                     "warning": _expiry_warning(m.expires - now), "features": sorted(m.features),
+                     "refused": rt.manifest_refused if rt.manifest_refused is not None
+                     and rt.manifest_refused["version"] > m.version else None},
         "software": {"version": __version__, "protocol": "pocsync/v1", "features": sorted(FEATURES)},
         "digest": s["digest"],
         "entries": s["entries"],
@@ -174,6 +176,11 @@ def problems(h: dict[str, Any]) -> list[str]:
     failing = [n for n, v in h.get("sources", {}).items() if v.get("result") == "error"]
     if failing:
         out.append("source(s) failing: " + ", ".join(failing))
+    refused = h["manifest"].get("refused")
+    if refused:
+        out.append(f"manifest v{refused['version']} refused: it enables feature(s) "
+                   f"{', '.join(refused['missing_features'])} that this software lacks (upgrade pocsync; change-sets"
+                   " signed under it wait, parked)")
     if h["manifest"]["warning"]:
         out.append("manifest " + h["manifest"]["warning"])
     return out

@@ -49,7 +49,27 @@ def _redact_value(value: object) -> object:
     return value
 
 
+#: What a message may not carry raw: C0 and C1 controls, DEL, line and paragraph separators and the bidi
+#: controls.  Values from signed change-sets (op names and keys of refused ops, unverified origins) reach
+#: log messages; raw, a "\n" in one would forge a log line and U+2028 would split a JSON line for readers
+#: that use str.splitlines.
+_UNSAFE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+           for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character of :data:`_UNSAFE` written as a visible escape (``\\x0a``)."""
+    return text.translate(_UNSAFE)
+
+
 class RedactingFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:  # the message only: tracebacks keep their lines
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
@@ -57,13 +77,15 @@ class RedactingFormatter(logging.Formatter):
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name, "msg": redact(record.getMessage())}
+               "level": record.levelname.lower(), "logger": record.name, "msg": redact(one_line(record.getMessage()))}
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):  # structured sync events (pocsync.node.runtime.event): redacted too
             out.update({k: _redact_value(v) for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False)
+        # C1 controls, U+2028, U+2029 and bidi controls may stand raw in JSON strings, but end a line for some
+        # readers or reorder a terminal line: written as \u escapes (they occur only inside strings)
+        return json.dumps(out, ensure_ascii=False).translate(_JSON_UNSAFE)
 
 
 def setup(fmt: str = "text", level: str = "INFO") -> None:

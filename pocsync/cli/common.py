@@ -14,9 +14,11 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pocsync import clock
 from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
+from pocsync.logs import one_line
 
 console = Console()
 err_console = Console(stderr=True)
@@ -102,8 +104,8 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     t = Table(title=title, show_lines=False)
     for c in columns:
         t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for r in rows:  # cells are data, never markup, and one line each: a signed op name "[/x]" or "x\n…" is text
+        t.add_row(*[Text("" if v is None else one_line(str(v))) for v in r])
     console.print(t)
 
 

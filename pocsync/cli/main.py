@@ -174,7 +174,7 @@ def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None
                          f"({refusals[0]['message']}); nothing was committed", reason=exc.reason) from None
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
     for r in out.refused:
-        err_console.print(f"[yellow]refused[/] op {r.index} on {escape(r.key)}: {r.reason}: {escape(r.message)}")
+        err_console.print("[yellow]refused[/] " + escape(f"op {r.index} on {r.key}: {r.reason}: {r.message}"))
     if out.refused:
         sys.exit(1)
 

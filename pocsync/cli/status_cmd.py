@@ -12,12 +12,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import click
-
-from pocsync import health as healthmod
 from rich.markup import escape
 
+from pocsync import health as healthmod
 from pocsync.cli.common import console, err_console, print_json, read_text_arg, table
 from pocsync.errors import PocsyncError
+from pocsync.logs import one_line
 
 
 def _age(v: float | None) -> str:
@@ -104,6 +104,6 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
         console.print(f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
                       f", {h['mqtt']['reconnects']} reconnect(s)")
         for p in problems:
-            err_console.print(f"[yellow]problem[/]: {escape(str(p))}")
+            err_console.print("[yellow]problem[/]: " + escape(one_line(p)))
     if not h["converged"] or h["equivocations"]:
         sys.exit(1)

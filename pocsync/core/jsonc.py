@@ -100,6 +100,9 @@ def loads(data: bytes | str) -> Any:
         problems.note("float_not_allowed", f"{text_} is not allowed in pocsync JSON")
 
     def integer(text_: str) -> int:
+        if len(text_) > 17:  # beyond ±(2^53−1) (16 digits) whatever the digits; and never int() of 4301+
+            problems.note("int_out_of_range", f"integer {text_[:20]}… ({len(text_)} characters) is outside ±(2^53−1)")
+            return 0
         value = int(text_)
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             problems.note("int_out_of_range", f"integer {text_} is outside ±(2^53−1)")

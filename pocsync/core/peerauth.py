@@ -66,7 +66,7 @@ def _verify_request(header: str | None, *, manifest: Manifest, me: str, method: 
     if not header or not header.startswith(SCHEME) or len(header) > MAX_HEADER:
         raise SignatureError("missing or malformed Pocsync authorization", reason="unsigned_request")
     try:
-        raw = base64.b64decode(header[len(SCHEME):].strip(), validate=True)
+        raw = base64.b64decode(header[len(SCHEME):], validate=True)  # no white space (§13.2, §4)
     except (binascii.Error, ValueError):
         raise SignatureError("authorization is not base64", reason="unsigned_request") from None
     env = dsse.parse(raw, max_bytes=MAX_HEADER, payload_type=PEER_REQUEST_TYPE)

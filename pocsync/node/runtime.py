@@ -25,7 +25,8 @@ from pocsync.core import seal
 from pocsync.core.heads import HeadVector
 from pocsync.core.hlc import HLC, next_hlc
 from pocsync.core.replica import Outcome
-from pocsync.errors import SigningRefused
+from pocsync.core.opkinds import unsupported
+from pocsync.errors import ManifestError, SigningRefused
 from pocsync.nodedir import NodeDir
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -92,6 +93,9 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     pull_durations: list[float] = field(default_factory=list)  # drained into the metrics histogram
     lag_history: deque = field(default_factory=deque)          # (unix time, {origin: lag}) for the last hour
+    #: the newest manifest version refused because it enables features this software lacks (§8.3),
+    #: shown in /v1/health until a version at least as new is installed
+    manifest_refused: dict[str, Any] | None = None
     _manifest: mf.Manifest | None = None
 
     @property
@@ -234,7 +238,17 @@ class Runtime:
         return m
 
     async def install_manifest(self, m: mf.Manifest, *, via: str) -> None:
-        await self.worker.run(lambda s: s.install_manifest(m))
+        try:
+            await self.worker.run(lambda s: s.install_manifest(m))
+        except ManifestError as exc:
+            if exc.reason == "unsupported_feature":
+                self.counters["manifest_refused:unsupported_feature"] += 1
+                if self.manifest_refused is None or m.version >= self.manifest_refused["version"]:
+                    self.manifest_refused = {"version": m.version, "reason": exc.reason, "via": via,
+                                             "missing_features": unsupported(m.features), "at": time.time()}
+            raise
+        if self.manifest_refused is not None and m.version >= self.manifest_refused["version"]:
+            self.manifest_refused = None
         self.counters["manifests_installed"] += 1
         event("manifest_installed", "manifest v%d installed (via %s)", m.version, via, version=m.version, via=via)
 

@@ -128,9 +128,8 @@ class PeerClient:
             try:
                 await self.catch_up_manifests(url, their_manifest)
             except ManifestError as exc:  # a feature this software lacks (PROTOCOL.md §8.3): keep syncing
-                if exc.reason != "unsupported_feature":
+                if exc.reason != "unsupported_feature":  # counted and shown by rt.install_manifest
                     raise
-                rt.counters["manifest_refused:unsupported_feature"] += 1
         m = await rt.manifest()
         hv = headsmod.verify(await self._get(url, "/v1/peer/heads", target=target, cap=1 << 20), m)
         if hv.node != target:

@@ -81,8 +81,9 @@ def strict_json(data: bytes) -> Any:
         found.add("float_not_allowed")
 
     def integer(t: str) -> int:
-        if abs(int(t)) > LIMIT:
+        if len(t.lstrip("-")) > 16 or abs(int(t)) > LIMIT:  # the digits alone decide (no int() of 4301+)
             found.add("int_out_of_range")
+            return 0
         return int(t)
 
     try:
@@ -230,8 +231,10 @@ def install_check(current: Manifest | None, new: Manifest, *, now_s: int, softwa
     if now_s >= new.expires:
         return "manifest_expired"
     if current is not None:
+        if new.version == current.version and new.payload == current.payload:
+            return "already_installed"
         if new.version <= current.version:
-            return "already_installed_or_rollback"
+            return "manifest_rollback"
         if new.version != current.version + 1:
             return "manifest_gap"
         if len(new.signed_by(current.roots)) < current.threshold:
@@ -287,17 +290,21 @@ def changeset(data: bytes, m: Manifest, *, max_bytes: int = 262_144) -> CS:
             raise Park("manifest_unknown")
         raise Reject(reason)
     p = strict_json(payload)
-    if not isinstance(p, dict) or p.get("type") != "pocsync.changeset/v1":
+    if not isinstance(p, dict):
         raise Reject("bad_changeset")
+    if p.get("type") != "pocsync.changeset/v1":
+        raise Reject("wrong_type")
     ok = (isinstance(p.get("origin"), str) and NODE.fullmatch(p["origin"])
           and all(isinstance(p.get(f), int) and not isinstance(p.get(f), bool) and p[f] >= 1 for f in ("seq", "manifest"))
-          and (p.get("prev") is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
+          and "prev" in p and (p["prev"] is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
           and is_hlc(p.get("hlc"))
           and isinstance(p.get("author"), str) and not all(c in SPACE for c in p["author"]) and len(p["author"]) <= 200
-          and isinstance(p.get("ops"), list) and 1 <= len(p["ops"]) <= 1000
-          and all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str)
-                  for o in p["ops"]))
+          and isinstance(p.get("ops"), list) and len(p["ops"]) >= 1)
     if not ok:
+        raise Reject("bad_changeset")
+    if len(p["ops"]) > 1000:
+        raise Reject("too_many_ops")
+    if not all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str) for o in p["ops"]):
         raise Reject("bad_changeset")
     if p["manifest"] > m.version:
         raise Park("manifest_unknown")
@@ -512,7 +519,12 @@ def peer_request(header: str | None, *, m: Manifest, me: str, method: str, path:
         return "unknown_key"
     if not ed_ok(key, sig, PEER_TYPE, payload):
         return "bad_signature"
-    p = strict_json(payload)
+    try:
+        p = strict_json(payload)
+    except Reject:
+        return "bad_request"
+    if not isinstance(p, dict):
+        return "bad_request"
     if p.get("node") != node_id:
         return "key_not_of_origin"
     if p.get("target") != me:

@@ -257,6 +257,8 @@ def json_vectors() -> None:
         case("Infinity", b'[-Infinity]', "float_not_allowed"),
         case("2^53 - 1", b'[9007199254740991,-9007199254740991]', None),
         case("2^53", b'[9007199254740992]', "int_out_of_range"),
+        case("an integer of 5000 digits (no reader may choke on it)", b"[" + b"1" * 5000 + b"]", "int_out_of_range"),
+        case("a negative integer of 4301 digits", b"[-" + b"9" * 4301 + b"]", "int_out_of_range"),
         case("not UTF-8", b'["\xff"]', "not_utf8"),
         case("byte-order mark", b'\xef\xbb\xbf{}', "byte_order_mark"),
         case("not JSON", b'{"a":}', "malformed_json"),
@@ -298,6 +300,30 @@ def json_vectors() -> None:
         env_case("signature with an extra member", {**good, "signatures": [{**good["signatures"][0], "x": 1}]},
                  "bad_envelope"),
         env_case("duplicate member", (json.dumps(good)[:-1] + ', "payload": "e30="}').encode(), "duplicate_key"),
+        env_case("unsigned member holding an integer of 5000 digits",
+                 (json.dumps(good)[:-1] + ', "x": ' + "1" * 5000 + "}").encode(), "int_out_of_range"),
+    ]
+    # validly signed payloads that break §7, in its order (type, members, op count, op items)
+    base = {"type": "pocsync.changeset/v1", "origin": "eu", "seq": 1, "prev": None, "hlc": "1763800000000-0000",
+            "manifest": 1, "author": "staff@eu.example.org", "ops": [{"op": "delete", "key": "DEU/technical"}]}
+
+    def signed_case(name: str, payload: object, reason: str) -> dict:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                                                     ensure_ascii=False).encode()
+        return env_case(name, dsse.sign(dsse.CHANGESET_TYPE, data, "eu:k1", ed("eu:k1")).to_bytes(), reason)
+
+    no_prev = {k: v for k, v in base.items() if k != "prev"}
+    envelopes += [
+        signed_case("signed payload that is a list", [base], "bad_changeset"),
+        signed_case("signed payload of another type, also without prev", {**no_prev, "type": "pocsync.changeset/v2"},
+                    "wrong_type"),
+        signed_case("signed payload without prev", no_prev, "bad_changeset"),
+        signed_case("signed payload with 1001 ops, one not an object",
+                    {**base, "ops": base["ops"] * 1000 + ["x"]}, "too_many_ops"),
+        signed_case("signed payload with an op lacking key", {**base, "ops": [{"op": "delete"}]}, "bad_changeset"),
+        signed_case("signed payload whose seq has 5000 digits",
+                    json.dumps({**base, "seq": 0}, sort_keys=True).replace('"seq": 0', '"seq": 1' + "0" * 4999).encode(),
+                    "int_out_of_range"),
     ]
     write("json.json", {"max_depth": 32, "reason_order": list(jsonc.REASONS), "cases": cases,
                         "changeset_envelopes": envelopes})
@@ -321,6 +347,11 @@ def peer_request_vectors() -> None:
     posted = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target="un", method="POST",
                           path="/v1/peer/poke", body=b'{"why":"edit"}', now_ms=ts)
     base = {"method": "GET", "path": path, "body_hex": "", "me": "un", "max_age_ms": 60_000}
+
+    def raw_request(payload: bytes) -> str:  # a validly signed request whose payload breaks §13.2
+        env = dsse.sign("application/vnd.pocsync.peer-request+json", payload, "eu:k1", ed("eu:k1"))
+        return "Pocsync " + base64.b64encode(env.to_bytes()).decode()
+
     write("peer_request.json", {
         "manifest_vector": "manifest.json", "manifest_id": m["id"],
         "cases": [
@@ -338,6 +369,14 @@ def peer_request_vectors() -> None:
              "expect": "bad_request"},
             {"name": "unsigned", **base, "authorization": None, "now_ms": ts, "expect": "unsigned_request"},
             {"name": "other scheme", **base, "authorization": "Bearer abc", "now_ms": ts, "expect": "unsigned_request"},
+            {"name": "white space after the base64", **base, "authorization": header + " ", "now_ms": ts,
+             "expect": "unsigned_request"},
+            {"name": "two spaces after the scheme", **base, "authorization": header.replace(" ", "  ", 1),
+             "now_ms": ts, "expect": "unsigned_request"},
+            {"name": "signed payload that is a list", **base, "authorization": raw_request(b"[]"), "now_ms": ts,
+             "expect": "bad_request"},
+            {"name": "signed payload with a float ts (a §2 reason)", **base,
+             "authorization": raw_request(b'{"ts":1.5}'), "now_ms": ts, "expect": "bad_request"},
         ],
     })
 
@@ -479,7 +518,17 @@ def manifest_step_vectors() -> None:
         {"name": "v3 while holding v1", "installed": [v1], "candidate": signed(v3p, ["rA", "rB", "rD"]),
          "expect": "manifest_gap"},
         {"name": "v1 again while holding v2", "installed": [v1, signed(v2p, ["rA", "rB", "rD"])],
-         "candidate": signed(v1p, ["rA", "rB"]), "expect": "already_installed_or_rollback"},
+         "candidate": signed(v1p, ["rA", "rB"]), "expect": "manifest_rollback"},
+        {"name": "v2 again (same payload, other signatures) while holding v2",
+         "installed": [v1, signed(v2p, ["rA", "rB", "rD"])], "candidate": signed(v2p, ["rA", "rB"]),
+         "expect": "already_installed"},
+        {"name": "another v2 (other payload) while holding v2", "installed": [v1, signed(v2p, ["rA", "rB", "rD"])],
+         "candidate": signed(mf.set_threshold(v2p, 1), ["rA", "rB", "rD"]), "expect": "manifest_rollback"},
+        {"name": "expired v2", "installed": [v1],
+         "candidate": signed(mf.set_expiry(v2p, 1_700_000_000), ["rA", "rB", "rD"]), "expect": "manifest_expired"},
+        {"name": "v3 with a feature this software lacks, expired, while holding v1 (the feature is checked first)",
+         "installed": [v1], "candidate": signed(mf.set_expiry(mf.set_features(v3p, ["held-changes"]), 1_700_000_000),
+                                                ["rA", "rB"]), "expect": "unsupported_feature"},
         {"name": "v2 listing a feature this software lacks", "installed": [v1],
          "candidate": signed(v2_unsupported, ["rA", "rB"]), "expect": "unsupported_feature"},
     ]

@@ -96,7 +96,9 @@ function render(h, hist) {
   $("manifest").replaceChildren(el("span", "Version " + h.manifest.version + " — expires in " + days + " days " + hours + " h "),
     el("span", h.manifest.warning || "", h.manifest.warning ? "bad" : ""),
     el("span", " — features enabled: " + ((h.manifest.features || []).join(", ") || "none")),
-    el("br"), el("span", "Software: pocsync " + (h.software ? h.software.version + " (features: " + (h.software.features.join(", ") || "none") + ")" : "?")));
+    el("br"), el("span", "Software: pocsync " + (h.software ? h.software.version + " (features: " + (h.software.features.join(", ") || "none") + ")" : "?")),
+    ...(h.manifest.refused ? [el("br"), el("span", "Manifest v" + h.manifest.refused.version + " refused: it enables "
+      + h.manifest.refused.missing_features.join(", ") + ", which this software lacks — upgrade pocsync", "bad")] : []));
   const sb = $("sources").querySelector("tbody"); sb.replaceChildren();
   for (const [n, v] of Object.entries(h.sources || {})) {
     const tr = el("tr"); const err = v.error ? v.error.reason + ": " + v.error.message : "";
