@@ -233,7 +233,13 @@ def test_flood_garbage_and_a_replayed_manifest_leave_honest_traffic_flowing(tmp_
         fed.sign(v2)
         run("manifest", "publish", v2, "--mqtt", broker.url)
         wait_for(lambda: all(fed[n].store().manifest_versions()[-1] == 2 for n in fed.nodes), 90, "v2 everywhere")
-        run("manifest", "publish", fed.manifest, "--mqtt", broker.url)  # the old one, retained again
+        # the old one, retained again by a hostile publisher (`manifest publish` itself refuses an older version)
+        res = run("manifest", "publish", fed.manifest, "--mqtt", broker.url, ok=False)
+        assert res.exit_code == 2 and "older_than_retained" in res.output, res.output
+        pub = publisher(broker)
+        pub.publish("pocsync/v1/manifest", fed.manifest.read_bytes(), qos=1, retain=True).wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
         res = run("manifest", "install", "--data", fed["eu"].data, fed.manifest, ok=False)
         assert res.exit_code == 2 and ("rollback" in res.output or "older" in res.output), res.output
         fed["osce"].stop()
