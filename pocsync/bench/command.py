@@ -23,8 +23,10 @@ FAMILIES = ("cli", "ingest", "api", "propagation", "sync")
               help="History size for cold start and catch-up instead of the mode's (catch-up at 10, N/100, N/10).")
 @click.option("--edits", type=click.IntRange(min=5), default=None, metavar="N",
               help="Edits for each propagation run instead of the mode's.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the JSON report on stdout (also with --out), not the table.")
 def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, history: int | None,
-              edits: int | None) -> None:
+              edits: int | None, as_json: bool) -> None:
     """Measure this machine: each cost next to the limit measured in the same run, as JSON.
 
     Starts its own nodes (and a private Mosquitto when one is installed) on loopback; never touches
@@ -42,10 +44,11 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, hi
     report = bench.run(quick=quick, only=fams, workdir=workdir, history=history, edits=edits,
                        progress=lambda s: err_console.print(s, highlight=False))
     text = json.dumps(report, indent=2, ensure_ascii=False)
-    if out is None:
+    if out is not None:
+        out.write_text(text + "\n")
+    if out is None or as_json:
         click.echo(text)
     else:
-        out.write_text(text + "\n")
         table(f"pocsync bench ({report['mode']}, {report['seconds']} s)",
               ["measure", "pocsync", "in-run limit", "ratio", "target"], bench.table(report))
     for fam, err in report["errors"].items():
