@@ -2,6 +2,11 @@
 // The PoC page. It talks only to this node's API, with the HttpOnly session cookie, and renders every value from
 // the directory as text (textContent only; no HTML is ever parsed from data): entries come from many secretariats.
 const $ = (id) => document.getElementById(id);
+// Words shown on the page go through T("English text"): the translation of the page's language, or the English.
+// Feature scripts (static/<feature>.js, loaded after this one) use the same T and the helpers in window.pocsync.
+const TRANSLATIONS = {};  // language -> { "English text": "translation" }
+let LANG = "en";
+function T(text) { const table = own(TRANSLATIONS, LANG); return (table && own(table, text)) || text; }
 // Lookups keyed by data ("constructor" is a valid unknown field name) read own properties only.
 const own = (table, key) => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined);
 
@@ -354,6 +359,8 @@ async function openEntry(key) {
   const zone = tryIntl(() => Intl.DateTimeFormat().resolvedOptions().timeZone, "");
   $("tz-note").textContent = "Times are shown in this computer’s time zone" + (zone ? " (" + zone + ")." : ".");
   divergences(d, n);
+  const extra = $("entry-extensions"); extra.replaceChildren();
+  for (const hook of HOOKS.entry) { try { hook(d, extra); } catch (err) { console.warn(err); } }
   show("entry");
   window.scrollTo(0, 0);
 }
@@ -367,6 +374,11 @@ async function route() {
   await search();
 }
 
+// --- for feature scripts: hooks called when an entry is shown, and the helpers they may use -------------------
+const HOOKS = { entry: [] };  // entry: (the GET /v1/entries/{state}/{kind} body, an empty container element)
+window.pocsync = { HOOKS, TRANSLATIONS, T, api, el, safe, own, plain, originPill, timeEl, dateTime, dateOnly, stateName,
+  labelOf, session: () => current, lang: () => LANG };
+
 $("signin-btn").addEventListener("click", () => { signIn(); });
 $("token").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) signIn(); });
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); search(); });
@@ -377,4 +389,4 @@ $("signout").addEventListener("click", async () => {
   await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
   location.replace(location.pathname);
 });
-start();
+document.addEventListener("DOMContentLoaded", () => { start(); });  // after the feature scripts registered
