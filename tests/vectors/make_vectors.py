@@ -560,7 +560,10 @@ def entry_vectors() -> None:
             "languages": ["de", "en"], "secure_channels": [{"type": "openpgp", "fingerprint": "AB12",
                                                             "expires": "2027-01-31"}],
             "networks": ["example-net"], "holder_epoch": "1763800000100-0000", "notes": "Fictional.",
-            "x-regional": {"kept": [1, 2]}}
+            "x-regional": {"kept": [1, 2]},
+            "public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEU/NfCxYJKwYBBAHaRw8BAQdAPwmJlL3ZFu1AUxl5NOSofIBzOhKA1i+AEJku\n"
+                          "Q+47JAY=\n-----END PGP PUBLIC KEY BLOCK-----\n",  # RFC 9580 A.1 (a sample)
+            "public_key_fingerprint": "C959BDBAFA32A2F89A153B678CFDE12197965A9A"}
     cases = [
         ("every field", "DEU/diplomatic", full),
         ("minimal diplomatic", "DEU/diplomatic", d),
@@ -573,6 +576,8 @@ def entry_vectors() -> None:
         ("empty lists", "DEU/technical", {**t, "phones": [], "languages": [], "networks": [], "secure_channels": []}),
         ("holder_epoch equal to the change-set hlc", "DEU/technical", {**t, "holder_epoch": H}),
         ("unknown fields of any JSON type", "DEU/technical", {**t, "x": None, "y": [{"z": True}], "w": 3}),
+        ("public_key and its fingerprint: no receipt rule (checked at the origin only)", "DEU/technical",
+         {**t, "public_key": 42, "public_key_fingerprint": ["not", "hex"]}),
         ("not an object", "DEU/technical", ["x"]),
         ("state missing", "DEU/technical", {k: v for k, v in t.items() if k != "state"}),
         ("state of another key", "DEU/technical", {**t, "state": "FRA"}),
