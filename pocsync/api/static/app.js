@@ -463,7 +463,8 @@ function languageSwitch() {
 // --- for feature scripts: hooks called when an entry is shown, and the helpers they may use -------------------
 const HOOKS = { entry: [] };  // entry: (the GET /v1/entries/{state}/{kind} body, an empty container element)
 window.pocsync = { HOOKS, TRANSLATIONS, LANGUAGES, T, Tn, N, api, el, safe, own, plain, originPill, timeEl, dateTime,
-  dateOnly, stateName, languageName, labelOf, locale: () => locale(), session: () => current, lang: () => LANG };
+  dateOnly, stateName, languageName, labelOf, alpha2: (code) => own(ALPHA3_TO_2, String(code)), locale: () => locale(),
+  session: () => current, lang: () => LANG };
 
 $("signin-btn").addEventListener("click", () => { signIn(); });
 $("token").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) signIn(); });
