@@ -71,7 +71,8 @@
     if (/\\[1-9]|\\k</.test(p) || NESTED.test(p) || ALTERNATION_REPEATED.test(p)) {
       throw new Error(T("a pattern could take too long to check"));
     }
-    try { return new RegExp(p, "u"); } catch (e) { throw new Error(T("a pattern is not a valid regular expression")); }
+    try { return new RegExp(p, "u"); } catch (e) { /* "\\-" outside a class: valid without the u flag */ }
+    try { return new RegExp(p); } catch (e) { throw new Error(T("a pattern is not a valid regular expression")); }
   }
   function checkTemplate(doc) {  // → { fields: [...], required: Set } or throws Error(words)
     const bad = (why) => { throw new Error(why); };
