@@ -30,6 +30,7 @@ from pocsync.cli.common import (
 from pocsync.cli import import_cmd
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.status_cmd import status
+from pocsync.cli.template_cmd import template
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
@@ -57,6 +58,7 @@ cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
 cli.add_command(bench_cmd)
+cli.add_command(template)
 
 
 # --- keys ----------------------------------------------------------------------------

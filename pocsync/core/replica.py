@@ -252,7 +252,8 @@ class Replica:
         if node is None:
             return "unknown_origin", f"{origin!r} is not a node of manifest v{self.manifest.version}"
         why = opkinds.refusal(raw, features=self.manifest.features, policy=self.manifest.policy, cs_hlc=hlc,
-                              covers=lambda state: node.covers(state, seq))
+                              covers=lambda state: node.covers(state, seq), origin=origin,
+                              role_of=lambda nid: n.role if (n := self.manifest.nodes.get(nid)) else None)
         if why is not None and why[0] == "out_of_scope":
             return why[0], why[1].replace("the origin's scope", f"the scope of {origin} at seq {seq}")
         return why
@@ -270,10 +271,11 @@ class Replica:
                 st.refuse(r)
                 refused.append(r)
                 continue
-            namespace = opkinds.KINDS[op.op].namespace
+            kind = opkinds.KINDS[op.op]
+            namespace = kind.namespace
             if namespace != opkinds.ENTRY:
                 a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
-                st.set_record(namespace, op.key, greater(st.record(namespace, op.key), a))
+                st.set_record(namespace, op.key, greater(st.record(namespace, op.key), a, kind.rank))
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)
