@@ -91,7 +91,10 @@
     if (!s || typeof s !== "object" || s.type !== "object" || !s.properties || typeof s.properties !== "object" ||
         Array.isArray(s.properties)) bad(T("its schema is not an object with properties"));
     if (hasDollarKey(s, 0)) bad(T("its schema refers to other documents ($ref), which this page does not follow"));
-    const names = Object.keys(s.properties);
+    // The API gives documents as canonical JSON (members sorted by name), so the form's order is the schema's
+    // "required" list (an array keeps its order), then the other fields by name.
+    const req = Array.isArray(s.required) ? s.required.filter((r) => typeof r === "string" && own(s.properties, r)) : [];
+    const names = [...new Set(req)].concat(Object.keys(s.properties).filter((n) => !req.includes(n)).sort());
     if (!names.length || names.length > MAX_FIELDS) bad(T("it has no field, or too many"));
     const required = new Set();
     if (s.required !== undefined) {
@@ -205,7 +208,7 @@
       const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?$/.exec(v);
       const d = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
       if (!d || isNaN(d) || d.getMonth() !== +m[2] - 1) return { error: T("Enter a date and time.") };
-      value = offsetIso(d);
+      value = d.toISOString().replace(/\.000Z$/, "Z");  // in UTC, as templates label their times
     }
     if (f.pattern && !f.pattern.test(v)) return { error: T("This value does not have the form this template asks for.") };
     return { value };
@@ -219,7 +222,10 @@
   }
   function valueText(f, v, doc, lang) {
     if (f.type === "boolean") return inLang(lang, v ? W.yes : W.no);
-    if (f.enum) { const o = fieldWords(doc, lang, f.name).option(v); return o === String(v) ? String(v) : o + " (" + v + ")"; }
+    if (f.enum) {  // the label in the message's language, and the value itself when it says something else
+      const o = fieldWords(doc, lang, f.name).option(v);
+      return o.toLowerCase() === String(v).toLowerCase() ? o : o + " (" + v + ")";
+    }
     return String(v);
   }
   function entryLines(e, lang) {  // a PoC entry as lines of text (the recipient's header, the sender's signature)
@@ -419,6 +425,11 @@
       if (f.enum) for (const o of e.options) if (o.value) o.textContent = P.safe(fw.option(o.value));
       wrap.append(label);
       if (fw.help) wrap.append(el("p", fw.help, "muted small"));
+      if (f.format === "date-time") {
+        const zone = (() => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (x) { return ""; } })();
+        wrap.append(el("p", T("Enter the time in this computer’s time zone ({zone}); the message gives it in UTC.",
+          { zone: zone || "?" }), "muted small"));
+      }
       const err = el("p", undefined, "bad small cerror hidden"); err.id = "cerr-" + f.name;
       wrap.append(e, err);
       form.append(wrap);
