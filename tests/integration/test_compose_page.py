@@ -389,3 +389,49 @@ def test_the_page_speaks_french_and_spanish(fed: Federation) -> None:
         expect(page.locator("#entry-kind")).to_have_text("Technical Point of Contact")
         ctx.close()
     assert console == []
+
+
+def test_templates_are_untrusted_in_the_page(fed: Federation) -> None:
+    """Templates as a careless or hostile publisher could sign them: refused with words, or shown as text only."""
+    from playwright.sync_api import expect
+
+    evil = '<img src=x onerror="document.title=\'pwned\'">'
+    good = shipped()[0]
+
+    def variant(tid: str, **schema_change: Any) -> dict[str, Any]:
+        d = json.loads(json.dumps(good))
+        d["id"] = tid
+        d["schema"]["properties"].update(schema_change)
+        return d
+
+    ref = variant("with-ref", extra={"$ref": "https://evil.example/schema.json"})
+    nested = variant("nested-quantifier", extra={"type": "string", "pattern": "^(a+)+$"})
+    long_pattern = variant("long-pattern", extra={"type": "string", "pattern": "a" * 201})
+    unknown_type = variant("unknown-type", extra={"type": "object"})
+    html = variant("html-words")
+    html["languages"]["en"]["title"] = evil
+    html["languages"]["en"]["text"] = evil + "\nsecond line"
+    first = next(iter(html["schema"]["properties"]))
+    html["languages"]["en"]["fields"][first]["label"] = evil
+    docs = [ref, nested, long_pattern, unknown_type, html]
+    requests: list[str] = []
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.on("request", lambda r: requests.append(r.url))
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": docs}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        body = page.locator("#compose-body")
+        for tid, words in (("with-ref", "its schema refers to other documents ($ref)"),
+                           ("nested-quantifier", "a pattern could take too long to check"),
+                           ("long-pattern", "a pattern is longer than 200 characters"),
+                           ("unknown-type", "a field has a type this page does not know")):
+            expect(body).to_contain_text(f"Template {tid} cannot be used: {words}")
+        expect(page.locator("#compose-form h3")).to_have_text(evil)
+        expect(page.locator(f'label[for="cf-{first}"]')).to_contain_text(evil)
+        assert page.locator("#compose img").count() == 0 and page.title() != "pwned"
+        screenshot(page, "compose-untrusted")
+        ctx.close()
+    assert not [u for u in requests if "evil.example" in u or not u.startswith(fed["eu"].url)]
+    assert console == []
