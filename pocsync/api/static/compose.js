@@ -246,7 +246,7 @@
     if (words.text.trim()) out.push(P.safe(words.text).trim(), "");
     out.push(inLang(lang, W.reference) + ": " + ref);
     out.push(inLang(lang, W.template) + ": " + doc.id + ", " + inLang(lang, W.version, { n: doc.version }));
-    out.push(inLang(lang, W.date) + ": " + offsetIso(new Date()));
+    out.push(inLang(lang, W.date) + ": " + new Date().toISOString().replace(/\.[0-9]{3}Z$/, "Z"));
     out.push(inLang(lang, W.to) + ": " + entryLines(recipient, lang).slice(0, 2).join(" — "));
     out.push("");
     for (const f of checked.fields) {
