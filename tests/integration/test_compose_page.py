@@ -316,6 +316,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
         armored = msg.get_content()
         assert armored.startswith("-----BEGIN PGP MESSAGE-----") and mark not in armored
         assert msg["Subject"] == f"[{ref}] Message chiffré" and doc["languages"]["fr"]["title"] not in msg["Subject"]
+        assert msg["X-Pocsync-Template"] is None and msg["X-Pocsync-Reference"] == ref
         assert mark not in msg.as_string()
         plain = page.locator("#compose-plain").text_content().replace("\r\n", "\n")
         for who in ("recipient", "sender"):

@@ -175,13 +175,6 @@
     if (f.maxLength !== undefined && e.tagName !== "SELECT" && e.type !== "checkbox") e.maxLength = f.maxLength;
     return e;
   }
-  function offsetIso(d) {  // 2026-12-03T09:30:00+01:00: the instant with this computer's offset, for any reader
-    const pad = (n) => String(Math.abs(n)).padStart(2, "0");
-    const off = -d.getTimezoneOffset();
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" +
-      pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + (off === 0 ? "Z" : (off > 0 ? "+" : "-") + pad(Math.trunc(off / 60)) +
-      ":" + pad(off % 60));
-  }
   function validate(f, e) {  // → { value } or { error }
     if (f.type === "boolean") return { value: e.checked };
     const raw = String(e.value);
@@ -303,7 +296,7 @@
     add("Message-ID", "<" + ref.toLowerCase() + "." + Date.now().toString(36) + "@pocsync.invalid>");
     add("X-Unsent", "1");  // mail clients open it as a draft to send
     add("X-Pocsync-Reference", ref);
-    add("X-Pocsync-Template", doc.id + "; version=" + doc.version);
+    if (!armored) add("X-Pocsync-Template", doc.id + "; version=" + doc.version);  // encrypted: inside only
     add("MIME-Version", "1.0");
     if (armored) {  // inline OpenPGP: the armored message is the whole text/plain body (ASCII only)
       add("Content-Type", "text/plain; charset=us-ascii");
