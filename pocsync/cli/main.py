@@ -235,6 +235,8 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
       networks         regional networks, e.g. ["eu-csirts"]
       secure_channels  e.g. [{"type": "openpgp", "fingerprint": "…", "expires": "2027-01-31"}]
       notes            free text
+      public_key       armored OpenPGP public key (gpg --armor --export), with
+      public_key_fingerprint  the fingerprint you verified with its holder (checked)
     The key of an entry is STATE/KIND; a put replaces this node's listing of that key.
 
     All records are checked first, then committed as one signed change-set; if any record is invalid or

@@ -62,9 +62,7 @@ def _int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _text(v: object, where: str, limit: int, *, optional: bool = False) -> None:
-    if v is None and optional:
-        return
+def _text(v: object, where: str, limit: int) -> None:
     if not isinstance(v, str) or blank(v) or len(v) > limit:
         raise _bad(f"{where} must be a string of 1 to {limit} characters, not only white space", where)
 
@@ -80,7 +78,8 @@ def _members(obj: object, allowed: frozenset[str], where: str) -> dict[str, Any]
 
 # --- the safe regular-expression subset --------------------------------------------------
 META = frozenset("\\^$.|?*+()[]{}")
-ESCAPABLE = META | frozenset("/-")
+ESCAPABLE = META | frozenset("/")  # what ECMA-262 with the u flag lets one escape outside a class
+CLASS_ESCAPABLE = ESCAPABLE | frozenset("-")
 CLASS_ESCAPES = frozenset("dDwWsS")
 
 
@@ -176,10 +175,12 @@ class _Pattern:
         self.i += 1
         if c in CLASS_ESCAPES:
             return None
-        if c in ESCAPABLE:
+        allowed = CLASS_ESCAPABLE if in_class else ESCAPABLE
+        if c in allowed:
             return c
+        where = "" if in_class else "; \\- only inside [...]"
         raise self.fail(f"'\\{c}' is not an allowed escape (allowed: \\d \\D \\w \\W \\s \\S and \\ before one of "
-                        f"{''.join(sorted(ESCAPABLE))})")
+                        f"{''.join(sorted(allowed))}{where})")
 
     def class_char(self) -> str | None:
         c = self.peek()
@@ -352,7 +353,8 @@ def _check_language(code: str, lang: object, props: dict[str, Any]) -> None:
     for n in names:
         f = _members(fields[n], FIELD_MEMBERS, f"{w}.fields.{n}")
         _text(f.get("label"), f"{w}.fields.{n}.label", MAX_LABEL)
-        _text(f.get("help"), f"{w}.fields.{n}.help", MAX_HELP, optional=True)
+        if "help" in f:  # optional; null is not a help text
+            _text(f["help"], f"{w}.fields.{n}.help", MAX_HELP)
         if "options" in f:
             _check_options(f"{w}.fields.{n}", f["options"], props[n])
 

@@ -301,3 +301,71 @@ def test_a_higher_version_wins_over_a_later_hlc() -> None:
     rep = run(M_TWO, list(reversed(envs)))
     rec = rep.state.record("template", "reply")
     assert rec.origin == "un" and rec.entry["template"]["version"] == 2
+
+
+# --- differential: pocsync and the independent reading of PROTOCOL.md §18 agree -------------------------
+PATTERN_ALPHABET = st.sampled_from(list("ab-^$.|?*+()[]{}\\,0123/dsw ") + ["\\-", "\\d", "{1,2}", "{2}", "[a-z]"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(PATTERN_ALPHABET, min_size=1, max_size=16).map("".join))
+def test_patterns_judged_alike_by_pocsync_and_the_independent_reading(pattern: str) -> None:
+    from tests.independent import protocol as indep
+
+    assert (tpl.pattern_problem(pattern) is None) == indep.safe_pattern(pattern), pattern
+
+
+def _mutations() -> st.SearchStrategy:
+    base = shipped()["reply"]
+    paths = []
+
+    def walk(node: Any, path: tuple) -> None:
+        paths.append(path)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+
+    walk(base, ())
+    values = st.one_of(st.none(), st.booleans(), st.integers(-2, 20_000), st.sampled_from(
+        ["", " ", "x", "string", "integer", "object", "email", "uri", "date-time", "^a+$", "(a+)+", "reply", "en",
+         "EN", "x" * 201, "$ref"]), st.just([]), st.just({}), st.just(["x", "x"]), st.just({"label": "L"}))
+    return st.lists(st.tuples(st.sampled_from(paths), st.sampled_from(["set", "delete", "add"]), values,
+                              st.sampled_from(["extra", "$ref", "help", "options", "required", "de", "zz_1"])),
+                    min_size=1, max_size=3).map(lambda muts: (base, muts))
+
+
+def _apply(base: dict, muts: list) -> dict:
+    d = copy.deepcopy(base)
+    for path, how, value, name in muts:
+        parent, node = None, d
+        try:
+            for p in path:
+                parent, node = node, node[p]
+        except (KeyError, IndexError, TypeError):
+            continue
+        value = copy.deepcopy(value)
+        if how == "add" and isinstance(node, dict):
+            node[name] = value
+        elif how == "delete" and parent is not None and isinstance(parent, (dict, list)):
+            del parent[path[-1]]
+        elif how == "set" and parent is not None:
+            parent[path[-1]] = value
+    return d
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutations())
+def test_documents_judged_alike_by_pocsync_and_the_independent_reading(case) -> None:
+    from tests.independent import protocol as indep
+
+    d = _apply(*case)
+    o = {"op": "template", "key": "reply", "template": d}
+    try:
+        tpl.check_op(o)
+        mine = None
+    except EntryError as exc:
+        mine = exc.reason
+    assert mine == indep.template_refusal(o), d
