@@ -62,8 +62,9 @@ def fed(tmp_path_factory: pytest.TempPathFactory):
     f = Federation(base, ("un", "eu", "osce"), pull_interval=2)
     f.start()
     f["eu"].put(entry("DEU/technical", position="Head of the national CERT (fictional)", phones=["+493012345678"],
-                      ),
-                entry("FRA/technical", languages=["fr", "en"]),
+                      public_key=keys["sender"][0], public_key_fingerprint=keys["sender"][1]),
+                entry("FRA/technical", languages=["fr", "en"], public_key=keys["recipient"][0],
+                      public_key_fingerprint=keys["recipient"][1]),
                 entry("ITA/diplomatic"))
     run("template", "publish", "--data", f["un"].data, "--shipped", "--no-peer-check")
     f.wait_converged()
@@ -170,15 +171,6 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
     console: list[str] = []
     with browser() as b:
         ctx, page = new_page(b, console)
-        # TEMPORARY until the entry model takes public_key (i17a): the keys are added to the API answers here
-        def addkey(who):
-            def h(route):
-                body = route.fetch().json()
-                body["entry"]["public_key"] = fed.keys[who][0]; body["entry"]["public_key_fingerprint"] = fed.keys[who][1]
-                route.fulfill(json=body)
-            return h
-        page.route("**/v1/entries/FRA/technical", addkey("recipient"))
-        page.route("**/v1/entries/DEU/technical", addkey("sender"))
         sign_in(page, url, poc(fed, "eu", "DEU/technical"))
         open_compose(page, url, "FRA/technical", len(docs))
         # the form's order: the required fields as the template lists them, then the others by name
