@@ -169,6 +169,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
     marks: list[str] = []
     refs: list[str] = []
     console: list[str] = []
+    mailtos = 0
     with browser() as b:
         ctx, page = new_page(b, console)
         sign_in(page, url, poc(fed, "eu", "DEU/technical"))
@@ -218,6 +219,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
             assert fed.keys["sender"][1] in signature  # type: ignore[attr-defined]
             assert page.inner_text("#compose-preview").replace("\r\n", "\n").strip() == body.strip()
             mailto = page.locator("#compose-mailto")
+            mailtos += mailto.count()
             if mailto.count():
                 href = mailto.get_attribute("href")
                 assert len(href) <= 1800
@@ -228,6 +230,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
             else:
                 expect(page.locator("#compose-result")).to_contain_text("Too long for a mail link")
             screenshot(page, f"compose-{doc['id']}")
+        assert mailtos >= 1  # the shorter messages get a mailto: link too (the encrypted one below cannot)
 
         # invalid input is refused in the page: nothing is made
         doc = next(d for d in docs if any("pattern" in p for p in d["schema"]["properties"].values()))
@@ -302,6 +305,8 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
         page.select_option("#compose-language", "fr")
         page.click("#compose-go")
         expect(page.locator("#compose-result")).to_contain_text("to the recipient's key and to yours")
+        expect(page.locator("#compose-result")).to_contain_text("Too long for a mail link")
+        assert page.locator("#compose-mailto").count() == 0
         ref = page.inner_text("#compose-ref-value").strip()
         refs.append(ref)
         msg = download(page)

@@ -117,3 +117,40 @@ def test_translations_keep_the_placeholders_and_the_tables_hold_nothing_stale() 
             assert sorted(_PLACE.findall(en)) == sorted(_PLACE.findall(tr)), (lang, en, tr)
         stale = sorted(set(t[lang]) - set(texts))
         assert not stale, f"{lang}: translations of texts no page shows any more: {stale}"
+
+
+class _Untagged(HTMLParser):
+    """Text of the page's body outside any data-i18n element (words a French reader would see in English)."""
+
+    VOID = ("input", "meta", "link", "br", "img", "path", "circle")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.stack.append((tag, "data-i18n" in dict(attrs)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        tags = [t for t, _ in self.stack]
+        if data.strip() and "script" not in tags and "head" not in tags[:1] and not any(m for _, m in self.stack):
+            self.found.append(data.strip())
+
+
+def test_every_word_of_the_page_is_marked_for_translation() -> None:
+    p = _Untagged()
+    p.feed((STATIC / "index.html").read_text())
+    # names the same in every language: formats, and the 24/7 column
+    assert [t for t in p.found if t not in {"24/7", "CSV", "vCard", "JSON"}] == []
+    attrs = re.findall(r'\b(placeholder|aria-label|title)="([^"]*)"', (STATIC / "index.html").read_text())
+    texts = page_texts((STATIC / "index.html").read_text())
+    assert [(a, v) for a, v in attrs if v not in texts and v != "eyJ…"] == []
