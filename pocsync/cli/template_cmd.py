@@ -17,6 +17,7 @@ from pocsync.core import templates as tpl
 from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.shipped_templates import paths as shipped_paths
+from pocsync.store.sqlite import now_ms
 
 MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger than their canonical form
 
@@ -75,6 +76,11 @@ def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author:
         raise EntryError(f"the input holds template {', '.join(dups)} more than once; nothing was committed")
     with nd.store() as store:
         current = {t["id"]: t for t in store.templates()}
+        candidates = [{"op": "template", "key": d["id"], "template": d} for d in docs]
+        peers_refuse = store.replica(source="local").check_ops(candidates, me=nd.node_id, now_ms=now_ms())
+    if peers_refuse:  # a rule every peer applies (publisher, feature, document) is named first, by _edit
+        _edit(nd, candidates, _author(author, nd), labels=[f"template {o['key']}" for o in candidates])
+        return
     ops = []
     for d in docs:
         have = current.get(d["id"])
