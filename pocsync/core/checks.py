@@ -130,7 +130,7 @@ def check_check(raw: Mapping[str, Any], cs_hlc: str, policy: Mapping[str, Any]) 
     kind = channel.split(":", 1)[0]  # type: ignore[union-attr]
     result = raw.get("result")
     if not isinstance(result, str) or result not in RESULTS[kind]:
-        bad(f"result of a {kind} check must be one of {', '.join(RESULTS[kind])}", "result")
+        bad(f"result of {'an' if kind == 'email' else 'a'} {kind} check must be one of {', '.join(RESULTS[kind])}", "result")
     campaign = raw.get("campaign")
     if campaign is not None and not (isinstance(campaign, str) and CAMPAIGN_RE.match(campaign)):
         bad(f"campaign must be null or match {CAMPAIGN_RE.pattern}", "campaign")
