@@ -12,7 +12,7 @@ import pycountry
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pocsync import adapters, sources
+from pocsync import adapters, clock, freshness, sources
 from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
                                  print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
@@ -186,6 +186,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
             err_console.print(f"warning: no entry matches {'--network ' + network if network else '--states'}"
                               + (f"; networks in this view: {', '.join(nets) or 'none'}" if network else ""),
                               markup=False, highlight=False)
+        rows = freshness.annotate(store, rows, now_ms=clock.now_ms())  # last_verified & co. (issue 15)
         body = writer.write(rows, base_dn=base_dn) if fmt == "ldif" else writer.write(rows)
         detail = f"{len(rows)} entries" + (f" states={','.join(sorted(wanted))}" if wanted else "") + \
             (f" network={network}" if network else "")
