@@ -163,3 +163,64 @@ def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: 
         assert api["AUT/technical"]["overdue"] is None and api["AUT/technical"]["last_confirmed"] == confirmed["un"]
     finally:
         fed.stop()
+
+
+def test_poc_page_shows_last_verified_and_not_verified_since_on_overdue_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PoC page in Chromium (static/freshness.js): last modified / confirmed / verified, per channel, and
+    "Not verified since …" once the policy counts an entry overdue; no console error."""
+    from playwright.sync_api import expect
+
+    from tests.support.browser import browser, screenshot
+
+    offset = tmp_path / "clock-offset-ms"
+    offset.write_text("0")
+    monkeypatch.setenv(clock.ENV, str(offset))
+    fed = Federation(tmp_path, names=("un", "eu"))
+    m2 = tmp_path / "m2.json"
+    m2.write_bytes(fed.manifest.read_bytes())
+    (tmp_path / "policy.json").write_text(json.dumps({"freshness": {"confirm_days": 1, "verify_days": 1}}))
+    run("manifest", "set-features", m2, "--policy", tmp_path / "policy.json")
+    fed.sign(m2)
+    for n in fed.nodes:
+        run("manifest", "install", "--data", fed[n].data, m2)
+    fed["eu"].put(entry("DEU/technical", phones=["+493012345678"]), entry("AUT/technical"))
+    run("check", "record", "--data", fed["eu"].data, "DEU/technical", "--channel", "phone:1", "--result", "answered")
+    verified = _show(fed, "eu", "DEU/technical")["last_verified"]
+    for node in fed.nodes.values():
+        node.env[clock.ENV] = str(offset)
+    console: list[str] = []
+    try:
+        fed.start()
+        fed.wait_converged()
+        token = run("token", "issue", "--data", fed["eu"].data, "--poc", "DEU/technical").output.strip()
+        with browser() as b:
+            ctx = b.new_context(locale="en-GB", timezone_id="UTC", viewport={"width": 1280, "height": 900})
+            page = ctx.new_page()
+            page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+            page.goto(fed["un"].url + "/")
+            page.fill("#token", token)
+            page.click("#signin-btn")
+            expect(page.locator("#results tbody tr")).to_have_count(2)
+            page.goto(fed["un"].url + "/#/entry/DEU%2Ftechnical")
+            card = page.locator("#freshness")
+            expect(card).to_contain_text("Last verified")
+            expect(card).to_contain_text("Telephone 1")
+            expect(card).to_contain_text("Answered")
+            assert page.locator("#freshness-overdue").count() == 0  # fresh today
+            day = f"{int(verified[8:10])} "  # en-GB medium date in UTC: "3 Dec 2026"
+            assert day in card.inner_text()
+            offset.write_text(str(2 * DAY_MS))  # two days later: overdue on un's clock
+            page.reload()
+            expect(page.locator("#freshness-overdue")).to_contain_text("Not verified since")
+            expect(page.locator("#freshness-overdue")).to_contain_text("Not confirmed by its secretariat since")
+            screenshot(page, "freshness-overdue")
+            page.goto(fed["un"].url + "/#/entry/AUT%2Ftechnical")
+            expect(page.locator("#freshness-overdue")).to_contain_text("Not verified since it was listed")
+            expect(page.locator("#freshness")).to_contain_text("never")
+    finally:
+        fed.stop()
+    assert console == [], console
