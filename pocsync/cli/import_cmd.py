@@ -66,8 +66,9 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
     case-insensitive (state, kind and organisation required):
       key, state, kind, organisation, position, person, emails, phones,
       available_24_7, timezone, languages, networks, secure_channels, notes,
-      origin, hlc
-    key, origin and hlc (provenance in an export) are ignored; list columns take
+      origin, hlc, last_modified, last_verified, last_confirmed
+    key, origin, hlc (provenance in an export) and the last_* columns (derived
+    freshness) are ignored; list columns take
     ';' between items; available_24_7 yes/no (empty: absent); secure_channels a
     JSON list. Other columns become extra entry fields. Any other header, a
     delimiter or an encoding: --mapping (docs/adapters/csv.md).
