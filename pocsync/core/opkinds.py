@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pocsync.core import model, templates
+from pocsync.core import checks, model, templates
 from pocsync.errors import EntryError, ManifestError
 
 FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
@@ -28,14 +28,16 @@ ENTRY = "entry"
 FEATURES: dict[str, str] = {
     "toy-note": "op kind `note`: a short free-text note per State (namespace `note`); demonstrates feature gating",
     "templates": "op kind `template`: communication templates signed by publisher nodes (namespace `template`)",
+    "comm-checks": "op kind `check`: the signed result of checking one channel of an entry (namespace `check`, §15)",
+    "freshness": "op kind `confirm`: an origin confirms an entry without changing it; overdue policy (§15)",
 }
 
 #: Names reserved for features announced in PROTOCOL.md §8.3 but not built yet (a manifest listing one
 #: is refused by this software, like any unknown feature).
-RESERVED_FEATURES = ("held-changes", "freshness", "comm-checks")
+RESERVED_FEATURES = ("held-changes",)
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template")
+REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template", "bad_check")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class OpKind:
     # merge rank of an effective op (namespaces other than entry): (raw op, hlc, origin, cs id, index) -> tuple;
     # None: (hlc, origin, cs id, index)
     rank: Callable[[dict[str, Any], str, str, str, int], tuple] | None = None
+    # (namespace, record key) registers an effective op of a non-entry kind updates; default: its own key
+    records: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+
+    def records_of(self, raw: dict[str, Any]) -> list[tuple[str, str]]:
+        return self.records(raw) if self.records is not None else [(self.namespace, raw["key"])]
 
 
 def _entry_state(key: str) -> str:
@@ -114,6 +121,10 @@ KINDS: dict[str, OpKind] = {
     "note": OpKind("note", "note", "toy-note", _note_state, _check_note),
     "template": OpKind("template", "template", "templates", _template_state, _check_template,
                        allowed=_template_allowed, rank=templates.rank),
+    "check": OpKind("check", checks.NS_CHECK, "comm-checks", checks.entry_key_state, checks.check_check,
+                    records=checks.check_records),
+    "confirm": OpKind("confirm", checks.NS_CONFIRM, "freshness", checks.entry_key_state, checks.check_confirm,
+                      records=checks.confirm_records),
 }
 
 
@@ -185,7 +196,8 @@ def _templates_policy(value: dict[str, Any]) -> None:
 
 
 POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
-                                                               "templates": _templates_policy}
+                                                               "templates": _templates_policy,
+                                                               "freshness": checks.check_freshness_policy}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

@@ -272,10 +272,10 @@ class Replica:
                 refused.append(r)
                 continue
             kind = opkinds.KINDS[op.op]
-            namespace = kind.namespace
-            if namespace != opkinds.ENTRY:
-                a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
-                st.set_record(namespace, op.key, greater(st.record(namespace, op.key), a, kind.rank))
+            if kind.namespace != opkinds.ENTRY:  # last-writer-wins registers, one digest line each (§9)
+                for namespace, rkey in kind.records_of(op.raw):
+                    a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
+                    st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a, kind.rank))
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)

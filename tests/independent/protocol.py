@@ -326,7 +326,34 @@ class Park(Exception):
 
 # --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
 KINDS = ("diplomatic", "technical")
-FEATURE_OF = {"note": "toy-note", "template": "templates"}
+FEATURE_OF = {"note": "toy-note", "template": "templates", "check": "comm-checks", "confirm": "freshness"}
+SOFTWARE_FEATURES = {"toy-note", "templates", "comm-checks", "freshness"}
+# §15.2: results per channel kind, the member each result requires, positive results
+CHECK_RESULTS = {"email": ("sent", "acknowledged", "no_response", "bounced"),
+                 "phone": ("answered", "no_answer", "wrong_number")}
+CHECK_MEMBER = {"sent": ("deadline_ms", 0, 2**53 - 1), "acknowledged": ("response_seconds", 0, 2**53 - 1),
+                "bounced": ("smtp_code", 400, 599)}
+CHECK_POSITIVE = ("acknowledged", "answered")
+
+
+def check_refusal(op: dict) -> str | None:
+    """§15.2 own rules of a check op."""
+    ch = op.get("channel")
+    if not isinstance(ch, str) or not re.fullmatch(r"(email|phone):[0-9a-f]{64}", ch):
+        return "bad_check"
+    if op.get("result") not in CHECK_RESULTS[ch.split(":")[0]]:
+        return "bad_check"
+    camp = op.get("campaign")
+    if camp is not None and not (isinstance(camp, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", camp)):
+        return "bad_check"
+    for result, (member, lo, hi) in CHECK_MEMBER.items():
+        v = op.get(member)
+        if result == op["result"]:
+            if type(v) is not int or not lo <= v <= hi:
+                return "bad_check"
+        elif v is not None:
+            return "bad_check"
+    return None
 BASE_OPS = ("put", "delete", "withdraw")
 
 
@@ -381,7 +408,7 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
                 cs.origin not in publishers:
             return "out_of_scope"
         return template_refusal(op)
-    if kind in BASE_OPS:
+    if kind in BASE_OPS or kind in ("check", "confirm"):
         parts = op["key"].split("/")
         if len(parts) != 2 or not STATE.fullmatch(parts[0]) or parts[1] not in KINDS:
             return "bad_key"
@@ -395,6 +422,8 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         return "out_of_scope"
     if kind == "put":
         return entry_refusal(op["key"], op.get("entry"), cs.hlc)
+    if kind == "check":
+        return check_refusal(op)
     if kind == "note":
         limit = m.policy.get("toy-note", {}).get("max_length", 280)
         t = op.get("text")
@@ -681,9 +710,18 @@ class Replica:
                     trank = (op["template"]["version"],) + rank
                     other_t[k] = max(other_t.get(k, trank), trank)
                     continue
-                if op["op"] == "note":
-                    k = ("note", op["key"])
-                    other[k] = max(other.get(k, rank), rank)
+                if op["op"] in ("note", "confirm", "check"):
+                    if op["op"] == "check":  # §15.3: latest per channel, latest positive, latest per campaign
+                        base = op["key"] + "/" + op["channel"]
+                        names = [("check", base)]
+                        if op["result"] in CHECK_POSITIVE:
+                            names.append(("verified", base))
+                        if op.get("campaign") is not None:
+                            names.append(("campaign", op["campaign"] + "/" + base))
+                    else:
+                        names = [(op["op"], op["key"])]
+                    for k in names:
+                        other[k] = max(other.get(k, rank), rank)
                     continue
                 # latest assertion per (origin, key): greatest (seq, index)
                 prior = latest.get((origin, op["key"]))
@@ -703,6 +741,36 @@ class Replica:
         lines += [f"{ns} {k} {r[2]}#{r[3]}\n" for (ns, k), r in other.items()]
         lines += [f"{ns} {k} {r[3]}#{r[4]}\n" for (ns, k), r in other_t.items()]
         return sorted(refused), "".join(sorted(lines))
+
+
+# --- §15 channel ids and the overdue judgement -----------------------------------------------------------
+def channel_id(kind: str, value: str) -> str:
+    """§15.1: email stripped of white space at both ends and lower-cased; phone: "+" if it starts with one,
+    then its ASCII digits."""
+    if kind == "email":
+        norm = value.strip().lower()
+    else:
+        v = value.strip()
+        norm = ("+" if v[:1] == "+" else "") + "".join(c for c in v if c in "0123456789")
+    return kind + ":" + hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def overdue(policy: dict, networks: list, last_modified: str, last_confirmed: str | None,
+            last_verified: str | None, now_ms: int) -> list[str]:
+    """§15.5: which periods an entry has overrun at now_ms."""
+    confirm, verify = policy.get("confirm_days", 365), policy.get("verify_days", 180)
+    for n in networks:
+        sub = (policy.get("networks") or {}).get(n)
+        if sub:
+            confirm, verify = min(confirm, sub.get("confirm_days", confirm)), min(verify, sub.get("verify_days", verify))
+    ms = lambda h: int(h[:13])  # noqa: E731
+    day = 86_400_000
+    out = []
+    if now_ms - max(ms(last_modified), ms(last_confirmed) if last_confirmed else 0) > confirm * day:
+        out.append("confirm")
+    if now_ms - ms(last_verified or last_modified) > verify * day:
+        out.append("verify")
+    return out
 
 
 def digest(lines: str) -> str:

@@ -429,6 +429,13 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["template", "show", "--data", eu, "Bad Id"], "template id"),
         (["template", "publishers", m, "--nodes", "un,nope"], "nope is not a node"),
         (["template", "publishers", m], "--default"),
+        (["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
+         "not in the merged view"),
+        (["check", "record", "--data", eu, "AUT/tech", "--channel", "phone:1", "--result", "answered"], "key"),
+        (["check", "record", "--data", eu, "AUT/technical", "--channel", "fax:1", "--result", "nope"], "--result"),
+        (["entry", "confirm", "--data", eu, "AUT/tech"], "key"),
+        (["entry", "confirm", "--data", eu, "AUT/technical"], "not in the merged view"),
+        (["entry", "overdue", "--data", nowhere], "pocsync init"),
     ]
 
 
