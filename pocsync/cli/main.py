@@ -29,6 +29,7 @@ from pocsync.cli.common import (
 )
 from pocsync.cli import import_cmd
 from pocsync.cli.manifest_cmd import manifest
+from pocsync.cli.snapshot_cmd import snapshot
 from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
@@ -53,6 +54,7 @@ def cli() -> None:
 
 cli.add_command(manifest)
 cli.add_command(status)
+cli.add_command(snapshot)
 cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
