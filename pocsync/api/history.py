@@ -71,9 +71,6 @@ async def post_snapshot(request: web.Request) -> web.Response:
     if isinstance(claims, web.Response):
         return claims
     rt = request.app[RUNTIME]
-    if not request.app[SNAPSHOT_LIMITER].allow(claims.subject):  # encryption with a passphrase costs a second of CPU
-        return problem(429, "too many requests", "one snapshot per minute per Point of Contact", reason="rate_limited",
-                       headers={"Retry-After": "60"})
     raw = await request.content.read(MAX_SNAPSHOT_REQUEST + 1)
     try:
         if len(raw) > MAX_SNAPSHOT_REQUEST:
@@ -92,6 +89,9 @@ async def post_snapshot(request: web.Request) -> web.Response:
         elif not (isinstance(recipients, list) and 1 <= len(recipients) <= 20
                   and all(isinstance(r, str) and len(r) <= 200 for r in recipients)):
             raise PocsyncError("recipients must be a list of 1 to 20 age public keys", reason="bad_request")
+        if not request.app[SNAPSHOT_LIMITER].allow(claims.subject):  # a passphrase costs seconds of CPU (scrypt)
+            return problem(429, "too many requests", "one snapshot a minute per Point of Contact",
+                           reason="rate_limited", headers={"Retry-After": "60"})
         container = await rt.worker.run(lambda s: snapshot.build(s, rt.nd))
         blob = snapshot.encrypt(container, passphrase=passphrase.encode() if passphrase else None,
                                 recipients=recipients or [])
