@@ -309,7 +309,8 @@ def _flat(v: Any) -> str:
 
 STYLE = """
 @page { size: A4; margin: 12mm 10mm; }
-body { font: 9.5pt/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #000; margin: 0; }
+body { font: 9.5pt/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #000; margin: 0;
+       font-variant-ligatures: none; }
 table { border-collapse: collapse; width: 100%; }
 thead { display: table-header-group; }
 th, td { border: 0.5pt solid #777; padding: 2pt 3pt; vertical-align: top; text-align: left; word-break: break-word; }
