@@ -48,6 +48,9 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
     "manifest show", "manifest install --data", "entry put --data --author", "entry delete --data",
     "entry import --data --adapter --author", "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
     "log import --data", "log verify --data", "digest --data", "quarantine list --data",
+    "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
+    "snapshot verify --root-pub --passphrase-file --identity --json",
+    "snapshot render --passphrase-file --identity --html --root-pub", "snapshot keygen --out",
 ])
 def test_public_interface_names_and_flags_exist(path: str) -> None:
     words = path.split()
@@ -325,6 +328,8 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     (w / "ukr.json").write_text(json.dumps(ENTRIES["osce"][1]))
     (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
     (w / "wrong-pw").write_text("not the passphrase\n")
+    (w / "pw600").write_text("a passphrase of twenty characters or more\n")
+    (w / "pw600").chmod(0o600)
     m = fed.manifest
     return [
         (["keys", "root-init", "--out", root], "exists"),
@@ -413,6 +418,20 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["manifest", "publish", m, "--mqtt", "http://broker"], "mqtt://"),
         (["status", "--url", "nowhere", "--token", w / "empty"], "--url"),
         (["status", "--url", "http://127.0.0.1:9", "--token", w / "empty"], "does not hold a token"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age"], "exactly one of"),
+        (["snapshot", "create", "--data", nowhere, "--out", w / "s.age", "--passphrase-file", w / "pw600"],
+         "pocsync init"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--recipient", "not-an-age-key"], "age public key"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--passphrase-file", w / "wrong-pw"],
+         "readable by others"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub", "--passphrase-file",
+          w / "pw600"], "not an age-encrypted"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub"], "exactly one of"),
+        (["snapshot", "render", w / "missing.age", "--passphrase-file", w / "pw600", "--html", w / "o.html"],
+         "not found"),
+        (["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
+         "not an age secret key"),
+        (["snapshot", "keygen", "--out", w / "pw600"], "exists"),
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
