@@ -4,6 +4,7 @@ every entry of the view with the snapshot's time and digest on every page."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -82,6 +83,24 @@ def _fails(made: dict, *args: object, fragment: str) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and fragment in err, err
 
 
+def test_the_independent_verifier_agrees(made: dict) -> None:
+    from tests.independent.bundle_verify import BundleError
+    from tests.independent.snapshot_verify import verify_snapshot
+
+    plain = pyrage.passphrase.decrypt(made["file"].read_bytes(), made["pw"].read_text().strip())
+    out = verify_snapshot(plain, made["root"].read_text())
+    assert out["digest"] == made["digest"] and out["entries"] == len(made["view"])
+    assert verify_snapshot(jsonc.dumps(json.loads(plain)), made["root"].read_text()) == out
+    c = json.loads(plain)
+    env = json.loads(c["snapshot"])
+    raw = bytearray(base64.b64decode(env["payload"]))
+    raw[raw.index(b"@example.org")] ^= 0x01
+    env["payload"] = base64.b64encode(bytes(raw)).decode()
+    c["snapshot"] = json.dumps(env)
+    with pytest.raises(BundleError, match="signature"):
+        verify_snapshot(json.dumps(c).encode(), made["root"].read_text())
+
+
 def test_a_one_byte_change_fails(made: dict) -> None:
     base, blob = made["base"], made["file"].read_bytes()
     for where in (len(blob) // 2, len(blob) - 1, 100):  # the payload, the last byte, the header's stanza
@@ -94,8 +113,6 @@ def test_a_one_byte_change_fails(made: dict) -> None:
     pw = made["pw"].read_text().strip()
     plain = bytearray(pyrage.passphrase.decrypt(blob, pw))
     env = json.loads(json.loads(bytes(plain))["snapshot"])
-    import base64
-
     payload = bytearray(base64.b64decode(env["payload"]))
     payload[payload.index(b"@example.org")] ^= 0x01
     env["payload"] = base64.b64encode(bytes(payload)).decode()
