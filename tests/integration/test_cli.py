@@ -51,6 +51,7 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
     "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
     "snapshot verify --root-pub --passphrase-file --identity --json",
     "snapshot render --passphrase-file --identity --html --root-pub", "snapshot keygen --out",
+    "history show --data --json", "history bundle --data --out",
 ])
 def test_public_interface_names_and_flags_exist(path: str) -> None:
     words = path.split()
@@ -432,6 +433,9 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
          "not an age secret key"),
         (["snapshot", "keygen", "--out", w / "pw600"], "exists"),
+        (["history", "show", "--data", eu, "DE"], "alpha-3"),
+        (["history", "show", "--data", nowhere, "DEU"], "pocsync init"),
+        (["history", "bundle", "--data", eu, "DEU", "--out", w / "pw600"], "exists"),
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),

@@ -196,3 +196,14 @@ def test_signed_in_poc_downloads_a_snapshot_that_verifies_offline(fed: Federatio
                         body=json.dumps({"recipients": [str(ident[0].to_public())]}).encode())
     assert status == 200 and snap.decrypt(blob, identities=ident)
     assert call(fed["eu"].url + "/v1/snapshot", method="POST", body=b"{}")[0] == 401
+
+
+def test_history_cli_shows_and_bundles_the_same(fed: Federation, tmp_path: Path) -> None:
+    shown = json.loads(run("history", "show", "--data", fed["un"].data, "deu", "--json").output)
+    assert sorted(x["origin"] for x in shown["ops"]) == ["arf", "eu", "eu", "osce"]
+    table = run("history", "show", "--data", fed["un"].data, "DEU").output
+    assert "mallory@arf" in table and "out_of_scope" in table
+    res = run("history", "bundle", "--data", fed["un"].data, "DEU", "--out", tmp_path / "b.json")
+    assert "also hold ops of AUT" in res.output
+    out = verify_bundle((tmp_path / "b.json").read_bytes(), (fed.base / "root" / "root.pub").read_text())
+    assert out["ops"] == 4 and out["refused"] == 1
