@@ -153,7 +153,7 @@ def test_history_page_in_chromium(fed: Federation) -> None:
     tok = poc(fed, "eu", "DEU/technical")
     errors: list[str] = []
     with browser() as b:
-        page = b.new_page(locale="en-GB")
+        page = b.new_page(locale="en-GB", accept_downloads=True)
         page.set_default_timeout(30_000)
         expect.set_options(timeout=30_000)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -178,6 +178,15 @@ def test_history_page_in_chromium(fed: Federation) -> None:
         page.goto(fed["un"].url + "/#/entry/DEU%2Ftechnical")  # the State's own entry links to its history
         page.click("#entry-extensions a")
         expect(page.locator("#history-title")).to_contain_text("(DEU)")
+        page.goto(fed["un"].url + "/")  # the crisis snapshot, encrypted to a passphrase made in the page
+        with page.expect_download() as dl:
+            page.click("#dl-snapshot")
+        blob = Path(dl.value.path()).read_bytes()
+        pw = page.inner_text("#snapshot-passphrase").strip()
+        assert len(pw.replace("-", "")) == 32
+        screenshot(page, "poc-snapshot-download")
+    v = snap.verify(snap.decrypt(blob, passphrase=pw.encode()), (fed.base / "root" / "root.pub").read_text())
+    assert v.payload["node"] == "un" and len(v.payload["entries"]) == 3
     assert errors == []
 
 

@@ -117,7 +117,7 @@
     const sec = $("history");
     if (sec) sec.classList.add("hidden");
   }
-  function update() { headerLink(); route(); }
+  function update() { headerLink(); snapshotLink(); route(); }
   P.HOOKS.entry.push((d, container) => {  // on the State's own entries: a way to its history
     const st = ownState();
     if (!st || !d || !d.entry || d.entry.state !== st) return;
@@ -126,6 +126,48 @@
     a.href = "#/history/" + st;
     p.append(a); container.append(p);
   });
+  // --- the crisis snapshot: a signed copy of the directory, encrypted to a passphrase generated here ------
+  const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";  // 32 symbols: 5 bits each, 32 of them = 160 bits
+  function passphrase() {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const chars = Array.from(bytes, (b) => ALPHABET[b & 31]).join("");
+    return chars.match(/.{4}/g).join("-");
+  }
+  async function downloadSnapshot(box) {
+    const pw = passphrase();
+    box.replaceChildren(P.el("p", T("Preparing the snapshot…"), "muted"));
+    box.classList.remove("hidden");
+    let r;
+    try {
+      r = await fetch("/v1/snapshot", { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ passphrase: pw }) });
+    } catch (e) { box.replaceChildren(P.el("p", T("The directory could not be reached."), "bad")); return; }
+    if (!r.ok) {
+      const p = await r.json().catch(() => ({}));
+      box.replaceChildren(P.el("p", String(p.detail || p.title || r.statusText), "bad"));
+      return;
+    }
+    const blob = await r.blob();
+    const a = P.el("a", T("Save the snapshot file again"));
+    a.href = URL.createObjectURL(blob);
+    a.download = "pocsync-snapshot.age";
+    const code = P.el("code", pw); code.id = "snapshot-passphrase";
+    box.replaceChildren(
+      P.el("p", T("The snapshot was downloaded. Its passphrase is shown once: write it down and keep it apart " +
+        "from the file.")), code,
+      P.el("p", T("Open it with `pocsync snapshot verify` or `pocsync snapshot render` and the federation's root.pub."),
+        "muted small"), a);
+    a.click();
+  }
+  function snapshotLink() {
+    const where = document.querySelector("#directory .downloads");
+    if (!where || $("dl-snapshot")) return;
+    const a = P.el("a", T("Crisis snapshot (encrypted)")); a.id = "dl-snapshot"; a.href = "#";
+    const box = P.el("div", undefined, "notice hidden"); box.id = "snapshot-box";
+    a.addEventListener("click", (e) => { e.preventDefault(); downloadSnapshot(box); });
+    where.append(a);
+    document.querySelector("#directory .toolbar").after(box);
+  }
   window.addEventListener("hashchange", route);
   document.addEventListener("DOMContentLoaded", () => {
     new MutationObserver(update).observe($("who"), { childList: true, characterData: true, subtree: true });
