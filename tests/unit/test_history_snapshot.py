@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pocsync import history, snapshot as snap
+from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -125,3 +126,47 @@ def test_the_history_page_script_renders_text_only_and_translates_its_words() ->
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in js, sink
     assert '<script src="/static/history.js"></script>' in (STATIC / "index.html").read_text()
+
+
+def _changesets(fed: Fed) -> list[bytes]:
+    out, heads = [], {}
+    plan = [("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")},
+                    {"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")}]),
+            ("osce", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["o@example.org"])}]),
+            ("arf", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["x@example.net"])}]),
+            ("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["n@example.org"])}]),
+            ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}])]
+    for i, (node, ops) in enumerate(plan):
+        seq, prev = heads.get(node, (0, None))
+        hlc = f"{T0 + i * 1000:013d}-0000"
+        data = fed.forge(node, seq=seq + 1, prev=prev, hlc=hlc, ops=ops, author=f"staff@{node}")
+        heads[node] = (seq + 1, csmod.peek_identity(data, max_bytes=1 << 20)[0])
+        out.append(data)
+    return out
+
+
+FED = Fed()
+CHANGESETS = _changesets(FED)
+
+
+@given(st.permutations(range(len(CHANGESETS))), st.lists(st.integers(0, len(CHANGESETS) - 1), max_size=3))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_path_factory, order, dups) -> None:  # noqa: ANN001
+    from pocsync.store import Store
+
+    def history_after(seq_of_indexes: list[int]) -> dict:
+        path = tmp_path_factory.mktemp("h") / "store.sqlite"
+        with Store.create(path, node_id="un") as s:
+            s.install_manifest(FED.manifest, now_ms_=T0)
+            for i in seq_of_indexes:
+                s.receive(CHANGESETS[i], source="test", now_ms_=T0 + 60_000)
+            h = history.state_history(s, "DEU")
+            assert s.summary()["refused"] == 1
+            return h
+
+    ref = history_after(list(range(len(CHANGESETS))))
+    assert [(x["origin"], x["status"]) for x in ref["ops"]] == [("eu", "applied"), ("osce", "applied"),
+                                                                ("arf", "refused"), ("eu", "applied"),
+                                                                ("eu", "applied")]
+    assert ref["ops"][3]["diff"]["against"]["origin"] == "osce"  # the previous applied version, any origin
+    assert history_after(list(order) + dups) == ref
