@@ -13,6 +13,7 @@ Every request is audited.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -93,8 +94,9 @@ async def post_snapshot(request: web.Request) -> web.Response:
             return problem(429, "too many requests", "one snapshot a minute per Point of Contact",
                            reason="rate_limited", headers={"Retry-After": "60"})
         container = await rt.worker.run(lambda s: snapshot.build(s, rt.nd))
-        blob = snapshot.encrypt(container, passphrase=passphrase.encode() if passphrase else None,
-                                recipients=recipients or [])
+        pw = passphrase.encode() if passphrase else None  # scrypt takes seconds: off the event loop
+        blob = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: snapshot.encrypt(container, passphrase=pw, recipients=recipients or []))
     except PocsyncError as exc:
         return problem(400, "bad request", exc.message, reason=exc.reason)
     await _audit(request, claims, "snapshot.download", "*", "ok",
