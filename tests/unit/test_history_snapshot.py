@@ -135,7 +135,7 @@ def _changesets(fed: Fed) -> list[bytes]:
             ("osce", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["o@example.org"])}]),
             ("arf", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["x@example.net"])}]),
             ("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["n@example.org"])}]),
-            ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}])]
+            ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}, {"op": "note", "key": "DEU", "text": "Exercise"}])]
     for i, (node, ops) in enumerate(plan):
         seq, prev = heads.get(node, (0, None))
         hlc = f"{T0 + i * 1000:013d}-0000"
@@ -146,6 +146,7 @@ def _changesets(fed: Fed) -> list[bytes]:
 
 
 FED = Fed()
+FED.manifest = FED.signed(mf.set_features(FED.manifest.payload, ["toy-note"]))  # another namespace: `note`
 CHANGESETS = _changesets(FED)
 
 
@@ -167,6 +168,10 @@ def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_
     ref = history_after(list(range(len(CHANGESETS))))
     assert [(x["origin"], x["status"]) for x in ref["ops"]] == [("eu", "applied"), ("osce", "applied"),
                                                                 ("arf", "refused"), ("eu", "applied"),
-                                                                ("eu", "applied")]
+                                                                ("eu", "applied"), ("eu", "applied")]
+    note = ref["ops"][-1]
+    assert (note["namespace"], note["fields"], note["diff"]["changes"][0]["field"]) == ("note", {"text": "Exercise"},
+                                                                                        "text")
+    assert [(r["namespace"], r["key"], r["record"]["text"]) for r in ref["records"]] == [("note", "DEU", "Exercise")]
     assert ref["ops"][3]["diff"]["against"]["origin"] == "osce"  # the previous applied version, any origin
     assert history_after(list(order) + dups) == ref
