@@ -137,10 +137,13 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
     current = [row for row in store.entries() if row["key"].split("/", 1)[0] == state]
     records = []
     for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key"):
-        if state_of(r["op"], r["key"]) == state:
+        # a register holds the op that won it; its key names the State even where the register's own key is
+        # derived (e.g. "DEU/technical/<channel>" for a check, §15)
+        op = json.loads(r["entry"])
+        if state in (state_of(r["op"], op.get("key") if isinstance(op, dict) else None), state_of(r["op"], r["key"])):
             records.append({"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"],
                             "hlc": r["hlc"], "time": hlc_time(r["hlc"]), "cs_id": r["cs_id"], "index": r["idx"],
-                            "author": r["author"], "record": json.loads(r["entry"])})
+                            "author": r["author"], "record": op})
     m = store.manifest()
     return {"format": HISTORY_FORMAT, "state": state, "node": store.node_id, "digest": store.digest(),
             "manifest": m.version if m is not None else None,
