@@ -338,7 +338,8 @@ def render_html(payload: dict[str, Any], *, verified: Verified | None = None, ro
                   f"signed by {clean_text(verified.keyid)}).")
     else:
         status = '<span class="warn">NOT VERIFIED against a root key (run `pocsync snapshot verify`).</span>'
-    entries = sorted(payload.get("entries") or [], key=lambda e: str(e.get("key")))
+    entries = sorted((e for e in payload.get("entries") or [] if isinstance(e, dict)),  # total: unverified input
+                     key=lambda e: str(e.get("key")))
     by_state: dict[str, list[dict[str, Any]]] = {}
     for e in entries:
         by_state.setdefault(str(e.get("key", "")).split("/", 1)[0], []).append(e)
