@@ -74,6 +74,23 @@ session = {"type": "object", "required": ["signed_in"],
 version = {"type": "object", "properties": {"origin": STR, "op": {"enum": ["put", "delete", "withdraw"]}, "hlc": STR,
                                             "cs_id": STR, "index": {"type": "integer"}, "seq": {"type": "integer"},
                                             "author": STR, "entry": {"type": ["object", "null"]}}}
+history_op = {"type": "object", "required": ["key", "op", "origin", "seq", "cs_id", "index", "hlc", "author", "status"],
+              "properties": {"key": STR, "namespace": STR, "op": STR, "origin": STR, "seq": {"type": "integer"},
+                             "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "time": {"type": ["string", "null"]},
+                             "author": STR, "manifest": {"type": "integer"}, "status": {"enum": ["applied", "refused"]},
+                             "reason": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]},
+                             "entry": {}, "fields": {"type": "object"},
+                             "diff": {"type": ["object", "null"], "properties": {
+                                 "against": {"type": ["object", "null"]},
+                                 "changes": {"type": "array", "items": {"type": "object", "properties": {
+                                     "field": STR, "change": {"enum": ["added", "changed", "removed"]},
+                                     "before": {}, "after": {}}}}}}}}
+history_schema = {"type": "object", "required": ["format", "state", "node", "digest", "keys", "ops", "current", "records"],
+                  "properties": {"format": {"const": "pocsync.history/v1"}, "state": STR, "node": STR, "digest": STR,
+                                 "manifest": {"type": ["integer", "null"]}, "keys": STRS,
+                                 "ops": {"type": "array", "items": history_op}, "refused": {"type": "integer"},
+                                 "current": {"type": "array", "items": {"type": "object"}},
+                                 "records": {"type": "array", "items": {"type": "object"}}}}
 health = {"type": "object", "required": ["node", "digest", "converged", "origins", "manifest"],
           "properties": {"node": STR, "digest": STR, "converged": {"type": "boolean"}, "origins": {"type": "object"},
                          "peers": {"type": "object"}, "manifest": {"type": "object"}, "entries": {"type": "integer"},
@@ -150,6 +167,31 @@ doc = {
         "/v1/templates/{id}": {"get": op("One communication template", {
             "200": ok({"$ref": "#/components/schemas/Template"}), "404": PROBLEM, **ERR},
             params=[{"name": "id", "in": "path", "required": True, "schema": STR}], tag="templates")},
+        "/v1/history/{state}": {"get": op(
+            "A State's own audit trail: every op on its keys from any origin, applied or refused, with a "
+            "field-by-field diff (PoC tokens of that State only; another State's token gets 403)", {
+                "200": ok(history_schema), **ERR},
+            params=[{"name": "state", "in": "path", "required": True, "schema": STR}], tag="history")},
+        "/v1/history/{state}/bundle": {"get": op(
+            "The same history with the signed change-sets that hold those ops and every manifest version "
+            "(verifiable without this node, PROTOCOL.md §17.2)", {
+                "200": ok({"type": "object", "required": ["format", "state", "history", "changesets", "manifests"],
+                           "properties": {"format": {"const": "pocsync.history-bundle/v1"}, "state": STR,
+                                          "node": STR, "created_at": STR, "history": history_schema,
+                                          "changesets": STRS, "manifests": STRS, "other_states": STRS}}), **ERR},
+            params=[{"name": "state", "in": "path", "required": True, "schema": STR}], tag="history")},
+        "/v1/snapshot": {"post": op(
+            "A signed snapshot of the merged view, encrypted with age to a passphrase (at least 20 characters) "
+            "or to age recipients (PROTOCOL.md §17.3); one a minute per PoC", {
+                "200": {"description": "the age-encrypted snapshot file",
+                        "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                             "format": "binary"}}}}, **ERR},
+            tag="history", body={"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [{"type": "object", "required": ["passphrase"], "additionalProperties": False,
+                           "properties": {"passphrase": {"type": "string", "minLength": 20, "maxLength": 1024}}},
+                          {"type": "object", "required": ["recipients"], "additionalProperties": False,
+                           "properties": {"recipients": {"type": "array", "minItems": 1, "maxItems": 20,
+                                                         "items": {"type": "string", "maxLength": 200}}}}]}}}})},
         "/v1/token/renew": {"post": op("A fresh token for the holder of a valid one", {
             "200": ok({"type": "object", "required": ["token", "expires_in"],
                        "properties": {"token": STR, "expires_in": {"type": "integer"}}}), **ERR}, tag="tokens")},

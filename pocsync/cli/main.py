@@ -28,7 +28,9 @@ from pocsync.cli.common import (
     table,
 )
 from pocsync.cli import check_cmd, import_cmd
+from pocsync.cli.history_cmd import history
 from pocsync.cli.manifest_cmd import manifest
+from pocsync.cli.snapshot_cmd import snapshot
 from pocsync.cli.status_cmd import status
 from pocsync.cli.template_cmd import template
 from pocsync.cli.token_cmd import token
@@ -54,6 +56,8 @@ def cli() -> None:
 
 cli.add_command(manifest)
 cli.add_command(status)
+cli.add_command(snapshot)
+cli.add_command(history)
 cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)

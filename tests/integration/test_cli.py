@@ -48,6 +48,10 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
     "manifest show", "manifest install --data", "entry put --data --author", "entry delete --data",
     "entry import --data --adapter --author", "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
     "log import --data", "log verify --data", "digest --data", "quarantine list --data",
+    "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
+    "snapshot verify --root-pub --passphrase-file --identity --json",
+    "snapshot render --passphrase-file --identity --html --root-pub", "snapshot keygen --out",
+    "history show --data --json", "history bundle --data --out",
 ])
 def test_public_interface_names_and_flags_exist(path: str) -> None:
     words = path.split()
@@ -329,6 +333,8 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     no_es = json.loads(template_paths()[0].read_text())
     del no_es["languages"]["es"]
     (w / "tpl-no-es.json").write_text(json.dumps(no_es))
+    (w / "pw600").write_text("a passphrase of twenty characters or more\n")
+    (w / "pw600").chmod(0o600)
     m = fed.manifest
     return [
         (["keys", "root-init", "--out", root], "exists"),
@@ -417,6 +423,23 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["manifest", "publish", m, "--mqtt", "http://broker"], "mqtt://"),
         (["status", "--url", "nowhere", "--token", w / "empty"], "--url"),
         (["status", "--url", "http://127.0.0.1:9", "--token", w / "empty"], "does not hold a token"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age"], "exactly one of"),
+        (["snapshot", "create", "--data", nowhere, "--out", w / "s.age", "--passphrase-file", w / "pw600"],
+         "pocsync init"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--recipient", "not-an-age-key"], "age public key"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--passphrase-file", w / "wrong-pw"],
+         "readable by others"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub", "--passphrase-file",
+          w / "pw600"], "not an age-encrypted"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub"], "exactly one of"),
+        (["snapshot", "render", w / "missing.age", "--passphrase-file", w / "pw600", "--html", w / "o.html"],
+         "not found"),
+        (["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
+         "not an age secret key"),
+        (["snapshot", "keygen", "--out", w / "pw600"], "exists"),
+        (["history", "show", "--data", eu, "DE"], "alpha-3"),
+        (["history", "show", "--data", nowhere, "DEU"], "pocsync init"),
+        (["history", "bundle", "--data", eu, "DEU", "--out", w / "pw600"], "exists"),
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
