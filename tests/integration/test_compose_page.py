@@ -33,6 +33,7 @@ REF = re.compile(r"^PS-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$")
 GPG = shutil.which("gpg")
 # addresses no header may carry: each would add a recipient or a header if copied as it is
 HOSTILE_EMAILS = ["dipl-ita@example.org", "spy@example.org, other@example.org", "Desk <x@example.org>",
+                  "desk-ita@example.org",
                   "x@example.org>\r\nBcc: spy@example.org", "x@example.org\nBcc:spy@example.org"]
 
 
@@ -290,7 +291,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
         page.click("#compose-go")
         refs.append(page.inner_text("#compose-ref-value").strip())
         msg = download(page)
-        assert msg["To"] == "dipl-ita@example.org"
+        assert [a.addr_spec for a in msg["To"].addresses] == ["dipl-ita@example.org", "desk-ita@example.org"]
         assert msg["Bcc"] is None and len(msg.get_all("Subject")) == 1 and "forged" not in msg["Subject"]
         assert "Bcc: spy@example.org" in text_of(msg)  # in the body, as text
 

@@ -290,7 +290,7 @@
     const h = [];
     const add = (name, value) => h.push(name + ": " + headerValue(value));
     if (from) add("From", from);
-    add("To", to.join(", "));
+    h.push("To: " + to.map(headerValue).join(",\r\n "));  // folded: up to MAX_TO addresses of 254 characters
     add("Subject", subject);
     add("Date", rfc5322Date(new Date()));
     add("Message-ID", "<" + ref.toLowerCase() + "." + Date.now().toString(36) + "@pocsync.invalid>");
