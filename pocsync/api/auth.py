@@ -14,6 +14,7 @@ from aiohttp import web
 
 from pocsync import tokens
 from pocsync.api.problems import problem
+from pocsync.node import readcache
 from pocsync.node.runtime import Runtime
 from pocsync.store import Store
 
@@ -43,10 +44,11 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
         rt.counters["token_rejected:missing"] += 1
         return problem(401, "authentication required", "send a PoC or operator token", reason="missing",
                        headers={"WWW-Authenticate": 'Bearer realm="pocsync"'})
-    m = await rt.manifest()
+    rc = request.app.get(readcache.READ_CACHE)
+    m = await (rc.get_manifest() if rc is not None else rt.manifest())  # cached per store version
     try:
         cache = request.app[CACHE]
-        entry_lookup = await _entry_lookup(rt, token)
+        entry_lookup = await _entry_lookup(rt, token, rc)
         # A session cookie is a token this node issued for itself (audience pocsync-session:<node>, ADR 13).
         audience = tokens.session_audience(rt.me) if kind == "session" else tokens.AUDIENCE
         claims = cache.verify(token, manifest=m, now_s=int(time.time()), lookup_entry=entry_lookup, audience=audience)
@@ -62,7 +64,7 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     return claims
 
 
-async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
+async def _entry_lookup(rt: Runtime, token: str, rc: "readcache.ReadCache | None" = None):  # noqa: ANN202
     """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
     token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
     try:
@@ -73,7 +75,9 @@ async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
     sub = sub if isinstance(sub, str) and len(sub) <= 64 else None
     jti = jti if isinstance(jti, str) else None
     parent = parent if isinstance(parent, str) else None  # a session token: revoked with its parent (ADR 13)
-    if sub and "/" in sub:
+    if rc is not None:  # the same answer, cached until the next commit to the store (any commit)
+        found = await rc.subject_state(sub, jti, parent)
+    elif sub and "/" in sub:
         found = await rt.worker.run(Store.subject_state, sub, jti, parent)
     else:
         found = {"entry": None, "dead_since": None,

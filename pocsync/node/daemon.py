@@ -35,7 +35,7 @@ from pocsync.api import peer as peer_api
 from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
-from pocsync.node import sdnotify
+from pocsync.node import readcache, sdnotify
 from pocsync.node.runtime import Runtime, event
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
@@ -264,6 +264,7 @@ def build_app(nd: NodeDir) -> web.Application:
     directory_api.add_routes(app)
     web_pages.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()
+    readcache.install(app, worker.run, nd.config.store_path)  # read cache and audit group commit (ADR 21)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.start()
@@ -282,6 +283,7 @@ def build_app(nd: NodeDir) -> web.Application:
 
     app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(readcache.read_path_ctx)
     app.cleanup_ctx.append(client_ctx)
     if nd.config.mqtt.url:
         app[MQTT] = MqttLink(rt)

@@ -785,3 +785,19 @@ class Store:
 
     def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM audit ORDER BY n DESC LIMIT ?", (limit,))]
+
+    # --- the read path and the audit group commit (issue 13; pocsync/node/readcache.py) ------------------
+    def listing(self) -> dict[str, dict[str, list[str]]]:
+        """State → kind → origins whose latest assertion of the key is a put: what
+        ``divergence.networks_by_state(self.versions_by_key())`` gives, without decoding any entry."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for r in self.conn.execute("SELECT key, origin FROM assertions WHERE op='put' ORDER BY key, origin"):
+            state, _, kind = r[0].partition("/")
+            out.setdefault(state, {}).setdefault(kind, []).append(r[1])
+        return out
+
+    def audit_many(self, rows: list[tuple[str, str, str, str, str, str]]) -> None:
+        """Group commit of audit rows ``(at, actor, action, target, result, detail)``: one transaction."""
+        with self.transaction():
+            self.conn.executemany("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
+                                  rows)
