@@ -103,6 +103,7 @@ async def pull_loop(app: web.Application) -> None:
 
 
 POKE_MIN_INTERVAL = 0.5   # seconds between two announcements of a changing digest
+COMMIT_WATCH_S = 0.005    # how often the publisher checks the store's data_version for a commit
 POKE_TIMEOUT = 5.0
 
 
@@ -135,10 +136,23 @@ async def publisher_loop(app: web.Application) -> None:
     poll = rt.cfg.sync.publish_poll_ms / 1000
     last_announced: str | None = None
     last_at = 0.0
+    watch = readcache.StoreWatch(rt.cfg.store_path)
+    seen = watch.version()
     while True:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(rt.publish_now.wait(), timeout=poll)
+        # A commit by any process (the CLI signing an edit, this daemon receiving) changes the store's
+        # data_version: checked every COMMIT_WATCH_S on the event loop (microseconds, no thread hop), so
+        # the daemon learns of a CLI commit within milliseconds and recomputes heads and digest only then
+        # (ADR 22).  publish_poll_ms remains a safety net.
+        waited = 0.0
+        while not rt.publish_now.is_set() and waited < poll:
+            v = watch.version()
+            if v != seen:
+                seen = v
+                break
+            await asyncio.sleep(COMMIT_WATCH_S)
+            waited += COMMIT_WATCH_S
         rt.publish_now.clear()
+        seen = watch.version()
         try:
             pending = await rt.worker.run(Store.unpublished)
             summary = await rt.worker.run(Store.summary)

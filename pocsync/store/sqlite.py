@@ -515,6 +515,9 @@ class Store:
         (the pull it triggers fetches the verified change-sets well within that); a claim that expires
         unproven makes this node disregard that announcer's claims until it is proven right (issue 11:
         nothing unverified blocks signing beyond a bounded time)."""
+        if signed_ms is not None and self._confirmation_unchanged(seq, by, signed_ms):
+            # nothing to write (issue 13): no write transaction, no disk sync, for each head vector announced
+            return
         with self.transaction():
             if signed_ms is not None and signed_ms >= int(self.get_meta("own_head_confirmed_ms") or 0):
                 self.set_meta("own_head_confirmed_ms", str(signed_ms))
@@ -801,3 +804,18 @@ class Store:
         with self.transaction():
             self.conn.executemany("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
                                   rows)
+
+    CONFIRMATION_GRAIN_MS = 1000  # a peer's confirmation of our head is recorded at most this often (per seq)
+
+    def _confirmation_unchanged(self, seq: int, by: str, signed_ms: int) -> bool:
+        """True when note_announced_own would change nothing that matters: the same peer confirmed the same
+        seq less than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check)."""
+        rows = dict(self.conn.execute(
+            "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
+            " 'own_head_confirmed_seq')").fetchall())
+        ms = int(rows.get("own_head_confirmed_ms") or 0)
+        if rows.get("own_head_confirmed_by") != by or rows.get("own_head_confirmed_seq") != str(seq):
+            return False
+        if not (ms <= signed_ms < ms + self.CONFIRMATION_GRAIN_MS):
+            return False
+        return seq <= self._own_head()
