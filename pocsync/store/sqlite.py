@@ -101,6 +101,22 @@ class SQLiteState:
         self.max_envelope_bytes = self.limits.max_envelope_bytes
         self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
         self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
+        # issue 13: each entry is serialised once (set_latest, then set_winner of the same object reuse it), and
+        # the assertions this state wrote are not read back and decoded again (latest_for_key)
+        self._texts: dict[int, tuple[Any, str]] = {}
+        self._written: dict[tuple[str, str], Assertion] = {}
+
+    def _text(self, entry: Any) -> str:
+        """The stored JSON of an entry (sorted keys, compact, UTF-8): what jsonc.dumps gives for an entry
+        that came out of a strictly parsed payload, without re-checking it (it was checked on the way in)."""
+        hit = self._texts.get(id(entry))
+        if hit is not None and hit[0] is entry:
+            return hit[1]
+        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if len(self._texts) > 4096:
+            self._texts.clear()
+        self._texts[id(entry)] = (entry, text)
+        return text
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return self.c.execute(sql, args).fetchone()
@@ -251,16 +267,35 @@ class SQLiteState:
         r = self._one("SELECT * FROM assertions WHERE origin=? AND key=?", origin, key)
         return _assertion(r) if r else None
 
+    def latest_rank(self, origin: str, key: str) -> tuple[int, int] | None:
+        """(seq, index) of ``latest(origin, key)`` without decoding its entry."""
+        r = self._one("SELECT seq, idx FROM assertions WHERE origin=? AND key=?", origin, key)
+        return (r[0], r[1]) if r else None
+
     def latest_for_key(self, key: str) -> list[Assertion]:
-        return [_assertion(r) for r in self.c.execute("SELECT * FROM assertions WHERE key=?", (key,))]
+        out = []
+        for r in self.c.execute("SELECT origin, key, op, hlc, cs_id, idx, seq, author, entry FROM assertions"
+                                " WHERE key=?", (key,)):
+            mine = self._written.get((r[0], key))
+            if mine is not None and mine.cs_id == r[4] and mine.index == r[5]:
+                out.append(mine)  # written by this state: not decoded again
+                continue
+            a = _assertion(r)
+            if a.entry is not None:
+                self._texts[id(a.entry)] = (a.entry, r["entry"])  # its stored text, if it wins
+            out.append(a)
+        return out
 
     def set_latest(self, a: Assertion) -> None:
         self.c.execute(
             "INSERT OR REPLACE INTO assertions (origin, key, op, hlc, cs_id, idx, seq, author, entry)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
-             jsonc.dumps(a.entry).decode() if a.entry is not None else None),
+             self._text(a.entry) if a.entry is not None else None),
         )
+        if len(self._written) > 4096:
+            self._written.clear()
+        self._written[(a.origin, a.key)] = a
 
     def note_death(self, key: str, hlc: str) -> None:
         """Tokens issued before an applied delete or withdrawal die (issue 11, case 5)."""
@@ -287,7 +322,7 @@ class SQLiteState:
             return
         self.c.execute(
             "INSERT OR REPLACE INTO view (key, origin, hlc, cs_id, idx, seq, author, entry) VALUES (?,?,?,?,?,?,?,?)",
-            (key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author, jsonc.dumps(a.entry).decode()),
+            (key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author, self._text(a.entry)),
         )
 
     def refuse(self, r: Refusal) -> None:
@@ -311,6 +346,8 @@ class SQLiteState:
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
         for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records"):
             self.c.execute(f"DELETE FROM {table}")
+        self._written.clear()
+        self._texts.clear()
 
 
 @dataclass(frozen=True)
