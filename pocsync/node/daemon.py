@@ -155,9 +155,7 @@ async def publisher_loop(app: web.Application) -> None:
         seen = watch.version()
         try:
             pending = await rt.worker.run(Store.unpublished)
-            summary = await rt.worker.run(Store.summary)
-            state = summary["digest"] + repr(sorted(summary["heads"].items()))
-            if pending and mqtt is not None and rt.mqtt_connected:
+            if pending and mqtt is not None and rt.mqtt_connected:  # the change-sets first, then heads/digest
                 done = []
                 for seq, env in pending:
                     await mqtt.publish_changeset(env)
@@ -165,6 +163,8 @@ async def publisher_loop(app: web.Application) -> None:
                     event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
                           origin=rt.me, seq=seq, via="mqtt")
                 await rt.worker.run(Store.mark_published, done)
+            summary = await rt.summary()
+            state = summary["digest"] + repr(sorted(summary["heads"].items()))
             if mqtt is None and (pending or state != last_announced) \
                     and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL):
                 poked = await announce_by_poke(rt, client)

@@ -20,7 +20,6 @@ from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import ManifestError, PocsyncError, ProtocolError
 from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
-from pocsync.store import Store
 
 MANIFEST_CAP = 1 << 20
 
@@ -135,7 +134,7 @@ class PeerClient:
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv, via="http")
-        mine = (await rt.worker.run(Store.summary))["heads"]
+        mine = (await rt.summary())["heads"]
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation for the CLI's signing guard
@@ -147,7 +146,7 @@ class PeerClient:
                 accepted += await self._fetch(url, target, origin, hv.heads[origin][0], st)
             elif state == "fork":
                 accepted += await self._fetch_one(url, target, origin, mine[origin][0], st)
-        held = {(o, s) for o, s in (await rt.worker.run(Store.summary))["equivocations"]}
+        held = {(o, s) for o, s in (await rt.summary())["equivocations"]}
         if any(e not in held for e in hv.equivocations):
             await self._fetch_proofs(url, target)
         await rt.worker.run(lambda s: s.retry_parked(reason="clock_skew"))
