@@ -79,8 +79,15 @@ class ReadCache:
         self.bodies: OrderedDict[tuple, tuple[str, bytes, int]] = OrderedDict()  # per content
         self.entry_bodies: dict[str, tuple[str, bytes] | None] = {}  # per gen
         self.subjects: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}  # per gen
+        self.verified: dict[tuple[str, str], Any] = {}  # (token, kind) -> Claims, per gen
         self._lock = asyncio.Lock()
+        self._rows_lock = asyncio.Lock()
         self.refreshes = 0
+
+    def remember_verified(self, k: tuple[str, str], claims: Any) -> None:
+        if len(self.verified) >= MAX_SUBJECTS:
+            self.verified.clear()
+        self.verified[k] = claims
 
     async def fresh(self) -> int:
         """Bring the cache to the store's current data_version; returns it."""
@@ -99,6 +106,7 @@ class ReadCache:
             self.refreshes += 1
             self.manifest = m
             self.subjects.clear()
+            self.verified.clear()
             self.entry_bodies.clear()
             import json
 
@@ -137,9 +145,13 @@ class ReadCache:
         content = self.content
         rows = self.rows
         if rows is None:
-            rows = await self._run(Store.entries)
-            if self.content == content:
-                self.rows = rows
+            async with self._rows_lock:  # one decode for the many requests that arrive together
+                if self.rows is not None and self.content == content:
+                    rows = self.rows
+                else:
+                    rows = await self._run(Store.entries)
+                    if self.content == content:
+                        self.rows = rows
         assert content is not None
         return content, rows
 
