@@ -108,7 +108,10 @@ class Runtime:
         if self._watch is None:
             from pocsync.node.readcache import StoreWatch
 
-            self._watch = StoreWatch(self.cfg.store_path)
+            path = getattr(self.cfg, "store_path", None)
+            if path is None:  # no store file (a test double): never cached
+                return -time.monotonic_ns()
+            self._watch = StoreWatch(path)
         return self._watch.version()
 
     async def summary(self) -> dict[str, Any]:
