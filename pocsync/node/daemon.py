@@ -104,6 +104,7 @@ async def pull_loop(app: web.Application) -> None:
 
 POKE_MIN_INTERVAL = 0.5   # seconds between two announcements of a changing digest
 COMMIT_WATCH_S = 0.005    # how often the publisher checks the store's data_version for a commit
+PUBLISH_CHUNK = 500       # own unpublished change-sets read per publish round
 POKE_TIMEOUT = 5.0
 
 
@@ -154,7 +155,8 @@ async def publisher_loop(app: web.Application) -> None:
         rt.publish_now.clear()
         seen = watch.version()
         try:
-            pending = await rt.worker.run(Store.unpublished)
+            pending = await rt.worker.run(Store.unpublished, PUBLISH_CHUNK)
+            more = len(pending) >= PUBLISH_CHUNK and (mqtt is None or rt.mqtt_connected)
             if pending and mqtt is not None and rt.mqtt_connected:  # the change-sets first, then heads/digest
                 done = []
                 for seq, env in pending:
@@ -183,6 +185,8 @@ async def publisher_loop(app: web.Application) -> None:
                 if pending or state != last_announced:
                     await mqtt.publish_head()
                     last_announced = state
+            if more:
+                rt.publish_now.set()  # more to publish: the next round continues (bounded memory)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 — retried on the next round

@@ -659,10 +659,16 @@ class Store:
             return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
 
     # --- for the daemon -------------------------------------------------------------
-    def unpublished(self) -> list[tuple[int, bytes]]:
+    def unpublished(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """This node's change-sets not yet published, oldest first (at most ``limit``: a node that imported
+        a long history of its own must not hold all of it in memory at once; issue 13)."""
         me = self.node_id
-        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(
-            "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq", (me,))]
+        sql = "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq"
+        args: tuple[Any, ...] = (me,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (me, limit)
+        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(sql, args)]
 
     def mark_published(self, seqs: list[int]) -> None:
         with self.transaction():
