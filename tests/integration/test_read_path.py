@@ -95,3 +95,22 @@ def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> 
         assert {r["result"] for r in rows} == {"ok", "not_modified", "not_found"}
     finally:
         fed.stop()
+
+
+def test_a_clean_stop_commits_the_audit_rows_still_waiting(tmp_path) -> None:  # noqa: ANN001
+    fed = Federation(tmp_path, ("un", "eu"), pull_interval=2)
+    eu = fed["eu"]
+    eu.put(entry("DEU/technical"))
+    fed.start("eu")
+    try:
+        tok = run("token", "issue", "--data", eu.data, "--poc", "DEU/technical", "--days", "1").output.strip()
+        probe = f"stop{time.time_ns()}"
+        n = 12
+        for _ in range(n):
+            assert call(eu.url + f"/v1/entries?q={probe}", tok)[0] == 200
+        eu.stop()  # SIGTERM at once, well inside the window: the shutdown flush commits the rows
+        with eu.store() as s:
+            rows = [r for r in s.audit_log(10_000) if r["action"] == "entries.list" and probe in r["target"]]
+        assert len(rows) == n
+    finally:
+        fed.stop()
