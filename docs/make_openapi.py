@@ -144,10 +144,13 @@ doc = {
         "/v1/entries/{state}/{kind}": {"get": op("One entry with provenance and divergences", {
             "200": ok({"allOf": [{"$ref": "#/components/schemas/Listed"},
                                  {"type": "object", "properties": {"versions": {"type": "array", "items": version},
-                                                                   "divergent_fields": {"type": "object"}}}]}),
+                                                                   "divergent_fields": {"type": "object"}}}]},
+                      headers={"ETag": {"schema": STR}}),
+            "304": {"description": "Not modified (If-None-Match matched the ETag)"},
             "404": PROBLEM, **ERR},
             params=[{"name": "state", "in": "path", "required": True, "schema": STR},
-                    {"name": "kind", "in": "path", "required": True, "schema": STR}])},
+                    {"name": "kind", "in": "path", "required": True, "schema": STR},
+                    {"name": "If-None-Match", "in": "header", "required": False, "schema": STR}])},
         "/v1/divergences": {"get": op("Keys whose directories disagree, field by field", {
             "200": ok({"type": "object", "required": ["divergences"],
                        "properties": {"divergences": {"type": "array", "items": {"type": "object"}}}}), **ERR})},

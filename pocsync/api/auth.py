@@ -14,6 +14,7 @@ from aiohttp import web
 
 from pocsync import tokens
 from pocsync.api.problems import problem
+from pocsync.node import readcache
 from pocsync.node.runtime import Runtime
 from pocsync.store import Store
 
@@ -43,15 +44,31 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
         rt.counters["token_rejected:missing"] += 1
         return problem(401, "authentication required", "send a PoC or operator token", reason="missing",
                        headers={"WWW-Authenticate": 'Bearer realm="pocsync"'})
-    m = await rt.manifest()
+    rc = request.app.get(readcache.READ_CACHE)
+    now_s = int(time.time())
+    if rc is not None:
+        # issue 13: a token already verified in full (signature, claims, subject, revocation) at the current store
+        # version is accepted again without re-parsing it, until it expires or anything is committed (ADR 21)
+        gen = await rc.fresh()
+        hit = rc.verified.get((token, kind))
+        if hit is not None and now_s < hit.exp:
+            claims = hit
+            if claims.scope not in scopes:
+                rt.counters["token_rejected:insufficient_scope"] += 1
+                return problem(403, "forbidden", f"a {claims.scope} token cannot use this resource",
+                               reason="insufficient_scope")
+            return claims
+    m = await (rc.get_manifest() if rc is not None else rt.manifest())  # cached per store version
     try:
         cache = request.app[CACHE]
-        entry_lookup = await _entry_lookup(rt, token)
+        entry_lookup = await _entry_lookup(rt, token, rc)
         # A session cookie is a token this node issued for itself (audience pocsync-session:<node>, ADR 13).
         audience = tokens.session_audience(rt.me) if kind == "session" else tokens.AUDIENCE
-        claims = cache.verify(token, manifest=m, now_s=int(time.time()), lookup_entry=entry_lookup, audience=audience)
+        claims = cache.verify(token, manifest=m, now_s=now_s, lookup_entry=entry_lookup, audience=audience)
         if kind == "session" and claims.issuer != rt.me:
             raise tokens.TokenError("a session cookie is valid only at the node that set it", reason="wrong_audience")
+        if rc is not None and rc.gen == gen:  # verified against what the store held at this version
+            rc.remember_verified((token, kind), claims)
     except tokens.TokenError as exc:
         rt.counters[f"token_rejected:{exc.reason}"] += 1
         return problem(401, "token refused", exc.message, reason=exc.reason,
@@ -62,7 +79,7 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     return claims
 
 
-async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
+async def _entry_lookup(rt: Runtime, token: str, rc: "readcache.ReadCache | None" = None):  # noqa: ANN202
     """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
     token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
     try:
@@ -73,7 +90,9 @@ async def _entry_lookup(rt: Runtime, token: str):  # noqa: ANN202
     sub = sub if isinstance(sub, str) and len(sub) <= 64 else None
     jti = jti if isinstance(jti, str) else None
     parent = parent if isinstance(parent, str) else None  # a session token: revoked with its parent (ADR 13)
-    if sub and "/" in sub:
+    if rc is not None:  # the same answer, cached until the next commit to the store (any commit)
+        found = await rc.subject_state(sub, jti, parent)
+    elif sub and "/" in sub:
         found = await rt.worker.run(Store.subject_state, sub, jti, parent)
     else:
         found = {"entry": None, "dead_since": None,

@@ -29,6 +29,7 @@ from pocsync.api.peer import RUNTIME, RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import jsonc
 from pocsync.errors import PocsyncError
+from pocsync.node import readcache
 from pocsync.store import Store
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
@@ -61,8 +62,13 @@ async def _reader(request: web.Request, *, scopes: tuple[str, ...] = ("directory
 
 
 async def _audit(request: web.Request, claims: Any, action: str, target: str, result: str, detail: str = "") -> None:
-    rt = request.app[RUNTIME]
+    """Every read is audited; the row is group-committed within AUDIT_WINDOW_S (ADR 21), never awaited here."""
     who = f"{claims.subject} (token {claims.jti[:8]} from {claims.issuer})"
+    buf = request.app.get(readcache.AUDIT)
+    if buf is not None:
+        buf.add(actor=who, action=action, target=target, result=result, detail=detail)
+        return
+    rt = request.app[RUNTIME]
     await rt.worker.run(lambda s: s.audit(actor=who, action=action, target=target, result=result, detail=detail))
 
 
@@ -104,7 +110,6 @@ async def list_entries(request: web.Request) -> web.Response:
     claims = await _reader(request)
     if isinstance(claims, web.Response):
         return claims
-    rt = request.app[RUNTIME]
     q = {k: v for k, v in request.query.items() if k in ("state", "kind", "network", "q") and v}
     try:
         page = max(1, int(request.query.get("page", "1")))
@@ -113,23 +118,31 @@ async def list_entries(request: web.Request) -> web.Response:
         return problem(400, "bad request", "page and per_page must be integers", reason="bad_request")
     if "kind" in q and q["kind"] not in ("diplomatic", "technical"):
         return problem(400, "bad request", "kind must be diplomatic or technical", reason="bad_request")
-    now = clock.now_ms()
-    digest, nets, fresh = await rt.worker.run(lambda s: (s.digest(), divergence.networks_by_state(s.versions_by_key()),
-                                                         freshness.by_key(s, now_ms=now)))
-    listing = json.dumps(nets, sort_keys=True)  # a losing origin's listing changes the answer, not the view digest
-    overdue = sorted(k for k, f in fresh.items() if f["overdue"])  # becoming overdue with time changes it too
-    tag = f"{digest}|{listing}|{overdue}|{sorted(q.items())}|{page}|{per_page}"
-    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
+    cache = request.app[readcache.READ_CACHE]
+    content, rows_all = await cache.view_rows()  # decoded once per view digest and listing, not per request
+    digest, listing = content  # a losing origin's listing changes the answer, not the view digest
+    fresh = await cache.freshness(clock.now_ms())  # per store version and second: overdue moves with time
+    overdue = tuple(sorted((k, json.dumps(f["overdue"], sort_keys=True)) for k, f in fresh.items()
+                           if f["overdue"]))  # becoming overdue (or overdue on more counts) changes the answer
+    qkey = (tuple(sorted(q.items())), page, per_page, overdue)
+    hit = cache.body(qkey)
+    if hit is None:
+        tag = f"{digest}|{listing}|{overdue}|{sorted(q.items())}|{page}|{per_page}"
+        etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
+        rows = [r for r in rows_all if _matches(r, q)]
+        start = (page - 1) * per_page
+        nets = cache.networks
+        body = {"entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start:start + per_page]],
+                "total": len(rows), "page": page,
+                "per_page": per_page, "digest": digest}
+        hit = (etag, json.dumps(body).encode(), len(rows))
+        cache.keep_body(content, qkey, hit)
+    etag, raw, matched = hit
     if request.headers.get("If-None-Match") == etag:
         await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "not_modified")
         return web.Response(status=304, headers={"ETag": etag})
-    rows = [r for r in await rt.worker.run(Store.entries) if _matches(r, q)]
-    start = (page - 1) * per_page
-    body = {"entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start:start + per_page]],
-            "total": len(rows), "page": page,
-            "per_page": per_page, "digest": digest}
-    await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "ok", f"{len(rows)} matched")
-    return web.json_response(body, headers={"ETag": etag})
+    await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "ok", f"{matched} matched")
+    return web.Response(body=raw, headers={"ETag": etag, "Content-Type": "application/json; charset=utf-8"})
 
 
 async def get_entry(request: web.Request) -> web.Response:
@@ -138,16 +151,33 @@ async def get_entry(request: web.Request) -> web.Response:
         return claims
     rt = request.app[RUNTIME]
     key = f"{request.match_info['state'].upper()}/{request.match_info['kind']}"
-    now = clock.now_ms()
-    row, fresh = await rt.worker.run(lambda s: (s.entry(key), freshness.by_key(s, now_ms=now, key=key)))
-    if row is None:
+    cache = request.app[readcache.READ_CACHE]
+    gen = await cache.fresh()
+    fresh = await cache.freshness(clock.now_ms())
+    bkey = (key, json.dumps(fresh.get(key, {}).get("overdue"), sort_keys=True))  # overdue moves with time
+    if bkey in cache.entry_bodies:  # rendered once per store version (data_version), not per request
+        hit = cache.entry_bodies[bkey]
+    else:
+        row = await rt.worker.run(Store.entry, key)
+        if row is None:
+            hit = None
+        else:
+            out = _fresh(_public(row, sorted(v["origin"] for v in row["versions"] if v["op"] == "put")), fresh)
+            out["versions"] = row["versions"]
+            out["divergent_fields"] = next((d["fields"] for d in divergence.divergences({key: row["versions"]})), {})
+            raw = json.dumps(out).encode()
+            hit = ('"' + hashlib.sha256(raw).hexdigest()[:32] + '"', raw)
+        if cache.gen == gen and len(cache.entry_bodies) < 10_000:
+            cache.entry_bodies[bkey] = hit
+    if hit is None:
         await _audit(request, claims, "entries.get", key, "not_found")
         return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
-    out = _fresh(_public(row, sorted(v["origin"] for v in row["versions"] if v["op"] == "put")), fresh)
-    out["versions"] = row["versions"]
-    out["divergent_fields"] = next((d["fields"] for d in divergence.divergences({key: row["versions"]})), {})
+    etag, raw = hit
+    if request.headers.get("If-None-Match") == etag:
+        await _audit(request, claims, "entries.get", key, "not_modified")
+        return web.Response(status=304, headers={"ETag": etag})
     await _audit(request, claims, "entries.get", key, "ok")
-    return web.json_response(out)
+    return web.Response(body=raw, headers={"ETag": etag, "Content-Type": "application/json; charset=utf-8"})
 
 
 async def get_divergences(request: web.Request) -> web.Response:

@@ -142,8 +142,21 @@ async def changesets(request: web.Request) -> web.Response:
     plaintext = jsonc.dumps({"origin": origin, "after": after, "changesets": [e.decode() for e in envs],
                              "more": more})
     rt.counters["changesets_served"] += len(envs)
-    return web.Response(body=rt.seal_for(m, plaintext, context=f"http:{request.path}", to=[peer.node]),
+    resp = web.Response(body=rt.seal_for(m, plaintext, context=f"http:{request.path}", to=[peer.node]),
                         content_type="application/json")
+    return _compressed(resp)
+
+
+COMPRESS_FROM = 1024  # bytes: larger peer answers are sent with HTTP content coding when the peer accepts it
+
+
+def _compressed(resp: web.Response) -> web.Response:
+    """HTTP content coding (gzip/deflate, as the client's Accept-Encoding allows; issue 13): a sealed batch
+    is base64 text, about a third larger than its ciphertext, which gzip takes back on the wire.  The
+    sealed bytes themselves are unchanged (PROTOCOL.md §13.2); the receiver caps what it decompresses."""
+    if resp.body is not None and len(resp.body) >= COMPRESS_FROM:  # type: ignore[arg-type]
+        resp.enable_compression()
+    return resp
 
 
 async def proofs(request: web.Request) -> web.Response:
@@ -153,8 +166,8 @@ async def proofs(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     m = await rt.manifest()
     items = await rt.worker.run(Store.proof_envelopes)
-    return web.Response(body=rt.seal_for(m, jsonc.dumps({"proofs": items}), context=f"http:{request.path}",
-                                         to=[peer.node]), content_type="application/json")
+    return _compressed(web.Response(body=rt.seal_for(m, jsonc.dumps({"proofs": items}), context=f"http:{request.path}",
+                                                     to=[peer.node]), content_type="application/json"))
 
 
 async def poke(request: web.Request) -> web.Response:

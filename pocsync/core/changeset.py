@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,10 @@ def sign(payload: bytes, *, keyid: str, key: Ed25519PrivateKey) -> bytes:
     return dsse.sign(dsse.CHANGESET_TYPE, payload, keyid, key).to_bytes()
 
 
-def parse_payload(payload: bytes) -> dict[str, Any]:
-    """Strict parse and structural check of a change-set payload."""
-    obj = jsonc.loads(payload)
+def parse_payload(payload: bytes, *, parsed: Any = None) -> dict[str, Any]:
+    """Strict parse and structural check of a change-set payload (``parsed``: the strict parse of these
+    very bytes, already done by :func:`peek_identity`)."""
+    obj = jsonc.loads(payload) if parsed is None else parsed
     if not isinstance(obj, dict):
         raise ChangeSetError("change-set payload must be a JSON object")
     if obj.get("type") != CHANGESET_PAYLOAD:
@@ -137,7 +139,8 @@ def verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
 
 
 def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
-    env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
+    peeked = _take_peeked(data, max_bytes)
+    env = peeked[0] if peeked is not None else dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
     if len(env.signatures) != 1:
         raise dsse.EnvelopeError(f"exactly one signature required, found {len(env.signatures)}",
                                  reason="signature_count")
@@ -156,7 +159,7 @@ def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
             raise Parked(f"signed under manifest v{peek}; this node holds v{manifest.version}",
                          reason="manifest_unknown", manifest=peek) from None
         raise
-    obj = parse_payload(env.payload)
+    obj = parse_payload(env.payload, parsed=peeked[1] if peeked is not None else None)
     if obj["manifest"] > manifest.version:
         raise Parked(f"signed under manifest v{obj['manifest']}; this node holds v{manifest.version}",
                      reason="manifest_unknown", manifest=obj["manifest"])
@@ -174,6 +177,21 @@ def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
     )
 
 
+# Parse once (issue 13): the strict parse that peek_identity makes of an envelope and its payload is kept
+# for the verify of the *same bytes object* that usually follows, so each change-set is parsed once.  The
+# payload is still used only after its signature verified (PROTOCOL.md §8): only the parse is shared, and
+# the kept objects are handed out once, in the same thread (never to two consumers).  No I/O, same results.
+_local = threading.local()
+
+
+def _take_peeked(data: bytes, max_bytes: int) -> tuple[Any, Any] | None:
+    p = getattr(_local, "peeked", None)
+    if p is None or p[0] is not data or p[1] != max_bytes:
+        return None
+    _local.peeked = None
+    return p[2], p[3]
+
+
 def peek_identity(data: bytes, *, max_bytes: int) -> tuple[str, str | None, int | None]:
     """(id, origin, seq) of an envelope without trusting it — for duplicate checks and parking."""
     env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
@@ -183,6 +201,7 @@ def peek_identity(data: bytes, *, max_bytes: int) -> tuple[str, str | None, int 
         if isinstance(obj, dict):
             origin = obj.get("origin") if isinstance(obj.get("origin"), str) else None
             seq = obj.get("seq") if isinstance(obj.get("seq"), int) else None
+        _local.peeked = (data, max_bytes, env, obj) if isinstance(data, bytes) else None
     except PocsyncError:
         pass
     return changeset_id(env.payload), origin, seq

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 from pocsync.errors import MalformedJSON
@@ -30,8 +31,23 @@ REASONS = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplica
            "int_out_of_range", "lone_surrogate")
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)  # the string alternative of _TOKENS
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_NON_BRACKET = re.compile(r"[^\[\]{}]+")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # the only way a lone surrogate reaches a parsed string
+
+
 def nesting_depth(text: str) -> int:
-    """Greatest number of open ``[``/``{`` outside strings (the outermost container counts 1)."""
+    """Greatest number of open ``[``/``{`` outside strings (the outermost container counts 1).
+
+    The same tokens as ``_TOKENS`` (strings removed first, then only brackets counted), at C speed."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return _nesting_depth_slow(text)  # few brackets: the exact walk is cheap
+    brackets = _NON_BRACKET.sub("", _STRING.sub("", text))
+    return max(0, max(accumulate(map(_STEP.__getitem__, brackets)), default=0))
+
+
+def _nesting_depth_slow(text: str) -> int:
     depth = deepest = 0
     for t in _TOKENS.findall(text):
         if t in "[{":
@@ -83,11 +99,16 @@ def loads(data: bytes | str) -> Any:
         raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)",
                             reason="too_deep")
     problems = _Problems()
+    # A lone surrogate can only come from a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one): without
+    # such an escape in the text, no string or key needs the per-string check (issue 13: one pass).
+    escapes = _ESCAPED_SURROGATE.search(text) is not None or (
+        not isinstance(data, (bytes, bytearray, memoryview)) and _LONE_SURROGATE.search(text) is not None)
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in items:
-            problems.surrogates(key, "an object key")
+            if escapes:
+                problems.surrogates(key, "an object key")
             if key in out:
                 problems.note("duplicate_key", f"duplicate JSON object key {key!r}", field=key)
             out[key] = value
@@ -115,7 +136,8 @@ def loads(data: bytes | str) -> Any:
         raise MalformedJSON("JSON nested too deeply", reason="too_deep") from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    _strings(value, problems)
+    if escapes:
+        _strings(value, problems)
     problems.raise_first()
     return value
 

@@ -108,6 +108,7 @@ class State(Protocol):
     # derived
     def latest(self, origin: str, key: str) -> Assertion | None: ...
     def latest_for_key(self, key: str) -> list[Assertion]: ...
+    def latest_rank(self, origin: str, key: str) -> tuple[int, int] | None: ...  # (seq, index) of latest()
     def set_latest(self, a: Assertion) -> None: ...
     def note_death(self, key: str, hlc: str) -> None: ...  # an applied delete/withdraw: greatest hlc per key
     def withdrawal(self, key: str) -> Assertion | None: ...
@@ -279,10 +280,10 @@ class Replica:
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)
-            prior = st.latest(cs.origin, op.key)
+            prior = st.latest_rank(cs.origin, op.key)
             # The latest assertion is the greatest (seq, index), whatever the order of application: after a
             # chain restart a later segment can be applied before an earlier one arrives.
-            if prior is None or (a.seq, a.index) > (prior.seq, prior.index):
+            if prior is None or (a.seq, a.index) > prior:
                 st.set_latest(a)
             if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
                 st.note_death(op.key, cs.hlc)
@@ -519,6 +520,10 @@ class MemoryState:
 
     def latest_for_key(self, key: str) -> list[Assertion]:
         return [a for (o, k), a in self.latest_.items() if k == key]
+
+    def latest_rank(self, origin: str, key: str) -> tuple[int, int] | None:
+        a = self.latest_.get((origin, key))
+        return (a.seq, a.index) if a is not None else None
 
     def set_latest(self, a: Assertion) -> None:
         self.latest_[(a.origin, a.key)] = a

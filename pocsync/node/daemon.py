@@ -37,7 +37,7 @@ from pocsync.api import peer as peer_api
 from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
-from pocsync.node import sdnotify
+from pocsync.node import readcache, sdnotify
 from pocsync.node.runtime import Runtime, event
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
@@ -105,6 +105,8 @@ async def pull_loop(app: web.Application) -> None:
 
 
 POKE_MIN_INTERVAL = 0.5   # seconds between two announcements of a changing digest
+COMMIT_WATCH_S = 0.005    # how often the publisher checks the store's data_version for a commit
+PUBLISH_CHUNK = 500       # own unpublished change-sets read per publish round
 POKE_TIMEOUT = 5.0
 
 
@@ -137,15 +139,27 @@ async def publisher_loop(app: web.Application) -> None:
     poll = rt.cfg.sync.publish_poll_ms / 1000
     last_announced: str | None = None
     last_at = 0.0
+    watch = readcache.StoreWatch(rt.cfg.store_path)
+    seen = watch.version()
     while True:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(rt.publish_now.wait(), timeout=poll)
+        # A commit by any process (the CLI signing an edit, this daemon receiving) changes the store's
+        # data_version: checked every COMMIT_WATCH_S on the event loop (microseconds, no thread hop), so
+        # the daemon learns of a CLI commit within milliseconds and recomputes heads and digest only then
+        # (ADR 22).  publish_poll_ms remains a safety net.
+        waited = 0.0
+        while not rt.publish_now.is_set() and waited < poll:
+            v = watch.version()
+            if v != seen:
+                seen = v
+                break
+            await asyncio.sleep(COMMIT_WATCH_S)
+            waited += COMMIT_WATCH_S
         rt.publish_now.clear()
+        seen = watch.version()
         try:
-            pending = await rt.worker.run(Store.unpublished)
-            summary = await rt.worker.run(Store.summary)
-            state = summary["digest"] + repr(sorted(summary["heads"].items()))
-            if pending and mqtt is not None and rt.mqtt_connected:
+            pending = await rt.worker.run(Store.unpublished, PUBLISH_CHUNK)
+            more = len(pending) >= PUBLISH_CHUNK and (mqtt is None or rt.mqtt_connected)
+            if pending and mqtt is not None and rt.mqtt_connected:  # the change-sets first, then heads/digest
                 done = []
                 for seq, env in pending:
                     await mqtt.publish_changeset(env)
@@ -153,6 +167,8 @@ async def publisher_loop(app: web.Application) -> None:
                     event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
                           origin=rt.me, seq=seq, via="mqtt")
                 await rt.worker.run(Store.mark_published, done)
+            summary = await rt.summary()
+            state = summary["digest"] + repr(sorted(summary["heads"].items()))
             if mqtt is None and (pending or state != last_announced) \
                     and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL):
                 poked = await announce_by_poke(rt, client)
@@ -171,6 +187,8 @@ async def publisher_loop(app: web.Application) -> None:
                 if pending or state != last_announced:
                     await mqtt.publish_head()
                     last_announced = state
+            if more:
+                rt.publish_now.set()  # more to publish: the next round continues (bounded memory)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 — retried on the next round
@@ -268,6 +286,7 @@ def build_app(nd: NodeDir) -> web.Application:
     history_api.add_routes(app)
     web_pages.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()
+    readcache.install(app, worker.run, nd.config.store_path)  # read cache and audit group commit (ADR 21)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.start()
@@ -286,6 +305,7 @@ def build_app(nd: NodeDir) -> web.Application:
 
     app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(readcache.read_path_ctx)
     app.cleanup_ctx.append(client_ctx)
     if nd.config.mqtt.url:
         app[MQTT] = MqttLink(rt)

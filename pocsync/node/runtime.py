@@ -97,6 +97,31 @@ class Runtime:
     #: shown in /v1/health until a version at least as new is installed
     manifest_refused: dict[str, Any] | None = None
     _manifest: mf.Manifest | None = None
+    # issue 13: the manifest and the store summary (heads, digest, counts) are re-read only after a commit
+    # by any process (the store's data_version changed), not on every head vector, poke or publish round
+    _watch: Any = None
+    _manifest_gen: int | None = None
+    _summary: dict[str, Any] | None = None
+    _summary_gen: int | None = None
+
+    def _store_version(self) -> int:
+        if self._watch is None:
+            from pocsync.node.readcache import StoreWatch
+
+            path = getattr(self.cfg, "store_path", None)
+            if path is None:  # no store file (a test double): never cached
+                return -time.monotonic_ns()
+            self._watch = StoreWatch(path)
+        return self._watch.version()
+
+    async def summary(self) -> dict[str, Any]:
+        """``Store.summary()``, computed at most once per store version."""
+        v = self._store_version()
+        if self._summary is not None and self._summary_gen == v:
+            return self._summary
+        out = await self.worker.run(Store.summary)
+        self._summary, self._summary_gen = out, v  # read before computing: a commit meanwhile shows next time
+        return out
 
     @property
     def me(self) -> str:
@@ -198,7 +223,7 @@ class Runtime:
             self.contact(hv.node, hv, via=via)
         else:
             self.note_head(hv, via=via)
-        summary = await self.worker.run(Store.summary)
+        summary = await self.summary()
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation (it would stay "fresh" for the CLI's guard)
@@ -233,8 +258,11 @@ class Runtime:
 
     # --- manifest, keys ---------------------------------------------------------------------------
     async def manifest(self) -> mf.Manifest:
+        v = self._store_version()
+        if self._manifest is not None and self._manifest_gen == v:
+            return self._manifest
         m = await self.worker.run(lambda s: s.require_manifest())
-        self._manifest = m
+        self._manifest, self._manifest_gen = m, v
         return m
 
     async def install_manifest(self, m: mf.Manifest, *, via: str) -> None:
@@ -313,7 +341,7 @@ class Runtime:
 
     async def head_vector(self) -> bytes:
         m = await self.manifest()
-        summary: dict[str, Any] = await self.worker.run(Store.summary)
+        summary: dict[str, Any] = await self.summary()
         keyid, key = self.signer(m)
         hv = HeadVector(node=self.me, hlc=next_hlc(summary["max_hlc"], now_ms()), manifest=m.version,
                         heads=summary["heads"], digest=summary["digest"], refused=summary["refused"],

@@ -62,6 +62,10 @@ MIGRATIONS: list[list[str]] = [
                hlc TEXT NOT NULL, cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL,
                author TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (ns, key))""",
     ],
+    # (issue 13) the publisher's "own change-sets not yet published" without reading every logged envelope
+    [
+        "CREATE INDEX log_unpublished ON log (origin, seq) WHERE published = 0",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

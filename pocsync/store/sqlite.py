@@ -101,6 +101,22 @@ class SQLiteState:
         self.max_envelope_bytes = self.limits.max_envelope_bytes
         self.source = source  # recorded with each appended change-set (local, import, mqtt, pull, …)
         self._kept: dict[str, tuple[str, str, int]] = {}  # id -> (received_at, source, published) across reset()
+        # issue 13: each entry is serialised once (set_latest, then set_winner of the same object reuse it), and
+        # the assertions this state wrote are not read back and decoded again (latest_for_key)
+        self._texts: dict[int, tuple[Any, str]] = {}
+        self._written: dict[tuple[str, str], Assertion] = {}
+
+    def _text(self, entry: Any) -> str:
+        """The stored JSON of an entry (sorted keys, compact, UTF-8): what jsonc.dumps gives for an entry
+        that came out of a strictly parsed payload, without re-checking it (it was checked on the way in)."""
+        hit = self._texts.get(id(entry))
+        if hit is not None and hit[0] is entry:
+            return hit[1]
+        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if len(self._texts) > 4096:
+            self._texts.clear()
+        self._texts[id(entry)] = (entry, text)
+        return text
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return self.c.execute(sql, args).fetchone()
@@ -251,16 +267,35 @@ class SQLiteState:
         r = self._one("SELECT * FROM assertions WHERE origin=? AND key=?", origin, key)
         return _assertion(r) if r else None
 
+    def latest_rank(self, origin: str, key: str) -> tuple[int, int] | None:
+        """(seq, index) of ``latest(origin, key)`` without decoding its entry."""
+        r = self._one("SELECT seq, idx FROM assertions WHERE origin=? AND key=?", origin, key)
+        return (r[0], r[1]) if r else None
+
     def latest_for_key(self, key: str) -> list[Assertion]:
-        return [_assertion(r) for r in self.c.execute("SELECT * FROM assertions WHERE key=?", (key,))]
+        out = []
+        for r in self.c.execute("SELECT origin, key, op, hlc, cs_id, idx, seq, author, entry FROM assertions"
+                                " WHERE key=?", (key,)):
+            mine = self._written.get((r[0], key))
+            if mine is not None and mine.cs_id == r[4] and mine.index == r[5]:
+                out.append(mine)  # written by this state: not decoded again
+                continue
+            a = _assertion(r)
+            if a.entry is not None:
+                self._texts[id(a.entry)] = (a.entry, r["entry"])  # its stored text, if it wins
+            out.append(a)
+        return out
 
     def set_latest(self, a: Assertion) -> None:
         self.c.execute(
             "INSERT OR REPLACE INTO assertions (origin, key, op, hlc, cs_id, idx, seq, author, entry)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
-             jsonc.dumps(a.entry).decode() if a.entry is not None else None),
+             self._text(a.entry) if a.entry is not None else None),
         )
+        if len(self._written) > 4096:
+            self._written.clear()
+        self._written[(a.origin, a.key)] = a
 
     def note_death(self, key: str, hlc: str) -> None:
         """Tokens issued before an applied delete or withdrawal die (issue 11, case 5)."""
@@ -287,7 +322,7 @@ class SQLiteState:
             return
         self.c.execute(
             "INSERT OR REPLACE INTO view (key, origin, hlc, cs_id, idx, seq, author, entry) VALUES (?,?,?,?,?,?,?,?)",
-            (key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author, jsonc.dumps(a.entry).decode()),
+            (key, a.origin, a.hlc, a.cs_id, a.index, a.seq, a.author, self._text(a.entry)),
         )
 
     def refuse(self, r: Refusal) -> None:
@@ -311,6 +346,8 @@ class SQLiteState:
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
         for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records"):
             self.c.execute(f"DELETE FROM {table}")
+        self._written.clear()
+        self._texts.clear()
 
 
 @dataclass(frozen=True)
@@ -515,6 +552,9 @@ class Store:
         (the pull it triggers fetches the verified change-sets well within that); a claim that expires
         unproven makes this node disregard that announcer's claims until it is proven right (issue 11:
         nothing unverified blocks signing beyond a bounded time)."""
+        if signed_ms is not None and self._confirmation_unchanged(seq, by, signed_ms):
+            # nothing to write (issue 13): no write transaction, no disk sync, for each head vector announced
+            return
         with self.transaction():
             if signed_ms is not None and signed_ms >= int(self.get_meta("own_head_confirmed_ms") or 0):
                 self.set_meta("own_head_confirmed_ms", str(signed_ms))
@@ -619,10 +659,16 @@ class Store:
             return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
 
     # --- for the daemon -------------------------------------------------------------
-    def unpublished(self) -> list[tuple[int, bytes]]:
+    def unpublished(self, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """This node's change-sets not yet published, oldest first (at most ``limit``: a node that imported
+        a long history of its own must not hold all of it in memory at once; issue 13)."""
         me = self.node_id
-        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(
-            "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq", (me,))]
+        sql = "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq"
+        args: tuple[Any, ...] = (me,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args = (me, limit)
+        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(sql, args)]
 
     def mark_published(self, seqs: list[int]) -> None:
         with self.transaction():
@@ -888,3 +934,34 @@ class Store:
             c["response_seconds"].sort()
         return dict(sorted(out.items()))
     # --- END i15a block ---------------------------------------------------------------------------------------
+
+    # --- the read path and the audit group commit (issue 13; pocsync/node/readcache.py) ------------------
+    def listing(self) -> dict[str, dict[str, list[str]]]:
+        """State → kind → origins whose latest assertion of the key is a put: what
+        ``divergence.networks_by_state(self.versions_by_key())`` gives, without decoding any entry."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for r in self.conn.execute("SELECT key, origin FROM assertions WHERE op='put' ORDER BY key, origin"):
+            state, _, kind = r[0].partition("/")
+            out.setdefault(state, {}).setdefault(kind, []).append(r[1])
+        return out
+
+    def audit_many(self, rows: list[tuple[str, str, str, str, str, str]]) -> None:
+        """Group commit of audit rows ``(at, actor, action, target, result, detail)``: one transaction."""
+        with self.transaction():
+            self.conn.executemany("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
+                                  rows)
+
+    CONFIRMATION_GRAIN_MS = 1000  # a peer's confirmation of our head is recorded at most this often (per seq)
+
+    def _confirmation_unchanged(self, seq: int, by: str, signed_ms: int) -> bool:
+        """True when note_announced_own would change nothing that matters: the same peer confirmed the same
+        seq less than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check)."""
+        rows = dict(self.conn.execute(
+            "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
+            " 'own_head_confirmed_seq')").fetchall())
+        ms = int(rows.get("own_head_confirmed_ms") or 0)
+        if rows.get("own_head_confirmed_by") != by or rows.get("own_head_confirmed_seq") != str(seq):
+            return False
+        if not (ms <= signed_ms < ms + self.CONFIRMATION_GRAIN_MS):
+            return False
+        return seq <= self._own_head()

@@ -8,11 +8,14 @@ Every response body is capped before it is read.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from urllib.parse import urlencode
 
 import aiohttp
 
+from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -20,7 +23,6 @@ from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import ManifestError, PocsyncError, ProtocolError
 from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
-from pocsync.store import Store
 
 MANIFEST_CAP = 1 << 20
 
@@ -29,6 +31,17 @@ def sealed_batch_cap(max_batch_bytes: int) -> int:
     """Cap on a sealed batch: ``max_batch_bytes`` of envelopes grow by JSON escaping and by the
     base64 of sealing (about 1.4×), so twice that plus 1 MiB."""
     return 2 * max_batch_bytes + (1 << 20)
+
+
+def _last_seq(envs: list[bytes]) -> int | None:
+    """The seq the last envelope of a batch claims (untrusted: it only picks the next batch to prefetch)."""
+    if not envs:
+        return None
+    try:
+        seq = csmod.peek_identity(envs[-1], max_bytes=len(envs[-1]) + 1)[2]
+    except PocsyncError:
+        return None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 class PeerClient:
@@ -135,7 +148,7 @@ class PeerClient:
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv, via="http")
-        mine = (await rt.worker.run(Store.summary))["heads"]
+        mine = (await rt.summary())["heads"]
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation for the CLI's signing guard
@@ -147,7 +160,7 @@ class PeerClient:
                 accepted += await self._fetch(url, target, origin, hv.heads[origin][0], st)
             elif state == "fork":
                 accepted += await self._fetch_one(url, target, origin, mine[origin][0], st)
-        held = {(o, s) for o, s in (await rt.worker.run(Store.summary))["equivocations"]}
+        held = {(o, s) for o, s in (await rt.summary())["equivocations"]}
         if any(e not in held for e in hv.equivocations):
             await self._fetch_proofs(url, target)
         await rt.worker.run(lambda s: s.retry_parked(reason="clock_skew"))
@@ -180,22 +193,41 @@ class PeerClient:
         rt = self.rt
         accepted = 0
         full = rt.cfg.sync.max_batch
-        while True:
-            after = await self._own_head(origin)
-            if after >= until:
-                return accepted
-            n = min(st.batch or full, full)
-            try:
-                envs, more = await self._batch(url, target, origin, after, n)
-            except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError):
-                st.batch = max(1, n // 2)
-                raise
-            st.batch = min(full, n * 2)
-            outs = await rt.receive_many(envs, source=f"pull:{target}")
-            st.received += len(envs)
-            accepted += sum((o.status == "accepted") + len(o.also_accepted) for o in outs)
-            if not more or not envs or await self._own_head(origin) <= after:
-                return accepted
+        ahead: tuple[int, asyncio.Task] | None = None  # (after, the next batch being fetched while one applies)
+        try:
+            while True:
+                after = await self._own_head(origin)
+                if after >= until:
+                    return accepted
+                n = min(st.batch or full, full)
+                try:
+                    if ahead is not None and ahead[0] == after:
+                        envs, more = await ahead[1]
+                    else:
+                        envs, more = await self._batch(url, target, origin, after, n)
+                except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError):
+                    st.batch = max(1, n // 2)
+                    raise
+                finally:
+                    if ahead is not None and not ahead[1].done():
+                        ahead[1].cancel()
+                    ahead = None
+                st.batch = min(full, n * 2)
+                # issue 13: the next batch is fetched while this one is applied (the peer seals and sends as
+                # this node verifies and commits); it is used only if this batch ends where it starts
+                last = _last_seq(envs) if more else None
+                if last is not None and last < until:
+                    ahead = (last, asyncio.create_task(self._batch(url, target, origin, last, min(full, n * 2))))
+                outs = await rt.receive_many(envs, source=f"pull:{target}")
+                st.received += len(envs)
+                accepted += sum((o.status == "accepted") + len(o.also_accepted) for o in outs)
+                if not more or not envs or await self._own_head(origin) <= after:
+                    return accepted
+        finally:
+            if ahead is not None:
+                ahead[1].cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead[1]
 
     async def _fetch_one(self, url: str, target: str, origin: str, seq: int, st: PeerStatus) -> int:
         """The peer holds another change-set at ``seq``: fetch that one (an equivocation proof results)."""
