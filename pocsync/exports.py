@@ -196,11 +196,7 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
         raw_key = r["entry"].get("public_key")
         if isinstance(raw_key, str):  # any text from a peer: carried as a base64 data URI, never as text
             c.add("key").value = KEY_URI + base64.b64encode(raw_key.encode("utf-8")).decode("ascii")
-        if isinstance(e.get("public_key_fingerprint"), str):
-            c.add("x-pocsync-public-key-fingerprint").value = e["public_key_fingerprint"]
-        extra = {k: v for k, v in extra_fields(e).items()
-                 if not (k == "public_key" and isinstance(raw_key, str))
-                 and not (k == "public_key_fingerprint" and isinstance(v, str))}
+        extra = extra_fields(e)  # public_key travels here too: readers of X-POCSYNC-EXTRA get it back whole
         if extra:
             c.add("x-pocsync-extra").value = json.dumps(extra, sort_keys=True, separators=(",", ":"),
                                                         ensure_ascii=False)
@@ -235,8 +231,11 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
         key = get("key")
         if isinstance(key, str) and key.startswith(KEY_URI):
             e["public_key"] = base64.b64decode(key[len(KEY_URI):], validate=True).decode("utf-8")
-        if get("x_pocsync_public_key_fingerprint"):
-            e["public_key_fingerprint"] = get("x_pocsync_public_key_fingerprint")
+        if get("x_pocsync_extra"):
+            extra = json.loads(get("x_pocsync_extra"))
+            for k in ("public_key_fingerprint",) if isinstance(extra, dict) else ():
+                if k in extra:
+                    e[k] = extra[k]
         chans = lst("x-pocsync-secure-channel")
         if chans:
             e["secure_channels"] = [json.loads(x) for x in chans]

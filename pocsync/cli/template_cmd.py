@@ -127,3 +127,46 @@ def template_show(data: Path, template_id: str) -> None:
         raise EntryError(f"no template {template_id!r} at this node (`pocsync template list --data {data}`)",
                          reason="not_found")
     print_json(row)
+
+
+@template.command("publishers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--nodes", metavar="NODE,NODE,…", default=None,
+              help="The node ids that may publish templates ('' for nobody).")
+@click.option("--default", "use_default", is_flag=True,
+              help="Drop policy.templates.publishers: the nodes with role un publish.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the new version here instead of replacing FILE.")
+def template_publishers(file: Path, nodes: str | None, use_default: bool, out: Path | None) -> None:
+    """Set which nodes may publish templates in a new version of manifest FILE (unsigned).
+
+    Writes policy.templates.publishers (PROTOCOL.md §18.1), like `manifest set-features`: a signed FILE
+    gives version N+1, an unsigned draft is edited as it is.  Sign it with the roots, then install it."""
+    from pocsync.cli.manifest_cmd import load, save
+    from pocsync.core import manifest as mf
+
+    if (nodes is None) == (not use_default):
+        raise click.UsageError("give --nodes NODE,… or --default (one of them)")
+    m = load(file)
+    if "templates" not in m.features:
+        raise click.BadParameter(f"manifest v{m.version} does not enable feature templates; enable it first "
+                                 "(`pocsync manifest set-features`)", param_hint="FILE")
+    value = None
+    if nodes is not None:
+        names = sorted({n.strip() for n in nodes.split(",") if n.strip()})
+        unknown = [n for n in names if n not in m.nodes]
+        if unknown:
+            raise click.BadParameter(f"{', '.join(unknown)} is not a node of manifest v{m.version} "
+                                     f"(nodes: {', '.join(sorted(m.nodes))})", param_hint="--nodes")
+        value = {"publishers": names}
+    if m.policy.get("templates") == value or (value is None and "templates" not in m.policy):
+        raise click.BadParameter(f"manifest v{m.version} already says so", param_hint="--nodes")
+    if out is not None and out.exists():
+        raise click.UsageError(f"{out} exists; refusing to overwrite it")
+    payload = mf.set_policy(mf.next_version(m.payload) if m.envelope.signatures else m.payload, "templates", value)
+    target = out or file
+    save(target, mf.unsigned(payload))
+    who = (", ".join(value["publishers"]) or "nobody") if value is not None else "the nodes with role un (default)"
+    before = m.version if m.envelope.signatures else m.version - 1
+    click.echo(f"{target}: manifest v{payload['version']}: templates are published by {who} (unsigned; sign it "
+               f"with a threshold of the roots of v{before} and v{payload['version']})")

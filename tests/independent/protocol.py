@@ -3,7 +3,7 @@
 It imports nothing from pocsync (only the standard library and the Ed25519 primitive of
 `cryptography`) and is deliberately small and direct: strict JSON (§2), envelopes (§5), manifests
 and their installation (§6), change-set acceptance (§8), op receipt rules (§7.1, §8.2), the merge
-and the view digest (§9), equivocation (§11) and signed peer requests (§13.2).  The tests run
+and the view digest (§9), equivocation (§11), signed peer requests (§13.2) and templates (§18).  The tests run
 every vector through it; where it and pocsync disagree, the document is ambiguous or one of the two
 is wrong.
 """

@@ -427,6 +427,8 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["template", "list", "--data", nowhere], "pocsync init"),
         (["template", "show", "--data", eu, "no-such-template"], "no template 'no-such-template'"),
         (["template", "show", "--data", eu, "Bad Id"], "template id"),
+        (["template", "publishers", m, "--nodes", "un,nope"], "nope is not a node"),
+        (["template", "publishers", m], "--default"),
     ]
 
 

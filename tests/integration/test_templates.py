@@ -137,3 +137,26 @@ def test_templates_flow_from_the_un_node_and_a_regional_one_is_refused_everywher
         assert digest == fed.wait_converged()
     finally:
         fed.stop()
+
+
+def test_policy_publishers_set_with_the_cli_moves_who_may_publish(tmp_path: Path) -> None:
+    """`template publishers` writes policy.templates.publishers; once signed and installed, the named node
+    publishes, the un node is refused before signing, and every node applies the named node's templates."""
+    from tests.support.cli import LocalFederation
+
+    fed = LocalFederation(tmp_path)
+    m2 = tmp_path / "m2.json"
+    m2.write_bytes(fed.manifest.read_bytes())
+    res = run("template", "publishers", m2, "--nodes", "eu")
+    assert "templates are published by eu" in res.output
+    run("manifest", "sign", m2, "--key", tmp_path / "root" / "root.key")
+    for n in fed.nodes:
+        run("manifest", "install", "--data", fed.data(n), m2)
+    res = run("template", "publish", "--data", fed.data("un"), "--shipped", "--no-peer-check", ok=False)
+    assert res.exit_code != 0 and "un may not publish templates (policy.templates.publishers lists ['eu'])" in res.output
+    run("template", "publish", "--data", fed.data("eu"), template_paths()[0], "--no-peer-check")
+    fed.sync_all()
+    for n in fed.nodes:
+        listed = json.loads(run("template", "list", "--data", fed.data(n), "--json").output)
+        assert [(t["id"], t["origin"]) for t in listed] == [(json.loads(template_paths()[0].read_text())["id"], "eu")]
+    assert len({fed.digest(n) for n in fed.nodes}) == 1

@@ -194,5 +194,22 @@ def test_exports_round_trip_the_public_key() -> None:
     # and a hostile peer's value is carried as data, never as vCard text
     hostile = [{**ROWS[0], "entry": {**ROWS[0]["entry"], "public_key": "x\r\nBEGIN:VCARD\r\nFN:evil"}}]
     text = exports.to_vcard(hostile)
-    assert text.count("BEGIN:VCARD") == 1
+    lines = text.replace("\r\n ", "").split("\r\n")
+    assert lines.count("BEGIN:VCARD") == 1 and "FN:evil" not in lines
     assert exports.parse_vcards(text)[0]["entry"]["public_key"] == "x\r\nBEGIN:VCARD\r\nFN:evil"
+
+
+@pytest.mark.parametrize("name", ["json", "csv", "vcard", "ldif"])
+def test_every_export_format_reads_back_with_the_public_key(name: str) -> None:
+    """Export with the adapter, read back and map as `entry import` does, validate at the origin again."""
+    from pocsync import adapters as adaptersmod
+
+    adapter = adaptersmod.load(name)
+    data = adapter.write(ROWS)
+    records = [r for r in adapter.read(data, mapping=adapter.default_mapping, source=f"x.{name}") if r.error is None]
+    assert len(records) == 1
+    mapped = adaptersmod.map_record(records[0], adapter.default_mapping)
+    assert isinstance(mapped, dict), mapped
+    assert mapped.get("public_key") == V6 and mapped.get("public_key_fingerprint") == V6_FP, name
+    clean, _ = intake.validate_entry(mapped, today_iso=TODAY)
+    assert clean["public_key"] == V6

@@ -369,3 +369,42 @@ def test_documents_judged_alike_by_pocsync_and_the_independent_reading(case) -> 
     except EntryError as exc:
         mine = exc.reason
     assert mine == indep.template_refusal(o), d
+
+
+M_NOBODY = FED.signed(mf.set_policy(mf.next_version(M_TWO.payload), "templates", {"publishers": []}))
+CHAIN = [M_OFF, M_ON, M_TWO, M_NOBODY]
+
+
+diff_action = st.tuples(st.sampled_from(["un", "un", "osce", "eu"]), st.sampled_from(["request-for-information", "reply"]),
+                        st.integers(1, 3), st.integers(0, 2), st.sampled_from([False, False, False, True]))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(actions=st.lists(diff_action, min_size=1, max_size=8), upto=st.integers(0, len(CHAIN) - 1), data=st.data())
+def test_template_ops_in_any_order_with_manifest_changes_agree_with_the_independent_reading(
+        actions, upto: int, data) -> None:
+    """Template ops of three origins (valid and not), delivered in any order with duplicates, interleaved
+    with manifest installs (feature off, on with the role default, publishers [osce, un], publishers []):
+    refusals and digest lines equal the independent reading's under the last manifest."""
+    from pocsync.core.merge import digest_lines
+    from tests.independent import protocol as indep
+
+    envs = history(actions)
+    order = data.draw(st.permutations(envs + data.draw(st.lists(st.sampled_from(envs), max_size=3))))
+    at = sorted(data.draw(st.lists(st.integers(0, len(order)), min_size=upto, max_size=upto)))
+    rep = Replica(MemoryState(), CHAIN[0])
+    version = 0
+    for i, env in enumerate(order):
+        while version < upto and at[version] <= i:
+            version += 1
+            rep.reevaluate(now_ms=LATER, manifest=CHAIN[version])
+        rep.receive(env, now_ms=LATER)
+    while version < upto:
+        version += 1
+        rep.reevaluate(now_ms=LATER, manifest=CHAIN[version])
+    ir = indep.Replica(indep.manifest(CHAIN[upto].to_bytes()))
+    for env in envs:
+        ir.receive(env, LATER)
+    refused, lines = ir.refused_and_lines()
+    assert sorted([r.origin, r.seq, r.index, r.reason] for r in rep.state.refusals.values()) == refused
+    assert digest_lines(rep.state.digest_view()).decode() == lines
