@@ -334,6 +334,7 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
     audit = run("audit", "--data", node.data, "--limit", "1000", "--json").output
     assert "templates.list" in audit and "entries.get" in audit
     store = b"".join(p.read_bytes() for p in node.data.iterdir() if p.name.startswith("store.sqlite"))
+    assert b"Example technical PoC of FRA (fictional)" in store  # the search finds what the store does hold
     for secret in refs + marks:
         assert secret not in log, secret
         assert secret not in audit, secret
