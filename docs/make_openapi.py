@@ -41,7 +41,10 @@ entry = {"type": "object", "required": ["state", "kind", "organisation"], "addit
                         "person": STR, "emails": STRS, "phones": STRS, "available_24_7": {"type": "boolean"},
                         "timezone": STR, "languages": STRS, "networks": STRS,
                         "secure_channels": {"type": "array", "items": {"type": "object"}}, "notes": STR,
-                        "holder_epoch": STR}}
+                        "holder_epoch": STR,
+                        "public_key": {"type": "string", "maxLength": 16384,
+                                       "description": "armored OpenPGP public key (checked at the origin)"},
+                        "public_key_fingerprint": {"type": "string", "pattern": "^([0-9A-F]{40}|[0-9A-F]{64})$"}}}
 provenance = {"type": "object", "required": ["origin", "cs_id", "index", "hlc", "author"],
               "properties": {"origin": STR, "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "author": STR}}
 TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -85,6 +88,23 @@ health = {"type": "object", "required": ["node", "digest", "converged", "origins
                          "sources": {"type": "object", "description": "[[sources]] kept in step: last run, result, "
                                      "counts and reasons per source (never contact data)"}}}
 
+field_text = {"type": "object", "required": ["label"], "additionalProperties": False,
+              "properties": {"label": STR, "help": STR, "options": {"type": "object", "additionalProperties": STR}}}
+template = {"type": "object", "required": ["id", "version", "purpose", "languages", "schema", "origin", "hlc"],
+            "description": "a communication template (PROTOCOL.md §18): untrusted federation data, render as text",
+            "properties": {"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                           "version": {"type": "integer", "minimum": 1},
+                           "purpose": {"enum": ["request_for_assistance", "notice_of_malicious_activity",
+                                                "request_for_information", "reply"]},
+                           "languages": {"type": "object", "description": "language code (en, fr, es, ...) -> text",
+                                         "additionalProperties": {
+                                             "type": "object", "required": ["title", "text", "fields"],
+                                             "properties": {"title": STR, "text": STR, "fields": {
+                                                 "type": "object", "additionalProperties": field_text}}}},
+                           "schema": {"type": "object", "description": "the JSON Schema subset of PROTOCOL.md §18.3"},
+                           "origin": {**STR, "description": "the node that published the effective version"},
+                           "hlc": STR, "cs_id": STR, "index": {"type": "integer"}}}
+
 doc = {
     "openapi": "3.1.0",
     "info": {"title": "pocsync node API", "version": "1",
@@ -122,6 +142,14 @@ doc = {
                                                              "text/csv": {"schema": STR},
                                                              "text/vcard": {"schema": STR}}}, **ERR},
             params=[q("format", {"enum": ["json", "csv", "vcard"]}, "format"), q("key", STR, "one entry only")])},
+        "/v1/templates": {"get": op("Communication templates: the effective version of each, sorted by id", {
+            "200": ok({"type": "object", "required": ["templates"],
+                       "properties": {"templates": {"type": "array",
+                                                    "items": {"$ref": "#/components/schemas/Template"}}}}), **ERR},
+            tag="templates")},
+        "/v1/templates/{id}": {"get": op("One communication template", {
+            "200": ok({"$ref": "#/components/schemas/Template"}), "404": PROBLEM, **ERR},
+            params=[{"name": "id", "in": "path", "required": True, "schema": STR}], tag="templates")},
         "/v1/token/renew": {"post": op("A fresh token for the holder of a valid one", {
             "200": ok({"type": "object", "required": ["token", "expires_in"],
                        "properties": {"token": STR, "expires_in": {"type": "integer"}}}), **ERR}, tag="tokens")},
@@ -155,7 +183,7 @@ doc = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"},
                             "session": {"type": "apiKey", "in": "cookie", "name": "pocsync_session"}},
-        "schemas": {"Entry": entry, "Provenance": provenance, "Listed": listed,
+        "schemas": {"Entry": entry, "Provenance": provenance, "Listed": listed, "Template": template,
                     "Problem": {"type": "object", "required": ["title", "status"],
                                 "properties": {"type": STR, "title": STR, "status": {"type": "integer"},
                                                "detail": STR, "reason": STR}}},

@@ -29,6 +29,7 @@ from aiohttp import web
 from pocsync import logs, tokens
 from pocsync.api import auth
 from pocsync.api import directory as directory_api
+from pocsync.api import templates as templates_api
 from pocsync.api import ops as ops_api
 from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
@@ -262,6 +263,7 @@ def build_app(nd: NodeDir) -> web.Application:
     peer_api.add_routes(app, rt)
     ops_api.add_routes(app)
     directory_api.add_routes(app)
+    templates_api.add_routes(app)
     web_pages.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()
 

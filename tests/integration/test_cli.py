@@ -325,6 +325,10 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     (w / "ukr.json").write_text(json.dumps(ENTRIES["osce"][1]))
     (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
     (w / "wrong-pw").write_text("not the passphrase\n")
+    from pocsync.shipped_templates import paths as template_paths
+    no_es = json.loads(template_paths()[0].read_text())
+    del no_es["languages"]["es"]
+    (w / "tpl-no-es.json").write_text(json.dumps(no_es))
     m = fed.manifest
     return [
         (["keys", "root-init", "--out", root], "exists"),
@@ -416,6 +420,15 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
+        (["template", "publish", "--data", eu, template_paths()[0]], "eu may not publish templates"),
+        (["template", "publish", "--data", fed.data("un"), w / "garbage.json"], "malformed"),
+        (["template", "publish", "--data", fed.data("un"), w / "tpl-no-es.json"], "missing: ['es']"),
+        (["template", "publish", "--data", fed.data("un")], "--shipped"),
+        (["template", "list", "--data", nowhere], "pocsync init"),
+        (["template", "show", "--data", eu, "no-such-template"], "no template 'no-such-template'"),
+        (["template", "show", "--data", eu, "Bad Id"], "template id"),
+        (["template", "publishers", m, "--nodes", "un,nope"], "nope is not a node"),
+        (["template", "publishers", m], "--default"),
         (["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
          "not in the merged view"),
         (["check", "record", "--data", eu, "AUT/tech", "--channel", "phone:1", "--result", "answered"], "key"),
