@@ -234,7 +234,7 @@ def test_poc_page_shows_last_verified_and_not_verified_since_on_overdue_entries(
             expect(page.locator("#freshness-overdue")).to_contain_text("Not confirmed by its secretariat since")
             screenshot(page, "freshness-overdue")
             page.goto(fed["un"].url + "/#/entry/AUT%2Ftechnical")
-            expect(page.locator("#freshness-overdue")).to_contain_text("Not verified since it was listed")
+            expect(page.locator("#freshness-overdue")).to_contain_text("Never verified since it was listed.")
             expect(page.locator("#freshness")).to_contain_text("never")
     finally:
         fed.stop()
