@@ -6,10 +6,10 @@
   const P = window.pocsync;
   if (!P || !P.HOOKS) return;
   const T = P.T;
-  const RESULT = {
-    sent: "Check sent, awaiting an answer", acknowledged: "Acknowledged", no_response: "No response",
-    bounced: "Bounced", answered: "Answered", no_answer: "No answer", wrong_number: "Wrong number",
-  };
+  const RESULT = () => ({  // evaluated when shown: the page's language may change
+    sent: T("Check sent, awaiting an answer"), acknowledged: T("Acknowledged"), no_response: T("No response"),
+    bounced: T("Bounced"), answered: T("Answered"), no_answer: T("No answer"), wrong_number: T("Wrong number"),
+  });
   const ISO = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?Z$/;
   function when(iso) {  // an RFC 3339 UTC time from the API → a <time>, or the word "never"
     if (typeof iso !== "string" || !ISO.test(iso)) return P.el("span", T("never"), "muted");
@@ -21,7 +21,7 @@
   }
   function channelLabel(label) {  // "email 1" → "Email 1" (translated word, position kept)
     const m = /^(email|phone) ([0-9]{1,3})$/.exec(String(label));
-    return m ? T(m[1] === "email" ? "Email" : "Telephone") + " " + m[2] : String(label);
+    return m ? (m[1] === "email" ? T("Email") : T("Telephone")) + " " + m[2] : String(label);
   }
   function row(th, ...cells) {
     const tr = P.el("tr"); const td = P.el("td"); td.append(...cells);
@@ -36,8 +36,9 @@
     if (reasons.length) {
       const box = P.el("div", undefined, "notice bad"); box.id = "freshness-overdue";
       if (reasons.includes("verify")) {
-        const p = P.el("p"); p.append(T("Not verified since") + " ", d.last_verified ? when(d.last_verified)
-          : P.el("span", T("it was listed")), ".");
+        const p = P.el("p");
+        if (d.last_verified) p.append(T("Not verified since") + " ", when(d.last_verified), ".");
+        else p.append(T("Never verified since it was listed."));
         box.append(p);
       }
       if (reasons.includes("confirm")) {
@@ -53,8 +54,8 @@
       row(T("Last verified"), when(d.last_verified)));
     for (const c of Array.isArray(d.verification) ? d.verification : []) {
       const cells = [when(c.last_verified)];
-      const word = P.own(RESULT, c.last_result);
-      if (word) cells.push(" · " + T("latest check") + ": " + T(word) + " (", when(c.last_checked), ")");
+      const word = P.own(RESULT(), c.last_result);
+      if (word) cells.push(" · " + T("latest check") + ": " + word + " (", when(c.last_checked), ")");
       tb.append(row(channelLabel(c.channel) + " — " + T("verified"), ...cells));
     }
     const t = P.el("table", undefined, "fields"); t.append(tb); card.append(t);
