@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pocsync.core import model
+from pocsync.core import held, model
 from pocsync.errors import EntryError, ManifestError
 
 FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
@@ -27,14 +27,20 @@ ENTRY = "entry"
 #: Features this software implements: name -> one-line description.
 FEATURES: dict[str, str] = {
     "toy-note": "op kind `note`: a short free-text note per State (namespace `note`); demonstrates feature gating",
+    "held-changes": "contact changes are held until a notice by another node and a hold period, or an approval "
+                    "(op kinds `notice`, `object`, `approve`, `release`, namespace `held`; PROTOCOL.md §16)",
 }
+
+#: Features ``manifest create`` does not enable by itself: a federation turns them on deliberately
+#: (``manifest set-features``), because they change how existing edits take effect (ADR 28).
+OPT_IN_FEATURES = frozenset({"held-changes"})
 
 #: Names reserved for features announced in PROTOCOL.md §8.3 but not built yet (a manifest listing one
 #: is refused by this software, like any unknown feature).
-RESERVED_FEATURES = ("held-changes", "templates", "freshness", "comm-checks")
+RESERVED_FEATURES = ("templates", "freshness", "comm-checks")
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note")
+REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note") + held.RECEIPT_REASONS
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ KINDS: dict[str, OpKind] = {
     "delete": OpKind("delete", ENTRY, None, _entry_state, _check_entry_op),
     "withdraw": OpKind("withdraw", ENTRY, None, _entry_state, _check_entry_op),
     "note": OpKind("note", "note", "toy-note", _note_state, _check_note),
+    **{k: OpKind(k, held.NAMESPACE, held.FEATURE, _entry_state, held.check_op) for k in held.OPS},
 }
 
 
@@ -123,7 +130,8 @@ def _note_policy(value: dict[str, Any]) -> None:
         raise ManifestError("policy.toy-note.max_length must be an integer from 1 to 10000")
 
 
-POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy}
+POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
+                                                               held.FEATURE: held.check_policy}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

@@ -306,10 +306,44 @@ class SQLiteState:
                        " VALUES (?,?,?,?,?,?,?,?,?,?)", (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index,
                                                         a.seq, a.author, jsonc.dumps(a.entry).decode()))
 
+    # --- held contact changes (issue 16, PROTOCOL.md §16) -----------------------------------
+    def history(self, key: str) -> list[Assertion]:
+        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_history WHERE key=?", (key,))]
+
+    def add_history(self, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO held_history (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
+                                                      a.author, jsonc.dumps(a.entry).decode() if a.entry else None))
+
+    def holds(self, key: str) -> list[Assertion]:
+        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_ops WHERE key=?", (key,))]
+
+    def add_hold(self, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO held_ops (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
+                                                      a.author, jsonc.dumps(a.entry).decode()))
+
+    def replace_latest(self, key: str, latest: dict[str, Assertion]) -> None:
+        self.c.execute("DELETE FROM assertions WHERE key=?", (key,))
+        for a in latest.values():
+            self.set_latest(a)
+
+    def set_held(self, key: str, rows: list[Any]) -> None:
+        self.c.execute("DELETE FROM held_puts WHERE key=?", (key,))
+        for h in rows:
+            self.c.execute(
+                "INSERT INTO held_puts (put_ref, key, status, origin, hlc, takes_effect_ms, summary, entry, previous,"
+                " lines) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (h.put.ref, key, h.status, h.put.origin, h.put.hlc, h.takes_effect_ms, json.dumps(h.summary()),
+                 jsonc.dumps(h.put.entry or {}).decode(), jsonc.dumps(h.previous.entry or {}).decode(),
+                 json.dumps(h.lines())))
+    # --- end held contact changes -----------------------------------------------------------
+
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records",
+                      "held_history", "held_ops", "held_puts"):
             self.c.execute(f"DELETE FROM {table}")
 
 
@@ -706,8 +740,10 @@ class Store:
 
     # --- reading ----------------------------------------------------------------
     def digest(self) -> str:
-        return view_digest((r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
-            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records"))
+        lines = [(r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
+            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records")]
+        lines += [tuple(x) for r in self.conn.execute("SELECT lines FROM held_puts") for x in json.loads(r["lines"])]
+        return view_digest(lines)
 
     def heads(self) -> dict[str, Head]:
         return SQLiteState(self.conn).heads()

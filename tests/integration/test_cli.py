@@ -573,8 +573,8 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     assert "v2" in res.output
     shown = json.loads(run("manifest", "show", m2, "--json").output)
     assert shown["version"] == 2 and "features" not in shown
-    res = run("manifest", "set-features", m2, "--features", "toy-note,held-changes", ok=False)
-    assert res.exit_code == 2 and "held-changes" in res.output and "Traceback" not in res.output
+    res = run("manifest", "set-features", m2, "--features", "toy-note,future-feature", ok=False)
+    assert res.exit_code == 2 and "future-feature" in res.output and "Traceback" not in res.output
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # nothing written
     run("manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json",
         ok=False)  # v1 already enables exactly these
@@ -586,9 +586,9 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     assert json.loads(run("manifest", "show", tmp_path / "m2b.json", "--json").output)["version"] == 3
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # FILE untouched
     # a manifest naming a feature this software lacks (made by a newer tool) is refused at install
-    m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["held-changes"])
+    m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["future-feature"])
     (tmp_path / "m3.json").write_text(json.dumps(mf.unsigned(m3).envelope.to_json()))
     run("manifest", "sign", tmp_path / "m3.json", "--key", fed.base / "root" / "root.key")
     res = run("manifest", "install", "--data", fed.data("eu"), tmp_path / "m3.json", ok=False)
-    assert res.exit_code != 0 and "unsupported_feature" in res.output and "held-changes" in res.output
-    assert "this pocsync lacks: held-changes" in run("manifest", "show", tmp_path / "m3.json").output
+    assert res.exit_code != 0 and "unsupported_feature" in res.output and "future-feature" in res.output
+    assert "this pocsync lacks: future-feature" in run("manifest", "show", tmp_path / "m3.json").output

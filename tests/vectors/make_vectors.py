@@ -503,7 +503,7 @@ def manifest_step_vectors() -> None:
                                                       mf.root_keyid(ed25519_public_b64(ed("rC")))),
                                        ed25519_public_b64(ed("rD"))), 2)
     v3p = mf.next_version(v2p)
-    v2_unsupported = mf.set_features(mf.next_version(v1p), ["held-changes"])
+    v2_unsupported = mf.set_features(mf.next_version(v1p), ["future-feature"])
     cases = [
         {"name": "v1 with 2 of its 3 roots", "installed": [], "candidate": signed(v1p, ["rA", "rB"]),
          "expect": None},
@@ -527,7 +527,7 @@ def manifest_step_vectors() -> None:
         {"name": "expired v2", "installed": [v1],
          "candidate": signed(mf.set_expiry(v2p, 1_700_000_000), ["rA", "rB", "rD"]), "expect": "manifest_expired"},
         {"name": "v3 with a feature this software lacks, expired, while holding v1 (the feature is checked first)",
-         "installed": [v1], "candidate": signed(mf.set_expiry(mf.set_features(v3p, ["held-changes"]), 1_700_000_000),
+         "installed": [v1], "candidate": signed(mf.set_expiry(mf.set_features(v3p, ["future-feature"]), 1_700_000_000),
                                                 ["rA", "rB"]), "expect": "unsupported_feature"},
         {"name": "v2 listing a feature this software lacks", "installed": [v1],
          "candidate": signed(v2_unsupported, ["rA", "rB"]), "expect": "unsupported_feature"},
