@@ -489,6 +489,11 @@ def demo_cmd(mqtt_url: str, duration: float | None, keep: bool, directory: Path 
     sys.exit(run_demo(mqtt=mqtt_url, duration=duration, keep=keep, directory=directory))
 
 
+from pocsync.cli import held_cmd  # noqa: E402 — held contact changes (issue 16)
+
+held_cmd.register(entry, manifest, keys)
+
+
 def main() -> None:
     cli(prog_name="pocsync")
 

@@ -222,6 +222,12 @@ def ms(hlc: str) -> int:
     return int(hlc[:13])
 
 
+def iso(ms_: int) -> str:
+    """UTC time of ``ms_`` (unix ms) as ``2027-01-31T12:00:00Z`` (pure arithmetic, no clock)."""
+    import datetime as _dt
+    return (_dt.datetime(1970, 1, 1) + _dt.timedelta(milliseconds=ms_)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _ref_of(a: Assertion) -> str:
     return str((a.entry or {}).get("put", ""))
 

@@ -24,6 +24,7 @@ import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync import clock
+from pocsync.core import held
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -776,6 +777,25 @@ class Store:
                 {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
                  "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None})
         return out
+
+    # --- held contact changes (issue 16, PROTOCOL.md §16) ---------------------------------------
+    def held_changes(self, key: str | None = None, *, with_entries: bool = False) -> list[dict[str, Any]]:
+        """Held puts that have not taken effect (pending or objected), oldest first.
+
+        Each row: key, put (ref), origin, author, hlc, status, fields (names of the guarded fields that
+        change), notice, objection, takes_effect_ms and takes_effect (UTC), holds; with ``with_entries`` also
+        the proposed ``entry`` and the ``previous`` one (never shown to PoCs or mailed, ADR 30).
+        """
+        sql = "SELECT * FROM held_puts" + (" WHERE key=?" if key is not None else "") + " ORDER BY hlc, put_ref"
+        out = []
+        for r in self.conn.execute(sql, (key,) if key is not None else ()):
+            row = json.loads(r["summary"])
+            row["takes_effect"] = None if row["takes_effect_ms"] is None else held.iso(row["takes_effect_ms"])
+            if with_entries:
+                row["entry"], row["previous"] = json.loads(r["entry"]), json.loads(r["previous"])
+            out.append(row)
+        return out
+    # --- end held contact changes -------------------------------------------------------------
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [dict(r) | {"envelope": None} for r in
