@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pocsync.core.replica import Limits
-from pocsync.errors import ConfigError
+from pocsync.errors import ConfigError, MailError
+from pocsync.mail import SmtpSettings, check_address
+from pocsync.mail import parse_settings as parse_smtp
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class NodeConfig:
     store: str = "store.sqlite"
     keys_dir: str = "keys"
     token_kid: str = ""
+    contact_email: str = ""  # the secretariat's own address: reports and reminders go there
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
+    smtp: SmtpSettings | None = None  # [smtp]: the relay outgoing mail goes through (pocsync/mail.py)
+
+    @property
+    def contact_email(self) -> str | None:
+        return self.node.contact_email or None
 
     @property
     def base(self) -> Path:
@@ -165,7 +173,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "smtp"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -176,7 +184,13 @@ def load(path: Path) -> Config:
                  mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
                  log=_section(LogConfig, raw.get("log"), "log"),
-                 sources=_sources(raw.get("sources")))
+                 sources=_sources(raw.get("sources")),
+                 smtp=parse_smtp(raw.get("smtp"), path.resolve().parent))
+    if cfg.node.contact_email:
+        try:
+            check_address(cfg.node.contact_email)
+        except MailError as exc:
+            raise ConfigError(f"[node] contact_email: {exc.message}") from None
     for section, names in POSITIVE_LIMITS.items():
         for name in names:
             if getattr(getattr(cfg, section), name) < 1:
