@@ -78,6 +78,10 @@ MIGRATIONS: list[list[str]] = [
                origin TEXT NOT NULL, hlc TEXT NOT NULL, takes_effect_ms INTEGER, summary TEXT NOT NULL,
                entry TEXT NOT NULL, previous TEXT NOT NULL, lines TEXT NOT NULL)""",
         "CREATE INDEX held_puts_key ON held_puts (key)",
+        # node-local (never replicated): the objection links this node mailed, by SHA-256 of the token
+        """CREATE TABLE held_links (token_hash TEXT PRIMARY KEY, put_ref TEXT NOT NULL, key TEXT NOT NULL,
+               created_at TEXT NOT NULL, used_at TEXT)""",
+        "CREATE INDEX held_links_put ON held_links (put_ref)",
     ],
 ]
 

@@ -795,6 +795,31 @@ class Store:
                 row["entry"], row["previous"] = json.loads(r["entry"]), json.loads(r["previous"])
             out.append(row)
         return out
+    def held_links_of(self, put_ref: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM held_links WHERE put_ref=?", (put_ref,)).fetchone()[0]
+
+    def add_held_link(self, token_hash: str, put_ref: str, key: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT INTO held_links (token_hash, put_ref, key, created_at) VALUES (?,?,?,?)",
+                              (token_hash, put_ref, key, utcnow()))
+
+    def held_link(self, token_hash: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM held_links WHERE token_hash=?", (token_hash,)).fetchone()
+        return dict(r) if r else None
+
+    def use_held_link(self, token_hash: str) -> bool:
+        """Mark a link used; False when it was used already (single use)."""
+        with self.transaction():
+            cur = self.conn.execute("UPDATE held_links SET used_at=? WHERE token_hash=? AND used_at IS NULL",
+                                    (utcnow(), token_hash))
+            return cur.rowcount == 1
+
+    def held_health(self) -> dict[str, Any]:
+        """For /v1/health and the dashboard: counts and the objected changes (keys only, no contact data)."""
+        rows = self.held_changes()
+        return {"pending": sum(r["status"] == "pending" for r in rows),
+                "objected": [{"key": r["key"], "put": r["put"], "origin": r["origin"],
+                              "objection": r["objection"]} for r in rows if r["status"] == "objected"]}
     # --- end held contact changes -------------------------------------------------------------
 
     def quarantined(self) -> list[dict[str, Any]]:
