@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import stat
 from pathlib import Path
 
@@ -416,6 +417,17 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
+        # held contact changes (issue 16)
+        (["entry", "pending", "--data", nowhere], "pocsync init"),
+        (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x"], "does not enable held-changes"),
+        (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x", "--staff-key", w / "empty"],
+         "--staff-name"),
+        (["entry", "object", "--data", eu, "AUT/technical"], "--author"),
+        (["entry", "release", "--data", nowhere, "AUT/technical", "--author", "x"], "pocsync init"),
+        (["keys", "staff-init", "--out", w / "staff", "--name", "bad name!"], "--name"),
+        (["manifest", "staff-key", m, "--node", "eu", "--name", "alice", "--public-file", root / "root.pub"],
+         "does not enable held-changes"),
+        (["manifest", "set-hold", m, "--seconds", "0"], "--seconds"),
     ]
 
 
@@ -564,8 +576,13 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     from pocsync.core import manifest as mf
     from pocsync.core import opkinds
 
-    # `manifest create` listed every feature of this software; the nodes installed it
-    assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(opkinds.FEATURES)
+    # `manifest create` listed every feature of this software but the opt-in ones; the nodes installed it
+    assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(
+        set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES)
+    # enabling held-changes sets its policy: the default hold, and `since` now (earlier edits are never held)
+    run("manifest", "set-features", fed.manifest, "--features", "held-changes,toy-note", "--out", tmp_path / "h.json")
+    policy = json.loads(run("manifest", "show", tmp_path / "h.json", "--json").output)["policy"]["held-changes"]
+    assert policy["hold_seconds"] == 86400 and abs(int(policy["since"][:13]) - time.time() * 1000) < 60_000
     # set-features on a signed version writes the next version, unsigned
     m2 = tmp_path / "m2.json"
     m2.write_bytes(fed.manifest.read_bytes())
