@@ -247,7 +247,7 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     cfg = config.load(example)
     text = example.read_text()
     for section in (config.NodeConfig, config.LimitsConfig, config.ApiConfig, config.MqttConfig, config.SyncConfig,
-                    config.LogConfig):
+                    config.LogConfig, config.HeldConfig):
         for f in fields(section):
             assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
     assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
