@@ -85,7 +85,12 @@ async def object_post(request: web.Request) -> web.Response:
         return limited
     if (request.content_length or 0) > 4096:
         return _page("Request too large", ["The form is too large."], status=413)
-    form = await request.post()
+    if request.content_type != "application/x-www-form-urlencoded":
+        return _page("Link not valid", GONE, status=404)
+    try:
+        form = await request.post()
+    except ValueError:
+        return _page("Link not valid", GONE, status=404)
     token = form.get("token")
     link, row = await _lookup(request, token)
     if link is None or link["used_at"] or row is None or row["status"] != "pending":
