@@ -77,6 +77,37 @@ def raw_sign(fed: Federation, origin: str, ops: list[dict[str, Any]], *, author:
         return out
 
 
+def in_browser(fed: Federation, *, hidden: str) -> None:
+    from playwright.sync_api import expect
+
+    from tests.support.browser import browser, screenshot
+
+    tok = run("token", "issue", "--data", fed["eu"].data, "--poc", "DEU/technical", "--days", "1").output.strip()
+    op = run("token", "issue", "--data", fed["osce"].data, "--operator", "ops").output.strip()
+    with browser() as b:
+        page = b.new_page()
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        page.goto(fed["eu"].url + "/")
+        page.fill("#token", tok)
+        page.click("#signin-btn")
+        expect(page.locator("#results tbody tr").first).to_be_visible()
+        page.goto(fed["eu"].url + "/#/entry/FRA%2Ftechnical")
+        card = page.locator("#held-changes")
+        expect(card).to_contain_text("Pending changes of contact details")
+        expect(card).to_contain_text("proposed by eu")
+        expect(card).to_contain_text("after a notice by another directory and the hold period")
+        screenshot(page, "held-poc-page")
+        assert hidden not in page.inner_text("body") and hidden not in page.content()
+        dash = b.new_page()
+        dash.goto(fed["osce"].url + "/dashboard")
+        dash.fill("#token", op)
+        dash.click("#signin-btn")
+        expect(dash.locator("#held-alarms .alarm")).to_contain_text("OBJECTION: the held contact change of "
+                                                                   "DEU/technical by eu")
+        screenshot(dash, "held-dashboard")
+
+
 @pytest.mark.slow
 def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) -> None:
     with SmtpServer(tmp_path) as srv:
@@ -178,6 +209,9 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             for n in fed.nodes:
                 assert view(fed[n], "FRA/technical")["phones"] == ["+33100000000"]
                 assert any(r["key"] == "FRA/technical" and r["status"] == "pending" for r in held_rows(fed[n]))
+            # the PoC page shows the pending change and when it takes effect, never the new phone; every dashboard
+            # shows the objection of step 2
+            in_browser(fed, hidden="+33199999999")
             # a listed staff key of another person approves it at eu
             run("entry", "approve", "--data", fed["eu"].data, "FRA/technical", "--author", "alice",
                 "--staff-key", tmp_path / "alice" / "alice.key", "--staff-name", "alice")
