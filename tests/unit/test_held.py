@@ -310,3 +310,18 @@ def test_a_held_change_never_shows_before_its_release_or_approval(actions) -> No
         ops = [h for h in rep.state.holds(KEY) if h.entry["put"] == w.ref and h.hlc == w.hlc]
         assert ops and ops[0].op in ("release", "approve")
         assert ops[0].op != "approve" or held.approver_counts(ops[0], own)
+
+
+def test_an_import_sees_its_own_held_put_and_does_not_put_it_again(tmp_path) -> None:
+    """sources.own_state counts a held put as this node's last word: a source re-reading the same record every
+    interval must not supersede its own held change (restarting the notice and the hold each time)."""
+    from pocsync import sources
+
+    with Store.create(tmp_path / "s.sqlite", node_id="eu") as s:
+        s.install_manifest(FED.manifest, now_ms_=T0)
+        s.install_manifest(M_ON, now_ms_=T0)
+        s.edit([put(KEY)], key=FED.key("eu"), author="staff@eu", now_ms_=T0)
+        s.edit([put(KEY, **NEW)], key=FED.key("eu"), author="staff@eu", now_ms_=T0 + 1000)
+        assert s.entry(KEY)["entry"]["emails"] == ["cert-deu@example.org"]  # held
+        assert sources.own_state(s)[KEY]["entry"]["emails"] == NEW["emails"]
+        assert [r["status"] for r in s.held_changes(KEY)] == ["pending"]
