@@ -48,6 +48,16 @@ def when(ms: int | None) -> str:
     return "after a notice by another node and the hold" if ms is None else held.iso(ms)
 
 
+def note_held(nd: NodeDir, cs_id: str | None) -> None:
+    """After an edit: one line per put of it that is held (it has not taken effect)."""
+    with nd.store() as store:
+        rows = [r for r in store.held_changes() if cs_id and r["put"].startswith(cs_id + "#")]
+    for r in rows:
+        console.print(f"held: {r['key']} ({', '.join(r['fields'])}) takes effect after a notice by another node and "
+                      "the hold, or at once with a second person's approval (`pocsync entry pending` shows it)",
+                      markup=False, highlight=False)
+
+
 # --- entry pending / approve / object / release ---------------------------------------------------------
 @click.command("pending")
 @data_option

@@ -135,7 +135,9 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
                 assert view(fed[n], "DEU/technical")["emails"] == [OLD] and held_rows(fed[n]) == []
 
             # 1. a channel change at eu is pending everywhere; the previous mailbox and the other PoC get the notice
-            fed["eu"].put(entry("DEU/technical", emails=[NEW]))
+            out = run("entry", "put", "--data", fed["eu"].data, "-", "--author", "staff@eu",
+                      input=json.dumps(entry("DEU/technical", emails=[NEW]))).output
+            assert "held: DEU/technical (emails) takes effect after a notice by another node" in out
             for n in fed.nodes:
                 wait_for(lambda n=n: [r["key"] for r in held_rows(fed[n])] == ["DEU/technical"], 30,
                          f"{n} to hold the change")

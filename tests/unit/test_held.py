@@ -325,3 +325,33 @@ def test_an_import_sees_its_own_held_put_and_does_not_put_it_again(tmp_path) -> 
         assert s.entry(KEY)["entry"]["emails"] == ["cert-deu@example.org"]  # held
         assert sources.own_state(s)[KEY]["entry"]["emails"] == NEW["emails"]
         assert [r["status"] for r in s.held_changes(KEY)] == ["pending"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=st.lists(action, min_size=1, max_size=10))
+def test_switching_the_feature_off_gives_the_merge_without_the_guard(actions) -> None:
+    envs = scenario(actions)
+    if not envs:
+        return
+    on = replay(envs, T0 + 10**9)
+    off = Replica(MemoryState(), FED.manifest)
+    for e in envs:
+        off.receive(e, now_ms=T0 + 10**9)
+    m_off = FED.signed(mf.set_features(mf.next_version(M_ON.payload), []))
+    on.reevaluate(now_ms=T0 + 10**9, manifest=m_off)
+    assert on.state.digest() == off.state.digest() and not on.state.held_  # type: ignore[attr-defined]
+
+
+def test_held_section_of_sync_toml(tmp_path) -> None:
+    from pocsync import config
+    from pocsync.errors import ConfigError
+
+    base = '[node]\nid = "un"\n'
+    f = tmp_path / "sync.toml"
+    f.write_text(base + '[held]\nnotify = "yes"\ninterval_seconds = 2\n')
+    cfg = config.load(f)
+    assert cfg.held.notify == "yes" and cfg.held.interval_seconds == 2
+    for bad in ('notify = "maybe"', "interval_seconds = 0", "object_requests_per_minute = 0", "notify = true"):
+        f.write_text(base + "[held]\n" + bad + "\n")
+        with pytest.raises(ConfigError):
+            config.load(f)
