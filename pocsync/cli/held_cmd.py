@@ -62,10 +62,14 @@ def note_held(nd: NodeDir, cs_id: str | None) -> None:
 @click.command("pending")
 @data_option
 @json_option
-def entry_pending(data: Path, as_json: bool) -> None:
+@click.option("--values", is_flag=True, help="With --json: also the proposed entry and the previous one (to judge "
+                                               "before approving; PoCs never see them).")
+def entry_pending(data: Path, as_json: bool, values: bool) -> None:
     """Held contact changes that have not taken effect, and when each takes effect."""
+    if values and not as_json:
+        raise click.UsageError("--values goes with --json")
     with NodeDir.open(data).store() as store:
-        rows = store.held_changes()
+        rows = store.held_changes(with_entries=values)
     if as_json:
         print_json(rows)
         return

@@ -419,6 +419,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
         # held contact changes (issue 16)
         (["entry", "pending", "--data", nowhere], "pocsync init"),
+        (["entry", "pending", "--data", eu, "--values"], "--values goes with --json"),
         (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x"], "does not enable held-changes"),
         (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x", "--staff-key", w / "empty"],
          "--staff-name"),

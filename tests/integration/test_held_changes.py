@@ -190,6 +190,8 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             # 3. approval by a second author (another node) makes a change effective at once
             fed["eu"].put(entry("DEU/diplomatic", emails=[DIPLO], person="B. Example"))
             wait_for(lambda: any(r["key"] == "DEU/diplomatic" for r in held_rows(fed["osce"])), 30, "osce to hold it")
+            seen = json.loads(run("entry", "pending", "--data", fed["osce"].data, "--json", "--values").output)
+            assert [r["entry"]["person"] for r in seen if r["key"] == "DEU/diplomatic"] == ["B. Example"]
             run("entry", "approve", "--data", fed["osce"].data, "DEU/diplomatic", "--author", "reviewer@osce")
             assert view(fed["osce"], "DEU/diplomatic")["person"] == "B. Example"
             for n in fed.nodes:
