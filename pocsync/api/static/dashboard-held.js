@@ -7,6 +7,8 @@
   const FORBIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
   function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text).replace(FORBIDDEN, "\ufffd"); if (cls) e.className = cls; return e; }
   async function refresh() {
+    const dash = document.getElementById("dash");
+    if (!dash || dash.classList.contains("hidden")) return;  // not signed in: ask nothing (no 401 in the console)
     let h;
     try {
       const r = await fetch("/v1/health", { credentials: "same-origin", headers: { "Accept": "application/json" }, cache: "no-store" });
