@@ -91,6 +91,11 @@ history_schema = {"type": "object", "required": ["format", "state", "node", "dig
                                  "ops": {"type": "array", "items": history_op}, "refused": {"type": "integer"},
                                  "current": {"type": "array", "items": {"type": "object"}},
                                  "records": {"type": "array", "items": {"type": "object"}}}}
+held = {"type": "object", "required": ["key", "status", "origin", "fields"],
+        "properties": {"key": STR, "status": {"enum": ["pending", "objected"]}, "origin": STR, "proposed": STR,
+                       "fields": STRS, "takes_effect_ms": {"type": ["integer", "null"]},
+                       "takes_effect": {"type": ["string", "null"]}, "notice": {"type": ["string", "null"]},
+                       "objected": {"type": ["string", "null"]}}}
 health = {"type": "object", "required": ["node", "digest", "converged", "origins", "manifest"],
           "properties": {"node": STR, "digest": STR, "converged": {"type": "boolean"}, "origins": {"type": "object"},
                          "peers": {"type": "object"}, "manifest": {"type": "object"}, "entries": {"type": "integer"},
@@ -208,6 +213,21 @@ doc = {
             "delete": op("Sign out", {"200": ok({"type": "object"})}, security=False, tag="tokens")},
         "/v1/whoami": {"get": op("The signed-in subject", {"200": ok({"type": "object"}), **ERR}, tag="tokens")},
         "/v1/health": {"get": op("Sync health (no entry content)", {"200": ok(health), **ERR}, tag="operations")},
+        "/v1/held": {"get": op("Held contact changes (PROTOCOL.md §16): status, the names of the fields that change "
+                               "and when each takes effect; never the new values", {
+            "200": ok({"type": "object", "required": ["held"], "properties": {"held": {"type": "array", "items": held}}}),
+            **ERR}, params=[q("key", {"type": "string", "pattern": "^[A-Z]{3}/(diplomatic|technical)$"}, "one entry")])},
+        "/held/object": {
+            "get": op("The page a notice's objection link opens (changes nothing; one POST button)", {
+                "200": ok(STR, "text/html"), "404": ok(STR, "text/html", "unknown, used or stale link"),
+                "429": ok(STR, "text/html", "rate-limited")},
+                params=[q("token", STR, "the link's single-use token")], security=False, tag="held"),
+            "post": op("Object to a held change: this node signs an object op; the link is single-use", {
+                "200": ok(STR, "text/html"), "404": ok(STR, "text/html", "unknown, used or stale link"),
+                "413": ok(STR, "text/html"), "429": ok(STR, "text/html", "rate-limited"),
+                "503": ok(STR, "text/html", "not recorded")}, security=False, tag="held",
+                body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["token"], "properties": {"token": STR}}}}})},
         "/v1/health/history": {"get": op("Lag per origin over the last hour; quarantine and refusal feed", {
             "200": ok({"type": "object", "required": ["lag", "feed"],
                        "properties": {"lag": {"type": "object"}, "feed": {"type": "array"}}}), **ERR},

@@ -92,6 +92,15 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class HeldConfig:
+    """``[held]``: this node's part in held contact changes (PROTOCOL.md §16, ADR 29)."""
+
+    notify: str = "auto"  # auto: a node of role "un" mails notices and signs notice/release; yes; no
+    interval_seconds: int = 10  # how often the notifier looks for held changes to notify or release
+    object_requests_per_minute: int = 30  # objection-link requests per client address
+
+
+@dataclass(frozen=True)
 class LogConfig:
     format: str = "text"
     level: str = "INFO"
@@ -121,6 +130,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
     smtp: SmtpSettings | None = None  # [smtp]: the relay outgoing mail goes through (pocsync/mail.py)
+    held: HeldConfig = field(default_factory=HeldConfig)
 
     @property
     def contact_email(self) -> str | None:
@@ -173,7 +183,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "smtp"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "smtp", "held"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -185,7 +195,10 @@ def load(path: Path) -> Config:
                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
                  log=_section(LogConfig, raw.get("log"), "log"),
                  sources=_sources(raw.get("sources")),
-                 smtp=parse_smtp(raw.get("smtp"), path.resolve().parent))
+                 smtp=parse_smtp(raw.get("smtp"), path.resolve().parent),
+                 held=_section(HeldConfig, raw.get("held"), "held"))
+    if cfg.held.notify not in ("auto", "yes", "no"):
+        raise ConfigError(f"[held] notify must be \"auto\", \"yes\" or \"no\", not {cfg.held.notify!r}")
     if cfg.node.contact_email:
         try:
             check_address(cfg.node.contact_email)
@@ -203,6 +216,7 @@ POSITIVE_LIMITS = {
     "limits": ("max_envelope_bytes", "max_parked_per_origin", "max_parked", "max_parked_bytes"),
     "api": ("token_requests_per_second", "max_pending_requests"),
     "mqtt": ("max_inflight_messages", "max_queued_incoming_messages"),
+    "held": ("interval_seconds", "object_requests_per_minute"),
     "sync": ("max_batch", "max_batch_bytes", "peer_requests_per_second"),
 }
 

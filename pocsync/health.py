@@ -42,6 +42,7 @@ def _store_part(store: Store) -> dict[str, Any]:
                           c.execute("SELECT DISTINCT origin, seq FROM proofs ORDER BY origin, seq")],
         "manifest": m,
         "signing_blocked": store.signing_blocked(),
+        "held": store.held_health(),
     }
 
 
@@ -138,6 +139,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         "signing_blocked": s["signing_blocked"],
         "clock_warnings": clock,
         "sources": {n: dict(v) for n, v in sorted(getattr(rt, "sources", {}).items())},  # counts, never content
+        "held": s["held"],  # held contact changes: how many pending, which objected (keys, never contact data)
     }
 
 
@@ -183,4 +185,7 @@ def problems(h: dict[str, Any]) -> list[str]:
                    " signed under it wait, parked)")
     if h["manifest"]["warning"]:
         out.append("manifest " + h["manifest"]["warning"])
+    for o in (h.get("held") or {}).get("objected", []):
+        out.append(f"OBJECTION: the held contact change of {o['key']} by {o['origin']} was objected to and is "
+                   "cancelled (a redirection attempt?)")
     return out

@@ -111,6 +111,12 @@ def own_state(store: Any) -> dict[str, dict[str, Any]]:
             out[r["key"]] = {"entry": e, "cs_id": r["cs_id"]}
         elif r["op"] == "withdraw":
             out[r["key"]] = {"withdrawn": True, "cs_id": r["cs_id"]}
+    # held contact changes (PROTOCOL.md §16): a put of this node that is held is what it said last; without this
+    # a source would put it again every interval, superseding it (and restarting its notice and hold) forever
+    for r in store.conn.execute("SELECT key, put_ref, entry FROM held_puts WHERE origin=?", (me,)):
+        e = json.loads(r["entry"])
+        e.pop("holder_epoch", None)
+        out[r["key"]] = {"entry": e, "cs_id": r["put_ref"].split("#")[0]}
     return out
 
 

@@ -180,6 +180,7 @@ def _edit(nd: NodeDir, ops: list[dict], author: str, *, labels: list[str] | None
         raise EntryError(f"{len(refusals)} of {len(ops)} {'record' if labels else 'op'}(s) break rules every peer applies "
                          f"({refusals[0]['message']}); nothing was committed", reason=exc.reason) from None
     console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
+    held_cmd.note_held(nd, out.cs_id)  # held contact changes: say so, and when they take effect (issue 16)
     for r in out.refused:
         err_console.print("[yellow]refused[/] " + escape(f"op {r.index} on {r.key}: {r.reason}: {r.message}"))
     if out.refused:
@@ -501,6 +502,11 @@ def demo_cmd(mqtt_url: str, duration: float | None, keep: bool, directory: Path 
     from pocsync.demo import run_demo
 
     sys.exit(run_demo(mqtt=mqtt_url, duration=duration, keep=keep, directory=directory))
+
+
+from pocsync.cli import held_cmd  # noqa: E402 — held contact changes (issue 16)
+
+held_cmd.register(entry, manifest, keys)
 
 
 def main() -> None:

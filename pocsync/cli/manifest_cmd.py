@@ -166,15 +166,19 @@ def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days:
            policy_file: Path | None) -> None:
     """Start version 1 of a manifest with the given root keys and no nodes.
 
-    The new manifest lists every feature this pocsync implements (see `manifest set-features`)."""
+    The new manifest lists every feature this pocsync implements except the opt-in ones (held-changes),
+    which a federation enables with `manifest set-features`."""
     if out.exists():
         raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.new_payload([read_root_pub(p) for p in root_pubs], threshold=threshold,
-                             expires_s=int(time.time()) + expires_days * DAY, features=sorted(opkinds.FEATURES))
+                             expires_s=int(time.time()) + expires_days * DAY, features=DEFAULT_FEATURES)
     payload = apply_policy(payload, policy_file)
     save(out, mf.unsigned(payload))
     console.print(f"{out}: manifest v1 with {len(root_pubs)} root key(s), threshold {threshold}, features: "
-                  f"{', '.join(sorted(opkinds.FEATURES)) or 'none'} (unsigned)")
+                  f"{', '.join(DEFAULT_FEATURES) or 'none'} (unsigned)")
+
+
+DEFAULT_FEATURES = sorted(set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES)
 
 
 @manifest.command("set-features")
@@ -210,6 +214,8 @@ def set_features(file: Path, features: str | None, out: Path | None, policy_file
         raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.set_features(mf.next_version(m.payload) if m.envelope.signatures else m.payload, names)
     payload = apply_policy(payload, policy_file)
+    from pocsync.cli.held_cmd import on_enable  # held-changes: edits from now on are held, not the past (ADR 28)
+    payload = on_enable(m, payload)
     file = out or file
     save(file, mf.unsigned(payload))
     console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "

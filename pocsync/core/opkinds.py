@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pocsync.core import checks, model, templates
+from pocsync.core import checks, held, model, templates
 from pocsync.errors import EntryError, ManifestError
 
 FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
@@ -30,14 +30,21 @@ FEATURES: dict[str, str] = {
     "templates": "op kind `template`: communication templates signed by publisher nodes (namespace `template`)",
     "comm-checks": "op kind `check`: the signed result of checking one channel of an entry (namespace `check`, §15)",
     "freshness": "op kind `confirm`: an origin confirms an entry without changing it; overdue policy (§15)",
+    "held-changes": "contact changes are held until a notice by another node and a hold period, or an approval "
+                    "(op kinds `notice`, `object`, `approve`, `release`, namespace `held`; PROTOCOL.md §16)",
 }
+
+#: Features ``manifest create`` does not enable by itself: a federation turns them on deliberately
+#: (``manifest set-features``), because they change how existing edits take effect (ADR 28).
+OPT_IN_FEATURES = frozenset({"held-changes"})
 
 #: Names reserved for features announced in PROTOCOL.md §8.3 but not built yet (a manifest listing one
 #: is refused by this software, like any unknown feature).
-RESERVED_FEATURES = ("held-changes",)
+RESERVED_FEATURES: tuple[str, ...] = ()
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template", "bad_check")
+REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template",
+           "bad_check") + held.RECEIPT_REASONS
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ KINDS: dict[str, OpKind] = {
                     records=checks.check_records),
     "confirm": OpKind("confirm", checks.NS_CONFIRM, "freshness", checks.entry_key_state, checks.check_confirm,
                       records=checks.confirm_records),
+    **{k: OpKind(k, held.NAMESPACE, held.FEATURE, _entry_state, held.check_op) for k in held.OPS},
 }
 
 
@@ -197,7 +205,8 @@ def _templates_policy(value: dict[str, Any]) -> None:
 
 POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
                                                                "templates": _templates_policy,
-                                                               "freshness": checks.check_freshness_policy}
+                                                               "freshness": checks.check_freshness_policy,
+                                                               held.FEATURE: held.check_policy}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

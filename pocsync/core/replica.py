@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
 from pocsync.core import hlc as hlcmod
-from pocsync.core import model, opkinds
+from pocsync.core import held, model, opkinds
 from pocsync.core.changeset import ChangeSet
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.core.manifest import Manifest
@@ -120,6 +120,14 @@ class State(Protocol):
     def record(self, namespace: str, key: str) -> Assertion | None: ...
     def set_record(self, namespace: str, key: str, a: Assertion) -> None: ...
     def reset(self) -> None: ...  # empty the log, parked and every derived table (not quarantine/proofs)
+    # held contact changes (PROTOCOL.md §16), kept only while the feature is on: every entry op and hold op
+    # of a key, and the key's held puts (derived)
+    def history(self, key: str) -> list[Assertion]: ...
+    def add_history(self, a: Assertion) -> None: ...
+    def holds(self, key: str) -> list[Assertion]: ...
+    def add_hold(self, a: Assertion) -> None: ...
+    def replace_latest(self, key: str, latest: dict[str, Assertion]) -> None: ...
+    def set_held(self, key: str, rows: list[held.Held]) -> None: ...
 
 
 # Quarantine reasons that depend on which keys the manifest lists: retried when it changes,
@@ -262,6 +270,7 @@ class Replica:
     def _apply(self, cs: ChangeSet) -> list[Refusal]:
         st = self.state
         fork = self._frozen_from(cs.origin, cs.seq)
+        hpol = held.policy_of(self.manifest)
         refused: list[Refusal] = []
         touched: set[str] = set()
         for op in cs.ops:
@@ -273,6 +282,11 @@ class Replica:
                 refused.append(r)
                 continue
             kind = opkinds.KINDS[op.op]
+            if kind.namespace == held.NAMESPACE:  # a hold op: the key's held puts are re-derived below
+                st.add_hold(Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
+                                      dict(op.raw)))
+                touched.add(op.key)
+                continue
             if kind.namespace != opkinds.ENTRY:  # last-writer-wins registers, one digest line each (§9)
                 for namespace, rkey in kind.records_of(op.raw):
                     a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
@@ -280,10 +294,12 @@ class Replica:
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)
-            prior = st.latest_rank(cs.origin, op.key)
+            if hpol is not None:
+                st.add_history(a)
+            prior = None if hpol is not None else st.latest_rank(cs.origin, op.key)
             # The latest assertion is the greatest (seq, index), whatever the order of application: after a
             # chain restart a later segment can be applied before an earlier one arrives.
-            if prior is None or (a.seq, a.index) > prior:
+            if hpol is None and (prior is None or (a.seq, a.index) > prior):
                 st.set_latest(a)
             if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
                 st.note_death(op.key, cs.hlc)
@@ -291,6 +307,12 @@ class Replica:
                 st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
             touched.add(op.key)
         for key in sorted(touched):
+            if hpol is not None:  # held changes: sweep the key's whole history (PROTOCOL.md §16.3)
+                res = held.evaluate(st.history(key), st.holds(key), hpol)
+                st.replace_latest(key, res.latest)
+                st.set_winner(key, res.winner)
+                st.set_held(key, res.held)
+                continue
             w = winner(st.latest_for_key(key), st.withdrawal(key))
             st.set_winner(key, w if w is not None and w.op == "put" else None)
         return refused
@@ -404,8 +426,12 @@ class Replica:
         obj = csmod.parse_payload(payload)
         cs_id, origin, seq = csmod.changeset_id(payload), obj["origin"], obj["seq"]
         out = []
+        hpol = held.policy_of(self.manifest)
         for i, raw in enumerate(obj["ops"]):
             why = self.op_refusal(raw, origin=origin, seq=seq, hlc=obj["hlc"])
+            if why is None and hpol is not None and raw.get("op") in held.OPS:  # the origin's own rules (§16.4)
+                why = held.origin_refusal(raw, signer=origin, hlc=obj["hlc"], ops=self.state.history(raw["key"]),
+                                          holds=self.state.holds(raw["key"]), policy=hpol)
             if why is not None:
                 out.append(Refusal(cs_id, i, origin, seq, str(raw.get("key", "")), str(raw.get("op", "")), *why))
         return out
@@ -437,6 +463,9 @@ class MemoryState:
         self.refusals: dict[tuple[str, int], Refusal] = {}
         self.records: dict[tuple[str, str], Assertion] = {}
         self.deaths: dict[str, str] = {}  # key -> greatest hlc of an applied delete or withdrawal
+        self.history_: dict[str, dict[str, Assertion]] = {}  # key -> ref -> entry op (held-changes on)
+        self.holds_: dict[str, dict[str, Assertion]] = {}  # key -> ref -> hold op
+        self.held_: dict[str, list[held.Held]] = {}
 
     def logged(self, origin: str, seq: int) -> Head | None:
         cs = self.log.get((origin, seq))
@@ -555,7 +584,34 @@ class MemoryState:
     def set_record(self, namespace: str, key: str, a: Assertion) -> None:
         self.records[(namespace, key)] = a
 
+    def history(self, key: str) -> list[Assertion]:
+        return list(self.history_.get(key, {}).values())
+
+    def add_history(self, a: Assertion) -> None:
+        self.history_.setdefault(a.key, {})[a.ref] = a
+
+    def holds(self, key: str) -> list[Assertion]:
+        return list(self.holds_.get(key, {}).values())
+
+    def add_hold(self, a: Assertion) -> None:
+        self.holds_.setdefault(a.key, {})[a.ref] = a
+
+    def replace_latest(self, key: str, latest: dict[str, Assertion]) -> None:
+        for k in [k for k in self.latest_ if k[1] == key]:
+            del self.latest_[k]
+        for origin, a in latest.items():
+            self.latest_[(origin, key)] = a
+
+    def set_held(self, key: str, rows: list[held.Held]) -> None:
+        if rows:
+            self.held_[key] = list(rows)
+        else:
+            self.held_.pop(key, None)
+
     def reset(self) -> None:
+        self.history_.clear()
+        self.holds_.clear()
+        self.held_.clear()
         self.records.clear()
         self.log.clear()
         self.parked.clear()
@@ -572,7 +628,8 @@ class MemoryState:
     def digest_view(self) -> list[tuple[str, str, str]]:
         """(namespace, key, ref) of every digest line (PROTOCOL.md §9)."""
         return ([(opkinds.ENTRY, k, a.ref) for k, a in self.winners.items()]
-                + [(ns, k, a.ref) for (ns, k), a in self.records.items()])
+                + [(ns, k, a.ref) for (ns, k), a in self.records.items()]
+                + [line for rows in self.held_.values() for h in rows for line in h.lines()])
 
     def digest(self) -> str:
         return view_digest(self.digest_view())

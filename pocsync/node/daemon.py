@@ -31,6 +31,7 @@ from pocsync.api import auth
 from pocsync.api import directory as directory_api
 from pocsync.api import templates as templates_api
 from pocsync.api import history as history_api
+from pocsync.api import held as held_api
 from pocsync.api import ops as ops_api
 from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
@@ -39,6 +40,7 @@ from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.node import readcache, sdnotify
 from pocsync.node.runtime import Runtime, event
+from pocsync.node.held_loop import held_loop
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -285,6 +287,7 @@ def build_app(nd: NodeDir) -> web.Application:
     templates_api.add_routes(app)
     history_api.add_routes(app)
     web_pages.add_routes(app)
+    held_api.add_routes(app, nd.config.held.object_requests_per_minute)  # held contact changes (issue 16)
     app[auth.CACHE] = tokens.TokenCache()
     readcache.install(app, worker.run, nd.config.store_path)  # read cache and audit group commit (ADR 21)
 
@@ -316,6 +319,7 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-sampler", ops_api.sampler_loop))
     rt.sources = {}  # [[sources]] status, for /v1/health (pocsync.node.source_loop)
     app.cleanup_ctx.append(task_context("pocsync-sources", source_loop))
+    app.cleanup_ctx.append(task_context("pocsync-held", held_loop))
     return app
 
 

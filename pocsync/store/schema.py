@@ -66,6 +66,27 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX log_unpublished ON log (origin, seq) WHERE published = 0",
     ],
+    # held contact changes (issue 16, PROTOCOL.md §16), filled only while the feature is on: every entry op and
+    # hold op per key (the sweep's input) and the held puts that have not taken effect (derived, with the
+    # digest lines they contribute)
+    [
+        """CREATE TABLE held_history (key TEXT NOT NULL, origin TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL,
+               cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL, entry TEXT,
+               PRIMARY KEY (cs_id, idx))""",
+        "CREATE INDEX held_history_key ON held_history (key)",
+        """CREATE TABLE held_ops (key TEXT NOT NULL, origin TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL,
+               cs_id TEXT NOT NULL, idx INTEGER NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL, entry TEXT,
+               PRIMARY KEY (cs_id, idx))""",
+        "CREATE INDEX held_ops_key ON held_ops (key)",
+        """CREATE TABLE held_puts (put_ref TEXT PRIMARY KEY, key TEXT NOT NULL, status TEXT NOT NULL,
+               origin TEXT NOT NULL, hlc TEXT NOT NULL, takes_effect_ms INTEGER, summary TEXT NOT NULL,
+               entry TEXT NOT NULL, previous TEXT NOT NULL, lines TEXT NOT NULL)""",
+        "CREATE INDEX held_puts_key ON held_puts (key)",
+        # node-local (never replicated): the objection links this node mailed, by SHA-256 of the token
+        """CREATE TABLE held_links (token_hash TEXT PRIMARY KEY, put_ref TEXT NOT NULL, key TEXT NOT NULL,
+               created_at TEXT NOT NULL, used_at TEXT)""",
+        "CREATE INDEX held_links_put ON held_links (put_ref)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

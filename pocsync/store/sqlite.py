@@ -24,6 +24,7 @@ import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync import clock
+from pocsync.core import held
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
@@ -341,10 +342,44 @@ class SQLiteState:
                        " VALUES (?,?,?,?,?,?,?,?,?,?)", (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index,
                                                         a.seq, a.author, jsonc.dumps(a.entry).decode()))
 
+    # --- held contact changes (issue 16, PROTOCOL.md §16) -----------------------------------
+    def history(self, key: str) -> list[Assertion]:
+        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_history WHERE key=?", (key,))]
+
+    def add_history(self, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO held_history (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
+                                                      a.author, jsonc.dumps(a.entry).decode() if a.entry else None))
+
+    def holds(self, key: str) -> list[Assertion]:
+        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_ops WHERE key=?", (key,))]
+
+    def add_hold(self, a: Assertion) -> None:
+        self.c.execute("INSERT OR REPLACE INTO held_ops (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
+                                                      a.author, jsonc.dumps(a.entry).decode()))
+
+    def replace_latest(self, key: str, latest: dict[str, Assertion]) -> None:
+        self.c.execute("DELETE FROM assertions WHERE key=?", (key,))
+        for a in latest.values():
+            self.set_latest(a)
+
+    def set_held(self, key: str, rows: list[Any]) -> None:
+        self.c.execute("DELETE FROM held_puts WHERE key=?", (key,))
+        for h in rows:
+            self.c.execute(
+                "INSERT INTO held_puts (put_ref, key, status, origin, hlc, takes_effect_ms, summary, entry, previous,"
+                " lines) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (h.put.ref, key, h.status, h.put.origin, h.put.hlc, h.takes_effect_ms, json.dumps(h.summary()),
+                 jsonc.dumps(h.put.entry or {}).decode(), jsonc.dumps(h.previous.entry or {}).decode(),
+                 json.dumps(h.lines())))
+    # --- end held contact changes -----------------------------------------------------------
+
     def reset(self) -> None:
         self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
                       for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records"):
+        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records",
+                      "held_history", "held_ops", "held_puts"):
             self.c.execute(f"DELETE FROM {table}")
         self._written.clear()
         self._texts.clear()
@@ -752,8 +787,10 @@ class Store:
 
     # --- reading ----------------------------------------------------------------
     def digest(self) -> str:
-        return view_digest((r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
-            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records"))
+        lines = [(r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
+            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records")]
+        lines += [tuple(x) for r in self.conn.execute("SELECT lines FROM held_puts") for x in json.loads(r["lines"])]
+        return view_digest(lines)
 
     def heads(self) -> dict[str, Head]:
         return SQLiteState(self.conn).heads()
@@ -786,6 +823,50 @@ class Store:
                 {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
                  "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None})
         return out
+
+    # --- held contact changes (issue 16, PROTOCOL.md §16) ---------------------------------------
+    def held_changes(self, key: str | None = None, *, with_entries: bool = False) -> list[dict[str, Any]]:
+        """Held puts that have not taken effect (pending or objected), oldest first.
+
+        Each row: key, put (ref), origin, author, hlc, status, fields (names of the guarded fields that
+        change), notice, objection, takes_effect_ms and takes_effect (UTC), holds; with ``with_entries`` also
+        the proposed ``entry`` and the ``previous`` one (never shown to PoCs or mailed, ADR 30).
+        """
+        sql = "SELECT * FROM held_puts" + (" WHERE key=?" if key is not None else "") + " ORDER BY hlc, put_ref"
+        out = []
+        for r in self.conn.execute(sql, (key,) if key is not None else ()):
+            row = json.loads(r["summary"])
+            row["takes_effect"] = None if row["takes_effect_ms"] is None else held.iso(row["takes_effect_ms"])
+            if with_entries:
+                row["entry"], row["previous"] = json.loads(r["entry"]), json.loads(r["previous"])
+            out.append(row)
+        return out
+    def held_links_of(self, put_ref: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM held_links WHERE put_ref=?", (put_ref,)).fetchone()[0]
+
+    def add_held_link(self, token_hash: str, put_ref: str, key: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT INTO held_links (token_hash, put_ref, key, created_at) VALUES (?,?,?,?)",
+                              (token_hash, put_ref, key, utcnow()))
+
+    def held_link(self, token_hash: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM held_links WHERE token_hash=?", (token_hash,)).fetchone()
+        return dict(r) if r else None
+
+    def use_held_link(self, token_hash: str) -> bool:
+        """Mark a link used; False when it was used already (single use)."""
+        with self.transaction():
+            cur = self.conn.execute("UPDATE held_links SET used_at=? WHERE token_hash=? AND used_at IS NULL",
+                                    (utcnow(), token_hash))
+            return cur.rowcount == 1
+
+    def held_health(self) -> dict[str, Any]:
+        """For /v1/health and the dashboard: counts and the objected changes (keys only, no contact data)."""
+        rows = self.held_changes()
+        return {"pending": sum(r["status"] == "pending" for r in rows),
+                "objected": [{"key": r["key"], "put": r["put"], "origin": r["origin"],
+                              "objection": r["objection"]} for r in rows if r["status"] == "objected"]}
+    # --- end held contact changes -------------------------------------------------------------
 
     def quarantined(self) -> list[dict[str, Any]]:
         return [dict(r) | {"envelope": None} for r in

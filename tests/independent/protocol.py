@@ -205,6 +205,7 @@ class Manifest:
     policy: dict
     payload: bytes
     sigs: list[tuple[str, bytes]]
+    raw_nodes: dict = field(default_factory=dict)
 
     def signed_by(self, roots: dict[str, bytes]) -> set[str]:
         return {kid for kid, sig in self.sigs if kid in roots and ed_ok(roots[kid], sig, MANIFEST_TYPE, self.payload)}
@@ -223,7 +224,7 @@ def manifest(data: bytes) -> Manifest:
              for nid, n in p["nodes"].items()}
     expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
     return Manifest("sha256:" + hashlib.sha256(payload).hexdigest(), p["version"], expires, p["threshold"], roots,
-                    nodes, set(p.get("features") or []), p.get("policy") or {}, payload, sigs)
+                    nodes, set(p.get("features") or []), p.get("policy") or {}, payload, sigs, p["nodes"])
 
 
 def install_check(current: Manifest | None, new: Manifest, *, now_s: int, software: set[str]) -> str | None:
@@ -326,8 +327,10 @@ class Park(Exception):
 
 # --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
 KINDS = ("diplomatic", "technical")
-FEATURE_OF = {"note": "toy-note", "template": "templates", "check": "comm-checks", "confirm": "freshness"}
-SOFTWARE_FEATURES = {"toy-note", "templates", "comm-checks", "freshness"}
+HOLD_OPS = ("notice", "object", "approve", "release")
+FEATURE_OF = {"note": "toy-note", "template": "templates", "check": "comm-checks", "confirm": "freshness",
+              **{k: "held-changes" for k in HOLD_OPS}}
+SOFTWARE_FEATURES = {"toy-note", "templates", "comm-checks", "freshness", "held-changes"}
 # §15.2: results per channel kind, the member each result requires, positive results
 CHECK_RESULTS = {"email": ("sent", "acknowledged", "no_response", "bounced"),
                  "phone": ("answered", "no_answer", "wrong_number")}
@@ -408,7 +411,7 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
                 cs.origin not in publishers:
             return "out_of_scope"
         return template_refusal(op)
-    if kind in BASE_OPS or kind in ("check", "confirm"):
+    if kind in BASE_OPS or kind in ("check", "confirm") or kind in HOLD_OPS:
         parts = op["key"].split("/")
         if len(parts) != 2 or not STATE.fullmatch(parts[0]) or parts[1] not in KINDS:
             return "bad_key"
@@ -424,6 +427,8 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         return entry_refusal(op["key"], op.get("entry"), cs.hlc)
     if kind == "check":
         return check_refusal(op)
+    if kind in HOLD_OPS:
+        return hold_refusal(op, m)
     if kind == "note":
         limit = m.policy.get("toy-note", {}).get("max_length", 280)
         t = op.get("text")
@@ -638,6 +643,126 @@ def template_refusal(op: dict) -> str | None:
     return None
 
 
+# --- §16 held contact changes -------------------------------------------------------------------------------
+REF = re.compile(r"sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})")
+GUARDED = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
+
+
+def hold_refusal(op: dict, m: Manifest) -> str | None:
+    """§16.2: members, the put ref, the staff signature."""
+    allowed = {"op", "key", "put"} | ({"staff"} if op["op"] == "approve" else set())
+    if not set(op) <= allowed or not isinstance(op.get("put"), str) or not REF.fullmatch(op["put"]):
+        return "bad_hold"
+    if "staff" not in op:
+        return None
+    st = op["staff"]
+    if not isinstance(st, dict) or set(st) != {"origin", "name", "sig"} or not all(isinstance(v, str) for v in st.values()):
+        return "bad_hold"
+    keys = m.policy.get("held-changes", {}).get("staff_keys", {}).get(st["origin"], [])
+    pub = [k["public"] for k in keys if k["name"] == st["name"]]
+    if not pub:
+        return "bad_staff_signature"
+    msg = b"pocsync.held-approve/v1\n" + op["key"].encode() + b"\n" + op["put"].encode() + b"\n"
+    try:
+        sig = base64.b64decode(st["sig"], validate=True)
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(pub[0])).verify(sig, msg)
+    except (binascii.Error, ValueError, InvalidSignature):
+        return "bad_staff_signature"
+    return None
+
+
+def guarded(e: dict | None) -> bytes:
+    return canonical({f: e[f] for f in GUARDED if e and f in e})
+
+
+def held_sweep(ops: list[dict], holds: list[dict], m: Manifest) -> tuple[dict | None, list[str]]:
+    """§16.3 for one key. ``ops``/``holds``: dicts with rank, seq, i, origin, op, entry/put, author, staff.
+
+    Returns (winning put or None, the §16.5 lines of the key)."""
+    pol = m.policy.get("held-changes", {})
+    hold_ms = 1000 * pol.get("hold_seconds", 86_400)
+    since = pol.get("since")
+    un = {nid for nid, n in m.raw_nodes.items() if n.get("role") == "un"}
+
+    def effect(o: dict) -> dict | None:
+        mine = [h for h in holds if h["put"] == o["ref"] and h["rank"][0] > o["rank"][0]]
+        objs = sorted(h["rank"] for h in mine if h["op"] == "object")
+        first_obj = objs[0] if objs else None
+        notices = [h for h in mine if h["op"] == "notice" and h["origin"] != o["origin"]]
+        best = None
+        for h in mine:
+            free = first_obj is None or h["rank"] < first_obj
+            ok = False
+            if h["op"] == "release" and free:
+                ok = any(n["rank"] < h["rank"] and int(h["rank"][0][:13]) >= int(n["rank"][0][:13]) + hold_ms
+                         for n in notices)
+            elif h["op"] == "approve":
+                st = h.get("staff")
+                second = h["origin"] != o["origin"] or (isinstance(st, dict) and st.get("origin") == o["origin"]
+                                                        and st.get("name") != o["author"])
+                ok = second and (free or h["origin"] in un)
+            if ok and (best is None or h["rank"] < best["rank"]):
+                best = h
+        return best
+
+    events = sorted((o["rank"], 0, o, None) for o in ops)
+    latest: dict[str, dict] = {}
+    seen: dict[str, tuple] = {}
+    withdrawal = None
+    last = None
+    held: dict[str, dict] = {}
+    done: set[str] = set()
+
+    def win() -> dict | None:
+        cands = [a for a in latest.values() if a["op"] == "put"] + ([withdrawal] if withdrawal else [])
+        return max(cands, key=lambda a: a["rank"], default=None)
+
+    def take(a: dict) -> None:
+        nonlocal withdrawal, last
+        cur = latest.get(a["origin"])
+        if cur is None or (a["seq"], a["i"]) > (cur["seq"], cur["i"]):
+            latest[a["origin"]] = a
+        if a["op"] == "withdraw" and (withdrawal is None or a["rank"] > withdrawal["rank"]):
+            withdrawal = a
+        w = win()
+        if w is not None and w["op"] == "put":
+            last = w
+
+    while events:
+        events.sort(key=lambda e: (e[0], e[1]))
+        rank, phase, o, e = events.pop(0)
+        if phase == 0:
+            if o["origin"] not in seen or (o["seq"], o["i"]) > seen[o["origin"]]:
+                seen[o["origin"]] = (o["seq"], o["i"])
+            if o["op"] == "put" and last is not None and (since is None or o["rank"][0] >= since) \
+                    and guarded(o["entry"]) != guarded(last["entry"]):
+                held[o["ref"]] = o
+                e = effect(o)
+                if e is not None:
+                    events.append(((e["rank"][0], o["origin"], o["rank"][2], o["rank"][3]), 1, o, e))
+                continue
+            take(o)
+        elif seen[o["origin"]] == (o["seq"], o["i"]):
+            take({**o, "rank": rank})
+            done.add(o["ref"])
+    lines = []
+    for ref, o in held.items():
+        if ref in done or seen[o["origin"]] != (o["seq"], o["i"]) or effect(o) is not None:
+            continue
+        mine = [h for h in holds if h["put"] == ref and h["rank"][0] > o["rank"][0]]
+        objs = sorted(h["rank"] for h in mine if h["op"] == "object")
+        key = o["key"]
+        if objs:
+            lines.append(f"held-objected {key} {objs[0][2]}#{objs[0][3]}\n")
+            continue
+        lines.append(f"held {key} {ref}\n")
+        notices = sorted(h["rank"] for h in mine if h["op"] == "notice" and h["origin"] != o["origin"])
+        if notices:
+            lines.append(f"held-notice {key} {notices[0][2]}#{notices[0][3]}\n")
+    w = win()
+    return (w if w is not None and w["op"] == "put" else None), lines
+
+
 # --- §8 acceptance over a sequence of arrivals, §9 merge, §11 equivocation --------------------------------
 @dataclass
 class Replica:
@@ -696,6 +821,9 @@ class Replica:
         withdrawals: dict[str, tuple] = {}
         other: dict[tuple[str, str], tuple] = {}  # (namespace, key) -> rank
         other_t: dict[tuple[str, str], tuple] = {}  # template keys -> (version, hlc, origin, id, index)
+        guard = "held-changes" in self.m.features
+        entry_ops: dict[str, list[dict]] = {}
+        hold_ops: dict[str, list[dict]] = {}
         for (origin, seq), cs in sorted(self.log.items()):
             node = self.m.nodes[origin]
             forks = [s for (o, s) in self.proofs if o == origin and node.segment(s)[0] == node.segment(seq)[0]]
@@ -705,6 +833,17 @@ class Replica:
                     refused.append([origin, seq, i, why])
                     continue
                 rank = (cs.hlc, origin, cs.id, i)
+                if op["op"] in HOLD_OPS:
+                    hold_ops.setdefault(op["key"], []).append({"rank": rank, "origin": origin, "op": op["op"],
+                                                               "put": op["put"], "staff": op.get("staff")})
+                    continue
+                if guard:
+                    entry_ops.setdefault(op["key"], []).append(
+                        {"rank": rank, "seq": seq, "i": i, "origin": origin, "op": op["op"], "key": op["key"],
+                         "entry": op.get("entry"), "author": cs.author, "ref": f"{cs.id}#{i}"})
+                    if op["op"] == "withdraw":
+                        withdrawals[op["key"]] = max(withdrawals.get(op["key"], rank), rank)
+                    continue
                 if op["op"] == "template":  # §18.1: version first; the line keeps (id, index) at the end
                     k = ("template", op["key"])
                     trank = (op["template"]["version"],) + rank
@@ -740,6 +879,11 @@ class Replica:
                     lines.append(f"entry {key} {rank[2]}#{rank[3]}\n")
         lines += [f"{ns} {k} {r[2]}#{r[3]}\n" for (ns, k), r in other.items()]
         lines += [f"{ns} {k} {r[3]}#{r[4]}\n" for (ns, k), r in other_t.items()]
+        for key in set(entry_ops) | set(hold_ops):
+            w, extra = held_sweep(entry_ops.get(key, []), hold_ops.get(key, []), self.m)
+            if w is not None:
+                lines.append(f"entry {key} {w['ref']}\n")
+            lines += extra
         return sorted(refused), "".join(sorted(lines))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import stat
 from pathlib import Path
 
@@ -250,7 +251,7 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     cfg = config.load(example)
     text = example.read_text()
     for section in (config.NodeConfig, config.LimitsConfig, config.ApiConfig, config.MqttConfig, config.SyncConfig,
-                    config.LogConfig):
+                    config.LogConfig, config.HeldConfig):
         for f in fields(section):
             assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
     assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
@@ -459,6 +460,18 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "confirm", "--data", eu, "AUT/tech"], "key"),
         (["entry", "confirm", "--data", eu, "AUT/technical"], "not in the merged view"),
         (["entry", "overdue", "--data", nowhere], "pocsync init"),
+        # held contact changes (issue 16)
+        (["entry", "pending", "--data", nowhere], "pocsync init"),
+        (["entry", "pending", "--data", eu, "--values"], "--values goes with --json"),
+        (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x"], "does not enable held-changes"),
+        (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x", "--staff-key", w / "empty"],
+         "--staff-name"),
+        (["entry", "object", "--data", eu, "AUT/technical"], "--author"),
+        (["entry", "release", "--data", nowhere, "AUT/technical", "--author", "x"], "pocsync init"),
+        (["keys", "staff-init", "--out", w / "staff", "--name", "bad name!"], "--name"),
+        (["manifest", "staff-key", m, "--node", "eu", "--name", "alice", "--public-file", root / "root.pub"],
+         "does not enable held-changes"),
+        (["manifest", "set-hold", m, "--seconds", "0"], "--seconds"),
     ]
 
 
@@ -607,8 +620,13 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     from pocsync.core import manifest as mf
     from pocsync.core import opkinds
 
-    # `manifest create` listed every feature of this software; the nodes installed it
-    assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(opkinds.FEATURES)
+    # `manifest create` listed every feature of this software but the opt-in ones; the nodes installed it
+    assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(
+        set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES)
+    # enabling held-changes sets its policy: the default hold, and `since` now (earlier edits are never held)
+    run("manifest", "set-features", fed.manifest, "--features", "held-changes,toy-note", "--out", tmp_path / "h.json")
+    policy = json.loads(run("manifest", "show", tmp_path / "h.json", "--json").output)["policy"]["held-changes"]
+    assert policy["hold_seconds"] == 86400 and abs(int(policy["since"][:13]) - time.time() * 1000) < 60_000
     # set-features on a signed version writes the next version, unsigned
     m2 = tmp_path / "m2.json"
     m2.write_bytes(fed.manifest.read_bytes())
@@ -616,8 +634,8 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     assert "v2" in res.output
     shown = json.loads(run("manifest", "show", m2, "--json").output)
     assert shown["version"] == 2 and "features" not in shown
-    res = run("manifest", "set-features", m2, "--features", "toy-note,held-changes", ok=False)
-    assert res.exit_code == 2 and "held-changes" in res.output and "Traceback" not in res.output
+    res = run("manifest", "set-features", m2, "--features", "toy-note,future-feature", ok=False)
+    assert res.exit_code == 2 and "future-feature" in res.output and "Traceback" not in res.output
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # nothing written
     run("manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json",
         ok=False)  # v1 already enables exactly these
@@ -629,9 +647,9 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     assert json.loads(run("manifest", "show", tmp_path / "m2b.json", "--json").output)["version"] == 3
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # FILE untouched
     # a manifest naming a feature this software lacks (made by a newer tool) is refused at install
-    m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["held-changes"])
+    m3 = mf.set_features(mf.next_version(mf.parse(m2.read_bytes()).payload), ["future-feature"])
     (tmp_path / "m3.json").write_text(json.dumps(mf.unsigned(m3).envelope.to_json()))
     run("manifest", "sign", tmp_path / "m3.json", "--key", fed.base / "root" / "root.key")
     res = run("manifest", "install", "--data", fed.data("eu"), tmp_path / "m3.json", ok=False)
-    assert res.exit_code != 0 and "unsupported_feature" in res.output and "held-changes" in res.output
-    assert "this pocsync lacks: held-changes" in run("manifest", "show", tmp_path / "m3.json").output
+    assert res.exit_code != 0 and "unsupported_feature" in res.output and "future-feature" in res.output
+    assert "this pocsync lacks: future-feature" in run("manifest", "show", tmp_path / "m3.json").output

@@ -75,7 +75,7 @@ def test_node_lacking_a_feature_refuses_the_manifest_and_keeps_pulling(tmp_path:
     install it and counts that, its pulls from un keep working, what was signed under v1 flows, and
     what un signs under v2 waits at eu (parked manifest_unknown) until eu is upgraded."""
     fed = Federation(tmp_path, names=("un", "eu"))
-    v2 = mf.set_features(mf.next_version(mf.parse(fed.manifest.read_bytes()).payload), ["held-changes"])
+    v2 = mf.set_features(mf.next_version(mf.parse(fed.manifest.read_bytes()).payload), ["future-feature"])
     m2 = tmp_path / "m2.json"
     m2.write_text(json.dumps(mf.unsigned(v2).envelope.to_json()))
     fed.sign(m2)
@@ -109,8 +109,8 @@ def test_node_lacking_a_feature_refuses_the_manifest_and_keeps_pulling(tmp_path:
             h = json.loads(r.read())
         refused = h["manifest"]["refused"]
         assert (refused["version"], refused["reason"], refused["missing_features"]) == \
-            (2, "unsupported_feature", ["held-changes"]), refused
-        assert any("manifest v2 refused" in p and "held-changes" in p for p in healthmod.problems(h))
+            (2, "unsupported_feature", ["future-feature"]), refused
+        assert any("manifest v2 refused" in p and "future-feature" in p for p in healthmod.problems(h))
     finally:
         fed.stop()
 
@@ -128,7 +128,7 @@ def test_manifest_with_a_missing_feature_over_mqtt_is_refused_shown_and_sync_goe
     """The same over the broker: a retained manifest v2 naming a feature eu lacks is refused (and shown in
     /v1/health), the MQTT reader survives it, and change-sets under v1 keep flowing over MQTT."""
     fed = Federation(tmp_path, names=("un", "eu"), mqtt=broker.url, pull_interval=3600)
-    v2 = mf.set_features(mf.next_version(mf.parse(fed.manifest.read_bytes()).payload), ["held-changes"])
+    v2 = mf.set_features(mf.next_version(mf.parse(fed.manifest.read_bytes()).payload), ["future-feature"])
     m2 = tmp_path / "m2.json"
     m2.write_text(json.dumps(mf.unsigned(v2).envelope.to_json()))
     fed.sign(m2)
@@ -142,7 +142,7 @@ def test_manifest_with_a_missing_feature_over_mqtt_is_refused_shown_and_sync_goe
         c.publish("pocsync/v1/manifest", m2.read_bytes(), qos=1, retain=True).wait_for_publish(10)
         c.loop_stop()
         c.disconnect()
-        wait_for(lambda: (_health(fed["eu"])["manifest"]["refused"] or {}).get("missing_features") == ["held-changes"],
+        wait_for(lambda: (_health(fed["eu"])["manifest"]["refused"] or {}).get("missing_features") == ["future-feature"],
                  30, "eu to refuse manifest v2 and show it")
         h = _health(fed["eu"])
         assert h["manifest"]["version"] == 1 and h["manifest"]["refused"]["via"] == "mqtt"

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pocsync import __version__
-from pocsync.core.opkinds import FEATURES
+from pocsync.core.opkinds import FEATURES, OPT_IN_FEATURES
 from tests.support.broker import Mosquitto
 from tests.support.browser import browser, screenshot
 from tests.support.cli import run, sh
@@ -91,8 +91,10 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
         status_text = sh("status", "--url", fed["un"].url, "--token", token_file, "--json").stdout.decode()
         assert json.loads(health_text)["software"] == {"version": __version__, "protocol": "pocsync/v1",
                                                        "features": sorted(FEATURES)}
-        assert json.loads(health_text)["manifest"]["features"] == sorted(FEATURES)
-        assert ("features: " + ", ".join(sorted(FEATURES))) in sh("status", "--url", fed["un"].url, "--token", token_file).stdout.decode()
+        # `manifest create` enables every feature but the opt-in ones (held-changes, ADR 28)
+        assert json.loads(health_text)["manifest"]["features"] == sorted(set(FEATURES) - OPT_IN_FEATURES)
+        assert ("manifest enables: " + ", ".join(sorted(set(FEATURES) - OPT_IN_FEATURES))) in \
+            sh("status", "--url", fed["un"].url, "--token", token_file).stdout.decode()
         # an operator token cannot read entries
         assert get(fed["un"].url + "/v1/entries", op)[0] == 403
     finally:

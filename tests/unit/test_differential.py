@@ -463,7 +463,7 @@ def _pool() -> list[mf.Manifest]:
     v3 = mf.set_features(mf.next_version(v2), [])
     other_root = Ed25519PrivateKey.from_private_bytes(_seed("not a root"))
     return [m1, mf.sign(mf.unsigned(v2), ROOT_KEY), mf.sign(mf.unsigned(v3), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.set_features(mf.next_version(m1.payload), ["held-changes"])), ROOT_KEY),
+            mf.sign(mf.unsigned(mf.set_features(mf.next_version(m1.payload), ["future-feature"])), ROOT_KEY),
             mf.sign(mf.unsigned(mf.set_features(mf.next_version(v2), ["comm-checks", "toy-note"])), ROOT_KEY),
             mf.sign(mf.unsigned(mf.set_expiry(v3, 1_700_000_000)), ROOT_KEY),
             mf.sign(mf.unsigned(mf.set_policy(v2, "toy-note", {"max_length": 3})), ROOT_KEY),

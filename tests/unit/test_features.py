@@ -108,10 +108,10 @@ def test_manifest_naming_an_unknown_feature_is_refused_at_install(tmp_path: Path
     fed = Fed()
     s = Store.create(tmp_path / "eu.sqlite", node_id="eu")
     s.install_manifest(fed.manifest, now_ms_=T0)
-    v2 = fed.signed(mf.set_features(mf.next_version(fed.manifest.payload), ["held-changes", "toy-note"]))
+    v2 = fed.signed(mf.set_features(mf.next_version(fed.manifest.payload), ["future-feature", "toy-note"]))
     with pytest.raises(ManifestError) as err:
         s.install_manifest(v2, now_ms_=T0)
-    assert err.value.reason == "unsupported_feature" and "held-changes" in err.value.message
+    assert err.value.reason == "unsupported_feature" and "future-feature" in err.value.message
     assert s.manifest().version == 1  # nothing installed
     ok = fed.signed(mf.set_features(mf.next_version(fed.manifest.payload), ["toy-note"]))
     s.install_manifest(ok, now_ms_=T0)

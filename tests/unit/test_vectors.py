@@ -157,7 +157,7 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 FEDERATION = "federation.json"  # the manifest the scenario vectors embed
 SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
              "feature_off.json", "feature_on.json", "surrogate.json", "templates_on.json", "templates_publishers.json",
-             "checks.json"]
+             "checks.json", "held.json"]
 
 
 def _reason(fn, *args, **kw):
@@ -248,6 +248,22 @@ def test_scenario_vectors_both_ways(name: str) -> None:
         assert indep.check_proof(p, indep.manifest(v["manifests"][-1].encode()))
         Replica(MemoryState(), mf.parse(v["manifests"][-1].encode())).check_proof(
             Proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))
+
+
+def test_held_vector_steps_both_ways() -> None:
+    """held.json (PROTOCOL.md §16): after each change-set in the listed order, both readings give its lines."""
+    v = load("held.json")
+    rep = Replica(MemoryState(), mf.parse(v["manifests"][0].encode()))
+    rep.reevaluate(now_ms=v["now_ms"], manifest=mf.parse(v["manifests"][-1].encode()))
+    ir = indep.Replica(indep.manifest(v["manifests"][-1].encode()))
+    kinds = set()
+    for c, step in zip(v["changesets"], v["steps"], strict=True):
+        rep.receive(c["envelope"].encode(), now_ms=v["now_ms"])
+        ir.receive(c["envelope"].encode(), v["now_ms"])
+        assert digest_lines(rep.state.digest_view()).decode() == step["lines"], step["label"]
+        assert ir.refused_and_lines()[1] == step["lines"], step["label"]
+        kinds |= {line.split()[0] for line in step["lines"].splitlines()}
+    assert kinds == {"entry", "held", "held-notice", "held-objected"}
 
 
 def test_manifest_step_vectors_both_ways() -> None:

@@ -567,6 +567,96 @@ def check_vectors() -> None:
                              "policy": pol, "cases": cases})
 
 
+def held_vectors() -> None:
+    """Held contact changes (PROTOCOL.md §16): one scenario, with the lines after each change-set."""
+    import base64 as b64mod
+
+    from pocsync.core import held
+
+    scopes = {"eu": ["DEU", "FRA", "ITA"], "osce": ["DEU", "FRA", "ITA", "UKR"], "un": "all"}
+    m1 = signed(federation(scopes), ["root"])
+    alice = ed("staff:alice")
+    policy = {"hold_seconds": 60, "since": "1763800000050-0000",
+              "staff_keys": {"eu": [{"name": "alice", "public": ed25519_public_b64(alice)}]}}
+    m2 = signed(mf.set_policy(mf.set_features(mf.next_version(m1.payload), ["held-changes"]), "held-changes",
+                              policy), ["root"])
+    eu, osce, un = Chain("eu"), Chain("osce"), Chain("un")
+
+    def h(n: int) -> str:
+        return f"{1763800000000 + n:013d}-0000"
+
+    def put(key: str, **over: object) -> dict:
+        return {"op": "put", "key": key, "entry": entry(key, **over)}
+
+    def hold(kind: str, key: str, ref: str, **extra: object) -> dict:
+        return {"op": kind, "key": key, "put": ref, **extra}
+
+    def staff(key: str, ref: str, name: str = "alice", origin: str = "eu", signer=alice) -> dict:
+        return {"origin": origin, "name": name,
+                "sig": b64mod.b64encode(signer.sign(held.staff_message(key, ref))).decode()}
+
+    cs = [eu.sign(h(0), [put("DEU/technical"), put("DEU/diplomatic", person="A. Example"), put("FRA/technical"),
+                         put("FRA/diplomatic")], label="eu#1 first nominations (hlc below policy.since: never held)")]
+    cs.append(eu.sign(h(100), [put("ITA/technical")], label="eu#2 a first nomination: not held"))
+    cs.append(eu.sign(h(1000), [put("DEU/technical", emails=["cert-deu-new@example.org"])],
+                      label="eu#3 changes the DEU/technical mailbox: held"))
+    ref_t = f"{cs[-1]['id']}#0"
+    cs.append(eu.sign(h(1100), [put("DEU/technical", emails=["cert-deu-new@example.org"], notes="x")],
+                      label="eu#4 supersedes its own held put (still held: judged against the last winner)"))
+    ref_t = f"{cs[-1]['id']}#0"
+    cs.append(eu.sign(h(1200), [hold("release", "DEU/technical", ref_t)],
+                      label="eu#5 releases with no notice: no effect"))
+    cs.append(un.sign(h(2000), [hold("notice", "DEU/technical", ref_t)], label="un#1 notice: the hold starts"))
+    cs.append(eu.sign(h(3000), [hold("notice", "DEU/technical", ref_t), hold("approve", "DEU/technical", ref_t)],
+                      label="eu#6 a notice and an approval by the origin itself: no effect"))
+    cs.append(un.sign(h(61999), [hold("release", "DEU/technical", ref_t)],
+                      label="un#2 release 1 ms before notice + hold: no effect"))
+    cs.append(un.sign(h(62000), [hold("release", "DEU/technical", ref_t)],
+                      label="un#3 release at notice + hold: the put takes effect, ranked at this hlc"))
+    cs.append(eu.sign(h(63000), [put("DEU/diplomatic", person="B. Example")],
+                      label="eu#7 changes the person of DEU/diplomatic: held"))
+    ref_d = f"{cs[-1]['id']}#0"
+    cs.append(osce.sign(h(64000), [hold("object", "DEU/diplomatic", ref_d)], label="osce#1 objects"))
+    cs.append(osce.sign(h(65000), [hold("approve", "DEU/diplomatic", ref_d)],
+                        label="osce#2 approves after the objection: no effect (not a UN node)"))
+    cs.append(un.sign(h(66000), [hold("approve", "DEU/diplomatic", ref_d)],
+                      label="un#4 a UN approval overrides the objection"))
+    cs.append(eu.sign(h(67000), [put("FRA/technical", phones=["+33100000000"])],
+                      label="eu#8 adds a phone to FRA/technical: held"))
+    ref_f = f"{cs[-1]['id']}#0"
+    cs.append(eu.sign(h(67500), [hold("approve", "FRA/technical", ref_f,
+                                      staff=staff("FRA/technical", ref_f, name="alice", signer=ed("staff:mallory")))],
+                      label="eu#9 a staff signature by an unlisted key: refused bad_staff_signature"))
+    cs.append(eu.sign(h(68000), [hold("approve", "FRA/technical", ref_f, staff=staff("FRA/technical", ref_f))],
+                      label="eu#10 approval with alice's listed staff key: takes effect"))
+    cs.append(eu.sign(h(69000), [{"op": "withdraw", "key": "DEU/technical"},
+                                 put("FRA/diplomatic", notes="Office hours (fictional)")],
+                      label="eu#11 a withdrawal and a change of a non-contact field: not held"))
+    cs.append(eu.sign(h(70000), [put("DEU/technical", emails=["cert-deu-third@example.org"])],
+                      label="eu#12 a put after the withdrawal with other channels: held"))
+    ref_t2 = f"{cs[-1]['id']}#0"
+    cs.append(un.sign(h(71000), [hold("notice", "DEU/technical", ref_t2),
+                                 hold("notice", "DEU/technical", "sha256:00#0")],
+                      label="un#5 notice (pending with a notice at the end); a malformed ref: bad_hold"))
+    cs.append(osce.sign(h(72000), [put("FRA/diplomatic", emails=["other@example.org"])],
+                        label="osce#3 another origin changes FRA/diplomatic's mailbox: held"))
+    ref_o = f"{cs[-1]['id']}#0"
+    cs.append(un.sign(h(73000), [hold("object", "FRA/diplomatic", ref_o), hold("notice", "JPN/technical", ref_o)],
+                      label="un#6 objects (an objected change at the end); notice on a key with no such put"))
+    steps = []
+    from pocsync.core.replica import MemoryState, Replica
+
+    rep = Replica(MemoryState(), m1)
+    rep.reevaluate(now_ms=NOW_MS, manifest=m2)
+    for c in cs:
+        rep.receive(c["envelope"].encode(), now_ms=NOW_MS)
+        steps.append({"label": c["label"], "lines": digest_lines(rep.state.digest_view()).decode()})
+    scenario("held.json", "held contact changes (PROTOCOL.md §16): hold, notice, releases, self-approval, "
+             "objection and UN override, staff key, withdrawal; `steps` gives the lines after each change-set "
+             "delivered in the listed order", [m1, m2], cs, steps=steps,
+             staff_seed_hex=seed("staff:alice").hex())
+
+
 def manifest_step_vectors() -> None:
     """Version steps with thresholds: N -> N+1 needs threshold(N) roots of N and threshold(N+1) of N+1."""
     scopes = {"eu": ["DEU"]}
@@ -576,7 +666,7 @@ def manifest_step_vectors() -> None:
                                                       mf.root_keyid(ed25519_public_b64(ed("rC")))),
                                        ed25519_public_b64(ed("rD"))), 2)
     v3p = mf.next_version(v2p)
-    v2_unsupported = mf.set_features(mf.next_version(v1p), ["held-changes"])
+    v2_unsupported = mf.set_features(mf.next_version(v1p), ["future-feature"])
     cases = [
         {"name": "v1 with 2 of its 3 roots", "installed": [], "candidate": signed(v1p, ["rA", "rB"]),
          "expect": None},
@@ -600,7 +690,7 @@ def manifest_step_vectors() -> None:
         {"name": "expired v2", "installed": [v1],
          "candidate": signed(mf.set_expiry(v2p, 1_700_000_000), ["rA", "rB", "rD"]), "expect": "manifest_expired"},
         {"name": "v3 with a feature this software lacks, expired, while holding v1 (the feature is checked first)",
-         "installed": [v1], "candidate": signed(mf.set_expiry(mf.set_features(v3p, ["held-changes"]), 1_700_000_000),
+         "installed": [v1], "candidate": signed(mf.set_expiry(mf.set_features(v3p, ["future-feature"]), 1_700_000_000),
                                                 ["rA", "rB"]), "expect": "unsupported_feature"},
         {"name": "v2 listing a feature this software lacks", "installed": [v1],
          "candidate": signed(v2_unsupported, ["rA", "rB"]), "expect": "unsupported_feature"},
@@ -811,6 +901,7 @@ def more_vectors() -> None:
     json_vectors()
     peer_request_vectors()
     scenario_vectors()
+    held_vectors()
     manifest_step_vectors()
     entry_vectors()
     template_vectors()

@@ -1,0 +1,372 @@
+"""Held contact changes (PROTOCOL.md §16, ADRs 28-30): the contact-change guard.
+
+A ``put`` that changes an entry's contact channels (``emails``, ``phones``,
+``secure_channels``, ``public_key``, ``public_key_fingerprint``) or ``person``
+relative to the key's *last winning put* (even if that entry has since been
+withdrawn or deleted, whichever origin made it) is **held**: it does not enter the
+merge until a ``release`` or an ``approve`` op makes it effective, and it then
+ranks at that op's hlc.  Four op kinds in namespace ``held`` (key: the entry key,
+member ``put``: the held put's ref ``<cs id>#<op index>``):
+
+- ``notice``: another node than the put's origin told the previous channels;
+- ``object``: somebody objected (through the notice's link): the change is cancelled;
+- ``approve``: a second person approved; counts from another node than the put's
+  origin, or with a ``staff`` signature by a key listed in the manifest for the
+  put's origin whose name is not the put's author; a UN node's approval counts
+  even after an objection;
+- ``release``: counts when a notice by another node than the origin has an hlc at
+  least ``hold_seconds`` below the release's and no objection ranks below it.
+
+Everything here is a pure function of the ops (no clock, no I/O): :func:`evaluate`
+sweeps one key's entry ops and hold ops in rank order and returns each origin's
+effective latest assertion, the winner, and the held puts still pending or
+objected (with the digest lines they contribute).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import heapq
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from cryptography.exceptions import InvalidSignature
+
+from pocsync.core import hlc as hlcmod
+from pocsync.core import jsonc, model
+from pocsync.core.keys import ed25519_public_from_b64
+from pocsync.core.merge import Assertion, winner
+from pocsync.errors import EntryError, ManifestError, PocsyncError
+
+FEATURE = "held-changes"
+NAMESPACE = "held"
+OPS = ("notice", "object", "approve", "release")
+#: Entry fields whose change holds a put (``person`` and every contact channel).
+GUARDED_FIELDS = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
+HOLD_SECONDS_DEFAULT = 86_400
+HOLD_SECONDS_MAX = 90 * 86_400
+REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
+STAFF_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
+NODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
+STAFF_CONTEXT = b"pocsync.held-approve/v1\n"
+#: Reasons a peer refuses a hold op with (receipt rules, §16.2).
+RECEIPT_REASONS = ("bad_hold", "bad_staff_signature")
+#: Reasons the origin refuses to sign a hold op with (never used by receivers, §16.4).
+ORIGIN_REASONS = ("not_held", "not_pending", "own_notice", "self_approval", "release_early", "objected")
+# digest namespaces (§16.5)
+LINE_PENDING, LINE_NOTICE, LINE_OBJECTED = "held", "held-notice", "held-objected"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """``policy.held-changes`` of the current manifest, with the manifest's UN nodes."""
+
+    hold_ms: int = HOLD_SECONDS_DEFAULT * 1000
+    since: str | None = None  # puts with an hlc below are never held
+    un_nodes: frozenset[str] = frozenset()
+    staff: tuple[tuple[str, str, str], ...] = ()  # (origin, name, public b64)
+
+    def staff_key(self, origin: str, name: str) -> str | None:
+        return next((pub for o, n, pub in self.staff if o == origin and n == name), None)
+
+
+def policy_of(manifest: Any) -> Policy | None:
+    """The guard's policy under ``manifest``, or ``None`` while the feature is off."""
+    if FEATURE not in manifest.features:
+        return None
+    raw = manifest.policy.get(FEATURE, {})
+    staff = tuple(sorted((o, k["name"], k["public"]) for o, keys in (raw.get("staff_keys") or {}).items()
+                         for k in keys))
+    return Policy(hold_ms=raw.get("hold_seconds", HOLD_SECONDS_DEFAULT) * 1000, since=raw.get("since"),
+                  un_nodes=frozenset(n for n, info in manifest.nodes.items() if info.role == "un"), staff=staff)
+
+
+def check_policy(value: dict[str, Any]) -> None:
+    """Validate ``policy.held-changes`` (raises ManifestError)."""
+    extra = set(value) - {"hold_seconds", "since", "staff_keys"}
+    if extra:
+        raise ManifestError(f"policy.held-changes has unknown members {sorted(extra)}")
+    n = value.get("hold_seconds", HOLD_SECONDS_DEFAULT)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= HOLD_SECONDS_MAX:
+        raise ManifestError(f"policy.held-changes.hold_seconds must be an integer from 1 to {HOLD_SECONDS_MAX}")
+    if "since" in value and not hlcmod.is_hlc(value["since"]):
+        raise ManifestError("policy.held-changes.since must be an hlc like 1763800000000-0000")
+    staff = value.get("staff_keys", {})
+    if not isinstance(staff, dict):
+        raise ManifestError("policy.held-changes.staff_keys must be an object of node id -> list of keys")
+    for origin, keys in staff.items():
+        if not NODE_RE.match(origin) or not isinstance(keys, list) or not keys:
+            raise ManifestError(f"policy.held-changes.staff_keys.{origin} must be a non-empty list of keys")
+        names = []
+        for k in keys:
+            if not isinstance(k, dict) or set(k) != {"name", "public"} or not isinstance(k["name"], str) \
+                    or not STAFF_NAME_RE.match(k["name"]):
+                raise ManifestError(f"policy.held-changes.staff_keys.{origin}: each key is {{\"name\": "
+                                    f"{STAFF_NAME_RE.pattern}, \"public\": base64 Ed25519}}")
+            try:
+                ed25519_public_from_b64(k["public"])
+            except PocsyncError:
+                raise ManifestError(f"policy.held-changes.staff_keys.{origin}.{k['name']}: not an Ed25519 "
+                                    "public key in base64") from None
+            names.append(k["name"])
+        if len(set(names)) != len(names):
+            raise ManifestError(f"policy.held-changes.staff_keys.{origin}: names must be distinct")
+
+
+# --- the contact view of an entry --------------------------------------------------------
+def guarded(entry: dict[str, Any] | None) -> bytes:
+    """Canonical bytes of the guarded fields of ``entry`` (absent fields count as absent)."""
+    entry = entry or {}
+    return jsonc.dumps({f: entry[f] for f in GUARDED_FIELDS if f in entry})
+
+
+def changes_contacts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    return guarded(old) != guarded(new)
+
+
+def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    """Names of the guarded fields that differ (what a PoC page may show, never the values)."""
+    old, new = old or {}, new or {}
+    return [f for f in GUARDED_FIELDS if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+
+
+# --- receipt rules of the hold ops (§16.2) ------------------------------------------------
+def staff_message(key: str, put_ref: str) -> bytes:
+    """What a staff key signs to approve the held put ``put_ref`` of ``key``."""
+    return STAFF_CONTEXT + key.encode() + b"\n" + put_ref.encode() + b"\n"
+
+
+def check_op(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> None:
+    """The receipt rules of ``notice``/``object``/``approve``/``release`` (raise EntryError)."""
+    allowed = {"op", "key", "put"} | ({"staff"} if raw.get("op") == "approve" else set())
+    extra = set(raw) - allowed
+    if extra:
+        raise EntryError(f"{raw.get('op')} has unknown members {sorted(extra)}", reason="bad_hold", field="op")
+    ref = raw.get("put")
+    if not isinstance(ref, str) or not REF_RE.match(ref):
+        raise EntryError("put must be the held put's ref '<change-set id>#<op index>'", reason="bad_hold",
+                         field="put")
+    if "staff" in raw:
+        check_staff(raw["key"], ref, raw["staff"], policy.get(FEATURE, {}))
+
+
+def check_staff(key: str, ref: str, staff: object, policy: dict[str, Any]) -> None:
+    if not isinstance(staff, dict) or set(staff) != {"origin", "name", "sig"} \
+            or not all(isinstance(staff[k], str) for k in staff):
+        raise EntryError("staff must be {\"origin\", \"name\", \"sig\"}", reason="bad_hold", field="staff")
+    keys = (policy.get("staff_keys") or {}).get(staff["origin"], [])
+    pub = next((k["public"] for k in keys if k["name"] == staff["name"]), None)
+    if pub is None:
+        raise EntryError(f"no staff key {staff['name']!r} is listed for {staff['origin']!r} in the manifest",
+                         reason="bad_staff_signature", field="staff")
+    try:
+        sig = base64.b64decode(staff["sig"].encode("ascii"), validate=True)
+        if len(sig) != 64:
+            raise ValueError
+        ed25519_public_from_b64(pub).verify(sig, staff_message(key, ref))
+    except (InvalidSignature, ValueError, binascii.Error, UnicodeEncodeError):
+        raise EntryError(f"the staff signature of {staff['name']!r} does not verify", reason="bad_staff_signature",
+                         field="staff") from None
+
+
+# --- the sweep (§16.3) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Held:
+    """A held put that has not taken effect (and is still its origin's latest op of the key)."""
+
+    put: Assertion
+    previous: Assertion  # the last winning put it was judged against
+    status: str  # pending | objected
+    notice: Assertion | None  # the earliest notice by another node
+    objection: Assertion | None
+    takes_effect_ms: int | None  # earliest hlc ms at which a release counts (notice + hold)
+    holds: tuple[Assertion, ...]  # every hold op naming the put
+
+    @property
+    def key(self) -> str:
+        return self.put.key
+
+    def lines(self) -> list[tuple[str, str, str]]:
+        """Its digest lines (namespace, key, ref)."""
+        if self.status == "objected":
+            assert self.objection is not None
+            return [(LINE_OBJECTED, self.key, self.objection.ref)]
+        out = [(LINE_PENDING, self.key, self.put.ref)]
+        if self.notice is not None:
+            out.append((LINE_NOTICE, self.key, self.notice.ref))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able description (no entry values)."""
+        def op(a: Assertion | None) -> dict[str, Any] | None:
+            return None if a is None else {"ref": a.ref, "origin": a.origin, "hlc": a.hlc, "author": a.author}
+        return {"key": self.key, "put": self.put.ref, "origin": self.put.origin, "author": self.put.author,
+                "hlc": self.put.hlc, "status": self.status, "previous": self.previous.ref,
+                "fields": changed_fields(self.previous.entry, self.put.entry), "notice": op(self.notice),
+                "objection": op(self.objection), "takes_effect_ms": self.takes_effect_ms,
+                "holds": [{"op": h.op, **(op(h) or {})} for h in self.holds]}
+
+
+@dataclass
+class KeyResult:
+    latest: dict[str, Assertion]  # each origin's effective latest assertion
+    winner: Assertion | None  # a put, or None (nothing, or a withdrawal, wins)
+    held: list[Held]
+    released: dict[str, str]  # put ref -> ref of the op that made it effective
+
+
+def ms(hlc: str) -> int:
+    return int(hlc[:13])
+
+
+def iso(ms_: int) -> str:
+    """UTC time of ``ms_`` (unix ms) as ``2027-01-31T12:00:00Z`` (pure arithmetic, no clock)."""
+    import datetime as _dt
+    return (_dt.datetime(1970, 1, 1) + _dt.timedelta(milliseconds=ms_)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ref_of(a: Assertion) -> str:
+    return str((a.entry or {}).get("put", ""))
+
+
+def approver_counts(h: Assertion, put: Assertion) -> bool:
+    """Whether approval ``h`` is by a second person: another node, or a listed staff key (not the author).
+
+    The staff signature itself was checked on receipt (:func:`check_staff`); here only whose it is.
+    """
+    if h.origin != put.origin:
+        return True
+    staff = (h.entry or {}).get("staff")
+    return isinstance(staff, dict) and staff.get("origin") == put.origin and staff.get("name") != put.author
+
+
+def _effect(put: Assertion, holds: list[Assertion], policy: Policy) -> Assertion | None:
+    """The hold op that makes ``put`` effective (the least-ranked that counts), or None."""
+    mine = [h for h in holds if _ref_of(h) == put.ref and h.hlc > put.hlc]
+    objections = [h for h in mine if h.op == "object"]
+    first_obj = min(objections, key=lambda a: a.rank, default=None)
+    notices = [h for h in mine if h.op == "notice" and h.origin != put.origin]
+    cands = []
+    for h in mine:
+        before_obj = first_obj is None or h.rank < first_obj.rank
+        if h.op == "release" and before_obj and any(
+                n.rank < h.rank and ms(h.hlc) >= ms(n.hlc) + policy.hold_ms for n in notices):
+            cands.append(h)
+        elif h.op == "approve" and approver_counts(h, put) and (before_obj or h.origin in policy.un_nodes):
+            cands.append(h)
+    return min(cands, key=lambda a: a.rank, default=None)
+
+
+def is_subject(put: Assertion, policy: Policy) -> bool:
+    return policy.since is None or put.hlc >= policy.since
+
+
+def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Policy) -> KeyResult:
+    """One key: its entry ops (every origin) and hold ops → effective latest per origin, winner, held puts.
+
+    Order-free and duplicate-free: the inputs are de-duplicated by ref and swept in rank order.
+    """
+    uniq = sorted({a.ref: a for a in ops}.values(), key=lambda a: a.rank)
+    hold_list = sorted({h.ref: h for h in holds}.values(), key=lambda a: a.rank)
+    events: list[tuple[tuple[str, str, str, int], int, int, Assertion, Assertion | None]] = [
+        (a.rank, 0, n, a, None) for n, a in enumerate(uniq)]
+    heapq.heapify(events)
+    latest: dict[str, Assertion] = {}
+    seen: dict[str, tuple[int, int]] = {}
+    withdrawal: Assertion | None = None
+    last_put: Assertion | None = None
+    held: dict[str, tuple[Assertion, Assertion]] = {}  # ref -> (put, previous)
+    released: dict[str, str] = {}
+
+    def apply(a: Assertion) -> None:
+        nonlocal withdrawal, last_put
+        cur = latest.get(a.origin)
+        if cur is None or (a.seq, a.index) > (cur.seq, cur.index):
+            latest[a.origin] = a
+        if a.op == "withdraw" and (withdrawal is None or a.rank > withdrawal.rank):
+            withdrawal = a
+        w = winner(latest.values(), withdrawal)
+        if w is not None and w.op == "put":
+            last_put = w
+
+    while events:
+        _, phase, _n, a, by = heapq.heappop(events)
+        if phase == 0:
+            pos = seen.get(a.origin)
+            if pos is None or (a.seq, a.index) > pos:
+                seen[a.origin] = (a.seq, a.index)
+            if a.op == "put" and last_put is not None and is_subject(a, policy) \
+                    and changes_contacts(last_put.entry, a.entry):
+                held[a.ref] = (a, last_put)
+                eff = _effect(a, hold_list, policy)
+                if eff is not None:
+                    heapq.heappush(events, ((eff.hlc, a.origin, a.cs_id, a.index), 1, len(held), a, eff))
+                continue
+            apply(a)
+        else:
+            assert by is not None
+            if seen.get(a.origin) != (a.seq, a.index):  # its origin said something later first
+                continue
+            apply(dataclasses.replace(a, hlc=by.hlc))
+            released[a.ref] = by.ref
+    w = winner(latest.values(), withdrawal)
+    out: list[Held] = []
+    for ref, (put, previous) in held.items():
+        if ref in released or seen.get(put.origin) != (put.seq, put.index):
+            continue
+        mine = tuple(h for h in hold_list if _ref_of(h) == ref and h.hlc > put.hlc)
+        if _effect(put, hold_list, policy) is not None:  # counted, but its origin had moved on first
+            continue
+        objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
+        notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,
+                     default=None)
+        out.append(Held(put, previous, "objected" if objection is not None else "pending", notice, objection,
+                        None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
+                        mine))
+    out.sort(key=lambda h: h.put.rank)
+    return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released)
+
+
+# --- the origin's own rules (§16.4) ------------------------------------------------------
+def origin_refusal(raw: dict[str, Any], *, signer: str, hlc: str, ops: list[Assertion], holds: list[Assertion],
+                   policy: Policy) -> tuple[str, str] | None:
+    """Why the origin ``signer`` must not sign hold op ``raw`` at ``hlc`` (or None).
+
+    Peers would accept such an op but it would have no effect (or, for a self-approval, prove
+    nothing): the origin refuses it so that nobody believes it counted.
+    """
+    key, ref, kind = raw.get("key"), raw.get("put"), raw.get("op")
+    put = next((a for a in ops if a.ref == ref and a.op == "put" and a.key == key), None)
+    if put is None:
+        return "not_held", f"no put {ref} of {key} is known at this node"
+    res = evaluate(ops, holds, policy)
+    h = next((x for x in res.held if x.put.ref == ref), None)
+    if h is None:
+        return "not_pending", f"put {ref} of {key} is not a held change waiting to take effect"
+    if kind == "notice":
+        if signer == put.origin:
+            return "own_notice", "the notice must come from another node than the change's origin"
+    elif kind == "approve":
+        probe = Assertion(put.key, signer, "approve", hlc, "sha256:" + "f" * 64, 0, 0, "", dict(raw))
+        if not approver_counts(probe, put):
+            return "self_approval", ("the proposer's own node cannot approve its change without a staff key "
+                                     "listed for it of another person; typed author names prove nothing")
+        if h.status == "objected" and signer not in policy.un_nodes:
+            return "objected", "the change was objected to; only a UN node's approval can override that"
+    elif kind == "release":
+        if h.status == "objected":
+            return "objected", "the change was objected to; it cannot be released"
+        if h.notice is None:
+            return "release_early", "no notice by another node yet: the hold has not started"
+        if ms(hlc) < ms(h.notice.hlc) + policy.hold_ms:
+            return "release_early", (f"the hold ends at {ms(h.notice.hlc) + policy.hold_ms} ms (notice "
+                                     f"{h.notice.hlc} + {policy.hold_ms // 1000} s)")
+    return None
+
+
+def key_state(key: str) -> str:
+    """The State a hold op's key concerns (its key is an entry key)."""
+    return model.parse_key(key)[0]

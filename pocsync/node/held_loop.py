@@ -1,0 +1,178 @@
+"""The notifying node's part in held contact changes (PROTOCOL.md §16, ADR 29).
+
+``pocsync-held`` (only at a notifying node: ``[held] notify = "auto"`` means a node of role ``un``):
+every ``interval_seconds`` it reads the held changes of the view and
+
+1. for a pending change by another origin that has no notice yet: mails the **previous** channels (the
+   emails of the last winning put it was judged against) and the same State's other PoC, each with its
+   own single-use objection link (a random 256-bit token; only its SHA-256 is stored), saying that a
+   change is pending and when it takes effect at the earliest — never the new channels; then, once the
+   relay accepted at least one recipient, signs the ``notice`` op.  Nothing accepted: no notice (the
+   hold does not start), retried later;
+2. for a pending change whose notice is older than the hold: signs the ``release`` op.
+
+The mail and the notice are idempotent across restarts: links already mailed for a change mean "sign
+the notice", not "mail again".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pocsync import mail
+from pocsync.api.peer import RUNTIME
+from pocsync.core import held, model
+from pocsync.errors import MailError, PocsyncError
+from pocsync.node.runtime import event
+from pocsync.store import Store
+
+log = logging.getLogger("pocsync.held")
+RETRY_SECONDS = 60  # after a failed mail, before the next try for the same change
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def notifies(rt: Any, manifest: Any) -> bool:
+    mode = rt.cfg.held.notify
+    if mode == "auto":
+        node = manifest.nodes.get(rt.me)
+        return node is not None and node.role == "un"
+    return mode == "yes"
+
+
+def _emails(entry: dict[str, Any] | None) -> list[str]:
+    out = []
+    for e in (entry or {}).get("emails") or []:
+        if isinstance(e, str):
+            try:
+                out.append(mail.check_address(e))
+            except MailError:
+                continue
+    return out
+
+
+def other_kind(key: str) -> str:
+    state, kind = model.parse_key(key)
+    return f"{state}/{'technical' if kind == 'diplomatic' else 'diplomatic'}"
+
+
+def message_text(row: dict[str, Any], *, link: str, earliest_ms: int, hold_s: int, role: str) -> tuple[str, str]:
+    """(subject, body) of a notice: what is pending and when; never the new values."""
+    key = row["key"]
+    fields = ", ".join(row["fields"]) or "contact details"
+    why = ("you are listed as the current contact of this entry" if role == "previous" else
+           f"you are listed as the other point of contact of the same State ({other_kind(key)})")
+    subject = f"Pending change of the PoC directory entry {key}"
+    body = (f"A change to the directory entry {key} ({fields}) was proposed by the {row['origin']} directory "
+            f"at {held.iso(held.ms(row['hlc']))}.\n\n"
+            f"It takes effect at the earliest at {held.iso(earliest_ms)} (a hold of {hold_s} seconds), unless "
+            "somebody objects before then.\n\n"
+            f"You receive this message because {why}. It does not show the new details.\n\n"
+            "If you did not expect this change, object here (the link works once; the page asks you to confirm):\n"
+            f"{link}\n\n"
+            "An objection cancels the change in every directory and alerts their operators.\n")
+    return subject, body
+
+
+async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: float) -> bool:
+    """Mail the previous channels and the other PoC, then sign the notice. True when the notice was signed."""
+    settings = rt.cfg.smtp
+    ref, key = row["put"], row["key"]
+    mailed = await rt.worker.run(lambda s: s.held_links_of(ref))
+    if not mailed:
+        if settings is None:
+            rt.counters["held_notice_failed:no_smtp"] += 1
+            log.warning("held change %s of %s: no [smtp] relay configured, cannot mail the notice", ref, key)
+            return False
+        other = await rt.worker.run(Store.entry, other_kind(key))
+        recipients = [(a, "previous") for a in _emails(row["previous"])]
+        recipients += [(a, "other") for a in _emails(other["entry"] if other else None)
+                       if a.lower() not in {r.lower() for r, _ in recipients}]
+        if not recipients:
+            rt.counters["held_notice_failed:no_address"] += 1
+            log.warning("held change %s of %s: the previous entry and the other PoC list no mailbox; an approval "
+                        "is needed", ref, key)
+            return False
+        earliest = int(now_s * 1000) + policy.hold_ms
+        base = rt.cfg.api.public_url.rstrip("/")
+        accepted = 0
+        for addr, role in recipients:
+            token = secrets.token_urlsafe(32)  # 256 bits
+            subject, body = message_text(row, link=f"{base}/held/object?token={token}", earliest_ms=earliest,
+                                         hold_s=policy.hold_ms // 1000, role=role)
+            try:
+                msg = mail.build_message(settings, to=[addr], subject=subject, body=body)
+                await rt.worker.run(lambda s, h=token_hash(token): s.add_held_link(h, ref, key))
+                res = await mail.send(settings, msg)
+            except MailError as exc:
+                rt.counters[f"held_notice_mail_failed:{exc.reason}"] += 1
+                log.warning("held change %s of %s: a notice mail failed (%s)", ref, key, exc.reason)
+                continue
+            accepted += len(res.accepted)
+            rt.counters["held_notice_mails"] += len(res.accepted)
+        if not accepted:
+            await rt.worker.run(lambda s: s.conn.execute("DELETE FROM held_links WHERE put_ref=?", (ref,)))
+            return False
+    try:
+        await sign(rt, [{"op": "notice", "key": key, "put": ref}], author="held-changes notifier")
+    except PocsyncError as exc:
+        log.warning("held change %s of %s: notice not signed: %s: %s", ref, key, exc.reason, exc.message)
+        return False
+    event("held_notice", "held change %s of %s: notice mailed and signed", ref, key, key=key, put=ref)
+    return True
+
+
+async def sign(rt: Any, ops: list[dict[str, Any]], *, author: str) -> None:
+    def go(s: Store) -> None:
+        s.edit(ops, key=rt.nd.key_for_next_edit(s), author=author)
+
+    await rt.worker.run(go)
+    rt.publish_now.set()
+
+
+async def round_(rt: Any, retry_at: dict[str, float]) -> None:
+    m = await rt.manifest()
+    policy = held.policy_of(m)
+    if policy is None or not notifies(rt, m):
+        return
+    rows = await rt.worker.run(lambda s: s.held_changes(with_entries=True))
+    now = time.time()
+    for row in rows:
+        if row["status"] != "pending" or row["origin"] == rt.me:
+            continue
+        ref = row["put"]
+        if row["notice"] is None:
+            if retry_at.get(ref, 0) > now:
+                continue
+            if not await notify_one(rt, row, policy, now):
+                retry_at[ref] = now + RETRY_SECONDS
+        elif row["takes_effect_ms"] is not None and row["takes_effect_ms"] <= now * 1000:
+            try:
+                await sign(rt, [{"op": "release", "key": row["key"], "put": ref}], author="held-changes notifier")
+                event("held_release", "held change %s of %s released after the hold", ref, row["key"],
+                      key=row["key"], put=ref)
+            except PocsyncError as exc:
+                log.warning("held change %s of %s: release not signed: %s: %s", ref, row["key"], exc.reason,
+                            exc.message)
+
+
+async def held_loop(app: web.Application) -> None:
+    rt = app[RUNTIME]
+    retry_at: dict[str, float] = {}
+    while True:
+        try:
+            await round_(rt, retry_at)
+        except asyncio.CancelledError:
+            raise
+        except PocsyncError as exc:
+            log.warning("held-changes round failed: %s: %s", exc.reason, exc.message)
+        await asyncio.sleep(rt.cfg.held.interval_seconds)
