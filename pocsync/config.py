@@ -108,6 +108,19 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ChecksConfig:
+    """``[checks]``: mail campaigns of communication checks run by the daemon (issue 15, ADR 26)."""
+
+    every_days: int = 0                # a campaign when none ran for this many days (0: only `check start`)
+    deadline_hours: int = 48           # the scheduled campaign's deadline
+    kinds: tuple[str, ...] = ()        # the scheduled campaign's kinds (empty: both)
+    window_days: int = 30              # a channel checked by any node within this window is not mailed again
+    send_batch: int = 20               # messages per change-set of `sent` results
+    reminder_days: int = 7             # the overdue reminder to contact_email, at most this often
+    ack_requests_per_second: int = 2   # acknowledgement and report requests per client address
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
@@ -117,6 +130,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
 
     @property
     def base(self) -> Path:
@@ -165,7 +179,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "checks"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -176,7 +190,8 @@ def load(path: Path) -> Config:
                  mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
                  log=_section(LogConfig, raw.get("log"), "log"),
-                 sources=_sources(raw.get("sources")))
+                 sources=_sources(raw.get("sources")),
+                 checks=_section(ChecksConfig, raw.get("checks"), "checks"))
     for section, names in POSITIVE_LIMITS.items():
         for name in names:
             if getattr(getattr(cfg, section), name) < 1:
@@ -190,6 +205,7 @@ POSITIVE_LIMITS = {
     "api": ("token_requests_per_second", "max_pending_requests"),
     "mqtt": ("max_inflight_messages", "max_queued_incoming_messages"),
     "sync": ("max_batch", "max_batch_bytes", "peer_requests_per_second"),
+    "checks": ("deadline_hours", "window_days", "send_batch", "reminder_days", "ack_requests_per_second"),
 }
 
 

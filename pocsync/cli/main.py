@@ -27,7 +27,7 @@ from pocsync.cli.common import (
     read_input,
     table,
 )
-from pocsync.cli import import_cmd
+from pocsync.cli import campaign_cmd, import_cmd
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
@@ -57,6 +57,8 @@ cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
 cli.add_command(bench_cmd)
+campaign_cmd.register(cli.commands.get("check") or cli.group("check", help="Communication checks: campaigns by mail, "
+                                                                 "their status.")(lambda: None))
 
 
 # --- keys ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from pocsync import logs, tokens
 from pocsync.api import auth
+from pocsync.api import checks as checks_api
 from pocsync.api import directory as directory_api
 from pocsync.api import ops as ops_api
 from pocsync.api import web as web_pages
@@ -37,6 +38,7 @@ from pocsync.errors import ConfigError, PocsyncError
 from pocsync.nodedir import NodeDir
 from pocsync.node import sdnotify
 from pocsync.node.runtime import Runtime, event
+from pocsync.node.check_loop import check_loop
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -263,6 +265,7 @@ def build_app(nd: NodeDir) -> web.Application:
     ops_api.add_routes(app)
     directory_api.add_routes(app)
     web_pages.add_routes(app)
+    checks_api.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -292,6 +295,7 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-sampler", ops_api.sampler_loop))
     rt.sources = {}  # [[sources]] status, for /v1/health (pocsync.node.source_loop)
     app.cleanup_ctx.append(task_context("pocsync-sources", source_loop))
+    app.cleanup_ctx.append(task_context("pocsync-checks", check_loop))
     return app
 
 
