@@ -298,6 +298,7 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
                                f"attempts=attempts+1 WHERE {where[0]}", (h, deadline, *where[1]))
             jobs.append(Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry),
                             deadline, tok))
+        _close_finished(store, now_ms)
     return jobs
 
 
