@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pocsync.core.replica import Limits
-from pocsync.errors import ConfigError
+from pocsync.errors import ConfigError, MailError
+from pocsync.mail import SmtpSettings, check_address
+from pocsync.mail import parse_settings as parse_smtp
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class NodeConfig:
     store: str = "store.sqlite"
     keys_dir: str = "keys"
     token_kid: str = ""
+    contact_email: str = ""  # the secretariat's own address: reports and reminders go there
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
     checks: ChecksConfig = field(default_factory=ChecksConfig)
+    smtp: SmtpSettings | None = None  # [smtp]: the relay outgoing mail goes through (pocsync/mail.py)
+
+    @property
+    def contact_email(self) -> str | None:
+        return self.node.contact_email or None
 
     @property
     def base(self) -> Path:
@@ -179,7 +187,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "checks"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "checks", "smtp"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -191,7 +199,13 @@ def load(path: Path) -> Config:
                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
                  log=_section(LogConfig, raw.get("log"), "log"),
                  sources=_sources(raw.get("sources")),
-                 checks=_section(ChecksConfig, raw.get("checks"), "checks"))
+                 checks=_section(ChecksConfig, raw.get("checks"), "checks"),
+                 smtp=parse_smtp(raw.get("smtp"), path.resolve().parent))
+    if cfg.node.contact_email:
+        try:
+            check_address(cfg.node.contact_email)
+        except MailError as exc:
+            raise ConfigError(f"[node] contact_email: {exc.message}") from None
     for section, names in POSITIVE_LIMITS.items():
         for name in names:
             if getattr(getattr(cfg, section), name) < 1:

@@ -124,6 +124,12 @@ class NoManifest(StoreError):
     reason = "no_manifest"
 
 
+class MailError(PocsyncError):
+    """A mail that could not be built (bad address, header injection) or sent (relay, TLS, login, refusal)."""
+
+    reason = "mail_failed"
+
+
 class Parked(PocsyncError):
     """Not an error of the sender: the change-set waits (gap, unknown manifest, clock skew)."""
 
