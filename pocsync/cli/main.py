@@ -27,7 +27,7 @@ from pocsync.cli.common import (
     read_input,
     table,
 )
-from pocsync.cli import campaign_cmd, import_cmd
+from pocsync.cli import campaign_cmd, check_cmd, import_cmd
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.status_cmd import status
 from pocsync.cli.token_cmd import token
@@ -57,8 +57,8 @@ cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
 cli.add_command(bench_cmd)
-campaign_cmd.register(cli.commands.get("check") or cli.group("check", help="Communication checks: campaigns by mail, "
-                                                                 "their status.")(lambda: None))
+cli.add_command(check_cmd.check)
+campaign_cmd.register(check_cmd.check)
 
 
 # --- keys ----------------------------------------------------------------------------
@@ -254,6 +254,8 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
 
 
 entry.add_command(import_cmd.entry_import)
+entry.add_command(check_cmd.entry_confirm)
+entry.add_command(check_cmd.entry_overdue)
 
 
 @entry.command("delete")
@@ -307,12 +309,15 @@ def entry_list(data: Path, as_json: bool) -> None:
 @data_option
 @click.argument("key", required=False)
 def entry_show(data: Path, key: str | None) -> None:
-    """One entry with its provenance (every origin's latest version); all entries without KEY."""
+    """One entry with its provenance (every origin's latest version) and its last_modified, last_verified and
+    last_confirmed; all entries without KEY."""
     with NodeDir.open(data).store() as store:
         if key is None:
             print_json(store.entries())
             return
         row = store.entry(key)
+        if row is not None:  # last_modified, last_verified, last_confirmed, per-channel verification (§15)
+            row.update(check_cmd.freshness.by_key(store, now_ms=now_ms(), key=key).get(key, {}))
     if row is None:
         raise EntryError(f"{key} is not in the merged view", reason="not_found")
     print_json(row)

@@ -131,6 +131,27 @@ def manifest() -> None:
     """Create, edit, sign, show and install the federation manifest (the trust root)."""
 
 
+def apply_policy(payload: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """``--policy FILE``: a JSON object ``{"<feature>": {…} | null}``; each member replaces (null: removes)
+    that listed feature's federation policy (PROTOCOL.md §8.3), validated as every node validates it."""
+    if path is None:
+        return payload
+    obj = read_json_object(path, "policy file", 'you (e.g. {"freshness": {"confirm_days": 365, "verify_days": 180}})')
+    for name, value in obj.items():
+        if name not in (payload.get("features") or []):
+            raise ManifestError(f"{path}: policy names feature {name!r}, which this version does not enable "
+                                "(add it with --features)", reason="bad_input_file")
+        if value is not None and not isinstance(value, dict):
+            raise ManifestError(f"{path}: policy of {name!r} must be an object or null", reason="bad_input_file")
+        payload = mf.set_policy(payload, name, value)
+    return payload
+
+
+POLICY_HELP = ('JSON file {"<feature>": {…} | null}: federation policy of listed features (null removes one), '
+               'e.g. {"freshness": {"confirm_days": 365, "verify_days": 180, "networks": {"<network>": '
+               '{"verify_days": 90}}}} (PROTOCOL.md §15.5).')
+
+
 @manifest.command("create")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Manifest file to write.")
 @click.option("--root-pub", "root_pubs", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
@@ -139,7 +160,10 @@ def manifest() -> None:
               help="How many root signatures a version needs.")
 @click.option("--expires-days", type=click.IntRange(min=1), default=365, show_default=True,
               help="Days until this version expires.")
-def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days: int) -> None:
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help=POLICY_HELP)
+def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days: int,
+           policy_file: Path | None) -> None:
     """Start version 1 of a manifest with the given root keys and no nodes.
 
     The new manifest lists every feature this pocsync implements (see `manifest set-features`)."""
@@ -147,6 +171,7 @@ def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days:
         raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.new_payload([read_root_pub(p) for p in root_pubs], threshold=threshold,
                              expires_s=int(time.time()) + expires_days * DAY, features=sorted(opkinds.FEATURES))
+    payload = apply_policy(payload, policy_file)
     save(out, mf.unsigned(payload))
     console.print(f"{out}: manifest v1 with {len(root_pubs)} root key(s), threshold {threshold}, features: "
                   f"{', '.join(sorted(opkinds.FEATURES)) or 'none'} (unsigned)")
@@ -154,31 +179,37 @@ def create(out: Path, root_pubs: tuple[Path, ...], threshold: int, expires_days:
 
 @manifest.command("set-features")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--features", required=True, metavar="NAME,NAME,…",
-              help="The complete list of features the federation enables, comma-separated ('' for none). "
+@click.option("--features", default=None, metavar="NAME,NAME,…",
+              help="The complete list of features the federation enables, comma-separated ('' for none); "
+                   "omitted: unchanged (then give --policy). "
                    f"This pocsync implements: {', '.join(sorted(opkinds.FEATURES)) or 'none'}.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help=POLICY_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the new version here instead of replacing FILE.")
-def set_features(file: Path, features: str, out: Path | None) -> None:
+def set_features(file: Path, features: str | None, out: Path | None, policy_file: Path | None) -> None:
     """Enable exactly these features in a new version of FILE (unsigned).
 
     A signed FILE (a released version N) gives version N+1; an unsigned FILE (a draft of the next
     version, e.g. from `manifest next`) is edited as it is.  The result replaces FILE, or goes to --out.  Every node must run a pocsync
     that implements every listed feature: a node refuses to install a manifest naming a feature it
     lacks (check software.features in each node's /v1/health first).  Policy of a feature no longer
-    listed is dropped."""
+    listed is dropped.  --policy sets the federation policy of listed features (e.g. freshness periods)."""
     m = load(file)
-    names = sorted({f.strip() for f in features.split(",") if f.strip()})
+    if features is None and policy_file is None:
+        raise click.UsageError("give --features, --policy or both")
+    names = sorted(m.features) if features is None else sorted({f.strip() for f in features.split(",") if f.strip()})
     unknown = opkinds.unsupported(frozenset(names))
     if unknown:
         raise click.BadParameter(f"this pocsync does not implement feature(s) {', '.join(unknown)}; it implements: "
                                  f"{', '.join(sorted(opkinds.FEATURES)) or 'none'}", param_hint="--features")
-    if names == sorted(m.features):
+    if names == sorted(m.features) and policy_file is None:
         raise click.BadParameter(f"manifest v{m.version} already enables exactly these features",
                                  param_hint="--features")
     if out is not None and out.exists():
         raise click.UsageError(f"{out} exists; refusing to overwrite it")
     payload = mf.set_features(mf.next_version(m.payload) if m.envelope.signatures else m.payload, names)
+    payload = apply_policy(payload, policy_file)
     file = out or file
     save(file, mf.unsigned(payload))
     console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "
@@ -348,6 +379,8 @@ def show(file: Path, as_json: bool) -> None:
     console.print(f"features: {', '.join(sorted(m.features)) or 'none'}"
                   + (f"  (this pocsync lacks: {', '.join(opkinds.unsupported(m.features))})"
                      if opkinds.unsupported(m.features) else ""), markup=False)
+    for name, value in sorted(m.policy.items()):
+        console.print(f"policy.{name}: {json.dumps(value, sort_keys=True)}", markup=False, highlight=False)
     console.print(f"expires {mf.format_time(m.expires)}; threshold {m.threshold} of {len(m.roots)} roots; "
                   f"{len(good)} valid own-root signature(s) ({'enough' if len(good) >= m.threshold else 'NOT enough'})")
     rows = []

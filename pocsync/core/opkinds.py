@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pocsync.core import model
+from pocsync.core import checks, model
 from pocsync.errors import EntryError, ManifestError
 
 FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
@@ -27,14 +27,16 @@ ENTRY = "entry"
 #: Features this software implements: name -> one-line description.
 FEATURES: dict[str, str] = {
     "toy-note": "op kind `note`: a short free-text note per State (namespace `note`); demonstrates feature gating",
+    "comm-checks": "op kind `check`: the signed result of checking one channel of an entry (namespace `check`, §15)",
+    "freshness": "op kind `confirm`: an origin confirms an entry without changing it; overdue policy (§15)",
 }
 
 #: Names reserved for features announced in PROTOCOL.md §8.3 but not built yet (a manifest listing one
 #: is refused by this software, like any unknown feature).
-RESERVED_FEATURES = ("held-changes", "templates", "freshness", "comm-checks")
+RESERVED_FEATURES = ("held-changes", "templates")
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note")
+REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_check")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class OpKind:
     feature: str | None
     state_of: Callable[[str], str]  # key -> the State it concerns; raises EntryError(bad_key)
     check: Callable[[dict[str, Any], str, dict[str, Any]], None]  # (raw op, cs hlc, policy); raises EntryError
+    # (namespace, record key) registers an effective op of a non-entry kind updates; default: its own key
+    records: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+
+    def records_of(self, raw: dict[str, Any]) -> list[tuple[str, str]]:
+        return self.records(raw) if self.records is not None else [(self.namespace, raw["key"])]
 
 
 def _entry_state(key: str) -> str:
@@ -77,6 +84,10 @@ KINDS: dict[str, OpKind] = {
     "delete": OpKind("delete", ENTRY, None, _entry_state, _check_entry_op),
     "withdraw": OpKind("withdraw", ENTRY, None, _entry_state, _check_entry_op),
     "note": OpKind("note", "note", "toy-note", _note_state, _check_note),
+    "check": OpKind("check", checks.NS_CHECK, "comm-checks", checks.entry_key_state, checks.check_check,
+                    checks.check_records),
+    "confirm": OpKind("confirm", checks.NS_CONFIRM, "freshness", checks.entry_key_state, checks.check_confirm,
+                      checks.confirm_records),
 }
 
 
@@ -123,7 +134,8 @@ def _note_policy(value: dict[str, Any]) -> None:
         raise ManifestError("policy.toy-note.max_length must be an integer from 1 to 10000")
 
 
-POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy}
+POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
+                                                              "freshness": checks.check_freshness_policy}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

@@ -270,10 +270,11 @@ class Replica:
                 st.refuse(r)
                 refused.append(r)
                 continue
-            namespace = opkinds.KINDS[op.op].namespace
-            if namespace != opkinds.ENTRY:
-                a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
-                st.set_record(namespace, op.key, greater(st.record(namespace, op.key), a))
+            kind = opkinds.KINDS[op.op]
+            if kind.namespace != opkinds.ENTRY:  # last-writer-wins registers, one digest line each (§9)
+                for namespace, rkey in kind.records_of(op.raw):
+                    a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
+                    st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a))
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)

@@ -324,7 +324,34 @@ class Park(Exception):
 
 # --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
 KINDS = ("diplomatic", "technical")
-FEATURE_OF = {"note": "toy-note"}
+FEATURE_OF = {"note": "toy-note", "check": "comm-checks", "confirm": "freshness"}
+SOFTWARE_FEATURES = {"toy-note", "comm-checks", "freshness"}
+# §15.2: results per channel kind, the member each result requires, positive results
+CHECK_RESULTS = {"email": ("sent", "acknowledged", "no_response", "bounced"),
+                 "phone": ("answered", "no_answer", "wrong_number")}
+CHECK_MEMBER = {"sent": ("deadline_ms", 0, 2**53 - 1), "acknowledged": ("response_seconds", 0, 2**53 - 1),
+                "bounced": ("smtp_code", 400, 599)}
+CHECK_POSITIVE = ("acknowledged", "answered")
+
+
+def check_refusal(op: dict) -> str | None:
+    """§15.2 own rules of a check op."""
+    ch = op.get("channel")
+    if not isinstance(ch, str) or not re.fullmatch(r"(email|phone):[0-9a-f]{64}", ch):
+        return "bad_check"
+    if op.get("result") not in CHECK_RESULTS[ch.split(":")[0]]:
+        return "bad_check"
+    camp = op.get("campaign")
+    if camp is not None and not (isinstance(camp, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", camp)):
+        return "bad_check"
+    for result, (member, lo, hi) in CHECK_MEMBER.items():
+        v = op.get(member)
+        if result == op["result"]:
+            if type(v) is not int or not lo <= v <= hi:
+                return "bad_check"
+        elif v is not None:
+            return "bad_check"
+    return None
 BASE_OPS = ("put", "delete", "withdraw")
 
 
@@ -371,7 +398,7 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         return "unknown_op"
     if kind in FEATURE_OF and FEATURE_OF[kind] not in m.features:
         return "feature_off"
-    if kind in BASE_OPS:
+    if kind in BASE_OPS or kind in ("check", "confirm"):
         parts = op["key"].split("/")
         if len(parts) != 2 or not STATE.fullmatch(parts[0]) or parts[1] not in KINDS:
             return "bad_key"
@@ -385,6 +412,8 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         return "out_of_scope"
     if kind == "put":
         return entry_refusal(op["key"], op.get("entry"), cs.hlc)
+    if kind == "check":
+        return check_refusal(op)
     if kind == "note":
         limit = m.policy.get("toy-note", {}).get("max_length", 280)
         t = op.get("text")
@@ -459,9 +488,18 @@ class Replica:
                     refused.append([origin, seq, i, why])
                     continue
                 rank = (cs.hlc, origin, cs.id, i)
-                if op["op"] == "note":
-                    k = ("note", op["key"])
-                    other[k] = max(other.get(k, rank), rank)
+                if op["op"] in ("note", "confirm", "check"):
+                    if op["op"] == "check":  # §15.3: latest per channel, latest positive, latest per campaign
+                        base = op["key"] + "/" + op["channel"]
+                        names = [("check", base)]
+                        if op["result"] in CHECK_POSITIVE:
+                            names.append(("verified", base))
+                        if op.get("campaign") is not None:
+                            names.append(("campaign", op["campaign"] + "/" + base))
+                    else:
+                        names = [(op["op"], op["key"])]
+                    for k in names:
+                        other[k] = max(other.get(k, rank), rank)
                     continue
                 # latest assertion per (origin, key): greatest (seq, index)
                 prior = latest.get((origin, op["key"]))

@@ -483,7 +483,7 @@ def test_manifest_installs_in_any_order_same_reasons(order: list[int]) -> None:
     theirs = POOL_INDEP[0]
     for i in order:
         got = _reason(mf.check_install, ours, POOL[i], now_s=now_s)
-        want = indep.install_check(theirs, POOL_INDEP[i], now_s=now_s, software={"toy-note"})
+        want = indep.install_check(theirs, POOL_INDEP[i], now_s=now_s, software=indep.SOFTWARE_FEATURES)
         assert got == want, (i, ours.version if ours else None)
         if got is None:
             ours, theirs = POOL[i], POOL_INDEP[i]

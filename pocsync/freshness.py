@@ -1,0 +1,47 @@
+"""Freshness as readers see it (issue 15, PROTOCOL.md §15): last_modified, last_verified, last_confirmed.
+
+The registers and their derivation are in :mod:`pocsync.core.checks` and the store's freshness block;
+this module only turns them into what the API, the CLI, the exports and the page show: RFC 3339 UTC
+times (from the hlcs), channels by label ("email 1", "phone 1") — never the channel hashes, never a
+value — and the overdue judgement against the node's clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pocsync.core import checks
+
+#: Columns the exports add after the entry's own fields (derived: import ignores them).
+EXPORT_COLUMNS = ("last_modified", "last_verified", "last_confirmed")
+
+
+def iso(hlc_or_ms: str | int | None) -> str | None:
+    """An hlc (or milliseconds) as RFC 3339 UTC with milliseconds, e.g. ``2026-12-03T07:41:25.123Z``."""
+    if hlc_or_ms is None:
+        return None
+    ms = checks.hlc_ms(hlc_or_ms) if isinstance(hlc_or_ms, str) else hlc_or_ms
+    assert ms is not None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def public(f: dict[str, Any]) -> dict[str, Any]:
+    """The freshness members of one entry (a row of ``Store.freshness``) for readers."""
+    od = f.get("overdue")
+    return {
+        "last_modified": iso(f["last_modified"]),
+        "last_verified": iso(f["last_verified"]),
+        "last_confirmed": iso(f["last_confirmed"]),
+        "verification": [{"channel": c["label"], "last_verified": iso(c["last_verified"]),
+                          "last_result": c["last_result"], "last_checked": iso(c["last_result_hlc"])}
+                         for c in f["channels"]],
+        "overdue": None if not od else {"reasons": od["reasons"], "confirm_days": od["confirm_days"],
+                                        "verify_days": od["verify_days"], "confirm_due": iso(od["confirm_due_ms"]),
+                                        "verify_due": iso(od["verify_due_ms"])},
+    }
+
+
+def by_key(store: Any, *, now_ms: int | None, key: str | None = None) -> dict[str, dict[str, Any]]:
+    """``{entry key: public freshness}`` for the whole view (or one key)."""
+    return {f["key"]: public(f) for f in store.freshness(now_ms_=now_ms, key=key)}
