@@ -28,12 +28,7 @@ from typing import Any, Callable
 from pocsync.core import model
 from pocsync.errors import ConfigError, EntryError, PocsyncError
 
-try:  # defined by the check op kind (PROTOCOL.md §15)
-    from pocsync.core.checks import channel_id
-except ImportError:  # pragma: no cover — until the op kind lands
-    def channel_id(kind: str, value: str) -> str:
-        norm = value.strip().lower() if kind == "email" else value.strip()
-        return f"{kind}:" + hashlib.sha256(norm.encode()).hexdigest()
+from pocsync.core.checks import channel_id
 
 CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 RESULTS = ("sent", "acknowledged", "no_response", "bounced", "answered", "no_answer", "wrong_number")
@@ -534,18 +529,10 @@ def reports_by_origin(store: Any) -> dict[str, dict[str, int]]:
 
 
 def overdue_rows(store: Any, now_ms: int) -> list[dict[str, Any]]:
-    """Overdue entries by the federation's freshness policy (pocsync.freshness, PROTOCOL.md §15)."""
-    try:
-        from pocsync import freshness  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    return list(freshness.overdue(store, now_ms=now_ms))
+    """Overdue entries by the federation's freshness policy (PROTOCOL.md §15): key, origin, reasons."""
+    return [{"key": f["key"], "origin": f["origin"], "reasons": list(f["overdue"].get("reasons") or ["overdue"])}
+            for f in store.freshness(now_ms_=now_ms) if f["overdue"]]
 
 
 def overdue_by_origin(store: Any, now_ms: int) -> dict[str, int]:
-    origin_of = {r["key"]: r["origin"] for r in store.conn.execute("SELECT key, origin FROM view")}
-    out: dict[str, int] = {}
-    for r in overdue_rows(store, now_ms):
-        o = origin_of.get(r["key"], "(gone)")
-        out[o] = out.get(o, 0) + 1
-    return dict(sorted(out.items()))
+    return store.overdue_counts(now_ms_=now_ms)

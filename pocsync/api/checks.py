@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from typing import Any
 
 from aiohttp import web
 
-from pocsync import campaigns, freetext
+from pocsync import campaigns, clock, freetext
 from pocsync.api.auth import authenticate
 from pocsync.api.peer import RUNTIME, RateLimiter, _authenticate as peer_authenticate
 from pocsync.api.problems import problem
@@ -43,7 +42,7 @@ PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Refe
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:

@@ -8,13 +8,13 @@ what came of each message and judges the deadline.  ``check status`` shows each 
 from __future__ import annotations
 
 import getpass
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from pocsync import campaigns
+from pocsync import campaigns, clock
+from pocsync.cli import check_cmd
 from pocsync.cli.common import console, data_option, json_option, print_json, table
 from pocsync.errors import ConfigError
 from pocsync.nodedir import NodeDir
@@ -42,9 +42,9 @@ def start(data: Path, states: str, network: str, kinds: str, deadline: str, as_j
         raise ConfigError(f"{nd.config.path} has no [smtp] section: the node could not mail the checks",
                           reason="no_smtp")
     with nd.store() as store:
-        store.require_manifest()
+        check_cmd._feature_on(store, "comm-checks", "the check ops of a campaign")
         out = campaigns.create_campaign(store, node=nd.node_id, sel=sel, deadline_s=seconds,
-                                        started_by=f"cli:{getpass.getuser()}", now_ms=time.time_ns() // 1_000_000,
+                                        started_by=f"cli:{getpass.getuser()}", now_ms=clock.now_ms(),
                                         max_per_entry=getattr(smtp, "max_recipients", 5) or 5)
     if as_json:
         print_json(out)

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import Any
 
-from pocsync import campaigns
+from pocsync import campaigns, clock
 from pocsync.errors import PocsyncError
 
 log = logging.getLogger("pocsync.checks")
@@ -27,7 +27,7 @@ REPORT_MAX_CHARS = 2000
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return clock.now_ms()
 
 
 def _status(rt: Any) -> dict[str, Any]:
