@@ -252,7 +252,8 @@ async def collect(rt: Any) -> dict[str, Any]:
     def read(store: Any) -> dict[str, Any]:
         return {"campaigns": campaigns.campaign_status(store)[:50], "checked_by": campaigns.checked_by(store),
                 "overdue_by_origin": campaigns.overdue_by_origin(store, t),
-                "reports_by_origin": campaigns.reports_by_origin(store)}
+                "reports_by_origin": campaigns.reports_by_origin(store),
+                "federation_campaigns": store.campaign_counts()}
 
     out = await rt.worker.run(read)
     st = dict(_status(rt))
