@@ -246,7 +246,7 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     cfg = config.load(example)
     text = example.read_text()
     for section in (config.NodeConfig, config.LimitsConfig, config.ApiConfig, config.MqttConfig, config.SyncConfig,
-                    config.LogConfig):
+                    config.LogConfig, config.ChecksConfig):
         for f in fields(section):
             assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
     assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
@@ -416,6 +416,17 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
+        (["token", "issue", "--data", eu, "--operator", "ops", "--send"], "--send"),
+        (["token", "issue", "--data", eu, "--poc", "DEU/technical", "--send"], "no [smtp] section"),
+        (["check", "start", "--data", eu, "--deadline", "2w"], "duration"),
+        (["check", "start", "--data", eu, "--deadline", "48h", "--states", "XY"], "alpha-3"),
+        (["check", "start", "--data", eu, "--deadline", "48h"], "[smtp]"),
+        (["check", "status", "--data", nowhere], "pocsync init"),
+        # i15a's commands (cases added here so that the test runs on this branch; merge with i15a's own)
+        (["check", "record", "--data", eu, "DEU/technical", "--channel", "phone:x", "--result", "answered"], "channel"),
+        (["entry", "confirm", "--data", eu, "DEU-technical"], "key"),
+        (["entry", "overdue", "--data", nowhere], "pocsync init"),
+        (["check", "status", "--data", eu, "--campaign", "nope"], "no campaign"),
     ]
 
 
