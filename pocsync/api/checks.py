@@ -106,6 +106,10 @@ async def ack_post(request: web.Request) -> web.Response:
     except campaigns.AckRefused:
         rt.counters["check_ack:refused"] += 1
         return _page("This link is not valid", REFUSED, status=400)
+    except PocsyncError as exc:  # valid, but this node cannot sign now (feature off, signing blocked): kept unused
+        rt.counters[f"check_ack:not_recorded:{exc.reason}"] += 1
+        return _page("Not recorded", "<h1>Not recorded yet</h1><p>This node cannot record your acknowledgement "
+                     "right now. Please try the link again later.</p>", status=503)
     rt.counters["check_ack:acknowledged"] += 1
     rt.publish_now.set()
     return _page("Thank you", f"<h1>Thank you</h1><p>Your acknowledgement is recorded by {_node_name(rt)} "
@@ -176,6 +180,8 @@ async def acknowledge(request: web.Request) -> web.Response:
                                                                           sign=make(s)))
     except campaigns.AckRefused as exc:
         return problem(409, "nothing to acknowledge", exc.message, reason="nothing_waiting")
+    except PocsyncError as exc:
+        return problem(503, "not recorded", f"this node cannot record it now: {exc.reason}", reason=exc.reason)
     rt.counters["check_ack:acknowledged_page"] += 1
     rt.publish_now.set()
     return web.json_response({"acknowledged": True, "key": out["key"], "response_seconds": out["response_seconds"]})
@@ -260,7 +266,7 @@ async def collect(rt: Any) -> dict[str, Any]:
     return {"node": rt.me, **out, "mail": {k: st[k] for k in ("smtp", "last_error", "last_error_at", "messages_sent",
                                                                 "bounced", "invalid", "no_response_signed",
                                                                 "reminders_sent", "reports_mailed",
-                                                                "reports_forwarded")}}
+                                                                "reports_forwarded", "campaigns_held")}}
 
 
 def add_routes(app: web.Application) -> None:

@@ -35,7 +35,8 @@ def _status(rt: Any) -> dict[str, Any]:
     if st is None:
         st = rt.checks = {"smtp": "not configured", "last_error": None, "last_error_at": None, "messages_sent": 0,
                           "bounced": 0, "invalid": 0, "no_response_signed": 0, "reminders_sent": 0,
-                          "last_reminder_ms": None, "reports_mailed": 0, "reports_forwarded": 0}
+                          "last_reminder_ms": None, "reports_mailed": 0, "reports_forwarded": 0,
+                          "campaigns_held": None}
     return st
 
 
@@ -114,6 +115,22 @@ def _refused_code(exc: PocsyncError, address: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _why_not(store: Any) -> str | None:
+    m = store.require_manifest()
+    if "comm-checks" not in m.features:
+        return "the manifest does not enable feature comm-checks"
+    return store.signing_blocked()
+
+
+async def held(rt: Any) -> str | None:
+    """Why this node may not sign check results now (then it mails nothing: a mail whose result cannot be
+    signed would go again), or None."""
+    st = _status(rt)
+    why = await rt.worker.run(_why_not)
+    st["campaigns_held"] = why
+    return why
+
+
 async def run_campaigns(rt: Any) -> int:
     """Mail one batch of pending channels and sign the results; returns how many messages left."""
     st = _status(rt)
@@ -123,6 +140,8 @@ async def run_campaigns(rt: Any) -> int:
         return 0
     st["smtp"] = "configured"
     cc = rt.cfg.checks
+    if await held(rt):
+        return 0
     t = now_ms()
     jobs = await rt.worker.run(lambda s: campaigns.prepare_batch(s, now_ms=t, limit=cc.send_batch,
                                                                  window_ms=cc.window_days * 86_400_000))
@@ -133,7 +152,13 @@ async def run_campaigns(rt: Any) -> int:
         outcomes.append(await _send(rt, settings, job))
     make = signer(rt)
     t = now_ms()
-    signed = await rt.worker.run(lambda s: campaigns.commit_batch(s, outcomes, now_ms=t, sign=make(s)))
+    try:
+        signed = await rt.worker.run(lambda s: campaigns.commit_batch(s, outcomes, now_ms=t, sign=make(s)))
+    except PocsyncError as exc:  # mailed but not recorded: held back (a restart re-mails them with new tokens)
+        st.update(last_error=f"results not signed: {exc.reason}", last_error_at=time.time())
+        log.error("check mail: %d message(s) sent but their results could not be signed: %s", len(outcomes),
+                  exc.reason)
+        return -1
     n = {k: sum(1 for o in outcomes if o.status == k) for k in ("sent", "bounced", "invalid", "retry")}
     st["messages_sent"] += n["sent"]
     st["bounced"] += n["bounced"]
@@ -154,6 +179,8 @@ async def run_campaigns(rt: Any) -> int:
 
 
 async def sweep(rt: Any) -> int:
+    if await held(rt):
+        return 0
     make = signer(rt)
     t = now_ms()
     n = await rt.worker.run(lambda s: campaigns.sweep_deadlines(s, now_ms=t, sign=make(s)))
