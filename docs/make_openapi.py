@@ -44,10 +44,27 @@ entry = {"type": "object", "required": ["state", "kind", "organisation"], "addit
                         "holder_epoch": STR}}
 provenance = {"type": "object", "required": ["origin", "cs_id", "index", "hlc", "author"],
               "properties": {"origin": STR, "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "author": STR}}
-listed = {"type": "object", "required": ["key", "entry", "listed_by", "provenance"],
+TIME = {"type": ["string", "null"], "format": "date-time"}
+freshness = {  # PROTOCOL.md §15.4: derived from check and confirm ops; overdue judged on the node's clock
+    "last_modified": {**TIME, "description": "when the winning listing was signed (its hlc)"},
+    "last_verified": {**TIME, "description": "the latest acknowledged or answered check of a current channel; null: never"},
+    "last_confirmed": {**TIME, "description": "the latest confirmation by a secretariat (confirm op); null: never"},
+    "verification": {"type": "array", "description": "per current channel, named by position (email 1, phone 1)",
+                     "items": {"type": "object", "properties": {
+                         "channel": STR, "last_verified": TIME, "last_checked": TIME,
+                         "last_result": {"type": ["string", "null"], "enum": [
+                             "sent", "acknowledged", "no_response", "bounced", "answered", "no_answer",
+                             "wrong_number", None]}}}},
+    "overdue": {"type": ["object", "null"], "description": "null, or why the entry is overdue under policy.freshness",
+                "properties": {"reasons": {"type": "array", "items": {"enum": ["confirm", "verify"]}},
+                               "confirm_days": {"type": "integer"}, "verify_days": {"type": "integer"},
+                               "confirm_due": TIME, "verify_due": TIME}},
+}
+listed = {"type": "object", "required": ["key", "entry", "listed_by", "provenance", "last_modified", "last_verified",
+                                         "last_confirmed"],
           "properties": {"key": STR, "entry": {"$ref": "#/components/schemas/Entry"},
                          "listed_by": {**STRS, "description": "every directory (origin) that lists this entry"},
-                         "provenance": {"$ref": "#/components/schemas/Provenance"}}}
+                         "provenance": {"$ref": "#/components/schemas/Provenance"}, **freshness}}
 session = {"type": "object", "required": ["signed_in"],
            "properties": {"signed_in": {"type": "boolean"}, "reason": STR, "detail": STR, "subject": STR,
                           "scope": STR, "issuer": STR, "expires": {"type": "integer"}, "node": STR}}

@@ -27,7 +27,11 @@ from pocsync import freetext
 from pocsync.core.hlc import HLC, is_hlc
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-              "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc")
+              "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc",
+              "last_modified", "last_verified", "last_confirmed")
+#: Derived columns (issue 15, PROTOCOL.md §15.4): written from a row's ``freshness`` (RFC 3339 times, empty when
+#: never), never read back by an import.
+FRESHNESS = ("last_modified", "last_verified", "last_confirmed")
 #: Entry fields with a column (or property) of their own; any other field travels in ``extra`` (a JSON object).
 KNOWN = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7", "timezone",
          "languages", "networks", "secure_channels", "notes", "holder_epoch")
@@ -104,7 +108,9 @@ def to_json(rows: list[dict[str, Any]]) -> bytes:
     doc = {"type": "pocsync.export/v1",
            "entries": [{"key": r["key"], "entry": r["entry"],
                         "provenance": {"origin": r["origin"], "hlc": r["hlc"], "cs_id": r["cs_id"],
-                                       "author": r["author"]}} for r in rows]}
+                                       "author": r["author"]},
+                        **({f: r["freshness"].get(f) for f in FRESHNESS} if r.get("freshness") else {})}
+                       for r in rows]}
     return safe_json(doc, sort_keys=True, indent=1)
 
 
@@ -123,7 +129,8 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w.writerow(CSV_HEADER)
     for r in rows:
         e = r["entry"]
-        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "extra": extra_fields(e) or None}
+        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "extra": extra_fields(e) or None,
+                  **{f: (r.get("freshness") or {}).get(f) for f in FRESHNESS}}
         w.writerow([_cell(c, values.get(c)) for c in CSV_HEADER])
     return out.getvalue()
 
@@ -195,6 +202,10 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
             c.add("x-pocsync-extra").value = json.dumps(extra_fields(e), sort_keys=True, separators=(",", ":"),
                                                         ensure_ascii=False)
         c.add("x-pocsync-origin").value = r.get("origin", "")
+        for f in FRESHNESS:  # derived (§15.4): RFC 3339 times, absent when never; parse_vcards ignores them
+            when = (r.get("freshness") or {}).get(f)
+            if when:
+                c.add("x-pocsync-" + f.replace("_", "-")).value = safe_text(when)
         cards.append(c.serialize())
     return "".join(cards)
 

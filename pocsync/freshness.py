@@ -45,3 +45,9 @@ def public(f: dict[str, Any]) -> dict[str, Any]:
 def by_key(store: Any, *, now_ms: int | None, key: str | None = None) -> dict[str, dict[str, Any]]:
     """``{entry key: public freshness}`` for the whole view (or one key)."""
     return {f["key"]: public(f) for f in store.freshness(now_ms_=now_ms, key=key)}
+
+
+def annotate(store: Any, rows: list[dict[str, Any]], *, now_ms: int | None) -> list[dict[str, Any]]:
+    """View rows with ``freshness`` added (for the exports: derived columns, never read back)."""
+    fresh = by_key(store, now_ms=now_ms)
+    return [{**r, "freshness": fresh.get(r["key"])} for r in rows]

@@ -2,7 +2,8 @@
 
 Without a mapping file the header must name at least ``state``, ``kind`` and ``organisation``
 (case-insensitive, any order) out of :data:`COLUMNS` — the columns ``pocsync export --format csv``
-writes.  ``key``, ``origin`` and ``hlc`` (provenance in an export) are ignored; other columns become
+writes.  ``key``, ``origin``, ``hlc`` (provenance in an export) and ``last_modified``, ``last_verified``,
+``last_confirmed`` (derived freshness) are ignored; other columns become
 unknown entry fields, kept as text.  List columns separate items with ``;``; ``available_24_7``
 takes yes/no (empty: absent); ``secure_channels`` is a JSON list.  A mapping file
 (docs/adapters/csv.md) names other columns, the delimiter (``[options] delimiter``) and the
@@ -25,7 +26,8 @@ from pocsync.errors import SourceError
 #: The columns read without a mapping (the export's header).
 COLUMNS = exports.CSV_HEADER
 REQUIRED = ("state", "kind", "organisation")
-PROVENANCE = ("key", "origin", "hlc")  # an export's provenance columns: never stored inside an entry
+# an export's provenance and derived freshness columns: never stored inside an entry
+PROVENANCE = ("key", "origin", "hlc", *exports.FRESHNESS)
 MAX_FIELD = 1024 * 1024
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import divergence, tokens
+from pocsync import clock, divergence, freshness, tokens
 from pocsync.api.auth import SESSION_COOKIE, authenticate, token_of
 from pocsync.api.peer import RUNTIME, RateLimiter
 from pocsync.api.problems import problem
@@ -89,6 +89,12 @@ def _public(row: dict[str, Any], listed_by: list[str]) -> dict[str, Any]:
                            "author": row["author"]}}
 
 
+def _fresh(out: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``last_modified``, ``last_verified``, ``last_confirmed``, per-channel ``verification`` and ``overdue``
+    (PROTOCOL.md §15.4; the node's clock judges overdue) beside the entry."""
+    return {**out, **fresh.get(out["key"], {})}
+
+
 def _listed_by(networks: dict[str, dict[str, list[str]]], key: str) -> list[str]:
     state, _, kind = key.partition("/")
     return networks.get(state, {}).get(kind, [])
@@ -107,16 +113,19 @@ async def list_entries(request: web.Request) -> web.Response:
         return problem(400, "bad request", "page and per_page must be integers", reason="bad_request")
     if "kind" in q and q["kind"] not in ("diplomatic", "technical"):
         return problem(400, "bad request", "kind must be diplomatic or technical", reason="bad_request")
-    digest, nets = await rt.worker.run(lambda s: (s.digest(), divergence.networks_by_state(s.versions_by_key())))
+    now = clock.now_ms()
+    digest, nets, fresh = await rt.worker.run(lambda s: (s.digest(), divergence.networks_by_state(s.versions_by_key()),
+                                                         freshness.by_key(s, now_ms=now)))
     listing = json.dumps(nets, sort_keys=True)  # a losing origin's listing changes the answer, not the view digest
-    tag = f"{digest}|{listing}|{sorted(q.items())}|{page}|{per_page}"
+    overdue = sorted(k for k, f in fresh.items() if f["overdue"])  # becoming overdue with time changes it too
+    tag = f"{digest}|{listing}|{overdue}|{sorted(q.items())}|{page}|{per_page}"
     etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
     if request.headers.get("If-None-Match") == etag:
         await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "not_modified")
         return web.Response(status=304, headers={"ETag": etag})
     rows = [r for r in await rt.worker.run(Store.entries) if _matches(r, q)]
     start = (page - 1) * per_page
-    body = {"entries": [_public(r, _listed_by(nets, r["key"])) for r in rows[start:start + per_page]],
+    body = {"entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start:start + per_page]],
             "total": len(rows), "page": page,
             "per_page": per_page, "digest": digest}
     await _audit(request, claims, "entries.list", json.dumps(q, sort_keys=True), "ok", f"{len(rows)} matched")
@@ -129,11 +138,12 @@ async def get_entry(request: web.Request) -> web.Response:
         return claims
     rt = request.app[RUNTIME]
     key = f"{request.match_info['state'].upper()}/{request.match_info['kind']}"
-    row = await rt.worker.run(Store.entry, key)
+    now = clock.now_ms()
+    row, fresh = await rt.worker.run(lambda s: (s.entry(key), freshness.by_key(s, now_ms=now, key=key)))
     if row is None:
         await _audit(request, claims, "entries.get", key, "not_found")
         return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
-    out = _public(row, sorted(v["origin"] for v in row["versions"] if v["op"] == "put"))
+    out = _fresh(_public(row, sorted(v["origin"] for v in row["versions"] if v["op"] == "put")), fresh)
     out["versions"] = row["versions"]
     out["divergent_fields"] = next((d["fields"] for d in divergence.divergences({key: row["versions"]})), {})
     await _audit(request, claims, "entries.get", key, "ok")
@@ -145,7 +155,14 @@ async def get_divergences(request: web.Request) -> web.Response:
     if isinstance(claims, web.Response):
         return claims
     rt = request.app[RUNTIME]
-    report = divergence.divergences(await rt.worker.run(Store.versions_by_key))
+    now = clock.now_ms()
+    versions, fresh = await rt.worker.run(lambda s: (s.versions_by_key(), freshness.by_key(s, now_ms=now)))
+    report = divergence.divergences(versions)
+    for d in report:  # when each listing was last modified, verified and confirmed (issue 15)
+        f = fresh.get(d["key"]) or {}
+        d.update({k: f.get(k) for k in ("last_modified", "last_verified", "last_confirmed")})
+        d["modified_by_origin"] = {v["origin"]: freshness.iso(v["hlc"]) for v in versions.get(d["key"], [])
+                                   if v.get("op") == "put"}
     await _audit(request, claims, "divergences", "*", "ok", f"{len(report)} keys")
     return web.json_response({"divergences": report})
 
@@ -168,7 +185,8 @@ async def export(request: web.Request) -> web.Response:
     from pocsync import exports
 
     fmt = request.query.get("format", "json")
-    rows = await rt.worker.run(Store.entries)
+    now = clock.now_ms()
+    rows = await rt.worker.run(lambda s: freshness.annotate(s, s.entries(), now_ms=now))
     if "key" in request.query:
         rows = [r for r in rows if r["key"] == request.query["key"]]
     if fmt == "json":

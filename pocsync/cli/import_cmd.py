@@ -12,7 +12,7 @@ import pycountry
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pocsync import adapters, sources
+from pocsync import adapters, clock, freshness, sources
 from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
                                  print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
@@ -66,8 +66,9 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
     case-insensitive (state, kind and organisation required):
       key, state, kind, organisation, position, person, emails, phones,
       available_24_7, timezone, languages, networks, secure_channels, notes,
-      origin, hlc
-    key, origin and hlc (provenance in an export) are ignored; list columns take
+      origin, hlc, last_modified, last_verified, last_confirmed
+    key, origin, hlc (provenance in an export) and the last_* columns (derived
+    freshness) are ignored; list columns take
     ';' between items; available_24_7 yes/no (empty: absent); secure_channels a
     JSON list. Other columns become extra entry fields. Any other header, a
     delimiter or an encoding: --mapping (docs/adapters/csv.md).
@@ -186,6 +187,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
             err_console.print(f"warning: no entry matches {'--network ' + network if network else '--states'}"
                               + (f"; networks in this view: {', '.join(nets) or 'none'}" if network else ""),
                               markup=False, highlight=False)
+        rows = freshness.annotate(store, rows, now_ms=clock.now_ms())  # last_verified & co. (issue 15)
         body = writer.write(rows, base_dn=base_dn) if fmt == "ldif" else writer.write(rows)
         detail = f"{len(rows)} entries" + (f" states={','.join(sorted(wanted))}" if wanted else "") + \
             (f" network={network}" if network else "")

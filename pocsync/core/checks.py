@@ -145,6 +145,19 @@ def check_check(raw: Mapping[str, Any], cs_hlc: str, policy: Mapping[str, Any]) 
             bad(f"a {res} result needs {field}, an integer from {lo} to {hi}", field)
 
 
+def check_op(key: str, channel: str, result: str, *, campaign: str | None = None, deadline_ms: int | None = None,
+             response_seconds: int | None = None, smtp_code: int | None = None) -> dict[str, Any]:
+    """A ``check`` op with exactly the members its result takes (raises EntryError like a peer would refuse it)."""
+    op: dict[str, Any] = {"op": "check", "key": key, "channel": channel, "result": result, "campaign": campaign}
+    for name, value in (("deadline_ms", deadline_ms), ("response_seconds", response_seconds),
+                        ("smtp_code", smtp_code)):
+        if value is not None:
+            op[name] = value
+    entry_key_state(key)
+    check_check(op, "", {})
+    return op
+
+
 def check_confirm(raw: Mapping[str, Any], cs_hlc: str, policy: Mapping[str, Any]) -> None:
     """A ``confirm`` op has no rules beyond its key and scope."""
 

@@ -520,6 +520,36 @@ class Replica:
         return sorted(refused), "".join(sorted(lines))
 
 
+# --- §15 channel ids and the overdue judgement -----------------------------------------------------------
+def channel_id(kind: str, value: str) -> str:
+    """§15.1: email stripped of white space at both ends and lower-cased; phone: "+" if it starts with one,
+    then its ASCII digits."""
+    if kind == "email":
+        norm = value.strip().lower()
+    else:
+        v = value.strip()
+        norm = ("+" if v[:1] == "+" else "") + "".join(c for c in v if c in "0123456789")
+    return kind + ":" + hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def overdue(policy: dict, networks: list, last_modified: str, last_confirmed: str | None,
+            last_verified: str | None, now_ms: int) -> list[str]:
+    """§15.5: which periods an entry has overrun at now_ms."""
+    confirm, verify = policy.get("confirm_days", 365), policy.get("verify_days", 180)
+    for n in networks:
+        sub = (policy.get("networks") or {}).get(n)
+        if sub:
+            confirm, verify = min(confirm, sub.get("confirm_days", confirm)), min(verify, sub.get("verify_days", verify))
+    ms = lambda h: int(h[:13])  # noqa: E731
+    day = 86_400_000
+    out = []
+    if now_ms - max(ms(last_modified), ms(last_confirmed) if last_confirmed else 0) > confirm * day:
+        out.append("confirm")
+    if now_ms - ms(last_verified or last_modified) > verify * day:
+        out.append("verify")
+    return out
+
+
 def digest(lines: str) -> str:
     return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 

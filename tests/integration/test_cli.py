@@ -422,11 +422,14 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["check", "start", "--data", eu, "--deadline", "48h", "--states", "XY"], "alpha-3"),
         (["check", "start", "--data", eu, "--deadline", "48h"], "[smtp]"),
         (["check", "status", "--data", nowhere], "pocsync init"),
-        # i15a's commands (cases added here so that the test runs on this branch; merge with i15a's own)
-        (["check", "record", "--data", eu, "DEU/technical", "--channel", "phone:x", "--result", "answered"], "channel"),
-        (["entry", "confirm", "--data", eu, "DEU-technical"], "key"),
-        (["entry", "overdue", "--data", nowhere], "pocsync init"),
         (["check", "status", "--data", eu, "--campaign", "nope"], "no campaign"),
+        (["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
+         "not in the merged view"),
+        (["check", "record", "--data", eu, "AUT/tech", "--channel", "phone:1", "--result", "answered"], "key"),
+        (["check", "record", "--data", eu, "AUT/technical", "--channel", "fax:1", "--result", "nope"], "--result"),
+        (["entry", "confirm", "--data", eu, "AUT/tech"], "key"),
+        (["entry", "confirm", "--data", eu, "AUT/technical"], "not in the merged view"),
+        (["entry", "overdue", "--data", nowhere], "pocsync init"),
     ]
 
 

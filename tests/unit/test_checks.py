@@ -260,3 +260,15 @@ def test_freshness_policy_accepted() -> None:
     p = mf.set_policy(M_ON.payload, "freshness", {"confirm_days": 365, "verify_days": 180,
                                                  "networks": {"csirt-net": {"confirm_days": 120}}})
     assert FED.signed(p).policy["freshness"]["networks"]["csirt-net"] == {"confirm_days": 120}
+
+
+def test_check_op_builder_makes_exactly_what_peers_accept() -> None:
+    op = checks.check_op("DEU/technical", EMAIL, "bounced", campaign="eu-q4", smtp_code=550)
+    assert op == {"op": "check", "key": "DEU/technical", "channel": EMAIL, "result": "bounced", "campaign": "eu-q4",
+                  "smtp_code": 550}
+    assert one(op) is None
+    for bad in (dict(result="bounced"), dict(result="sent", smtp_code=550), dict(result="answered")):
+        with pytest.raises(EntryError):
+            checks.check_op("DEU/technical", EMAIL, **bad)
+    with pytest.raises(EntryError):
+        checks.check_op("DEU", EMAIL, "sent", deadline_ms=1)

@@ -536,3 +536,46 @@ def test_chains_in_any_order_same_log_quarantine_proofs_and_view(envs: list[byte
     assert sorted(st_.log) == sorted(ir.log)
     assert sorted({q[1] for q in st_.quarantined}) == sorted(set(ir.quarantined))
     assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
+
+
+# --- check and confirm ops (§15), well-formed and broken, in any order with duplicates ------------------------
+_M1 = mf.parse(MANIFESTS[0].encode())
+M_CHECKS = mf.sign(mf.unsigned(mf.set_features(mf.next_version(_M1.payload), ["comm-checks", "freshness"])), ROOT_KEY)
+_HEX = hashlib.sha256(b"cert@example.org").hexdigest()
+CHECK_OPS = st.fixed_dictionaries(
+    {"op": st.sampled_from(["check", "check", "check", "confirm"]),
+     "key": st.sampled_from(["DEU/technical", "FRA/diplomatic", "UKR/technical", "DEU", "deu/technical"]),
+     "channel": st.sampled_from([f"email:{_HEX}", f"phone:{_HEX}", f"email:{_HEX.upper()}", f"fax:{_HEX}",
+                                 f"email:{_HEX}\n", "email 1", 5]),
+     "result": st.sampled_from(["sent", "acknowledged", "no_response", "bounced", "answered", "no_answer",
+                                "wrong_number", "ok", None]),
+     "campaign": st.sampled_from([None, "eu-q4", "osce-q4", "Q4", "", 7])},
+    optional={"deadline_ms": st.sampled_from([0, 1763800172800000, -1, True, "1", None, 2**53]),
+              "response_seconds": st.sampled_from([0, 3600, -5, False, None]),
+              "smtp_code": st.sampled_from([550, 400, 599, 399, 600, "550", None])})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), eu=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=1, max_size=3),
+       osce=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=0, max_size=3))
+def test_check_ops_any_order_agree_with_the_independent_reading(data: st.DataObject, eu: list, osce: list) -> None:
+    """Random check and confirm ops (every field right or wrong), delivered in any order with duplicates: the
+    refusals (reason per op) and the digest lines (registers check, verified, campaign, confirm) equal the
+    independent reading's, with the features on and off."""
+    envs = _gate_chain("eu", eu) + _gate_chain("osce", osce)
+    order = data.draw(st.permutations(envs + data.draw(st.lists(st.sampled_from(envs), max_size=len(envs)))))
+    for m in (M_CHECKS, _M1):
+        rep = Replica(MemoryState(), m)
+        for env in order:
+            rep.receive(env, now_ms=NOW_MS)
+        ir = indep.Replica(indep.manifest(m.to_bytes()))
+        for env in envs:
+            ir.receive(env, NOW_MS)
+        refused, lines = ir.refused_and_lines()
+        assert sorted([r.origin, r.seq, r.index, r.reason] for r in rep.state.refusals.values()) == refused
+        assert digest_lines(rep.state.digest_view()).decode() == lines
+        for r in refused:
+            event(f"{m.version}:{r[3]}")
+        for ns in ("check ", "verified ", "campaign ", "confirm "):
+            if ns in lines:
+                event(f"register {ns.strip()}")

@@ -156,7 +156,7 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 
 FEDERATION = "federation.json"  # the manifest the scenario vectors embed
 SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
-             "feature_off.json", "feature_on.json", "surrogate.json"]
+             "feature_off.json", "feature_on.json", "surrogate.json", "checks.json"]
 
 
 def _reason(fn, *args, **kw):
@@ -217,7 +217,7 @@ def test_scenario_vectors_both_ways(name: str) -> None:
         assert v["manifests"][0] == load(FEDERATION)["envelope"]
     for env in v["manifests"]:  # every manifest is signed by the vectors' root (independently checked)
         m_ind = indep.manifest(env.encode())
-        assert indep.install_check(None, m_ind, now_s=1_800_000_000, software={"toy-note"}) is None
+        assert indep.install_check(None, m_ind, now_s=1_800_000_000, software=indep.SOFTWARE_FEATURES) is None
     rep = _pocsync_scenario(v, v["changesets"])
     st = rep.state
     assert sorted([o, s] for (o, s) in st.log) == want["log"]
@@ -302,3 +302,33 @@ def test_poke_vector_independently() -> None:
     args = dict(method=v["method"], path=v["path"], body=body, now_ms=v["ts"] + 1000, max_age_ms=300_000)
     assert indep.peer_request(v["authorization"], m=im, me="un", **args) is None
     assert indep.peer_request(v["authorization"], m=im, me="osce", **args) == "wrong_target"
+
+
+def test_check_vectors_channel_ids_and_feature_off_both_ways() -> None:
+    """"checks.json" (§15): channel ids by both readings; under v1 (no features) every op is refused feature_off."""
+    from pocsync.core import checks
+
+    v = load("checks.json")
+    for c in v["channel_ids"]:
+        assert checks.channel_id(c["kind"], c["value"]) == c["id"] == indep.channel_id(c["kind"], c["value"]), c
+    v1 = {**v, "manifests": v["manifests"][:1]}
+    st_ = _pocsync_scenario(v1, v["changesets"]).state
+    assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == v["expect_v1"]["refused"]
+    assert {r[3] for r in v["expect_v1"]["refused"]} == {"feature_off"} and v["expect_v1"]["lines"] == ""
+    ir = indep.Replica(indep.manifest(v["manifests"][0].encode()))
+    for c in v["changesets"]:
+        ir.receive(c["envelope"].encode(), v["now_ms"])
+    assert ir.refused_and_lines() == (v["expect_v1"]["refused"], "")
+
+
+def test_freshness_vectors_both_ways() -> None:
+    """"freshness.json" (§15.5): the overdue judgement under a policy with a network override."""
+    from pocsync.core import checks
+
+    v = load("freshness.json")
+    for c in v["cases"]:
+        f = {k: c[k] for k in ("last_modified", "last_confirmed", "last_verified")}
+        od = checks.overdue({"networks": c["networks"]}, f, v["policy"], now_ms=c["now_ms"])
+        assert (od["reasons"] if od else []) == c["expect"], c["name"]
+        assert indep.overdue(v["policy"], c["networks"], c["last_modified"], c["last_confirmed"], c["last_verified"],
+                             c["now_ms"]) == c["expect"], c["name"]

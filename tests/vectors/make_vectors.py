@@ -494,6 +494,78 @@ def scenario_vectors() -> None:
                "envelope": env.decode()}, ok_osce])
 
 
+def check_vectors() -> None:
+    """Communication checks and confirmations (PROTOCOL.md §15): op rules, scope, registers; channel ids; overdue."""
+    from pocsync.core import checks
+
+    scopes = {"eu": ["DEU", "FRA", "ITA"], "osce": ["DEU", "FRA", "ITA", "UKR"], "un": "all"}
+    m1 = signed(federation(scopes), ["root"])
+    p2 = mf.set_features(mf.next_version(m1.payload), ["comm-checks", "freshness"])
+    p2 = mf.set_policy(p2, "freshness", {"confirm_days": 365, "verify_days": 180,
+                                         "networks": {"csirt-net": {"verify_days": 90}}})
+    m2 = signed(p2, ["root"])
+    email = checks.channel_id("email", "cert-deu@example.org")
+    phone = checks.channel_id("phone", "+493012345678")
+
+    def chk(key: str, channel: str, result: str, campaign: object = None, **more: object) -> dict:
+        return {"op": "check", "key": key, "channel": channel, "result": result, "campaign": campaign, **more}
+
+    eu, osce, un = Chain("eu"), Chain("osce"), Chain("un")
+    cs = [
+        eu.sign("1763800000100-0000", [chk("DEU/technical", email, "sent", "eu-q4", deadline_ms=1763800172800000),
+                                       chk("DEU/technical", phone, "answered")],
+                label="eu#1 sends a campaign check to DEU's email; records a phone answer"),
+        eu.sign("1763800000200-0000", [chk("DEU/technical", email, "acknowledged", "eu-q4", response_seconds=3600),
+                                       {"op": "confirm", "key": "DEU/technical"}],
+                label="eu#2 the email check is acknowledged; eu confirms DEU/technical"),
+        osce.sign("1763800000300-0000", [chk("DEU/technical", email, "no_response", "osce-q4"),
+                                         chk("DEU/technical", phone, "no_answer")],
+                  label="osce#1 later negative results: the latest results change, the verified registers stay"),
+        osce.sign("1763800000400-0000", [chk("UKR/technical", email, "bounced", "osce-q4", smtp_code=550),
+                                         chk("JPN/technical", email, "acknowledged", None, response_seconds=5),
+                                         {"op": "confirm", "key": "JPN/technical"},
+                                         chk("UKR/technical", phone, "acknowledged", None, response_seconds=5),
+                                         chk("UKR/technical", email, "bounced", None, smtp_code=250),
+                                         chk("UKR/technical", email, "sent", None),
+                                         chk("UKR/technical", email, "sent", None, deadline_ms=1, smtp_code=550),
+                                         chk("UKR/technical", "email:" + "A" * 64, "sent", None, deadline_ms=1),
+                                         chk("UKR/technical", email, "sent", "Q4", deadline_ms=1),
+                                         chk("UKR", email, "sent", None, deadline_ms=1),
+                                         {"op": "confirm", "key": "UKR/technical"}],
+                  label="osce#2 a bounce with its SMTP code; JPN is out of osce's scope; rules refuse the rest; "
+                        "osce confirms UKR/technical"),
+        un.sign("1763800000300-0000", [chk("DEU/technical", email, "acknowledged", "un-q4", response_seconds=7)],
+                label="un#1 acknowledged at the same hlc as osce's no_response: the greater origin id (un) wins"),
+    ]
+    scenario("checks.json", "check (comm-checks) and confirm (freshness) ops: registers check, verified, campaign, "
+             "confirm (PROTOCOL.md §15); the same change-sets under v1 are refused feature_off",
+             [m1, m2], cs, expect_v1=run_scenario([m1], cs),
+             channel_ids=[{"kind": k, "value": v, "id": checks.channel_id(k, v)} for k, v in (
+                 ("email", "cert-deu@example.org"), ("email", "  CERT-DEU@Example.ORG\n"), ("email", "Ünï@example.org"),
+                 ("phone", "+493012345678"), ("phone", "+49 30 1234-5678"), ("phone", "(0)30 1234"))])
+    day = checks.DAY_MS
+    t0 = 1763800000000
+    h = lambda ms: f"{ms:013d}-0000"  # noqa: E731
+    pol = p2["policy"]["freshness"]
+    cases = []
+    for name, networks, modified, confirmed, verified, now in [
+        ("fresh", [], t0, None, t0, t0 + 10 * day),
+        ("confirmation overdue: 365 days after last_modified", [], t0, None, t0 + 300 * day, t0 + 365 * day + 1),
+        ("exactly at the period: not overdue", [], t0, None, t0 + 300 * day, t0 + 365 * day),
+        ("a confirmation restarts the period", [], t0, t0 + 100 * day, t0 + 300 * day, t0 + 400 * day),
+        ("never verified: counted from last_modified", [], t0, None, None, t0 + 180 * day + 1),
+        ("a network's stricter verify_days", ["csirt-net"], t0, None, t0, t0 + 90 * day + 1),
+        ("another network: the federation's values", ["other-net"], t0, None, t0, t0 + 90 * day + 1),
+        ("both overdue", [], t0, None, None, t0 + 400 * day),
+    ]:
+        f = {"last_modified": h(modified), "last_confirmed": h(confirmed) if confirmed else None,
+             "last_verified": h(verified) if verified else None}
+        od = checks.overdue({"networks": networks}, f, pol, now_ms=now)
+        cases.append({"name": name, "networks": networks, **f, "now_ms": now, "expect": od["reasons"] if od else []})
+    write("freshness.json", {"description": "overdue judgement under policy.freshness (PROTOCOL.md §15.5)",
+                             "policy": pol, "cases": cases})
+
+
 def manifest_step_vectors() -> None:
     """Version steps with thresholds: N -> N+1 needs threshold(N) roots of N and threshold(N+1) of N+1."""
     scopes = {"eu": ["DEU"]}
@@ -622,6 +694,7 @@ def more_vectors() -> None:
     scenario_vectors()
     manifest_step_vectors()
     entry_vectors()
+    check_vectors()
 
 
 if __name__ == "__main__":
