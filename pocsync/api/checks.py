@@ -37,6 +37,7 @@ CHANNEL_RE = re.compile(r"^(email|phone):[0-9a-f]{64}\Z")
 MAX_FORM = 1024
 MAX_JSON = 8 * 1024
 REPORT_MAX_CHARS = 2000
+PEER_REPORT_MAX_BYTES = 16 * 1024
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                 "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
 
@@ -226,7 +227,10 @@ async def peer_report(request: web.Request) -> web.Response:
         return peer
     rt = request.app[RUNTIME]
     try:
-        data = jsonc.loads(await request.read())
+        raw = await request.read()
+        if len(raw) > PEER_REPORT_MAX_BYTES:
+            raise PocsyncError("report too large", reason="bad_request")
+        data = jsonc.loads(raw)
         key, text, reporter, at = data["key"], data["text"], data["reporter"], data["at_ms"]
         model.parse_key(key)
         if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)):

@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Any
 
+import aiohttp
+
 from pocsync import campaigns, clock
 from pocsync.errors import PocsyncError
 
@@ -276,10 +278,11 @@ async def deliver_reports(rt: Any, client: Any | None) -> int:
             else:
                 ok = await _forward_report(rt, client, r)
                 status = "forwarded"
-        except PocsyncError as exc:
-            _status(rt).update(last_error=f"report: {exc.reason}", last_error_at=time.time())
-            log.warning("report %d about %s not delivered: %s", r["n"], r["key"], exc.reason)
-            continue
+        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            reason = getattr(exc, "reason", type(exc).__name__)
+            _status(rt).update(last_error=f"report: {reason}", last_error_at=time.time())
+            log.warning("report %d about %s not delivered: %s", r["n"], r["key"], reason)
+            return -1
         if ok:
             await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
             _status(rt)[f"reports_{status}"] += 1
@@ -312,7 +315,8 @@ async def _forward_report(rt: Any, client: Any | None, r: dict[str, Any]) -> boo
     url = node.endpoints.get("http") if node is not None and not node.removed else None
     if not url:
         return False
-    body = json.dumps({"key": r["key"], "reporter": r["reporter"], "text": r["text"], "at_ms": r["at_ms"]}).encode()
+    body = json.dumps({"key": r["key"], "reporter": r["reporter"], "text": r["text"], "at_ms": r["at_ms"]},
+                      ensure_ascii=False).encode()
     await client._get(url, "/v1/peer/check-report", target=r["origin"], cap=4096, method="POST", body=body)
     return True
 
@@ -323,7 +327,7 @@ async def check_loop(app: Any) -> None:
     rt = app[RUNTIME]
     _status(rt)
     client = None
-    retry_at = 0.0
+    retry_at = reports_at = 0.0
     while True:
         if client is None:
             from pocsync.node.daemon import CLIENT
@@ -336,7 +340,8 @@ async def check_loop(app: Any) -> None:
                 if sent < 0:
                     retry_at = time.monotonic() + RETRY_SECONDS
             await sweep(rt)
-            await deliver_reports(rt, client)
+            if time.monotonic() >= reports_at and await deliver_reports(rt, client) < 0:
+                reports_at = time.monotonic() + RETRY_SECONDS
             await remind(rt)
         except asyncio.CancelledError:
             raise
