@@ -259,3 +259,60 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             raise
         finally:
             fed.stop()
+
+
+@pytest.mark.slow
+def test_scheduled_campaign_waits_for_the_feature_and_the_ack_endpoint_is_rate_limited(tmp_path: Path) -> None:
+    """[checks] every_days starts a campaign by itself (once per period, across restarts); while the manifest
+    does not enable comm-checks nothing is mailed (a mail whose result cannot be signed would go again); the
+    acknowledgement POST answers 429 beyond its rate; neither the SMTP password nor a token reaches the log."""
+    with SmtpServer(tmp_path) as srv:
+        fed = Federation(tmp_path, names=("un",))
+        node = fed["un"]
+        toml = node.data / "sync.toml"
+        toml.write_text(toml.read_text() + "\n[checks]\nevery_days = 1\ndeadline_hours = 1\nkinds = [\"technical\"]\n"
+                        + srv.smtp_toml())
+        node.put(entry("DEU/technical", emails=["cert-deu@example.org"]), entry("DEU/diplomatic"))
+        m2, m3 = tmp_path / "m2.json", tmp_path / "m3.json"
+        m2.write_bytes(fed.manifest.read_bytes())
+        run("manifest", "set-features", m2, "--features", "")  # a new manifest lists every feature: none here
+        fed.sign(m2)
+        run("manifest", "install", "--data", node.data, m2)
+        op = run("token", "issue", "--data", node.data, "--operator", "duty", "--days", "1").output.strip()
+
+        def view() -> dict:
+            status, raw, _ = _request(node.url + "/v1/checks", token=op)
+            assert status == 200, raw
+            return json.loads(raw)
+
+        try:
+            node.start()
+            wait_for(lambda: view()["campaigns"], 30, "the scheduled campaign")
+            wait_for(lambda: view()["mail"]["campaigns_held"], 30, "the campaign to be held")
+            assert "comm-checks" in view()["mail"]["campaigns_held"]
+            time.sleep(2)
+            assert srv.messages == [] and view()["campaigns"][0]["counts"]["pending"] == 1
+            m3.write_bytes(m2.read_bytes())
+            run("manifest", "set-features", m3, "--features", "comm-checks")
+            fed.sign(m3)
+            run("manifest", "install", "--data", node.data, m3)
+            [msg] = srv.wait_for(1, timeout=60)
+            assert _to(msg) == "cert-deu@example.org" and "technical" in msg["Subject"]  # kinds: technical only
+            c = view()["campaigns"][0]
+            assert c["started_by"] == "schedule" and c["channels"] == 1
+            wait_for(lambda: view()["campaigns"][0]["counts"]["sent"] == 1, 30, "the sent result")
+            token = LINK_RE.findall(msg.get_content())[0].split("token=")[1]
+            answers = [_request(node.url + "/check/ack", data=f"token=x{i:042d}".encode(),
+                                ctype="application/x-www-form-urlencoded")[0] for i in range(12)]
+            assert 429 in answers and set(answers) <= {400, 429}
+            node.stop()
+            node.start()  # the period has not passed: no second campaign
+            time.sleep(3)
+            assert len(view()["campaigns"]) == 1 and len(srv.messages) == 1
+            log = node.log.read_text()
+            assert srv.password not in log and token not in log and "cert-deu@example.org" not in log
+        except BaseException:
+            print(fed.logs())
+            raise
+        finally:
+            fed.stop()
