@@ -214,6 +214,7 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
                 page.click("#signin-btn")
                 page.wait_for_selector("#checks section.campaign")
                 expect(page.locator("#checks")).to_contain_text("Reports received")
+                expect(page.locator("table.federation-campaigns")).to_contain_text(st["campaign"])  # un's, seen at eu
                 text = page.inner_text("#checks")
                 screenshot(page, "dashboard-checks")
             low = text.lower()  # table headers are upper-cased by the style sheet
@@ -245,7 +246,9 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             overdue = json.loads(run("entry", "overdue", "--data", fed["eu"].data, "--json").output)
             keys = {r["key"] for r in (overdue["overdue"] if isinstance(overdue, dict) else overdue)}
             assert {"DEU/technical", "FRA/technical", "ITA/technical"} <= keys
-            run("entry", "confirm", "--data", fed["eu"].data, "DEU/technical", "FRA/technical", "ITA/technical")
+            # the CLI signs once a peer's head vector, signed after the jump, confirmed eu's head (ADR 19)
+            wait_for(lambda: run("entry", "confirm", "--data", fed["eu"].data, "DEU/technical", "FRA/technical",
+                                 "ITA/technical", ok=False).exit_code == 0, 60, "entry confirm to sign")
             for n in fed.nodes:
                 def cleared(n: str = n) -> bool:
                     o = json.loads(run("entry", "overdue", "--data", fed[n].data, "--all", "--json").output)

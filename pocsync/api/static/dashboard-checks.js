@@ -49,6 +49,14 @@
       sec.append(el("h4", "By State"), table(["State", ...head.slice(1)], Object.entries(c.by_state).map(([s, x]) => countsRow(s, x))));
       box.append(sec);
     }
+    const fc = Object.entries(v.federation_campaigns || {});
+    box.append(el("h3", "Campaigns of every node (signed results, merged)"));
+    box.append(table(["Campaign", "Checked by", "Channels", "Sent, awaiting", "Acknowledged", "No response", "Bounced", "Median response"],
+      fc.map(([id, c]) => {
+        const r = c.results || {}; const t = c.response_seconds || [];
+        return [id, (c.origins || []).join(", "), String(c.channels), String(r.sent || 0), String(r.acknowledged || 0),
+          String(r.no_response || 0), String(r.bounced || 0), t.length ? secs(t[Math.floor((t.length - 1) / 2)]) : "—"];
+      }), "data federation-campaigns"));
     box.append(el("h3", "Who checked (latest result per channel, every node)"));
     box.append(table(["Node", "Results"], Object.entries(v.checked_by).map(([n, d]) =>
       [n, Object.entries(d).map(([r, k]) => r + " " + k).join(", ")]), "data checked-by"));
