@@ -313,10 +313,10 @@ def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: 
         for o in outcomes:
             j = o.job
             where = (j.campaign, j.key, j.channel)
-            cur = store.conn.execute("SELECT status FROM check_targets WHERE campaign=? AND key=? AND channel=?",
-                                     where).fetchone()
-            if cur is None or cur["status"] != "sending":
-                continue
+            cur = store.conn.execute("SELECT status, token_hash FROM check_targets WHERE campaign=? AND key=? AND "
+                                     "channel=?", where).fetchone()
+            if cur is None or cur["status"] != "sending" or cur["token_hash"] != token_hash(j.token):
+                continue  # acknowledged meanwhile, or prepared again since (a stale job)
             if o.status == "sent":
                 store.conn.execute("UPDATE check_targets SET status='sent', sent_ms=?, error=NULL WHERE campaign=? AND"
                                    " key=? AND channel=?", (now_ms, *where))

@@ -130,3 +130,67 @@ def test_durations() -> None:
     for bad in ("", "48", "1s", "91d", "2w", "-1h"):
         with pytest.raises(ConfigError):
             campaigns.parse_duration(bad)
+
+
+# --- property: whatever the order of sends, commits, acknowledgements and deadlines ------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STEPS = st.lists(st.tuples(st.sampled_from(["prepare", "commit_sent", "commit_bounced", "commit_retry", "ack",
+                                            "ack_again", "guess", "sweep", "page_ack"]),
+                           st.integers(0, 3), st.integers(0, 3_000_000)), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_any_order_signs_at_most_one_result_per_mailing_and_never_sent_after_a_result(tmp_path_factory, steps) -> None:
+    """Every token works once at most, before its deadline only; for each channel the ops signed by the node
+    never put a `sent` after a result of the same mailing; `acknowledged` comes only after a `sent`."""
+    _, s = make(tmp_path_factory.mktemp("p"))
+    campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=T0)
+    signed = Signed()
+    jobs: list[campaigns.Job] = []
+    used: set[str] = set()
+    t = T0
+    for what, i, dt in steps:
+        t += dt
+        if what == "prepare":
+            jobs += campaigns.prepare_batch(s, now_ms=t, limit=2, window_ms=10 * 24 * HOUR)
+        elif what.startswith("commit") and jobs:
+            j = jobs[i % len(jobs)]
+            status = what.split("_")[1]
+            campaigns.commit_batch(s, [campaigns.SendOutcome(j, status, smtp_code=550 if status == "bounced" else None,
+                                                             error="smtp_unavailable")], now_ms=t, sign=signed)
+        elif what in ("ack", "ack_again") and jobs:
+            j = jobs[i % len(jobs)]
+            try:
+                campaigns.acknowledge_token(s, j.token, now_ms=t, sign=signed)
+                assert j.token not in used and t < j.deadline_ms
+                used.add(j.token)
+            except campaigns.AckRefused:
+                pass
+        elif what == "guess":
+            with pytest.raises(campaigns.AckRefused):
+                campaigns.acknowledge_token(s, "g" * 43, now_ms=t, sign=signed)
+        elif what == "sweep":
+            campaigns.sweep_deadlines(s, now_ms=t, sign=signed)
+        elif what == "page_ack" and jobs:
+            j = jobs[i % len(jobs)]
+            try:
+                campaigns.acknowledge_channel(s, j.key, j.channel, now_ms=t, sign=signed)
+            except campaigns.AckRefused:
+                pass
+    per_channel: dict[tuple[str, str], list[str]] = {}
+    for cs in signed:
+        for op in cs:
+            per_channel.setdefault((op["key"], op["channel"]), []).append(op["result"])
+    for results in per_channel.values():
+        # one mailing of a channel: sent, then at most one result; a later mailing only after a result
+        for k, r in enumerate(results):
+            if r in ("acknowledged", "no_response"):
+                assert k > 0 and results[k - 1] == "sent", results
+            if r == "sent" and k > 0:
+                assert results[k - 1] != "sent", results
+    acks = sum(r == "acknowledged" for rs in per_channel.values() for r in rs)
+    rows = s.conn.execute("SELECT count(*) FROM check_targets WHERE status='acknowledged'").fetchone()[0]
+    assert acks == rows
