@@ -55,6 +55,18 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
                         content_type="text/html", charset="utf-8")
 
 
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The whole body, or None when it is longer than ``cap`` (read in chunks: ``read(n)`` may stop early)."""
+    if request.content_length is not None and request.content_length > cap:
+        return None
+    buf = bytearray()
+    async for chunk in request.content.iter_any():
+        buf += chunk
+        if len(buf) > cap:
+            return None
+    return bytes(buf)
+
+
 def _node_name(rt: Any) -> str:
     return html.escape(rt.cfg.node.organisation or f"pocsync node {rt.me}")
 
@@ -86,12 +98,9 @@ async def ack_post(request: web.Request) -> web.Response:
     if not request.app[ACK_LIMITER].allow(request.remote or "?"):
         rt.counters["check_ack:rate_limited"] += 1
         return _page("Too many requests", "<h1>Too many requests</h1><p>Try again in a minute.</p>", status=429)
-    if request.content_length is not None and request.content_length > MAX_FORM:
-        rt.counters["check_ack:refused"] += 1
-        return _page("This link is not valid", REFUSED, status=400)
-    raw = await request.content.read(MAX_FORM + 1)
+    raw = await _read_capped(request, MAX_FORM)
     token = ""
-    if len(raw) <= MAX_FORM:
+    if raw is not None:
         from urllib.parse import parse_qs
 
         try:
@@ -140,10 +149,8 @@ async def _poc(request: web.Request, *, reporting: bool = False) -> Any:
 
 
 async def _json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_JSON:
-        raise PocsyncError("body too large", reason="bad_request")
-    raw = await request.content.read(MAX_JSON + 1)
-    if len(raw) > MAX_JSON:
+    raw = await _read_capped(request, MAX_JSON)
+    if raw is None:
         raise PocsyncError("body too large", reason="bad_request")
     data = jsonc.loads(raw)
     if not isinstance(data, dict):
