@@ -206,6 +206,9 @@ def load(path: Path) -> Config:
             check_address(cfg.node.contact_email)
         except MailError as exc:
             raise ConfigError(f"[node] contact_email: {exc.message}") from None
+    bad_kinds = [k for k in cfg.checks.kinds if k not in ("diplomatic", "technical")]
+    if bad_kinds:
+        raise ConfigError(f"[checks] kinds: {', '.join(map(repr, bad_kinds))} not diplomatic or technical")
     for section, names in POSITIVE_LIMITS.items():
         for name in names:
             if getattr(getattr(cfg, section), name) < 1:

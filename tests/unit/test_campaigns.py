@@ -194,3 +194,20 @@ def test_any_order_signs_at_most_one_result_per_mailing_and_never_sent_after_a_r
     acks = sum(r == "acknowledged" for rs in per_channel.values() for r in rs)
     rows = s.conn.execute("SELECT count(*) FROM check_targets WHERE status='acknowledged'").fetchone()[0]
     assert acks == rows
+
+
+def test_checks_config_and_token_messages(tmp_path: Path) -> None:
+    from pocsync import config
+
+    f = tmp_path / "sync.toml"
+    f.write_text('[node]\nid = "eu"\n[checks]\nkinds = ["consular"]\n')
+    with pytest.raises(ConfigError, match="consular"):
+        config.load(f)
+    f.write_text('[node]\nid = "eu"\n[checks]\nwindow_days = 0\n')
+    with pytest.raises(ConfigError, match="window_days"):
+        config.load(f)
+    for lang in campaigns.LANGUAGES:
+        m = campaigns.text_message("token", lang, directory="EU node (example)", state="DEU",
+                                   kind=campaigns.KIND_WORDS[lang]["technical"], page="https://eu.example.org/",
+                                   renew="https://eu.example.org/v1/token/renew", token="eyJ.x.y", expires="2026-12-10")
+        assert "eyJ.x.y" in m.body and "https://eu.example.org/v1/token/renew" in m.body and "DEU" in m.subject
