@@ -41,7 +41,10 @@ entry = {"type": "object", "required": ["state", "kind", "organisation"], "addit
                         "person": STR, "emails": STRS, "phones": STRS, "available_24_7": {"type": "boolean"},
                         "timezone": STR, "languages": STRS, "networks": STRS,
                         "secure_channels": {"type": "array", "items": {"type": "object"}}, "notes": STR,
-                        "holder_epoch": STR}}
+                        "holder_epoch": STR,
+                        "public_key": {"type": "string", "maxLength": 16384,
+                                       "description": "armored OpenPGP public key (checked at the origin)"},
+                        "public_key_fingerprint": {"type": "string", "pattern": "^([0-9A-F]{40}|[0-9A-F]{64})$"}}}
 provenance = {"type": "object", "required": ["origin", "cs_id", "index", "hlc", "author"],
               "properties": {"origin": STR, "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "author": STR}}
 TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -71,6 +74,23 @@ session = {"type": "object", "required": ["signed_in"],
 version = {"type": "object", "properties": {"origin": STR, "op": {"enum": ["put", "delete", "withdraw"]}, "hlc": STR,
                                             "cs_id": STR, "index": {"type": "integer"}, "seq": {"type": "integer"},
                                             "author": STR, "entry": {"type": ["object", "null"]}}}
+history_op = {"type": "object", "required": ["key", "op", "origin", "seq", "cs_id", "index", "hlc", "author", "status"],
+              "properties": {"key": STR, "namespace": STR, "op": STR, "origin": STR, "seq": {"type": "integer"},
+                             "cs_id": STR, "index": {"type": "integer"}, "hlc": STR, "time": {"type": ["string", "null"]},
+                             "author": STR, "manifest": {"type": "integer"}, "status": {"enum": ["applied", "refused"]},
+                             "reason": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]},
+                             "entry": {}, "fields": {"type": "object"},
+                             "diff": {"type": ["object", "null"], "properties": {
+                                 "against": {"type": ["object", "null"]},
+                                 "changes": {"type": "array", "items": {"type": "object", "properties": {
+                                     "field": STR, "change": {"enum": ["added", "changed", "removed"]},
+                                     "before": {}, "after": {}}}}}}}}
+history_schema = {"type": "object", "required": ["format", "state", "node", "digest", "keys", "ops", "current", "records"],
+                  "properties": {"format": {"const": "pocsync.history/v1"}, "state": STR, "node": STR, "digest": STR,
+                                 "manifest": {"type": ["integer", "null"]}, "keys": STRS,
+                                 "ops": {"type": "array", "items": history_op}, "refused": {"type": "integer"},
+                                 "current": {"type": "array", "items": {"type": "object"}},
+                                 "records": {"type": "array", "items": {"type": "object"}}}}
 health = {"type": "object", "required": ["node", "digest", "converged", "origins", "manifest"],
           "properties": {"node": STR, "digest": STR, "converged": {"type": "boolean"}, "origins": {"type": "object"},
                          "peers": {"type": "object"}, "manifest": {"type": "object"}, "entries": {"type": "integer"},
@@ -84,6 +104,23 @@ health = {"type": "object", "required": ["node", "digest", "converged", "origins
                          "uptime_s": {"type": "number"},
                          "sources": {"type": "object", "description": "[[sources]] kept in step: last run, result, "
                                      "counts and reasons per source (never contact data)"}}}
+
+field_text = {"type": "object", "required": ["label"], "additionalProperties": False,
+              "properties": {"label": STR, "help": STR, "options": {"type": "object", "additionalProperties": STR}}}
+template = {"type": "object", "required": ["id", "version", "purpose", "languages", "schema", "origin", "hlc"],
+            "description": "a communication template (PROTOCOL.md §18): untrusted federation data, render as text",
+            "properties": {"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                           "version": {"type": "integer", "minimum": 1},
+                           "purpose": {"enum": ["request_for_assistance", "notice_of_malicious_activity",
+                                                "request_for_information", "reply"]},
+                           "languages": {"type": "object", "description": "language code (en, fr, es, ...) -> text",
+                                         "additionalProperties": {
+                                             "type": "object", "required": ["title", "text", "fields"],
+                                             "properties": {"title": STR, "text": STR, "fields": {
+                                                 "type": "object", "additionalProperties": field_text}}}},
+                           "schema": {"type": "object", "description": "the JSON Schema subset of PROTOCOL.md §18.3"},
+                           "origin": {**STR, "description": "the node that published the effective version"},
+                           "hlc": STR, "cs_id": STR, "index": {"type": "integer"}}}
 
 doc = {
     "openapi": "3.1.0",
@@ -122,6 +159,39 @@ doc = {
                                                              "text/csv": {"schema": STR},
                                                              "text/vcard": {"schema": STR}}}, **ERR},
             params=[q("format", {"enum": ["json", "csv", "vcard"]}, "format"), q("key", STR, "one entry only")])},
+        "/v1/templates": {"get": op("Communication templates: the effective version of each, sorted by id", {
+            "200": ok({"type": "object", "required": ["templates"],
+                       "properties": {"templates": {"type": "array",
+                                                    "items": {"$ref": "#/components/schemas/Template"}}}}), **ERR},
+            tag="templates")},
+        "/v1/templates/{id}": {"get": op("One communication template", {
+            "200": ok({"$ref": "#/components/schemas/Template"}), "404": PROBLEM, **ERR},
+            params=[{"name": "id", "in": "path", "required": True, "schema": STR}], tag="templates")},
+        "/v1/history/{state}": {"get": op(
+            "A State's own audit trail: every op on its keys from any origin, applied or refused, with a "
+            "field-by-field diff (PoC tokens of that State only; another State's token gets 403)", {
+                "200": ok(history_schema), **ERR},
+            params=[{"name": "state", "in": "path", "required": True, "schema": STR}], tag="history")},
+        "/v1/history/{state}/bundle": {"get": op(
+            "The same history with the signed change-sets that hold those ops and every manifest version "
+            "(verifiable without this node, PROTOCOL.md §17.2)", {
+                "200": ok({"type": "object", "required": ["format", "state", "history", "changesets", "manifests"],
+                           "properties": {"format": {"const": "pocsync.history-bundle/v1"}, "state": STR,
+                                          "node": STR, "created_at": STR, "history": history_schema,
+                                          "changesets": STRS, "manifests": STRS, "other_states": STRS}}), **ERR},
+            params=[{"name": "state", "in": "path", "required": True, "schema": STR}], tag="history")},
+        "/v1/snapshot": {"post": op(
+            "A signed snapshot of the merged view, encrypted with age to a passphrase (at least 20 characters) "
+            "or to age recipients (PROTOCOL.md §17.3); one a minute per PoC", {
+                "200": {"description": "the age-encrypted snapshot file",
+                        "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                             "format": "binary"}}}}, **ERR},
+            tag="history", body={"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [{"type": "object", "required": ["passphrase"], "additionalProperties": False,
+                           "properties": {"passphrase": {"type": "string", "minLength": 20, "maxLength": 1024}}},
+                          {"type": "object", "required": ["recipients"], "additionalProperties": False,
+                           "properties": {"recipients": {"type": "array", "minItems": 1, "maxItems": 20,
+                                                         "items": {"type": "string", "maxLength": 200}}}}]}}}})},
         "/v1/token/renew": {"post": op("A fresh token for the holder of a valid one", {
             "200": ok({"type": "object", "required": ["token", "expires_in"],
                        "properties": {"token": STR, "expires_in": {"type": "integer"}}}), **ERR}, tag="tokens")},
@@ -193,7 +263,7 @@ doc = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (ES256)"},
                             "session": {"type": "apiKey", "in": "cookie", "name": "pocsync_session"}},
-        "schemas": {"Entry": entry, "Provenance": provenance, "Listed": listed,
+        "schemas": {"Entry": entry, "Provenance": provenance, "Listed": listed, "Template": template,
                     "Problem": {"type": "object", "required": ["title", "status"],
                                 "properties": {"type": STR, "title": STR, "status": {"type": "integer"},
                                                "detail": STR, "reason": STR}}},

@@ -41,6 +41,10 @@ PGP_FIELD = "pgp_fingerprints"
 LIST_FIELDS = (*model.STR_LIST_FIELDS, PGP_FIELD)
 #: Record key holding an entry's fields that have no column of their own (pocsync's exports carry them as JSON).
 EXTRA = "__extra__"
+#: Entry fields that have a column (or attribute) of their own in pocsync's exports: never taken from ``extra``
+#: (public_key and its fingerprint have none there: they travel in ``extra``).
+_COLUMN_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
+                  "timezone", "languages", "networks", "secure_channels", "notes", "holder_epoch")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"\+[0-9][0-9 .-]{5,20}[0-9]")
 TRUE, FALSE = {"yes", "true", "1", "y", "24/7", "24x7"}, {"no", "false", "0", "n"}
@@ -487,7 +491,7 @@ def map_record(rec: Record, m: Mapping) -> dict[str, Any] | str:
     extra = rec.raw.get(EXTRA)
     if isinstance(extra, dict):
         for k, v in extra.items():
-            if isinstance(k, str) and k not in ENTRY_FIELDS and k != "holder_epoch":
+            if isinstance(k, str) and k not in _COLUMN_FIELDS:  # fields with no column travel in extra
                 e.setdefault(k, v)
     if m.kind_field:
         found = lookup(rec.raw, m.kind_field)

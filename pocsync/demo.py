@@ -34,6 +34,7 @@ from rich.text import Text
 
 from pocsync import intake, keyfiles, tokens
 from pocsync.core import manifest as mf
+from pocsync.core import opkinds
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.demo_data import ORGS, SCOPES, SCENARIO
 from pocsync.errors import PocsyncError
@@ -86,7 +87,8 @@ class Demo:
     def setup(self) -> None:
         root = Ed25519PrivateKey.generate()
         keyfiles.write_private(self.base / "root" / "root.key", root)
-        payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 90 * 86_400)
+        payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 90 * 86_400,
+                                 features=sorted(opkinds.FEATURES))  # as `manifest create` does
         for n in NODES:
             port = free_port()
             nd = NodeDir.init(self.base / n, node_id=n, organisation=ORGS[n], listen=f"127.0.0.1:{port}",
@@ -103,6 +105,17 @@ class Demo:
             with node.nd.store() as s:
                 s.install_manifest(manifest)
         self.event(f"root key and manifest v1 with {len(NODES)} nodes written to {self.base}")
+        self.publish_templates()
+
+    def publish_templates(self) -> None:
+        """The UN node signs the shipped communication templates (PROTOCOL.md §18), as `template publish --shipped`."""
+        from pocsync.shipped_templates import shipped
+
+        nd = self.nodes["un"].nd
+        ops = [{"op": "template", "key": tid, "template": doc} for tid, doc in sorted(shipped().items())]
+        with nd.store() as s:
+            out = s.edit(ops, key=nd.key_for_next_edit(s), author="demo@un")
+        self.event(f"[bold]un[/] signs change-set seq {out.seq}: {len(ops)} communication templates (en, fr, es)")
 
     def start(self) -> None:
         for node in self.nodes.values():

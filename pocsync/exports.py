@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import base64
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +42,7 @@ def extra_fields(entry: dict[str, Any]) -> dict[str, Any]:
     """The entry's fields that no column names (unknown fields kept for the round trip)."""
     return {k: v for k, v in entry.items() if k not in KNOWN}
 LISTS = ("emails", "phones", "languages", "networks")
+KEY_URI = "data:application/pgp-keys;base64,"  # vCard 4.0 KEY (RFC 6350 §6.8.1): an entry's public_key
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
 E164_RE = re.compile(r"^\+[1-9][0-9]{1,14}$")
 LIST_SEP = "; "
@@ -198,8 +200,12 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
                 else ";".join(nets)
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
-        if extra_fields(e):
-            c.add("x-pocsync-extra").value = json.dumps(extra_fields(e), sort_keys=True, separators=(",", ":"),
+        raw_key = r["entry"].get("public_key")
+        if isinstance(raw_key, str):  # any text from a peer: carried as a base64 data URI, never as text
+            c.add("key").value = KEY_URI + base64.b64encode(raw_key.encode("utf-8")).decode("ascii")
+        extra = extra_fields(e)  # public_key travels here too: readers of X-POCSYNC-EXTRA get it back whole
+        if extra:
+            c.add("x-pocsync-extra").value = json.dumps(extra, sort_keys=True, separators=(",", ":"),
                                                         ensure_ascii=False)
         c.add("x-pocsync-origin").value = r.get("origin", "")
         for f in FRESHNESS:  # derived (§15.4): RFC 3339 times, absent when never; parse_vcards ignores them
@@ -233,6 +239,14 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
             e["languages"] = [x.value for x in langs]
         if get("x_pocsync_networks"):
             e["networks"] = get("x_pocsync_networks").split(";")
+        key = get("key")
+        if isinstance(key, str) and key.startswith(KEY_URI):
+            e["public_key"] = base64.b64decode(key[len(KEY_URI):], validate=True).decode("utf-8")
+        if get("x_pocsync_extra"):
+            extra = json.loads(get("x_pocsync_extra"))
+            for k in ("public_key_fingerprint",) if isinstance(extra, dict) else ():
+                if k in extra:
+                    e[k] = extra[k]
         chans = lst("x-pocsync-secure-channel")
         if chans:
             e["secure_channels"] = [json.loads(x) for x in chans]

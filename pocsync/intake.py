@@ -35,7 +35,7 @@ import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
-from pocsync import freetext
+from pocsync import freetext, openpgp
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import ZERO
 from pocsync.errors import EntryError, MalformedJSON
@@ -213,6 +213,31 @@ def _secure_channels(where: _Where, e: dict[str, Any]) -> None:
                              "bad_field")
 
 
+def _public_key(where: _Where, e: dict[str, Any]) -> None:
+    """``public_key`` (armored OpenPGP, at most 16 KiB of ASCII) must have the ``public_key_fingerprint`` given."""
+    if e.get("public_key_fingerprint") is not None:
+        try:
+            e["public_key_fingerprint"] = openpgp.normalise_fingerprint(e["public_key_fingerprint"])
+        except openpgp.PublicKeyError as exc:
+            raise where.fail("public_key_fingerprint", exc.message, exc.reason) from None
+    key = e.get("public_key")
+    if key is None:
+        return
+    try:
+        info = openpgp.parse(key)
+    except openpgp.PublicKeyError as exc:
+        raise where.fail("public_key", exc.message, exc.reason) from None
+    fp = e.get("public_key_fingerprint")
+    if fp is None:
+        raise where.fail("public_key_fingerprint", f"give the fingerprint you verified with the key's holder "
+                         f"(this key's is {info.fingerprint}); a public_key is published only with it",
+                         "missing_fingerprint")
+    if fp != info.fingerprint:
+        raise where.fail("public_key_fingerprint", f"{fp} is not the fingerprint of public_key "
+                         f"({info.fingerprint}): a wrong or substituted key?", "fingerprint_mismatch")
+    e["public_key"] = "\n".join(ln.rstrip(" \t\r") for ln in key.strip().split("\n")) + "\n"
+
+
 def _is_date(value: object) -> bool:
     if not isinstance(value, str) or not _DATE_RE.match(value):
         return False
@@ -238,7 +263,10 @@ def _strict_json(where: _Where, e: dict[str, Any]) -> None:
 
 
 def _free_text(where: _Where, value: Any, field: str, top: str) -> None:
-    """Every string of the entry obeys :mod:`pocsync.freetext` (issue 11, case 13)."""
+    """Every string of the entry obeys :mod:`pocsync.freetext` (issue 11, case 13); ``public_key`` is
+    printable ASCII armor, checked by :mod:`pocsync.openpgp` instead."""
+    if top == "public_key" and field:
+        return
     if isinstance(value, str):
         why = freetext.problem(value, multiline=top in freetext.MULTILINE_FIELDS)
         if why:
@@ -299,6 +327,7 @@ def validate_entry(entry: object, *, record: str | None = None,
     _scalars(where, e)
     _lists(where, e)
     _secure_channels(where, e)
+    _public_key(where, e)
     _roles(where, e)
     _receipt_check(where, e)
     return e, model.receipt_warnings(e, today_iso=today_iso)

@@ -6,11 +6,15 @@ The pages hold no data: they fetch it from the API with the HttpOnly session coo
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from aiohttp import web
 
 STATIC = Path(__file__).parent / "static"
+# The vendored OpenPGP.js is ES modules (.mjs): browsers run a module only when served as JavaScript, and older
+# Pythons' mimetypes tables lack .mjs.
+mimetypes.add_type("text/javascript", ".mjs")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 

@@ -28,8 +28,11 @@ from pocsync.cli.common import (
     table,
 )
 from pocsync.cli import campaign_cmd, check_cmd, import_cmd
+from pocsync.cli.history_cmd import history
 from pocsync.cli.manifest_cmd import manifest
+from pocsync.cli.snapshot_cmd import snapshot
 from pocsync.cli.status_cmd import status
+from pocsync.cli.template_cmd import template
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
@@ -53,10 +56,13 @@ def cli() -> None:
 
 cli.add_command(manifest)
 cli.add_command(status)
+cli.add_command(snapshot)
+cli.add_command(history)
 cli.add_command(token)
 cli.add_command(import_cmd.export_cmd)
 cli.add_command(import_cmd.adapters_cmd)
 cli.add_command(bench_cmd)
+cli.add_command(template)
 cli.add_command(check_cmd.check)
 campaign_cmd.register(check_cmd.check)
 
@@ -235,6 +241,8 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
       networks         regional networks, e.g. ["eu-csirts"]
       secure_channels  e.g. [{"type": "openpgp", "fingerprint": "…", "expires": "2027-01-31"}]
       notes            free text
+      public_key       armored OpenPGP public key (gpg --armor --export), with
+      public_key_fingerprint  the fingerprint you verified with its holder (checked)
     The key of an entry is STATE/KIND; a put replaces this node's listing of that key.
 
     All records are checked first, then committed as one signed change-set; if any record is invalid or

@@ -60,9 +60,20 @@ def greater_withdrawal(current: Assertion | None, new: Assertion) -> Assertion:
     return new if current is None or new.rank > current.rank else current
 
 
-def greater(current: Assertion | None, new: Assertion) -> Assertion:
-    """Last-writer-wins register of a namespace other than ``entry``: the greatest rank wins."""
-    return new if current is None or new.rank > current.rank else current
+def greater(current: Assertion | None, new: Assertion, rank: Any = None) -> Assertion:
+    """Last-writer-wins register of a namespace other than ``entry``: the greatest rank wins.
+
+    ``rank`` (an op kind's own, e.g. templates: version first) maps (raw op, hlc, origin, cs id, index)
+    to a comparable tuple; by default the rank is (hlc, origin, cs id, index).
+    """
+    if current is None:
+        return new
+    if rank is None:
+        return new if new.rank > current.rank else current
+
+    def r(a: Assertion) -> tuple:
+        return rank(a.entry, a.hlc, a.origin, a.cs_id, a.index)
+    return new if r(new) > r(current) else current
 
 
 def digest_lines(view: Iterable[tuple[str, str, str]]) -> bytes:

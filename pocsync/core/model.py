@@ -40,7 +40,8 @@ def blank(text: str) -> bool:
 
 #: Entry fields in the stable order used by reports.
 CONTACT_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-                  "timezone", "languages", "secure_channels", "networks", "holder_epoch", "notes")
+                  "timezone", "languages", "secure_channels", "networks", "holder_epoch", "notes", "public_key",
+                  "public_key_fingerprint")
 
 #: Every reason :func:`parse_key` and :func:`check_structure` may give.
 REASONS = ("bad_key", "not_an_object", "key_mismatch", "unknown_kind", "missing_organisation", "missing_contact",

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pocsync.core import checks, model
+from pocsync.core import checks, model, templates
 from pocsync.errors import EntryError, ManifestError
 
 FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}\Z")
@@ -27,16 +27,17 @@ ENTRY = "entry"
 #: Features this software implements: name -> one-line description.
 FEATURES: dict[str, str] = {
     "toy-note": "op kind `note`: a short free-text note per State (namespace `note`); demonstrates feature gating",
+    "templates": "op kind `template`: communication templates signed by publisher nodes (namespace `template`)",
     "comm-checks": "op kind `check`: the signed result of checking one channel of an entry (namespace `check`, §15)",
     "freshness": "op kind `confirm`: an origin confirms an entry without changing it; overdue policy (§15)",
 }
 
 #: Names reserved for features announced in PROTOCOL.md §8.3 but not built yet (a manifest listing one
 #: is refused by this software, like any unknown feature).
-RESERVED_FEATURES = ("held-changes", "templates")
+RESERVED_FEATURES = ("held-changes",)
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_check")
+REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template", "bad_check")
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,13 @@ class OpKind:
     op: str
     namespace: str
     feature: str | None
-    state_of: Callable[[str], str]  # key -> the State it concerns; raises EntryError(bad_key)
+    state_of: Callable[[str], str | None]  # key -> the State it concerns (None: no State); raises EntryError(bad_key)
     check: Callable[[dict[str, Any], str, dict[str, Any]], None]  # (raw op, cs hlc, policy); raises EntryError
+    # a scope rule of its own, instead of the State rule: (origin, role_of, policy) -> refusal message or None
+    allowed: Callable[[str, Callable[[str], str | None], dict[str, Any]], str | None] | None = None
+    # merge rank of an effective op (namespaces other than entry): (raw op, hlc, origin, cs id, index) -> tuple;
+    # None: (hlc, origin, cs id, index)
+    rank: Callable[[dict[str, Any], str, str, str, int], tuple] | None = None
     # (namespace, record key) registers an effective op of a non-entry kind updates; default: its own key
     records: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
 
@@ -79,21 +85,56 @@ def _check_note(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> Non
                          reason="bad_note", field="text")
 
 
+def _template_state(key: str) -> None:
+    if not isinstance(key, str) or not templates.ID_RE.match(key):
+        raise EntryError(f"template key {key!r} must match {templates.ID_RE.pattern}", reason="bad_key", field="key")
+    return None
+
+
+def _check_template(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> None:
+    templates.check_op(raw)
+
+
+def template_publishers(policy: dict[str, Any]) -> list[str] | None:
+    """``policy.templates.publishers``, or None when absent (then every node with role ``un`` publishes)."""
+    return policy.get("templates", {}).get("publishers")
+
+
+def may_publish_templates(origin: str, role_of: Callable[[str], str | None], policy: dict[str, Any]) -> bool:
+    publishers = template_publishers(policy)
+    return origin in publishers if publishers is not None else role_of(origin) == "un"
+
+
+def _template_allowed(origin: str, role_of: Callable[[str], str | None], policy: dict[str, Any]) -> str | None:
+    if may_publish_templates(origin, role_of, policy):
+        return None
+    publishers = template_publishers(policy)
+    who = (f"policy.templates.publishers lists {publishers}" if publishers is not None
+           else "without policy.templates.publishers only nodes with role 'un' may")
+    return f"{origin} may not publish templates ({who})"
+
+
 KINDS: dict[str, OpKind] = {
     "put": OpKind("put", ENTRY, None, _entry_state, _check_entry_op),
     "delete": OpKind("delete", ENTRY, None, _entry_state, _check_entry_op),
     "withdraw": OpKind("withdraw", ENTRY, None, _entry_state, _check_entry_op),
     "note": OpKind("note", "note", "toy-note", _note_state, _check_note),
+    "template": OpKind("template", "template", "templates", _template_state, _check_template,
+                       allowed=_template_allowed, rank=templates.rank),
     "check": OpKind("check", checks.NS_CHECK, "comm-checks", checks.entry_key_state, checks.check_check,
-                    checks.check_records),
+                    records=checks.check_records),
     "confirm": OpKind("confirm", checks.NS_CONFIRM, "freshness", checks.entry_key_state, checks.check_confirm,
-                      checks.confirm_records),
+                      records=checks.confirm_records),
 }
 
 
 def refusal(raw: dict[str, Any], *, features: frozenset[str], policy: dict[str, Any], cs_hlc: str,
-            covers: Callable[[str], bool]) -> tuple[str, str] | None:
-    """(reason, message) refusing one op, or None: kind, feature, key, scope, then the kind's rules."""
+            covers: Callable[[str], bool], origin: str = "",
+            role_of: Callable[[str], str | None] = lambda _: None) -> tuple[str, str] | None:
+    """(reason, message) refusing one op, or None: kind, feature, key, scope, then the kind's rules.
+
+    The scope rule is ``covers(State of the key)``, or the kind's own ``allowed(origin, role_of, policy)``.
+    """
     name = raw.get("op")
     kind = KINDS.get(name) if isinstance(name, str) else None
     if kind is None:
@@ -104,7 +145,11 @@ def refusal(raw: dict[str, Any], *, features: frozenset[str], policy: dict[str, 
         state = kind.state_of(raw.get("key"))  # type: ignore[arg-type]
     except EntryError as exc:
         return exc.reason, exc.message
-    if not covers(state):
+    if kind.allowed is not None:
+        why = kind.allowed(origin, role_of, policy)
+        if why is not None:
+            return "out_of_scope", why
+    elif state is None or not covers(state):
         return "out_of_scope", f"{state} is outside the origin's scope"
     try:
         kind.check(raw, cs_hlc, policy)
@@ -134,8 +179,25 @@ def _note_policy(value: dict[str, Any]) -> None:
         raise ManifestError("policy.toy-note.max_length must be an integer from 1 to 10000")
 
 
+NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")  # as pocsync.core.manifest.NODE_ID_RE
+
+
+def _templates_policy(value: dict[str, Any]) -> None:
+    extra = set(value) - {"publishers"}
+    if extra:
+        raise ManifestError(f"policy.templates has unknown members {sorted(extra)}")
+    pubs = value.get("publishers")
+    if pubs is None and "publishers" in value:
+        raise ManifestError("policy.templates.publishers must be a list of node ids (omit it for the default)")
+    if pubs is not None and (not isinstance(pubs, list) or len(pubs) > 64
+                             or not all(isinstance(p, str) and NODE_ID_RE.match(p) for p in pubs)
+                             or pubs != sorted(set(pubs))):
+        raise ManifestError("policy.templates.publishers must be a sorted list of at most 64 distinct node ids")
+
+
 POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
-                                                              "freshness": checks.check_freshness_policy}
+                                                               "templates": _templates_policy,
+                                                               "freshness": checks.check_freshness_policy}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

@@ -252,7 +252,8 @@ class Replica:
         if node is None:
             return "unknown_origin", f"{origin!r} is not a node of manifest v{self.manifest.version}"
         why = opkinds.refusal(raw, features=self.manifest.features, policy=self.manifest.policy, cs_hlc=hlc,
-                              covers=lambda state: node.covers(state, seq))
+                              covers=lambda state: node.covers(state, seq), origin=origin,
+                              role_of=lambda nid: n.role if (n := self.manifest.nodes.get(nid)) else None)
         if why is not None and why[0] == "out_of_scope":
             return why[0], why[1].replace("the origin's scope", f"the scope of {origin} at seq {seq}")
         return why
@@ -274,7 +275,7 @@ class Replica:
             if kind.namespace != opkinds.ENTRY:  # last-writer-wins registers, one digest line each (§9)
                 for namespace, rkey in kind.records_of(op.raw):
                     a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
-                    st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a))
+                    st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a, kind.rank))
                 continue
             a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
                           op.entry if op.op == "put" else None)

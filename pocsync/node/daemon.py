@@ -30,6 +30,8 @@ from pocsync import logs, tokens
 from pocsync.api import auth
 from pocsync.api import checks as checks_api
 from pocsync.api import directory as directory_api
+from pocsync.api import templates as templates_api
+from pocsync.api import history as history_api
 from pocsync.api import ops as ops_api
 from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
@@ -264,6 +266,8 @@ def build_app(nd: NodeDir) -> web.Application:
     peer_api.add_routes(app, rt)
     ops_api.add_routes(app)
     directory_api.add_routes(app)
+    templates_api.add_routes(app)
+    history_api.add_routes(app)
     web_pages.add_routes(app)
     checks_api.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()

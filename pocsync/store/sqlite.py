@@ -757,6 +757,22 @@ class Store:
         return [dict(r) for r in
                 self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
 
+    # --- templates (issue 17, PROTOCOL.md §18) ---------------------------------------------
+    def templates(self) -> list[dict[str, Any]]:
+        """The effective version of every template, sorted by id: the document plus ``origin`` and ``hlc``."""
+        return [self._template_row(r) for r in
+                self.conn.execute("SELECT * FROM records WHERE ns='template' ORDER BY key")]
+
+    def template(self, template_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM records WHERE ns='template' AND key=?", (template_id,)).fetchone()
+        return self._template_row(r) if r is not None else None
+
+    @staticmethod
+    def _template_row(r: sqlite3.Row) -> dict[str, Any]:
+        return {**json.loads(r["entry"])["template"], "origin": r["origin"], "hlc": r["hlc"],
+                "cs_id": r["cs_id"], "index": r["idx"]}
+    # --- end of templates ------------------------------------------------------------------
+
     # --- tokens (ADR 13) ---------------------------------------------------------------
     def subject_state(self, key: str, jti: str | None, parent: str | None = None) -> dict[str, Any]:
         """For the token check: the live entry of ``key``, its latest death, whether ``jti`` (or the

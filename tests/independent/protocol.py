@@ -3,7 +3,7 @@
 It imports nothing from pocsync (only the standard library and the Ed25519 primitive of
 `cryptography`) and is deliberately small and direct: strict JSON (§2), envelopes (§5), manifests
 and their installation (§6), change-set acceptance (§8), op receipt rules (§7.1, §8.2), the merge
-and the view digest (§9), equivocation (§11) and signed peer requests (§13.2).  The tests run
+and the view digest (§9), equivocation (§11), signed peer requests (§13.2) and templates (§18).  The tests run
 every vector through it; where it and pocsync disagree, the document is ambiguous or one of the two
 is wrong.
 """
@@ -164,6 +164,7 @@ class Node:
     scope: list[dict]
     removed_at_seq: int | None
     restarts: list[dict]
+    role: str = "regional"
 
     def key(self, name: str, seq: int | None) -> bytes | None:
         for k in self.keys:
@@ -217,7 +218,8 @@ def manifest(data: bytes) -> Manifest:
         raw = base64.b64decode(r["public"])
         assert r["keyid"] == "root:" + hashlib.sha256(raw).hexdigest()[:16], "root keyid not derived from its key"
         roots[r["keyid"]] = raw
-    nodes = {nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [])
+    nodes = {nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [],
+                       n["role"])
              for nid, n in p["nodes"].items()}
     expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
     return Manifest("sha256:" + hashlib.sha256(payload).hexdigest(), p["version"], expires, p["threshold"], roots,
@@ -324,8 +326,8 @@ class Park(Exception):
 
 # --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
 KINDS = ("diplomatic", "technical")
-FEATURE_OF = {"note": "toy-note", "check": "comm-checks", "confirm": "freshness"}
-SOFTWARE_FEATURES = {"toy-note", "comm-checks", "freshness"}
+FEATURE_OF = {"note": "toy-note", "template": "templates", "check": "comm-checks", "confirm": "freshness"}
+SOFTWARE_FEATURES = {"toy-note", "templates", "comm-checks", "freshness"}
 # §15.2: results per channel kind, the member each result requires, positive results
 CHECK_RESULTS = {"email": ("sent", "acknowledged", "no_response", "bounced"),
                  "phone": ("answered", "no_answer", "wrong_number")}
@@ -398,6 +400,14 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         return "unknown_op"
     if kind in FEATURE_OF and FEATURE_OF[kind] not in m.features:
         return "feature_off"
+    if kind == "template":  # §18.1: the key is the id; the scope rule is the publisher rule
+        if not TEMPLATE_ID.fullmatch(op["key"]):
+            return "bad_key"
+        publishers = m.policy.get("templates", {}).get("publishers")
+        if publishers is None and m.nodes[cs.origin].role != "un" or publishers is not None and \
+                cs.origin not in publishers:
+            return "out_of_scope"
+        return template_refusal(op)
     if kind in BASE_OPS or kind in ("check", "confirm"):
         parts = op["key"].split("/")
         if len(parts) != 2 or not STATE.fullmatch(parts[0]) or parts[1] not in KINDS:
@@ -419,6 +429,212 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         t = op.get("text")
         if not isinstance(t, str) or all(c in SPACE for c in t) or len(t) > limit:
             return "bad_note"
+    return None
+
+
+# --- §18 templates ------------------------------------------------------------------------------------
+TEMPLATE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+PROP_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+LANG = re.compile(r"[a-z]{2}")
+NODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+PURPOSES = ("request_for_assistance", "notice_of_malicious_activity", "request_for_information", "reply")
+SYNTAX = set("\\^$.|?*+()[]{}")
+
+
+def _txt(v: object, most: int) -> bool:
+    return isinstance(v, str) and 1 <= len(v) <= most and not all(c in SPACE for c in v)
+
+
+def _integer(v: object) -> bool:
+    return type(v) is int
+
+
+def safe_pattern(p: object) -> bool:
+    """§18.3, read with an explicit stack of open groups (a different shape from pocsync's recursive reader)."""
+    if not isinstance(p, str) or not 1 <= len(p) <= 200 or any(not 0x20 <= ord(c) <= 0x7E for c in p):
+        return False
+    s = p[1:] if p.startswith("^") else p
+    if s.endswith("$") and not _escaped_at(s, len(s) - 1):
+        s = s[:-1]
+    # stack of frames: [holds a quantifier, holds "|"]; atoms: what the last atom was (None: nothing to repeat)
+    stack: list[list[bool]] = [[False, False]]
+    last: tuple[bool, bool] | None = None  # (quantifier inside, "|" inside) of the last atom
+    quantifiers = 0
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "(":
+            if s[i + 1:i + 2] == "?" or len(stack) > 4:
+                return False
+            stack.append([False, False])
+            last = None
+            i += 1
+            continue
+        if c == ")":
+            if len(stack) == 1:
+                return False
+            q, a = stack.pop()
+            last = (q, a)
+            stack[-1][0] |= q
+            stack[-1][1] |= a
+            i += 1
+        elif c == "|":
+            stack[-1][1] = True
+            last = None
+            i += 1
+            continue
+        elif c in "?*+{":
+            if last is None:
+                return False
+            if c == "{":
+                m = re.match(r"\{([0-9]{1,4})(,([0-9]{0,4}))?\}", s[i:])
+                if not m:
+                    return False
+                lo = int(m.group(1))
+                hi = lo if m.group(2) is None else (int(m.group(3)) if m.group(3) else 1000)
+                if lo > hi or hi > 1000:
+                    return False
+                i += len(m.group(0))
+            else:
+                hi = 1 if c == "?" else 1001
+                i += 1
+            quantifiers += 1
+            if quantifiers > 10 or (hi > 1 and (last[0] or last[1])):
+                return False
+            stack[-1][0] = True
+            last = None  # a quantifier cannot follow a quantifier
+            continue
+        elif c == "[":
+            j = _class_end(s, i)
+            if j < 0:
+                return False
+            last = (False, False)
+            i = j
+        elif c == "\\":
+            if i + 1 >= len(s) or s[i + 1] not in set("dDwWsS/") | SYNTAX:
+                return False
+            last = (False, False)
+            i += 2
+        elif c in SYNTAX and c != ".":
+            return False
+        else:
+            last = (False, False)
+            i += 1
+    return len(stack) == 1
+
+
+def _escaped_at(s: str, k: int) -> bool:
+    n = 0
+    while k - 1 - n >= 0 and s[k - 1 - n] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+def _class_end(s: str, i: int) -> int:
+    """Index after the class opening at s[i], or -1 when it breaks §18.3."""
+    i += 1
+    if s[i:i + 1] == "^":
+        i += 1
+    items: list[str | None] = []  # single characters, None for a class escape, "-" markers kept as characters
+    while True:
+        if i >= len(s):
+            return -1
+        c = s[i]
+        if c == "]":
+            break
+        if c == "[":
+            return -1
+        if c == "\\":
+            if i + 1 >= len(s) or s[i + 1] not in set("dDwWsS/-") | SYNTAX:
+                return -1
+            items.append(None if s[i + 1] in "dDwWsS" else s[i + 1])
+            i += 2
+        else:
+            items.append(c if c != "-" else "RANGE")
+            i += 1
+    if not items:
+        return -1
+    # ranges: "x - y" (x and y any characters, "-" too); a "-" first or last in the class is a character
+    k = 0
+    while k < len(items):
+        if k + 2 < len(items) and items[k + 1] == "RANGE":
+            lo, hi = items[k], items[k + 2]
+            lo = "-" if lo == "RANGE" else lo
+            hi = "-" if hi == "RANGE" else hi
+            if lo is None or hi is None or ord(lo) > ord(hi):
+                return -1
+            k += 3
+        else:
+            k += 1
+    return i + 1
+
+
+def template_refusal(op: dict) -> str | None:
+    """§18.2 and §18.3: ``bad_template`` or None."""
+    d = op.get("template")
+    bad = "bad_template"
+    if not isinstance(d, dict) or len(canonical(d)) > 65536 or set(d) - {"id", "version", "purpose", "languages",
+                                                                          "schema"}:
+        return bad
+    if not isinstance(d.get("id"), str) or not TEMPLATE_ID.fullmatch(d["id"]):
+        return bad
+    if not _integer(d.get("version")) or not 1 <= d["version"] <= 2**31 - 1 or d.get("purpose") not in PURPOSES:
+        return bad
+    sc = d.get("schema")
+    if not isinstance(sc, dict) or set(sc) - {"type", "properties", "required"} or sc.get("type") != "object":
+        return bad
+    props = sc.get("properties")
+    if not isinstance(props, dict) or not 1 <= len(props) <= 64:
+        return bad
+    for name, pr in props.items():
+        if not PROP_NAME.fullmatch(name) or not isinstance(pr, dict):
+            return bad
+        if set(pr) - {"type", "enum", "maxLength", "pattern", "format"} or pr.get("type") not in ("string", "integer",
+                                                                                                   "boolean"):
+            return bad
+        t = pr["type"]
+        if t != "string" and set(pr) & {"maxLength", "pattern", "format"}:
+            return bad
+        if "enum" in pr:
+            e = pr["enum"]
+            if not isinstance(e, list) or not 1 <= len(e) <= 100:
+                return bad
+            ok = {"string": lambda v: _txt(v, 200), "integer": _integer, "boolean": lambda v: type(v) is bool}[t]
+            if not all(ok(v) for v in e) or len(set(e)) != len(e):
+                return bad
+        if "maxLength" in pr and not (_integer(pr["maxLength"]) and 1 <= pr["maxLength"] <= 10000):
+            return bad
+        if "pattern" in pr and not safe_pattern(pr["pattern"]):
+            return bad
+        if "format" in pr and pr["format"] not in ("date-time", "email"):
+            return bad
+    req = sc.get("required", [])
+    if not isinstance(req, list) or not all(isinstance(r, str) and r in props for r in req) or len(set(req)) != len(req):
+        return bad
+    langs = d.get("languages")
+    if not isinstance(langs, dict) or not {"en", "fr", "es"} <= set(langs) or len(langs) > 16:
+        return bad
+    for code, lang in langs.items():
+        if not LANG.fullmatch(code) or not isinstance(lang, dict) or set(lang) != {"title", "text", "fields"}:
+            return bad
+        if not _txt(lang["title"], 200) or not _txt(lang["text"], 20000):
+            return bad
+        f = lang["fields"]
+        if not isinstance(f, dict) or set(f) != set(props):
+            return bad
+        for name, fd in f.items():
+            if not isinstance(fd, dict) or set(fd) - {"label", "help", "options"} or not _txt(fd.get("label"), 200):
+                return bad
+            if "help" in fd and not _txt(fd["help"], 2000):
+                return bad
+            if "options" in fd:
+                e = props[name].get("enum")
+                o = fd["options"]
+                if props[name]["type"] != "string" or e is None or not isinstance(o, dict) or set(o) != set(e) \
+                        or not all(_txt(v, 200) for v in o.values()):
+                    return bad
+    if d["id"] != op.get("key"):
+        return bad
     return None
 
 
@@ -479,6 +695,7 @@ class Replica:
         latest: dict[tuple[str, str], tuple] = {}  # (origin, key) -> (rank, op)
         withdrawals: dict[str, tuple] = {}
         other: dict[tuple[str, str], tuple] = {}  # (namespace, key) -> rank
+        other_t: dict[tuple[str, str], tuple] = {}  # template keys -> (version, hlc, origin, id, index)
         for (origin, seq), cs in sorted(self.log.items()):
             node = self.m.nodes[origin]
             forks = [s for (o, s) in self.proofs if o == origin and node.segment(s)[0] == node.segment(seq)[0]]
@@ -488,6 +705,11 @@ class Replica:
                     refused.append([origin, seq, i, why])
                     continue
                 rank = (cs.hlc, origin, cs.id, i)
+                if op["op"] == "template":  # §18.1: version first; the line keeps (id, index) at the end
+                    k = ("template", op["key"])
+                    trank = (op["template"]["version"],) + rank
+                    other_t[k] = max(other_t.get(k, trank), trank)
+                    continue
                 if op["op"] in ("note", "confirm", "check"):
                     if op["op"] == "check":  # §15.3: latest per channel, latest positive, latest per campaign
                         base = op["key"] + "/" + op["channel"]
@@ -517,6 +739,7 @@ class Replica:
                 if op == "put":
                     lines.append(f"entry {key} {rank[2]}#{rank[3]}\n")
         lines += [f"{ns} {k} {r[2]}#{r[3]}\n" for (ns, k), r in other.items()]
+        lines += [f"{ns} {k} {r[3]}#{r[4]}\n" for (ns, k), r in other_t.items()]
         return sorted(refused), "".join(sorted(lines))
 
 

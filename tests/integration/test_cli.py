@@ -48,6 +48,10 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
     "manifest show", "manifest install --data", "entry put --data --author", "entry delete --data",
     "entry import --data --adapter --author", "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
     "log import --data", "log verify --data", "digest --data", "quarantine list --data",
+    "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
+    "snapshot verify --root-pub --passphrase-file --identity --json",
+    "snapshot render --passphrase-file --identity --html --root-pub", "snapshot keygen --out",
+    "history show --data --json", "history bundle --data --out",
 ])
 def test_public_interface_names_and_flags_exist(path: str) -> None:
     words = path.split()
@@ -325,6 +329,12 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     (w / "ukr.json").write_text(json.dumps(ENTRIES["osce"][1]))
     (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
     (w / "wrong-pw").write_text("not the passphrase\n")
+    from pocsync.shipped_templates import paths as template_paths
+    no_es = json.loads(template_paths()[0].read_text())
+    del no_es["languages"]["es"]
+    (w / "tpl-no-es.json").write_text(json.dumps(no_es))
+    (w / "pw600").write_text("a passphrase of twenty characters or more\n")
+    (w / "pw600").chmod(0o600)
     m = fed.manifest
     return [
         (["keys", "root-init", "--out", root], "exists"),
@@ -413,6 +423,23 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["manifest", "publish", m, "--mqtt", "http://broker"], "mqtt://"),
         (["status", "--url", "nowhere", "--token", w / "empty"], "--url"),
         (["status", "--url", "http://127.0.0.1:9", "--token", w / "empty"], "does not hold a token"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age"], "exactly one of"),
+        (["snapshot", "create", "--data", nowhere, "--out", w / "s.age", "--passphrase-file", w / "pw600"],
+         "pocsync init"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--recipient", "not-an-age-key"], "age public key"),
+        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--passphrase-file", w / "wrong-pw"],
+         "readable by others"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub", "--passphrase-file",
+          w / "pw600"], "not an age-encrypted"),
+        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub"], "exactly one of"),
+        (["snapshot", "render", w / "missing.age", "--passphrase-file", w / "pw600", "--html", w / "o.html"],
+         "not found"),
+        (["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
+         "not an age secret key"),
+        (["snapshot", "keygen", "--out", w / "pw600"], "exists"),
+        (["history", "show", "--data", eu, "DE"], "alpha-3"),
+        (["history", "show", "--data", nowhere, "DEU"], "pocsync init"),
+        (["history", "bundle", "--data", eu, "DEU", "--out", w / "pw600"], "exists"),
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
@@ -423,6 +450,15 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["check", "start", "--data", eu, "--deadline", "48h"], "[smtp]"),
         (["check", "status", "--data", nowhere], "pocsync init"),
         (["check", "status", "--data", eu, "--campaign", "nope"], "no campaign"),
+        (["template", "publish", "--data", eu, template_paths()[0]], "eu may not publish templates"),
+        (["template", "publish", "--data", fed.data("un"), w / "garbage.json"], "malformed"),
+        (["template", "publish", "--data", fed.data("un"), w / "tpl-no-es.json"], "missing: ['es']"),
+        (["template", "publish", "--data", fed.data("un")], "--shipped"),
+        (["template", "list", "--data", nowhere], "pocsync init"),
+        (["template", "show", "--data", eu, "no-such-template"], "no template 'no-such-template'"),
+        (["template", "show", "--data", eu, "Bad Id"], "template id"),
+        (["template", "publishers", m, "--nodes", "un,nope"], "nope is not a node"),
+        (["template", "publishers", m], "--default"),
         (["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
          "not in the merged view"),
         (["check", "record", "--data", eu, "AUT/tech", "--channel", "phone:1", "--result", "answered"], "key"),

@@ -93,7 +93,7 @@ def test_sources_in_sync_toml(tmp_path: Path) -> None:
     from pocsync import config
 
     example = (Path(__file__).parents[2] / "sync.toml.example").read_text()
-    block = example[example.index("# [[sources]]"):]
+    block = example[example.index("# [[sources]]"):].split("\n\n")[0]  # the sources block only
     uncommented = example + "\n" + re.sub(r"^# ", "", block, flags=re.M)
     f = tmp_path / "sync.toml"
     f.write_text(uncommented)

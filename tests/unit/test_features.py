@@ -140,4 +140,4 @@ def test_features_and_policy_are_validated() -> None:
         mf.set_policy(M_ON.payload, "toy-note", {"max_length": 0})
     p = mf.set_features(M_ON_SHORT.payload, [])  # dropping the feature drops its policy
     assert "features" not in p and "policy" not in p
-    assert opkinds.unsupported(frozenset({"toy-note", "templates"})) == ["templates"]
+    assert opkinds.unsupported(frozenset({"toy-note", "held-changes"})) == ["held-changes"]

@@ -305,7 +305,7 @@ def test_warnings_in_stable_order() -> None:
 def test_contact_fields_order() -> None:
     assert model.CONTACT_FIELDS == ("state", "kind", "organisation", "position", "person", "emails", "phones",
                                     "available_24_7", "timezone", "languages", "secure_channels", "networks",
-                                    "holder_epoch", "notes")
+                                    "holder_epoch", "notes", "public_key", "public_key_fingerprint")
     assert model.contact_fields() == model.CONTACT_FIELDS
 
 

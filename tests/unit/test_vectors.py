@@ -156,7 +156,8 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 
 FEDERATION = "federation.json"  # the manifest the scenario vectors embed
 SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
-             "feature_off.json", "feature_on.json", "surrogate.json", "checks.json"]
+             "feature_off.json", "feature_on.json", "surrogate.json", "templates_on.json", "templates_publishers.json",
+             "checks.json"]
 
 
 def _reason(fn, *args, **kw):
@@ -270,6 +271,20 @@ def test_entry_vectors_both_ways() -> None:
     for c in v["cases"]:
         assert _reason(model.check_structure, c["key"], c["entry"], cs_hlc=v["cs_hlc"]) == c["reason"], c["name"]
         assert indep.entry_refusal(c["key"], c["entry"], v["cs_hlc"]) == c["reason"], c["name"]
+
+
+def test_template_vectors_both_ways() -> None:
+    """"templates.json" (§18.2, §18.3): each document and pattern judged alike by pocsync and the independent reading."""
+    from pocsync.core import templates as tpl
+
+    v = load("templates.json")
+    assert {c["reason"] for c in v["cases"]} == {None, "bad_template"}
+    for c in v["cases"]:
+        assert _reason(tpl.check_op, c["op"]) == c["reason"], c["name"]
+        assert indep.template_refusal(c["op"]) == c["reason"], c["name"]
+    assert {p["safe"] for p in v["patterns"]} == {True, False}
+    for p in v["patterns"]:
+        assert (tpl.pattern_problem(p["pattern"]) is None) == p["safe"] == indep.safe_pattern(p["pattern"]), p
 
 
 def test_every_vector_file_is_checked_here() -> None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
+from pocsync.errors import EntryError
 from pocsync.core import hlc as hlcmod
 from pocsync.core import manifest as mf
 from pocsync.core.heads import HeadVector
@@ -631,7 +632,10 @@ def entry_vectors() -> None:
             "languages": ["de", "en"], "secure_channels": [{"type": "openpgp", "fingerprint": "AB12",
                                                             "expires": "2027-01-31"}],
             "networks": ["example-net"], "holder_epoch": "1763800000100-0000", "notes": "Fictional.",
-            "x-regional": {"kept": [1, 2]}}
+            "x-regional": {"kept": [1, 2]},
+            "public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEU/NfCxYJKwYBBAHaRw8BAQdAPwmJlL3ZFu1AUxl5NOSofIBzOhKA1i+AEJku\n"
+                          "Q+47JAY=\n-----END PGP PUBLIC KEY BLOCK-----\n",  # RFC 9580 A.1 (a sample)
+            "public_key_fingerprint": "C959BDBAFA32A2F89A153B678CFDE12197965A9A"}
     cases = [
         ("every field", "DEU/diplomatic", full),
         ("minimal diplomatic", "DEU/diplomatic", d),
@@ -644,6 +648,8 @@ def entry_vectors() -> None:
         ("empty lists", "DEU/technical", {**t, "phones": [], "languages": [], "networks": [], "secure_channels": []}),
         ("holder_epoch equal to the change-set hlc", "DEU/technical", {**t, "holder_epoch": H}),
         ("unknown fields of any JSON type", "DEU/technical", {**t, "x": None, "y": [{"z": True}], "w": 3}),
+        ("public_key and its fingerprint: no receipt rule (checked at the origin only)", "DEU/technical",
+         {**t, "public_key": 42, "public_key_fingerprint": ["not", "hex"]}),
         ("not an object", "DEU/technical", ["x"]),
         ("state missing", "DEU/technical", {k: v for k, v in t.items() if k != "state"}),
         ("state of another key", "DEU/technical", {**t, "state": "FRA"}),
@@ -688,12 +694,126 @@ def entry_vectors() -> None:
     write("entries.json", {"cs_hlc": H, "schema": "docs/entry.schema.json", "cases": out})
 
 
+def template_doc(tid: str = "request-for-information", version: int = 1, **over: object) -> dict:
+    """A small template document (PROTOCOL.md §18.2), fictional wording."""
+    names = ["subject", "urgency", "reply_by"]
+    d = {"id": tid, "version": version, "purpose": "request_for_information",
+         "schema": {"type": "object", "required": ["subject", "urgency"],
+                    "properties": {"subject": {"type": "string", "maxLength": 200, "pattern": "^[^\\[\\]]+$"},
+                                   "urgency": {"type": "string", "enum": ["low", "high"]},
+                                   "reply_by": {"type": "string", "format": "date-time"}}},
+         "languages": {c: {"title": f"Request for information ({c})", "text": f"Please tell us more ({c}).",
+                           "fields": {n: {"label": f"{n} ({c})"} for n in names}} for c in ("en", "es", "fr")}}
+    d["languages"]["fr"]["fields"]["urgency"]["options"] = {"low": "Faible", "high": "Élevée"}
+    d.update(over)
+    return d
+
+
+def template_vectors() -> None:
+    """§18: documents and patterns with their reasons; the op kind under the default and a policy."""
+    import copy
+
+    from pocsync.core import templates as tpl
+
+    def case(name: str, doc: object, key: str = "request-for-information") -> dict:
+        op = {"op": "template", "key": key, "template": doc}
+        try:
+            tpl.check_op(op)
+            reason = None
+        except EntryError as exc:
+            reason = exc.reason
+        return {"name": name, "op": op, "reason": reason}
+
+    def mutate(fn) -> dict:
+        d = copy.deepcopy(template_doc())
+        fn(d)
+        return d
+
+    good = template_doc()
+    cases = [
+        case("valid", good),
+        case("valid, version 2147483647", template_doc(version=2**31 - 1)),
+        case("id differs from the key", good, key="other"),
+        case("not an object", ["x"]),
+        case("unknown member", template_doc(extra=True)),
+        case("version 0", template_doc(version=0)),
+        case("version true", template_doc(version=True)),
+        case("unknown purpose", template_doc(purpose="gossip")),
+        case("no schema", mutate(lambda d: d.pop("schema"))),
+        case("$ref in the schema", mutate(lambda d: d["schema"].update({"$ref": "https://example.org/s.json"}))),
+        case("$ref in a property", mutate(lambda d: d["schema"]["properties"]["subject"].update({"$ref": "#/x"}))),
+        case("schema type array", mutate(lambda d: d["schema"].update({"type": "array"}))),
+        case("property type number", mutate(lambda d: d["schema"]["properties"]["subject"].update({"type": "number"}))),
+        case("required names no property", mutate(lambda d: d["schema"].update({"required": ["subject", "nope"]}))),
+        case("maxLength 10001", mutate(lambda d: d["schema"]["properties"]["subject"].update({"maxLength": 10001}))),
+        case("maxLength on boolean", mutate(lambda d: d["schema"]["properties"].update(
+            {"subject": {"type": "boolean", "maxLength": 3}}))),
+        case("enum of mixed types", mutate(lambda d: d["schema"]["properties"]["urgency"].update(
+            {"enum": ["low", 2]}))),
+        case("format uri", mutate(lambda d: d["schema"]["properties"]["reply_by"].update({"format": "uri"}))),
+        case("nested quantifier", mutate(lambda d: d["schema"]["properties"]["subject"].update(
+            {"pattern": "^(a+)+$"}))),
+        case("missing language es", mutate(lambda d: d["languages"].pop("es"))),
+        case("missing label", mutate(lambda d: d["languages"]["fr"]["fields"].pop("urgency"))),
+        case("extra label", mutate(lambda d: d["languages"]["en"]["fields"].update({"x": {"label": "x"}}))),
+        case("blank title", mutate(lambda d: d["languages"]["en"].update({"title": "\u3000 "}))),
+        case("help null", mutate(lambda d: d["languages"]["en"]["fields"]["subject"].update({"help": None}))),
+        case("options without enum", mutate(lambda d: d["languages"]["en"]["fields"]["subject"].update(
+            {"options": {"a": "A"}}))),
+        case("options missing a value", mutate(lambda d: d["languages"]["es"]["fields"]["urgency"].update(
+            {"options": {"low": "Baja"}}))),
+        case("language code EN", mutate(lambda d: d["languages"].update({"EN": d["languages"]["en"]}))),
+        case("over 65536 bytes of canonical JSON", mutate(lambda d: d["languages"].update(
+            {c: {**d["languages"]["en"], "text": "x" * 20000} for c in ("de", "it", "pt", "ru")}))),
+    ]
+    patterns = ["^[A-Z]{3}-[0-9]{4,6}$", "[a-z0-9._-]+", "\\d+(\\.\\d+)?", "(ab|cd)", "(ab)+", "[+--]", "[--a]",
+                "^$", "a|", "x{0}", "\\$\\^", "[a\\-z]", "((((a))))",
+                "(a+)+", "(a|b)*", "a**", "a+?", "a{2,1}", "a{1001}", "a{,3}", "(?=a)", "(?:a)", "\\1", "\\b",
+                "a\\-b", "[--!]", "[a-\\d]", "[]", "[a", "(a", "a)", "a$b", "b^", "]", "}", "{", "é",
+                "(((((a)))))", "a?" * 11, "x" * 201]
+    write("templates.json", {
+        "description": "template documents (PROTOCOL.md §18.2) as ops with the expected reason, and patterns "
+                       "(§18.3) with whether they are in the safe subset",
+        "cases": cases,
+        "patterns": [{"pattern": p, "safe": tpl.pattern_problem(p) is None} for p in patterns]})
+
+    m1 = signed(federation({"eu": ["DEU", "FRA", "ITA"], "osce": ["DEU", "FRA", "ITA", "UKR"], "un": "all"}),
+                ["root"])
+    on = signed(mf.set_features(mf.next_version(m1.payload), ["templates"]), ["root"])
+    pubs = signed(mf.set_policy(mf.next_version(on.payload), "templates", {"publishers": ["osce", "un"]}), ["root"])
+    un, osce, eu = Chain("un"), Chain("osce"), Chain("eu")
+    reply = template_doc("reply", purpose="reply")
+    cs = [
+        un.sign("1763800000100-0000", [{"op": "template", "key": "request-for-information", "template": good},
+                                       {"op": "template", "key": "reply", "template": reply}],
+                label="un#1 publishes request-for-information v1 and reply v1"),
+        osce.sign("1763800000300-0000", [{"op": "template", "key": "request-for-information",
+                                          "template": template_doc(version=2)},
+                                         {"op": "template", "key": "reply", "template": reply}],
+                  label="osce#1 publishes request-for-information v2, and reply v1 at a later hlc"),
+        eu.sign("1763800000400-0000", [{"op": "template", "key": "request-for-information",
+                                        "template": template_doc(version=9)}],
+                label="eu#1, a regional node that is no publisher: out_of_scope"),
+        un.sign("1763800000500-0000", [{"op": "template", "key": "request-for-information", "template": good},
+                                       {"op": "template", "key": "Bad", "template": good},
+                                       {"op": "template", "key": "x", "template": mutate(
+                                           lambda d: d["languages"].pop("fr")) | {"id": "x"}}],
+                label="un#2 republishes v1 later (a lower version never wins), a bad key, a template without fr"),
+    ]
+    scenario("templates_on.json", "op kind `template` once manifest v2 lists feature templates: only the un "
+             "node publishes (role un)", [m1, on], cs)
+    scenario("templates_publishers.json", "the same change-sets under manifest v3, policy.templates.publishers "
+             "[osce, un]: osce's version 2 wins over un's version 1; reply v1 at equal version goes to the later hlc",
+             [m1, on, pubs], cs)
+
+
 def more_vectors() -> None:
     json_vectors()
     peer_request_vectors()
     scenario_vectors()
     manifest_step_vectors()
     entry_vectors()
+    template_vectors()
     check_vectors()
 
 

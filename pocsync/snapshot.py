@@ -1,0 +1,375 @@
+"""A signed, encrypted snapshot of the merged view for the day the network is down (issue 16 part 3).
+
+Format (PROTOCOL.md §17.3, ADR 32): an age file (age-encryption.org/v1, to a passphrase or to X25519
+recipients) whose plaintext is the canonical JSON **container**
+
+    {"format": "pocsync.snapshot-file/v1", "snapshot": "<DSSE envelope>", "manifests": ["<manifest envelope>", …]}
+
+The snapshot envelope (payloadType ``application/vnd.pocsync.snapshot+json``) is signed by the node's
+current signing key (as a peer request is, §13.2) over the payload
+
+    {"type": "pocsync.snapshot/v1", "node", "taken_at", "taken_ms", "manifest", "manifest_id", "digest",
+     "heads", "entries": [...], "records": [...]}
+
+and ``manifests`` is the node's manifest chain (every installed version).  :func:`verify` anchors the
+chain at a root public key given by the reader (never at the roots the file names), follows it by the
+install rules of §6, checks the snapshot's signature against the last version, and recomputes the
+view digest from the entries and records.
+
+:func:`render_html` writes a self-contained printable page (no script, no outside asset; every field
+escaped, bidirectional and control characters removed).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyrage
+
+from pocsync.core import envelope as dsse
+from pocsync.core import jsonc
+from pocsync.core import manifest as mf
+from pocsync.core.keys import ed25519_public_from_b64, root_keyid
+from pocsync.core.merge import view_digest
+from pocsync.errors import KeyFileError, PocsyncError, SignatureError
+
+SNAPSHOT_TYPE = "application/vnd.pocsync.snapshot+json"
+SNAPSHOT_PAYLOAD = "pocsync.snapshot/v1"
+CONTAINER_FORMAT = "pocsync.snapshot-file/v1"
+MAX_FILE_BYTES = 64 << 20  # an encrypted snapshot file, read before decryption
+MAX_PLAIN_BYTES = 64 << 20
+PASSPHRASE_BITS = 160  # a generated passphrase: 32 base32 characters (5 bits each)
+MIN_PASSPHRASE_CHARS = 20  # a passphrase a person chose (the API refuses shorter ones)
+BASE32 = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols, no 0/O, 1/I
+
+
+class SnapshotError(PocsyncError):
+    """A snapshot that cannot be opened or does not verify."""
+
+
+def generate_passphrase() -> str:
+    """160 random bits as 32 characters in groups of four (``ABCD-EFGH-…``), easy to copy by hand."""
+    chars = "".join(secrets.choice(BASE32) for _ in range(PASSPHRASE_BITS // 5))
+    return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
+
+
+# --- creating ----------------------------------------------------------------------------------------
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def current_key_name(m: mf.Manifest, node_id: str) -> str:
+    """The node's current signing key (no ``until_seq``; the node not removed), as for peer requests."""
+    node = m.nodes.get(node_id)
+    if node is None or node.removed:
+        raise SnapshotError(f"{node_id} is not a current member of manifest v{m.version}", reason="not_a_member")
+    keys = [k for k in node.signing_keys if k.until_seq is None]
+    if not keys:
+        raise SnapshotError(f"manifest v{m.version} lists no current signing key of {node_id}", reason="no_key")
+    return max(keys, key=lambda k: k.from_seq).name
+
+
+def payload_of(store: Any, *, now_ms: int | None = None) -> dict[str, Any]:
+    """What a snapshot holds, read from a store in one transaction."""
+    t = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    with store.transaction():
+        m = store.require_manifest()
+        entries = [{"key": r["key"], "entry": r["entry"], "origin": r["origin"], "cs_id": r["cs_id"],
+                    "index": r["index"], "hlc": r["hlc"], "author": r["author"]} for r in store.entries()]
+        records = [{"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"], "cs_id": r["cs_id"],
+                    "index": r["idx"], "hlc": r["hlc"], "author": r["author"], "record": jsonc.loads(r["entry"])}
+                   for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key")]
+        heads = {o: {"seq": h.seq, "id": h.id} for o, h in sorted(store.heads().items())}
+        digest = store.digest()
+        chain = [store.manifest_bytes(v) for v in store.manifest_versions()]
+        node = store.node_id
+    return {"payload": {"type": SNAPSHOT_PAYLOAD, "node": node, "taken_at": _utc(t), "taken_ms": t,
+                        "manifest": m.version, "manifest_id": m.id, "digest": digest, "heads": heads,
+                        "entries": entries, "records": records},
+            "manifest": m, "chain": chain}
+
+
+def build(store: Any, nd: Any, *, now_ms: int | None = None) -> bytes:
+    """The signed container (plaintext) of a snapshot of ``store``, signed with ``nd``'s current key."""
+    got = payload_of(store, now_ms=now_ms)
+    m, me = got["manifest"], got["payload"]["node"]
+    name = current_key_name(m, me)
+    try:
+        key = nd.signing_key(name)
+    except KeyFileError as exc:
+        raise SnapshotError(f"cannot sign the snapshot with {me}:{name}: {exc.message}", reason=exc.reason) from None
+    env = dsse.sign(SNAPSHOT_TYPE, jsonc.dumps(got["payload"]), f"{me}:{name}", key)
+    return jsonc.dumps({"format": CONTAINER_FORMAT, "snapshot": env.to_bytes().decode(),
+                        "manifests": [c.decode() for c in got["chain"]]})
+
+
+# --- encryption (age) ----------------------------------------------------------------------------------
+def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[str] | tuple[str, ...] = ()) -> bytes:
+    if (passphrase is None) == (not recipients):
+        raise SnapshotError("give a passphrase or recipients (not both)", reason="usage")
+    if passphrase is not None:
+        try:
+            return pyrage.passphrase.encrypt(plain, passphrase.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise SnapshotError("the passphrase is not UTF-8 text", reason="bad_passphrase") from None
+    keys = []
+    for r in recipients:
+        try:
+            keys.append(pyrage.x25519.Recipient.from_str(r.strip()))
+        except Exception:  # noqa: BLE001 — pyrage raises its own RecipientError / ValueError
+            raise SnapshotError(f"{r[:80]!r} is not an age public key (age1…)", reason="bad_recipient") from None
+    return pyrage.encrypt(plain, keys)
+
+
+def read_identities(text: str) -> list[Any]:
+    """age identities (``AGE-SECRET-KEY-1…`` lines; ``#`` comments and blank lines skipped)."""
+    ids = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            ids.append(pyrage.x25519.Identity.from_str(line))
+        except Exception:  # noqa: BLE001
+            raise SnapshotError("the identity file holds a line that is not an age secret key (AGE-SECRET-KEY-1…)",
+                                reason="bad_identity") from None
+    if not ids:
+        raise SnapshotError("the identity file holds no age secret key", reason="bad_identity")
+    return ids
+
+
+def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[Any] | None = None) -> bytes:
+    if len(blob) > MAX_FILE_BYTES:
+        raise SnapshotError(f"the file is larger than {MAX_FILE_BYTES >> 20} MiB", reason="oversize")
+    if not blob.startswith(b"age-encryption.org/v1\n") and not blob.startswith(b"-----BEGIN AGE ENCRYPTED FILE"):
+        raise SnapshotError("not an age-encrypted snapshot file", reason="not_a_snapshot")
+    try:
+        if passphrase is not None:
+            plain = pyrage.passphrase.decrypt(blob, passphrase.decode("utf-8", "replace"))
+        else:
+            plain = pyrage.decrypt(blob, identities or [])
+    except Exception as exc:  # noqa: BLE001 — pyrage.DecryptError and friends: one line, never a traceback
+        what = "passphrase" if passphrase is not None else "identity"
+        raise SnapshotError(f"cannot decrypt the snapshot: wrong {what}, or the file was changed ({exc})",
+                            reason="decrypt_failed") from None
+    if len(plain) > MAX_PLAIN_BYTES:
+        raise SnapshotError("the decrypted snapshot is too large", reason="oversize")
+    return plain
+
+
+# --- verifying -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verified:
+    payload: dict[str, Any]
+    manifest_version: int
+    manifest_expires: int
+    keyid: str
+    anchor_version: int
+
+    @property
+    def age_seconds(self) -> float:
+        return time.time() - self.payload["taken_ms"] / 1000
+
+
+def open_container(plain: bytes) -> tuple[dsse.Envelope, list[mf.Manifest]]:
+    try:
+        obj = jsonc.loads(plain)
+    except PocsyncError as exc:
+        raise SnapshotError(f"the snapshot is not strict JSON: {exc.message}", reason="bad_snapshot") from None
+    if not isinstance(obj, dict) or obj.get("format") != CONTAINER_FORMAT or set(obj) != {"format", "snapshot",
+                                                                                          "manifests"}:
+        raise SnapshotError(f"not a {CONTAINER_FORMAT} container", reason="bad_snapshot")
+    if not isinstance(obj["snapshot"], str) or not isinstance(obj["manifests"], list) or not obj["manifests"] \
+            or not all(isinstance(x, str) for x in obj["manifests"]):
+        raise SnapshotError("snapshot must be an envelope and manifests a non-empty list of envelopes",
+                            reason="bad_snapshot")
+    env = dsse.parse(obj["snapshot"].encode(), max_bytes=MAX_PLAIN_BYTES, payload_type=SNAPSHOT_TYPE)
+    return env, [mf.parse(x.encode()) for x in obj["manifests"]]
+
+
+def verify_chain(chain: list[mf.Manifest], root_pub_b64: str) -> tuple[mf.Manifest, int]:
+    """(the last manifest, the anchor's version): the chain anchored at ``root_pub_b64``, then followed by
+    the install rules of §6 (each next version signed by a threshold of the previous roots and its own)."""
+    try:
+        root = ed25519_public_from_b64(root_pub_b64.strip())
+    except PocsyncError:
+        raise SnapshotError("the root public key is not standard base64 of 32 bytes (root.pub)",
+                            reason="bad_root_key") from None
+    kid = root_keyid(root_pub_b64.strip())
+    chain = sorted(chain, key=lambda m: m.version)
+    anchor = next((i for i, m in enumerate(chain)
+                   if kid in m.roots and kid in mf.signed_by(m, {kid: root})), None)
+    if anchor is None:
+        raise SnapshotError(f"no manifest in the file is signed by the root key {kid}: the snapshot is not of this "
+                            "federation", reason="untrusted_chain")
+    mf.check_self_signed(chain[anchor])
+    prev = chain[anchor]
+    for m in chain[anchor + 1:]:
+        if m.version != prev.version + 1:
+            raise SnapshotError(f"the manifest chain skips from v{prev.version} to v{m.version}", reason="manifest_gap")
+        if len(mf.signed_by(m, prev.roots)) < prev.threshold:
+            raise SnapshotError(f"manifest v{m.version} lacks {prev.threshold} signature(s) by the roots of "
+                                f"v{prev.version}", reason="threshold_not_met")
+        mf.check_self_signed(m)
+        prev = m
+    return prev, chain[anchor].version
+
+
+def digest_of(payload: dict[str, Any]) -> str:
+    """The view digest (§9) recomputed from a snapshot's entries and records."""
+    return view_digest([("entry", e["key"], f"{e['cs_id']}#{e['index']}") for e in payload["entries"]]
+                       + [(r["namespace"], r["key"], f"{r['cs_id']}#{r['index']}") for r in payload["records"]])
+
+
+def verify(plain: bytes, root_pub_b64: str) -> Verified:
+    """Verify a decrypted container against the federation's root key (offline); raise SnapshotError."""
+    env, chain = open_container(plain)
+    last, anchor = verify_chain(chain, root_pub_b64)
+
+    def lookup(keyid: str) -> Any:
+        node_id, _, name = keyid.partition(":")
+        node = last.nodes.get(node_id)
+        if node is None or node.removed:
+            return None
+        k = node.key_named(name)
+        return k.public if k is not None and k.until_seq is None else None
+
+    try:
+        keyid = dsse.verify_one(env, lookup)
+    except SignatureError as exc:
+        raise SnapshotError(f"the snapshot's signature does not verify against manifest v{last.version}: "
+                            f"{exc.message}", reason=exc.reason) from None
+    try:
+        p = jsonc.loads(env.payload)
+    except PocsyncError as exc:
+        raise SnapshotError(f"snapshot payload: {exc.message}", reason="bad_snapshot") from None
+    if not isinstance(p, dict) or p.get("type") != SNAPSHOT_PAYLOAD:
+        raise SnapshotError(f"the payload type is not {SNAPSHOT_PAYLOAD}", reason="bad_snapshot")
+    if p.get("node") != keyid.partition(":")[0]:
+        raise SnapshotError("the snapshot names another node than its signer", reason="key_not_of_origin")
+    if p.get("manifest") != last.version or p.get("manifest_id") != last.id:
+        raise SnapshotError(f"the snapshot was taken under manifest v{p.get('manifest')}, the file's chain ends at "
+                            f"v{last.version}", reason="manifest_mismatch")
+    if not isinstance(p.get("taken_ms"), int) or p["taken_ms"] // 1000 >= last.expires:
+        raise SnapshotError("the snapshot was taken after its manifest expired", reason="manifest_expired")
+    try:
+        ok = digest_of(p) == p.get("digest")
+    except (KeyError, TypeError):
+        raise SnapshotError("the snapshot's entries or records are malformed", reason="bad_snapshot") from None
+    if not ok:
+        raise SnapshotError("the entries and records do not give the snapshot's digest", reason="digest_mismatch")
+    return Verified(p, last.version, last.expires, keyid, anchor)
+
+
+def age_words(seconds: float) -> str:
+    s = int(max(0, seconds))
+    d, h, mi = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    if d:
+        return f"{d} d {h} h"
+    if h:
+        return f"{h} h {mi} min"
+    return f"{mi} min {s % 60} s"
+
+
+# --- rendering -----------------------------------------------------------------------------------------------
+# Controls, separators, bidirectional marks, embeddings, overrides and isolates, BOM/noncharacters: removed
+# so that a printed number can never be visually reordered or hidden.
+_STRIP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                    "\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def clean_text(value: Any) -> str:
+    """One field as printable text: bidi and control characters stripped, then HTML-escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = "yes" if value else "no"
+    elif isinstance(value, list):
+        value = "; ".join(_flat(v) for v in value)
+    elif isinstance(value, dict):
+        value = _flat(value)
+    return html.escape(_STRIP.sub("", str(value)), quote=True)
+
+
+def _flat(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_flat(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "; ".join(_flat(x) for x in v)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return "" if v is None else str(v)
+
+
+STYLE = """
+@page { size: A4; margin: 12mm 10mm; }
+body { font: 9.5pt/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #000; margin: 0;
+       font-variant-ligatures: none; }
+table { border-collapse: collapse; width: 100%; }
+thead { display: table-header-group; }
+th, td { border: 0.5pt solid #777; padding: 2pt 3pt; vertical-align: top; text-align: left; word-break: break-word; }
+thead th { background: #eee; }
+tr { page-break-inside: avoid; break-inside: avoid; }
+.banner th { background: #fff; border: none; border-bottom: 1.5pt solid #000; font-weight: normal; font-size: 8pt; }
+.banner .digest { font-family: "DejaVu Sans Mono", monospace; white-space: nowrap; }
+.state th { background: #ddd; font-size: 10.5pt; }
+.warn { color: #a00; font-weight: bold; }
+h1 { font-size: 14pt; margin: 0 0 4pt 0; }
+p { margin: 0 0 4pt 0; }
+"""
+
+COLUMNS = ("Kind", "Organisation", "Position / person", "Email", "Telephone", "24/7", "Time zone, languages",
+           "Secure channels", "Notes", "Listed by, last change")
+
+
+def render_html(payload: dict[str, Any], *, verified: Verified | None = None, root_keyid_: str | None = None) -> str:
+    """The printable page: every PoC by State, the snapshot's time and digest in the header of every page."""
+    taken = clean_text(payload.get("taken_at"))
+    digest = clean_text(payload.get("digest"))
+    node = clean_text(payload.get("node"))
+    if verified is not None:
+        status = (f"Verified against root key {clean_text(root_keyid_)} (manifest v{verified.manifest_version}, "
+                  f"signed by {clean_text(verified.keyid)}).")
+    else:
+        status = '<span class="warn">NOT VERIFIED against a root key (run `pocsync snapshot verify`).</span>'
+    entries = sorted((e for e in payload.get("entries") or [] if isinstance(e, dict)),  # total: unverified input
+                     key=lambda e: str(e.get("key")))
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for e in entries:
+        by_state.setdefault(str(e.get("key", "")).split("/", 1)[0], []).append(e)
+    n_cols = len(COLUMNS)
+    out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+           f"<title>Points of Contact — snapshot {taken}</title>", f"<style>{STYLE}</style></head><body>",
+           "<h1>Points of Contact directory — crisis snapshot</h1>",
+           f"<p>Taken {taken} by node {node}. {len(entries)} entries in {len(by_state)} States. {status}</p>",
+           "<table>", "<thead>",
+           f'<tr class="banner"><th colspan="{n_cols}">Snapshot {taken} · node {node} · '
+           f'digest <span class="digest">{digest}</span></th></tr>',
+           "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>", "</thead>", "<tbody>"]
+    for state in sorted(by_state):
+        out.append(f'<tr class="state"><th colspan="{n_cols}">{clean_text(state)}</th></tr>')
+        for row in by_state[state]:
+            e = row.get("entry") if isinstance(row.get("entry"), dict) else {}
+            who = " / ".join(x for x in (clean_text(e.get("position")), clean_text(e.get("person"))) if x)
+            tz = ", ".join(x for x in (clean_text(e.get("timezone")), clean_text(e.get("languages"))) if x)
+            listed = f"{clean_text(row.get('origin'))}, {clean_text(_hlc_time(row.get('hlc')))}"
+            cells = [clean_text(e.get("kind")), clean_text(e.get("organisation")), who, clean_text(e.get("emails")),
+                     clean_text(e.get("phones")), clean_text(e.get("available_24_7")), tz,
+                     clean_text(e.get("secure_channels")), clean_text(e.get("notes")), listed]
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out += ["</tbody>", "</table>", "</body></html>", ""]
+    return "\n".join(out)
+
+
+def _hlc_time(hlc: Any) -> str:
+    try:
+        return _utc(int(str(hlc)[:13]))[:16].replace("T", " ") + " UTC"
+    except ValueError:
+        return ""
