@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -113,6 +114,17 @@ def _api_entries(fed: Federation, n: str, token: str) -> dict[str, dict]:
         return {e["key"]: e for e in json.loads(r.read())["entries"]}
 
 
+def _etag(fed: Federation, n: str, token: str, if_none_match: str | None = None) -> str | None:
+    """The ETag of GET /v1/entries, or None for a 304."""
+    h = {"Authorization": f"Bearer {token}", **({"If-None-Match": if_none_match} if if_none_match else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(fed[n].url + "/v1/entries", headers=h), timeout=10) as r:
+            return r.headers["ETag"]
+    except urllib.error.HTTPError as e:
+        assert e.code == 304, e.code
+        return None
+
+
 def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     offset = tmp_path / "clock-offset-ms"  # every node and this CLI share one clock, moved two days on below
@@ -136,8 +148,11 @@ def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: 
             assert _overdue(fed, n) == []
         token = run("token", "issue", "--data", fed["eu"].data, "--poc", "AUT/technical").output.strip()
         assert all(e["overdue"] is None and e["last_confirmed"] is None for e in _api_entries(fed, "un", token).values())
+        etag = _etag(fed, "un", token)
+        assert _etag(fed, "un", token, etag) is None  # 304: nothing changed
         # two days later
         offset.write_text(str(2 * DAY_MS))
+        assert _etag(fed, "un", token, etag) not in (None, etag)  # becoming overdue changes the answer: no 304
         later = clock.now_ms()
         for n in fed.nodes:
             listed = _overdue(fed, n)

@@ -85,16 +85,14 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
             screenshot(page, "dashboard")
             dashboard_text = page.inner_text("body") + page.content()
             # software version and features (issue 10): the Federation's manifest enables every feature
-            assert f"Software: pocsync {__version__}" in dashboard_text and \
-                "features enabled: " + ", ".join(sorted(FEATURES)) in dashboard_text
+            assert f"Software: pocsync {__version__}" in dashboard_text and ("features enabled: " + ", ".join(sorted(FEATURES))) in dashboard_text
         metrics_text = get(fed["un"].url + "/metrics", op)[1].decode()
         health_text = get(fed["un"].url + "/v1/health", op)[1].decode()
         status_text = sh("status", "--url", fed["un"].url, "--token", token_file, "--json").stdout.decode()
         assert json.loads(health_text)["software"] == {"version": __version__, "protocol": "pocsync/v1",
                                                        "features": sorted(FEATURES)}
         assert json.loads(health_text)["manifest"]["features"] == sorted(FEATURES)
-        assert "features: " + ", ".join(sorted(FEATURES)) in sh("status", "--url", fed["un"].url, "--token",
-                                                                token_file).stdout.decode()
+        assert "features: " + ", ".join(sorted(FEATURES)) in sh("status", "--url", fed["un"].url, "--token", token_file).stdout.decode()
         # an operator token cannot read entries
         assert get(fed["un"].url + "/v1/entries", op)[0] == 403
     finally:

@@ -142,12 +142,21 @@ ACTIONS = st.tuples(
 )
 
 
+def times(actions: list[tuple]) -> list[int]:
+    """The wall clock of each action: steps of 0–3 ms (0: equal hlcs across origins, the tie-break by origin);
+    an origin never repeats its own hlc (an honest origin's hlcs increase, PROTOCOL.md §3)."""
+    clock, last, out = T0, {}, []
+    for origin, *_rest, dt in actions:
+        clock = max(clock + dt, last.get(origin, -1) + 1)
+        last[origin] = clock
+        out.append(clock)
+    return out
+
+
 def history(actions: list[tuple]) -> list[bytes]:
     heads: dict[str, tuple[int, str | None]] = {}
-    clock = T0
     out = []
-    for origin, result, state, campaign, dt in actions:
-        clock += dt
+    for (origin, result, state, campaign, _dt), clock in zip(actions, times(actions)):
         key = f"{state}/technical"
         if result == "confirm":
             op: dict[str, Any] = {"op": "confirm", "key": key}
@@ -166,9 +175,7 @@ def history(actions: list[tuple]) -> list[bytes]:
 def expected(actions: list[tuple]) -> dict[tuple[str, str], tuple]:
     """The registers by the rule of §15.3, computed directly: greatest (hlc, origin) per record."""
     out: dict[tuple[str, str], tuple] = {}
-    clock = T0
-    for origin, result, state, campaign, dt in actions:
-        clock += dt
+    for (origin, result, state, campaign, _dt), clock in zip(actions, times(actions)):
         if result == "bad" or not FED.manifest.nodes[origin].covers(state, 1):
             continue
         key = f"{state}/technical"
@@ -183,7 +190,7 @@ def expected(actions: list[tuple]) -> dict[tuple[str, str], tuple]:
             if campaign:
                 names.append(("campaign", f"{campaign}/{key}/{ch}"))
         for n in names:
-            if n not in out or rank >= out[n][0]:  # same origin, same hlc: its later seq wins
+            if n not in out or rank > out[n][0]:
                 out[n] = (rank, result)
     return out
 
