@@ -40,7 +40,7 @@
       btn.type = "button";
       btn.dataset.channel = w.channel;
       const note = P.el("span", null, "muted small");
-      row.append(P.el("strong", T(w.label.startsWith("email") ? "Email" : "Telephone") + " " + w.label.split(" ")[1]),
+      row.append(P.el("strong", (w.label.startsWith("email") ? T("Email") : T("Telephone")) + " " + w.label.split(" ")[1]),
         " · " + T("answer before") + " " + deadline(w.deadline_ms) + " ", btn, " ", note);
       btn.addEventListener("click", async () => {
         btn.disabled = true;
