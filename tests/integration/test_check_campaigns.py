@@ -40,7 +40,7 @@ def _mails(srv: SmtpServer, to: str) -> list[EmailMessage]:
         return [m for m in srv.messages if to.lower() in _to(m)]
 
 
-def _one_mail(srv: SmtpServer, to: str, timeout: float = 60) -> EmailMessage:
+def _one_mail(srv: SmtpServer, to: str, timeout: float = 90) -> EmailMessage:
     wait_for(lambda: _mails(srv, to), timeout, f"a mail to {to}")
     return _mails(srv, to)[-1]
 
@@ -109,21 +109,21 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             [link] = LINK_RE.findall(body)
             token = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["token"][0]
             assert len(token) >= 22  # ≥ 128 bits
-            wait_for(lambda: (_latest(fed["eu"], "FRA/technical", fra) or {}).get("result") == "bounced", 60,
+            wait_for(lambda: (_latest(fed["eu"], "FRA/technical", fra) or {}).get("result") == "bounced", 90,
                      "eu to sign FRA's bounce")
             bounced = _latest(fed["eu"], "FRA/technical", fra)
             assert bounced["smtp_code"] == 550 and bounced["origin"] == "eu"
             assert set(bounced) == {"origin", "op", "key", "channel", "result", "campaign", "smtp_code"}
             assert not _mails(srv, "gone-fra@example.org")
-            wait_for(lambda: (_latest(fed["eu"], "DEU/technical", deu) or {}).get("result") == "sent", 30,
+            wait_for(lambda: (_latest(fed["eu"], "DEU/technical", deu) or {}).get("result") == "sent", 90,
                      "eu to sign DEU's sent")
 
             # --- 2. the link, in Chromium: the page records nothing; the button does; a second use is refused --
             console: list[str] = []
             with browser() as b:
                 page = b.new_page()
-                page.set_default_timeout(30_000)
-                expect.set_options(timeout=30_000)
+                page.set_default_timeout(90_000)
+                expect.set_options(timeout=90_000)
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
                 resp = page.goto(link)
                 assert resp is not None and resp.headers["referrer-policy"] == "no-referrer"
@@ -153,7 +153,7 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
                     assert s.digest() == digest
             assert len(verified) == 1 and None not in verified
             for n in fed.nodes:  # the bounce reached every node too
-                wait_for(lambda n=n: (_latest(fed[n], "FRA/technical", fra) or {}).get("smtp_code") == 550, 30,
+                wait_for(lambda n=n: (_latest(fed[n], "FRA/technical", fra) or {}).get("smtp_code") == 550, 90,
                          f"{n} to hold FRA's bounce")
 
             # --- 3. a short deadline: ITA does not answer ------------------------------------------------
@@ -161,26 +161,26 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             _one_mail(srv, "soc-ita@example.org")
             assert "técnico" in _mails(srv, "soc-ita@example.org")[0]["Subject"]  # the entry's first language
             for n in fed.nodes:
-                wait_for(lambda n=n: (_latest(fed[n], "ITA/technical", ita) or {}).get("result") == "no_response", 60,
+                wait_for(lambda n=n: (_latest(fed[n], "ITA/technical", ita) or {}).get("result") == "no_response", 90,
                          f"{n} to show ITA's no response")
 
             # --- 4. un's campaign skips what eu checked, mails UKR; UKR's PoC answers from the PoC page -------
             run("check", "start", "--data", fed["un"].data, "--deadline", "1h")
             _one_mail(srv, "cert-ukr@example.org")
-            wait_for(lambda: (_latest(fed["un"], "UKR/technical", ukr) or {}).get("result") == "sent", 30, "un's sent")
+            wait_for(lambda: (_latest(fed["un"], "UKR/technical", ukr) or {}).get("result") == "sent", 90, "un's sent")
             st = json.loads(run("check", "status", "--data", fed["un"].data, "--json").output)["campaigns"][0]
             assert st["skipped_by"] == {"eu": 3} and st["counts"]["sent"] == 1
             assert len(_mails(srv, "cert-deu@example.org")) == 1  # not mailed again by un
             sent = run("token", "issue", "--data", fed["un"].data, "--poc", "UKR/technical", "--send").output
             assert "eyJ" not in sent and "email 1" in sent
-            wait_for(lambda: any("token" in m["Subject"].lower() for m in _mails(srv, "cert-ukr@example.org")), 30,
+            wait_for(lambda: any("token" in m["Subject"].lower() for m in _mails(srv, "cert-ukr@example.org")), 90,
                      "the token mail")
             tmail = next(m for m in _mails(srv, "cert-ukr@example.org") if "token" in m["Subject"].lower())
             poc_token = re.search(r"^(eyJ[A-Za-z0-9_.-]+)\r?$", tmail.get_content(), re.M).group(1)
             assert "/v1/token/renew" in tmail.get_content()
             with browser() as b:
                 page = b.new_page()
-                page.set_default_timeout(30_000)
+                page.set_default_timeout(90_000)
                 page.goto(fed["un"].url + "/")
                 page.fill("#token", poc_token)
                 page.click("#signin-btn")
@@ -196,7 +196,7 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
                 page.click("#report-send")
                 expect(page.locator(".checks-report")).to_contain_text("Sent")
             for n in fed.nodes:
-                wait_for(lambda n=n: (_latest(fed[n], "UKR/technical", ukr) or {}).get("result") == "acknowledged", 30,
+                wait_for(lambda n=n: (_latest(fed[n], "UKR/technical", ukr) or {}).get("result") == "acknowledged", 90,
                          f"{n} to show UKR's acknowledgement")
             status, body_, _ = _request(fed["un"].url + "/v1/checks/acknowledge", token=poc_token,
                                         data=json.dumps({"channel": deu}).encode())
@@ -208,7 +208,7 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             op = run("token", "issue", "--data", fed["eu"].data, "--operator", "duty", "--days", "1").output.strip()
             with browser() as b:
                 page = b.new_page()
-                page.set_default_timeout(30_000)
+                page.set_default_timeout(90_000)
                 page.goto(fed["eu"].url + "/dashboard")
                 page.fill("#token", op)
                 page.click("#signin-btn")
@@ -248,13 +248,13 @@ def test_mail_campaigns_across_three_nodes(tmp_path: Path, monkeypatch: pytest.M
             assert {"DEU/technical", "FRA/technical", "ITA/technical"} <= keys
             # the CLI signs once a peer's head vector, signed after the jump, confirmed eu's head (ADR 19)
             wait_for(lambda: run("entry", "confirm", "--data", fed["eu"].data, "DEU/technical", "FRA/technical",
-                                 "ITA/technical", ok=False).exit_code == 0, 60, "entry confirm to sign")
+                                 "ITA/technical", ok=False).exit_code == 0, 90, "entry confirm to sign")
             for n in fed.nodes:
                 def cleared(n: str = n) -> bool:
                     o = json.loads(run("entry", "overdue", "--data", fed[n].data, "--all", "--json").output)
                     ks = {r["key"] for r in (o["overdue"] if isinstance(o, dict) else o)}
                     return not ks & {"DEU/technical", "FRA/technical", "ITA/technical"}
-                wait_for(cleared, 60, f"{n} to clear eu's confirmed entries")
+                wait_for(cleared, 90, f"{n} to clear eu's confirmed entries")
             with sqlite3.connect(fed["eu"].data / "store.sqlite") as c:  # tokens are stored hashed only
                 assert not c.execute("SELECT count(*) FROM check_targets WHERE token_hash = ?", (token,)).fetchone()[0]
         except BaseException:
@@ -290,8 +290,8 @@ def test_scheduled_campaign_waits_for_the_feature_and_the_ack_endpoint_is_rate_l
 
         try:
             node.start()
-            wait_for(lambda: view()["campaigns"], 30, "the scheduled campaign")
-            wait_for(lambda: view()["mail"]["campaigns_held"], 30, "the campaign to be held")
+            wait_for(lambda: view()["campaigns"], 90, "the scheduled campaign")
+            wait_for(lambda: view()["mail"]["campaigns_held"], 90, "the campaign to be held")
             assert "comm-checks" in view()["mail"]["campaigns_held"]
             time.sleep(2)
             assert srv.messages == [] and view()["campaigns"][0]["counts"]["pending"] == 1
@@ -303,7 +303,7 @@ def test_scheduled_campaign_waits_for_the_feature_and_the_ack_endpoint_is_rate_l
             assert _to(msg) == "cert-deu@example.org" and "technical" in msg["Subject"]  # kinds: technical only
             c = view()["campaigns"][0]
             assert c["started_by"] == "schedule" and c["channels"] == 1
-            wait_for(lambda: view()["campaigns"][0]["counts"]["sent"] == 1, 30, "the sent result")
+            wait_for(lambda: view()["campaigns"][0]["counts"]["sent"] == 1, 90, "the sent result")
             token = LINK_RE.findall(msg.get_content())[0].split("token=")[1]
             answers = [_request(node.url + "/check/ack", data=f"token=x{i:042d}".encode(),
                                 ctype="application/x-www-form-urlencoded")[0] for i in range(12)]
