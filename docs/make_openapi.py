@@ -234,6 +234,44 @@ doc = {
             tag="operations")},
         "/metrics": {"get": op("Prometheus metrics (health-scope token)", {
             "200": ok(STR, "text/plain"), **ERR}, tag="operations")},
+        "/check/ack": {
+            "get": op("The page a check message links to: one button, no script; records nothing", {
+                "200": ok(STR, "text/html", headers={"Referrer-Policy": {"schema": {"const": "no-referrer"}}})},
+                params=[q("token", STR, "the single-use acknowledgement token")], security=False, tag="checks"),
+            "post": op("Use the token once: records the acknowledgement (signed check op). An unknown, used or "
+                       "expired token gets one answer (400), whichever it was; rate-limited per client", {
+                "200": ok(STR, "text/html"), "400": ok(STR, "text/html", "refused"),
+                "429": ok(STR, "text/html", "rate-limited"), "503": ok(STR, "text/html", "not recorded now")},
+                security=False, tag="checks",
+                body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "properties": {"token": STR}}}}})},
+        "/v1/checks/waiting": {"get": op("Checks of the signed-in PoC's own entry waiting for an acknowledgement", {
+            "200": ok({"type": "object", "required": ["key", "waiting"],
+                       "properties": {"key": STR, "waiting": {"type": "array", "items": {
+                           "type": "object", "properties": {"channel": STR, "label": STR, "campaign": {"type": ["string", "null"]},
+                                                            "deadline_ms": {"type": "integer"}, "by": STR}}}}}), **ERR},
+            tag="checks")},
+        "/v1/checks/acknowledge": {"post": op("Acknowledge a waiting check of one's own entry from the PoC page", {
+            "200": ok({"type": "object", "properties": {"acknowledged": {"type": "boolean"}, "key": STR,
+                                                        "response_seconds": {"type": "integer"}}}),
+            "409": PROBLEM, "503": PROBLEM, **ERR}, tag="checks",
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["channel"], "properties": {"channel": STR}}}}})},
+        "/v1/checks/report": {"post": op("Report that an entry is wrong: mailed to the secretariat of its origin", {
+            "202": ok({"type": "object", "properties": {"reported": {"type": "boolean"}, "key": STR, "to": STR}}),
+            "404": PROBLEM, **ERR}, tag="checks",
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["key", "text"],
+                "properties": {"key": STR, "text": {"type": "string", "description": "capped at 2000 characters"}}}}}})},
+        "/v1/checks": {"get": op("Communication-check campaigns, overdue entries and reports per origin "
+                                 "(operator; no contact data)", {
+            "200": ok({"type": "object", "required": ["node", "campaigns", "checked_by", "overdue_by_origin",
+                                                      "reports_by_origin", "mail"],
+                       "properties": {"node": STR, "campaigns": {"type": "array", "items": {"type": "object"}},
+                                      "checked_by": {"type": "object"}, "overdue_by_origin": {"type": "object"},
+                                      "reports_by_origin": {"type": "object"},
+                                      "federation_campaigns": {"type": "object"}, "mail": {"type": "object"}}}),
+            **ERR}, tag="operations")},
         "/v1/node": {"get": op("This node's id and manifest version", {
             "200": ok({"type": "object", "required": ["node", "manifest"],
                        "properties": {"node": STR, "manifest": {"type": "integer"}, "protocol": STR}})},

@@ -120,6 +120,19 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ChecksConfig:
+    """``[checks]``: mail campaigns of communication checks run by the daemon (issue 15, ADR 26)."""
+
+    every_days: int = 0                # a campaign when none ran for this many days (0: only `check start`)
+    deadline_hours: int = 48           # the scheduled campaign's deadline
+    kinds: tuple[str, ...] = ()        # the scheduled campaign's kinds (empty: both)
+    window_days: int = 30              # a channel checked by any node within this window is not mailed again
+    send_batch: int = 20               # messages per change-set of `sent` results
+    reminder_days: int = 7             # the overdue reminder to contact_email, at most this often
+    ack_requests_per_second: int = 2   # acknowledgement and report requests per client address
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     node: NodeConfig
@@ -129,6 +142,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     log: LogConfig = field(default_factory=LogConfig)
     sources: tuple[SourceConfig, ...] = ()
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
     smtp: SmtpSettings | None = None  # [smtp]: the relay outgoing mail goes through (pocsync/mail.py)
     held: HeldConfig = field(default_factory=HeldConfig)
 
@@ -183,7 +197,7 @@ def load(path: Path) -> Config:
         raise ConfigError(f"config file {path} not found; create one with `pocsync init`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "smtp", "held"}
+    unknown = set(raw) - {"node", "limits", "api", "mqtt", "sync", "log", "sources", "checks", "smtp", "held"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
@@ -195,6 +209,7 @@ def load(path: Path) -> Config:
                  sync=_section(SyncConfig, raw.get("sync"), "sync"),
                  log=_section(LogConfig, raw.get("log"), "log"),
                  sources=_sources(raw.get("sources")),
+                 checks=_section(ChecksConfig, raw.get("checks"), "checks"),
                  smtp=parse_smtp(raw.get("smtp"), path.resolve().parent),
                  held=_section(HeldConfig, raw.get("held"), "held"))
     if cfg.held.notify not in ("auto", "yes", "no"):
@@ -204,6 +219,9 @@ def load(path: Path) -> Config:
             check_address(cfg.node.contact_email)
         except MailError as exc:
             raise ConfigError(f"[node] contact_email: {exc.message}") from None
+    bad_kinds = [k for k in cfg.checks.kinds if k not in ("diplomatic", "technical")]
+    if bad_kinds:
+        raise ConfigError(f"[checks] kinds: {', '.join(map(repr, bad_kinds))} not diplomatic or technical")
     for section, names in POSITIVE_LIMITS.items():
         for name in names:
             if getattr(getattr(cfg, section), name) < 1:
@@ -218,6 +236,7 @@ POSITIVE_LIMITS = {
     "mqtt": ("max_inflight_messages", "max_queued_incoming_messages"),
     "held": ("interval_seconds", "object_requests_per_minute"),
     "sync": ("max_batch", "max_batch_bytes", "peer_requests_per_second"),
+    "checks": ("deadline_hours", "window_days", "send_batch", "reminder_days", "ack_requests_per_second"),
 }
 
 

@@ -128,3 +128,63 @@ def render(health: dict[str, Any], counters: dict[str, int], hist: PullHistogram
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(health, dict(counters), hist))  # type: ignore[arg-type]
     return generate_latest(registry)
+
+
+# --- communication checks (issue 15): counts only, no contact data ------------------------------------
+class _Checks:
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.v = view
+
+    def collect(self) -> Iterable[Metric]:
+        v = self.v
+        targets = GaugeMetricFamily("pocsync_check_channels", "Channels of a check campaign by status",
+                                    labels=["campaign", "status"])
+        by_origin = GaugeMetricFamily("pocsync_check_channels_by_origin",
+                                      "Channels of a check campaign by status and origin of the entry",
+                                      labels=["campaign", "origin", "status"])
+        by_state = GaugeMetricFamily("pocsync_check_channels_by_state",
+                                     "Channels of a check campaign by status and State", labels=["campaign", "state", "status"])
+        resp = GaugeMetricFamily("pocsync_check_response_seconds", "Response time of acknowledged checks",
+                                 labels=["campaign", "quantile"])
+        for c in v["campaigns"]:
+            for status, n in c["counts"].items():
+                targets.add_metric([c["campaign"], status], n)
+            for origin, counts in c["by_origin"].items():
+                for status, n in counts.items():
+                    if n:
+                        by_origin.add_metric([c["campaign"], origin, status], n)
+            for state, counts in c["by_state"].items():
+                for status, n in counts.items():
+                    if n:
+                        by_state.add_metric([c["campaign"], state, status], n)
+            for q, name in (("0.5", "median"), ("0.9", "p90")):
+                if c["response_seconds"][name] is not None:
+                    resp.add_metric([c["campaign"], q], c["response_seconds"][name])
+        yield from (targets, by_origin, by_state, resp)
+        overdue = GaugeMetricFamily("pocsync_entries_overdue", "Entries overdue by the freshness policy, by origin",
+                                    labels=["origin"])
+        for origin, n in v["overdue_by_origin"].items():
+            overdue.add_metric([origin], n)
+        yield overdue
+        reports = GaugeMetricFamily("pocsync_check_reports", "PoC reports of wrong entries received, by origin",
+                                    labels=["origin"])
+        for origin, d in v["reports_by_origin"].items():
+            reports.add_metric([origin], d["received"])
+        yield reports
+        checked = GaugeMetricFamily("pocsync_checks_latest", "Channels whose latest check result was signed by the node",
+                                    labels=["node", "result"])
+        for node, d in v["checked_by"].items():
+            for result, n in d.items():
+                checked.add_metric([node, result], n)
+        yield checked
+        mail = v["mail"]
+        for name, key, doc in (("pocsync_check_messages_sent", "messages_sent", "Check messages sent"),
+                               ("pocsync_check_messages_bounced", "bounced", "Check messages bounced at send time"),
+                               ("pocsync_check_reminders_sent", "reminders_sent", "Overdue reminders sent")):
+            yield CounterMetricFamily(name, doc, value=mail[key])
+
+
+def render_checks(view: dict[str, Any]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Checks(view))  # type: ignore[arg-type]
+    return generate_latest(registry)

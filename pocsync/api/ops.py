@@ -14,6 +14,7 @@ from aiohttp import web
 
 from pocsync import health as healthmod
 from pocsync import metrics as metricsmod
+from pocsync.api import checks as checks_api
 from pocsync.api.auth import authenticate
 from pocsync.api.peer import RUNTIME
 from pocsync.store import Store
@@ -43,6 +44,7 @@ async def metrics(request: web.Request) -> web.Response:
         return who
     _drain(request.app)
     body = metricsmod.render(await healthmod.collect(rt), rt.counters, request.app[HIST])
+    body += metricsmod.render_checks(await checks_api.collect(rt))
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 

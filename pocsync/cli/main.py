@@ -27,7 +27,7 @@ from pocsync.cli.common import (
     read_input,
     table,
 )
-from pocsync.cli import check_cmd, import_cmd
+from pocsync.cli import campaign_cmd, check_cmd, import_cmd
 from pocsync.cli.history_cmd import history
 from pocsync.cli.manifest_cmd import manifest
 from pocsync.cli.snapshot_cmd import snapshot
@@ -64,6 +64,7 @@ cli.add_command(import_cmd.adapters_cmd)
 cli.add_command(bench_cmd)
 cli.add_command(template)
 cli.add_command(check_cmd.check)
+campaign_cmd.register(check_cmd.check)
 
 
 # --- keys ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from pocsync import logs, tokens
 from pocsync.api import auth
+from pocsync.api import checks as checks_api
 from pocsync.api import directory as directory_api
 from pocsync.api import templates as templates_api
 from pocsync.api import history as history_api
@@ -41,6 +42,7 @@ from pocsync.nodedir import NodeDir
 from pocsync.node import readcache, sdnotify
 from pocsync.node.runtime import Runtime, event
 from pocsync.node.held_loop import held_loop
+from pocsync.node.check_loop import check_loop
 from pocsync.node.source_loop import source_loop
 from pocsync.node.worker import StoreWorker
 from pocsync.store import Store
@@ -288,6 +290,7 @@ def build_app(nd: NodeDir) -> web.Application:
     history_api.add_routes(app)
     web_pages.add_routes(app)
     held_api.add_routes(app, nd.config.held.object_requests_per_minute)  # held contact changes (issue 16)
+    checks_api.add_routes(app)
     app[auth.CACHE] = tokens.TokenCache()
     readcache.install(app, worker.run, nd.config.store_path)  # read cache and audit group commit (ADR 21)
 
@@ -320,6 +323,7 @@ def build_app(nd: NodeDir) -> web.Application:
     rt.sources = {}  # [[sources]] status, for /v1/health (pocsync.node.source_loop)
     app.cleanup_ctx.append(task_context("pocsync-sources", source_loop))
     app.cleanup_ctx.append(task_context("pocsync-held", held_loop))
+    app.cleanup_ctx.append(task_context("pocsync-checks", check_loop))
     return app
 
 

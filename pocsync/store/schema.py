@@ -87,6 +87,21 @@ MIGRATIONS: list[list[str]] = [
                created_at TEXT NOT NULL, used_at TEXT)""",
         "CREATE INDEX held_links_put ON held_links (put_ref)",
     ],
+    # (issue 15, i15b) mail campaigns of communication checks, node-local (ADR 26): one row per campaign, one
+    # per (campaign, entry key, channel id) with the hash of its single-use acknowledgement token; no address is
+    # kept (it is read from the entry at send time). PoC reports of wrong entries (counts and text, node-local).
+    [
+        """CREATE TABLE check_campaigns (id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, deadline_seconds INTEGER
+               NOT NULL, selector TEXT NOT NULL, started_by TEXT NOT NULL, status TEXT NOT NULL, done_ms INTEGER)""",
+        """CREATE TABLE check_targets (campaign TEXT NOT NULL, key TEXT NOT NULL, channel TEXT NOT NULL,
+               label TEXT NOT NULL, status TEXT NOT NULL, token_hash TEXT UNIQUE, sent_ms INTEGER, deadline_ms INTEGER,
+               result_ms INTEGER, response_seconds INTEGER, smtp_code INTEGER, skipped_by TEXT, error TEXT,
+               attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (campaign, key, channel))""",
+        "CREATE INDEX check_targets_status ON check_targets (status, deadline_ms)",
+        """CREATE TABLE check_reports (n INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, key TEXT NOT NULL,
+               origin TEXT NOT NULL, reporter TEXT NOT NULL, received_from TEXT NOT NULL, text TEXT NOT NULL,
+               mailed INTEGER NOT NULL DEFAULT 0)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

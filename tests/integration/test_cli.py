@@ -251,7 +251,7 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     cfg = config.load(example)
     text = example.read_text()
     for section in (config.NodeConfig, config.LimitsConfig, config.ApiConfig, config.MqttConfig, config.SyncConfig,
-                    config.LogConfig, config.HeldConfig):
+                    config.LogConfig, config.HeldConfig, config.ChecksConfig):
         for f in fields(section):
             assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
     assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
@@ -444,6 +444,13 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["token", "issue", "--data", eu], "exactly one of"),
         (["token", "issue", "--data", eu, "--poc", "AUT/technical"], "not a live entry"),
         (["token", "issue", "--data", eu, "--poc", "AUT"], "key"),
+        (["token", "issue", "--data", eu, "--operator", "ops", "--send"], "--send"),
+        (["token", "issue", "--data", eu, "--poc", "DEU/technical", "--send"], "no [smtp] section"),
+        (["check", "start", "--data", eu, "--deadline", "2w"], "duration"),
+        (["check", "start", "--data", eu, "--deadline", "48h", "--states", "XY"], "alpha-3"),
+        (["check", "start", "--data", eu, "--deadline", "48h"], "[smtp]"),
+        (["check", "status", "--data", nowhere], "pocsync init"),
+        (["check", "status", "--data", eu, "--campaign", "nope"], "no campaign"),
         (["template", "publish", "--data", eu, template_paths()[0]], "eu may not publish templates"),
         (["template", "publish", "--data", fed.data("un"), w / "garbage.json"], "malformed"),
         (["template", "publish", "--data", fed.data("un"), w / "tpl-no-es.json"], "missing: ['es']"),

@@ -5,6 +5,17 @@
 // The object below is strict JSON (the test reads it): double quotes, no trailing commas, no comments.
 window.POCSYNC_I18N = {
  "fr": {
+  "Acknowledge": "Accuser réception",
+  "Acknowledged. Thank you.": "Réception accusée. Merci.",
+  "Communication check": "Test de communication",
+  "Report that this entry is wrong": "Signaler que cette fiche est erronée",
+  "Send report": "Envoyer le signalement",
+  "Sent. Thank you.": "Envoyé. Merci.",
+  "What is wrong": "Ce qui est erroné",
+  "Write what is wrong first.": "Écrivez d'abord ce qui est erroné.",
+  "Your directory asks you to confirm that these addresses of your entry work. Acknowledging here is the same as using the link in the check message.": "Votre annuaire vous demande de confirmer que ces adresses de votre fiche fonctionnent. Accuser réception ici revient au même qu'utiliser le lien du message de test.",
+  "Your message goes to the secretariat of the directory whose version is shown. Do not include secrets.": "Votre message est envoyé au secrétariat de l'annuaire dont la version est affichée. N'y mettez aucun secret.",
+  "answer before": "à confirmer avant le",
   "(none)": "(aucun)",
   "(not given)": "(non indiqué)",
   "(now {time} there)": "(là-bas, il est {time})",
@@ -193,6 +204,17 @@ window.POCSYNC_I18N = {
   "← Back to the directory": "← Retour à l’annuaire"
  },
  "es": {
+  "Acknowledge": "Acusar recibo",
+  "Acknowledged. Thank you.": "Recibo acusado. Gracias.",
+  "Communication check": "Prueba de comunicación",
+  "Report that this entry is wrong": "Informar de que esta ficha es errónea",
+  "Send report": "Enviar el aviso",
+  "Sent. Thank you.": "Enviado. Gracias.",
+  "What is wrong": "Lo que es erróneo",
+  "Write what is wrong first.": "Escriba primero lo que es erróneo.",
+  "Your directory asks you to confirm that these addresses of your entry work. Acknowledging here is the same as using the link in the check message.": "Su directorio le pide que confirme que estas direcciones de su ficha funcionan. Acusar recibo aquí equivale a usar el enlace del mensaje de prueba.",
+  "Your message goes to the secretariat of the directory whose version is shown. Do not include secrets.": "Su mensaje se envía a la secretaría del directorio cuya versión se muestra. No incluya secretos.",
+  "answer before": "responder antes del",
   "(none)": "(ninguno)",
   "(not given)": "(no indicado)",
   "(now {time} there)": "(allí son las {time})",

@@ -1,0 +1,351 @@
+"""``pocsync-checks``: the daemon's side of communication checks by mail (issue 15, ADR 26).
+
+Every few seconds: start the scheduled campaign when one is due (``[checks] every_days``), mail a
+batch of pending channels through the ``[smtp]`` relay and sign what came of it (``sent`` with its
+deadline, ``bounced`` with the SMTP reply code) as one change-set, sign ``no_response`` for mailed
+channels whose deadline passed, mail the PoC reports of wrong entries to ``contact_email`` (or forward
+them to their origin node), and remind ``contact_email`` weekly while any entry is overdue.
+
+Log lines name campaigns, counts and reasons — never an address, a token or a report's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from pocsync import campaigns, clock
+from pocsync.errors import PocsyncError
+
+log = logging.getLogger("pocsync.checks")
+POLL_SECONDS = 1.0
+RETRY_SECONDS = 30.0  # after the relay was unavailable
+REPORT_MAX_CHARS = 2000
+
+
+def now_ms() -> int:
+    return clock.now_ms()
+
+
+def _status(rt: Any) -> dict[str, Any]:
+    st = getattr(rt, "checks", None)
+    if st is None:
+        st = rt.checks = {"smtp": "not configured", "last_error": None, "last_error_at": None, "messages_sent": 0,
+                          "bounced": 0, "invalid": 0, "no_response_signed": 0, "reminders_sent": 0,
+                          "last_reminder_ms": None, "reports_mailed": 0, "reports_forwarded": 0,
+                          "campaigns_held": None}
+    return st
+
+
+def smtp_settings(cfg: Any) -> Any:
+    return getattr(cfg, "smtp", None)
+
+
+def directory_name(rt: Any) -> str:
+    return rt.cfg.node.organisation or f"pocsync node {rt.me}"
+
+
+def public_url(rt: Any) -> str:
+    url = rt.cfg.api.public_url
+    if not url:
+        host, port = rt.cfg.api.host_port
+        url = f"http://{host}:{port}"
+    return url.rstrip("/")
+
+
+def signer(rt: Any):  # noqa: ANN201
+    """A ``sign(ops)`` for campaign functions: one change-set of ``ops`` by this node (on the store thread)."""
+    def make(store: Any):  # noqa: ANN202
+        def sign(ops: list[dict[str, Any]]) -> Any:
+            return store.edit(ops, key=rt.nd.key_for_next_edit(store), author="checks")
+        return sign
+    return make
+
+
+async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOutcome:
+    from pocsync import mail
+
+    base = public_url(rt)
+    text = campaigns.check_message(language=job.language, directory=directory_name(rt), key=job.key,
+                                   link=f"{base}/check/ack?token={job.token}", page=f"{base}/",
+                                   deadline_ms=job.deadline_ms)
+    try:
+        msg = mail.build_message(settings, to=[job.address], subject=text.subject, body=text.body,
+                                 headers={"Auto-Submitted": "auto-generated", "X-Pocsync-Campaign": job.campaign},
+                                 language=text.language)
+    except PocsyncError as exc:
+        return campaigns.SendOutcome(job, "invalid", error=exc.reason)
+    try:
+        res = await mail.send(settings, msg)
+    except PocsyncError as exc:
+        code = _refused_code(exc, job.address)
+        if code is not None:
+            return campaigns.SendOutcome(job, "bounced", smtp_code=code)
+        return campaigns.SendOutcome(job, "retry", error=exc.reason)
+    refused = {a.lower(): v for a, v in (res.refused or {}).items()}
+    if job.address.lower() in refused or (refused and not res.accepted):
+        code = next(iter(refused.values()))[0] if job.address.lower() not in refused else refused[job.address.lower()][0]
+        return campaigns.SendOutcome(job, "bounced", smtp_code=_code(code))
+    return campaigns.SendOutcome(job, "sent")
+
+
+def _code(code: Any) -> int | None:
+    return code if isinstance(code, int) and 400 <= code <= 599 else None
+
+
+def _refused_code(exc: PocsyncError, address: str) -> int | None:
+    """The SMTP reply code of a recipient the relay refused, from a MailError(smtp_refused)."""
+    if exc.reason != "smtp_refused":
+        return None
+    detail = getattr(exc, "detail", None) or {}
+    refused = detail.get("refused") if isinstance(detail, dict) else None
+    if isinstance(refused, dict):
+        for a, v in refused.items():
+            if isinstance(a, str) and a.lower() == address.lower():
+                return _code(v[0] if isinstance(v, (list, tuple)) else v)
+    code = detail.get("code") if isinstance(detail, dict) else None
+    if _code(code):
+        return code
+    import re
+
+    m = re.search(r"\b([45][0-9]{2})\b", exc.message)
+    return int(m.group(1)) if m else None
+
+
+def _why_not(store: Any) -> str | None:
+    m = store.require_manifest()
+    if "comm-checks" not in m.features:
+        return "the manifest does not enable feature comm-checks"
+    return store.signing_blocked()
+
+
+async def held(rt: Any) -> str | None:
+    """Why this node may not sign check results now (then it mails nothing: a mail whose result cannot be
+    signed would go again), or None."""
+    st = _status(rt)
+    why = await rt.worker.run(_why_not)
+    st["campaigns_held"] = why
+    return why
+
+
+async def run_campaigns(rt: Any) -> int:
+    """Mail one batch of pending channels and sign the results; returns how many messages left."""
+    st = _status(rt)
+    settings = smtp_settings(rt.cfg)
+    if settings is None:
+        st["smtp"] = "not configured"
+        return 0
+    st["smtp"] = "configured"
+    cc = rt.cfg.checks
+    if await held(rt):
+        return 0
+    t = now_ms()
+    jobs = await rt.worker.run(lambda s: campaigns.prepare_batch(s, now_ms=t, limit=cc.send_batch,
+                                                                 window_ms=cc.window_days * 86_400_000))
+    if not jobs:
+        return 0
+    outcomes = []
+    for job in jobs:
+        outcomes.append(await _send(rt, settings, job))
+    make = signer(rt)
+    t = now_ms()
+    try:
+        signed = await rt.worker.run(lambda s: campaigns.commit_batch(s, outcomes, now_ms=t, sign=make(s)))
+    except PocsyncError as exc:  # mailed but not recorded: held back (a restart re-mails them with new tokens)
+        st.update(last_error=f"results not signed: {exc.reason}", last_error_at=time.time())
+        log.error("check mail: %d message(s) sent but their results could not be signed: %s", len(outcomes),
+                  exc.reason)
+        return -1
+    n = {k: sum(1 for o in outcomes if o.status == k) for k in ("sent", "bounced", "invalid", "retry")}
+    st["messages_sent"] += n["sent"]
+    st["bounced"] += n["bounced"]
+    st["invalid"] += n["invalid"]
+    for k, v in n.items():
+        if v:
+            rt.counters[f"check_messages:{k}"] += v
+    if signed:
+        rt.publish_now.set()
+    if n["retry"]:
+        reasons = sorted({o.error or "?" for o in outcomes if o.status == "retry"})
+        st.update(last_error=", ".join(reasons), last_error_at=time.time())
+        log.warning("check mail: %d message(s) not sent (%s); retried later", n["retry"], ", ".join(reasons))
+    log.info("check mail: %d sent, %d bounced, %d invalid address(es), %d to retry; %d op(s) signed",
+             n["sent"], n["bounced"], n["invalid"], n["retry"], signed,
+             extra={"fields": {"event": "check_batch", **n, "ops": signed}})
+    return n["sent"] if not n["retry"] else -1
+
+
+async def sweep(rt: Any) -> int:
+    if await held(rt):
+        return 0
+    make = signer(rt)
+    t = now_ms()
+    n = await rt.worker.run(lambda s: campaigns.sweep_deadlines(s, now_ms=t, sign=make(s)))
+    if n:
+        _status(rt)["no_response_signed"] += n
+        rt.counters["check_no_response"] += n
+        rt.publish_now.set()
+        log.info("checks: %d channel(s) did not answer by the deadline (no_response signed)", n,
+                 extra={"fields": {"event": "check_no_response", "count": n}})
+    return n
+
+
+async def schedule(rt: Any) -> str | None:
+    cc = rt.cfg.checks
+    if cc.every_days <= 0:
+        return None
+    t = now_ms()
+
+    def due(store: Any) -> dict[str, Any] | None:
+        last = campaigns.last_campaign_ms(store)
+        if last is not None and t - last < cc.every_days * 86_400_000:
+            return None
+        sel = campaigns.selector(kinds=",".join(cc.kinds))
+        return campaigns.create_campaign(store, node=rt.me, sel=sel, deadline_s=cc.deadline_hours * 3600,
+                                         started_by="schedule", now_ms=t, max_per_entry=max_recipients(rt))
+
+    out = await rt.worker.run(due)
+    if out:
+        log.info("checks: scheduled campaign %s started (%d channel(s))", out["campaign"], out["channels"],
+                 extra={"fields": {"event": "check_campaign", "campaign": out["campaign"], "channels": out["channels"]}})
+        return out["campaign"]
+    return None
+
+
+def max_recipients(rt: Any) -> int:
+    settings = smtp_settings(rt.cfg)
+    return getattr(settings, "max_recipients", 5) or 5
+
+
+# --- the weekly overdue reminder -----------------------------------------------------------------
+def overdue_keys(store: Any, now: int) -> list[dict[str, Any]]:
+    """Entries of this node's scope that the freshness policy marks overdue (pocsync.freshness)."""
+    rows = campaigns.overdue_rows(store, now)
+    covers = campaigns.scope_covers(store)
+    return [r for r in rows if covers(r["key"].split("/")[0])]
+
+
+async def remind(rt: Any) -> bool:
+    st = _status(rt)
+    settings, to = smtp_settings(rt.cfg), getattr(rt.cfg, "contact_email", None)
+    if settings is None or not to:
+        return False
+    t = now_ms()
+    last = await rt.worker.run(lambda s: s.get_meta("checks_last_reminder_ms"))
+    if last is not None and t - int(last) < rt.cfg.checks.reminder_days * 86_400_000:
+        return False
+    rows = await rt.worker.run(lambda s: overdue_keys(s, t))
+    if not rows:
+        return False
+    from pocsync import mail
+
+    lines = "\n".join(f"  {r['key']}: {', '.join(r.get('reasons') or r.get('why') or ['overdue'])}" for r in rows[:500])
+    text = campaigns.text_message("reminder", count=str(len(rows)), plural="y" if len(rows) == 1 else "ies",
+                                  node=rt.me, lines=lines)
+    try:
+        msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
+                                 headers={"Auto-Submitted": "auto-generated"})
+        await mail.send(settings, msg)
+    except PocsyncError as exc:
+        st.update(last_error=f"reminder: {exc.reason}", last_error_at=time.time())
+        log.warning("overdue reminder not sent: %s", exc.reason)
+        return False
+    await rt.worker.run(lambda s: s.set_meta("checks_last_reminder_ms", str(t)))
+    st["reminders_sent"] += 1
+    st["last_reminder_ms"] = t
+    rt.counters["check_reminders_sent"] += 1
+    log.info("overdue reminder sent to the secretariat (%d entries)", len(rows),
+             extra={"fields": {"event": "check_reminder", "count": len(rows)}})
+    return True
+
+
+# --- PoC reports of wrong entries ------------------------------------------------------------------
+async def deliver_reports(rt: Any, client: Any | None) -> int:
+    """Mail reports about this node's entries to contact_email; forward the others to their origin node."""
+    rows = await rt.worker.run(lambda s: [dict(r) for r in s.conn.execute(
+        "SELECT * FROM check_reports WHERE mailed=0 ORDER BY n LIMIT 20")])
+    done = 0
+    for r in rows:
+        try:
+            if r["origin"] == rt.me:
+                ok = await _mail_report(rt, r)
+                status = "mailed"
+            else:
+                ok = await _forward_report(rt, client, r)
+                status = "forwarded"
+        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            reason = getattr(exc, "reason", type(exc).__name__)
+            _status(rt).update(last_error=f"report: {reason}", last_error_at=time.time())
+            log.warning("report %d about %s not delivered: %s", r["n"], r["key"], reason)
+            return -1
+        if ok:
+            await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
+            _status(rt)[f"reports_{status}"] += 1
+            rt.counters[f"check_reports_{status}"] += 1
+            done += 1
+    return done
+
+
+async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
+    settings, to = smtp_settings(rt.cfg), getattr(rt.cfg, "contact_email", None)
+    if settings is None or not to:
+        return False
+    from pocsync import mail
+    from datetime import datetime, timezone
+
+    at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
+                                  reporter=r["reporter"], at=at, text=r["text"])
+    msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
+                             headers={"Auto-Submitted": "auto-generated"})
+    await mail.send(settings, msg)
+    return True
+
+
+async def _forward_report(rt: Any, client: Any | None, r: dict[str, Any]) -> bool:
+    if client is None:
+        return False
+    m = await rt.manifest()
+    node = m.node(r["origin"])
+    url = node.endpoints.get("http") if node is not None and not node.removed else None
+    if not url:
+        return False
+    body = json.dumps({"key": r["key"], "reporter": r["reporter"], "text": r["text"], "at_ms": r["at_ms"]},
+                      ensure_ascii=False).encode()
+    await client._get(url, "/v1/peer/check-report", target=r["origin"], cap=4096, method="POST", body=body)
+    return True
+
+
+async def check_loop(app: Any) -> None:
+    from pocsync.api.peer import RUNTIME
+
+    rt = app[RUNTIME]
+    _status(rt)
+    client = None
+    retry_at = reports_at = 0.0
+    while True:
+        if client is None:
+            from pocsync.node.daemon import CLIENT
+
+            client = app.get(CLIENT)
+        try:
+            await schedule(rt)
+            if time.monotonic() >= retry_at:
+                sent = await run_campaigns(rt)
+                if sent < 0:
+                    retry_at = time.monotonic() + RETRY_SECONDS
+            await sweep(rt)
+            if time.monotonic() >= reports_at and await deliver_reports(rt, client) < 0:
+                reports_at = time.monotonic() + RETRY_SECONDS
+            await remind(rt)
+        except asyncio.CancelledError:
+            raise
+        except PocsyncError as exc:
+            _status(rt).update(last_error=exc.reason, last_error_at=time.time())
+            log.warning("checks: %s: %s", exc.reason, exc.message[:200])
+        await asyncio.sleep(POLL_SECONDS)
