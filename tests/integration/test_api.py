@@ -217,7 +217,10 @@ def test_schemathesis_finds_no_5xx_and_no_response_outside_the_schema(fed: Feder
     proc = subprocess.run([str(Path(sys.executable).parent / "schemathesis"), "run", str(schema), "--url", fed["osce"].url,
                            "-H", f"Authorization: Bearer {tok}", "--checks",
                            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-                           "-n", "25", "--request-timeout", "10", "--rate-limit", "480/m"], capture_output=True, timeout=600)
+                           "-n", "25", "--request-timeout", "10", "--rate-limit", "480/m",
+                           # generation health checks judge the test-data generator, not the server; on a loaded
+                           # machine "too_slow"/"filter_too_much" fire at random
+                           "--suppress-health-check", "too_slow,filter_too_much"], capture_output=True, timeout=600)
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, out[-4000:]
     assert call(fed["osce"].url + "/v1/manifest/2842945110289343596986368")[0] == 404  # once a 500 (SQLite overflow)
