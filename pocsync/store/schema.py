@@ -66,6 +66,13 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX log_unpublished ON log (origin, seq) WHERE published = 0",
     ],
+    # (fixdiff) verified change-sets refused by the chain checks, kept whole as evidence so that a second
+    # change-set at the same (origin, seq) still makes a proof (PROTOCOL.md §8 step 6, §11); not cleared by reset
+    [
+        """CREATE TABLE held (id TEXT PRIMARY KEY, origin TEXT NOT NULL, seq INTEGER NOT NULL,
+               envelope BLOB NOT NULL, held_at TEXT NOT NULL)""",
+        "CREATE INDEX held_pos ON held (origin, seq)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
