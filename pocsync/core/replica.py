@@ -240,6 +240,8 @@ class Replica:
         """A change-set held outside the log at ``cs``'s (origin, seq), with another id, that verifies now."""
         for data in self.state.verified_at(cs.origin, cs.seq):
             try:
+                if csmod.peek_identity(data, max_bytes=self.limits.max_envelope_bytes)[0] == cs.id:
+                    continue  # itself (released from parking)
                 other = csmod.verify(data, self.manifest, max_bytes=self.limits.max_envelope_bytes)
             except PocsyncError:
                 continue
