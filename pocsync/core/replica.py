@@ -100,6 +100,9 @@ class State(Protocol):
     def parked_for(self, origin: str, seq: int) -> list[bytes]: ...
     def all_parked(self, reason: str | None = None) -> list[bytes]: ...
     def unpark(self, cs_id: str) -> None: ...
+    # verified change-sets not in the log, kept as evidence for §8 step 6 / §11 (never a log position)
+    def keep_evidence(self, cs_id: str, origin: str, seq: int, data: bytes) -> None: ...  # refused by chain checks
+    def verified_at(self, origin: str, seq: int) -> list[bytes]: ...  # verified parked + evidence, by id
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None: ...
     def take_quarantined(self, reasons: frozenset[str]) -> list[bytes]: ...
     # equivocation proofs
@@ -148,6 +151,10 @@ MAX_UNVERIFIED_PARKED_BYTES = Limits.max_parked_bytes
 # farthest from the head go first (a pull fetches them again from a peer that logged them).
 MAX_PARKED_PER_ORIGIN = 512
 MAX_PARKED_BYTES_PER_ORIGIN = 32 * 1024 * 1024
+# Verified change-sets refused by the chain checks (bad_prev, prev_mismatch, hlc_regression) are kept whole,
+# apart from the quarantine, so that a second change-set at the same (origin, seq) still makes a proof (§8 step
+# 6, §11): the proofs a node finds are then those of the set of change-sets it received, in any order.
+MAX_EVIDENCE_PER_ORIGIN = 64
 # What the quarantine keeps of an item it will never retry: its hash, size, reason and first bytes.
 QUARANTINE_HEAD_BYTES = 512
 
@@ -200,9 +207,10 @@ class Replica:
         st = self.state
         node = self.manifest.nodes[cs.origin]
         existing = st.logged(cs.origin, cs.seq)
-        if existing is not None:  # same (origin, seq), other id: a proof of equivocation
-            other = st.log_envelope(cs.origin, cs.seq)
-            assert other is not None
+        # §8 step 6: another verified change-set with this (origin, seq) that this node holds — in the log,
+        # parked after verification or refused by the chain checks — and a proof of equivocation results
+        other = st.log_envelope(cs.origin, cs.seq) if existing is not None else self._other_verified(cs)
+        if other is not None:  # same (origin, seq), other id: a proof of equivocation
             st.unpark(cs.id)
             self.add_proof(Proof(cs.origin, cs.seq, other, cs.envelope), now_ms=now_ms)
             return Outcome("equivocation", "equivocation",
@@ -211,6 +219,7 @@ class Replica:
 
         def reject(reason: str, message: str) -> Outcome:
             st.unpark(cs.id)
+            st.keep_evidence(cs.id, cs.origin, cs.seq, cs.envelope)  # evidence for a later change-set at this seq
             st.quarantine(cs.envelope, reason, message, source)
             return Outcome("quarantined", reason, message, cs.id, cs.origin, cs.seq)
 
@@ -234,6 +243,19 @@ class Replica:
         st.append(cs)
         refused = self._apply(cs)
         return Outcome("accepted", "", "", cs.id, cs.origin, cs.seq, refused)
+
+    def _other_verified(self, cs: ChangeSet) -> bytes | None:
+        """A change-set held outside the log at ``cs``'s (origin, seq), with another id, that verifies now."""
+        for data in self.state.verified_at(cs.origin, cs.seq):
+            try:
+                if csmod.peek_identity(data, max_bytes=self.limits.max_envelope_bytes)[0] == cs.id:
+                    continue  # itself (released from parking)
+                other = csmod.verify(data, self.manifest, max_bytes=self.limits.max_envelope_bytes)
+            except PocsyncError:
+                continue
+            if other.id != cs.id and (other.origin, other.seq) == (cs.origin, cs.seq):
+                return data
+        return None
 
     # --- effects ----------------------------------------------------------------
     def _frozen_from(self, origin: str, seq: int) -> int | None:
@@ -466,6 +488,7 @@ class MemoryState:
         self.history_: dict[str, dict[str, Assertion]] = {}  # key -> ref -> entry op (held-changes on)
         self.holds_: dict[str, dict[str, Assertion]] = {}  # key -> ref -> hold op
         self.held_: dict[str, list[held.Held]] = {}
+        self.evidence: dict[str, tuple[str, int, bytes]] = {}  # id -> (origin, seq, envelope); kept across reset()
 
     def logged(self, origin: str, seq: int) -> Head | None:
         cs = self.log.get((origin, seq))
@@ -524,6 +547,18 @@ class MemoryState:
 
     def unpark(self, cs_id: str) -> None:
         self.parked.pop(cs_id, None)
+
+    def keep_evidence(self, cs_id: str, origin: str, seq: int, data: bytes) -> None:
+        self.evidence[cs_id] = (origin, seq, data)
+        mine = sorted((h[1], i) for i, h in self.evidence.items() if h[0] == origin)
+        for _, i in mine[MAX_EVIDENCE_PER_ORIGIN:]:  # the lowest seqs are kept (as the store does)
+            del self.evidence[i]
+
+    def verified_at(self, origin: str, seq: int) -> list[bytes]:
+        parked = [(i, p[2]) for i, p in self.parked.items()
+                  if p[0] == origin and p[1] == seq and p[3] not in UNVERIFIED_PARK_REASONS]
+        kept = [(i, h[2]) for i, h in self.evidence.items() if h[0] == origin and h[1] == seq]
+        return [d for _, d in sorted(parked + kept)]
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
         keep = data if reason in MANIFEST_DEPENDENT else data[:QUARANTINE_HEAD_BYTES]

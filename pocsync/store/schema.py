@@ -102,6 +102,13 @@ MIGRATIONS: list[list[str]] = [
                origin TEXT NOT NULL, reporter TEXT NOT NULL, received_from TEXT NOT NULL, text TEXT NOT NULL,
                mailed INTEGER NOT NULL DEFAULT 0)""",
     ],
+    # (ADR 37) verified change-sets refused by the chain checks, kept whole as evidence so that a second
+    # change-set at the same (origin, seq) still makes a proof (PROTOCOL.md §8 step 6, §11); not cleared by reset
+    [
+        """CREATE TABLE chain_evidence (id TEXT PRIMARY KEY, origin TEXT NOT NULL, seq INTEGER NOT NULL,
+               envelope BLOB NOT NULL, kept_at TEXT NOT NULL)""",
+        "CREATE INDEX chain_evidence_pos ON chain_evidence (origin, seq)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,6 +34,7 @@ from pocsync.core.replica import (
     MANIFEST_DEPENDENT,
     MAX_PARKED_BYTES_PER_ORIGIN,
     MAX_PARKED_PER_ORIGIN,
+    MAX_EVIDENCE_PER_ORIGIN,
     QUARANTINE_HEAD_BYTES,
     UNVERIFIED_PARK_REASONS,
     Head,
@@ -211,6 +212,22 @@ class SQLiteState:
 
     def unpark(self, cs_id: str) -> None:
         self.c.execute("DELETE FROM parked WHERE id=?", (cs_id,))
+
+    # --- chain evidence: verified change-sets refused by the chain checks (§8 step 6, ADR 37) --------------
+    def keep_evidence(self, cs_id: str, origin: str, seq: int, data: bytes) -> None:
+        self.c.execute("INSERT OR IGNORE INTO chain_evidence (id, origin, seq, envelope, kept_at) VALUES (?,?,?,?,?)",
+                       (cs_id, origin, seq, data, utcnow()))
+        self.c.execute("DELETE FROM chain_evidence WHERE origin=? AND id NOT IN (SELECT id FROM chain_evidence"
+                       " WHERE origin=? ORDER BY seq, id LIMIT ?)", (origin, origin, MAX_EVIDENCE_PER_ORIGIN))
+
+    def verified_at(self, origin: str, seq: int) -> list[bytes]:
+        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
+        rows = self.c.execute(
+            f"SELECT id, envelope FROM parked WHERE origin=? AND seq=? AND reason NOT IN"
+            f" ({','.join('?' * len(reasons))}) UNION SELECT id, envelope FROM chain_evidence WHERE origin=? AND seq=?"
+            " ORDER BY id", (origin, seq, *reasons, origin, seq))
+        return [bytes(r["envelope"]) for r in rows]
+    # --- end chain evidence ------------------------------------------------------------------------------
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
         """Record a refusal: bounded (see QUARANTINE_*), de-duplicated by the item's hash."""

@@ -771,6 +771,22 @@ class Replica:
     parked: dict[str, bytes] = field(default_factory=dict)
     quarantined: list[str] = field(default_factory=list)
     proofs: set[tuple[str, int]] = field(default_factory=set)
+    refused_chain: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # ids refused at §8 step 6
+
+    def _held_ids(self, origin: str, seq: int) -> set[str]:
+        """§8 step 6: the verified change-sets held at (origin, seq): logged, parked after step 5, or refused by
+        the chain checks of step 6."""
+        ids = set(self.refused_chain.get((origin, seq), ()))
+        if (origin, seq) in self.log:
+            ids.add(self.log[(origin, seq)].id)
+        for data in self.parked.values():
+            try:
+                p = changeset(data, self.m)
+            except (Park, Reject):
+                continue  # not verified: never evidence
+            if (p.origin, p.seq) == (origin, seq):
+                ids.add(p.id)
+        return ids
 
     def receive(self, data: bytes, now_ms: int) -> str:
         try:
@@ -782,28 +798,32 @@ class Replica:
             self.quarantined.append(r.reason)
             return "quarantined:" + r.reason
         have = self.log.get((cs.origin, cs.seq))
-        if have is not None:
-            if have.id == cs.id:
-                return "duplicate"
+        if have is not None and have.id == cs.id:
+            return "duplicate"
+        if self._held_ids(cs.origin, cs.seq) - {cs.id}:
             self.proofs.add((cs.origin, cs.seq))
+            self.parked.pop(cs.id, None)
             return "equivocation"
+
+        def chain_refused(reason: str) -> str:
+            self.refused_chain.setdefault((cs.origin, cs.seq), set()).add(cs.id)
+            self.quarantined.append(reason)
+            return "quarantined:" + reason
+
         node = self.m.nodes[cs.origin]
         seg_seq, seg_prev = node.segment(cs.seq)
         if cs.seq == seg_seq:
             if cs.prev != seg_prev:
-                self.quarantined.append("bad_prev")
-                return "quarantined:bad_prev"
+                return chain_refused("bad_prev")
         else:
             pred = self.log.get((cs.origin, cs.seq - 1))
             if pred is None:
                 self.parked[cs.id] = data
                 return "parked:gap"
             if cs.prev != pred.id:
-                self.quarantined.append("prev_mismatch")
-                return "quarantined:prev_mismatch"
+                return chain_refused("prev_mismatch")
             if cs.hlc < pred.hlc:
-                self.quarantined.append("hlc_regression")
-                return "quarantined:hlc_regression"
+                return chain_refused("hlc_regression")
         if int(cs.hlc[:13]) > now_ms + 300_000:
             self.parked[cs.id] = data
             return "parked:clock_skew"

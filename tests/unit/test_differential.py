@@ -512,7 +512,10 @@ def chains(draw) -> list[bytes]:
             payload = json.dumps(p, sort_keys=True, separators=(",", ":")).encode()
             out.append(_sign(payload, f"{origin}:k1", origin))
             if draw(st.integers(0, 6)) == 0:  # a second change-set at the same seq: equivocation
-                alt = json.dumps({**p, "author": "b"}, sort_keys=True, separators=(",", ":")).encode()
+                other = {"author": "b"}
+                if draw(st.integers(0, 2)) == 0:  # the second one does not chain (§8 step 6: still a proof)
+                    other["prev"] = "sha256:" + "2" * 64
+                alt = json.dumps({**p, **other}, sort_keys=True, separators=(",", ":")).encode()
                 out.append(_sign(alt, f"{origin}:k1", origin))
             prev = "sha256:" + hashlib.sha256(payload).hexdigest()
     return out
@@ -536,6 +539,28 @@ def test_chains_in_any_order_same_log_quarantine_proofs_and_view(envs: list[byte
     assert sorted(st_.log) == sorted(ir.log)
     assert sorted({q[1] for q in st_.quarantined}) == sorted(set(ir.quarantined))
     assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
+
+
+@SETTINGS
+@given(envs=chains(), data=st.data())
+def test_chains_proofs_and_view_do_not_depend_on_the_order(envs: list[bytes], data: st.DataObject) -> None:
+    """§8 step 6, §11, §14: the proofs and the view are functions of the set of change-sets received — two orders,
+    with duplicates, give pocsync and the independent reading the same proofs and digest lines."""
+    runs = []
+    for _ in range(2):
+        order = data.draw(st.permutations(envs + data.draw(st.lists(st.sampled_from(envs), max_size=3))))
+        rep = Replica(MemoryState(), mf.parse(MANIFESTS[0].encode()))
+        ir = indep.Replica(indep.manifest(MANIFESTS[0].encode()))
+        for env in order:
+            rep.receive(env, now_ms=NOW_MS)
+            ir.receive(env, NOW_MS)
+        proofs = sorted((p.origin, p.seq) for p in rep.state.proofs())
+        assert proofs == sorted(ir.proofs)
+        runs.append((proofs, digest_lines(rep.state.digest_view()).decode(), ir.refused_and_lines()[1]))
+        if proofs:
+            event("proofs")
+    assert runs[0] == runs[1]
+    assert runs[0][1] == runs[0][2]
 
 
 # --- check and confirm ops (§15), well-formed and broken, in any order with duplicates ------------------------
@@ -579,3 +604,61 @@ def test_check_ops_any_order_agree_with_the_independent_reading(data: st.DataObj
         for ns in ("check ", "verified ", "campaign ", "confirm "):
             if ns in lines:
                 event(f"register {ns.strip()}")
+
+
+# --- regression: the case Hypothesis found for the chains test (PROTOCOL.md §8 step 6, §11) --------------------------
+def _found_case() -> list[bytes]:
+    """eu forks at seq 2 (authors a, b) and at seq 3 on the branch 2a; osce#1 has a wrong prev.  Delivered as found:
+    3a, 2a, 2b, 1, 3b, osce#1.  A reader that logs 2b refuses 3a and 3b (prev_mismatch) — they are still a proof."""
+    hlc, fra = "1763800001000-0000", {"op": "put", "key": "FRA/technical", "entry": {
+        "state": "FRA", "kind": "technical", "organisation": "eu", "phones": ["+1"], "holder_epoch": "1763800000000-0000"}}
+
+    def payload(origin: str, seq: int, prev: str | None, ops: list, author: str = "a") -> bytes:
+        return json.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": prev, "hlc": hlc,
+                           "manifest": 1, "author": author, "ops": ops}, sort_keys=True, separators=(",", ":")).encode()
+
+    def cid(p: bytes) -> str:
+        return "sha256:" + hashlib.sha256(p).hexdigest()
+
+    p1 = payload("eu", 1, None, [{"op": "delete", "key": "DEU/technical"}])
+    p2a, p2b = payload("eu", 2, cid(p1), [fra]), payload("eu", 2, cid(p1), [fra], "b")
+    p3a, p3b = payload("eu", 3, cid(p2a), [fra]), payload("eu", 3, cid(p2a), [fra], "b")
+    o1 = payload("osce", 1, "sha256:" + "1" * 64, [{"op": "delete", "key": "DEU/technical"}])
+    assert (cid(p1)[7:13], cid(p2a)[7:13]) == ("075cb2", "e2585d")  # the very change-sets of the found case
+    return [_sign(p3a, "eu:k1", "eu"), _sign(p2a, "eu:k1", "eu"), _sign(p2b, "eu:k1", "eu"), _sign(p1, "eu:k1", "eu"),
+            _sign(p3b, "eu:k1", "eu"), _sign(o1, "osce:k1", "osce")]
+
+
+def test_found_case_fork_on_the_branch_not_logged_is_a_proof_in_every_order() -> None:
+    """Both forks are proofs whichever seq-2 branch a reader logs (pocsync releases parked change-sets by id, the
+    independent reading by arrival); in every order of the six, pocsync (memory and SQLite) and the independent
+    reading find eu seq 2 and seq 3 and derive the same view."""
+    import itertools
+    import tempfile
+
+    from pocsync.store import Store
+
+    envs = _found_case()
+    m = mf.parse(MANIFESTS[0].encode())
+    want_lines = None
+    orders = [envs] + [list(o) for o in itertools.islice(itertools.permutations(envs), 0, None, 7)]
+    for order in orders:
+        rep = Replica(MemoryState(), m)
+        ir = indep.Replica(indep.manifest(MANIFESTS[0].encode()))
+        for env in order:
+            rep.receive(env, now_ms=NOW_MS)
+            ir.receive(env, NOW_MS)
+        assert sorted((p.origin, p.seq) for p in rep.state.proofs()) == [("eu", 2), ("eu", 3)]
+        assert sorted(ir.proofs) == [("eu", 2), ("eu", 3)]
+        refused, lines = ir.refused_and_lines()
+        assert digest_lines(rep.state.digest_view()).decode() == lines
+        want_lines = lines if want_lines is None else want_lines
+        assert lines == want_lines
+    with tempfile.TemporaryDirectory() as tmp:  # the SQLite store holds the refused seq-3 change-sets likewise
+        store = Store.create(Path(tmp) / "un.sqlite", node_id="un")
+        store.install_manifest(m, now_ms_=NOW_MS)
+        for env in envs:
+            store.receive(env, now_ms_=NOW_MS)
+        assert sorted((p["origin"], p["seq"]) for p in store.proofs()) == [("eu", 2), ("eu", 3)]
+        assert store.digest() == indep.digest(want_lines)
+        store.close()

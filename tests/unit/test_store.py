@@ -170,3 +170,44 @@ def test_view_digest_is_a_function_of_the_view_table(tmp_path: Path, fed: Fed) -
     rows = s.conn.execute("SELECT key, cs_id, idx FROM view").fetchall()
     assert s.digest() == view_digest(("entry", r[0], f"{r[1]}#{r[2]}") for r in rows)
     assert isinstance(s.conn, sqlite3.Connection)
+
+
+def test_store_holds_chain_refused_change_sets_like_memory(tmp_path: Path) -> None:
+    """PROTOCOL.md §8 step 6: a verified change-set refused by the chain checks is held whole, so that a second one
+    at its (origin, seq) is a proof; the store finds the proofs and view the memory replica finds, in several
+    orders, and keeps what it holds across a re-derivation (reset) and a reopen."""
+    import json
+    import random
+
+    from pocsync.core.replica import MemoryState, Replica
+
+    v = json.loads((Path(__file__).parents[1] / "vectors" / "equivocation_held.json").read_text())
+    m = mf.parse(v["manifests"][0].encode())
+    envs = [c["envelope"].encode() for c in v["changesets"]]
+    rnd = random.Random(7)
+    for n in range(4):
+        order = envs if n == 0 else rnd.sample(envs, k=len(envs))
+        mem = Replica(MemoryState(), m)
+        store = Store.create(tmp_path / f"un{n}.sqlite", node_id="un")
+        store.install_manifest(m, now_ms_=v["now_ms"])
+        for env in order:
+            mem.receive(env, now_ms=v["now_ms"])
+            store.receive(env, now_ms_=v["now_ms"])
+        assert sorted([p["origin"], p["seq"]] for p in store.proofs()) == v["expect"]["proofs"]
+        assert sorted([p.origin, p.seq] for p in mem.state.proofs()) == v["expect"]["proofs"]
+        assert store.digest() == mem.state.digest() == v["expect"]["digest"]
+        held = {(r["origin"], r["seq"]) for r in store.conn.execute("SELECT origin, seq FROM chain_evidence")}
+        assert held == {(o, s) for o, s, _ in mem.state.evidence.values()}
+        store.close()
+    # held across reset (a re-derivation) and a reopen: 3a alone is held, 3b then makes the proof
+    first = [envs[i] for i in (0, 1, 3, 2)]  # eu#1, eu#2b, eu#3a (prev_mismatch: held), eu#2a (a proof: reset)
+    store = Store.create(tmp_path / "again.sqlite", node_id="un")
+    store.install_manifest(m, now_ms_=v["now_ms"])
+    for env in first:
+        store.receive(env, now_ms_=v["now_ms"])
+    assert store.conn.execute("SELECT count(*) FROM chain_evidence").fetchone()[0] == 1
+    store.close()
+    store = Store.open(tmp_path / "again.sqlite")
+    assert store.receive(envs[4], now_ms_=v["now_ms"]).status == "equivocation"
+    assert sorted([p["origin"], p["seq"]] for p in store.proofs()) == [["eu", 2], ["eu", 3]]
+    store.close()

@@ -155,7 +155,7 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 # --- vectors of issue 10, checked by pocsync and by the independent reading (tests/independent/protocol.py) --
 
 FEDERATION = "federation.json"  # the manifest the scenario vectors embed
-SCENARIOS = ["merge.json", "equivocation.json", "restart.json", "restart_bad_prev.json", "scope.json",
+SCENARIOS = ["merge.json", "equivocation.json", "equivocation_held.json", "restart.json", "restart_bad_prev.json", "scope.json",
              "feature_off.json", "feature_on.json", "surrogate.json", "templates_on.json", "templates_publishers.json",
              "checks.json", "held.json"]
 

@@ -427,6 +427,33 @@ def scenario_vectors() -> None:
     scenario("equivocation.json", "two valid change-sets of eu at seq 3: a proof; eu's ops from seq 3 on have no "
              "effect on any branch (PROTOCOL.md §11)", [m1], [c1, c2, c3a, c3b, c4], proof=proof)
 
+    # equivocation found by what a node holds, not only by its log (§8 step 6): eu forks at seq 2 and again at
+    # seq 3 on the branch of seq 2 that is NOT logged here (2b arrives first); osce signs a second seq 2 with a
+    # wrong prev that arrives before its good one.  Both are proofs in every delivery order.
+    eu, osce = Chain("eu"), Chain("osce")
+    b1 = eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}])
+    prev1 = eu.prev
+    b2a = eu.sign("1763800000200-0000", [{"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")}],
+                  label="eu#2a")
+    prev2a = eu.prev
+    eu.seq, eu.prev = 1, prev1
+    b2b = eu.sign("1763800000200-0001", [{"op": "delete", "key": "DEU/technical"}], label="eu#2b (logged: first)")
+    eu.seq, eu.prev = 2, prev2a
+    b3a = eu.sign("1763800000300-0000", [{"op": "delete", "key": "FRA/technical"}],
+                  label="eu#3a (after 2a): prev_mismatch here, kept as evidence")
+    eu.seq, eu.prev = 2, prev2a
+    b3b = eu.sign("1763800000300-0001", [{"op": "put", "key": "ITA/technical", "entry": entry("ITA/technical")}],
+                  label="eu#3b (after 2a): a proof at seq 3 with the held 3a")
+    o1 = osce.sign("1763800000100-0000", [{"op": "put", "key": "UKR/technical", "entry": entry("UKR/technical")}])
+    o2bad = osce.sign("1763800000200-0000", [{"op": "delete", "key": "UKR/technical"}], prev="sha256:" + "2" * 64,
+                      label="osce#2 with a wrong prev, first: prev_mismatch, kept as evidence")
+    osce.seq, osce.prev = 1, o1["id"]
+    o2 = osce.sign("1763800000200-0001", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}],
+                   label="osce#2 chaining: a proof at seq 2 with the held one (its put has no effect)")
+    scenario("equivocation_held.json", "equivocation found against change-sets held outside the log: forks on a "
+             "branch not logged and a second seq with a wrong prev arriving first (PROTOCOL.md §8 step 6, §11)",
+             [m1], [b1, b2b, b2a, b3a, b3b, o1, o2bad, o2])
+
     # chain-segment restart: eu lost its log after seq 2; the root declares a restart at seq 5 with key k2
     eu = Chain("eu")
     r1 = eu.sign("1763800000100-0000", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}])
