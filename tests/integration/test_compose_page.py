@@ -435,3 +435,42 @@ def test_templates_are_untrusted_in_the_page(fed: Federation) -> None:
         ctx.close()
     assert not [u for u in requests if "evil.example" in u or not u.startswith(fed["eu"].url)]
     assert console == []
+
+
+# --- found by a hostile review of issue 17 (atk17) ------------------------------------------------------------------
+def _probe_template(pattern: str) -> dict[str, Any]:
+    d = json.loads(json.dumps(shipped()[0]))
+    d["id"] = "probe"
+    d["schema"]["properties"]["probe"] = {"type": "string", "maxLength": 100, "pattern": pattern}
+    for lang in d["languages"].values():
+        lang["fields"]["probe"] = {"label": "Probe"}
+    return d
+
+
+def test_a_pattern_that_backtracks_without_bound_does_not_hang_the_page(fed: Federation) -> None:
+    """"(a|)" x 30 then "b": no nested quantifier, so in the safe subset of §18.3 and past the page's own check,
+    yet on "a" x 40 a backtracking engine tries 2^30 paths: the page froze on "Compose". Now the pattern runs in
+    a worker that is ended, and the field says so."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    pattern = "^" + "(a|)" * 30 + "b$"
+    assert tpl.pattern_problem(pattern) is None
+    doc = _probe_template(pattern)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, shipped()[0], secrets.token_hex(4))
+        page.fill('[data-field="probe"]', "a" * 40)
+        page.click("#compose-go")
+        expect(page.locator("#cerr-probe")).to_contain_text("takes too long to check this value")
+        expect(page.locator("#compose-result")).to_be_hidden()
+        page.fill('[data-field="probe"]', "aab")  # a value the pattern matches quickly is still accepted
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        ctx.close()
+    assert console == []

@@ -29,6 +29,10 @@
   const BAD_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/u;
   const REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";  // 32 letters: no 0/O, 1/I
   const OPENPGP = "/static/vendor/openpgp/openpgp.min.mjs";
+  // A pattern of the safe subset still backtracks without bound on some inputs ("(a|)(a|)…(a|)b" exponentially,
+  // "\\d*\\d*…\\d*" polynomially): it is tried in a worker that is ended after PATTERN_MS.
+  const PATTERN_WORKER = "/static/pattern-worker.js";
+  const PATTERN_MS = 1500;
 
   // --- words in the message's language (not necessarily the page's) -------------------------------------------
   function inLang(lang, text, vars) {
@@ -175,7 +179,18 @@
     if (f.maxLength !== undefined && e.tagName !== "SELECT" && e.type !== "checkbox") e.maxLength = f.maxLength;
     return e;
   }
-  function validate(f, e) {  // → { value } or { error }
+  function patternTest(re, value) {  // → true, false, or null when the pattern took too long (worker ended)
+    return new Promise((resolve) => {
+      let w;
+      try { w = new Worker(PATTERN_WORKER); } catch (e) { resolve(null); return; }
+      const done = (r) => { clearTimeout(timer); w.terminate(); resolve(r); };
+      const timer = setTimeout(() => done(null), PATTERN_MS);
+      w.onmessage = (m) => done(m.data === true);
+      w.onerror = () => done(null);
+      w.postMessage({ source: re.source, flags: re.flags, value });
+    });
+  }
+  async function validate(f, e) {  // → { value } or { error }
     if (f.type === "boolean") return { value: e.checked };
     const raw = String(e.value);
     const v = e.tagName === "TEXTAREA" ? raw.replace(/\r\n?/g, "\n").replace(/^\s*\n|\s+$/g, "") : raw.trim();
@@ -203,7 +218,11 @@
       if (!d || isNaN(d) || d.getMonth() !== +m[2] - 1) return { error: T("Enter a date and time.") };
       value = d.toISOString().replace(/\.000Z$/, "Z");  // in UTC, as templates label their times
     }
-    if (f.pattern && !f.pattern.test(v)) return { error: T("This value does not have the form this template asks for.") };
+    if (f.pattern) {
+      const ok = await patternTest(f.pattern, v);
+      if (ok === null) return { error: T("This template's pattern takes too long to check this value: the template cannot be used for it.") };
+      if (!ok) return { error: T("This value does not have the form this template asks for.") };
+    }
     return { value };
   }
 
@@ -462,7 +481,7 @@
       if (url) { URL.revokeObjectURL(url); url = null; }
       const values = {}, problems = [];
       for (const [name, { f, e, err }] of inputs) {
-        const r = validate(f, e);
+        const r = await validate(f, e);
         err.classList.toggle("hidden", !r.error); err.textContent = r.error ? r.error : "";
         e.setAttribute("aria-invalid", r.error ? "true" : "false");
         if (r.error) problems.push(fieldWords(doc, lang, name).label + ": " + r.error); else if (r.value !== undefined) values[name] = r.value;
