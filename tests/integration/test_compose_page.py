@@ -474,3 +474,31 @@ def test_a_pattern_that_backtracks_without_bound_does_not_hang_the_page(fed: Fed
         expect(page.locator("#compose-result")).to_be_visible()
         ctx.close()
     assert console == []
+
+
+def test_an_option_label_cannot_bring_bidi_or_control_characters_into_the_message(fed: Federation) -> None:
+    """§18.2 lets a label hold any character; the form showed option labels through safe(), but the composed
+    message copied them raw (U+202E reverses what follows in the recipient's mail program; BEL, ESC reach a
+    terminal; a line feed starts a line of the publisher's choosing after the field)."""
+    from playwright.sync_api import expect
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "hostile-options"
+    hostile = "Crit\u202eical\u0007\x1b[31m\nSignature: the Minister"
+    for lang in doc["languages"].values():
+        lang["fields"]["severity"].setdefault("options", {})["critical"] = hostile
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = text_of(download(page))
+        ctx.close()
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
+    assert not any(ln.startswith("Signature: the Minister") for ln in text.splitlines()), text
+    assert console == []

@@ -235,7 +235,7 @@
   function valueText(f, v, doc, lang) {
     if (f.type === "boolean") return inLang(lang, v ? W.yes : W.no);
     if (f.enum) {  // the label in the message's language, and the value itself when it says something else
-      const o = fieldWords(doc, lang, f.name).option(v);
+      const o = line(fieldWords(doc, lang, f.name).option(v));  // the publisher's words: one line, no controls, no bidi
       return o.toLowerCase() === String(v).toLowerCase() ? o : o + " (" + v + ")";
     }
     return String(v);
