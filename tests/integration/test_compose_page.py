@@ -502,3 +502,31 @@ def test_an_option_label_cannot_bring_bidi_or_control_characters_into_the_messag
     assert not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
     assert not any(ln.startswith("Signature: the Minister") for ln in text.splitlines()), text
     assert console == []
+
+
+def test_the_page_encrypts_only_to_a_key_the_entry_vouches_for_with_its_fingerprint(fed: Federation) -> None:
+    """An entry as it arrives (a hostile or broken node, a proxy): a public_key and no public_key_fingerprint.
+    The page checked the key against the fingerprint only when one was listed, so it encrypted to any key."""
+    from playwright.sync_api import expect
+
+    attacker_key = fed.keys["sender"][0]  # type: ignore[attr-defined]  # any key that is not the recipient's
+
+    def swap(route: Any) -> None:
+        body = route.fetch().json()
+        body["entry"]["public_key"] = attacker_key
+        body["entry"].pop("public_key_fingerprint", None)
+        route.fulfill(json=body)
+
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/entries/FRA/technical", swap)
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", len(shipped()))
+        fill(page, shipped()[0], secrets.token_hex(4))
+        expect(page.locator("#compose-encrypt")).to_be_checked()
+        page.click("#compose-go")
+        expect(page.locator("#compose-errors")).to_contain_text("lists an OpenPGP key but no fingerprint")
+        expect(page.locator("#compose-result")).to_be_hidden()
+        ctx.close()
+    assert console == []

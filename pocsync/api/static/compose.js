@@ -348,7 +348,10 @@
       throw new Error(T("{whose}: the OpenPGP key cannot be read.", { whose }));
     }
     const fpr = key.getFingerprint().toUpperCase();
-    if (typeof expectedFpr === "string" && expectedFpr.replace(/\s+/g, "").toUpperCase() !== fpr) {
+    if (typeof expectedFpr !== "string" || !expectedFpr.trim()) {  // a key no fingerprint vouches for: not used
+      throw new Error(T("{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.", { whose }));
+    }
+    if (expectedFpr.replace(/\s+/g, "").toUpperCase() !== fpr) {
       throw new Error(T("{whose}: the OpenPGP key does not match the fingerprint the entry lists.", { whose }));
     }
     try { await key.getEncryptionKey(); } catch (e) {

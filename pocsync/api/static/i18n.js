@@ -227,6 +227,7 @@ window.POCSYNC_I18N = {
   "{n} entries": "{n} fiches",
   "{whose}: the OpenPGP key cannot be read.": "{whose} : la clé OpenPGP est illisible.",
   "{whose}: the OpenPGP key cannot encrypt (expired, revoked or without an encryption subkey).": "{whose} : la clé OpenPGP ne permet pas de chiffrer (expirée, révoquée ou sans sous-clé de chiffrement).",
+  "{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.": "{whose} : la fiche donne une clé OpenPGP sans empreinte ; le message n’a pas été chiffré.",
   "{whose}: the OpenPGP key does not match the fingerprint the entry lists.": "{whose} : la clé OpenPGP ne correspond pas à l’empreinte indiquée dans la fiche.",
   "{whose}: the OpenPGP key is not an armored public key.": "{whose} : la clé OpenPGP n’est pas une clé publique au format ASCII (armored).",
   "← Back to the directory": "← Retour à l’annuaire"
@@ -454,6 +455,7 @@ window.POCSYNC_I18N = {
   "{n} entries": "{n} fichas",
   "{whose}: the OpenPGP key cannot be read.": "{whose}: no se puede leer la clave OpenPGP.",
   "{whose}: the OpenPGP key cannot encrypt (expired, revoked or without an encryption subkey).": "{whose}: la clave OpenPGP no permite cifrar (caducada, revocada o sin subclave de cifrado).",
+  "{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.": "{whose}: la ficha da una clave OpenPGP sin huella; el mensaje no se ha cifrado.",
   "{whose}: the OpenPGP key does not match the fingerprint the entry lists.": "{whose}: la clave OpenPGP no coincide con la huella que indica la ficha.",
   "{whose}: the OpenPGP key is not an armored public key.": "{whose}: la clave OpenPGP no es una clave pública en formato ASCII (armored).",
   "← Back to the directory": "← Volver al directorio"
