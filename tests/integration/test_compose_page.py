@@ -530,3 +530,33 @@ def test_the_page_encrypts_only_to_a_key_the_entry_vouches_for_with_its_fingerpr
         expect(page.locator("#compose-result")).to_be_hidden()
         ctx.close()
     assert console == []
+
+
+def test_a_boolean_enum_which_the_protocol_allows_leaves_the_template_usable(fed: Federation) -> None:
+    """§18.3 allows an enum on a boolean property ([true]: "I confirm…"); the page refused the whole template."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "confirm"
+    doc["schema"]["properties"]["confirm"] = {"type": "boolean", "enum": [True]}
+    for lang in doc["languages"].values():
+        lang["fields"]["confirm"] = {"label": "I confirm"}
+    assert tpl.check_document(doc)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, shipped()[0], secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#cerr-confirm")).to_contain_text("Choose one of the values offered.")
+        page.check('[data-field="confirm"]')
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        expect(page.locator("#compose-preview")).to_contain_text("I confirm: Oui")
+        ctx.close()
+    assert console == []

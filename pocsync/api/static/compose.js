@@ -115,9 +115,10 @@
       const f = { name, type: d.type, required: required.has(name) };
       if (d.enum !== undefined) {
         const ok = Array.isArray(d.enum) && d.enum.length > 0 && d.enum.length <= MAX_ENUM &&
-          d.enum.every((v) => (d.type === "integer" ? Number.isInteger(v) : typeof v === "string" && v.length <= 200));
-        if (!ok || d.type === "boolean") bad(T("a field's list of choices is not valid"));
-        f.enum = d.enum;
+          d.enum.every((v) => (d.type === "integer" ? Number.isInteger(v) : d.type === "boolean" ? typeof v === "boolean"
+            : typeof v === "string" && v.length <= 200));
+        if (!ok) bad(T("a field's list of choices is not valid"));
+        if (d.type === "boolean") f.allowed = d.enum; else f.enum = d.enum;  // §18.3 allows [true]: a checkbox that must be ticked
       }
       for (const k of ["maxLength", "minLength", "minimum", "maximum"]) {
         if (d[k] === undefined) continue;
@@ -191,7 +192,10 @@
     });
   }
   async function validate(f, e) {  // → { value } or { error }
-    if (f.type === "boolean") return { value: e.checked };
+    if (f.type === "boolean") {
+      if (f.allowed && !f.allowed.includes(e.checked)) return { error: T("Choose one of the values offered.") };
+      return { value: e.checked };
+    }
     const raw = String(e.value);
     const v = e.tagName === "TEXTAREA" ? raw.replace(/\r\n?/g, "\n").replace(/^\s*\n|\s+$/g, "") : raw.trim();
     if (!v) return f.required ? { error: T("This field is required.") } : { value: undefined };
