@@ -560,3 +560,26 @@ def test_a_boolean_enum_which_the_protocol_allows_leaves_the_template_usable(fed
         expect(page.locator("#compose-preview")).to_contain_text("I confirm: Oui")
         ctx.close()
     assert console == []
+
+
+def test_a_date_before_the_year_100_is_not_moved_by_1900_years(fed: Federation) -> None:
+    """new Date(y, …) reads the years 0 to 99 as 1900 to 1999: "0050-06-01T10:00" went out as 1950-06-01.
+    (A mistyped year; the page must not change it silently.)"""
+    from playwright.sync_api import expect
+
+    doc = shipped()[0]
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.fill('[data-field="first_observed"]', "0050-06-01T10:00")
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = page.inner_text("#compose-preview")
+        ctx.close()
+    assert "0050-06-01T" in text and "1950-06-01T" not in text, text
+    assert console == []

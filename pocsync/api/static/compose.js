@@ -218,7 +218,8 @@
     let value = v;
     if (f.format === "date-time") {
       const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?$/.exec(v);
-      const d = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
+      const d = m ? new Date(2000, +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
+      if (d) d.setFullYear(+m[1], +m[2] - 1, +m[3]);  // new Date(y, …) reads the years 0 to 99 as 1900 to 1999
       if (!d || isNaN(d) || d.getMonth() !== +m[2] - 1) return { error: T("Enter a date and time.") };
       value = d.toISOString().replace(/\.000Z$/, "Z");  // in UTC, as templates label their times
     }
