@@ -583,3 +583,30 @@ def test_a_date_before_the_year_100_is_not_moved_by_1900_years(fed: Federation) 
         ctx.close()
     assert "0050-06-01T" in text and "1950-06-01T" not in text, text
     assert console == []
+
+
+def test_an_entry_state_the_page_cannot_name_reaches_the_message_as_safe_text(fed: Federation) -> None:
+    """regionIn() gave an unknown state code back raw: a U+202E in an entry's state reached the message."""
+    from playwright.sync_api import expect
+
+    def odd(route: Any) -> None:
+        body = route.fetch().json()
+        body["entry"]["state"] = "FRA\u202e\u0007"
+        route.fulfill(json=body)
+
+    doc = shipped()[0]
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        page.route("**/v1/entries/FRA/technical", odd)
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = text_of(download(page))
+        ctx.close()
+    assert "FRA" in text and not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
+    assert console == []

@@ -51,7 +51,7 @@
     const a2 = P.alpha2(code);
     let name = "";
     try { name = a2 ? new Intl.DisplayNames([lang], { type: "region" }).of(a2) : ""; } catch (e) { name = ""; }
-    return name && name !== a2 ? name : String(code);
+    return name && name !== a2 ? name : line(code);  // an entry's field: never raw
   }
   const line = (v) => P.safe(String(v === undefined || v === null ? "" : v)).replace(/\s*\n\s*/g, " ").trim();
 
