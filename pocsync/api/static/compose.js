@@ -184,9 +184,13 @@
     return new Promise((resolve) => {
       let w;
       try { w = new Worker(PATTERN_WORKER); } catch (e) { resolve(null); return; }
-      const done = (r) => { clearTimeout(timer); w.terminate(); resolve(r); };
-      const timer = setTimeout(() => done(null), PATTERN_MS);
-      w.onmessage = (m) => done(m.data === true);
+      let timer = null, load = null;
+      const done = (r) => { clearTimeout(load); clearTimeout(timer); w.terminate(); resolve(r); };
+      load = setTimeout(() => done(null), 30000);  // the worker script never came: refused, with words
+      w.onmessage = (m) => {
+        if (m.data === "started") { clearTimeout(load); timer = setTimeout(() => done(null), PATTERN_MS); return; }
+        done(m.data === true);
+      };
       w.onerror = () => done(null);
       w.postMessage({ source: re.source, flags: re.flags, value });
     });
