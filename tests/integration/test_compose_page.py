@@ -610,3 +610,28 @@ def test_an_entry_state_the_page_cannot_name_reaches_the_message_as_safe_text(fe
         ctx.close()
     assert "FRA" in text and not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
     assert console == []
+
+
+def test_a_template_with_as_many_fields_as_the_protocol_allows_is_usable(fed: Federation) -> None:
+    """§18.3 allows 64 properties (templates.MAX_PROPERTIES); the page refused more than 60."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "many-fields"
+    doc["schema"] = {"type": "object", "required": ["f00"],
+                     "properties": {f"f{i:02d}": {"type": "string", "maxLength": 20}
+                                    for i in range(tpl.MAX_PROPERTIES)}}
+    for lang in doc["languages"].values():
+        lang["fields"] = {f"f{i:02d}": {"label": f"Field {i}"} for i in range(tpl.MAX_PROPERTIES)}
+    assert tpl.check_document(doc)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        expect(page.locator("#compose-form [data-field]")).to_have_count(tpl.MAX_PROPERTIES)
+        ctx.close()
+    assert console == []

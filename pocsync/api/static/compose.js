@@ -15,7 +15,7 @@
 
   const MAX_PATTERN = 200;       // characters of a schema pattern (PROTOCOL.md §18)
   const MAX_TEXT = 20000;        // characters of one field when the schema gives no maxLength
-  const MAX_FIELDS = 60;
+  const MAX_FIELDS = 64;         // properties of a schema (PROTOCOL.md §18.3, templates.MAX_PROPERTIES)
   const MAX_ENUM = 200;
   const MAILTO_MAX = 1800;       // characters of a mailto: URL that mail clients reliably take
   const MAX_KEY = 65536;         // characters of an armored public key read here
