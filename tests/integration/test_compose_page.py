@@ -435,3 +435,203 @@ def test_templates_are_untrusted_in_the_page(fed: Federation) -> None:
         ctx.close()
     assert not [u for u in requests if "evil.example" in u or not u.startswith(fed["eu"].url)]
     assert console == []
+
+
+# --- found by a hostile review of issue 17 (atk17) ------------------------------------------------------------------
+def _probe_template(pattern: str) -> dict[str, Any]:
+    d = json.loads(json.dumps(shipped()[0]))
+    d["id"] = "probe"
+    d["schema"]["properties"]["probe"] = {"type": "string", "maxLength": 100, "pattern": pattern}
+    for lang in d["languages"].values():
+        lang["fields"]["probe"] = {"label": "Probe"}
+    return d
+
+
+def test_a_pattern_that_backtracks_without_bound_does_not_hang_the_page(fed: Federation) -> None:
+    """"(a|)" x 30 then "b": no nested quantifier, so in the safe subset of §18.3 and past the page's own check,
+    yet on "a" x 40 a backtracking engine tries 2^30 paths: the page froze on "Compose". Now the pattern runs in
+    a worker that is ended, and the field says so."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    pattern = "^" + "(a|)" * 30 + "b$"
+    assert tpl.pattern_problem(pattern) is None
+    doc = _probe_template(pattern)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, shipped()[0], secrets.token_hex(4))
+        page.fill('[data-field="probe"]', "a" * 40)
+        page.click("#compose-go")
+        expect(page.locator("#cerr-probe")).to_contain_text("takes too long to check this value")
+        expect(page.locator("#compose-result")).to_be_hidden()
+        page.fill('[data-field="probe"]', "aab")  # a value the pattern matches quickly is still accepted
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        ctx.close()
+    assert console == []
+
+
+def test_an_option_label_cannot_bring_bidi_or_control_characters_into_the_message(fed: Federation) -> None:
+    """§18.2 lets a label hold any character; the form showed option labels through safe(), but the composed
+    message copied them raw (U+202E reverses what follows in the recipient's mail program; BEL, ESC reach a
+    terminal; a line feed starts a line of the publisher's choosing after the field)."""
+    from playwright.sync_api import expect
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "hostile-options"
+    hostile = "Crit\u202eical\u0007\x1b[31m\nSignature: the Minister"
+    for lang in doc["languages"].values():
+        lang["fields"]["severity"].setdefault("options", {})["critical"] = hostile
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = text_of(download(page))
+        ctx.close()
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
+    assert not any(ln.startswith("Signature: the Minister") for ln in text.splitlines()), text
+    assert console == []
+
+
+def test_the_page_encrypts_only_to_a_key_the_entry_vouches_for_with_its_fingerprint(fed: Federation) -> None:
+    """An entry as it arrives (a hostile or broken node, a proxy): a public_key and no public_key_fingerprint.
+    The page checked the key against the fingerprint only when one was listed, so it encrypted to any key."""
+    from playwright.sync_api import expect
+
+    attacker_key = fed.keys["sender"][0]  # type: ignore[attr-defined]  # any key that is not the recipient's
+
+    def swap(route: Any) -> None:
+        body = route.fetch().json()
+        body["entry"]["public_key"] = attacker_key
+        body["entry"].pop("public_key_fingerprint", None)
+        route.fulfill(json=body)
+
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/entries/FRA/technical", swap)
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", len(shipped()))
+        fill(page, shipped()[0], secrets.token_hex(4))
+        expect(page.locator("#compose-encrypt")).to_be_checked()
+        page.click("#compose-go")
+        expect(page.locator("#compose-errors")).to_contain_text("lists an OpenPGP key but no fingerprint")
+        expect(page.locator("#compose-result")).to_be_hidden()
+        ctx.close()
+    assert console == []
+
+
+def test_a_boolean_enum_which_the_protocol_allows_leaves_the_template_usable(fed: Federation) -> None:
+    """§18.3 allows an enum on a boolean property ([true]: "I confirm…"); the page refused the whole template."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "confirm"
+    doc["schema"]["properties"]["confirm"] = {"type": "boolean", "enum": [True]}
+    for lang in doc["languages"].values():
+        lang["fields"]["confirm"] = {"label": "I confirm"}
+    assert tpl.check_document(doc)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, shipped()[0], secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#cerr-confirm")).to_contain_text("Choose one of the values offered.")
+        page.check('[data-field="confirm"]')
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        expect(page.locator("#compose-preview")).to_contain_text("I confirm: Oui")
+        ctx.close()
+    assert console == []
+
+
+def test_a_date_before_the_year_100_is_not_moved_by_1900_years(fed: Federation) -> None:
+    """new Date(y, …) reads the years 0 to 99 as 1900 to 1999: "0050-06-01T10:00" went out as 1950-06-01.
+    (A mistyped year; the page must not change it silently.)"""
+    from playwright.sync_api import expect
+
+    doc = shipped()[0]
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.fill('[data-field="first_observed"]', "0050-06-01T10:00")
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = page.inner_text("#compose-preview")
+        ctx.close()
+    assert "0050-06-01T" in text and "1950-06-01T" not in text, text
+    assert console == []
+
+
+def test_an_entry_state_the_page_cannot_name_reaches_the_message_as_safe_text(fed: Federation) -> None:
+    """regionIn() gave an unknown state code back raw: a U+202E in an entry's state reached the message."""
+    from playwright.sync_api import expect
+
+    def odd(route: Any) -> None:
+        body = route.fetch().json()
+        body["entry"]["state"] = "FRA\u202e\u0007"
+        route.fulfill(json=body)
+
+    doc = shipped()[0]
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        page.route("**/v1/entries/FRA/technical", odd)
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        fill(page, doc, secrets.token_hex(4))
+        page.uncheck("#compose-encrypt")
+        page.click("#compose-go")
+        expect(page.locator("#compose-result")).to_be_visible()
+        text = text_of(download(page))
+        ctx.close()
+    assert "FRA" in text and not re.search("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f]", text), text
+    assert console == []
+
+
+def test_a_template_with_as_many_fields_as_the_protocol_allows_is_usable(fed: Federation) -> None:
+    """§18.3 allows 64 properties (templates.MAX_PROPERTIES); the page refused more than 60."""
+    from playwright.sync_api import expect
+
+    from pocsync.core import templates as tpl
+
+    doc = json.loads(json.dumps(shipped()[0]))
+    doc["id"] = "many-fields"
+    doc["schema"] = {"type": "object", "required": ["f00"],
+                     "properties": {f"f{i:02d}": {"type": "string", "maxLength": 20}
+                                    for i in range(tpl.MAX_PROPERTIES)}}
+    for lang in doc["languages"].values():
+        lang["fields"] = {f"f{i:02d}": {"label": f"Field {i}"} for i in range(tpl.MAX_PROPERTIES)}
+    assert tpl.check_document(doc)
+    console: list[str] = []
+    with browser() as b:
+        ctx, page = new_page(b, console)
+        page.route("**/v1/templates", lambda route: route.fulfill(json={"templates": [doc]}))
+        sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
+        open_compose(page, fed["eu"].url, "FRA/technical", 1)
+        expect(page.locator("#compose-form [data-field]")).to_have_count(tpl.MAX_PROPERTIES)
+        ctx.close()
+    assert console == []

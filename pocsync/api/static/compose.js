@@ -15,7 +15,7 @@
 
   const MAX_PATTERN = 200;       // characters of a schema pattern (PROTOCOL.md §18)
   const MAX_TEXT = 20000;        // characters of one field when the schema gives no maxLength
-  const MAX_FIELDS = 60;
+  const MAX_FIELDS = 64;         // properties of a schema (PROTOCOL.md §18.3, templates.MAX_PROPERTIES)
   const MAX_ENUM = 200;
   const MAILTO_MAX = 1800;       // characters of a mailto: URL that mail clients reliably take
   const MAX_KEY = 65536;         // characters of an armored public key read here
@@ -29,6 +29,10 @@
   const BAD_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\u{D800}-\u{DFFF}]/u;
   const REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";  // 32 letters: no 0/O, 1/I
   const OPENPGP = "/static/vendor/openpgp/openpgp.min.mjs";
+  // A pattern of the safe subset still backtracks without bound on some inputs ("(a|)(a|)…(a|)b" exponentially,
+  // "\\d*\\d*…\\d*" polynomially): it is tried in a worker that is ended after PATTERN_MS.
+  const PATTERN_WORKER = "/static/pattern-worker.js";
+  const PATTERN_MS = 1500;
 
   // --- words in the message's language (not necessarily the page's) -------------------------------------------
   function inLang(lang, text, vars) {
@@ -47,7 +51,7 @@
     const a2 = P.alpha2(code);
     let name = "";
     try { name = a2 ? new Intl.DisplayNames([lang], { type: "region" }).of(a2) : ""; } catch (e) { name = ""; }
-    return name && name !== a2 ? name : String(code);
+    return name && name !== a2 ? name : line(code);  // an entry's field: never raw
   }
   const line = (v) => P.safe(String(v === undefined || v === null ? "" : v)).replace(/\s*\n\s*/g, " ").trim();
 
@@ -111,9 +115,10 @@
       const f = { name, type: d.type, required: required.has(name) };
       if (d.enum !== undefined) {
         const ok = Array.isArray(d.enum) && d.enum.length > 0 && d.enum.length <= MAX_ENUM &&
-          d.enum.every((v) => (d.type === "integer" ? Number.isInteger(v) : typeof v === "string" && v.length <= 200));
-        if (!ok || d.type === "boolean") bad(T("a field's list of choices is not valid"));
-        f.enum = d.enum;
+          d.enum.every((v) => (d.type === "integer" ? Number.isInteger(v) : d.type === "boolean" ? typeof v === "boolean"
+            : typeof v === "string" && v.length <= 200));
+        if (!ok) bad(T("a field's list of choices is not valid"));
+        if (d.type === "boolean") f.allowed = d.enum; else f.enum = d.enum;  // §18.3 allows [true]: a checkbox that must be ticked
       }
       for (const k of ["maxLength", "minLength", "minimum", "maximum"]) {
         if (d[k] === undefined) continue;
@@ -175,8 +180,26 @@
     if (f.maxLength !== undefined && e.tagName !== "SELECT" && e.type !== "checkbox") e.maxLength = f.maxLength;
     return e;
   }
-  function validate(f, e) {  // → { value } or { error }
-    if (f.type === "boolean") return { value: e.checked };
+  function patternTest(re, value) {  // → true, false, or null when the pattern took too long (worker ended)
+    return new Promise((resolve) => {
+      let w;
+      try { w = new Worker(PATTERN_WORKER); } catch (e) { resolve(null); return; }
+      let timer = null, load = null;
+      const done = (r) => { clearTimeout(load); clearTimeout(timer); w.terminate(); resolve(r); };
+      load = setTimeout(() => done(null), 30000);  // the worker script never came: refused, with words
+      w.onmessage = (m) => {
+        if (m.data === "started") { clearTimeout(load); timer = setTimeout(() => done(null), PATTERN_MS); return; }
+        done(m.data === true);
+      };
+      w.onerror = () => done(null);
+      w.postMessage({ source: re.source, flags: re.flags, value });
+    });
+  }
+  async function validate(f, e) {  // → { value } or { error }
+    if (f.type === "boolean") {
+      if (f.allowed && !f.allowed.includes(e.checked)) return { error: T("Choose one of the values offered.") };
+      return { value: e.checked };
+    }
     const raw = String(e.value);
     const v = e.tagName === "TEXTAREA" ? raw.replace(/\r\n?/g, "\n").replace(/^\s*\n|\s+$/g, "") : raw.trim();
     if (!v) return f.required ? { error: T("This field is required.") } : { value: undefined };
@@ -199,11 +222,16 @@
     let value = v;
     if (f.format === "date-time") {
       const m = /^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?$/.exec(v);
-      const d = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
+      const d = m ? new Date(2000, +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
+      if (d) d.setFullYear(+m[1], +m[2] - 1, +m[3]);  // new Date(y, …) reads the years 0 to 99 as 1900 to 1999
       if (!d || isNaN(d) || d.getMonth() !== +m[2] - 1) return { error: T("Enter a date and time.") };
       value = d.toISOString().replace(/\.000Z$/, "Z");  // in UTC, as templates label their times
     }
-    if (f.pattern && !f.pattern.test(v)) return { error: T("This value does not have the form this template asks for.") };
+    if (f.pattern) {
+      const ok = await patternTest(f.pattern, v);
+      if (ok === null) return { error: T("This template's pattern takes too long to check this value: the template cannot be used for it.") };
+      if (!ok) return { error: T("This value does not have the form this template asks for.") };
+    }
     return { value };
   }
 
@@ -216,7 +244,7 @@
   function valueText(f, v, doc, lang) {
     if (f.type === "boolean") return inLang(lang, v ? W.yes : W.no);
     if (f.enum) {  // the label in the message's language, and the value itself when it says something else
-      const o = fieldWords(doc, lang, f.name).option(v);
+      const o = line(fieldWords(doc, lang, f.name).option(v));  // the publisher's words: one line, no controls, no bidi
       return o.toLowerCase() === String(v).toLowerCase() ? o : o + " (" + v + ")";
     }
     return String(v);
@@ -329,7 +357,10 @@
       throw new Error(T("{whose}: the OpenPGP key cannot be read.", { whose }));
     }
     const fpr = key.getFingerprint().toUpperCase();
-    if (typeof expectedFpr === "string" && expectedFpr.replace(/\s+/g, "").toUpperCase() !== fpr) {
+    if (typeof expectedFpr !== "string" || !expectedFpr.trim()) {  // a key no fingerprint vouches for: not used
+      throw new Error(T("{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.", { whose }));
+    }
+    if (expectedFpr.replace(/\s+/g, "").toUpperCase() !== fpr) {
       throw new Error(T("{whose}: the OpenPGP key does not match the fingerprint the entry lists.", { whose }));
     }
     try { await key.getEncryptionKey(); } catch (e) {
@@ -462,7 +493,7 @@
       if (url) { URL.revokeObjectURL(url); url = null; }
       const values = {}, problems = [];
       for (const [name, { f, e, err }] of inputs) {
-        const r = validate(f, e);
+        const r = await validate(f, e);
         err.classList.toggle("hidden", !r.error); err.textContent = r.error ? r.error : "";
         e.setAttribute("aria-invalid", r.error ? "true" : "false");
         if (r.error) problems.push(fieldWords(doc, lang, name).label + ": " + r.error); else if (r.value !== undefined) values[name] = r.value;

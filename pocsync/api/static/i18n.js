@@ -160,6 +160,7 @@ window.POCSYNC_I18N = {
   "This is an operator token: it opens the sync health dashboard (/dashboard), which shows no contact details. The directory needs a Point of Contact token.": "Ceci est un jeton d’opérateur : il ouvre le tableau de bord de la synchronisation (/dashboard), qui n’affiche aucune coordonnée. L’annuaire demande un jeton de point de contact.",
   "This is not a valid access token. Paste the whole token exactly as your secretariat sent it (it begins with “eyJ”), with nothing before or after it.": "Ceci n’est pas un jeton d’accès valide. Collez le jeton entier, tel que votre secrétariat l’a envoyé (il commence par « eyJ »), sans rien avant ni après.",
   "This token was issued to an earlier holder of this Point of Contact role. Ask your secretariat for a token in your name.": "Ce jeton a été émis pour un précédent titulaire de ce rôle de point de contact. Demandez à votre secrétariat un jeton à votre nom.",
+  "This template's pattern takes too long to check this value: the template cannot be used for it.": "Le motif de ce modèle est trop long à vérifier pour cette valeur : le modèle ne peut pas servir pour elle.",
   "This value does not have the form this template asks for.": "Cette valeur n’a pas la forme demandée par ce modèle.",
   "Time zone": "Fuseau horaire",
   "Times are shown in this computer’s time zone ({zone}).": "Les heures sont affichées dans le fuseau horaire de cet ordinateur ({zone}).",
@@ -226,6 +227,7 @@ window.POCSYNC_I18N = {
   "{n} entries": "{n} fiches",
   "{whose}: the OpenPGP key cannot be read.": "{whose} : la clé OpenPGP est illisible.",
   "{whose}: the OpenPGP key cannot encrypt (expired, revoked or without an encryption subkey).": "{whose} : la clé OpenPGP ne permet pas de chiffrer (expirée, révoquée ou sans sous-clé de chiffrement).",
+  "{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.": "{whose} : la fiche donne une clé OpenPGP sans empreinte ; le message n’a pas été chiffré.",
   "{whose}: the OpenPGP key does not match the fingerprint the entry lists.": "{whose} : la clé OpenPGP ne correspond pas à l’empreinte indiquée dans la fiche.",
   "{whose}: the OpenPGP key is not an armored public key.": "{whose} : la clé OpenPGP n’est pas une clé publique au format ASCII (armored).",
   "← Back to the directory": "← Retour à l’annuaire"
@@ -386,6 +388,7 @@ window.POCSYNC_I18N = {
   "This is an operator token: it opens the sync health dashboard (/dashboard), which shows no contact details. The directory needs a Point of Contact token.": "Este es un token de operador: abre el panel de estado de la sincronización (/dashboard), que no muestra datos de contacto. El directorio necesita un token de punto de contacto.",
   "This is not a valid access token. Paste the whole token exactly as your secretariat sent it (it begins with “eyJ”), with nothing before or after it.": "Esto no es un token de acceso válido. Pegue el token completo tal como se lo envió su secretaría (empieza por «eyJ»), sin nada antes ni después.",
   "This token was issued to an earlier holder of this Point of Contact role. Ask your secretariat for a token in your name.": "Este token se emitió para un titular anterior de esta función de punto de contacto. Pida a su secretaría un token a su nombre.",
+  "This template's pattern takes too long to check this value: the template cannot be used for it.": "El patrón de esta plantilla tarda demasiado en comprobar este valor: la plantilla no puede usarse para él.",
   "This value does not have the form this template asks for.": "Este valor no tiene la forma que pide la plantilla.",
   "Time zone": "Huso horario",
   "Times are shown in this computer’s time zone ({zone}).": "Las horas se muestran en el huso horario de este ordenador ({zone}).",
@@ -452,6 +455,7 @@ window.POCSYNC_I18N = {
   "{n} entries": "{n} fichas",
   "{whose}: the OpenPGP key cannot be read.": "{whose}: no se puede leer la clave OpenPGP.",
   "{whose}: the OpenPGP key cannot encrypt (expired, revoked or without an encryption subkey).": "{whose}: la clave OpenPGP no permite cifrar (caducada, revocada o sin subclave de cifrado).",
+  "{whose}: the entry lists an OpenPGP key but no fingerprint; the message was not encrypted.": "{whose}: la ficha da una clave OpenPGP sin huella; el mensaje no se ha cifrado.",
   "{whose}: the OpenPGP key does not match the fingerprint the entry lists.": "{whose}: la clave OpenPGP no coincide con la huella que indica la ficha.",
   "{whose}: the OpenPGP key is not an armored public key.": "{whose}: la clave OpenPGP no es una clave pública en formato ASCII (armored).",
   "← Back to the directory": "← Volver al directorio"
