@@ -38,6 +38,8 @@ MAX_FORM = 1024
 MAX_JSON = 8 * 1024
 REPORT_MAX_CHARS = 2000
 PEER_REPORT_MAX_BYTES = 16 * 1024
+#: a forwarded report's at_ms may not be further ahead of this node's clock than this (a time a peer claims)
+PEER_REPORT_MAX_AHEAD_MS = 86_400_000
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                 "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
 
@@ -240,7 +242,8 @@ async def peer_report(request: web.Request) -> web.Response:
         data = jsonc.loads(raw)
         key, text, reporter, at = data["key"], data["text"], data["reporter"], data["at_ms"]
         model.parse_key(key)
-        if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)):
+        if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)
+                and not isinstance(at, bool) and 0 <= at <= now_ms() + PEER_REPORT_MAX_AHEAD_MS):
             raise PocsyncError("bad report", reason="bad_request")
     except (PocsyncError, KeyError, TypeError):
         return problem(400, "bad request", "malformed report", reason="bad_request")

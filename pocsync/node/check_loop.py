@@ -298,7 +298,10 @@ async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
     from pocsync import mail
     from datetime import datetime, timezone
 
-    at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:  # at_ms of a forwarded report is a peer's claim: a time no datetime holds must not end the loop
+        at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError, TypeError):
+        at = "(unknown time)"
     text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
                                   reporter=r["reporter"], at=at, text=r["text"])
     msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
