@@ -99,7 +99,9 @@ def _code(code: Any) -> int | None:
 
 
 def _refused_code(exc: PocsyncError, address: str) -> int | None:
-    """The SMTP reply code of a recipient the relay refused, from a MailError(smtp_refused)."""
+    """The SMTP reply code of ``address`` when the relay refused that recipient (a MailError whose detail names
+    per-recipient refusals), else None.  Any other refusal (sender, message, STARTTLS, a 4xx/5xx from whoever
+    answers on the path) is no verdict on the channel: it is retried, never signed as a bounce."""
     if exc.reason != "smtp_refused":
         return None
     detail = getattr(exc, "detail", None) or {}
@@ -108,13 +110,7 @@ def _refused_code(exc: PocsyncError, address: str) -> int | None:
         for a, v in refused.items():
             if isinstance(a, str) and a.lower() == address.lower():
                 return _code(v[0] if isinstance(v, (list, tuple)) else v)
-    code = detail.get("code") if isinstance(detail, dict) else None
-    if _code(code):
-        return code
-    import re
-
-    m = re.search(r"\b([45][0-9]{2})\b", exc.message)
-    return int(m.group(1)) if m else None
+    return None
 
 
 def _why_not(store: Any) -> str | None:

@@ -63,3 +63,37 @@ def test_a_forwarded_report_with_an_impossible_time_neither_ends_the_loop_nor_bl
         bodies = [m.get_content() for m in got]
         assert any("poisoned time" in b for b in bodies) and any("a later report" in b for b in bodies)
     assert s.conn.execute("SELECT count(*) FROM check_reports WHERE mailed=0").fetchone()[0] == 0
+
+
+def _job(s: Store) -> campaigns.Job:
+    campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=T0)
+    jobs = campaigns.prepare_batch(s, now_ms=T0, limit=10, window_ms=30 * 86_400_000)
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def _send_rt(s: Store) -> Any:
+    cfg = SimpleNamespace(api=SimpleNamespace(public_url="http://127.0.0.1:8080", host_port=("127.0.0.1", 8080)),
+                          node=SimpleNamespace(organisation="Example directory"))
+    return SimpleNamespace(me="eu", cfg=cfg)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("hook, reply", [("handle_MAIL", "550 5.7.1 sender address rejected"),
+                                         ("handle_DATA", "554 5.6.0 message content rejected")])
+def test_a_refusal_that_is_not_the_recipients_is_not_signed_as_a_bounce(tmp_path: Path, hook: str,
+                                                                        reply: str) -> None:
+    """Only the relay refusing the recipient is a bounce of the channel.  A refused sender or message (a
+    misconfigured relay, or anyone on the path answering an error) was turned into 'bounced 550/554' by a
+    regular expression over the error text, and signed: every channel of the batch looked dead federation-wide."""
+    _, s = _store(tmp_path)
+    job = _job(s)
+    with SmtpServer(tmp_path) as srv:
+        async def refuse(*args: Any) -> str:
+            return reply
+        assert srv._controller is not None
+        setattr(srv._controller.handler, hook, refuse)
+        out = asyncio.run(check_loop._send(_send_rt(s), _smtp(tmp_path, srv), job))
+    assert out.status == "retry" and out.smtp_code is None, out
