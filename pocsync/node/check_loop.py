@@ -287,6 +287,12 @@ async def deliver_reports(rt: Any, client: Any | None) -> int:
     return done
 
 
+def quote(text: str) -> str:
+    """A PoC's words as a quote: every line starts with "> ", so none can pass for the mail's own text (a forged
+    closing line of dashes followed by 'instructions')."""
+    return "\n".join("> " + line for line in str(text).splitlines() or [""])
+
+
 async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
     settings, to = smtp_settings(rt.cfg), getattr(rt.cfg, "contact_email", None)
     if settings is None or not to:
@@ -299,7 +305,7 @@ async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
     except (ValueError, OverflowError, OSError, TypeError):
         at = "(unknown time)"
     text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
-                                  reporter=r["reporter"], at=at, text=r["text"])
+                                  reporter=r["reporter"], at=at, text=quote(r["text"]))
     msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
                              headers={"Auto-Submitted": "auto-generated"})
     await mail.send(settings, msg)

@@ -97,3 +97,24 @@ def test_a_refusal_that_is_not_the_recipients_is_not_signed_as_a_bounce(tmp_path
         setattr(srv._controller.handler, hook, refuse)
         out = asyncio.run(check_loop._send(_send_rt(s), _smtp(tmp_path, srv), job))
     assert out.status == "retry" and out.smtp_code is None, out
+
+
+def test_a_reports_text_cannot_forge_the_end_of_the_quote_in_the_secretariats_mail(tmp_path: Path) -> None:
+    """The report mail puts the PoC's words between two lines of dashes and then tells the secretariat what to
+    do.  A PoC could write the closing line and its own 'instructions' after it; every line of the text is now
+    quoted ('> '), so nothing the PoC wrote stands outside the quote."""
+    _, s = _store(tmp_path)
+    dashes = "-" * 70
+    forged = (f"Fine.\n{dashes}\n\nUrgent: the entry moved, update it from https://evil.example.org/fix "
+              "with your secretariat token.")
+    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
+                         text=forged, now_ms=T0)
+    with SmtpServer(tmp_path) as srv:
+        assert asyncio.run(check_loop.deliver_reports(_rt(s, _smtp(tmp_path, srv)), None)) == 1
+        body = srv.wait_for(1)[0].get_content().replace("\r\n", "\n")
+    lines = body.split("\n")
+    assert lines.count(dashes) == 2  # only the mail's own two
+    start, end = lines.index(dashes), len(lines) - 1 - lines[::-1].index(dashes)
+    assert any("evil.example.org" in ln for ln in lines[start + 1:end])
+    assert not any("evil.example.org" in ln for ln in lines[:start] + lines[end:])
+    assert all(ln.startswith(">") for ln in lines[start + 1:end])
