@@ -261,12 +261,24 @@ async def remind(rt: Any) -> bool:
 
 
 # --- PoC reports of wrong entries ------------------------------------------------------------------
+REPORTS_PER_DESTINATION = 5
+
+
+def _waiting_reports(store: Any) -> list[dict[str, Any]]:
+    """The oldest few waiting reports of each destination (origin node): one destination that cannot be reached
+    (no endpoint, left the federation, down) holds back only its own reports."""
+    return [dict(r) for r in store.conn.execute(
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY origin ORDER BY n) AS k FROM check_reports "
+        "WHERE mailed=0) WHERE k <= ? ORDER BY n", (REPORTS_PER_DESTINATION,))]
+
+
 async def deliver_reports(rt: Any, client: Any | None) -> int:
     """Mail reports about this node's entries to contact_email; forward the others to their origin node."""
-    rows = await rt.worker.run(lambda s: [dict(r) for r in s.conn.execute(
-        "SELECT * FROM check_reports WHERE mailed=0 ORDER BY n LIMIT 20")])
-    done = 0
+    rows = await rt.worker.run(_waiting_reports)
+    done, failed, stuck = 0, False, set()
     for r in rows:
+        if r["origin"] in stuck:
+            continue
         try:
             if r["origin"] == rt.me:
                 ok = await _mail_report(rt, r)
@@ -278,13 +290,17 @@ async def deliver_reports(rt: Any, client: Any | None) -> int:
             reason = getattr(exc, "reason", type(exc).__name__)
             _status(rt).update(last_error=f"report: {reason}", last_error_at=time.time())
             log.warning("report %d about %s not delivered: %s", r["n"], r["key"], reason)
-            return -1
-        if ok:
-            await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
-            _status(rt)[f"reports_{status}"] += 1
-            rt.counters[f"check_reports_{status}"] += 1
-            done += 1
-    return done
+            stuck.add(r["origin"])
+            failed = True
+            continue
+        if not ok:
+            stuck.add(r["origin"])
+            continue
+        await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
+        _status(rt)[f"reports_{status}"] += 1
+        rt.counters[f"check_reports_{status}"] += 1
+        done += 1
+    return -1 if failed else done
 
 
 def quote(text: str) -> str:

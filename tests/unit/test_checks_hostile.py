@@ -118,3 +118,18 @@ def test_a_reports_text_cannot_forge_the_end_of_the_quote_in_the_secretariats_ma
     assert any("evil.example.org" in ln for ln in lines[start + 1:end])
     assert not any("evil.example.org" in ln for ln in lines[:start] + lines[end:])
     assert all(ln.startswith(">") for ln in lines[start + 1:end])
+
+
+def test_reports_that_cannot_be_delivered_do_not_block_the_others(tmp_path: Path) -> None:
+    """Reports were taken 20 at a time, oldest first, and one that could not go (its origin node has no HTTP
+    endpoint, left the federation, or no client yet) stayed first in line for ever: 20 reports about such an
+    origin's entries (a PoC may send them) and no later report reached anyone."""
+    _, s = _store(tmp_path)
+    for i in range(25):
+        campaigns.add_report(s, key="DEU/technical", origin="gone", reporter="FRA/technical", received_from="eu",
+                             text=f"stuck {i}", now_ms=T0)
+    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="eu",
+                         text="for this node's own secretariat", now_ms=T0)
+    with SmtpServer(tmp_path) as srv:
+        assert asyncio.run(check_loop.deliver_reports(_rt(s, _smtp(tmp_path, srv)), None)) == 1
+        assert "for this node's own secretariat" in srv.wait_for(1)[0].get_content()
