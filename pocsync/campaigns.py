@@ -151,6 +151,25 @@ def latest_checks(store: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+def sent_pending_until(c: dict[str, Any]) -> int | None:
+    """Until when a merged ``sent`` record is a check in flight: its deadline, but never more than the longest
+    deadline a campaign can have after it was signed (``deadline_ms`` is any integer on the wire).  None for
+    any other result or a ``sent`` without a deadline."""
+    if c.get("result") != "sent" or not isinstance(c.get("deadline_ms"), int) or isinstance(c.get("deadline_ms"), bool):
+        return None
+    return min(c["deadline_ms"], hlc_ms(c["hlc"]) + MAX_DEADLINE_S * 1000)
+
+
+def holds_channel(c: dict[str, Any], *, now_ms: int, window_ms: int) -> bool:
+    """Whether another node's latest check keeps a campaign from mailing the channel (PROTOCOL.md §15.6): a
+    result within the window, or a ``sent`` within the window whose deadline is still pending — a ``sent``
+    left without a result after its deadline checked nothing."""
+    if hlc_ms(c["hlc"]) < now_ms - window_ms:
+        return False
+    until = sent_pending_until(c)
+    return until is None or now_ms < until
+
+
 def scope_covers(store: Any) -> Callable[[str], bool]:
     from pocsync.sources import scope_check
 
@@ -283,7 +302,7 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
                                    f"WHERE {where[0]}", (now_ms, *where[1]))
                 continue
             prior = latest.get((r["key"], r["channel"]))
-            if prior is not None and hlc_ms(prior["hlc"]) >= now_ms - window_ms:
+            if prior is not None and holds_channel(prior, now_ms=now_ms, window_ms=window_ms):
                 store.conn.execute(f"UPDATE check_targets SET status='skipped', skipped_by=?, result_ms=? "
                                    f"WHERE {where[0]}", (prior["origin"], now_ms, *where[1]))
                 continue
@@ -418,9 +437,9 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
             out[r["channel"]] = {"channel": r["channel"], "label": labels[r["channel"]], "campaign": r["campaign"],
                                  "deadline_ms": r["deadline_ms"], "by": store.node_id}
     for (k, ch), c in latest_checks(store).items():
-        if k == key and ch in labels and ch not in out and c["result"] == "sent" \
-                and isinstance(c["deadline_ms"], int) and c["deadline_ms"] > now_ms:
-            out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": c["deadline_ms"],
+        until = sent_pending_until(c)
+        if k == key and ch in labels and ch not in out and until is not None and until > now_ms:
+            out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": until,
                        "by": c["origin"]}
     return sorted(out.values(), key=lambda x: x["label"])
 
@@ -434,7 +453,8 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
         if r is not None:
             return _ack(store, r, now_ms=now_ms, sign=sign, via="page")
         c = latest_checks(store).get((key, channel))
-        if c is None or c["result"] != "sent" or not isinstance(c["deadline_ms"], int) or c["deadline_ms"] <= now_ms:
+        until = sent_pending_until(c) if c is not None else None
+        if c is None or until is None or until <= now_ms:
             raise AckRefused("no check of this channel is waiting for an acknowledgement")
         if not scope_covers(store)(key.split("/")[0]):
             raise AckRefused(f"this node cannot record checks of {key}: sign in at {c['origin']}'s page")

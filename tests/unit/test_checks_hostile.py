@@ -133,3 +133,49 @@ def test_reports_that_cannot_be_delivered_do_not_block_the_others(tmp_path: Path
     with SmtpServer(tmp_path) as srv:
         assert asyncio.run(check_loop.deliver_reports(_rt(s, _smtp(tmp_path, srv)), None)) == 1
         assert "for this node's own secretariat" in srv.wait_for(1)[0].get_content()
+
+
+def _foreign_sent(s: Store, key: str, address: str, *, at_ms: int, deadline_ms: int, origin: str = "un") -> str:
+    """A merged ``check`` register: ``origin`` signed ``sent`` (and never a result) for one channel."""
+    import json
+
+    ch = campaigns.channel_id("email", address)
+    s.conn.execute("INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
+                   "('check', ? || '/' || ?, ?, 'check', ?, 'x', 0, 1, 'a', ?)",
+                   (key, ch, origin, f"{at_ms:013d}-0000",
+                    json.dumps({"op": "check", "key": key, "channel": ch, "result": "sent", "campaign": "un-1",
+                                "deadline_ms": deadline_ms})))
+    return ch
+
+
+HOUR = 3_600_000
+
+
+def test_a_sent_claim_whose_deadline_passed_without_a_result_does_not_suppress_other_campaigns(
+        tmp_path: Path) -> None:
+    """Campaign coordination skips a channel 'checked by any node within the window'.  A node that signs
+    'sent' and never a result (crashed, or marking everything 'sent' to keep other nodes from mailing)
+    suppressed every other node's campaign for the whole window.  A 'sent' now holds a channel only while its
+    deadline is pending; a real result within the window still holds it."""
+    _, s = _store(tmp_path)
+    _foreign_sent(s, "DEU/technical", "cert-deu@example.org", at_ms=T0 - 2 * HOUR, deadline_ms=T0 - HOUR)
+    campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=T0)
+    assert len(campaigns.prepare_batch(s, now_ms=T0, limit=10, window_ms=30 * 24 * HOUR)) == 1
+    # a pending one still holds it (no double mail while another node's check is in flight)
+    _, s2 = _store(tmp_path / "b")
+    _foreign_sent(s2, "DEU/technical", "cert-deu@example.org", at_ms=T0 - HOUR, deadline_ms=T0 + HOUR)
+    campaigns.create_campaign(s2, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=T0)
+    assert campaigns.prepare_batch(s2, now_ms=T0, limit=10, window_ms=30 * 24 * HOUR) == []
+
+
+def test_a_sent_claim_with_an_endless_deadline_is_not_waiting_for_ever(tmp_path: Path) -> None:
+    """deadline_ms may be anything up to 2**53-1 on the wire: the PoC page showed such a check as waiting for
+    ever, and it held other nodes' campaigns off for ever.  It counts until at most 90 days (the longest
+    deadline a campaign can have) after it was signed."""
+    _, s = _store(tmp_path)
+    ch = _foreign_sent(s, "DEU/technical", "cert-deu@example.org", at_ms=T0, deadline_ms=2**53 - 1)
+    assert [w["channel"] for w in campaigns.waiting_for(s, "DEU/technical", now_ms=T0 + HOUR)] == [ch]
+    later = T0 + 91 * 24 * HOUR
+    assert campaigns.waiting_for(s, "DEU/technical", now_ms=later) == []
+    campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=later)
+    assert len(campaigns.prepare_batch(s, now_ms=later, limit=10, window_ms=365 * 24 * HOUR)) == 1
