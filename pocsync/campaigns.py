@@ -523,9 +523,33 @@ def checked_by(store: Any) -> dict[str, dict[str, int]]:
 
 
 # --- PoC reports of wrong entries, overdue counts ---------------------------------------------------
+#: reports kept per day from one PoC (at the node where it signed in) and from one forwarding peer: each report is
+#: a mail to a secretariat, and the request rate limits alone let one token holder send ~170 000 a day
+REPORTS_PER_REPORTER_PER_DAY = 10
+REPORTS_PER_PEER_PER_DAY = 200
+
+
+class ReportRefused(PocsyncError):
+    reason = "rate_limited"
+
+
 def add_report(store: Any, *, key: str, origin: str, reporter: str, received_from: str, text: str,
-               now_ms: int) -> str:
+               now_ms: int, local: bool = True) -> str:
+    """Keep a report (``local``: made by a PoC signed in here; else forwarded by ``received_from``).
+    ReportRefused when that PoC, or that peer, reached its reports for the last 24 hours."""
     with store.transaction():
+        since = now_ms - 86_400_000
+        if local:
+            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE reporter=? AND received_from=? AND "
+                                   "at_ms > ?", (reporter, received_from, since)).fetchone()[0]
+            cap = REPORTS_PER_REPORTER_PER_DAY
+        else:
+            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE received_from=? AND at_ms > ?",
+                                   (received_from, since)).fetchone()[0]
+            cap = REPORTS_PER_PEER_PER_DAY
+        if n >= cap:
+            raise ReportRefused(f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
+                                "the secretariat has the earlier ones")
         store.conn.execute("INSERT INTO check_reports (at_ms, key, origin, reporter, received_from, text) "
                            "VALUES (?,?,?,?,?,?)", (now_ms, key, origin, reporter, received_from, text))
         store.audit(actor=reporter, action="check.report", target=key, result="ok",

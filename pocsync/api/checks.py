@@ -222,7 +222,11 @@ async def report(request: web.Request) -> web.Response:
         return campaigns.add_report(store, key=key, origin=row["origin"], reporter=claims.subject,
                                     received_from=rt.me, text=text, now_ms=t)
 
-    origin = await rt.worker.run(keep)
+    try:
+        origin = await rt.worker.run(keep)
+    except campaigns.ReportRefused as exc:
+        rt.counters["check_api:rate_limited"] += 1
+        return problem(429, "too many reports", exc.message, reason="rate_limited", headers={"Retry-After": "3600"})
     if origin is None:
         return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
     rt.counters["check_reports_received"] += 1
@@ -249,8 +253,13 @@ async def peer_report(request: web.Request) -> web.Response:
         return problem(400, "bad request", "malformed report", reason="bad_request")
     text = freetext.clean(text[:REPORT_MAX_CHARS], multiline=True)
     reporter = freetext.clean(reporter[:64])
-    await rt.worker.run(lambda s: campaigns.add_report(s, key=key, origin=rt.me, reporter=reporter,
-                                                       received_from=peer.node, text=text, now_ms=at))
+    t = now_ms()  # kept with the time it was received here: at_ms is the peer's claim
+    try:
+        await rt.worker.run(lambda s: campaigns.add_report(s, key=key, origin=rt.me, reporter=reporter,
+                                                           received_from=peer.node, text=text, now_ms=t, local=False))
+    except campaigns.ReportRefused as exc:
+        rt.counters["check_api:rate_limited"] += 1
+        return problem(429, "too many reports", exc.message, reason="rate_limited", headers={"Retry-After": "3600"})
     rt.counters["check_reports_received"] += 1
     return web.json_response({"ok": True})
 

@@ -126,8 +126,8 @@ def test_reports_that_cannot_be_delivered_do_not_block_the_others(tmp_path: Path
     origin's entries (a PoC may send them) and no later report reached anyone."""
     _, s = _store(tmp_path)
     for i in range(25):
-        campaigns.add_report(s, key="DEU/technical", origin="gone", reporter="FRA/technical", received_from="eu",
-                             text=f"stuck {i}", now_ms=T0)
+        campaigns.add_report(s, key="DEU/technical", origin="gone", reporter=f"FRA/technical-{i}",
+                             received_from="eu", text=f"stuck {i}", now_ms=T0)
     campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="eu",
                          text="for this node's own secretariat", now_ms=T0)
     with SmtpServer(tmp_path) as srv:
@@ -179,3 +179,29 @@ def test_a_sent_claim_with_an_endless_deadline_is_not_waiting_for_ever(tmp_path:
     assert campaigns.waiting_for(s, "DEU/technical", now_ms=later) == []
     campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=later)
     assert len(campaigns.prepare_batch(s, now_ms=later, limit=10, window_ms=365 * 24 * HOUR)) == 1
+
+
+def test_one_poc_or_one_peer_cannot_flood_a_secretariat_with_reports(tmp_path: Path) -> None:
+    """Each report is one mail to a secretariat.  The only bound was the request rate (2/s per PoC): one token
+    holder could have ~170 000 mails a day sent, and a peer any number.  Now 10 a day per PoC at the node where
+    it signed in, 200 a day per forwarding node; other PoCs are not affected."""
+    import pytest as _pytest
+
+    _, s = _store(tmp_path)
+    for i in range(campaigns.REPORTS_PER_REPORTER_PER_DAY):
+        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
+                             text=f"report {i}", now_ms=T0 + i)
+    with _pytest.raises(campaigns.ReportRefused):
+        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
+                             text="one too many", now_ms=T0 + HOUR)
+    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="eu",
+                         text="another PoC", now_ms=T0 + HOUR)
+    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
+                         text="a day later", now_ms=T0 + 25 * HOUR)
+    for i in range(campaigns.REPORTS_PER_PEER_PER_DAY):
+        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter=f"R{i}", received_from="osce",
+                             text="forwarded", now_ms=T0 + i, local=False)
+    with _pytest.raises(campaigns.ReportRefused):
+        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="new", received_from="osce",
+                             text="forwarded", now_ms=T0 + HOUR, local=False)
+    assert s.conn.execute("SELECT count(*) FROM check_reports").fetchone()[0] == 12 + 200
