@@ -282,7 +282,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         return {"campaigns": campaigns.campaign_status(store)[:50], "checked_by": campaigns.checked_by(store),
                 "overdue_by_origin": campaigns.overdue_by_origin(store, t),
                 "reports_by_origin": campaigns.reports_by_origin(store),
-                "federation_campaigns": store.campaign_counts()}
+                "federation_campaigns": store.campaign_counts(limit=50)}
 
     out = await rt.worker.run(read)
     st = dict(_status(rt))

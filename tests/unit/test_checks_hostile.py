@@ -205,3 +205,25 @@ def test_one_poc_or_one_peer_cannot_flood_a_secretariat_with_reports(tmp_path: P
         campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="new", received_from="osce",
                              text="forwarded", now_ms=T0 + HOUR, local=False)
     assert s.conn.execute("SELECT count(*) FROM check_reports").fetchone()[0] == 12 + 200
+
+
+def test_campaigns_signed_by_a_peer_cannot_grow_the_operator_view_without_bound(tmp_path: Path) -> None:
+    """Any campaign name is valid in a check op, and each makes its own `campaign` register: a node in scope for
+    one State could sign thousands of campaigns per change-set (with made-up channel ids), and /v1/checks — polled
+    by every open dashboard every 3 s — listed every one.  It lists the 50 with the latest results."""
+    import json
+
+    from pocsync.api import checks as api_checks
+
+    _, s = _store(tmp_path)
+    for i in range(120):
+        ch = f"email:{i:064x}"
+        s.conn.execute("INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
+                       "('campaign', ?, 'un', 'check', ?, 'x', ?, 1, 'a', ?)",
+                       (f"flood-{i}/DEU/technical/{ch}", f"{T0 + i:013d}-0000", i,
+                        json.dumps({"op": "check", "key": "DEU/technical", "channel": ch, "result": "sent",
+                                    "campaign": f"flood-{i}", "deadline_ms": T0 + HOUR})))
+    rt = _rt(s, None)
+    out = asyncio.run(api_checks.collect(rt))
+    assert len(out["federation_campaigns"]) == 50
+    assert "flood-119" in out["federation_campaigns"] and "flood-69" not in out["federation_campaigns"]
