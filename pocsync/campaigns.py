@@ -134,10 +134,14 @@ def text_message(name: str, language: str = "en", **values: str) -> Message:
 
 
 # --- the merged check records ---------------------------------------------------------------
-def latest_checks(store: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign."""
+def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign.
+    ``key``: that entry's channels only (an index range, not every register of the federation)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in store.conn.execute("SELECT origin, hlc, entry FROM records WHERE ns='check'"):
+    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", ()
+    if key is not None:
+        sql, args = sql + " AND key >= ? AND key < ?", (key + "/", key + "/\U0010ffff")
+    for r in store.conn.execute(sql, args):
         try:
             op = json.loads(r["entry"])
         except ValueError:
@@ -436,7 +440,7 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
         if r["channel"] in labels:
             out[r["channel"]] = {"channel": r["channel"], "label": labels[r["channel"]], "campaign": r["campaign"],
                                  "deadline_ms": r["deadline_ms"], "by": store.node_id}
-    for (k, ch), c in latest_checks(store).items():
+    for (k, ch), c in latest_checks(store, key).items():
         until = sent_pending_until(c)
         if k == key and ch in labels and ch not in out and until is not None and until > now_ms:
             out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": until,
@@ -452,7 +456,7 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
                                "deadline_ms > ? ORDER BY sent_ms DESC LIMIT 1", (key, channel, now_ms)).fetchone()
         if r is not None:
             return _ack(store, r, now_ms=now_ms, sign=sign, via="page")
-        c = latest_checks(store).get((key, channel))
+        c = latest_checks(store, key).get((key, channel))
         until = sent_pending_until(c) if c is not None else None
         if c is None or until is None or until <= now_ms:
             raise AckRefused("no check of this channel is waiting for an acknowledgement")

@@ -227,3 +227,64 @@ def test_campaigns_signed_by_a_peer_cannot_grow_the_operator_view_without_bound(
     out = asyncio.run(api_checks.collect(rt))
     assert len(out["federation_campaigns"]) == 50
     assert "flood-119" in out["federation_campaigns"] and "flood-69" not in out["federation_campaigns"]
+
+
+def test_a_relay_that_offers_no_starttls_gets_nothing_in_plaintext(tmp_path: Path) -> None:
+    """STARTTLS stripping: a relay (or anyone on the path) that does not offer STARTTLS.  The client must stop
+    before AUTH and before MAIL: the password and the message never go in plaintext (a regression test)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.support.smtp import free_port
+
+    seen: list[str] = []
+
+    class Plain:
+        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+            seen.append("MAIL")
+            envelope.mail_from = address
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            seen.append("DATA")
+            return "250 OK"
+
+    port = free_port()
+    ctl = Controller(Plain(), hostname="127.0.0.1", port=port, auth_require_tls=False,
+                     authenticator=lambda *a: seen.append("AUTH"), ready_timeout=10)
+    ctl.start()
+    try:
+        pw = tmp_path / "pw"
+        pw.write_text("s3cret-password\n")
+        pw.chmod(0o600)
+        s = mail.parse_settings({"host": "127.0.0.1", "sender": "directory@example.org", "port": port,
+                                 "user": "pocsync", "password_file": str(pw)}, tmp_path)
+        assert s is not None
+        msg = mail.build_message(s, to=["poc@example.org"], subject="s", body="b")
+        import pytest as _pytest
+
+        with _pytest.raises(mail.MailError) as e:
+            asyncio.run(mail.send(s, msg))
+        assert e.value.reason == "smtp_tls" and "s3cret" not in e.value.message
+    finally:
+        ctl.stop()
+    assert seen == []
+
+
+def test_the_poc_page_reads_only_its_own_entrys_check_registers(tmp_path: Path) -> None:
+    """GET /v1/checks/waiting and the page's acknowledgement read the `check` registers.  They read and parsed
+    every register of the federation (which any node in scope can grow with made-up channel ids) on the store
+    thread for each PoC request; now an index range of the one entry key."""
+    _, s = _store(tmp_path)
+    for i in range(300):
+        _foreign_sent(s, "FRA/technical", f"x{i}@example.org", at_ms=T0, deadline_ms=T0 + HOUR)
+    ch = _foreign_sent(s, "DEU/technical", "cert-deu@example.org", at_ms=T0, deadline_ms=T0 + HOUR)
+    rows = [0]
+
+    def count_rows() -> int:
+        rows[0] += 1
+        return 0
+
+    s.conn.set_progress_handler(count_rows, 100)
+    assert [w["channel"] for w in campaigns.waiting_for(s, "DEU/technical", now_ms=T0 + 1)] == [ch]
+    s.conn.set_progress_handler(None, 0)
+    assert rows[0] < 5, rows[0]  # progress calls (every 100 VM steps): 0 with the index range, 21 with the scan
