@@ -288,3 +288,18 @@ def test_the_poc_page_reads_only_its_own_entrys_check_registers(tmp_path: Path) 
     assert [w["channel"] for w in campaigns.waiting_for(s, "DEU/technical", now_ms=T0 + 1)] == [ch]
     s.conn.set_progress_handler(None, 0)
     assert rows[0] < 5, rows[0]  # progress calls (every 100 VM steps): 0 with the index range, 21 with the scan
+
+
+def test_an_internationalised_domain_is_written_as_ascii_in_to(tmp_path: Path) -> None:
+    """An entry's address may have an internationalised domain.  It went into To as an RFC 2047 encoded-word
+    inside the domain ('poc@=?utf-8?q?b=C3=BCcher?=.example'), which the standard parser flags as defective;
+    written as its ASCII (IDNA) form it is one clean address, the one the relay is given."""
+    import email
+    import email.policy
+
+    s = mail.parse_settings({"host": "127.0.0.1", "sender": "directory@example.org"}, tmp_path)
+    assert s is not None
+    m = mail.build_message(s, to=["poc@bücher.example"], subject="s", body="b")
+    parsed = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+    assert parsed["To"].defects == ()
+    assert [a.domain for a in parsed["To"].addresses] == ["xn--bcher-kva.example"]
