@@ -90,6 +90,8 @@ async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOut
     refused = {a.lower(): v for a, v in (res.refused or {}).items()}
     if job.address.lower() in refused or (refused and not res.accepted):
         code = next(iter(refused.values()))[0] if job.address.lower() not in refused else refused[job.address.lower()][0]
+        if _code(code) is None:  # refused with a reply that is no SMTP error (e.g. 252): no bounce a peer accepts
+            return campaigns.SendOutcome(job, "retry", error="smtp_odd_reply")
         return campaigns.SendOutcome(job, "bounced", smtp_code=_code(code))
     return campaigns.SendOutcome(job, "sent")
 

@@ -303,3 +303,23 @@ def test_an_internationalised_domain_is_written_as_ascii_in_to(tmp_path: Path) -
     parsed = email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
     assert parsed["To"].defects == ()
     assert [a.domain for a in parsed["To"].addresses] == ["xn--bcher-kva.example"]
+
+
+def test_a_recipient_refused_with_a_reply_that_is_no_smtp_error_is_not_an_unsignable_bounce(tmp_path: Path) -> None:
+    """aiosmtplib counts any RCPT reply but 250/251 as a refusal (e.g. '252 cannot verify').  Such a code became
+    'bounced' with smtp_code None — an op the origin refuses (bad_check) — so the whole batch's change-set was
+    refused after its mails had left, and every message of the batch was mailed again, with new tokens, every
+    30 s.  A refusal without a 4xx/5xx code is retried; a bounce the node reports always carries its code."""
+    from pocsync.core import checks
+
+    _, s = _store(tmp_path)
+    job = _job(s)
+    with SmtpServer(tmp_path) as srv:
+        async def odd(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            return "252 2.1.5 cannot verify the user, will attempt delivery"
+        assert srv._controller is not None
+        srv._controller.handler.handle_RCPT = odd
+        out = asyncio.run(check_loop._send(_send_rt(s), _smtp(tmp_path, srv), job))
+    if out.status == "bounced":
+        checks.check_op(job.key, job.channel, "bounced", campaign=job.campaign, smtp_code=out.smtp_code)
+    assert out.status == "retry"
