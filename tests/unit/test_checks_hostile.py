@@ -323,3 +323,19 @@ def test_a_recipient_refused_with_a_reply_that_is_no_smtp_error_is_not_an_unsign
     if out.status == "bounced":
         checks.check_op(job.key, job.channel, "bounced", campaign=job.campaign, smtp_code=out.smtp_code)
     assert out.status == "retry"
+
+
+def test_token_send_names_only_the_addresses_the_relay_accepted(tmp_path: Path) -> None:
+    """`token issue --send` printed and audited 'mailed to the entry's email 1, email 2' when the relay had
+    refused email 2: the secretariat was told a mailbox got the token that never did."""
+    from pocsync.cli import token_mail
+
+    with SmtpServer(tmp_path, reject={"gone@example.org"}) as srv:
+        cfg = SimpleNamespace(smtp=_smtp(tmp_path, srv),
+                              api=SimpleNamespace(public_url="https://eu.example.org", host_port=("127.0.0.1", 8080)),
+                              node=SimpleNamespace(organisation="EU directory (example)"))
+        nd = SimpleNamespace(config=cfg, node_id="eu")
+        entry = {"emails": ["poc@example.org", "gone@example.org", "other@example.org"], "languages": ["en"]}
+        labels = token_mail.send_token(nd, entry, "DEU/technical", "tok-" + "x" * 40, 7 * 86_400)  # type: ignore[arg-type]
+        assert labels == ["email 1", "email 3"]
+        assert srv.wait_for(1)[0]["To"] is not None
