@@ -344,6 +344,23 @@ async def _forward_report(rt: Any, client: Any | None, r: dict[str, Any]) -> boo
     return True
 
 
+async def _step(rt: Any, name: str, run: Any) -> Any:
+    """One step of the loop, guarded on its own: a failure is counted and named (its type and reason only: an
+    exception's text may hold an address), and the other steps still run."""
+    try:
+        return await run()
+    except asyncio.CancelledError:
+        raise
+    except PocsyncError as exc:
+        _status(rt).update(last_error=exc.reason, last_error_at=time.time())
+        log.warning("checks: %s: %s: %s", name, exc.reason, exc.message[:200])
+    except Exception as exc:  # noqa: BLE001 - one step's bug must not stop deadlines, reports and reminders
+        rt.counters[f"check_step_failed:{name}"] += 1
+        _status(rt).update(last_error=f"{name}: {type(exc).__name__}", last_error_at=time.time())
+        log.error("checks: %s failed (%s); the other steps go on", name, type(exc).__name__)
+    return None
+
+
 async def check_loop(app: Any) -> None:
     from pocsync.api.peer import RUNTIME
 
@@ -356,19 +373,15 @@ async def check_loop(app: Any) -> None:
             from pocsync.node.daemon import CLIENT
 
             client = app.get(CLIENT)
-        try:
-            await schedule(rt)
-            if time.monotonic() >= retry_at:
-                sent = await run_campaigns(rt)
-                if sent < 0:
-                    retry_at = time.monotonic() + RETRY_SECONDS
-            await sweep(rt)
-            if time.monotonic() >= reports_at and await deliver_reports(rt, client) < 0:
+        await _step(rt, "schedule", lambda: schedule(rt))
+        if time.monotonic() >= retry_at:
+            sent = await _step(rt, "mail", lambda: run_campaigns(rt))
+            if sent is None or sent < 0:
+                retry_at = time.monotonic() + RETRY_SECONDS
+        await _step(rt, "sweep", lambda: sweep(rt))
+        if time.monotonic() >= reports_at:
+            done = await _step(rt, "reports", lambda: deliver_reports(rt, client))
+            if done is None or done < 0:
                 reports_at = time.monotonic() + RETRY_SECONDS
-            await remind(rt)
-        except asyncio.CancelledError:
-            raise
-        except PocsyncError as exc:
-            _status(rt).update(last_error=exc.reason, last_error_at=time.time())
-            log.warning("checks: %s: %s", exc.reason, exc.message[:200])
+        await _step(rt, "remind", lambda: remind(rt))
         await asyncio.sleep(POLL_SECONDS)

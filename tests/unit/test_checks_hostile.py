@@ -339,3 +339,41 @@ def test_token_send_names_only_the_addresses_the_relay_accepted(tmp_path: Path) 
         labels = token_mail.send_token(nd, entry, "DEU/technical", "tok-" + "x" * 40, 7 * 86_400)  # type: ignore[arg-type]
         assert labels == ["email 1", "email 3"]
         assert srv.wait_for(1)[0]["To"] is not None
+
+
+def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(tmp_path: Path,
+                                                                    monkeypatch: "pytest.MonkeyPatch") -> None:
+    """The loop ran schedule, mailing, the deadline sweep, reports and the reminder in one try block: an
+    unexpected error in mailing (anything not a PocsyncError, every second) meant no 'no_response' was ever
+    signed, no report delivered and no reminder sent.  Each step is guarded on its own now."""
+    from pocsync.api.peer import RUNTIME
+    from pocsync.node.daemon import CLIENT
+
+    _, s = _store(tmp_path)
+    rt = _rt(s, None)
+    calls: list[str] = []
+
+    async def boom(rt: Any) -> int:
+        calls.append("mail")
+        raise RuntimeError("unexpected")
+
+    def rec(name: str, value: Any) -> Any:
+        async def f(*a: Any) -> Any:
+            calls.append(name)
+            return value
+        return f
+
+    monkeypatch.setattr(check_loop, "run_campaigns", boom)
+    monkeypatch.setattr(check_loop, "schedule", rec("schedule", None))
+    monkeypatch.setattr(check_loop, "sweep", rec("sweep", 0))
+    monkeypatch.setattr(check_loop, "deliver_reports", rec("reports", 0))
+    monkeypatch.setattr(check_loop, "remind", rec("remind", False))
+
+    async def stop(_: float) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(check_loop.asyncio, "sleep", stop)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(check_loop.check_loop({RUNTIME: rt, CLIENT: None}))
+    assert calls == ["schedule", "mail", "sweep", "reports", "remind"]
+    assert rt.counters["check_step_failed:mail"] == 1
