@@ -134,10 +134,14 @@ def text_message(name: str, language: str = "en", **values: str) -> Message:
 
 
 # --- the merged check records ---------------------------------------------------------------
-def latest_checks(store: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign."""
+def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign.
+    ``key``: that entry's channels only (an index range, not every register of the federation)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in store.conn.execute("SELECT origin, hlc, entry FROM records WHERE ns='check'"):
+    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", ()
+    if key is not None:
+        sql, args = sql + " AND key >= ? AND key < ?", (key + "/", key + "/\U0010ffff")
+    for r in store.conn.execute(sql, args):
         try:
             op = json.loads(r["entry"])
         except ValueError:
@@ -149,6 +153,25 @@ def latest_checks(store: Any) -> dict[tuple[str, str], dict[str, Any]]:
             out[k] = {"origin": r["origin"], "hlc": r["hlc"], "result": op.get("result"),
                       "campaign": op.get("campaign"), "deadline_ms": op.get("deadline_ms")}
     return out
+
+
+def sent_pending_until(c: dict[str, Any]) -> int | None:
+    """Until when a merged ``sent`` record is a check in flight: its deadline, but never more than the longest
+    deadline a campaign can have after it was signed (``deadline_ms`` is any integer on the wire).  None for
+    any other result or a ``sent`` without a deadline."""
+    if c.get("result") != "sent" or not isinstance(c.get("deadline_ms"), int) or isinstance(c.get("deadline_ms"), bool):
+        return None
+    return min(c["deadline_ms"], hlc_ms(c["hlc"]) + MAX_DEADLINE_S * 1000)
+
+
+def holds_channel(c: dict[str, Any], *, now_ms: int, window_ms: int) -> bool:
+    """Whether another node's latest check keeps a campaign from mailing the channel (PROTOCOL.md §15.6): a
+    result within the window, or a ``sent`` within the window whose deadline is still pending — a ``sent``
+    left without a result after its deadline checked nothing."""
+    if hlc_ms(c["hlc"]) < now_ms - window_ms:
+        return False
+    until = sent_pending_until(c)
+    return until is None or now_ms < until
 
 
 def scope_covers(store: Any) -> Callable[[str], bool]:
@@ -283,7 +306,7 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
                                    f"WHERE {where[0]}", (now_ms, *where[1]))
                 continue
             prior = latest.get((r["key"], r["channel"]))
-            if prior is not None and hlc_ms(prior["hlc"]) >= now_ms - window_ms:
+            if prior is not None and holds_channel(prior, now_ms=now_ms, window_ms=window_ms):
                 store.conn.execute(f"UPDATE check_targets SET status='skipped', skipped_by=?, result_ms=? "
                                    f"WHERE {where[0]}", (prior["origin"], now_ms, *where[1]))
                 continue
@@ -417,10 +440,10 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
         if r["channel"] in labels:
             out[r["channel"]] = {"channel": r["channel"], "label": labels[r["channel"]], "campaign": r["campaign"],
                                  "deadline_ms": r["deadline_ms"], "by": store.node_id}
-    for (k, ch), c in latest_checks(store).items():
-        if k == key and ch in labels and ch not in out and c["result"] == "sent" \
-                and isinstance(c["deadline_ms"], int) and c["deadline_ms"] > now_ms:
-            out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": c["deadline_ms"],
+    for (k, ch), c in latest_checks(store, key).items():
+        until = sent_pending_until(c)
+        if k == key and ch in labels and ch not in out and until is not None and until > now_ms:
+            out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": until,
                        "by": c["origin"]}
     return sorted(out.values(), key=lambda x: x["label"])
 
@@ -433,8 +456,9 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
                                "deadline_ms > ? ORDER BY sent_ms DESC LIMIT 1", (key, channel, now_ms)).fetchone()
         if r is not None:
             return _ack(store, r, now_ms=now_ms, sign=sign, via="page")
-        c = latest_checks(store).get((key, channel))
-        if c is None or c["result"] != "sent" or not isinstance(c["deadline_ms"], int) or c["deadline_ms"] <= now_ms:
+        c = latest_checks(store, key).get((key, channel))
+        until = sent_pending_until(c) if c is not None else None
+        if c is None or until is None or until <= now_ms:
             raise AckRefused("no check of this channel is waiting for an acknowledgement")
         if not scope_covers(store)(key.split("/")[0]):
             raise AckRefused(f"this node cannot record checks of {key}: sign in at {c['origin']}'s page")
@@ -503,9 +527,33 @@ def checked_by(store: Any) -> dict[str, dict[str, int]]:
 
 
 # --- PoC reports of wrong entries, overdue counts ---------------------------------------------------
+#: reports kept per day from one PoC (at the node where it signed in) and from one forwarding peer: each report is
+#: a mail to a secretariat, and the request rate limits alone let one token holder send ~170 000 a day
+REPORTS_PER_REPORTER_PER_DAY = 10
+REPORTS_PER_PEER_PER_DAY = 200
+
+
+class ReportRefused(PocsyncError):
+    reason = "rate_limited"
+
+
 def add_report(store: Any, *, key: str, origin: str, reporter: str, received_from: str, text: str,
-               now_ms: int) -> str:
+               now_ms: int, local: bool = True) -> str:
+    """Keep a report (``local``: made by a PoC signed in here; else forwarded by ``received_from``).
+    ReportRefused when that PoC, or that peer, reached its reports for the last 24 hours."""
     with store.transaction():
+        since = now_ms - 86_400_000
+        if local:
+            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE reporter=? AND received_from=? AND "
+                                   "at_ms > ?", (reporter, received_from, since)).fetchone()[0]
+            cap = REPORTS_PER_REPORTER_PER_DAY
+        else:
+            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE received_from=? AND at_ms > ?",
+                                   (received_from, since)).fetchone()[0]
+            cap = REPORTS_PER_PEER_PER_DAY
+        if n >= cap:
+            raise ReportRefused(f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
+                                "the secretariat has the earlier ones")
         store.conn.execute("INSERT INTO check_reports (at_ms, key, origin, reporter, received_from, text) "
                            "VALUES (?,?,?,?,?,?)", (now_ms, key, origin, reporter, received_from, text))
         store.audit(actor=reporter, action="check.report", target=key, result="ok",

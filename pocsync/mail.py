@@ -91,7 +91,8 @@ def check_address(addr: object) -> str:
     if not isinstance(addr, str) or len(addr) > 254 or any(c in addr for c in "\r\n\t ,;<>\"()\\"):
         raise MailError(f"not a usable e-mail address: {addr!r}"[:300], reason="bad_address")
     try:
-        return validate_email(addr, check_deliverability=False, allow_smtputf8=False).normalized
+        v = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
+        return v.ascii_email or v.normalized  # an internationalised domain as IDNA: a clean header, plain RCPT
     except EmailNotValidError as exc:
         raise MailError(f"not a usable e-mail address {addr!r}: {exc}"[:300], reason="bad_address") from None
 

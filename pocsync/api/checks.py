@@ -38,6 +38,8 @@ MAX_FORM = 1024
 MAX_JSON = 8 * 1024
 REPORT_MAX_CHARS = 2000
 PEER_REPORT_MAX_BYTES = 16 * 1024
+#: a forwarded report's at_ms may not be further ahead of this node's clock than this (a time a peer claims)
+PEER_REPORT_MAX_AHEAD_MS = 86_400_000
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                 "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
 
@@ -220,7 +222,11 @@ async def report(request: web.Request) -> web.Response:
         return campaigns.add_report(store, key=key, origin=row["origin"], reporter=claims.subject,
                                     received_from=rt.me, text=text, now_ms=t)
 
-    origin = await rt.worker.run(keep)
+    try:
+        origin = await rt.worker.run(keep)
+    except campaigns.ReportRefused as exc:
+        rt.counters["check_api:rate_limited"] += 1
+        return problem(429, "too many reports", exc.message, reason="rate_limited", headers={"Retry-After": "3600"})
     if origin is None:
         return problem(404, "not found", f"{key} is not in the directory", reason="not_found")
     rt.counters["check_reports_received"] += 1
@@ -240,14 +246,20 @@ async def peer_report(request: web.Request) -> web.Response:
         data = jsonc.loads(raw)
         key, text, reporter, at = data["key"], data["text"], data["reporter"], data["at_ms"]
         model.parse_key(key)
-        if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)):
+        if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)
+                and not isinstance(at, bool) and 0 <= at <= now_ms() + PEER_REPORT_MAX_AHEAD_MS):
             raise PocsyncError("bad report", reason="bad_request")
     except (PocsyncError, KeyError, TypeError):
         return problem(400, "bad request", "malformed report", reason="bad_request")
     text = freetext.clean(text[:REPORT_MAX_CHARS], multiline=True)
     reporter = freetext.clean(reporter[:64])
-    await rt.worker.run(lambda s: campaigns.add_report(s, key=key, origin=rt.me, reporter=reporter,
-                                                       received_from=peer.node, text=text, now_ms=at))
+    t = now_ms()  # kept with the time it was received here: at_ms is the peer's claim
+    try:
+        await rt.worker.run(lambda s: campaigns.add_report(s, key=key, origin=rt.me, reporter=reporter,
+                                                           received_from=peer.node, text=text, now_ms=t, local=False))
+    except campaigns.ReportRefused as exc:
+        rt.counters["check_api:rate_limited"] += 1
+        return problem(429, "too many reports", exc.message, reason="rate_limited", headers={"Retry-After": "3600"})
     rt.counters["check_reports_received"] += 1
     return web.json_response({"ok": True})
 
@@ -270,7 +282,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         return {"campaigns": campaigns.campaign_status(store)[:50], "checked_by": campaigns.checked_by(store),
                 "overdue_by_origin": campaigns.overdue_by_origin(store, t),
                 "reports_by_origin": campaigns.reports_by_origin(store),
-                "federation_campaigns": store.campaign_counts()}
+                "federation_campaigns": store.campaign_counts(limit=50)}
 
     out = await rt.worker.run(read)
     st = dict(_status(rt))

@@ -40,4 +40,7 @@ def send_token(nd: NodeDir, entry: dict[str, Any], key: str, token: str, ttl_s: 
         codes = sorted({str(c) for c, _ in result.refused.values()})
         raise MailError(f"the SMTP relay refused every address of {key} ({', '.join(codes)}): nothing was issued",
                         reason="smtp_refused")
-    return labels
+    # the recipients as written into To (checked, in the order of `to`): name only those the relay accepted
+    rcpts = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
+    accepted = {a.lower() for a in result.accepted}
+    return [label for label, a in zip(labels, rcpts) if a.lower() in accepted]

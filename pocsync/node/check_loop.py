@@ -90,6 +90,8 @@ async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOut
     refused = {a.lower(): v for a, v in (res.refused or {}).items()}
     if job.address.lower() in refused or (refused and not res.accepted):
         code = next(iter(refused.values()))[0] if job.address.lower() not in refused else refused[job.address.lower()][0]
+        if _code(code) is None:  # refused with a reply that is no SMTP error (e.g. 252): no bounce a peer accepts
+            return campaigns.SendOutcome(job, "retry", error="smtp_odd_reply")
         return campaigns.SendOutcome(job, "bounced", smtp_code=_code(code))
     return campaigns.SendOutcome(job, "sent")
 
@@ -99,7 +101,9 @@ def _code(code: Any) -> int | None:
 
 
 def _refused_code(exc: PocsyncError, address: str) -> int | None:
-    """The SMTP reply code of a recipient the relay refused, from a MailError(smtp_refused)."""
+    """The SMTP reply code of ``address`` when the relay refused that recipient (a MailError whose detail names
+    per-recipient refusals), else None.  Any other refusal (sender, message, STARTTLS, a 4xx/5xx from whoever
+    answers on the path) is no verdict on the channel: it is retried, never signed as a bounce."""
     if exc.reason != "smtp_refused":
         return None
     detail = getattr(exc, "detail", None) or {}
@@ -108,13 +112,7 @@ def _refused_code(exc: PocsyncError, address: str) -> int | None:
         for a, v in refused.items():
             if isinstance(a, str) and a.lower() == address.lower():
                 return _code(v[0] if isinstance(v, (list, tuple)) else v)
-    code = detail.get("code") if isinstance(detail, dict) else None
-    if _code(code):
-        return code
-    import re
-
-    m = re.search(r"\b([45][0-9]{2})\b", exc.message)
-    return int(m.group(1)) if m else None
+    return None
 
 
 def _why_not(store: Any) -> str | None:
@@ -265,12 +263,24 @@ async def remind(rt: Any) -> bool:
 
 
 # --- PoC reports of wrong entries ------------------------------------------------------------------
+REPORTS_PER_DESTINATION = 5
+
+
+def _waiting_reports(store: Any) -> list[dict[str, Any]]:
+    """The oldest few waiting reports of each destination (origin node): one destination that cannot be reached
+    (no endpoint, left the federation, down) holds back only its own reports."""
+    return [dict(r) for r in store.conn.execute(
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY origin ORDER BY n) AS k FROM check_reports "
+        "WHERE mailed=0) WHERE k <= ? ORDER BY n", (REPORTS_PER_DESTINATION,))]
+
+
 async def deliver_reports(rt: Any, client: Any | None) -> int:
     """Mail reports about this node's entries to contact_email; forward the others to their origin node."""
-    rows = await rt.worker.run(lambda s: [dict(r) for r in s.conn.execute(
-        "SELECT * FROM check_reports WHERE mailed=0 ORDER BY n LIMIT 20")])
-    done = 0
+    rows = await rt.worker.run(_waiting_reports)
+    done, failed, stuck = 0, False, set()
     for r in rows:
+        if r["origin"] in stuck:
+            continue
         try:
             if r["origin"] == rt.me:
                 ok = await _mail_report(rt, r)
@@ -282,13 +292,23 @@ async def deliver_reports(rt: Any, client: Any | None) -> int:
             reason = getattr(exc, "reason", type(exc).__name__)
             _status(rt).update(last_error=f"report: {reason}", last_error_at=time.time())
             log.warning("report %d about %s not delivered: %s", r["n"], r["key"], reason)
-            return -1
-        if ok:
-            await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
-            _status(rt)[f"reports_{status}"] += 1
-            rt.counters[f"check_reports_{status}"] += 1
-            done += 1
-    return done
+            stuck.add(r["origin"])
+            failed = True
+            continue
+        if not ok:
+            stuck.add(r["origin"])
+            continue
+        await rt.worker.run(campaigns.mark_report, r["n"], 1 if status == "mailed" else 2)
+        _status(rt)[f"reports_{status}"] += 1
+        rt.counters[f"check_reports_{status}"] += 1
+        done += 1
+    return -1 if failed else done
+
+
+def quote(text: str) -> str:
+    """A PoC's words as a quote: every line starts with "> ", so none can pass for the mail's own text (a forged
+    closing line of dashes followed by 'instructions')."""
+    return "\n".join("> " + line for line in str(text).splitlines() or [""])
 
 
 async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
@@ -298,9 +318,12 @@ async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
     from pocsync import mail
     from datetime import datetime, timezone
 
-    at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:  # at_ms of a forwarded report is a peer's claim: a time no datetime holds must not end the loop
+        at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, OverflowError, OSError, TypeError):
+        at = "(unknown time)"
     text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
-                                  reporter=r["reporter"], at=at, text=r["text"])
+                                  reporter=r["reporter"], at=at, text=quote(r["text"]))
     msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
                              headers={"Auto-Submitted": "auto-generated"})
     await mail.send(settings, msg)
@@ -321,6 +344,23 @@ async def _forward_report(rt: Any, client: Any | None, r: dict[str, Any]) -> boo
     return True
 
 
+async def _step(rt: Any, name: str, run: Any) -> Any:
+    """One step of the loop, guarded on its own: a failure is counted and named (its type and reason only: an
+    exception's text may hold an address), and the other steps still run."""
+    try:
+        return await run()
+    except asyncio.CancelledError:
+        raise
+    except PocsyncError as exc:
+        _status(rt).update(last_error=exc.reason, last_error_at=time.time())
+        log.warning("checks: %s: %s: %s", name, exc.reason, exc.message[:200])
+    except Exception as exc:  # noqa: BLE001 - one step's bug must not stop deadlines, reports and reminders
+        rt.counters[f"check_step_failed:{name}"] += 1
+        _status(rt).update(last_error=f"{name}: {type(exc).__name__}", last_error_at=time.time())
+        log.error("checks: %s failed (%s); the other steps go on", name, type(exc).__name__)
+    return None
+
+
 async def check_loop(app: Any) -> None:
     from pocsync.api.peer import RUNTIME
 
@@ -333,19 +373,15 @@ async def check_loop(app: Any) -> None:
             from pocsync.node.daemon import CLIENT
 
             client = app.get(CLIENT)
-        try:
-            await schedule(rt)
-            if time.monotonic() >= retry_at:
-                sent = await run_campaigns(rt)
-                if sent < 0:
-                    retry_at = time.monotonic() + RETRY_SECONDS
-            await sweep(rt)
-            if time.monotonic() >= reports_at and await deliver_reports(rt, client) < 0:
+        await _step(rt, "schedule", lambda: schedule(rt))
+        if time.monotonic() >= retry_at:
+            sent = await _step(rt, "mail", lambda: run_campaigns(rt))
+            if sent is None or sent < 0:
+                retry_at = time.monotonic() + RETRY_SECONDS
+        await _step(rt, "sweep", lambda: sweep(rt))
+        if time.monotonic() >= reports_at:
+            done = await _step(rt, "reports", lambda: deliver_reports(rt, client))
+            if done is None or done < 0:
                 reports_at = time.monotonic() + RETRY_SECONDS
-            await remind(rt)
-        except asyncio.CancelledError:
-            raise
-        except PocsyncError as exc:
-            _status(rt).update(last_error=exc.reason, last_error_at=time.time())
-            log.warning("checks: %s: %s", exc.reason, exc.message[:200])
+        await _step(rt, "remind", lambda: remind(rt))
         await asyncio.sleep(POLL_SECONDS)

@@ -1009,16 +1009,18 @@ class Store:
                 counts[f["origin"]] = counts.get(f["origin"], 0) + 1
         return dict(sorted(counts.items()))
 
-    def campaign_counts(self) -> dict[str, dict[str, Any]]:
+    def campaign_counts(self, limit: int | None = None) -> dict[str, dict[str, Any]]:
         """Per campaign (from the `campaign` registers: the latest result of each channel within it):
         ``{"origins": [...], "results": {result: n}, "by_origin": {origin: {result: n}},
-        "by_state": {State: {result: n}}, "channels": n, "response_seconds": [sorted ints]}``.  A channel
-        whose latest result is acknowledged, no_response or bounced was also sent."""
+        "by_state": {State: {result: n}}, "channels": n, "response_seconds": [sorted ints], "last_hlc"}``.  A channel
+        whose latest result is acknowledged, no_response or bounced was also sent.  ``limit``: only the campaigns
+        with the latest results (any node may sign any number of campaign names)."""
         out: dict[str, dict[str, Any]] = {}
         for r in self.check_records("campaign"):
             campaign, state = r["key"].split("/", 2)[:2]
             c = out.setdefault(campaign, {"origins": set(), "results": {}, "by_origin": {}, "by_state": {},
-                                          "channels": 0, "response_seconds": []})
+                                          "channels": 0, "response_seconds": [], "last_hlc": ""})
+            c["last_hlc"] = max(c["last_hlc"], r["hlc"])
             result = r["op"].get("result")
             c["origins"].add(r["origin"])
             c["channels"] += 1
@@ -1030,6 +1032,9 @@ class Store:
         for c in out.values():
             c["origins"] = sorted(c["origins"])
             c["response_seconds"].sort()
+        if limit is not None and len(out) > limit:
+            keep = sorted(out, key=lambda k: (out[k]["last_hlc"], k), reverse=True)[:limit]
+            out = {k: out[k] for k in keep}
         return dict(sorted(out.items()))
     # --- END i15a block ---------------------------------------------------------------------------------------
 
