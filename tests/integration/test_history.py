@@ -91,8 +91,13 @@ def test_a_poc_of_deu_sees_every_op_on_deu_keys_from_every_origin_and_the_refuse
         assert second["diff"]["against"] is not None
         assert [c["key"] for c in h["current"]] == ["DEU/technical"]
         assert h["current"][0]["entry"]["emails"] == ["cert-deu-new@example.org"]  # the attempt changed nothing
-    with fed["un"].store() as s:
-        assert any(a["action"] == "history.get" and a["target"] == "DEU" for a in s.audit_log())
+    deadline = time.monotonic() + 30  # audit rows are group-committed within 1 s (ADR 21)
+    while True:
+        with fed["un"].store() as s:
+            if any(a["action"] == "history.get" and a["target"] == "DEU" for a in s.audit_log()):
+                break
+        assert time.monotonic() < deadline, "the history read was never audited"
+        time.sleep(0.2)
 
 
 def test_a_poc_of_another_state_gets_403(fed: Federation) -> None:
