@@ -1,0 +1,49 @@
+"""Attacks on the contact-change guard (issue 16, hostile review): an origin backdating its hlc.
+
+The origin chooses the hlc of what it signs; peers park hlcs too far in the *future* but nothing bounds
+the *past*. The guard sweeps a key's ops by rank (hlc first), so a put signed with an hlc below every
+other op of the key used to be swept first, found no ``last`` winning put, counted as a "first
+nomination" and took effect at once -- and the legitimate puts swept after it were judged against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.fed import T0, edit, put
+from tests.unit.test_held import FED, KEY, NEW, pending, view, world
+
+
+def forge_at(rep, node: str, ops: list[dict[str, Any]], hlc: str, t: int) -> Any:
+    """Sign like a hostile origin with its own key and a chosen (backdated) hlc, then deliver."""
+    seq, prev = rep.next_position(node)
+    ops = [rep._with_holder_epoch(op, node, hlc) for op in ops]
+    data = FED.forge(node, seq=seq, prev=prev, hlc=hlc, ops=ops, key=FED.key(node, "k1"), keyid=f"{node}:k1",
+                     author=f"staff@{node}")
+    return rep.receive(data, now_ms=t)
+
+
+def test_a_backdated_put_by_the_same_origin_is_still_held() -> None:
+    rep = world()
+    edit(rep, FED, "eu", [put(KEY)], t=T0)
+    out = forge_at(rep, "eu", [put(KEY, **NEW)], "0000000000001-0000", t=T0 + 1000)
+    assert out.status == "quarantined" and out.reason == "hlc_regression"  # the chain rule stops it
+    assert view(rep)["emails"] == ["cert-deu@example.org"]
+
+
+@pytest.mark.xfail(strict=True, reason="NOT FIXED (atk16): a put by another origin whose chain lets it sign an hlc "
+                   "below a key's first nomination is swept first, counts as the first nomination and takes "
+                   "effect; the established put is then judged against it and held (notices go to the "
+                   "attacker's mailbox). Needs a design decision on contested first nominations.")
+def test_a_backdated_first_put_by_another_origin_does_not_hold_the_existing_entry() -> None:
+    rep = world()
+    edit(rep, FED, "eu", [put(KEY)], t=T0)
+    # osce has signed nothing yet (a node just added, or idle since before K was nominated): its first
+    # change-set may carry any hlc not ahead of the receivers' clocks
+    out = forge_at(rep, "osce", [put(KEY, **NEW)], "0000000000001-0000", t=T0 + 1000)
+    assert out.status == "accepted" and not out.refused
+    assert view(rep)["emails"] == ["cert-deu@example.org"], "backdated put by another origin took over"
+    [h] = pending(rep)
+    assert h.put.origin == "osce"
