@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 from tests.independent import protocol as p
@@ -39,6 +40,8 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
         raise BundleError("taken under another manifest than the chain's last")
     if s["taken_ms"] // 1000 >= last.expires:
         raise BundleError("taken after the manifest expired")
+    if s["taken_ms"] > time.time() * 1000 + 300_000:  # step 7: more than 300 s ahead of this clock
+        raise BundleError("taken in the future")
     lines = sorted([f"entry {e['key']} {e['cs_id']}#{e['index']}\n" for e in s["entries"]]  # step 6
                    + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]])
     if "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest() != s["digest"]:
