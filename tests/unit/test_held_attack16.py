@@ -47,3 +47,23 @@ def test_a_backdated_first_put_by_another_origin_does_not_hold_the_existing_entr
     assert view(rep)["emails"] == ["cert-deu@example.org"], "backdated put by another origin took over"
     [h] = pending(rep)
     assert h.put.origin == "osce"
+
+
+def test_the_notifier_mails_and_waits_the_hold_itself_whatever_another_nodes_notice() -> None:
+    """A node colluding with the origin signs a ``notice`` without mailing anybody. The notifying node used to
+    see "notice present", mail nobody, and sign the ``release`` itself once the hold had passed since the
+    colluder's notice: the previous mailbox never heard of the change."""
+    from pocsync.node.held_loop import next_step
+    from tests.unit.test_held import HOLD_S, held_change, hold
+
+    rep, ref = held_change()
+    edit(rep, FED, "osce", [hold("notice", ref)], t=T0 + 2000)  # the colluder: no mail behind it
+    [h] = pending(rep)
+    row = h.summary()
+    late = T0 + 2000 + HOLD_S * 1000 + 10
+    assert next_step(row, me="un", hold_ms=HOLD_S * 1000, now_ms=late) == "notify"
+    edit(rep, FED, "un", [hold("notice", ref)], t=late)  # un mails the previous channels, then signs its notice
+    [h] = pending(rep)
+    row = h.summary()
+    assert next_step(row, me="un", hold_ms=HOLD_S * 1000, now_ms=late + 1000) is None  # its own hold runs
+    assert next_step(row, me="un", hold_ms=HOLD_S * 1000, now_ms=late + HOLD_S * 1000 + 5) == "release"
