@@ -216,6 +216,7 @@ class KeyResult:
     winner: Assertion | None  # a put, or None (nothing, or a withdrawal, wins)
     held: list[Held]
     released: dict[str, str]  # put ref -> ref of the op that made it effective
+    held_refs: frozenset[str] = frozenset()  # every put that was held (released, pending, objected or superseded)
 
 
 def ms(hlc: str) -> int:
@@ -327,7 +328,7 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
                         None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
                         mine))
     out.sort(key=lambda h: h.put.rank)
-    return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released)
+    return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released, frozenset(held))
 
 
 # --- the origin's own rules (§16.4) ------------------------------------------------------

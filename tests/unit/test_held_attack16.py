@@ -67,3 +67,33 @@ def test_the_notifier_mails_and_waits_the_hold_itself_whatever_another_nodes_not
     row = h.summary()
     assert next_step(row, me="un", hold_ms=HOLD_S * 1000, now_ms=late + 1000) is None  # its own hold runs
     assert next_step(row, me="un", hold_ms=HOLD_S * 1000, now_ms=late + HOLD_S * 1000 + 5) == "release"
+
+
+def test_the_history_marks_a_held_put_that_did_not_take_effect(tmp_path) -> None:
+    """The State's history listed a pending redirection as an "applied" put with the attacker's mailbox:
+    a PoC reading it took it for the entry in force."""
+    from pocsync import history as hist
+    from pocsync.store import Store
+    from tests.unit.test_held import M_ON, HOLD_S, held_change, hold
+
+    rep, ref = held_change()  # eu's mailbox change: pending
+    rep2, ref2 = held_change()
+    with Store.create(tmp_path / "s.sqlite", node_id="un") as s:
+        s.install_manifest(FED.manifest, now_ms_=T0)
+        s.install_manifest(M_ON, now_ms_=T0)
+        for env in rep.state.all_log():
+            s.receive(env, now_ms_=T0 + 10 * HOLD_S * 1000)
+        ops = hist.state_history(s, "DEU")["ops"]
+    [x] = [x for x in ops if f"{x['cs_id']}#{x['index']}" == ref]
+    assert x["status"] == "applied" and x["held"] == "pending"
+    assert "held" not in [y for y in ops if y is not x][0]  # the first nomination took effect at once
+    edit(rep2, FED, "un", [hold("notice", ref2)], t=T0 + 2000)
+    edit(rep2, FED, "un", [hold("release", ref2)], t=T0 + 2000 + HOLD_S * 1000)
+    with Store.create(tmp_path / "s2.sqlite", node_id="un") as s:
+        s.install_manifest(FED.manifest, now_ms_=T0)
+        s.install_manifest(M_ON, now_ms_=T0)
+        for env in rep2.state.all_log():
+            s.receive(env, now_ms_=T0 + 10 * HOLD_S * 1000)
+        ops = hist.state_history(s, "DEU")["ops"]
+    [x] = [x for x in ops if f"{x['cs_id']}#{x['index']}" == ref2]
+    assert x["held"] == "released" and x["released_by"]
