@@ -97,3 +97,44 @@ def test_the_history_marks_a_held_put_that_did_not_take_effect(tmp_path) -> None
         ops = hist.state_history(s, "DEU")["ops"]
     [x] = [x for x in ops if f"{x['cs_id']}#{x['index']}" == ref2]
     assert x["held"] == "released" and x["released_by"]
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) -> None:
+    """The objection pages were rate-limited per client address before the token was looked at: behind a TLS
+    proxy every client has the proxy's address, so an attacker waiting for the release could keep the
+    bucket empty with garbage tokens and the previous holder's real link answered 429 during the hold."""
+    import collections
+    import types
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from pocsync.api import held as held_api
+    from pocsync.api.peer import RUNTIME
+    from pocsync.node.held_loop import token_hash
+    from pocsync.store import Store
+    from tests.unit.test_held import M_ON, HOLD_S, held_change
+
+    rep, ref = held_change()
+    s = Store.create(tmp_path / "s.sqlite", node_id="un")
+    s.install_manifest(FED.manifest, now_ms_=T0)
+    s.install_manifest(M_ON, now_ms_=T0)
+    for env in rep.state.all_log():
+        s.receive(env, now_ms_=T0 + 10 * HOLD_S * 1000)
+    token = "t" * 43
+    s.add_held_link(token_hash(token), ref, KEY)
+
+    class Worker:
+        async def run(self, fn, *a):  # noqa: ANN001, ANN002
+            return fn(s, *a)
+
+    app = web.Application()
+    app[RUNTIME] = types.SimpleNamespace(worker=Worker(), counters=collections.Counter())
+    held_api.add_routes(app, per_minute=3)
+    async with TestClient(TestServer(app)) as client:
+        codes = [(await client.get("/held/object", params={"token": "x" * 43})).status for _ in range(8)]
+        assert codes[-1] == 429  # garbage is limited
+        r = await client.get("/held/object", params={"token": token})
+        assert r.status == 200 and "Object to this change" in await r.text()
+    s.close()
