@@ -1,7 +1,8 @@
 """Held contact changes (PROTOCOL.md §16, ADRs 28-30): the contact-change guard.
 
 A ``put`` that changes an entry's contact channels (``emails``, ``phones``,
-``secure_channels``, ``public_key``, ``public_key_fingerprint``) or ``person``
+``secure_channels``, ``public_key``, ``public_key_fingerprint``), ``person`` or any member
+this version does not know (every field but those of :data:`UNGUARDED_FIELDS`)
 relative to the key's *last winning put* (even if that entry has since been
 withdrawn or deleted, whichever origin made it) is **held**: it does not enter the
 merge until a ``release`` or an ``approve`` op makes it effective, and it then
@@ -46,6 +47,10 @@ NAMESPACE = "held"
 OPS = ("notice", "object", "approve", "release")
 #: Entry fields whose change holds a put (``person`` and every contact channel).
 GUARDED_FIELDS = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
+#: Entry fields whose change is never held. Every other field is guarded too -- a member this version does not
+#: know (``email``, ``contact_form``, ...) is shown on the PoC page labelled from its name, so it may be a channel.
+UNGUARDED_FIELDS = ("state", "kind", "organisation", "position", "available_24_7", "timezone", "languages",
+                    "networks", "notes", "holder_epoch")
 HOLD_SECONDS_DEFAULT = 86_400
 HOLD_SECONDS_MAX = 90 * 86_400
 REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
@@ -120,7 +125,7 @@ def check_policy(value: dict[str, Any]) -> None:
 def guarded(entry: dict[str, Any] | None) -> bytes:
     """Canonical bytes of the guarded fields of ``entry`` (absent fields count as absent)."""
     entry = entry or {}
-    return jsonc.dumps({f: entry[f] for f in GUARDED_FIELDS if f in entry})
+    return jsonc.dumps({f: v for f, v in entry.items() if f not in UNGUARDED_FIELDS})
 
 
 def changes_contacts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
@@ -130,7 +135,8 @@ def changes_contacts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
 def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """Names of the guarded fields that differ (what a PoC page may show, never the values)."""
     old, new = old or {}, new or {}
-    return [f for f in GUARDED_FIELDS if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+    other = sorted((set(old) | set(new)) - set(GUARDED_FIELDS) - set(UNGUARDED_FIELDS))
+    return [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
 
 
 # --- receipt rules of the hold ops (§16.2) ------------------------------------------------

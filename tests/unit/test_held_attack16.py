@@ -138,3 +138,21 @@ async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) ->
         r = await client.get("/held/object", params={"token": token})
         assert r.status == 200 and "Object to this change" in await r.text()
     s.close()
+
+
+@pytest.mark.parametrize("extra", [{"email": "cert-deu@attacker.example.net"},
+                                   {"incident_reporting_form": "https://attacker.example.net/report"}])
+def test_a_member_the_guard_does_not_know_is_held_too(extra: dict[str, Any]) -> None:
+    """The PoC page shows members it does not know, labelled from their name; the guard held only six named
+    fields, so adding ``email`` (singular) with the attacker's mailbox took effect at once."""
+    from tests.unit.test_held import held
+
+    rep = world()
+    edit(rep, FED, "eu", [put(KEY)], t=T0)
+    edit(rep, FED, "eu", [put(KEY, **extra)], t=T0 + 1000)
+    assert not set(extra) & set(view(rep)), "an unguarded member took effect at once"
+    [h] = pending(rep)
+    assert h.summary()["fields"] == list(extra)
+    edit(rep, FED, "eu", [put(KEY, notes="Office hours changed (fictional)")], t=T0 + 2000)  # still not held
+    assert view(rep)["notes"] == "Office hours changed (fictional)"
+    assert held.changed_fields({"a": 1}, {"a": 1}) == []
