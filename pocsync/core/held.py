@@ -278,6 +278,9 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
     """
     uniq = sorted({a.ref: a for a in ops}.values(), key=lambda a: a.rank)
     hold_list = sorted({h.ref: h for h in holds}.values(), key=lambda a: a.rank)
+    by_put: dict[str, list[Assertion]] = {}  # a put's hold ops, looked up once: the sweep stays O(n log n)
+    for h in hold_list:
+        by_put.setdefault(_ref_of(h), []).append(h)
     events: list[tuple[tuple[str, str, str, int], int, int, Assertion, Assertion | None]] = [
         (a.rank, 0, n, a, None) for n, a in enumerate(uniq)]
     heapq.heapify(events)
@@ -308,7 +311,7 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
             if a.op == "put" and last_put is not None and is_subject(a, policy) \
                     and changes_contacts(last_put.entry, a.entry):
                 held[a.ref] = (a, last_put)
-                eff = _effect(a, hold_list, policy)
+                eff = _effect(a, by_put.get(a.ref, []), policy)
                 if eff is not None:
                     heapq.heappush(events, ((eff.hlc, a.origin, a.cs_id, a.index), 1, len(held), a, eff))
                 continue
@@ -324,8 +327,8 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
     for ref, (put, previous) in held.items():
         if ref in released or seen.get(put.origin) != (put.seq, put.index):
             continue
-        mine = tuple(h for h in hold_list if _ref_of(h) == ref and h.hlc > put.hlc)
-        if _effect(put, hold_list, policy) is not None:  # counted, but its origin had moved on first
+        mine = tuple(h for h in by_put.get(ref, []) if h.hlc > put.hlc)
+        if _effect(put, by_put.get(ref, []), policy) is not None:  # counted, but its origin had moved on first
             continue
         objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
         notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,

@@ -156,3 +156,28 @@ def test_a_member_the_guard_does_not_know_is_held_too(extra: dict[str, Any]) -> 
     edit(rep, FED, "eu", [put(KEY, notes="Office hours changed (fictional)")], t=T0 + 2000)  # still not held
     assert view(rep)["notes"] == "Office hours changed (fictional)"
     assert held.changed_fields({"a": 1}, {"a": 1}) == []
+
+
+def test_the_sweep_looks_at_each_hold_op_a_bounded_number_of_times(monkeypatch) -> None:
+    """Every accepted change-set touching a key re-sweeps its whole history; each held put used to scan every
+    hold op of the key (puts x holds): an origin in scope that signs a few thousand puts and notices made
+    every later change-set of that key cost seconds on every node. Counted, not timed."""
+    from pocsync.core import held
+    from pocsync.core.merge import Assertion
+
+    calls = {"n": 0}
+    real = held._ref_of
+
+    def counting(a):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        return real(a)
+
+    monkeypatch.setattr(held, "_ref_of", counting)
+    n = 400
+    ops = [Assertion(KEY, "eu", "put", f"{T0 + i:013d}-0000", f"sha256:{i:064x}", 0, i + 1, "a",
+                     {"emails": [f"x{i}@example.org"]}) for i in range(n)]
+    holds = [Assertion(KEY, "osce", "notice", f"{T0 + n + j:013d}-0000", f"sha256:{j + 10**6:064x}", 0, j + 1, "a",
+                       {"op": "notice", "key": KEY, "put": f"sha256:{j:064x}#0"}) for j in range(n)]
+    res = held.evaluate(ops, holds, held.Policy())
+    assert len(res.held) == 1 and res.held[0].notice is not None
+    assert calls["n"] <= 10 * (len(ops) + len(holds)), calls["n"]
