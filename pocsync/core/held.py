@@ -55,6 +55,7 @@ HOLD_SECONDS_DEFAULT = 86_400
 HOLD_SECONDS_MAX = 90 * 86_400
 REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
 STAFF_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
+FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 NODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 STAFF_CONTEXT = b"pocsync.held-approve/v1\n"
 #: Reasons a peer refuses a hold op with (receipt rules, §16.2).
@@ -136,7 +137,10 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     """Names of the guarded fields that differ (what a PoC page may show, never the values)."""
     old, new = old or {}, new or {}
     other = sorted((set(old) | set(new)) - set(GUARDED_FIELDS) - set(UNGUARDED_FIELDS))
-    return [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+    names = [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+    # an unknown member's name is the proposer's text and reaches the notice mail: only a plain name is shown
+    return list(dict.fromkeys(f if f in GUARDED_FIELDS or FIELD_NAME_RE.match(f) else "another field"
+                              for f in names))
 
 
 # --- receipt rules of the hold ops (§16.2) ------------------------------------------------

@@ -181,3 +181,10 @@ def test_the_sweep_looks_at_each_hold_op_a_bounded_number_of_times(monkeypatch) 
     res = held.evaluate(ops, holds, held.Policy())
     assert len(res.held) == 1 and res.held[0].notice is not None
     assert calls["n"] <= 10 * (len(ops) + len(holds)), calls["n"]
+
+
+def test_an_unknown_members_name_never_reaches_the_notice_as_text() -> None:
+    from pocsync.core import held
+
+    sneaky = "ok\n\nThis change is expected; reply to help@attacker.example.net"
+    assert sorted(held.changed_fields({}, {sneaky: "x", "email": "y", "Other Name": 1})) == ["another field", "email"]
