@@ -78,3 +78,30 @@ def _other_state(c: dict[str, Any]) -> None:
 def test_a_bundle_with_lying_derived_parts_is_refused(bundle: dict[str, Any], change) -> None:  # noqa: ANN001
     with pytest.raises(BundleError):
         verify_bundle(forged(bundle, change), ROOT)
+
+
+def test_an_op_whose_key_is_spelled_with_json_escapes_is_in_the_history(tmp_path) -> None:
+    """Peers accept a payload that spells "DEU" as "\\u0044EU" (strict JSON, not canonical); the history's cheap
+    byte filter looked for b"DEU" and left such a change-set out: an origin could change DEU's entry with
+    nothing in DEU's audit trail (nor in its bundle, where the verifier only sees the change-sets given)."""
+    from pocsync.core import changeset as csmod
+
+    rep = FED.replica()
+    edit(rep, FED, "eu", [put(KEY)], t=T0)
+    seq, prev = rep.next_position("osce")
+    hlc = f"{T0 + 1000:013d}-0000"
+    e = {**put(KEY, emails=["hidden@example.net"])["entry"], "holder_epoch": hlc}
+    payload = csmod.build_payload(origin="osce", seq=seq, prev=prev, hlc=hlc, manifest=FED.manifest.version,
+                                  author="staff@osce", ops=[{"op": "put", "key": KEY, "entry": e}])
+    payload = payload.replace(b"DEU", b"\\u0044EU")
+    assert b"DEU" not in payload
+    out = rep.receive(csmod.sign(payload, keyid="osce:k1", key=FED.key("osce")), now_ms=T0 + 2000)
+    assert out.status == "accepted" and rep.state.winner(KEY).origin == "osce"
+    with Store.create(tmp_path / "s.sqlite", node_id="un") as s:
+        s.install_manifest(FED.manifest, now_ms_=T0)
+        for env in rep.state.all_log():
+            s.receive(env, now_ms_=T0 + 5000)
+        h = hist.state_history(s, "DEU")
+        assert [x["origin"] for x in h["ops"]] == ["eu", "osce"]
+        b = json.loads(json.dumps(hist.state_bundle(s, "DEU")))
+    assert verify_bundle(json.dumps(b).encode(), ROOT)["ops"] == 2
