@@ -33,7 +33,7 @@ def test_a_backdated_put_by_the_same_origin_is_still_held() -> None:
     assert view(rep)["emails"] == ["cert-deu@example.org"]
 
 
-@pytest.mark.xfail(strict=True, reason="NOT FIXED (atk16): a put by another origin whose chain lets it sign an hlc "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="NOT FIXED (atk16): a put by another origin whose chain lets it sign an hlc "
                    "below a key's first nomination is swept first, counts as the first nomination and takes "
                    "effect; the established put is then judged against it and held (notices go to the "
                    "attacker's mailbox). Needs a design decision on contested first nominations.")
@@ -188,3 +188,22 @@ def test_an_unknown_members_name_never_reaches_the_notice_as_text() -> None:
 
     sneaky = "ok\n\nThis change is expected; reply to help@attacker.example.net"
     assert sorted(held.changed_fields({}, {sneaky: "x", "email": "y", "Other Name": 1})) == ["another field", "email"]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="NOT FIXED (atk16): a colluding node's notice may carry any hlc above the put's "
+                   "and its own chain's last; with the origin and the colluder idle for longer than the hold, "
+                   "both date the put and the notice in the past and a release signed now counts at once: "
+                   "nobody had any time to object. Needs a design decision (e.g. only a UN/designated "
+                   "notifier's notice counts).")
+def test_a_colluding_notice_dated_in_the_past_does_not_skip_the_hold() -> None:
+    from tests.unit.test_held import HOLD_S, hold
+
+    rep = world()
+    edit(rep, FED, "eu", [put(KEY)], t=T0)
+    past = T0 + 1000  # eu and osce signed nothing since: their chains let them sign at any hlc after T0
+    now = T0 + 10 * HOLD_S * 1000
+    out = forge_at(rep, "eu", [put(KEY, **NEW)], f"{past:013d}-0000", t=now)
+    ref = f"{out.cs_id}#0"
+    forge_at(rep, "osce", [hold("notice", ref)], f"{past + 1:013d}-0000", t=now)  # no mail behind it
+    forge_at(rep, "eu", [hold("release", ref)], f"{now:013d}-0000", t=now)  # at once
+    assert view(rep)["emails"] == ["cert-deu@example.org"], "released with no time to object"
