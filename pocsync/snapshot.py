@@ -260,8 +260,12 @@ def verify(plain: bytes, root_pub_b64: str) -> Verified:
     if p.get("manifest") != last.version or p.get("manifest_id") != last.id:
         raise SnapshotError(f"the snapshot was taken under manifest v{p.get('manifest')}, the file's chain ends at "
                             f"v{last.version}", reason="manifest_mismatch")
-    if not isinstance(p.get("taken_ms"), int) or p["taken_ms"] // 1000 >= last.expires:
+    if not isinstance(p.get("taken_ms"), int) or isinstance(p["taken_ms"], bool) or p["taken_ms"] < 0 \
+            or p["taken_ms"] // 1000 >= last.expires:
         raise SnapshotError("the snapshot was taken after its manifest expired", reason="manifest_expired")
+    if p.get("taken_at") != _utc(p["taken_ms"]):  # the page prints taken_at; the age comes from taken_ms
+        raise SnapshotError(f"the snapshot's taken_at {p.get('taken_at')!r} is not its taken_ms",
+                            reason="bad_snapshot")
     if p["taken_ms"] > time.time() * 1000 + MAX_FUTURE_MS:  # it would read as just taken until then
         raise SnapshotError(f"the snapshot claims to be taken at {p.get('taken_at')!r}, more than "
                             f"{MAX_FUTURE_MS // 1000} s ahead of this clock", reason="from_the_future")
