@@ -86,8 +86,8 @@ def _touching(store: Any, state: str) -> list[tuple[Any, dict[str, Any], list[tu
     for r in store.conn.execute("SELECT origin, seq, id, hlc, manifest, author, envelope FROM log"
                                 " ORDER BY origin, seq"):
         payload = _payload(bytes(r["envelope"]))
-        if needle not in payload:  # cheap filter: a key concerning the State names it
-            continue
+        if needle not in payload and b"\\u" not in payload:  # cheap filter: a key concerning the State names
+            continue  # it, unless spelled with JSON escapes ("\u0044EU": strict JSON, accepted by peers)
         p = jsonc.loads(payload)
         ops = [(i, op) for i, op in enumerate(p.get("ops") or [])
                if isinstance(op, dict) and state_of(str(op.get("op")), op.get("key")) == state]
@@ -134,6 +134,7 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
             x["diff"] = None
         if x["status"] == "applied" and (x["op"] == "put" or "fields" in x):
             last[k] = x
+    _mark_held(store, items)
     current = [row for row in store.entries() if row["key"].split("/", 1)[0] == state]
     records = []
     for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key"):
@@ -150,6 +151,31 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
             "keys": sorted({str(x["key"]) for x in items} | {c["key"] for c in current}),
             "ops": items, "refused": sum(1 for x in items if x["status"] == "refused"),
             "current": current, "records": records}
+
+
+def _mark_held(store: Any, items: list[dict[str, Any]]) -> None:
+    """A put the contact-change guard held is accepted ("applied" by §8.2) but did not take effect when it
+    was signed: mark it ``"held": "pending" | "objected" | "superseded" | "released"`` (released: with the
+    ref of the release or approval that made it effective), so that nobody reads a redirection attempt as
+    the State's contact (PROTOCOL.md §16.3)."""
+    from pocsync.core import held
+    from pocsync.store.sqlite import SQLiteState
+
+    m = store.manifest()
+    policy = held.policy_of(m) if m is not None else None
+    if policy is None:
+        return
+    st = SQLiteState(store.conn)
+    for key in sorted({str(x["key"]) for x in items if x["op"] == "put" and x["status"] == "applied"}):
+        res = held.evaluate(st.history(key), st.holds(key), policy)
+        waiting = {h.put.ref: h.status for h in res.held}
+        for x in items:
+            ref = f"{x['cs_id']}#{x['index']}"
+            if x["op"] != "put" or str(x["key"]) != key or ref not in res.held_refs:
+                continue
+            x["held"] = "released" if ref in res.released else waiting.get(ref, "superseded")
+            if ref in res.released:
+                x["released_by"] = res.released[ref]
 
 
 def state_bundle(store: Any, state: str) -> dict[str, Any]:

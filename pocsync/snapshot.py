@@ -163,6 +163,10 @@ def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[An
     return plain
 
 
+#: How far ahead of the reader's clock a snapshot's ``taken_ms`` may be (the peers' clock-skew bound, §8).
+MAX_FUTURE_MS = 300_000
+
+
 # --- verifying -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verified:
@@ -256,8 +260,15 @@ def verify(plain: bytes, root_pub_b64: str) -> Verified:
     if p.get("manifest") != last.version or p.get("manifest_id") != last.id:
         raise SnapshotError(f"the snapshot was taken under manifest v{p.get('manifest')}, the file's chain ends at "
                             f"v{last.version}", reason="manifest_mismatch")
-    if not isinstance(p.get("taken_ms"), int) or p["taken_ms"] // 1000 >= last.expires:
+    if not isinstance(p.get("taken_ms"), int) or isinstance(p["taken_ms"], bool) or p["taken_ms"] < 0 \
+            or p["taken_ms"] // 1000 >= last.expires:
         raise SnapshotError("the snapshot was taken after its manifest expired", reason="manifest_expired")
+    if p.get("taken_at") != _utc(p["taken_ms"]):  # the page prints taken_at; the age comes from taken_ms
+        raise SnapshotError(f"the snapshot's taken_at {p.get('taken_at')!r} is not its taken_ms",
+                            reason="bad_snapshot")
+    if p["taken_ms"] > time.time() * 1000 + MAX_FUTURE_MS:  # it would read as just taken until then
+        raise SnapshotError(f"the snapshot claims to be taken at {p.get('taken_at')!r}, more than "
+                            f"{MAX_FUTURE_MS // 1000} s ahead of this clock", reason="from_the_future")
     try:
         ok = digest_of(p) == p.get("digest")
     except (KeyError, TypeError):
@@ -280,8 +291,13 @@ def age_words(seconds: float) -> str:
 # --- rendering -----------------------------------------------------------------------------------------------
 # Controls, separators, bidirectional marks, embeddings, overrides and isolates, BOM/noncharacters: removed
 # so that a printed number can never be visually reordered or hidden.
-_STRIP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-                    "\ufeff\ufffe\uffff\ud800-\udfff]")
+# Noncharacters are U+FDD0-U+FDEF and the last two code points of every plane (not only the BMP's); invisible
+# characters that could hide inside a number (zero-width space, word joiner and invisible operators, tags)
+# go too. Tab and line breaks become a space (removing them would glue words together).
+_STRIP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+                    "\u2060-\u2064\u2066-\u2069\ufeff\ufdd0-\ufdef\ud800-\udfff\U000e0000-\U000e007f"
+                    + "".join(f"{chr(p * 0x10000 + 0xfffe)}{chr(p * 0x10000 + 0xffff)}" for p in range(17)) + "]")
+_SPACE = re.compile("[\t\n]")
 
 
 def clean_text(value: Any) -> str:
@@ -294,7 +310,7 @@ def clean_text(value: Any) -> str:
         value = "; ".join(_flat(v) for v in value)
     elif isinstance(value, dict):
         value = _flat(value)
-    return html.escape(_STRIP.sub("", str(value)), quote=True)
+    return html.escape(_STRIP.sub("", _SPACE.sub(" ", str(value))), quote=True)
 
 
 def _flat(v: Any) -> str:

@@ -44,6 +44,10 @@ def _page(title: str, paragraphs: list[str], *, form_token: str | None = None, s
 
 
 def _limited(request: web.Request) -> web.Response | None:
+    """Only requests with a token that is not (or no longer) valid count against the client's budget: a
+    flood of bad tokens from one address -- every client's, behind a TLS proxy -- must not stop the
+    holder of a real link from objecting during the hold (that is what an attacker waiting for the
+    release would do)."""
     if request.app[LIMITER].allow(request.remote or "?"):
         return None
     request.app[RUNTIME].counters["held_object_rate_limited"] += 1
@@ -65,12 +69,9 @@ GONE = ["This link is not valid, was used already, or the change it was about is
 
 
 async def object_page(request: web.Request) -> web.Response:
-    limited = _limited(request)
-    if limited is not None:
-        return limited
     link, row = await _lookup(request, request.query.get("token"))
     if link is None or link["used_at"] or row is None or row["status"] != "pending":
-        return _page("Link not valid", GONE, status=404)
+        return _limited(request) or _page("Link not valid", GONE, status=404)
     when = held.iso(row["takes_effect_ms"]) if row["takes_effect_ms"] else "after the hold period"
     return _page(f"Pending change of {row['key']}", [
         f"A change to the directory entry {row['key']} ({', '.join(row['fields'])}) was proposed by the "
@@ -80,21 +81,18 @@ async def object_page(request: web.Request) -> web.Response:
 
 
 async def object_post(request: web.Request) -> web.Response:
-    limited = _limited(request)
-    if limited is not None:
-        return limited
     if (request.content_length or 0) > 4096:
-        return _page("Request too large", ["The form is too large."], status=413)
+        return _limited(request) or _page("Request too large", ["The form is too large."], status=413)
     if request.content_type != "application/x-www-form-urlencoded":
-        return _page("Link not valid", GONE, status=404)
+        return _limited(request) or _page("Link not valid", GONE, status=404)
     try:
         form = await request.post()
     except ValueError:
-        return _page("Link not valid", GONE, status=404)
+        return _limited(request) or _page("Link not valid", GONE, status=404)
     token = form.get("token")
     link, row = await _lookup(request, token)
     if link is None or link["used_at"] or row is None or row["status"] != "pending":
-        return _page("Link not valid", GONE, status=404)
+        return _limited(request) or _page("Link not valid", GONE, status=404)
     rt = request.app[RUNTIME]
     if not await rt.worker.run(lambda s: s.use_held_link(link["token_hash"])):
         return _page("Link not valid", GONE, status=404)

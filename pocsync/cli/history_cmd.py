@@ -44,7 +44,8 @@ def show(data: Path, state: str, as_json: bool) -> None:
     table(f"history of {s}: {len(body['ops'])} ops, {body['refused']} refused",
           ["time", "origin", "author", "key", "op", "status", "changed fields"],
           [[x["time"], x["origin"], x["author"], x["key"], x["op"],
-            x["status"] + (f" ({x['reason']})" if x["reason"] else ""),
+            x["status"] + (f" ({x['reason']})" if x["reason"] else "")
+            + (f" (held: {x['held']})" if x.get("held") else ""),
             ", ".join(c["field"] for c in (x["diff"] or {}).get("changes", []) if c["field"] != "holder_epoch")]
            for x in body["ops"]])
 

@@ -1,7 +1,8 @@
 """Held contact changes (PROTOCOL.md §16, ADRs 28-30): the contact-change guard.
 
 A ``put`` that changes an entry's contact channels (``emails``, ``phones``,
-``secure_channels``, ``public_key``, ``public_key_fingerprint``) or ``person``
+``secure_channels``, ``public_key``, ``public_key_fingerprint``), ``person`` or any member
+this version does not know (every field but those of :data:`UNGUARDED_FIELDS`)
 relative to the key's *last winning put* (even if that entry has since been
 withdrawn or deleted, whichever origin made it) is **held**: it does not enter the
 merge until a ``release`` or an ``approve`` op makes it effective, and it then
@@ -46,10 +47,15 @@ NAMESPACE = "held"
 OPS = ("notice", "object", "approve", "release")
 #: Entry fields whose change holds a put (``person`` and every contact channel).
 GUARDED_FIELDS = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
+#: Entry fields whose change is never held. Every other field is guarded too -- a member this version does not
+#: know (``email``, ``contact_form``, ...) is shown on the PoC page labelled from its name, so it may be a channel.
+UNGUARDED_FIELDS = ("state", "kind", "organisation", "position", "available_24_7", "timezone", "languages",
+                    "networks", "notes", "holder_epoch")
 HOLD_SECONDS_DEFAULT = 86_400
 HOLD_SECONDS_MAX = 90 * 86_400
 REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
 STAFF_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
+FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 NODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 STAFF_CONTEXT = b"pocsync.held-approve/v1\n"
 #: Reasons a peer refuses a hold op with (receipt rules, §16.2).
@@ -120,7 +126,7 @@ def check_policy(value: dict[str, Any]) -> None:
 def guarded(entry: dict[str, Any] | None) -> bytes:
     """Canonical bytes of the guarded fields of ``entry`` (absent fields count as absent)."""
     entry = entry or {}
-    return jsonc.dumps({f: entry[f] for f in GUARDED_FIELDS if f in entry})
+    return jsonc.dumps({f: v for f, v in entry.items() if f not in UNGUARDED_FIELDS})
 
 
 def changes_contacts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
@@ -130,7 +136,11 @@ def changes_contacts(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
 def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """Names of the guarded fields that differ (what a PoC page may show, never the values)."""
     old, new = old or {}, new or {}
-    return [f for f in GUARDED_FIELDS if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+    other = sorted((set(old) | set(new)) - set(GUARDED_FIELDS) - set(UNGUARDED_FIELDS))
+    names = [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
+    # an unknown member's name is the proposer's text and reaches the notice mail: only a plain name is shown
+    return list(dict.fromkeys(f if f in GUARDED_FIELDS or FIELD_NAME_RE.match(f) else "another field"
+                              for f in names))
 
 
 # --- receipt rules of the hold ops (§16.2) ------------------------------------------------
@@ -216,6 +226,7 @@ class KeyResult:
     winner: Assertion | None  # a put, or None (nothing, or a withdrawal, wins)
     held: list[Held]
     released: dict[str, str]  # put ref -> ref of the op that made it effective
+    held_refs: frozenset[str] = frozenset()  # every put that was held (released, pending, objected or superseded)
 
 
 def ms(hlc: str) -> int:
@@ -271,6 +282,9 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
     """
     uniq = sorted({a.ref: a for a in ops}.values(), key=lambda a: a.rank)
     hold_list = sorted({h.ref: h for h in holds}.values(), key=lambda a: a.rank)
+    by_put: dict[str, list[Assertion]] = {}  # a put's hold ops, looked up once: the sweep stays O(n log n)
+    for h in hold_list:
+        by_put.setdefault(_ref_of(h), []).append(h)
     events: list[tuple[tuple[str, str, str, int], int, int, Assertion, Assertion | None]] = [
         (a.rank, 0, n, a, None) for n, a in enumerate(uniq)]
     heapq.heapify(events)
@@ -301,7 +315,7 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
             if a.op == "put" and last_put is not None and is_subject(a, policy) \
                     and changes_contacts(last_put.entry, a.entry):
                 held[a.ref] = (a, last_put)
-                eff = _effect(a, hold_list, policy)
+                eff = _effect(a, by_put.get(a.ref, []), policy)
                 if eff is not None:
                     heapq.heappush(events, ((eff.hlc, a.origin, a.cs_id, a.index), 1, len(held), a, eff))
                 continue
@@ -317,8 +331,8 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
     for ref, (put, previous) in held.items():
         if ref in released or seen.get(put.origin) != (put.seq, put.index):
             continue
-        mine = tuple(h for h in hold_list if _ref_of(h) == ref and h.hlc > put.hlc)
-        if _effect(put, hold_list, policy) is not None:  # counted, but its origin had moved on first
+        mine = tuple(h for h in by_put.get(ref, []) if h.hlc > put.hlc)
+        if _effect(put, by_put.get(ref, []), policy) is not None:  # counted, but its origin had moved on first
             continue
         objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
         notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,
@@ -327,7 +341,7 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
                         None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
                         mine))
     out.sort(key=lambda h: h.put.rank)
-    return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released)
+    return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released, frozenset(held))
 
 
 # --- the origin's own rules (§16.4) ------------------------------------------------------

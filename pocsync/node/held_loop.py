@@ -103,6 +103,8 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
                         "is needed", ref, key)
             return False
         earliest = int(now_s * 1000) + policy.hold_ms
+        if row.get("takes_effect_ms") is not None:  # another node's notice started the hold already
+            earliest = min(earliest, row["takes_effect_ms"])
         base = rt.cfg.api.public_url.rstrip("/")
         accepted = 0
         for addr, role in recipients:
@@ -139,6 +141,22 @@ async def sign(rt: Any, ops: list[dict[str, Any]], *, author: str) -> None:
     rt.publish_now.set()
 
 
+def next_step(row: dict[str, Any], *, me: str, hold_ms: int, now_ms: int) -> str | None:
+    """What this notifying node does for a pending change: ``notify``, ``release`` or nothing.
+
+    Only its **own** notice counts here. A notice signed by any other node starts the hold for the
+    merge, but that node may have mailed nobody (a node colluding with the origin): this node still
+    mails the previous channels and signs its own notice, and releases only once the hold has passed
+    since its own notice, so that the previous holder always had the whole hold to object.
+    """
+    mine = [h["hlc"] for h in row.get("holds") or [] if h.get("op") == "notice" and h.get("origin") == me]
+    if not mine:
+        return "notify"
+    if row.get("takes_effect_ms") is not None and held.ms(min(mine)) + hold_ms <= now_ms:
+        return "release"
+    return None
+
+
 async def round_(rt: Any, retry_at: dict[str, float]) -> None:
     m = await rt.manifest()
     policy = held.policy_of(m)
@@ -150,12 +168,13 @@ async def round_(rt: Any, retry_at: dict[str, float]) -> None:
         if row["status"] != "pending" or row["origin"] == rt.me:
             continue
         ref = row["put"]
-        if row["notice"] is None:
+        step = next_step(row, me=rt.me, hold_ms=policy.hold_ms, now_ms=int(now * 1000))
+        if step == "notify":
             if retry_at.get(ref, 0) > now:
                 continue
             if not await notify_one(rt, row, policy, now):
                 retry_at[ref] = now + RETRY_SECONDS
-        elif row["takes_effect_ms"] is not None and row["takes_effect_ms"] <= now * 1000:
+        elif step == "release":
             try:
                 await sign(rt, [{"op": "release", "key": row["key"], "put": ref}], author="held-changes notifier")
                 event("held_release", "held change %s of %s released after the hold", ref, row["key"],

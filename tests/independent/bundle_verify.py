@@ -69,6 +69,63 @@ def judged(op: dict, cs: p.CS, m: p.Manifest) -> str | None:
     return p.op_refusal(op, cs, m)
 
 
+def hlc_time(hlc: str) -> str:
+    """§17.1 ``time``: the hlc's first 13 digits (unix ms) as RFC 3339 UTC with milliseconds."""
+    import datetime
+
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=int(hlc[:13]))
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(hlc[:13]) % 1000:03d}Z"
+
+
+def diff(before: dict | None, after: dict | None) -> list[dict]:
+    """§17.1: field-by-field changes, sorted by field, equal when their canonical JSON is."""
+    b, a = before or {}, after or {}
+    out = []
+    for f in sorted(set(b) | set(a)):
+        if f in b and f in a:
+            if p.canonical(b[f]) != p.canonical(a[f]):
+                out.append({"field": f, "change": "changed", "before": b[f], "after": a[f]})
+        elif f in a:
+            out.append({"field": f, "change": "added", "before": None, "after": a[f]})
+        else:
+            out.append({"field": f, "change": "removed", "before": b[f], "after": None})
+    return out
+
+
+def check_derived(h: dict, state: str) -> None:
+    """What a reader sees but no signature covers, recomputed from the signed ops (§17.1): the State, the
+    order by merge rank, each op's time, and each diff (against the previous applied op of its namespace
+    and key)."""
+    if h.get("state") != state:
+        raise BundleError(f"the history is of {h.get('state')!r}, the bundle of {state!r}")
+    ops = h["ops"]
+    ranks = [(x["hlc"], x["origin"], x["cs_id"], x["index"]) for x in ops]
+    if ranks != sorted(ranks):
+        raise BundleError("the history's ops are not in merge-rank order")
+    last: dict[tuple[str, str], dict] = {}
+    for x in ops:
+        where = f"{x['origin']} seq {x['seq']} op {x['index']}"
+        if x.get("time") != hlc_time(x["hlc"]):
+            raise BundleError(f"{where}: time {x.get('time')!r} is not its hlc's")
+        if x["op"] in p.BASE_OPS and x.get("namespace") != "entry":
+            raise BundleError(f"{where}: an entry op listed in namespace {x.get('namespace')!r}")
+        k = (str(x.get("namespace")), str(x["key"]))
+        if x["op"] == "put" or "fields" in x:
+            now = x.get("entry") if x["op"] == "put" else x["fields"]
+            prev = last.get(k)
+            before = None if prev is None else (prev.get("entry") if prev["op"] == "put" else prev.get("fields"))
+            want = {"against": None if prev is None else {"origin": prev["origin"], "cs_id": prev["cs_id"],
+                                                          "index": prev["index"]},
+                    "changes": diff(before if isinstance(before, dict) else None,
+                                    now if isinstance(now, dict) else None)}
+            if p.canonical(x.get("diff")) != p.canonical(want):
+                raise BundleError(f"{where}: its diff is not the one its signed op and the previous give")
+            if x["status"] == "applied":
+                last[k] = x
+        elif x.get("diff") is not None:
+            raise BundleError(f"{where}: a {x['op']} carries no diff")
+
+
 def verify_bundle(data: bytes, root_pub_b64: str) -> dict[str, Any]:
     b = p.strict_json(data)
     if not isinstance(b, dict) or b.get("format") != "pocsync.history-bundle/v1":
@@ -99,7 +156,9 @@ def verify_bundle(data: bytes, root_pub_b64: str) -> dict[str, Any]:
                 raise BundleError(f"{cs.origin} seq {cs.seq} op {i} concerns {state} but the history omits it")
             same = (x["origin"], x["seq"], x["hlc"], x["author"], x["op"], x["key"]) == \
                    (cs.origin, cs.seq, cs.hlc, cs.author, op["op"], op["key"])
-            if not same or (op["op"] == "put" and x.get("entry") != op.get("entry")):
+            if not same or (op["op"] == "put" and ("entry" not in x or p.canonical(x["entry"]) != p.canonical(
+                    op.get("entry")))) or ("fields" in x and p.canonical(x["fields"]) != p.canonical(
+                    {k: v for k, v in op.items() if k not in ("op", "key")})):
                 raise BundleError(f"the history misstates {cs.origin} seq {cs.seq} op {i}")
             why = judged(op, cs, m)
             if why != "unknown" and x.get("reason") != "equivocation":
@@ -110,6 +169,7 @@ def verify_bundle(data: bytes, root_pub_b64: str) -> dict[str, Any]:
             checked += 1
     if listed:
         raise BundleError(f"the history lists {len(listed)} op(s) no change-set in the bundle holds")
+    check_derived(b["history"], state)
     return {"state": state, "manifest": m.version, "changesets": len(changesets), "ops": checked,
             "refused": sum(1 for x in b["history"]["ops"] if x["status"] == "refused"),
             "other_states": sorted(other)}

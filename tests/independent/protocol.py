@@ -646,6 +646,8 @@ def template_refusal(op: dict) -> str | None:
 # --- §16 held contact changes -------------------------------------------------------------------------------
 REF = re.compile(r"sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})")
 GUARDED = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
+UNGUARDED = ("state", "kind", "organisation", "position", "available_24_7", "timezone", "languages", "networks",
+             "notes", "holder_epoch")  # §16.3: every other member is guarded, known or not
 
 
 def hold_refusal(op: dict, m: Manifest) -> str | None:
@@ -672,7 +674,7 @@ def hold_refusal(op: dict, m: Manifest) -> str | None:
 
 
 def guarded(e: dict | None) -> bytes:
-    return canonical({f: e[f] for f in GUARDED if e and f in e})
+    return canonical({f: v for f, v in (e or {}).items() if f not in UNGUARDED})
 
 
 def held_sweep(ops: list[dict], holds: list[dict], m: Manifest) -> tuple[dict | None, list[str]]:

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 from tests.independent import protocol as p
 from tests.independent.bundle_verify import BundleError, verify_chain
 
 SNAPSHOT_TYPE = "application/vnd.pocsync.snapshot+json"
+
+
+def _utc(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds, from unix ms (integer arithmetic)."""
+    import datetime
+
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
@@ -39,6 +48,10 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
         raise BundleError("taken under another manifest than the chain's last")
     if s["taken_ms"] // 1000 >= last.expires:
         raise BundleError("taken after the manifest expired")
+    if s.get("taken_at") != _utc(s["taken_ms"]):
+        raise BundleError("taken_at is not taken_ms")
+    if s["taken_ms"] > time.time() * 1000 + 300_000:  # step 7: more than 300 s ahead of this clock
+        raise BundleError("taken in the future")
     lines = sorted([f"entry {e['key']} {e['cs_id']}#{e['index']}\n" for e in s["entries"]]  # step 6
                    + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]])
     if "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest() != s["digest"]:

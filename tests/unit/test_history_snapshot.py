@@ -73,7 +73,7 @@ def test_rendered_page_holds_no_markup_from_data_and_no_outside_asset() -> None:
 
 
 def _signed_container(fed: Fed, *, root: Ed25519PrivateKey | None = None, node: str = "eu") -> bytes:
-    payload = {"type": snap.SNAPSHOT_PAYLOAD, "node": node, "taken_at": "x", "taken_ms": T0,
+    payload = {"type": snap.SNAPSHOT_PAYLOAD, "node": node, "taken_at": snap._utc(T0), "taken_ms": T0,
                "manifest": fed.manifest.version, "manifest_id": fed.manifest.id, "heads": {},
                "entries": [], "records": [], "digest": snap.digest_of({"entries": [], "records": []})}
     env = dsse.sign(snap.SNAPSHOT_TYPE, jsonc.dumps(payload), f"{node}:k1", fed.keys[node]["k1"])

@@ -52,6 +52,9 @@
       }
       if (x.diff.against && !x.diff.changes.length) box.append(P.el("div", T("No field changed."), "muted"));
     }
+    if (x.held && x.held !== "released") {  // the contact-change guard held it: never the State's contact
+      box.append(P.el("div", T("Held, did not take effect") + ": " + String(x.held), "bad"));
+    }
     if (x.status === "refused") {
       box.append(P.el("div", T("Refused") + ": " + String(x.reason) + " — " + String(x.message || ""), "bad"));
     }
