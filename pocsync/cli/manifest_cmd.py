@@ -219,7 +219,7 @@ def set_features(file: Path, features: str | None, out: Path | None, policy_file
     file = out or file
     save(file, mf.unsigned(payload))
     console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "
-                  f"sign it with a threshold of the roots of v{m.version} and v{payload['version']})")
+                  f"sign it with a threshold of the roots of v{payload['version'] - 1} and v{payload['version']})")
 
 
 @manifest.command("add-node")
