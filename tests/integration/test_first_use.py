@@ -19,3 +19,24 @@ def test_set_features_on_a_draft_names_the_previous_and_the_new_version(tmp_path
     out = " ".join(run("manifest", "set-features", m2, "--features", "freshness").output.split())
     assert "manifest v2 enables freshness" in out
     assert "roots of v1 and v2" in out
+
+
+def test_a_held_change_notice_speaks_the_language_of_the_entry_that_lists_the_address() -> None:
+    """Found by trying held changes with a French entry: check mails were in French, the notice in English."""
+    from pocsync.node import held_loop
+
+    prev = {"state": "FRA", "kind": "technical", "emails": ["cert@csirt-fra.example.org"], "languages": ["fr"]}
+    other = {"state": "FRA", "kind": "diplomatic", "emails": ["diplo@mfa-fra.example.org", "CERT@csirt-fra.example.org"],
+             "languages": ["es"]}
+    assert held_loop.notice_recipients(prev, other) == [("cert@csirt-fra.example.org", "previous", "fr"),
+                                                        ("diplo@mfa-fra.example.org", "other", "es")]
+    row = {"key": "FRA/technical", "fields": ["emails"], "origin": "eu", "hlc": "1796288489345-0000"}
+    subject, body = held_loop.message_text(row, link="https://eu.example.org/held/object?token=x",
+                                           earliest_ms=1796288555363, hold_s=60, role="previous", language="fr")
+    assert subject == "Modification en attente de la fiche FRA/technical de l'annuaire des points de contact"
+    assert "opposez-vous ici" in body and "https://eu.example.org/held/object?token=x" in body
+    subject, body = held_loop.message_text(row, link="L", earliest_ms=1796288555363, hold_s=60, role="other",
+                                           language="es")
+    assert subject.startswith("Cambio pendiente") and "(FRA/diplomatic)" in body
+    subject, _ = held_loop.message_text(row, link="L", earliest_ms=1796288555363, hold_s=60, role="previous")
+    assert subject == "Pending change of the PoC directory entry FRA/technical"
