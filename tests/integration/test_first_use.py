@@ -40,3 +40,27 @@ def test_a_held_change_notice_speaks_the_language_of_the_entry_that_lists_the_ad
     assert subject.startswith("Cambio pendiente") and "(FRA/diplomatic)" in body
     subject, _ = held_loop.message_text(row, link="L", earliest_ms=1796288555363, hold_s=60, role="previous")
     assert subject == "Pending change of the PoC directory entry FRA/technical"
+
+
+def test_check_start_matching_no_channel_starts_no_campaign(tmp_path: Path) -> None:
+    """Found by trying `check start --states ZZZ`: it committed an empty campaign and exited 0."""
+    from pocsync.nodedir import NodeDir
+    from tests.support.cli import ENTRIES, LocalFederation
+
+    fed = LocalFederation(tmp_path)
+    eu = fed.data("eu")
+    pw = tmp_path / "smtp-pw"
+    pw.write_text("not used\n")
+    pw.chmod(0o600)
+    with (eu / "sync.toml").open("a") as f:
+        f.write(f'\n[smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "starttls"\nsender = "directory@example.org"\n'
+                f'user = "pocsync"\npassword_file = "{pw}"\n')
+    fed.put("eu", ENTRIES["eu"])
+    for args in (["--states", "ZZZ"], ["--network", "no-such-network"], ["--states", "ITA"]):
+        res = run("check", "start", "--data", eu, "--deadline", "1h", *args, ok=False)
+        assert res.exit_code == 2, res.output
+        assert "no email channel" in res.output and "no campaign was started" in res.output
+    with NodeDir.open(eu).store() as s:
+        assert s.conn.execute("SELECT count(*) FROM check_campaigns").fetchone()[0] == 0
+    out = run("check", "start", "--data", eu, "--deadline", "1h", "--states", "AUT").output
+    assert "2 email channel(s) to check" in out
