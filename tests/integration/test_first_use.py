@@ -64,3 +64,19 @@ def test_check_start_matching_no_channel_starts_no_campaign(tmp_path: Path) -> N
         assert s.conn.execute("SELECT count(*) FROM check_campaigns").fetchone()[0] == 0
     out = run("check", "start", "--data", eu, "--deadline", "1h", "--states", "AUT").output
     assert "2 email channel(s) to check" in out
+
+
+def test_a_policy_file_that_is_not_one_json_object_gets_a_sentence_that_reads(tmp_path: Path) -> None:
+    """Found by trying `manifest set-features --policy` with a wrong file: 'give the policy file that you (e.g. …)
+    printed'."""
+    pw = tmp_path / "pw.txt"
+    pw.write_text("a passphrase for the test root key\n")
+    run("keys", "root-init", "--out", tmp_path / "root", "--passphrase-file", pw)
+    m1 = tmp_path / "manifest.json"
+    run("manifest", "create", "--out", m1, "--root-pub", tmp_path / "root" / "root.pub")
+    for name, text in (("bad.txt", "not json\n"), ("list.json", "[]\n")):
+        (tmp_path / name).write_text(text)
+        res = run("manifest", "set-features", m1, "--policy", tmp_path / name, ok=False)
+        out = " ".join(res.output.split())
+        assert res.exit_code == 2 and "give one JSON object of policies by feature, e.g." in out, out
+        assert "that you" not in out and "as you" not in out and "of one node" not in out
