@@ -49,6 +49,13 @@ def health(node) -> dict:  # noqa: ANN001
         return json.loads(r.read())
 
 
+def metrics(node) -> str:  # noqa: ANN001
+    op = run("token", "issue", "--data", node.data, "--operator", "watch").output.strip()
+    req = urllib.request.Request(node.url + "/metrics", headers={"Authorization": f"Bearer {op}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read().decode()
+
+
 def http(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], str]:
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     try:
@@ -182,6 +189,7 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
                 wait_for(lambda n=n: [r["status"] for r in held_rows(fed[n])] == ["objected"], 30, f"objection at {n}")
                 h = health(fed[n])
                 assert [o["key"] for o in h["held"]["objected"]] == ["DEU/technical"]
+                assert 'pocsync_held_changes{status="objected"} 1.0' in metrics(fed[n])  # the alert's metric
             time.sleep(HOLD_S + 3)  # the hold passes: nothing releases an objected change
             for n in fed.nodes:
                 assert view(fed[n], "DEU/technical")["emails"] == [NEW]
