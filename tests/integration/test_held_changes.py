@@ -178,12 +178,14 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             url, token = link.group(1), link.group(2)
             status, headers, page = http(url)
             assert status == 200 and "<form" in page and EVIL not in page
+            assert '<p lang="fr">Une modification de la fiche DEU/technical' in page and '<p lang="es">' in page
             assert headers.get("Referrer-Policy") == "no-referrer" and "default-src 'none'" in \
                 headers.get("Content-Security-Policy", "")
             assert all(r["status"] == "pending" for r in held_rows(fed["un"]))  # a GET changes nothing
             post = url.split("?")[0]
             status, _, page = http(post, urllib.parse.urlencode({"token": token}).encode())
             assert status == 200 and "Objection recorded" in page
+            assert '<p lang="fr">Opposition enregistrée' in page and '<p lang="es">Objeción registrada' in page
             assert http(post, urllib.parse.urlencode({"token": token}).encode())[0] == 404  # single use
             for n in fed.nodes:
                 wait_for(lambda n=n: [r["status"] for r in held_rows(fed[n])] == ["objected"], 30, f"objection at {n}")
