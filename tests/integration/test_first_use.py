@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import run
 
 
@@ -80,3 +82,20 @@ def test_a_policy_file_that_is_not_one_json_object_gets_a_sentence_that_reads(tm
         out = " ".join(res.output.split())
         assert res.exit_code == 2 and "give one JSON object of policies by feature, e.g." in out, out
         assert "that you" not in out and "as you" not in out and "of one node" not in out
+
+
+@pytest.mark.asyncio
+async def test_an_acknowledgement_link_without_a_usable_token_says_it_is_not_valid() -> None:
+    """Found by opening /check/ack with the token cut off: a page with an Acknowledge button that could only fail."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from pocsync.api import checks
+
+    app = web.Application()
+    app.router.add_get("/check/ack", checks.ack_page)
+    async with TestClient(TestServer(app)) as client:
+        for url in ("/check/ack", "/check/ack?token=", "/check/ack?token=3D0at7Lqki"):
+            r = await client.get(url)
+            text = await r.text()
+            assert r.status == 400 and "This link is not valid" in text and "<form" not in text, url
