@@ -126,6 +126,7 @@ def build_message(settings: SmtpSettings, *, to: list[str], subject: str, body: 
             if not isinstance(name, str) or not name.replace("-", "").isalnum() or \
                     name.lower() in {"bcc", "cc", "to", "from", "sender", "reply-to", "subject"}:
                 raise MailError(f"mail header {name!r} may not be set here", reason="bad_header")
+            del msg[name]  # replaces a default (e.g. Auto-Submitted) instead of adding a second header
             msg[name] = _header_text(name, value)
         msg.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
         msg["Content-Language"] = _header_text("Content-Language", language, 35)  # after: set_content clears Content-*

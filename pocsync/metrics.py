@@ -75,6 +75,12 @@ class _Snapshot:
         eq = GaugeMetricFamily("pocsync_equivocation_proofs", "Equivocation proofs held")
         eq.add_metric([], len(h["equivocations"]))
         yield eq
+        held = h.get("held") or {}  # held contact changes (PROTOCOL.md §16): counts, never contact data
+        hc = GaugeMetricFamily("pocsync_held_changes", "Held contact changes by status (pending; objected: an alarm)",
+                               labels=["status"])
+        hc.add_metric(["pending"], held.get("pending", 0) or 0)
+        hc.add_metric(["objected"], len(held.get("objected") or []))
+        yield hc
         for name, doc, key in (("pocsync_quarantined_changesets", "Quarantined change-sets by reason", "quarantined"),
                                ("pocsync_refused_ops", "Refused ops by reason", "refused"),
                                ("pocsync_parked_changesets", "Parked change-sets by reason", "parked")):

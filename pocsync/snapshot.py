@@ -23,6 +23,7 @@ escaped, bidirectional and control characters removed).
 from __future__ import annotations
 
 import html
+import json
 import re
 import secrets
 import time
@@ -85,13 +86,17 @@ def payload_of(store: Any, *, now_ms: int | None = None) -> dict[str, Any]:
         records = [{"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"], "cs_id": r["cs_id"],
                     "index": r["idx"], "hlc": r["hlc"], "author": r["author"], "record": jsonc.loads(r["entry"])}
                    for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key")]
+        # the held-change lines of the digest (PROTOCOL.md §16.5): without them a snapshot taken while a
+        # contact change is held would not give its own digest
+        held = sorted([str(x[0]), str(x[1]), str(x[2])] for r in store.conn.execute("SELECT lines FROM held_puts")
+                      for x in json.loads(r["lines"]))
         heads = {o: {"seq": h.seq, "id": h.id} for o, h in sorted(store.heads().items())}
         digest = store.digest()
         chain = [store.manifest_bytes(v) for v in store.manifest_versions()]
         node = store.node_id
     return {"payload": {"type": SNAPSHOT_PAYLOAD, "node": node, "taken_at": _utc(t), "taken_ms": t,
                         "manifest": m.version, "manifest_id": m.id, "digest": digest, "heads": heads,
-                        "entries": entries, "records": records},
+                        "entries": entries, "records": records, "held": held},
             "manifest": m, "chain": chain}
 
 
@@ -227,8 +232,13 @@ def verify_chain(chain: list[mf.Manifest], root_pub_b64: str) -> tuple[mf.Manife
 
 def digest_of(payload: dict[str, Any]) -> str:
     """The view digest (§9) recomputed from a snapshot's entries and records."""
+    held = payload.get("held", [])  # absent in snapshots of software without held changes: none
+    if not isinstance(held, list) or not all(isinstance(x, list) and len(x) == 3 and all(isinstance(y, str) for y in x)
+                                             for x in held):
+        raise TypeError("held must be a list of [namespace, key, ref] lines")
     return view_digest([("entry", e["key"], f"{e['cs_id']}#{e['index']}") for e in payload["entries"]]
-                       + [(r["namespace"], r["key"], f"{r['cs_id']}#{r['index']}") for r in payload["records"]])
+                       + [(r["namespace"], r["key"], f"{r['cs_id']}#{r['index']}") for r in payload["records"]]
+                       + [(x[0], x[1], x[2]) for x in held])
 
 
 def verify(plain: bytes, root_pub_b64: str) -> Verified:

@@ -74,10 +74,12 @@ def _node_name(rt: Any) -> str:
 
 
 async def ack_page(request: web.Request) -> web.Response:
-    """The page the link opens: it checks nothing and records nothing."""
-    rt = request.app[RUNTIME]
+    """The page the link opens: it checks nothing and records nothing.  A link without a token of the right
+    shape (cut off by a mail program, say) says so at once instead of offering a button that cannot work."""
     token = request.query.get("token", "")
-    token = token if TOKEN_RE.match(token) else ""
+    if not TOKEN_RE.match(token):
+        return _page("This link is not valid", REFUSED, status=400)
+    rt = request.app[RUNTIME]
     body = (f"<h1>Communication check</h1>"
             f"<p>{_node_name(rt)} asks you to confirm that this mailbox of a Point of Contact works.</p>"
             f"<p lang=\"fr\">Confirmez que cette adresse d'un point de contact fonctionne.</p>"

@@ -16,7 +16,7 @@ import click
 from pocsync import campaigns, clock
 from pocsync.cli import check_cmd
 from pocsync.cli.common import console, data_option, json_option, print_json, table
-from pocsync.errors import ConfigError
+from pocsync.errors import ConfigError, EntryError
 from pocsync.nodedir import NodeDir
 
 
@@ -43,9 +43,15 @@ def start(data: Path, states: str, network: str, kinds: str, deadline: str, as_j
                           reason="no_smtp")
     with nd.store() as store:
         check_cmd._feature_on(store, "comm-checks", "the check ops of a campaign")
+        max_per_entry = getattr(smtp, "max_recipients", 5) or 5
+        if not campaigns.plan_targets(store, sel, max_per_entry=max_per_entry):
+            raise EntryError("no email channel of an entry in this node's scope matches "
+                             f"{'--states ' + states + ' ' if states else ''}{'--network ' + network + ' ' if network else ''}"
+                             f"{'--kinds ' + kinds + ' ' if kinds else ''}".rstrip() + "; no campaign was started",
+                             reason="nothing_to_check")
         out = campaigns.create_campaign(store, node=nd.node_id, sel=sel, deadline_s=seconds,
                                         started_by=f"cli:{getpass.getuser()}", now_ms=clock.now_ms(),
-                                        max_per_entry=getattr(smtp, "max_recipients", 5) or 5)
+                                        max_per_entry=max_per_entry)
     if as_json:
         print_json(out)
         return

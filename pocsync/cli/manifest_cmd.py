@@ -57,19 +57,22 @@ def read_root_pub(path: Path) -> str:
     return text
 
 
-def read_json_object(path: Path, what: str, produced_by: str) -> dict[str, Any]:
-    """A JSON object from ``path``; a clear error for CSV, arrays, or anything else."""
+def read_json_object(path: Path, what: str, produced_by: str, *, advice: str | None = None) -> dict[str, Any]:
+    """A JSON object from ``path``; a clear error for CSV, arrays, or anything else.  ``advice`` replaces
+    "give the WHAT that PRODUCED_BY printed" for a file a person writes."""
     text = read_text_arg(path, what)
     try:
         obj = jsonc.loads(text.encode())
     except PocsyncError as exc:
         hint = " (it looks like CSV)" if looks_like_csv(text) else ""
-        raise ManifestError(f"{path} is not JSON{hint}: {exc.message}; give the {what} that {produced_by} printed",
+        raise ManifestError(f"{path} is not JSON{hint}: {exc.message}; "
+                            f"{advice or f'give the {what} that {produced_by} printed'}",
                             reason="bad_input_file") from None
     if not isinstance(obj, dict):
         kind = "a JSON array" if isinstance(obj, list) else f"a JSON {type(obj).__name__}"
-        raise ManifestError(f"{path} holds {kind}, not one object: give the {what} of one node, as {produced_by} "
-                            "printed it", reason="bad_input_file")
+        raise ManifestError(f"{path} holds {kind}, not one object: "
+                            f"{advice or f'give the {what} of one node, as {produced_by} printed it'}",
+                            reason="bad_input_file")
     return obj
 
 
@@ -136,7 +139,8 @@ def apply_policy(payload: dict[str, Any], path: Path | None) -> dict[str, Any]:
     that listed feature's federation policy (PROTOCOL.md §8.3), validated as every node validates it."""
     if path is None:
         return payload
-    obj = read_json_object(path, "policy file", 'you (e.g. {"freshness": {"confirm_days": 365, "verify_days": 180}})')
+    obj = read_json_object(path, "policy file", "", advice='give one JSON object of policies by feature, e.g. '
+                           '{"freshness": {"confirm_days": 365, "verify_days": 180}}')
     for name, value in obj.items():
         if name not in (payload.get("features") or []):
             raise ManifestError(f"{path}: policy names feature {name!r}, which this version does not enable "
@@ -219,7 +223,7 @@ def set_features(file: Path, features: str | None, out: Path | None, policy_file
     file = out or file
     save(file, mf.unsigned(payload))
     console.print(f"{file}: manifest v{payload['version']} enables {', '.join(names) or 'no features'} (unsigned; "
-                  f"sign it with a threshold of the roots of v{m.version} and v{payload['version']})")
+                  f"sign it with a threshold of the roots of v{payload['version'] - 1} and v{payload['version']})")
 
 
 @manifest.command("add-node")

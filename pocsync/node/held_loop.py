@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import mail
+from pocsync import campaigns, mail
 from pocsync.api.peer import RUNTIME
 from pocsync.core import held, model
 from pocsync.errors import MailError, PocsyncError
@@ -65,22 +65,74 @@ def other_kind(key: str) -> str:
     return f"{state}/{'technical' if kind == 'diplomatic' else 'diplomatic'}"
 
 
-def message_text(row: dict[str, Any], *, link: str, earliest_ms: int, hold_s: int, role: str) -> tuple[str, str]:
-    """(subject, body) of a notice: what is pending and when; never the new values."""
+_NOTICE = {
+    "en": {
+        "previous": "you are listed as the current contact of this entry",
+        "other": "you are listed as the other point of contact of the same State ({other})",
+        "none": "contact details",
+        "subject": "Pending change of the PoC directory entry {key}",
+        "body": ("A change to the directory entry {key} ({fields}) was proposed by the {origin} directory "
+                 "at {proposed}.\n\n"
+                 "It takes effect at the earliest at {earliest} (a hold of {hold} seconds), unless "
+                 "somebody objects before then.\n\n"
+                 "You receive this message because {why}. It does not show the new details.\n\n"
+                 "If you did not expect this change, object here (the link works once; the page asks you to confirm):\n"
+                 "{link}\n\n"
+                 "An objection cancels the change in every directory and alerts their operators.\n"),
+    },
+    "fr": {
+        "previous": "vous êtes inscrit comme contact actuel de cette fiche",
+        "other": "vous êtes inscrit comme l'autre point de contact du même État ({other})",
+        "none": "coordonnées",
+        "subject": "Modification en attente de la fiche {key} de l'annuaire des points de contact",
+        "body": ("Une modification de la fiche {key} ({fields}) a été proposée par l'annuaire {origin} "
+                 "le {proposed}.\n\n"
+                 "Elle prend effet au plus tôt le {earliest} (un délai de {hold} secondes), sauf si "
+                 "quelqu'un s'y oppose d'ici là.\n\n"
+                 "Vous recevez ce message parce que {why}. Il ne montre pas les nouvelles coordonnées.\n\n"
+                 "Si vous n'attendiez pas cette modification, opposez-vous ici (le lien ne sert qu'une fois ; "
+                 "la page vous demande de confirmer) :\n"
+                 "{link}\n\n"
+                 "Une opposition annule la modification dans tous les annuaires et alerte leurs opérateurs.\n"),
+    },
+    "es": {
+        "previous": "figura como contacto actual de esta ficha",
+        "other": "figura como el otro punto de contacto del mismo Estado ({other})",
+        "none": "datos de contacto",
+        "subject": "Cambio pendiente de la ficha {key} del directorio de puntos de contacto",
+        "body": ("El directorio {origin} propuso el {proposed} un cambio de la ficha {key} ({fields}).\n\n"
+                 "Entra en vigor como muy pronto el {earliest} (un plazo de {hold} segundos), salvo que "
+                 "alguien se oponga antes.\n\n"
+                 "Recibe este mensaje porque {why}. No muestra los nuevos datos.\n\n"
+                 "Si no esperaba este cambio, opóngase aquí (el enlace sirve una sola vez; la página le pide "
+                 "confirmación):\n"
+                 "{link}\n\n"
+                 "Una objeción anula el cambio en todos los directorios y alerta a sus operadores.\n"),
+    },
+}
+
+
+def message_text(row: dict[str, Any], *, link: str, earliest_ms: int, hold_s: int, role: str,
+                 language: str = "en") -> tuple[str, str]:
+    """(subject, body) of a notice, in ``language`` (en, fr, es): what is pending and when; never the new values."""
+    words = _NOTICE.get(language, _NOTICE["en"])
     key = row["key"]
-    fields = ", ".join(row["fields"]) or "contact details"
-    why = ("you are listed as the current contact of this entry" if role == "previous" else
-           f"you are listed as the other point of contact of the same State ({other_kind(key)})")
-    subject = f"Pending change of the PoC directory entry {key}"
-    body = (f"A change to the directory entry {key} ({fields}) was proposed by the {row['origin']} directory "
-            f"at {held.iso(held.ms(row['hlc']))}.\n\n"
-            f"It takes effect at the earliest at {held.iso(earliest_ms)} (a hold of {hold_s} seconds), unless "
-            "somebody objects before then.\n\n"
-            f"You receive this message because {why}. It does not show the new details.\n\n"
-            "If you did not expect this change, object here (the link works once; the page asks you to confirm):\n"
-            f"{link}\n\n"
-            "An objection cancels the change in every directory and alerts their operators.\n")
+    fields = ", ".join(row["fields"]) or words["none"]
+    why = words["previous"] if role == "previous" else words["other"].format(other=other_kind(key))
+    subject = words["subject"].format(key=key)
+    body = words["body"].format(key=key, fields=fields, origin=row["origin"], proposed=held.iso(held.ms(row["hlc"])),
+                                earliest=held.iso(earliest_ms), hold=hold_s, why=why, link=link)
     return subject, body
+
+
+def notice_recipients(previous: dict[str, Any] | None,
+                      other: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(address, role, language) of each notice: the previous version's mailboxes, then the State's other PoC's
+    (each once), each in the first language (en, fr, es) of the entry that lists it."""
+    out = [(a, "previous", campaigns.language_of(previous or {})) for a in _emails(previous)]
+    seen = {a.lower() for a, _, _ in out}
+    out += [(a, "other", campaigns.language_of(other or {})) for a in _emails(other) if a.lower() not in seen]
+    return out
 
 
 async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: float) -> bool:
@@ -94,9 +146,7 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
             log.warning("held change %s of %s: no [smtp] relay configured, cannot mail the notice", ref, key)
             return False
         other = await rt.worker.run(Store.entry, other_kind(key))
-        recipients = [(a, "previous") for a in _emails(row["previous"])]
-        recipients += [(a, "other") for a in _emails(other["entry"] if other else None)
-                       if a.lower() not in {r.lower() for r, _ in recipients}]
+        recipients = notice_recipients(row["previous"], other["entry"] if other else None)
         if not recipients:
             rt.counters["held_notice_failed:no_address"] += 1
             log.warning("held change %s of %s: the previous entry and the other PoC list no mailbox; an approval "
@@ -107,12 +157,12 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
             earliest = min(earliest, row["takes_effect_ms"])
         base = rt.cfg.api.public_url.rstrip("/")
         accepted = 0
-        for addr, role in recipients:
+        for addr, role, lang in recipients:
             token = secrets.token_urlsafe(32)  # 256 bits
             subject, body = message_text(row, link=f"{base}/held/object?token={token}", earliest_ms=earliest,
-                                         hold_s=policy.hold_ms // 1000, role=role)
+                                         hold_s=policy.hold_ms // 1000, role=role, language=lang)
             try:
-                msg = mail.build_message(settings, to=[addr], subject=subject, body=body)
+                msg = mail.build_message(settings, to=[addr], subject=subject, body=body, language=lang)
                 await rt.worker.run(lambda s, h=token_hash(token): s.add_held_link(h, ref, key))
                 res = await mail.send(settings, msg)
             except MailError as exc:

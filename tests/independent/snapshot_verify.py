@@ -53,7 +53,8 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
     if s["taken_ms"] > time.time() * 1000 + 300_000:  # step 7: more than 300 s ahead of this clock
         raise BundleError("taken in the future")
     lines = sorted([f"entry {e['key']} {e['cs_id']}#{e['index']}\n" for e in s["entries"]]  # step 6
-                   + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]])
+                   + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]]
+                   + [f"{ns} {key} {ref}\n" for ns, key, ref in s.get("held", [])])
     if "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest() != s["digest"]:
         raise BundleError("the digest does not match the entries and records")
     return {"node": node_id, "taken_ms": s["taken_ms"], "digest": s["digest"], "entries": len(s["entries"]),

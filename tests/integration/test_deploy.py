@@ -139,7 +139,8 @@ def test_prometheus_files_parse_and_hold_the_documented_alerts() -> None:
     rules = yaml.safe_load((DEPLOY / "prometheus" / "pocsync-rules.yml").read_text())
     alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
     assert {"PocsyncOriginLag", "PocsyncNodeOffline", "PocsyncEquivocation", "PocsyncRefusedOps",
-            "PocsyncManifestExpiring30d", "PocsyncManifestExpiring7d", "PocsyncManifestExpiring1d"} <= set(alerts)
+            "PocsyncManifestExpiring30d", "PocsyncManifestExpiring7d", "PocsyncManifestExpiring1d",
+            "PocsyncHeldChangeObjected"} <= set(alerts)
     for r in alerts.values():
         assert r["expr"] and r["annotations"]["summary"] and r["labels"]["severity"]
     conf = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())

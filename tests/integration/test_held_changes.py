@@ -49,6 +49,13 @@ def health(node) -> dict:  # noqa: ANN001
         return json.loads(r.read())
 
 
+def metrics(node) -> str:  # noqa: ANN001
+    op = run("token", "issue", "--data", node.data, "--operator", "watch").output.strip()
+    req = urllib.request.Request(node.url + "/metrics", headers={"Authorization": f"Bearer {op}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read().decode()
+
+
 def http(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], str]:
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     try:
@@ -171,17 +178,20 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             url, token = link.group(1), link.group(2)
             status, headers, page = http(url)
             assert status == 200 and "<form" in page and EVIL not in page
+            assert '<p lang="fr">Une modification de la fiche DEU/technical' in page and '<p lang="es">' in page
             assert headers.get("Referrer-Policy") == "no-referrer" and "default-src 'none'" in \
                 headers.get("Content-Security-Policy", "")
             assert all(r["status"] == "pending" for r in held_rows(fed["un"]))  # a GET changes nothing
             post = url.split("?")[0]
             status, _, page = http(post, urllib.parse.urlencode({"token": token}).encode())
             assert status == 200 and "Objection recorded" in page
+            assert '<p lang="fr">Opposition enregistrée' in page and '<p lang="es">Objeción registrada' in page
             assert http(post, urllib.parse.urlencode({"token": token}).encode())[0] == 404  # single use
             for n in fed.nodes:
                 wait_for(lambda n=n: [r["status"] for r in held_rows(fed[n])] == ["objected"], 30, f"objection at {n}")
                 h = health(fed[n])
                 assert [o["key"] for o in h["held"]["objected"]] == ["DEU/technical"]
+                assert 'pocsync_held_changes{status="objected"} 1.0' in metrics(fed[n])  # the alert's metric
             time.sleep(HOLD_S + 3)  # the hold passes: nothing releases an objected change
             for n in fed.nodes:
                 assert view(fed[n], "DEU/technical")["emails"] == [NEW]

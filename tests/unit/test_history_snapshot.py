@@ -175,3 +175,30 @@ def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_
     assert [(r["namespace"], r["key"], r["record"]["text"]) for r in ref["records"]] == [("note", "DEU", "Exercise")]
     assert ref["ops"][3]["diff"]["against"]["origin"] == "osce"  # the previous applied version, any origin
     assert history_after(list(order) + dups) == ref
+
+
+def test_a_snapshot_taken_while_a_contact_change_is_held_verifies(tmp_path: Path) -> None:
+    """Found by trying the README: held-changes adds digest lines (§16.5); a snapshot taken while a change was
+    held failed `snapshot verify` with digest_mismatch, in pocsync and in the independent verifier."""
+    from pocsync.store import Store
+    from tests.independent import snapshot_verify
+    from tests.unit.test_held import FED as HFED, M_ON, held_change
+
+    rep, ref = held_change()
+    with Store.create(tmp_path / "s.sqlite", node_id="un") as s:
+        s.install_manifest(HFED.manifest, now_ms_=T0)
+        s.install_manifest(M_ON, now_ms_=T0)
+        for env in rep.state.all_log():
+            s.receive(env, now_ms_=T0 + 5000)
+        assert s.conn.execute("SELECT status FROM held_puts").fetchone()["status"] == "pending"
+
+        class Keys:
+            def signing_key(self, name: str) -> Ed25519PrivateKey:
+                return HFED.key("un", name)
+
+        plain = snap.build(s, Keys(), now_ms=T0 + 6000)
+        digest = s.digest()
+    got = snap.verify(plain, ed25519_public_b64(HFED.roots[0]))
+    assert got.payload["digest"] == digest
+    assert ["held", "DEU/technical", ref] in got.payload["held"]
+    assert snapshot_verify.verify_snapshot(plain, ed25519_public_b64(HFED.roots[0]))["digest"] == digest

@@ -154,3 +154,18 @@ def test_every_word_of_the_page_is_marked_for_translation() -> None:
     attrs = re.findall(r'\b(placeholder|aria-label|title)="([^"]*)"', (STATIC / "index.html").read_text())
     texts = page_texts((STATIC / "index.html").read_text())
     assert [(a, v) for a, v in attrs if v not in texts and v != "eyJ…"] == []
+
+
+def test_history_columns_statuses_and_op_names_are_translated() -> None:
+    """Found by trying the page in French: the history table's column titles, statuses and op names were passed
+    to T through variables, out of the literal check above, and showed in English ("WHEN", "Applied")."""
+    js = (STATIC / "history.js").read_text()
+    texts = set()
+    for name in ("STATUS", "OPS", "FIELDS", "COLUMNS"):
+        m = re.search(r"const " + name + r" = [\[{](.*?)[\]}];", js, re.S)
+        assert m, f"history.js defines {name}"
+        texts |= {_js_string(lit) for lit in re.findall(_LIT, m.group(1))}
+    assert {"When", "Applied", "Listed or changed"} <= texts
+    t = tables()
+    for lang in ("fr", "es"):
+        assert sorted(x for x in texts if x not in t[lang]) == [], lang

@@ -57,6 +57,14 @@ def test_extra_headers_cannot_add_recipients(tmp_path: Path) -> None:
                            headers={"X-Ref": "a\r\nBcc: x@example.org"})
 
 
+def test_an_extra_header_replaces_a_default_instead_of_repeating_it(tmp_path: Path) -> None:
+    msg = mail.build_message(settings(tmp_path), to=["a@example.org"], subject="s", body="b",
+                             headers={"Auto-Submitted": "auto-generated", "X-Ref": "r1"})
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert parsed.get_all("Auto-Submitted") == ["auto-generated"]
+    assert parsed.get_all("X-Ref") == ["r1"]
+
+
 def test_recipients_are_capped(tmp_path: Path) -> None:
     s = settings(tmp_path, max_recipients=2)
     with pytest.raises(MailError) as e:

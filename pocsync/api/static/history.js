@@ -5,8 +5,14 @@
   const P = window.pocsync;
   const T = P.T;
   const $ = (id) => document.getElementById(id);
-  const STATUS = { applied: "Applied", refused: "Refused by every directory" };
-  const OPS = { put: "Listed or changed", delete: "Deleted", withdraw: "Withdrawn by the State" };
+  const N = P.N;  // marks a text for translation where T is applied later (tests/unit/test_i18n.py finds it)
+  const STATUS = { applied: N("Applied"), refused: N("Refused by every directory") };
+  const OPS = { put: N("Listed or changed"), delete: N("Deleted"), withdraw: N("Withdrawn by the State"),
+    notice: N("Held change: previous contacts notified"), object: N("Held change: objection"),
+    approve: N("Held change: approved"), release: N("Held change: released after the hold"),
+    check: N("Communication check"), confirm: N("Confirmed unchanged") };
+  const FIELDS = { state: N("State"), kind: N("Kind") };  // entry members the entry page never labels
+  const COLUMNS = [N("When"), N("Directory"), N("Entered by"), N("Entry"), N("Change"), N("Details")];
 
   function ownState() {
     const s = P.session();
@@ -47,7 +53,8 @@
         const words = c.change === "added" ? value(c.after)
           : c.change === "removed" ? T("removed") + " (" + T("was") + " " + value(c.before) + ")"
           : value(c.before) + " → " + value(c.after);
-        line.append(P.el("strong", P.labelOf(c.field) + ": "), P.el("span", words));
+        const label = P.own(FIELDS, c.field) ? T(P.own(FIELDS, c.field)) : P.labelOf(c.field);
+        line.append(P.el("strong", label + ": "), P.el("span", words));
         box.append(line);
       }
       if (x.diff.against && !x.diff.changes.length) box.append(P.el("div", T("No field changed."), "muted"));
@@ -95,7 +102,7 @@
     const wrap = P.el("div", undefined, "table-wrap");
     const t = P.el("table", undefined, "data"); t.id = "history-ops";
     const h = P.el("tr");
-    for (const c of ["When", "Directory", "Entered by", "Entry", "Change", "Details"]) h.append(P.el("th", T(c)));
+    for (const c of COLUMNS) h.append(P.el("th", T(c)));
     const thead = P.el("thead"); thead.append(h);
     const tb = P.el("tbody"); tb.append(...d.ops.slice().reverse().map(opRow));
     t.append(thead, tb); wrap.append(t); card.append(wrap);
