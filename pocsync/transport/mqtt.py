@@ -77,11 +77,14 @@ class MqttLink:
             try:
                 async with self._make_client() as client:
                     self.client = client
-                    self.rt.mqtt_connected = True
-                    self.connected_since = time.time()
                     backoff = 0.5
                     await client.publish(STATUS + self.rt.me, b"online", qos=1, retain=True)
                     await client.subscribe([(CS + "+", 1), (HEAD + "+", 1), (STATUS + "+", 1), (MANIFEST, 1)])
+                    # connected means subscribed (SUBACK received): from now on the broker routes every
+                    # change-set to this node (and queues it in the persistent session while away); a node
+                    # reported connected before could miss what was published before its subscription
+                    self.rt.mqtt_connected = True
+                    self.connected_since = time.time()
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
                     self.rt.mqtt_connected_at = time.monotonic()  # delivery of the queue starts

@@ -8,7 +8,7 @@ import ipaddress
 import shutil
 import ssl
 import subprocess
-import time
+import threading
 import uuid
 from pathlib import Path
 
@@ -78,21 +78,43 @@ def broker(tmp_path: Path):
     proc.wait(timeout=10)
 
 
-def client(port: int, ca: Path, user: str | None, password: str | None = None) -> tuple[paho.Client, list, int]:
-    got: list = []
-    rc: list = []
+class Watch:
+    """What one paho client saw, with events to wait on (no fixed sleeps, issue 12)."""
+
+    def __init__(self) -> None:
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.reason: int = -1
+        self.got: list[tuple[str, bytes]] = []
+        self.cond = threading.Condition()
+
+    def on_connect(self, cl, ud, flags, reason, props) -> None:  # noqa: ANN001
+        self.reason = reason.value
+        self.connected.set()
+
+    def on_message(self, cl, ud, msg) -> None:  # noqa: ANN001
+        with self.cond:
+            self.got.append((msg.topic, msg.payload))
+            self.cond.notify_all()
+
+    def wait_message(self, topic: str, payload: bytes, timeout: float = 10) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: (topic, payload) in self.got, timeout)
+
+
+def client(port: int, ca: Path, user: str | None, password: str | None = None) -> tuple[paho.Client, Watch, int]:
+    w = Watch()
     c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
     c.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
     if user:
         c.username_pw_set(user, password)
-    c.on_message = lambda cl, ud, msg: got.append((msg.topic, msg.payload))
-    c.on_connect = lambda cl, ud, flags, reason, props: rc.append(reason)
+    c.on_message = w.on_message
+    c.on_connect = w.on_connect
+    c.on_subscribe = lambda cl, ud, mid, reasons, props: w.subscribed.set()
     c.connect("127.0.0.1", port)
     c.loop_start()
-    deadline = time.monotonic() + 10
-    while not rc and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return c, got, (rc[0].value if rc else -1)
+    w.connected.wait(10)  # CONNACK (accepted or refused) or nothing: -1
+    return c, w, w.reason
 
 
 def test_broker_with_deploy_config_enforces_per_node_topics(broker) -> None:
@@ -100,18 +122,21 @@ def test_broker_with_deploy_config_enforces_per_node_topics(broker) -> None:
     watcher, seen, rc = client(port, ca, "watcher", PASSWORDS["watcher"])
     assert rc == 0
     watcher.subscribe("pocsync/v1/#", qos=1)
-    time.sleep(0.3)
+    assert seen.subscribed.wait(10)  # SUBACK: the broker routes to the watcher from now on
     eu, _, rc = client(port, ca, "eu", PASSWORDS["eu"])
     op, _, _ = client(port, ca, "operator", PASSWORDS["operator"])
     assert rc == 0
     for topic in ("pocsync/v1/cs/eu", "pocsync/v1/cs/osce", "pocsync/v1/manifest", "pocsync/v1/head/osce"):
         eu.publish(topic, b"from eu", qos=1).wait_for_publish(5)
     op.publish("pocsync/v1/manifest", b"from operator", qos=1).wait_for_publish(5)
-    deadline = time.monotonic() + 5
-    while len(seen) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # anything refused would have arrived by now
-    assert sorted(seen) == [("pocsync/v1/cs/eu", b"from eu"), ("pocsync/v1/manifest", b"from operator")]
+    # Instead of waiting a while for refused messages not to come: eu's last message goes after the refused
+    # ones (each acknowledged, so already routed or dropped by the broker); Mosquitto delivers one
+    # publisher's messages to a subscriber in order, so once it is here, any refused one would be too.
+    eu.publish("pocsync/v1/cs/eu", b"end", qos=1).wait_for_publish(5)
+    assert seen.wait_message("pocsync/v1/cs/eu", b"end"), seen.got
+    assert seen.wait_message("pocsync/v1/manifest", b"from operator"), seen.got
+    assert sorted(seen.got) == [("pocsync/v1/cs/eu", b"end"), ("pocsync/v1/cs/eu", b"from eu"),
+                                ("pocsync/v1/manifest", b"from operator")]
     # no anonymous clients, no wrong passwords
     _, _, rc_anon = client(port, ca, None)
     _, _, rc_bad = client(port, ca, "eu", "wrong")
@@ -152,11 +177,16 @@ def test_prometheus_files_parse_and_hold_the_documented_alerts() -> None:
 
 
 def test_nodes_sync_over_mqtts_with_passwords_through_the_deploy_acl(broker, tmp_path: Path) -> None:
-    """The daemon itself over mqtts:// with username and password file, under the per-node ACL."""
-    from tests.support.nodes import Federation, entry
+    """The daemon itself over mqtts:// with username and password file, under the per-node ACL.
+
+    MQTT is the only way between the two nodes: no configured peers and no peer discovery, so no HTTP
+    pull (on start, on reconnect, on a gap, on a retry) and no poke can bring a change-set first.  The
+    test used to rely on a long pull interval only, and the pull on start or its retries sometimes won
+    the race against the broker (both are legitimate paths): it then failed with source ``pull:eu``."""
+    from tests.support.nodes import Federation, entry, wait_for
 
     port, ca = broker
-    fed = Federation(tmp_path / "fed", ("un", "eu"), pull_interval=3600)  # no HTTP pull: MQTT must carry it
+    fed = Federation(tmp_path / "fed", ("un", "eu"), pull_interval=3600)
     for n in ("un", "eu"):
         pw = tmp_path / f"{n}.pw"
         pw.write_text(PASSWORDS[n] + "\n")
@@ -164,18 +194,24 @@ def test_nodes_sync_over_mqtts_with_passwords_through_the_deploy_acl(broker, tmp
         toml = fed[n].data / "sync.toml"
         text = toml.read_text().replace('url = ""', f'url = "mqtts://{n}@127.0.0.1:{port}"')
         text = text.replace('password_file = ""', f'password_file = "{pw}"\nca_file = "{ca}"')
+        assert "discover_peers" not in text and "peers = []" in text  # no configured peer
+        text = text.replace("[sync]\n", "[sync]\ndiscover_peers = false\n")  # nor any from the manifest
         toml.write_text(text)
     try:
         fed.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(fed[n].stats(as_node=fed["un"])["mqtt_connected"]
-                                                      for n in ("un", "eu")):
-            time.sleep(0.2)
-        assert all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu"))
+        # mqtt_connected: connected and subscribed (so nothing published from now on can pass this node by)
+        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")), 30,
+                 "both nodes on the broker")
         fed["eu"].put(entry("DEU/technical"))
         fed["un"].put(entry("BRA/technical"))
         fed.wait_converged(timeout=60)
         with fed["un"].store() as s:
-            assert s.conn.execute("SELECT source FROM log WHERE origin='eu'").fetchone()[0] == "mqtt"
+            assert [r[0] for r in s.conn.execute("SELECT source FROM log WHERE origin='eu'").fetchall()] == ["mqtt"]
+        with fed["eu"].store() as s:
+            assert [r[0] for r in s.conn.execute("SELECT source FROM log WHERE origin='un'").fetchall()] == ["mqtt"]
+        for n, other in (("un", "eu"), ("eu", "un")):
+            st = fed[n].stats(as_node=fed[other])
+            assert st["peers"] == {} and not st["counters"].get("pull_errors"), st  # no HTTP pull was tried
+            assert st["counters"]["mqtt_published"] >= 1 and st["counters"]["changesets_accepted"] >= 1, st
     finally:
         fed.stop()
