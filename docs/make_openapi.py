@@ -236,7 +236,8 @@ doc = {
             "200": ok(STR, "text/plain"), **ERR}, tag="operations")},
         "/check/ack": {
             "get": op("The page a check message links to: one button, no script; records nothing", {
-                "200": ok(STR, "text/html", headers={"Referrer-Policy": {"schema": {"const": "no-referrer"}}})},
+                "200": ok(STR, "text/html", headers={"Referrer-Policy": {"schema": {"const": "no-referrer"}}}),
+                "400": ok(STR, "text/html", "no usable token in the link (nothing to acknowledge)")},
                 params=[q("token", STR, "the single-use acknowledgement token")], security=False, tag="checks"),
             "post": op("Use the token once: records the acknowledgement (signed check op). An unknown, used or "
                        "expired token gets one answer (400), whichever it was; rate-limited per client", {

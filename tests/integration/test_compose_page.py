@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 import urllib.parse
 from email import policy
 from pathlib import Path
@@ -331,8 +332,13 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
     node = fed["eu"]
     log = node.log.read_text()
     assert "/v1/templates" in log  # the access log is there: the page's requests are in it
-    audit = run("audit", "--data", node.data, "--limit", "1000", "--json").output
-    assert "templates.list" in audit and "entries.get" in audit
+    deadline = time.monotonic() + 30  # audit rows are group-committed within 1 s (ADR 21)
+    while True:
+        audit = run("audit", "--data", node.data, "--limit", "1000", "--json").output
+        if "templates.list" in audit and "entries.get" in audit:
+            break
+        assert time.monotonic() < deadline, "the page's reads were never audited"
+        time.sleep(0.2)
     store = b"".join(p.read_bytes() for p in node.data.iterdir() if p.name.startswith("store.sqlite"))
     assert b"Example technical PoC of FRA (fictional)" in store  # the search finds what the store does hold
     for secret in refs + marks:
