@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pocsync import exports
-from pocsync.adapters import EXTRA, Mapping
+from pocsync.directory import exports
+from pocsync.directory.adapters import EXTRA, Mapping
 
 OBJECT_CLASSES = ["top", "person", "organizationalPerson", "inetOrgPerson"]
 DEFAULT_FIELDS = {"state": "state", "kind": "kind", "organisation": "o", "position": "title",

@@ -19,8 +19,8 @@ import json
 from collections import Counter
 from typing import Any, Iterator
 
-from pocsync import exports
-from pocsync.adapters import ENTRY_FIELDS, EXTRA, Mapping, Record
+from pocsync.directory import exports
+from pocsync.directory.adapters import ENTRY_FIELDS, EXTRA, Mapping, Record
 from pocsync.errors import SourceError
 
 #: The columns read without a mapping (the export's header).

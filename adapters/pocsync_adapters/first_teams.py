@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pocsync.adapters import Mapping, Record
+from pocsync.directory.adapters import Mapping, Record
 from pocsync.errors import SourceError
 from pocsync_adapters._common import load_json, text_id
 

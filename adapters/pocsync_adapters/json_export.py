@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pocsync import exports
-from pocsync.adapters import Mapping, Record
+from pocsync.directory import exports
+from pocsync.directory.adapters import Mapping, Record
 from pocsync.core import jsonc
 from pocsync.errors import MalformedJSON, SourceError
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from pocsync.adapters import Mapping, Record
+from pocsync.directory.adapters import Mapping, Record
 from pocsync.errors import SourceError
 from pocsync_adapters._ldapattrs import DEFAULT_MAPPING, raw_record
 

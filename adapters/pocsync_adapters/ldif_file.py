@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import ldif
 
-from pocsync.adapters import Mapping, Record
+from pocsync.directory.adapters import Mapping, Record
 from pocsync.errors import SourceError
 from pocsync_adapters._ldapattrs import DEFAULT_MAPPING, entry_attrs, raw_record, rdn_value
 

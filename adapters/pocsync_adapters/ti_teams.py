@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from pocsync.adapters import Mapping, Match, Record
+from pocsync.directory.adapters import Mapping, Match, Record
 from pocsync.errors import SourceError
 from pocsync_adapters._common import load_json, text_id
 

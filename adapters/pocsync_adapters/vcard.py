@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import vobject
 
-from pocsync import exports
-from pocsync.adapters import EXTRA, Mapping, Record
+from pocsync.directory import exports
+from pocsync.directory.adapters import EXTRA, Mapping, Record
 from pocsync.errors import SourceError
 
 _BEGIN = re.compile(r"^BEGIN:VCARD\s*$", re.I | re.M)

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from pocsync import tokens
 from pocsync.api.problems import problem
-from pocsync.node import readcache
-from pocsync.node.runtime import Runtime
+from pocsync.live import readcache
+from pocsync.live.runtime import Runtime
 from pocsync.store import Store
 
 SESSION_COOKIE = "pocsync_session"

@@ -2,7 +2,7 @@
 
 * ``GET /check/ack?token=…`` — the page a check message links to: one button, no script; a GET records
   nothing (mail scanners follow links).  ``Referrer-Policy: no-referrer``; the token reaches the access
-  log only redacted (``token=`` is a credential for :func:`pocsync.logs.redact`).
+  log only redacted (``token=`` is a credential for :func:`pocsync.ops.logs.redact`).
 * ``POST /check/ack`` (form field ``token``) — uses the token once: ``acknowledged`` with the response time,
   signed by this node.  An unknown, used or expired token gets one answer, whichever it was.
   Rate-limited per client address.
@@ -22,9 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import campaigns, clock, freetext
+from pocsync import clock
+from pocsync.directory import campaigns
+from pocsync.directory import freetext
 from pocsync.api.auth import authenticate
-from pocsync.api.peer import RUNTIME, RateLimiter, _authenticate as peer_authenticate
+from pocsync.live.runtime import RUNTIME
+from pocsync.api.peer import RateLimiter, _authenticate as peer_authenticate
 from pocsync.api.problems import problem
 from pocsync.api.web import CSP
 from pocsync.core import jsonc, model
@@ -132,7 +135,7 @@ async def ack_post(request: web.Request) -> web.Response:
 
 
 def _signer(rt: Any):  # noqa: ANN202
-    from pocsync.node.check_loop import signer
+    from pocsync.live.actions import signer
 
     return signer(rt)
 
@@ -276,7 +279,7 @@ async def operator_view(request: web.Request) -> web.Response:
 
 async def collect(rt: Any) -> dict[str, Any]:
     """The operator's view of checks (dashboard, /metrics): no address, no token, no report text."""
-    from pocsync.node.check_loop import _status
+    from pocsync.live.actions import checks_status as _status
 
     t = now_ms()
 

@@ -23,13 +23,16 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import clock, divergence, freshness, tokens
+from pocsync import clock, tokens
+from pocsync.directory import divergence
+from pocsync.directory import freshness
 from pocsync.api.auth import SESSION_COOKIE, authenticate, token_of
-from pocsync.api.peer import RUNTIME, RateLimiter
+from pocsync.live.runtime import RUNTIME
+from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import jsonc
 from pocsync.errors import PocsyncError
-from pocsync.node import readcache
+from pocsync.live import readcache
 from pocsync.store import Store
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
@@ -212,7 +215,7 @@ async def export(request: web.Request) -> web.Response:
     if isinstance(claims, web.Response):
         return claims
     rt = request.app[RUNTIME]
-    from pocsync import exports
+    from pocsync.directory import exports
 
     fmt = request.query.get("format", "json")
     now = clock.now_ms()

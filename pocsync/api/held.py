@@ -18,11 +18,13 @@ from typing import Any
 from aiohttp import web
 
 from pocsync.api.auth import authenticate
-from pocsync.api.peer import RUNTIME, RateLimiter
+from pocsync.live.runtime import RUNTIME
+from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import held, model
 from pocsync.errors import EntryError, PocsyncError
-from pocsync.node.held_loop import sign, token_hash
+from pocsync.live.actions import sign
+from pocsync.tokens import token_hash
 
 LIMITER = web.AppKey("held_object_limiter", RateLimiter)
 MAX_TOKEN = 128

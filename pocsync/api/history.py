@@ -20,9 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import history, snapshot
+from pocsync.directory import history
+from pocsync.directory import snapshot
 from pocsync.api.directory import _audit, _reader
-from pocsync.api.peer import RUNTIME, RateLimiter
+from pocsync.live.runtime import RUNTIME
+from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import jsonc, model
 from pocsync.errors import PocsyncError

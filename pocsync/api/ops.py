@@ -12,11 +12,11 @@ import time
 
 from aiohttp import web
 
-from pocsync import health as healthmod
-from pocsync import metrics as metricsmod
+from pocsync.ops import health as healthmod
+from pocsync.ops import metrics as metricsmod
 from pocsync.api import checks as checks_api
 from pocsync.api.auth import authenticate
-from pocsync.api.peer import RUNTIME
+from pocsync.live.runtime import RUNTIME
 from pocsync.store import Store
 
 HIST = web.AppKey("pull_histogram", metricsmod.PullHistogram)

@@ -23,10 +23,9 @@ from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core.peerauth import PeerRequest, verify_request
 from pocsync.errors import PocsyncError, ProtocolError
-from pocsync.node.runtime import Runtime, now_ms
+from pocsync.live.runtime import RUNTIME, Runtime, now_ms
 from pocsync.store import Store
 
-RUNTIME = web.AppKey("runtime", Runtime)
 
 
 @dataclass

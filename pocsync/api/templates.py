@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pocsync.api.directory import _audit, _reader
-from pocsync.api.peer import RUNTIME
+from pocsync.live.runtime import RUNTIME
 from pocsync.api.problems import problem
 from pocsync.core.templates import ID_RE
 from pocsync.store import Store

@@ -22,10 +22,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pocsync import keyfiles
+from pocsync.folder import keyfiles
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN",
           "oas": "BRA,CAN,MEX"}

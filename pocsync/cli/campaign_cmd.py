@@ -13,11 +13,12 @@ from pathlib import Path
 
 import click
 
-from pocsync import campaigns, clock
+from pocsync import clock
+from pocsync.directory import campaigns
 from pocsync.cli import check_cmd
 from pocsync.cli.common import console, data_option, json_option, print_json, table
 from pocsync.errors import ConfigError, EntryError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 
 def _when(ms: int | None) -> str:

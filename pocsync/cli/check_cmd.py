@@ -18,7 +18,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from pocsync import clock, freshness
+from pocsync import clock
+from pocsync.directory import freshness
 from pocsync.cli.common import (
     console,
     data_option,
@@ -31,7 +32,7 @@ from pocsync.cli.common import (
 )
 from pocsync.core import checks, model
 from pocsync.errors import EntryError, ManifestError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 MANUAL_RESULTS = ("answered", "no_answer", "wrong_number", "acknowledged", "no_response", "bounced")
 

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from pocsync import clock
 from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
-from pocsync.logs import one_line
+from pocsync.ops.logs import one_line
 
 console = Console()
 err_console = Console(stderr=True)

@@ -18,7 +18,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pocsync import keyfiles
+from pocsync.folder import keyfiles
 from pocsync.cli.common import (
     console, data_option, json_option, no_peer_check_option, print_json, read_text_arg, refuse_public_key, table,
 )
@@ -26,7 +26,7 @@ from pocsync.core import held, model
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64, ed25519_public_from_b64
 from pocsync.errors import EntryError, KeyFileError, PocsyncError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 
 def on_enable(old: mf.Manifest, payload: dict[str, Any]) -> dict[str, Any]:

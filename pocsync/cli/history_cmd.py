@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from pocsync import history as hist
+from pocsync.directory import history as hist
 from pocsync.cli.common import console, data_option, json_option, print_json, table
 from pocsync.core import model
 from pocsync.errors import EntryError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 
 def _state(state: str) -> str:

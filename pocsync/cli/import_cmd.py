@@ -12,11 +12,14 @@ import pycountry
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pocsync import adapters, clock, freshness, sources
+from pocsync import clock
+from pocsync.directory import adapters
+from pocsync.directory import freshness
+from pocsync.directory import sources
 from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
                                  print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 PROGRESS_FROM = 200  # records: show a progress bar from this many on
 
@@ -203,7 +206,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
 @click.command("adapters")
 @json_option
 def adapters_cmd(as_json: bool) -> None:
-    """The installed adapters (entry-point group pocsync.adapters): what each reads and writes."""
+    """The installed adapters (entry-point group pocsync.directory.adapters): what each reads and writes."""
     rows = []
     for name in sorted(adapters.available()):
         try:

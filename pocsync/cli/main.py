@@ -12,8 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.markup import escape
 from rich.progress import Progress
 
-from pocsync import __version__, intake, keyfiles
-from pocsync.bench.command import bench_cmd
+from pocsync import __version__
+from pocsync.directory import intake
+from pocsync.folder import keyfiles
+from pocsync.cli.bench_cmd import bench_cmd
 from pocsync.cli.common import (
     no_peer_check_option,
     peer_check,
@@ -38,7 +40,7 @@ from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
 from pocsync.core.tally import Tally
 from pocsync.errors import EntryError, MalformedJSON, PocsyncError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from pocsync.store.sqlite import now_ms
 
 IMPORT_BATCH = 500
@@ -457,7 +459,7 @@ def recover_cmd(data: Path, peer: str) -> None:
     """Rebuild this node's store from a peer (after a lost or restored store) so it may sign again."""
     import aiohttp
 
-    from pocsync.config import public_url_problem
+    from pocsync.folder.config import public_url_problem
     from pocsync.node.recover import recover
 
     problem = public_url_problem(peer)
@@ -500,7 +502,7 @@ def audit_cmd(data: Path, limit: int, as_json: bool) -> None:
               help="Folder for the demo's keys, stores and logs (default: a new temporary folder).")
 def demo_cmd(mqtt_url: str, duration: float | None, keep: bool, directory: Path | None) -> None:
     """Run a whole federation here (un, eu, osce, arf) with an invented directory, shown live."""
-    from pocsync.demo import run_demo
+    from pocsync.demo.run import run_demo
 
     sys.exit(run_demo(mqtt=mqtt_url, duration=duration, keep=keep, directory=directory))
 

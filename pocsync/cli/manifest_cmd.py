@@ -14,7 +14,7 @@ import aiomqtt
 import click
 import pycountry
 
-from pocsync import keyfiles
+from pocsync.folder import keyfiles
 from pocsync.cli.common import (
     console,
     data_option,
@@ -31,7 +31,7 @@ from pocsync.core import manifest as mf
 from pocsync.core import opkinds
 from pocsync.core.keys import unb64
 from pocsync.errors import KeyFileError, ManifestError, PocsyncError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from pocsync.transport.mqtt import MANIFEST as MANIFEST_TOPIC
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from pocsync import snapshot as snap
+from pocsync.directory import snapshot as snap
 from pocsync.cli.common import console, data_option, err_console, json_option, print_json, read_input, read_text_arg
 from pocsync.core import jsonc
 from pocsync.errors import KeyFileError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 passphrase_option = click.option(
     "--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None,

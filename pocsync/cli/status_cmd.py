@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 import click
 from rich.markup import escape
 
-from pocsync import health as healthmod
+from pocsync.ops import health as healthmod
 from pocsync.cli.common import console, err_console, print_json, read_text_arg, table
 from pocsync.errors import PocsyncError
-from pocsync.logs import one_line
+from pocsync.ops.logs import one_line
 
 
 def _age(v: float | None) -> str:

@@ -15,8 +15,8 @@ from pocsync.cli.common import data_option, json_option, no_peer_check_option, p
 from pocsync.core import jsonc
 from pocsync.core import templates as tpl
 from pocsync.errors import EntryError, MalformedJSON, PocsyncError
-from pocsync.nodedir import NodeDir
-from pocsync.shipped_templates import paths as shipped_paths
+from pocsync.folder.nodedir import NodeDir
+from pocsync.directory.shipped_templates import paths as shipped_paths
 from pocsync.store.sqlite import now_ms
 
 MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger than their canonical form

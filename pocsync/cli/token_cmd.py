@@ -12,7 +12,7 @@ from pocsync import tokens
 from pocsync.cli.common import data_option
 from pocsync.core import model
 from pocsync.errors import ConfigError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 DAY = 86_400
 

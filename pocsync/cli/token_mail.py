@@ -12,10 +12,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from pocsync import campaigns, mail
+from pocsync import mail
+from pocsync.directory import campaigns
 from pocsync.core import model
 from pocsync.errors import MailError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 
 def send_token(nd: NodeDir, entry: dict[str, Any], key: str, token: str, ttl_s: int) -> list[str]:

@@ -6,7 +6,7 @@ Invariants:
   (no pycountry, phonenumbers, email-validator, zoneinfo).  Only regular
   expressions over ASCII and JSON types, so every node on every version of every
   library refuses exactly the same entries, forever.  Strict checks run only at
-  the origin (:mod:`pocsync.intake`).
+  the origin (:mod:`pocsync.directory.intake`).
 * Every refusal is an :class:`~pocsync.errors.EntryError` whose ``reason`` is one
   of :data:`REASONS` and whose ``field`` names the culprit.  Nothing else is
   raised for any JSON-like input.

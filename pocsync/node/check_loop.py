@@ -19,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from pocsync import campaigns, clock
+from pocsync import clock
+from pocsync.directory import campaigns
 from pocsync.errors import PocsyncError
+from pocsync.live.actions import checks_status as _status, signer
 
 log = logging.getLogger("pocsync.checks")
 POLL_SECONDS = 1.0
@@ -30,16 +32,6 @@ REPORT_MAX_CHARS = 2000
 
 def now_ms() -> int:
     return clock.now_ms()
-
-
-def _status(rt: Any) -> dict[str, Any]:
-    st = getattr(rt, "checks", None)
-    if st is None:
-        st = rt.checks = {"smtp": "not configured", "last_error": None, "last_error_at": None, "messages_sent": 0,
-                          "bounced": 0, "invalid": 0, "no_response_signed": 0, "reminders_sent": 0,
-                          "last_reminder_ms": None, "reports_mailed": 0, "reports_forwarded": 0,
-                          "campaigns_held": None}
-    return st
 
 
 def smtp_settings(cfg: Any) -> Any:
@@ -56,15 +48,6 @@ def public_url(rt: Any) -> str:
         host, port = rt.cfg.api.host_port
         url = f"http://{host}:{port}"
     return url.rstrip("/")
-
-
-def signer(rt: Any):  # noqa: ANN201
-    """A ``sign(ops)`` for campaign functions: one change-set of ``ops`` by this node (on the store thread)."""
-    def make(store: Any):  # noqa: ANN202
-        def sign(ops: list[dict[str, Any]]) -> Any:
-            return store.edit(ops, key=rt.nd.key_for_next_edit(store), author="checks")
-        return sign
-    return make
 
 
 async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOutcome:
@@ -222,7 +205,7 @@ def max_recipients(rt: Any) -> int:
 
 # --- the weekly overdue reminder -----------------------------------------------------------------
 def overdue_keys(store: Any, now: int) -> list[dict[str, Any]]:
-    """Entries of this node's scope that the freshness policy marks overdue (pocsync.freshness)."""
+    """Entries of this node's scope that the freshness policy marks overdue (pocsync.directory.freshness)."""
     rows = campaigns.overdue_rows(store, now)
     covers = campaigns.scope_covers(store)
     return [r for r in rows if covers(r["key"].split("/")[0])]
@@ -362,7 +345,7 @@ async def _step(rt: Any, name: str, run: Any) -> Any:
 
 
 async def check_loop(app: Any) -> None:
-    from pocsync.api.peer import RUNTIME
+    from pocsync.live.runtime import RUNTIME
 
     rt = app[RUNTIME]
     _status(rt)

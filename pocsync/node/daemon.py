@@ -26,7 +26,8 @@ from typing import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from pocsync import logs, tokens
+from pocsync import tokens
+from pocsync.ops import logs
 from pocsync.api import auth
 from pocsync.api import checks as checks_api
 from pocsync.api import directory as directory_api
@@ -38,13 +39,14 @@ from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
 from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
-from pocsync.nodedir import NodeDir
-from pocsync.node import readcache, sdnotify
-from pocsync.node.runtime import Runtime, event
+from pocsync.folder.nodedir import NodeDir
+from pocsync.live import readcache
+from pocsync.node import sdnotify
+from pocsync.live.runtime import Runtime, event
 from pocsync.node.held_loop import held_loop
 from pocsync.node.check_loop import check_loop
 from pocsync.node.source_loop import source_loop
-from pocsync.node.worker import StoreWorker
+from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
 from pocsync.transport.http import PeerClient
 from pocsync.transport.mqtt import MqttLink

@@ -18,7 +18,6 @@ the notice", not "mail again".
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 import time
@@ -26,19 +25,18 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync import campaigns, mail
-from pocsync.api.peer import RUNTIME
+from pocsync import mail
+from pocsync.directory import campaigns
+from pocsync.live.runtime import RUNTIME
 from pocsync.core import held, model
 from pocsync.errors import MailError, PocsyncError
-from pocsync.node.runtime import event
+from pocsync.live.runtime import event
 from pocsync.store import Store
+from pocsync.live.actions import sign
+from pocsync.tokens import token_hash
 
 log = logging.getLogger("pocsync.held")
 RETRY_SECONDS = 60  # after a failed mail, before the next try for the same change
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 def notifies(rt: Any, manifest: Any) -> bool:
@@ -181,14 +179,6 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
         return False
     event("held_notice", "held change %s of %s: notice mailed and signed", ref, key, key=key, put=ref)
     return True
-
-
-async def sign(rt: Any, ops: list[dict[str, Any]], *, author: str) -> None:
-    def go(s: Store) -> None:
-        s.edit(ops, key=rt.nd.key_for_next_edit(s), author=author)
-
-    await rt.worker.run(go)
-    rt.publish_now.set()
 
 
 def next_step(row: dict[str, Any], *, me: str, hold_ms: int, now_ms: int) -> str | None:

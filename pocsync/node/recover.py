@@ -17,9 +17,9 @@ import aiohttp
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.errors import ManifestError, NotInitialised
-from pocsync.nodedir import NodeDir
-from pocsync.node.runtime import PeerStatus, Runtime
-from pocsync.node.worker import StoreWorker
+from pocsync.folder.nodedir import NodeDir
+from pocsync.live.runtime import PeerStatus, Runtime
+from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
 from pocsync.transport.http import MANIFEST_CAP, PeerClient
 

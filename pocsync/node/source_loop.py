@@ -2,7 +2,7 @@
 
 Each source is re-read on its own interval, and an LDAP source also as soon as it changes where
 the server offers RFC 4533 (syncrepl refreshAndPersist, e.g. OpenLDAP with syncprov); the minimal diff is published as one change-set, exactly as
-``pocsync entry import`` does, through the same :mod:`pocsync.sources` code.  Reading runs in a
+``pocsync entry import`` does, through the same :mod:`pocsync.directory.sources` code.  Reading runs in a
 thread (files and LDAP block); planning and committing run on the store worker.  One source's
 failure never stops the others or the loop.  Status per source (last run, result, counts and
 reasons — never contact data or record references) is kept for ``/v1/health`` and the dashboard.
@@ -17,8 +17,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from pocsync import adapters, sources
-from pocsync.config import SourceConfig
+from pocsync.directory import adapters
+from pocsync.directory import sources
+from pocsync.folder.config import SourceConfig
 from pocsync.errors import PocsyncError
 
 log = logging.getLogger("pocsync.sources")
@@ -91,7 +92,7 @@ async def _watch(rt: Any, sc: SourceConfig, notify: Any) -> Any:
 
 
 async def source_loop(app: Any) -> None:
-    from pocsync.api.peer import RUNTIME
+    from pocsync.live.runtime import RUNTIME
 
     rt = app[RUNTIME]
     configured = rt.cfg.sources

@@ -1038,7 +1038,7 @@ class Store:
         return dict(sorted(out.items()))
     # --- END i15a block ---------------------------------------------------------------------------------------
 
-    # --- the read path and the audit group commit (issue 13; pocsync/node/readcache.py) ------------------
+    # --- the read path and the audit group commit (issue 13; pocsync/live/readcache.py) ------------------
     def listing(self) -> dict[str, dict[str, list[str]]]:
         """State → kind → origins whose latest assertion of the key is a put: what
         ``divergence.networks_by_state(self.versions_by_key())`` gives, without decoding any entry."""

@@ -22,7 +22,7 @@ from pocsync.core import manifest as mf
 from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import ManifestError, PocsyncError, ProtocolError
-from pocsync.node.runtime import PeerStatus, Runtime, event, now_ms
+from pocsync.live.runtime import PeerStatus, Runtime, event, now_ms
 
 MANIFEST_CAP = 1 << 20
 

@@ -25,7 +25,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
 from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
-from pocsync.node.runtime import Runtime
+from pocsync.live.runtime import Runtime
 
 PREFIX = "pocsync/v1"
 CS = PREFIX + "/cs/"

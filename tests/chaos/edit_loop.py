@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 
 
 def main() -> None:

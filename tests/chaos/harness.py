@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pocsync.core import merge
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto, free_port
 from tests.support.cli import run
 from tests.support.faultproxy import Proxy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import LocalFederation, pocsync_exe, run
 from tests.support.nodes import Federation, Node, entry
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pocsync.errors import StoreError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.chaos.harness import fill_disk
 from tests.support.cli import ENTRIES, LocalFederation, run, sh
 

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import LocalFederation, run
 
 ROUNDS = 8

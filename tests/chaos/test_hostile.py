@@ -25,7 +25,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import manifest as mf
 from pocsync.core.hlc import next_hlc
 from pocsync.core.seal import seal
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.chaos.harness import rss_mib
 from tests.support.broker import Mosquitto
 from tests.support.cli import run

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pocsync.core import envelope as dsse
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.browser import browser, screenshot
 from tests.support.cli import run
 from tests.support.nodes import Federation
@@ -31,7 +31,7 @@ ENTRY = {"state": "DEU", "kind": "technical", "organisation": "Org " + ODD, "pos
          "secure_channels": [{"expires": 5, "fingerprint": ["x"], "\x00": None, "type": {"a": 2**53 - 1}},
                              {"expires": "2000-01-01T99", "name": ODD}],
          "holder_epoch": "1763800000100-0000", "": -(2**53 - 1), "\x00": True, "é": 1, "e\u0301": 2, "deep": DEEP}
-FORGED = "[/x]\n2026-11-23 19:00:00,000 WARNING pocsync.node.runtime: EQUIVOCATION: forged"  # rich markup too
+FORGED = "[/x]\n2026-11-23 19:00:00,000 WARNING pocsync.live.runtime: EQUIVOCATION: forged"  # rich markup too
 
 
 def _get(url: str, token: str) -> tuple[int, bytes]:

@@ -1,11 +1,11 @@
-"""Regional formats: the CSV adapter, found through the pocsync.adapters entry point."""
+"""Regional formats: the CSV adapter, found through the pocsync.directory.adapters entry point."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pocsync import adapters
+from pocsync.directory import adapters
 from tests.support.cli import LocalFederation, run
 
 CSV = """state,kind,organisation,position,person,emails,phones,available_24_7,timezone,languages,networks,x-desk

@@ -22,9 +22,9 @@ from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.seal import seal
-from pocsync.nodedir import NodeDir
-from pocsync.node.runtime import Runtime
-from pocsync.node.worker import StoreWorker
+from pocsync.folder.nodedir import NodeDir
+from pocsync.live.runtime import Runtime
+from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
 from pocsync.transport.mqtt import CS, HEAD, MANIFEST, STATUS, MqttLink
 from tests.support.nodes import Federation

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import freshness
+from pocsync.directory import freshness
 from pocsync.core.checks import channel_id
 from tests.support.browser import browser, screenshot
 from tests.support.cli import run

@@ -20,7 +20,7 @@ import pytest
 from pocsync import clock
 from pocsync.core import checks
 from pocsync.core import envelope as dsse
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for
 

@@ -12,7 +12,7 @@ import click
 import pytest
 
 from pocsync.cli.main import cli
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import ENTRIES, LocalFederation, run, sh
 
 
@@ -149,7 +149,7 @@ def test_import_reports_and_quarantines_bad_lines(fed: LocalFederation) -> None:
 def test_import_exits_nonzero_on_refused_ops(fed: LocalFederation, tmp_path: Path) -> None:
     # osce's scope does not cover JPN: a hand-signed change-set with a JPN op is refused on import
     from pocsync.core import changeset as csmod
-    from pocsync.nodedir import NodeDir
+    from pocsync.folder.nodedir import NodeDir
 
     nd = NodeDir.open(fed.data("osce"))
     payload = csmod.build_payload(origin="osce", seq=1, prev=None, hlc="1763800000000-0000", manifest=1,
@@ -245,7 +245,7 @@ def test_cli_reference_is_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     from dataclasses import fields
 
-    from pocsync import config
+    from pocsync.folder import config
 
     example = Path(__file__).parents[2] / "sync.toml.example"
     cfg = config.load(example)
@@ -330,7 +330,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     (w / "ukr.json").write_text(json.dumps(ENTRIES["osce"][1]))
     (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
     (w / "wrong-pw").write_text("not the passphrase\n")
-    from pocsync.shipped_templates import paths as template_paths
+    from pocsync.directory.shipped_templates import paths as template_paths
     no_es = json.loads(template_paths()[0].read_text())
     del no_es["languages"]["es"]
     (w / "tpl-no-es.json").write_text(json.dumps(no_es))

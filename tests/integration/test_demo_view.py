@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pocsync.demo import Demo
-from pocsync.demo_data import SCENARIO
+from pocsync.demo.run import Demo
+from pocsync.demo.data import SCENARIO
 
 pytestmark = pytest.mark.slow
 

@@ -111,7 +111,7 @@ def test_forged_traffic_changes_no_view_and_is_counted(tmp_path: Path, broker: M
         res = run("entry", "put", "--data", fed["osce"].data, "-", input=json.dumps(entry("JPN/technical")), ok=False)
         assert res.exit_code == 2 and "out_of_scope" in res.output and "nothing was committed" in res.output
         # ... so the insider signs it by hand into osce's log: the change-set is accepted, the op refused
-        from pocsync.nodedir import NodeDir
+        from pocsync.folder.nodedir import NodeDir
 
         with fed["osce"].store() as s:
             head = s.replica().state.heads()["osce"]

@@ -46,7 +46,7 @@ def test_a_held_change_notice_speaks_the_language_of_the_entry_that_lists_the_ad
 
 def test_check_start_matching_no_channel_starts_no_campaign(tmp_path: Path) -> None:
     """Found by trying `check start --states ZZZ`: it committed an empty campaign and exited 0."""
-    from pocsync.nodedir import NodeDir
+    from pocsync.folder.nodedir import NodeDir
     from tests.support.cli import ENTRIES, LocalFederation
 
     fed = LocalFederation(tmp_path)

@@ -19,7 +19,7 @@ import pytest
 
 from pocsync.core import envelope as dsse
 from pocsync.core import hlc as hlcmod
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for
 from tests.support.smtp import SmtpServer

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import snapshot as snap
+from pocsync.directory import snapshot as snap
 from pocsync.core import changeset as csmod
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.independent.bundle_verify import BundleError, verify_bundle
 from tests.support.browser import browser, screenshot
 from tests.support.cli import run

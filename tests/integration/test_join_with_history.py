@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for

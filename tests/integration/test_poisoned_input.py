@@ -19,7 +19,7 @@ from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import manifest as mf
 from pocsync.core.seal import seal
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto
 from tests.support.cli import LocalFederation, run
 from tests.support.nodes import Federation, entry, wait_for

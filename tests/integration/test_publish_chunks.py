@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from pocsync.bench.history import chain
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from pocsync.node.daemon import PUBLISH_CHUNK
 from tests.support.cli import run
 from tests.support.nodes import Federation, wait_for

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from pocsync.node.readcache import AUDIT_WINDOW_S
+from pocsync.live.readcache import AUDIT_WINDOW_S
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry
 

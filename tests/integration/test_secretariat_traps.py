@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.adapters import state_code
+from pocsync.directory.adapters import state_code
 from pocsync.errors import EntryError
 from tests.support.cli import LocalFederation, run
 

@@ -17,7 +17,7 @@ import pycountry
 import pyrage
 import pytest
 
-from pocsync import snapshot as snap
+from pocsync.directory import snapshot as snap
 from pocsync.core import jsonc
 from tests.support.browser import browser
 from tests.support.cli import ENTRIES, LocalFederation, run, sh

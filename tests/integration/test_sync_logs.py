@@ -13,7 +13,7 @@ import pytest
 from pocsync.core import changeset as csmod
 from pocsync.core import seal
 from pocsync.core.hlc import next_hlc
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pocsync.core.peerauth import sign_request
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from pocsync.store import Store
 from tests.support import procs
 from tests.support.broker import free_port

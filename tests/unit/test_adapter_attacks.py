@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pocsync import adapters
-from pocsync.adapters import Record
+from pocsync.directory import adapters
+from pocsync.directory.adapters import Record
 from pocsync.errors import ConfigError, SourceError
 
 CSV = b"state,kind,organisation,emails\nAUT,technical,Example CSIRT (fictional),duty@example.org\n"
@@ -50,7 +50,7 @@ def test_extract_from_a_list_never_escapes_as_type_error() -> None:
 
 
 # --- writers: every field untrusted, and the round trip keeps it ---------------------------------
-from pocsync import intake  # noqa: E402
+from pocsync.directory import intake  # noqa: E402
 
 BASE = {"state": "AUT", "kind": "technical", "organisation": "Example CSIRT (fictional)", "emails": ["at@example.org"]}
 

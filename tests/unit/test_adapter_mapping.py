@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import adapters
-from pocsync.adapters import Record
+from pocsync.directory import adapters
+from pocsync.directory.adapters import Record
 from pocsync.errors import ConfigError, EntryError
 
 
@@ -90,7 +90,7 @@ def test_missing_mapping_file_and_unknown_adapter(tmp_path: Path) -> None:
 def test_sources_in_sync_toml(tmp_path: Path) -> None:
     import re
 
-    from pocsync import config
+    from pocsync.folder import config
 
     example = (Path(__file__).parents[2] / "sync.toml.example").read_text()
     block = example[example.index("# [[sources]]"):].split("\n\n")[0]  # the sources block only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pocsync import adapters
+from pocsync.directory import adapters
 from pocsync.errors import SourceError
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from pocsync.core.heads import HeadVector
 from pocsync.core.hlc import HLC
-from pocsync.node.runtime import Runtime
+from pocsync.live.runtime import Runtime
 from pocsync.store import Store
 
 
@@ -46,7 +46,7 @@ def test_an_old_head_vector_replayed_or_retained_does_not_show_its_node_online()
 
 
 def test_heads_of_origins_no_manifest_names_neither_wake_a_pull_nor_make_status_say_ahead() -> None:
-    from pocsync.health import _compare
+    from pocsync.ops.health import _compare
     rt = runtime()
     bogus = HeadVector(node="osce", hlc=str(HLC(int(time.time() * 1000), 0)), manifest=1,
                        heads={"eu": (5, "sha256:e5"), "zz-not-a-member": (10**12, "sha256:x")}, digest="sha256:d",

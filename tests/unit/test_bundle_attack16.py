@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pocsync import history as hist
+from pocsync.directory import history as hist
 from pocsync.core.keys import ed25519_public_b64
 from pocsync.store import Store
 from tests.independent.bundle_verify import BundleError, verify_bundle

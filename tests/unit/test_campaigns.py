@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import campaigns
+from pocsync.directory import campaigns
 from pocsync.errors import ConfigError, EntryError
 from pocsync.store import Store
 from tests.support.fed import T0, Fed, put
@@ -197,7 +197,7 @@ def test_any_order_signs_at_most_one_result_per_mailing_and_never_sent_after_a_r
 
 
 def test_checks_config_and_token_messages(tmp_path: Path) -> None:
-    from pocsync import config
+    from pocsync.folder import config
 
     f = tmp_path / "sync.toml"
     f.write_text('[node]\nid = "eu"\n[checks]\nkinds = ["consular"]\n')

@@ -9,7 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pocsync import campaigns, mail
+from pocsync import mail
+from pocsync.directory import campaigns
 from pocsync.node import check_loop
 from pocsync.store import Store
 from tests.support.fed import T0, Fed, put
@@ -346,7 +347,7 @@ def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(tmp_path: 
     """The loop ran schedule, mailing, the deadline sweep, reports and the reminder in one try block: an
     unexpected error in mailing (anything not a PocsyncError, every second) meant no 'no_response' was ever
     signed, no report delivered and no reminder sent.  Each step is guarded on its own now."""
-    from pocsync.api.peer import RUNTIME
+    from pocsync.live.runtime import RUNTIME
     from pocsync.node.daemon import CLIENT
 
     _, s = _store(tmp_path)

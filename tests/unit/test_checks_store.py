@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pocsync import exports, freshness
-from pocsync.adapters import Mapping
+from pocsync.directory import exports
+from pocsync.directory import freshness
+from pocsync.directory.adapters import Mapping
 from pocsync.core import checks
 from pocsync.core import manifest as mf
 from pocsync.core.changeset import changeset_id

@@ -1,4 +1,4 @@
-"""docs/entry.schema.json, pocsync/core/model.py (receipt rules) and pocsync/intake.py (origin) agree.
+"""docs/entry.schema.json, pocsync/core/model.py (receipt rules) and pocsync/directory/intake.py (origin) agree.
 
 The schema documents the receipt rules for a second implementation; `jsonschema` is used here, in
 the tests only (core.model stays free of validation libraries, ADR 6).  Every vector of
@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pocsync import intake
+from pocsync.directory import intake
 from pocsync.core import model
 from pocsync.errors import EntryError
 

@@ -8,7 +8,8 @@ import json
 
 import vobject
 
-from pocsync import divergence, exports
+from pocsync.directory import divergence
+from pocsync.directory import exports
 
 ENTRY = {"state": "DEU", "kind": "diplomatic", "organisation": "Fictional MFA, cyber (example)",
          "position": "Cyber coordinator", "person": "A. Example", "emails": ["a@example.org", "b@example.org"],

@@ -315,7 +315,7 @@ def test_a_held_change_never_shows_before_its_release_or_approval(actions) -> No
 def test_an_import_sees_its_own_held_put_and_does_not_put_it_again(tmp_path) -> None:
     """sources.own_state counts a held put as this node's last word: a source re-reading the same record every
     interval must not supersede its own held change (restarting the notice and the hold each time)."""
-    from pocsync import sources
+    from pocsync.directory import sources
 
     with Store.create(tmp_path / "s.sqlite", node_id="eu") as s:
         s.install_manifest(FED.manifest, now_ms_=T0)
@@ -343,7 +343,7 @@ def test_switching_the_feature_off_gives_the_merge_without_the_guard(actions) ->
 
 
 def test_held_section_of_sync_toml(tmp_path) -> None:
-    from pocsync import config
+    from pocsync.folder import config
     from pocsync.errors import ConfigError
 
     base = '[node]\nid = "un"\n'

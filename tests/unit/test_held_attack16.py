@@ -72,7 +72,7 @@ def test_the_notifier_mails_and_waits_the_hold_itself_whatever_another_nodes_not
 def test_the_history_marks_a_held_put_that_did_not_take_effect(tmp_path) -> None:
     """The State's history listed a pending redirection as an "applied" put with the attacker's mailbox:
     a PoC reading it took it for the entry in force."""
-    from pocsync import history as hist
+    from pocsync.directory import history as hist
     from pocsync.store import Store
     from tests.unit.test_held import M_ON, HOLD_S, held_change, hold
 
@@ -111,8 +111,8 @@ async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) ->
     from aiohttp.test_utils import TestClient, TestServer
 
     from pocsync.api import held as held_api
-    from pocsync.api.peer import RUNTIME
-    from pocsync.node.held_loop import token_hash
+    from pocsync.live.runtime import RUNTIME
+    from pocsync.tokens import token_hash
     from pocsync.store import Store
     from tests.unit.test_held import M_ON, HOLD_S, held_change
 

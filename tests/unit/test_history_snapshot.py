@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pocsync import history, snapshot as snap
+from pocsync.directory import history
+from pocsync.directory import snapshot as snap
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc

@@ -1,4 +1,4 @@
-"""Properties of the import diff (pocsync.sources.plan): idempotent, order-free, duplicates refused,
+"""Properties of the import diff (pocsync.directory.sources.plan): idempotent, order-free, duplicates refused,
 deletes only of what this source last put."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync import adapters, sources
-from pocsync.adapters import Record
+from pocsync.directory import adapters
+from pocsync.directory import sources
+from pocsync.directory.adapters import Record
 
 MAPPING = adapters.load("json").default_mapping
 KEYS = [("AUT", "technical"), ("AUT", "diplomatic"), ("DEU", "technical"), ("FRA", "diplomatic")]

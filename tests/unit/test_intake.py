@@ -1,4 +1,4 @@
-"""Strict validation at the origin (pocsync.intake).
+"""Strict validation at the origin (pocsync.directory.intake).
 
 All data here is invented: example.org mailboxes, fictional numbers, no real person.
 """
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync import intake
+from pocsync.directory import intake
 from pocsync.core import model
 from pocsync.errors import EntryError
 
@@ -328,7 +328,7 @@ def test_validate_entry_raises_only_entry_error_and_accepted_entries_pass_receip
 
 
 def test_every_demo_entry_passes_strict_validation() -> None:
-    from pocsync.demo_data import SCENARIO
+    from pocsync.demo.data import SCENARIO
 
     for _node, _label, entries in SCENARIO:
         for e in entries:

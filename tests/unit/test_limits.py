@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import aiomqtt
 import pytest
 
-from pocsync import config as cfgmod
+from pocsync.folder import config as cfgmod
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core.envelope import CHANGESET_TYPE

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import config as configmod
+from pocsync.folder import config as configmod
 from pocsync import mail
 from pocsync.errors import ConfigError, MailError
 from tests.support.smtp import SmtpServer

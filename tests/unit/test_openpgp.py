@@ -19,7 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync import exports, intake, openpgp
+from pocsync.directory import exports
+from pocsync.directory import intake
+from pocsync.directory import openpgp
 from pocsync.core import model
 
 FIX = Path(__file__).parents[1] / "fixtures" / "openpgp"
@@ -202,7 +204,7 @@ def test_exports_round_trip_the_public_key() -> None:
 @pytest.mark.parametrize("name", ["json", "csv", "vcard", "ldif"])
 def test_every_export_format_reads_back_with_the_public_key(name: str) -> None:
     """Export with the adapter, read back and map as `entry import` does, validate at the origin again."""
-    from pocsync import adapters as adaptersmod
+    from pocsync.directory import adapters as adaptersmod
 
     adapter = adaptersmod.load(name)
     data = adapter.write(ROWS)

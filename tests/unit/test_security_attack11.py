@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pocsync import exports, logs, tokens
+from pocsync import tokens
+from pocsync.directory import exports
+from pocsync.ops import logs
 from pocsync.store import Store
 from pocsync.store import sqlite as sq
 from tests.support.fed import T0, Fed, put

@@ -17,7 +17,10 @@ import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync import exports, freetext, intake, logs
+from pocsync.directory import exports
+from pocsync.directory import freetext
+from pocsync.directory import intake
+from pocsync.ops import logs
 from pocsync.errors import EntryError
 from tests.support.cli import run
 

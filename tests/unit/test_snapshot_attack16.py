@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pocsync import snapshot as snap
+from pocsync.directory import snapshot as snap
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf

@@ -24,7 +24,7 @@ from pocsync.core.changeset import changeset_id
 from pocsync.core.envelope import parse as parse_env
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import EntryError, ManifestError
-from pocsync.shipped_templates import shipped
+from pocsync.directory.shipped_templates import shipped
 from tests.support.fed import T0, Fed, edit, edit_unchecked
 
 FED = Fed()

@@ -3,7 +3,7 @@
 Used by ``pocsync entry import`` and by the daemon's source loop (``[[sources]]``).  The rules
 (ADR 6, amended):
 
-* Every record passes :func:`pocsync.intake.validate_entry` and the node's scope at the next seq
+* Every record passes :func:`pocsync.directory.intake.validate_entry` and the node's scope at the next seq
   (the rule every peer applies) before anything is signed.  An invalid record is reported by its
   source reference and field, and skipped; the valid ones go on.  With ``strict`` any invalid
   record refuses the whole import.  A key given by two records is invalid in both.
@@ -29,8 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from pocsync import adapters, intake
-from pocsync.adapters import Adapter, Mapping, Record
+from pocsync.directory import adapters
+from pocsync.directory import intake
+from pocsync.directory.adapters import Adapter, Mapping, Record
 from pocsync.errors import EntryError, PocsyncError, SourceError
 
 META_PREFIX = "source:"

@@ -35,7 +35,8 @@ import phonenumbers
 import pycountry
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
-from pocsync import freetext, openpgp
+from pocsync.directory import freetext
+from pocsync.directory import openpgp
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import ZERO
 from pocsync.errors import EntryError, MalformedJSON
@@ -263,8 +264,8 @@ def _strict_json(where: _Where, e: dict[str, Any]) -> None:
 
 
 def _free_text(where: _Where, value: Any, field: str, top: str) -> None:
-    """Every string of the entry obeys :mod:`pocsync.freetext` (issue 11, case 13); ``public_key`` is
-    printable ASCII armor, checked by :mod:`pocsync.openpgp` instead."""
+    """Every string of the entry obeys :mod:`pocsync.directory.freetext` (issue 11, case 13); ``public_key`` is
+    printable ASCII armor, checked by :mod:`pocsync.directory.openpgp` instead."""
     if top == "public_key" and field:
         return
     if isinstance(value, str):

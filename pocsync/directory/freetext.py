@@ -10,7 +10,7 @@ an entry — is any sequence of Unicode scalar values EXCEPT:
   LRM, RLM and ALM stay allowed: right-to-left names need them and they reorder nothing);
 * lone surrogates U+D800–U+DFFF and the noncharacters U+FFFE and U+FFFF.
 
-The origin refuses such text (:func:`problem`, used by :mod:`pocsync.intake`); receivers do not
+The origin refuses such text (:func:`problem`, used by :mod:`pocsync.directory.intake`); receivers do not
 validate (ADR 6), so every renderer also passes text through :func:`clean` (CSV, vCard) or escapes it
 (:func:`escape_json`) — whatever a member node signed.
 """

@@ -37,7 +37,7 @@ RESULTS = ("sent", "acknowledged", "no_response", "bounced", "answered", "no_ans
 #: invalid (the address does not validate at send time)
 STATUSES = ("pending", "sending", "sent", "acknowledged", "no_response", "bounced", "skipped", "invalid")
 LANGUAGES = ("en", "fr", "es")
-MESSAGES = Path(__file__).parent / "messages"
+MESSAGES = Path(__file__).parent.parent / "messages"  # pocsync/messages
 _LANGUAGE_NAMES = {"english": "en", "anglais": "en", "inglés": "en", "ingles": "en", "french": "fr",
                    "français": "fr", "francais": "fr", "francés": "fr", "frances": "fr", "spanish": "es",
                    "espagnol": "es", "español": "es", "espanol": "es", "castellano": "es"}
@@ -175,7 +175,7 @@ def holds_channel(c: dict[str, Any], *, now_ms: int, window_ms: int) -> bool:
 
 
 def scope_covers(store: Any) -> Callable[[str], bool]:
-    from pocsync.sources import scope_check
+    from pocsync.directory.sources import scope_check
 
     return scope_check(store)
 

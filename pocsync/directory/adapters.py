@@ -1,13 +1,13 @@
 """Adapters: how a secretariat's existing directory becomes pocsync entries, and back.
 
-An adapter is a class found through the entry-point group ``pocsync.adapters`` (so another
+An adapter is a class found through the entry-point group ``pocsync.directory.adapters`` (so another
 package can add one).  It reads a source into :class:`Record` objects — each a flat or nested
 dict of the source's own fields with a *source reference* (``file:line``, a DN, an id) that every
 error names — and may write the merged view back in its format.  A :class:`Mapping` (a TOML
 file, or the adapter's built-in default) says which source field becomes which entry field, how
 the kind is decided, which records qualify, which ``network`` the source stands for, and defaults;
 :func:`map_record` applies it.  The result then passes the strict checks of
-:mod:`pocsync.intake`, like any hand-made entry.
+:mod:`pocsync.directory.intake`, like any hand-made entry.
 
 Errors: a source that cannot be read at all raises :class:`~pocsync.errors.SourceError`; a record
 that cannot be mapped raises :class:`~pocsync.errors.EntryError` naming ``record`` and ``field``.

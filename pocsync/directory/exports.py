@@ -4,7 +4,7 @@ Pure functions over view rows as ``Store.entries()`` returns them.  Every field 
 validation the origin ran (receivers do not validate: ADR 6), so every writer — these and the regional
 adapters' writers — goes through the guards of this module (issue 11, cases 4 and 13):
 
-* :func:`safe_text` — free text with the code points :mod:`pocsync.freetext` forbids replaced by U+FFFD;
+* :func:`safe_text` — free text with the code points :mod:`pocsync.directory.freetext` forbids replaced by U+FFFD;
 * :func:`safe_cell` — a spreadsheet cell: ``safe_text``, then a leading ``'`` when the cell could run as
   a formula (it starts, after any white space, with ``=``, ``+``, ``-``, ``@``, TAB or CR).  A ``phones``
   cell keeps its leading ``+`` only when every number in it is a valid E.164 number;
@@ -24,7 +24,7 @@ from typing import Any
 
 import vobject
 
-from pocsync import freetext
+from pocsync.directory import freetext
 from pocsync.core.hlc import HLC, is_hlc
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",

@@ -158,9 +158,9 @@ class ReadCache:
         return content, rows
 
     async def freshness(self, now_ms: int) -> dict[str, dict[str, Any]]:
-        """:func:`pocsync.freshness.by_key` of the whole view, kept for one data_version and one second of
+        """:func:`pocsync.directory.freshness.by_key` of the whole view, kept for one data_version and one second of
         the node's clock (overdue is judged against the clock, PROTOCOL.md §15.5)."""
-        from pocsync import freshness
+        from pocsync.directory import freshness
 
         gen = await self.fresh()
         k = (gen, now_ms // 1000)

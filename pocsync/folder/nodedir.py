@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from pocsync import config as cfgmod
-from pocsync import keyfiles
+from pocsync.folder import config as cfgmod
+from pocsync.folder import keyfiles
 from pocsync.core.keys import ed25519_public_b64, es256_public_jwk, x25519_public_b64
 from pocsync.core.manifest import NODE_ID_RE
 from pocsync.errors import ConfigError, KeyFileError, SigningRefused

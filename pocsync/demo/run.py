@@ -32,13 +32,15 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from pocsync import intake, keyfiles, tokens
+from pocsync import tokens
+from pocsync.directory import intake
+from pocsync.folder import keyfiles
 from pocsync.core import manifest as mf
 from pocsync.core import opkinds
 from pocsync.core.keys import ed25519_public_b64
-from pocsync.demo_data import ORGS, SCOPES, SCENARIO
+from pocsync.demo.data import ORGS, SCOPES, SCENARIO
 from pocsync.errors import PocsyncError
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from pocsync.store import Store
 
 NODES = ("un", "eu", "osce", "arf")
@@ -109,7 +111,7 @@ class Demo:
 
     def publish_templates(self) -> None:
         """The UN node signs the shipped communication templates (PROTOCOL.md §18), as `template publish --shipped`."""
-        from pocsync.shipped_templates import shipped
+        from pocsync.directory.shipped_templates import shipped
 
         nd = self.nodes["un"].nd
         ops = [{"op": "template", "key": tid, "template": doc} for tid, doc in sorted(shipped().items())]

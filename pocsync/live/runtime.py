@@ -4,7 +4,7 @@ It also keeps what this node knows of every other node (:class:`NodeContact`): t
 contact over any transport, the first failure since, the retained MQTT status and the last head
 vector announced — from which ``health`` derives online / offline since / never seen, and judges
 convergence on heads and fresh digests.  Sync events are logged here at INFO as structured records
-(``pocsync.logs`` writes them as JSON lines), with ids, seqs and reasons only — never entry content.
+(``pocsync.ops.logs`` writes them as JSON lines), with ids, seqs and reasons only — never entry content.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aiohttp import web
+
 from pocsync import clock
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
@@ -27,8 +29,8 @@ from pocsync.core.hlc import HLC, next_hlc
 from pocsync.core.replica import Outcome
 from pocsync.core.opkinds import unsupported
 from pocsync.errors import ManifestError, SigningRefused
-from pocsync.nodedir import NodeDir
-from pocsync.node.worker import StoreWorker
+from pocsync.folder.nodedir import NodeDir
+from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
 
 log = logging.getLogger("pocsync.sync")
@@ -106,7 +108,7 @@ class Runtime:
 
     def _store_version(self) -> int:
         if self._watch is None:
-            from pocsync.node.readcache import StoreWatch
+            from pocsync.live.readcache import StoreWatch
 
             path = getattr(self.cfg, "store_path", None)
             if path is None:  # no store file (a test double): never cached
@@ -357,3 +359,7 @@ class Runtime:
     def open(self, blob: bytes, *, context: str) -> seal.Opened:
         return seal.open_sealed(blob, me=self.me, key=self.nd.sealing_key(), context=context,
                                 max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = http.sealed_batch_cap
+
+
+#: The aiohttp application key under which a node's handlers find its Runtime.
+RUNTIME = web.AppKey("runtime", Runtime)

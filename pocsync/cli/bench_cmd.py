@@ -57,5 +57,5 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, hi
         sys.exit(1)
 
 
-if __name__ == "__main__":  # python -m pocsync.bench.command: the same command without the full CLI
+if __name__ == "__main__":  # python -m pocsync.cli.bench_cmd: the same command without the full CLI
     bench_cmd(prog_name="pocsync bench")

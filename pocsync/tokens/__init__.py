@@ -305,3 +305,8 @@ def renew(c: Claims, *, issuer: str, kid: str, key: EllipticCurvePrivateKey, man
                              reason="issuer_out_of_scope")
     return issue_token(issuer=issuer, kid=kid, key=key, subject=c.subject, scope=c.scope, now_s=now_s, ttl_s=ttl_s,
                        auth_time=c.auth_time, audience=audience, exp=min(now_s + ttl_s, limit))
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 of a token, as held-change objections record who objected (never the token itself)."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()

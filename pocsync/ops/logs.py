@@ -79,7 +79,7 @@ class JsonLines(logging.Formatter):
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
                "level": record.levelname.lower(), "logger": record.name, "msg": redact(one_line(record.getMessage()))}
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):  # structured sync events (pocsync.node.runtime.event): redacted too
+        if isinstance(fields, dict):  # structured sync events (pocsync.live.runtime.event): redacted too
             out.update({k: _redact_value(v) for k, v in fields.items() if k not in out})
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))

@@ -1,0 +1,1 @@
+"""A local federation on embedded defaults (pocsync demo)."""

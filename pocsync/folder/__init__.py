@@ -1,0 +1,1 @@
+"""A node's folder on disk: its layout, sync.toml and key files."""
