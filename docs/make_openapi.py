@@ -86,7 +86,7 @@ history_op = {"type": "object", "required": ["key", "op", "origin", "seq", "cs_i
                                      "field": STR, "change": {"enum": ["added", "changed", "removed"]},
                                      "before": {}, "after": {}}}}}}}}
 history_schema = {"type": "object", "required": ["format", "state", "node", "digest", "keys", "ops", "current", "records"],
-                  "properties": {"format": {"const": "pocsync.directory.history/v1"}, "state": STR, "node": STR, "digest": STR,
+                  "properties": {"format": {"const": "pocsync.history/v1"}, "state": STR, "node": STR, "digest": STR,
                                  "manifest": {"type": ["integer", "null"]}, "keys": STRS,
                                  "ops": {"type": "array", "items": history_op}, "refused": {"type": "integer"},
                                  "current": {"type": "array", "items": {"type": "object"}},
@@ -184,7 +184,7 @@ doc = {
             "The same history with the signed change-sets that hold those ops and every manifest version "
             "(verifiable without this node, PROTOCOL.md §17.2)", {
                 "200": ok({"type": "object", "required": ["format", "state", "history", "changesets", "manifests"],
-                           "properties": {"format": {"const": "pocsync.directory.history-bundle/v1"}, "state": STR,
+                           "properties": {"format": {"const": "pocsync.history-bundle/v1"}, "state": STR,
                                           "node": STR, "created_at": STR, "history": history_schema,
                                           "changesets": STRS, "manifests": STRS, "other_states": STRS}}), **ERR},
             params=[{"name": "state", "in": "path", "required": True, "schema": STR}], tag="history")},

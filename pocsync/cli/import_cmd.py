@@ -206,7 +206,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
 @click.command("adapters")
 @json_option
 def adapters_cmd(as_json: bool) -> None:
-    """The installed adapters (entry-point group pocsync.directory.adapters): what each reads and writes."""
+    """The installed adapters (entry-point group pocsync.adapters): what each reads and writes."""
     rows = []
     for name in sorted(adapters.available()):
         try:

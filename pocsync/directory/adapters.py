@@ -1,6 +1,6 @@
 """Adapters: how a secretariat's existing directory becomes pocsync entries, and back.
 
-An adapter is a class found through the entry-point group ``pocsync.directory.adapters`` (so another
+An adapter is a class found through the entry-point group ``pocsync.adapters`` (so another
 package can add one).  It reads a source into :class:`Record` objects — each a flat or nested
 dict of the source's own fields with a *source reference* (``file:line``, a DN, an id) that every
 error names — and may write the merged view back in its format.  A :class:`Mapping` (a TOML

@@ -25,8 +25,8 @@ from typing import Any
 from pocsync.core import jsonc, model, opkinds
 from pocsync.errors import EntryError, PocsyncError
 
-BUNDLE_FORMAT = "pocsync.directory.history-bundle/v1"
-HISTORY_FORMAT = "pocsync.directory.history/v1"
+BUNDLE_FORMAT = "pocsync.history-bundle/v1"
+HISTORY_FORMAT = "pocsync.history/v1"
 
 
 def hlc_time(hlc: str) -> str | None:

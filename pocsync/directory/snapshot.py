@@ -3,12 +3,12 @@
 Format (PROTOCOL.md §17.3, ADR 32): an age file (age-encryption.org/v1, to a passphrase or to X25519
 recipients) whose plaintext is the canonical JSON **container**
 
-    {"format": "pocsync.directory.snapshot-file/v1", "snapshot": "<DSSE envelope>", "manifests": ["<manifest envelope>", …]}
+    {"format": "pocsync.snapshot-file/v1", "snapshot": "<DSSE envelope>", "manifests": ["<manifest envelope>", …]}
 
-The snapshot envelope (payloadType ``application/vnd.pocsync.directory.snapshot+json``) is signed by the node's
+The snapshot envelope (payloadType ``application/vnd.pocsync.snapshot+json``) is signed by the node's
 current signing key (as a peer request is, §13.2) over the payload
 
-    {"type": "pocsync.directory.snapshot/v1", "node", "taken_at", "taken_ms", "manifest", "manifest_id", "digest",
+    {"type": "pocsync.snapshot/v1", "node", "taken_at", "taken_ms", "manifest", "manifest_id", "digest",
      "heads", "entries": [...], "records": [...]}
 
 and ``manifests`` is the node's manifest chain (every installed version).  :func:`verify` anchors the
@@ -40,9 +40,9 @@ from pocsync.core.keys import ed25519_public_from_b64, root_keyid
 from pocsync.core.merge import view_digest
 from pocsync.errors import KeyFileError, PocsyncError, SignatureError
 
-SNAPSHOT_TYPE = "application/vnd.pocsync.directory.snapshot+json"
-SNAPSHOT_PAYLOAD = "pocsync.directory.snapshot/v1"
-CONTAINER_FORMAT = "pocsync.directory.snapshot-file/v1"
+SNAPSHOT_TYPE = "application/vnd.pocsync.snapshot+json"
+SNAPSHOT_PAYLOAD = "pocsync.snapshot/v1"
+CONTAINER_FORMAT = "pocsync.snapshot-file/v1"
 MAX_FILE_BYTES = 64 << 20  # an encrypted snapshot file, read before decryption
 MAX_PLAIN_BYTES = 64 << 20
 PASSPHRASE_BITS = 160  # a generated passphrase: 32 base32 characters (5 bits each)

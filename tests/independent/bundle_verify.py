@@ -128,7 +128,7 @@ def check_derived(h: dict, state: str) -> None:
 
 def verify_bundle(data: bytes, root_pub_b64: str) -> dict[str, Any]:
     b = p.strict_json(data)
-    if not isinstance(b, dict) or b.get("format") != "pocsync.directory.history-bundle/v1":
+    if not isinstance(b, dict) or b.get("format") != "pocsync.history-bundle/v1":
         raise BundleError("not a history bundle")
     state = b["state"]
     m = verify_chain([x.encode() for x in b["manifests"]], root_pub_b64)

@@ -12,7 +12,7 @@ from typing import Any
 from tests.independent import protocol as p
 from tests.independent.bundle_verify import BundleError, verify_chain
 
-SNAPSHOT_TYPE = "application/vnd.pocsync.directory.snapshot+json"
+SNAPSHOT_TYPE = "application/vnd.pocsync.snapshot+json"
 
 
 def _utc(ms: int) -> str:
@@ -26,7 +26,7 @@ def _utc(ms: int) -> str:
 def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
     c = p.strict_json(plain)  # step 2
     if not isinstance(c, dict) or set(c) != {"format", "snapshot", "manifests"} \
-            or c["format"] != "pocsync.directory.snapshot-file/v1":
+            or c["format"] != "pocsync.snapshot-file/v1":
         raise BundleError("not a snapshot container")
     last = verify_chain([m.encode() for m in c["manifests"]], root_pub_b64)  # step 3
     payload, sigs = p.envelope(c["snapshot"].encode(), SNAPSHOT_TYPE)  # step 4
@@ -42,7 +42,7 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
     if key is None or not p.ed_ok(key, sig, SNAPSHOT_TYPE, payload):
         raise BundleError("the snapshot's signature does not verify")
     s = p.strict_json(payload)  # step 5
-    if s.get("type") != "pocsync.directory.snapshot/v1" or s.get("node") != node_id:
+    if s.get("type") != "pocsync.snapshot/v1" or s.get("node") != node_id:
         raise BundleError("wrong type or node")
     if s.get("manifest") != last.version or s.get("manifest_id") != last.id:
         raise BundleError("taken under another manifest than the chain's last")

@@ -1,4 +1,4 @@
-"""Regional formats: the CSV adapter, found through the pocsync.directory.adapters entry point."""
+"""Regional formats: the CSV adapter, found through the pocsync.adapters entry point."""
 
 from __future__ import annotations
 
