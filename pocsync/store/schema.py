@@ -162,6 +162,6 @@ def apply(conn: Any, n: int) -> None:
     """Run migration ``n`` (0-based) on ``conn`` inside the caller's open transaction."""
     if not conn.in_transaction:
         raise RuntimeError("a migration runs inside the store's transaction")
-    MIGRATIONS[n](Database(conn))
+    MIGRATIONS[n](Database(conn, recursive_triggers=False, execute_plugins=False))  # leave the connection as it is
     if not conn.in_transaction:  # a library that committed would split the migration: refuse to go on
         raise RuntimeError(f"migration {n + 1} ended the store's transaction")

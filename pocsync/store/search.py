@@ -62,11 +62,13 @@ def _row_sql(e: str) -> str:
 
 def _triggers() -> list[str]:
     cols = ", ".join(COLUMNS)
-    insert = f"INSERT INTO view_search (key, {cols}) SELECT new.key, {_row_sql('new.entry')} WHERE json_valid(new.entry);"
+    insert = (f"INSERT INTO view_search (key, {cols}) SELECT new.key, {_row_sql('new.entry')}"
+              " WHERE json_valid(new.entry);")
     return [
         "CREATE TRIGGER view_index_bi BEFORE INSERT ON view BEGIN DELETE FROM view_search WHERE key = new.key; END",
         f"CREATE TRIGGER view_index_ai AFTER INSERT ON view BEGIN {insert} END",
-        f"CREATE TRIGGER view_index_au AFTER UPDATE ON view BEGIN DELETE FROM view_search WHERE key = old.key; {insert} END",
+        f"CREATE TRIGGER view_index_au AFTER UPDATE ON view BEGIN DELETE FROM view_search WHERE key = old.key;"
+        f" {insert} END",
         "CREATE TRIGGER view_index_ad AFTER DELETE ON view BEGIN DELETE FROM view_search WHERE key = old.key; END",
     ]
 

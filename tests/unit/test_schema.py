@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.store import Store
-from pocsync.store import schema
+from pocsync.store import Store, schema
 from pocsync.store import search as fts
 from tests.support.fed import T0, Fed, put
 
@@ -44,7 +43,7 @@ def columns(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
 def v7_store(path: Path) -> None:
     """A store at schema version 7 as the raw-SQL migrations made it (deployed stores)."""
     conn = sqlite3.connect(path)
-    for kind, name, _tbl, sql in json.loads(V7.read_text()):
+    for _kind, name, _tbl, sql in json.loads(V7.read_text()):
         if sql is not None and name != "sqlite_sequence":
             conn.execute(sql)
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '7'), ('node_id', 'eu')")
