@@ -11,6 +11,13 @@ touches them): an insert (also ``INSERT OR REPLACE``, whose implicit delete fire
 ``recursive_triggers`` is on: hence the ``BEFORE INSERT`` trigger), an update and a delete of a view row.
 ``view_search`` has an ``INTEGER PRIMARY KEY``, so the index's rowids survive a ``VACUUM`` (the view's
 implicit rowids would not).
+
+Cost: a write statement on ``view`` now also writes an FTS5 segment.  SQLite opens a statement savepoint for
+a statement with triggers, and FTS5 flushes its pending terms at every savepoint, so the index is written
+once per view row, not once per transaction: about 0.2 ms per view row on the 2-core test machine (20 µs
+without the index), i.e. some 0.1 s for a directory of 400 entries re-derived.  On 400 entries a search
+matching a few takes 0.3 ms, one matching half of them 3-6 ms (ranking every match); the API keeps the answer
+per view digest and query (pocsync/live/readcache.py).
 """
 
 from __future__ import annotations
