@@ -15,6 +15,7 @@ and the triggers that keep the search index in step with the view (migration 8, 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -158,7 +159,7 @@ MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def apply(conn: Any, n: int) -> None:
+def apply(conn: sqlite3.Connection, n: int) -> None:
     """Run migration ``n`` (0-based) on ``conn`` inside the caller's open transaction."""
     if not conn.in_transaction:
         raise RuntimeError("a migration runs inside the store's transaction")
