@@ -114,3 +114,33 @@ def test_searches_are_audited_with_their_q(node: Federation, tok: str) -> None:
         return any(r["action"] == "entries.list" and probe in r["target"] for r in rows)
 
     wait_for(audited, 15, "the search's audit row")
+
+
+def test_the_poc_page_searches_as_one_types(node: Federation, tok: str) -> None:
+    from playwright.sync_api import expect
+
+    from tests.support.browser import browser
+
+    with browser() as b:
+        page = b.new_context(locale="fr-FR").new_page()
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(node["eu"].url + "/")
+        page.fill("#token", tok)
+        page.click("#signin-btn")
+        rows = page.locator("#results tbody tr")
+        expect(rows).to_have_count(3)
+        page.locator("#q").press_sequentially("lagez")  # no button: the search runs after a pause in typing
+        expect(rows).to_have_count(1)
+        expect(rows).to_contain_text("Bundesamt für Beispielschutz")
+        page.fill("#q", "Allemagne")  # a State's name in the page's language
+        page.click("#search-btn")
+        expect(rows).to_have_count(1)
+        expect(rows).to_contain_text("Example Foreign Office")
+        page.fill("#q", '"NEAR(-:*')
+        page.click("#search-btn")
+        expect(rows).to_have_count(1)
+        expect(page.locator("#count")).to_contain_text("0")
+        assert errors == []

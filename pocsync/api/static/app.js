@@ -322,9 +322,19 @@ function entryRow(row) {
 // notes; every word, also as the start of a word; best matches first). Typing searches after a short pause;
 // only the answer to the latest request is shown.
 let searchSeq = 0, typing = null;
+// The node knows State names in English only: a search that is exactly a State's name in the page's language
+// ("Allemagne") asks for that State's entries instead.
+const folded = (text) => String(text).normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().trim();
+function localState(q) {
+  if (!regionNames || LANG === "en") return null;
+  const want = folded(q);
+  return Object.keys(ALPHA3_TO_2).find((code) => folded(stateName(code)) === want) || null;
+}
 async function search() {
   const p = new URLSearchParams();
   for (const k of ["q", "state", "kind", "network"]) { const v = $(k).value.trim(); if (v) p.set(k, v); }
+  const code = p.has("q") && !p.has("state") ? localState(p.get("q")) : null;
+  if (code) { p.delete("q"); p.set("state", code); }
   p.set("per_page", "500");
   const tb = $("results").querySelector("tbody");
   const seq = ++searchSeq;
