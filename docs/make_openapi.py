@@ -142,7 +142,11 @@ doc = {
                       headers={"ETag": {"schema": STR}}),
             "304": {"description": "Not modified (If-None-Match matched the ETag)"}, **ERR},
             params=[q("state", STR, "ISO 3166-1 alpha-3"), q("kind", {"enum": ["diplomatic", "technical"]}, "kind"),
-                    q("network", STR, "regional network"), q("q", STR, "free text"),
+                    q("network", STR, "regional network"), q("q", {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "[^\\s\\x1c-\\x1f\\x85]"},
+                      "full-text search of the State (code and English names), kind, organisation, position, "
+                      "person, networks and notes (not the e-mail addresses or phone numbers): every word must "
+                      "occur, as a word or the start of one; search syntax is not interpreted. Matches come best "
+                      "first. Empty (after trimming) or over 200 characters: 400"),
                     q("page", {"type": "integer", "minimum": 1}, "page, from 1"),
                     q("per_page", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
                     {"name": "If-None-Match", "in": "header", "required": False, "schema": STR}])},

@@ -1,7 +1,7 @@
 """The PoC directory API (issue 4, DESIGN §6).  Only PoC tokens (scope ``directory``) read entries.
 
-* ``GET /v1/entries`` — filters ``state``, ``kind``, ``network``, ``q``; ``page``/``per_page``;
-  ETag from the view digest and the query, ``If-None-Match`` → 304.
+* ``GET /v1/entries`` — filters ``state``, ``kind``, ``network``, ``q`` (full-text search, matches best first:
+  pocsync/store/search.py); ``page``/``per_page``; ETag from the view digest and the query, ``If-None-Match`` → 304.
 * ``GET /v1/entries/{state}/{kind}`` — the entry with provenance: winning origin, change-set id,
   hlc, author, and every other origin's latest version.
 * ``GET /v1/divergences`` — keys whose origins' versions differ, field by field.
@@ -33,7 +33,7 @@ from pocsync.api.problems import problem
 from pocsync.core import jsonc
 from pocsync.errors import PocsyncError
 from pocsync.live import readcache
-from pocsync.store import Store
+from pocsync.store import Store, search
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)
 # Renewals and sign-ins mint tokens (each a new jti, each renewal a deny-list row): limited per subject, or one
@@ -83,12 +83,27 @@ def _matches(row: dict[str, Any], q: dict[str, str]) -> bool:
         return False
     if "network" in q and q["network"] not in (e.get("networks") or []):
         return False
-    if "q" in q:
-        needle = q["q"].casefold()
-        hay = " ".join(str(v) for k, v in e.items() if k != "holder_epoch").casefold() + " " + row["key"].casefold()
-        if needle not in hay:
-            return False
     return True
+
+
+def _query(request: web.Request) -> dict[str, str] | web.Response:
+    """The filters of GET /v1/entries; ``q`` trimmed, or a 400 naming it when empty or too long."""
+    q = {k: v for k, v in request.query.items() if k in ("state", "kind", "network") and v}
+    if "q" in request.query:
+        try:
+            q["q"] = search.check_query(request.query["q"])
+        except search.SearchError as exc:
+            return problem(400, "bad request", f"query parameter q: {exc.message}", reason="bad_request")
+    return q
+
+
+async def _selected(request: web.Request, rows_all: list[dict[str, Any]], q: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows matching the filters; with ``q``, the full-text search's matches, best first (store/search.py)."""
+    if "q" not in q:
+        return [r for r in rows_all if _matches(r, q)]
+    ranked = await request.app[RUNTIME].worker.run(lambda s: search.search(s.conn, q["q"]))
+    by_key = {r["key"]: r for r in rows_all}
+    return [by_key[k] for k in ranked if k in by_key and _matches(by_key[k], q)]
 
 
 def _public(row: dict[str, Any], listed_by: list[str]) -> dict[str, Any]:
@@ -113,7 +128,9 @@ async def list_entries(request: web.Request) -> web.Response:
     claims = await _reader(request)
     if isinstance(claims, web.Response):
         return claims
-    q = {k: v for k, v in request.query.items() if k in ("state", "kind", "network", "q") and v}
+    q = _query(request)
+    if isinstance(q, web.Response):
+        return q
     try:
         page = max(1, int(request.query.get("page", "1")))
         per_page = min(MAX_PER_PAGE, max(1, int(request.query.get("per_page", "100"))))
@@ -132,7 +149,7 @@ async def list_entries(request: web.Request) -> web.Response:
     if hit is None:
         tag = f"{digest}|{listing}|{overdue}|{sorted(q.items())}|{page}|{per_page}"
         etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
-        rows = [r for r in rows_all if _matches(r, q)]
+        rows = await _selected(request, rows_all, q)
         start = (page - 1) * per_page
         nets = cache.networks
         body = {"entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start:start + per_page]],

@@ -29,13 +29,18 @@ class NodeConfig:
     contact_email: str = ""  # the secretariat's own address: reports and reminders go there
 
 
+_CORE_LIMITS = Limits()  # the one owner of the limits' defaults is the core (pocsync.core.replica.Limits)
+
+
 @dataclass(frozen=True)
 class LimitsConfig:
-    max_envelope_bytes: int = 256 * 1024
-    max_clock_skew_seconds: int = 300
-    max_parked_per_origin: int = 32
-    max_parked: int = 256
-    max_parked_bytes: int = 16 * 1024 * 1024
+    """sync.toml ``[limits]``: the core's :class:`Limits`, with the clock skew in seconds; defaults from the core."""
+
+    max_envelope_bytes: int = _CORE_LIMITS.max_envelope_bytes
+    max_clock_skew_seconds: int = _CORE_LIMITS.max_clock_skew_ms // 1000
+    max_parked_per_origin: int = _CORE_LIMITS.max_parked_per_origin
+    max_parked: int = _CORE_LIMITS.max_parked
+    max_parked_bytes: int = _CORE_LIMITS.max_parked_bytes
 
     def core(self) -> Limits:
         return Limits(max_envelope_bytes=self.max_envelope_bytes,

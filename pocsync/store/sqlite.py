@@ -45,7 +45,8 @@ from pocsync.core.replica import (
     Replica,
 )
 from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
-from pocsync.store.schema import MIGRATIONS, SCHEMA_VERSION
+from pocsync.store import schema
+from pocsync.store.schema import SCHEMA_VERSION
 
 # The quarantine is a bounded record of what this node refused (issue 11, ADR 14): one row per distinct
 # item (sha256 of its bytes) with a count, its reason, true size and first bytes.  The whole item is kept
@@ -476,8 +477,7 @@ class Store:
                 raise StoreError(f"store schema v{current} is newer than this pocsync (v{SCHEMA_VERSION}); upgrade",
                                  reason="schema_too_new")
             for n in range(current, SCHEMA_VERSION):
-                for stmt in MIGRATIONS[n]:
-                    self.conn.execute(stmt)
+                schema.apply(self.conn, n)
                 self.set_meta("schema_version", str(n + 1))
 
     @contextlib.contextmanager

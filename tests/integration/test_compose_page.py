@@ -364,7 +364,7 @@ def test_the_page_speaks_french_and_spanish(fed: Federation) -> None:
         page.fill("#token", poc(fed, "eu", "DEU/technical"))
         page.click("#signin-btn")
         expect(page.locator("#search-btn")).to_have_text("Rechercher")
-        expect(page.locator("#q")).to_have_attribute("placeholder", "Rechercher un organisme, une personne, une adresse…")
+        expect(page.locator("#q")).to_have_attribute("placeholder", "Rechercher par État, organisme, fonction, personne ou réseau…")
         expect(page.locator("#results tbody")).to_contain_text("Allemagne")  # Intl names in French
         page.goto(url + "/#/entry/FRA%2Ftechnical")
         expect(page.locator("#entry-title")).to_have_text("France (FRA)")

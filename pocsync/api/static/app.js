@@ -318,16 +318,32 @@ function entryRow(row) {
   tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
   return tr;
 }
+// q is the node's full-text search (GET /v1/entries?q=: State, organisation, position, person, networks,
+// notes; every word, also as the start of a word; best matches first). Typing searches after a short pause;
+// only the answer to the latest request is shown.
+let searchSeq = 0, typing = null;
+// The node knows State names in English only: a search that is exactly a State's name in the page's language
+// ("Allemagne") asks for that State's entries instead.
+const folded = (text) => String(text).normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().trim();
+function localState(q) {
+  if (!regionNames || LANG === "en") return null;
+  const want = folded(q);
+  return Object.keys(ALPHA3_TO_2).find((code) => folded(stateName(code)) === want) || null;
+}
 async function search() {
   const p = new URLSearchParams();
   for (const k of ["q", "state", "kind", "network"]) { const v = $(k).value.trim(); if (v) p.set(k, v); }
+  const code = p.has("q") && !p.has("state") ? localState(p.get("q")) : null;
+  if (code) { p.delete("q"); p.set("state", code); }
   p.set("per_page", "500");
   const tb = $("results").querySelector("tbody");
+  const seq = ++searchSeq;
   let data;
   try { data = await api("/v1/entries?" + p.toString()); } catch (e) {
-    if (current) { tb.replaceChildren(); $("count").textContent = safe(e.message); }
+    if (current && seq === searchSeq) { tb.replaceChildren(); $("count").textContent = safe(e.message); }
     return;
   }
+  if (seq !== searchSeq) return;
   tb.replaceChildren(...data.entries.map(entryRow));
   if (!data.entries.length) {
     const tr = el("tr"); const td = el("td", T("No entry matches this search."), "empty"); td.colSpan = 8;
@@ -468,7 +484,8 @@ window.pocsync = { HOOKS, TRANSLATIONS, LANGUAGES, T, Tn, N, api, el, safe, own,
 
 $("signin-btn").addEventListener("click", () => { signIn(); });
 $("token").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) signIn(); });
-$("filters").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+$("filters").addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(typing); search(); });
+$("q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { if (current) search(); }, 300); });
 $("clear-btn").addEventListener("click", () => { for (const k of ["q", "state", "kind", "network"]) $(k).value = ""; search(); });
 $("back").addEventListener("click", (e) => { e.preventDefault(); location.hash = ""; });
 window.addEventListener("hashchange", () => { route(); });
