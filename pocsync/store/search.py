@@ -6,18 +6,15 @@ Not the e-mail addresses, phone numbers or keys: a search finds *whom* to contac
 and an address typed into a search box should not be a way to learn whether it is listed.
 ``view_search_fts`` is its FTS5 index (sqlite-utils ``enable_fts(..., create_triggers=True)``).
 
-Both are kept in step with ``view`` by SQLite triggers, whatever code writes the view (the store's Python never
-touches them): an insert (also ``INSERT OR REPLACE``, whose implicit delete fires no delete trigger unless
-``recursive_triggers`` is on: hence the ``BEFORE INSERT`` trigger), an update and a delete of a view row.
-``view_search`` has an ``INTEGER PRIMARY KEY``, so the index's rowids survive a ``VACUUM`` (the view's
-implicit rowids would not).
-
-Cost: a write statement on ``view`` now also writes an FTS5 segment.  SQLite opens a statement savepoint for
-a statement with triggers, and FTS5 flushes its pending terms at every savepoint, so the index is written
-once per view row, not once per transaction: about 0.2 ms per view row on the 2-core test machine (20 µs
-without the index), i.e. some 0.1 s for a directory of 400 entries re-derived.  On 400 entries a search
-matching a few takes 0.3 ms, one matching half of them 3-6 ms (ranking every match); the API keeps the answer
-per view digest and query (pocsync/live/readcache.py).
+Both are kept in step with ``view`` lazily: SQLite triggers on ``view`` note the key of every row written,
+whatever code writes it (the store's Python never touches the index), in ``view_search_pending``; a search
+first re-indexes the noted rows (:func:`bring_up_to_date`), in three statements however many there are.
+Indexing in the triggers themselves would write an FTS5 segment per view row (SQLite opens a statement
+savepoint for a statement with triggers, and FTS5 flushes its pending terms at every savepoint): about
+0.2 ms per view row on the 2-core test machine against 20 µs without, which halved the ingest of large
+change-sets (``pocsync bench --only ingest``).  ``view_search`` has an ``INTEGER PRIMARY KEY``, so the index's
+rowids survive a ``VACUUM``.  On 400 entries a search matching a few takes 0.3 ms, one matching half of them
+3-6 ms (ranking every match); the API keeps the answer per view digest and query (pocsync/live/readcache.py).
 """
 
 from __future__ import annotations
@@ -68,15 +65,14 @@ def _row_sql(e: str) -> str:
 
 
 def _triggers() -> list[str]:
-    cols = ", ".join(COLUMNS)
-    insert = (f"INSERT INTO view_search (key, {cols}) SELECT new.key, {_row_sql('new.entry')}"
-              " WHERE json_valid(new.entry);")
+    """Every write of a view row notes its key in ``view_search_pending`` (a plain table: cheap).  An
+    ``INSERT OR REPLACE`` notes the key through its insert, whether or not its implicit delete fires the
+    delete trigger (``recursive_triggers``)."""
+    note = "INSERT OR IGNORE INTO view_search_pending (key) VALUES ({}.key);"
     return [
-        "CREATE TRIGGER view_index_bi BEFORE INSERT ON view BEGIN DELETE FROM view_search WHERE key = new.key; END",
-        f"CREATE TRIGGER view_index_ai AFTER INSERT ON view BEGIN {insert} END",
-        f"CREATE TRIGGER view_index_au AFTER UPDATE ON view BEGIN DELETE FROM view_search WHERE key = old.key;"
-        f" {insert} END",
-        "CREATE TRIGGER view_index_ad AFTER DELETE ON view BEGIN DELETE FROM view_search WHERE key = old.key; END",
+        f"CREATE TRIGGER view_index_ai AFTER INSERT ON view BEGIN {note.format('new')} END",
+        f"CREATE TRIGGER view_index_au AFTER UPDATE ON view BEGIN {note.format('old')} {note.format('new')} END",
+        f"CREATE TRIGGER view_index_ad AFTER DELETE ON view BEGIN {note.format('old')} END",
     ]
 
 
@@ -87,11 +83,36 @@ def create(db: Database) -> None:
     db.table("view_search").create({"id": int, "key": str, **{c: str for c in COLUMNS}}, pk="id", not_null={"key"})
     db.table("view_search").create_index(["key"], index_name="view_search_key", unique=True)
     db.table("view_search").enable_fts(list(COLUMNS), create_triggers=True, tokenize="unicode61 remove_diacritics 2")
+    db.table("view_search_pending").create({"key": str}, pk="key")
     # raw: triggers that compute their rows from JSON (sqlite-utils writes triggers only for enable_fts)
     for sql in _triggers():
         db.execute(sql)
     db.execute(f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')} FROM view"
                " WHERE json_valid(entry) ORDER BY key")
+
+
+def bring_up_to_date(conn: sqlite3.Connection) -> int:
+    """Re-index the view rows written since the last call (their keys are in ``view_search_pending``), in three
+    statements whatever their number; returns how many keys were pending.  Runs in the caller's transaction, or
+    in one of its own (``BEGIN IMMEDIATE``) when the connection is outside one."""
+    if conn.execute("SELECT 1 FROM view_search_pending LIMIT 1").fetchone() is None:
+        return 0
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        pending = "(SELECT key FROM view_search_pending)"
+        conn.execute(f"DELETE FROM view_search WHERE key IN {pending}")
+        conn.execute(f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')}"
+                     f" FROM view WHERE key IN {pending} AND json_valid(entry) ORDER BY key")
+        n = int(conn.execute("DELETE FROM view_search_pending").rowcount)
+    except BaseException:
+        if own:
+            conn.execute("ROLLBACK")
+        raise
+    if own:
+        conn.execute("COMMIT")
+    return n
 
 
 def check_query(text: str) -> str:
@@ -116,10 +137,14 @@ def match_expression(text: str) -> str:
 
 
 def search(conn: sqlite3.Connection, text: str, *, limit: int | None = None) -> list[str]:
-    """Keys of the view's entries matching ``text`` (see :func:`match_expression`), best match first."""
+    """Keys of the view's entries matching ``text`` (see :func:`match_expression`), best match first.
+
+    The index is first brought up to date with the view (:func:`bring_up_to_date`): ``conn`` must be able to
+    write (the store's own connection, on the store worker)."""
     expr = match_expression(text)
     if not expr:
         return []
+    bring_up_to_date(conn)
     sql = ("SELECT s.key FROM view_search_fts JOIN view_search s ON s.id = view_search_fts.rowid"
            f" WHERE view_search_fts MATCH ? ORDER BY bm25(view_search_fts, {', '.join(map(str, WEIGHTS))}), s.key")
     params: list[Any] = [expr]
