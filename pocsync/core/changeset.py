@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import is_hlc
-from pocsync.core.manifest import NODE_ID_RE
+from pocsync.core.manifest import NODE_ID_RE, Manifest
 from pocsync.errors import ChangeSetError, PocsyncError
 
 CHANGESET_PAYLOAD = "pocsync.changeset/v1"
@@ -110,6 +110,16 @@ def parse_payload(payload: bytes, *, parsed: Any = None) -> dict[str, Any]:
         if not isinstance(op, dict) or not isinstance(op.get("op"), str) or not isinstance(op.get("key"), str):
             raise ChangeSetError(f"ops[{i}] must be an object with string 'op' and 'key'", field=f"ops[{i}]")
     return obj
+
+
+def verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
+    """Verify a change-set envelope against ``manifest`` by PROTOCOL.md §8 steps 1, 2, 4 and 5 (the ones
+    that need no local state); raise a typed error or :class:`~pocsync.errors.Parked` (total).  The steps
+    themselves are in :mod:`pocsync.core.acceptance`."""
+    from pocsync.core import acceptance  # acceptance builds on this module
+    from pocsync.core.outcome import Limits
+
+    return acceptance.verify(data, manifest, Limits(max_envelope_bytes=max_bytes))
 
 
 # Parse once (issue 13): the strict parse that peek_identity makes of an envelope and its payload is kept
