@@ -1,4 +1,4 @@
-"""Entries: the deterministic structural rules applied on receipt (PROTOCOL §8, ADR 6).
+"""Entries: the deterministic structural rules applied on receipt (PROTOCOL.md §7.1 and §8.2 rule 6, ADR 6).
 
 Invariants:
 

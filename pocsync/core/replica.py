@@ -1,4 +1,4 @@
-"""The replica: acceptance, effects, equivocation and merge over a state (DESIGN §5).
+"""The replica: acceptance, effects, equivocation and merge over a state (docs/ARCHITECTURE.md; PROTOCOL.md §8–§11).
 
 ``Replica`` is the whole protocol logic of one node, pure: it reads and writes
 through a small :class:`State` interface and never touches a disk, a socket or a
