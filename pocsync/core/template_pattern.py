@@ -152,7 +152,7 @@ class _Pattern:
 
     def number(self) -> int:
         start = self.i
-        while self.peek() is not None and self.peek() in "0123456789":
+        while (c := self.peek()) is not None and c in "0123456789":
             self.i += 1
         digits = self.s[start:self.i]
         if not digits or len(digits) > 4:

@@ -15,7 +15,7 @@ to understand every part of it.  Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from pocsync.core import jsonc
 from pocsync.core.model import blank
@@ -56,7 +56,7 @@ def _bad(message: str, field: str = "template") -> EntryError:
     return EntryError(message, reason=REASON, field=field)
 
 
-def _int(v: object) -> bool:
+def _int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

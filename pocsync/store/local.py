@@ -30,7 +30,8 @@ class LocalRecords(StoreBase):
             out.append(row)
         return out
     def held_links_of(self, put_ref: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM held_links WHERE put_ref=?", (put_ref,)).fetchone()[0]
+        n: int = self.conn.execute("SELECT count(*) FROM held_links WHERE put_ref=?", (put_ref,)).fetchone()[0]
+        return n
 
     def add_held_link(self, token_hash: str, put_ref: str, key: str) -> None:
         with self.transaction():

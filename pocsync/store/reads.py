@@ -15,7 +15,9 @@ from pocsync.store.sqlite import SQLiteState
 class Reads(StoreBase):
     def summary(self) -> dict[str, Any]:
         """What a head vector announces: heads, digest, refusal/quarantine counts, equivocations."""
-        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        def one(sql: str) -> Any:
+            return self.conn.execute(sql).fetchone()[0]
+
         return {
             "heads": {o: (h.seq, h.id) for o, h in self.heads().items()},
             "digest": self.digest(),

@@ -82,7 +82,8 @@ class SQLiteState:
         return text
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        return self.c.execute(sql, args).fetchone()
+        row: sqlite3.Row | None = self.c.execute(sql, args).fetchone()
+        return row
 
     # log
     def logged(self, origin: str, seq: int) -> Head | None:

@@ -97,7 +97,7 @@ def _edit(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _node_raw(p: dict[str, Any], node_id: str) -> dict[str, Any]:
-    node = p["nodes"].get(node_id)
+    node: dict[str, Any] | None = p["nodes"].get(node_id)
     if node is None:
         raise ManifestError(f"no node {node_id!r} in the manifest", reason="unknown_node")
     return node
