@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
-from pocsync.core import equivocation
+from pocsync.core import equivocation, jsonc
 from pocsync.core import hlc as hlcmod
-from pocsync.core import jsonc
 from pocsync.core.changeset import ChangeSet, Op
 from pocsync.core.manifest import Manifest, NodeInfo, Restart
 from pocsync.core.outcome import Head, Limits, Outcome, Proof, Status

@@ -76,7 +76,7 @@ class Outcome:
     origin: str | None = None
     seq: int | None = None
     refused: list[Refusal] = field(default_factory=list)
-    also_accepted: list["Outcome"] = field(default_factory=list)  # parked ones this one released
+    also_accepted: list[Outcome] = field(default_factory=list)  # parked ones this one released
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": str(self.status), "reason": self.reason, "message": self.message, "id": self.cs_id,

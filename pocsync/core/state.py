@@ -25,6 +25,7 @@ from pocsync.core.outcome import (
     Refusal,
 )
 
+
 class State(Protocol):
     """Storage of one replica.  Implementations: MemoryState, pocsync.store.SQLiteState."""
 

@@ -81,7 +81,8 @@ class Reads(StoreBase):
 
     def parked(self) -> list[dict[str, Any]]:
         return [dict(r) for r in
-                self.conn.execute("SELECT id, origin, seq, reason, message, parked_at FROM parked ORDER BY origin, seq")]
+                self.conn.execute("SELECT id, origin, seq, reason, message, parked_at FROM parked"
+                                  " ORDER BY origin, seq")]
 
     def proofs(self) -> list[dict[str, Any]]:
         return [dict(r) for r in

@@ -23,31 +23,6 @@ every public name is re-exported here (``from pocsync.core import manifest as mf
 from __future__ import annotations
 
 from pocsync.core.keys import root_keyid  # callers use mf.root_keyid
-from pocsync.core.manifest.model import (
-    ALL,
-    EXPIRY_FMT,
-    KEY_NAME_RE,
-    MANIFEST_PAYLOAD,
-    Manifest,
-    NODE_ID_RE,
-    NodeInfo,
-    ROLES,
-    Restart,
-    STATE_RE,
-    ScopeStep,
-    SigningKey,
-    format_time,
-    parse_time,
-)
-from pocsync.core.manifest.parsing import (
-    from_payload,
-    parse,
-)
-from pocsync.core.manifest.rules import (
-    check_install,
-    check_self_signed,
-    signed_by,
-)
 from pocsync.core.manifest.editing import (
     add_node,
     add_root,
@@ -66,6 +41,31 @@ from pocsync.core.manifest.editing import (
     sign,
     sign_as_previous_root,
     unsigned,
+)
+from pocsync.core.manifest.model import (
+    ALL,
+    EXPIRY_FMT,
+    KEY_NAME_RE,
+    MANIFEST_PAYLOAD,
+    NODE_ID_RE,
+    ROLES,
+    STATE_RE,
+    Manifest,
+    NodeInfo,
+    Restart,
+    ScopeStep,
+    SigningKey,
+    format_time,
+    parse_time,
+)
+from pocsync.core.manifest.parsing import (
+    from_payload,
+    parse,
+)
+from pocsync.core.manifest.rules import (
+    check_install,
+    check_self_signed,
+    signed_by,
 )
 from pocsync.errors import (  # callers catch mf.ManifestRollbackError and the like
     ManifestError,

@@ -14,6 +14,7 @@ from pocsync.core.manifest.model import ALL, MANIFEST_PAYLOAD, NODE_ID_RE, ROLES
 from pocsync.core.manifest.parsing import from_payload
 from pocsync.errors import ManifestError
 
+
 def new_payload(roots: Iterable[str], *, threshold: int, expires_s: int, version: int = 1,
                 features: Iterable[str] = ()) -> dict[str, Any]:
     roots = list(dict.fromkeys(roots))

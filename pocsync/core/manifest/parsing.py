@@ -26,6 +26,7 @@ from pocsync.core.manifest.model import (
 )
 from pocsync.errors import KeyFileError, ManifestError, PocsyncError
 
+
 # --- parsing --------------------------------------------------------------------
 def _int(v: object, what: str, *, minimum: int = 1, optional: bool = False) -> int | None:
     if v is None and optional:
