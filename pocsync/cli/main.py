@@ -38,6 +38,7 @@ from pocsync.cli.template_cmd import template
 from pocsync.cli.token_cmd import token
 from pocsync.core import jsonc, model
 from pocsync.core.keys import ed25519_public_b64, root_keyid
+from pocsync.core.outcome import Status
 from pocsync.core.tally import Tally
 from pocsync.errors import EntryError, MalformedJSON, PocsyncError
 from pocsync.folder.nodedir import NodeDir
@@ -374,16 +375,14 @@ def log_import(data: Path, src: str) -> None:
         for out in store.retry_parked(reason="clock_skew"):
             tally.add(out)
     counts, refused, shown = tally.counts(), tally.refused, tally.not_applied()
-    table("import", ["accepted", "duplicate", "parked", "quarantined", "equivocation", "refused ops"],
-          [[counts["accepted"], counts["duplicate"], counts["parked"], counts["quarantined"], counts["equivocation"],
-            len(refused)]])
+    table("import", [*map(str, Status), "refused ops"], [[*(counts[s] for s in Status), len(refused)]])
     if shown:
         table("not applied", ["status", "origin", "seq", "reason", "message"],
               [[o.status, o.origin, o.seq, o.reason, o.message] for o in shown])
     if refused:
         table("refused ops", ["origin", "seq", "op", "key", "reason", "message"],
               [[r.origin, r.seq, f"{r.index}:{r.op}", r.key, r.reason, r.message] for r in refused])
-    if counts["quarantined"] or refused or counts["equivocation"]:
+    if counts[Status.QUARANTINED] or refused or counts[Status.EQUIVOCATION]:
         sys.exit(1)
 
 

@@ -1,12 +1,10 @@
-"""Change-sets: the signed unit of the log (PROTOCOL.md §7, §8).
+"""Change-sets: the signed unit of the log (PROTOCOL.md §7).
 
-``verify`` follows the acceptance order of PROTOCOL.md §8 for everything that does not
-depend on local state: size cap → envelope parse → signature by a key of the
-origin valid for this seq → payload structure.  The payload is parsed only after
-its signature verified, except for two untrusted peeks that PROTOCOL.md §8 step 4
-names: ``origin`` and ``seq`` (:func:`peek_identity`, for the duplicate check and
-for parking) and, when verification fails, ``manifest`` (to park a change-set
-signed under a newer manifest; it is re-verified from scratch later).
+Building, signing and the strict structural parse of a payload.  Their verification on receipt is
+PROTOCOL.md §8, in :mod:`pocsync.core.acceptance` (one function per step).  The payload is parsed
+only after its signature verified, except for the untrusted peeks that PROTOCOL.md §8 step 4 names:
+``origin`` and ``seq`` (:func:`peek_identity`, for the duplicate check and for parking) and, when
+verification fails, ``manifest`` (to park a change-set signed under a newer manifest).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from pocsync.core import envelope as dsse
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import is_hlc
 from pocsync.core.manifest import NODE_ID_RE, Manifest
-from pocsync.errors import ChangeSetError, Parked, PocsyncError, SignatureError
+from pocsync.errors import ChangeSetError, PocsyncError
 
 CHANGESET_PAYLOAD = "pocsync.changeset/v1"
 OPS = ("put", "delete", "withdraw")  # the base op kinds; every kind: pocsync.core.opkinds.KINDS
@@ -57,11 +55,6 @@ class ChangeSet:
     ops: tuple[Op, ...]
     keyid: str
     envelope: bytes  # verbatim, as received or as signed
-
-    @property
-    def payload_fields(self) -> dict[str, Any]:
-        return {"origin": self.origin, "seq": self.seq, "prev": self.prev, "hlc": self.hlc,
-                "manifest": self.manifest, "author": self.author}
 
 
 def build_payload(*, origin: str, seq: int, prev: str | None, hlc: str, manifest: int, author: str,
@@ -119,62 +112,14 @@ def parse_payload(payload: bytes, *, parsed: Any = None) -> dict[str, Any]:
     return obj
 
 
-def _peek_manifest(payload: bytes) -> int | None:
-    try:
-        obj = jsonc.loads(payload)
-        v = obj.get("manifest") if isinstance(obj, dict) else None
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-    except PocsyncError:
-        return None
-
-
 def verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
-    """Verify a change-set envelope against ``manifest``; raise a typed error or :class:`Parked` (total)."""
-    try:
-        return _verify(data, manifest, max_bytes=max_bytes)
-    except PocsyncError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
-        raise ChangeSetError(f"change-set is malformed ({type(exc).__name__})") from None
+    """Verify a change-set envelope against ``manifest`` by PROTOCOL.md §8 steps 1, 2, 4 and 5 (the ones
+    that need no local state); raise a typed error or :class:`~pocsync.errors.Parked` (total).  The steps
+    themselves are in :mod:`pocsync.core.acceptance`."""
+    from pocsync.core import acceptance  # acceptance builds on this module
+    from pocsync.core.outcome import Limits
 
-
-def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> ChangeSet:
-    peeked = _take_peeked(data, max_bytes)
-    env = peeked[0] if peeked is not None else dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.CHANGESET_TYPE)
-    if len(env.signatures) != 1:
-        raise dsse.EnvelopeError(f"exactly one signature required, found {len(env.signatures)}",
-                                 reason="signature_count")
-    keyid = env.signatures[0].keyid
-    node_id, sep, name = keyid.partition(":")
-    node = manifest.node(node_id) if sep else None
-    key = node.key_named(name) if node else None
-    try:
-        if key is None:
-            raise SignatureError(f"keyid {keyid!r} names no signing key in manifest v{manifest.version}",
-                                 reason="unknown_key", keyid=keyid)
-        dsse.verify_one(env, lambda _kid: key.public)
-    except SignatureError:
-        peek = _peek_manifest(env.payload)
-        if peek is not None and peek > manifest.version:
-            raise Parked(f"signed under manifest v{peek}; this node holds v{manifest.version}",
-                         reason="manifest_unknown", manifest=peek) from None
-        raise
-    obj = parse_payload(env.payload, parsed=peeked[1] if peeked is not None else None)
-    if obj["manifest"] > manifest.version:
-        raise Parked(f"signed under manifest v{obj['manifest']}; this node holds v{manifest.version}",
-                     reason="manifest_unknown", manifest=obj["manifest"])
-    if obj["origin"] != node_id:
-        raise SignatureError(f"change-set of origin {obj['origin']!r} signed by key {keyid!r} of another node",
-                             reason="key_not_of_origin", keyid=keyid)
-    if node is None or node.key_for(name, obj["seq"]) is None:
-        raise SignatureError(f"key {keyid!r} is not valid for seq {obj['seq']} of {node_id!r}",
-                             reason="key_out_of_range", keyid=keyid, seq=obj["seq"])
-    ops = tuple(Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict) else None, o)
-                for i, o in enumerate(obj["ops"]))
-    return ChangeSet(
-        id=changeset_id(env.payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"], hlc=obj["hlc"],
-        manifest=obj["manifest"], author=obj["author"], ops=ops, keyid=keyid, envelope=bytes(data),
-    )
+    return acceptance.verify(data, manifest, Limits(max_envelope_bytes=max_bytes))
 
 
 # Parse once (issue 13): the strict parse that peek_identity makes of an envelope and its payload is kept

@@ -12,7 +12,7 @@ received; the payload is parsed only after a signature verified.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -44,7 +44,7 @@ class Envelope:
     payload: bytes
     signatures: tuple[Signature, ...]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "payloadType": self.payload_type,
             "payload": b64(self.payload),

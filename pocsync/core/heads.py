@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
@@ -60,7 +60,7 @@ def verify(data: bytes, manifest: Manifest, *, max_bytes: int = 1 << 20) -> Head
 def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> HeadVector:
     env = dsse.parse(data, max_bytes=max_bytes, payload_type=dsse.HEADS_TYPE)
 
-    def lookup(keyid: str):  # a node's newest key that is still open-ended
+    def lookup(keyid: str) -> Ed25519PublicKey | None:  # a node's newest key that is still open-ended
         node_id, _, name = keyid.partition(":")
         node = manifest.node(node_id)
         k = node.key_named(name) if node and not node.removed else None

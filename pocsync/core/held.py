@@ -275,6 +275,26 @@ def is_subject(put: Assertion, policy: Policy) -> bool:
     return policy.since is None or put.hlc >= policy.since
 
 
+def _still_held(held: dict[str, tuple[Assertion, Assertion]], released: dict[str, str],
+                seen: dict[str, tuple[int, int]], by_put: dict[str, list[Assertion]], policy: Policy) -> list[Held]:
+    """The held puts of a sweep that have not taken effect and are still their origin's latest, by rank."""
+    out: list[Held] = []
+    for ref, (put, previous) in held.items():
+        if ref in released or seen.get(put.origin) != (put.seq, put.index):
+            continue
+        mine = tuple(h for h in by_put.get(ref, []) if h.hlc > put.hlc)
+        if _effect(put, by_put.get(ref, []), policy) is not None:  # counted, but its origin had moved on first
+            continue
+        objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
+        notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,
+                     default=None)
+        out.append(Held(put, previous, "objected" if objection is not None else "pending", notice, objection,
+                        None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
+                        mine))
+    out.sort(key=lambda h: h.put.rank)
+    return out
+
+
 def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Policy) -> KeyResult:
     """One key: its entry ops (every origin) and hold ops → effective latest per origin, winner, held puts.
 
@@ -327,20 +347,7 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
             apply(dataclasses.replace(a, hlc=by.hlc))
             released[a.ref] = by.ref
     w = winner(latest.values(), withdrawal)
-    out: list[Held] = []
-    for ref, (put, previous) in held.items():
-        if ref in released or seen.get(put.origin) != (put.seq, put.index):
-            continue
-        mine = tuple(h for h in by_put.get(ref, []) if h.hlc > put.hlc)
-        if _effect(put, by_put.get(ref, []), policy) is not None:  # counted, but its origin had moved on first
-            continue
-        objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
-        notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,
-                     default=None)
-        out.append(Held(put, previous, "objected" if objection is not None else "pending", notice, objection,
-                        None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
-                        mine))
-    out.sort(key=lambda h: h.put.rank)
+    out = _still_held(held, released, seen, by_put, policy)
     return KeyResult(latest, w if w is not None and w.op == "put" else None, out, released, frozenset(held))
 
 

@@ -59,10 +59,6 @@ def next_hlc(last: str | None, now_ms: int) -> str:
     return str(wall if wall > prev else prev.successor())
 
 
-def ms_of(text: str) -> int:
-    return HLC.parse(text).ms
-
-
 def ahead_of_wall(text: str, now_ms: int, max_skew_ms: int) -> bool:
     """True when ``text`` lies more than ``max_skew_ms`` ahead of the wall clock."""
     return HLC.parse(text).ms > now_ms + max_skew_ms

@@ -195,8 +195,3 @@ def dumps(value: Any) -> bytes:
     nothing is signed that a receiver must reject."""
     _check(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def pretty(value: Any) -> str:
-    """Human-readable JSON for files people edit (manifests, entries)."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)

@@ -29,11 +29,11 @@ def b64(data: bytes) -> str:
 def unb64(text: object, *, what: str = "base64 value", exc: type[Exception] = KeyFileError) -> bytes:
     """Strict standard base64 (with padding); anything else raises ``exc``."""
     if not isinstance(text, str):
-        raise exc(f"{what} must be a base64 string")  # type: ignore[call-arg]
+        raise exc(f"{what} must be a base64 string")
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise exc(f"{what} is not valid standard base64") from None  # type: ignore[call-arg]
+        raise exc(f"{what} is not valid standard base64") from None
 
 
 def b64url(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""Entries: the deterministic structural rules applied on receipt (PROTOCOL §8, ADR 6).
+"""Entries: the deterministic structural rules applied on receipt (PROTOCOL.md §7.1 and §8.2 rule 6, ADR 6).
 
 Invariants:
 
@@ -162,7 +162,7 @@ def looks_personal(email: str) -> bool:
     if not isinstance(email, str) or "@" not in email:
         return False
     match = _PERSONAL.match(email.rsplit("@", 1)[0].lower())
-    return bool(match) and not any(_is_role_part(p) for p in match.groups())
+    return match is not None and not any(_is_role_part(p) for p in match.groups())
 
 
 def _warning(code: str, field: str, message: str) -> dict[str, str]:

@@ -58,7 +58,7 @@ class OpKind:
     allowed: Callable[[str, Callable[[str], str | None], dict[str, Any]], str | None] | None = None
     # merge rank of an effective op (namespaces other than entry): (raw op, hlc, origin, cs id, index) -> tuple;
     # None: (hlc, origin, cs id, index)
-    rank: Callable[[dict[str, Any], str, str, str, int], tuple] | None = None
+    rank: Callable[[dict[str, Any], str, str, str, int], tuple[Any, ...]] | None = None
     # (namespace, record key) registers an effective op of a non-entry kind updates; default: its own key
     records: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
 
@@ -104,7 +104,8 @@ def _check_template(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) ->
 
 def template_publishers(policy: dict[str, Any]) -> list[str] | None:
     """``policy.templates.publishers``, or None when absent (then every node with role ``un`` publishes)."""
-    return policy.get("templates", {}).get("publishers")
+    publishers: list[str] | None = policy.get("templates", {}).get("publishers")
+    return publishers
 
 
 def may_publish_templates(origin: str, role_of: Callable[[str], str | None], policy: dict[str, Any]) -> bool:

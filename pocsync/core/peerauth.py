@@ -15,7 +15,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
@@ -71,7 +71,7 @@ def _verify_request(header: str | None, *, manifest: Manifest, me: str, method: 
         raise SignatureError("authorization is not base64", reason="unsigned_request") from None
     env = dsse.parse(raw, max_bytes=MAX_HEADER, payload_type=PEER_REQUEST_TYPE)
 
-    def lookup(keyid: str):
+    def lookup(keyid: str) -> Ed25519PublicKey | None:
         node_id, _, name = keyid.partition(":")
         node = manifest.node(node_id)
         if node is None or node.removed:

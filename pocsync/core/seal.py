@@ -32,7 +32,7 @@ from pocsync.errors import OversizeError, PocsyncError, SealError
 
 SEALED_TYPE = "pocsync.sealed/v1"
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
-KEY_LEN, NONCE_LEN, WRAPPED_LEN = 32, 12, 80
+NONCE_LEN, WRAPPED_LEN = 12, 80
 
 
 @dataclass(frozen=True)

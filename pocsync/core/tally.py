@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from pocsync.core.replica import Outcome, Refusal
+from pocsync.core.outcome import NOT_APPLIED, Outcome, Refusal, Status
 
-STATUSES = ("accepted", "duplicate", "parked", "quarantined", "equivocation")
+STATUSES = tuple(Status)  # accepted, duplicate, parked, quarantined, equivocation
 
 
 @dataclass
@@ -31,15 +31,16 @@ class Tally:
             else:
                 key = o.cs_id
             prev = self.final.get(key)
-            if prev is not None and prev.status == "accepted":
+            if prev is not None and prev.status == Status.ACCEPTED:
                 continue  # accepted earlier in this run: a later copy or report does not undo that
             self.final[key] = o
             self.refused.extend(o.refused)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Status, int]:
+        """The number of change-sets per last outcome, for every :class:`Status` (zero included)."""
         c = Counter(o.status for o in self.final.values())
         return {s: c.get(s, 0) for s in STATUSES}
 
     def not_applied(self) -> list[Outcome]:
         """Change-sets whose last outcome is parked, quarantined or an equivocation."""
-        return [o for o in self.final.values() if o.status in ("parked", "quarantined", "equivocation")]
+        return [o for o in self.final.values() if o.status in NOT_APPLIED]

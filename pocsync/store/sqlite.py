@@ -1,4 +1,4 @@
-"""SQLite store of one node (DESIGN §5 Durability).
+"""SQLite store of one node (docs/ARCHITECTURE.md, durability).
 
 * WAL journal, ``synchronous=FULL``: a transaction that returned is on disk.
 * Every write happens in one ``BEGIN IMMEDIATE`` transaction, so the CLI and the
@@ -6,47 +6,43 @@
   change-set is signed, appended and the view updated in the same transaction.
 * :class:`SQLiteState` implements the core's ``State`` interface, so the rules that
   run here are exactly those of :class:`pocsync.core.replica.Replica`.
+
+The :class:`~pocsync.store.store.Store` (the node's store file) is composed in
+:mod:`pocsync.store.store` from the modules ``base`` (file, transactions, meta, manifest),
+``guard`` (the facts of the signing guard), ``log`` (receiving, signing, publishing), ``reads``,
+``checks_reads`` and ``local`` (held-change links, tokens, audit).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
-import shutil
 import sqlite3
-import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Iterator
+from datetime import timedelta
+from typing import Any
 
-import sqlite_utils
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from pocsync import clock
-from pocsync.core import held
 from pocsync.core import changeset as csmod
-from pocsync.core import jsonc
-from pocsync.core import manifest as mf
+from pocsync.core import held, jsonc
 from pocsync.core.changeset import ChangeSet
-from pocsync.core.merge import Assertion, view_digest
-from pocsync.core.replica import (
+from pocsync.core.merge import Assertion
+from pocsync.core.outcome import (
     MANIFEST_DEPENDENT,
+    MAX_EVIDENCE_PER_ORIGIN,
     MAX_PARKED_BYTES_PER_ORIGIN,
     MAX_PARKED_PER_ORIGIN,
-    MAX_EVIDENCE_PER_ORIGIN,
     QUARANTINE_HEAD_BYTES,
     UNVERIFIED_PARK_REASONS,
     Head,
     Limits,
-    Outcome,
     Proof,
     Refusal,
-    Replica,
 )
-from pocsync.errors import NoManifest, NotInitialised, PocsyncError, SigningRefused, StoreError
-from pocsync.store import schema
-from pocsync.store.schema import SCHEMA_VERSION
+from pocsync.store.rows import assertion_of, now_ms, utc_ago, utcnow
+
+__all__ = ["MAX_PARKED_BYTES_PER_ORIGIN", "MAX_PARKED_PER_ORIGIN", "QUARANTINE_FULL_BYTES_PER_SOURCE",
+           "QUARANTINE_MAX_ROWS_PER_SOURCE", "QUARANTINE_TTL", "SQLiteState", "UNVERIFIED_PARK_TTL", "now_ms",
+           "utcnow"]
+
 
 # The quarantine is a bounded record of what this node refused (issue 11, ADR 14): one row per distinct
 # item (sha256 of its bytes) with a count, its reason, true size and first bytes.  The whole item is kept
@@ -56,42 +52,6 @@ QUARANTINE_MAX_ROWS_PER_SOURCE = 500
 QUARANTINE_FULL_BYTES_PER_SOURCE = 8 * 1024 * 1024
 QUARANTINE_TTL = timedelta(days=30)
 UNVERIFIED_PARK_TTL = timedelta(days=7)
-ANNOUNCED_OWN_TTL = timedelta(minutes=10)  # how long a peer's unproven claim about our chain blocks signing
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def utc_ago(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) - delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_ms() -> int:
-    return clock.now_ms()
-
-
-def _disk_full(exc: sqlite3.OperationalError, path: Path) -> StoreError | None:
-    """A clear error when SQLite failed because the disk holding the store is full, else None."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code != sqlite3.SQLITE_FULL:
-        try:
-            nearly_full = shutil.disk_usage(path.parent).free < (1 << 20)
-        except OSError:
-            nearly_full = False
-        if not (nearly_full and (code or 0) & 0xFF == sqlite3.SQLITE_IOERR):
-            return None
-    return StoreError(f"the disk holding {path} is full: nothing was written; free space and retry",
-                      reason="disk_full")
-
-
-def _assertion(row: sqlite3.Row | dict, key: str | None = None) -> Assertion:
-    entry = row["entry"] if "entry" in row.keys() else None
-    return Assertion(
-        key=key or row["key"], origin=row["origin"], op=row["op"] if "op" in row.keys() else "put",
-        hlc=row["hlc"], cs_id=row["cs_id"], index=row["idx"], seq=row["seq"], author=row["author"],
-        entry=json.loads(entry) if entry else None,
-    )
 
 
 class SQLiteState:
@@ -122,7 +82,8 @@ class SQLiteState:
         return text
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        return self.c.execute(sql, args).fetchone()
+        row: sqlite3.Row | None = self.c.execute(sql, args).fetchone()
+        return row
 
     # log
     def logged(self, origin: str, seq: int) -> Head | None:
@@ -232,8 +193,6 @@ class SQLiteState:
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
         """Record a refusal: bounded (see QUARANTINE_*), de-duplicated by the item's hash."""
-        import hashlib
-
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         now = utcnow()
         cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
@@ -284,7 +243,7 @@ class SQLiteState:
     # derived
     def latest(self, origin: str, key: str) -> Assertion | None:
         r = self._one("SELECT * FROM assertions WHERE origin=? AND key=?", origin, key)
-        return _assertion(r) if r else None
+        return assertion_of(r) if r else None
 
     def latest_rank(self, origin: str, key: str) -> tuple[int, int] | None:
         """(seq, index) of ``latest(origin, key)`` without decoding its entry."""
@@ -299,7 +258,7 @@ class SQLiteState:
             if mine is not None and mine.cs_id == r[4] and mine.index == r[5]:
                 out.append(mine)  # written by this state: not decoded again
                 continue
-            a = _assertion(r)
+            a = assertion_of(r)
             if a.entry is not None:
                 self._texts[id(a.entry)] = (a.entry, r["entry"])  # its stored text, if it wins
             out.append(a)
@@ -323,7 +282,7 @@ class SQLiteState:
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
-        return _assertion(r) if r else None
+        return assertion_of(r) if r else None
 
     def set_withdrawal(self, a: Assertion) -> None:
         self.c.execute(
@@ -333,7 +292,7 @@ class SQLiteState:
 
     def winner(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'put' AS op FROM view WHERE key=?", key)
-        return _assertion(r) if r else None
+        return assertion_of(r) if r else None
 
     def set_winner(self, key: str, a: Assertion | None) -> None:
         if a is None:
@@ -353,7 +312,7 @@ class SQLiteState:
 
     def record(self, namespace: str, key: str) -> Assertion | None:
         r = self._one("SELECT * FROM records WHERE ns=? AND key=?", namespace, key)
-        return _assertion(r) if r else None
+        return assertion_of(r) if r else None
 
     def set_record(self, namespace: str, key: str, a: Assertion) -> None:
         self.c.execute("INSERT OR REPLACE INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry)"
@@ -362,7 +321,7 @@ class SQLiteState:
 
     # --- held contact changes (issue 16, PROTOCOL.md §16) -----------------------------------
     def history(self, key: str) -> list[Assertion]:
-        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_history WHERE key=?", (key,))]
+        return [assertion_of(r) for r in self.c.execute("SELECT * FROM held_history WHERE key=?", (key,))]
 
     def add_history(self, a: Assertion) -> None:
         self.c.execute("INSERT OR REPLACE INTO held_history (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
@@ -370,7 +329,7 @@ class SQLiteState:
                                                       a.author, jsonc.dumps(a.entry).decode() if a.entry else None))
 
     def holds(self, key: str) -> list[Assertion]:
-        return [_assertion(r) for r in self.c.execute("SELECT * FROM held_ops WHERE key=?", (key,))]
+        return [assertion_of(r) for r in self.c.execute("SELECT * FROM held_ops WHERE key=?", (key,))]
 
     def add_hold(self, a: Assertion) -> None:
         self.c.execute("INSERT OR REPLACE INTO held_ops (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
@@ -382,7 +341,7 @@ class SQLiteState:
         for a in latest.values():
             self.set_latest(a)
 
-    def set_held(self, key: str, rows: list[Any]) -> None:
+    def set_held(self, key: str, rows: list[held.Held]) -> None:
         self.c.execute("DELETE FROM held_puts WHERE key=?", (key,))
         for h in rows:
             self.c.execute(
@@ -401,670 +360,3 @@ class SQLiteState:
             self.c.execute(f"DELETE FROM {table}")
         self._written.clear()
         self._texts.clear()
-
-
-@dataclass(frozen=True)
-class LogProblem:
-    origin: str
-    seq: int
-    problem: str
-
-
-class Store:
-    """A node's store file.  Open with :meth:`open` or :meth:`create`."""
-
-    def __init__(self, path: Path, conn: sqlite3.Connection, *, limits: Limits = Limits()) -> None:
-        self.path = path
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        self.limits = limits
-        self._manifest: mf.Manifest | None = None
-
-    # --- lifecycle --------------------------------------------------------------
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            full = _disk_full(exc, path)
-            if full is None:
-                raise
-            raise full from None
-        return conn
-
-    @classmethod
-    def create(cls, path: Path, *, node_id: str, limits: Limits = Limits()) -> "Store":
-        if path.exists():
-            raise StoreError(f"a store already exists at {path}; refusing to overwrite it", reason="store_exists")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(path, cls._connect(path), limits=limits)
-        store.migrate()
-        with store.transaction():
-            store.set_meta("node_id", node_id)
-            store.set_meta("created_at", utcnow())
-        path.chmod(0o600)
-        return store
-
-    @classmethod
-    def open(cls, path: Path, *, limits: Limits = Limits()) -> "Store":
-        if not path.exists():
-            raise NotInitialised(f"no store at {path}: run `pocsync init` first (or `pocsync recover`)")
-        store = cls(path, cls._connect(path), limits=limits)
-        store.migrate()
-        return store
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> "Store":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def migrate(self) -> None:
-        with self.transaction():
-            has_meta = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-            current = int(self.get_meta("schema_version") or 0) if has_meta else 0
-            if current > SCHEMA_VERSION:
-                raise StoreError(f"store schema v{current} is newer than this pocsync (v{SCHEMA_VERSION}); upgrade",
-                                 reason="schema_too_new")
-            for n in range(current, SCHEMA_VERSION):
-                schema.apply(self.conn, n)
-                self.set_meta("schema_version", str(n + 1))
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; nested use joins the outer one."""
-        if self.conn.in_transaction:
-            yield self.conn
-            return
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
-                    self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            full = _disk_full(exc, self.path)
-            if full is None:
-                raise
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise full from None
-
-    # --- meta -------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        r = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return r["value"] if r else None
-
-    def set_meta(self, key: str, value: str | None) -> None:
-        if value is None:
-            self.conn.execute("DELETE FROM meta WHERE key=?", (key,))
-        else:
-            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)", (key, value))
-
-    @property
-    def node_id(self) -> str:
-        v = self.get_meta("node_id")
-        if v is None:
-            raise NotInitialised(f"store {self.path} has no node id")
-        return v
-
-    # --- manifest ---------------------------------------------------------------
-    def manifest(self) -> mf.Manifest | None:
-        """The installed manifest (parsed once per version; another process may install a newer one)."""
-        r = self.conn.execute("SELECT max(version) AS v FROM manifests").fetchone()
-        if r is None or r["v"] is None:
-            return None
-        if self._manifest is None or self._manifest.version != r["v"]:
-            env = self.conn.execute("SELECT envelope FROM manifests WHERE version=?", (r["v"],)).fetchone()
-            self._manifest = mf.parse(bytes(env["envelope"]))
-        return self._manifest
-
-    def require_manifest(self) -> mf.Manifest:
-        m = self.manifest()
-        if m is None:
-            raise NoManifest("no manifest installed: run `pocsync manifest install --data DIR FILE`")
-        return m
-
-    def manifest_bytes(self, version: int) -> bytes | None:
-        r = self.conn.execute("SELECT envelope FROM manifests WHERE version=?", (version,)).fetchone()
-        return bytes(r["envelope"]) if r else None
-
-    def manifest_versions(self) -> list[int]:
-        return [r["version"] for r in self.conn.execute("SELECT version FROM manifests ORDER BY version")]
-
-    def install_manifest(self, m: mf.Manifest, *, now_ms_: int | None = None) -> list[Outcome]:
-        """Install ``m`` by the rotation rules and re-derive the view from the log."""
-        t = now_ms_ if now_ms_ is not None else now_ms()
-        with self.transaction():
-            mf.check_install(self.manifest(), m, now_s=t // 1000)
-            self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
-                              (m.version, m.id, m.to_bytes(), utcnow()))
-            st = SQLiteState(self.conn, source="reevaluate", limits=self.limits)
-            return Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
-
-    # --- the log ------------------------------------------------------------------
-    def replica(self, *, source: str = "") -> Replica:
-        return Replica(SQLiteState(self.conn, source=source, limits=self.limits),
-                       self.require_manifest(), limits=self.limits)
-
-    def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:
-        t = now_ms_ if now_ms_ is not None else now_ms()
-        with self.transaction():
-            rep = self.replica(source=source)
-            out = rep.receive(data, now_ms=t, source=source)
-            self._note_own(out)
-            return out
-
-    def _note_own(self, out: Outcome) -> None:
-        """Seeing our own origin's change-sets from elsewhere: keep the signing guard right."""
-        me = self.get_meta("node_id")
-        for o in [out, *out.also_accepted]:
-            # Only verified claims count: an unverifiable parked item is anybody's word (issue 11, case 1).
-            verified = o.status == "equivocation" or (
-                o.status == "parked" and o.reason not in UNVERIFIED_PARK_REASONS and o.reason != "clock_skew")
-            if o.origin == me and verified:
-                self.set_meta("signing_blocked",
-                              f"peers hold {me} seq {o.seq} that this store lacks or disagrees with ({o.reason})")
-
-    def drop_unverified_parked(self, origin: str | None = None) -> int:
-        """Forget parked items that never verified (of ``origin``, or all): what `recover` clears."""
-        reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
-        sql = f"DELETE FROM parked WHERE reason IN ({','.join('?' * len(reasons))})"
-        args: tuple[Any, ...] = reasons
-        if origin is not None:
-            sql += " AND origin IS ?"
-            args = (*reasons, origin)
-        with self.transaction():
-            return self.conn.execute(sql, args).rowcount
-
-    def retry_parked(self, *, now_ms_: int | None = None, reason: str | None = None) -> list[Outcome]:
-        t = now_ms_ if now_ms_ is not None else now_ms()
-        with self.transaction():
-            return self.replica().retry_parked(now_ms=t, reason=reason)
-
-    def note_announced_own(self, seq: int, by: str, *, signed_ms: int | None = None) -> None:
-        """A peer's verified head vector says it holds this node's chain up to ``seq`` (0: none of it).
-
-        ``signed_ms`` (the vector's hlc time) records the confirmation the CLI's signing guard asks for
-        (:meth:`own_head_confirmation`; ADR 19).  A signed head vector proves who speaks, not that the
-        change-set exists: a claim above this node's head blocks signing for at most ANNOUNCED_OWN_TTL
-        (the pull it triggers fetches the verified change-sets well within that); a claim that expires
-        unproven makes this node disregard that announcer's claims until it is proven right (issue 11:
-        nothing unverified blocks signing beyond a bounded time)."""
-        if signed_ms is not None and self._confirmation_unchanged(seq, by, signed_ms):
-            # nothing to write (issue 13): no write transaction, no disk sync, for each head vector announced
-            return
-        with self.transaction():
-            if signed_ms is not None and signed_ms >= int(self.get_meta("own_head_confirmed_ms") or 0):
-                self.set_meta("own_head_confirmed_ms", str(signed_ms))
-                self.set_meta("own_head_confirmed_by", by)
-                self.set_meta("own_head_confirmed_seq", str(seq))
-            distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
-            if by in distrusted:
-                return
-            own = self._own_head()
-            if seq <= own:
-                return
-            announced = int(self.get_meta("announced_own_seq") or 0)
-            active = announced > own and self._announcement_age() < ANNOUNCED_OWN_TTL
-            if not active:
-                self.set_meta("announced_own_at", utcnow())
-            if not active or seq > announced:
-                self.set_meta("announced_own_seq", str(seq))
-                self.set_meta("announced_own_by", by)
-
-    def own_head_confirmation(self) -> tuple[int, str, int] | None:
-        """(signed at ms, by node, their view of this node's head seq) of the freshest peer head vector
-        seen, or None when this store never saw one (never in contact with a peer)."""
-        ms = self.get_meta("own_head_confirmed_ms")
-        if ms is None:
-            return None
-        return int(ms), self.get_meta("own_head_confirmed_by") or "", int(self.get_meta("own_head_confirmed_seq") or 0)
-
-    def _own_head(self) -> int:
-        me = self.node_id
-        return self.conn.execute("SELECT max(seq) AS m FROM log WHERE origin=?", (me,)).fetchone()["m"] or 0
-
-    def _announcement_age(self) -> timedelta:
-        at = self.get_meta("announced_own_at")
-        if not at:
-            return timedelta(0)
-        try:
-            then = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-        except ValueError:
-            return ANNOUNCED_OWN_TTL
-        return datetime.now(timezone.utc) - then
-
-    def forget_announced_own(self) -> None:
-        """What `recover` clears: a peer's unproven claim about this node's chain."""
-        with self.transaction():
-            for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
-                self.set_meta(k, None)
-
-    def signing_blocked(self) -> str | None:
-        """Why this node must not sign, or None.
-
-        A node never signs a seq it may have signed before: it refuses while a peer's fresh announcement
-        says it holds more of its own chain than its log holds (for at most ANNOUNCED_OWN_TTL), while its
-        own *verified* change-sets wait in the parking lot, or while a proof of its equivocation stands.
-        """
-        me = self.node_id
-        own = self._own_head()
-        announced = int(self.get_meta("announced_own_seq") or 0)
-        by = self.get_meta("announced_own_by") or "a peer"
-        if announced > own:
-            if self._announcement_age() < ANNOUNCED_OWN_TTL:
-                return f"{by} holds {me} seq {announced} but this store ends at seq {own}"
-            with self.transaction():  # unproven in time: disregard this announcer until proven right
-                distrusted = set(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
-                self.set_meta("announced_own_distrust", ",".join(sorted(distrusted | {by})))
-                for k in ("announced_own_seq", "announced_own_by", "announced_own_at"):
-                    self.set_meta(k, None)
-        elif announced and self.get_meta("announced_own_distrust"):
-            self.set_meta("announced_own_distrust", None)  # claims proven: everyone is believed again
-        reason = self.get_meta("signing_blocked")
-        if reason is None:
-            return None
-        # only what lies in the chain segment this node would sign next counts: a chain restart declared
-        # by the root after an equivocation ends the block (the proof itself is kept as evidence); parked
-        # items whose signature was never verified are claims by anybody and never block (ADR 14)
-        seg = 0
-        m = self.manifest()
-        if m is not None and me in m.nodes:
-            try:
-                seg = m.nodes[me].segment(self.replica().next_position(me)[0]).seq
-            except PocsyncError:
-                seg = 0
-        unverified = tuple(sorted(UNVERIFIED_PARK_REASONS))
-        waiting = self.conn.execute(
-            f"SELECT count(*) AS n FROM parked WHERE origin=? AND (seq IS NULL OR seq>=?) "
-            f"AND reason NOT IN ({','.join('?' * len(unverified))})", (me, seg, *unverified)).fetchone()["n"]
-        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?",
-                                   (me, seg)).fetchone()["n"]
-        if waiting == 0 and proofs == 0:
-            self.set_meta("signing_blocked", None)
-            return None
-        return reason
-
-    def edit(self, ops: list[dict[str, Any]], *, key: Ed25519PrivateKey, author: str,
-             now_ms_: int | None = None) -> Outcome:
-        """One local edit = one change-set, signed and applied in one immediate transaction."""
-        with self.transaction():
-            blocked = self.signing_blocked()
-            if blocked:
-                raise SigningRefused(f"this node must not sign: {blocked}. Run `pocsync recover` or have the root"
-                                     " declare a chain restart")
-            t = now_ms_ if now_ms_ is not None else now_ms()
-            return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
-
-    # --- for the daemon -------------------------------------------------------------
-    def unpublished(self, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """This node's change-sets not yet published, oldest first (at most ``limit``: a node that imported
-        a long history of its own must not hold all of it in memory at once; issue 13)."""
-        me = self.node_id
-        sql = "SELECT seq, envelope FROM log WHERE origin=? AND published=0 ORDER BY seq"
-        args: tuple[Any, ...] = (me,)
-        if limit is not None:
-            sql += " LIMIT ?"
-            args = (me, limit)
-        return [(r["seq"], bytes(r["envelope"])) for r in self.conn.execute(sql, args)]
-
-    def mark_published(self, seqs: list[int]) -> None:
-        with self.transaction():
-            self.conn.executemany("UPDATE log SET published=1 WHERE origin=? AND seq=?",
-                                  [(self.node_id, s) for s in seqs])
-
-    def batch_after(self, origin: str, after: int, *, limit: int, max_bytes: int) -> tuple[list[bytes], bool]:
-        """Change-sets of ``origin`` with seq > ``after``, at most ``limit`` and about ``max_bytes``."""
-        out: list[bytes] = []
-        size = 0
-        rows = self.conn.execute("SELECT envelope FROM log WHERE origin=? AND seq>? ORDER BY seq LIMIT ?",
-                                 (origin, after, limit + 1)).fetchall()
-        for r in rows[:limit]:
-            env = bytes(r["envelope"])
-            if out and size + len(env) > max_bytes:
-                return out, True
-            out.append(env)
-            size += len(env)
-        return out, len(rows) > limit
-
-    def summary(self) -> dict[str, Any]:
-        """What a head vector announces: heads, digest, refusal/quarantine counts, equivocations."""
-        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
-        return {
-            "heads": {o: (h.seq, h.id) for o, h in self.heads().items()},
-            "digest": self.digest(),
-            "refused": one("SELECT count(*) FROM refused"),
-            "quarantined": one("SELECT count(*) FROM quarantine"),
-            "equivocations": [(r["origin"], r["seq"]) for r in
-                              self.conn.execute("SELECT DISTINCT origin, seq FROM proofs ORDER BY origin, seq")],
-            "max_hlc": one("SELECT max(hlc) FROM log"),
-        }
-
-    def proof_envelopes(self) -> list[dict[str, Any]]:
-        return [{"origin": r["origin"], "seq": r["seq"], "a": bytes(r["a"]).decode(), "b": bytes(r["b"]).decode()}
-                for r in self.conn.execute("SELECT origin, seq, a, b FROM proofs ORDER BY origin, seq")]
-
-    def add_proof(self, origin: str, seq: int, a: bytes, b: bytes, *, now_ms_: int | None = None) -> bool:
-        t = now_ms_ if now_ms_ is not None else now_ms()
-        with self.transaction():
-            return self.replica(source="proof").add_proof(Proof(origin, seq, a, b), now_ms=t)
-
-    def export(self, *, origin: str | None = None, after: int = 0) -> Iterator[bytes]:
-        sql = "SELECT envelope FROM log WHERE seq > ?"
-        args: list[Any] = [after]
-        if origin:
-            sql += " AND origin = ?"
-            args.append(origin)
-        sql += " ORDER BY origin, seq"
-        for r in self.conn.execute(sql, args):
-            yield bytes(r["envelope"])
-
-    def verify_log(self) -> tuple[int, list[LogProblem]]:
-        """Re-verify every stored signature and chain link against the current manifest."""
-        m = self.require_manifest()
-        problems: list[LogProblem] = []
-        n = 0
-        prev_by_origin: dict[str, tuple[int, str, str]] = {}
-        for r in self.conn.execute("SELECT origin, seq, id, hlc, envelope FROM log ORDER BY origin, seq"):
-            n += 1
-            origin, seq = r["origin"], r["seq"]
-            try:
-                cs = csmod.verify(bytes(r["envelope"]), m, max_bytes=self.limits.max_envelope_bytes)
-            except PocsyncError as exc:
-                problems.append(LogProblem(origin, seq, f"{exc.reason}: {exc.message}"))
-                continue
-            if (cs.origin, cs.seq, cs.id, cs.hlc) != (origin, seq, r["id"], r["hlc"]):
-                problems.append(LogProblem(origin, seq, "stored columns disagree with the signed payload"))
-            node = m.nodes[origin]
-            seg = node.segment(seq)
-            last = prev_by_origin.get(origin)
-            if seq == seg.seq:
-                if cs.prev != seg.prev:
-                    problems.append(LogProblem(origin, seq, "segment start with the wrong prev"))
-            elif last is None or last[0] != seq - 1:
-                problems.append(LogProblem(origin, seq, f"seq {seq - 1} missing from the log"))
-            elif cs.prev != last[1]:
-                problems.append(LogProblem(origin, seq, "prev does not match the previous change-set"))
-            prev_by_origin[origin] = (seq, cs.id, cs.hlc)
-        return n, problems
-
-    # --- reading ----------------------------------------------------------------
-    def digest(self) -> str:
-        lines = [(r["ns"], r["key"], f"{r['cs_id']}#{r['idx']}") for r in self.conn.execute(
-            "SELECT 'entry' AS ns, key, cs_id, idx FROM view UNION ALL SELECT ns, key, cs_id, idx FROM records")]
-        lines += [tuple(x) for r in self.conn.execute("SELECT lines FROM held_puts") for x in json.loads(r["lines"])]
-        return view_digest(lines)
-
-    def heads(self) -> dict[str, Head]:
-        return SQLiteState(self.conn).heads()
-
-    def entries(self) -> list[dict[str, Any]]:
-        return [self._view_row(r) for r in self.conn.execute("SELECT * FROM view ORDER BY key")]
-
-    def entry(self, key: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT * FROM view WHERE key=?", (key,)).fetchone()
-        if r is None:
-            return None
-        out = self._view_row(r)
-        out["versions"] = [
-            {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
-             "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None}
-            for a in self.conn.execute("SELECT * FROM assertions WHERE key=? ORDER BY origin", (key,))
-        ]
-        return out
-
-    @staticmethod
-    def _view_row(r: sqlite3.Row) -> dict[str, Any]:
-        return {"key": r["key"], "entry": json.loads(r["entry"]), "origin": r["origin"], "hlc": r["hlc"],
-                "cs_id": r["cs_id"], "index": r["idx"], "seq": r["seq"], "author": r["author"]}
-
-    def versions_by_key(self) -> dict[str, list[dict[str, Any]]]:
-        """Every origin's latest assertion, per key (provenance and the divergence report)."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        for a in self.conn.execute("SELECT * FROM assertions ORDER BY key, origin"):
-            out.setdefault(a["key"], []).append(
-                {"origin": a["origin"], "op": a["op"], "hlc": a["hlc"], "cs_id": a["cs_id"], "index": a["idx"],
-                 "seq": a["seq"], "author": a["author"], "entry": json.loads(a["entry"]) if a["entry"] else None})
-        return out
-
-    # --- held contact changes (issue 16, PROTOCOL.md §16) ---------------------------------------
-    def held_changes(self, key: str | None = None, *, with_entries: bool = False) -> list[dict[str, Any]]:
-        """Held puts that have not taken effect (pending or objected), oldest first.
-
-        Each row: key, put (ref), origin, author, hlc, status, fields (names of the guarded fields that
-        change), notice, objection, takes_effect_ms and takes_effect (UTC), holds; with ``with_entries`` also
-        the proposed ``entry`` and the ``previous`` one (never shown to PoCs or mailed, ADR 30).
-        """
-        sql = "SELECT * FROM held_puts" + (" WHERE key=?" if key is not None else "") + " ORDER BY hlc, put_ref"
-        out = []
-        for r in self.conn.execute(sql, (key,) if key is not None else ()):
-            row = json.loads(r["summary"])
-            row["takes_effect"] = None if row["takes_effect_ms"] is None else held.iso(row["takes_effect_ms"])
-            if with_entries:
-                row["entry"], row["previous"] = json.loads(r["entry"]), json.loads(r["previous"])
-            out.append(row)
-        return out
-    def held_links_of(self, put_ref: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM held_links WHERE put_ref=?", (put_ref,)).fetchone()[0]
-
-    def add_held_link(self, token_hash: str, put_ref: str, key: str) -> None:
-        with self.transaction():
-            self.conn.execute("INSERT INTO held_links (token_hash, put_ref, key, created_at) VALUES (?,?,?,?)",
-                              (token_hash, put_ref, key, utcnow()))
-
-    def held_link(self, token_hash: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT * FROM held_links WHERE token_hash=?", (token_hash,)).fetchone()
-        return dict(r) if r else None
-
-    def use_held_link(self, token_hash: str) -> bool:
-        """Mark a link used; False when it was used already (single use)."""
-        with self.transaction():
-            cur = self.conn.execute("UPDATE held_links SET used_at=? WHERE token_hash=? AND used_at IS NULL",
-                                    (utcnow(), token_hash))
-            return cur.rowcount == 1
-
-    def held_health(self) -> dict[str, Any]:
-        """For /v1/health and the dashboard: counts and the objected changes (keys only, no contact data)."""
-        rows = self.held_changes()
-        return {"pending": sum(r["status"] == "pending" for r in rows),
-                "objected": [{"key": r["key"], "put": r["put"], "origin": r["origin"],
-                              "objection": r["objection"]} for r in rows if r["status"] == "objected"]}
-    # --- end held contact changes -------------------------------------------------------------
-
-    def quarantined(self) -> list[dict[str, Any]]:
-        return [dict(r) | {"envelope": None} for r in
-                self.conn.execute("SELECT n, id, reason, message, source, size, count, received_at, last_at"
-                                  " FROM quarantine ORDER BY n")]
-
-    def refused(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM refused ORDER BY origin, seq, idx")]
-
-    def parked(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in
-                self.conn.execute("SELECT id, origin, seq, reason, message, parked_at FROM parked ORDER BY origin, seq")]
-
-    def proofs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in
-                self.conn.execute("SELECT origin, seq, id_a, id_b, received_at FROM proofs ORDER BY origin, seq")]
-
-    # --- templates (issue 17, PROTOCOL.md §18) ---------------------------------------------
-    def templates(self) -> list[dict[str, Any]]:
-        """The effective version of every template, sorted by id: the document plus ``origin`` and ``hlc``."""
-        return [self._template_row(r) for r in
-                self.conn.execute("SELECT * FROM records WHERE ns='template' ORDER BY key")]
-
-    def template(self, template_id: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT * FROM records WHERE ns='template' AND key=?", (template_id,)).fetchone()
-        return self._template_row(r) if r is not None else None
-
-    @staticmethod
-    def _template_row(r: sqlite3.Row) -> dict[str, Any]:
-        return {**json.loads(r["entry"])["template"], "origin": r["origin"], "hlc": r["hlc"],
-                "cs_id": r["cs_id"], "index": r["idx"]}
-    # --- end of templates ------------------------------------------------------------------
-
-    # --- tokens (ADR 13) ---------------------------------------------------------------
-    def subject_state(self, key: str, jti: str | None, parent: str | None = None) -> dict[str, Any]:
-        """For the token check: the live entry of ``key``, its latest death, whether ``jti`` (or the
-        ``parent`` jti a session token was opened with) is revoked."""
-        row = self.conn.execute("SELECT entry FROM view WHERE key=?", (key,)).fetchone()
-        death = self.conn.execute("SELECT hlc FROM key_deaths WHERE key=?", (key,)).fetchone()
-        revoked = any(j and self.is_revoked(j) for j in (jti, parent))
-        return {"entry": json.loads(row["entry"]) if row else None, "dead_since": death["hlc"] if death else None,
-                "revoked": revoked}
-
-    def is_revoked(self, jti: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM revoked_tokens WHERE jti=?", (jti,)).fetchone() is not None
-
-    def revoke_token(self, jti: str, *, exp: int, reason: str, now_s: int | None = None) -> None:
-        """Put ``jti`` on this node's deny-list until ``exp``; expired entries are purged here."""
-        t = now_s if now_s is not None else int(time.time())
-        with self.transaction():
-            self.conn.execute("DELETE FROM revoked_tokens WHERE exp < ?", (t,))
-            self.conn.execute("INSERT OR IGNORE INTO revoked_tokens (jti, exp, reason, at) VALUES (?,?,?,?)",
-                              (jti, exp, reason, utcnow()))
-
-    def audit(self, *, actor: str, action: str, target: str, result: str, detail: str = "") -> None:
-        with self.transaction():
-            self.conn.execute("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
-                              (utcnow(), actor, action, target, result, detail))
-
-    def audit_log(self, limit: int = 1000) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM audit ORDER BY n DESC LIMIT ?", (limit,))]
-
-    # --- communication checks and freshness (issue 15, PROTOCOL.md §15) -- BEGIN i15a block ------------------
-    # Read-only queries over the `records` registers the check and confirm ops derive (namespaces check,
-    # verified, campaign, confirm).  No clock here: callers pass `now_ms` (the node's clock).
-    def check_records(self, namespace: str, prefix: str = "") -> list[dict[str, Any]]:
-        """Every register of ``namespace`` whose key starts with ``prefix`` (the op, its origin and hlc)."""
-        sql = "SELECT * FROM records WHERE ns=?"
-        args: list[Any] = [namespace]
-        if prefix:
-            sql += " AND key >= ? AND key < ?"
-            args += [prefix, prefix + "\U0010ffff"]
-        return [{"key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "author": r["author"],
-                 "op": json.loads(r["entry"])} for r in self.conn.execute(sql + " ORDER BY key", args)]
-
-    def freshness_records(self, key: str | None = None) -> dict[str, dict[str, Any]]:
-        """Per entry key: ``{"latest": {channel: {result, hlc, origin, campaign}}, "verified": {channel: hlc},
-        "confirmed": hlc | None}`` — from the check, verified and confirm registers (all keys, or one)."""
-        out: dict[str, dict[str, Any]] = {}
-
-        def slot(k: str) -> dict[str, Any]:
-            return out.setdefault(k, {"latest": {}, "verified": {}, "confirmed": None})
-
-        prefix = f"{key}/" if key else ""
-        for r in self.check_records("check", prefix):
-            k, ch = r["key"].rsplit("/", 1)
-            slot(k)["latest"][ch] = {"result": r["op"].get("result"), "hlc": r["hlc"], "origin": r["origin"],
-                                     "campaign": r["op"].get("campaign")}
-        for r in self.check_records("verified", prefix):
-            k, ch = r["key"].rsplit("/", 1)
-            slot(k)["verified"][ch] = r["hlc"]
-        for r in self.check_records("confirm", key or ""):
-            if key is None or r["key"] == key:
-                slot(r["key"])["confirmed"] = r["hlc"]
-        return out
-
-    def freshness(self, *, now_ms_: int | None = None, key: str | None = None) -> list[dict[str, Any]]:
-        """Every entry of the view (or one) with its freshness (core.checks.freshness) and, when
-        ``now_ms_`` is given, ``overdue`` under the manifest's policy.freshness (None: not overdue)."""
-        from pocsync.core import checks
-
-        m = self.manifest()
-        policy = m.policy.get("freshness") if m is not None else None
-        on = m is not None and "freshness" in m.features
-        recs = self.freshness_records(key)
-        rows = [r for r in ([self._view_row(x) for x in self.conn.execute("SELECT * FROM view WHERE key=?", (key,))]
-                            if key else self.entries())]
-        out = []
-        for r in rows:
-            rec = recs.get(r["key"], {"latest": {}, "verified": {}, "confirmed": None})
-            f = checks.freshness(r["entry"], modified_hlc=r["hlc"], latest=rec["latest"], verified=rec["verified"],
-                                 confirmed_hlc=rec["confirmed"])
-            f["overdue"] = (checks.overdue(r["entry"], f, policy, now_ms=now_ms_)
-                            if now_ms_ is not None and on else None)
-            out.append({"key": r["key"], "origin": r["origin"], "entry": r["entry"], **f})
-        return out
-
-    def overdue_counts(self, *, now_ms_: int) -> dict[str, int]:
-        """Overdue entries per winning origin (for the dashboard and /metrics; no contact data)."""
-        counts: dict[str, int] = {}
-        for f in self.freshness(now_ms_=now_ms_):
-            if f["overdue"]:
-                counts[f["origin"]] = counts.get(f["origin"], 0) + 1
-        return dict(sorted(counts.items()))
-
-    def campaign_counts(self, limit: int | None = None) -> dict[str, dict[str, Any]]:
-        """Per campaign (from the `campaign` registers: the latest result of each channel within it):
-        ``{"origins": [...], "results": {result: n}, "by_origin": {origin: {result: n}},
-        "by_state": {State: {result: n}}, "channels": n, "response_seconds": [sorted ints], "last_hlc"}``.  A channel
-        whose latest result is acknowledged, no_response or bounced was also sent.  ``limit``: only the campaigns
-        with the latest results (any node may sign any number of campaign names)."""
-        out: dict[str, dict[str, Any]] = {}
-        for r in self.check_records("campaign"):
-            campaign, state = r["key"].split("/", 2)[:2]
-            c = out.setdefault(campaign, {"origins": set(), "results": {}, "by_origin": {}, "by_state": {},
-                                          "channels": 0, "response_seconds": [], "last_hlc": ""})
-            c["last_hlc"] = max(c["last_hlc"], r["hlc"])
-            result = r["op"].get("result")
-            c["origins"].add(r["origin"])
-            c["channels"] += 1
-            for bucket in (c["results"], c["by_origin"].setdefault(r["origin"], {}),
-                           c["by_state"].setdefault(state, {})):
-                bucket[result] = bucket.get(result, 0) + 1
-            if result == "acknowledged" and isinstance(r["op"].get("response_seconds"), int):
-                c["response_seconds"].append(r["op"]["response_seconds"])
-        for c in out.values():
-            c["origins"] = sorted(c["origins"])
-            c["response_seconds"].sort()
-        if limit is not None and len(out) > limit:
-            keep = sorted(out, key=lambda k: (out[k]["last_hlc"], k), reverse=True)[:limit]
-            out = {k: out[k] for k in keep}
-        return dict(sorted(out.items()))
-    # --- END i15a block ---------------------------------------------------------------------------------------
-
-    # --- the read path and the audit group commit (issue 13; pocsync/live/readcache.py) ------------------
-    def listing(self) -> dict[str, dict[str, list[str]]]:
-        """State → kind → origins whose latest assertion of the key is a put: what
-        ``divergence.networks_by_state(self.versions_by_key())`` gives, without decoding any entry."""
-        out: dict[str, dict[str, list[str]]] = {}
-        for r in self.conn.execute("SELECT key, origin FROM assertions WHERE op='put' ORDER BY key, origin"):
-            state, _, kind = r[0].partition("/")
-            out.setdefault(state, {}).setdefault(kind, []).append(r[1])
-        return out
-
-    def audit_many(self, rows: list[tuple[str, str, str, str, str, str]]) -> None:
-        """Group commit of audit rows ``(at, actor, action, target, result, detail)``: one transaction."""
-        with self.transaction():
-            self.conn.executemany("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)",
-                                  rows)
-
-    CONFIRMATION_GRAIN_MS = 1000  # a peer's confirmation of our head is recorded at most this often (per seq)
-
-    def _confirmation_unchanged(self, seq: int, by: str, signed_ms: int) -> bool:
-        """True when note_announced_own would change nothing that matters: the same peer confirmed the same
-        seq less than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check)."""
-        rows = dict(self.conn.execute(
-            "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
-            " 'own_head_confirmed_seq')").fetchall())
-        ms = int(rows.get("own_head_confirmed_ms") or 0)
-        if rows.get("own_head_confirmed_by") != by or rows.get("own_head_confirmed_seq") != str(seq):
-            return False
-        if not (ms <= signed_ms < ms + self.CONFIRMATION_GRAIN_MS):
-            return False
-        return seq <= self._own_head()
