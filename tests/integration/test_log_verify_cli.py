@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pocsync.core import changeset as csmod
-from pocsync.nodedir import NodeDir
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import ENTRIES, LocalFederation, run
 
 
