@@ -126,9 +126,9 @@ async def announce_by_poke(rt: Runtime, client: PeerClient) -> int:
         try:
             if node is None:
                 node, _ = await client.identify(url)
-            await asyncio.wait_for(client.poke(url, node, hv), POKE_TIMEOUT)
+            await client.poke(url, node, hv, timeout=POKE_TIMEOUT)
             return True
-        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except PocsyncError as exc:  # the network's errors arrive wrapped (transport.http.FetchError)
             if node is not None:
                 rt.contact_failed(node, f"poke: {type(exc).__name__}: {exc}")
             return False
