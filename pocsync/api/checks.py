@@ -32,6 +32,7 @@ from pocsync.api.problems import problem
 from pocsync.api.web import CSP
 from pocsync.core import jsonc, model
 from pocsync.core.peerauth import PeerRequest
+from pocsync.live.actions import checks_status, signer
 from pocsync.errors import PocsyncError
 from pocsync.tokens import Claims
 
@@ -117,7 +118,7 @@ async def ack_post(request: web.Request) -> web.Response:
         except (UnicodeDecodeError, ValueError):
             token = ""
     t = now_ms()
-    make = _signer(rt)
+    make = signer(rt)
     try:
         if not TOKEN_RE.match(token):
             raise campaigns.AckRefused("this link is not valid")
@@ -134,12 +135,6 @@ async def ack_post(request: web.Request) -> web.Response:
     return _page("Thank you", f"<h1>Thank you</h1><p>Your acknowledgement is recorded by {_node_name(rt)} "
                               f"({int(out['response_seconds'])} s after the message was sent).</p>"
                               "<p lang=\"fr\">Merci, c'est enregistré.</p><p lang=\"es\">Gracias, queda registrado.</p>")
-
-
-def _signer(rt: Any):  # noqa: ANN202
-    from pocsync.live.actions import signer
-
-    return signer(rt)
 
 
 def _limited(request: web.Request, limiter: RateLimiter, key: str) -> web.Response | None:
@@ -191,7 +186,7 @@ async def acknowledge(request: web.Request, claims: Claims) -> web.Response:
     if not isinstance(channel, str) or not CHANNEL_RE.match(channel):
         return problem(400, "bad request", 'send {"channel": "email:<hex>"}', reason="bad_request")
     t = now_ms()
-    make = _signer(rt)
+    make = signer(rt)
     try:
         out = await rt.worker.run(lambda s: campaigns.acknowledge_channel(s, claims.subject, channel, now_ms=t,
                                                                           sign=make(s)))
@@ -275,8 +270,6 @@ async def operator_view(request: web.Request, who: Claims) -> web.Response:
 
 async def collect(rt: Any) -> dict[str, Any]:
     """The operator's view of checks (dashboard, /metrics): no address, no token, no report text."""
-    from pocsync.live.actions import checks_status as _status
-
     t = now_ms()
 
     def read(store: Any) -> dict[str, Any]:
@@ -286,7 +279,7 @@ async def collect(rt: Any) -> dict[str, Any]:
                 "federation_campaigns": store.campaign_counts(limit=50)}
 
     out = await rt.worker.run(read)
-    st = dict(_status(rt))
+    st = dict(checks_status(rt))
     return {"node": rt.me, **out, "mail": {k: st[k] for k in ("smtp", "last_error", "last_error_at", "messages_sent",
                                                                 "bounced", "invalid", "no_response_signed",
                                                                 "reminders_sent", "reports_mailed",

@@ -98,7 +98,7 @@ async def post_snapshot(request: web.Request, claims: tokens.Claims) -> web.Resp
     except PocsyncError as exc:
         return problem(400, "bad request", exc.message, reason=exc.reason)
     await _audit(request, claims, "snapshot.download", "*", "ok",
-                 "passphrase" if passphrase else f"{len(recipients)} recipient(s)")
+                 "passphrase" if passphrase else f"{len(recipients or [])} recipient(s)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return web.Response(body=blob, headers={
         "Content-Type": "application/octet-stream",

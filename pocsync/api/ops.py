@@ -16,7 +16,7 @@ from pocsync.ops import health as healthmod
 from pocsync.ops import metrics as metricsmod
 from pocsync.api import checks as checks_api
 from pocsync.api.auth import requires
-from pocsync.live.runtime import RUNTIME
+from pocsync.live.runtime import RUNTIME, Runtime
 from pocsync.store import Store
 from pocsync.tokens import Claims
 
@@ -59,14 +59,14 @@ def _feed(store: Store, limit: int = 50) -> list[dict]:
 async def history(request: web.Request, who: Claims) -> web.Response:
     """Lag per origin over the last hour (sampled by the node) and the quarantine/refusal feed."""
     rt = request.app[RUNTIME]
-    lag: dict[str, list] = {}
+    lag: dict[str, list[list[int]]] = {}
     for t, sample in rt.lag_history:
         for origin, v in sample.items():
             lag.setdefault(origin, []).append([round(t), v])
     return web.json_response({"lag": lag, "feed": await rt.worker.run(_feed)})
 
 
-async def sample_lag(rt) -> None:  # noqa: ANN001
+async def sample_lag(rt: Runtime) -> None:
     h = await healthmod.collect(rt)
     rt.lag_history.append((time.time(), {o: v["lag"] or 0 for o, v in h["origins"].items()}))
     cutoff = time.time() - 3600

@@ -218,7 +218,8 @@ class PeerClient:
         rt = self.rt
         accepted = 0
         full = rt.cfg.sync.max_batch
-        ahead: tuple[int, asyncio.Task] | None = None  # (after, the next batch being fetched while one applies)
+        # (after, the next batch being fetched while one applies)
+        ahead: tuple[int, asyncio.Task[tuple[list[bytes], bool]]] | None = None
         try:
             while True:
                 after = await self._own_head(origin)

@@ -18,11 +18,12 @@ import logging
 import random
 import ssl
 import time
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties as _Properties
 
 from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
@@ -38,6 +39,8 @@ STATUS = PREFIX + "/status/"
 MANIFEST = PREFIX + "/manifest"
 MAX_MESSAGE = 4 * 1024 * 1024
 log = logging.getLogger("pocsync.mqtt")
+#: paho's CONNECT properties (paho ships no type hints): ``Properties(PacketTypes.CONNECT)``
+Properties: Callable[[int], Any] = _Properties
 
 
 class MqttLink:
