@@ -80,7 +80,7 @@ class SealError(ProtocolError):
 
 # --- content rules ----------------------------------------------------------------
 class EntryError(PocsyncError):
-    """An entry that breaks the rules of DESIGN.md §4. ``field`` names the culprit."""
+    """An entry that breaks the rules of PROTOCOL.md §7.1. ``field`` names the culprit."""
 
     reason = "invalid_entry"
 

@@ -1,4 +1,4 @@
-"""``pocsync recover``: rebuild a node's store from a peer (DESIGN §5 Durability).
+"""``pocsync recover``: rebuild a node's store from a peer (docs/ARCHITECTURE.md, durability).
 
 When the store is missing it is created; the manifest chain is fetched from the peer, version 1
 first, and installed by the usual rules — and it must list this node with the signing key this

@@ -1,4 +1,4 @@
-"""PoC and operator tokens (DESIGN §6): ES256 JWTs issued by a member node's token key.
+"""PoC and operator tokens (docs/ARCHITECTURE.md, docs/SECURITY.md): ES256 JWTs issued by a member node's token key.
 
 Verification, in order: cap the size; read the header without trusting it and refuse embedded keys
 (``jwk``, ``jku``, ``x5u``, ``x5c``, ``crit``) and any ``alg`` but ES256; read ``iss`` only to find the
