@@ -80,7 +80,7 @@ class SealError(ProtocolError):
 
 # --- content rules ----------------------------------------------------------------
 class EntryError(PocsyncError):
-    """An entry that breaks the rules of DESIGN.md §4. ``field`` names the culprit."""
+    """An entry that breaks the rules of PROTOCOL.md §7.1. ``field`` names the culprit."""
 
     reason = "invalid_entry"
 
@@ -141,3 +141,22 @@ class SourceError(PocsyncError):
     """A source an adapter cannot read at all (wrong shape, encoding, header), or a bad mapping file."""
 
     reason = "bad_source"
+
+
+# --- the network (aiohttp, OSError, timeouts, aiomqtt wrapped where they enter) -----------------
+class TransportError(PocsyncError):
+    """A peer or broker that could not be reached, or broke off (refused, reset, timed out, TLS)."""
+
+    reason = "transport_error"
+
+
+class FetchError(TransportError):
+    """An HTTP request to a peer that got no complete answer (``transport.http``)."""
+
+    reason = "fetch_failed"
+
+
+class BrokerError(TransportError):
+    """The MQTT broker is not connected or refused a publish (``transport.mqtt``)."""
+
+    reason = "mqtt_error"

@@ -1,26 +1,61 @@
 """Who is asking: a PoC or operator token (Authorization: Bearer, or the session cookie).
 
-Verification is :func:`pocsync.tokens.verify_token` (pinned ES256, issuer key from the manifest,
+Verification is :meth:`pocsync.tokens.TokenCache.verify` (pinned ES256, issuer key from the manifest,
 nothing from the header, required claims, issuer scope, live subject whose holder epoch the token
 does not predate).  Signature checks are cached briefly; the entry check runs on every request.
+
+Handlers that need a token are decorated with :func:`requires`: the body starts with verified claims.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from pocsync import tokens
 from pocsync.api.problems import problem
 from pocsync.live import readcache
-from pocsync.live.runtime import Runtime
+from pocsync.live.runtime import RUNTIME, Runtime
 from pocsync.store import Store
 
 SESSION_COOKIE = "pocsync_session"
 MAX_TOKEN = 8192
 CACHE = web.AppKey("token_cache", tokens.TokenCache)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ClaimsHandler = Callable[[web.Request, tokens.Claims], Awaitable[web.StreamResponse]]
+#: a check after authentication (a rate limit): None to go on, or the response that refuses the request
+Limit = Callable[[web.Request, tokens.Claims], "web.Response | None"]
+#: where the token comes from when not from the request's credentials: the token, or a response refusing it
+TokenSource = Callable[[web.Request], Awaitable["str | web.Response"]]
+
+
+def requires(*scopes: str, limit: Limit | None = None,
+             token: TokenSource | None = None) -> Callable[[ClaimsHandler], Handler]:
+    """Decorate a handler ``(request, claims)``: it runs only for a token of one of ``scopes`` (401/403 problem
+    otherwise, see :func:`authenticate`) that ``limit`` lets through."""
+
+    def decorate(handler: ClaimsHandler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            given = None
+            if token is not None:
+                got = await token(request)
+                if isinstance(got, web.Response):
+                    return got
+                given = got
+            claims = await authenticate(request, request.app[RUNTIME], scopes=scopes, token=given)
+            if isinstance(claims, web.Response):
+                return claims
+            refused = limit(request, claims) if limit is not None else None
+            return refused if refused is not None else await handler(request, claims)
+
+        return guarded
+
+    return decorate
 
 
 def token_of(request: web.Request) -> str | None:
@@ -35,7 +70,8 @@ def credential_of(request: web.Request) -> tuple[str | None, str]:
     return request.cookies.get(SESSION_COOKIE), "session"
 
 
-async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...], token: str | None = None) -> Any:
+async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...],
+                       token: str | None = None) -> tokens.Claims | web.Response:
     """The verified claims, or a 401/403 problem response.  ``token`` overrides the request's own (a bearer)."""
     kind = "bearer"
     if token is None:
@@ -79,7 +115,8 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
     return claims
 
 
-async def _entry_lookup(rt: Runtime, token: str, rc: "readcache.ReadCache | None" = None):  # noqa: ANN202
+async def _entry_lookup(rt: Runtime, token: str,
+                        rc: "readcache.ReadCache | None" = None) -> Callable[[str], tokens.SubjectState]:
     """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
     token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
     try:

@@ -25,13 +25,16 @@ from aiohttp import web
 from pocsync import clock
 from pocsync.directory import campaigns
 from pocsync.directory import freetext
-from pocsync.api.auth import authenticate
+from pocsync.api.auth import requires
 from pocsync.live.runtime import RUNTIME
-from pocsync.api.peer import RateLimiter, _authenticate as peer_authenticate
+from pocsync.api.peer import RateLimiter, signed
 from pocsync.api.problems import problem
 from pocsync.api.web import CSP
 from pocsync.core import jsonc, model
+from pocsync.core.peerauth import PeerRequest
+from pocsync.live.actions import checks_status, signer
 from pocsync.errors import PocsyncError
+from pocsync.tokens import Claims
 
 ACK_LIMITER = web.AppKey("ack_limiter", RateLimiter)
 REPORT_LIMITER = web.AppKey("report_limiter", RateLimiter)
@@ -115,7 +118,7 @@ async def ack_post(request: web.Request) -> web.Response:
         except (UnicodeDecodeError, ValueError):
             token = ""
     t = now_ms()
-    make = _signer(rt)
+    make = signer(rt)
     try:
         if not TOKEN_RE.match(token):
             raise campaigns.AckRefused("this link is not valid")
@@ -134,25 +137,23 @@ async def ack_post(request: web.Request) -> web.Response:
                               "<p lang=\"fr\">Merci, c'est enregistré.</p><p lang=\"es\">Gracias, queda registrado.</p>")
 
 
-def _signer(rt: Any):  # noqa: ANN202
-    from pocsync.live.actions import signer
+def _limited(request: web.Request, limiter: RateLimiter, key: str) -> web.Response | None:
+    if limiter.allow(key):
+        return None
+    request.app[RUNTIME].counters["check_api:rate_limited"] += 1
+    return problem(429, "too many requests", "try again shortly", reason="rate_limited", headers={"Retry-After": "1"})
 
-    return signer(rt)
 
-
-async def _poc(request: web.Request, *, reporting: bool = False) -> Any:
+def _read_limit(request: web.Request, claims: Claims) -> web.Response | None:
+    """The directory's per-token read rate (READ_LIMITER), counted as a checks request."""
     from pocsync.api.directory import READ_LIMITER
 
-    rt = request.app[RUNTIME]
-    claims = await authenticate(request, rt, scopes=("directory",))
-    if isinstance(claims, web.Response):
-        return claims
-    limiter, key = (request.app[REPORT_LIMITER], claims.subject) if reporting else (request.app[READ_LIMITER], claims.jti)
-    if not limiter.allow(key):
-        rt.counters["check_api:rate_limited"] += 1
-        return problem(429, "too many requests", "try again shortly", reason="rate_limited",
-                       headers={"Retry-After": "1"})
-    return claims
+    return _limited(request, request.app[READ_LIMITER], claims.jti)
+
+
+def _report_limit(request: web.Request, claims: Claims) -> web.Response | None:
+    """Reports per subject (REPORT_LIMITER)."""
+    return _limited(request, request.app[REPORT_LIMITER], claims.subject)
 
 
 async def _json(request: web.Request) -> Any:
@@ -165,21 +166,17 @@ async def _json(request: web.Request) -> Any:
     return data
 
 
-async def waiting(request: web.Request) -> web.Response:
-    claims = await _poc(request)
-    if isinstance(claims, web.Response):
-        return claims
+@requires("directory", limit=_read_limit)
+async def waiting(request: web.Request, claims: Claims) -> web.Response:
     rt = request.app[RUNTIME]
     t = now_ms()
     rows = await rt.worker.run(lambda s: campaigns.waiting_for(s, claims.subject, now_ms=t))
     return web.json_response({"key": claims.subject, "waiting": rows})
 
 
-async def acknowledge(request: web.Request) -> web.Response:
+@requires("directory", limit=_read_limit)
+async def acknowledge(request: web.Request, claims: Claims) -> web.Response:
     """A PoC acknowledges a waiting check of one of its own entry's channels (never another entry's)."""
-    claims = await _poc(request)
-    if isinstance(claims, web.Response):
-        return claims
     rt = request.app[RUNTIME]
     try:
         data = await _json(request)
@@ -189,7 +186,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     if not isinstance(channel, str) or not CHANNEL_RE.match(channel):
         return problem(400, "bad request", 'send {"channel": "email:<hex>"}', reason="bad_request")
     t = now_ms()
-    make = _signer(rt)
+    make = signer(rt)
     try:
         out = await rt.worker.run(lambda s: campaigns.acknowledge_channel(s, claims.subject, channel, now_ms=t,
                                                                           sign=make(s)))
@@ -202,11 +199,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     return web.json_response({"acknowledged": True, "key": out["key"], "response_seconds": out["response_seconds"]})
 
 
-async def report(request: web.Request) -> web.Response:
+@requires("directory", limit=_report_limit)
+async def report(request: web.Request, claims: Claims) -> web.Response:
     """"This entry is wrong": kept here, mailed to (or forwarded to) the secretariat of the entry's origin."""
-    claims = await _poc(request, reporting=True)
-    if isinstance(claims, web.Response):
-        return claims
     rt = request.app[RUNTIME]
     try:
         data = await _json(request)
@@ -238,11 +233,9 @@ async def report(request: web.Request) -> web.Response:
     return web.json_response({"reported": True, "key": key, "to": origin}, status=202)
 
 
-async def peer_report(request: web.Request) -> web.Response:
+@signed
+async def peer_report(request: web.Request, peer: PeerRequest) -> web.Response:
     """A report forwarded by the node where the PoC signed in (signed peer request)."""
-    peer = await peer_authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
     rt = request.app[RUNTIME]
     try:
         raw = await request.read()
@@ -269,18 +262,14 @@ async def peer_report(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def operator_view(request: web.Request) -> web.Response:
+@requires("health")
+async def operator_view(request: web.Request, who: Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    who = await authenticate(request, rt, scopes=("health",))
-    if isinstance(who, web.Response):
-        return who
     return web.json_response(await collect(rt))
 
 
 async def collect(rt: Any) -> dict[str, Any]:
     """The operator's view of checks (dashboard, /metrics): no address, no token, no report text."""
-    from pocsync.live.actions import checks_status as _status
-
     t = now_ms()
 
     def read(store: Any) -> dict[str, Any]:
@@ -290,7 +279,7 @@ async def collect(rt: Any) -> dict[str, Any]:
                 "federation_campaigns": store.campaign_counts(limit=50)}
 
     out = await rt.worker.run(read)
-    st = dict(_status(rt))
+    st = dict(checks_status(rt))
     return {"node": rt.me, **out, "mail": {k: st[k] for k in ("smtp", "last_error", "last_error_at", "messages_sent",
                                                                 "bounced", "invalid", "no_response_signed",
                                                                 "reminders_sent", "reports_mailed",

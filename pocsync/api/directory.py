@@ -26,7 +26,7 @@ from aiohttp import web
 from pocsync import clock, tokens
 from pocsync.directory import divergence
 from pocsync.directory import freshness
-from pocsync.api.auth import SESSION_COOKIE, authenticate, token_of
+from pocsync.api.auth import SESSION_COOKIE, authenticate, requires, token_of
 from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
@@ -42,7 +42,8 @@ ISSUE_LIMITER = web.AppKey("issue_limiter", RateLimiter)
 ISSUES_PER_SECOND = 2
 
 
-def _issue_allowed(request: web.Request, claims: Any) -> web.Response | None:
+def issue_limit(request: web.Request, claims: tokens.Claims) -> web.Response | None:
+    """Renewals and sign-ins per subject (ISSUE_LIMITER)."""
     if request.app[ISSUE_LIMITER].allow(claims.subject):
         return None
     request.app[RUNTIME].counters["token_rejected:issue_rate_limited"] += 1
@@ -52,19 +53,21 @@ MAX_PER_PAGE = 500
 RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 13)
 
 
-async def _reader(request: web.Request, *, scopes: tuple[str, ...] = ("directory",)) -> Any:
-    rt = request.app[RUNTIME]
-    claims = await authenticate(request, rt, scopes=scopes)
-    if isinstance(claims, web.Response):
-        return claims
-    if not request.app[READ_LIMITER].allow(claims.jti):
-        rt.counters["token_rejected:rate_limited"] += 1
-        return problem(429, "too many requests", "this token exceeds its request rate", reason="rate_limited",
-                       headers={"Retry-After": "1"})
-    return claims
+def read_limit(request: web.Request, claims: tokens.Claims) -> web.Response | None:
+    """Directory reads per token (READ_LIMITER, sync.toml [api] token_requests_per_second)."""
+    if request.app[READ_LIMITER].allow(claims.jti):
+        return None
+    request.app[RUNTIME].counters["token_rejected:rate_limited"] += 1
+    return problem(429, "too many requests", "this token exceeds its request rate", reason="rate_limited",
+                   headers={"Retry-After": "1"})
 
 
-async def _audit(request: web.Request, claims: Any, action: str, target: str, result: str, detail: str = "") -> None:
+#: a directory read: a PoC token within its request rate
+reader = requires("directory", limit=read_limit)
+
+
+async def _audit(request: web.Request, claims: tokens.Claims, action: str, target: str, result: str,
+                 detail: str = "") -> None:
     """Every read is audited; the row is group-committed within AUDIT_WINDOW_S (ADR 21), never awaited here."""
     who = f"{claims.subject} (token {claims.jti[:8]} from {claims.issuer})"
     buf = request.app.get(readcache.AUDIT)
@@ -124,10 +127,8 @@ def _listed_by(networks: dict[str, dict[str, list[str]]], key: str) -> list[str]
     return networks.get(state, {}).get(kind, [])
 
 
-async def list_entries(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def list_entries(request: web.Request, claims: tokens.Claims) -> web.Response:
     q = _query(request)
     if isinstance(q, web.Response):
         return q
@@ -165,10 +166,8 @@ async def list_entries(request: web.Request) -> web.Response:
     return web.Response(body=raw, headers={"ETag": etag, "Content-Type": "application/json; charset=utf-8"})
 
 
-async def get_entry(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def get_entry(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
     key = f"{request.match_info['state'].upper()}/{request.match_info['kind']}"
     cache = request.app[readcache.READ_CACHE]
@@ -200,10 +199,8 @@ async def get_entry(request: web.Request) -> web.Response:
     return web.Response(body=raw, headers={"ETag": etag, "Content-Type": "application/json; charset=utf-8"})
 
 
-async def get_divergences(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def get_divergences(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
     now = clock.now_ms()
     versions, fresh = await rt.worker.run(lambda s: (s.versions_by_key(), freshness.by_key(s, now_ms=now)))
@@ -217,20 +214,16 @@ async def get_divergences(request: web.Request) -> web.Response:
     return web.json_response({"divergences": report})
 
 
-async def get_networks(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def get_networks(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
     result = divergence.networks_by_state(await rt.worker.run(Store.versions_by_key))
     await _audit(request, claims, "networks", "*", "ok")
     return web.json_response({"networks": result})
 
 
-async def export(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def export(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
     from pocsync.directory import exports
 
@@ -252,16 +245,11 @@ async def export(request: web.Request) -> web.Response:
                                             "Content-Disposition": f'attachment; filename="pocsync-directory.{ext}"'})
 
 
-async def renew(request: web.Request) -> web.Response:
+@requires("directory", "health", limit=issue_limit)
+async def renew(request: web.Request, claims: tokens.Claims) -> web.Response:
     """A fresh token; the presented one is revoked at this node (ADR 13).  Renewals keep the first
     token's ``auth_time`` and never reach past ``auth_time + MAX_TOTAL_LIFETIME_S``."""
     rt = request.app[RUNTIME]
-    claims = await authenticate(request, rt, scopes=("directory", "health"))
-    if isinstance(claims, web.Response):
-        return claims
-    limited = _issue_allowed(request, claims)
-    if limited is not None:
-        return limited
     m = await rt.manifest()
     now_s = int(time.time())
     try:
@@ -275,23 +263,23 @@ async def renew(request: web.Request) -> web.Response:
     return web.json_response({"token": token, "expires_in": new.exp - now_s})
 
 
-async def session_start(request: web.Request) -> web.Response:
-    """Sign in: the presented token is checked, and the cookie holds a *session* token this node issues
-    for itself (audience ``pocsync-session:<node>``, at most SESSION_TTL_S, never past the token's exp),
-    so that signing out can revoke it everywhere it is valid (ADR 13)."""
-    rt = request.app[RUNTIME]
+async def _body_token(request: web.Request) -> str | web.Response:
+    """The token a sign-in sends in its body, ``{"token": "…"}``, or a 400 problem."""
     try:
         body = await request.read()
         data = jsonc.loads(body)  # strict and depth-capped: never a RecursionError (issue 11, case 10)
         token = data["token"].strip()
     except (PocsyncError, KeyError, TypeError, AttributeError):
         return problem(400, "bad request", 'send {"token": "…"}', reason="bad_request")
-    claims = await authenticate(request, rt, scopes=("directory", "health"), token=token)
-    if isinstance(claims, web.Response):
-        return claims
-    limited = _issue_allowed(request, claims)
-    if limited is not None:
-        return limited
+    return str(token)
+
+
+@requires("directory", "health", limit=issue_limit, token=_body_token)
+async def session_start(request: web.Request, claims: tokens.Claims) -> web.Response:
+    """Sign in: the presented token is checked, and the cookie holds a *session* token this node issues
+    for itself (audience ``pocsync-session:<node>``, at most SESSION_TTL_S, never past the token's exp),
+    so that signing out can revoke it everywhere it is valid (ADR 13)."""
+    rt = request.app[RUNTIME]
     now_s = int(time.time())
     exp = min(claims.exp, now_s + tokens.SESSION_TTL_S)
     session = tokens.issue_token(issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
@@ -340,11 +328,9 @@ async def session_end(request: web.Request) -> web.Response:
     return resp
 
 
-async def whoami(request: web.Request) -> web.Response:
+@requires("directory", "health")
+async def whoami(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    claims = await authenticate(request, rt, scopes=("directory", "health"))
-    if isinstance(claims, web.Response):
-        return claims
     return web.json_response({"subject": claims.subject, "scope": claims.scope, "issuer": claims.issuer,
                               "expires": claims.exp, "node": rt.me})
 

@@ -17,14 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from pocsync.api.auth import authenticate
+from pocsync.api.auth import requires
 from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import held, model
 from pocsync.errors import EntryError, PocsyncError
 from pocsync.live.actions import sign
-from pocsync.tokens import token_hash
+from pocsync.tokens import Claims, token_hash
 
 LIMITER = web.AppKey("held_object_limiter", RateLimiter)
 MAX_TOKEN = 128
@@ -132,11 +132,9 @@ async def object_post(request: web.Request) -> web.Response:
               "operadores. Gracias."})
 
 
-async def list_held(request: web.Request) -> web.Response:
+@requires("directory")
+async def list_held(request: web.Request, claims: Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    claims = await authenticate(request, rt, scopes=("directory",))
-    if isinstance(claims, web.Response):
-        return claims
     key = request.query.get("key")
     if key is not None:
         try:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 from aiohttp import web
 
+from pocsync import tokens
 from pocsync.directory import history
 from pocsync.directory import snapshot
-from pocsync.api.directory import _audit, _reader
+from pocsync.api.directory import _audit, reader
 from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
@@ -33,10 +33,8 @@ SNAPSHOT_LIMITER = web.AppKey("snapshot_limiter", RateLimiter)
 MAX_SNAPSHOT_REQUEST = 16 * 1024
 
 
-async def _own_state(request: web.Request) -> tuple[Any, str] | web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+async def _own_state(request: web.Request, claims: tokens.Claims) -> str | web.Response:
+    """The State of the request's path, when it is the token subject's own (403 problem otherwise)."""
     state = request.match_info["state"].upper()
     if not model.STATE_RE.match(state):
         return problem(400, "bad request", "state must be an ISO 3166-1 alpha-3 code", reason="bad_request")
@@ -44,24 +42,24 @@ async def _own_state(request: web.Request) -> tuple[Any, str] | web.Response:
     if own != state:
         await _audit(request, claims, "history.get", state, "forbidden")
         return problem(403, "forbidden", f"a token of {own} reads the history of {own} only", reason="not_your_state")
-    return claims, state
+    return state
 
 
-async def get_history(request: web.Request) -> web.Response:
-    got = await _own_state(request)
-    if isinstance(got, web.Response):
-        return got
-    claims, state = got
+@reader
+async def get_history(request: web.Request, claims: tokens.Claims) -> web.Response:
+    state = await _own_state(request, claims)
+    if isinstance(state, web.Response):
+        return state
     body = await request.app[RUNTIME].worker.run(history.state_history, state)
     await _audit(request, claims, "history.get", state, "ok", f"{len(body['ops'])} ops, {body['refused']} refused")
     return web.json_response(body)
 
 
-async def get_bundle(request: web.Request) -> web.Response:
-    got = await _own_state(request)
-    if isinstance(got, web.Response):
-        return got
-    claims, state = got
+@reader
+async def get_bundle(request: web.Request, claims: tokens.Claims) -> web.Response:
+    state = await _own_state(request, claims)
+    if isinstance(state, web.Response):
+        return state
     body = await request.app[RUNTIME].worker.run(history.state_bundle, state)
     await _audit(request, claims, "history.bundle", state, "ok", f"{len(body['changesets'])} change-sets")
     return web.Response(body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
@@ -69,10 +67,8 @@ async def get_bundle(request: web.Request) -> web.Response:
                                  "Content-Disposition": f'attachment; filename="pocsync-history-{state}.json"'})
 
 
-async def post_snapshot(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def post_snapshot(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
     raw = await request.content.read(MAX_SNAPSHOT_REQUEST + 1)
     try:
@@ -102,7 +98,7 @@ async def post_snapshot(request: web.Request) -> web.Response:
     except PocsyncError as exc:
         return problem(400, "bad request", exc.message, reason=exc.reason)
     await _audit(request, claims, "snapshot.download", "*", "ok",
-                 "passphrase" if passphrase else f"{len(recipients)} recipient(s)")
+                 "passphrase" if passphrase else f"{len(recipients or [])} recipient(s)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return web.Response(body=blob, headers={
         "Content-Type": "application/octet-stream",

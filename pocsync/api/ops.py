@@ -15,9 +15,10 @@ from aiohttp import web
 from pocsync.ops import health as healthmod
 from pocsync.ops import metrics as metricsmod
 from pocsync.api import checks as checks_api
-from pocsync.api.auth import authenticate
-from pocsync.live.runtime import RUNTIME
+from pocsync.api.auth import requires
+from pocsync.live.runtime import RUNTIME, Runtime
 from pocsync.store import Store
+from pocsync.tokens import Claims
 
 HIST = web.AppKey("pull_histogram", metricsmod.PullHistogram)
 SAMPLE_SECONDS = 10
@@ -29,19 +30,15 @@ def _drain(app: web.Application) -> None:
         app[HIST].observe(rt.pull_durations.pop())
 
 
-async def health(request: web.Request) -> web.Response:
+@requires("health", "directory")
+async def health(request: web.Request, who: Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    who = await authenticate(request, rt, scopes=("health", "directory"))
-    if isinstance(who, web.Response):
-        return who
     return web.json_response(await healthmod.collect(rt))
 
 
-async def metrics(request: web.Request) -> web.Response:
+@requires("health")
+async def metrics(request: web.Request, who: Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    who = await authenticate(request, rt, scopes=("health",))
-    if isinstance(who, web.Response):
-        return who
     _drain(request.app)
     body = metricsmod.render(await healthmod.collect(rt), rt.counters, request.app[HIST])
     body += metricsmod.render_checks(await checks_api.collect(rt))
@@ -58,20 +55,18 @@ def _feed(store: Store, limit: int = 50) -> list[dict]:
     return sorted(q + r, key=lambda x: x["at"] or "", reverse=True)[:limit]
 
 
-async def history(request: web.Request) -> web.Response:
+@requires("health")
+async def history(request: web.Request, who: Claims) -> web.Response:
     """Lag per origin over the last hour (sampled by the node) and the quarantine/refusal feed."""
     rt = request.app[RUNTIME]
-    who = await authenticate(request, rt, scopes=("health",))
-    if isinstance(who, web.Response):
-        return who
-    lag: dict[str, list] = {}
+    lag: dict[str, list[list[int]]] = {}
     for t, sample in rt.lag_history:
         for origin, v in sample.items():
             lag.setdefault(origin, []).append([round(t), v])
     return web.json_response({"lag": lag, "feed": await rt.worker.run(_feed)})
 
 
-async def sample_lag(rt) -> None:  # noqa: ANN001
+async def sample_lag(rt: Runtime) -> None:
     h = await healthmod.collect(rt)
     rt.lag_history.append((time.time(), {o: v["lag"] or 0 for o, v in h["origins"].items()}))
     cutoff = time.time() - 3600

@@ -13,8 +13,10 @@ Requests are rate-limited per requesting node (429) and batches capped by count 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -25,7 +27,6 @@ from pocsync.core.peerauth import PeerRequest, verify_request
 from pocsync.errors import PocsyncError, ProtocolError
 from pocsync.live.runtime import RUNTIME, Runtime, now_ms
 from pocsync.store import Store
-
 
 
 @dataclass
@@ -86,6 +87,23 @@ async def _authenticate(request: web.Request) -> PeerRequest | web.Response:
     return peer
 
 
+PeerHandler = Callable[[web.Request, PeerRequest], Awaitable[web.StreamResponse]]
+
+
+def signed(handler: PeerHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Decorate a handler ``(request, peer)``: it runs only for a signed request of a member node within its
+    rate (401 or 429 problem otherwise, see :func:`_authenticate`)."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        peer = await _authenticate(request)
+        if isinstance(peer, web.Response):
+            return peer
+        return await handler(request, peer)
+
+    return guarded
+
+
 async def node_info(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     m = await rt.manifest()
@@ -110,18 +128,14 @@ async def manifest_version(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type="application/json")
 
 
-async def heads(request: web.Request) -> web.Response:
-    peer = await _authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
+@signed
+async def heads(request: web.Request, peer: PeerRequest) -> web.Response:
     rt = request.app[RUNTIME]
     return web.Response(body=await rt.head_vector(), content_type="application/json")
 
 
-async def changesets(request: web.Request) -> web.Response:
-    peer = await _authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
+@signed
+async def changesets(request: web.Request, peer: PeerRequest) -> web.Response:
     rt = request.app[RUNTIME]
     q = request.query
     try:
@@ -158,10 +172,8 @@ def _compressed(resp: web.Response) -> web.Response:
     return resp
 
 
-async def proofs(request: web.Request) -> web.Response:
-    peer = await _authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
+@signed
+async def proofs(request: web.Request, peer: PeerRequest) -> web.Response:
     rt = request.app[RUNTIME]
     m = await rt.manifest()
     items = await rt.worker.run(Store.proof_envelopes)
@@ -169,10 +181,8 @@ async def proofs(request: web.Request) -> web.Response:
                                                      to=[peer.node]), content_type="application/json"))
 
 
-async def poke(request: web.Request) -> web.Response:
-    peer = await _authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
+@signed
+async def poke(request: web.Request, peer: PeerRequest) -> web.Response:
     rt = request.app[RUNTIME]
     body = await request.read()
     if not body:  # a poke without a head vector (before ADR 11): just pull
@@ -189,11 +199,9 @@ async def poke(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "from": peer.node, "pull": pulling})
 
 
-async def stats(request: web.Request) -> web.Response:
+@signed
+async def stats(request: web.Request, peer: PeerRequest) -> web.Response:
     """Sync counters and peer state for member nodes (no entry content)."""
-    peer = await _authenticate(request)
-    if isinstance(peer, web.Response):
-        return peer
     rt = request.app[RUNTIME]
     summary = await rt.worker.run(Store.summary)
     return web.json_response({

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 
-def problem(status: int, title: str, detail: str = "", *, reason: str = "", headers: dict | None = None) -> web.Response:
-    body = {"type": "about:blank", "title": title, "status": status}
+def problem(status: int, title: str, detail: str = "", *, reason: str = "",
+            headers: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if reason:

@@ -12,26 +12,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pocsync.api.directory import _audit, _reader
+from pocsync import tokens
+from pocsync.api.directory import _audit, reader
 from pocsync.live.runtime import RUNTIME
 from pocsync.api.problems import problem
 from pocsync.core.templates import ID_RE
 from pocsync.store import Store
 
 
-async def list_templates(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def list_templates(request: web.Request, claims: tokens.Claims) -> web.Response:
     rows = await request.app[RUNTIME].worker.run(Store.templates)
     await _audit(request, claims, "templates.list", "*", "ok", f"{len(rows)} templates")
     return web.json_response({"templates": rows})
 
 
-async def get_template(request: web.Request) -> web.Response:
-    claims = await _reader(request)
-    if isinstance(claims, web.Response):
-        return claims
+@reader
+async def get_template(request: web.Request, claims: tokens.Claims) -> web.Response:
     tid = request.match_info["id"]
     if not ID_RE.match(tid):
         return problem(400, "bad request", f"a template id matches {ID_RE.pattern}", reason="bad_request")

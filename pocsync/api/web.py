@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
-def _page(name: str):  # noqa: ANN202
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     async def handler(request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / name, headers={"Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
                                                         "Referrer-Policy": "no-referrer"})

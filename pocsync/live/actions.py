@@ -3,7 +3,7 @@ state of its communication checks.  Below ``api`` and ``node``, so that both rea
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pocsync.store import Store
 
@@ -16,9 +16,12 @@ async def sign(rt: Any, ops: list[dict[str, Any]], *, author: str) -> None:
     rt.publish_now.set()
 
 
-def signer(rt: Any):  # noqa: ANN201
+Sign = Callable[[list[dict[str, Any]]], Any]
+
+
+def signer(rt: Any) -> Callable[[Store], Sign]:
     """A ``sign(ops)`` for campaign functions: one change-set of ``ops`` by this node (on the store thread)."""
-    def make(store: Any):  # noqa: ANN202
+    def make(store: Store) -> Sign:
         def sign(ops: list[dict[str, Any]]) -> Any:
             return store.edit(ops, key=rt.nd.key_for_next_edit(store), author="checks")
         return sign

@@ -31,6 +31,7 @@ from aiohttp import web
 from pocsync.core import manifest as mf
 from pocsync.store import Store
 from pocsync.store.sqlite import utcnow
+from pocsync.tokens import Claims
 
 log = logging.getLogger("pocsync.node")
 
@@ -67,6 +68,10 @@ class StoreWatch:
             self.conn = None
 
 
+#: a listing's cache key: (filters, page, per_page, overdue entries)
+BodyKey = tuple[tuple[tuple[str, str], ...], int, int, tuple[tuple[str, str], ...]]
+
+
 class ReadCache:
     def __init__(self, run: Callable[..., Any], path: Path) -> None:
         self._run = run  # StoreWorker.run
@@ -76,17 +81,17 @@ class ReadCache:
         self.content: tuple[str, str] | None = None      # (view digest, listing JSON)
         self.networks: dict[str, dict[str, list[str]]] = {}
         self.rows: list[dict[str, Any]] | None = None    # decoded view rows for self.content
-        self.bodies: OrderedDict[tuple, tuple[str, bytes, int]] = OrderedDict()  # per content
+        self.bodies: OrderedDict[BodyKey, tuple[str, bytes, int]] = OrderedDict()  # per content
         self.entry_bodies: dict[tuple[str, str], tuple[str, bytes] | None] = {}  # (key, overdue), per gen
         self.subjects: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}  # per gen
-        self.verified: dict[tuple[str, str], Any] = {}  # (token, kind) -> Claims, per gen
+        self.verified: dict[tuple[str, str], Claims] = {}  # (token, kind) -> Claims, per gen
         self._lock = asyncio.Lock()
         self._fresh: dict[str, dict[str, Any]] = {}
         self._fresh_key: tuple[int, int] | None = None
         self._rows_lock = asyncio.Lock()
         self.refreshes = 0
 
-    def remember_verified(self, k: tuple[str, str], claims: Any) -> None:
+    def remember_verified(self, k: tuple[str, str], claims: Claims) -> None:
         if len(self.verified) >= MAX_SUBJECTS:
             self.verified.clear()
         self.verified[k] = claims
@@ -131,6 +136,7 @@ class ReadCache:
         hit = self.subjects.get(k)
         if hit is not None:
             return hit
+        found: dict[str, Any]
         if sub and "/" in sub:
             found = await self._run(Store.subject_state, sub, jti, parent)
         else:
@@ -165,19 +171,19 @@ class ReadCache:
         gen = await self.fresh()
         k = (gen, now_ms // 1000)
         if self._fresh_key != k:
-            found = await self._run(lambda s: freshness.by_key(s, now_ms=now_ms))
+            found: dict[str, dict[str, Any]] = await self._run(lambda s: freshness.by_key(s, now_ms=now_ms))
             if self.gen == gen:
                 self._fresh, self._fresh_key = found, k
             return found
         return self._fresh
 
-    def body(self, k: tuple) -> tuple[str, bytes, int] | None:
+    def body(self, k: BodyKey) -> tuple[str, bytes, int] | None:
         hit = self.bodies.get(k)
         if hit is not None:
             self.bodies.move_to_end(k)
         return hit
 
-    def keep_body(self, content: tuple[str, str], k: tuple, value: tuple[str, bytes, int]) -> None:
+    def keep_body(self, content: tuple[str, str], k: BodyKey, value: tuple[str, bytes, int]) -> None:
         if self.content != content:
             return
         self.bodies[k] = value

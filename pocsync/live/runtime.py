@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,7 +30,9 @@ from pocsync.core.hlc import HLC, next_hlc
 from pocsync.core.replica import Outcome
 from pocsync.core.opkinds import unsupported
 from pocsync.errors import ManifestError, SigningRefused
+from pocsync.folder.config import Config
 from pocsync.folder.nodedir import NodeDir
+from pocsync.live.readcache import StoreWatch
 from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
 
@@ -83,7 +86,7 @@ class NodeContact:
 class Runtime:
     nd: NodeDir
     worker: StoreWorker
-    counters: Counter = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)
     pull_now: asyncio.Event = field(default_factory=asyncio.Event)
     publish_now: asyncio.Event = field(default_factory=asyncio.Event)
     peers: dict[str, PeerStatus] = field(default_factory=dict)
@@ -94,23 +97,24 @@ class Runtime:
     url_nodes: dict[str, str] = field(default_factory=dict)  # peer URL -> node id (manifest endpoints)
     started_at: float = field(default_factory=time.time)
     pull_durations: list[float] = field(default_factory=list)  # drained into the metrics histogram
-    lag_history: deque = field(default_factory=deque)          # (unix time, {origin: lag}) for the last hour
+    #: (unix time, {origin: lag}) for the last hour
+    lag_history: deque[tuple[float, dict[str, int]]] = field(default_factory=deque)
     #: the newest manifest version refused because it enables features this software lacks (§8.3),
     #: shown in /v1/health until a version at least as new is installed
     manifest_refused: dict[str, Any] | None = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # [[sources]] status (node.source_loop)
+    checks: dict[str, Any] | None = None  # communication-check state (live.actions.checks_status)
     _manifest: mf.Manifest | None = None
     # issue 13: the manifest and the store summary (heads, digest, counts) are re-read only after a commit
     # by any process (the store's data_version changed), not on every head vector, poke or publish round
-    _watch: Any = None
+    _watch: StoreWatch | None = None
     _manifest_gen: int | None = None
     _summary: dict[str, Any] | None = None
     _summary_gen: int | None = None
 
     def _store_version(self) -> int:
         if self._watch is None:
-            from pocsync.live.readcache import StoreWatch
-
-            path = getattr(self.cfg, "store_path", None)
+            path: Path | None = getattr(self.cfg, "store_path", None)
             if path is None:  # no store file (a test double): never cached
                 return -time.monotonic_ns()
             self._watch = StoreWatch(path)
@@ -130,7 +134,7 @@ class Runtime:
         return self.nd.node_id
 
     @property
-    def cfg(self):  # noqa: ANN201
+    def cfg(self) -> Config:
         return self.nd.config
 
     # --- what this node knows of the others ------------------------------------------------------
@@ -147,7 +151,7 @@ class Runtime:
 
     def online_window(self) -> float:
         """Without a fresher sign, a node last heard from longer ago than this is offline."""
-        return 3 * self.cfg.sync.pull_interval_seconds + 10
+        return 3.0 * self.cfg.sync.pull_interval_seconds + 10
 
     def node_state(self, node: str, now: float | None = None) -> dict[str, Any]:
         """``online`` / ``offline`` (since, last error) / ``never seen``, from the last contact."""
@@ -263,7 +267,7 @@ class Runtime:
         v = self._store_version()
         if self._manifest is not None and self._manifest_gen == v:
             return self._manifest
-        m = await self.worker.run(lambda s: s.require_manifest())
+        m: mf.Manifest = await self.worker.run(lambda s: s.require_manifest())
         self._manifest, self._manifest_gen = m, v
         return m
 
@@ -297,7 +301,7 @@ class Runtime:
     async def receive(self, data: bytes, source: str) -> Outcome:
         if source == "mqtt":  # the broker is delivering: a pull waits until it is done
             self.last_mqtt_changeset = time.monotonic()
-        out = await self.worker.run(lambda s: s.receive(data, source=source))
+        out: Outcome = await self.worker.run(lambda s: s.receive(data, source=source))
         self._after(out, source)
         return out
 
@@ -323,7 +327,7 @@ class Runtime:
                 self.publish_now.set()  # announce the new head
             if o.status == "duplicate":
                 continue
-            fields = {"origin": o.origin, "seq": o.seq, "id": o.cs_id, "source": source}
+            fields: dict[str, Any] = {"origin": o.origin, "seq": o.seq, "id": o.cs_id, "source": source}
             if o.status == "accepted":
                 event("changeset_accepted", "accepted %s seq %s from %s", o.origin, o.seq, source, **fields)
             elif o.status == "equivocation":

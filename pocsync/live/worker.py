@@ -1,4 +1,4 @@
-"""One writer thread per process (DESIGN §3): the daemon's only SQLite connection lives here.
+"""One writer thread per process (docs/ARCHITECTURE.md): the daemon's only SQLite connection lives here.
 
 Coroutines call ``await worker.run(fn, *args)``; ``fn(store, *args)`` runs on the worker thread,
 one at a time, so the store never sees two writers from this process.  The CLI writes from other

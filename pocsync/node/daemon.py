@@ -21,10 +21,11 @@ import ipaddress
 import logging
 import ssl
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from pocsync import tokens
 from pocsync.ops import logs
@@ -42,7 +43,7 @@ from pocsync.errors import ConfigError, PocsyncError
 from pocsync.folder.nodedir import NodeDir
 from pocsync.live import readcache
 from pocsync.node import sdnotify
-from pocsync.live.runtime import Runtime, event
+from pocsync.live.runtime import RUNTIME, Runtime, event
 from pocsync.node.held_loop import held_loop
 from pocsync.node.check_loop import check_loop
 from pocsync.node.source_loop import source_loop
@@ -52,9 +53,11 @@ from pocsync.transport.http import PeerClient
 from pocsync.transport.mqtt import MqttLink
 
 log = logging.getLogger("pocsync.node")
-RT = peer_api.RUNTIME
+RT = RUNTIME
 MQTT = web.AppKey("mqtt", MqttLink)
 CLIENT = web.AppKey("peer_client", PeerClient)
+#: a long-lived task of the daemon, run (and restarted) by :func:`supervise`
+TaskFactory = Callable[[web.Application], Awaitable[None]]
 
 
 async def peer_urls(rt: Runtime) -> list[str]:
@@ -126,15 +129,41 @@ async def announce_by_poke(rt: Runtime, client: PeerClient) -> int:
         try:
             if node is None:
                 node, _ = await client.identify(url)
-            await asyncio.wait_for(client.poke(url, node, hv), POKE_TIMEOUT)
+            await client.poke(url, node, hv, timeout=POKE_TIMEOUT)
             return True
-        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except PocsyncError as exc:  # the network's errors arrive wrapped (transport.http.FetchError)
             if node is not None:
                 rt.contact_failed(node, f"poke: {type(exc).__name__}: {exc}")
             return False
 
     results = await asyncio.gather(*(one(u) for u in await peer_urls(rt)))
     return sum(results)
+
+
+async def _wait_for_commit(rt: Runtime, watch: readcache.StoreWatch, seen: int, poll: float) -> int:
+    """Wait until woken, a commit, or ``poll`` seconds; returns the store version now.
+
+    A commit by any process (the CLI signing an edit, this daemon receiving) changes the store's
+    data_version: checked every COMMIT_WATCH_S on the event loop (microseconds, no thread hop), so
+    the daemon learns of a CLI commit within milliseconds and recomputes heads and digest only then
+    (ADR 22).  publish_poll_ms remains a safety net."""
+    waited = 0.0
+    while not rt.publish_now.is_set() and waited < poll and watch.version() == seen:
+        await asyncio.sleep(COMMIT_WATCH_S)
+        waited += COMMIT_WATCH_S
+    rt.publish_now.clear()
+    return watch.version()
+
+
+async def _publish_over_mqtt(rt: Runtime, mqtt: MqttLink, pending: list[tuple[int, bytes]]) -> None:
+    """Publish own change-sets in seq order and mark those published (a failure leaves them all for the next round)."""
+    done = []
+    for seq, env in pending:
+        await mqtt.publish_changeset(env)
+        done.append(seq)
+        event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
+              origin=rt.me, seq=seq, via="mqtt")
+    await rt.worker.run(Store.mark_published, done)
 
 
 async def publisher_loop(app: web.Application) -> None:
@@ -148,31 +177,12 @@ async def publisher_loop(app: web.Application) -> None:
     watch = readcache.StoreWatch(rt.cfg.store_path)
     seen = watch.version()
     while True:
-        # A commit by any process (the CLI signing an edit, this daemon receiving) changes the store's
-        # data_version: checked every COMMIT_WATCH_S on the event loop (microseconds, no thread hop), so
-        # the daemon learns of a CLI commit within milliseconds and recomputes heads and digest only then
-        # (ADR 22).  publish_poll_ms remains a safety net.
-        waited = 0.0
-        while not rt.publish_now.is_set() and waited < poll:
-            v = watch.version()
-            if v != seen:
-                seen = v
-                break
-            await asyncio.sleep(COMMIT_WATCH_S)
-            waited += COMMIT_WATCH_S
-        rt.publish_now.clear()
-        seen = watch.version()
+        seen = await _wait_for_commit(rt, watch, seen, poll)
         try:
             pending = await rt.worker.run(Store.unpublished, PUBLISH_CHUNK)
             more = len(pending) >= PUBLISH_CHUNK and (mqtt is None or rt.mqtt_connected)
             if pending and mqtt is not None and rt.mqtt_connected:  # the change-sets first, then heads/digest
-                done = []
-                for seq, env in pending:
-                    await mqtt.publish_changeset(env)
-                    done.append(seq)
-                    event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
-                          origin=rt.me, seq=seq, via="mqtt")
-                await rt.worker.run(Store.mark_published, done)
+                await _publish_over_mqtt(rt, mqtt, pending)
             summary = await rt.summary()
             state = summary["digest"] + repr(sorted(summary["heads"].items()))
             if mqtt is None and (pending or state != last_announced) \
@@ -202,7 +212,7 @@ async def publisher_loop(app: web.Application) -> None:
             rt.counters["publish_errors"] += 1
 
 
-async def supervise(app: web.Application, name: str, factory) -> None:  # noqa: ANN001
+async def supervise(app: web.Application, name: str, factory: TaskFactory) -> None:
     """Run ``factory(app)`` forever: an unexpected crash is logged, counted and restarted after a pause."""
     rt = app[RT]
     while True:
@@ -228,7 +238,7 @@ async def watchdog_loop(app: web.Application) -> None:
         await asyncio.sleep(interval)
 
 
-def task_context(name: str, factory) -> object:  # noqa: ANN001
+def task_context(name: str, factory: TaskFactory) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(supervise(app, name, factory), name=name)
         yield
@@ -240,13 +250,13 @@ def task_context(name: str, factory) -> object:  # noqa: ANN001
     return ctx
 
 
-def request_middleware(rt: Runtime):  # noqa: ANN201
+def request_middleware(rt: Runtime) -> Middleware:
     """Count requests by route and status; turn HTTP errors into problem details (RFC 9457)."""
 
     pending = 0  # requests being handled now; beyond [api] max_pending_requests: 503 (not /v1/node)
 
     @web.middleware
-    async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN202
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal pending
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
@@ -322,7 +332,6 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-publisher", publisher_loop))
     app.cleanup_ctx.append(task_context("pocsync-watchdog", watchdog_loop))
     app.cleanup_ctx.append(task_context("pocsync-sampler", ops_api.sampler_loop))
-    rt.sources = {}  # [[sources]] status, for /v1/health (pocsync.node.source_loop)
     app.cleanup_ctx.append(task_context("pocsync-sources", source_loop))
     app.cleanup_ctx.append(task_context("pocsync-held", held_loop))
     app.cleanup_ctx.append(task_context("pocsync-checks", check_loop))

@@ -1,4 +1,4 @@
-"""``pocsync recover``: rebuild a node's store from a peer (DESIGN §5 Durability).
+"""``pocsync recover``: rebuild a node's store from a peer (docs/ARCHITECTURE.md, durability).
 
 When the store is missing it is created; the manifest chain is fetched from the peer, version 1
 first, and installed by the usual rules — and it must list this node with the signing key this
@@ -11,20 +11,20 @@ root must declare a chain restart).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 
-from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
-from pocsync.errors import ManifestError, NotInitialised
+from pocsync.errors import ManifestError, NotInitialised, TransportError
 from pocsync.folder.nodedir import NodeDir
 from pocsync.live.runtime import PeerStatus, Runtime
 from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
-from pocsync.transport.http import MANIFEST_CAP, PeerClient
+from pocsync.transport.http import PeerClient
 
 
-async def _recover(nd: NodeDir, peer: str) -> dict:
+async def _recover(nd: NodeDir, peer: str) -> dict[str, Any]:
     path = nd.config.store_path
     created = False
     if not path.exists():
@@ -39,14 +39,12 @@ async def _recover(nd: NodeDir, peer: str) -> dict:
             client = PeerClient(rt, session)
             target, theirs = await client.identify(peer)
             current = await worker.run(Store.manifest)
-            start = 1 if current is None else current.version + 1
-            for v in range(start, theirs + 1):
-                m = mf.parse(await client._get(peer, f"/v1/manifest/{v}", target=None, cap=MANIFEST_CAP))
+            async for m in client.manifests(peer, 0 if current is None else current.version, theirs):
                 node = m.node(nd.node_id)
                 held = {ed25519_public_b64(nd.signing_key(n)) for n in nd.signing_key_names()}
                 if node is None or not held & {ed25519_public_b64(k.public) for k in node.signing_keys}:
-                    raise ManifestError(f"manifest v{v} from {peer} does not list {nd.node_id} with this node's"
-                                        " keys; refusing to recover from it", reason="foreign_manifest")
+                    raise ManifestError(f"manifest v{m.version} from {peer} does not list {nd.node_id} with this"
+                                        " node's keys; refusing to recover from it", reason="foreign_manifest")
                 await worker.run(lambda s, m=m: s.install_manifest(m))
             if await worker.run(Store.manifest) is None:
                 raise NotInitialised(f"{peer} served no manifest")
@@ -68,5 +66,9 @@ async def _recover(nd: NodeDir, peer: str) -> dict:
         await worker.close()
 
 
-def recover(nd: NodeDir, peer: str) -> dict:
-    return asyncio.run(_recover(nd, peer))
+def recover(nd: NodeDir, peer: str) -> dict[str, Any]:
+    """Rebuild the store from ``peer``; a peer that cannot be reached is a TransportError (reason ``unreachable``)."""
+    try:
+        return asyncio.run(_recover(nd, peer))
+    except TransportError as exc:
+        raise TransportError(f"cannot recover from {peer}: {exc.message}", reason="unreachable") from exc

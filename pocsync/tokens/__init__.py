@@ -1,4 +1,4 @@
-"""PoC and operator tokens (DESIGN §6): ES256 JWTs issued by a member node's token key.
+"""PoC and operator tokens (docs/ARCHITECTURE.md, docs/SECURITY.md): ES256 JWTs issued by a member node's token key.
 
 Verification, in order: cap the size; read the header without trusting it and refuse embedded keys
 (``jwk``, ``jku``, ``x5u``, ``x5c``, ``crit``) and any ``alg`` but ES256; read ``iss`` only to find the
@@ -83,7 +83,8 @@ def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject:
               "jti": secrets.token_urlsafe(16), "scope": scope}
     if parent:
         claims["parent_jti"] = parent  # revoking the parent revokes this session too (ADR 13)
-    return jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
+    token: str = jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
+    return token
 
 
 def _b64json(part: str, what: str) -> dict[str, Any]:
@@ -149,11 +150,11 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
         raise TokenError(f"token alg {header.get('alg')!r} refused; only ES256", reason="bad_alg")
     iss = unverified.get("iss")
     node = manifest.node(iss) if isinstance(iss, str) else None
-    if node is None or node.removed:
+    if node is None or node.removed or not isinstance(iss, str):
         raise TokenError(f"issuer {iss!r} is not a member of manifest v{manifest.version}", reason="unknown_issuer")
     kid = header.get("kid")
     jwk = node.token_keys.get(kid) if isinstance(kid, str) else None
-    if jwk is None:
+    if jwk is None or not isinstance(kid, str):
         raise TokenError(f"kid {kid!r} is not a token key of {iss}", reason="unknown_kid")
     public = es256_public_from_jwk(jwk).public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -201,11 +202,22 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
                   jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience, parent=parent)
 
 
+def check_issuer_scope(manifest: Manifest, issuer: str, state: str, *, session: bool = False,
+                       hint: str = "") -> None:
+    """The issuer-scope rule, for issuing, renewing and verifying a PoC token: ``issuer`` is a member whose
+    scope (its latest scope step) covers ``state``.  A ``session`` token is the node's own record of a
+    sign-in whose token it checked (issuer scope included) and is valid at that node only: its node need
+    not cover the State (a PoC may sign in at any node).  ``hint`` ends the message (what to do instead)."""
+    node = manifest.node(issuer)
+    if node is None or (not session and not node.covers(state, LATEST)):
+        raise TokenError(f"{issuer} may not issue tokens for {state}{hint}", reason="issuer_out_of_scope")
+
+
 @dataclass(frozen=True)
 class SubjectState:
     """What the node's log says about a token's subject, for :func:`check_subject`."""
 
-    entry: dict | None          # the live entry, or None
+    entry: dict[str, Any] | None  # the live entry, or None
     dead_since: str | None = None  # hlc of the latest delete or withdrawal of the key by any origin
     revoked: bool = False       # the token's jti (or a session's parent_jti) is on this node's deny-list
 
@@ -228,12 +240,8 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
         state, _ = model.parse_key(c.subject)
     except PocsyncError:
         raise TokenError(f"subject {c.subject!r} is not an entry key", reason="bad_subject") from None
-    node = manifest.node(c.issuer)
-    # A session token is the node's own record of a sign-in whose token it checked (issuer scope included)
-    # and is valid at that node only: its node need not cover the State (a PoC may sign in at any node).
     session = c.audience.startswith(SESSION_AUDIENCE) and c.audience == session_audience(c.issuer)
-    if node is None or (not session and not node.covers(state, LATEST)):
-        raise TokenError(f"{c.issuer} may not issue tokens for {state}", reason="issuer_out_of_scope")
+    check_issuer_scope(manifest, c.issuer, state, session=session)
     if lookup_entry is not None:
         if st.entry is None:
             raise TokenError(f"{c.subject} is not a live entry of the directory", reason="subject_not_listed")
@@ -248,7 +256,7 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
 
 
 def verify_token(token: str, *, manifest: Manifest, now_s: int, audience: str = AUDIENCE,
-                 lookup_entry: Callable[[str], dict | None] | None = None) -> Claims:
+                 lookup_entry: Callable[[str], dict[str, Any] | None] | None = None) -> Claims:
     c = verify_signature(token, manifest=manifest, now_s=now_s, audience=audience)
     check_subject(c, manifest=manifest, lookup_entry=lookup_entry)
     return c
@@ -299,10 +307,7 @@ def renew(c: Claims, *, issuer: str, kid: str, key: EllipticCurvePrivateKey, man
                          " for a new token", reason="renewal_limit")
     if c.scope == "directory":
         state, _ = model.parse_key(c.subject)
-        node = manifest.node(issuer)
-        if node is None or not node.covers(state, LATEST):
-            raise TokenError(f"{issuer} may not issue tokens for {state}; renew at a node whose scope covers it",
-                             reason="issuer_out_of_scope")
+        check_issuer_scope(manifest, issuer, state, hint="; renew at a node whose scope covers it")
     return issue_token(issuer=issuer, kid=kid, key=key, subject=c.subject, scope=c.scope, now_s=now_s, ttl_s=ttl_s,
                        auth_time=c.auth_time, audience=audience, exp=min(now_s + ttl_s, limit))
 

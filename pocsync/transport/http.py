@@ -3,7 +3,8 @@
 For each peer: learn its id and manifest version (walking and installing any manifest versions
 this node lacks), fetch its signed head vector, then fetch only what is missing — per origin the
 change-sets after this node's head — plus any equivocation proof it holds that this node lacks.
-Every response body is capped before it is read.
+Every response body is capped before it is read.  What aiohttp, the socket or a timeout raise is wrapped
+here, where it enters, into :class:`pocsync.errors.FetchError`: callers catch ``PocsyncError`` only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
@@ -21,10 +23,18 @@ from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
-from pocsync.errors import ManifestError, PocsyncError, ProtocolError
+from pocsync.errors import FetchError, ManifestError, PocsyncError, ProtocolError
 from pocsync.live.runtime import PeerStatus, Runtime, event, now_ms
 
 MANIFEST_CAP = 1 << 20
+#: what the network raises under aiohttp (connection refused or reset, TLS, a cut body, a timeout)
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def why(exc: BaseException) -> str:
+    """``Type: message`` of a third-party error (a timeout has no message): the reason operators read."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sealed_batch_cap(max_batch_bytes: int) -> int:
@@ -71,18 +81,28 @@ class PeerClient:
                                                     method=method, path=path, body=body, now_ms=now_ms())
         if body:
             headers["Content-Type"] = "application/json"
-        async with self.session.request(method, url.rstrip("/") + path, headers=headers, data=body or None) as resp:
-            data = await self._read(resp, cap)
-            if url in self.rt.peers:
-                self.rt.peers[url].bytes_received += len(data)
-            if resp.status != 200:
-                raise ProtocolError(f"{method} {path} → HTTP {resp.status}: {data[:200]!r}", reason="peer_http_error")
-            return data
+        try:
+            async with self.session.request(method, url.rstrip("/") + path, headers=headers,
+                                            data=body or None) as resp:
+                data = await self._read(resp, cap)
+                status = resp.status
+        except NETWORK_ERRORS as exc:
+            raise FetchError(f"{method} {path}: {why(exc)}", peer=url) from exc
+        if url in self.rt.peers:
+            self.rt.peers[url].bytes_received += len(data)
+        if status != 200:
+            raise ProtocolError(f"{method} {path} → HTTP {status}: {data[:200]!r}", reason="peer_http_error")
+        return data
 
-    async def poke(self, url: str, target: str, head_vector: bytes = b"") -> None:
+    async def poke(self, url: str, target: str, head_vector: bytes = b"", *, timeout: float | None = None) -> None:
         """Tell ``target`` that this node's heads or digest changed; the body is its signed head vector
-        (PROTOCOL.md §13.2), so the peer learns the new digest at once and pulls only when behind."""
-        await self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST", body=head_vector)
+        (PROTOCOL.md §13.2), so the peer learns the new digest at once and pulls only when behind.
+        ``timeout`` (seconds) bounds the whole poke, signing included."""
+        try:
+            await asyncio.wait_for(self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST",
+                                             body=head_vector), timeout)
+        except asyncio.TimeoutError as exc:
+            raise FetchError(f"POST /v1/peer/poke: {why(exc)}", peer=url) from exc
         self.rt.contact(target, via="http")
 
     async def identify(self, url: str) -> tuple[str, int]:
@@ -91,15 +111,20 @@ class PeerClient:
             raise ProtocolError("peer /v1/node answer is malformed", reason="bad_peer")
         return info["node"], info["manifest"]
 
-    async def catch_up_manifests(self, url: str, theirs: int) -> int:
-        """Fetch and install every manifest version between ours and ``theirs``; returns how many."""
-        mine = (await self.rt.manifest()).version
-        installed = 0
-        for v in range(mine + 1, theirs + 1):
+    async def manifests(self, url: str, after: int, until: int) -> AsyncIterator[mf.Manifest]:
+        """The manifest walk: the peer's versions ``after + 1`` to ``until`` in order, each parsed (no trust
+        decision: the caller installs it by the usual rules) and checked to be the version asked for."""
+        for v in range(after + 1, until + 1):
             data = await self._get(url, f"/v1/manifest/{v}", target=None, cap=MANIFEST_CAP)
             m = mf.parse(data, max_bytes=MANIFEST_CAP)
             if m.version != v:
                 raise ProtocolError(f"peer served v{m.version} for v{v}", reason="bad_peer")
+            yield m
+
+    async def catch_up_manifests(self, url: str, theirs: int) -> int:
+        """Fetch and install every manifest version between ours and ``theirs``; returns how many."""
+        installed = 0
+        async for m in self.manifests(url, (await self.rt.manifest()).version, theirs):
             await self.rt.install_manifest(m, via=f"http:{url}")
             installed += 1
         return installed
@@ -115,7 +140,7 @@ class PeerClient:
         try:
             accepted = await self._pull(url, st)
             rt.pull_durations.append(time.perf_counter() - t0)
-        except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except PocsyncError as exc:  # the network's errors arrive as FetchError (see _get)
             st.last_error = f"{type(exc).__name__}: {exc}"
             st.last_error_at = time.time()
             st.failures += 1
@@ -193,7 +218,8 @@ class PeerClient:
         rt = self.rt
         accepted = 0
         full = rt.cfg.sync.max_batch
-        ahead: tuple[int, asyncio.Task] | None = None  # (after, the next batch being fetched while one applies)
+        # (after, the next batch being fetched while one applies)
+        ahead: tuple[int, asyncio.Task[tuple[list[bytes], bool]]] | None = None
         try:
             while True:
                 after = await self._own_head(origin)
@@ -205,7 +231,7 @@ class PeerClient:
                         envs, more = await ahead[1]
                     else:
                         envs, more = await self._batch(url, target, origin, after, n)
-                except (PocsyncError, aiohttp.ClientError, TimeoutError, OSError):
+                except PocsyncError:
                     st.batch = max(1, n // 2)
                     raise
                 finally:

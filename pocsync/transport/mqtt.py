@@ -5,6 +5,9 @@ head vector), ``pocsync/v1/status/<node>`` (retained ``online``; last will ``off
 ``pocsync/v1/manifest`` (retained; only the operator account may publish it).  MQTT acknowledges
 before the node commits, so it is never trusted for completeness: a gap or a head mismatch seen
 here wakes the HTTP pull.
+
+aiomqtt's errors are handled here: a lost connection is retried by :meth:`MqttLink.run` (and logged with its
+reason); a failed publish is a :class:`pocsync.errors.BrokerError`, so callers catch ``PocsyncError`` only.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import logging
 import random
 import ssl
 import time
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties as _Properties
 
 from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import manifest as mf
-from pocsync.errors import ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
-from pocsync.live.runtime import Runtime
+from pocsync.errors import BrokerError, ConfigError, ManifestGapError, ManifestRollbackError, PocsyncError, SealError
+from pocsync.live.runtime import Runtime, event
+from pocsync.transport.http import why
 
 PREFIX = "pocsync/v1"
 CS = PREFIX + "/cs/"
@@ -34,15 +39,14 @@ STATUS = PREFIX + "/status/"
 MANIFEST = PREFIX + "/manifest"
 MAX_MESSAGE = 4 * 1024 * 1024
 log = logging.getLogger("pocsync.mqtt")
+#: paho's CONNECT properties (paho ships no type hints): ``Properties(PacketTypes.CONNECT)``
+Properties: Callable[[int], Any] = _Properties
 
 
 class MqttLink:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.client: aiomqtt.Client | None = None
-        self.last_error: str | None = None
-        self.connected_since: float | None = None
-        self.reconnects = 0
 
     def _make_client(self) -> aiomqtt.Client:
         cfg = self.rt.cfg.mqtt
@@ -50,11 +54,14 @@ class MqttLink:
         if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
             raise ConfigError(f"[mqtt] url {cfg.url!r} must be mqtt://host:port or mqtts://host:port")
         password = None
-        if cfg.password_file:
-            password = self.rt.cfg.resolve(cfg.password_file).read_text().strip()
         tls = None
-        if u.scheme == "mqtts":
-            tls = ssl.create_default_context(cafile=str(self.rt.cfg.resolve(cfg.ca_file)) if cfg.ca_file else None)
+        try:
+            if cfg.password_file:
+                password = self.rt.cfg.resolve(cfg.password_file).read_text().strip()
+            if u.scheme == "mqtts":
+                tls = ssl.create_default_context(cafile=str(self.rt.cfg.resolve(cfg.ca_file)) if cfg.ca_file else None)
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            raise ConfigError(f"[mqtt] password_file or ca_file cannot be used: {why(exc)}") from exc
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_seconds
         return aiomqtt.Client(
@@ -84,7 +91,6 @@ class MqttLink:
                     # change-set to this node (and queues it in the persistent session while away); a node
                     # reported connected before could miss what was published before its subscription
                     self.rt.mqtt_connected = True
-                    self.connected_since = time.time()
                     self.rt.pull_now.set()      # repair whatever was missed while away
                     self.rt.publish_now.set()   # republish what was not published yet
                     self.rt.mqtt_connected_at = time.monotonic()  # delivery of the queue starts
@@ -97,28 +103,37 @@ class MqttLink:
                                 client.publish(STATUS + self.rt.me, b"offline", qos=1, retain=True), 2)
                         raise
             except aiomqtt.MqttError as exc:
-                self.last_error = str(exc)
                 self.rt.counters["mqtt_reconnects"] += 1
-                self.reconnects += 1
+                event("mqtt_down", "MQTT broker connection lost or refused: %s; retrying", why(exc),
+                      error=why(exc))
             finally:
                 self.client = None
                 self.rt.mqtt_connected = False
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, float(self.rt.cfg.mqtt.reconnect_max_seconds))
 
+    async def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1; whatever aiomqtt or the socket raise becomes a BrokerError."""
+        if self.client is None:
+            raise BrokerError("not connected to the MQTT broker")
+        try:
+            await self.client.publish(topic, payload, qos=1, retain=retain)
+        except (aiomqtt.MqttError, asyncio.TimeoutError, OSError) as exc:
+            raise BrokerError(f"MQTT publish on {topic}: {why(exc)}") from exc
+
     async def publish_changeset(self, envelope: bytes) -> None:
         rt = self.rt
         if self.client is None:
-            raise aiomqtt.MqttError("not connected")
+            raise BrokerError("not connected to the MQTT broker")
         m = await rt.manifest()
         topic = CS + rt.me
-        await self.client.publish(topic, rt.seal_for(m, envelope, context=f"mqtt:{topic}"), qos=1)
+        await self._publish(topic, rt.seal_for(m, envelope, context=f"mqtt:{topic}"))
         rt.counters["mqtt_published"] += 1
 
     async def publish_head(self) -> None:
         if self.client is None:
             return
-        await self.client.publish(HEAD + self.rt.me, await self.rt.head_vector(), qos=1, retain=True)
+        await self._publish(HEAD + self.rt.me, await self.rt.head_vector(), retain=True)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         rt = self.rt
