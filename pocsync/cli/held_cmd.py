@@ -19,6 +19,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.folder import keyfiles
+from pocsync.cli.signing import sign_ops
 from pocsync.cli.common import (
     console, data_option, json_option, no_peer_check_option, print_json, read_text_arg, refuse_public_key, table,
 )
@@ -46,16 +47,6 @@ def on_enable(old: mf.Manifest, payload: dict[str, Any]) -> dict[str, Any]:
 
 def when(ms: int | None) -> str:
     return "after a notice by another node and the hold" if ms is None else held.iso(ms)
-
-
-def note_held(nd: NodeDir, cs_id: str | None) -> None:
-    """After an edit: one line per put of it that is held (it has not taken effect)."""
-    with nd.store() as store:
-        rows = [r for r in store.held_changes() if cs_id and r["put"].startswith(cs_id + "#")]
-    for r in rows:
-        console.print(f"held: {r['key']} ({', '.join(r['fields'])}) takes effect after a notice by another node and "
-                      "the hold, or at once with a second person's approval (`pocsync entry pending` shows it)",
-                      markup=False, highlight=False)
 
 
 # --- entry pending / approve / object / release ---------------------------------------------------------
@@ -95,8 +86,6 @@ def _target(store: Any, key: str, put_ref: str | None, *, objected_ok: bool = Fa
 
 def _hold_edit(data: Path, kind: str, key: str, put_ref: str | None, author: str,
                staff: tuple[Path, str] | None = None) -> None:
-    from pocsync.cli.main import _edit  # the one signing path of the CLI (origin checks, one-line refusals)
-
     nd = NodeDir.open(data)
     with nd.store() as store:
         m = store.require_manifest()
@@ -111,7 +100,7 @@ def _hold_edit(data: Path, kind: str, key: str, put_ref: str | None, author: str
         sk = keyfiles.read_private(path, Ed25519PrivateKey)
         op["staff"] = {"origin": target["origin"], "name": name,
                        "sig": base64.b64encode(sk.sign(held.staff_message(key, target["put"]))).decode()}
-    _edit(nd, [op], author)
+    sign_ops(nd, [op], author)
 
 
 author_option = click.option("--author", required=True, help="Who does this (audit only: a typed name proves "
@@ -192,7 +181,7 @@ def staff_init(out: Path, name: str) -> None:
 @click.option("--remove", is_flag=True, help="Remove this staff key instead.")
 def manifest_staff_key(file: Path, node_id: str, name: str, public_file: Path | None, remove: bool) -> None:
     """List (or --remove) a staff public key for an origin in FILE's policy.held-changes (unsigned)."""
-    from pocsync.cli.manifest_cmd import edit, load
+    from pocsync.cli.manifest_io import edit, load
 
     m = load(file)
     if held.FEATURE not in m.features:
@@ -236,7 +225,7 @@ def manifest_staff_key(file: Path, node_id: str, name: str, public_file: Path | 
               help="How long a contact change is held after another node's notice (default policy: 86400).")
 def manifest_set_hold(file: Path, seconds: int) -> None:
     """Set policy.held-changes.hold_seconds in FILE (unsigned)."""
-    from pocsync.cli.manifest_cmd import edit, load
+    from pocsync.cli.manifest_io import edit, load
 
     m = load(file)
     if held.FEATURE not in m.features:
@@ -245,11 +234,3 @@ def manifest_set_hold(file: Path, seconds: int) -> None:
     policy = dict(m.policy.get(held.FEATURE) or {}) | {"hold_seconds": seconds}
     payload = mf.next_version(m.payload) if m.envelope.signatures else m.payload
     edit(file, mf.set_policy(payload, held.FEATURE, policy))
-
-
-def register(entry: click.Group, manifest: click.Group, keys: click.Group) -> None:
-    for cmd in (entry_pending, entry_approve, entry_object, entry_release):
-        entry.add_command(cmd)
-    manifest.add_command(manifest_staff_key)
-    manifest.add_command(manifest_set_hold)
-    keys.add_command(staff_init)

@@ -17,12 +17,7 @@ from pocsync.folder.nodedir import NodeDir
 DAY = 86_400
 
 
-@click.group("token")
-def token() -> None:
-    """Issue tokens: PoCs read the directory, operators read health."""
-
-
-@token.command("issue")
+@click.command("issue")
 @data_option
 @click.option("--poc", "poc", default=None, metavar="KEY", help="The PoC's entry key, e.g. AUT/technical.")
 @click.option("--operator", default=None, metavar="NAME", help="An operator name: a health-scope token.")
