@@ -50,8 +50,8 @@ def _validate(records: list[Any]) -> list[dict[str, Any]]:
                 ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
             progress.advance(task)
     if problems:
-        for exc in problems:
-            err_console.print("[red]invalid[/] " + escape(exc.message), highlight=False)
+        for problem in problems:
+            err_console.print("[red]invalid[/] " + escape(problem.message), highlight=False)
         raise EntryError(f"{len(problems)} of {len(records)} record(s) invalid; nothing was committed")
     return ops
 

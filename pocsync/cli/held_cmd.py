@@ -72,7 +72,7 @@ def entry_pending(data: Path, as_json: bool, values: bool) -> None:
 
 def _target(store: Any, key: str, put_ref: str | None, *, objected_ok: bool = False) -> dict[str, Any]:
     model.parse_key(key)
-    rows = [r for r in store.held_changes(key) if r["status"] == "pending" or objected_ok]
+    rows: list[dict[str, Any]] = [r for r in store.held_changes(key) if r["status"] == "pending" or objected_ok]
     if put_ref is not None:
         rows = [r for r in rows if r["put"] == put_ref]
     if not rows:
@@ -97,7 +97,7 @@ def _hold_edit(data: Path, kind: str, key: str, put_ref: str | None, author: str
     if staff is not None:
         path, name = staff
         refuse_public_key(path)
-        sk = keyfiles.read_private(path, Ed25519PrivateKey)
+        sk = keyfiles.read_private(path, Ed25519PrivateKey)  # type: ignore[type-abstract]  # the key type asked for
         op["staff"] = {"origin": target["origin"], "name": name,
                        "sig": base64.b64encode(sk.sign(held.staff_message(key, target["put"]))).decode()}
     sign_ops(nd, [op], author)
@@ -147,7 +147,7 @@ def entry_object(data: Path, key: str, author: str, put_ref: str | None) -> None
 @click.argument("key")
 @author_option
 @put_option
-def entry_release(data: Path, key: str, author: str | None, put_ref: str | None) -> None:
+def entry_release(data: Path, key: str, author: str, put_ref: str | None) -> None:
     """Release KEY's held change once another node's notice is older than the hold (the notifying node's
     daemon does this by itself); refused before."""
     _hold_edit(data, "release", key, put_ref, author)

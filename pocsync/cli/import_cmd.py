@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import click
 import pycountry
@@ -180,7 +180,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
         if bad:
             raise click.BadParameter(f"{', '.join(bad)} not ISO 3166-1 alpha-3", param_hint="--states")
         wanted = set(given)
-    writer = adapters.load(fmt)
+    writer: Any = adapters.load(fmt)  # a writer adapter: its write() is optional in the Adapter protocol
     with NodeDir.open(data).store() as store:
         rows = [r for r in store.entries()
                 if (wanted is None or r["entry"].get("state") in wanted)

@@ -30,7 +30,7 @@ def sign(file: Path, keys: tuple[Path, ...], passphrase_file: Path | None) -> No
     pw = keyfiles.read_passphrase(passphrase_file)
     for k in keys:
         refuse_public_key(k)
-        key = keyfiles.read_private(k, Ed25519PrivateKey, passphrase=pw)
+        key = keyfiles.read_private(k, Ed25519PrivateKey, passphrase=pw)  # type: ignore[type-abstract]
         try:
             m = mf.sign(m, key)
         except ManifestError as exc:

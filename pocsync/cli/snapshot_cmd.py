@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import stat
+from typing import Any
 from pathlib import Path
 
 import click
@@ -54,7 +55,7 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _secret(passphrase_file: Path | None, identity: Path | None) -> dict:
+def _secret(passphrase_file: Path | None, identity: Path | None) -> dict[str, Any]:
     if (passphrase_file is None) == (identity is None):
         raise click.UsageError("give exactly one of --passphrase-file FILE or --identity FILE")
     if passphrase_file is not None:

@@ -8,6 +8,7 @@ before signing, every template its peers would refuse.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +24,7 @@ from pocsync.store.sqlite import now_ms
 MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger than their canonical form
 
 
-def _read(src: Path) -> dict:
+def _read(src: Path) -> dict[str, Any]:
     if src.is_dir():
         raise click.BadParameter(f"{src} is a folder, not a file")
     try:
