@@ -60,21 +60,22 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 MAX_INPUT_BYTES = 64 << 20
 
 
-def read_input(src: str) -> bytes:
-    """The bytes of FILE, or of stdin for ``-``; at most MAX_INPUT_BYTES."""
+def read_input(src: str, *, max_bytes: int = MAX_INPUT_BYTES, limit_note: str = "") -> bytes:
+    """The bytes of FILE, or of stdin for ``-``; at most ``max_bytes`` (``limit_note`` ends the refusal)."""
     if src == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        data = sys.stdin.buffer.read(max_bytes + 1)
     else:
         path = Path(src)
         if path.is_dir():
             raise click.BadParameter(f"{src} is a folder, not a file")
         try:
             with path.open("rb") as f:
-                data = f.read(MAX_INPUT_BYTES + 1)
+                data = f.read(max_bytes + 1)
         except FileNotFoundError:
             raise click.BadParameter(f"file {src} not found") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise PocsyncError(f"{src} is larger than {MAX_INPUT_BYTES >> 20} MiB", reason="oversize")
+    if len(data) > max_bytes:
+        size = f"{max_bytes >> 20} MiB" if max_bytes % (1 << 20) == 0 else f"{max_bytes} bytes"
+        raise PocsyncError(f"{src} is larger than {size}{limit_note}", reason="oversize")
     return data
 
 
@@ -92,6 +93,19 @@ def looks_like_csv(text: str) -> bool:
     return bool(first) and first[0] not in "{[" and any(sep in first for sep in (",", ";", "\t"))
 
 
+def key_text(text: str) -> str:
+    """The key in a key file's text: the text itself (one line of base64), or the ``public`` member of a JSON
+    object (``node-info``, ``keys new-signing``); "" when the JSON holds none."""
+    if not text.startswith("{"):
+        return text
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return ""
+    public = obj.get("public", "") if isinstance(obj, dict) else ""
+    return public if isinstance(public, str) else ""
+
+
 def refuse_public_key(path: Path) -> None:
     """A private-key argument given a public key gets "this is a public key", not a file-mode complaint."""
     try:
@@ -102,16 +116,8 @@ def refuse_public_key(path: Path) -> None:
     text = head.decode("utf-8", "replace").strip()
     public = "PUBLIC KEY-----" in text
     if not public and "PRIVATE KEY" not in text:
-        candidate = text
-        if text.startswith("{"):
-            try:
-                obj = json.loads(text)
-                candidate = obj.get("public", "") if isinstance(obj, dict) else ""
-                candidate = candidate if isinstance(candidate, str) else ""
-            except ValueError:
-                candidate = ""
         try:
-            public = len(base64.b64decode(candidate, validate=True)) == 32
+            public = len(base64.b64decode(key_text(text), validate=True)) == 32
         except ValueError:
             public = False
     if public:

@@ -16,6 +16,7 @@ from pocsync import clock
 from pocsync.directory import adapters
 from pocsync.directory import freshness
 from pocsync.directory import sources
+from pocsync.cli.signing import author_of
 from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
                                  print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
@@ -84,7 +85,7 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
     if source_id is None:
         where = src if live or src == "-" else str(Path(src).resolve())
         source_id = f"{adapter_name}:{where}"
-    who = author or f"{getpass.getuser()}@{nd.node_id}"
+    who = author_of(author, nd)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True)
     try:

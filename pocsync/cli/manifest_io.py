@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pocsync.cli.common import console, err_console, looks_like_csv, read_input, read_text_arg
+from pocsync.cli.common import console, err_console, key_text, looks_like_csv, read_input, read_text_arg
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import unb64
@@ -19,12 +19,7 @@ def read_root_pub(path: Path) -> str:
     if "PRIVATE KEY" in text:
         raise KeyFileError(f"{path} is a private key: give the public key file (root.pub); "
                            "and keep the private key off shared machines", reason="private_key_given")
-    if text.startswith("{"):
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        text = obj.get("public", "") if isinstance(obj, dict) and isinstance(obj.get("public"), str) else ""
+    text = key_text(text)
     if len(unb64(text, what=f"root public key in {path}")) != 32:
         raise KeyFileError(f"{path} does not hold a root public key (one line of base64, as `pocsync keys root-init` "
                            "wrote root.pub)", reason="bad_key_file")

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, table
+from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, read_input, table
 from pocsync.cli.signing import author_of, sign_ops
 from pocsync.core import jsonc
 from pocsync.core import templates as tpl
-from pocsync.errors import EntryError, MalformedJSON, PocsyncError
+from pocsync.errors import EntryError, MalformedJSON
 from pocsync.folder.nodedir import NodeDir
 from pocsync.directory.shipped_templates import paths as shipped_paths
 from pocsync.store.sqlite import now_ms
@@ -25,16 +25,8 @@ MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger t
 
 
 def _read(src: Path) -> dict[str, Any]:
-    if src.is_dir():
-        raise click.BadParameter(f"{src} is a folder, not a file")
-    try:
-        with src.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise click.BadParameter(f"file {src} not found") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise PocsyncError(f"{src} is larger than {MAX_FILE_BYTES} bytes; a template is at most "
-                           f"{tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON", reason="oversize")
+    data = read_input(str(src), max_bytes=MAX_FILE_BYTES,
+                      limit_note=f"; a template is at most {tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON")
     try:
         doc = jsonc.loads(data)
     except MalformedJSON as exc:
