@@ -103,7 +103,7 @@ class PocsyncGroup(LazyGroup):
             _fail("os_error", str(exc) or type(exc).__name__)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 — a bug; never a raw traceback for a user
+        except Exception as exc:  # a bug; never a raw traceback for a user
             if os.environ.get("POCSYNC_TRACEBACK"):
                 raise
             _fail("internal_error", f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "

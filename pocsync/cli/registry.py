@@ -179,7 +179,8 @@ def _group(name: str, table: Table, help_: str) -> LazyGroup:
 
 keys = _group("keys", KEYS, "Generate keys: the offline root key, and new node signing keys.")
 entry = _group("entry", ENTRY, "Edit and read this node's entries.  Each edit is one signed change-set.")
-manifest = _group("manifest", MANIFEST, "Create, edit, sign, show and install the federation manifest (the trust root).")
+manifest = _group("manifest", MANIFEST, "Create, edit, sign, show and install the federation manifest (the trust "
+                                        "root).")
 check = _group("check", CHECK, "Communication checks: record results; each is a signed fact every node shows "
                                "(PROTOCOL.md §15).")
 quarantine = _group("quarantine", QUARANTINE, "What this node did not apply, and why.")

@@ -50,7 +50,8 @@ def issue(data: Path, poc: str | None, operator: str | None, days: int | None, s
             subject, scope, ttl = f"operator:{operator}", "health", (days or 365) * DAY
         tok = tokens.issue_token(issuer=nd.node_id, kid=nd.config.node.token_kid or f"{nd.node_id}:t1",
                                  key=nd.token_key(), subject=subject, scope=scope, now_s=int(time.time()), ttl_s=ttl)
-        if send and poc is not None:  # mailed before it is audited as issued: a failed send leaves no trace of a token nobody holds
+        # mailed before it is audited as issued: a failed send leaves no trace of a token nobody holds
+        if send and poc is not None:
             entry = store.entry(poc)["entry"]  # type: ignore[index]  # checked above: a live entry
             from pocsync.cli.token_mail import send_token
 
