@@ -85,8 +85,3 @@ def status(data: Path, campaign: str | None, as_json: bool) -> None:
     if checked:
         table("latest check per channel, by the node that signed it", ["node", "results"],
               [[n, ", ".join(f"{k} {v}" for k, v in sorted(d.items()))] for n, d in checked.items()])
-
-
-def register(group: click.Group) -> None:
-    group.add_command(start)
-    group.add_command(status)

@@ -5,40 +5,25 @@
 * ``entry confirm``: the secretariat confirms entries without changing them — a ``confirm`` op.
 * ``entry overdue``: entries overdue under the manifest's ``policy.freshness``, judged on this node's clock.
 
-The ``check`` group also holds the campaign commands (``check start``, ``check status``) of the mail side.
+The ``check`` group (registry.py) also holds the campaign commands (``check start``, ``check status``) of the mail side.
 """
 
 from __future__ import annotations
 
-import getpass
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from pocsync import clock
 from pocsync.directory import freshness
-from pocsync.cli.common import (
-    console,
-    data_option,
-    err_console,
-    json_option,
-    no_peer_check_option,
-    peer_check,
-    print_json,
-    table,
-)
+from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, table
+from pocsync.cli.signing import author_of, sign_ops
 from pocsync.core import checks, model
 from pocsync.errors import EntryError, ManifestError
 from pocsync.folder.nodedir import NodeDir
 
 MANUAL_RESULTS = ("answered", "no_answer", "wrong_number", "acknowledged", "no_response", "bounced")
-
-
-def _author(author: str | None, nd: NodeDir) -> str:
-    return author or f"{getpass.getuser()}@{nd.node_id}"
 
 
 def _feature_on(store: Any, feature: str, what: str) -> None:
@@ -48,36 +33,7 @@ def _feature_on(store: Any, feature: str, what: str) -> None:
                             f"{what}; the root enables it with `pocsync manifest set-features`", reason="feature_off")
 
 
-def sign_ops(nd: NodeDir, ops: list[dict[str, Any]], author: str) -> None:
-    """Sign ``ops`` as one change-set, or commit nothing: the store refuses before signing every op a peer
-    would refuse (feature, key, scope at the next seq, the kind's rules), and the refusal is one line."""
-    try:
-        with nd.store() as store:
-            peer_check(nd, store)
-            key = nd.key_for_next_edit(store)
-            out = store.edit(ops, key=key, author=author)
-    except EntryError as exc:
-        refusals = exc.detail.get("refusals")
-        if not refusals:
-            raise
-        r = refusals[0]
-        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
-        raise EntryError(f"{r['op']} {r['key']}: {r['message']}{more}; every peer would refuse it, so nothing was "
-                         "committed", reason=exc.reason) from None
-    console.print(f"committed change-set {nd.node_id} seq {out.seq} ({out.cs_id}) with {len(ops)} op(s)")
-    for r in out.refused:
-        err_console.print("[yellow]refused[/] " + escape(f"op {r.index} on {r.key}: {r.reason}: {r.message}"))
-    if out.refused:
-        sys.exit(1)
-
-
-# --- check ---------------------------------------------------------------------------------------------
-@click.group("check")
-def check() -> None:
-    """Communication checks: record results; each is a signed fact every node shows (PROTOCOL.md §15)."""
-
-
-@check.command("record")
+@click.command("record")
 @data_option
 @no_peer_check_option
 @click.argument("key")
@@ -114,7 +70,7 @@ def check_record(data: Path, key: str, channel: str, result: str, campaign: str 
         op["response_seconds"] = response_seconds or 0
     if result == "bounced":
         op["smtp_code"] = smtp_code
-    sign_ops(nd, [op], _author(author, nd))
+    sign_ops(nd, [op], author_of(author, nd))
 
 
 # --- entry confirm / entry overdue ---------------------------------------------------------------------------
@@ -139,7 +95,7 @@ def entry_confirm(data: Path, keys: tuple[str, ...], author: str | None) -> None
     if missing:
         raise EntryError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the merged view: "
                          "nothing to confirm, so nothing was committed", reason="not_found")
-    sign_ops(nd, [{"op": "confirm", "key": k} for k in keys], _author(author, nd))
+    sign_ops(nd, [{"op": "confirm", "key": k} for k in keys], author_of(author, nd))
 
 
 @click.command("overdue")

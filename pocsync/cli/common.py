@@ -1,14 +1,13 @@
-"""Shared pieces of the CLI: error handling, output helpers, common options."""
+"""Shared pieces of the CLI: error output, output helpers, input files, the signing guard."""
 
 from __future__ import annotations
 
 import base64
 import getpass
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -19,12 +18,13 @@ from rich.text import Text
 from pocsync import clock
 from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
 from pocsync.ops.logs import one_line
+from pocsync.cli.group import EXIT_ERROR
+from pocsync.cli.options import data_option as data_option  # re-exported: the commands import them from here
+from pocsync.cli.options import json_option as json_option
+from pocsync.cli.options import no_peer_check_option as no_peer_check_option
 
 console = Console()
 err_console = Console(stderr=True)
-
-EXIT_ERROR = 2  # usage or input error; 1 is "ran, but something was quarantined/refused/unhealthy"
-EXIT_INTERNAL = 3  # a bug: the one-line message asks for POCSYNC_TRACEBACK=1
 
 
 def fit_to_output(*consoles: Console) -> None:
@@ -35,65 +35,13 @@ def fit_to_output(*consoles: Console) -> None:
             c.width = 1_000_000
 
 
-def fail(reason: str, message: str, code: int = EXIT_ERROR) -> None:
+fit_to_output(console, err_console)
+
+
+def fail(reason: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print one line ``error (reason): message`` on stderr and exit with ``code``."""
     err_console.print("[bold red]error[/] " + escape(f"({reason}): {' '.join(message.split())}"), highlight=False)
     sys.exit(code)
-
-
-NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-class PocsyncGroup(click.Group):
-    """The root group: every error becomes one line ``error (reason): message`` and a non-zero exit."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        fit_to_output(console, err_console)
-        try:
-            rv = super().main(*args, **kwargs)
-        except NO_ARGS_IS_HELP as exc:  # a group alone: its help, as click shows it
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
-            fail("aborted", "stopped by the user", 130)
-        except click.UsageError as exc:
-            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            fail("usage", exc.format_message() + hint, exc.exit_code)
-        except click.ClickException as exc:
-            fail("usage", exc.format_message(), exc.exit_code)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        fit_to_output(console, err_console)
-        try:
-            return super().invoke(ctx)
-        except PocsyncError as exc:
-            fail(exc.reason, exc.message)
-        except BrokenPipeError:  # the reader went away (`pocsync log export | head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(141)
-        except OSError as exc:  # a file named on the command line that cannot be read or written
-            if exc.filename:
-                fail("file_error", f"{exc.filename}: {exc.strerror or exc}")
-            fail("os_error", str(exc) or type(exc).__name__)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 — a bug; never a raw traceback for a user
-            if os.environ.get("POCSYNC_TRACEBACK"):
-                raise
-            fail("internal_error", f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "
-                                   "POCSYNC_TRACEBACK=1 to see where, and report it)", EXIT_INTERNAL)
-
-
-data_option = click.option(
-    "--data", "data", type=click.Path(file_okay=False, path_type=Path), required=True,
-    help="The node's data folder (holds sync.toml, store.sqlite and keys/).",
-)
-
-
-def json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
 
 
 def print_json(value: Any) -> None:
@@ -112,21 +60,22 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 MAX_INPUT_BYTES = 64 << 20
 
 
-def read_input(src: str) -> bytes:
-    """The bytes of FILE, or of stdin for ``-``; at most MAX_INPUT_BYTES."""
+def read_input(src: str, *, max_bytes: int = MAX_INPUT_BYTES, limit_note: str = "") -> bytes:
+    """The bytes of FILE, or of stdin for ``-``; at most ``max_bytes`` (``limit_note`` ends the refusal)."""
     if src == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        data = sys.stdin.buffer.read(max_bytes + 1)
     else:
         path = Path(src)
         if path.is_dir():
             raise click.BadParameter(f"{src} is a folder, not a file")
         try:
             with path.open("rb") as f:
-                data = f.read(MAX_INPUT_BYTES + 1)
+                data = f.read(max_bytes + 1)
         except FileNotFoundError:
             raise click.BadParameter(f"file {src} not found") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise PocsyncError(f"{src} is larger than {MAX_INPUT_BYTES >> 20} MiB", reason="oversize")
+    if len(data) > max_bytes:
+        size = f"{max_bytes >> 20} MiB" if max_bytes % (1 << 20) == 0 else f"{max_bytes} bytes"
+        raise PocsyncError(f"{src} is larger than {size}{limit_note}", reason="oversize")
     return data
 
 
@@ -144,6 +93,19 @@ def looks_like_csv(text: str) -> bool:
     return bool(first) and first[0] not in "{[" and any(sep in first for sep in (",", ";", "\t"))
 
 
+def key_text(text: str) -> str:
+    """The key in a key file's text: the text itself (one line of base64), or the ``public`` member of a JSON
+    object (``node-info``, ``keys new-signing``); "" when the JSON holds none."""
+    if not text.startswith("{"):
+        return text
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return ""
+    public = obj.get("public", "") if isinstance(obj, dict) else ""
+    return public if isinstance(public, str) else ""
+
+
 def refuse_public_key(path: Path) -> None:
     """A private-key argument given a public key gets "this is a public key", not a file-mode complaint."""
     try:
@@ -154,30 +116,13 @@ def refuse_public_key(path: Path) -> None:
     text = head.decode("utf-8", "replace").strip()
     public = "PUBLIC KEY-----" in text
     if not public and "PRIVATE KEY" not in text:
-        candidate = text
-        if text.startswith("{"):
-            try:
-                obj = json.loads(text)
-                candidate = obj.get("public", "") if isinstance(obj, dict) else ""
-                candidate = candidate if isinstance(candidate, str) else ""
-            except ValueError:
-                candidate = ""
         try:
-            public = len(base64.b64decode(candidate, validate=True)) == 32
+            public = len(base64.b64decode(key_text(text), validate=True)) == 32
         except ValueError:
             public = False
     if public:
         raise KeyFileError(f"{path} is a public key: give the private key file (e.g. root.key, kept offline), "
                            "not the .pub file", reason="public_key_given")
-
-
-def _no_peer_check(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    ctx.meta["no_peer_check"] = value
-
-
-no_peer_check_option = click.option(
-    "--no-peer-check", is_flag=True, expose_value=False, callback=_no_peer_check,
-    help="Sign although no peer confirmed this node's head lately (a node working alone; audited).")
 
 
 def peer_check(nd: Any, store: Any) -> None:

@@ -15,8 +15,10 @@ def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = No
                         **cmd.context_settings)
     out = [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).replace(" " * 2 + "\n", "\n").rstrip(), "```", ""]
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            out.extend(_walk(cmd.commands[name], path + [name], ctx))
+        for name in sorted(cmd.list_commands(ctx)):
+            sub = cmd.get_command(ctx, name)
+            if sub is not None:
+                out.extend(_walk(sub, path + [name], ctx))
     return out
 
 

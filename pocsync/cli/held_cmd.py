@@ -19,6 +19,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.folder import keyfiles
+from pocsync.cli.signing import sign_ops
 from pocsync.cli.common import (
     console, data_option, json_option, no_peer_check_option, print_json, read_text_arg, refuse_public_key, table,
 )
@@ -48,16 +49,6 @@ def when(ms: int | None) -> str:
     return "after a notice by another node and the hold" if ms is None else held.iso(ms)
 
 
-def note_held(nd: NodeDir, cs_id: str | None) -> None:
-    """After an edit: one line per put of it that is held (it has not taken effect)."""
-    with nd.store() as store:
-        rows = [r for r in store.held_changes() if cs_id and r["put"].startswith(cs_id + "#")]
-    for r in rows:
-        console.print(f"held: {r['key']} ({', '.join(r['fields'])}) takes effect after a notice by another node and "
-                      "the hold, or at once with a second person's approval (`pocsync entry pending` shows it)",
-                      markup=False, highlight=False)
-
-
 # --- entry pending / approve / object / release ---------------------------------------------------------
 @click.command("pending")
 @data_option
@@ -81,7 +72,7 @@ def entry_pending(data: Path, as_json: bool, values: bool) -> None:
 
 def _target(store: Any, key: str, put_ref: str | None, *, objected_ok: bool = False) -> dict[str, Any]:
     model.parse_key(key)
-    rows = [r for r in store.held_changes(key) if r["status"] == "pending" or objected_ok]
+    rows: list[dict[str, Any]] = [r for r in store.held_changes(key) if r["status"] == "pending" or objected_ok]
     if put_ref is not None:
         rows = [r for r in rows if r["put"] == put_ref]
     if not rows:
@@ -95,8 +86,6 @@ def _target(store: Any, key: str, put_ref: str | None, *, objected_ok: bool = Fa
 
 def _hold_edit(data: Path, kind: str, key: str, put_ref: str | None, author: str,
                staff: tuple[Path, str] | None = None) -> None:
-    from pocsync.cli.main import _edit  # the one signing path of the CLI (origin checks, one-line refusals)
-
     nd = NodeDir.open(data)
     with nd.store() as store:
         m = store.require_manifest()
@@ -108,10 +97,10 @@ def _hold_edit(data: Path, kind: str, key: str, put_ref: str | None, author: str
     if staff is not None:
         path, name = staff
         refuse_public_key(path)
-        sk = keyfiles.read_private(path, Ed25519PrivateKey)
+        sk = keyfiles.read_private(path, Ed25519PrivateKey)  # type: ignore[type-abstract]  # the key type asked for
         op["staff"] = {"origin": target["origin"], "name": name,
                        "sig": base64.b64encode(sk.sign(held.staff_message(key, target["put"]))).decode()}
-    _edit(nd, [op], author)
+    sign_ops(nd, [op], author)
 
 
 author_option = click.option("--author", required=True, help="Who does this (audit only: a typed name proves "
@@ -158,7 +147,7 @@ def entry_object(data: Path, key: str, author: str, put_ref: str | None) -> None
 @click.argument("key")
 @author_option
 @put_option
-def entry_release(data: Path, key: str, author: str | None, put_ref: str | None) -> None:
+def entry_release(data: Path, key: str, author: str, put_ref: str | None) -> None:
     """Release KEY's held change once another node's notice is older than the hold (the notifying node's
     daemon does this by itself); refused before."""
     _hold_edit(data, "release", key, put_ref, author)
@@ -192,7 +181,7 @@ def staff_init(out: Path, name: str) -> None:
 @click.option("--remove", is_flag=True, help="Remove this staff key instead.")
 def manifest_staff_key(file: Path, node_id: str, name: str, public_file: Path | None, remove: bool) -> None:
     """List (or --remove) a staff public key for an origin in FILE's policy.held-changes (unsigned)."""
-    from pocsync.cli.manifest_cmd import edit, load
+    from pocsync.cli.manifest_io import edit, load
 
     m = load(file)
     if held.FEATURE not in m.features:
@@ -236,7 +225,7 @@ def manifest_staff_key(file: Path, node_id: str, name: str, public_file: Path | 
               help="How long a contact change is held after another node's notice (default policy: 86400).")
 def manifest_set_hold(file: Path, seconds: int) -> None:
     """Set policy.held-changes.hold_seconds in FILE (unsigned)."""
-    from pocsync.cli.manifest_cmd import edit, load
+    from pocsync.cli.manifest_io import edit, load
 
     m = load(file)
     if held.FEATURE not in m.features:
@@ -245,11 +234,3 @@ def manifest_set_hold(file: Path, seconds: int) -> None:
     policy = dict(m.policy.get(held.FEATURE) or {}) | {"hold_seconds": seconds}
     payload = mf.next_version(m.payload) if m.envelope.signatures else m.payload
     edit(file, mf.set_policy(payload, held.FEATURE, policy))
-
-
-def register(entry: click.Group, manifest: click.Group, keys: click.Group) -> None:
-    for cmd in (entry_pending, entry_approve, entry_object, entry_release):
-        entry.add_command(cmd)
-    manifest.add_command(manifest_staff_key)
-    manifest.add_command(manifest_set_hold)
-    keys.add_command(staff_init)

@@ -23,12 +23,7 @@ def _state(state: str) -> str:
     return s
 
 
-@click.group("history")
-def history() -> None:
-    """A State's audit trail: every op on its keys from every directory, applied or refused."""
-
-
-@history.command("show")
+@click.command("show")
 @data_option
 @click.argument("state")
 @json_option
@@ -50,7 +45,7 @@ def show(data: Path, state: str, as_json: bool) -> None:
            for x in body["ops"]])
 
 
-@history.command("bundle")
+@click.command("bundle")
 @data_option
 @click.argument("state")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,

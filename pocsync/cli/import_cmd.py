@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import click
 import pycountry
@@ -16,6 +16,7 @@ from pocsync import clock
 from pocsync.directory import adapters
 from pocsync.directory import freshness
 from pocsync.directory import sources
+from pocsync.cli.signing import author_of
 from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
                                  print_json, read_input, table)
 from pocsync.errors import ConfigError, PocsyncError
@@ -84,7 +85,7 @@ def entry_import(data: Path, src: str, adapter_name: str, mapping_path: Path | N
     if source_id is None:
         where = src if live or src == "-" else str(Path(src).resolve())
         source_id = f"{adapter_name}:{where}"
-    who = author or f"{getpass.getuser()}@{nd.node_id}"
+    who = author_of(author, nd)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True)
     try:
@@ -180,7 +181,7 @@ def export_cmd(data: Path, fmt: str, states: str | None, network: str | None, ba
         if bad:
             raise click.BadParameter(f"{', '.join(bad)} not ISO 3166-1 alpha-3", param_hint="--states")
         wanted = set(given)
-    writer = adapters.load(fmt)
+    writer: Any = adapters.load(fmt)  # a writer adapter: its write() is optional in the Adapter protocol
     with NodeDir.open(data).store() as store:
         rows = [r for r in store.entries()
                 if (wanted is None or r["entry"].get("state") in wanted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import stat
+from typing import Any
 from pathlib import Path
 
 import click
@@ -54,7 +55,7 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _secret(passphrase_file: Path | None, identity: Path | None) -> dict:
+def _secret(passphrase_file: Path | None, identity: Path | None) -> dict[str, Any]:
     if (passphrase_file is None) == (identity is None):
         raise click.UsageError("give exactly one of --passphrase-file FILE or --identity FILE")
     if passphrase_file is not None:
@@ -69,12 +70,7 @@ def _open(src: Path, passphrase_file: Path | None, identity: Path | None) -> byt
     return snap.decrypt(read_input(str(src)), **secret)
 
 
-@click.group("snapshot")
-def snapshot() -> None:
-    """Signed, encrypted snapshots of the merged view, verifiable and printable offline."""
-
-
-@snapshot.command("create")
+@click.command("create")
 @data_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The snapshot file to write (must not exist).")
@@ -117,7 +113,7 @@ def create(data: Path, out: Path, passphrase_file: Path | None, generate_passphr
         err_console.print(f"passphrase written to {passphrase_file} (0600): keep it apart from the snapshot")
 
 
-@snapshot.command("verify")
+@click.command("verify")
 @click.argument("src", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--root-pub", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The federation's root public key (root.pub), obtained apart from the snapshot.")
@@ -140,7 +136,7 @@ def verify(src: Path, root_pub: Path, passphrase_file: Path | None, identity: Pa
                   f"anchored at the given root key")
 
 
-@snapshot.command("render")
+@click.command("render")
 @click.argument("src", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @passphrase_option
 @identity_option
@@ -172,7 +168,7 @@ def render(src: Path, passphrase_file: Path | None, identity: Path | None, html_
                   + ("" if verified else " (not verified: give --root-pub to verify first)"))
 
 
-@snapshot.command("keygen")
+@click.command("keygen")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The age identity file to write (mode 0600; must not exist).")
 def keygen(out: Path) -> None:

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import click
@@ -26,20 +27,20 @@ def _age(v: float | None) -> str:
     return f"{v:.0f} s" if v < 120 else f"{v / 60:.0f} min" if v < 7200 else f"{v / 3600:.1f} h"
 
 
-def _status(v: dict) -> str:
+def _status(v: dict[str, Any]) -> str:
     if v["status"] == "offline" and v.get("offline_since"):
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["offline_since"]))
         return f"offline since {since}" + (f" ({v['last_error']})" if v.get("last_error") else "")
     if v["status"] == "self":
         return "this node"
-    return v["status"]
+    return str(v["status"])
 
 
-def _verdict(a: dict) -> str:
+def _verdict(a: dict[str, Any]) -> str:
     return {"same": "same heads and digest",
             "behind": f"lacks {a['behind']} change-set(s) this node holds",
             "ahead": f"holds {a['ahead']} change-set(s) this node lacks",
-            "diverged": "DIVERGED: same change-sets, another view"}.get(a["state"], a["state"])
+            "diverged": "DIVERGED: same change-sets, another view"}.get(a["state"], str(a["state"]))
 
 
 @click.command("status")

@@ -8,13 +8,15 @@ before signing, every template its peers would refuse.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, table
+from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, read_input, table
+from pocsync.cli.signing import author_of, sign_ops
 from pocsync.core import jsonc
 from pocsync.core import templates as tpl
-from pocsync.errors import EntryError, MalformedJSON, PocsyncError
+from pocsync.errors import EntryError, MalformedJSON
 from pocsync.folder.nodedir import NodeDir
 from pocsync.directory.shipped_templates import paths as shipped_paths
 from pocsync.store.sqlite import now_ms
@@ -22,22 +24,9 @@ from pocsync.store.sqlite import now_ms
 MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger than their canonical form
 
 
-@click.group("template")
-def template() -> None:
-    """Communication templates: signed by the UN node (or the policy's publishers), read by PoCs."""
-
-
-def _read(src: Path) -> dict:
-    if src.is_dir():
-        raise click.BadParameter(f"{src} is a folder, not a file")
-    try:
-        with src.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise click.BadParameter(f"file {src} not found") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise PocsyncError(f"{src} is larger than {MAX_FILE_BYTES} bytes; a template is at most "
-                           f"{tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON", reason="oversize")
+def _read(src: Path) -> dict[str, Any]:
+    data = read_input(str(src), max_bytes=MAX_FILE_BYTES,
+                      limit_note=f"; a template is at most {tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON")
     try:
         doc = jsonc.loads(data)
     except MalformedJSON as exc:
@@ -48,7 +37,7 @@ def _read(src: Path) -> dict:
         raise EntryError(f"{src}: {exc.message}; nothing was committed", reason=exc.reason) from None
 
 
-@template.command("publish")
+@click.command("publish")
 @data_option
 @no_peer_check_option
 @click.argument("files", metavar="FILE...", nargs=-1, type=click.Path(path_type=Path))
@@ -64,8 +53,6 @@ def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author:
     A newer version of an id supersedes the older one everywhere.  Only a publisher node may sign
     templates; every check peers apply runs before signing, so nothing is committed when one fails.
     """
-    from pocsync.cli.main import _author, _edit
-
     if bool(files) == shipped:
         raise click.UsageError("give FILE... or --shipped (one of them)")
     nd = NodeDir.open(data)
@@ -78,8 +65,8 @@ def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author:
         current = {t["id"]: t for t in store.templates()}
         candidates = [{"op": "template", "key": d["id"], "template": d} for d in docs]
         peers_refuse = store.replica(source="local").check_ops(candidates, me=nd.node_id, now_ms=now_ms())
-    if peers_refuse:  # a rule every peer applies (publisher, feature, document) is named first, by _edit
-        _edit(nd, candidates, _author(author, nd), labels=[f"template {o['key']}" for o in candidates])
+    if peers_refuse:  # a rule every peer applies (publisher, feature, document) is named first, by sign_ops
+        sign_ops(nd, candidates, author_of(author, nd), labels=[f"template {o['key']}" for o in candidates])
         return
     ops = []
     for d in docs:
@@ -96,10 +83,10 @@ def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author:
     if not ops:
         click.echo("every shipped template is published at its version: nothing to do")
         return
-    _edit(nd, ops, _author(author, nd), labels=[f"template {o['key']}" for o in ops])
+    sign_ops(nd, ops, author_of(author, nd), labels=[f"template {o['key']}" for o in ops])
 
 
-@template.command("list")
+@click.command("list")
 @data_option
 @json_option
 def template_list(data: Path, as_json: bool) -> None:
@@ -114,7 +101,7 @@ def template_list(data: Path, as_json: bool) -> None:
             r["languages"].get("en", {}).get("title"), r["origin"], r["hlc"]] for r in rows])
 
 
-@template.command("show")
+@click.command("show")
 @data_option
 @click.argument("template_id", metavar="ID")
 def template_show(data: Path, template_id: str) -> None:
@@ -129,7 +116,7 @@ def template_show(data: Path, template_id: str) -> None:
     print_json(row)
 
 
-@template.command("publishers")
+@click.command("publishers")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--nodes", metavar="NODE,NODE,…", default=None,
               help="The node ids that may publish templates ('' for nobody).")
@@ -142,7 +129,7 @@ def template_publishers(file: Path, nodes: str | None, use_default: bool, out: P
 
     Writes policy.templates.publishers (PROTOCOL.md §18.1), like `manifest set-features`: a signed FILE
     gives version N+1, an unsigned draft is edited as it is.  Sign it with the roots, then install it."""
-    from pocsync.cli.manifest_cmd import load, save
+    from pocsync.cli.manifest_io import load, save
     from pocsync.core import manifest as mf
 
     if (nodes is None) == (not use_default):

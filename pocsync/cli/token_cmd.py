@@ -17,12 +17,7 @@ from pocsync.folder.nodedir import NodeDir
 DAY = 86_400
 
 
-@click.group("token")
-def token() -> None:
-    """Issue tokens: PoCs read the directory, operators read health."""
-
-
-@token.command("issue")
+@click.command("issue")
 @data_option
 @click.option("--poc", "poc", default=None, metavar="KEY", help="The PoC's entry key, e.g. AUT/technical.")
 @click.option("--operator", default=None, metavar="NAME", help="An operator name: a health-scope token.")
@@ -55,8 +50,9 @@ def issue(data: Path, poc: str | None, operator: str | None, days: int | None, s
             subject, scope, ttl = f"operator:{operator}", "health", (days or 365) * DAY
         tok = tokens.issue_token(issuer=nd.node_id, kid=nd.config.node.token_kid or f"{nd.node_id}:t1",
                                  key=nd.token_key(), subject=subject, scope=scope, now_s=int(time.time()), ttl_s=ttl)
-        if send:  # mailed before it is audited as issued: a failed send leaves no trace of a token nobody holds
-            entry = store.entry(poc)["entry"]  # type: ignore[index]
+        # mailed before it is audited as issued: a failed send leaves no trace of a token nobody holds
+        if send and poc is not None:
+            entry = store.entry(poc)["entry"]  # type: ignore[index]  # checked above: a live entry
             from pocsync.cli.token_mail import send_token
 
             labels = send_token(nd, entry, poc, tok, ttl)
