@@ -41,7 +41,7 @@ from pocsync.core.keys import ed25519_public_b64
 from pocsync.demo.data import ORGS, SCOPES, SCENARIO
 from pocsync.errors import PocsyncError
 from pocsync.folder.nodedir import NodeDir
-from pocsync.store import Store
+from pocsync.store import Store, queries
 
 NODES = ("un", "eu", "osce", "arf")
 
@@ -166,7 +166,7 @@ class Demo:
         for name, node in self.nodes.items():
             with Store.open(node.nd.config.store_path) as s:
                 heads = {o: h.seq for o, h in s.heads().items()}
-                rows = s.conn.execute("SELECT origin, seq, source FROM log ORDER BY received_at").fetchall()
+                rows = queries.arrivals(s.conn)
                 state[name] = {"digest": s.digest(), "heads": heads, "entries": len(s.entries())}
             seen = self.seen.setdefault(name, set())
             for r in rows:

@@ -19,28 +19,22 @@ from typing import Any
 from pocsync import __version__
 from pocsync.core.hlc import HLC
 from pocsync.core.opkinds import FEATURES
-from pocsync.store import Store
+from pocsync.store import Store, queries
 
 CLOCK_WARN_MS = 60_000
 
 
 def _store_part(store: Store) -> dict[str, Any]:
     c = store.conn
-    last = {r["origin"]: (r["seq"], r["hlc"], r["received_at"], r["id"]) for r in c.execute(
-        "SELECT l.origin, l.seq, l.hlc, l.received_at, l.id FROM log l JOIN (SELECT origin, max(seq) m FROM log"
-        " GROUP BY origin) h ON l.origin=h.origin AND l.seq=h.m")}
-    by = lambda sql: {r[0]: r[1] for r in c.execute(sql)}  # noqa: E731
-    m = store.manifest()
     return {
-        "last": last,
+        "last": queries.last_changesets(c),
         "digest": store.digest(),
-        "entries": c.execute("SELECT count(*) FROM view").fetchone()[0],
-        "quarantined": by("SELECT reason, count(*) FROM quarantine GROUP BY reason"),
-        "refused": by("SELECT reason, count(*) FROM refused GROUP BY reason"),
-        "parked": by("SELECT reason, count(*) FROM parked GROUP BY reason"),
-        "equivocations": [{"origin": r[0], "seq": r[1]} for r in
-                          c.execute("SELECT DISTINCT origin, seq FROM proofs ORDER BY origin, seq")],
-        "manifest": m,
+        "entries": queries.entry_count(c),
+        "quarantined": queries.counts_by_reason(c, "quarantine"),
+        "refused": queries.counts_by_reason(c, "refused"),
+        "parked": queries.counts_by_reason(c, "parked"),
+        "equivocations": queries.equivocations(c),
+        "manifest": store.manifest(),
         "signing_blocked": store.signing_blocked(),
         "held": store.held_health(),
     }
