@@ -312,58 +312,80 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
         demo.start()
         demo.issue_tokens()
         if not console.is_terminal:  # a pipe or a log file: Live shows nothing until the end, so say it now
-            console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
-            for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
-                console.print(line, soft_wrap=True, highlight=False, markup=False)
-            console.file.flush()
+            _print_try_it(demo, console)
         with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
                   transient=False, vertical_overflow="crop") as live:
-            for node, label, entries in SCENARIO:
-                demo.edit(node, label, entries)
-                for _ in range(4):
-                    live.update(demo.view(demo.poll(), "pocsync demo"))
-                    time.sleep(0.25)
-            limit = duration if duration is not None else 60
-            while time.monotonic() - started < limit:
-                state = demo.poll()
-                if demo.stores_agree(state):
-                    demo.refresh_health()
-                live.update(demo.view(state, "pocsync demo"))
-                if demo.stores_agree(state) and demo.health_doc.get("converged"):
-                    converged = True
-                    break
-                time.sleep(0.25)
-            if converged:
-                demo.findings_after_convergence()
-                live.update(demo.view(demo.poll(), "pocsync demo"))
-            if keep:
-                demo.event("running — explore the URLs above; Ctrl-C stops every node")
-                while True:
-                    time.sleep(1)
-                    state = demo.poll()
-                    demo.refresh_health()
-                    live.update(demo.view(state, "pocsync demo"))
-            while duration is not None and time.monotonic() - started < duration:
-                live.update(demo.view(demo.poll(), "pocsync demo"))
-                time.sleep(0.5)
+            converged = _converge(demo, live, started=started, duration=duration)
+            _linger(demo, live, converged, started=started, duration=duration, keep=keep)
     except KeyboardInterrupt:
         stopping = True
     finally:
-        if not console.is_terminal:
-            console.line()  # Live leaves its last frame without a line end on a pipe
-        if stopping:
-            console.print("stopping every node…")
-        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-        for s in previous:
-            signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
-        try:
-            demo.stop()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        _stop(demo, console, previous, stopping=stopping)
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
     converged = converged and bool(final) and len(set(final.values())) == 1
     console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
                   if converged else "[bold red]NOT converged[/]: " + json.dumps(final))
     console.print(f"everything the demo made is in {base}")
     return 0 if converged else 1
+
+
+def _print_try_it(demo: Demo, console: Console) -> None:
+    """The URLs and tokens to try, printed at once (on a pipe Live would show nothing until the end)."""
+    console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
+    for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    console.file.flush()
+
+
+def _converge(demo: Demo, live: Live, *, started: float, duration: float | None) -> bool:
+    """Play the scenario, then watch until the nodes converge (or time runs out): whether they converged."""
+    converged = False
+    for node, label, entries in SCENARIO:
+        demo.edit(node, label, entries)
+        for _ in range(4):
+            live.update(demo.view(demo.poll(), "pocsync demo"))
+            time.sleep(0.25)
+    limit = duration if duration is not None else 60
+    while time.monotonic() - started < limit:
+        state = demo.poll()
+        if demo.stores_agree(state):
+            demo.refresh_health()
+        live.update(demo.view(state, "pocsync demo"))
+        if demo.stores_agree(state) and demo.health_doc.get("converged"):
+            converged = True
+            break
+        time.sleep(0.25)
+    return converged
+
+
+def _linger(demo: Demo, live: Live, converged: bool, *, started: float, duration: float | None, keep: bool) -> None:
+    """After convergence: the findings; then keep running (``keep``) or until ``duration`` is over."""
+    if converged:
+        demo.findings_after_convergence()
+        live.update(demo.view(demo.poll(), "pocsync demo"))
+    if keep:
+        demo.event("running — explore the URLs above; Ctrl-C stops every node")
+        while True:
+            time.sleep(1)
+            state = demo.poll()
+            demo.refresh_health()
+            live.update(demo.view(state, "pocsync demo"))
+    while duration is not None and time.monotonic() - started < duration:
+        live.update(demo.view(demo.poll(), "pocsync demo"))
+        time.sleep(0.5)
+
+
+def _stop(demo: Demo, console: Console, previous: dict[signal.Signals, Any], *, stopping: bool) -> None:
+    """Stop every node, with Ctrl-C and kill ignored meanwhile, then restore the signal handlers."""
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a line end on a pipe
+    if stopping:
+        console.print("stopping every node…")
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+    for s in previous:
+        signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
+    try:
+        demo.stop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
