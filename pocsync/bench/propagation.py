@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pocsync.bench.fed import Federation, free_port, wait_for
+from pocsync.store import queries
 
 OTHERS = ("un", "osce", "arf")
 
@@ -145,10 +146,9 @@ class Watcher(threading.Thread):
         while not self.halt.is_set():
             for n, c in self.conns.items():
                 try:
-                    row = c.execute("SELECT MAX(seq) FROM log WHERE origin = ?", (self.origin,)).fetchone()
+                    top = queries.origin_head(c, self.origin)
                 except sqlite3.OperationalError:
                     continue
-                top = row[0] or 0
                 if top > self.last[n]:
                     t = time.perf_counter()
                     for s in range(self.last[n] + 1, top + 1):

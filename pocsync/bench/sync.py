@@ -19,6 +19,7 @@ from typing import Any
 
 from pocsync.bench.fed import CountingRelay, Federation, Node, peak_rss_kib, wait_for
 from pocsync.bench.history import chain, keys_for
+from pocsync.store import queries
 
 
 IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI's input cap
@@ -27,7 +28,7 @@ IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI
 def _head(store_path: Path, origin: str) -> int:
     c = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     try:
-        return c.execute("SELECT COALESCE(MAX(seq), 0) FROM log WHERE origin = ?", (origin,)).fetchone()[0]
+        return queries.origin_head(c, origin)
     except sqlite3.OperationalError:
         return 0
     finally:

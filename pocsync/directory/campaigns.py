@@ -18,32 +18,48 @@ import hashlib
 import json
 import re
 import secrets
-import statistics
-import string
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from pocsync.core import model
+from pocsync.core.checks import channel_id
+from pocsync.directory.checkmail import (  # noqa: F401  (re-exported: callers use campaigns.<name>)
+    KIND_WORDS,
+    LANGUAGES,
+    Message,
+    check_message,
+    emails_of,
+    language_of,
+    text_message,
+)
+from pocsync.directory.checkrecords import (  # noqa: F401  (re-exported)
+    MAX_DEADLINE_S,
+    MIN_DEADLINE_S,
+    RESULTS,
+    STATUSES,
+    hlc_ms,
+    holds_channel,
+    latest_checks,
+    scope_covers,
+    sent_pending_until,
+)
+from pocsync.directory.checkreports import (  # noqa: F401  (re-exported)
+    REPORTS_PER_PEER_PER_DAY,
+    REPORTS_PER_REPORTER_PER_DAY,
+    ReportRefused,
+    add_report,
+    campaign_status,
+    checked_by,
+    mark_report,
+    overdue_by_origin,
+    overdue_rows,
+    reports_by_origin,
+)
 from pocsync.errors import ConfigError, EntryError, PocsyncError
 
-from pocsync.core.checks import channel_id
-
 CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
-RESULTS = ("sent", "acknowledged", "no_response", "bounced", "answered", "no_answer", "wrong_number")
-#: target statuses: waiting to be mailed, being mailed, mailed (waiting for the acknowledgement), results,
-#: and the two that sign nothing: skipped (checked by a node within the window, or address changed) and
-#: invalid (the address does not validate at send time)
-STATUSES = ("pending", "sending", "sent", "acknowledged", "no_response", "bounced", "skipped", "invalid")
-LANGUAGES = ("en", "fr", "es")
-MESSAGES = Path(__file__).parent.parent / "messages"  # pocsync/messages
-_LANGUAGE_NAMES = {"english": "en", "anglais": "en", "inglés": "en", "ingles": "en", "french": "fr",
-                   "français": "fr", "francais": "fr", "francés": "fr", "frances": "fr", "spanish": "es",
-                   "espagnol": "es", "español": "es", "espanol": "es", "castellano": "es"}
 _DURATION = re.compile(r"^([0-9]{1,6})([smhd])\Z")
-MIN_DEADLINE_S = 5
-MAX_DEADLINE_S = 90 * 86_400
 
 
 # --- small pure helpers ----------------------------------------------------------------
@@ -59,18 +75,6 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def language_of(entry: dict[str, Any]) -> str:
-    """The entry's first language when a translation exists (en, fr, es), else English."""
-    langs = entry.get("languages")
-    if not isinstance(langs, list) or not langs or not isinstance(langs[0], str):
-        return "en"
-    first = langs[0].strip().casefold()
-    code = first.replace("_", "-").split("-")[0]
-    if code in LANGUAGES:
-        return code
-    return _LANGUAGE_NAMES.get(first, "en")
-
-
 def new_token() -> tuple[str, str]:
     """(token for the link, its hash for the store): 256 random bits, URL-safe."""
     tok = secrets.token_urlsafe(32)
@@ -84,100 +88,6 @@ def token_hash(token: str) -> str:
 def campaign_id(node: str, now_ms: int) -> str:
     t = datetime.fromtimestamp(now_ms / 1000, timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{node.lower()}-{t}"[:64]
-
-
-def hlc_ms(hlc: str) -> int:
-    try:
-        return int(hlc.split("-")[0])
-    except (ValueError, AttributeError):
-        return 0
-
-
-def emails_of(entry: dict[str, Any]) -> list[str]:
-    emails = entry.get("emails")
-    return [e for e in emails if isinstance(e, str)] if isinstance(emails, list) else []
-
-
-# --- messages -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    body: str
-    language: str
-
-
-def _template(name: str, language: str) -> tuple[str, str]:
-    text = (MESSAGES / f"{name}.{language}.txt").read_text(encoding="utf-8")
-    subject, _, body = text.partition("\n\n")
-    return subject.removeprefix("Subject: ").strip(), body
-
-
-KIND_WORDS = {"en": {"technical": "technical", "diplomatic": "diplomatic"},
-              "fr": {"technical": "technique", "diplomatic": "diplomatique"},
-              "es": {"technical": "técnico", "diplomatic": "diplomático"}}
-
-
-def check_message(*, language: str, directory: str, key: str, link: str, page: str, deadline_ms: int) -> Message:
-    """The check message for one channel of one entry: its State and kind, the directory, the link — nothing else
-    of the entry and nothing of any other entry."""
-    language = language if language in LANGUAGES else "en"
-    state, kind = model.parse_key(key)
-    subject, body = _template("check", language)
-    values = {"directory": directory, "state": state, "kind": KIND_WORDS[language][kind], "link": link, "page": page,
-              "deadline": datetime.fromtimestamp(deadline_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    return Message(string.Template(subject).substitute(values), string.Template(body).substitute(values), language)
-
-
-def text_message(name: str, language: str = "en", **values: str) -> Message:
-    subject, body = _template(name, language)
-    return Message(string.Template(subject).substitute(values), string.Template(body).substitute(values), language)
-
-
-# --- the merged check records ---------------------------------------------------------------
-def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-    """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign.
-    ``key``: that entry's channels only (an index range, not every register of the federation)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", ()
-    if key is not None:
-        sql, args = sql + " AND key >= ? AND key < ?", (key + "/", key + "/\U0010ffff")
-    for r in store.conn.execute(sql, args):
-        try:
-            op = json.loads(r["entry"])
-        except ValueError:
-            continue
-        if not isinstance(op, dict) or not isinstance(op.get("key"), str) or not isinstance(op.get("channel"), str):
-            continue
-        k = (op["key"], op["channel"])
-        if k not in out or r["hlc"] > out[k]["hlc"]:
-            out[k] = {"origin": r["origin"], "hlc": r["hlc"], "result": op.get("result"),
-                      "campaign": op.get("campaign"), "deadline_ms": op.get("deadline_ms")}
-    return out
-
-
-def sent_pending_until(c: dict[str, Any]) -> int | None:
-    """Until when a merged ``sent`` record is a check in flight: its deadline, but never more than the longest
-    deadline a campaign can have after it was signed (``deadline_ms`` is any integer on the wire).  None for
-    any other result or a ``sent`` without a deadline."""
-    if c.get("result") != "sent" or not isinstance(c.get("deadline_ms"), int) or isinstance(c.get("deadline_ms"), bool):
-        return None
-    return min(c["deadline_ms"], hlc_ms(c["hlc"]) + MAX_DEADLINE_S * 1000)
-
-
-def holds_channel(c: dict[str, Any], *, now_ms: int, window_ms: int) -> bool:
-    """Whether another node's latest check keeps a campaign from mailing the channel (PROTOCOL.md §15.6): a
-    result within the window, or a ``sent`` within the window whose deadline is still pending — a ``sent``
-    left without a result after its deadline checked nothing."""
-    if hlc_ms(c["hlc"]) < now_ms - window_ms:
-        return False
-    until = sent_pending_until(c)
-    return until is None or now_ms < until
-
-
-def scope_covers(store: Any) -> Callable[[str], bool]:
-    from pocsync.directory.sources import scope_check
-
-    return scope_check(store)
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -469,118 +379,3 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
         store.audit(actor="check:page", action="check.acknowledge", target=key, result="ok",
                     detail=f"checked by {c['origin']}, {secs} s")
         return {"key": key, "campaign": campaign, "response_seconds": secs}
-
-
-# --- reports: the status of campaigns (no contact data) ------------------------------------------
-def _quantile(values: list[int], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return float(values[0])
-    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1])
-
-
-def campaign_status(store: Any, campaign: str | None = None) -> list[dict[str, Any]]:
-    """Per campaign: counts by status, by origin (of the entry's winning version) and by State, response-time
-    median and 90th percentile, and who checked the skipped channels.  Keys, labels and node ids only."""
-    origin_of = {r["key"]: r["origin"] for r in store.conn.execute("SELECT key, origin FROM view")}
-    out = []
-    sql = "SELECT * FROM check_campaigns" + (" WHERE id=?" if campaign else "") + " ORDER BY created_ms DESC"
-    for c in store.conn.execute(sql, (campaign,) if campaign else ()):
-        counts = {s: 0 for s in STATUSES}
-        by_origin: dict[str, dict[str, int]] = {}
-        by_state: dict[str, dict[str, int]] = {}
-        skipped_by: dict[str, int] = {}
-        times: list[int] = []
-        codes: dict[str, int] = {}
-        for t in store.conn.execute("SELECT * FROM check_targets WHERE campaign=?", (c["id"],)):
-            st = t["status"]
-            counts[st] += 1
-            for bucket, name in ((by_origin, origin_of.get(t["key"], "(gone)")), (by_state, t["key"].split("/")[0])):
-                b = bucket.setdefault(name, {s: 0 for s in STATUSES})
-                b[st] += 1
-            if st == "skipped":
-                skipped_by[t["skipped_by"] or "?"] = skipped_by.get(t["skipped_by"] or "?", 0) + 1
-            if st == "acknowledged" and t["response_seconds"] is not None:
-                times.append(t["response_seconds"])
-            if st == "bounced" and t["smtp_code"]:
-                codes[str(t["smtp_code"])] = codes.get(str(t["smtp_code"]), 0) + 1
-        mailed = counts["sent"] + counts["acknowledged"] + counts["no_response"]
-        out.append({"campaign": c["id"], "created_ms": c["created_ms"], "deadline_seconds": c["deadline_seconds"],
-                    "selector": json.loads(c["selector"]), "started_by": c["started_by"], "status": c["status"],
-                    "channels": sum(counts.values()), "mailed": mailed, "counts": counts,
-                    "awaiting": counts["sent"], "by_origin": dict(sorted(by_origin.items())),
-                    "by_state": dict(sorted(by_state.items())), "skipped_by": dict(sorted(skipped_by.items())),
-                    "bounce_codes": dict(sorted(codes.items())),
-                    "response_seconds": {"median": _quantile(sorted(times), 0.5), "p90": _quantile(sorted(times), 0.9),
-                                         "n": len(times)}})
-    return out
-
-
-def checked_by(store: Any) -> dict[str, dict[str, int]]:
-    """Who checked what (the merged records): origin -> result -> channels whose latest check it signed."""
-    out: dict[str, dict[str, int]] = {}
-    for c in latest_checks(store).values():
-        d = out.setdefault(c["origin"], {})
-        d[str(c["result"])] = d.get(str(c["result"]), 0) + 1
-    return dict(sorted(out.items()))
-
-
-# --- PoC reports of wrong entries, overdue counts ---------------------------------------------------
-#: reports kept per day from one PoC (at the node where it signed in) and from one forwarding peer: each report is
-#: a mail to a secretariat, and the request rate limits alone let one token holder send ~170 000 a day
-REPORTS_PER_REPORTER_PER_DAY = 10
-REPORTS_PER_PEER_PER_DAY = 200
-
-
-class ReportRefused(PocsyncError):
-    reason = "rate_limited"
-
-
-def add_report(store: Any, *, key: str, origin: str, reporter: str, received_from: str, text: str,
-               now_ms: int, local: bool = True) -> str:
-    """Keep a report (``local``: made by a PoC signed in here; else forwarded by ``received_from``).
-    ReportRefused when that PoC, or that peer, reached its reports for the last 24 hours."""
-    with store.transaction():
-        since = now_ms - 86_400_000
-        if local:
-            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE reporter=? AND received_from=? AND "
-                                   "at_ms > ?", (reporter, received_from, since)).fetchone()[0]
-            cap = REPORTS_PER_REPORTER_PER_DAY
-        else:
-            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE received_from=? AND at_ms > ?",
-                                   (received_from, since)).fetchone()[0]
-            cap = REPORTS_PER_PEER_PER_DAY
-        if n >= cap:
-            raise ReportRefused(f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
-                                "the secretariat has the earlier ones")
-        store.conn.execute("INSERT INTO check_reports (at_ms, key, origin, reporter, received_from, text) "
-                           "VALUES (?,?,?,?,?,?)", (now_ms, key, origin, reporter, received_from, text))
-        store.audit(actor=reporter, action="check.report", target=key, result="ok",
-                    detail=f"for {origin}, via {received_from}")
-    return origin
-
-
-def mark_report(store: Any, n: int, state: int) -> None:
-    """1: mailed to this node's contact_email; 2: forwarded to the origin node."""
-    with store.transaction():
-        store.conn.execute("UPDATE check_reports SET mailed=? WHERE n=?", (state, n))
-
-
-def reports_by_origin(store: Any) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for r in store.conn.execute("SELECT origin, mailed, count(*) AS n FROM check_reports GROUP BY origin, mailed"):
-        d = out.setdefault(r["origin"], {"received": 0, "mailed": 0, "forwarded": 0, "waiting": 0})
-        d["received"] += r["n"]
-        d[{0: "waiting", 1: "mailed", 2: "forwarded"}.get(r["mailed"], "waiting")] += r["n"]
-    return dict(sorted(out.items()))
-
-
-def overdue_rows(store: Any, now_ms: int) -> list[dict[str, Any]]:
-    """Overdue entries by the federation's freshness policy (PROTOCOL.md §15): key, origin, reasons."""
-    return [{"key": f["key"], "origin": f["origin"], "reasons": list(f["overdue"].get("reasons") or ["overdue"])}
-            for f in store.freshness(now_ms_=now_ms) if f["overdue"]]
-
-
-def overdue_by_origin(store: Any, now_ms: int) -> dict[str, int]:
-    return store.overdue_counts(now_ms_=now_ms)

@@ -33,6 +33,7 @@ from pocsync.directory import adapters
 from pocsync.directory import intake
 from pocsync.directory.adapters import Adapter, Mapping, Record
 from pocsync.errors import EntryError, PocsyncError, SourceError
+from pocsync.store import queries
 
 META_PREFIX = "source:"
 
@@ -105,7 +106,7 @@ def own_state(store: Any) -> dict[str, dict[str, Any]]:
     """
     me = store.node_id
     out: dict[str, dict[str, Any]] = {}
-    for r in store.conn.execute("SELECT key, op, cs_id, entry FROM assertions WHERE origin=?", (me,)):
+    for r in queries.assertions_of(store.conn, me):
         if r["op"] == "put" and r["entry"]:
             e = json.loads(r["entry"])
             e.pop("holder_epoch", None)
@@ -114,7 +115,7 @@ def own_state(store: Any) -> dict[str, dict[str, Any]]:
             out[r["key"]] = {"withdrawn": True, "cs_id": r["cs_id"]}
     # held contact changes (PROTOCOL.md §16): a put of this node that is held is what it said last; without this
     # a source would put it again every interval, superseding it (and restarting its notice and hold) forever
-    for r in store.conn.execute("SELECT key, put_ref, entry FROM held_puts WHERE origin=?", (me,)):
+    for r in queries.held_puts_of(store.conn, me):
         e = json.loads(r["entry"])
         e.pop("holder_epoch", None)
         out[r["key"]] = {"entry": e, "cs_id": r["put_ref"].split("#")[0]}
@@ -133,8 +134,7 @@ def tracked(store: Any, source_id: str) -> dict[str, str]:
 def claimed_elsewhere(store: Any, source_id: str) -> dict[str, tuple[str, str]]:
     """{key: (other source id, change-set)} for every key another source tracks as put by it."""
     out: dict[str, tuple[str, str]] = {}
-    for r in store.conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
-                                (len(META_PREFIX), META_PREFIX)):
+    for r in queries.meta_with_prefix(store.conn, META_PREFIX):
         other = r["key"][len(META_PREFIX):]
         if other == source_id:
             continue

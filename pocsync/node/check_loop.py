@@ -23,6 +23,7 @@ from pocsync import clock
 from pocsync.directory import campaigns
 from pocsync.errors import PocsyncError
 from pocsync.live.actions import checks_status as _status, signer
+from pocsync.store import queries
 
 log = logging.getLogger("pocsync.checks")
 POLL_SECONDS = 1.0
@@ -252,9 +253,7 @@ REPORTS_PER_DESTINATION = 5
 def _waiting_reports(store: Any) -> list[dict[str, Any]]:
     """The oldest few waiting reports of each destination (origin node): one destination that cannot be reached
     (no endpoint, left the federation, down) holds back only its own reports."""
-    return [dict(r) for r in store.conn.execute(
-        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY origin ORDER BY n) AS k FROM check_reports "
-        "WHERE mailed=0) WHERE k <= ? ORDER BY n", (REPORTS_PER_DESTINATION,))]
+    return queries.waiting_reports(store.conn, REPORTS_PER_DESTINATION)
 
 
 async def deliver_reports(rt: Any, client: Any | None) -> int:

@@ -1,14 +1,15 @@
-"""Read-only queries on a node's store for operators (health, the ops feed, the demo).
+"""Queries on a node's store for the layers above it (operators' health, the ops feed, the demo, the
+directory's history, snapshot and sources, the daemon's loops, the benchmarks).
 
-The one owner of the SQL that ``pocsync.ops``, ``pocsync.api.ops`` and ``pocsync.demo`` need: each
-function takes the store's connection (``Store.conn``, rows as :class:`sqlite3.Row`) and returns
-plain values.  They only read counts, ids, seqs, reasons and times, never entry content.
+The one owner of the SQL those modules need, so that no SQL appears outside ``pocsync.store``: each
+function takes the store's connection (``Store.conn``, rows as :class:`sqlite3.Row`) and returns plain
+values, rows, or a cursor where the caller walks a table that can be large (the log).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Iterator
 
 # origin -> (seq, hlc, received_at, id) of the highest change-set this node holds of that origin
 LastChangeSets = dict[str, tuple[int, str, str, str]]
@@ -59,3 +60,55 @@ def recent_refusals(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
 def arrivals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Every change-set of the log (origin, seq, source) in the order this node received them."""
     return conn.execute("SELECT origin, seq, source FROM log ORDER BY received_at").fetchall()
+
+
+def origin_head(conn: sqlite3.Connection, origin: str) -> int:
+    """The highest seq of ``origin`` in the log (0: none)."""
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM log WHERE origin = ?", (origin,)).fetchone()[0])
+
+
+def log_in_order(conn: sqlite3.Connection) -> Iterator[sqlite3.Row]:
+    """Every logged change-set (origin, seq, id, hlc, manifest, author, envelope) by origin and seq, as a cursor."""
+    return conn.execute("SELECT origin, seq, id, hlc, manifest, author, envelope FROM log ORDER BY origin, seq")
+
+
+def refusals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every refused op (its change-set id, index, reason, message, …)."""
+    return conn.execute("SELECT * FROM refused").fetchall()
+
+
+def records(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every register of the records (checks, notices, …) by namespace and key."""
+    return conn.execute("SELECT * FROM records ORDER BY ns, key").fetchall()
+
+
+def held_lines(conn: sqlite3.Connection) -> list[str]:
+    """The digest lines (JSON) of every held contact change (PROTOCOL.md §16.5)."""
+    return [r["lines"] for r in conn.execute("SELECT lines FROM held_puts")]
+
+
+def assertions_of(conn: sqlite3.Connection, origin: str) -> list[sqlite3.Row]:
+    """The latest assertion (key, op, cs_id, entry) of ``origin`` per key."""
+    return conn.execute("SELECT key, op, cs_id, entry FROM assertions WHERE origin=?", (origin,)).fetchall()
+
+
+def held_puts_of(conn: sqlite3.Connection, origin: str) -> list[sqlite3.Row]:
+    """The held contact changes (key, put_ref, entry) of ``origin``."""
+    return conn.execute("SELECT key, put_ref, entry FROM held_puts WHERE origin=?", (origin,)).fetchall()
+
+
+def meta_with_prefix(conn: sqlite3.Connection, prefix: str) -> list[sqlite3.Row]:
+    """The meta rows (key, value) whose key starts with ``prefix``."""
+    return conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)).fetchall()
+
+
+def forget_held_link(conn: sqlite3.Connection, put_ref: str) -> None:
+    """Drop the PoC links issued for the held change ``put_ref`` (its notice mails all failed)."""
+    conn.execute("DELETE FROM held_links WHERE put_ref=?", (put_ref,))
+
+
+def waiting_reports(conn: sqlite3.Connection, per_destination: int) -> list[dict[str, Any]]:
+    """The oldest ``per_destination`` reports not yet mailed or forwarded, per destination (origin), oldest first."""
+    return [dict(r) for r in conn.execute(
+        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY origin ORDER BY n) AS k FROM check_reports "
+        "WHERE mailed=0) WHERE k <= ? ORDER BY n", (per_destination,))]
