@@ -37,7 +37,7 @@ class Mosquitto:
         self.exe = shutil.which("mosquitto") or (str(sbin) if sbin.exists() else None)
         self.base = base
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -180,6 +180,7 @@ def _propagate(base: Path, *, mqtt: str, edits: int, rate: float, **sync: Any) -
                         "entry": {"state": "DEU", "kind": "technical", "organisation": "Example CSIRT of DEU (fictional)",
                                   "emails": ["cert-deu@example.org"], "available_24_7": True, "notes": f"edit {i}"}}]
                 out = s.edit(ops, key=nd.key_for_next_edit(s), author="bench@eu")
+                assert out.seq is not None  # an edit is always appended at a seq
                 committed[out.seq] = time.perf_counter()
         last = max(committed)
         try:

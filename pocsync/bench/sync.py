@@ -72,7 +72,7 @@ def _pull(joiner: Node, source: Node, relay_to: int, n: int) -> tuple[float, int
                 raise TimeoutError(f"{exc} (holds {_head(joiner.nd.config.store_path, 'un')}); "
                                    f"last lines of its log:\n{tail}") from None
             secs = time.perf_counter() - t0
-            rss = peak_rss_kib(joiner.proc.pid)
+            rss = peak_rss_kib(joiner.pid)
         finally:
             joiner.stop()
         return secs, relay.up + relay.down, rss, up_s
@@ -96,9 +96,9 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
     un.start()
     try:
         out["cold_start"] = _cold_start(osce, un, n, import_s)
-        rss_holder = peak_rss_kib(un.proc.pid)
+        rss_holder = peak_rss_kib(un.pid)
         out.update(_catch_ups(base, spare, osce, un, log, sizes, n=n, ks=ks, full_export=full_export))
-        rss_holder = max(rss_holder, peak_rss_kib(un.proc.pid))
+        rss_holder = max(rss_holder, peak_rss_kib(un.pid))
     finally:
         un.stop()
 
@@ -106,7 +106,7 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
     empty = Federation(base / "empty", ("un",))
     empty["un"].start()
     try:
-        floor = peak_rss_kib(empty["un"].proc.pid)
+        floor = peak_rss_kib(empty["un"].pid)
     finally:
         empty["un"].stop()
     out[f"rss_{n}"] = {"what": f"peak RSS of the node holding {n} change-sets after serving the cold start and "
@@ -228,7 +228,7 @@ def rss_of_history(base: Path, n: int, floor_kib: int) -> dict[str, Any]:
                 wait_for(lambda: _head(joiner.nd.config.store_path, "un") >= min(n, 1000), 600, "a first batch")
             finally:
                 joiner.stop()
-        rss = peak_rss_kib(un.proc.pid)
+        rss = peak_rss_kib(un.pid)
     finally:
         un.stop()
     return {"what": f"peak RSS of a node holding {n} change-sets (started, serving a first catch-up)",

@@ -49,7 +49,8 @@ NODES = ("un", "eu", "osce", "arf")
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -57,7 +58,7 @@ class DemoNode:
     name: str
     nd: NodeDir
     port: int
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
     @property
@@ -67,7 +68,7 @@ class DemoNode:
     def up(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/v1/node", timeout=0.5) as r:
-                return r.status == 200
+                return bool(r.status == 200)
         except OSError:
             return False
 
@@ -79,9 +80,9 @@ class Demo:
     console: Console = field(default_factory=Console)
     nodes: dict[str, DemoNode] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
-    seen: dict[str, set] = field(default_factory=dict)
+    seen: dict[str, set[tuple[str, int]]] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
-    health_doc: dict = field(default_factory=dict)
+    health_doc: dict[str, Any] = field(default_factory=dict)
     poc_token: str = ""
     op_token: str = ""
 
@@ -148,7 +149,7 @@ class Demo:
     def event(self, text: str) -> None:
         self.events.append(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
 
-    def edit(self, node: str, label: str, entries: list[dict]) -> None:
+    def edit(self, node: str, label: str, entries: list[dict[str, Any]]) -> None:
         today = datetime.now(timezone.utc).date().isoformat()
         ops = []
         for e in entries:
@@ -160,7 +161,7 @@ class Demo:
         self.event(f"[bold]{node}[/] signs change-set seq {out.seq} ({len(ops)} ops): {label}")
         self.issue_tokens()
 
-    def poll(self) -> dict[str, dict]:
+    def poll(self) -> dict[str, dict[str, Any]]:
         """Per node: digest, heads, entries; new arrivals become events."""
         state = {}
         for name, node in self.nodes.items():
@@ -178,7 +179,7 @@ class Demo:
                         self.event(f"{name} accepts {r['origin']} seq {r['seq']} via {how}")
         return state
 
-    def view(self, state: dict[str, dict], title: str) -> Group:
+    def view(self, state: dict[str, dict[str, Any]], title: str) -> Group:
         """The live view; fits a 120×50 terminal (tests/integration/test_demo_view.py)."""
         t = Table(title=title, expand=True, box=box.SIMPLE_HEAD, padding=(0, 1))
         for c in ("node", "url", "entries", *(f"{o} seq" for o in NODES), "view digest"):
@@ -194,10 +195,10 @@ class Demo:
         return Group(*parts, *self.findings)
 
     @staticmethod
-    def stores_agree(state: dict[str, dict]) -> bool:
+    def stores_agree(state: dict[str, dict[str, Any]]) -> bool:
         return len({v["digest"] for v in state.values()}) == 1 and all(v["entries"] for v in state.values())
 
-    def verdict(self, state: dict[str, dict]) -> tuple[str, str]:
+    def verdict(self, state: dict[str, dict[str, Any]]) -> tuple[str, str]:
         """One reading of convergence: the stores agree AND the UN node's health says converged."""
         if not self.stores_agree(state):
             return "converging…", "bold yellow"
@@ -216,7 +217,7 @@ class Demo:
             (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
         return Panel(lines, title="try it (Ctrl-C stops every node)")
 
-    def refresh_health(self) -> dict:
+    def refresh_health(self) -> dict[str, Any]:
         try:
             self.health_doc = self.get("un", "/v1/health", self.op_token)[1]
         except OSError:

@@ -82,10 +82,11 @@ def load(name: str) -> Adapter:
         raise ConfigError(f"no adapter {name!r}; installed: {', '.join(sorted(eps)) or 'none'}",
                           reason="unknown_adapter")
     try:
-        return eps[name].load()()
+        adapter: Adapter = eps[name].load()()
     except Exception as exc:  # a third-party package that fails to import
         raise ConfigError(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}",
                           reason="unknown_adapter") from None
+    return adapter
 
 
 def writers() -> list[str]:

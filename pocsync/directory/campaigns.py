@@ -24,37 +24,37 @@ from typing import Any, Callable
 
 from pocsync.core import model
 from pocsync.core.checks import channel_id
-from pocsync.directory.checkmail import (  # noqa: F401  (re-exported: callers use campaigns.<name>)
-    KIND_WORDS,
-    LANGUAGES,
-    Message,
-    check_message,
-    emails_of,
-    language_of,
-    text_message,
+from pocsync.directory.checkmail import (  # re-exported: callers use campaigns.<name>
+    KIND_WORDS as KIND_WORDS,
+    LANGUAGES as LANGUAGES,
+    Message as Message,
+    check_message as check_message,
+    emails_of as emails_of,
+    language_of as language_of,
+    text_message as text_message,
 )
-from pocsync.directory.checkrecords import (  # noqa: F401  (re-exported)
-    MAX_DEADLINE_S,
-    MIN_DEADLINE_S,
-    RESULTS,
-    STATUSES,
-    hlc_ms,
-    holds_channel,
-    latest_checks,
-    scope_covers,
-    sent_pending_until,
+from pocsync.directory.checkrecords import (  # re-exported
+    MAX_DEADLINE_S as MAX_DEADLINE_S,
+    MIN_DEADLINE_S as MIN_DEADLINE_S,
+    RESULTS as RESULTS,
+    STATUSES as STATUSES,
+    hlc_ms as hlc_ms,
+    holds_channel as holds_channel,
+    latest_checks as latest_checks,
+    scope_covers as scope_covers,
+    sent_pending_until as sent_pending_until,
 )
-from pocsync.directory.checkreports import (  # noqa: F401  (re-exported)
-    REPORTS_PER_PEER_PER_DAY,
-    REPORTS_PER_REPORTER_PER_DAY,
-    ReportRefused,
-    add_report,
-    campaign_status,
-    checked_by,
-    mark_report,
-    overdue_by_origin,
-    overdue_rows,
-    reports_by_origin,
+from pocsync.directory.checkreports import (  # re-exported
+    REPORTS_PER_PEER_PER_DAY as REPORTS_PER_PEER_PER_DAY,
+    REPORTS_PER_REPORTER_PER_DAY as REPORTS_PER_REPORTER_PER_DAY,
+    ReportRefused as ReportRefused,
+    add_report as add_report,
+    campaign_status as campaign_status,
+    checked_by as checked_by,
+    mark_report as mark_report,
+    overdue_by_origin as overdue_by_origin,
+    overdue_rows as overdue_rows,
+    reports_by_origin as reports_by_origin,
 )
 from pocsync.errors import ConfigError, EntryError, PocsyncError
 
@@ -173,10 +173,11 @@ def create_campaign(store: Any, *, node: str, sel: Selector, deadline_s: int, st
 
 
 def last_campaign_ms(store: Any, started_by: str | None = None) -> int | None:
-    sql, args = "SELECT max(created_ms) FROM check_campaigns", ()
+    sql, args = "SELECT max(created_ms) FROM check_campaigns", tuple[str, ...]()
     if started_by is not None:
         sql, args = sql + " WHERE started_by=?", (started_by,)
-    return store.conn.execute(sql, args).fetchone()[0]
+    last: int | None = store.conn.execute(sql, args).fetchone()[0]
+    return last
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
             deadline = now_ms + r["deadline_seconds"] * 1000
             store.conn.execute(f"UPDATE check_targets SET status='sending', token_hash=?, deadline_ms=?, "
                                f"attempts=attempts+1 WHERE {where[0]}", (h, deadline, *where[1]))
-            jobs.append(Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry),
+            jobs.append(Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry or {}),
                             deadline, tok))
         _close_finished(store, now_ms)
     return jobs
@@ -238,7 +239,7 @@ class SendOutcome:
     error: str | None = None    # a reason word, never an address
 
 
-def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: Callable[[list[dict]], Any]) -> int:
+def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]) -> int:
     """Record what came of a batch and sign its ``sent`` / ``bounced`` ops in one change-set (one transaction).
     A target acknowledged meanwhile (the link used before this commit) keeps its acknowledgement."""
     ops: list[dict[str, Any]] = []
@@ -280,7 +281,7 @@ def _close_finished(store: Any, now_ms: int) -> None:
         (now_ms,))
 
 
-def sweep_deadlines(store: Any, *, now_ms: int, sign: Callable[[list[dict]], Any], limit: int = 200) -> int:
+def sweep_deadlines(store: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any], limit: int = 200) -> int:
     """Sign ``no_response`` for every mailed target whose deadline passed unacknowledged (one change-set)."""
     with store.transaction():
         rows = store.conn.execute("SELECT campaign, key, channel FROM check_targets WHERE status='sent' AND "
@@ -306,7 +307,7 @@ class AckRefused(PocsyncError):
     reason = "ack_refused"
 
 
-def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[list[dict]], Any]) -> dict[str, Any]:
+def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]) -> dict[str, Any]:
     """Use a link's token once: record ``acknowledged`` and sign it.  AckRefused alike for every failure."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise AckRefused("this link is not valid")
@@ -318,7 +319,7 @@ def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[li
         return _ack(store, r, now_ms=now_ms, sign=sign, via="link")
 
 
-def _ack(store: Any, r: Any, *, now_ms: int, sign: Callable[[list[dict]], Any], via: str) -> dict[str, Any]:
+def _ack(store: Any, r: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any], via: str) -> dict[str, Any]:
     sent = r["sent_ms"] or now_ms
     secs = max(0, (now_ms - sent) // 1000)
     store.conn.execute("UPDATE check_targets SET status='acknowledged', token_hash=NULL, result_ms=?, "
@@ -359,7 +360,7 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
 
 
 def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
-                        sign: Callable[[list[dict]], Any]) -> dict[str, Any]:
+                        sign: Callable[[list[dict[str, Any]]], Any]) -> dict[str, Any]:
     """A signed-in PoC acknowledges a waiting check of its own entry's channel from the PoC page."""
     with store.transaction():
         r = store.conn.execute("SELECT * FROM check_targets WHERE key=? AND channel=? AND status='sent' AND "

@@ -29,7 +29,7 @@ def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], d
     """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign.
     ``key``: that entry's channels only (an index range, not every register of the federation)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", ()
+    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", tuple[str, ...]()
     if key is not None:
         sql, args = sql + " AND key >= ? AND key < ?", (key + "/", key + "/\U0010ffff")
     for r in store.conn.execute(sql, args):
@@ -52,7 +52,8 @@ def sent_pending_until(c: dict[str, Any]) -> int | None:
     any other result or a ``sent`` without a deadline."""
     if c.get("result") != "sent" or not isinstance(c.get("deadline_ms"), int) or isinstance(c.get("deadline_ms"), bool):
         return None
-    return min(c["deadline_ms"], hlc_ms(c["hlc"]) + MAX_DEADLINE_S * 1000)
+    deadline: int = c["deadline_ms"]
+    return min(deadline, hlc_ms(c["hlc"]) + MAX_DEADLINE_S * 1000)
 
 
 def holds_channel(c: dict[str, Any], *, now_ms: int, window_ms: int) -> bool:

@@ -123,4 +123,5 @@ def overdue_rows(store: Any, now_ms: int) -> list[dict[str, Any]]:
 
 
 def overdue_by_origin(store: Any, now_ms: int) -> dict[str, int]:
-    return store.overdue_counts(now_ms_=now_ms)
+    counts: dict[str, int] = store.overdue_counts(now_ms_=now_ms)
+    return counts

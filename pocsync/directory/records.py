@@ -229,7 +229,8 @@ def _passthrough(rec: Record, m: Mapping) -> dict[str, Any]:
     for k, v in m.defaults.items():
         e.setdefault(k, v)
     if m.network:
-        nets = e.get("networks") if isinstance(e.get("networks"), list) else []
+        given = e.get("networks")
+        nets = given if isinstance(given, list) else []
         e["networks"] = list(dict.fromkeys([*nets, m.network]))
     return e
 

@@ -35,7 +35,10 @@ from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_from_b64, root_keyid
 from pocsync.core.merge import view_digest
-from pocsync.directory.snapshot_page import _utc, age_words, clean_text, render_html  # noqa: F401  (re-exported)
+from pocsync.directory.snapshot_page import _utc
+from pocsync.directory.snapshot_page import age_words as age_words  # re-exported: snap.age_words and so on
+from pocsync.directory.snapshot_page import clean_text as clean_text
+from pocsync.directory.snapshot_page import render_html as render_html
 from pocsync.errors import KeyFileError, PocsyncError, SignatureError
 from pocsync.store import queries
 
@@ -115,7 +118,8 @@ def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[s
         raise SnapshotError("give a passphrase or recipients (not both)", reason="usage")
     if passphrase is not None:
         try:
-            return pyrage.passphrase.encrypt(plain, passphrase.decode("utf-8"))
+            sealed: bytes = pyrage.passphrase.encrypt(plain, passphrase.decode("utf-8"))
+            return sealed
         except UnicodeDecodeError:
             raise SnapshotError("the passphrase is not UTF-8 text", reason="bad_passphrase") from None
     keys = []
@@ -124,7 +128,8 @@ def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[s
             keys.append(pyrage.x25519.Recipient.from_str(r.strip()))
         except Exception:  # noqa: BLE001 — pyrage raises its own RecipientError / ValueError
             raise SnapshotError(f"{r[:80]!r} is not an age public key (age1…)", reason="bad_recipient") from None
-    return pyrage.encrypt(plain, keys)
+    sealed_to: bytes = pyrage.encrypt(plain, keys)
+    return sealed_to
 
 
 def read_identities(text: str) -> list[Any]:
@@ -150,6 +155,7 @@ def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[An
     if not blob.startswith(b"age-encryption.org/v1\n") and not blob.startswith(b"-----BEGIN AGE ENCRYPTED FILE"):
         raise SnapshotError("not an age-encrypted snapshot file", reason="not_a_snapshot")
     try:
+        plain: bytes
         if passphrase is not None:
             plain = pyrage.passphrase.decrypt(blob, passphrase.decode("utf-8", "replace"))
         else:
@@ -178,7 +184,7 @@ class Verified:
 
     @property
     def age_seconds(self) -> float:
-        return time.time() - self.payload["taken_ms"] / 1000
+        return time.time() - float(self.payload["taken_ms"]) / 1000
 
 
 def open_container(plain: bytes) -> tuple[dsse.Envelope, list[mf.Manifest]]:

@@ -113,7 +113,8 @@ def render_html(payload: dict[str, Any], *, verified: Verified | None = None, ro
     for state in sorted(by_state):
         out.append(f'<tr class="state"><th colspan="{n_cols}">{clean_text(state)}</th></tr>')
         for row in by_state[state]:
-            e = row.get("entry") if isinstance(row.get("entry"), dict) else {}
+            entry = row.get("entry")
+            e = entry if isinstance(entry, dict) else {}
             who = " / ".join(x for x in (clean_text(e.get("position")), clean_text(e.get("person"))) if x)
             tz = ", ".join(x for x in (clean_text(e.get("timezone")), clean_text(e.get("languages"))) if x)
             listed = f"{clean_text(row.get('origin'))}, {clean_text(_hlc_time(row.get('hlc')))}"

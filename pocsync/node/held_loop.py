@@ -43,8 +43,8 @@ def notifies(rt: Any, manifest: Any) -> bool:
     mode = rt.cfg.held.notify
     if mode == "auto":
         node = manifest.nodes.get(rt.me)
-        return node is not None and node.role == "un"
-    return mode == "yes"
+        return node is not None and bool(node.role == "un")
+    return bool(mode == "yes")
 
 
 def _emails(entry: dict[str, Any] | None) -> list[str]:

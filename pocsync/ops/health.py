@@ -126,7 +126,7 @@ def _origin(rt: Any, node_id: str, last: tuple[Any, ...], announcements: dict[st
     announced = hv.heads.get(node_id, (0, ""))[0] if hv is not None else None
     if node_id == rt.me:
         announced = seq
-    ns = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
+    ns: dict[str, Any] = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
         if node_id == rt.me else rt.node_state(node_id, now)
     return {
         "head_seq": seq,

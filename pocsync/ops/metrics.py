@@ -156,7 +156,7 @@ class _Snapshot:
 
 def render(health: dict[str, Any], counters: dict[str, int], hist: PullHistogram) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(health, dict(counters), hist))  # type: ignore[arg-type]
+    registry.register(_Snapshot(health, dict(counters), hist))
     return generate_latest(registry)
 
 
@@ -216,5 +216,5 @@ class _Checks:
 
 def render_checks(view: dict[str, Any]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Checks(view))  # type: ignore[arg-type]
+    registry.register(_Checks(view))
     return generate_latest(registry)
