@@ -57,6 +57,7 @@ from pocsync.directory.checkreports import (  # re-exported
     reports_by_origin as reports_by_origin,
 )
 from pocsync.errors import ConfigError, EntryError, PocsyncError
+from pocsync.store import queries
 
 CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 _DURATION = re.compile(r"^([0-9]{1,6})([smhd])\Z")
@@ -159,25 +160,18 @@ def create_campaign(store: Any, *, node: str, sel: Selector, deadline_s: int, st
     with store.transaction():
         n = 1
         base = cid
-        while store.conn.execute("SELECT 1 FROM check_campaigns WHERE id=?", (cid,)).fetchone():
+        while queries.campaign_exists(store.conn, cid):
             n += 1
             cid = f"{base[:60]}-{n}"
-        store.conn.execute("INSERT INTO check_campaigns (id, created_ms, deadline_seconds, selector, started_by, status)"
-                           " VALUES (?,?,?,?,?,?)", (cid, now_ms, deadline_s, sel.to_json(), started_by,
-                                                     "running" if targets else "done"))
-        store.conn.executemany("INSERT INTO check_targets (campaign, key, channel, label, status) VALUES (?,?,?,?,?)",
-                               [(cid, k, ch, label, "pending") for k, ch, label in targets])
+        queries.add_campaign(store.conn, cid, created_ms=now_ms, deadline_s=deadline_s, selector=sel.to_json(),
+                             started_by=started_by, targets=targets)
         store.audit(actor=started_by, action="check.start", target=cid, result="ok",
                     detail=f"{len(targets)} channel(s), deadline {deadline_s} s")
     return {"campaign": cid, "channels": len(targets), "deadline_seconds": deadline_s}
 
 
 def last_campaign_ms(store: Any, started_by: str | None = None) -> int | None:
-    sql, args = "SELECT max(created_ms) FROM check_campaigns", tuple[str, ...]()
-    if started_by is not None:
-        sql, args = sql + " WHERE started_by=?", (started_by,)
-    last: int | None = store.conn.execute(sql, args).fetchone()[0]
-    return last
+    return queries.last_campaign_ms(store.conn, started_by)
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -199,32 +193,26 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
     ``window_ms`` is skipped and names that node; one whose address is no longer in the entry is skipped."""
     jobs: list[Job] = []
     with store.transaction():
-        store.conn.execute("UPDATE check_targets SET status='pending', token_hash=NULL WHERE status='sending'")
-        rows = store.conn.execute(
-            "SELECT t.*, c.deadline_seconds FROM check_targets t JOIN check_campaigns c ON c.id = t.campaign "
-            "WHERE t.status='pending' ORDER BY c.created_ms, t.key, t.label LIMIT ?", (limit,)).fetchall()
+        rows = queries.pending_targets(store.conn, limit)
         if not rows:
             return jobs
         latest = latest_checks(store)
         covers = scope_covers(store)
         for r in rows:
-            where = ("campaign=? AND key=? AND channel=?", (r["campaign"], r["key"], r["channel"]))
+            target = (r["campaign"], r["key"], r["channel"])
             row = store.entry(r["key"])
             entry = row["entry"] if row else None
             address = next((a for a in emails_of(entry or {}) if channel_id("email", a) == r["channel"]), None)
             if address is None or not covers(r["key"].split("/")[0]):
-                store.conn.execute(f"UPDATE check_targets SET status='skipped', skipped_by='changed', result_ms=? "
-                                   f"WHERE {where[0]}", (now_ms, *where[1]))
+                queries.skip_target(store.conn, target, skipped_by="changed", now_ms=now_ms)
                 continue
             prior = latest.get((r["key"], r["channel"]))
             if prior is not None and holds_channel(prior, now_ms=now_ms, window_ms=window_ms):
-                store.conn.execute(f"UPDATE check_targets SET status='skipped', skipped_by=?, result_ms=? "
-                                   f"WHERE {where[0]}", (prior["origin"], now_ms, *where[1]))
+                queries.skip_target(store.conn, target, skipped_by=prior["origin"], now_ms=now_ms)
                 continue
             tok, h = new_token()
             deadline = now_ms + r["deadline_seconds"] * 1000
-            store.conn.execute(f"UPDATE check_targets SET status='sending', token_hash=?, deadline_ms=?, "
-                               f"attempts=attempts+1 WHERE {where[0]}", (h, deadline, *where[1]))
+            queries.start_sending(store.conn, target, token_hash=h, deadline_ms=deadline)
             jobs.append(Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry or {}),
                             deadline, tok))
         _close_finished(store, now_ms)
@@ -247,27 +235,21 @@ def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: 
         for o in outcomes:
             j = o.job
             where = (j.campaign, j.key, j.channel)
-            cur = store.conn.execute("SELECT status, token_hash FROM check_targets WHERE campaign=? AND key=? AND "
-                                     "channel=?", where).fetchone()
+            cur = queries.target_state(store.conn, where)
             if cur is None or cur["status"] != "sending" or cur["token_hash"] != token_hash(j.token):
                 continue  # acknowledged meanwhile, or prepared again since (a stale job)
             if o.status == "sent":
-                store.conn.execute("UPDATE check_targets SET status='sent', sent_ms=?, error=NULL WHERE campaign=? AND"
-                                   " key=? AND channel=?", (now_ms, *where))
+                queries.mark_sent(store.conn, where, now_ms=now_ms)
                 ops.append({"op": "check", "key": j.key, "channel": j.channel, "result": "sent",
                             "campaign": j.campaign, "deadline_ms": j.deadline_ms})
             elif o.status == "bounced":
-                store.conn.execute("UPDATE check_targets SET status='bounced', token_hash=NULL, smtp_code=?, "
-                                   "result_ms=? WHERE campaign=? AND key=? AND channel=?",
-                                   (o.smtp_code, now_ms, *where))
+                queries.mark_bounced(store.conn, where, smtp_code=o.smtp_code, now_ms=now_ms)
                 ops.append({"op": "check", "key": j.key, "channel": j.channel, "result": "bounced",
                             "campaign": j.campaign, "smtp_code": o.smtp_code})
             elif o.status == "invalid":
-                store.conn.execute("UPDATE check_targets SET status='invalid', token_hash=NULL, error=?, result_ms=? "
-                                   "WHERE campaign=? AND key=? AND channel=?", (o.error, now_ms, *where))
+                queries.mark_invalid(store.conn, where, error=o.error, now_ms=now_ms)
             else:  # retry later (relay unavailable): a fresh token next time
-                store.conn.execute("UPDATE check_targets SET status='pending', token_hash=NULL, error=? "
-                                   "WHERE campaign=? AND key=? AND channel=?", (o.error, *where))
+                queries.mark_retry(store.conn, where, error=o.error)
         if ops:
             sign(ops)
         _close_finished(store, now_ms)
@@ -275,22 +257,17 @@ def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: 
 
 
 def _close_finished(store: Any, now_ms: int) -> None:
-    store.conn.execute(
-        "UPDATE check_campaigns SET status='done', done_ms=? WHERE status='running' AND NOT EXISTS (SELECT 1 FROM "
-        "check_targets t WHERE t.campaign = check_campaigns.id AND t.status IN ('pending', 'sending', 'sent'))",
-        (now_ms,))
+    queries.close_finished_campaigns(store.conn, now_ms)
 
 
 def sweep_deadlines(store: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any], limit: int = 200) -> int:
     """Sign ``no_response`` for every mailed target whose deadline passed unacknowledged (one change-set)."""
     with store.transaction():
-        rows = store.conn.execute("SELECT campaign, key, channel FROM check_targets WHERE status='sent' AND "
-                                  "deadline_ms <= ? ORDER BY deadline_ms LIMIT ?", (now_ms, limit)).fetchall()
+        rows = queries.past_deadline(store.conn, now_ms, limit)
         covers = scope_covers(store)
         ops = []
         for r in rows:
-            store.conn.execute("UPDATE check_targets SET status='no_response', token_hash=NULL, result_ms=? "
-                               "WHERE campaign=? AND key=? AND channel=?", (now_ms, r["campaign"], r["key"], r["channel"]))
+            queries.mark_no_response(store.conn, (r["campaign"], r["key"], r["channel"]), now_ms=now_ms)
             if covers(r["key"].split("/")[0]):  # a scope narrowed since: the result stays local
                 ops.append({"op": "check", "key": r["key"], "channel": r["channel"], "result": "no_response",
                             "campaign": r["campaign"]})
@@ -313,7 +290,7 @@ def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[li
         raise AckRefused("this link is not valid")
     h = token_hash(token)
     with store.transaction():
-        r = store.conn.execute("SELECT * FROM check_targets WHERE token_hash=?", (h,)).fetchone()
+        r = queries.target_by_token(store.conn, h)
         if r is None or r["status"] not in ("sent", "sending") or (r["deadline_ms"] or 0) <= now_ms:
             raise AckRefused("this link is not valid")
         return _ack(store, r, now_ms=now_ms, sign=sign, via="link")
@@ -322,16 +299,14 @@ def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[li
 def _ack(store: Any, r: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any], via: str) -> dict[str, Any]:
     sent = r["sent_ms"] or now_ms
     secs = max(0, (now_ms - sent) // 1000)
-    store.conn.execute("UPDATE check_targets SET status='acknowledged', token_hash=NULL, result_ms=?, "
-                       "response_seconds=? WHERE campaign=? AND key=? AND channel=?",
-                       (now_ms, secs, r["campaign"], r["key"], r["channel"]))
+    target = (r["campaign"], r["key"], r["channel"])
+    queries.mark_acknowledged(store.conn, target, now_ms=now_ms, response_seconds=secs)
     op = {"op": "check", "key": r["key"], "channel": r["channel"], "result": "acknowledged",
           "campaign": r["campaign"], "response_seconds": secs}
     if r["status"] == "sent":  # while 'sending', the batch's commit signs nothing for it; its 'sent' would lose
         sign([op])
     else:
-        store.conn.execute("UPDATE check_targets SET sent_ms=? WHERE campaign=? AND key=? AND channel=?",
-                           (now_ms, r["campaign"], r["key"], r["channel"]))
+        queries.set_sent_ms(store.conn, target, now_ms)
         sign([{**op, "result": "sent", "deadline_ms": r["deadline_ms"]}, op])
     _close_finished(store, now_ms)
     store.audit(actor=f"check:{via}", action="check.acknowledge", target=f"{r['key']} {r['label']}", result="ok",
@@ -346,8 +321,7 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
     emails = emails_of(row["entry"]) if row else []
     labels = {channel_id("email", a): f"email {i + 1}" for i, a in reversed(list(enumerate(emails)))}
     out: dict[str, dict[str, Any]] = {}
-    for r in store.conn.execute("SELECT * FROM check_targets WHERE key=? AND status IN ('sent', 'sending') AND "
-                                "deadline_ms > ?", (key, now_ms)):
+    for r in queries.awaiting_targets(store.conn, key, now_ms):
         if r["channel"] in labels:
             out[r["channel"]] = {"channel": r["channel"], "label": labels[r["channel"]], "campaign": r["campaign"],
                                  "deadline_ms": r["deadline_ms"], "by": store.node_id}
@@ -363,8 +337,7 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
                         sign: Callable[[list[dict[str, Any]]], Any]) -> dict[str, Any]:
     """A signed-in PoC acknowledges a waiting check of its own entry's channel from the PoC page."""
     with store.transaction():
-        r = store.conn.execute("SELECT * FROM check_targets WHERE key=? AND channel=? AND status='sent' AND "
-                               "deadline_ms > ? ORDER BY sent_ms DESC LIMIT 1", (key, channel, now_ms)).fetchone()
+        r = queries.last_sent_target(store.conn, key, channel, now_ms)
         if r is not None:
             return _ack(store, r, now_ms=now_ms, sign=sign, via="page")
         c = latest_checks(store, key).get((key, channel))

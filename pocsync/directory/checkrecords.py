@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from pocsync.store import queries
+
 RESULTS = ("sent", "acknowledged", "no_response", "bounced", "answered", "no_answer", "wrong_number")
 #: target statuses: waiting to be mailed, being mailed, mailed (waiting for the acknowledgement), results,
 #: and the two that sign nothing: skipped (checked by a node within the window, or address changed) and
@@ -29,10 +31,7 @@ def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], d
     """(entry key, channel id) -> the latest check op by hlc, from any origin: origin, result, hlc, campaign.
     ``key``: that entry's channels only (an index range, not every register of the federation)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    sql, args = "SELECT origin, hlc, entry FROM records WHERE ns='check'", tuple[str, ...]()
-    if key is not None:
-        sql, args = sql + " AND key >= ? AND key < ?", (key + "/", key + "/\U0010ffff")
-    for r in store.conn.execute(sql, args):
+    for r in queries.check_records(store.conn, key):
         try:
             op = json.loads(r["entry"])
         except ValueError:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pocsync.directory.checkrecords import STATUSES, latest_checks
 from pocsync.errors import PocsyncError
+from pocsync.store import queries
 
 
 def _quantile(values: list[int], q: float) -> float | None:
@@ -23,17 +24,16 @@ def _quantile(values: list[int], q: float) -> float | None:
 def campaign_status(store: Any, campaign: str | None = None) -> list[dict[str, Any]]:
     """Per campaign: counts by status, by origin (of the entry's winning version) and by State, response-time
     median and 90th percentile, and who checked the skipped channels.  Keys, labels and node ids only."""
-    origin_of = {r["key"]: r["origin"] for r in store.conn.execute("SELECT key, origin FROM view")}
+    origin_of = queries.view_origins(store.conn)
     out = []
-    sql = "SELECT * FROM check_campaigns" + (" WHERE id=?" if campaign else "") + " ORDER BY created_ms DESC"
-    for c in store.conn.execute(sql, (campaign,) if campaign else ()):
+    for c in queries.campaigns_newest_first(store.conn, campaign):
         counts = {s: 0 for s in STATUSES}
         by_origin: dict[str, dict[str, int]] = {}
         by_state: dict[str, dict[str, int]] = {}
         skipped_by: dict[str, int] = {}
         times: list[int] = []
         codes: dict[str, int] = {}
-        for t in store.conn.execute("SELECT * FROM check_targets WHERE campaign=?", (c["id"],)):
+        for t in queries.targets_of(store.conn, c["id"]):
             st = t["status"]
             counts[st] += 1
             for bucket, name in ((by_origin, origin_of.get(t["key"], "(gone)")), (by_state, t["key"].split("/")[0])):
@@ -84,18 +84,16 @@ def add_report(store: Any, *, key: str, origin: str, reporter: str, received_fro
     with store.transaction():
         since = now_ms - 86_400_000
         if local:
-            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE reporter=? AND received_from=? AND "
-                                   "at_ms > ?", (reporter, received_from, since)).fetchone()[0]
+            n = queries.reports_since(store.conn, received_from=received_from, since_ms=since, reporter=reporter)
             cap = REPORTS_PER_REPORTER_PER_DAY
         else:
-            n = store.conn.execute("SELECT count(*) FROM check_reports WHERE received_from=? AND at_ms > ?",
-                                   (received_from, since)).fetchone()[0]
+            n = queries.reports_since(store.conn, received_from=received_from, since_ms=since)
             cap = REPORTS_PER_PEER_PER_DAY
         if n >= cap:
             raise ReportRefused(f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
                                 "the secretariat has the earlier ones")
-        store.conn.execute("INSERT INTO check_reports (at_ms, key, origin, reporter, received_from, text) "
-                           "VALUES (?,?,?,?,?,?)", (now_ms, key, origin, reporter, received_from, text))
+        queries.add_report(store.conn, at_ms=now_ms, key=key, origin=origin, reporter=reporter,
+                           received_from=received_from, text=text)
         store.audit(actor=reporter, action="check.report", target=key, result="ok",
                     detail=f"for {origin}, via {received_from}")
     return origin
@@ -104,12 +102,12 @@ def add_report(store: Any, *, key: str, origin: str, reporter: str, received_fro
 def mark_report(store: Any, n: int, state: int) -> None:
     """1: mailed to this node's contact_email; 2: forwarded to the origin node."""
     with store.transaction():
-        store.conn.execute("UPDATE check_reports SET mailed=? WHERE n=?", (state, n))
+        queries.mark_report(store.conn, n, state)
 
 
 def reports_by_origin(store: Any) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for r in store.conn.execute("SELECT origin, mailed, count(*) AS n FROM check_reports GROUP BY origin, mailed"):
+    for r in queries.report_counts(store.conn):
         d = out.setdefault(r["origin"], {"received": 0, "mailed": 0, "forwarded": 0, "waiting": 0})
         d["received"] += r["n"]
         d[{0: "waiting", 1: "mailed", 2: "forwarded"}.get(r["mailed"], "waiting")] += r["n"]
