@@ -1,5 +1,5 @@
 """Queries on a node's store for the layers above it (operators' health, the ops feed, the demo, the
-directory's history, snapshot and sources, the daemon's loops, the benchmarks).
+directory's history, snapshot, sources and communication checks, the daemon's loops, the benchmarks).
 
 The one owner of the SQL those modules need, so that no SQL appears outside ``pocsync.store``: each
 function takes the store's connection (``Store.conn``, rows as :class:`sqlite3.Row`) and returns plain
@@ -9,7 +9,7 @@ values, rows, or a cursor where the caller walks a table that can be large (the 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 # origin -> (seq, hlc, received_at, id) of the highest change-set this node holds of that origin
 LastChangeSets = dict[str, tuple[int, str, str, str]]
@@ -34,7 +34,7 @@ _REASON_COUNTS = {
 }
 
 
-def counts_by_reason(conn: sqlite3.Connection, table: str) -> dict[str, int]:
+def counts_by_reason(conn: sqlite3.Connection, table: Literal["quarantine", "refused", "parked"]) -> dict[str, int]:
     """Rows per reason of ``quarantine``, ``refused`` or ``parked``."""
     return {r[0]: r[1] for r in conn.execute(_REASON_COUNTS[table])}
 
