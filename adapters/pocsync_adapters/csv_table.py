@@ -45,26 +45,7 @@ class CsvTableAdapter:
     default_mapping = Mapping(fields={f: f for f in ENTRY_FIELDS}, keep_unmapped=True)
 
     def read(self, data: bytes, *, mapping: Mapping, source: str) -> Iterator[Record]:
-        encoding = str(mapping.options.get("encoding", "utf-8-sig"))
-        delimiter = str(mapping.options.get("delimiter", ","))
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise SourceError(f"{source}: unknown encoding {encoding!r} in the mapping") from None
-        if len(delimiter) != 1:
-            raise SourceError(f"{source}: the delimiter must be one character, not {delimiter!r}")
-        try:
-            text = data.decode(encoding)
-        except LookupError:  # a codec that is not a text encoding (rot13, base64, hex …)
-            raise SourceError(f"{source}: {encoding!r} in the mapping is not a text encoding") from None
-        except UnicodeError as exc:
-            raise SourceError(f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
-                              "mapping file: [options] encoding = \"cp1252\"") from None
-        if "\x00" in text:
-            raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
-        if text.lstrip()[:1] in ("{", "[") and _is_json(text):
-            raise SourceError(f"{source} holds JSON, not CSV: give entries as JSON to `pocsync entry put`, or a "
-                              "pocsync JSON export (or a JSON list of entries) to `entry import --adapter json`")
+        text, delimiter = _decode(data, mapping, source)
         csv.field_size_limit(MAX_FIELD)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         try:
@@ -73,33 +54,8 @@ class CsvTableAdapter:
             raise SourceError(f"{source}: line 1 (header): {exc}") from None
         if not header or not any(h.strip() for h in header):
             raise SourceError(f"{source}: empty: no header line")
-        cols = [h.strip().lstrip("\ufeff") for h in header]
         own_mapping = "file_fields" in mapping.options
-        if own_mapping:
-            wanted = list(mapping.options["file_fields"])
-            for p in wanted:  # a header whose capitalisation or spacing changed between exports
-                if p not in cols:
-                    near = [i for i, c in enumerate(cols) if " ".join(c.split()).casefold() == " ".join(p.split()).casefold()]
-                    if len(near) == 1:
-                        cols[near[0]] = p
-            missing = [p for p in wanted if p not in cols]
-            if missing:
-                raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
-                                  f"({len(cols)} column(s) found with delimiter {delimiter!r}; check [options] "
-                                  "delimiter and encoding in the mapping)")
-        else:
-            cols = [c.lower() for c in cols]
-            missing = [c for c in REQUIRED if c not in cols]
-            if missing:
-                raise SourceError(
-                    f"{source}: CSV header not recognised: it lacks {', '.join(missing)}. Without a mapping "
-                    f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
-                    f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
-                    f"{len(header)} column(s)")
-        counts = Counter(cols)
-        dup = sorted(c for c, n in counts.items() if c and n > 1)  # linear: a header may be very wide
-        if dup:
-            raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
+        cols = _columns(header, mapping, source, delimiter, own_mapping=own_mapping)
         notes_col = mapping.fields.get("notes", "notes") if own_mapping else "notes"
         line = 1
         while True:
@@ -114,37 +70,7 @@ class CsvTableAdapter:
             line = reader.line_num
             if not any(c.strip() for c in row):
                 continue
-            ref = f"{source}:{line}"
-            while len(row) > len(cols) and not row[-1].strip():  # spreadsheets pad rows with empty cells
-                row.pop()
-            if len(row) > len(cols):
-                yield Record(ref=ref, raw={}, error=f"{len(row)} cells but the header has {len(cols)}")
-                continue
-            raw: dict[str, Any] = {}
-            for col, value in zip(cols, row):
-                if not col or (not own_mapping and col in PROVENANCE):
-                    continue
-                raw[col] = _unguard(value if col == notes_col else value.strip())  # notes keep their spaces
-            if not own_mapping and str(raw.get("extra", "")).strip():
-                try:
-                    extra = json.loads(raw.pop("extra"))
-                    if not isinstance(extra, dict):
-                        raise ValueError("not an object")
-                except (ValueError, RecursionError) as exc:
-                    yield Record(ref=ref, raw={}, error=f'column "extra" must hold a JSON object: {exc}')
-                    continue
-                raw[EXTRA] = extra
-            raw.pop("extra", None) if not own_mapping else None
-            for col in () if own_mapping else exports.LISTS:  # a list the export wrote as JSON (items with ';')
-                cell = raw.get(col)
-                if isinstance(cell, str) and cell.startswith("["):
-                    try:
-                        items = json.loads(cell)
-                    except (ValueError, RecursionError):
-                        continue
-                    if isinstance(items, list) and all(isinstance(x, str) for x in items):
-                        raw[col] = items
-            yield Record(ref=ref, raw=raw)
+            yield _record(f"{source}:{line}", row, cols, own_mapping=own_mapping, notes_col=notes_col)
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:
         return exports.to_csv(rows).encode("utf-8")
@@ -157,3 +83,94 @@ def _is_json(text: str) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
+
+
+def _decode(data: bytes, mapping: Mapping, source: str) -> tuple[str, str]:
+    """The source as text in the mapping's encoding, and the delimiter; SourceError on a file that is no CSV text."""
+    encoding = str(mapping.options.get("encoding", "utf-8-sig"))
+    delimiter = str(mapping.options.get("delimiter", ","))
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise SourceError(f"{source}: unknown encoding {encoding!r} in the mapping") from None
+    if len(delimiter) != 1:
+        raise SourceError(f"{source}: the delimiter must be one character, not {delimiter!r}")
+    try:
+        text = data.decode(encoding)
+    except LookupError:  # a codec that is not a text encoding (rot13, base64, hex …)
+        raise SourceError(f"{source}: {encoding!r} in the mapping is not a text encoding") from None
+    except UnicodeError as exc:
+        raise SourceError(f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
+                          "mapping file: [options] encoding = \"cp1252\"") from None
+    if "\x00" in text:
+        raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
+    if text.lstrip()[:1] in ("{", "[") and _is_json(text):
+        raise SourceError(f"{source} holds JSON, not CSV: give entries as JSON to `pocsync entry put`, or a "
+                          "pocsync JSON export (or a JSON list of entries) to `entry import --adapter json`")
+    return text, delimiter
+
+
+def _columns(header: list[str], mapping: Mapping, source: str, delimiter: str, *, own_mapping: bool) -> list[str]:
+    """The column names: those the mapping file names (matched despite changed capitals or spaces), or
+    pocsync's own (lower-cased); SourceError when the header lacks one or names one twice."""
+    cols = [h.strip().lstrip("\ufeff") for h in header]
+    if own_mapping:
+        wanted = list(mapping.options["file_fields"])
+        for p in wanted:  # a header whose capitalisation or spacing changed between exports
+            if p not in cols:
+                near = [i for i, c in enumerate(cols) if " ".join(c.split()).casefold() == " ".join(p.split()).casefold()]
+                if len(near) == 1:
+                    cols[near[0]] = p
+        missing = [p for p in wanted if p not in cols]
+        if missing:
+            raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
+                              f"({len(cols)} column(s) found with delimiter {delimiter!r}; check [options] "
+                              "delimiter and encoding in the mapping)")
+    else:
+        cols = [c.lower() for c in cols]
+        missing = [c for c in REQUIRED if c not in cols]
+        if missing:
+            raise SourceError(
+                f"{source}: CSV header not recognised: it lacks {', '.join(missing)}. Without a mapping "
+                f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
+                f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
+                f"{len(header)} column(s)")
+    counts = Counter(cols)
+    dup = sorted(c for c, n in counts.items() if c and n > 1)  # linear: a header may be very wide
+    if dup:
+        raise SourceError(f"{source}: the header names {', '.join(dup)} more than once")
+    return cols
+
+
+def _record(ref: str, row: list[str], cols: list[str], *, own_mapping: bool, notes_col: str) -> Record:
+    """One non-empty row as a record (or a broken record naming why)."""
+    while len(row) > len(cols) and not row[-1].strip():  # spreadsheets pad rows with empty cells
+        row.pop()
+    if len(row) > len(cols):
+        return Record(ref=ref, raw={}, error=f"{len(row)} cells but the header has {len(cols)}")
+    raw: dict[str, Any] = {}
+    for col, value in zip(cols, row):
+        if not col or (not own_mapping and col in PROVENANCE):
+            continue
+        raw[col] = _unguard(value if col == notes_col else value.strip())  # notes keep their spaces
+    if own_mapping:
+        return Record(ref=ref, raw=raw)
+    if str(raw.get("extra", "")).strip():
+        try:
+            extra = json.loads(raw.pop("extra"))
+            if not isinstance(extra, dict):
+                raise ValueError("not an object")
+        except (ValueError, RecursionError) as exc:
+            return Record(ref=ref, raw={}, error=f'column "extra" must hold a JSON object: {exc}')
+        raw[EXTRA] = extra
+    raw.pop("extra", None)
+    for col in exports.LISTS:  # a list the export wrote as JSON (items with ';')
+        cell = raw.get(col)
+        if isinstance(cell, str) and cell.startswith("["):
+            try:
+                items = json.loads(cell)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(items, list) and all(isinstance(x, str) for x in items):
+                raw[col] = items
+    return Record(ref=ref, raw=raw)

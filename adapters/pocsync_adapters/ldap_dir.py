@@ -41,7 +41,7 @@ class LdapAdapter:
     def read(self, data: bytes, *, mapping: Mapping, source: str) -> Iterator[Record]:
         raise SourceError("the ldap adapter reads a server: give its URL (ldap://host:port) as the source")
 
-    def _connect(self, url: str, mapping: Mapping, base_dir: Path | None, *, stream: bool = False):  # noqa: ANN202
+    def _connect(self, url: str, mapping: Mapping, base_dir: Path | None, *, stream: bool = False) -> tuple[Any, Any]:
         import ldap3
 
         o = mapping.options

@@ -54,7 +54,8 @@ class TiTeamsAdapter:
                 yield Record(ref=f"{source}:[{i}]", raw={}, error="a team record must be a JSON object")
                 continue
             tid = text_id(rec.get("short_name")) or text_id(rec.get("id"))
-            hours = rec.get("business_hours") if isinstance(rec.get("business_hours"), dict) else {}
+            given = rec.get("business_hours")
+            hours = given if isinstance(given, dict) else {}
             raw = dict(rec)
             raw["pgp_channels"] = _channels(rec)
             if isinstance(hours.get("hours"), str) and hours["hours"].replace(" ", "").lower() not in ("24/7", "24x7"):

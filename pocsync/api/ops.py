@@ -17,7 +17,7 @@ from pocsync.ops import metrics as metricsmod
 from pocsync.api import checks as checks_api
 from pocsync.api.auth import requires
 from pocsync.live.runtime import RUNTIME, Runtime
-from pocsync.store import Store
+from pocsync.store import Store, queries
 from pocsync.tokens import Claims
 
 HIST = web.AppKey("pull_histogram", metricsmod.PullHistogram)
@@ -47,11 +47,9 @@ async def metrics(request: web.Request, who: Claims) -> web.Response:
 
 def _feed(store: Store, limit: int = 50) -> list[dict]:
     q = [{"at": r["received_at"], "what": "quarantined", "origin": None, "seq": None, "reason": r["reason"]}
-         for r in store.conn.execute("SELECT received_at, reason FROM quarantine ORDER BY n DESC LIMIT ?", (limit,))]
+         for r in queries.recent_quarantine(store.conn, limit)]
     r = [{"at": x["received_at"], "what": f"refused {x['op']} {x['key']}", "origin": x["origin"], "seq": x["seq"],
-          "reason": x["reason"]} for x in store.conn.execute(
-        "SELECT l.received_at, r.* FROM refused r LEFT JOIN log l ON l.id = r.cs_id ORDER BY l.received_at DESC"
-        " LIMIT ?", (limit,))]
+          "reason": x["reason"]} for x in queries.recent_refusals(store.conn, limit)]
     return sorted(q + r, key=lambda x: x["at"] or "", reverse=True)[:limit]
 
 

@@ -58,7 +58,7 @@ async def _load(url: str, headers: list[dict[str, str]], *, concurrency: int, se
             "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2) if lat else None}
 
 
-def _bare(body: bytes, tmp: Path) -> tuple[subprocess.Popen, int]:
+def _bare(body: bytes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     f = tmp / "bare_body.json"
     f.write_bytes(body)
     port = free_port()

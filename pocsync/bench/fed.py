@@ -18,7 +18,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -34,10 +34,11 @@ SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def wait_for(cond, timeout: float, what: str, step: float = 0.05) -> float:  # noqa: ANN001
+def wait_for(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> float:
     """Seconds waited until ``cond()`` held; raises TimeoutError naming ``what``."""
     t0 = time.monotonic()
     while not cond():
@@ -60,11 +61,18 @@ class Node:
     name: str
     nd: NodeDir
     port: int
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The process id of the running node."""
+        if self.proc is None:
+            raise RuntimeError(f"node {self.name} is not running")
+        return self.proc.pid
 
     @property
     def data(self) -> Path:
@@ -77,7 +85,7 @@ class Node:
     def up(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/v1/node", timeout=1) as r:
-                return r.status == 200
+                return bool(r.status == 200)
         except OSError:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"node {self.name} exited {self.proc.returncode}: "

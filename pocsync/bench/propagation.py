@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pocsync.bench.fed import Federation, free_port, wait_for
+from pocsync.store import queries
 
 OTHERS = ("un", "osce", "arf")
 
@@ -36,7 +37,7 @@ class Mosquitto:
         self.exe = shutil.which("mosquitto") or (str(sbin) if sbin.exists() else None)
         self.base = base
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -145,10 +146,9 @@ class Watcher(threading.Thread):
         while not self.halt.is_set():
             for n, c in self.conns.items():
                 try:
-                    row = c.execute("SELECT MAX(seq) FROM log WHERE origin = ?", (self.origin,)).fetchone()
+                    top = queries.origin_head(c, self.origin)
                 except sqlite3.OperationalError:
                     continue
-                top = row[0] or 0
                 if top > self.last[n]:
                     t = time.perf_counter()
                     for s in range(self.last[n] + 1, top + 1):
@@ -180,6 +180,7 @@ def _propagate(base: Path, *, mqtt: str, edits: int, rate: float, **sync: Any) -
                         "entry": {"state": "DEU", "kind": "technical", "organisation": "Example CSIRT of DEU (fictional)",
                                   "emails": ["cert-deu@example.org"], "available_24_7": True, "notes": f"edit {i}"}}]
                 out = s.edit(ops, key=nd.key_for_next_edit(s), author="bench@eu")
+                assert out.seq is not None  # an edit is always appended at a seq
                 committed[out.seq] = time.perf_counter()
         last = max(committed)
         try:

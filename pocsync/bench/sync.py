@@ -19,6 +19,7 @@ from typing import Any
 
 from pocsync.bench.fed import CountingRelay, Federation, Node, peak_rss_kib, wait_for
 from pocsync.bench.history import chain, keys_for
+from pocsync.store import queries
 
 
 IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI's input cap
@@ -27,7 +28,7 @@ IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI
 def _head(store_path: Path, origin: str) -> int:
     c = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     try:
-        return c.execute("SELECT COALESCE(MAX(seq), 0) FROM log WHERE origin = ?", (origin,)).fetchone()[0]
+        return queries.origin_head(c, origin)
     except sqlite3.OperationalError:
         return 0
     finally:
@@ -71,7 +72,7 @@ def _pull(joiner: Node, source: Node, relay_to: int, n: int) -> tuple[float, int
                 raise TimeoutError(f"{exc} (holds {_head(joiner.nd.config.store_path, 'un')}); "
                                    f"last lines of its log:\n{tail}") from None
             secs = time.perf_counter() - t0
-            rss = peak_rss_kib(joiner.proc.pid)
+            rss = peak_rss_kib(joiner.pid)
         finally:
             joiner.stop()
         return secs, relay.up + relay.down, rss, up_s
@@ -81,26 +82,11 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
     base.mkdir(parents=True, exist_ok=True)
     fed = Federation(base / "fed", ("un", "osce"))
     un, osce = fed["un"], fed["osce"]
-    log = base / "history.jsonl"
-    sizes: list[int] = []
-    with open(log, "wb") as f:
-        for e in chain(origin="un", key=un.nd.signing_key("k1"), keyid="un:k1", manifest=fed.manifest.version,
-                       count=n, keys=keys_for(500)):
-            f.write(e + b"\n")
-            sizes.append(len(e))
-    # `log import` caps its input (64 MiB): a long history is imported in parts, their times summed
-    import_s, part = 0.0, IMPORT_PART
-    for i in range(0, n, part):
-        chunk = base / f"history-{i // part}.jsonl"
-        with open(log, "rb") as f, open(chunk, "wb") as o:
-            for j, ln in enumerate(f):
-                if i <= j < i + part:
-                    o.write(ln)
-        import_s += _cli("log", "import", "--data", un.data, chunk)
-        chunk.unlink()
+    log, sizes = _write_history(base, fed, n)
+    import_s = _import_in_parts(base, un, log, n)
     export = base / "export.jsonl"
     export_s = _cli("log", "export", "--data", un.data, stdout=export)
-    export_bytes = export.stat().st_size
+    full_export = (export.stat().st_size, export_s)
     out: dict[str, Any] = {}
 
     # a spare copy of the empty joiner, for the catch-up runs
@@ -109,48 +95,10 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
 
     un.start()
     try:
-        secs, nbytes, rss_joiner, up_s = _pull(osce, un, un.port, n)
-        rss_holder = peak_rss_kib(un.proc.pid)
-        out["cold_start"] = {
-            "what": f"a new node pulling a history of {n} change-sets over HTTP until it holds all (default settings)",
-            "changesets": n, "figure": round(secs, 2), "unit": "s", "bytes": nbytes,
-            "of_which_process_start_s": round(up_s, 2),
-            "limit": round(import_s, 2), "limit_what": "plain `pocsync log import` of the same log "
-                          "(wall time; files of 40 000 lines, under its 64 MiB input cap)",
-            "ratio": round(secs / import_s, 2), "target": "<= 1.5x and <= 30 s at N = 100 000",
-            "problems_logged": _problems(osce.log), "joiner_peak_rss_mib": round(rss_joiner / 1024, 1),
-            "higher_is_better": False}
-
-        # catch-up: the joiner holds the first n - k (one growing copy, extended for each smaller k)
-        lines = log.read_bytes().split(b"\n")
-        from pocsync.store import Store
-        growing = base / "osce-growing"
-        shutil.copytree(spare, growing)
-        held = 0
-        for k in sorted((k for k in ks if k < n), reverse=True):
-            with Store.open(growing / "store.sqlite") as s:
-                for start in range(held, n - k, 500):
-                    with s.transaction():
-                        for ln in lines[start:min(start + 500, n - k)]:
-                            s.receive(ln, source="import")
-            held = n - k
-            data = base / f"osce-k{k}"
-            shutil.copytree(growing, data)
-            joiner = Node("osce", type(osce.nd).open(data), osce.port)
-            raw = sum(sizes[n - k:])
-            secs, nbytes, _, up_s = _pull(joiner, un, un.port, n)
-            shutil.rmtree(data, ignore_errors=True)
-            out[f"catch_up_k{k}"] = {
-                "what": f"a node missing the last {k} of {n} change-sets pulls them over HTTP",
-                "missed": k, "of": n, "figure": nbytes, "unit": "bytes on the wire (both ways)",
-                "seconds": round(secs, 3), "of_which_process_start_s": round(up_s, 2),
-                "limit": raw, "limit_what": "raw size of the k missed envelopes",
-                "ratio": round(nbytes / raw, 2), "vs_full_export_bytes": round(nbytes / export_bytes, 4),
-                "full_export_bytes": export_bytes, "full_export_seconds": round(export_s, 2),
-                "seconds_vs_full_export": round(secs / export_s, 3),
-                "target": "<= 1.2x raw + 4 KiB" if k <= 10 else "<= 1.4x raw",
-                "higher_is_better": False}
-        rss_holder = max(rss_holder, peak_rss_kib(un.proc.pid))
+        out["cold_start"] = _cold_start(osce, un, n, import_s)
+        rss_holder = peak_rss_kib(un.pid)
+        out.update(_catch_ups(base, spare, osce, un, log, sizes, n=n, ks=ks, full_export=full_export))
+        rss_holder = max(rss_holder, peak_rss_kib(un.pid))
     finally:
         un.stop()
 
@@ -158,7 +106,7 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
     empty = Federation(base / "empty", ("un",))
     empty["un"].start()
     try:
-        floor = peak_rss_kib(empty["un"].proc.pid)
+        floor = peak_rss_kib(empty["un"].pid)
     finally:
         empty["un"].stop()
     out[f"rss_{n}"] = {"what": f"peak RSS of the node holding {n} change-sets after serving the cold start and "
@@ -168,6 +116,86 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
                        "higher_is_better": False}
     for big in rss_n:
         out[f"rss_{big}"] = rss_of_history(base / f"rss{big}", big, floor)
+    return out
+
+
+def _write_history(base: Path, fed: Federation, n: int) -> tuple[Path, list[int]]:
+    """A history of n change-sets of ``un`` in one JSON-lines file, and the size of each envelope."""
+    un = fed["un"]
+    log = base / "history.jsonl"
+    sizes: list[int] = []
+    with open(log, "wb") as f:
+        for e in chain(origin="un", key=un.nd.signing_key("k1"), keyid="un:k1", manifest=fed.manifest.version,
+                       count=n, keys=keys_for(500)):
+            f.write(e + b"\n")
+            sizes.append(len(e))
+    return log, sizes
+
+
+def _import_in_parts(base: Path, un: Node, log: Path, n: int) -> float:
+    """Seconds `log import` takes for the history: it caps its input (64 MiB), so a long history is
+    imported in parts, their times summed."""
+    import_s, part = 0.0, IMPORT_PART
+    for i in range(0, n, part):
+        chunk = base / f"history-{i // part}.jsonl"
+        with open(log, "rb") as f, open(chunk, "wb") as o:
+            for j, ln in enumerate(f):
+                if i <= j < i + part:
+                    o.write(ln)
+        import_s += _cli("log", "import", "--data", un.data, chunk)
+        chunk.unlink()
+    return import_s
+
+
+def _cold_start(osce: Node, un: Node, n: int, import_s: float) -> dict[str, Any]:
+    """A new node pulls the whole history from ``un`` (running)."""
+    secs, nbytes, rss_joiner, up_s = _pull(osce, un, un.port, n)
+    return {
+        "what": f"a new node pulling a history of {n} change-sets over HTTP until it holds all (default settings)",
+        "changesets": n, "figure": round(secs, 2), "unit": "s", "bytes": nbytes,
+        "of_which_process_start_s": round(up_s, 2),
+        "limit": round(import_s, 2), "limit_what": "plain `pocsync log import` of the same log "
+                      "(wall time; files of 40 000 lines, under its 64 MiB input cap)",
+        "ratio": round(secs / import_s, 2), "target": "<= 1.5x and <= 30 s at N = 100 000",
+        "problems_logged": _problems(osce.log), "joiner_peak_rss_mib": round(rss_joiner / 1024, 1),
+        "higher_is_better": False}
+
+
+def _catch_ups(base: Path, spare: Path, osce: Node, un: Node, log: Path, sizes: list[int], *, n: int,
+               ks: tuple[int, ...], full_export: tuple[int, float]) -> dict[str, Any]:
+    """For each k: a joiner holding the first n - k pulls the rest from ``un`` (running).
+
+    The joiner is one growing copy of ``spare``, extended for each smaller k."""
+    from pocsync.store import Store
+    export_bytes, export_s = full_export
+    out: dict[str, Any] = {}
+    lines = log.read_bytes().split(b"\n")
+    growing = base / "osce-growing"
+    shutil.copytree(spare, growing)
+    held = 0
+    for k in sorted((k for k in ks if k < n), reverse=True):
+        with Store.open(growing / "store.sqlite") as s:
+            for start in range(held, n - k, 500):
+                with s.transaction():
+                    for ln in lines[start:min(start + 500, n - k)]:
+                        s.receive(ln, source="import")
+        held = n - k
+        data = base / f"osce-k{k}"
+        shutil.copytree(growing, data)
+        joiner = Node("osce", type(osce.nd).open(data), osce.port)
+        raw = sum(sizes[n - k:])
+        secs, nbytes, _, up_s = _pull(joiner, un, un.port, n)
+        shutil.rmtree(data, ignore_errors=True)
+        out[f"catch_up_k{k}"] = {
+            "what": f"a node missing the last {k} of {n} change-sets pulls them over HTTP",
+            "missed": k, "of": n, "figure": nbytes, "unit": "bytes on the wire (both ways)",
+            "seconds": round(secs, 3), "of_which_process_start_s": round(up_s, 2),
+            "limit": raw, "limit_what": "raw size of the k missed envelopes",
+            "ratio": round(nbytes / raw, 2), "vs_full_export_bytes": round(nbytes / export_bytes, 4),
+            "full_export_bytes": export_bytes, "full_export_seconds": round(export_s, 2),
+            "seconds_vs_full_export": round(secs / export_s, 3),
+            "target": "<= 1.2x raw + 4 KiB" if k <= 10 else "<= 1.4x raw",
+            "higher_is_better": False}
     return out
 
 
@@ -200,7 +228,7 @@ def rss_of_history(base: Path, n: int, floor_kib: int) -> dict[str, Any]:
                 wait_for(lambda: _head(joiner.nd.config.store_path, "un") >= min(n, 1000), 600, "a first batch")
             finally:
                 joiner.stop()
-        rss = peak_rss_kib(un.proc.pid)
+        rss = peak_rss_kib(un.pid)
     finally:
         un.stop()
     return {"what": f"peak RSS of a node holding {n} change-sets (started, serving a first catch-up)",

@@ -24,16 +24,16 @@ PHONE = {"AUT": "+4315123456", "DEU": "+493012345678", "FRA": "+33123456789", "E
          "CAN": "+16135550123", "BRA": "+556132345678"}
 
 
-def technical(state: str, **over: object) -> dict:
-    e = {"state": state, "kind": "technical", "organisation": f"Fictional National CSIRT of {state}",
+def technical(state: str, **over: object) -> dict[str, object]:
+    e: dict[str, object] = {"state": state, "kind": "technical", "organisation": f"Fictional National CSIRT of {state}",
          "position": "Duty officer", "emails": [f"duty@csirt-{state.lower()}.example.org"], "phones": [PHONE[state]],
          "available_24_7": True, "timezone": TZ[state], "languages": ["en"]}
     e.update(over)
     return e
 
 
-def diplomatic(state: str, person: str, **over: object) -> dict:
-    e = {"state": state, "kind": "diplomatic", "organisation": f"Fictional Ministry of Foreign Affairs of {state}",
+def diplomatic(state: str, person: str, **over: object) -> dict[str, object]:
+    e: dict[str, object] = {"state": state, "kind": "diplomatic", "organisation": f"Fictional Ministry of Foreign Affairs of {state}",
          "position": "Cyber coordinator", "person": person, "emails": [f"cyber-diplo@mfa-{state.lower()}.example.org"],
          "timezone": TZ[state], "languages": ["en"]}
     e.update(over)

@@ -41,7 +41,7 @@ from pocsync.core.keys import ed25519_public_b64
 from pocsync.demo.data import ORGS, SCOPES, SCENARIO
 from pocsync.errors import PocsyncError
 from pocsync.folder.nodedir import NodeDir
-from pocsync.store import Store
+from pocsync.store import Store, queries
 
 NODES = ("un", "eu", "osce", "arf")
 
@@ -49,7 +49,8 @@ NODES = ("un", "eu", "osce", "arf")
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -57,7 +58,7 @@ class DemoNode:
     name: str
     nd: NodeDir
     port: int
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
     @property
@@ -67,7 +68,7 @@ class DemoNode:
     def up(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/v1/node", timeout=0.5) as r:
-                return r.status == 200
+                return bool(r.status == 200)
         except OSError:
             return False
 
@@ -79,9 +80,9 @@ class Demo:
     console: Console = field(default_factory=Console)
     nodes: dict[str, DemoNode] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
-    seen: dict[str, set] = field(default_factory=dict)
+    seen: dict[str, set[tuple[str, int]]] = field(default_factory=dict)
     findings: list[Any] = field(default_factory=list)
-    health_doc: dict = field(default_factory=dict)
+    health_doc: dict[str, Any] = field(default_factory=dict)
     poc_token: str = ""
     op_token: str = ""
 
@@ -148,7 +149,7 @@ class Demo:
     def event(self, text: str) -> None:
         self.events.append(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
 
-    def edit(self, node: str, label: str, entries: list[dict]) -> None:
+    def edit(self, node: str, label: str, entries: list[dict[str, Any]]) -> None:
         today = datetime.now(timezone.utc).date().isoformat()
         ops = []
         for e in entries:
@@ -160,13 +161,13 @@ class Demo:
         self.event(f"[bold]{node}[/] signs change-set seq {out.seq} ({len(ops)} ops): {label}")
         self.issue_tokens()
 
-    def poll(self) -> dict[str, dict]:
+    def poll(self) -> dict[str, dict[str, Any]]:
         """Per node: digest, heads, entries; new arrivals become events."""
         state = {}
         for name, node in self.nodes.items():
             with Store.open(node.nd.config.store_path) as s:
                 heads = {o: h.seq for o, h in s.heads().items()}
-                rows = s.conn.execute("SELECT origin, seq, source FROM log ORDER BY received_at").fetchall()
+                rows = queries.arrivals(s.conn)
                 state[name] = {"digest": s.digest(), "heads": heads, "entries": len(s.entries())}
             seen = self.seen.setdefault(name, set())
             for r in rows:
@@ -178,7 +179,7 @@ class Demo:
                         self.event(f"{name} accepts {r['origin']} seq {r['seq']} via {how}")
         return state
 
-    def view(self, state: dict[str, dict], title: str) -> Group:
+    def view(self, state: dict[str, dict[str, Any]], title: str) -> Group:
         """The live view; fits a 120×50 terminal (tests/integration/test_demo_view.py)."""
         t = Table(title=title, expand=True, box=box.SIMPLE_HEAD, padding=(0, 1))
         for c in ("node", "url", "entries", *(f"{o} seq" for o in NODES), "view digest"):
@@ -194,10 +195,10 @@ class Demo:
         return Group(*parts, *self.findings)
 
     @staticmethod
-    def stores_agree(state: dict[str, dict]) -> bool:
+    def stores_agree(state: dict[str, dict[str, Any]]) -> bool:
         return len({v["digest"] for v in state.values()}) == 1 and all(v["entries"] for v in state.values())
 
-    def verdict(self, state: dict[str, dict]) -> tuple[str, str]:
+    def verdict(self, state: dict[str, dict[str, Any]]) -> tuple[str, str]:
         """One reading of convergence: the stores agree AND the UN node's health says converged."""
         if not self.stores_agree(state):
             return "converging…", "bold yellow"
@@ -216,7 +217,7 @@ class Demo:
             (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
         return Panel(lines, title="try it (Ctrl-C stops every node)")
 
-    def refresh_health(self) -> dict:
+    def refresh_health(self) -> dict[str, Any]:
         try:
             self.health_doc = self.get("un", "/v1/health", self.op_token)[1]
         except OSError:
@@ -312,58 +313,80 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
         demo.start()
         demo.issue_tokens()
         if not console.is_terminal:  # a pipe or a log file: Live shows nothing until the end, so say it now
-            console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
-            for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
-                console.print(line, soft_wrap=True, highlight=False, markup=False)
-            console.file.flush()
+            _print_try_it(demo, console)
         with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
                   transient=False, vertical_overflow="crop") as live:
-            for node, label, entries in SCENARIO:
-                demo.edit(node, label, entries)
-                for _ in range(4):
-                    live.update(demo.view(demo.poll(), "pocsync demo"))
-                    time.sleep(0.25)
-            limit = duration if duration is not None else 60
-            while time.monotonic() - started < limit:
-                state = demo.poll()
-                if demo.stores_agree(state):
-                    demo.refresh_health()
-                live.update(demo.view(state, "pocsync demo"))
-                if demo.stores_agree(state) and demo.health_doc.get("converged"):
-                    converged = True
-                    break
-                time.sleep(0.25)
-            if converged:
-                demo.findings_after_convergence()
-                live.update(demo.view(demo.poll(), "pocsync demo"))
-            if keep:
-                demo.event("running — explore the URLs above; Ctrl-C stops every node")
-                while True:
-                    time.sleep(1)
-                    state = demo.poll()
-                    demo.refresh_health()
-                    live.update(demo.view(state, "pocsync demo"))
-            while duration is not None and time.monotonic() - started < duration:
-                live.update(demo.view(demo.poll(), "pocsync demo"))
-                time.sleep(0.5)
+            converged = _converge(demo, live, started=started, duration=duration)
+            _linger(demo, live, converged, started=started, duration=duration, keep=keep)
     except KeyboardInterrupt:
         stopping = True
     finally:
-        if not console.is_terminal:
-            console.line()  # Live leaves its last frame without a line end on a pipe
-        if stopping:
-            console.print("stopping every node…")
-        previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-        for s in previous:
-            signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
-        try:
-            demo.stop()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        _stop(demo, console, previous, stopping=stopping)
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
     converged = converged and bool(final) and len(set(final.values())) == 1
     console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
                   if converged else "[bold red]NOT converged[/]: " + json.dumps(final))
     console.print(f"everything the demo made is in {base}")
     return 0 if converged else 1
+
+
+def _print_try_it(demo: Demo, console: Console) -> None:
+    """The URLs and tokens to try, printed at once (on a pipe Live would show nothing until the end)."""
+    console.width = max(console.width, 200)  # and never split a URL or a token path over two lines
+    for line in demo.try_it().renderable.plain.splitlines():  # type: ignore[union-attr]
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+    console.file.flush()
+
+
+def _converge(demo: Demo, live: Live, *, started: float, duration: float | None) -> bool:
+    """Play the scenario, then watch until the nodes converge (or time runs out): whether they converged."""
+    converged = False
+    for node, label, entries in SCENARIO:
+        demo.edit(node, label, entries)
+        for _ in range(4):
+            live.update(demo.view(demo.poll(), "pocsync demo"))
+            time.sleep(0.25)
+    limit = duration if duration is not None else 60
+    while time.monotonic() - started < limit:
+        state = demo.poll()
+        if demo.stores_agree(state):
+            demo.refresh_health()
+        live.update(demo.view(state, "pocsync demo"))
+        if demo.stores_agree(state) and demo.health_doc.get("converged"):
+            converged = True
+            break
+        time.sleep(0.25)
+    return converged
+
+
+def _linger(demo: Demo, live: Live, converged: bool, *, started: float, duration: float | None, keep: bool) -> None:
+    """After convergence: the findings; then keep running (``keep``) or until ``duration`` is over."""
+    if converged:
+        demo.findings_after_convergence()
+        live.update(demo.view(demo.poll(), "pocsync demo"))
+    if keep:
+        demo.event("running — explore the URLs above; Ctrl-C stops every node")
+        while True:
+            time.sleep(1)
+            state = demo.poll()
+            demo.refresh_health()
+            live.update(demo.view(state, "pocsync demo"))
+    while duration is not None and time.monotonic() - started < duration:
+        live.update(demo.view(demo.poll(), "pocsync demo"))
+        time.sleep(0.5)
+
+
+def _stop(demo: Demo, console: Console, previous: dict[signal.Signals, Any], *, stopping: bool) -> None:
+    """Stop every node, with Ctrl-C and kill ignored meanwhile, then restore the signal handlers."""
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a line end on a pipe
+    if stopping:
+        console.print("stopping every node…")
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+    for s in previous:
+        signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C or kill must not cut the nodes' shutdown short
+    try:
+        demo.stop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

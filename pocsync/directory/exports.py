@@ -220,8 +220,12 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
     """vCards written by :func:`to_vcard`, back into entry-like dicts."""
     out = []
     for c in vobject.readComponents(text):
-        get = lambda name: getattr(c, name).value if hasattr(c, name) else None  # noqa: E731
-        lst = lambda name: [x.value for x in c.contents.get(name, [])]  # noqa: E731
+        def get(name: str, c: Any = c) -> Any:
+            return getattr(c, name).value if hasattr(c, name) else None
+
+        def lst(name: str, c: Any = c) -> list[Any]:
+            return [x.value for x in c.contents.get(name, [])]
+
         e: dict[str, Any] = {
             "state": get("x_pocsync_state"), "kind": get("x_pocsync_kind"),
             "organisation": (get("org") or [""])[0], "emails": lst("email"),
@@ -237,13 +241,15 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
         langs = sorted(c.contents.get("lang", []), key=lambda x: int((x.params.get("PREF") or ["99"])[0]))
         if langs:
             e["languages"] = [x.value for x in langs]
-        if get("x_pocsync_networks"):
-            e["networks"] = get("x_pocsync_networks").split(";")
+        networks = get("x_pocsync_networks")
+        if networks:
+            e["networks"] = networks.split(";")
         key = get("key")
         if isinstance(key, str) and key.startswith(KEY_URI):
             e["public_key"] = base64.b64decode(key[len(KEY_URI):], validate=True).decode("utf-8")
-        if get("x_pocsync_extra"):
-            extra = json.loads(get("x_pocsync_extra"))
+        extra_text = get("x_pocsync_extra")
+        if extra_text:
+            extra = json.loads(extra_text)
             for k in ("public_key_fingerprint",) if isinstance(extra, dict) else ():
                 if k in extra:
                     e[k] = extra[k]

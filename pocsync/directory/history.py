@@ -24,6 +24,7 @@ from typing import Any
 
 from pocsync.core import jsonc, model, opkinds
 from pocsync.errors import EntryError, PocsyncError
+from pocsync.store import queries
 
 BUNDLE_FORMAT = "pocsync.history-bundle/v1"
 HISTORY_FORMAT = "pocsync.history/v1"
@@ -83,8 +84,7 @@ def _touching(store: Any, state: str) -> list[tuple[Any, dict[str, Any], list[tu
     """(log row, payload, [(op index, op)]) of every logged change-set with an op concerning ``state``."""
     out = []
     needle = state.encode()
-    for r in store.conn.execute("SELECT origin, seq, id, hlc, manifest, author, envelope FROM log"
-                                " ORDER BY origin, seq"):
+    for r in queries.log_in_order(store.conn):
         payload = _payload(bytes(r["envelope"]))
         if needle not in payload and b"\\u" not in payload:  # cheap filter: a key concerning the State names
             continue  # it, unless spelled with JSON escapes ("\u0044EU": strict JSON, accepted by peers)
@@ -99,7 +99,7 @@ def _touching(store: Any, state: str) -> list[tuple[Any, dict[str, Any], list[tu
 def state_history(store: Any, state: str) -> dict[str, Any]:
     """The audit trail of ``state`` at this node (the body of ``GET /v1/history/{state}``)."""
     state = state.upper()
-    refused = {(r["cs_id"], r["idx"]): r for r in store.conn.execute("SELECT * FROM refused")}
+    refused = {(r["cs_id"], r["idx"]): r for r in queries.refusals(store.conn)}
     items = []
     for r, p, ops in _touching(store, state):
         for i, op in ops:
@@ -137,7 +137,7 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
     _mark_held(store, items)
     current = [row for row in store.entries() if row["key"].split("/", 1)[0] == state]
     records = []
-    for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key"):
+    for r in queries.records(store.conn):
         # a register holds the op that won it; its key names the State even where the register's own key is
         # derived (e.g. "DEU/technical/<channel>" for a check, §15)
         op = json.loads(r["entry"])
@@ -183,8 +183,7 @@ def state_bundle(store: Any, state: str) -> dict[str, Any]:
     state = state.upper()
     hist = state_history(store, state)
     ids = {x["cs_id"] for x in hist["ops"]}
-    envelopes = [bytes(r["envelope"]).decode("utf-8") for r in store.conn.execute(
-        "SELECT id, envelope FROM log ORDER BY origin, seq") if r["id"] in ids]
+    envelopes = [bytes(r["envelope"]).decode("utf-8") for r in queries.log_in_order(store.conn) if r["id"] in ids]
     manifests = [store.manifest_bytes(v).decode("utf-8") for v in store.manifest_versions()]
     other = set()
     for env in envelopes:

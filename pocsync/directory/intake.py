@@ -96,9 +96,9 @@ def _state(where: _Where, value: object) -> str:
 
 def _kind(where: _Where, value: object) -> str:
     kind = value.strip().lower() if isinstance(value, str) else value
-    if kind not in model.KINDS:
+    if not isinstance(kind, str) or kind not in model.KINDS:
         raise where.fail("kind", f"{value!r} is not one of {', '.join(model.KINDS)}", "unknown_kind")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def _organisation(where: _Where, value: object) -> str:
@@ -172,7 +172,7 @@ def _phone(where: _Where, field: str, num: str) -> str:
         raise where.fail(field, f"{num!r} has an extension, which E.164 cannot hold", "bad_phone")
     if parsed is not None and not phonenumbers.is_valid_number(parsed) and \
             phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
-        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         country = pycountry.countries.get(alpha_2=region) if region and region != "ZZ" else None
         raise where.fail(field, f"{num!r} is not a valid E.164 number: its length is possible, but it is in no "
                          f"range {country.name if country else f'+{parsed.country_code}'} assigns; check the digits",
@@ -314,8 +314,8 @@ def validate_entry(entry: object, *, record: str | None = None,
     entry, each ``{"code", "field", "message"}``.
     """
     if not isinstance(entry, dict):
-        where = f"record {record}" if record is not None else "entry"
-        raise EntryError(f"{where}: an entry must be a JSON object, not {_json_type(entry)}",
+        what = f"record {record}" if record is not None else "entry"
+        raise EntryError(f"{what}: an entry must be a JSON object, not {_json_type(entry)}",
                          reason="not_an_object", field="entry", record=record)
     e = _normalised_copy(entry)
     where = _Where(record, e)

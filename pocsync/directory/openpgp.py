@@ -109,7 +109,7 @@ def dearmor(text: str) -> bytes:
 
 def _packets(data: bytes) -> list[tuple[int, bytes]]:
     """(tag, body) of every packet, framed by RFC 9580 §4.2 (no partial lengths, no indeterminate length)."""
-    out = []
+    out: list[tuple[int, bytes]] = []
     pos = 0
     while pos < len(data):
         if len(out) >= MAX_PACKETS:

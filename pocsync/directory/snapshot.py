@@ -16,19 +16,16 @@ chain at a root public key given by the reader (never at the roots the file name
 install rules of §6, checks the snapshot's signature against the last version, and recomputes the
 view digest from the entries and records.
 
-:func:`render_html` writes a self-contained printable page (no script, no outside asset; every field
+:func:`render_html` (:mod:`pocsync.directory.snapshot_page`) writes a self-contained printable page (no script, no outside asset; every field
 escaped, bidirectional and control characters removed).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import pyrage
@@ -38,7 +35,12 @@ from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_from_b64, root_keyid
 from pocsync.core.merge import view_digest
+from pocsync.directory.snapshot_page import _utc
+from pocsync.directory.snapshot_page import age_words as age_words  # re-exported: snap.age_words and so on
+from pocsync.directory.snapshot_page import clean_text as clean_text
+from pocsync.directory.snapshot_page import render_html as render_html
 from pocsync.errors import KeyFileError, PocsyncError, SignatureError
+from pocsync.store import queries
 
 SNAPSHOT_TYPE = "application/vnd.pocsync.snapshot+json"
 SNAPSHOT_PAYLOAD = "pocsync.snapshot/v1"
@@ -61,10 +63,6 @@ def generate_passphrase() -> str:
 
 
 # --- creating ----------------------------------------------------------------------------------------
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def current_key_name(m: mf.Manifest, node_id: str) -> str:
     """The node's current signing key (no ``until_seq``; the node not removed), as for peer requests."""
     node = m.nodes.get(node_id)
@@ -85,11 +83,11 @@ def payload_of(store: Any, *, now_ms: int | None = None) -> dict[str, Any]:
                     "index": r["index"], "hlc": r["hlc"], "author": r["author"]} for r in store.entries()]
         records = [{"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"], "cs_id": r["cs_id"],
                     "index": r["idx"], "hlc": r["hlc"], "author": r["author"], "record": jsonc.loads(r["entry"])}
-                   for r in store.conn.execute("SELECT * FROM records ORDER BY ns, key")]
+                   for r in queries.records(store.conn)]
         # the held-change lines of the digest (PROTOCOL.md §16.5): without them a snapshot taken while a
         # contact change is held would not give its own digest
-        held = sorted([str(x[0]), str(x[1]), str(x[2])] for r in store.conn.execute("SELECT lines FROM held_puts")
-                      for x in json.loads(r["lines"]))
+        held = sorted([str(x[0]), str(x[1]), str(x[2])] for lines in queries.held_lines(store.conn)
+                      for x in json.loads(lines))
         heads = {o: {"seq": h.seq, "id": h.id} for o, h in sorted(store.heads().items())}
         digest = store.digest()
         chain = [store.manifest_bytes(v) for v in store.manifest_versions()]
@@ -120,7 +118,8 @@ def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[s
         raise SnapshotError("give a passphrase or recipients (not both)", reason="usage")
     if passphrase is not None:
         try:
-            return pyrage.passphrase.encrypt(plain, passphrase.decode("utf-8"))
+            sealed: bytes = pyrage.passphrase.encrypt(plain, passphrase.decode("utf-8"))
+            return sealed
         except UnicodeDecodeError:
             raise SnapshotError("the passphrase is not UTF-8 text", reason="bad_passphrase") from None
     keys = []
@@ -129,7 +128,8 @@ def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[s
             keys.append(pyrage.x25519.Recipient.from_str(r.strip()))
         except Exception:  # noqa: BLE001 — pyrage raises its own RecipientError / ValueError
             raise SnapshotError(f"{r[:80]!r} is not an age public key (age1…)", reason="bad_recipient") from None
-    return pyrage.encrypt(plain, keys)
+    sealed_to: bytes = pyrage.encrypt(plain, keys)
+    return sealed_to
 
 
 def read_identities(text: str) -> list[Any]:
@@ -155,6 +155,7 @@ def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[An
     if not blob.startswith(b"age-encryption.org/v1\n") and not blob.startswith(b"-----BEGIN AGE ENCRYPTED FILE"):
         raise SnapshotError("not an age-encrypted snapshot file", reason="not_a_snapshot")
     try:
+        plain: bytes
         if passphrase is not None:
             plain = pyrage.passphrase.decrypt(blob, passphrase.decode("utf-8", "replace"))
         else:
@@ -183,7 +184,7 @@ class Verified:
 
     @property
     def age_seconds(self) -> float:
-        return time.time() - self.payload["taken_ms"] / 1000
+        return time.time() - float(self.payload["taken_ms"]) / 1000
 
 
 def open_container(plain: bytes) -> tuple[dsse.Envelope, list[mf.Manifest]]:
@@ -286,116 +287,3 @@ def verify(plain: bytes, root_pub_b64: str) -> Verified:
     if not ok:
         raise SnapshotError("the entries and records do not give the snapshot's digest", reason="digest_mismatch")
     return Verified(p, last.version, last.expires, keyid, anchor)
-
-
-def age_words(seconds: float) -> str:
-    s = int(max(0, seconds))
-    d, h, mi = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    if d:
-        return f"{d} d {h} h"
-    if h:
-        return f"{h} h {mi} min"
-    return f"{mi} min {s % 60} s"
-
-
-# --- rendering -----------------------------------------------------------------------------------------------
-# Controls, separators, bidirectional marks, embeddings, overrides and isolates, BOM/noncharacters: removed
-# so that a printed number can never be visually reordered or hidden.
-# Noncharacters are U+FDD0-U+FDEF and the last two code points of every plane (not only the BMP's); invisible
-# characters that could hide inside a number (zero-width space, word joiner and invisible operators, tags)
-# go too. Tab and line breaks become a space (removing them would glue words together).
-_STRIP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
-                    "\u2060-\u2064\u2066-\u2069\ufeff\ufdd0-\ufdef\ud800-\udfff\U000e0000-\U000e007f"
-                    + "".join(f"{chr(p * 0x10000 + 0xfffe)}{chr(p * 0x10000 + 0xffff)}" for p in range(17)) + "]")
-_SPACE = re.compile("[\t\n]")
-
-
-def clean_text(value: Any) -> str:
-    """One field as printable text: bidi and control characters stripped, then HTML-escaped."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        value = "yes" if value else "no"
-    elif isinstance(value, list):
-        value = "; ".join(_flat(v) for v in value)
-    elif isinstance(value, dict):
-        value = _flat(value)
-    return html.escape(_STRIP.sub("", _SPACE.sub(" ", str(value))), quote=True)
-
-
-def _flat(v: Any) -> str:
-    if isinstance(v, dict):
-        return ", ".join(f"{k}: {_flat(x)}" for k, x in v.items())
-    if isinstance(v, list):
-        return "; ".join(_flat(x) for x in v)
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return "" if v is None else str(v)
-
-
-STYLE = """
-@page { size: A4; margin: 12mm 10mm; }
-body { font: 9.5pt/1.3 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #000; margin: 0;
-       font-variant-ligatures: none; }
-table { border-collapse: collapse; width: 100%; }
-thead { display: table-header-group; }
-th, td { border: 0.5pt solid #777; padding: 2pt 3pt; vertical-align: top; text-align: left; word-break: break-word; }
-thead th { background: #eee; }
-tr { page-break-inside: avoid; break-inside: avoid; }
-.banner th { background: #fff; border: none; border-bottom: 1.5pt solid #000; font-weight: normal; font-size: 8pt; }
-.banner .digest { font-family: "DejaVu Sans Mono", monospace; white-space: nowrap; }
-.state th { background: #ddd; font-size: 10.5pt; }
-.warn { color: #a00; font-weight: bold; }
-h1 { font-size: 14pt; margin: 0 0 4pt 0; }
-p { margin: 0 0 4pt 0; }
-"""
-
-COLUMNS = ("Kind", "Organisation", "Position / person", "Email", "Telephone", "24/7", "Time zone, languages",
-           "Secure channels", "Notes", "Listed by, last change")
-
-
-def render_html(payload: dict[str, Any], *, verified: Verified | None = None, root_keyid_: str | None = None) -> str:
-    """The printable page: every PoC by State, the snapshot's time and digest in the header of every page."""
-    taken = clean_text(payload.get("taken_at"))
-    digest = clean_text(payload.get("digest"))
-    node = clean_text(payload.get("node"))
-    if verified is not None:
-        status = (f"Verified against root key {clean_text(root_keyid_)} (manifest v{verified.manifest_version}, "
-                  f"signed by {clean_text(verified.keyid)}).")
-    else:
-        status = '<span class="warn">NOT VERIFIED against a root key (run `pocsync snapshot verify`).</span>'
-    entries = sorted((e for e in payload.get("entries") or [] if isinstance(e, dict)),  # total: unverified input
-                     key=lambda e: str(e.get("key")))
-    by_state: dict[str, list[dict[str, Any]]] = {}
-    for e in entries:
-        by_state.setdefault(str(e.get("key", "")).split("/", 1)[0], []).append(e)
-    n_cols = len(COLUMNS)
-    out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-           f"<title>Points of Contact — snapshot {taken}</title>", f"<style>{STYLE}</style></head><body>",
-           "<h1>Points of Contact directory — crisis snapshot</h1>",
-           f"<p>Taken {taken} by node {node}. {len(entries)} entries in {len(by_state)} States. {status}</p>",
-           "<table>", "<thead>",
-           f'<tr class="banner"><th colspan="{n_cols}">Snapshot {taken} · node {node} · '
-           f'digest <span class="digest">{digest}</span></th></tr>',
-           "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>", "</thead>", "<tbody>"]
-    for state in sorted(by_state):
-        out.append(f'<tr class="state"><th colspan="{n_cols}">{clean_text(state)}</th></tr>')
-        for row in by_state[state]:
-            e = row.get("entry") if isinstance(row.get("entry"), dict) else {}
-            who = " / ".join(x for x in (clean_text(e.get("position")), clean_text(e.get("person"))) if x)
-            tz = ", ".join(x for x in (clean_text(e.get("timezone")), clean_text(e.get("languages"))) if x)
-            listed = f"{clean_text(row.get('origin'))}, {clean_text(_hlc_time(row.get('hlc')))}"
-            cells = [clean_text(e.get("kind")), clean_text(e.get("organisation")), who, clean_text(e.get("emails")),
-                     clean_text(e.get("phones")), clean_text(e.get("available_24_7")), tz,
-                     clean_text(e.get("secure_channels")), clean_text(e.get("notes")), listed]
-            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out += ["</tbody>", "</table>", "</body></html>", ""]
-    return "\n".join(out)
-
-
-def _hlc_time(hlc: Any) -> str:
-    try:
-        return _utc(int(str(hlc)[:13]))[:16].replace("T", " ") + " UTC"
-    except ValueError:
-        return ""

@@ -33,6 +33,7 @@ from pocsync.directory import adapters
 from pocsync.directory import intake
 from pocsync.directory.adapters import Adapter, Mapping, Record
 from pocsync.errors import EntryError, PocsyncError, SourceError
+from pocsync.store import queries
 
 META_PREFIX = "source:"
 
@@ -105,7 +106,7 @@ def own_state(store: Any) -> dict[str, dict[str, Any]]:
     """
     me = store.node_id
     out: dict[str, dict[str, Any]] = {}
-    for r in store.conn.execute("SELECT key, op, cs_id, entry FROM assertions WHERE origin=?", (me,)):
+    for r in queries.assertions_of(store.conn, me):
         if r["op"] == "put" and r["entry"]:
             e = json.loads(r["entry"])
             e.pop("holder_epoch", None)
@@ -114,7 +115,7 @@ def own_state(store: Any) -> dict[str, dict[str, Any]]:
             out[r["key"]] = {"withdrawn": True, "cs_id": r["cs_id"]}
     # held contact changes (PROTOCOL.md §16): a put of this node that is held is what it said last; without this
     # a source would put it again every interval, superseding it (and restarting its notice and hold) forever
-    for r in store.conn.execute("SELECT key, put_ref, entry FROM held_puts WHERE origin=?", (me,)):
+    for r in queries.held_puts_of(store.conn, me):
         e = json.loads(r["entry"])
         e.pop("holder_epoch", None)
         out[r["key"]] = {"entry": e, "cs_id": r["put_ref"].split("#")[0]}
@@ -133,8 +134,7 @@ def tracked(store: Any, source_id: str) -> dict[str, str]:
 def claimed_elsewhere(store: Any, source_id: str) -> dict[str, tuple[str, str]]:
     """{key: (other source id, change-set)} for every key another source tracks as put by it."""
     out: dict[str, tuple[str, str]] = {}
-    for r in store.conn.execute("SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?",
-                                (len(META_PREFIX), META_PREFIX)):
+    for r in queries.meta_with_prefix(store.conn, META_PREFIX):
         other = r["key"][len(META_PREFIX):]
         if other == source_id:
             continue
@@ -168,6 +168,24 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
     warned about — two sources giving one key replace each other's version at every run."""
     today = today_iso or datetime.now(timezone.utc).date().isoformat()
     p = Plan(source=source, adapter=adapter)
+    clean_by_key = _validated(p, records, mapping, in_scope=in_scope, today=today, tick=tick)
+    for key, items in sorted(clean_by_key.items()):
+        if len(items) > 1:
+            refs = ", ".join(r for r, _ in items)
+            for ref, _ in items:
+                p.invalid.append(Problem(ref, "key", "duplicate_key", f"record {ref}: {key} is given by records {refs}"))
+            p.protected.add(key)
+            continue
+        ref, clean = items[0]
+        _diff_one(p, key, ref, clean, own.get(key), (elsewhere or {}).get(key))
+    if sync_deletes:
+        _plan_deletes(p, own, tracked_keys)
+    return p
+
+
+def _validated(p: Plan, records: Iterable[Record], mapping: Mapping, *, in_scope: Callable[[str], bool],
+               today: str, tick: Callable[[], None] | None) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Map and validate each record: the clean entries by key (invalid and skipped ones noted in ``p``)."""
     clean_by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for rec in records:
         p.records += 1
@@ -193,41 +211,39 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
         for w in warns:
             p.warnings.append({"ref": rec.ref, "field": w["field"], "message": w["message"]})
         clean_by_key.setdefault(intake.entry_key(clean), []).append((rec.ref, clean))
-    for key, items in sorted(clean_by_key.items()):
-        if len(items) > 1:
-            refs = ", ".join(r for r, _ in items)
-            for ref, _ in items:
-                p.invalid.append(Problem(ref, "key", "duplicate_key", f"record {ref}: {key} is given by records {refs}"))
-            p.protected.add(key)
-            continue
-        ref, clean = items[0]
+    return clean_by_key
+
+
+def _diff_one(p: Plan, key: str, ref: str, clean: dict[str, Any], mine: dict[str, Any] | None,
+              other: tuple[str, str] | None) -> None:
+    """Plan one valid record against this node's own entry of its key: skip, unchanged or put."""
+    if mine is not None and mine.get("withdrawn"):
+        p.skipped.append({"ref": ref, "reason": f"{key} was withdrawn by the State at this node; "
+                                                "`entry put` lists it again"})
+        p.protected.add(key)
+        return
+    p.present[key] = ref
+    if mine is not None and mine["entry"] == clean:
+        p.unchanged += 1
+        return
+    fields = sorted(set(clean) | set(mine["entry"])) if mine else []
+    changed = [f for f in fields if (mine["entry"].get(f) if mine else None) != clean.get(f)]
+    p.puts.append({"key": key, "ref": ref, "change": "changed" if mine else "new", "fields": changed,
+                   "entry": clean})
+    if mine is not None and other is not None and other[1] == mine["cs_id"]:
+        p.warnings.append({"ref": ref, "field": "key", "message": (
+            f"{key} was last put by source {other[0]}; this import replaces its version, and the two "
+            "sources will replace each other's at every run: keep each key in one source")})
+
+
+def _plan_deletes(p: Plan, own: dict[str, dict[str, Any]], tracked_keys: dict[str, str]) -> None:
+    """Delete the keys this source put before that it no longer gives (and nobody changed since)."""
+    for key, cs_id in sorted(tracked_keys.items()):
         mine = own.get(key)
-        if mine is not None and mine.get("withdrawn"):
-            p.skipped.append({"ref": ref, "reason": f"{key} was withdrawn by the State at this node; "
-                                                    "`entry put` lists it again"})
-            p.protected.add(key)
-            continue
-        p.present[key] = ref
-        if mine is not None and mine["entry"] == clean:
-            p.unchanged += 1
-            continue
-        fields = sorted(set(clean) | set(mine["entry"])) if mine else []
-        changed = [f for f in fields if (mine["entry"].get(f) if mine else None) != clean.get(f)]
-        p.puts.append({"key": key, "ref": ref, "change": "changed" if mine else "new", "fields": changed,
-                       "entry": clean})
-        other = (elsewhere or {}).get(key)
-        if mine is not None and other is not None and other[1] == mine["cs_id"]:
-            p.warnings.append({"ref": ref, "field": "key", "message": (
-                f"{key} was last put by source {other[0]}; this import replaces its version, and the two "
-                "sources will replace each other's at every run: keep each key in one source")})
-    if sync_deletes:
-        for key, cs_id in sorted(tracked_keys.items()):
-            mine = own.get(key)
-            if key in p.present or key in p.protected or mine is None or mine.get("withdrawn") \
-                    or mine["cs_id"] != cs_id:
-                continue  # still in the source, unreadable this time, already gone, or changed by someone else
-            p.deletes.append({"key": key})
-    return p
+        if key in p.present or key in p.protected or mine is None or mine.get("withdrawn") \
+                or mine["cs_id"] != cs_id:
+            continue  # still in the source, unreadable this time, already gone, or changed by someone else
+        p.deletes.append({"key": key})
 
 
 def check_plan(p: Plan, *, strict: bool) -> None:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pocsync.errors import KeyFileError
@@ -74,6 +75,40 @@ def write_public(path: Path, text: str) -> None:
 
 
 def read_private(path: Path, kind: type[K], *, passphrase: bytes | None = None) -> K:
+    """The private key in ``path``, which must be a ``kind``; KeyFileError naming the problem otherwise."""
+    key = _load(path, passphrase)
+    if not isinstance(key, kind):
+        raise _not_a(path, key, kind)
+    return key
+
+
+def read_signing_key(path: Path, *, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    """An Ed25519 signing key (for callers that cannot pass the abstract key class as a ``type[K]``)."""
+    key = _load(path, passphrase)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise _not_a(path, key, Ed25519PrivateKey)
+    return key
+
+
+def read_sealing_key(path: Path) -> X25519PrivateKey:
+    key = _load(path, None)
+    if not isinstance(key, X25519PrivateKey):
+        raise _not_a(path, key, X25519PrivateKey)
+    return key
+
+
+def read_token_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    key = _load(path, None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise _not_a(path, key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+def _not_a(path: Path, key: object, kind: type) -> KeyFileError:
+    return KeyFileError(f"{path} holds a {type(key).__name__}, expected {kind.__name__}")
+
+
+def _load(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -88,9 +123,7 @@ def read_private(path: Path, kind: type[K], *, passphrase: bytes | None = None) 
                            reason="passphrase_needed") from None
     except ValueError:
         raise KeyFileError(f"{path} is not a readable PEM private key (or the passphrase is wrong)") from None
-    if not isinstance(key, kind):  # type: ignore[arg-type]
-        raise KeyFileError(f"{path} holds a {type(key).__name__}, expected {kind.__name__}")
-    return key  # type: ignore[return-value]
+    return key
 
 
 def read_passphrase(path: Path | None) -> bytes | None:

@@ -48,7 +48,9 @@ class NodeDir:
         keyfiles.write_private(keys / f"signing-{FIRST_KEY}.key", Ed25519PrivateKey.generate())
         keyfiles.write_private(keys / "sealing.key", X25519PrivateKey.generate())
         keyfiles.write_private(keys / "token.key", ec.generate_private_key(ec.SECP256R1()))
-        absolute = lambda p: str(Path(p).resolve()) if p else ""  # noqa: E731 — relative to where init ran
+        def absolute(p: str | Path | None) -> str:  # relative to where init ran
+            return str(Path(p).resolve()) if p else ""
+
         toml.write_text(cfgmod.render(node_id, organisation or node_id, listen=listen, mqtt_url=mqtt_url,
                                       mqtt_password_file=absolute(mqtt_password_file), peers=peers,
                                       public_url=public_url, tls_cert=absolute(tls_cert), tls_key=absolute(tls_key),
@@ -74,7 +76,7 @@ class NodeDir:
 
     # keys
     def signing_key(self, name: str) -> Ed25519PrivateKey:
-        return keyfiles.read_private(self.config.keys_path / f"signing-{name}.key", Ed25519PrivateKey)
+        return keyfiles.read_signing_key(self.config.keys_path / f"signing-{name}.key")
 
     def signing_key_names(self) -> list[str]:
         return sorted(p.name[len("signing-"):-len(".key")] for p in self.config.keys_path.glob("signing-*.key"))
@@ -85,10 +87,10 @@ class NodeDir:
         return key
 
     def sealing_key(self) -> X25519PrivateKey:
-        return keyfiles.read_private(self.config.keys_path / "sealing.key", X25519PrivateKey)
+        return keyfiles.read_sealing_key(self.config.keys_path / "sealing.key")
 
     def token_key(self) -> ec.EllipticCurvePrivateKey:
-        return keyfiles.read_private(self.config.keys_path / "token.key", ec.EllipticCurvePrivateKey)
+        return keyfiles.read_token_key(self.config.keys_path / "token.key")
 
     def key_for_next_edit(self, store: Store) -> Ed25519PrivateKey:
         """The private key the manifest designates for this node's next seq."""

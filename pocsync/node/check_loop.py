@@ -23,6 +23,7 @@ from pocsync import clock
 from pocsync.directory import campaigns
 from pocsync.errors import PocsyncError
 from pocsync.live.actions import checks_status as _status, signer
+from pocsync.store import queries
 
 log = logging.getLogger("pocsync.checks")
 POLL_SECONDS = 1.0
@@ -43,7 +44,7 @@ def directory_name(rt: Any) -> str:
 
 
 def public_url(rt: Any) -> str:
-    url = rt.cfg.api.public_url
+    url: str = rt.cfg.api.public_url
     if not url:
         host, port = rt.cfg.api.host_port
         url = f"http://{host}:{port}"
@@ -102,14 +103,15 @@ def _why_not(store: Any) -> str | None:
     m = store.require_manifest()
     if "comm-checks" not in m.features:
         return "the manifest does not enable feature comm-checks"
-    return store.signing_blocked()
+    blocked: str | None = store.signing_blocked()
+    return blocked
 
 
 async def held(rt: Any) -> str | None:
     """Why this node may not sign check results now (then it mails nothing: a mail whose result cannot be
     signed would go again), or None."""
     st = _status(rt)
-    why = await rt.worker.run(_why_not)
+    why: str | None = await rt.worker.run(_why_not)
     st["campaigns_held"] = why
     return why
 
@@ -166,7 +168,7 @@ async def sweep(rt: Any) -> int:
         return 0
     make = signer(rt)
     t = now_ms()
-    n = await rt.worker.run(lambda s: campaigns.sweep_deadlines(s, now_ms=t, sign=make(s)))
+    n: int = await rt.worker.run(lambda s: campaigns.sweep_deadlines(s, now_ms=t, sign=make(s)))
     if n:
         _status(rt)["no_response_signed"] += n
         rt.counters["check_no_response"] += n
@@ -190,11 +192,12 @@ async def schedule(rt: Any) -> str | None:
         return campaigns.create_campaign(store, node=rt.me, sel=sel, deadline_s=cc.deadline_hours * 3600,
                                          started_by="schedule", now_ms=t, max_per_entry=max_recipients(rt))
 
-    out = await rt.worker.run(due)
+    out: dict[str, Any] | None = await rt.worker.run(due)
     if out:
         log.info("checks: scheduled campaign %s started (%d channel(s))", out["campaign"], out["channels"],
                  extra={"fields": {"event": "check_campaign", "campaign": out["campaign"], "channels": out["channels"]}})
-        return out["campaign"]
+        campaign: str = out["campaign"]
+        return campaign
     return None
 
 
@@ -252,9 +255,7 @@ REPORTS_PER_DESTINATION = 5
 def _waiting_reports(store: Any) -> list[dict[str, Any]]:
     """The oldest few waiting reports of each destination (origin node): one destination that cannot be reached
     (no endpoint, left the federation, down) holds back only its own reports."""
-    return [dict(r) for r in store.conn.execute(
-        "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY origin ORDER BY n) AS k FROM check_reports "
-        "WHERE mailed=0) WHERE k <= ? ORDER BY n", (REPORTS_PER_DESTINATION,))]
+    return queries.waiting_reports(store.conn, REPORTS_PER_DESTINATION)
 
 
 async def deliver_reports(rt: Any, client: Any | None) -> int:

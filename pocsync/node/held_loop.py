@@ -31,7 +31,7 @@ from pocsync.live.runtime import RUNTIME
 from pocsync.core import held, model
 from pocsync.errors import MailError, PocsyncError
 from pocsync.live.runtime import event
-from pocsync.store import Store
+from pocsync.store import Store, queries
 from pocsync.live.actions import sign
 from pocsync.tokens import token_hash
 
@@ -43,8 +43,8 @@ def notifies(rt: Any, manifest: Any) -> bool:
     mode = rt.cfg.held.notify
     if mode == "auto":
         node = manifest.nodes.get(rt.me)
-        return node is not None and node.role == "un"
-    return mode == "yes"
+        return node is not None and bool(node.role == "un")
+    return bool(mode == "yes")
 
 
 def _emails(entry: dict[str, Any] | None) -> list[str]:
@@ -170,7 +170,7 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
             accepted += len(res.accepted)
             rt.counters["held_notice_mails"] += len(res.accepted)
         if not accepted:
-            await rt.worker.run(lambda s: s.conn.execute("DELETE FROM held_links WHERE put_ref=?", (ref,)))
+            await rt.worker.run(lambda s: queries.forget_held_link(s.conn, ref))
             return False
     try:
         await sign(rt, [{"op": "notice", "key": key, "put": ref}], author="held-changes notifier")

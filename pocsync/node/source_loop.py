@@ -34,7 +34,7 @@ def _status(sc: SourceConfig) -> dict[str, Any]:
 
 async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
     """Import one source once; returns (and records) its status."""
-    st = rt.sources.setdefault(sc.name, _status(sc))
+    st: dict[str, Any] = rt.sources.setdefault(sc.name, _status(sc))
     st["last_run"] = round(time.time(), 3)
     st["runs"] += 1
     cfg = rt.cfg

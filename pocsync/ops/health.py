@@ -19,28 +19,22 @@ from typing import Any
 from pocsync import __version__
 from pocsync.core.hlc import HLC
 from pocsync.core.opkinds import FEATURES
-from pocsync.store import Store
+from pocsync.store import Store, queries
 
 CLOCK_WARN_MS = 60_000
 
 
 def _store_part(store: Store) -> dict[str, Any]:
     c = store.conn
-    last = {r["origin"]: (r["seq"], r["hlc"], r["received_at"], r["id"]) for r in c.execute(
-        "SELECT l.origin, l.seq, l.hlc, l.received_at, l.id FROM log l JOIN (SELECT origin, max(seq) m FROM log"
-        " GROUP BY origin) h ON l.origin=h.origin AND l.seq=h.m")}
-    by = lambda sql: {r[0]: r[1] for r in c.execute(sql)}  # noqa: E731
-    m = store.manifest()
     return {
-        "last": last,
+        "last": queries.last_changesets(c),
         "digest": store.digest(),
-        "entries": c.execute("SELECT count(*) FROM view").fetchone()[0],
-        "quarantined": by("SELECT reason, count(*) FROM quarantine GROUP BY reason"),
-        "refused": by("SELECT reason, count(*) FROM refused GROUP BY reason"),
-        "parked": by("SELECT reason, count(*) FROM parked GROUP BY reason"),
-        "equivocations": [{"origin": r[0], "seq": r[1]} for r in
-                          c.execute("SELECT DISTINCT origin, seq FROM proofs ORDER BY origin, seq")],
-        "manifest": m,
+        "entries": queries.entry_count(c),
+        "quarantined": queries.counts_by_reason(c, "quarantine"),
+        "refused": queries.counts_by_reason(c, "refused"),
+        "parked": queries.counts_by_reason(c, "parked"),
+        "equivocations": queries.equivocations(c),
+        "manifest": store.manifest(),
         "signing_blocked": store.signing_blocked(),
         "held": store.held_health(),
     }
@@ -74,44 +68,13 @@ async def collect(rt: Any) -> dict[str, Any]:
     s = await rt.worker.run(_store_part)
     m = s["manifest"]
     ours = {o: (v[0], v[3]) for o, v in s["last"].items()}
-    announcements: dict[str, Any] = {}
-    for n, c in sorted(rt.contacts.items()):
-        if c.hv is None or n == rt.me or (n in m.nodes and m.nodes[n].removed):
-            continue
-        announcements[n] = {"digest": c.hv.digest, "hlc": c.hv.hlc, "manifest": c.hv.manifest, "via": c.hv_via,
-                            "age_s": round(now - c.hv_at, 1), **_compare(ours, s["digest"], c.hv, m.nodes)}
-    origins: dict[str, Any] = {}
-    for node_id in sorted(set(m.nodes) | set(s["last"])):
-        seq, hlc, received_at, _ = s["last"].get(node_id, (0, None, None, None))
-        hv = rt.announced_heads.get(node_id)
-        announced = hv.heads.get(node_id, (0, ""))[0] if hv is not None else None
-        if node_id == rt.me:
-            announced = seq
-        ns = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
-            if node_id == rt.me else rt.node_state(node_id, now)
-        origins[node_id] = {
-            "head_seq": seq,
-            "announced_seq": announced,
-            "lag": None if announced is None else max(0, announced - seq),
-            "last_hlc": hlc,
-            "last_changeset_age_s": None if hlc is None else round(now - HLC.parse(hlc).ms / 1000, 1),
-            "last_contact_age_s": None if ns["last_seen"] is None else round(now - ns["last_seen"], 1),
-            "status": ns["state"],
-            "offline_since": ns["since"] if ns["state"] == "offline" else None,
-            "last_error": ns["last_error"],
-            "contact_via": ns["via"],
-            "behind": announcements[node_id]["behind"] if node_id in announcements else None,
-            "removed": m.nodes[node_id].removed if node_id in m.nodes else None,
-            "role": m.nodes[node_id].role if node_id in m.nodes else None,
-        }
+    announcements = _announcements(rt, ours, s["digest"], m, now)
+    origins = {node_id: _origin(rt, node_id, s["last"].get(node_id, (0, None, None, None)), announcements, m, now)
+               for node_id in sorted(set(m.nodes) | set(s["last"]))}
     announced_digests = {n: a["digest"] for n, a in announcements.items()}
     nodes_behind = {n: a["behind"] for n, a in announcements.items()}
     converged = all(a["state"] == "same" for a in announcements.values())
-    clock = []
-    for n, hv in sorted(rt.announced_heads.items()):
-        skew = HLC.parse(hv.hlc).ms - rt.last_contact.get(n, now) * 1000
-        if skew > CLOCK_WARN_MS:
-            clock.append({"node": n, "ahead_ms": int(skew)})
+    clock = _clock_warnings(rt, now)
     return {
         "node": rt.me,
         "time": round(now, 3),
@@ -141,6 +104,55 @@ async def collect(rt: Any) -> dict[str, Any]:
         "sources": {n: dict(v) for n, v in sorted(getattr(rt, "sources", {}).items())},  # counts, never content
         "held": s["held"],  # held contact changes: how many pending, which objected (keys, never contact data)
     }
+
+
+def _announcements(rt: Any, ours: dict[str, tuple[int, str]], our_digest: str, m: Any,
+                   now: float) -> dict[str, Any]:
+    """Per other member node, its last announced head vector compared with this node's heads."""
+    announcements: dict[str, Any] = {}
+    for n, c in sorted(rt.contacts.items()):
+        if c.hv is None or n == rt.me or (n in m.nodes and m.nodes[n].removed):
+            continue
+        announcements[n] = {"digest": c.hv.digest, "hlc": c.hv.hlc, "manifest": c.hv.manifest, "via": c.hv_via,
+                            "age_s": round(now - c.hv_at, 1), **_compare(ours, our_digest, c.hv, m.nodes)}
+    return announcements
+
+
+def _origin(rt: Any, node_id: str, last: tuple[Any, ...], announcements: dict[str, Any], m: Any,
+            now: float) -> dict[str, Any]:
+    """One origin's part of the health document: its head here, announced head, lag and contact state."""
+    seq, hlc, _received_at, _ = last
+    hv = rt.announced_heads.get(node_id)
+    announced = hv.heads.get(node_id, (0, ""))[0] if hv is not None else None
+    if node_id == rt.me:
+        announced = seq
+    ns: dict[str, Any] = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
+        if node_id == rt.me else rt.node_state(node_id, now)
+    return {
+        "head_seq": seq,
+        "announced_seq": announced,
+        "lag": None if announced is None else max(0, announced - seq),
+        "last_hlc": hlc,
+        "last_changeset_age_s": None if hlc is None else round(now - HLC.parse(hlc).ms / 1000, 1),
+        "last_contact_age_s": None if ns["last_seen"] is None else round(now - ns["last_seen"], 1),
+        "status": ns["state"],
+        "offline_since": ns["since"] if ns["state"] == "offline" else None,
+        "last_error": ns["last_error"],
+        "contact_via": ns["via"],
+        "behind": announcements[node_id]["behind"] if node_id in announcements else None,
+        "removed": m.nodes[node_id].removed if node_id in m.nodes else None,
+        "role": m.nodes[node_id].role if node_id in m.nodes else None,
+    }
+
+
+def _clock_warnings(rt: Any, now: float) -> list[dict[str, Any]]:
+    """Nodes whose last announced hlc runs more than CLOCK_WARN_MS ahead of when they were last heard."""
+    clock = []
+    for n, hv in sorted(rt.announced_heads.items()):
+        skew = HLC.parse(hv.hlc).ms - rt.last_contact.get(n, now) * 1000
+        if skew > CLOCK_WARN_MS:
+            clock.append({"node": n, "ahead_ms": int(skew)})
+    return clock
 
 
 def _expiry_warning(seconds: float) -> str | None:

@@ -37,7 +37,15 @@ class _Snapshot:
         self.h, self.c, self.hist = health, counters, hist
 
     def collect(self) -> Iterable[Metric]:
-        h, c = self.h, self.c
+        yield from self._origins()
+        yield from self._changesets()
+        yield from self._transport()
+        yield from self._requests()
+        yield from self._node()
+
+    def _origins(self) -> Iterable[Metric]:
+        """Per origin and per node: heads, lag, age, online, behind, announcement age."""
+        h = self.h
         lag = GaugeMetricFamily("pocsync_origin_lag_changesets", "Change-sets an origin announced that this node lacks",
                                 labels=["origin"])
         head = GaugeMetricFamily("pocsync_origin_head_seq", "Highest seq of the origin in this node's log", labels=["origin"])
@@ -63,6 +71,10 @@ class _Snapshot:
         for n, a in h.get("announcements", {}).items():
             ann.add_metric([n], a["age_s"])
         yield from (lag, head, age, online, behind, ann)
+
+    def _changesets(self) -> Iterable[Metric]:
+        """Change-sets received by result, equivocations, held changes, quarantine/refusal/parking by reason."""
+        h, c = self.h, self.c
         results = CounterMetricFamily("pocsync_changesets", "Change-sets received, by result and reason",
                                       labels=["result", "reason"])
         for k, v in c.items():
@@ -88,6 +100,10 @@ class _Snapshot:
             for reason, n in h[key].items():
                 g.add_metric([reason], n)
             yield g
+
+    def _transport(self) -> Iterable[Metric]:
+        """Peers up, pull durations, MQTT state."""
+        h, c = self.h, self.c
         up = GaugeMetricFamily("pocsync_peer_up", "1 when the last pull from the peer succeeded", labels=["peer"])
         for url, p in h["peers"].items():
             up.add_metric([p["node"] or url], 1 if p["last_error"] is None and p["last_pull_ok"] else 0)
@@ -100,6 +116,10 @@ class _Snapshot:
         mq = GaugeMetricFamily("pocsync_mqtt_connected", "1 while connected to the broker")
         mq.add_metric([], 1 if h["mqtt"]["connected"] else 0)
         yield mq
+
+    def _requests(self) -> Iterable[Metric]:
+        """API requests, token and peer-request rejections, sealed messages dropped."""
+        c = self.c
         api = CounterMetricFamily("pocsync_api_requests", "API requests by route and status", labels=["route", "status"])
         for k, v in _split(c, "api:").items():
             route, _, status = k.rpartition(":")
@@ -115,6 +135,10 @@ class _Snapshot:
         yield peer
         yield CounterMetricFamily("pocsync_sealed_dropped", "Sealed messages that did not open",
                                   value=c.get("sealed_dropped", 0))
+
+    def _node(self) -> Iterable[Metric]:
+        """Manifest expiry and version, convergence, entries."""
+        h = self.h
         exp = GaugeMetricFamily("pocsync_manifest_expiry_seconds", "Seconds until the manifest expires")
         exp.add_metric([], h["manifest"]["expires_in_s"])
         yield exp
@@ -132,7 +156,7 @@ class _Snapshot:
 
 def render(health: dict[str, Any], counters: dict[str, int], hist: PullHistogram) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(health, dict(counters), hist))  # type: ignore[arg-type]
+    registry.register(_Snapshot(health, dict(counters), hist))
     return generate_latest(registry)
 
 
@@ -192,5 +216,5 @@ class _Checks:
 
 def render_checks(view: dict[str, Any]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Checks(view))  # type: ignore[arg-type]
+    registry.register(_Checks(view))
     return generate_latest(registry)
