@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from pathlib import Path
 from typing import AsyncIterator
@@ -27,7 +28,7 @@ def pair(tmp_path: Path) -> Federation:
     return Federation(tmp_path / "fed", ("un", "eu"), pull_interval=30)
 
 
-HANG_SECONDS = 60.0
+HANG_SECONDS = 45.0
 
 
 @pytest_asyncio.fixture(autouse=True)
@@ -35,14 +36,19 @@ async def no_hang() -> AsyncIterator[None]:
     """A test still running after HANG_SECONDS fails clearly: every task's stack is printed, then all are
     cancelled (an await that never ends becomes a CancelledError at that await, not a stuck suite)."""
     loop = asyncio.get_running_loop()
+    fired: list[str] = []
 
     def stuck() -> None:
-        print(f"\n--- in-process test still running after {HANG_SECONDS:.0f} s; tasks:", file=sys.stderr)
+        out = io.StringIO()
         for t in asyncio.all_tasks(loop):
-            t.print_stack(file=sys.stderr)
+            print(f"--- {t.get_name()}", file=out)
+            t.print_stack(file=out)
+        fired.append(out.getvalue())
+        print(f"\n--- in-process test still running after {HANG_SECONDS:.0f} s; tasks:\n{fired[0]}", file=sys.stderr)
         for t in asyncio.all_tasks(loop):
             t.cancel()
 
     handle = loop.call_later(HANG_SECONDS, stuck)
     yield
     handle.cancel()
+    assert not fired, f"the test hung for {HANG_SECONDS:.0f} s; its tasks then:\n{fired[0]}"
