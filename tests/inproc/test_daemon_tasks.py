@@ -200,3 +200,27 @@ async def test_without_systemd_the_watchdog_only_returns(pair: Federation, monke
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     app = app_with(daemon.RT, Runtime(nd=NodeDir.open(pair["un"].data), worker=None))  # type: ignore[arg-type]
     await asyncio.wait_for(daemon.watchdog_loop(app), 5)
+
+
+@pytest.mark.asyncio
+async def test_shutdown_ends_a_task_that_swallowed_its_cancellation(
+        pair: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """asyncio.wait_for on Python 3.11 can swallow a cancellation that arrives as its inner await completes
+    (CPython gh-86296); the publisher did so under an MQTT publish, and the node's shutdown then never ended."""
+    monkeypatch.setattr(daemon, "CANCEL_GRACE_S", 0.05)
+    swallowed = asyncio.Event()
+
+    async def stubborn(app: object) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.set()  # as wait_for may do: the loop goes on
+        await asyncio.Event().wait()
+
+    app = app_with(daemon.RT, Runtime(nd=NodeDir.open(pair["un"].data), worker=None))  # type: ignore[arg-type]
+    ctx = daemon.task_context("pocsync-stubborn", stubborn)(app)
+    await ctx.__anext__()
+    await until(lambda: any(t.get_name() == "pocsync-stubborn" for t in node_tasks()), what="the task to start")
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(ctx.__anext__(), 10)
+    assert swallowed.is_set() and node_tasks() == set()
