@@ -20,8 +20,7 @@ from pocsync.live.worker import StoreWorker
 from pocsync.node import daemon
 from pocsync.store import Store
 from pocsync.transport import mqtt as mqtt_mod
-from tests.inproc.test_mqtt_link import retained
-from tests.support.aio import app_with, edit, node_tasks, runtime, serve, until
+from tests.support.aio import app_with, edit, node_tasks, retained, runtime, serve, until
 from tests.support.broker import Mosquitto, free_port
 from tests.support.nodes import Federation, entry
 

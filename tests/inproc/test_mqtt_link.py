@@ -17,7 +17,7 @@ from pocsync.live.runtime import Runtime
 from pocsync.live.worker import StoreWorker
 from pocsync.transport import mqtt as mqtt_mod
 from pocsync.transport.mqtt import MqttLink
-from tests.support.aio import SteppedSleep, until
+from tests.support.aio import SteppedSleep, retained, until
 from tests.support.broker import Mosquitto
 from tests.support.nodes import Federation
 
@@ -31,16 +31,6 @@ async def live_runtime(data: Path):
         yield Runtime(nd=nd, worker=worker)
     finally:
         await worker.close()
-
-
-async def retained(broker: Mosquitto, topic: str) -> bytes:
-    """The retained message on ``topic`` as a fresh subscriber sees it."""
-    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="pocsync-test-observer") as c:
-        await c.subscribe(topic, qos=1)
-        async with asyncio.timeout(10):
-            async for msg in c.messages:
-                return bytes(msg.payload)
-    raise AssertionError(f"no retained message on {topic}")
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ import inspect
 import time
 from typing import Any, Awaitable, Callable
 
+import aiomqtt
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -94,3 +95,13 @@ def edit(data: Any, *entries: dict[str, Any]) -> Any:
         key = nd.key_for_next_edit(store)
         ops = [{"op": "put", "key": f"{e['state']}/{e['kind']}", "entry": e} for e in entries]
         return store.edit(ops, key=key, author=f"staff@{nd.node_id}")
+
+
+async def retained(broker: Any, topic: str) -> bytes:
+    """The retained message on ``topic`` as a fresh subscriber sees it."""
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="pocsync-test-observer") as c:
+        await c.subscribe(topic, qos=1)
+        async with asyncio.timeout(10):
+            async for msg in c.messages:
+                return bytes(msg.payload)
+    raise AssertionError(f"no retained message on {topic}")
