@@ -238,11 +238,19 @@ async def watchdog_loop(app: web.Application) -> None:
         await asyncio.sleep(interval)
 
 
+CANCEL_GRACE_S = 5.0  # how long a cancelled task may take to end before it is cancelled again
+
+
 def task_context(name: str, factory: TaskFactory) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(supervise(app, name, factory), name=name)
         yield
         task.cancel()
+        while not task.done():  # asyncio.wait_for on Python 3.11 may swallow a cancellation (CPython gh-86296)
+            await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+            if not task.done():
+                log.warning("task %s ignored its cancellation; cancelling it again", name)
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 

@@ -46,10 +46,10 @@ from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto, free_port
 from tests.support.cli import run
 from tests.support.faultproxy import Proxy
+from tests.support.data import SCOPES
 from tests.support.nodes import Node, entry
 
 NAMES = ("un", "eu", "osce", "arf")
-SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN"}
 WORK_STATES = {"un": ["AUT", "JPN", "UKR", "BRA"], "eu": ["AUT", "DEU", "FRA"], "osce": ["AUT", "DEU", "UKR"],
                "arf": ["AUS", "IDN", "JPN"]}
 KINDS = ("technical", "diplomatic")

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from pocsync.folder.nodedir import NodeDir
@@ -23,21 +22,33 @@ def test_sigkill_in_a_loop_of_edits_loses_no_acknowledged_edit(tmp_path: Path) -
     acked: list[tuple[int, str]] = []
     rng = random.Random(20261122)
     for r in range(ROUNDS):
+        # kill after a chosen number of acknowledgements (an event, not a time): the writer is then in the
+        # middle of its next edit, at a point that varies with the machine; every round has acked edits
+        want = rng.randint(1, 40)
         child = subprocess.Popen([sys.executable, "-m", "tests.chaos.edit_loop", str(data), f"round{r}"],
                                  stdout=subprocess.PIPE, cwd=Path(__file__).parents[2],
                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(ln.decode() for ln in child.stdout), daemon=True)
+        enough = threading.Event()
+
+        def read(child: subprocess.Popen = child, lines: list[str] = lines, enough: threading.Event = enough,
+                 want: int = want) -> None:
+            for ln in child.stdout:
+                lines.append(ln.decode())
+                if len(lines) >= want:
+                    enough.set()
+            enough.set()  # EOF: the writer died on its own (checked below)
+
+        reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        deadline = time.monotonic() + 30
-        while not lines and time.monotonic() < deadline:  # wait for the first commit, then let it run a while
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.05, 0.6))
+        assert enough.wait(60), f"round {r}: the writer did not acknowledge {want} edits within 60 s"
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         reader.join(timeout=30)
-        acked.extend((int(s), i) for _, s, i in (ln.split() for ln in lines if ln.startswith("ok ")))
-    assert len(acked) > ROUNDS, "the writer committed too few edits to test anything"
+        assert child.returncode == -signal.SIGKILL, f"round {r}: the writer exited {child.returncode} on its own"
+        round_acked = [(int(s), i) for _, s, i in (ln.split() for ln in lines if ln.startswith("ok "))]
+        assert len(round_acked) >= want, f"round {r}: {len(round_acked)} acknowledged edits, expected {want}+"
+        acked.extend(round_acked)
     with NodeDir.open(data).store() as store:
         for seq, cs_id in acked:
             row = store.conn.execute("SELECT id FROM log WHERE origin='eu' AND seq=?", (seq,)).fetchone()

@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from pocsync.cli.main import cli
+from tests.support.data import SCOPES
 
 ENTRIES = {
     "eu": [
@@ -28,7 +29,6 @@ ENTRIES = {
          "emails": ["cert@cert-ukr.example.org"], "phones": ["+380441234567"], "available_24_7": True},
     ],
 }
-SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR"}
 
 
 def run(*args: str | Path, input: str | bytes | None = None, ok: bool = True) -> Result:

@@ -13,36 +13,13 @@ from pocsync.core import changeset as csmod
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64, es256_public_jwk, x25519_public_b64
 from pocsync.core.replica import Limits, MemoryState, Replica
+from tests.support.data import entry, manifest_scope
 
 T0 = 1_763_800_000_000  # fixed wall clock for tests (ms)
 DAY_S = 86_400
 
-SCOPES: dict[str, Any] = {
-    "un": "all",
-    "eu": ["DEU", "FRA", "ITA"],
-    "osce": ["DEU", "FRA", "ITA", "UKR"],
-    "arf": ["JPN", "IDN", "AUS"],
-}
-
-
-def entry(key: str, **over: Any) -> dict[str, Any]:
-    state, kind = key.split("/")
-    e: dict[str, Any] = {
-        "state": state,
-        "kind": kind,
-        "organisation": f"Example {'Ministry of Foreign Affairs' if kind == 'diplomatic' else 'National CSIRT'} of {state}",
-        "position": "Cyber coordinator" if kind == "diplomatic" else "Duty officer",
-        "emails": [f"{'cyber-diplo' if kind == 'diplomatic' else 'cert'}-{state.lower()}@example.org"],
-        "phones": ["+493012345678"],
-        "available_24_7": kind == "technical",
-        "timezone": "Europe/Berlin",
-        "languages": ["en"],
-        "holder_epoch": "0000000000001-0000",
-    }
-    if kind == "diplomatic":
-        e["person"] = "A. Example"
-    e.update(over)
-    return e
+#: the in-memory federation's nodes and their scopes (the shared example scopes, tests.support.data)
+SCOPES: dict[str, Any] = {n: manifest_scope(n) for n in ("un", "eu", "osce", "arf")}
 
 
 @dataclass
@@ -128,7 +105,7 @@ def edit_or_force(rep: Replica, fed: Fed, node: str, ops: list[dict[str, Any]], 
 
 
 def put(key: str, **over: Any) -> dict[str, Any]:
-    return {"op": "put", "key": key, "entry": entry(key, **over)}
+    return {"op": "put", "key": key, "entry": entry(key, full=True, **over)}
 
 
 def digest(rep: Replica) -> str:

@@ -18,10 +18,7 @@ from pocsync.store import Store
 from tests.support import procs
 from tests.support.broker import free_port
 from tests.support.cli import run
-
-SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN",
-          "oas": "BRA,CAN,MEX"}
-
+from tests.support.data import SCOPES, entry  # noqa: F401 — entry: the node tests import it from here
 
 def wait_for(cond: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
@@ -30,16 +27,6 @@ def wait_for(cond: Callable[[], bool], timeout: float = 60.0, what: str = "condi
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def entry(key: str, **over: Any) -> dict[str, Any]:
-    state, kind = key.split("/")
-    e: dict[str, Any] = {"state": state, "kind": kind, "organisation": f"Example {kind} PoC of {state} (fictional)",
-                         "emails": [f"{kind[:4]}-{state.lower()}@example.org"], "available_24_7": kind == "technical"}
-    if kind == "diplomatic":
-        e["person"] = "A. Example"
-    e.update(over)
-    return e
 
 
 @dataclass

@@ -19,7 +19,8 @@ from pocsync.core.changeset import changeset_id
 from pocsync.core.envelope import parse
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import EntryError, ManifestError
-from tests.support.fed import T0, Fed, edit, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed, edit
 
 FED = Fed()
 M_OFF = FED.signed(mf.set_features(mf.next_version(FED.manifest.payload), ["toy-note"]))
@@ -57,7 +58,7 @@ def test_channel_id_hashes_the_normalised_value_not_the_position() -> None:
     assert checks.channel_id("phone", "+49 30 1234-5678") == PHONE
     assert checks.channel_id("phone", "+493012345678") != checks.channel_id("phone", "493012345678")
     assert EMAIL.startswith("email:") and len(EMAIL) == 6 + 64 and checks.CHANNEL_RE.match(EMAIL)
-    e = entry("DEU/technical", emails=["a@example.org", "b@example.org"], phones=["+15550100"])
+    e = entry("DEU/technical", emails=["a@example.org", "b@example.org"], phones=["+15550100"], full=True)
     assert [label for label, _ in checks.channels(e)] == ["email 1", "email 2", "phone 1"]
     assert checks.resolve_channel(e, "email:2") == checks.channel_id("email", "b@example.org")
     assert checks.resolve_channel(e, "phone:1") == checks.channel_id("phone", "+15550100")
@@ -230,7 +231,7 @@ def test_a_later_sent_or_no_response_does_not_erase_last_verified() -> None:
 
 # --- freshness derivations and policy ---------------------------------------------------------------------
 def test_freshness_counts_only_current_channels_and_overdue_follows_the_policy() -> None:
-    e = entry("DEU/technical", networks=["csirt-net"])
+    e = entry("DEU/technical", networks=["csirt-net"], full=True)
     modified = f"{T0:013d}-0000"
     day = checks.DAY_MS
     f = checks.freshness(e, modified_hlc=modified, latest={EMAIL: {"result": "acknowledged", "hlc": "x"}},

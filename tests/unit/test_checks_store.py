@@ -19,15 +19,16 @@ from pocsync.core.changeset import changeset_id
 from pocsync.core.envelope import parse
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.store import Store
-from tests.support.fed import T0, Fed, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed
 
 FED = Fed()
 POLICY = {"confirm_days": 10, "verify_days": 5, "networks": {"csirt-net": {"verify_days": 2}}}
 M_ON = FED.signed(mf.set_policy(mf.set_features(mf.next_version(FED.manifest.payload), ["comm-checks", "freshness"]),
                                 "freshness", POLICY))
 DAY = checks.DAY_MS
-DEU = entry("DEU/technical", emails=["cert-deu@example.org", "backup@example.org"], networks=["csirt-net"])
-FRA = entry("FRA/technical", emails=["cert-fra@example.org"])
+DEU = entry("DEU/technical", emails=["cert-deu@example.org", "backup@example.org"], networks=["csirt-net"], full=True)
+FRA = entry("FRA/technical", emails=["cert-fra@example.org"], full=True)
 E1, E2 = (checks.channel_id("email", a) for a in DEU["emails"])
 PH = checks.channel_id("phone", DEU["phones"][0])
 EF = checks.channel_id("email", FRA["emails"][0])

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pocsync.core.replica import Replica
-from tests.support.fed import T0, Fed, digest, edit_or_force, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed, digest, edit_or_force
 
 KEYS = ["DEU/diplomatic", "DEU/technical", "FRA/diplomatic", "ITA/technical", "UKR/technical", "JPN/technical"]
 ORIGINS = ["un", "eu", "osce", "arf"]
@@ -31,9 +32,9 @@ action = st.tuples(
 
 def make_ops(kind: str, key: str, variant: int) -> list[dict[str, Any]]:
     if kind == "put":
-        return [{"op": "put", "key": key, "entry": entry(key, position=f"variant {variant}")}]
+        return [{"op": "put", "key": key, "entry": entry(key, position=f"variant {variant}", full=True)}]
     if kind == "invalid":
-        return [{"op": "put", "key": key, "entry": entry(key, organisation="")}]
+        return [{"op": "put", "key": key, "entry": entry(key, organisation="", full=True)}]
     return [{"op": kind, "key": key}]
 
 
@@ -55,7 +56,7 @@ def history(actions: list[tuple[str, str, str, int, int]], *, fork: bool = False
             prev = reps[origin].state.logged(origin, head.seq - 1)
             out.append(FED.forge(origin, seq=head.seq, prev=prev.id if prev else None, hlc=head.hlc,
                                  ops=[{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical",
-                                                                                           notes="fork")}]))
+                                                                                           notes="fork", full=True)}]))
             break
     return out
 

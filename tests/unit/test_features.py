@@ -19,7 +19,8 @@ from pocsync.core import opkinds
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import ManifestError
 from pocsync.store import Store
-from tests.support.fed import T0, Fed, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed
 
 FED = Fed()
 M_OFF = FED.manifest
@@ -47,7 +48,7 @@ def history(actions: list[tuple[str, str, str, int, int]]) -> list[bytes]:
         elif kind == "badnote":
             op = {"op": "note", "key": state, "text": "x" * (281 + variant)}
         elif kind == "put":
-            op = {"op": "put", "key": f"{state}/technical", "entry": entry(f"{state}/technical", notes=str(variant))}
+            op = {"op": "put", "key": f"{state}/technical", "entry": entry(f"{state}/technical", notes=str(variant), full=True)}
         else:
             op = {"op": "delete", "key": f"{state}/technical"}
         seq, prev = heads.get(origin, (0, None))

@@ -19,7 +19,8 @@ from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
-from tests.support.fed import T0, Fed, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed
 
 STATIC = Path(__file__).parents[2] / "pocsync" / "api" / "static"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
@@ -52,7 +53,7 @@ def test_rendered_page_holds_no_markup_from_data_and_no_outside_asset() -> None:
     hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
     payload = {"taken_at": "2026-01-01T00:00:00.000Z", "digest": "sha256:" + "0" * 64, "node": "eu<b>",
                "entries": [{"key": "DEU/technical", "origin": "eu", "hlc": "1763800000000-0000",
-                            "entry": {**entry("DEU/technical"), "organisation": hostile,
+                            "entry": {**entry("DEU/technical", full=True), "organisation": hostile,
                                       "phones": ["+49\u202e8765\u202c4321"], "notes": "a\u2066b\u2069c"}}]}
     page = snap.render_html(payload)
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page
@@ -131,11 +132,11 @@ def test_the_history_page_script_renders_text_only_and_translates_its_words() ->
 
 def _changesets(fed: Fed) -> list[bytes]:
     out, heads = [], {}
-    plan = [("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")},
-                    {"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical")}]),
-            ("osce", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["o@example.org"])}]),
-            ("arf", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["x@example.net"])}]),
-            ("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["n@example.org"])}]),
+    plan = [("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", full=True)},
+                    {"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical", full=True)}]),
+            ("osce", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["o@example.org"], full=True)}]),
+            ("arf", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["x@example.net"], full=True)}]),
+            ("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["n@example.org"], full=True)}]),
             ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}, {"op": "note", "key": "DEU", "text": "Exercise"}])]
     for i, (node, ops) in enumerate(plan):
         seq, prev = heads.get(node, (0, None))

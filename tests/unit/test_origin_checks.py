@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from pocsync.core import manifest as mf
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import EntryError
-from tests.support.fed import T0, Fed, digest, edit, edit_unchecked, entry, put
+from tests.support.data import entry
+from tests.support.fed import T0, Fed, digest, edit, edit_unchecked, put
 
 FED = Fed()
 KEYS = ["DEU/diplomatic", "DEU/technical", "FRA/technical", "UKR/technical", "JPN/technical"]
@@ -47,8 +48,8 @@ def test_structure_and_kind_rules_are_checked_before_signing() -> None:
     rep = FED.replica()
     cases = [([put("DEU/technical", organisation="")], "missing_organisation"),
              ([put("DEU/technical", person="A. Example")], "person_on_technical"),
-             ([{"op": "put", "key": "DEU/technical", "entry": entry("FRA/technical")}], "key_mismatch"),
-             ([{"op": "put", "key": "DEU/consular", "entry": entry("DEU/technical")}], "bad_key"),
+             ([{"op": "put", "key": "DEU/technical", "entry": entry("FRA/technical", full=True)}], "key_mismatch"),
+             ([{"op": "put", "key": "DEU/consular", "entry": entry("DEU/technical", full=True)}], "bad_key"),
              ([{"op": "rename", "key": "DEU/technical"}], "unknown_op")]
     for ops, reason in cases:
         before = snapshot(rep)

@@ -13,7 +13,8 @@ from pocsync.core import hlc, jsonc, model
 from pocsync.core import manifest as mf
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import ChangeSetError, EntryError, MalformedJSON
-from tests.support.fed import T0, Fed, entry
+from tests.support.data import entry
+from tests.support.fed import T0, Fed
 
 
 def test_patterns_do_not_accept_a_trailing_newline() -> None:
@@ -37,7 +38,7 @@ def test_changeset_fields_with_a_trailing_newline_are_bad_changesets() -> None:
 def test_blank_is_a_closed_list_of_white_space(space: str) -> None:
     assert model.blank(space)
     with pytest.raises(EntryError) as err:
-        model.check_structure("DEU/technical", entry("DEU/technical", organisation=space), cs_hlc="9" * 13 + "-9999")
+        model.check_structure("DEU/technical", entry("DEU/technical", organisation=space, full=True), cs_hlc="9" * 13 + "-9999")
     assert err.value.reason == "missing_organisation"
     with pytest.raises(ChangeSetError):
         csmod.build_payload(origin="eu", seq=1, prev=None, hlc="1763800000123-0000", manifest=1, author=space,
@@ -62,7 +63,7 @@ def test_origin_cannot_put_a_lone_surrogate_and_nothing_is_stored() -> None:
     fed = Fed()
     rep = Replica(MemoryState(), fed.manifest)
     with pytest.raises(MalformedJSON):
-        rep.edit([{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="\ud800")}],
+        rep.edit([{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="\ud800", full=True)}],
                  me="eu", key=fed.key("eu"), author="a", now_ms=T0)
     assert not rep.state.log
 
