@@ -202,7 +202,7 @@ async def send(settings: SmtpSettings, msg: EmailMessage) -> SendResult:
     finally:
         try:
             await client.quit()
-        except Exception:  # noqa: BLE001 - closing a broken connection: nothing to report
+        except Exception:
             client.close()
     refused = {r: (resp.code, resp.message) for r, resp in refused_raw.items()}
     return SendResult(accepted=[r for r in rcpts if r not in refused], refused=refused)

@@ -17,7 +17,8 @@ import csv
 import io
 import json
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pocsync.directory import exports
 from pocsync.directory.adapters import ENTRY_FIELDS, EXTRA, Mapping, Record

@@ -9,7 +9,7 @@ last-modified``.  Default mapping: ``team-full`` (else ``team``) organisation, `
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from pocsync.directory.adapters import Mapping, Record
 from pocsync.errors import SourceError

@@ -7,11 +7,12 @@ state and kind, the rest is ignored.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
+from pocsync.core import jsonc
 from pocsync.directory import exports
 from pocsync.directory.adapters import Mapping, Record
-from pocsync.core import jsonc
 from pocsync.errors import MalformedJSON, SourceError
 
 

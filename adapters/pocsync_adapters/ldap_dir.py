@@ -15,8 +15,9 @@ syncprov overlay), so the daemon re-imports on change instead of waiting for its
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from pocsync.directory.adapters import Mapping, Record
@@ -114,7 +115,7 @@ class LdapAdapter:
             raise SourceError(f"{url}: {exc}") from None
 
     def watch(self, url: str, *, mapping: Mapping, base_dir: Path | None,
-              on_change: Callable[[], None]) -> "Watch | None":
+              on_change: Callable[[], None]) -> Watch | None:
         """Be told of changes (RFC 4533 refreshAndPersist), if the server offers it; else None.
 
         ``on_change`` is called from ldap3's listener thread for every change after the initial
@@ -159,5 +160,5 @@ class Watch:
     def stop(self) -> None:
         try:
             self.ps.stop()
-        except Exception:  # noqa: BLE001 — the connection may already be gone
+        except Exception:
             pass

@@ -10,7 +10,7 @@ The record id is the ``uuid`` (else ``id``).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from pocsync.directory.adapters import Mapping, Record
 from pocsync.errors import SourceError

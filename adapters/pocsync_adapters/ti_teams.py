@@ -10,7 +10,8 @@ of ``24/7`` sets ``available_24_7``.  The record id is ``short_name``.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pocsync.directory.adapters import Mapping, Match, Record
 from pocsync.errors import SourceError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -116,7 +116,7 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
 
 
 async def _entry_lookup(rt: Runtime, token: str,
-                        rc: "readcache.ReadCache | None" = None) -> Callable[[str], tokens.SubjectState]:
+                        rc: readcache.ReadCache | None = None) -> Callable[[str], tokens.SubjectState]:
     """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
     token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
     try:

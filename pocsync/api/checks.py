@@ -23,17 +23,16 @@ from typing import Any
 from aiohttp import web
 
 from pocsync import clock
-from pocsync.directory import campaigns
-from pocsync.directory import freetext
 from pocsync.api.auth import requires
-from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter, signed
 from pocsync.api.problems import problem
 from pocsync.api.web import CSP
 from pocsync.core import jsonc, model
 from pocsync.core.peerauth import PeerRequest
-from pocsync.live.actions import checks_status, signer
+from pocsync.directory import campaigns, freetext
 from pocsync.errors import PocsyncError
+from pocsync.live.actions import checks_status, signer
+from pocsync.live.runtime import RUNTIME
 from pocsync.tokens import Claims
 
 ACK_LIMITER = web.AppKey("ack_limiter", RateLimiter)

@@ -1,4 +1,4 @@
-"""The PoC directory API (issue 4, DESIGN §6).  Only PoC tokens (scope ``directory``) read entries.
+"""The PoC directory API (issue 4; docs/SECURITY.md, docs/ARCHITECTURE.md §2).  Only PoC tokens (scope ``directory``) read entries.
 
 * ``GET /v1/entries`` — filters ``state``, ``kind``, ``network``, ``q`` (full-text search, matches best first:
   pocsync/store/search.py); ``page``/``per_page``; ETag from the view digest and the query, ``If-None-Match`` → 304.
@@ -24,15 +24,14 @@ from typing import Any
 from aiohttp import web
 
 from pocsync import clock, tokens
-from pocsync.directory import divergence
-from pocsync.directory import freshness
 from pocsync.api.auth import SESSION_COOKIE, authenticate, requires, token_of
-from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import jsonc
+from pocsync.directory import divergence, freshness
 from pocsync.errors import PocsyncError
 from pocsync.live import readcache
+from pocsync.live.runtime import RUNTIME
 from pocsync.store import Store, search
 
 READ_LIMITER = web.AppKey("read_limiter", RateLimiter)

@@ -18,12 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from pocsync.api.auth import requires
-from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import held, model
 from pocsync.errors import EntryError, PocsyncError
 from pocsync.live.actions import sign
+from pocsync.live.runtime import RUNTIME
 from pocsync.tokens import Claims, token_hash
 
 LIMITER = web.AppKey("held_object_limiter", RateLimiter)

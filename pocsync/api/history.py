@@ -20,14 +20,13 @@ import time
 from aiohttp import web
 
 from pocsync import tokens
-from pocsync.directory import history
-from pocsync.directory import snapshot
 from pocsync.api.directory import _audit, reader
-from pocsync.live.runtime import RUNTIME
 from pocsync.api.peer import RateLimiter
 from pocsync.api.problems import problem
 from pocsync.core import jsonc, model
+from pocsync.directory import history, snapshot
 from pocsync.errors import PocsyncError
+from pocsync.live.runtime import RUNTIME
 
 SNAPSHOT_LIMITER = web.AppKey("snapshot_limiter", RateLimiter)
 MAX_SNAPSHOT_REQUEST = 16 * 1024

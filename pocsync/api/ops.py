@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiohttp import web
 
-from pocsync.ops import health as healthmod
-from pocsync.ops import metrics as metricsmod
 from pocsync.api import checks as checks_api
 from pocsync.api.auth import requires
 from pocsync.live.runtime import RUNTIME, Runtime
+from pocsync.ops import health as healthmod
+from pocsync.ops import metrics as metricsmod
 from pocsync.store import Store, queries
 from pocsync.tokens import Claims
 
@@ -45,7 +46,7 @@ async def metrics(request: web.Request, who: Claims) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-def _feed(store: Store, limit: int = 50) -> list[dict]:
+def _feed(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     q = [{"at": r["received_at"], "what": "quarantined", "origin": None, "seq": None, "reason": r["reason"]}
          for r in queries.recent_quarantine(store.conn, limit)]
     r = [{"at": x["received_at"], "what": f"refused {x['op']} {x['key']}", "origin": x["origin"], "seq": x["seq"],

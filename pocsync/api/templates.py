@@ -14,9 +14,9 @@ from aiohttp import web
 
 from pocsync import tokens
 from pocsync.api.directory import _audit, reader
-from pocsync.live.runtime import RUNTIME
 from pocsync.api.problems import problem
 from pocsync.core.templates import ID_RE
+from pocsync.live.runtime import RUNTIME
 from pocsync.store import Store
 
 

@@ -7,8 +7,8 @@ The pages hold no data: they fetch it from the API with the HttpOnly session coo
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from aiohttp import web
 

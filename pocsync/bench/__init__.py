@@ -8,9 +8,10 @@ from issue 13.  Nothing here asserts a time: these are figures for an operator.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FAMILIES = ("cli", "ingest", "api", "propagation", "sync")
 

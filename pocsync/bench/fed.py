@@ -16,15 +16,16 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pocsync.folder import keyfiles
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
+from pocsync.folder import keyfiles
 from pocsync.folder.nodedir import NodeDir
 
 SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN",
@@ -92,7 +93,7 @@ class Node:
                                    f"{self.log.read_text()[-2000:]}") from None
             return False
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         self.launch()
         wait_for(self.up, 60, f"node {self.name} to listen", step=0.05)
         return self
@@ -179,7 +180,7 @@ class CountingRelay:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "CountingRelay":
+    def __enter__(self) -> CountingRelay:
         self.thread.start()
         self.ready.wait(10)
         return self

@@ -43,7 +43,7 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "Mosquitto":
+    def __enter__(self) -> Mosquitto:
         import socket
 
         self.base.mkdir(parents=True, exist_ok=True)

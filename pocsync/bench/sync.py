@@ -21,7 +21,6 @@ from pocsync.bench.fed import CountingRelay, Federation, Node, peak_rss_kib, wai
 from pocsync.bench.history import chain, keys_for
 from pocsync.store import queries
 
-
 IMPORT_PART = 40_000  # lines per `log import` file (about 38 MB), under the CLI's input cap
 
 

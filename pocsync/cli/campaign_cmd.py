@@ -8,21 +8,21 @@ what came of each message and judges the deadline.  ``check status`` shows each 
 from __future__ import annotations
 
 import getpass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from pocsync import clock
-from pocsync.directory import campaigns
 from pocsync.cli import check_cmd
 from pocsync.cli.common import console, data_option, json_option, print_json, table
+from pocsync.directory import campaigns
 from pocsync.errors import ConfigError, EntryError
 from pocsync.folder.nodedir import NodeDir
 
 
 def _when(ms: int | None) -> str:
-    return "" if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @click.command("start")

@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 from pocsync import clock
-from pocsync.directory import freshness
 from pocsync.cli.common import data_option, json_option, no_peer_check_option, print_json, table
 from pocsync.cli.signing import author_of, sign_ops
 from pocsync.core import checks, model
+from pocsync.directory import freshness
 from pocsync.errors import EntryError, ManifestError
 from pocsync.folder.nodedir import NodeDir
 

@@ -16,12 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from pocsync import clock
-from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
-from pocsync.ops.logs import one_line
 from pocsync.cli.group import EXIT_ERROR
 from pocsync.cli.options import data_option as data_option  # re-exported: the commands import them from here
 from pocsync.cli.options import json_option as json_option
 from pocsync.cli.options import no_peer_check_option as no_peer_check_option
+from pocsync.errors import KeyFileError, PocsyncError, SigningRefused
+from pocsync.ops.logs import one_line
 
 console = Console()
 err_console = Console(stderr=True)

@@ -6,7 +6,7 @@ commands in held_cmd.py; the ``entry`` group lists them all (registry.py).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from pocsync.store.sqlite import now_ms
 
 def _validate(records: list[Any]) -> list[dict[str, Any]]:
     """Every record validated strictly (warnings printed), as put ops; EntryError naming each invalid one."""
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     ops, problems = [], []
     with Progress(console=err_console, transient=True, disable=len(records) < 50) as progress:
         task = progress.add_task("validating", total=len(records))

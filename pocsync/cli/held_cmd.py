@@ -18,15 +18,22 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pocsync.folder import keyfiles
-from pocsync.cli.signing import sign_ops
 from pocsync.cli.common import (
-    console, data_option, json_option, no_peer_check_option, print_json, read_text_arg, refuse_public_key, table,
+    console,
+    data_option,
+    json_option,
+    no_peer_check_option,
+    print_json,
+    read_text_arg,
+    refuse_public_key,
+    table,
 )
+from pocsync.cli.signing import sign_ops
 from pocsync.core import held, model
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64, ed25519_public_from_b64
 from pocsync.errors import EntryError, KeyFileError, PocsyncError
+from pocsync.folder import keyfiles
 from pocsync.folder.nodedir import NodeDir
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from pocsync.directory import history as hist
 from pocsync.cli.common import console, data_option, json_option, print_json, table
 from pocsync.core import model
+from pocsync.directory import history as hist
 from pocsync.errors import EntryError
 from pocsync.folder.nodedir import NodeDir
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 import pycountry
@@ -13,12 +14,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pocsync import clock
-from pocsync.directory import adapters
-from pocsync.directory import freshness
-from pocsync.directory import sources
+from pocsync.cli.common import (
+    console,
+    data_option,
+    err_console,
+    json_option,
+    no_peer_check_option,
+    peer_check,
+    print_json,
+    read_input,
+    table,
+)
 from pocsync.cli.signing import author_of
-from pocsync.cli.common import (console, data_option, err_console, json_option, no_peer_check_option, peer_check,
-                                 print_json, read_input, table)
+from pocsync.directory import adapters, freshness, sources
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.folder.nodedir import NodeDir
 

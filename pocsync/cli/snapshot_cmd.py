@@ -9,14 +9,14 @@ from __future__ import annotations
 import getpass
 import os
 import stat
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import click
 
-from pocsync.directory import snapshot as snap
 from pocsync.cli.common import console, data_option, err_console, json_option, print_json, read_input, read_text_arg
 from pocsync.core import jsonc
+from pocsync.directory import snapshot as snap
 from pocsync.errors import KeyFileError
 from pocsync.folder.nodedir import NodeDir
 

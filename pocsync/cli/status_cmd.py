@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 import click
 from rich.markup import escape
 
-from pocsync.ops import health as healthmod
 from pocsync.cli.common import console, err_console, print_json, read_text_arg, table
 from pocsync.errors import PocsyncError
+from pocsync.ops import health as healthmod
 from pocsync.ops.logs import one_line
 
 

@@ -16,9 +16,9 @@ from pocsync.cli.common import data_option, json_option, no_peer_check_option, p
 from pocsync.cli.signing import author_of, sign_ops
 from pocsync.core import jsonc
 from pocsync.core import templates as tpl
+from pocsync.directory.shipped_templates import paths as shipped_paths
 from pocsync.errors import EntryError, MalformedJSON
 from pocsync.folder.nodedir import NodeDir
-from pocsync.directory.shipped_templates import paths as shipped_paths
 from pocsync.store.sqlite import now_ms
 
 MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger than their canonical form

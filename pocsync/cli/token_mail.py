@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pocsync import mail
-from pocsync.directory import campaigns
 from pocsync.core import model
+from pocsync.directory import campaigns
 from pocsync.errors import MailError
 from pocsync.folder.nodedir import NodeDir
 
@@ -31,7 +31,7 @@ def send_token(nd: NodeDir, entry: dict[str, Any], key: str, token: str, ttl_s: 
     url = nd.config.api.public_url.rstrip("/") or "http://{}:{}".format(*nd.config.api.host_port)
     state, kind = model.parse_key(key)
     lang = campaigns.language_of(entry)
-    expires = datetime.fromtimestamp(time.time() + ttl_s, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    expires = datetime.fromtimestamp(time.time() + ttl_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = campaigns.text_message("token", lang, directory=nd.config.node.organisation or f"pocsync node {nd.node_id}",
                                   state=state, kind=campaigns.KIND_WORDS[lang][kind], page=f"{url}/",
                                   renew=f"{url}/v1/token/renew", token=token, expires=expires)

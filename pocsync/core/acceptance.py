@@ -16,8 +16,9 @@ replica's state is read and written only through the core's ``State`` interface.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pocsync.core import model
 from pocsync.errors import EntryError, ManifestError

@@ -11,8 +11,9 @@ received; the payload is parsed only after a signature verified.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -54,7 +55,7 @@ class Envelope:
     def to_bytes(self) -> bytes:
         return jsonc.dumps(self.to_json())
 
-    def with_signature(self, keyid: str, key: Ed25519PrivateKey) -> "Envelope":
+    def with_signature(self, keyid: str, key: Ed25519PrivateKey) -> Envelope:
         sig = Signature(keyid, key.sign(pae(self.payload_type, self.payload)))
         kept = tuple(s for s in self.signatures if s.keyid != keyid)
         return Envelope(self.payload_type, self.payload, kept + (sig,))

@@ -13,7 +13,8 @@ Pure.  Verification is passed in (``verify``: PROTOCOL §8 steps 1–5, :func:`p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pocsync.core import changeset as csmod
 from pocsync.core.changeset import ChangeSet

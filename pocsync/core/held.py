@@ -31,8 +31,9 @@ import binascii
 import dataclasses
 import heapq
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 

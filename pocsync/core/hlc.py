@@ -31,13 +31,13 @@ class HLC:
         return f"{self.ms:013d}-{self.counter:04d}"
 
     @classmethod
-    def parse(cls, text: object) -> "HLC":
+    def parse(cls, text: object) -> HLC:
         if not isinstance(text, str) or not HLC_RE.match(text):
             raise ProtocolError(f"not an hlc (want 13 digits, '-', 4 digits): {text!r}", reason="bad_hlc")
         ms, counter = text.split("-")
         return cls(int(ms), int(counter))
 
-    def successor(self) -> "HLC":
+    def successor(self) -> HLC:
         if self.counter < MAX_COUNTER:
             return HLC(self.ms, self.counter + 1)
         return HLC(self.ms + 1, 0)

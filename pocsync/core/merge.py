@@ -12,8 +12,9 @@ In a namespace other than ``entry`` the greatest effective op of a key wins
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 @dataclass(frozen=True)

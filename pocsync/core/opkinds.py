@@ -15,8 +15,9 @@ expressions over ASCII, JSON types, integer limits from the manifest's
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pocsync.core import checks, held, model, templates
 from pocsync.errors import EntryError, ManifestError

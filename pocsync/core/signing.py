@@ -9,10 +9,10 @@ functions decide.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Iterable
 
 from pocsync.core.outcome import UNVERIFIED_PARK_REASONS, Outcome, Status
 

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,13 @@ from rich.table import Table
 from rich.text import Text
 
 from pocsync import tokens
-from pocsync.directory import intake
-from pocsync.folder import keyfiles
 from pocsync.core import manifest as mf
 from pocsync.core import opkinds
 from pocsync.core.keys import ed25519_public_b64
-from pocsync.demo.data import ORGS, SCOPES, SCENARIO
+from pocsync.demo.data import ORGS, SCENARIO, SCOPES
+from pocsync.directory import intake
 from pocsync.errors import PocsyncError
+from pocsync.folder import keyfiles
 from pocsync.folder.nodedir import NodeDir
 from pocsync.store import Store, queries
 
@@ -150,7 +150,7 @@ class Demo:
         self.events.append(f"{datetime.now().strftime('%H:%M:%S')}  {text}")
 
     def edit(self, node: str, label: str, entries: list[dict[str, Any]]) -> None:
-        today = datetime.now(timezone.utc).date().isoformat()
+        today = datetime.now(UTC).date().isoformat()
         ops = []
         for e in entries:
             clean, _ = intake.validate_entry(e, today_iso=today)

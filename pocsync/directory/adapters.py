@@ -17,8 +17,9 @@ Nothing else escapes a reader or :func:`map_record` (the Hypothesis tests check 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib.metadata import entry_points
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from pocsync.directory.mapping import (
     ENTRY_FIELDS,

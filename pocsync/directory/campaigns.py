@@ -18,42 +18,89 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from pocsync.core import model
 from pocsync.core.checks import channel_id
 from pocsync.directory.checkmail import (  # re-exported: callers use campaigns.<name>
     KIND_WORDS as KIND_WORDS,
+)
+from pocsync.directory.checkmail import (
     LANGUAGES as LANGUAGES,
+)
+from pocsync.directory.checkmail import (
     Message as Message,
+)
+from pocsync.directory.checkmail import (
     check_message as check_message,
+)
+from pocsync.directory.checkmail import (
     emails_of as emails_of,
+)
+from pocsync.directory.checkmail import (
     language_of as language_of,
+)
+from pocsync.directory.checkmail import (
     text_message as text_message,
 )
 from pocsync.directory.checkrecords import (  # re-exported
     MAX_DEADLINE_S as MAX_DEADLINE_S,
+)
+from pocsync.directory.checkrecords import (
     MIN_DEADLINE_S as MIN_DEADLINE_S,
+)
+from pocsync.directory.checkrecords import (
     RESULTS as RESULTS,
+)
+from pocsync.directory.checkrecords import (
     STATUSES as STATUSES,
+)
+from pocsync.directory.checkrecords import (
     hlc_ms as hlc_ms,
+)
+from pocsync.directory.checkrecords import (
     holds_channel as holds_channel,
+)
+from pocsync.directory.checkrecords import (
     latest_checks as latest_checks,
+)
+from pocsync.directory.checkrecords import (
     scope_covers as scope_covers,
+)
+from pocsync.directory.checkrecords import (
     sent_pending_until as sent_pending_until,
 )
 from pocsync.directory.checkreports import (  # re-exported
     REPORTS_PER_PEER_PER_DAY as REPORTS_PER_PEER_PER_DAY,
+)
+from pocsync.directory.checkreports import (
     REPORTS_PER_REPORTER_PER_DAY as REPORTS_PER_REPORTER_PER_DAY,
+)
+from pocsync.directory.checkreports import (
     ReportRefused as ReportRefused,
+)
+from pocsync.directory.checkreports import (
     add_report as add_report,
+)
+from pocsync.directory.checkreports import (
     campaign_status as campaign_status,
+)
+from pocsync.directory.checkreports import (
     checked_by as checked_by,
+)
+from pocsync.directory.checkreports import (
     mark_report as mark_report,
+)
+from pocsync.directory.checkreports import (
     overdue_by_origin as overdue_by_origin,
+)
+from pocsync.directory.checkreports import (
     overdue_rows as overdue_rows,
+)
+from pocsync.directory.checkreports import (
     reports_by_origin as reports_by_origin,
 )
 from pocsync.errors import ConfigError, EntryError, PocsyncError
@@ -87,7 +134,7 @@ def token_hash(token: str) -> str:
 
 
 def campaign_id(node: str, now_ms: int) -> str:
-    t = datetime.fromtimestamp(now_ms / 1000, timezone.utc).strftime("%Y%m%d-%H%M%S")
+    t = datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y%m%d-%H%M%S")
     return f"{node.lower()}-{t}"[:64]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def check_message(*, language: str, directory: str, key: str, link: str, page: s
     state, kind = model.parse_key(key)
     subject, body = _template("check", language)
     values = {"directory": directory, "state": state, "kind": KIND_WORDS[language][kind], "link": link, "page": page,
-              "deadline": datetime.fromtimestamp(deadline_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+              "deadline": datetime.fromtimestamp(deadline_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")}
     return Message(string.Template(subject).substitute(values), string.Template(body).substitute(values), language)
 
 

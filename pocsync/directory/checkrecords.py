@@ -7,7 +7,8 @@ reports count.  Also the vocabulary of results and target statuses, and the dead
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pocsync.store import queries
 

@@ -1,4 +1,4 @@
-"""The coherence report (DESIGN §2): where regional directories disagree about the same PoC.
+"""The coherence report (issue 5; docs/ARCHITECTURE.md): where regional directories disagree about the same PoC.
 
 A State's diplomatic PoC should be the same everywhere.  Each origin's latest ``put`` of a key is
 compared field by field (lists of addresses, phones, languages and networks as sets; the holder

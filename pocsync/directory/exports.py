@@ -14,18 +14,18 @@ adapters' writers — goes through the guards of this module (issue 11, cases 4 
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
-import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import vobject
 
-from pocsync.directory import freetext
 from pocsync.core.hlc import HLC, is_hlc
+from pocsync.directory import freetext
 
 CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
               "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc",
@@ -139,7 +139,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def _rev(hlc: str) -> str:
     ms = HLC.parse(hlc).ms if is_hlc(hlc) else 0
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def safe_entry(value: Any, field: str = "") -> Any:

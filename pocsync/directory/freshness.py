@@ -8,7 +8,7 @@ value — and the overdue judgement against the node's clock.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pocsync.core import checks
@@ -23,7 +23,7 @@ def iso(hlc_or_ms: str | int | None) -> str | None:
         return None
     ms = checks.hlc_ms(hlc_or_ms) if isinstance(hlc_or_ms, str) else hlc_or_ms
     assert ms is not None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def public(f: dict[str, Any]) -> dict[str, Any]:

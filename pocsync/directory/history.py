@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pocsync.core import jsonc, model, opkinds
@@ -36,7 +36,7 @@ def hlc_time(hlc: str) -> str | None:
         ms = int(hlc[:13])
     except (TypeError, ValueError):
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def state_of(op: str, key: object) -> str | None:
@@ -101,7 +101,7 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
     state = state.upper()
     refused = {(r["cs_id"], r["idx"]): r for r in queries.refusals(store.conn)}
     items = []
-    for r, p, ops in _touching(store, state):
+    for r, _p, ops in _touching(store, state):
         for i, op in ops:
             name = str(op.get("op"))
             ref = refused.get((r["id"], i))
@@ -193,6 +193,6 @@ def state_bundle(store: Any, state: str) -> dict[str, Any]:
                 if s and s != state:
                     other.add(s)
     return {"format": BUNDLE_FORMAT, "state": state, "node": store.node_id,
-            "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "history": hist, "changesets": envelopes, "manifests": manifests,
             "other_states": sorted(other)}

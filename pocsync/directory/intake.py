@@ -33,12 +33,12 @@ from typing import Any
 
 import phonenumbers
 import pycountry
-from email_validator import EmailNotValidError, validate_email as _validate_email
+from email_validator import EmailNotValidError
+from email_validator import validate_email as _validate_email
 
-from pocsync.directory import freetext
-from pocsync.directory import openpgp
 from pocsync.core import jsonc, model
 from pocsync.core.hlc import ZERO
+from pocsync.directory import freetext, openpgp
 from pocsync.errors import EntryError, MalformedJSON
 
 #: Reasons of refusals at the origin (besides those of :data:`pocsync.core.model.REASONS`).

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pocsync.core import model
 from pocsync.errors import ConfigError
@@ -65,7 +66,7 @@ class Mapping:
     booleans: dict[str, bool] = field(default_factory=dict)  # extra words for yes/no (e.g. oui = true)
     where: str = ""                    # the mapping file, named in errors
 
-    def merged(self, over: "Mapping | None") -> "Mapping":
+    def merged(self, over: Mapping | None) -> Mapping:
         """This (an adapter's default) overlaid by ``over`` (a mapping file)."""
         if over is None:
             return self

@@ -171,7 +171,7 @@ def parse(text: str) -> KeyInfo:
         if len(body) < 6:
             raise PublicKeyError("the public-key packet is cut short", field="public_key")
         material = body[6:]
-        fingerprint = hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest()  # noqa: S324 (RFC 9580)
+        fingerprint = hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest()
     elif version == 6:
         if len(body) < 10 or int.from_bytes(body[6:10], "big") != len(body) - 10:
             raise PublicKeyError("the v6 public-key packet's key material length is wrong", field="public_key")

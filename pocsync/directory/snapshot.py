@@ -126,7 +126,7 @@ def encrypt(plain: bytes, *, passphrase: bytes | None = None, recipients: list[s
     for r in recipients:
         try:
             keys.append(pyrage.x25519.Recipient.from_str(r.strip()))
-        except Exception:  # noqa: BLE001 — pyrage raises its own RecipientError / ValueError
+        except Exception:
             raise SnapshotError(f"{r[:80]!r} is not an age public key (age1…)", reason="bad_recipient") from None
     sealed_to: bytes = pyrage.encrypt(plain, keys)
     return sealed_to
@@ -141,7 +141,7 @@ def read_identities(text: str) -> list[Any]:
             continue
         try:
             ids.append(pyrage.x25519.Identity.from_str(line))
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise SnapshotError("the identity file holds a line that is not an age secret key (AGE-SECRET-KEY-1…)",
                                 reason="bad_identity") from None
     if not ids:
@@ -160,7 +160,7 @@ def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[An
             plain = pyrage.passphrase.decrypt(blob, passphrase.decode("utf-8", "replace"))
         else:
             plain = pyrage.decrypt(blob, identities or [])
-    except Exception as exc:  # noqa: BLE001 — pyrage.DecryptError and friends: one line, never a traceback
+    except Exception as exc:
         what = "passphrase" if passphrase is not None else "identity"
         raise SnapshotError(f"cannot decrypt the snapshot: wrong {what}, or the file was changed ({exc})",
                             reason="decrypt_failed") from None

@@ -24,13 +24,13 @@ daemon may show them in ``/v1/health``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from pocsync.directory import adapters
-from pocsync.directory import intake
+from pocsync.directory import adapters, intake
 from pocsync.directory.adapters import Adapter, Mapping, Record
 from pocsync.errors import EntryError, PocsyncError, SourceError
 from pocsync.store import queries
@@ -166,7 +166,7 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
 
     ``elsewhere`` (from :func:`claimed_elsewhere`): a put over an entry another source put last is
     warned about — two sources giving one key replace each other's version at every run."""
-    today = today_iso or datetime.now(timezone.utc).date().isoformat()
+    today = today_iso or datetime.now(UTC).date().isoformat()
     p = Plan(source=source, adapter=adapter)
     clean_by_key = _validated(p, records, mapping, in_scope=in_scope, today=today, tick=tick)
     for key, items in sorted(clean_by_key.items()):

@@ -1,4 +1,4 @@
-"""A node's data folder: ``sync.toml``, ``store.sqlite`` and ``keys/`` (DESIGN §5, §6).
+"""A node's data folder: ``sync.toml``, ``store.sqlite`` and ``keys/`` (docs/ARCHITECTURE.md §4).
 
 ``keys/signing-<name>.key`` (Ed25519), ``keys/sealing.key`` (X25519) and
 ``keys/token.key`` (ES256), all mode 0600.  The signing key used for a seq is the
@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from pocsync.folder import config as cfgmod
-from pocsync.folder import keyfiles
 from pocsync.core.keys import ed25519_public_b64, es256_public_jwk, x25519_public_b64
 from pocsync.core.manifest import NODE_ID_RE
 from pocsync.errors import ConfigError, KeyFileError, SigningRefused
+from pocsync.folder import config as cfgmod
+from pocsync.folder import keyfiles
 from pocsync.store import Store
 
 FIRST_KEY = "k1"
@@ -34,7 +34,7 @@ class NodeDir:
     def init(cls, data: Path, *, node_id: str, organisation: str = "", listen: str = "127.0.0.1:8700",
              mqtt_url: str = "", mqtt_password_file: str = "", peers: tuple[str, ...] = (), public_url: str = "",
              tls_cert: str = "", tls_key: str = "", behind_tls_proxy: bool = False,
-             peer_ca_file: str = "") -> "NodeDir":
+             peer_ca_file: str = "") -> NodeDir:
         if not NODE_ID_RE.match(node_id):
             raise ConfigError(f"node id {node_id!r} must be lower-case letters, digits, '-' or '_' (max 32)")
         check_setup(listen=listen, public_url=public_url, tls_cert=tls_cert, tls_key=tls_key,
@@ -60,7 +60,7 @@ class NodeDir:
         return nd
 
     @classmethod
-    def open(cls, data: Path | None = None, *, config: Path | None = None) -> "NodeDir":
+    def open(cls, data: Path | None = None, *, config: Path | None = None) -> NodeDir:
         if config is None:
             if data is None:
                 raise ConfigError("give --data DIR (or --config FILE)")

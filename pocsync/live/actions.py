@@ -3,7 +3,8 @@ state of its communication checks.  Below ``api`` and ``node``, so that both rea
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pocsync.store import Store
 

@@ -23,8 +23,9 @@ import contextlib
 import logging
 import sqlite3
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -216,7 +217,7 @@ class AuditBuffer:
         try:
             await self._run(Store.audit_many, rows)
             self.flushed += len(rows)
-        except Exception as exc:  # noqa: BLE001 — kept for the next flush (bounded), never dropped silently
+        except Exception as exc:
             self.failures += 1
             self.rows = (rows + self.rows)[-4 * AUDIT_MAX_BUFFERED:]
             log.warning("audit flush failed (%d rows kept for the next try): %s", len(rows), exc,

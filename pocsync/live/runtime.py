@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync import clock
 from pocsync.core import heads as headsmod
@@ -27,8 +26,8 @@ from pocsync.core import manifest as mf
 from pocsync.core import seal
 from pocsync.core.heads import HeadVector
 from pocsync.core.hlc import HLC, next_hlc
-from pocsync.core.replica import Outcome
 from pocsync.core.opkinds import unsupported
+from pocsync.core.replica import Outcome
 from pocsync.errors import ManifestError, SigningRefused
 from pocsync.folder.config import Config
 from pocsync.folder.nodedir import NodeDir

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import UTC
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,8 @@ import aiohttp
 from pocsync import clock
 from pocsync.directory import campaigns
 from pocsync.errors import PocsyncError
-from pocsync.live.actions import checks_status as _status, signer
+from pocsync.live.actions import checks_status as _status
+from pocsync.live.actions import signer
 from pocsync.store import queries
 
 log = logging.getLogger("pocsync.checks")
@@ -272,7 +274,7 @@ async def deliver_reports(rt: Any, client: Any | None) -> int:
             else:
                 ok = await _forward_report(rt, client, r)
                 status = "forwarded"
-        except (PocsyncError, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, PocsyncError, aiohttp.ClientError, OSError) as exc:
             reason = getattr(exc, "reason", type(exc).__name__)
             _status(rt).update(last_error=f"report: {reason}", last_error_at=time.time())
             log.warning("report %d about %s not delivered: %s", r["n"], r["key"], reason)
@@ -299,11 +301,12 @@ async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
     settings, to = smtp_settings(rt.cfg), getattr(rt.cfg, "contact_email", None)
     if settings is None or not to:
         return False
+    from datetime import datetime
+
     from pocsync import mail
-    from datetime import datetime, timezone
 
     try:  # at_ms of a forwarded report is a peer's claim: a time no datetime holds must not end the loop
-        at = datetime.fromtimestamp(r["at_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        at = datetime.fromtimestamp(r["at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
     except (ValueError, OverflowError, OSError, TypeError):
         at = "(unknown time)"
     text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
@@ -338,7 +341,7 @@ async def _step(rt: Any, name: str, run: Any) -> Any:
     except PocsyncError as exc:
         _status(rt).update(last_error=exc.reason, last_error_at=time.time())
         log.warning("checks: %s: %s: %s", name, exc.reason, exc.message[:200])
-    except Exception as exc:  # noqa: BLE001 - one step's bug must not stop deadlines, reports and reminders
+    except Exception as exc:
         rt.counters[f"check_step_failed:{name}"] += 1
         _status(rt).update(last_error=f"{name}: {type(exc).__name__}", last_error_at=time.time())
         log.error("checks: %s failed (%s); the other steps go on", name, type(exc).__name__)
@@ -364,7 +367,7 @@ async def check_loop(app: Any) -> None:
                 retry_at = time.monotonic() + RETRY_SECONDS
         await _step(rt, "sweep", lambda: sweep(rt))
         if time.monotonic() >= reports_at:
-            done = await _step(rt, "reports", lambda: deliver_reports(rt, client))
+            done = await _step(rt, "reports", lambda: deliver_reports(rt, client))  # noqa: B023 (awaited at once)
             if done is None or done < 0:
                 reports_at = time.monotonic() + RETRY_SECONDS
         await _step(rt, "remind", lambda: remind(rt))

@@ -21,33 +21,33 @@ import ipaddress
 import logging
 import ssl
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from pocsync import tokens
-from pocsync.ops import logs
 from pocsync.api import auth
 from pocsync.api import checks as checks_api
 from pocsync.api import directory as directory_api
-from pocsync.api import templates as templates_api
-from pocsync.api import history as history_api
 from pocsync.api import held as held_api
+from pocsync.api import history as history_api
 from pocsync.api import ops as ops_api
-from pocsync.api import web as web_pages
 from pocsync.api import peer as peer_api
+from pocsync.api import templates as templates_api
+from pocsync.api import web as web_pages
 from pocsync.api.problems import problem
 from pocsync.errors import ConfigError, PocsyncError
 from pocsync.folder.nodedir import NodeDir
 from pocsync.live import readcache
-from pocsync.node import sdnotify
 from pocsync.live.runtime import RUNTIME, Runtime, event
-from pocsync.node.held_loop import held_loop
-from pocsync.node.check_loop import check_loop
-from pocsync.node.source_loop import source_loop
 from pocsync.live.worker import StoreWorker
+from pocsync.node import sdnotify
+from pocsync.node.check_loop import check_loop
+from pocsync.node.held_loop import held_loop
+from pocsync.node.source_loop import source_loop
+from pocsync.ops import logs
 from pocsync.store import Store
 from pocsync.transport.http import PeerClient
 from pocsync.transport.mqtt import MqttLink
@@ -98,7 +98,7 @@ async def pull_loop(app: web.Application) -> None:
                     log.info("pull from %s works again", url, extra={"fields": {"event": "pull_ok", "peer": url}})
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 — one peer's failure must not stop the others
+            except Exception as exc:
                 failing.add(url)
                 log.info("pull from %s failed: %s", url, exc,
                          extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}})
@@ -207,7 +207,7 @@ async def publisher_loop(app: web.Application) -> None:
                 rt.publish_now.set()  # more to publish: the next round continues (bounded memory)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 — retried on the next round
+        except Exception as exc:
             log.info("publish failed: %s", exc, extra={"fields": {"event": "publish_failed", "error": str(exc)}})
             rt.counters["publish_errors"] += 1
 
@@ -221,7 +221,7 @@ async def supervise(app: web.Application, name: str, factory: TaskFactory) -> No
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 — a supervisor's job
+        except Exception:
             log.exception("task %s crashed; restarting in 1 s", name)
             rt.counters[f"task_restarts:{name}"] += 1
             await asyncio.sleep(1)
@@ -285,7 +285,7 @@ def request_middleware(rt: Runtime) -> Middleware:
         except ConnectionResetError:  # the client left mid-request (e.g. mid-body): not this node's fault
             rt.counters[f"api:{route}:connection_lost"] += 1
             return problem(400, "connection lost", reason="connection_lost")
-        except Exception:  # noqa: BLE001 — never a bare traceback to the client
+        except Exception:
             log.exception("error handling %s %s", request.method, route)
             rt.counters[f"api:{route}:500"] += 1
             return problem(500, "internal error", "the node logged the details", reason="internal_error")

@@ -26,13 +26,12 @@ from typing import Any
 from aiohttp import web
 
 from pocsync import mail
-from pocsync.directory import campaigns
-from pocsync.live.runtime import RUNTIME
 from pocsync.core import held, model
+from pocsync.directory import campaigns
 from pocsync.errors import MailError, PocsyncError
-from pocsync.live.runtime import event
-from pocsync.store import Store, queries
 from pocsync.live.actions import sign
+from pocsync.live.runtime import RUNTIME, event
+from pocsync.store import Store, queries
 from pocsync.tokens import token_hash
 
 log = logging.getLogger("pocsync.held")
@@ -161,7 +160,7 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
                                          hold_s=policy.hold_ms // 1000, role=role, language=lang)
             try:
                 msg = mail.build_message(settings, to=[addr], subject=subject, body=body, language=lang)
-                await rt.worker.run(lambda s, h=token_hash(token): s.add_held_link(h, ref, key))
+                await rt.worker.run(lambda s, h=token_hash(token): s.add_held_link(h, ref, key))  # noqa: B008 (bound now, on purpose)
                 res = await mail.send(settings, msg)
             except MailError as exc:
                 rt.counters[f"held_notice_mail_failed:{exc.reason}"] += 1

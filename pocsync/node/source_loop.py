@@ -17,10 +17,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from pocsync.directory import adapters
-from pocsync.directory import sources
-from pocsync.folder.config import SourceConfig
+from pocsync.directory import adapters, sources
 from pocsync.errors import PocsyncError
+from pocsync.folder.config import SourceConfig
 
 log = logging.getLogger("pocsync.sources")
 
@@ -135,7 +134,7 @@ async def source_loop(app: Any) -> None:
                 except PocsyncError as exc:
                     log.warning("source %s: cannot follow changes: %s", sc.name, exc.reason)
                     rt.sources[sc.name]["watch"] = "interval"
-                except Exception as exc:  # noqa: BLE001 — one source must not stop the others
+                except Exception as exc:
                     log.exception("source %s crashed", sc.name)
                     rt.sources[sc.name].update(result="error", error={"reason": "internal_error",
                                                                       "message": type(exc).__name__})

@@ -1,4 +1,4 @@
-"""Sync health of a node, for UN operators (DESIGN §1, issue 5).  Never any entry content.
+"""Sync health of a node, for UN operators (issue 5; docs/ARCHITECTURE.md).  Never any entry content.
 
 ``collect`` assembles, from the store and the runtime: per origin the head this node holds, the
 highest seq the origin itself announced, the lag, the hlc and age of the last change-set and the

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, TypeVar
+from typing import TypeVar
 
 from pocsync.core import manifest as mf
 from pocsync.core.outcome import Limits, Outcome
 from pocsync.core.replica import Replica
 from pocsync.errors import NoManifest, NotInitialised, StoreError
-from pocsync.store.rows import disk_full, now_ms, utcnow
 from pocsync.store import schema
+from pocsync.store.rows import disk_full, now_ms, utcnow
 from pocsync.store.schema import SCHEMA_VERSION
 from pocsync.store.sqlite import SQLiteState
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pocsync.core import signing
 from pocsync.core.outcome import UNVERIFIED_PARK_REASONS
@@ -66,10 +66,10 @@ class SigningGuard(StoreBase):
         if not at:
             return timedelta(0)
         try:
-            then = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            then = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         except ValueError:
             return ANNOUNCED_OWN_TTL
-        return datetime.now(timezone.utc) - then
+        return datetime.now(UTC) - then
 
     def forget_announced_own(self) -> None:
         """What `recover` clears: a peer's unproven claim about this node's chain."""

@@ -9,7 +9,8 @@ values, rows, or a cursor where the caller walks a table that can be large (the 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 # origin -> (seq, hlc, received_at, id) of the highest change-set this node holds of that origin
 LastChangeSets = dict[str, tuple[int, str, str, str]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import aiohttp
@@ -101,7 +101,7 @@ class PeerClient:
         try:
             await asyncio.wait_for(self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST",
                                              body=head_vector), timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise FetchError(f"POST /v1/peer/poke: {why(exc)}", peer=url) from exc
         self.rt.contact(target, via="http")
 

@@ -18,7 +18,8 @@ import logging
 import random
 import ssl
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import aiomqtt
@@ -118,7 +119,7 @@ class MqttLink:
             raise BrokerError("not connected to the MQTT broker")
         try:
             await self.client.publish(topic, payload, qos=1, retain=retain)
-        except (aiomqtt.MqttError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiomqtt.MqttError, OSError) as exc:
             raise BrokerError(f"MQTT publish on {topic}: {why(exc)}") from exc
 
     async def publish_changeset(self, envelope: bytes) -> None:
@@ -177,7 +178,7 @@ class MqttLink:
             rt.counters[f"mqtt_rejected:{exc.reason}"] += 1
         except (aiomqtt.MqttError, asyncio.CancelledError):
             raise
-        except Exception as exc:  # noqa: BLE001 — one bad message never ends the task that reads it
+        except Exception as exc:
             rt.counters["mqtt_rejected:internal_error"] += 1
             log.warning("MQTT message on %s refused by an unexpected %s (a parser that is not total: a bug)",
                         topic[:200], type(exc).__name__)

@@ -37,16 +37,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pocsync.core import merge
 from pocsync.folder.nodedir import NodeDir
 from tests.support.broker import Mosquitto, free_port
 from tests.support.cli import run
-from tests.support.faultproxy import Proxy
 from tests.support.data import SCOPES
+from tests.support.faultproxy import Proxy
 from tests.support.nodes import Node, entry
 
 NAMES = ("un", "eu", "osce", "arf")
@@ -145,7 +146,7 @@ def plan_round(seed: int, n: int, *, length: float, kinds: tuple[str, ...]) -> l
 class Workload:
     """Edits at every node, signed into its store as the CLI does; records what was acknowledged."""
 
-    def __init__(self, chaos: "Chaos", seed: int) -> None:
+    def __init__(self, chaos: Chaos, seed: int) -> None:
         self.chaos = chaos
         self.seed = seed
         self.acks: list[Ack] = []
@@ -222,14 +223,14 @@ class Workload:
                 if out.refused:
                     self.errors["refused_op"] += 1
                     self.error_samples["refused_op"] = str(out.refused[0])
-            except Exception as exc:  # noqa: BLE001 — counted by kind and shown in the summary
+            except Exception as exc:
                 kind = f"{type(exc).__name__}:{getattr(exc, 'reason', '')}".rstrip(":")
                 self.errors[kind] += 1
                 self.error_samples[kind] = str(exc)[:300]
                 if store is not None:
                     try:
                         store.close()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         pass
                     store = None
             time.sleep(rng.uniform(0.2, 1.0))
@@ -283,7 +284,7 @@ class Chaos:
         self.tmpfs = path
         self.tmpfs_note = f"tmpfs {TMPFS_SIZE} on {TMPFS_NODE}"
 
-    def setup(self) -> "Chaos":
+    def setup(self) -> Chaos:
         base = self.base
         self.broker = Mosquitto(base / "broker").start()
         self.proxy = Proxy(self.seed)
@@ -505,7 +506,7 @@ class Chaos:
                 time.sleep(delay)
             try:
                 {"start": self.start_fault, "mid": self.mid_fault, "end": self.end_fault}[what](f)
-            except Exception as exc:  # noqa: BLE001 — a harness step failing is a finding, not a crash
+            except Exception as exc:
                 self.violations.append(f"round {n}: {what} {f.kind} failed: {exc!r}")
         rest = length - (time.monotonic() - t0)
         if rest > 0:
@@ -529,7 +530,7 @@ class Chaos:
         for n, node in self.nodes.items():
             try:
                 out[n] = node.digest()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out[n] = f"error: {exc}"
         return out
 
@@ -594,9 +595,9 @@ class Chaos:
                     self.violations.append(f"round {n}: {name} view differs from the merge of the acknowledged edits"
                                            f" at {diff[:5]}")
                 for table in ("proofs", "quarantine", "refused", "parked"):
-                    cnt = s.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 — fixed names
+                    cnt = s.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                     if cnt:
-                        rows = [dict(r) for r in s.conn.execute(f"SELECT * FROM {table} LIMIT 3")]  # noqa: S608
+                        rows = [dict(r) for r in s.conn.execute(f"SELECT * FROM {table} LIMIT 3")]
                         for r in rows:
                             for k in ("envelope", "a", "b"):
                                 r.pop(k, None)

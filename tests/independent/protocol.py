@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -222,7 +222,7 @@ def manifest(data: bytes) -> Manifest:
     nodes = {nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [],
                        n["role"])
              for nid, n in p["nodes"].items()}
-    expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+    expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
     return Manifest("sha256:" + hashlib.sha256(payload).hexdigest(), p["version"], expires, p["threshold"], roots,
                     nodes, set(p.get("features") or []), p.get("policy") or {}, payload, sigs, p["nodes"])
 

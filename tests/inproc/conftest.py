@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import pytest_asyncio

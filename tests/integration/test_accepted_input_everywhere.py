@@ -105,7 +105,7 @@ def test_everything_strict_json_allows_is_stored_served_exported_and_logged(tmp_
         for fmt in ("csv", "vcard"):
             status, body = _get(url + f"/v1/export?format={fmt}", poc)
             assert status == 200 and body
-            assert "\x00".encode() not in body and "\u202e".encode() not in body and b"\x1b" not in body, fmt
+            assert b"\x00" not in body and "\u202e".encode() not in body and b"\x1b" not in body, fmt
         for path in ("/v1/networks", "/v1/divergences"):
             assert _get(url + path, poc)[0] == 200
         for path in ("/v1/health", "/v1/health/history", "/metrics"):

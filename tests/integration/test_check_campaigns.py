@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.directory import freshness
 from pocsync.core.checks import channel_id
+from pocsync.directory import freshness
 from tests.support.browser import browser, screenshot
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for
@@ -45,7 +45,7 @@ def _one_mail(srv: SmtpServer, to: str, timeout: float = 90) -> EmailMessage:
     return _mails(srv, to)[-1]
 
 
-def _latest(node, key: str, channel: str) -> dict | None:  # noqa: ANN001
+def _latest(node, key: str, channel: str) -> dict | None:
     with node.store() as s:
         rows = s.check_records("check", f"{key}/{channel}")
     return {"origin": rows[0]["origin"], **rows[0]["op"]} if rows else None

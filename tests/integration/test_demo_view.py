@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pocsync.demo.run import Demo
 from pocsync.demo.data import SCENARIO
+from pocsync.demo.run import Demo
 
 pytestmark = pytest.mark.slow
 

@@ -27,9 +27,9 @@ PASSWORDS = {"un": "un-secret", "eu": "eu-secret", "osce": "osce-secret", "opera
              "watcher": "watcher-secret"}
 
 
-def _cert(subject: str, key, issuer: x509.Name | None = None, issuer_key=None, ca: bool = False) -> x509.Certificate:  # noqa: ANN001
+def _cert(subject: str, key, issuer: x509.Name | None = None, issuer_key=None, ca: bool = False) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(key.public_key())
          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
          .not_valid_after(now + datetime.timedelta(days=1))
@@ -88,11 +88,11 @@ class Watch:
         self.got: list[tuple[str, bytes]] = []
         self.cond = threading.Condition()
 
-    def on_connect(self, cl, ud, flags, reason, props) -> None:  # noqa: ANN001
+    def on_connect(self, cl, ud, flags, reason, props) -> None:
         self.reason = reason.value
         self.connected.set()
 
-    def on_message(self, cl, ud, msg) -> None:  # noqa: ANN001
+    def on_message(self, cl, ud, msg) -> None:
         with self.cond:
             self.got.append((msg.topic, msg.payload))
             self.cond.notify_all()

@@ -62,7 +62,7 @@ class CuttingProxy:
         self.loop.run_forever()
         self.loop.run_until_complete(runner.cleanup())
 
-    def start(self) -> "CuttingProxy":
+    def start(self) -> CuttingProxy:
         threading.Thread(target=self.run, daemon=True).start()
         self.ready.wait(10)
         return self

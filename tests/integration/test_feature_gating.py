@@ -11,10 +11,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from pocsync.ops import health as healthmod
 from pocsync.core import envelope as dsse
 from pocsync.core import manifest as mf
 from pocsync.folder.nodedir import NodeDir
+from pocsync.ops import health as healthmod
 from tests.support.broker import Mosquitto
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for

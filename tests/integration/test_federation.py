@@ -28,7 +28,7 @@ class Sniffer:
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
 
-    def _on(self, client, userdata, msg) -> None:  # noqa: ANN001
+    def _on(self, client, userdata, msg) -> None:
         with self.lock:
             self.payloads.append((msg.topic, bytes(msg.payload)))
 

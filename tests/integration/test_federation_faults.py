@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import time
 import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import paho.mqtt.publish as mqtt_publish

@@ -31,25 +31,25 @@ EVIL = "cert-deu-attacker@example.net"
 DIPLO = "diplo-deu@example.org"
 
 
-def held_rows(node) -> list[dict[str, Any]]:  # noqa: ANN001
+def held_rows(node) -> list[dict[str, Any]]:
     with node.store() as s:
         return s.held_changes()
 
 
-def view(node, key: str) -> dict[str, Any] | None:  # noqa: ANN001
+def view(node, key: str) -> dict[str, Any] | None:
     with node.store() as s:
         row = s.entry(key)
     return row["entry"] if row else None
 
 
-def health(node) -> dict:  # noqa: ANN001
+def health(node) -> dict:
     op = run("token", "issue", "--data", node.data, "--operator", "watch").output.strip()
     req = urllib.request.Request(node.url + "/v1/health", headers={"Authorization": f"Bearer {op}"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
 
-def metrics(node) -> str:  # noqa: ANN001
+def metrics(node) -> str:
     op = run("token", "issue", "--data", node.data, "--operator", "watch").output.strip()
     req = urllib.request.Request(node.url + "/metrics", headers={"Authorization": f"Bearer {op}"})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -65,7 +65,7 @@ def http(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], str]
         return e.code, dict(e.headers), e.read().decode()
 
 
-def body_of(msg) -> str:  # noqa: ANN001
+def body_of(msg) -> str:
     return msg.get_body(("plain",)).get_content()
 
 

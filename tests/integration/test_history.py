@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.directory import snapshot as snap
 from pocsync.core import changeset as csmod
+from pocsync.directory import snapshot as snap
 from pocsync.folder.nodedir import NodeDir
 from tests.independent.bundle_verify import BundleError, verify_bundle
 from tests.support.browser import browser, screenshot
@@ -123,7 +123,7 @@ def test_the_bundle_verifies_independently_and_fails_once_tampered(fed: Federati
     b = json.loads(body)
     assert b["other_states"] == ["AUT"]
 
-    def tampered(change) -> bytes:  # noqa: ANN001
+    def tampered(change) -> bytes:
         c = json.loads(body)
         change(c)
         return json.dumps(c).encode()
@@ -146,6 +146,7 @@ def test_the_bundle_verifies_independently_and_fails_once_tampered(fed: Federati
         with pytest.raises(BundleError):
             verify_bundle(tampered(change), root)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from pocsync.core.keys import ed25519_public_b64
 
     with pytest.raises(BundleError, match="root key"):

@@ -16,7 +16,7 @@ from tests.support.nodes import Federation, wait_for
 pytestmark = pytest.mark.slow
 
 
-def count(store, sql: str) -> int:  # noqa: ANN001
+def count(store, sql: str) -> int:
     c = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
         return c.execute(sql).fetchone()[0]
@@ -24,7 +24,7 @@ def count(store, sql: str) -> int:  # noqa: ANN001
         c.close()
 
 
-def test_an_imported_history_longer_than_a_round_is_published_in_rounds(tmp_path) -> None:  # noqa: ANN001
+def test_an_imported_history_longer_than_a_round_is_published_in_rounds(tmp_path) -> None:
     n = 2 * PUBLISH_CHUNK + 37
     fed = Federation(tmp_path, ("un", "eu"), pull_interval=2)
     eu = fed["eu"]

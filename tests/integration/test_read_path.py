@@ -34,7 +34,7 @@ def call(url: str, token: str | None = None, *, method: str = "GET", headers: di
         return e.code, dict(e.headers), e.read()
 
 
-def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> None:  # noqa: ANN001
+def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> None:
     fed = Federation(tmp_path, ("un", "eu"), pull_interval=2)
     eu = fed["eu"]
     eu.put(entry("AUT/technical"), entry("DEU/technical"), entry("FRA/technical"))
@@ -43,7 +43,7 @@ def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> 
         tok = run("token", "issue", "--data", eu.data, "--poc", "DEU/technical", "--days", "1").output.strip()
         reads = 0
 
-        def get(path: str, **kw) -> tuple[int, dict, bytes]:  # noqa: ANN003
+        def get(path: str, **kw) -> tuple[int, dict, bytes]:
             nonlocal reads
             reads += 1
             return call(eu.url + path, tok if "cookie" not in kw else None, **kw)
@@ -97,7 +97,7 @@ def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> 
         fed.stop()
 
 
-def test_a_clean_stop_commits_the_audit_rows_still_waiting(tmp_path) -> None:  # noqa: ANN001
+def test_a_clean_stop_commits_the_audit_rows_still_waiting(tmp_path) -> None:
     fed = Federation(tmp_path, ("un", "eu"), pull_interval=2)
     eu = fed["eu"]
     eu.put(entry("DEU/technical"))

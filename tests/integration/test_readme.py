@@ -107,7 +107,7 @@ def commands(block: str) -> list[str]:
 def make_ca_and_certs(tls: Path) -> None:
     """The test's CA and a certificate per node for 127.0.0.1 (the README's certificates come from the reader's CA)."""
     tls.mkdir(parents=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
              ca: bool) -> x509.Certificate:

@@ -17,8 +17,8 @@ import pycountry
 import pyrage
 import pytest
 
-from pocsync.directory import snapshot as snap
 from pocsync.core import jsonc
+from pocsync.directory import snapshot as snap
 from tests.support.browser import browser
 from tests.support.cli import ENTRIES, LocalFederation, run, sh
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from pocsync.core import envelope as dsse
-from pocsync.folder.nodedir import NodeDir
 from pocsync.directory.shipped_templates import paths as template_paths
 from pocsync.directory.shipped_templates import shipped
+from pocsync.folder.nodedir import NodeDir
 from tests.support.cli import run
 from tests.support.nodes import Federation, entry, wait_for
 

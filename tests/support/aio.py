@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiomqtt
 from aiohttp import web
@@ -72,7 +73,7 @@ class SteppedSleep:
         """The next sleep asked for: (its delay, a function that ends it)."""
         try:
             delay, fut = await asyncio.wait_for(self.asked.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}") from None
 
         def release() -> None:

@@ -45,7 +45,7 @@ class Faults:
 class Link:
     name: str
     target_port: int
-    proxy: "Proxy"
+    proxy: Proxy
     port: int = 0
     faults: Faults = field(default_factory=Faults)
     conns: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = field(default_factory=set)

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pocsync.core.peerauth import sign_request
 from pocsync.folder.nodedir import NodeDir
@@ -19,6 +20,7 @@ from tests.support import procs
 from tests.support.broker import free_port
 from tests.support.cli import run
 from tests.support.data import SCOPES, entry  # noqa: F401 — entry: the node tests import it from here
+
 
 def wait_for(cond: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
@@ -45,7 +47,7 @@ class Node:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Node":
+    def start(self) -> Node:
         exe = Path(sys.executable).parent / "pocsync"
         self.proc = subprocess.Popen([str(exe), "run", "--data", str(self.data)],
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
@@ -59,7 +61,7 @@ class Node:
                 return r.status == 200
         except OSError:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}") from None
             return False
 
     def stop(self) -> None:
@@ -80,7 +82,7 @@ class Node:
     def put(self, *entries: dict[str, Any]) -> None:
         run("entry", "put", "--data", self.data, "-", "--author", f"staff@{self.name}", input=json.dumps(list(entries)))
 
-    def signed_get(self, path: str, *, as_node: "Node", method: str = "GET") -> tuple[int, bytes]:
+    def signed_get(self, path: str, *, as_node: Node, method: str = "GET") -> tuple[int, bytes]:
         nd = NodeDir.open(as_node.data)
         key = nd.signing_key(nd.signing_key_names()[-1])
         auth = sign_request(node=as_node.name, keyid=f"{as_node.name}:{nd.signing_key_names()[-1]}", key=key,
@@ -92,7 +94,7 @@ class Node:
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
-    def stats(self, *, as_node: "Node") -> dict[str, Any]:
+    def stats(self, *, as_node: Node) -> dict[str, Any]:
         status, body = self.signed_get("/v1/peer/stats", as_node=as_node)
         assert status == 200, body
         return json.loads(body)
@@ -141,7 +143,7 @@ class Federation:
     def __getitem__(self, name: str) -> Node:
         return self.nodes[name]
 
-    def start(self, *names: str) -> "Federation":
+    def start(self, *names: str) -> Federation:
         for n in names or tuple(self.nodes):
             self.nodes[n].start()
         return self

@@ -44,7 +44,7 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
-    def start(self) -> "Slapd":
+    def start(self) -> Slapd:
         with self.log.open("wb") as log:
             urls = f"{self.url}/" + (f" ldaps://127.0.0.1:{self.tls_port}/" if self.tls_port else "")
             self.proc = subprocess.Popen([self.exe, "-f", str(self.conf), "-h", urls, "-d", "0"],

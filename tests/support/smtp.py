@@ -34,16 +34,16 @@ def free_port() -> int:
 
 
 class _Handler:
-    def __init__(self, server: "SmtpServer") -> None:
+    def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_RCPT(self, srv, session, envelope, address, rcpt_options):  # noqa: ANN001, N802
+    async def handle_RCPT(self, srv, session, envelope, address, rcpt_options):
         if address.lower() in self.server.reject:
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, srv, session, envelope):  # noqa: ANN001, N802
+    async def handle_DATA(self, srv, session, envelope):
         msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         with self.server.lock:
             self.server.messages.append(msg)  # type: ignore[arg-type]
@@ -73,14 +73,14 @@ class SmtpServer:
         self.logins: list[str] = []
         self._controller: Controller | None = None
 
-    def _auth(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+    def _auth(self, server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.user and \
             secrets.compare_digest(auth_data.password.decode(), self.password)
         if ok:
             self.logins.append(self.user)
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
 
-    def __enter__(self) -> "SmtpServer":
+    def __enter__(self) -> SmtpServer:
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, server_hostname="localhost",
                                       tls_context=self.tls, require_starttls=True, auth_required=True,
                                       auth_require_tls=True, authenticator=self._auth, ready_timeout=10)

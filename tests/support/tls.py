@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 def make_ca_and_server(folder: Path, host: str = "localhost") -> tuple[Path, Path, Path]:
     """(ca.pem, server.pem, server.key) in ``folder``: the server cert names localhost and 127.0.0.1."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pocsync test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import adapters
-from pocsync.directory import sources
+from pocsync.directory import adapters, sources
 from pocsync.errors import EntryError, SourceError
 
 FILE_READERS = ["csv", "json", "vcard", "ldif", "ti-teams", "first-teams", "misp-orgs"]

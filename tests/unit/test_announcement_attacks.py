@@ -12,12 +12,11 @@ from pocsync.core.hlc import HLC
 from pocsync.live.runtime import Runtime
 from pocsync.store import Store
 
-
 MEMBERS = {"eu": None, "osce": None, "un": None}
 
 
 class FakeWorker:
-    async def run(self, fn, *args):  # noqa: ANN001, ANN201
+    async def run(self, fn, *args):
         if fn is Store.summary:
             return {"heads": {"eu": (5, "sha256:e5")}, "equivocations": []}
         return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1, nodes=MEMBERS),

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from pocsync.directory import history as hist
 from pocsync.core.keys import ed25519_public_b64
+from pocsync.directory import history as hist
 from pocsync.store import Store
 from tests.independent.bundle_verify import BundleError, verify_bundle
 from tests.support.fed import T0, Fed, edit, put
@@ -75,7 +76,7 @@ def _other_state(c: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("change", [_lie_in_diff, _reorder, _lie_in_time, _retype_entry, _diff_against_other,
                                     _other_state])
-def test_a_bundle_with_lying_derived_parts_is_refused(bundle: dict[str, Any], change) -> None:  # noqa: ANN001
+def test_a_bundle_with_lying_derived_parts_is_refused(bundle: dict[str, Any], change) -> None:
     with pytest.raises(BundleError):
         verify_bundle(forged(bundle, change), ROOT)
 

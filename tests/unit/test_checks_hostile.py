@@ -240,12 +240,12 @@ def test_a_relay_that_offers_no_starttls_gets_nothing_in_plaintext(tmp_path: Pat
     seen: list[str] = []
 
     class Plain:
-        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
             seen.append("MAIL")
             envelope.mail_from = address
             return "250 OK"
 
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             seen.append("DATA")
             return "250 OK"
 
@@ -343,7 +343,7 @@ def test_token_send_names_only_the_addresses_the_relay_accepted(tmp_path: Path) 
 
 
 def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(tmp_path: Path,
-                                                                    monkeypatch: "pytest.MonkeyPatch") -> None:
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The loop ran schedule, mailing, the deadline sweep, reports and the reminder in one try block: an
     unexpected error in mailing (anything not a PocsyncError, every second) meant no 'no_response' was ever
     signed, no report delivered and no reminder sent.  Each step is guarded on its own now."""

@@ -10,14 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pocsync.directory import exports
-from pocsync.directory import freshness
-from pocsync.directory.adapters import Mapping
 from pocsync.core import checks
 from pocsync.core import manifest as mf
 from pocsync.core.changeset import changeset_id
 from pocsync.core.envelope import parse
 from pocsync.core.replica import MemoryState, Replica
+from pocsync.directory import exports, freshness
+from pocsync.directory.adapters import Mapping
 from pocsync.store import Store
 from tests.support.data import entry
 from tests.support.fed import T0, Fed

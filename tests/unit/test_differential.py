@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,6 @@ from pocsync.core.merge import digest_lines
 from pocsync.core.replica import MemoryState, Replica
 from pocsync.errors import PocsyncError
 from tests.independent import protocol as indep
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).parents[2]
 V = ROOT / "tests" / "vectors"

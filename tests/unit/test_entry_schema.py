@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pocsync.directory import intake
 from pocsync.core import model
+from pocsync.directory import intake
 from pocsync.errors import EntryError
 
 ROOT = Path(__file__).parents[2]

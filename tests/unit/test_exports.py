@@ -8,8 +8,7 @@ import json
 
 import vobject
 
-from pocsync.directory import divergence
-from pocsync.directory import exports
+from pocsync.directory import divergence, exports
 
 ENTRY = {"state": "DEU", "kind": "diplomatic", "organisation": "Fictional MFA, cyber (example)",
          "position": "Cyber coordinator", "person": "A. Example", "emails": ["a@example.org", "b@example.org"],

@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from pocsync.core.heads import HeadVector
-from pocsync.ops.health import _compare
 from pocsync.live.runtime import Runtime
+from pocsync.ops.health import _compare
 
 OURS = {"eu": (5, "sha256:e5"), "osce": (2, "sha256:o2")}
 

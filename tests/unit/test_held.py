@@ -343,8 +343,8 @@ def test_switching_the_feature_off_gives_the_merge_without_the_guard(actions) ->
 
 
 def test_held_section_of_sync_toml(tmp_path) -> None:
-    from pocsync.folder import config
     from pocsync.errors import ConfigError
+    from pocsync.folder import config
 
     base = '[node]\nid = "un"\n'
     f = tmp_path / "sync.toml"

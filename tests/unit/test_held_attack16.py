@@ -74,7 +74,7 @@ def test_the_history_marks_a_held_put_that_did_not_take_effect(tmp_path) -> None
     a PoC reading it took it for the entry in force."""
     from pocsync.directory import history as hist
     from pocsync.store import Store
-    from tests.unit.test_held import M_ON, HOLD_S, held_change, hold
+    from tests.unit.test_held import HOLD_S, M_ON, held_change, hold
 
     rep, ref = held_change()  # eu's mailbox change: pending
     rep2, ref2 = held_change()
@@ -112,9 +112,9 @@ async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) ->
 
     from pocsync.api import held as held_api
     from pocsync.live.runtime import RUNTIME
-    from pocsync.tokens import token_hash
     from pocsync.store import Store
-    from tests.unit.test_held import M_ON, HOLD_S, held_change
+    from pocsync.tokens import token_hash
+    from tests.unit.test_held import HOLD_S, M_ON, held_change
 
     rep, ref = held_change()
     s = Store.create(tmp_path / "s.sqlite", node_id="un")
@@ -126,7 +126,7 @@ async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) ->
     s.add_held_link(token_hash(token), ref, KEY)
 
     class Worker:
-        async def run(self, fn, *a):  # noqa: ANN001, ANN002
+        async def run(self, fn, *a):
             return fn(s, *a)
 
     app = web.Application()
@@ -168,7 +168,7 @@ def test_the_sweep_looks_at_each_hold_op_a_bounded_number_of_times(monkeypatch) 
     calls = {"n": 0}
     real = held._ref_of
 
-    def counting(a):  # noqa: ANN001, ANN202
+    def counting(a):
         calls["n"] += 1
         return real(a)
 

@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import history
-from pocsync.directory import snapshot as snap
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
+from pocsync.directory import history
+from pocsync.directory import snapshot as snap
 from tests.support.data import entry
 from tests.support.fed import T0, Fed
 
@@ -154,7 +154,7 @@ CHANGESETS = _changesets(FED)
 
 @given(st.permutations(range(len(CHANGESETS))), st.lists(st.integers(0, len(CHANGESETS) - 1), max_size=3))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_path_factory, order, dups) -> None:  # noqa: ANN001
+def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_path_factory, order, dups) -> None:
     from pocsync.store import Store
 
     def history_after(seq_of_indexes: list[int]) -> dict:
@@ -184,7 +184,8 @@ def test_a_snapshot_taken_while_a_contact_change_is_held_verifies(tmp_path: Path
     held failed `snapshot verify` with digest_mismatch, in pocsync and in the independent verifier."""
     from pocsync.store import Store
     from tests.independent import snapshot_verify
-    from tests.unit.test_held import FED as HFED, M_ON, held_change
+    from tests.unit.test_held import FED as HFED
+    from tests.unit.test_held import M_ON, held_change
 
     rep, ref = held_change()
     with Store.create(tmp_path / "s.sqlite", node_id="un") as s:

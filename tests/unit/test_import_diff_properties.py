@@ -6,8 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import adapters
-from pocsync.directory import sources
+from pocsync.directory import adapters, sources
 from pocsync.directory.adapters import Record
 
 MAPPING = adapters.load("json").default_mapping

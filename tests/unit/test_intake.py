@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import intake
 from pocsync.core import model
+from pocsync.directory import intake
 from pocsync.errors import EntryError
 
 TODAY = "2026-03-15"

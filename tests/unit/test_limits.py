@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import aiomqtt
 import pytest
 
-from pocsync.folder import config as cfgmod
 from pocsync.core import changeset as csmod
 from pocsync.core import jsonc
 from pocsync.core.envelope import CHANGESET_TYPE
 from pocsync.core.replica import Limits
 from pocsync.errors import ConfigError, PocsyncError
+from pocsync.folder import config as cfgmod
 from pocsync.store import Store
 from pocsync.transport.mqtt import MqttLink
 from tests.support.fed import T0, Fed, edit, put

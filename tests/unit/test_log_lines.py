@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from pocsync.ops import logs
 from pocsync.live.runtime import event
+from pocsync.ops import logs
 
 FORGED = "x\n2026-11-23 19:00:00,000 WARNING pocsync.live.runtime: EQUIVOCATION: eu signed two change-sets"
 ODD = [FORGED, "a\rb", "line\u2028sep", "para\u2029x", "nel\x85x", "bidi\u202eevil", "nul\x00x", "esc\x1b[31m"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pocsync.folder import config as configmod
 from pocsync import mail
 from pocsync.errors import ConfigError, MailError
+from pocsync.folder import config as configmod
 from tests.support.smtp import SmtpServer
 
 

@@ -19,10 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import exports
-from pocsync.directory import intake
-from pocsync.directory import openpgp
 from pocsync.core import model
+from pocsync.directory import exports, intake, openpgp
 
 FIX = Path(__file__).parents[1] / "fixtures" / "openpgp"
 V6 = (FIX / "rfc9580-a3-v6-cert.asc").read_text()

@@ -20,12 +20,12 @@ def test_nesting_depth_is_the_token_walk(text: str) -> None:
     assert jsonc.nesting_depth(text) == jsonc._nesting_depth_slow(text)
 
 
-def _reference_loads(text: str):  # noqa: ANN202 — the strict reader with every string checked
+def _reference_loads(text: str):
     value = json.loads(text)
     problems = jsonc._Problems()
     jsonc._strings(value, problems)
 
-    def keys(v):  # noqa: ANN001, ANN202
+    def keys(v):
         if isinstance(v, dict):
             for k, x in v.items():
                 problems.surrogates(k, "an object key")
@@ -48,7 +48,7 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-1000, 1000)
 
 @settings(max_examples=1500)
 @given(JSONISH, st.booleans())
-def test_surrogate_fast_path_refuses_exactly_what_the_full_check_refuses(value, ascii_: bool) -> None:  # noqa: ANN001
+def test_surrogate_fast_path_refuses_exactly_what_the_full_check_refuses(value, ascii_: bool) -> None:
     text = json.dumps(value, ensure_ascii=ascii_)  # escaped (\\ud800) or raw lone surrogates in a str
     try:
         expected = ("ok", _reference_loads(text))

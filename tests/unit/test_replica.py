@@ -1,4 +1,4 @@
-"""Acceptance and effect rules (DESIGN §5), each with an accepted and a refused case."""
+"""Acceptance and effect rules (PROTOCOL §8, §8.2), each with an accepted and a refused case."""
 
 from __future__ import annotations
 

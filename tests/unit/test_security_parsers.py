@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,9 +22,8 @@ from pocsync import tokens
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
 from pocsync.core import heads as headsmod
-from pocsync.core import jsonc
+from pocsync.core import jsonc, peerauth, seal
 from pocsync.core import manifest as mf
-from pocsync.core import peerauth, seal
 from pocsync.core.heads import HeadVector
 from pocsync.errors import ManifestError, PocsyncError
 from tests.support.fed import T0, Fed, put
@@ -44,7 +44,7 @@ def total(fn: Callable[[], Any]) -> None:
         fn()
     except PocsyncError as exc:
         assert isinstance(exc.reason, str) and exc.reason and exc.message
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"{type(exc).__name__} escaped the parser: {exc}")
 
 

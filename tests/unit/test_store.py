@@ -120,7 +120,7 @@ def test_concurrent_writers_never_reuse_a_seq(tmp_path: Path, fed: Fed) -> None:
             with Store.open(path) as s:
                 for i in range(15):
                     sedit(s, fed, [put("DEU/technical", notes=f"writer {n} edit {i}")], t=T0 + i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]

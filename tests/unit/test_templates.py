@@ -23,8 +23,8 @@ from pocsync.core import templates as tpl
 from pocsync.core.changeset import changeset_id
 from pocsync.core.envelope import parse as parse_env
 from pocsync.core.replica import MemoryState, Replica
-from pocsync.errors import EntryError, ManifestError
 from pocsync.directory.shipped_templates import shipped
+from pocsync.errors import EntryError, ManifestError
 from tests.support.fed import T0, Fed, edit, edit_unchecked
 
 FED = Fed()

@@ -10,16 +10,15 @@ import random
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pocsync.core import changeset as csmod
-from pocsync.core import jsonc, model
 from pocsync.core import envelope as dsse
 from pocsync.core import hlc as hlcmod
+from pocsync.core import jsonc, model, opkinds
 from pocsync.core import manifest as mf
-from pocsync.core import opkinds
 from pocsync.core.heads import verify as verify_heads
 from pocsync.core.merge import digest_lines, view_digest
 from pocsync.core.peerauth import verify_request

@@ -16,13 +16,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pocsync.core import changeset as csmod
 from pocsync.core import envelope as dsse
-from pocsync.core import jsonc
-from pocsync.errors import EntryError
 from pocsync.core import hlc as hlcmod
+from pocsync.core import jsonc
 from pocsync.core import manifest as mf
 from pocsync.core.heads import HeadVector
 from pocsync.core.keys import ed25519_public_b64, x25519_public_b64
 from pocsync.core.merge import digest_lines, view_digest
+from pocsync.errors import EntryError
 
 HERE = Path(__file__).parent
 
@@ -507,10 +507,10 @@ def scenario_vectors() -> None:
              [m1, m_feat], [f1, f2, f3])
 
     # lone surrogate: a valid signature over a payload whose entry holds "\ud800"
-    text = ('{"author":"staff@eu.example.org","hlc":"1763800000100-0000","manifest":1,"ops":[{"entry":'
-            '{"emails":["cert-deu@example.org"],"holder_epoch":"1763800000100-0000","kind":"technical",'
-            '"notes":"\\ud800","organisation":"Example CSIRT (fictional)","state":"DEU"},"key":"DEU/technical",'
-            '"op":"put"}],"origin":"eu","prev":null,"seq":1,"type":"pocsync.changeset/v1"}').encode()
+    text = (b'{"author":"staff@eu.example.org","hlc":"1763800000100-0000","manifest":1,"ops":[{"entry":'
+            b'{"emails":["cert-deu@example.org"],"holder_epoch":"1763800000100-0000","kind":"technical",'
+            b'"notes":"\\ud800","organisation":"Example CSIRT (fictional)","state":"DEU"},"key":"DEU/technical",'
+            b'"op":"put"}],"origin":"eu","prev":null,"seq":1,"type":"pocsync.changeset/v1"}')
     env = dsse.sign(dsse.CHANGESET_TYPE, text, "eu:k1", ed("eu:k1")).to_bytes()
     eu = Chain("eu")
     eu.seq, eu.prev = 0, None

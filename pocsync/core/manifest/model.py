@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,14 +23,14 @@ ALL = "all"
 
 
 def format_time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime(EXPIRY_FMT)
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime(EXPIRY_FMT)
 
 
 def parse_time(text: object, *, what: str = "expires") -> int:
     if not isinstance(text, str):
         raise ManifestError(f"{what} must be an RFC 3339 UTC time like 2027-01-31T00:00:00Z")
     try:
-        dt = datetime.strptime(text, EXPIRY_FMT).replace(tzinfo=timezone.utc)
+        dt = datetime.strptime(text, EXPIRY_FMT).replace(tzinfo=UTC)
     except ValueError:
         raise ManifestError(f"{what} {text!r} is not of the form 2027-01-31T00:00:00Z") from None
     return int(dt.timestamp())
