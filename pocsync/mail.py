@@ -56,8 +56,17 @@ def parse_settings(raw: Any, base: Path) -> SmtpSettings | None:
         return None
     if not isinstance(raw, dict):
         raise ConfigError("[smtp] must be a table")
-    known = {"host", "sender", "port", "security", "user", "password_file", "ca_file", "timeout_seconds",
-             "max_recipients"}
+    known = {
+        "host",
+        "sender",
+        "port",
+        "security",
+        "user",
+        "password_file",
+        "ca_file",
+        "timeout_seconds",
+        "max_recipients",
+    }
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in [smtp]: {', '.join(sorted(unknown))}")
@@ -72,8 +81,9 @@ def parse_settings(raw: Any, base: Path) -> SmtpSettings | None:
             raise ConfigError(f"[smtp] {k} must be a positive integer")
     security = raw.get("security", "starttls")
     if security not in SECURITY:
-        raise ConfigError(f"[smtp] security must be one of {', '.join(SECURITY)} (plaintext is not offered), "
-                          f"not {security!r}")
+        raise ConfigError(
+            f"[smtp] security must be one of {', '.join(SECURITY)} (plaintext is not offered), not {security!r}"
+        )
     if bool(raw.get("user")) != bool(raw.get("password_file")):
         raise ConfigError("[smtp] user and password_file go together")
     try:
@@ -88,7 +98,7 @@ def check_address(addr: object) -> str:
     """One address as it may be written into a header, or MailError(bad_address)."""
     from email_validator import EmailNotValidError, validate_email
 
-    if not isinstance(addr, str) or len(addr) > 254 or any(c in addr for c in "\r\n\t ,;<>\"()\\"):
+    if not isinstance(addr, str) or len(addr) > 254 or any(c in addr for c in '\r\n\t ,;<>"()\\'):
         raise MailError(f"not a usable e-mail address: {addr!r}"[:300], reason="bad_address")
     try:
         v = validate_email(addr, check_deliverability=False, allow_smtputf8=False)
@@ -103,14 +113,23 @@ def _header_text(name: str, value: object, limit: int = 1000) -> str:
     return value
 
 
-def build_message(settings: SmtpSettings, *, to: list[str], subject: str, body: str,
-                  headers: dict[str, str] | None = None, language: str = "en") -> EmailMessage:
+def build_message(
+    settings: SmtpSettings,
+    *,
+    to: list[str],
+    subject: str,
+    body: str,
+    headers: dict[str, str] | None = None,
+    language: str = "en",
+) -> EmailMessage:
     """A plain-text message from the node's sender to ``to`` (each address checked; at most max_recipients)."""
     if not to:
         raise MailError("a mail needs at least one recipient", reason="bad_address")
     if len(to) > settings.max_recipients:
-        raise MailError(f"{len(to)} recipients: at most {settings.max_recipients} per mail ([smtp] max_recipients)",
-                        reason="too_many_recipients")
+        raise MailError(
+            f"{len(to)} recipients: at most {settings.max_recipients} per mail ([smtp] max_recipients)",
+            reason="too_many_recipients",
+        )
     rcpts = [check_address(a) for a in to]
     if not isinstance(body, str) or len(body) > MAX_BODY:
         raise MailError(f"a mail body must be text of at most {MAX_BODY} characters", reason="bad_body")
@@ -123,8 +142,11 @@ def build_message(settings: SmtpSettings, *, to: list[str], subject: str, body: 
         msg["Message-ID"] = email.utils.make_msgid(domain=settings.sender.rpartition("@")[2])
         msg["Auto-Submitted"] = "auto-generated"
         for name, value in (headers or {}).items():
-            if not isinstance(name, str) or not name.replace("-", "").isalnum() or \
-                    name.lower() in {"bcc", "cc", "to", "from", "sender", "reply-to", "subject"}:
+            if (
+                not isinstance(name, str)
+                or not name.replace("-", "").isalnum()
+                or name.lower() in {"bcc", "cc", "to", "from", "sender", "reply-to", "subject"}
+            ):
                 raise MailError(f"mail header {name!r} may not be set here", reason="bad_header")
             del msg[name]  # replaces a default (e.g. Auto-Submitted) instead of adding a second header
             msg[name] = _header_text(name, value)
@@ -174,10 +196,15 @@ async def send(settings: SmtpSettings, msg: EmailMessage) -> SendResult:
 
     password = read_password(settings)
     rcpts = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
-    client = aiosmtplib.SMTP(hostname=settings.host, port=settings.port, timeout=settings.timeout_seconds,
-                             use_tls=settings.security == "tls",
-                             start_tls=True if settings.security == "starttls" else False,
-                             validate_certs=True, tls_context=tls_context(settings))
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        timeout=settings.timeout_seconds,
+        use_tls=settings.security == "tls",
+        start_tls=True if settings.security == "starttls" else False,
+        validate_certs=True,
+        tls_context=tls_context(settings),
+    )
     try:
         await client.connect()
         if settings.user:
@@ -188,13 +215,20 @@ async def send(settings: SmtpSettings, msg: EmailMessage) -> SendResult:
         return SendResult(accepted=[], refused=refused)
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise MailError(f"the SMTP relay refused the login: {exc.code}", reason="smtp_auth") from None
-    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
-            aiosmtplib.SMTPConnectTimeoutError, OSError) as exc:
+    except (
+        aiosmtplib.SMTPConnectError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+        aiosmtplib.SMTPConnectTimeoutError,
+        OSError,
+    ) as exc:
         if isinstance(exc, ssl.SSLError) or "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
-            raise MailError(f"TLS with the SMTP relay {settings.host}:{settings.port} failed: {exc}",
-                            reason="smtp_tls") from None
-        raise MailError(f"cannot reach the SMTP relay {settings.host}:{settings.port}: {exc}",
-                        reason="smtp_unavailable") from None
+            raise MailError(
+                f"TLS with the SMTP relay {settings.host}:{settings.port} failed: {exc}", reason="smtp_tls"
+            ) from None
+        raise MailError(
+            f"cannot reach the SMTP relay {settings.host}:{settings.port}: {exc}", reason="smtp_unavailable"
+        ) from None
     except aiosmtplib.SMTPException as exc:
         text = str(exc)
         reason = "smtp_tls" if "tls" in text.lower() else "smtp_refused"

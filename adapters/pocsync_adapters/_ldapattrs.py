@@ -18,11 +18,21 @@ from pocsync.directory import exports
 from pocsync.directory.adapters import EXTRA, Mapping
 
 OBJECT_CLASSES = ["top", "person", "organizationalPerson", "inetOrgPerson"]
-DEFAULT_FIELDS = {"state": "state", "kind": "kind", "organisation": "o", "position": "title",
-                  "person": "displayname", "emails": "mail", "phones": "telephonenumber",
-                  "available_24_7": "pocsync.24x7", "timezone": "pocsync.timezone", "languages": "pocsync.language",
-                  "networks": "pocsync.network", "secure_channels": "pocsync.secure-channel",
-                  "notes": "description"}
+DEFAULT_FIELDS = {
+    "state": "state",
+    "kind": "kind",
+    "organisation": "o",
+    "position": "title",
+    "person": "displayname",
+    "emails": "mail",
+    "phones": "telephonenumber",
+    "available_24_7": "pocsync.24x7",
+    "timezone": "pocsync.timezone",
+    "languages": "pocsync.language",
+    "networks": "pocsync.network",
+    "secure_channels": "pocsync.secure-channel",
+    "notes": "description",
+}
 DEFAULT_MAPPING = Mapping(fields=dict(DEFAULT_FIELDS), list_separator="")
 PREFIX = "pocsync:"
 
@@ -42,7 +52,7 @@ def raw_record(dn: str, attrs: dict[str, list[Any]]) -> dict[str, Any]:
         raw.setdefault(name.lower(), []).extend(vals)
     for v in raw.get("businesscategory", []):
         if v.startswith(PREFIX) and "=" in v:
-            k, _, val = v[len(PREFIX):].partition("=")
+            k, _, val = v[len(PREFIX) :].partition("=")
             raw.setdefault(f"pocsync.{k.strip().lower()}", []).append(val)
     state = raw.get("pocsync.state") or raw.get("c")
     if state:
@@ -68,8 +78,12 @@ def entry_attrs(row: dict[str, Any]) -> dict[str, list[str]]:
     e = exports.safe_entry(row["entry"])  # every field is untrusted (ADR 15)
     cn = rdn_value(exports.safe_text(row["key"]))
     a: dict[str, list[str]] = {"objectClass": list(OBJECT_CLASSES), "cn": [cn], "sn": [cn]}
-    for name, attr in (("organisation", "o"), ("position", "title"), ("person", "displayName"),
-                       ("notes", "description")):
+    for name, attr in (
+        ("organisation", "o"),
+        ("position", "title"),
+        ("person", "displayName"),
+        ("notes", "description"),
+    ):
         if isinstance(e.get(name), str) and e[name]:
             a[attr] = [e[name]]
     for name, attr in (("emails", "mail"), ("phones", "telephoneNumber")):
@@ -82,8 +96,10 @@ def entry_attrs(row: dict[str, Any]) -> dict[str, list[str]]:
         bc.append(f"{PREFIX}timezone={e['timezone']}")
     bc += [f"{PREFIX}language={x}" for x in e.get("languages") or []]
     bc += [f"{PREFIX}network={x}" for x in e.get("networks") or []]
-    bc += [f"{PREFIX}secure-channel=" + json.dumps(ch, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-           for ch in e.get("secure_channels") or []]
+    bc += [
+        f"{PREFIX}secure-channel=" + json.dumps(ch, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        for ch in e.get("secure_channels") or []
+    ]
     extra = exports.extra_fields(e)
     if extra:
         bc.append(f"{PREFIX}extra=" + json.dumps(extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False))

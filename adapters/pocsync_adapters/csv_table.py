@@ -101,13 +101,17 @@ def _decode(data: bytes, mapping: Mapping, source: str) -> tuple[str, str]:
     except LookupError:  # a codec that is not a text encoding (rot13, base64, hex …)
         raise SourceError(f"{source}: {encoding!r} in the mapping is not a text encoding") from None
     except UnicodeError as exc:
-        raise SourceError(f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
-                          "mapping file: [options] encoding = \"cp1252\"") from None
+        raise SourceError(
+            f"{source}: not {encoding} text (byte {getattr(exc, 'start', '?')}); name the encoding in a "
+            'mapping file: [options] encoding = "cp1252"'
+        ) from None
     if "\x00" in text:
         raise SourceError(f"{source}: holds NUL characters: not a CSV text file")
     if text.lstrip()[:1] in ("{", "[") and _is_json(text):
-        raise SourceError(f"{source} holds JSON, not CSV: give entries as JSON to `pocsync entry put`, or a "
-                          "pocsync JSON export (or a JSON list of entries) to `entry import --adapter json`")
+        raise SourceError(
+            f"{source} holds JSON, not CSV: give entries as JSON to `pocsync entry put`, or a "
+            "pocsync JSON export (or a JSON list of entries) to `entry import --adapter json`"
+        )
     return text, delimiter
 
 
@@ -119,14 +123,18 @@ def _columns(header: list[str], mapping: Mapping, source: str, delimiter: str, *
         wanted = list(mapping.options["file_fields"])
         for p in wanted:  # a header whose capitalisation or spacing changed between exports
             if p not in cols:
-                near = [i for i, c in enumerate(cols) if " ".join(c.split()).casefold() == " ".join(p.split()).casefold()]
+                near = [
+                    i for i, c in enumerate(cols) if " ".join(c.split()).casefold() == " ".join(p.split()).casefold()
+                ]
                 if len(near) == 1:
                     cols[near[0]] = p
         missing = [p for p in wanted if p not in cols]
         if missing:
-            raise SourceError(f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
-                              f"({len(cols)} column(s) found with delimiter {delimiter!r}; check [options] "
-                              "delimiter and encoding in the mapping)")
+            raise SourceError(
+                f"{source}: the header lacks the mapped column(s) {', '.join(missing)} "
+                f"({len(cols)} column(s) found with delimiter {delimiter!r}; check [options] "
+                "delimiter and encoding in the mapping)"
+            )
     else:
         cols = [c.lower() for c in cols]
         missing = [c for c in REQUIRED if c not in cols]
@@ -135,7 +143,8 @@ def _columns(header: list[str], mapping: Mapping, source: str, delimiter: str, *
                 f"{source}: CSV header not recognised: it lacks {', '.join(missing)}. Without a mapping "
                 f"file the columns are: {', '.join(COLUMNS)} (state, kind and organisation required); "
                 f"for other headers give --mapping FILE (docs/adapters/csv.md). The header found has "
-                f"{len(header)} column(s)")
+                f"{len(header)} column(s)"
+            )
     counts = Counter(cols)
     dup = sorted(c for c, n in counts.items() if c and n > 1)  # linear: a header may be very wide
     if dup:

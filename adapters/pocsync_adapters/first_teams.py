@@ -16,17 +16,24 @@ from pocsync.errors import SourceError
 from pocsync_adapters._common import load_json, text_id
 
 DEFAULT = Mapping(
-    fields={"state": "country", "organisation": "organisation_name", "emails": "email",
-            "pgp_fingerprints": "pgp-fingerprint"},
-    kind="technical", qualify_all=False, list_separator="",
-    qualify_default_reason="first-teams takes no record without a mapping that qualifies national teams")
+    fields={
+        "state": "country",
+        "organisation": "organisation_name",
+        "emails": "email",
+        "pgp_fingerprints": "pgp-fingerprint",
+    },
+    kind="technical",
+    qualify_all=False,
+    list_separator="",
+    qualify_default_reason="first-teams takes no record without a mapping that qualifies national teams",
+)
 
 
 class FirstTeamsAdapter:
     name = "first-teams"
     option_keys = ()
     description = "FIRST teams API JSON; only teams the mapping qualifies become PoCs"
-    reads = "FIRST teams API response {\"data\": [...]}"
+    reads = 'FIRST teams API response {"data": [...]}'
     writes = None
     default_mapping = DEFAULT
 
@@ -34,7 +41,7 @@ class FirstTeamsAdapter:
         doc = load_json(data, source)
         items = doc.get("data") if isinstance(doc, dict) else None
         if not isinstance(items, list):
-            raise SourceError(f"{source}: expected the FIRST teams API shape {{\"data\": [...]}}")
+            raise SourceError(f'{source}: expected the FIRST teams API shape {{"data": [...]}}')
         for i, rec in enumerate(items):
             if not isinstance(rec, dict):
                 yield Record(ref=f"{source}:data[{i}]", raw={}, error="a team record must be a JSON object")

@@ -34,11 +34,11 @@ class JsonExportAdapter:
                 raise SourceError(f"{source}: type {doc.get('type')!r} is not pocsync.export/v1")
             items = doc["entries"]
             if not isinstance(items, list):
-                raise SourceError(f"{source}: \"entries\" must be a list")
+                raise SourceError(f'{source}: "entries" must be a list')
             for i, item in enumerate(items):
                 ref = f"{source}:entries[{i}]"
                 if not isinstance(item, dict) or not isinstance(item.get("entry"), dict):
-                    yield Record(ref=ref, raw={}, error="must be an object with an \"entry\" object")
+                    yield Record(ref=ref, raw={}, error='must be an object with an "entry" object')
                     continue
                 entry, key = item["entry"], item.get("key")
                 if key is not None and key != f"{entry.get('state')}/{entry.get('kind')}":
@@ -55,8 +55,9 @@ class JsonExportAdapter:
         elif isinstance(doc, dict):
             yield Record(ref=f"{source}:entry", raw=doc)
         else:
-            raise SourceError(f"{source}: expected a pocsync.export/v1 document or a list of entries, "
-                              f"not a JSON {type(doc).__name__}")
+            raise SourceError(
+                f"{source}: expected a pocsync.export/v1 document or a list of entries, not a JSON {type(doc).__name__}"
+            )
 
     def write(self, rows: list[dict[str, Any]]) -> bytes:
         return exports.to_json(rows)

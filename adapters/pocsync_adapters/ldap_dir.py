@@ -62,14 +62,27 @@ class LdapAdapter:
         tls = None
         if parts.scheme == "ldaps" or o.get("starttls"):
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=o.get("ca_file") or None)
-        server = ldap3.Server(parts.hostname, port=parts.port, use_ssl=parts.scheme == "ldaps", tls=tls,
-                              connect_timeout=timeout, get_info=ldap3.DSA if stream else ldap3.NONE,
-                              allowed_referral_hosts=[])
+        server = ldap3.Server(
+            parts.hostname,
+            port=parts.port,
+            use_ssl=parts.scheme == "ldaps",
+            tls=tls,
+            connect_timeout=timeout,
+            get_info=ldap3.DSA if stream else ldap3.NONE,
+            allowed_referral_hosts=[],
+        )
         # Referrals are never followed: ldap3 would open a connection to whatever host the server
         # names (plain ldap:// too) and bind there with this source's DN and password.
-        conn = ldap3.Connection(server, user=o.get("bind_dn") or None, password=password, receive_timeout=timeout,
-                                raise_exceptions=True, read_only=True, auto_referrals=False,
-                                client_strategy=ldap3.ASYNC_STREAM if stream else ldap3.SYNC)
+        conn = ldap3.Connection(
+            server,
+            user=o.get("bind_dn") or None,
+            password=password,
+            receive_timeout=timeout,
+            raise_exceptions=True,
+            read_only=True,
+            auto_referrals=False,
+            client_strategy=ldap3.ASYNC_STREAM if stream else ldap3.SYNC,
+        )
         conn.open()
         if o.get("starttls") and parts.scheme == "ldap":
             conn.start_tls()
@@ -79,7 +92,7 @@ class LdapAdapter:
     def _base(self, mapping: Mapping) -> tuple[str, str]:
         base = mapping.options.get("base")
         if not isinstance(base, str) or not base:
-            raise SourceError("the ldap adapter needs [options] base = \"ou=...,dc=...\" in the mapping")
+            raise SourceError('the ldap adapter needs [options] base = "ou=...,dc=..." in the mapping')
         return base, str(mapping.options.get("filter", "(objectClass=inetOrgPerson)"))
 
     def read_source(self, url: str, *, mapping: Mapping, base_dir: Path | None = None) -> Iterator[Record]:
@@ -91,8 +104,9 @@ class LdapAdapter:
             _, conn = self._connect(url, mapping, base_dir)
             try:
                 n = 0
-                for item in conn.extend.standard.paged_search(base, flt, attributes=[ldap3.ALL_ATTRIBUTES],
-                                                              paged_size=PAGE, generator=True):
+                for item in conn.extend.standard.paged_search(
+                    base, flt, attributes=[ldap3.ALL_ATTRIBUTES], paged_size=PAGE, generator=True
+                ):
                     if item.get("type") != "searchResEntry":
                         continue
                     n += 1
@@ -104,9 +118,11 @@ class LdapAdapter:
                 done = conn.result if isinstance(conn.result, dict) else {}
                 if done.get("result") == 10:  # referral: the server says the base lives elsewhere
                     where = ", ".join(str(r) for r in done.get("referrals") or [])[:200]
-                    raise SourceError(f"{url}: the server refers {base} to {where or 'another server'}; referrals "
-                                      "are not followed (they would carry the bind password): name that server as "
-                                      "the source")
+                    raise SourceError(
+                        f"{url}: the server refers {base} to {where or 'another server'}; referrals "
+                        "are not followed (they would carry the bind password): name that server as "
+                        "the source"
+                    )
             finally:
                 conn.unbind()
         except LDAPException as exc:
@@ -114,8 +130,9 @@ class LdapAdapter:
         except OSError as exc:
             raise SourceError(f"{url}: {exc}") from None
 
-    def watch(self, url: str, *, mapping: Mapping, base_dir: Path | None,
-              on_change: Callable[[], None]) -> Watch | None:
+    def watch(
+        self, url: str, *, mapping: Mapping, base_dir: Path | None, on_change: Callable[[], None]
+    ) -> Watch | None:
         """Be told of changes (RFC 4533 refreshAndPersist), if the server offers it; else None.
 
         ``on_change`` is called from ldap3's listener thread for every change after the initial
@@ -139,8 +156,14 @@ class LdapAdapter:
                     on_change()
 
             ps = conn.extend.standard.persistent_search(
-                base, flt, attributes=["1.1"], controls=[(SYNC_REQUEST, True, REFRESH_AND_PERSIST)],
-                notifications=False, streaming=False, callback=callback)
+                base,
+                flt,
+                attributes=["1.1"],
+                controls=[(SYNC_REQUEST, True, REFRESH_AND_PERSIST)],
+                notifications=False,
+                streaming=False,
+                callback=callback,
+            )
             return Watch(conn, ps)
         except LDAPException as exc:
             raise SourceError(f"{url}: LDAP: {type(exc).__name__}: {exc}") from None

@@ -18,16 +18,20 @@ from pocsync_adapters._common import load_json, text_id
 
 DEFAULT = Mapping(
     fields={"state": "nationality", "organisation": "name", "notes": "description"},
-    kind="technical", qualify_all=False, extract=("emails", "phones"), list_separator="",
+    kind="technical",
+    qualify_all=False,
+    extract=("emails", "phones"),
+    list_separator="",
     options={"extract_from": "contacts"},
-    qualify_default_reason="misp-orgs takes no record without a mapping that qualifies national organisations")
+    qualify_default_reason="misp-orgs takes no record without a mapping that qualifies national organisations",
+)
 
 
 class MispOrgsAdapter:
     name = "misp-orgs"
     option_keys = ()
     description = "MISP organisation JSON; only organisations the mapping qualifies become PoCs"
-    reads = "MISP {\"Organisation\": {...}} objects, one or a list"
+    reads = 'MISP {"Organisation": {...}} objects, one or a list'
     writes = None
     default_mapping = DEFAULT
 
@@ -38,12 +42,13 @@ class MispOrgsAdapter:
         elif isinstance(doc, list):
             items = doc
         else:
-            raise SourceError(f"{source}: expected MISP organisation JSON {{\"Organisation\": {{...}}}} "
-                              "or a list of them")
+            raise SourceError(
+                f'{source}: expected MISP organisation JSON {{"Organisation": {{...}}}} or a list of them'
+            )
         for i, item in enumerate(items):
             org = item.get("Organisation") if isinstance(item, dict) else None
             if not isinstance(org, dict):
-                yield Record(ref=f"{source}:[{i}]", raw={}, error="\"Organisation\" must be an object")
+                yield Record(ref=f"{source}:[{i}]", raw={}, error='"Organisation" must be an object')
                 continue
             oid = text_id(org.get("uuid")) or text_id(org.get("id"))
             raw = {k: v for k, v in org.items() if k != "contacts"}

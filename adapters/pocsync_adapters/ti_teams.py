@@ -18,11 +18,20 @@ from pocsync.errors import SourceError
 from pocsync_adapters._common import load_json, text_id
 
 DEFAULT = Mapping(
-    fields={"state": "country", "organisation": "official_name", "emails": "emails[].address",
-            "phones": "phones[].number", "timezone": "business_hours.timezone",
-            "available_24_7": "business_hours.hours", "secure_channels": "pgp_channels"},
-    kind="technical", qualify_all=False, qualify_match=(Match("constituency.types", "national"),),
-    list_separator="")
+    fields={
+        "state": "country",
+        "organisation": "official_name",
+        "emails": "emails[].address",
+        "phones": "phones[].number",
+        "timezone": "business_hours.timezone",
+        "available_24_7": "business_hours.hours",
+        "secure_channels": "pgp_channels",
+    },
+    kind="technical",
+    qualify_all=False,
+    qualify_match=(Match("constituency.types", "national"),),
+    list_separator="",
+)
 
 
 def _channels(rec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,7 +49,7 @@ class TiTeamsAdapter:
     name = "ti-teams"
     option_keys = ()
     description = "Trusted Introducer teams.json; national CSIRTs become technical PoCs"
-    reads = "Trusted Introducer teams.json (a list, or {\"teams\": [...]})"
+    reads = 'Trusted Introducer teams.json (a list, or {"teams": [...]})'
     writes = None
     default_mapping = DEFAULT
 
@@ -49,7 +58,7 @@ class TiTeamsAdapter:
         if isinstance(doc, dict) and isinstance(doc.get("teams"), list):
             doc = doc["teams"]
         if not isinstance(doc, list):
-            raise SourceError(f"{source}: expected a list of Trusted Introducer team records (or {{\"teams\": [...]}})")
+            raise SourceError(f'{source}: expected a list of Trusted Introducer team records (or {{"teams": [...]}})')
         for i, rec in enumerate(doc):
             if not isinstance(rec, dict):
                 yield Record(ref=f"{source}:[{i}]", raw={}, error="a team record must be a JSON object")

@@ -22,10 +22,21 @@ from pocsync.directory.adapters import EXTRA, Mapping, Record
 from pocsync.errors import SourceError
 
 _BEGIN = re.compile(r"^BEGIN:VCARD\s*$", re.I | re.M)
-DEFAULT_FIELDS = {"state": "state", "kind": "kind", "organisation": "org", "position": "title", "person": "person",
-                  "emails": "email", "phones": "tel", "available_24_7": "available_24_7", "timezone": "tz",
-                  "languages": "lang", "networks": "networks", "secure_channels": "secure_channels",
-                  "notes": "note"}
+DEFAULT_FIELDS = {
+    "state": "state",
+    "kind": "kind",
+    "organisation": "org",
+    "position": "title",
+    "person": "person",
+    "emails": "email",
+    "phones": "tel",
+    "available_24_7": "available_24_7",
+    "timezone": "tz",
+    "languages": "lang",
+    "networks": "networks",
+    "secure_channels": "secure_channels",
+    "notes": "note",
+}
 
 
 def _text(v: Any) -> str | None:

@@ -33,8 +33,9 @@ Limit = Callable[[web.Request, tokens.Claims], "web.Response | None"]
 TokenSource = Callable[[web.Request], Awaitable["str | web.Response"]]
 
 
-def requires(*scopes: str, limit: Limit | None = None,
-             token: TokenSource | None = None) -> Callable[[ClaimsHandler], Handler]:
+def requires(
+    *scopes: str, limit: Limit | None = None, token: TokenSource | None = None
+) -> Callable[[ClaimsHandler], Handler]:
     """Decorate a handler ``(request, claims)``: it runs only for a token of one of ``scopes`` (401/403 problem
     otherwise, see :func:`authenticate`) that ``limit`` lets through."""
 
@@ -66,20 +67,26 @@ def credential_of(request: web.Request) -> tuple[str | None, str]:
     """(token, "bearer" | "session"): the Authorization header first, else the session cookie."""
     h = request.headers.get("Authorization", "")
     if h.startswith("Bearer "):
-        return h[len("Bearer "):].strip(), "bearer"
+        return h[len("Bearer ") :].strip(), "bearer"
     return request.cookies.get(SESSION_COOKIE), "session"
 
 
-async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, ...],
-                       token: str | None = None) -> tokens.Claims | web.Response:
+async def authenticate(
+    request: web.Request, rt: Runtime, *, scopes: tuple[str, ...], token: str | None = None
+) -> tokens.Claims | web.Response:
     """The verified claims, or a 401/403 problem response.  ``token`` overrides the request's own (a bearer)."""
     kind = "bearer"
     if token is None:
         token, kind = credential_of(request)
     if not token:
         rt.counters["token_rejected:missing"] += 1
-        return problem(401, "authentication required", "send a PoC or operator token", reason="missing",
-                       headers={"WWW-Authenticate": 'Bearer realm="pocsync"'})
+        return problem(
+            401,
+            "authentication required",
+            "send a PoC or operator token",
+            reason="missing",
+            headers={"WWW-Authenticate": 'Bearer realm="pocsync"'},
+        )
     rc = request.app.get(readcache.READ_CACHE)
     now_s = int(time.time())
     if rc is not None:
@@ -91,8 +98,9 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
             claims = hit
             if claims.scope not in scopes:
                 rt.counters["token_rejected:insufficient_scope"] += 1
-                return problem(403, "forbidden", f"a {claims.scope} token cannot use this resource",
-                               reason="insufficient_scope")
+                return problem(
+                    403, "forbidden", f"a {claims.scope} token cannot use this resource", reason="insufficient_scope"
+                )
             return claims
     m = await (rc.get_manifest() if rc is not None else rt.manifest())  # cached per store version
     try:
@@ -107,16 +115,24 @@ async def authenticate(request: web.Request, rt: Runtime, *, scopes: tuple[str, 
             rc.remember_verified((token, kind), claims)
     except tokens.TokenError as exc:
         rt.counters[f"token_rejected:{exc.reason}"] += 1
-        return problem(401, "token refused", exc.message, reason=exc.reason,
-                       headers={"WWW-Authenticate": 'Bearer realm="pocsync", error="invalid_token"'})
+        return problem(
+            401,
+            "token refused",
+            exc.message,
+            reason=exc.reason,
+            headers={"WWW-Authenticate": 'Bearer realm="pocsync", error="invalid_token"'},
+        )
     if claims.scope not in scopes:
         rt.counters["token_rejected:insufficient_scope"] += 1
-        return problem(403, "forbidden", f"a {claims.scope} token cannot use this resource", reason="insufficient_scope")
+        return problem(
+            403, "forbidden", f"a {claims.scope} token cannot use this resource", reason="insufficient_scope"
+        )
     return claims
 
 
-async def _entry_lookup(rt: Runtime, token: str,
-                        rc: readcache.ReadCache | None = None) -> Callable[[str], tokens.SubjectState]:
+async def _entry_lookup(
+    rt: Runtime, token: str, rc: readcache.ReadCache | None = None
+) -> Callable[[str], tokens.SubjectState]:
     """Pre-fetch what the log says of the subject (entry, latest delete/withdrawal) and whether the
     token's jti is on this node's deny-list, on the store thread, so verification stays synchronous."""
     try:
@@ -132,8 +148,11 @@ async def _entry_lookup(rt: Runtime, token: str,
     elif sub and "/" in sub:
         found = await rt.worker.run(Store.subject_state, sub, jti, parent)
     else:
-        found = {"entry": None, "dead_since": None,
-                 "revoked": any([bool(j) and await rt.worker.run(Store.is_revoked, j) for j in (jti, parent)])}
+        found = {
+            "entry": None,
+            "dead_since": None,
+            "revoked": any([bool(j) and await rt.worker.run(Store.is_revoked, j) for j in (jti, parent)]),
+        }
     state = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
 
     def lookup(key: str) -> tokens.SubjectState:

@@ -45,8 +45,13 @@ REPORT_MAX_CHARS = 2000
 PEER_REPORT_MAX_BYTES = 16 * 1024
 #: a forwarded report's at_ms may not be further ahead of this node's clock than this (a time a peer claims)
 PEER_REPORT_MAX_AHEAD_MS = 86_400_000
-PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-                "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Type": "text/html; charset=utf-8",
+}
 
 
 def now_ms() -> int:
@@ -54,12 +59,19 @@ def now_ms() -> int:
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:
-    doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-           f'content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">'
-           f'<title>{html.escape(title)}</title><link rel="stylesheet" href="/static/style.css"></head>'
-           f'<body><main class="ack">{body}</main></body></html>')
-    return web.Response(status=status, text=doc, headers={k: v for k, v in PAGE_HEADERS.items() if k != "Content-Type"},
-                        content_type="text/html", charset="utf-8")
+    doc = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">'
+        f'<title>{html.escape(title)}</title><link rel="stylesheet" href="/static/style.css"></head>'
+        f'<body><main class="ack">{body}</main></body></html>'
+    )
+    return web.Response(
+        status=status,
+        text=doc,
+        headers={k: v for k, v in PAGE_HEADERS.items() if k != "Content-Type"},
+        content_type="text/html",
+        charset="utf-8",
+    )
 
 
 async def _read_capped(request: web.Request, cap: int) -> bytes | None:
@@ -85,21 +97,25 @@ async def ack_page(request: web.Request) -> web.Response:
     if not TOKEN_RE.match(token):
         return _page("This link is not valid", REFUSED, status=400)
     rt = request.app[RUNTIME]
-    body = (f"<h1>Communication check</h1>"
-            f"<p>{_node_name(rt)} asks you to confirm that this mailbox of a Point of Contact works.</p>"
-            f"<p lang=\"fr\">Confirmez que cette adresse d'un point de contact fonctionne.</p>"
-            f"<p lang=\"es\">Confirme que esta dirección de un punto de contacto funciona.</p>"
-            f'<form method="post" action="/check/ack">'
-            f'<input type="hidden" name="token" value="{html.escape(token)}">'
-            f'<button type="submit" id="acknowledge">Acknowledge / Accuser réception / Acusar recibo</button></form>'
-            f"<p>Nothing is recorded until you press the button. You can also acknowledge from the PoC page "
-            f'(<a href="/">sign in</a>).</p>')
+    body = (
+        f"<h1>Communication check</h1>"
+        f"<p>{_node_name(rt)} asks you to confirm that this mailbox of a Point of Contact works.</p>"
+        f'<p lang="fr">Confirmez que cette adresse d\'un point de contact fonctionne.</p>'
+        f'<p lang="es">Confirme que esta dirección de un punto de contacto funciona.</p>'
+        f'<form method="post" action="/check/ack">'
+        f'<input type="hidden" name="token" value="{html.escape(token)}">'
+        f'<button type="submit" id="acknowledge">Acknowledge / Accuser réception / Acusar recibo</button></form>'
+        f"<p>Nothing is recorded until you press the button. You can also acknowledge from the PoC page "
+        f'(<a href="/">sign in</a>).</p>'
+    )
     return _page("Communication check", body)
 
 
-REFUSED = ("<h1>This link is not valid</h1><p>It may have been used already, or its deadline passed. "
-           'You can acknowledge from the PoC page (<a href="/">sign in</a>).</p>'
-           "<p lang=\"fr\">Ce lien n'est pas valable.</p><p lang=\"es\">Este enlace no es válido.</p>")
+REFUSED = (
+    "<h1>This link is not valid</h1><p>It may have been used already, or its deadline passed. "
+    'You can acknowledge from the PoC page (<a href="/">sign in</a>).</p>'
+    '<p lang="fr">Ce lien n\'est pas valable.</p><p lang="es">Este enlace no es válido.</p>'
+)
 
 
 async def ack_post(request: web.Request) -> web.Response:
@@ -127,13 +143,20 @@ async def ack_post(request: web.Request) -> web.Response:
         return _page("This link is not valid", REFUSED, status=400)
     except PocsyncError as exc:  # valid, but this node cannot sign now (feature off, signing blocked): kept unused
         rt.counters[f"check_ack:not_recorded:{exc.reason}"] += 1
-        return _page("Not recorded", "<h1>Not recorded yet</h1><p>This node cannot record your acknowledgement "
-                     "right now. Please try the link again later.</p>", status=503)
+        return _page(
+            "Not recorded",
+            "<h1>Not recorded yet</h1><p>This node cannot record your acknowledgement "
+            "right now. Please try the link again later.</p>",
+            status=503,
+        )
     rt.counters["check_ack:acknowledged"] += 1
     rt.publish_now.set()
-    return _page("Thank you", f"<h1>Thank you</h1><p>Your acknowledgement is recorded by {_node_name(rt)} "
-                              f"({int(out['response_seconds'])} s after the message was sent).</p>"
-                              "<p lang=\"fr\">Merci, c'est enregistré.</p><p lang=\"es\">Gracias, queda registrado.</p>")
+    return _page(
+        "Thank you",
+        f"<h1>Thank you</h1><p>Your acknowledgement is recorded by {_node_name(rt)} "
+        f"({int(out['response_seconds'])} s after the message was sent).</p>"
+        '<p lang="fr">Merci, c\'est enregistré.</p><p lang="es">Gracias, queda registrado.</p>',
+    )
 
 
 def _limited(request: web.Request, limiter: RateLimiter, key: str) -> web.Response | None:
@@ -187,8 +210,9 @@ async def acknowledge(request: web.Request, claims: Claims) -> web.Response:
     t = now_ms()
     make = signer(rt)
     try:
-        out = await rt.worker.run(lambda s: campaigns.acknowledge_channel(s, claims.subject, channel, now_ms=t,
-                                                                          sign=make(s)))
+        out = await rt.worker.run(
+            lambda s: campaigns.acknowledge_channel(s, claims.subject, channel, now_ms=t, sign=make(s))
+        )
     except campaigns.AckRefused as exc:
         return problem(409, "nothing to acknowledge", exc.message, reason="nothing_waiting")
     except PocsyncError as exc:
@@ -200,7 +224,7 @@ async def acknowledge(request: web.Request, claims: Claims) -> web.Response:
 
 @requires("directory", limit=_report_limit)
 async def report(request: web.Request, claims: Claims) -> web.Response:
-    """"This entry is wrong": kept here, mailed to (or forwarded to) the secretariat of the entry's origin."""
+    """ "This entry is wrong": kept here, mailed to (or forwarded to) the secretariat of the entry's origin."""
     rt = request.app[RUNTIME]
     try:
         data = await _json(request)
@@ -209,8 +233,9 @@ async def report(request: web.Request, claims: Claims) -> web.Response:
         if not isinstance(text, str) or model.blank(text):
             raise PocsyncError("text must be a non-empty string", reason="bad_request")
     except PocsyncError as exc:
-        return problem(400, "bad request", f'send {{"key": "DEU/technical", "text": "…"}}: {exc.message}',
-                       reason="bad_request")
+        return problem(
+            400, "bad request", f'send {{"key": "DEU/technical", "text": "…"}}: {exc.message}', reason="bad_request"
+        )
     text = freetext.clean(text[:REPORT_MAX_CHARS], multiline=True)
     t = now_ms()
 
@@ -218,8 +243,9 @@ async def report(request: web.Request, claims: Claims) -> web.Response:
         row = store.entry(key)
         if row is None:
             return None
-        return campaigns.add_report(store, key=key, origin=row["origin"], reporter=claims.subject,
-                                    received_from=rt.me, text=text, now_ms=t)
+        return campaigns.add_report(
+            store, key=key, origin=row["origin"], reporter=claims.subject, received_from=rt.me, text=text, now_ms=t
+        )
 
     try:
         origin = await rt.worker.run(keep)
@@ -243,8 +269,13 @@ async def peer_report(request: web.Request, peer: PeerRequest) -> web.Response:
         data = jsonc.loads(raw)
         key, text, reporter, at = data["key"], data["text"], data["reporter"], data["at_ms"]
         model.parse_key(key)
-        if not (isinstance(text, str) and isinstance(reporter, str) and isinstance(at, int)
-                and not isinstance(at, bool) and 0 <= at <= now_ms() + PEER_REPORT_MAX_AHEAD_MS):
+        if not (
+            isinstance(text, str)
+            and isinstance(reporter, str)
+            and isinstance(at, int)
+            and not isinstance(at, bool)
+            and 0 <= at <= now_ms() + PEER_REPORT_MAX_AHEAD_MS
+        ):
             raise PocsyncError("bad report", reason="bad_request")
     except (PocsyncError, KeyError, TypeError):
         return problem(400, "bad request", "malformed report", reason="bad_request")
@@ -252,8 +283,11 @@ async def peer_report(request: web.Request, peer: PeerRequest) -> web.Response:
     reporter = freetext.clean(reporter[:64])
     t = now_ms()  # kept with the time it was received here: at_ms is the peer's claim
     try:
-        await rt.worker.run(lambda s: campaigns.add_report(s, key=key, origin=rt.me, reporter=reporter,
-                                                           received_from=peer.node, text=text, now_ms=t, local=False))
+        await rt.worker.run(
+            lambda s: campaigns.add_report(
+                s, key=key, origin=rt.me, reporter=reporter, received_from=peer.node, text=text, now_ms=t, local=False
+            )
+        )
     except campaigns.ReportRefused as exc:
         rt.counters["check_api:rate_limited"] += 1
         return problem(429, "too many reports", exc.message, reason="rate_limited", headers={"Retry-After": "3600"})
@@ -272,17 +306,36 @@ async def collect(rt: Any) -> dict[str, Any]:
     t = now_ms()
 
     def read(store: Any) -> dict[str, Any]:
-        return {"campaigns": campaigns.campaign_status(store)[:50], "checked_by": campaigns.checked_by(store),
-                "overdue_by_origin": campaigns.overdue_by_origin(store, t),
-                "reports_by_origin": campaigns.reports_by_origin(store),
-                "federation_campaigns": store.campaign_counts(limit=50)}
+        return {
+            "campaigns": campaigns.campaign_status(store)[:50],
+            "checked_by": campaigns.checked_by(store),
+            "overdue_by_origin": campaigns.overdue_by_origin(store, t),
+            "reports_by_origin": campaigns.reports_by_origin(store),
+            "federation_campaigns": store.campaign_counts(limit=50),
+        }
 
     out = await rt.worker.run(read)
     st = dict(checks_status(rt))
-    return {"node": rt.me, **out, "mail": {k: st[k] for k in ("smtp", "last_error", "last_error_at", "messages_sent",
-                                                                "bounced", "invalid", "no_response_signed",
-                                                                "reminders_sent", "reports_mailed",
-                                                                "reports_forwarded", "campaigns_held")}}
+    return {
+        "node": rt.me,
+        **out,
+        "mail": {
+            k: st[k]
+            for k in (
+                "smtp",
+                "last_error",
+                "last_error_at",
+                "messages_sent",
+                "bounced",
+                "invalid",
+                "no_response_signed",
+                "reminders_sent",
+                "reports_mailed",
+                "reports_forwarded",
+                "campaigns_held",
+            )
+        },
+    }
 
 
 def add_routes(app: web.Application) -> None:

@@ -46,8 +46,15 @@ def issue_limit(request: web.Request, claims: tokens.Claims) -> web.Response | N
     if request.app[ISSUE_LIMITER].allow(claims.subject):
         return None
     request.app[RUNTIME].counters["token_rejected:issue_rate_limited"] += 1
-    return problem(429, "too many requests", f"too many renewals or sign-ins for {claims.subject}",
-                   reason="rate_limited", headers={"Retry-After": "1"})
+    return problem(
+        429,
+        "too many requests",
+        f"too many renewals or sign-ins for {claims.subject}",
+        reason="rate_limited",
+        headers={"Retry-After": "1"},
+    )
+
+
 MAX_PER_PAGE = 500
 RENEW_TTL_S = 86_400  # renewed tokens live a day: the old one is revoked only at this node (ADR 13)
 
@@ -57,16 +64,22 @@ def read_limit(request: web.Request, claims: tokens.Claims) -> web.Response | No
     if request.app[READ_LIMITER].allow(claims.jti):
         return None
     request.app[RUNTIME].counters["token_rejected:rate_limited"] += 1
-    return problem(429, "too many requests", "this token exceeds its request rate", reason="rate_limited",
-                   headers={"Retry-After": "1"})
+    return problem(
+        429,
+        "too many requests",
+        "this token exceeds its request rate",
+        reason="rate_limited",
+        headers={"Retry-After": "1"},
+    )
 
 
 #: a directory read: a PoC token within its request rate
 reader = requires("directory", limit=read_limit)
 
 
-async def _audit(request: web.Request, claims: tokens.Claims, action: str, target: str, result: str,
-                 detail: str = "") -> None:
+async def _audit(
+    request: web.Request, claims: tokens.Claims, action: str, target: str, result: str, detail: str = ""
+) -> None:
     """Every read is audited; the row is group-committed within AUDIT_WINDOW_S (ADR 21), never awaited here."""
     who = f"{claims.subject} (token {claims.jti[:8]} from {claims.issuer})"
     buf = request.app.get(readcache.AUDIT)
@@ -110,9 +123,18 @@ async def _selected(request: web.Request, rows_all: list[dict[str, Any]], q: dic
 
 def _public(row: dict[str, Any], listed_by: list[str]) -> dict[str, Any]:
     """``listed_by``: every directory (origin) whose latest assertion of the key lists it, not only the winner."""
-    return {"key": row["key"], "entry": row["entry"], "listed_by": listed_by,
-            "provenance": {"origin": row["origin"], "cs_id": row["cs_id"], "index": row["index"], "hlc": row["hlc"],
-                           "author": row["author"]}}
+    return {
+        "key": row["key"],
+        "entry": row["entry"],
+        "listed_by": listed_by,
+        "provenance": {
+            "origin": row["origin"],
+            "cs_id": row["cs_id"],
+            "index": row["index"],
+            "hlc": row["hlc"],
+            "author": row["author"],
+        },
+    }
 
 
 def _fresh(out: dict[str, Any], fresh: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -142,8 +164,9 @@ async def list_entries(request: web.Request, claims: tokens.Claims) -> web.Respo
     content, rows_all = await cache.view_rows()  # decoded once per view digest and listing, not per request
     digest, listing = content  # a losing origin's listing changes the answer, not the view digest
     fresh = await cache.freshness(clock.now_ms())  # per store version and second: overdue moves with time
-    overdue = tuple(sorted((k, json.dumps(f["overdue"], sort_keys=True)) for k, f in fresh.items()
-                           if f["overdue"]))  # becoming overdue (or overdue on more counts) changes the answer
+    overdue = tuple(
+        sorted((k, json.dumps(f["overdue"], sort_keys=True)) for k, f in fresh.items() if f["overdue"])
+    )  # becoming overdue (or overdue on more counts) changes the answer
     qkey = (tuple(sorted(q.items())), page, per_page, overdue)
     hit = cache.body(qkey)
     if hit is None:
@@ -152,9 +175,13 @@ async def list_entries(request: web.Request, claims: tokens.Claims) -> web.Respo
         rows = await _selected(request, rows_all, q)
         start = (page - 1) * per_page
         nets = cache.networks
-        body = {"entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start:start + per_page]],
-                "total": len(rows), "page": page,
-                "per_page": per_page, "digest": digest}
+        body = {
+            "entries": [_fresh(_public(r, _listed_by(nets, r["key"])), fresh) for r in rows[start : start + per_page]],
+            "total": len(rows),
+            "page": page,
+            "per_page": per_page,
+            "digest": digest,
+        }
         hit = (etag, json.dumps(body).encode(), len(rows))
         cache.keep_body(content, qkey, hit)
     etag, raw, matched = hit
@@ -207,8 +234,9 @@ async def get_divergences(request: web.Request, claims: tokens.Claims) -> web.Re
     for d in report:  # when each listing was last modified, verified and confirmed (issue 15)
         f = fresh.get(d["key"]) or {}
         d.update({k: f.get(k) for k in ("last_modified", "last_verified", "last_confirmed")})
-        d["modified_by_origin"] = {v["origin"]: freshness.iso(v["hlc"]) for v in versions.get(d["key"], [])
-                                   if v.get("op") == "put"}
+        d["modified_by_origin"] = {
+            v["origin"]: freshness.iso(v["hlc"]) for v in versions.get(d["key"], []) if v.get("op") == "put"
+        }
     await _audit(request, claims, "divergences", "*", "ok", f"{len(report)} keys")
     return web.json_response({"divergences": report})
 
@@ -240,8 +268,10 @@ async def export(request: web.Request, claims: tokens.Claims) -> web.Response:
     else:
         return problem(400, "bad request", "format must be json, csv or vcard", reason="bad_request")
     await _audit(request, claims, f"export.{fmt}", "*", "ok", f"{len(rows)} entries")
-    return web.Response(body=body, headers={"Content-Type": ctype,
-                                            "Content-Disposition": f'attachment; filename="pocsync-directory.{ext}"'})
+    return web.Response(
+        body=body,
+        headers={"Content-Type": ctype, "Content-Disposition": f'attachment; filename="pocsync-directory.{ext}"'},
+    )
 
 
 @requires("directory", "health", limit=issue_limit)
@@ -252,8 +282,15 @@ async def renew(request: web.Request, claims: tokens.Claims) -> web.Response:
     m = await rt.manifest()
     now_s = int(time.time())
     try:
-        token = tokens.renew(claims, issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
-                             manifest=m, now_s=now_s, ttl_s=RENEW_TTL_S)
+        token = tokens.renew(
+            claims,
+            issuer=rt.me,
+            kid=rt.cfg.node.token_kid or f"{rt.me}:t1",
+            key=rt.nd.token_key(),
+            manifest=m,
+            now_s=now_s,
+            ttl_s=RENEW_TTL_S,
+        )
     except tokens.TokenError as exc:
         return problem(403, "cannot renew", exc.message, reason=exc.reason)
     await rt.worker.run(lambda s: s.revoke_token(claims.jti, exp=claims.exp, reason="renewed"))
@@ -281,13 +318,23 @@ async def session_start(request: web.Request, claims: tokens.Claims) -> web.Resp
     rt = request.app[RUNTIME]
     now_s = int(time.time())
     exp = min(claims.exp, now_s + tokens.SESSION_TTL_S)
-    session = tokens.issue_token(issuer=rt.me, kid=rt.cfg.node.token_kid or f"{rt.me}:t1", key=rt.nd.token_key(),
-                                 subject=claims.subject, scope=claims.scope, now_s=now_s, ttl_s=exp - now_s,
-                                 auth_time=claims.auth_time, audience=tokens.session_audience(rt.me), exp=exp,
-                                 parent=claims.jti)
+    session = tokens.issue_token(
+        issuer=rt.me,
+        kid=rt.cfg.node.token_kid or f"{rt.me}:t1",
+        key=rt.nd.token_key(),
+        subject=claims.subject,
+        scope=claims.scope,
+        now_s=now_s,
+        ttl_s=exp - now_s,
+        auth_time=claims.auth_time,
+        audience=tokens.session_audience(rt.me),
+        exp=exp,
+        parent=claims.jti,
+    )
     resp = web.json_response({"subject": claims.subject, "scope": claims.scope, "expires": exp})
-    resp.set_cookie(SESSION_COOKIE, session, httponly=True, secure=True, samesite="Strict", path="/",
-                    max_age=max(0, exp - now_s))
+    resp.set_cookie(
+        SESSION_COOKIE, session, httponly=True, secure=True, samesite="Strict", path="/", max_age=max(0, exp - now_s)
+    )
     await _audit(request, claims, "session.start", claims.subject, "ok")
     return resp
 
@@ -304,10 +351,19 @@ async def session_status(request: web.Request) -> web.Response:
     claims = await authenticate(request, rt, scopes=("directory", "health"))
     if isinstance(claims, web.Response):
         p = json.loads(claims.body)  # type: ignore[arg-type]
-        return web.json_response({"signed_in": False, "reason": p.get("reason", "refused"),
-                                  "detail": p.get("detail", "")})
-    return web.json_response({"signed_in": True, "subject": claims.subject, "scope": claims.scope,
-                              "issuer": claims.issuer, "expires": claims.exp, "node": rt.me})
+        return web.json_response(
+            {"signed_in": False, "reason": p.get("reason", "refused"), "detail": p.get("detail", "")}
+        )
+    return web.json_response(
+        {
+            "signed_in": True,
+            "subject": claims.subject,
+            "scope": claims.scope,
+            "issuer": claims.issuer,
+            "expires": claims.exp,
+            "node": rt.me,
+        }
+    )
 
 
 async def session_end(request: web.Request) -> web.Response:
@@ -330,8 +386,15 @@ async def session_end(request: web.Request) -> web.Response:
 @requires("directory", "health")
 async def whoami(request: web.Request, claims: tokens.Claims) -> web.Response:
     rt = request.app[RUNTIME]
-    return web.json_response({"subject": claims.subject, "scope": claims.scope, "issuer": claims.issuer,
-                              "expires": claims.exp, "node": rt.me})
+    return web.json_response(
+        {
+            "subject": claims.subject,
+            "scope": claims.scope,
+            "issuer": claims.issuer,
+            "expires": claims.exp,
+            "node": rt.me,
+        }
+    )
 
 
 def add_routes(app: web.Application) -> None:

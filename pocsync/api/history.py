@@ -61,9 +61,13 @@ async def get_bundle(request: web.Request, claims: tokens.Claims) -> web.Respons
         return state
     body = await request.app[RUNTIME].worker.run(history.state_bundle, state)
     await _audit(request, claims, "history.bundle", state, "ok", f"{len(body['changesets'])} change-sets")
-    return web.Response(body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
-                        headers={"Content-Type": "application/json",
-                                 "Content-Disposition": f'attachment; filename="pocsync-history-{state}.json"'})
+    return web.Response(
+        body=json.dumps(body, sort_keys=True, ensure_ascii=False).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Content-Disposition": f'attachment; filename="pocsync-history-{state}.json"',
+        },
+    )
 
 
 @reader
@@ -80,28 +84,49 @@ async def post_snapshot(request: web.Request, claims: tokens.Claims) -> web.Resp
         recipients = data.get("recipients")
         if passphrase is not None:
             if not isinstance(passphrase, str) or len(passphrase) < snapshot.MIN_PASSPHRASE_CHARS:
-                raise PocsyncError(f"the passphrase must have at least {snapshot.MIN_PASSPHRASE_CHARS} characters",
-                                   reason="weak_passphrase")
+                raise PocsyncError(
+                    f"the passphrase must have at least {snapshot.MIN_PASSPHRASE_CHARS} characters",
+                    reason="weak_passphrase",
+                )
             if len(passphrase) > 1024:
                 raise PocsyncError("the passphrase is longer than 1024 characters", reason="bad_request")
-        elif not (isinstance(recipients, list) and 1 <= len(recipients) <= 20
-                  and all(isinstance(r, str) and len(r) <= 200 for r in recipients)):
+        elif not (
+            isinstance(recipients, list)
+            and 1 <= len(recipients) <= 20
+            and all(isinstance(r, str) and len(r) <= 200 for r in recipients)
+        ):
             raise PocsyncError("recipients must be a list of 1 to 20 age public keys", reason="bad_request")
         if not request.app[SNAPSHOT_LIMITER].allow(claims.subject):  # a passphrase costs seconds of CPU (scrypt)
-            return problem(429, "too many requests", "one snapshot a minute per Point of Contact",
-                           reason="rate_limited", headers={"Retry-After": "60"})
+            return problem(
+                429,
+                "too many requests",
+                "one snapshot a minute per Point of Contact",
+                reason="rate_limited",
+                headers={"Retry-After": "60"},
+            )
         container = await rt.worker.run(lambda s: snapshot.build(s, rt.nd))
         pw = passphrase.encode() if passphrase else None  # scrypt takes seconds: off the event loop
         blob = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: snapshot.encrypt(container, passphrase=pw, recipients=recipients or []))
+            None, lambda: snapshot.encrypt(container, passphrase=pw, recipients=recipients or [])
+        )
     except PocsyncError as exc:
         return problem(400, "bad request", exc.message, reason=exc.reason)
-    await _audit(request, claims, "snapshot.download", "*", "ok",
-                 "passphrase" if passphrase else f"{len(recipients or [])} recipient(s)")
+    await _audit(
+        request,
+        claims,
+        "snapshot.download",
+        "*",
+        "ok",
+        "passphrase" if passphrase else f"{len(recipients or [])} recipient(s)",
+    )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return web.Response(body=blob, headers={
-        "Content-Type": "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="pocsync-snapshot-{rt.me}-{stamp}.age"'})
+    return web.Response(
+        body=blob,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="pocsync-snapshot-{rt.me}-{stamp}.age"',
+        },
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -47,10 +47,20 @@ async def metrics(request: web.Request, who: Claims) -> web.Response:
 
 
 def _feed(store: Store, limit: int = 50) -> list[dict[str, Any]]:
-    q = [{"at": r["received_at"], "what": "quarantined", "origin": None, "seq": None, "reason": r["reason"]}
-         for r in queries.recent_quarantine(store.conn, limit)]
-    r = [{"at": x["received_at"], "what": f"refused {x['op']} {x['key']}", "origin": x["origin"], "seq": x["seq"],
-          "reason": x["reason"]} for x in queries.recent_refusals(store.conn, limit)]
+    q = [
+        {"at": r["received_at"], "what": "quarantined", "origin": None, "seq": None, "reason": r["reason"]}
+        for r in queries.recent_quarantine(store.conn, limit)
+    ]
+    r = [
+        {
+            "at": x["received_at"],
+            "what": f"refused {x['op']} {x['key']}",
+            "origin": x["origin"],
+            "seq": x["seq"],
+            "reason": x["reason"],
+        }
+        for x in queries.recent_refusals(store.conn, limit)
+    ]
     return sorted(q + r, key=lambda x: x["at"] or "", reverse=True)[:limit]
 
 

@@ -47,7 +47,7 @@ class RateLimiter:
         """Forget full buckets (a forgotten key comes back full: no answer changes); under a flood, the oldest."""
         self.buckets = {k: b for k, b in self.buckets.items() if b.tokens + (now - b.at) * self.rate < self.burst}
         if len(self.buckets) >= self.MAX_KEYS:
-            keep = sorted(self.buckets.items(), key=lambda kv: kv[1].at)[self.MAX_KEYS // 10:]
+            keep = sorted(self.buckets.items(), key=lambda kv: kv[1].at)[self.MAX_KEYS // 10 :]
             self.buckets = dict(keep)
 
     def allow(self, key: str) -> bool:
@@ -71,17 +71,34 @@ async def _authenticate(request: web.Request) -> PeerRequest | web.Response:
     body = await request.read() if request.can_read_body else b""
     try:
         m = await rt.manifest()
-        peer = verify_request(request.headers.get("Authorization"), manifest=m, me=rt.me, method=request.method,
-                              path=request.path_qs, body=body, now_ms=now_ms(),
-                              max_age_ms=rt.cfg.sync.request_max_age_seconds * 1000)
+        peer = verify_request(
+            request.headers.get("Authorization"),
+            manifest=m,
+            me=rt.me,
+            method=request.method,
+            path=request.path_qs,
+            body=body,
+            now_ms=now_ms(),
+            max_age_ms=rt.cfg.sync.request_max_age_seconds * 1000,
+        )
     except PocsyncError as exc:
         rt.counters[f"peer_requests_rejected:{exc.reason}"] += 1
-        return problem(401, "peer request not authenticated", exc.message, reason=exc.reason,
-                       headers={"WWW-Authenticate": "Pocsync"})
+        return problem(
+            401,
+            "peer request not authenticated",
+            exc.message,
+            reason=exc.reason,
+            headers={"WWW-Authenticate": "Pocsync"},
+        )
     if not request.app[LIMITER].allow(peer.node):
         rt.counters["peer_requests_rejected:rate_limited"] += 1
-        return problem(429, "too many requests", f"{peer.node} exceeds its request rate",
-                       reason="rate_limited", headers={"Retry-After": "1"})
+        return problem(
+            429,
+            "too many requests",
+            f"{peer.node} exceeds its request rate",
+            reason="rate_limited",
+            headers={"Retry-After": "1"},
+        )
     rt.counters["peer_requests_ok"] += 1
     rt.contact(peer.node, via="http")
     return peer
@@ -147,16 +164,18 @@ async def changesets(request: web.Request, peer: PeerRequest) -> web.Response:
             raise ValueError
         limit = min(limit, rt.cfg.sync.max_batch)
     except (KeyError, ValueError):
-        return problem(400, "bad request", f"need origin, 0 ≤ after ≤ {jsonc.MAX_SAFE_INT} and limit ≥ 1",
-                       reason="bad_request")
-    envs, more = await rt.worker.run(Store.batch_after, origin, after, limit=limit,
-                                     max_bytes=rt.cfg.sync.max_batch_bytes)
+        return problem(
+            400, "bad request", f"need origin, 0 ≤ after ≤ {jsonc.MAX_SAFE_INT} and limit ≥ 1", reason="bad_request"
+        )
+    envs, more = await rt.worker.run(
+        Store.batch_after, origin, after, limit=limit, max_bytes=rt.cfg.sync.max_batch_bytes
+    )
     m = await rt.manifest()
-    plaintext = jsonc.dumps({"origin": origin, "after": after, "changesets": [e.decode() for e in envs],
-                             "more": more})
+    plaintext = jsonc.dumps({"origin": origin, "after": after, "changesets": [e.decode() for e in envs], "more": more})
     rt.counters["changesets_served"] += len(envs)
-    resp = web.Response(body=rt.seal_for(m, plaintext, context=f"http:{request.path}", to=[peer.node]),
-                        content_type="application/json")
+    resp = web.Response(
+        body=rt.seal_for(m, plaintext, context=f"http:{request.path}", to=[peer.node]), content_type="application/json"
+    )
     return _compressed(resp)
 
 
@@ -177,8 +196,12 @@ async def proofs(request: web.Request, peer: PeerRequest) -> web.Response:
     rt = request.app[RUNTIME]
     m = await rt.manifest()
     items = await rt.worker.run(Store.proof_envelopes)
-    return _compressed(web.Response(body=rt.seal_for(m, jsonc.dumps({"proofs": items}), context=f"http:{request.path}",
-                                                     to=[peer.node]), content_type="application/json"))
+    return _compressed(
+        web.Response(
+            body=rt.seal_for(m, jsonc.dumps({"proofs": items}), context=f"http:{request.path}", to=[peer.node]),
+            content_type="application/json",
+        )
+    )
 
 
 @signed
@@ -204,14 +227,26 @@ async def stats(request: web.Request, peer: PeerRequest) -> web.Response:
     """Sync counters and peer state for member nodes (no entry content)."""
     rt = request.app[RUNTIME]
     summary = await rt.worker.run(Store.summary)
-    return web.json_response({
-        "node": rt.me, "counters": dict(rt.counters), "mqtt_connected": rt.mqtt_connected,
-        "heads": {o: {"seq": s, "id": i} for o, (s, i) in summary["heads"].items()},
-        "digest": summary["digest"],
-        "peers": {u: {"node": p.node, "last_pull_ok": p.last_pull_ok, "last_error": p.last_error,
-                      "pulls": p.pulls, "received": p.received, "bytes_received": p.bytes_received}
-                  for u, p in rt.peers.items()},
-    })
+    return web.json_response(
+        {
+            "node": rt.me,
+            "counters": dict(rt.counters),
+            "mqtt_connected": rt.mqtt_connected,
+            "heads": {o: {"seq": s, "id": i} for o, (s, i) in summary["heads"].items()},
+            "digest": summary["digest"],
+            "peers": {
+                u: {
+                    "node": p.node,
+                    "last_pull_ok": p.last_pull_ok,
+                    "last_error": p.last_error,
+                    "pulls": p.pulls,
+                    "received": p.received,
+                    "bytes_received": p.bytes_received,
+                }
+                for u, p in rt.peers.items()
+            },
+        }
+    )
 
 
 def add_routes(app: web.Application, rt: Runtime) -> None:

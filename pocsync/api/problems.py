@@ -7,8 +7,9 @@ from typing import Any
 from aiohttp import web
 
 
-def problem(status: int, title: str, detail: str = "", *, reason: str = "",
-            headers: dict[str, str] | None = None) -> web.Response:
+def problem(
+    status: int, title: str, detail: str = "", *, reason: str = "", headers: dict[str, str] | None = None
+) -> web.Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail

@@ -16,21 +16,27 @@ STATIC = Path(__file__).parent / "static"
 # The vendored OpenPGP.js is ES modules (.mjs): browsers run a module only when served as JavaScript, and older
 # Pythons' mimetypes tables lack .mjs.
 mimetypes.add_type("text/javascript", ".mjs")
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     async def handler(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC / name, headers={"Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
-                                                        "Referrer-Policy": "no-referrer"})
+        return web.FileResponse(
+            STATIC / name,
+            headers={"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"},
+        )
+
     return handler
 
 
 async def _favicon(request: web.Request) -> web.FileResponse:
     """Browsers ask for /favicon.ico on their own; answering it keeps their consoles free of 404s."""
-    return web.FileResponse(STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml",
-                                                             "Cache-Control": "max-age=86400"})
+    return web.FileResponse(
+        STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"}
+    )
 
 
 def add_routes(app: web.Application) -> None:

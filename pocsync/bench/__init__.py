@@ -33,12 +33,36 @@ class Sizes:
     cli_runs: int
 
 
-FULL = Sizes(ingest_small=5000, ingest_large=40, edits=2000, edit_rate=10.0, latency_samples=1000,
-             history=100_000, catch_up=(10, 1000, 10_000), rss_history=(1_000_000,), api_entries=500,
-             api_tokens=200, api_concurrency=32, api_seconds=10.0, cli_runs=10)
-QUICK = Sizes(ingest_small=300, ingest_large=4, edits=10, edit_rate=20.0, latency_samples=100,
-              history=500, catch_up=(10, 100), rss_history=(), api_entries=500, api_tokens=200,
-              api_concurrency=32, api_seconds=1.0, cli_runs=3)
+FULL = Sizes(
+    ingest_small=5000,
+    ingest_large=40,
+    edits=2000,
+    edit_rate=10.0,
+    latency_samples=1000,
+    history=100_000,
+    catch_up=(10, 1000, 10_000),
+    rss_history=(1_000_000,),
+    api_entries=500,
+    api_tokens=200,
+    api_concurrency=32,
+    api_seconds=10.0,
+    cli_runs=10,
+)
+QUICK = Sizes(
+    ingest_small=300,
+    ingest_large=4,
+    edits=10,
+    edit_rate=20.0,
+    latency_samples=100,
+    history=500,
+    catch_up=(10, 100),
+    rss_history=(),
+    api_entries=500,
+    api_tokens=200,
+    api_concurrency=32,
+    api_seconds=1.0,
+    cli_runs=3,
+)
 
 
 def sized(base: Sizes, *, history: int | None = None, edits: int | None = None) -> Sizes:
@@ -54,8 +78,15 @@ def sized(base: Sizes, *, history: int | None = None, edits: int | None = None) 
     return s
 
 
-def run(*, quick: bool, only: tuple[str, ...] = FAMILIES, progress: Callable[[str], None] = lambda s: None,
-        workdir: Path | None = None, history: int | None = None, edits: int | None = None) -> dict[str, Any]:
+def run(
+    *,
+    quick: bool,
+    only: tuple[str, ...] = FAMILIES,
+    progress: Callable[[str], None] = lambda s: None,
+    workdir: Path | None = None,
+    history: int | None = None,
+    edits: int | None = None,
+) -> dict[str, Any]:
     """Run the chosen families; the report (errors of a family are recorded under ``errors``)."""
     import tempfile
     import traceback
@@ -63,8 +94,14 @@ def run(*, quick: bool, only: tuple[str, ...] = FAMILIES, progress: Callable[[st
     from pocsync.bench import machine
 
     sizes = sized(QUICK if quick else FULL, history=history, edits=edits)
-    report: dict[str, Any] = {"benchmark": "pocsync bench", "mode": "quick" if quick else "full",
-                              "machine": machine.facts(), "sizes": sizes.__dict__, "measures": {}, "errors": {}}
+    report: dict[str, Any] = {
+        "benchmark": "pocsync bench",
+        "mode": "quick" if quick else "full",
+        "machine": machine.facts(),
+        "sizes": sizes.__dict__,
+        "measures": {},
+        "errors": {},
+    }
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pocsync-bench-", dir=workdir) as d:
         base = Path(d)
@@ -83,19 +120,25 @@ def run(*, quick: bool, only: tuple[str, ...] = FAMILIES, progress: Callable[[st
 def _family(fam: str, base: Path, s: Sizes) -> dict[str, Any]:
     if fam == "cli":
         from pocsync.bench import cli_start
+
         return cli_start.run(runs=s.cli_runs)
     if fam == "ingest":
         from pocsync.bench import ingest
+
         return ingest.run(base, small=s.ingest_small, large=s.ingest_large)
     if fam == "api":
         from pocsync.bench import api
-        return api.run(base, entries=s.api_entries, n_tokens=s.api_tokens, concurrency=s.api_concurrency,
-                       seconds=s.api_seconds)
+
+        return api.run(
+            base, entries=s.api_entries, n_tokens=s.api_tokens, concurrency=s.api_concurrency, seconds=s.api_seconds
+        )
     if fam == "propagation":
         from pocsync.bench import propagation
+
         return propagation.run(base, edits=s.edits, rate=s.edit_rate, samples=s.latency_samples)
     if fam == "sync":
         from pocsync.bench import sync
+
         return sync.run(base, n=s.history, ks=s.catch_up, rss_n=s.rss_history)
     raise ValueError(f"unknown workload family {fam!r}; one of {', '.join(FAMILIES)}")
 

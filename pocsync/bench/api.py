@@ -20,7 +20,7 @@ from pocsync import tokens
 from pocsync.bench.fed import Federation, free_port, wait_for
 from pocsync.bench.history import chain, keys_for
 
-BARE = r'''
+BARE = r"""
 import sys
 from aiohttp import web
 body = open(sys.argv[2], "rb").read()
@@ -29,7 +29,7 @@ async def h(request):
 app = web.Application()
 app.router.add_get("/{tail:.*}", h)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
-'''
+"""
 
 
 async def _load(url: str, headers: list[dict[str, str]], *, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -38,6 +38,7 @@ async def _load(url: str, headers: list[dict[str, str]], *, concurrency: int, se
     stop = time.perf_counter() + seconds
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as s:
+
         async def worker(w: int) -> None:
             nonlocal errors
             i = w
@@ -49,13 +50,18 @@ async def _load(url: str, headers: list[dict[str, str]], *, concurrency: int, se
                         errors += 1
                 lat.append(time.perf_counter() - t0)
                 i += concurrency
+
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         wall = time.perf_counter() - t0
     lat.sort()
-    return {"requests": len(lat), "errors": errors, "req_per_s": round(len(lat) / wall, 1),
-            "p50_ms": round(1000 * statistics.median(lat), 2) if lat else None,
-            "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2) if lat else None}
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "req_per_s": round(len(lat) / wall, 1),
+        "p50_ms": round(1000 * statistics.median(lat), 2) if lat else None,
+        "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2) if lat else None,
+    }
 
 
 def _bare(body: bytes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -71,6 +77,7 @@ def _bare(body: bytes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
                 return True
         except OSError:
             return False
+
     wait_for(up, 30, "the bare aiohttp server")
     return p, port
 
@@ -81,18 +88,36 @@ def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: f
     un = fed["un"]
     keys = keys_for(entries)
     with un.nd.store() as s, s.transaction():
-        for e in chain(origin="un", key=un.nd.signing_key("k1"), keyid="un:k1", manifest=fed.manifest.version,
-                       count=1, keys=keys, ops_per_cs=len(keys)):
+        for e in chain(
+            origin="un",
+            key=un.nd.signing_key("k1"),
+            keyid="un:k1",
+            manifest=fed.manifest.version,
+            count=1,
+            keys=keys,
+            ops_per_cs=len(keys),
+        ):
             o = s.receive(e, source="bench")
             assert o.status == "accepted", (o.status, o.reason, o.message)
     now = int(time.time())
-    toks = [tokens.issue_token(issuer="un", kid="un:t1", key=un.nd.token_key(), subject=keys[i % len(keys)],
-                               scope="directory", now_s=now, ttl_s=3600) for i in range(n_tokens)]
+    toks = [
+        tokens.issue_token(
+            issuer="un",
+            kid="un:t1",
+            key=un.nd.token_key(),
+            subject=keys[i % len(keys)],
+            scope="directory",
+            now_s=now,
+            ttl_s=3600,
+        )
+        for i in range(n_tokens)
+    ]
     headers = [{"Authorization": f"Bearer {t}"} for t in toks]
     out: dict[str, Any] = {}
     un.start()
     try:
         import urllib.request
+
         req = urllib.request.Request(un.url + "/v1/entries", headers=headers[0])
         with urllib.request.urlopen(req, timeout=30) as r:
             list_body = r.read()
@@ -103,18 +128,26 @@ def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: f
         node_one = asyncio.run(_load(un.url + one_path, headers, concurrency=concurrency, seconds=seconds))
     finally:
         un.stop()
-    for name, body, node, path, target in (("api_list", list_body, node_list, "/v1/entries", ">= 0.5"),
-                                           ("api_entry", one_body, node_one, "/v1/entries/{state}/{kind}", ">= 0.6")):
+    for name, body, node, path, target in (
+        ("api_list", list_body, node_list, "/v1/entries", ">= 0.5"),
+        ("api_entry", one_body, node_one, "/v1/entries/{state}/{kind}", ">= 0.6"),
+    ):
         p, port = _bare(body, base)
         try:
             bare = asyncio.run(_load(f"http://127.0.0.1:{port}/x", headers, concurrency=concurrency, seconds=seconds))
         finally:
             p.terminate()
             p.wait(10)
-        out[name] = {"what": f"GET {path}, c = {concurrency}, {n_tokens} PoC tokens, {entries} entries "
-                             f"(body {len(body)} B)", "figure": node["req_per_s"], "unit": "req/s",
-                     "node": node, "limit": bare["req_per_s"], "bare": bare,
-                     "limit_what": "bare aiohttp server, same body, same client",
-                     "ratio": round(node["req_per_s"] / bare["req_per_s"], 4) if bare["req_per_s"] else None,
-                     "target": target, "higher_is_better": True}
+        out[name] = {
+            "what": f"GET {path}, c = {concurrency}, {n_tokens} PoC tokens, {entries} entries (body {len(body)} B)",
+            "figure": node["req_per_s"],
+            "unit": "req/s",
+            "node": node,
+            "limit": bare["req_per_s"],
+            "bare": bare,
+            "limit_what": "bare aiohttp server, same body, same client",
+            "ratio": round(node["req_per_s"] / bare["req_per_s"], 4) if bare["req_per_s"] else None,
+            "target": target,
+            "higher_is_better": True,
+        }
     return out

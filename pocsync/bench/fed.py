@@ -28,8 +28,13 @@ from pocsync.core.keys import ed25519_public_b64
 from pocsync.folder import keyfiles
 from pocsync.folder.nodedir import NodeDir
 
-SCOPES = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN",
-          "oas": "BRA,CAN,MEX"}
+SCOPES = {
+    "un": "all",
+    "eu": "AUT,DEU,FRA,ITA",
+    "osce": "AUT,DEU,FRA,ITA,UKR",
+    "arf": "AUS,IDN,JPN",
+    "oas": "BRA,CAN,MEX",
+}
 
 
 def free_port() -> int:
@@ -89,8 +94,9 @@ class Node:
                 return bool(r.status == 200)
         except OSError:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"node {self.name} exited {self.proc.returncode}: "
-                                   f"{self.log.read_text()[-2000:]}") from None
+                raise RuntimeError(
+                    f"node {self.name} exited {self.proc.returncode}: {self.log.read_text()[-2000:]}"
+                ) from None
             return False
 
     def start(self) -> Node:
@@ -99,9 +105,13 @@ class Node:
         return self
 
     def launch(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "pocsync.cli.main", "run", "--data", str(self.data)],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pocsync.cli.main", "run", "--data", str(self.data)],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -144,11 +154,17 @@ class Federation:
         payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 90 * 86_400)
         for n in self.names:
             port = free_port()
-            nd = NodeDir.init(self.base / n, node_id=n, organisation=f"{n} (benchmark)", listen=f"127.0.0.1:{port}",
-                              mqtt_url=self.mqtt)
+            nd = NodeDir.init(
+                self.base / n,
+                node_id=n,
+                organisation=f"{n} (benchmark)",
+                listen=f"127.0.0.1:{port}",
+                mqtt_url=self.mqtt,
+            )
             self.nodes[n] = Node(n, nd, port)
-            payload = mf.add_node(payload, nd.node_info(), role="un" if n == "un" else "regional",
-                                  scope=mf.parse_scope(SCOPES[n]))
+            payload = mf.add_node(
+                payload, nd.node_info(), role="un" if n == "un" else "regional", scope=mf.parse_scope(SCOPES[n])
+            )
         self.manifest = mf.sign(mf.unsigned(payload), root)
         for node in self.nodes.values():
             with node.nd.store() as s:
@@ -174,8 +190,8 @@ class CountingRelay:
     def __init__(self, target_port: int) -> None:
         self.target = target_port
         self.port = free_port()
-        self.up = 0      # client → server
-        self.down = 0    # server → client
+        self.up = 0  # client → server
+        self.down = 0  # server → client
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -30,19 +30,36 @@ def keys_for(n_entries: int, states: list[str] | None = None) -> list[str]:
 
 def entry(key: str, i: int, holder_epoch: str) -> dict[str, Any]:
     state, kind = key.split("/")
-    e: dict[str, Any] = {"state": state, "kind": kind,
-                         "organisation": f"Example {kind} PoC of {state} (fictional)",
-                         "position": "Duty officer" if kind == "technical" else "Cyber coordinator",
-                         "emails": [f"{kind[:4]}-{state.lower()}@example.org"], "phones": ["+493012345678"],
-                         "available_24_7": kind == "technical", "timezone": "Europe/Berlin", "languages": ["en"],
-                         "notes": f"revision {i}", "holder_epoch": holder_epoch}
+    e: dict[str, Any] = {
+        "state": state,
+        "kind": kind,
+        "organisation": f"Example {kind} PoC of {state} (fictional)",
+        "position": "Duty officer" if kind == "technical" else "Cyber coordinator",
+        "emails": [f"{kind[:4]}-{state.lower()}@example.org"],
+        "phones": ["+493012345678"],
+        "available_24_7": kind == "technical",
+        "timezone": "Europe/Berlin",
+        "languages": ["en"],
+        "notes": f"revision {i}",
+        "holder_epoch": holder_epoch,
+    }
     if kind == "diplomatic":
         e["person"] = "A. Example"
     return e
 
 
-def chain(*, origin: str, key: Ed25519PrivateKey, keyid: str, manifest: int, count: int, keys: list[str],
-          ops_per_cs: int = 1, start_seq: int = 1, prev: str | None = None) -> Iterator[bytes]:
+def chain(
+    *,
+    origin: str,
+    key: Ed25519PrivateKey,
+    keyid: str,
+    manifest: int,
+    count: int,
+    keys: list[str],
+    ops_per_cs: int = 1,
+    start_seq: int = 1,
+    prev: str | None = None,
+) -> Iterator[bytes]:
     """``count`` envelopes of ``origin`` from ``start_seq``, each putting ``ops_per_cs`` keys (round robin)."""
     now = time.time_ns() // 10**6
     # one HLC per change-set, strictly increasing, ending a little before now
@@ -59,7 +76,8 @@ def chain(*, origin: str, key: Ed25519PrivateKey, keyid: str, manifest: int, cou
             k += 1
             ep = epochs.setdefault(kk, hlc)
             ops.append({"op": "put", "key": kk, "entry": entry(kk, i, ep)})
-        payload = csmod.build_payload(origin=origin, seq=start_seq + i, prev=prev, hlc=hlc, manifest=manifest,
-                                      author=f"bench@{origin}", ops=ops)
+        payload = csmod.build_payload(
+            origin=origin, seq=start_seq + i, prev=prev, hlc=hlc, manifest=manifest, author=f"bench@{origin}", ops=ops
+        )
         prev = csmod.changeset_id(payload)
         yield csmod.sign(payload, keyid=keyid, key=key)

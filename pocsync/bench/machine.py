@@ -36,7 +36,14 @@ def facts() -> dict[str, Any]:
         load = None
     from pocsync import __version__
 
-    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "memory_mib": mem_total_mib(),
-            "load_average_at_start": load, "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "platform": platform.platform(), "pocsync": __version__,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "memory_mib": mem_total_mib(),
+        "load_average_at_start": load,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "pocsync": __version__,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -48,14 +48,18 @@ class Mosquitto:
 
         self.base.mkdir(parents=True, exist_ok=True)
         conf = self.base / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                        f"persistence_location {self.base}/\nlog_dest file {self.base}/mosquitto.log\n")
-        self.proc = subprocess.Popen([str(self.exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.base}/\nlog_dest file {self.base}/mosquitto.log\n"
+        )
+        self.proc = subprocess.Popen(
+            [str(self.exe), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
 
         def up() -> bool:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", self.port)) == 0
+
         wait_for(up, 15, "mosquitto to listen")
         return self
 
@@ -79,6 +83,7 @@ async def _broker_one_way(port: int, n: int) -> list[float]:
                 if len(lat) >= n:
                     got.set()
                     return
+
         task = asyncio.create_task(reader())
         await asyncio.sleep(0.2)
         for _ in range(n):
@@ -124,6 +129,7 @@ def _http_one_way(n: int) -> list[float]:
                 async with s.post(f"http://127.0.0.1:{port}/", data=str(time.perf_counter())) as r:
                     await r.read()
                 await asyncio.sleep(0.005)
+
     asyncio.run(client())
     loop.call_soon_threadsafe(loop.stop)
     th.join(10)
@@ -135,8 +141,9 @@ class Watcher(threading.Thread):
 
     def __init__(self, stores: dict[str, Path], origin: str) -> None:
         super().__init__(daemon=True)
-        self.conns = {n: sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
-                      for n, p in stores.items()}
+        self.conns = {
+            n: sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False) for n, p in stores.items()
+        }
         self.origin = origin
         self.seen: dict[str, dict[int, float]] = {n: {} for n in stores}
         self.last = {n: 0 for n in stores}
@@ -176,9 +183,20 @@ def _propagate(base: Path, *, mqtt: str, edits: int, rate: float, **sync: Any) -
                 due = t_start + i / rate
                 if (d := due - time.perf_counter()) > 0:
                     time.sleep(d)
-                ops = [{"op": "put", "key": "DEU/technical",
-                        "entry": {"state": "DEU", "kind": "technical", "organisation": "Example CSIRT of DEU (fictional)",
-                                  "emails": ["cert-deu@example.org"], "available_24_7": True, "notes": f"edit {i}"}}]
+                ops = [
+                    {
+                        "op": "put",
+                        "key": "DEU/technical",
+                        "entry": {
+                            "state": "DEU",
+                            "kind": "technical",
+                            "organisation": "Example CSIRT of DEU (fictional)",
+                            "emails": ["cert-deu@example.org"],
+                            "available_24_7": True,
+                            "notes": f"edit {i}",
+                        },
+                    }
+                ]
                 out = s.edit(ops, key=nd.key_for_next_edit(s), author="bench@eu")
                 assert out.seq is not None  # an edit is always appended at a seq
                 committed[out.seq] = time.perf_counter()
@@ -191,12 +209,18 @@ def _propagate(base: Path, *, mqtt: str, edits: int, rate: float, **sync: Any) -
     finally:
         fed.stop()
     lat = [w.seen[n][s] - t for s, t in committed.items() for n in OTHERS if s in w.seen[n]]
-    all_nodes = [max(w.seen[n][s] for n in OTHERS) - t for s, t in committed.items()
-                 if all(s in w.seen[n] for n in OTHERS)]
-    return {"edits": edits, "rate_per_s": rate, "samples": len(lat),
-            "p50_ms": round(1000 * _pct(lat, 0.5), 2), "p99_ms": round(1000 * _pct(lat, 0.99), 2),
-            "all_three_p50_ms": round(1000 * _pct(all_nodes, 0.5), 2),
-            "all_three_p99_ms": round(1000 * _pct(all_nodes, 0.99), 2)}
+    all_nodes = [
+        max(w.seen[n][s] for n in OTHERS) - t for s, t in committed.items() if all(s in w.seen[n] for n in OTHERS)
+    ]
+    return {
+        "edits": edits,
+        "rate_per_s": rate,
+        "samples": len(lat),
+        "p50_ms": round(1000 * _pct(lat, 0.5), 2),
+        "p99_ms": round(1000 * _pct(lat, 0.99), 2),
+        "all_three_p50_ms": round(1000 * _pct(all_nodes, 0.5), 2),
+        "all_three_p99_ms": round(1000 * _pct(all_nodes, 0.99), 2),
+    }
 
 
 def run(base: Path, *, edits: int, rate: float, samples: int) -> dict[str, Any]:
@@ -211,18 +235,40 @@ def run(base: Path, *, edits: int, rate: float, samples: int) -> dict[str, Any]:
             p = _propagate(base / "mqtt", mqtt=broker.url, edits=edits, rate=rate)
         out["propagation_mqtt"] = {
             "what": "commit at eu → change-set in the view at un, osce, arf (MQTT + HTTP), per node; 4 nodes",
-            "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms", "detail": p,
-            "limit": round(b50, 3), "limit_p99": round(b99, 3), "limit_what": "broker one-way latency, aiomqtt QoS 1",
-            "ratio": round(p["p50_ms"] / b50, 1), "ratio_p99": round(p["p99_ms"] / b99, 1), "target": "<= 10x",
-            "higher_is_better": False}
+            "figure": p["p50_ms"],
+            "figure_p99": p["p99_ms"],
+            "unit": "ms",
+            "detail": p,
+            "limit": round(b50, 3),
+            "limit_p99": round(b99, 3),
+            "limit_what": "broker one-way latency, aiomqtt QoS 1",
+            "ratio": round(p["p50_ms"] / b50, 1),
+            "ratio_p99": round(p["p99_ms"] / b99, 1),
+            "target": "<= 10x",
+            "higher_is_better": False,
+        }
     else:
-        out["propagation_mqtt"] = {"what": "propagation over MQTT", "figure": None, "limit": None, "ratio": None,
-                                   "target": "<= 10x", "skipped": "mosquitto is not installed on this machine"}
+        out["propagation_mqtt"] = {
+            "what": "propagation over MQTT",
+            "figure": None,
+            "limit": None,
+            "ratio": None,
+            "target": "<= 10x",
+            "skipped": "mosquitto is not installed on this machine",
+        }
     p = _propagate(base / "http", mqtt="", edits=edits, rate=rate)
     out["propagation_http"] = {
         "what": "commit at eu → change-set in the view at un, osce, arf, HTTP alone (poke + pull); 4 nodes",
-        "figure": p["p50_ms"], "figure_p99": p["p99_ms"], "unit": "ms", "detail": p,
-        "limit": round(hl50, 3), "limit_p99": round(hl99, 3), "limit_what": "loopback HTTP one-way latency, aiohttp",
-        "ratio": round(p["p50_ms"] / hl50, 1), "ratio_p99": round(p["p99_ms"] / hl99, 1), "target": "<= 20x",
-        "higher_is_better": False}
+        "figure": p["p50_ms"],
+        "figure_p99": p["p99_ms"],
+        "unit": "ms",
+        "detail": p,
+        "limit": round(hl50, 3),
+        "limit_p99": round(hl99, 3),
+        "limit_what": "loopback HTTP one-way latency, aiohttp",
+        "ratio": round(p["p50_ms"] / hl50, 1),
+        "ratio_p99": round(p["p99_ms"] / hl99, 1),
+        "target": "<= 20x",
+        "higher_is_better": False,
+    }
     return out

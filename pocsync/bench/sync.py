@@ -37,8 +37,9 @@ def _head(store_path: Path, origin: str) -> int:
 def _cli(*args: str | Path, stdin: Path | None = None, stdout: Path | None = None) -> float:
     t0 = time.perf_counter()
     with open(stdin or "/dev/null", "rb") as i, open(stdout or "/dev/null", "wb") as o:
-        p = subprocess.run([sys.executable, "-m", "pocsync.cli.main", *map(str, args)], stdin=i, stdout=o,
-                           stderr=subprocess.PIPE)
+        p = subprocess.run(
+            [sys.executable, "-m", "pocsync.cli.main", *map(str, args)], stdin=i, stdout=o, stderr=subprocess.PIPE
+        )
     if p.returncode != 0:
         raise RuntimeError(f"pocsync {' '.join(map(str, args))} failed: {p.stderr.decode()[-2000:]}")
     return time.perf_counter() - t0
@@ -47,8 +48,11 @@ def _cli(*args: str | Path, stdin: Path | None = None, stdout: Path | None = Non
 def _problems(log: Path) -> int:
     if not log.exists():
         return 0
-    return sum(1 for ln in log.read_text(errors="replace").splitlines()
-               if any(w in ln.lower() for w in ("fail", "error", "warning", "traceback")))
+    return sum(
+        1
+        for ln in log.read_text(errors="replace").splitlines()
+        if any(w in ln.lower() for w in ("fail", "error", "warning", "traceback"))
+    )
 
 
 def _pull(joiner: Node, source: Node, relay_to: int, n: int) -> tuple[float, int, int, float]:
@@ -64,12 +68,17 @@ def _pull(joiner: Node, source: Node, relay_to: int, n: int) -> tuple[float, int
             joiner.start()
             up_s = time.perf_counter() - t0
             try:
-                wait_for(lambda: _head(joiner.nd.config.store_path, "un") >= n, max(120.0, n / 25),
-                         f"{joiner.name} to reach seq {n}", step=0.05)
+                wait_for(
+                    lambda: _head(joiner.nd.config.store_path, "un") >= n,
+                    max(120.0, n / 25),
+                    f"{joiner.name} to reach seq {n}",
+                    step=0.05,
+                )
             except TimeoutError as exc:  # the run's folder is removed afterwards: keep the evidence
                 tail = "\n".join(joiner.log.read_text(errors="replace").splitlines()[-5:])
-                raise TimeoutError(f"{exc} (holds {_head(joiner.nd.config.store_path, 'un')}); "
-                                   f"last lines of its log:\n{tail}") from None
+                raise TimeoutError(
+                    f"{exc} (holds {_head(joiner.nd.config.store_path, 'un')}); last lines of its log:\n{tail}"
+                ) from None
             secs = time.perf_counter() - t0
             rss = peak_rss_kib(joiner.pid)
         finally:
@@ -108,11 +117,17 @@ def run(base: Path, *, n: int, ks: tuple[int, ...], rss_n: tuple[int, ...]) -> d
         floor = peak_rss_kib(empty["un"].pid)
     finally:
         empty["un"].stop()
-    out[f"rss_{n}"] = {"what": f"peak RSS of the node holding {n} change-sets after serving the cold start and "
-                               "catch-ups", "changesets": n, "figure": round(rss_holder / 1024, 1), "unit": "MiB",
-                       "limit": round(floor / 1024, 1), "limit_what": "peak RSS of a node with an empty store",
-                       "ratio": round(rss_holder / floor, 2), "target": "<= 600 MiB at 1 000 000",
-                       "higher_is_better": False}
+    out[f"rss_{n}"] = {
+        "what": f"peak RSS of the node holding {n} change-sets after serving the cold start and catch-ups",
+        "changesets": n,
+        "figure": round(rss_holder / 1024, 1),
+        "unit": "MiB",
+        "limit": round(floor / 1024, 1),
+        "limit_what": "peak RSS of a node with an empty store",
+        "ratio": round(rss_holder / floor, 2),
+        "target": "<= 600 MiB at 1 000 000",
+        "higher_is_better": False,
+    }
     for big in rss_n:
         out[f"rss_{big}"] = rss_of_history(base / f"rss{big}", big, floor)
     return out
@@ -124,8 +139,14 @@ def _write_history(base: Path, fed: Federation, n: int) -> tuple[Path, list[int]
     log = base / "history.jsonl"
     sizes: list[int] = []
     with open(log, "wb") as f:
-        for e in chain(origin="un", key=un.nd.signing_key("k1"), keyid="un:k1", manifest=fed.manifest.version,
-                       count=n, keys=keys_for(500)):
+        for e in chain(
+            origin="un",
+            key=un.nd.signing_key("k1"),
+            keyid="un:k1",
+            manifest=fed.manifest.version,
+            count=n,
+            keys=keys_for(500),
+        ):
             f.write(e + b"\n")
             sizes.append(len(e))
     return log, sizes
@@ -151,21 +172,39 @@ def _cold_start(osce: Node, un: Node, n: int, import_s: float) -> dict[str, Any]
     secs, nbytes, rss_joiner, up_s = _pull(osce, un, un.port, n)
     return {
         "what": f"a new node pulling a history of {n} change-sets over HTTP until it holds all (default settings)",
-        "changesets": n, "figure": round(secs, 2), "unit": "s", "bytes": nbytes,
+        "changesets": n,
+        "figure": round(secs, 2),
+        "unit": "s",
+        "bytes": nbytes,
         "of_which_process_start_s": round(up_s, 2),
-        "limit": round(import_s, 2), "limit_what": "plain `pocsync log import` of the same log "
-                      "(wall time; files of 40 000 lines, under its 64 MiB input cap)",
-        "ratio": round(secs / import_s, 2), "target": "<= 1.5x and <= 30 s at N = 100 000",
-        "problems_logged": _problems(osce.log), "joiner_peak_rss_mib": round(rss_joiner / 1024, 1),
-        "higher_is_better": False}
+        "limit": round(import_s, 2),
+        "limit_what": "plain `pocsync log import` of the same log "
+        "(wall time; files of 40 000 lines, under its 64 MiB input cap)",
+        "ratio": round(secs / import_s, 2),
+        "target": "<= 1.5x and <= 30 s at N = 100 000",
+        "problems_logged": _problems(osce.log),
+        "joiner_peak_rss_mib": round(rss_joiner / 1024, 1),
+        "higher_is_better": False,
+    }
 
 
-def _catch_ups(base: Path, spare: Path, osce: Node, un: Node, log: Path, sizes: list[int], *, n: int,
-               ks: tuple[int, ...], full_export: tuple[int, float]) -> dict[str, Any]:
+def _catch_ups(
+    base: Path,
+    spare: Path,
+    osce: Node,
+    un: Node,
+    log: Path,
+    sizes: list[int],
+    *,
+    n: int,
+    ks: tuple[int, ...],
+    full_export: tuple[int, float],
+) -> dict[str, Any]:
     """For each k: a joiner holding the first n - k pulls the rest from ``un`` (running).
 
     The joiner is one growing copy of ``spare``, extended for each smaller k."""
     from pocsync.store import Store
+
     export_bytes, export_s = full_export
     out: dict[str, Any] = {}
     lines = log.read_bytes().split(b"\n")
@@ -176,25 +215,33 @@ def _catch_ups(base: Path, spare: Path, osce: Node, un: Node, log: Path, sizes: 
         with Store.open(growing / "store.sqlite") as s:
             for start in range(held, n - k, 500):
                 with s.transaction():
-                    for ln in lines[start:min(start + 500, n - k)]:
+                    for ln in lines[start : min(start + 500, n - k)]:
                         s.receive(ln, source="import")
         held = n - k
         data = base / f"osce-k{k}"
         shutil.copytree(growing, data)
         joiner = Node("osce", type(osce.nd).open(data), osce.port)
-        raw = sum(sizes[n - k:])
+        raw = sum(sizes[n - k :])
         secs, nbytes, _, up_s = _pull(joiner, un, un.port, n)
         shutil.rmtree(data, ignore_errors=True)
         out[f"catch_up_k{k}"] = {
             "what": f"a node missing the last {k} of {n} change-sets pulls them over HTTP",
-            "missed": k, "of": n, "figure": nbytes, "unit": "bytes on the wire (both ways)",
-            "seconds": round(secs, 3), "of_which_process_start_s": round(up_s, 2),
-            "limit": raw, "limit_what": "raw size of the k missed envelopes",
-            "ratio": round(nbytes / raw, 2), "vs_full_export_bytes": round(nbytes / export_bytes, 4),
-            "full_export_bytes": export_bytes, "full_export_seconds": round(export_s, 2),
+            "missed": k,
+            "of": n,
+            "figure": nbytes,
+            "unit": "bytes on the wire (both ways)",
+            "seconds": round(secs, 3),
+            "of_which_process_start_s": round(up_s, 2),
+            "limit": raw,
+            "limit_what": "raw size of the k missed envelopes",
+            "ratio": round(nbytes / raw, 2),
+            "vs_full_export_bytes": round(nbytes / export_bytes, 4),
+            "full_export_bytes": export_bytes,
+            "full_export_seconds": round(export_s, 2),
             "seconds_vs_full_export": round(secs / export_s, 3),
             "target": "<= 1.2x raw + 4 KiB" if k <= 10 else "<= 1.4x raw",
-            "higher_is_better": False}
+            "higher_is_better": False,
+        }
     return out
 
 
@@ -204,10 +251,17 @@ def rss_of_history(base: Path, n: int, floor_kib: int) -> dict[str, Any]:
     fed = Federation(base / "fed", ("un", "osce"))
     un = fed["un"]
     from pocsync.store import Store
+
     with Store.open(un.nd.config.store_path) as s:
         batch: list[bytes] = []
-        for e in chain(origin="un", key=un.nd.signing_key("k1"), keyid="un:k1", manifest=fed.manifest.version,
-                       count=n, keys=keys_for(500)):
+        for e in chain(
+            origin="un",
+            key=un.nd.signing_key("k1"),
+            keyid="un:k1",
+            manifest=fed.manifest.version,
+            count=n,
+            keys=keys_for(500),
+        ):
             batch.append(e)
             if len(batch) == 2000:
                 with s.transaction():
@@ -230,7 +284,14 @@ def rss_of_history(base: Path, n: int, floor_kib: int) -> dict[str, Any]:
         rss = peak_rss_kib(un.pid)
     finally:
         un.stop()
-    return {"what": f"peak RSS of a node holding {n} change-sets (started, serving a first catch-up)",
-            "changesets": n, "figure": round(rss / 1024, 1), "unit": "MiB", "limit": round(floor_kib / 1024, 1),
-            "limit_what": "peak RSS of a node with an empty store", "ratio": round(rss / floor_kib, 2),
-            "target": "<= 600 MiB at 1 000 000", "higher_is_better": False}
+    return {
+        "what": f"peak RSS of a node holding {n} change-sets (started, serving a first catch-up)",
+        "changesets": n,
+        "figure": round(rss / 1024, 1),
+        "unit": "MiB",
+        "limit": round(floor_kib / 1024, 1),
+        "limit_what": "peak RSS of a node with an empty store",
+        "ratio": round(rss / floor_kib, 2),
+        "target": "<= 600 MiB at 1 000 000",
+        "higher_is_better": False,
+    }

@@ -13,20 +13,51 @@ FAMILIES = ("cli", "ingest", "api", "propagation", "sync")
 
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Small sizes (well under a minute): checks the benchmark works.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the JSON report here (default: print it on stdout).")
-@click.option("--only", default=",".join(FAMILIES), show_default=True, metavar="LIST",
-              help="Comma-separated workload families to run.")
-@click.option("--workdir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Folder for the run's temporary nodes (default: the system temporary folder).")
-@click.option("--history", type=click.IntRange(min=100), default=None, metavar="N",
-              help="History size for cold start and catch-up instead of the mode's (catch-up at 10, N/100, N/10).")
-@click.option("--edits", type=click.IntRange(min=5), default=None, metavar="N",
-              help="Edits for each propagation run instead of the mode's.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the JSON report on stdout (also with --out), not the table.")
-def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, history: int | None,
-              edits: int | None, as_json: bool) -> None:
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON report here (default: print it on stdout).",
+)
+@click.option(
+    "--only",
+    default=",".join(FAMILIES),
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated workload families to run.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Folder for the run's temporary nodes (default: the system temporary folder).",
+)
+@click.option(
+    "--history",
+    type=click.IntRange(min=100),
+    default=None,
+    metavar="N",
+    help="History size for cold start and catch-up instead of the mode's (catch-up at 10, N/100, N/10).",
+)
+@click.option(
+    "--edits",
+    type=click.IntRange(min=5),
+    default=None,
+    metavar="N",
+    help="Edits for each propagation run instead of the mode's.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the JSON report on stdout (also with --out), not the table."
+)
+def bench_cmd(
+    quick: bool,
+    out: Path | None,
+    only: str,
+    workdir: Path | None,
+    history: int | None,
+    edits: int | None,
+    as_json: bool,
+) -> None:
     """Measure this machine: each cost next to the limit measured in the same run, as JSON.
 
     Starts its own nodes (and a private Mosquitto when one is installed) on loopback; never touches
@@ -36,21 +67,31 @@ def bench_cmd(quick: bool, out: Path | None, only: str, workdir: Path | None, hi
     fams = tuple(f.strip() for f in only.split(",") if f.strip())
     bad = [f for f in fams if f not in FAMILIES]
     if bad or not fams:
-        raise click.BadParameter(f"unknown family {', '.join(bad) or '(none)'}; choose from {', '.join(FAMILIES)}",
-                                 param_hint="--only")
+        raise click.BadParameter(
+            f"unknown family {', '.join(bad) or '(none)'}; choose from {', '.join(FAMILIES)}", param_hint="--only"
+        )
     from pocsync import bench
     from pocsync.cli.common import err_console, table
 
-    report = bench.run(quick=quick, only=fams, workdir=workdir, history=history, edits=edits,
-                       progress=lambda s: err_console.print(s, highlight=False))
+    report = bench.run(
+        quick=quick,
+        only=fams,
+        workdir=workdir,
+        history=history,
+        edits=edits,
+        progress=lambda s: err_console.print(s, highlight=False),
+    )
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if out is not None:
         out.write_text(text + "\n")
     if out is None or as_json:
         click.echo(text)
     else:
-        table(f"pocsync bench ({report['mode']}, {report['seconds']} s)",
-              ["measure", "pocsync", "in-run limit", "ratio", "target"], bench.table(report))
+        table(
+            f"pocsync bench ({report['mode']}, {report['seconds']} s)",
+            ["measure", "pocsync", "in-run limit", "ratio", "target"],
+            bench.table(report),
+        )
     for fam, err in report["errors"].items():
         err_console.print(f"[bold red]{fam} failed[/]: {err.splitlines()[0]}", highlight=False)
     if report["errors"]:

@@ -29,27 +29,54 @@ MANUAL_RESULTS = ("answered", "no_answer", "wrong_number", "acknowledged", "no_r
 def _feature_on(store: Any, feature: str, what: str) -> None:
     m = store.require_manifest()
     if feature not in m.features:
-        raise ManifestError(f"manifest v{m.version} does not enable feature {feature!r}, so every peer would refuse "
-                            f"{what}; the root enables it with `pocsync manifest set-features`", reason="feature_off")
+        raise ManifestError(
+            f"manifest v{m.version} does not enable feature {feature!r}, so every peer would refuse "
+            f"{what}; the root enables it with `pocsync manifest set-features`",
+            reason="feature_off",
+        )
 
 
 @click.command("record")
 @data_option
 @no_peer_check_option
 @click.argument("key")
-@click.option("--channel", required=True, metavar="phone:N|email:N",
-              help="The entry's N-th phone or email now (phone:1 = its first phone); the op stores the hash of "
-                   "its value, not the position.")
-@click.option("--result", required=True, type=click.Choice(MANUAL_RESULTS),
-              help="Phone: answered, no_answer, wrong_number.  Email: acknowledged, no_response, bounced.")
+@click.option(
+    "--channel",
+    required=True,
+    metavar="phone:N|email:N",
+    help="The entry's N-th phone or email now (phone:1 = its first phone); the op stores the hash of "
+    "its value, not the position.",
+)
+@click.option(
+    "--result",
+    required=True,
+    type=click.Choice(MANUAL_RESULTS),
+    help="Phone: answered, no_answer, wrong_number.  Email: acknowledged, no_response, bounced.",
+)
 @click.option("--campaign", default=None, metavar="ID", help="Campaign the check belongs to (optional).")
-@click.option("--response-seconds", type=click.IntRange(min=0), default=None,
-              help="With --result acknowledged: seconds from the request to the answer (default 0).")
-@click.option("--smtp-code", type=click.IntRange(400, 599), default=None,
-              help="With --result bounced: the SMTP reply code (required).")
+@click.option(
+    "--response-seconds",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --result acknowledged: seconds from the request to the answer (default 0).",
+)
+@click.option(
+    "--smtp-code",
+    type=click.IntRange(400, 599),
+    default=None,
+    help="With --result bounced: the SMTP reply code (required).",
+)
 @click.option("--author", default=None, help="Staff member who made the check (audit); default user@node.")
-def check_record(data: Path, key: str, channel: str, result: str, campaign: str | None,
-                 response_seconds: int | None, smtp_code: int | None, author: str | None) -> None:
+def check_record(
+    data: Path,
+    key: str,
+    channel: str,
+    result: str,
+    campaign: str | None,
+    response_seconds: int | None,
+    smtp_code: int | None,
+    author: str | None,
+) -> None:
     """Record the result of checking one channel of KEY (e.g. a phone call) as a signed check op."""
     model.parse_key(key)
     nd = NodeDir.open(data)
@@ -93,8 +120,11 @@ def entry_confirm(data: Path, keys: tuple[str, ...], author: str | None) -> None
         _feature_on(store, "freshness", "a confirmation")
         missing = [k for k in keys if store.entry(k) is None]
     if missing:
-        raise EntryError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the merged view: "
-                         "nothing to confirm, so nothing was committed", reason="not_found")
+        raise EntryError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the merged view: "
+            "nothing to confirm, so nothing was committed",
+            reason="not_found",
+        )
     sign_ops(nd, [{"op": "confirm", "key": k} for k in keys], author_of(author, nd))
 
 
@@ -124,7 +154,20 @@ def entry_overdue(data: Path, every: bool, as_json: bool) -> None:
     if as_json:
         print_json(out)
         return
-    table(f"{len(out)} overdue entr{'y' if len(out) == 1 else 'ies'} (policy.freshness, now {freshness.iso(now)})",
-          ["key", "origin", "overdue", "last modified", "last confirmed", "last verified", "confirm due", "verify due"],
-          [[r["key"], r["origin"], ", ".join(r["overdue"]["reasons"]), r["last_modified"], r["last_confirmed"] or "never",
-            r["last_verified"] or "never", r["overdue"]["confirm_due"], r["overdue"]["verify_due"]] for r in out])
+    table(
+        f"{len(out)} overdue entr{'y' if len(out) == 1 else 'ies'} (policy.freshness, now {freshness.iso(now)})",
+        ["key", "origin", "overdue", "last modified", "last confirmed", "last verified", "confirm due", "verify due"],
+        [
+            [
+                r["key"],
+                r["origin"],
+                ", ".join(r["overdue"]["reasons"]),
+                r["last_modified"],
+                r["last_confirmed"] or "never",
+                r["last_verified"] or "never",
+                r["overdue"]["confirm_due"],
+                r["overdue"]["verify_due"],
+            ]
+            for r in out
+        ],
+    )

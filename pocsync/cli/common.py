@@ -121,8 +121,10 @@ def refuse_public_key(path: Path) -> None:
         except ValueError:
             public = False
     if public:
-        raise KeyFileError(f"{path} is a public key: give the private key file (e.g. root.key, kept offline), "
-                           "not the .pub file", reason="public_key_given")
+        raise KeyFileError(
+            f"{path} is a public key: give the private key file (e.g. root.key, kept offline), not the .pub file",
+            reason="public_key_given",
+        )
 
 
 def peer_check(nd: Any, store: Any) -> None:
@@ -139,13 +141,17 @@ def peer_check(nd: Any, store: Any) -> None:
     age = (clock.now_ms() - signed_ms) / 1000
     if age <= max_age and their_seq <= own:
         return
-    why = (f"the last peer head vector ({by}, {age:.0f} s ago) is older than own_head_max_age_seconds ({max_age})"
-           if age > max_age else f"{by} holds {me} seq {their_seq} but this store ends at seq {own}")
+    why = (
+        f"the last peer head vector ({by}, {age:.0f} s ago) is older than own_head_max_age_seconds ({max_age})"
+        if age > max_age
+        else f"{by} holds {me} seq {their_seq} but this store ends at seq {own}"
+    )
     if click.get_current_context().meta.get("no_peer_check"):
-        store.audit(actor=f"cli:{getpass.getuser()}", action="edit.no_peer_check", target=me, result="ok",
-                    detail=why)
+        store.audit(actor=f"cli:{getpass.getuser()}", action="edit.no_peer_check", target=me, result="ok", detail=why)
         err_console.print(f"[yellow]warning[/] signing without a peer check (audited): {why}")
         return
-    raise SigningRefused(f"no peer confirmed this node's head lately: {why}; a store restored from a backup could"
-                         " sign a seq again. Start the daemon (`pocsync run`) and let it pull from a peer, then retry;"
-                         " a node working alone during a partition may pass --no-peer-check (audited)")
+    raise SigningRefused(
+        f"no peer confirmed this node's head lately: {why}; a store restored from a backup could"
+        " sign a seq again. Start the daemon (`pocsync run`) and let it pull from a peer, then retry;"
+        " a node working alone during a partition may pass --no-peer-check (audited)"
+    )

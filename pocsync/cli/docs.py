@@ -11,8 +11,9 @@ from pocsync.cli.main import cli
 
 
 def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = None) -> list[str]:
-    ctx = click.Context(cmd, parent=parent, info_name=path[-1], terminal_width=100, max_content_width=100,
-                        **cmd.context_settings)
+    ctx = click.Context(
+        cmd, parent=parent, info_name=path[-1], terminal_width=100, max_content_width=100, **cmd.context_settings
+    )
     out = [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).replace(" " * 2 + "\n", "\n").rstrip(), "```", ""]
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.list_commands(ctx)):
@@ -23,9 +24,13 @@ def _walk(cmd: click.Command, path: list[str], parent: click.Context | None = No
 
 
 def render() -> str:
-    head = ["# The pocsync command line", "",
-            "Generated from the commands' own help by `python -m pocsync.cli.docs > docs/CLI.md`;"
-            " `tests/integration/test_cli.py` fails when this file is out of date.", ""]
+    head = [
+        "# The pocsync command line",
+        "",
+        "Generated from the commands' own help by `python -m pocsync.cli.docs > docs/CLI.md`;"
+        " `tests/integration/test_cli.py` fails when this file is out of date.",
+        "",
+    ]
     return "\n".join(head + _walk(cli, ["pocsync"])).rstrip() + "\n"
 
 

@@ -45,8 +45,11 @@ def _validate(records: list[Any]) -> list[dict[str, Any]]:
                 problems.append(exc)
             else:
                 for w in warnings:
-                    err_console.print("[yellow]warning[/] " + escape(f"record {i} ({intake.entry_key(clean)}): "
-                                                                     f"{w['field']}: {w['message']}"), highlight=False)
+                    err_console.print(
+                        "[yellow]warning[/] "
+                        + escape(f"record {i} ({intake.entry_key(clean)}): {w['field']}: {w['message']}"),
+                        highlight=False,
+                    )
                 ops.append({"op": "put", "key": intake.entry_key(clean), "entry": clean})
             progress.advance(task)
     if problems:
@@ -106,8 +109,11 @@ def entry_put(data: Path, src: str, author: str | None) -> None:
     except MalformedJSON as exc:
         text = raw[:4096].decode("utf-8", "replace")
         if src.lower().endswith((".csv", ".tsv")) or looks_like_csv(text):
-            raise EntryError(f"{src} looks like CSV, not JSON: import it with `pocsync entry import --data {data} "
-                             f"{src} --adapter csv`", reason="csv_given_to_put") from None
+            raise EntryError(
+                f"{src} looks like CSV, not JSON: import it with `pocsync entry import --data {data} "
+                f"{src} --adapter csv`",
+                reason="csv_given_to_put",
+            ) from None
         raise EntryError(f"{src}: {exc.message}", reason=exc.reason) from None
     _put_records(nd, parsed if isinstance(parsed, list) else [parsed], src, author_of(author, nd))
 
@@ -126,9 +132,12 @@ def entry_delete(data: Path, key: str, author: str | None) -> None:
         own = [v for v in store.versions_by_key().get(key, []) if v["origin"] == nd.node_id]
         peers_refuse = store.replica(source="local").check_ops(ops, me=nd.node_id, now_ms=now_ms())
     if not peers_refuse and (not own or own[0]["op"] != "put"):  # a rule peers apply is named first (by sign_ops)
-        raise EntryError(f"{nd.node_id} does not list {key}: nothing to delete, so nothing was committed "
-                         f"(`pocsync entry list --data {data}` shows what is listed; a State's withdrawal of a "
-                         "PoC listed elsewhere is `entry withdraw`)", reason="not_listed")
+        raise EntryError(
+            f"{nd.node_id} does not list {key}: nothing to delete, so nothing was committed "
+            f"(`pocsync entry list --data {data}` shows what is listed; a State's withdrawal of a "
+            "PoC listed elsewhere is `entry withdraw`)",
+            reason="not_listed",
+        )
     sign_ops(nd, ops, author_of(author, nd))
 
 
@@ -154,9 +163,14 @@ def entry_list(data: Path, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table(f"{len(rows)} entries", ["key", "organisation", "position", "origin", "hlc", "author"],
-          [[r["key"], r["entry"].get("organisation"), r["entry"].get("position"), r["origin"], r["hlc"], r["author"]]
-           for r in rows])
+    table(
+        f"{len(rows)} entries",
+        ["key", "organisation", "position", "origin", "hlc", "author"],
+        [
+            [r["key"], r["entry"].get("organisation"), r["entry"].get("position"), r["origin"], r["hlc"], r["author"]]
+            for r in rows
+        ],
+    )
 
 
 @click.command("show")

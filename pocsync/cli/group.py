@@ -106,8 +106,12 @@ class PocsyncGroup(LazyGroup):
         except Exception as exc:  # a bug; never a raw traceback for a user
             if os.environ.get("POCSYNC_TRACEBACK"):
                 raise
-            _fail("internal_error", f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "
-                                    "POCSYNC_TRACEBACK=1 to see where, and report it)", EXIT_INTERNAL)
+            _fail(
+                "internal_error",
+                f"{type(exc).__name__}: {exc} (a bug in pocsync; run again with "
+                "POCSYNC_TRACEBACK=1 to see where, and report it)",
+                EXIT_INTERNAL,
+            )
 
 
 def _fail(reason: str, message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -36,20 +36,35 @@ def show(data: Path, state: str, as_json: bool) -> None:
     if as_json:
         print_json(body)
         return
-    table(f"history of {s}: {len(body['ops'])} ops, {body['refused']} refused",
-          ["time", "origin", "author", "key", "op", "status", "changed fields"],
-          [[x["time"], x["origin"], x["author"], x["key"], x["op"],
-            x["status"] + (f" ({x['reason']})" if x["reason"] else "")
-            + (f" (held: {x['held']})" if x.get("held") else ""),
-            ", ".join(c["field"] for c in (x["diff"] or {}).get("changes", []) if c["field"] != "holder_epoch")]
-           for x in body["ops"]])
+    table(
+        f"history of {s}: {len(body['ops'])} ops, {body['refused']} refused",
+        ["time", "origin", "author", "key", "op", "status", "changed fields"],
+        [
+            [
+                x["time"],
+                x["origin"],
+                x["author"],
+                x["key"],
+                x["op"],
+                x["status"]
+                + (f" ({x['reason']})" if x["reason"] else "")
+                + (f" (held: {x['held']})" if x.get("held") else ""),
+                ", ".join(c["field"] for c in (x["diff"] or {}).get("changes", []) if c["field"] != "holder_epoch"),
+            ]
+            for x in body["ops"]
+        ],
+    )
 
 
 @click.command("bundle")
 @data_option
 @click.argument("state")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The bundle file to write (JSON; must not exist).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The bundle file to write (JSON; must not exist).",
+)
 def bundle(data: Path, state: str, out: Path) -> None:
     """Write STATE's history with the signed change-sets and manifests that prove it (PROTOCOL.md §17.2)."""
     s = _state(state)
@@ -57,10 +72,11 @@ def bundle(data: Path, state: str, out: Path) -> None:
         raise click.BadParameter(f"{out} exists; refusing to overwrite it", param_hint="'--out'")
     with NodeDir.open(data).store() as store:
         body = hist.state_bundle(store, s)
-        store.audit(actor=f"cli:{getpass.getuser()}", action="history.bundle", target=s, result="ok",
-                    detail=str(out))
+        store.audit(actor=f"cli:{getpass.getuser()}", action="history.bundle", target=s, result="ok", detail=str(out))
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(json.dumps(body, sort_keys=True, ensure_ascii=False).encode())
-    console.print(f"{len(body['changesets'])} signed change-set(s) for {s} written to {out}"
-                  + (f"; they also hold ops of {', '.join(body['other_states'])}" if body["other_states"] else ""))
+    console.print(
+        f"{len(body['changesets'])} signed change-set(s) for {s} written to {out}"
+        + (f"; they also hold ops of {', '.join(body['other_states'])}" if body["other_states"] else "")
+    )

@@ -28,20 +28,34 @@ def quarantine_list(data: Path, as_json: bool) -> None:
     if as_json:
         print_json({"quarantined": q, "refused": r, "parked": p, "equivocations": e})
         return
-    table(f"quarantined change-sets ({len(q)})", ["#", "received", "source", "size", "reason", "message"],
-          [[x["n"], x["received_at"], x["source"], x["size"], x["reason"], x["message"]] for x in q])
-    table(f"refused ops ({len(r)})", ["origin", "seq", "op", "key", "reason", "message"],
-          [[x["origin"], x["seq"], f"{x['idx']}:{x['op']}", x["key"], x["reason"], x["message"]] for x in r])
-    table(f"parked change-sets ({len(p)})", ["origin", "seq", "reason", "message"],
-          [[x["origin"], x["seq"], x["reason"], x["message"]] for x in p])
+    table(
+        f"quarantined change-sets ({len(q)})",
+        ["#", "received", "source", "size", "reason", "message"],
+        [[x["n"], x["received_at"], x["source"], x["size"], x["reason"], x["message"]] for x in q],
+    )
+    table(
+        f"refused ops ({len(r)})",
+        ["origin", "seq", "op", "key", "reason", "message"],
+        [[x["origin"], x["seq"], f"{x['idx']}:{x['op']}", x["key"], x["reason"], x["message"]] for x in r],
+    )
+    table(
+        f"parked change-sets ({len(p)})",
+        ["origin", "seq", "reason", "message"],
+        [[x["origin"], x["seq"], x["reason"], x["message"]] for x in p],
+    )
     if e:
-        table(f"EQUIVOCATIONS ({len(e)})", ["origin", "seq", "one id", "other id"],
-              [[x["origin"], x["seq"], x["id_a"], x["id_b"]] for x in e])
+        table(
+            f"EQUIVOCATIONS ({len(e)})",
+            ["origin", "seq", "one id", "other id"],
+            [[x["origin"], x["seq"], x["id_a"], x["id_b"]] for x in e],
+        )
 
 
 @click.command("audit")
 @data_option
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="How many rows, newest first.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="How many rows, newest first."
+)
 @json_option
 def audit_cmd(data: Path, limit: int, as_json: bool) -> None:
     """The audit log: every directory read and every token issued (who, what, when, result)."""
@@ -50,5 +64,8 @@ def audit_cmd(data: Path, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table(f"audit log ({len(rows)} newest)", ["when", "who", "action", "target", "result", "detail"],
-          [[r["at"], r["actor"], r["action"], r["target"], r["result"], r["detail"]] for r in rows])
+    table(
+        f"audit log ({len(rows)} newest)",
+        ["when", "who", "action", "target", "result", "detail"],
+        [[r["at"], r["actor"], r["action"], r["target"], r["result"], r["detail"]] for r in rows],
+    )

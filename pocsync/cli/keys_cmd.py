@@ -17,10 +17,18 @@ from pocsync.folder.nodedir import NodeDir
 
 
 @click.command("root-init")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for root.key (0600) and root.pub.")
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Encrypt root.key (PKCS#8) with the passphrase in this file.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for root.key (0600) and root.pub.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Encrypt root.key (PKCS#8) with the passphrase in this file.",
+)
 def root_init(out: Path, passphrase_file: Path | None) -> None:
     """Create an offline root key pair: OUT/root.key and OUT/root.pub."""
     key = Ed25519PrivateKey.generate()

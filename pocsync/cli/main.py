@@ -88,7 +88,7 @@ def log_import(data: Path, src: str) -> None:
         task = progress.add_task("importing", total=len(lines))
         for start in range(0, len(lines), IMPORT_BATCH):
             with store.transaction():
-                for line in lines[start:start + IMPORT_BATCH]:
+                for line in lines[start : start + IMPORT_BATCH]:
                     tally.add(store.receive(line, source="import"))
                     progress.advance(task)
         for out in store.retry_parked(reason="clock_skew"):
@@ -96,11 +96,17 @@ def log_import(data: Path, src: str) -> None:
     counts, refused, shown = tally.counts(), tally.refused, tally.not_applied()
     table("import", [*map(str, Status), "refused ops"], [[*(counts[s] for s in Status), len(refused)]])
     if shown:
-        table("not applied", ["status", "origin", "seq", "reason", "message"],
-              [[o.status, o.origin, o.seq, o.reason, o.message] for o in shown])
+        table(
+            "not applied",
+            ["status", "origin", "seq", "reason", "message"],
+            [[o.status, o.origin, o.seq, o.reason, o.message] for o in shown],
+        )
     if refused:
-        table("refused ops", ["origin", "seq", "op", "key", "reason", "message"],
-              [[r.origin, r.seq, f"{r.index}:{r.op}", r.key, r.reason, r.message] for r in refused])
+        table(
+            "refused ops",
+            ["origin", "seq", "op", "key", "reason", "message"],
+            [[r.origin, r.seq, f"{r.index}:{r.op}", r.key, r.reason, r.message] for r in refused],
+        )
     if counts[Status.QUARANTINED] or refused or counts[Status.EQUIVOCATION]:
         sys.exit(1)
 
@@ -113,16 +119,19 @@ def log_verify(data: Path, as_json: bool) -> None:
     with NodeDir.open(data).store() as store:
         n, problems = store.verify_log()
     if as_json:
-        print_json({"verified": n, "problems": [{"origin": p.origin, "seq": p.seq, "problem": p.problem}
-                                                for p in problems]})
+        print_json(
+            {"verified": n, "problems": [{"origin": p.origin, "seq": p.seq, "problem": p.problem} for p in problems]}
+        )
     elif problems:
-        table(f"{len(problems)} problem(s) in {n} change-sets", ["origin", "seq", "problem"],
-              [[p.origin, p.seq, p.problem] for p in problems])
+        table(
+            f"{len(problems)} problem(s) in {n} change-sets",
+            ["origin", "seq", "problem"],
+            [[p.origin, p.seq, p.problem] for p in problems],
+        )
     else:
         console.print(f"ok: {n} change-sets verified")
     if problems:
         sys.exit(1)
-
 
 
 def main() -> None:

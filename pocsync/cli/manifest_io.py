@@ -17,12 +17,17 @@ def read_root_pub(path: Path) -> str:
     """A root public key file: one line of base64 (as ``keys root-init`` writes) or JSON {public}."""
     text = read_text_arg(path, "root public key")
     if "PRIVATE KEY" in text:
-        raise KeyFileError(f"{path} is a private key: give the public key file (root.pub); "
-                           "and keep the private key off shared machines", reason="private_key_given")
+        raise KeyFileError(
+            f"{path} is a private key: give the public key file (root.pub); "
+            "and keep the private key off shared machines",
+            reason="private_key_given",
+        )
     text = key_text(text)
     if len(unb64(text, what=f"root public key in {path}")) != 32:
-        raise KeyFileError(f"{path} does not hold a root public key (one line of base64, as `pocsync keys root-init` "
-                           "wrote root.pub)", reason="bad_key_file")
+        raise KeyFileError(
+            f"{path} does not hold a root public key (one line of base64, as `pocsync keys root-init` wrote root.pub)",
+            reason="bad_key_file",
+        )
     return text
 
 
@@ -34,14 +39,17 @@ def read_json_object(path: Path, what: str, produced_by: str, *, advice: str | N
         obj = jsonc.loads(text.encode())
     except PocsyncError as exc:
         hint = " (it looks like CSV)" if looks_like_csv(text) else ""
-        raise ManifestError(f"{path} is not JSON{hint}: {exc.message}; "
-                            f"{advice or f'give the {what} that {produced_by} printed'}",
-                            reason="bad_input_file") from None
+        raise ManifestError(
+            f"{path} is not JSON{hint}: {exc.message}; {advice or f'give the {what} that {produced_by} printed'}",
+            reason="bad_input_file",
+        ) from None
     if not isinstance(obj, dict):
         kind = "a JSON array" if isinstance(obj, list) else f"a JSON {type(obj).__name__}"
-        raise ManifestError(f"{path} holds {kind}, not one object: "
-                            f"{advice or f'give the {what} of one node, as {produced_by} printed it'}",
-                            reason="bad_input_file")
+        raise ManifestError(
+            f"{path} holds {kind}, not one object: "
+            f"{advice or f'give the {what} of one node, as {produced_by} printed it'}",
+            reason="bad_input_file",
+        )
     return obj
 
 
@@ -61,8 +69,11 @@ def edit(path: Path, payload: dict[str, Any]) -> None:
     new = mf.unsigned(payload)
     save(path, new)
     if old.envelope.signatures:
-        err_console.print(f"note: the edit removed {len(old.envelope.signatures)} signature(s); sign v{new.version} again. "
-                          f"If signed v{new.version} was already installed or published anywhere, nodes will refuse "
-                          f"this one as not newer: edit a copy made with `pocsync manifest next` instead",
-                          highlight=False, markup=False)
+        err_console.print(
+            f"note: the edit removed {len(old.envelope.signatures)} signature(s); sign v{new.version} again. "
+            f"If signed v{new.version} was already installed or published anywhere, nodes will refuse "
+            f"this one as not newer: edit a copy made with `pocsync manifest next` instead",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"{path}: manifest v{new.version} (unsigned)")

@@ -9,7 +9,10 @@ from typing import Any
 import click
 
 data_option = click.option(
-    "--data", "data", type=click.Path(file_okay=False, path_type=Path), required=True,
+    "--data",
+    "data",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
     help="The node's data folder (holds sync.toml, store.sqlite and keys/).",
 )
 
@@ -23,5 +26,9 @@ def _no_peer_check(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 no_peer_check_option = click.option(
-    "--no-peer-check", is_flag=True, expose_value=False, callback=_no_peer_check,
-    help="Sign although no peer confirmed this node's head lately (a node working alone; audited).")
+    "--no-peer-check",
+    is_flag=True,
+    expose_value=False,
+    callback=_no_peer_check,
+    help="Sign although no peer confirmed this node's head lately (a node working alone; audited).",
+)

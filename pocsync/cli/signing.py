@@ -43,20 +43,28 @@ def sign_ops(nd: NodeDir, ops: list[dict[str, Any]], author: str, *, labels: lis
         sys.exit(1)
 
 
-def _refused(exc: EntryError, refusals: list[dict[str, Any]], ops: list[dict[str, Any]],
-             labels: list[str] | None) -> EntryError:
+def _refused(
+    exc: EntryError, refusals: list[dict[str, Any]], ops: list[dict[str, Any]], labels: list[str] | None
+) -> EntryError:
     """The error for ops the store refused before signing (each refusal printed first when ``labels``)."""
     if labels is None or len(ops) == 1:
         r = refusals[0]
         more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
-        return EntryError(f"{r['op']} {r['key']}: {r['message']}{more}; every peer would refuse it, so nothing was "
-                          "committed", reason=exc.reason)
+        return EntryError(
+            f"{r['op']} {r['key']}: {r['message']}{more}; every peer would refuse it, so nothing was committed",
+            reason=exc.reason,
+        )
     for r in refusals:
         where = labels[r["index"]] if r["index"] < len(labels) else f"op {r['index']}"
-        err_console.print("[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: "
-                                                      f"{r['message']}"), highlight=False)
-    return EntryError(f"{len(refusals)} of {len(ops)} record(s) break rules every peer applies "
-                      f"({refusals[0]['message']}); nothing was committed", reason=exc.reason)
+        err_console.print(
+            "[red]refused[/] " + escape(f"{where} ({r['op']} {r['key']}): {r['reason']}: {r['message']}"),
+            highlight=False,
+        )
+    return EntryError(
+        f"{len(refusals)} of {len(ops)} record(s) break rules every peer applies "
+        f"({refusals[0]['message']}); nothing was committed",
+        reason=exc.reason,
+    )
 
 
 def note_held(nd: NodeDir, cs_id: str | None) -> None:
@@ -64,6 +72,9 @@ def note_held(nd: NodeDir, cs_id: str | None) -> None:
     with nd.store() as store:
         rows = [r for r in store.held_changes() if cs_id and r["put"].startswith(cs_id + "#")]
     for r in rows:
-        console.print(f"held: {r['key']} ({', '.join(r['fields'])}) takes effect after a notice by another node and "
-                      "the hold, or at once with a second person's approval (`pocsync entry pending` shows it)",
-                      markup=False, highlight=False)
+        console.print(
+            f"held: {r['key']} ({', '.join(r['fields'])}) takes effect after a notice by another node and "
+            "the hold, or at once with a second person's approval (`pocsync entry pending` shows it)",
+            markup=False,
+            highlight=False,
+        )

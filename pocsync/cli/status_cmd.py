@@ -37,29 +37,43 @@ def _status(v: dict[str, Any]) -> str:
 
 
 def _verdict(a: dict[str, Any]) -> str:
-    return {"same": "same heads and digest",
-            "behind": f"lacks {a['behind']} change-set(s) this node holds",
-            "ahead": f"holds {a['ahead']} change-set(s) this node lacks",
-            "diverged": "DIVERGED: same change-sets, another view"}.get(a["state"], str(a["state"]))
+    return {
+        "same": "same heads and digest",
+        "behind": f"lacks {a['behind']} change-set(s) this node holds",
+        "ahead": f"holds {a['ahead']} change-set(s) this node lacks",
+        "diverged": "DIVERGED: same change-sets, another view",
+    }.get(a["state"], str(a["state"]))
 
 
 @click.command("status")
 @click.option("--url", required=True, metavar="URL", help="The node's API URL, e.g. https://un.example.org:8443.")
-@click.option("--token", "token_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="File holding an operator (health) or PoC token.")
+@click.option(
+    "--token",
+    "token_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="File holding an operator (health) or PoC token.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the health document as JSON.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds to wait for the node.")
-@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CA certificate the node's HTTPS certificate chains to (default: the system's trust store).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to wait for the node."
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CA certificate the node's HTTPS certificate chains to (default: the system's trust store).",
+)
 def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: Path | None) -> None:
     """Show a node's sync health.  Exit 1 when not converged or equivocating, 2 when unreachable."""
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
         raise click.BadParameter("must be http(s)://HOST[:PORT]", param_hint="'--url'")
     token = read_text_arg(token_file, "token")
     if not token or any(c.isspace() for c in token) or not token.isascii():
-        raise PocsyncError(f"{token_file} does not hold a token (one line, as `pocsync token issue` printed it)",
-                           reason="bad_token_file")
+        raise PocsyncError(
+            f"{token_file} does not hold a token (one line, as `pocsync token issue` printed it)",
+            reason="bad_token_file",
+        )
     req = urllib.request.Request(url.rstrip("/") + "/v1/health", headers={"Authorization": "Bearer " + token})
     ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     try:
@@ -78,32 +92,66 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
     if as_json:
         print_json(h)
     else:
-        console.print(f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
-                      f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
-                      f"{h['entries']} entries  "
-                      + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]"))
+        console.print(
+            f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
+            f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
+            f"{h['entries']} entries  " + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]")
+        )
         sw = h.get("software") or {}
-        console.print(f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
-                      f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}", markup=False)
-        table("nodes", ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set",
-                        "last contact"],
-              [[o, v["role"], _status(v), v["head_seq"], v["announced_seq"], v["lag"], v.get("behind"),
-                _age(v["last_changeset_age_s"]), _age(v["last_contact_age_s"])] for o, v in h["origins"].items()])
-        table("peers", ["peer", "node", "last pull", "last error"],
-              [[u, p["node"], _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
-                p["last_error"]] for u, p in h["peers"].items()])
-        table("announcements (what each node last told this one)",
-              ["node", "digest", "age", "via", "compared with this node"],
-              [[n, a["digest"], _age(a["age_s"]), a["via"], _verdict(a)]
-               for n, a in h.get("announcements", {}).items()])
-        counts = [["quarantined", k, v] for k, v in h["quarantined"].items()] + \
-                 [["refused", k, v] for k, v in h["refused"].items()] + [["parked", k, v] for k, v in h["parked"].items()]
+        console.print(
+            f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
+            f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}",
+            markup=False,
+        )
+        table(
+            "nodes",
+            ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set", "last contact"],
+            [
+                [
+                    o,
+                    v["role"],
+                    _status(v),
+                    v["head_seq"],
+                    v["announced_seq"],
+                    v["lag"],
+                    v.get("behind"),
+                    _age(v["last_changeset_age_s"]),
+                    _age(v["last_contact_age_s"]),
+                ]
+                for o, v in h["origins"].items()
+            ],
+        )
+        table(
+            "peers",
+            ["peer", "node", "last pull", "last error"],
+            [
+                [
+                    u,
+                    p["node"],
+                    _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
+                    p["last_error"],
+                ]
+                for u, p in h["peers"].items()
+            ],
+        )
+        table(
+            "announcements (what each node last told this one)",
+            ["node", "digest", "age", "via", "compared with this node"],
+            [[n, a["digest"], _age(a["age_s"]), a["via"], _verdict(a)] for n, a in h.get("announcements", {}).items()],
+        )
+        counts = (
+            [["quarantined", k, v] for k, v in h["quarantined"].items()]
+            + [["refused", k, v] for k, v in h["refused"].items()]
+            + [["parked", k, v] for k, v in h["parked"].items()]
+        )
         if counts:
             table("not applied", ["what", "reason", "count"], counts)
         if h["equivocations"]:
             table("EQUIVOCATIONS", ["origin", "seq"], [[e["origin"], e["seq"]] for e in h["equivocations"]])
-        console.print(f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
-                      f", {h['mqtt']['reconnects']} reconnect(s)")
+        console.print(
+            f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
+            f", {h['mqtt']['reconnects']} reconnect(s)"
+        )
         for p in problems:
             err_console.print("[yellow]problem[/]: " + escape(one_line(p)))
     if not h["converged"] or h["equivocations"]:

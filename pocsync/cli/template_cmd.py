@@ -25,8 +25,11 @@ MAX_FILE_BYTES = 4 * tpl.MAX_DOCUMENT_BYTES  # pretty-printed files are larger t
 
 
 def _read(src: Path) -> dict[str, Any]:
-    data = read_input(str(src), max_bytes=MAX_FILE_BYTES,
-                      limit_note=f"; a template is at most {tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON")
+    data = read_input(
+        str(src),
+        max_bytes=MAX_FILE_BYTES,
+        limit_note=f"; a template is at most {tpl.MAX_DOCUMENT_BYTES} bytes of canonical JSON",
+    )
     try:
         doc = jsonc.loads(data)
     except MalformedJSON as exc:
@@ -41,8 +44,11 @@ def _read(src: Path) -> dict[str, Any]:
 @data_option
 @no_peer_check_option
 @click.argument("files", metavar="FILE...", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--shipped", is_flag=True, help="Publish every template shipped with pocsync (those not yet "
-                                               "published at their version).")
+@click.option(
+    "--shipped",
+    is_flag=True,
+    help="Publish every template shipped with pocsync (those not yet published at their version).",
+)
 @click.option("--author", default=None, help="Staff member making the edit (audit); default user@node.")
 def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author: str | None) -> None:
     """Sign the template document(s) in FILE... as one change-set (or every shipped one with --shipped).
@@ -75,10 +81,12 @@ def template_publish(data: Path, files: tuple[Path, ...], shipped: bool, author:
             same = {k: have[k] for k in tpl.DOC_MEMBERS} == d
             if shipped and same:
                 continue
-            raise EntryError(f"template {d['id']} is at version {have['version']} in the federation"
-                             + (" with this content already" if same else "")
-                             + f"; publish a version above {have['version']} — nothing was committed",
-                             reason="stale_version")
+            raise EntryError(
+                f"template {d['id']} is at version {have['version']} in the federation"
+                + (" with this content already" if same else "")
+                + f"; publish a version above {have['version']} — nothing was committed",
+                reason="stale_version",
+            )
         ops.append({"op": "template", "key": d["id"], "template": d})
     if not ops:
         click.echo("every shipped template is published at its version: nothing to do")
@@ -96,9 +104,22 @@ def template_list(data: Path, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table(f"{len(rows)} templates", ["id", "version", "purpose", "languages", "title (en)", "origin", "hlc"],
-          [[r["id"], r["version"], r["purpose"], ",".join(sorted(r["languages"])),
-            r["languages"].get("en", {}).get("title"), r["origin"], r["hlc"]] for r in rows])
+    table(
+        f"{len(rows)} templates",
+        ["id", "version", "purpose", "languages", "title (en)", "origin", "hlc"],
+        [
+            [
+                r["id"],
+                r["version"],
+                r["purpose"],
+                ",".join(sorted(r["languages"])),
+                r["languages"].get("en", {}).get("title"),
+                r["origin"],
+                r["hlc"],
+            ]
+            for r in rows
+        ],
+    )
 
 
 @click.command("show")
@@ -111,19 +132,26 @@ def template_show(data: Path, template_id: str) -> None:
     with NodeDir.open(data).store() as store:
         row = store.template(template_id)
     if row is None:
-        raise EntryError(f"no template {template_id!r} at this node (`pocsync template list --data {data}`)",
-                         reason="not_found")
+        raise EntryError(
+            f"no template {template_id!r} at this node (`pocsync template list --data {data}`)", reason="not_found"
+        )
     print_json(row)
 
 
 @click.command("publishers")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--nodes", metavar="NODE,NODE,…", default=None,
-              help="The node ids that may publish templates ('' for nobody).")
-@click.option("--default", "use_default", is_flag=True,
-              help="Drop policy.templates.publishers: the nodes with role un publish.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the new version here instead of replacing FILE.")
+@click.option(
+    "--nodes", metavar="NODE,NODE,…", default=None, help="The node ids that may publish templates ('' for nobody)."
+)
+@click.option(
+    "--default", "use_default", is_flag=True, help="Drop policy.templates.publishers: the nodes with role un publish."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the new version here instead of replacing FILE.",
+)
 def template_publishers(file: Path, nodes: str | None, use_default: bool, out: Path | None) -> None:
     """Set which nodes may publish templates in a new version of manifest FILE (unsigned).
 
@@ -136,15 +164,20 @@ def template_publishers(file: Path, nodes: str | None, use_default: bool, out: P
         raise click.UsageError("give --nodes NODE,… or --default (one of them)")
     m = load(file)
     if "templates" not in m.features:
-        raise click.BadParameter(f"manifest v{m.version} does not enable feature templates; enable it first "
-                                 "(`pocsync manifest set-features`)", param_hint="FILE")
+        raise click.BadParameter(
+            f"manifest v{m.version} does not enable feature templates; enable it first "
+            "(`pocsync manifest set-features`)",
+            param_hint="FILE",
+        )
     value = None
     if nodes is not None:
         names = sorted({n.strip() for n in nodes.split(",") if n.strip()})
         unknown = [n for n in names if n not in m.nodes]
         if unknown:
-            raise click.BadParameter(f"{', '.join(unknown)} is not a node of manifest v{m.version} "
-                                     f"(nodes: {', '.join(sorted(m.nodes))})", param_hint="--nodes")
+            raise click.BadParameter(
+                f"{', '.join(unknown)} is not a node of manifest v{m.version} (nodes: {', '.join(sorted(m.nodes))})",
+                param_hint="--nodes",
+            )
         value = {"publishers": names}
     if m.policy.get("templates") == value or (value is None and "templates" not in m.policy):
         raise click.BadParameter(f"manifest v{m.version} already says so", param_hint="--nodes")
@@ -155,5 +188,7 @@ def template_publishers(file: Path, nodes: str | None, use_default: bool, out: P
     save(target, mf.unsigned(payload))
     who = (", ".join(value["publishers"]) or "nobody") if value is not None else "the nodes with role un (default)"
     before = m.version if m.envelope.signatures else m.version - 1
-    click.echo(f"{target}: manifest v{payload['version']}: templates are published by {who} (unsigned; sign it "
-               f"with a threshold of the roots of v{before} and v{payload['version']})")
+    click.echo(
+        f"{target}: manifest v{payload['version']}: templates are published by {who} (unsigned; sign it "
+        f"with a threshold of the roots of v{before} and v{payload['version']})"
+    )

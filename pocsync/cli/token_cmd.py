@@ -21,11 +21,18 @@ DAY = 86_400
 @data_option
 @click.option("--poc", "poc", default=None, metavar="KEY", help="The PoC's entry key, e.g. AUT/technical.")
 @click.option("--operator", default=None, metavar="NAME", help="An operator name: a health-scope token.")
-@click.option("--days", type=click.IntRange(min=1, max=3650), default=None,
-              help="Lifetime in days (default 7 for a PoC, 365 for an operator).")
-@click.option("--send", is_flag=True,
-              help="Mail a PoC token (with renewal instructions) to the entry's own addresses through [smtp] "
-                   "instead of printing it.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=3650),
+    default=None,
+    help="Lifetime in days (default 7 for a PoC, 365 for an operator).",
+)
+@click.option(
+    "--send",
+    is_flag=True,
+    help="Mail a PoC token (with renewal instructions) to the entry's own addresses through [smtp] "
+    "instead of printing it.",
+)
 def issue(data: Path, poc: str | None, operator: str | None, days: int | None, send: bool) -> None:
     """Issue a token signed by this node's token key and print it alone on stdout (or mail it: --send)."""
     if (poc is None) == (operator is None):
@@ -40,24 +47,40 @@ def issue(data: Path, poc: str | None, operator: str | None, days: int | None, s
         if poc is not None:
             state, _ = model.parse_key(poc)
             if store.entry(poc) is None:
-                raise tokens.TokenError(f"{poc} is not a live entry of the merged directory", reason="subject_not_listed")
+                raise tokens.TokenError(
+                    f"{poc} is not a live entry of the merged directory", reason="subject_not_listed"
+                )
             node = m.node(nd.node_id)
             if node is None or not node.covers(state, tokens.LATEST):
-                raise tokens.TokenError(f"{nd.node_id}'s scope does not cover {state}; issue it at a node that does",
-                                        reason="issuer_out_of_scope")
+                raise tokens.TokenError(
+                    f"{nd.node_id}'s scope does not cover {state}; issue it at a node that does",
+                    reason="issuer_out_of_scope",
+                )
             subject, scope, ttl = poc, "directory", (days or 7) * DAY
         else:
             subject, scope, ttl = f"operator:{operator}", "health", (days or 365) * DAY
-        tok = tokens.issue_token(issuer=nd.node_id, kid=nd.config.node.token_kid or f"{nd.node_id}:t1",
-                                 key=nd.token_key(), subject=subject, scope=scope, now_s=int(time.time()), ttl_s=ttl)
+        tok = tokens.issue_token(
+            issuer=nd.node_id,
+            kid=nd.config.node.token_kid or f"{nd.node_id}:t1",
+            key=nd.token_key(),
+            subject=subject,
+            scope=scope,
+            now_s=int(time.time()),
+            ttl_s=ttl,
+        )
         # mailed before it is audited as issued: a failed send leaves no trace of a token nobody holds
         if send and poc is not None:
             entry = store.entry(poc)["entry"]  # type: ignore[index]  # checked above: a live entry
             from pocsync.cli.token_mail import send_token
 
             labels = send_token(nd, entry, poc, tok, ttl)
-        store.audit(actor=f"cli:{getpass.getuser()}", action="token.issue", target=subject, result="ok",
-                    detail=f"scope {scope}, {ttl // DAY} days" + (f", mailed to {', '.join(labels)}" if send else ""))
+        store.audit(
+            actor=f"cli:{getpass.getuser()}",
+            action="token.issue",
+            target=subject,
+            result="ok",
+            detail=f"scope {scope}, {ttl // DAY} days" + (f", mailed to {', '.join(labels)}" if send else ""),
+        )
     if send:
         click.echo(f"token for {poc} mailed to the entry's {', '.join(labels)}")
         return

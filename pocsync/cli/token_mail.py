@@ -26,21 +26,31 @@ def send_token(nd: NodeDir, entry: dict[str, Any], key: str, token: str, ttl_s: 
     emails = campaigns.emails_of(entry)
     if not emails:
         raise MailError(f"{key} lists no email address: hand the token over another way", reason="bad_address")
-    to = emails[:settings.max_recipients]
+    to = emails[: settings.max_recipients]
     labels = [f"email {i + 1}" for i in range(len(to))]
     url = nd.config.api.public_url.rstrip("/") or "http://{}:{}".format(*nd.config.api.host_port)
     state, kind = model.parse_key(key)
     lang = campaigns.language_of(entry)
     expires = datetime.fromtimestamp(time.time() + ttl_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = campaigns.text_message("token", lang, directory=nd.config.node.organisation or f"pocsync node {nd.node_id}",
-                                  state=state, kind=campaigns.KIND_WORDS[lang][kind], page=f"{url}/",
-                                  renew=f"{url}/v1/token/renew", token=token, expires=expires)
+    text = campaigns.text_message(
+        "token",
+        lang,
+        directory=nd.config.node.organisation or f"pocsync node {nd.node_id}",
+        state=state,
+        kind=campaigns.KIND_WORDS[lang][kind],
+        page=f"{url}/",
+        renew=f"{url}/v1/token/renew",
+        token=token,
+        expires=expires,
+    )
     msg = mail.build_message(settings, to=to, subject=text.subject, body=text.body, language=text.language)
     result = asyncio.run(mail.send(settings, msg))
     if not result.accepted:
         codes = sorted({str(c) for c, _ in result.refused.values()})
-        raise MailError(f"the SMTP relay refused every address of {key} ({', '.join(codes)}): nothing was issued",
-                        reason="smtp_refused")
+        raise MailError(
+            f"the SMTP relay refused every address of {key} ({', '.join(codes)}): nothing was issued",
+            reason="smtp_refused",
+        )
     # the recipients as written into To (checked, in the order of `to`): name only those the relay accepted
     rcpts = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
     accepted = {a.lower() for a in result.accepted}

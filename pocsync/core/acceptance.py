@@ -67,8 +67,7 @@ class Signed:
 def check_size(data: bytes, limits: Limits) -> None:
     """PROTOCOL §8 step 1 (Size): more than ``max_envelope_bytes`` → ``oversize``, before parsing anything."""
     if len(data) > limits.max_envelope_bytes:
-        raise OversizeError(f"envelope is {len(data)} bytes, the cap is {limits.max_envelope_bytes}",
-                            size=len(data))
+        raise OversizeError(f"envelope is {len(data)} bytes, the cap is {limits.max_envelope_bytes}", size=len(data))
 
 
 def read_envelope(data: bytes, limits: Limits) -> Identity:
@@ -99,30 +98,41 @@ def check_signature(data: bytes, manifest: Manifest, limits: Limits) -> Signed:
     a failure naming a newer manifest parks (``manifest_unknown``); then the payload is parsed (§7)
     and one verified under a newer manifest is parked too."""
     peeked = csmod._take_peeked(data, limits.max_envelope_bytes)
-    env = peeked[0] if peeked is not None else dsse.parse(data, max_bytes=limits.max_envelope_bytes,
-                                                          payload_type=dsse.CHANGESET_TYPE)
+    env = (
+        peeked[0]
+        if peeked is not None
+        else dsse.parse(data, max_bytes=limits.max_envelope_bytes, payload_type=dsse.CHANGESET_TYPE)
+    )
     if len(env.signatures) != 1:
-        raise EnvelopeError(f"exactly one signature required, found {len(env.signatures)}",
-                                 reason="signature_count")
+        raise EnvelopeError(f"exactly one signature required, found {len(env.signatures)}", reason="signature_count")
     keyid = env.signatures[0].keyid
     node_id, sep, name = keyid.partition(":")
     node = manifest.node(node_id) if sep else None
     key = node.key_named(name) if node else None
     try:
         if key is None:
-            raise SignatureError(f"keyid {keyid!r} names no signing key in manifest v{manifest.version}",
-                                 reason="unknown_key", keyid=keyid)
+            raise SignatureError(
+                f"keyid {keyid!r} names no signing key in manifest v{manifest.version}",
+                reason="unknown_key",
+                keyid=keyid,
+            )
         dsse.verify_one(env, lambda _kid: key.public)
     except SignatureError:
         peek = _peek_manifest(env.payload)
         if peek is not None and peek > manifest.version:
-            raise Parked(f"signed under manifest v{peek}; this node holds v{manifest.version}",
-                         reason="manifest_unknown", manifest=peek) from None
+            raise Parked(
+                f"signed under manifest v{peek}; this node holds v{manifest.version}",
+                reason="manifest_unknown",
+                manifest=peek,
+            ) from None
         raise
     obj = csmod.parse_payload(env.payload, parsed=peeked[1] if peeked is not None else None)
     if obj["manifest"] > manifest.version:
-        raise Parked(f"signed under manifest v{obj['manifest']}; this node holds v{manifest.version}",
-                     reason="manifest_unknown", manifest=obj["manifest"])
+        raise Parked(
+            f"signed under manifest v{obj['manifest']}; this node holds v{manifest.version}",
+            reason="manifest_unknown",
+            manifest=obj["manifest"],
+        )
     return Signed(env, obj, keyid, node_id, name, node)
 
 
@@ -131,16 +141,33 @@ def check_origin_and_range(signed: Signed, data: bytes) -> ChangeSet:
     the key is valid for ``seq`` (``key_out_of_range``)."""
     obj, keyid = signed.obj, signed.keyid
     if obj["origin"] != signed.node_id:
-        raise SignatureError(f"change-set of origin {obj['origin']!r} signed by key {keyid!r} of another node",
-                             reason="key_not_of_origin", keyid=keyid)
+        raise SignatureError(
+            f"change-set of origin {obj['origin']!r} signed by key {keyid!r} of another node",
+            reason="key_not_of_origin",
+            keyid=keyid,
+        )
     if signed.node is None or signed.node.key_for(signed.name, obj["seq"]) is None:
-        raise SignatureError(f"key {keyid!r} is not valid for seq {obj['seq']} of {signed.node_id!r}",
-                             reason="key_out_of_range", keyid=keyid, seq=obj["seq"])
-    ops = tuple(Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict) else None, o)
-                for i, o in enumerate(obj["ops"]))
+        raise SignatureError(
+            f"key {keyid!r} is not valid for seq {obj['seq']} of {signed.node_id!r}",
+            reason="key_out_of_range",
+            keyid=keyid,
+            seq=obj["seq"],
+        )
+    ops = tuple(
+        Op(i, o["op"], o["key"], o.get("entry") if isinstance(o.get("entry"), dict) else None, o)
+        for i, o in enumerate(obj["ops"])
+    )
     return ChangeSet(
-        id=csmod.changeset_id(signed.env.payload), origin=obj["origin"], seq=obj["seq"], prev=obj["prev"],
-        hlc=obj["hlc"], manifest=obj["manifest"], author=obj["author"], ops=ops, keyid=keyid, envelope=bytes(data),
+        id=csmod.changeset_id(signed.env.payload),
+        origin=obj["origin"],
+        seq=obj["seq"],
+        prev=obj["prev"],
+        hlc=obj["hlc"],
+        manifest=obj["manifest"],
+        author=obj["author"],
+        ops=ops,
+        keyid=keyid,
+        envelope=bytes(data),
     )
 
 
@@ -169,13 +196,20 @@ def chain(rep: Replica, cs: ChangeSet, *, now_ms: int, source: str) -> Outcome |
     """PROTOCOL §8 step 6 (Chain): another held change-set at this (origin, seq) → equivocation (§11);
     else :func:`chain_check`: park a ``gap``; quarantine the others and keep ``cs`` as evidence (ADR 37)."""
     st = rep.state
-    other = equivocation.held_conflict(st, cs, lambda d: verify(d, rep.manifest, rep.limits),
-                                       max_bytes=rep.limits.max_envelope_bytes)
+    other = equivocation.held_conflict(
+        st, cs, lambda d: verify(d, rep.manifest, rep.limits), max_bytes=rep.limits.max_envelope_bytes
+    )
     if other is not None:
         st.unpark(cs.id)
         rep.add_proof(Proof(cs.origin, cs.seq, other, cs.envelope), now_ms=now_ms)
-        return Outcome(Status.EQUIVOCATION, "equivocation", f"{cs.origin} signed two change-sets with seq {cs.seq}",
-                       cs.id, cs.origin, cs.seq)
+        return Outcome(
+            Status.EQUIVOCATION,
+            "equivocation",
+            f"{cs.origin} signed two change-sets with seq {cs.seq}",
+            cs.id,
+            cs.origin,
+            cs.seq,
+        )
     seg = rep.manifest.nodes[cs.origin].segment(cs.seq)
     why = chain_check(cs, seg, None if cs.seq == seg.seq else st.logged(cs.origin, cs.seq - 1))
     if why is None:
@@ -255,9 +289,11 @@ def receive_one(rep: Replica, data: bytes, *, now_ms: int, source: str) -> Outco
 
 def verify(data: bytes, manifest: Manifest, limits: Limits) -> ChangeSet:
     """Steps 1, 2, 4 and 5 (no local state): the verified change-set, or a typed error or :class:`Parked`."""
+
     def steps() -> ChangeSet:
         check_size(data, limits)
         return check_origin_and_range(check_signature(data, manifest, limits), data)
+
     return _total(steps)
 
 
@@ -268,8 +304,9 @@ class LogProblem:
     problem: str
 
 
-def audit_log(rows: Iterable[tuple[str, int, str, str, bytes]], manifest: Manifest,
-              limits: Limits) -> tuple[int, list[LogProblem]]:
+def audit_log(
+    rows: Iterable[tuple[str, int, str, str, bytes]], manifest: Manifest, limits: Limits
+) -> tuple[int, list[LogProblem]]:
     """``pocsync log verify``: every stored change-set ``(origin, seq, id, hlc, envelope)``, in (origin,
     seq) order, re-verified (steps 1–5) against ``manifest`` and chained by :func:`chain_check`."""
     problems: list[LogProblem] = []

@@ -57,8 +57,9 @@ class ChangeSet:
     envelope: bytes  # verbatim, as received or as signed
 
 
-def build_payload(*, origin: str, seq: int, prev: str | None, hlc: str, manifest: int, author: str,
-                  ops: list[dict[str, Any]]) -> bytes:
+def build_payload(
+    *, origin: str, seq: int, prev: str | None, hlc: str, manifest: int, author: str, ops: list[dict[str, Any]]
+) -> bytes:
     payload = {
         "type": CHANGESET_PAYLOAD,
         "origin": origin,

@@ -98,13 +98,17 @@ def resolve_channel(entry: Mapping[str, Any], spec: str) -> str:
     """``email:N`` / ``phone:N`` (1-based position in the entry now) → the channel id."""
     m = re.fullmatch(r"(email|phone):([1-9][0-9]{0,2})", spec or "")
     if m is None:
-        raise EntryError(f"channel {spec!r} must be email:N or phone:N (N from 1, the entry's N-th address "
-                         "or number)", reason="bad_channel", field="channel")
+        raise EntryError(
+            f"channel {spec!r} must be email:N or phone:N (N from 1, the entry's N-th address or number)",
+            reason="bad_channel",
+            field="channel",
+        )
     kind, n = m.group(1), int(m.group(2))
     values = entry.get("emails" if kind == "email" else "phones") or []
     if n > len(values) or not isinstance(values[n - 1], str):
-        raise EntryError(f"the entry has {len(values)} {kind}(s): there is no {kind} {n}", reason="bad_channel",
-                         field="channel")
+        raise EntryError(
+            f"the entry has {len(values)} {kind}(s): there is no {kind} {n}", reason="bad_channel", field="channel"
+        )
     return channel_id(kind, values[n - 1])
 
 
@@ -112,7 +116,7 @@ def resolve_channel(entry: Mapping[str, Any], spec: str) -> str:
 def entry_key_state(key: object) -> str:
     """The State of an entry key (``DEU/technical``); raises EntryError(bad_key)."""
     if not isinstance(key, str):
-        raise EntryError(f"key {key!r} must be \"<ISO3>/<kind>\"", reason="bad_key", field="key")
+        raise EntryError(f'key {key!r} must be "<ISO3>/<kind>"', reason="bad_key", field="key")
     return model.parse_key(key)[0]
 
 
@@ -122,16 +126,20 @@ def _int(v: object, lo: int, hi: int) -> bool:
 
 def check_check(raw: Mapping[str, Any], cs_hlc: str, policy: Mapping[str, Any]) -> None:
     """The own rules of a ``check`` op (§15.2), in order; the first failing gives ``bad_check``."""
+
     def bad(msg: str, field: str) -> None:
         raise EntryError(msg, reason="bad_check", field=field)
 
     channel = raw.get("channel")
     if not isinstance(channel, str) or not CHANNEL_RE.match(channel):
-        bad("channel must be \"email:<64 hex>\" or \"phone:<64 hex>\"", "channel")
+        bad('channel must be "email:<64 hex>" or "phone:<64 hex>"', "channel")
     kind = channel.split(":", 1)[0]  # type: ignore[union-attr]
     result = raw.get("result")
     if not isinstance(result, str) or result not in RESULTS[kind]:
-        bad(f"result of {'an' if kind == 'email' else 'a'} {kind} check must be one of {', '.join(RESULTS[kind])}", "result")
+        bad(
+            f"result of {'an' if kind == 'email' else 'a'} {kind} check must be one of {', '.join(RESULTS[kind])}",
+            "result",
+        )
     campaign = raw.get("campaign")
     if campaign is not None and not (isinstance(campaign, str) and CAMPAIGN_RE.match(campaign)):
         bad(f"campaign must be null or match {CAMPAIGN_RE.pattern}", "campaign")
@@ -146,12 +154,19 @@ def check_check(raw: Mapping[str, Any], cs_hlc: str, policy: Mapping[str, Any]) 
             bad(f"a {res} result needs {field}, an integer from {lo} to {hi}", field)
 
 
-def check_op(key: str, channel: str, result: str, *, campaign: str | None = None, deadline_ms: int | None = None,
-             response_seconds: int | None = None, smtp_code: int | None = None) -> dict[str, Any]:
+def check_op(
+    key: str,
+    channel: str,
+    result: str,
+    *,
+    campaign: str | None = None,
+    deadline_ms: int | None = None,
+    response_seconds: int | None = None,
+    smtp_code: int | None = None,
+) -> dict[str, Any]:
     """A ``check`` op with exactly the members its result takes (raises EntryError like a peer would refuse it)."""
     op: dict[str, Any] = {"op": "check", "key": key, "channel": channel, "result": result, "campaign": campaign}
-    for name, value in (("deadline_ms", deadline_ms), ("response_seconds", response_seconds),
-                        ("smtp_code", smtp_code)):
+    for name, value in (("deadline_ms", deadline_ms), ("response_seconds", response_seconds), ("smtp_code", smtp_code)):
         if value is not None:
             op[name] = value
     entry_key_state(key)
@@ -229,8 +244,14 @@ def hlc_ms(hlc: str | None) -> int | None:
     return int(hlc[:13]) if hlc else None
 
 
-def freshness(entry: Mapping[str, Any], *, modified_hlc: str, latest: Mapping[str, Mapping[str, Any]],
-              verified: Mapping[str, str], confirmed_hlc: str | None) -> dict[str, Any]:
+def freshness(
+    entry: Mapping[str, Any],
+    *,
+    modified_hlc: str,
+    latest: Mapping[str, Mapping[str, Any]],
+    verified: Mapping[str, str],
+    confirmed_hlc: str | None,
+) -> dict[str, Any]:
     """What an entry shows (§15.4).
 
     ``latest``: channel id -> ``{"result", "hlc", "origin", …}`` (its ``check`` record);
@@ -241,16 +262,22 @@ def freshness(entry: Mapping[str, Any], *, modified_hlc: str, latest: Mapping[st
     chans = []
     for label, cid in channels(entry):
         last = latest.get(cid)
-        chans.append({"label": label, "channel": cid,
-                      "last_result": last.get("result") if last else None,
-                      "last_result_hlc": last.get("hlc") if last else None,
-                      "last_verified": verified.get(cid)})
+        chans.append(
+            {
+                "label": label,
+                "channel": cid,
+                "last_result": last.get("result") if last else None,
+                "last_result_hlc": last.get("hlc") if last else None,
+                "last_verified": verified.get(cid),
+            }
+        )
     lv = max((c["last_verified"] for c in chans if c["last_verified"]), default=None)
     return {"last_modified": modified_hlc, "last_verified": lv, "last_confirmed": confirmed_hlc, "channels": chans}
 
 
-def overdue(entry: Mapping[str, Any], fresh: Mapping[str, Any], policy: Mapping[str, Any] | None,
-            *, now_ms: int) -> dict[str, Any] | None:
+def overdue(
+    entry: Mapping[str, Any], fresh: Mapping[str, Any], policy: Mapping[str, Any] | None, *, now_ms: int
+) -> dict[str, Any] | None:
     """Why an entry is overdue at ``now_ms`` under ``policy`` (manifest ``policy.freshness``), or None.
 
     Confirmation: overdue when ``now`` is more than ``confirm_days`` after the later of
@@ -269,6 +296,10 @@ def overdue(entry: Mapping[str, Any], fresh: Mapping[str, Any], policy: Mapping[
         reasons.append("verify")
     if not reasons:
         return None
-    return {"reasons": reasons, "confirm_days": confirm_days, "verify_days": verify_days,
-            "confirm_due_ms": confirmed + confirm_days * DAY_MS,
-            "verify_due_ms": (verified if verified is not None else modified) + verify_days * DAY_MS}
+    return {
+        "reasons": reasons,
+        "confirm_days": confirm_days,
+        "verify_days": verify_days,
+        "confirm_due_ms": confirmed + confirm_days * DAY_MS,
+        "verify_due_ms": (verified if verified is not None else modified) + verify_days * DAY_MS,
+    }

@@ -86,7 +86,9 @@ def from_json(obj: object, *, payload_type: str | None = None) -> Envelope:
     if not isinstance(ptype, str):
         raise EnvelopeError("envelope.payloadType must be a string")
     if payload_type is not None and ptype != payload_type:
-        raise EnvelopeError(f"envelope.payloadType is {ptype!r}, expected {payload_type!r}", reason="wrong_payload_type")
+        raise EnvelopeError(
+            f"envelope.payloadType is {ptype!r}, expected {payload_type!r}", reason="wrong_payload_type"
+        )
     payload = unb64(obj.get("payload"), what="envelope.payload", exc=EnvelopeError)
     sigs_raw = obj.get("signatures")
     if not isinstance(sigs_raw, list):
@@ -114,7 +116,9 @@ def verify_one(env: Envelope, lookup: Callable[[str], Ed25519PublicKey | None]) 
     try:
         key.verify(s.sig, pae(env.payload_type, env.payload))
     except InvalidSignature:
-        raise SignatureError(f"signature by {s.keyid!r} does not verify", reason="bad_signature", keyid=s.keyid) from None
+        raise SignatureError(
+            f"signature by {s.keyid!r} does not verify", reason="bad_signature", keyid=s.keyid
+        ) from None
     return s.keyid
 
 

@@ -28,12 +28,19 @@ class HeadVector:
     equivocations: tuple[tuple[str, int], ...]
 
     def payload(self) -> bytes:
-        return jsonc.dumps({
-            "type": HEADS_PAYLOAD, "node": self.node, "hlc": self.hlc, "manifest": self.manifest,
-            "heads": {o: {"seq": s, "id": i} for o, (s, i) in sorted(self.heads.items())},
-            "digest": self.digest, "refused": self.refused, "quarantined": self.quarantined,
-            "equivocations": [{"origin": o, "seq": s} for o, s in sorted(self.equivocations)],
-        })
+        return jsonc.dumps(
+            {
+                "type": HEADS_PAYLOAD,
+                "node": self.node,
+                "hlc": self.hlc,
+                "manifest": self.manifest,
+                "heads": {o: {"seq": s, "id": i} for o, (s, i) in sorted(self.heads.items())},
+                "digest": self.digest,
+                "refused": self.refused,
+                "quarantined": self.quarantined,
+                "equivocations": [{"origin": o, "seq": s} for o, s in sorted(self.equivocations)],
+            }
+        )
 
     def sign(self, *, keyid: str, key: Ed25519PrivateKey) -> bytes:
         return dsse.sign(dsse.HEADS_TYPE, self.payload(), keyid, key).to_bytes()
@@ -83,11 +90,16 @@ def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> HeadVector:
     eq = obj.get("equivocations") or []
     if not isinstance(eq, list) or not all(isinstance(e, dict) for e in eq):
         raise ProtocolError("equivocations must be a list of {origin, seq}", reason="bad_heads")
-    return HeadVector(node=obj["node"], hlc=obj["hlc"], manifest=_int(obj.get("manifest"), "manifest"),
-                      heads=heads, digest=obj["digest"], refused=_int(obj.get("refused", 0), "refused"),
-                      quarantined=_int(obj.get("quarantined", 0), "quarantined"),
-                      equivocations=tuple((str(e.get("origin")), _int(e.get("seq"), "equivocation seq"))
-                                          for e in eq))
+    return HeadVector(
+        node=obj["node"],
+        hlc=obj["hlc"],
+        manifest=_int(obj.get("manifest"), "manifest"),
+        heads=heads,
+        digest=obj["digest"],
+        refused=_int(obj.get("refused", 0), "refused"),
+        quarantined=_int(obj.get("quarantined", 0), "quarantined"),
+        equivocations=tuple((str(e.get("origin")), _int(e.get("seq"), "equivocation seq")) for e in eq),
+    )
 
 
 def compare(mine: dict[str, tuple[int, str]], theirs: dict[str, tuple[int, str]]) -> dict[str, str]:

@@ -50,8 +50,18 @@ OPS = ("notice", "object", "approve", "release")
 GUARDED_FIELDS = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
 #: Entry fields whose change is never held. Every other field is guarded too -- a member this version does not
 #: know (``email``, ``contact_form``, ...) is shown on the PoC page labelled from its name, so it may be a channel.
-UNGUARDED_FIELDS = ("state", "kind", "organisation", "position", "available_24_7", "timezone", "languages",
-                    "networks", "notes", "holder_epoch")
+UNGUARDED_FIELDS = (
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "networks",
+    "notes",
+    "holder_epoch",
+)
 HOLD_SECONDS_DEFAULT = 86_400
 HOLD_SECONDS_MAX = 90 * 86_400
 REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
@@ -85,10 +95,15 @@ def policy_of(manifest: Any) -> Policy | None:
     if FEATURE not in manifest.features:
         return None
     raw = manifest.policy.get(FEATURE, {})
-    staff = tuple(sorted((o, k["name"], k["public"]) for o, keys in (raw.get("staff_keys") or {}).items()
-                         for k in keys))
-    return Policy(hold_ms=raw.get("hold_seconds", HOLD_SECONDS_DEFAULT) * 1000, since=raw.get("since"),
-                  un_nodes=frozenset(n for n, info in manifest.nodes.items() if info.role == "un"), staff=staff)
+    staff = tuple(
+        sorted((o, k["name"], k["public"]) for o, keys in (raw.get("staff_keys") or {}).items() for k in keys)
+    )
+    return Policy(
+        hold_ms=raw.get("hold_seconds", HOLD_SECONDS_DEFAULT) * 1000,
+        since=raw.get("since"),
+        un_nodes=frozenset(n for n, info in manifest.nodes.items() if info.role == "un"),
+        staff=staff,
+    )
 
 
 def check_policy(value: dict[str, Any]) -> None:
@@ -109,15 +124,22 @@ def check_policy(value: dict[str, Any]) -> None:
             raise ManifestError(f"policy.held-changes.staff_keys.{origin} must be a non-empty list of keys")
         names = []
         for k in keys:
-            if not isinstance(k, dict) or set(k) != {"name", "public"} or not isinstance(k["name"], str) \
-                    or not STAFF_NAME_RE.match(k["name"]):
-                raise ManifestError(f"policy.held-changes.staff_keys.{origin}: each key is {{\"name\": "
-                                    f"{STAFF_NAME_RE.pattern}, \"public\": base64 Ed25519}}")
+            if (
+                not isinstance(k, dict)
+                or set(k) != {"name", "public"}
+                or not isinstance(k["name"], str)
+                or not STAFF_NAME_RE.match(k["name"])
+            ):
+                raise ManifestError(
+                    f'policy.held-changes.staff_keys.{origin}: each key is {{"name": '
+                    f'{STAFF_NAME_RE.pattern}, "public": base64 Ed25519}}'
+                )
             try:
                 ed25519_public_from_b64(k["public"])
             except PocsyncError:
-                raise ManifestError(f"policy.held-changes.staff_keys.{origin}.{k['name']}: not an Ed25519 "
-                                    "public key in base64") from None
+                raise ManifestError(
+                    f"policy.held-changes.staff_keys.{origin}.{k['name']}: not an Ed25519 public key in base64"
+                ) from None
             names.append(k["name"])
         if len(set(names)) != len(names):
             raise ManifestError(f"policy.held-changes.staff_keys.{origin}: names must be distinct")
@@ -140,8 +162,7 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     other = sorted((set(old) | set(new)) - set(GUARDED_FIELDS) - set(UNGUARDED_FIELDS))
     names = [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
     # an unknown member's name is the proposer's text and reaches the notice mail: only a plain name is shown
-    return list(dict.fromkeys(f if f in GUARDED_FIELDS or FIELD_NAME_RE.match(f) else "another field"
-                              for f in names))
+    return list(dict.fromkeys(f if f in GUARDED_FIELDS or FIELD_NAME_RE.match(f) else "another field" for f in names))
 
 
 # --- receipt rules of the hold ops (§16.2) ------------------------------------------------
@@ -158,29 +179,35 @@ def check_op(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> None:
         raise EntryError(f"{raw.get('op')} has unknown members {sorted(extra)}", reason="bad_hold", field="op")
     ref = raw.get("put")
     if not isinstance(ref, str) or not REF_RE.match(ref):
-        raise EntryError("put must be the held put's ref '<change-set id>#<op index>'", reason="bad_hold",
-                         field="put")
+        raise EntryError("put must be the held put's ref '<change-set id>#<op index>'", reason="bad_hold", field="put")
     if "staff" in raw:
         check_staff(raw["key"], ref, raw["staff"], policy.get(FEATURE, {}))
 
 
 def check_staff(key: str, ref: str, staff: object, policy: dict[str, Any]) -> None:
-    if not isinstance(staff, dict) or set(staff) != {"origin", "name", "sig"} \
-            or not all(isinstance(staff[k], str) for k in staff):
-        raise EntryError("staff must be {\"origin\", \"name\", \"sig\"}", reason="bad_hold", field="staff")
+    if (
+        not isinstance(staff, dict)
+        or set(staff) != {"origin", "name", "sig"}
+        or not all(isinstance(staff[k], str) for k in staff)
+    ):
+        raise EntryError('staff must be {"origin", "name", "sig"}', reason="bad_hold", field="staff")
     keys = (policy.get("staff_keys") or {}).get(staff["origin"], [])
     pub = next((k["public"] for k in keys if k["name"] == staff["name"]), None)
     if pub is None:
-        raise EntryError(f"no staff key {staff['name']!r} is listed for {staff['origin']!r} in the manifest",
-                         reason="bad_staff_signature", field="staff")
+        raise EntryError(
+            f"no staff key {staff['name']!r} is listed for {staff['origin']!r} in the manifest",
+            reason="bad_staff_signature",
+            field="staff",
+        )
     try:
         sig = base64.b64decode(staff["sig"].encode("ascii"), validate=True)
         if len(sig) != 64:
             raise ValueError
         ed25519_public_from_b64(pub).verify(sig, staff_message(key, ref))
     except (InvalidSignature, ValueError, binascii.Error, UnicodeEncodeError):
-        raise EntryError(f"the staff signature of {staff['name']!r} does not verify", reason="bad_staff_signature",
-                         field="staff") from None
+        raise EntryError(
+            f"the staff signature of {staff['name']!r} does not verify", reason="bad_staff_signature", field="staff"
+        ) from None
 
 
 # --- the sweep (§16.3) -------------------------------------------------------------------
@@ -212,13 +239,24 @@ class Held:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able description (no entry values)."""
+
         def op(a: Assertion | None) -> dict[str, Any] | None:
             return None if a is None else {"ref": a.ref, "origin": a.origin, "hlc": a.hlc, "author": a.author}
-        return {"key": self.key, "put": self.put.ref, "origin": self.put.origin, "author": self.put.author,
-                "hlc": self.put.hlc, "status": self.status, "previous": self.previous.ref,
-                "fields": changed_fields(self.previous.entry, self.put.entry), "notice": op(self.notice),
-                "objection": op(self.objection), "takes_effect_ms": self.takes_effect_ms,
-                "holds": [{"op": h.op, **(op(h) or {})} for h in self.holds]}
+
+        return {
+            "key": self.key,
+            "put": self.put.ref,
+            "origin": self.put.origin,
+            "author": self.put.author,
+            "hlc": self.put.hlc,
+            "status": self.status,
+            "previous": self.previous.ref,
+            "fields": changed_fields(self.previous.entry, self.put.entry),
+            "notice": op(self.notice),
+            "objection": op(self.objection),
+            "takes_effect_ms": self.takes_effect_ms,
+            "holds": [{"op": h.op, **(op(h) or {})} for h in self.holds],
+        }
 
 
 @dataclass
@@ -237,6 +275,7 @@ def ms(hlc: str) -> int:
 def iso(ms_: int) -> str:
     """UTC time of ``ms_`` (unix ms) as ``2027-01-31T12:00:00Z`` (pure arithmetic, no clock)."""
     import datetime as _dt
+
     return (_dt.datetime(1970, 1, 1) + _dt.timedelta(milliseconds=ms_)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -264,8 +303,11 @@ def _effect(put: Assertion, holds: list[Assertion], policy: Policy) -> Assertion
     cands = []
     for h in mine:
         before_obj = first_obj is None or h.rank < first_obj.rank
-        if h.op == "release" and before_obj and any(
-                n.rank < h.rank and ms(h.hlc) >= ms(n.hlc) + policy.hold_ms for n in notices):
+        if (
+            h.op == "release"
+            and before_obj
+            and any(n.rank < h.rank and ms(h.hlc) >= ms(n.hlc) + policy.hold_ms for n in notices)
+        ):
             cands.append(h)
         elif h.op == "approve" and approver_counts(h, put) and (before_obj or h.origin in policy.un_nodes):
             cands.append(h)
@@ -276,8 +318,13 @@ def is_subject(put: Assertion, policy: Policy) -> bool:
     return policy.since is None or put.hlc >= policy.since
 
 
-def _still_held(held: dict[str, tuple[Assertion, Assertion]], released: dict[str, str],
-                seen: dict[str, tuple[int, int]], by_put: dict[str, list[Assertion]], policy: Policy) -> list[Held]:
+def _still_held(
+    held: dict[str, tuple[Assertion, Assertion]],
+    released: dict[str, str],
+    seen: dict[str, tuple[int, int]],
+    by_put: dict[str, list[Assertion]],
+    policy: Policy,
+) -> list[Held]:
     """The held puts of a sweep that have not taken effect and are still their origin's latest, by rank."""
     out: list[Held] = []
     for ref, (put, previous) in held.items():
@@ -287,11 +334,20 @@ def _still_held(held: dict[str, tuple[Assertion, Assertion]], released: dict[str
         if _effect(put, by_put.get(ref, []), policy) is not None:  # counted, but its origin had moved on first
             continue
         objection = min((h for h in mine if h.op == "object"), key=lambda x: x.rank, default=None)
-        notice = min((h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank,
-                     default=None)
-        out.append(Held(put, previous, "objected" if objection is not None else "pending", notice, objection,
-                        None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
-                        mine))
+        notice = min(
+            (h for h in mine if h.op == "notice" and h.origin != put.origin), key=lambda x: x.rank, default=None
+        )
+        out.append(
+            Held(
+                put,
+                previous,
+                "objected" if objection is not None else "pending",
+                notice,
+                objection,
+                None if notice is None or objection is not None else ms(notice.hlc) + policy.hold_ms,
+                mine,
+            )
+        )
     out.sort(key=lambda h: h.put.rank)
     return out
 
@@ -307,7 +363,8 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
     for h in hold_list:
         by_put.setdefault(_ref_of(h), []).append(h)
     events: list[tuple[tuple[str, str, str, int], int, int, Assertion, Assertion | None]] = [
-        (a.rank, 0, n, a, None) for n, a in enumerate(uniq)]
+        (a.rank, 0, n, a, None) for n, a in enumerate(uniq)
+    ]
     heapq.heapify(events)
     latest: dict[str, Assertion] = {}
     seen: dict[str, tuple[int, int]] = {}
@@ -333,8 +390,12 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
             pos = seen.get(a.origin)
             if pos is None or (a.seq, a.index) > pos:
                 seen[a.origin] = (a.seq, a.index)
-            if a.op == "put" and last_put is not None and is_subject(a, policy) \
-                    and changes_contacts(last_put.entry, a.entry):
+            if (
+                a.op == "put"
+                and last_put is not None
+                and is_subject(a, policy)
+                and changes_contacts(last_put.entry, a.entry)
+            ):
                 held[a.ref] = (a, last_put)
                 eff = _effect(a, by_put.get(a.ref, []), policy)
                 if eff is not None:
@@ -353,8 +414,9 @@ def evaluate(ops: Iterable[Assertion], holds: Iterable[Assertion], policy: Polic
 
 
 # --- the origin's own rules (§16.4) ------------------------------------------------------
-def origin_refusal(raw: dict[str, Any], *, signer: str, hlc: str, ops: list[Assertion], holds: list[Assertion],
-                   policy: Policy) -> tuple[str, str] | None:
+def origin_refusal(
+    raw: dict[str, Any], *, signer: str, hlc: str, ops: list[Assertion], holds: list[Assertion], policy: Policy
+) -> tuple[str, str] | None:
     """Why the origin ``signer`` must not sign hold op ``raw`` at ``hlc`` (or None).
 
     Peers would accept such an op but it would have no effect (or, for a self-approval, prove
@@ -374,8 +436,10 @@ def origin_refusal(raw: dict[str, Any], *, signer: str, hlc: str, ops: list[Asse
     elif kind == "approve":
         probe = Assertion(put.key, signer, "approve", hlc, "sha256:" + "f" * 64, 0, 0, "", dict(raw))
         if not approver_counts(probe, put):
-            return "self_approval", ("the proposer's own node cannot approve its change without a staff key "
-                                     "listed for it of another person; typed author names prove nothing")
+            return "self_approval", (
+                "the proposer's own node cannot approve its change without a staff key "
+                "listed for it of another person; typed author names prove nothing"
+            )
         if h.status == "objected" and signer not in policy.un_nodes:
             return "objected", "the change was objected to; only a UN node's approval can override that"
     elif kind == "release":
@@ -384,8 +448,10 @@ def origin_refusal(raw: dict[str, Any], *, signer: str, hlc: str, ops: list[Asse
         if h.notice is None:
             return "release_early", "no notice by another node yet: the hold has not started"
         if ms(hlc) < ms(h.notice.hlc) + policy.hold_ms:
-            return "release_early", (f"the hold ends at {ms(h.notice.hlc) + policy.hold_ms} ms (notice "
-                                     f"{h.notice.hlc} + {policy.hold_ms // 1000} s)")
+            return "release_early", (
+                f"the hold ends at {ms(h.notice.hlc) + policy.hold_ms} ms (notice "
+                f"{h.notice.hlc} + {policy.hold_ms // 1000} s)"
+            )
     return None
 
 

@@ -27,8 +27,16 @@ _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 #: Every reason :func:`loads` may give.  When a text has several problems, the one reported
 #: is the first of this list (PROTOCOL.md §2), whatever their positions in the text.
-REASONS = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplicate_key", "float_not_allowed",
-           "int_out_of_range", "lone_surrogate")
+REASONS = (
+    "not_utf8",
+    "byte_order_mark",
+    "too_deep",
+    "malformed_json",
+    "duplicate_key",
+    "float_not_allowed",
+    "int_out_of_range",
+    "lone_surrogate",
+)
 
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)  # the string alternative of _TOKENS
@@ -70,8 +78,10 @@ class _Problems:
     def surrogates(self, text: str, where: str) -> None:
         m = _LONE_SURROGATE.search(text)
         if m is not None:
-            self.note("lone_surrogate", f"{where} holds an unpaired surrogate escape \\u{ord(m.group()):04x}"
-                      " (not representable in UTF-8)")
+            self.note(
+                "lone_surrogate",
+                f"{where} holds an unpaired surrogate escape \\u{ord(m.group()):04x} (not representable in UTF-8)",
+            )
 
     def raise_first(self) -> None:
         for reason in REASONS:
@@ -96,13 +106,13 @@ def loads(data: bytes | str) -> Any:
     if text.startswith("\ufeff"):
         raise MalformedJSON("a byte-order mark (U+FEFF) is not allowed before JSON text", reason="byte_order_mark")
     if nesting_depth(text) > MAX_DEPTH:
-        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)",
-                            reason="too_deep")
+        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)", reason="too_deep")
     problems = _Problems()
     # A lone surrogate can only come from a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one): without
     # such an escape in the text, no string or key needs the per-string check (issue 13: one pass).
     escapes = _ESCAPED_SURROGATE.search(text) is not None or (
-        not isinstance(data, (bytes, bytearray, memoryview)) and _LONE_SURROGATE.search(text) is not None)
+        not isinstance(data, (bytes, bytearray, memoryview)) and _LONE_SURROGATE.search(text) is not None
+    )
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -130,8 +140,9 @@ def loads(data: bytes | str) -> Any:
         return value
 
     try:
-        value = json.loads(text, object_pairs_hook=pairs, parse_float=no_float, parse_int=integer,
-                           parse_constant=no_constant)
+        value = json.loads(
+            text, object_pairs_hook=pairs, parse_float=no_float, parse_int=integer, parse_constant=no_constant
+        )
     except RecursionError:  # unreachable after the nesting check; kept total
         raise MalformedJSON("JSON nested too deeply", reason="too_deep") from None
     except json.JSONDecodeError as exc:
@@ -156,8 +167,10 @@ def _strings(value: Any, problems: _Problems) -> None:
 def _no_surrogate(text: str, where: str) -> None:
     m = _LONE_SURROGATE.search(text)
     if m is not None:
-        raise MalformedJSON(f"{where} holds an unpaired surrogate \\u{ord(m.group()):04x} (not representable"
-                            " in UTF-8)", reason="lone_surrogate")
+        raise MalformedJSON(
+            f"{where} holds an unpaired surrogate \\u{ord(m.group()):04x} (not representable in UTF-8)",
+            reason="lone_surrogate",
+        )
 
 
 def _check(value: Any, path: str = "$", level: int = 0) -> None:

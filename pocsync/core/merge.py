@@ -61,8 +61,9 @@ def greater_withdrawal(current: Assertion | None, new: Assertion) -> Assertion:
     return new if current is None or new.rank > current.rank else current
 
 
-def greater(current: Assertion | None, new: Assertion,
-            rank: Callable[[Any, str, str, str, int], tuple[Any, ...]] | None = None) -> Assertion:
+def greater(
+    current: Assertion | None, new: Assertion, rank: Callable[[Any, str, str, str, int], tuple[Any, ...]] | None = None
+) -> Assertion:
     """Last-writer-wins register of a namespace other than ``entry``: the greatest rank wins.
 
     ``rank`` (an op kind's own, e.g. templates: version first) maps (raw op, hlc, origin, cs id, index)
@@ -75,6 +76,7 @@ def greater(current: Assertion | None, new: Assertion,
 
     def r(a: Assertion) -> tuple[Any, ...]:
         return rank(a.entry, a.hlc, a.origin, a.cs_id, a.index)
+
     return new if r(new) > r(current) else current
 
 

@@ -29,8 +29,10 @@ DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 #: White space for "non-empty" rules (PROTOCOL.md §7.1): a closed list, so that the rule does not
 #: depend on the Unicode tables of a Python version (it equals str.isspace() of Python 3.11).
-WHITE_SPACE = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-                        "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def blank(text: str) -> bool:
@@ -39,13 +41,37 @@ def blank(text: str) -> bool:
 
 
 #: Entry fields in the stable order used by reports.
-CONTACT_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-                  "timezone", "languages", "secure_channels", "networks", "holder_epoch", "notes", "public_key",
-                  "public_key_fingerprint")
+CONTACT_FIELDS = (
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "person",
+    "emails",
+    "phones",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "secure_channels",
+    "networks",
+    "holder_epoch",
+    "notes",
+    "public_key",
+    "public_key_fingerprint",
+)
 
 #: Every reason :func:`parse_key` and :func:`check_structure` may give.
-REASONS = ("bad_key", "not_an_object", "key_mismatch", "unknown_kind", "missing_organisation", "missing_contact",
-           "person_on_technical", "bad_field", "bad_holder_epoch")
+REASONS = (
+    "bad_key",
+    "not_an_object",
+    "key_mismatch",
+    "unknown_kind",
+    "missing_organisation",
+    "missing_contact",
+    "person_on_technical",
+    "bad_field",
+    "bad_holder_epoch",
+)
 
 #: Every warning code :func:`receipt_warnings` may give.
 WARNING_CODES = ("not_24_7", "personal_mailbox", "expired_key")
@@ -55,8 +81,30 @@ STRING_FIELDS = ("position", "person", "timezone", "notes")
 
 #: Words that make a mailbox functional.  Short ones (three letters) count only as a
 #: whole part of the local part; longer ones also inside a part (``itsecurity``).
-ROLE_WORDS = ("cert", "csirt", "soc", "noc", "security", "info", "contact", "duty", "incident", "pgp", "abuse",
-              "office", "team", "ops", "desk", "secretariat", "cyber", "diplo", "poc", "mfa", "ncsc", "admin")
+ROLE_WORDS = (
+    "cert",
+    "csirt",
+    "soc",
+    "noc",
+    "security",
+    "info",
+    "contact",
+    "duty",
+    "incident",
+    "pgp",
+    "abuse",
+    "office",
+    "team",
+    "ops",
+    "desk",
+    "secretariat",
+    "cyber",
+    "diplo",
+    "poc",
+    "mfa",
+    "ncsc",
+    "admin",
+)
 _PERSONAL = re.compile(r"^([a-z]+)[._]([a-z]+)\Z")
 
 
@@ -72,8 +120,9 @@ def parse_key(key: object) -> tuple[str, str]:
         raise EntryError(f"key {key!r} must be '<ISO 3166-1 alpha-3>/<kind>'", reason="bad_key", field="key")
     state, kind = key.split("/")
     if not STATE_RE.match(state) or kind not in KINDS:
-        raise EntryError(f"key {key!r} must be '<ISO 3166-1 alpha-3>/diplomatic|technical'",
-                         reason="bad_key", field="key")
+        raise EntryError(
+            f"key {key!r} must be '<ISO 3166-1 alpha-3>/diplomatic|technical'", reason="bad_key", field="key"
+        )
     return state, kind
 
 
@@ -120,8 +169,12 @@ def _check_roles(key: str, entry: dict[str, Any], kind: str) -> None:
 def _check_holder_epoch(key: str, entry: dict[str, Any], cs_hlc: str) -> None:
     epoch = entry.get("holder_epoch")
     if not is_hlc(epoch) or epoch > cs_hlc:  # type: ignore[operator]
-        raise _refuse(key, "holder_epoch", "bad_holder_epoch",
-                      f"holder_epoch {epoch!r} must be an hlc not after the change-set's ({cs_hlc})")
+        raise _refuse(
+            key,
+            "holder_epoch",
+            "bad_holder_epoch",
+            f"holder_epoch {epoch!r} must be an hlc not after the change-set's ({cs_hlc})",
+        )
 
 
 def check_structure(key: str, entry: object, *, cs_hlc: str) -> None:
@@ -176,8 +229,13 @@ def _technical_warnings(entry: dict[str, Any]) -> list[dict[str, str]]:
     emails = entry.get("emails")
     for i, email in enumerate(emails if isinstance(emails, list) else []):
         if looks_personal(email):
-            out.append(_warning("personal_mailbox", f"emails[{i}]",
-                                f"{email} looks like a personal mailbox; technical PoCs use functional ones"))
+            out.append(
+                _warning(
+                    "personal_mailbox",
+                    f"emails[{i}]",
+                    f"{email} looks like a personal mailbox; technical PoCs use functional ones",
+                )
+            )
     return out
 
 

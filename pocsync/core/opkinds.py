@@ -32,7 +32,7 @@ FEATURES: dict[str, str] = {
     "comm-checks": "op kind `check`: the signed result of checking one channel of an entry (namespace `check`, §15)",
     "freshness": "op kind `confirm`: an origin confirms an entry without changing it; overdue policy (§15)",
     "held-changes": "contact changes are held until a notice by another node and a hold period, or an approval "
-                    "(op kinds `notice`, `object`, `approve`, `release`, namespace `held`; PROTOCOL.md §16)",
+    "(op kinds `notice`, `object`, `approve`, `release`, namespace `held`; PROTOCOL.md §16)",
 }
 
 #: Features ``manifest create`` does not enable by itself: a federation turns them on deliberately
@@ -44,8 +44,15 @@ OPT_IN_FEATURES = frozenset({"held-changes"})
 RESERVED_FEATURES: tuple[str, ...] = ()
 
 #: Every reason :func:`refusal` may give (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("unknown_op", "feature_off", "bad_key", "out_of_scope", "bad_note", "bad_template",
-           "bad_check") + held.RECEIPT_REASONS
+REASONS = (
+    "unknown_op",
+    "feature_off",
+    "bad_key",
+    "out_of_scope",
+    "bad_note",
+    "bad_template",
+    "bad_check",
+) + held.RECEIPT_REASONS
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,9 @@ def _check_note(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> Non
     limit = policy.get("toy-note", {}).get("max_length", NOTE_MAX_DEFAULT)
     text = raw.get("text")
     if not isinstance(text, str) or model.blank(text) or len(text) > limit:
-        raise EntryError(f"note text must be a non-empty string of at most {limit} characters",
-                         reason="bad_note", field="text")
+        raise EntryError(
+            f"note text must be a non-empty string of at most {limit} characters", reason="bad_note", field="text"
+        )
 
 
 def _template_state(key: str) -> None:
@@ -118,8 +126,11 @@ def _template_allowed(origin: str, role_of: Callable[[str], str | None], policy:
     if may_publish_templates(origin, role_of, policy):
         return None
     publishers = template_publishers(policy)
-    who = (f"policy.templates.publishers lists {publishers}" if publishers is not None
-           else "without policy.templates.publishers only nodes with role 'un' may")
+    who = (
+        f"policy.templates.publishers lists {publishers}"
+        if publishers is not None
+        else "without policy.templates.publishers only nodes with role 'un' may"
+    )
     return f"{origin} may not publish templates ({who})"
 
 
@@ -128,19 +139,45 @@ KINDS: dict[str, OpKind] = {
     "delete": OpKind("delete", ENTRY, None, _entry_state, _check_entry_op),
     "withdraw": OpKind("withdraw", ENTRY, None, _entry_state, _check_entry_op),
     "note": OpKind("note", "note", "toy-note", _note_state, _check_note),
-    "template": OpKind("template", "template", "templates", _template_state, _check_template,
-                       allowed=_template_allowed, rank=templates.rank),
-    "check": OpKind("check", checks.NS_CHECK, "comm-checks", checks.entry_key_state, checks.check_check,
-                    records=checks.check_records),
-    "confirm": OpKind("confirm", checks.NS_CONFIRM, "freshness", checks.entry_key_state, checks.check_confirm,
-                      records=checks.confirm_records),
+    "template": OpKind(
+        "template",
+        "template",
+        "templates",
+        _template_state,
+        _check_template,
+        allowed=_template_allowed,
+        rank=templates.rank,
+    ),
+    "check": OpKind(
+        "check",
+        checks.NS_CHECK,
+        "comm-checks",
+        checks.entry_key_state,
+        checks.check_check,
+        records=checks.check_records,
+    ),
+    "confirm": OpKind(
+        "confirm",
+        checks.NS_CONFIRM,
+        "freshness",
+        checks.entry_key_state,
+        checks.check_confirm,
+        records=checks.confirm_records,
+    ),
     **{k: OpKind(k, held.NAMESPACE, held.FEATURE, _entry_state, held.check_op) for k in held.OPS},
 }
 
 
-def refusal(raw: dict[str, Any], *, features: frozenset[str], policy: dict[str, Any], cs_hlc: str,
-            covers: Callable[[str], bool], origin: str = "",
-            role_of: Callable[[str], str | None] = lambda _: None) -> tuple[str, str] | None:
+def refusal(
+    raw: dict[str, Any],
+    *,
+    features: frozenset[str],
+    policy: dict[str, Any],
+    cs_hlc: str,
+    covers: Callable[[str], bool],
+    origin: str = "",
+    role_of: Callable[[str], str | None] = lambda _: None,
+) -> tuple[str, str] | None:
     """(reason, message) refusing one op, or None: kind, feature, key, scope, then the kind's rules.
 
     The scope rule is ``covers(State of the key)``, or the kind's own ``allowed(origin, role_of, policy)``.
@@ -199,16 +236,21 @@ def _templates_policy(value: dict[str, Any]) -> None:
     pubs = value.get("publishers")
     if pubs is None and "publishers" in value:
         raise ManifestError("policy.templates.publishers must be a list of node ids (omit it for the default)")
-    if pubs is not None and (not isinstance(pubs, list) or len(pubs) > 64
-                             or not all(isinstance(p, str) and NODE_ID_RE.match(p) for p in pubs)
-                             or pubs != sorted(set(pubs))):
+    if pubs is not None and (
+        not isinstance(pubs, list)
+        or len(pubs) > 64
+        or not all(isinstance(p, str) and NODE_ID_RE.match(p) for p in pubs)
+        or pubs != sorted(set(pubs))
+    ):
         raise ManifestError("policy.templates.publishers must be a sorted list of at most 64 distinct node ids")
 
 
-POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"toy-note": _note_policy,
-                                                               "templates": _templates_policy,
-                                                               "freshness": checks.check_freshness_policy,
-                                                               held.FEATURE: held.check_policy}
+POLICY_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "toy-note": _note_policy,
+    "templates": _templates_policy,
+    "freshness": checks.check_freshness_policy,
+    held.FEATURE: held.check_policy,
+}
 
 
 def parse_policy(raw: object, features: frozenset[str]) -> dict[str, Any]:

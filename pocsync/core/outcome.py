@@ -79,8 +79,14 @@ class Outcome:
     also_accepted: list[Outcome] = field(default_factory=list)  # parked ones this one released
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": str(self.status), "reason": self.reason, "message": self.message, "id": self.cs_id,
-                "origin": self.origin, "seq": self.seq}
+        return {
+            "status": str(self.status),
+            "reason": self.reason,
+            "message": self.message,
+            "id": self.cs_id,
+            "origin": self.origin,
+            "seq": self.seq,
+        }
 
 
 # Quarantine reasons that depend on which keys the manifest lists: retried when it changes,

@@ -40,33 +40,54 @@ def body_hash(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def sign_request(*, node: str, keyid: str, key: Ed25519PrivateKey, target: str, method: str, path: str,
-                 body: bytes, now_ms: int) -> str:
+def sign_request(
+    *, node: str, keyid: str, key: Ed25519PrivateKey, target: str, method: str, path: str, body: bytes, now_ms: int
+) -> str:
     """The value of the Authorization header."""
-    payload = jsonc.dumps({"method": method.upper(), "path": path, "body": body_hash(body), "node": node,
-                           "target": target, "ts": now_ms})
+    payload = jsonc.dumps(
+        {"method": method.upper(), "path": path, "body": body_hash(body), "node": node, "target": target, "ts": now_ms}
+    )
     env = dsse.sign(PEER_REQUEST_TYPE, payload, keyid, key)
     return SCHEME + base64.b64encode(env.to_bytes()).decode("ascii")
 
 
-def verify_request(header: str | None, *, manifest: Manifest, me: str, method: str, path: str, body: bytes,
-                   now_ms: int, max_age_ms: int = 60_000) -> PeerRequest:
+def verify_request(
+    header: str | None,
+    *,
+    manifest: Manifest,
+    me: str,
+    method: str,
+    path: str,
+    body: bytes,
+    now_ms: int,
+    max_age_ms: int = 60_000,
+) -> PeerRequest:
     """Raise SignatureError/ProtocolError unless the request is signed by a current member for us (total)."""
     try:
-        return _verify_request(header, manifest=manifest, me=me, method=method, path=path, body=body,
-                               now_ms=now_ms, max_age_ms=max_age_ms)
+        return _verify_request(
+            header, manifest=manifest, me=me, method=method, path=path, body=body, now_ms=now_ms, max_age_ms=max_age_ms
+        )
     except PocsyncError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
         raise ProtocolError(f"peer request is malformed ({type(exc).__name__})", reason="bad_request") from None
 
 
-def _verify_request(header: str | None, *, manifest: Manifest, me: str, method: str, path: str, body: bytes,
-                    now_ms: int, max_age_ms: int) -> PeerRequest:
+def _verify_request(
+    header: str | None,
+    *,
+    manifest: Manifest,
+    me: str,
+    method: str,
+    path: str,
+    body: bytes,
+    now_ms: int,
+    max_age_ms: int,
+) -> PeerRequest:
     if not header or not header.startswith(SCHEME) or len(header) > MAX_HEADER:
         raise SignatureError("missing or malformed Pocsync authorization", reason="unsigned_request")
     try:
-        raw = base64.b64decode(header[len(SCHEME):], validate=True)  # no white space (§13.2, §4)
+        raw = base64.b64decode(header[len(SCHEME) :], validate=True)  # no white space (§13.2, §4)
     except (binascii.Error, ValueError):
         raise SignatureError("authorization is not base64", reason="unsigned_request") from None
     env = dsse.parse(raw, max_bytes=MAX_HEADER, payload_type=PEER_REQUEST_TYPE)

@@ -44,10 +44,26 @@ from pocsync.core.outcome import (  # re-exported: callers import them from here
 from pocsync.core.state import MemoryState, State
 from pocsync.errors import EntryError, SigningRefused
 
-__all__ = ["MANIFEST_DEPENDENT", "MAX_EVIDENCE_PER_ORIGIN", "MAX_PARKED_BYTES_PER_ORIGIN", "MAX_PARKED_PER_ORIGIN",
-           "MAX_UNVERIFIED_PARKED", "MAX_UNVERIFIED_PARKED_BYTES", "MAX_UNVERIFIED_PARKED_PER_ORIGIN",
-           "QUARANTINE_HEAD_BYTES", "UNVERIFIED_PARK_REASONS", "Head", "Limits", "MemoryState", "Outcome", "Proof",
-           "Refusal", "Replica", "State", "Status"]
+__all__ = [
+    "MANIFEST_DEPENDENT",
+    "MAX_EVIDENCE_PER_ORIGIN",
+    "MAX_PARKED_BYTES_PER_ORIGIN",
+    "MAX_PARKED_PER_ORIGIN",
+    "MAX_UNVERIFIED_PARKED",
+    "MAX_UNVERIFIED_PARKED_BYTES",
+    "MAX_UNVERIFIED_PARKED_PER_ORIGIN",
+    "QUARANTINE_HEAD_BYTES",
+    "UNVERIFIED_PARK_REASONS",
+    "Head",
+    "Limits",
+    "MemoryState",
+    "Outcome",
+    "Proof",
+    "Refusal",
+    "Replica",
+    "State",
+    "Status",
+]
 
 
 class Replica:
@@ -66,8 +82,7 @@ class Replica:
         """The fork seq of a proof in the chain segment holding ``seq``, if any (PROTOCOL.md §11)."""
         return equivocation.frozen_from(self.state.proofs(), self.manifest, origin, seq)
 
-    def op_refusal(self, op: csmod.Op | dict[str, Any], *, origin: str, seq: int,
-                   hlc: str) -> tuple[str, str] | None:
+    def op_refusal(self, op: csmod.Op | dict[str, Any], *, origin: str, seq: int, hlc: str) -> tuple[str, str] | None:
         """The (reason, message) refusing ``op`` signed by ``origin`` at ``seq`` with ``hlc``, or None.
 
         The receipt rules of PROTOCOL.md §8.2, in order: op kind known (``unknown_op``), its
@@ -81,9 +96,15 @@ class Replica:
         node = self.manifest.nodes.get(origin)
         if node is None:
             return "unknown_origin", f"{origin!r} is not a node of manifest v{self.manifest.version}"
-        why = opkinds.refusal(raw, features=self.manifest.features, policy=self.manifest.policy, cs_hlc=hlc,
-                              covers=lambda state: node.covers(state, seq), origin=origin,
-                              role_of=lambda nid: n.role if (n := self.manifest.nodes.get(nid)) else None)
+        why = opkinds.refusal(
+            raw,
+            features=self.manifest.features,
+            policy=self.manifest.policy,
+            cs_hlc=hlc,
+            covers=lambda state: node.covers(state, seq),
+            origin=origin,
+            role_of=lambda nid: n.role if (n := self.manifest.nodes.get(nid)) else None,
+        )
         if why is not None and why[0] == "out_of_scope":
             return why[0], why[1].replace("the origin's scope", f"the scope of {origin} at seq {seq}")
         return why
@@ -96,8 +117,11 @@ class Replica:
         refused: list[Refusal] = []
         touched: set[str] = set()
         for op in cs.ops:
-            why = equivocation.frozen_message(cs.origin, fork) if fork is not None and cs.seq >= fork \
+            why = (
+                equivocation.frozen_message(cs.origin, fork)
+                if fork is not None and cs.seq >= fork
                 else self.op_refusal(op, origin=cs.origin, seq=cs.seq, hlc=cs.hlc)
+            )
             if why is not None:
                 r = Refusal(cs.id, op.index, cs.origin, cs.seq, op.key, op.op, why[0], why[1])
                 st.refuse(r)
@@ -105,8 +129,9 @@ class Replica:
                 continue
             kind = opkinds.KINDS[op.op]
             if kind.namespace == held.NAMESPACE:  # a hold op: the key's held puts are re-derived below
-                st.add_hold(Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
-                                      dict(op.raw)))
+                st.add_hold(
+                    Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
+                )
                 touched.add(op.key)
                 continue
             if kind.namespace != opkinds.ENTRY:  # last-writer-wins registers, one digest line each (§9)
@@ -114,8 +139,17 @@ class Replica:
                     a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
                     st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a, kind.rank))
                 continue
-            a = Assertion(op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author,
-                          op.entry if op.op == "put" else None)
+            a = Assertion(
+                op.key,
+                cs.origin,
+                op.op,
+                cs.hlc,
+                cs.id,
+                op.index,
+                cs.seq,
+                cs.author,
+                op.entry if op.op == "put" else None,
+            )
             if hpol is not None:
                 st.add_history(a)
             prior = None if hpol is not None else st.latest_rank(cs.origin, op.key)
@@ -156,8 +190,7 @@ class Replica:
         """Re-derive everything from the log and the parked change-sets (new manifest or proof)."""
         if manifest is not None:
             self.manifest = manifest
-        candidates = (self.state.all_log() + self.state.all_parked()
-                      + self.state.take_quarantined(MANIFEST_DEPENDENT))
+        candidates = self.state.all_log() + self.state.all_parked() + self.state.take_quarantined(MANIFEST_DEPENDENT)
         self.state.reset()
         outcomes = []
         for data in candidates:
@@ -192,8 +225,7 @@ class Replica:
             raise SigningRefused(f"the log of {me} is missing seq {seq - 1}; recover it from peers first")
         return seq, head.id
 
-    def edit(self, ops: list[dict[str, Any]], *, me: str, key: Ed25519PrivateKey, author: str,
-             now_ms: int) -> Outcome:
+    def edit(self, ops: list[dict[str, Any]], *, me: str, key: Ed25519PrivateKey, author: str, now_ms: int) -> Outcome:
         """Sign one change-set of ``ops`` at the next seq and apply it.
 
         Raises, with nothing signed or stored, when this node may not sign (``SigningRefused``) or when any
@@ -204,27 +236,34 @@ class Replica:
         if ed25519_public_b64(signing.public) != ed25519_public_b64(key):
             raise SigningRefused(f"this node's signing key is not the one the manifest allows for seq {seq}")
         if refusals:  # never sign an op that every peer would refuse
-            raise EntryError("; ".join(f"op {x.index} ({x.op} {x.key}): {x.reason}: {x.message}" for x in refusals)
-                             + " — nothing was signed", reason=refusals[0].reason,
-                             refusals=[{"index": x.index, "op": x.op, "key": x.key, "reason": x.reason,
-                                        "message": x.message} for x in refusals])
+            raise EntryError(
+                "; ".join(f"op {x.index} ({x.op} {x.key}): {x.reason}: {x.message}" for x in refusals)
+                + " — nothing was signed",
+                reason=refusals[0].reason,
+                refusals=[
+                    {"index": x.index, "op": x.op, "key": x.key, "reason": x.reason, "message": x.message}
+                    for x in refusals
+                ],
+            )
         data = csmod.sign(payload, keyid=f"{me}:{signing.name}", key=key)
         if len(data) > self.limits.max_envelope_bytes:  # peers quarantine it unread: drop it, store nothing
-            raise EntryError(f"the change-set would be {len(data)} bytes, the cap is {self.limits.max_envelope_bytes}"
-                             " ([limits] max_envelope_bytes); edit fewer entries at once — nothing was signed",
-                             reason="oversize")
+            raise EntryError(
+                f"the change-set would be {len(data)} bytes, the cap is {self.limits.max_envelope_bytes}"
+                " ([limits] max_envelope_bytes); edit fewer entries at once — nothing was signed",
+                reason="oversize",
+            )
         out = self.receive(data, now_ms=now_ms, source="local")
         if out.status != Status.ACCEPTED:
             raise SigningRefused(f"own change-set was not accepted: {out.reason}: {out.message}")
         return out
 
-    def check_ops(self, ops: list[dict[str, Any]], *, me: str, now_ms: int,
-                  author: str = "check") -> list[Refusal]:
+    def check_ops(self, ops: list[dict[str, Any]], *, me: str, now_ms: int, author: str = "check") -> list[Refusal]:
         """The ops of a would-be :meth:`edit` that every peer would refuse; nothing is signed or stored."""
         return self._draft(ops, me=me, author=author, now_ms=now_ms)[3]
 
-    def _draft(self, ops: list[dict[str, Any]], *, me: str, author: str,
-               now_ms: int) -> tuple[bytes, int, SigningKey, list[Refusal]]:
+    def _draft(
+        self, ops: list[dict[str, Any]], *, me: str, author: str, now_ms: int
+    ) -> tuple[bytes, int, SigningKey, list[Refusal]]:
         """(unsigned payload, its seq, the manifest's signing key for that seq, the ops peers would refuse)."""
         seq, prev = self.next_position(me)
         if self._frozen_from(me, seq) is not None:
@@ -234,8 +273,9 @@ class Replica:
             raise SigningRefused(f"manifest v{self.manifest.version} allows no key of {me} for seq {seq}")
         hlc = hlcmod.next_hlc(self.state.max_hlc(), now_ms)
         ops = [self._with_holder_epoch(op, me, hlc) for op in ops]
-        payload = csmod.build_payload(origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version,
-                                      author=author, ops=ops)
+        payload = csmod.build_payload(
+            origin=me, seq=seq, prev=prev, hlc=hlc, manifest=self.manifest.version, author=author, ops=ops
+        )
         return payload, seq, signing, self._origin_refusals(payload)
 
     def _origin_refusals(self, payload: bytes) -> list[Refusal]:
@@ -247,8 +287,14 @@ class Replica:
         for i, raw in enumerate(obj["ops"]):
             why = self.op_refusal(raw, origin=origin, seq=seq, hlc=obj["hlc"])
             if why is None and hpol is not None and raw.get("op") in held.OPS:  # the origin's own rules (§16.4)
-                why = held.origin_refusal(raw, signer=origin, hlc=obj["hlc"], ops=self.state.history(raw["key"]),
-                                          holds=self.state.holds(raw["key"]), policy=hpol)
+                why = held.origin_refusal(
+                    raw,
+                    signer=origin,
+                    hlc=obj["hlc"],
+                    ops=self.state.history(raw["key"]),
+                    holds=self.state.holds(raw["key"]),
+                    policy=hpol,
+                )
             if why is not None:
                 out.append(Refusal(cs_id, i, origin, seq, str(raw.get("key", "")), str(raw.get("op", "")), *why))
         return out

@@ -46,27 +46,42 @@ class Opened:
 
 
 def aad(*, sender: str, manifest: int, context: str, recipients: list[str]) -> bytes:
-    return jsonc.dumps({"type": SEALED_TYPE, "sender": sender, "manifest": manifest, "context": context,
-                        "recipients": sorted(recipients)})
+    return jsonc.dumps(
+        {
+            "type": SEALED_TYPE,
+            "sender": sender,
+            "manifest": manifest,
+            "context": context,
+            "recipients": sorted(recipients),
+        }
+    )
 
 
 def _info(recipient: str, ad: bytes) -> bytes:
     return b"pocsync/v1 seal " + recipient.encode("utf-8") + b"\n" + ad
 
 
-def seal(plaintext: bytes, *, sender: str, manifest: int, context: str,
-         recipients: Mapping[str, X25519PublicKey]) -> bytes:
+def seal(
+    plaintext: bytes, *, sender: str, manifest: int, context: str, recipients: Mapping[str, X25519PublicKey]
+) -> bytes:
     if not recipients:
         raise SealError("nobody to seal for", reason="no_recipients")
     names = sorted(recipients)
     ad = aad(sender=sender, manifest=manifest, context=context, recipients=names)
     key, nonce = ChaCha20Poly1305.generate_key(), os.urandom(NONCE_LEN)
-    return jsonc.dumps({
-        "type": SEALED_TYPE, "sender": sender, "manifest": manifest, "context": context,
-        "nonce": b64(nonce), "ciphertext": b64(ChaCha20Poly1305(key).encrypt(nonce, plaintext, ad)),
-        "recipients": [{"node": n, "wrapped": b64(SUITE.encrypt(key, recipients[n], info=_info(n, ad)))}
-                       for n in names],
-    })
+    return jsonc.dumps(
+        {
+            "type": SEALED_TYPE,
+            "sender": sender,
+            "manifest": manifest,
+            "context": context,
+            "nonce": b64(nonce),
+            "ciphertext": b64(ChaCha20Poly1305(key).encrypt(nonce, plaintext, ad)),
+            "recipients": [
+                {"node": n, "wrapped": b64(SUITE.encrypt(key, recipients[n], info=_info(n, ad)))} for n in names
+            ],
+        }
+    )
 
 
 def peek(blob: bytes, *, max_bytes: int) -> dict[str, Any]:
@@ -79,10 +94,21 @@ def peek(blob: bytes, *, max_bytes: int) -> dict[str, Any]:
         raise SealError(f"sealed message: {exc.message}", reason="malformed_sealed") from None
     if not isinstance(obj, dict) or obj.get("type") != SEALED_TYPE:
         raise SealError("not a pocsync sealed message", reason="malformed_sealed")
-    sender, manifest, context, recips = obj.get("sender"), obj.get("manifest"), obj.get("context"), obj.get("recipients")
-    if not (isinstance(sender, str) and NODE_ID_RE.match(sender) and isinstance(manifest, int)
-            and not isinstance(manifest, bool) and isinstance(context, str) and isinstance(recips, list)
-            and all(isinstance(r, dict) and isinstance(r.get("node"), str) for r in recips)):
+    sender, manifest, context, recips = (
+        obj.get("sender"),
+        obj.get("manifest"),
+        obj.get("context"),
+        obj.get("recipients"),
+    )
+    if not (
+        isinstance(sender, str)
+        and NODE_ID_RE.match(sender)
+        and isinstance(manifest, int)
+        and not isinstance(manifest, bool)
+        and isinstance(context, str)
+        and isinstance(recips, list)
+        and all(isinstance(r, dict) and isinstance(r.get("node"), str) for r in recips)
+    ):
         raise SealError("sealed message header is malformed", reason="malformed_sealed")
     names = [r["node"] for r in recips]
     if names != sorted(set(names)):
@@ -90,8 +116,7 @@ def peek(blob: bytes, *, max_bytes: int) -> dict[str, Any]:
     return {"sender": sender, "manifest": manifest, "context": context, "recipients": names, "_obj": obj}
 
 
-def open_sealed(blob: bytes, *, me: str, key: X25519PrivateKey, max_bytes: int,
-                context: str | None = None) -> Opened:
+def open_sealed(blob: bytes, *, me: str, key: X25519PrivateKey, max_bytes: int, context: str | None = None) -> Opened:
     h = peek(blob, max_bytes=max_bytes)
     if context is not None and h["context"] != context:
         raise SealError(f"sealed for context {h['context']!r}, received on {context!r}", reason="wrong_context")

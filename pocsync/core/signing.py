@@ -27,7 +27,8 @@ def own_claim(outcomes: Iterable[Outcome], me: str | None) -> str | None:
     reason = None
     for o in outcomes:
         verified = o.status == Status.EQUIVOCATION or (
-            o.status == Status.PARKED and o.reason not in UNVERIFIED_PARK_REASONS and o.reason != "clock_skew")
+            o.status == Status.PARKED and o.reason not in UNVERIFIED_PARK_REASONS and o.reason != "clock_skew"
+        )
         if o.origin == me and verified:
             reason = f"peers hold {me} seq {o.seq} that this store lacks or disagrees with ({o.reason})"
     return reason
@@ -53,8 +54,10 @@ def announced_block(me: str, own_head: int, a: Announcement) -> tuple[str | None
     """Whether a peer's announcement blocks signing (the reason), and what the store must change."""
     if a.seq > own_head:
         if a.age < ANNOUNCED_OWN_TTL:
-            return f"{a.by or 'a peer'} holds {me} seq {a.seq} but this store ends at seq {own_head}", \
-                AnnouncementAction.KEEP
+            return (
+                f"{a.by or 'a peer'} holds {me} seq {a.seq} but this store ends at seq {own_head}",
+                AnnouncementAction.KEEP,
+            )
         return None, AnnouncementAction.DISTRUST
     if a.seq and a.distrusted:
         return None, AnnouncementAction.TRUST_ALL

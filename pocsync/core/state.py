@@ -74,7 +74,6 @@ class State(Protocol):
     def set_held(self, key: str, rows: list[held.Held]) -> None: ...
 
 
-
 class MemoryState:
     """All of a replica's state in dicts."""
 
@@ -135,8 +134,11 @@ class MemoryState:
                 self.parked.pop(victim, None)
                 self._parked_order.remove(victim)
         else:  # verified: bounded per origin, the seqs nearest the head kept (as the store does)
-            mine = sorted((p[1] or 0, i, len(p[2])) for i, p in self.parked.items()
-                          if p[0] == origin and p[3] not in UNVERIFIED_PARK_REASONS)
+            mine = sorted(
+                (p[1] or 0, i, len(p[2]))
+                for i, p in self.parked.items()
+                if p[0] == origin and p[3] not in UNVERIFIED_PARK_REASONS
+            )
             size = 0
             for n, (_, i, length) in enumerate(mine, start=1):
                 size += length
@@ -159,8 +161,11 @@ class MemoryState:
             del self.evidence[i]
 
     def verified_at(self, origin: str, seq: int) -> list[bytes]:
-        parked = [(i, p[2]) for i, p in self.parked.items()
-                  if p[0] == origin and p[1] == seq and p[3] not in UNVERIFIED_PARK_REASONS]
+        parked = [
+            (i, p[2])
+            for i, p in self.parked.items()
+            if p[0] == origin and p[1] == seq and p[3] not in UNVERIFIED_PARK_REASONS
+        ]
         kept = [(i, h[2]) for i, h in self.evidence.items() if h[0] == origin and h[1] == seq]
         return [d for _, d in sorted(parked + kept)]
 
@@ -266,9 +271,11 @@ class MemoryState:
 
     def digest_view(self) -> list[tuple[str, str, str]]:
         """(namespace, key, ref) of every digest line (PROTOCOL.md §9)."""
-        return ([(opkinds.ENTRY, k, a.ref) for k, a in self.winners.items()]
-                + [(ns, k, a.ref) for (ns, k), a in self.records.items()]
-                + [line for rows in self.held_.values() for h in rows for line in h.lines()])
+        return (
+            [(opkinds.ENTRY, k, a.ref) for k, a in self.winners.items()]
+            + [(ns, k, a.ref) for (ns, k), a in self.records.items()]
+            + [line for rows in self.held_.values() for h in rows for line in h.lines()]
+        )
 
     def digest(self) -> str:
         return view_digest(self.digest_view())

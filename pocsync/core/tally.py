@@ -18,7 +18,7 @@ STATUSES = tuple(Status)  # accepted, duplicate, parked, quarantined, equivocati
 
 @dataclass
 class Tally:
-    final: dict[str, Outcome] = field(default_factory=dict)   # cs id (or a line marker) -> last outcome
+    final: dict[str, Outcome] = field(default_factory=dict)  # cs id (or a line marker) -> last outcome
     refused: list[Refusal] = field(default_factory=list)
     _anon: int = 0
 

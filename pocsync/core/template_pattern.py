@@ -74,8 +74,9 @@ class _Pattern:
             most = self.quantifier()
             if most is not None:
                 if most > 1 and (inner_quant or inner_alt):
-                    raise self.fail("a group repeated more than once must not hold a quantifier or '|' "
-                                    "(nested quantifiers)")
+                    raise self.fail(
+                        "a group repeated more than once must not hold a quantifier or '|' (nested quantifiers)"
+                    )
                 quant = True
 
     def atom(self, depth: int) -> tuple[bool, bool]:
@@ -112,8 +113,10 @@ class _Pattern:
         if c in allowed:
             return c
         where = "" if in_class else "; \\- only inside [...]"
-        raise self.fail(f"'\\{c}' is not an allowed escape (allowed: \\d \\D \\w \\W \\s \\S and \\ before one of "
-                        f"{''.join(sorted(allowed))}{where})")
+        raise self.fail(
+            f"'\\{c}' is not an allowed escape (allowed: \\d \\D \\w \\W \\s \\S and \\ before one of "
+            f"{''.join(sorted(allowed))}{where})"
+        )
 
     def class_char(self) -> str | None:
         c = self.peek()
@@ -154,7 +157,7 @@ class _Pattern:
         start = self.i
         while (c := self.peek()) is not None and c in "0123456789":
             self.i += 1
-        digits = self.s[start:self.i]
+        digits = self.s[start : self.i]
         if not digits or len(digits) > 4:
             raise self.fail("a repetition count must be 1 to 4 digits")
         return int(digits)

@@ -90,11 +90,19 @@ def _check_property(name: str, prop: object) -> None:
         if not isinstance(values, list) or not 1 <= len(values) <= MAX_ENUM:
             raise _bad(f"{w}.enum must be a list of 1 to {MAX_ENUM} values", w)
         for v in values:
-            ok = (isinstance(v, str) and not blank(v) and len(v) <= MAX_ENUM_STRING) if t == "string" else \
-                _int(v) if t == "integer" else isinstance(v, bool)
+            ok = (
+                (isinstance(v, str) and not blank(v) and len(v) <= MAX_ENUM_STRING)
+                if t == "string"
+                else _int(v)
+                if t == "integer"
+                else isinstance(v, bool)
+            )
             if not ok:
-                raise _bad(f"{w}.enum values must be of type {t}"
-                           + (f" (1 to {MAX_ENUM_STRING} characters)" if t == "string" else ""), w)
+                raise _bad(
+                    f"{w}.enum values must be of type {t}"
+                    + (f" (1 to {MAX_ENUM_STRING} characters)" if t == "string" else ""),
+                    w,
+                )
         if len({(type(v).__name__, v) for v in values}) != len(values):
             raise _bad(f"{w}.enum values must be distinct", w)
     if "maxLength" in p:

@@ -90,18 +90,24 @@ class Demo:
     def setup(self) -> None:
         root = Ed25519PrivateKey.generate()
         keyfiles.write_private(self.base / "root" / "root.key", root)
-        payload = mf.new_payload([ed25519_public_b64(root)], threshold=1, expires_s=int(time.time()) + 90 * 86_400,
-                                 features=sorted(opkinds.FEATURES))  # as `manifest create` does
+        payload = mf.new_payload(
+            [ed25519_public_b64(root)],
+            threshold=1,
+            expires_s=int(time.time()) + 90 * 86_400,
+            features=sorted(opkinds.FEATURES),
+        )  # as `manifest create` does
         for n in NODES:
             port = free_port()
-            nd = NodeDir.init(self.base / n, node_id=n, organisation=ORGS[n], listen=f"127.0.0.1:{port}",
-                              mqtt_url=self.mqtt)
+            nd = NodeDir.init(
+                self.base / n, node_id=n, organisation=ORGS[n], listen=f"127.0.0.1:{port}", mqtt_url=self.mqtt
+            )
             toml = nd.config.path
             toml.write_text(toml.read_text().replace("pull_interval_seconds = 30", "pull_interval_seconds = 5"))
             nd = NodeDir.open(self.base / n)
             self.nodes[n] = DemoNode(n, nd, port)
-            payload = mf.add_node(payload, nd.node_info(), role="un" if n == "un" else "regional",
-                                  scope=mf.parse_scope(SCOPES[n]))
+            payload = mf.add_node(
+                payload, nd.node_info(), role="un" if n == "un" else "regional", scope=mf.parse_scope(SCOPES[n])
+            )
         manifest = mf.sign(mf.unsigned(payload), root)
         (self.base / "manifest.json").write_bytes(manifest.to_bytes())
         for node in self.nodes.values():
@@ -123,16 +129,23 @@ class Demo:
     def start(self) -> None:
         for node in self.nodes.values():
             node.log = self.base / f"{node.name}.log"
-            node.proc = subprocess.Popen([sys.executable, "-m", "pocsync.cli.main", "run", "--data", str(node.nd.config.base)],
-                                         stdout=open(node.log, "ab"), stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+            node.proc = subprocess.Popen(
+                [sys.executable, "-m", "pocsync.cli.main", "run", "--data", str(node.nd.config.base)],
+                stdout=open(node.log, "ab"),
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while not all(n.up() for n in self.nodes.values()):
             if time.monotonic() > deadline:
                 raise PocsyncError("the demo nodes did not start; see the logs in " + str(self.base))
             time.sleep(0.2)
-        self.event("four nodes running: " + ", ".join(f"{n.name} {n.url}" for n in self.nodes.values())
-                   + (f" with broker {self.mqtt}" if self.mqtt else " (HTTP pull, no broker)"))
+        self.event(
+            "four nodes running: "
+            + ", ".join(f"{n.name} {n.url}" for n in self.nodes.values())
+            + (f" with broker {self.mqtt}" if self.mqtt else " (HTTP pull, no broker)")
+        )
 
     def stop(self) -> None:
         for node in self.nodes.values():
@@ -186,11 +199,16 @@ class Demo:
             t.add_column(c)
         agree = self.stores_agree(state)
         for name, v in state.items():
-            t.add_row(name, self.nodes[name].url, str(v["entries"]), *(str(v["heads"].get(o, 0)) for o in NODES),
-                      Text(v["digest"][7:23] + "…", style="green" if agree else "yellow"))
+            t.add_row(
+                name,
+                self.nodes[name].url,
+                str(v["entries"]),
+                *(str(v["heads"].get(o, 0)) for o in NODES),
+                Text(v["digest"][7:23] + "…", style="green" if agree else "yellow"),
+            )
         verdict, style = self.verdict(state)
         parts: list[Any] = [self.try_it(), t, Text(verdict, style=style)]
-        events = self.events[-(4 if self.findings else 8):]
+        events = self.events[-(4 if self.findings else 8) :]
         parts.append(Panel("\n".join(events), title="change-sets flowing", height=len(events) + 2))
         return Group(*parts, *self.findings)
 
@@ -204,17 +222,23 @@ class Demo:
             return "converging…", "bold yellow"
         h = self.health_doc
         if h.get("converged"):
-            return "converged: every node holds the same view, and un's health (status, dashboard) agrees", \
-                "bold green"
+            return "converged: every node holds the same view, and un's health (status, dashboard) agrees", "bold green"
         return "every store holds the same view; waiting for un's health to hear it from every node…", "bold yellow"
 
     def try_it(self) -> Panel:
         lines = Text.assemble(
-            ("PoC page:   ", "bold"), (f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}"
-                                        + ("" if self.poc_token else " (once eu lists AUT/technical)") + "\n", ""),
-            ("Dashboard:  ", "bold"), (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
+            ("PoC page:   ", "bold"),
+            (
+                f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}"
+                + ("" if self.poc_token else " (once eu lists AUT/technical)")
+                + "\n",
+                "",
+            ),
+            ("Dashboard:  ", "bold"),
+            (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
             ("Status:     ", "bold"),
-            (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""))
+            (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""),
+        )
         return Panel(lines, title="try it (Ctrl-C stops every node)")
 
     def refresh_health(self) -> dict[str, Any]:
@@ -246,8 +270,15 @@ class Demo:
     def token(self, node: str, *, poc: str | None = None, operator: str | None = None, days: int = 1) -> str:
         nd = self.nodes[node].nd
         sub, scope = (poc, "directory") if poc else (f"operator:{operator}", "health")
-        tok = tokens.issue_token(issuer=node, kid=nd.config.node.token_kid, key=nd.token_key(), subject=sub,
-                                 scope=scope, now_s=int(time.time()), ttl_s=days * 86_400)
+        tok = tokens.issue_token(
+            issuer=node,
+            kid=nd.config.node.token_kid,
+            key=nd.token_key(),
+            subject=sub,
+            scope=scope,
+            now_s=int(time.time()),
+            ttl_s=days * 86_400,
+        )
         with nd.store() as s:
             s.audit(actor="demo", action="token.issue", target=sub, result="ok")
         return tok
@@ -263,8 +294,11 @@ class Demo:
     def findings_after_convergence(self) -> None:
         poc, op = self.poc_token, self.op_token
         status, listing = self.get("osce", "/v1/entries", poc)
-        t = Table(title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}",
-                  box=box.SIMPLE_HEAD, padding=(0, 1))
+        t = Table(
+            title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1),
+        )
         for c in ("key", "organisation", "person / position", "listed by", "winning origin"):
             t.add_column(c)
         _, networks = self.get("osce", "/v1/networks", poc)
@@ -274,8 +308,13 @@ class Demo:
                 listed[f"{state}/{kind}"] = ", ".join(origins)
         for row in listing.get("entries", []):
             e = row["entry"]
-            t.add_row(row["key"], e["organisation"], e.get("person") or e.get("position", ""), listed.get(row["key"], ""),
-                      row["provenance"]["origin"])
+            t.add_row(
+                row["key"],
+                e["organisation"],
+                e.get("person") or e.get("position", ""),
+                listed.get(row["key"], ""),
+                row["provenance"]["origin"],
+            )
         _, div = self.get("un", "/v1/divergences", poc)
         title = "divergence report: directories that disagree (for the secretariats to fix)"
         d = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), min_width=len(title))  # one line, not two
@@ -288,14 +327,25 @@ class Demo:
         health, h = self.get("un", "/v1/health", op)
         self.health_doc = h
         tokens_line = Text.assemble(
-            ("operator token asking for entries: ", ""), (f"HTTP {refused} (refused)", "bold red" if refused == 403 else "bold"),
-            (f"; the same token reads health: HTTP {health}, " + ("converged" if h.get("converged") else
-                                                                   "NOT converged"), ""))
+            ("operator token asking for entries: ", ""),
+            (f"HTTP {refused} (refused)", "bold red" if refused == 403 else "bold"),
+            (
+                f"; the same token reads health: HTTP {health}, "
+                + ("converged" if h.get("converged") else "NOT converged"),
+                "",
+            ),
+        )
         self.findings = [t, d, tokens_line]
 
 
-def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = False, directory: Path | None = None,
-             console: Console | None = None) -> int:
+def run_demo(
+    *,
+    mqtt: str = "",
+    duration: float | None = None,
+    keep: bool = False,
+    directory: Path | None = None,
+    console: Console | None = None,
+) -> int:
     base = directory or Path(tempfile.mkdtemp(prefix="pocsync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     demo = Demo(base, mqtt=mqtt, console=console or Console())
@@ -314,8 +364,13 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
         demo.issue_tokens()
         if not console.is_terminal:  # a pipe or a log file: Live shows nothing until the end, so say it now
             _print_try_it(demo, console)
-        with Live(demo.view(demo.poll(), "pocsync demo"), console=console, refresh_per_second=4,
-                  transient=False, vertical_overflow="crop") as live:
+        with Live(
+            demo.view(demo.poll(), "pocsync demo"),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+            vertical_overflow="crop",
+        ) as live:
             converged = _converge(demo, live, started=started, duration=duration)
             _linger(demo, live, converged, started=started, duration=duration, keep=keep)
     except KeyboardInterrupt:
@@ -324,8 +379,11 @@ def run_demo(*, mqtt: str = "", duration: float | None = None, keep: bool = Fals
         _stop(demo, console, previous, stopping=stopping)
     final = {n: s["digest"] for n, s in demo.poll().items()} if demo.nodes else {}
     converged = converged and bool(final) and len(set(final.values())) == 1
-    console.print(("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
-                  if converged else "[bold red]NOT converged[/]: " + json.dumps(final))
+    console.print(
+        ("[bold green]converged[/]: all four nodes hold view " + next(iter(final.values())))
+        if converged
+        else "[bold red]NOT converged[/]: " + json.dumps(final)
+    )
     console.print(f"everything the demo made is in {base}")
     return 0 if converged else 1
 

@@ -35,9 +35,28 @@ from pocsync.directory.mapping import (
 from pocsync.directory.records import lookup, map_record, qualifies, state_code
 from pocsync.errors import ConfigError
 
-__all__ = ["ENTRY_FIELDS", "EXTRA", "GROUP", "LIST_FIELDS", "MAX_SOURCE_BYTES", "PGP_FIELD", "Adapter", "Mapping",
-           "Match", "Record", "available", "check_options", "load", "load_mapping", "lookup", "map_record",
-           "parse_mapping", "qualifies", "state_code", "writers"]
+__all__ = [
+    "ENTRY_FIELDS",
+    "EXTRA",
+    "GROUP",
+    "LIST_FIELDS",
+    "MAX_SOURCE_BYTES",
+    "PGP_FIELD",
+    "Adapter",
+    "Mapping",
+    "Match",
+    "Record",
+    "available",
+    "check_options",
+    "load",
+    "load_mapping",
+    "lookup",
+    "map_record",
+    "parse_mapping",
+    "qualifies",
+    "state_code",
+    "writers",
+]
 
 GROUP = "pocsync.adapters"
 
@@ -57,8 +76,11 @@ def check_options(adapter: Any, mapping: Mapping) -> None:
     unknown = sorted(k for k in mapping.options if k not in known and k not in COMMON_OPTIONS)
     if unknown:
         listed = ", ".join(known) if known else "none"
-        raise ConfigError(f"{mapping.where + ': ' if mapping.where else ''}[options] {', '.join(unknown)}: not an option of the {adapter.name} adapter "
-                          f"(its options: {listed})", reason="bad_mapping")
+        raise ConfigError(
+            f"{mapping.where + ': ' if mapping.where else ''}[options] {', '.join(unknown)}: not an option of the {adapter.name} adapter "
+            f"(its options: {listed})",
+            reason="bad_mapping",
+        )
 
 
 class Adapter(Protocol):
@@ -66,7 +88,7 @@ class Adapter(Protocol):
 
     name: str
     description: str
-    reads: str          # what it reads, in a few words
+    reads: str  # what it reads, in a few words
     writes: str | None  # what it writes, or None
     default_mapping: Mapping
 
@@ -80,13 +102,15 @@ def available() -> dict[str, Any]:
 def load(name: str) -> Adapter:
     eps = available()
     if name not in eps:
-        raise ConfigError(f"no adapter {name!r}; installed: {', '.join(sorted(eps)) or 'none'}",
-                          reason="unknown_adapter")
+        raise ConfigError(
+            f"no adapter {name!r}; installed: {', '.join(sorted(eps)) or 'none'}", reason="unknown_adapter"
+        )
     try:
         adapter: Adapter = eps[name].load()()
     except Exception as exc:  # a third-party package that fails to import
-        raise ConfigError(f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}",
-                          reason="unknown_adapter") from None
+        raise ConfigError(
+            f"adapter {name!r} failed to load: {type(exc).__name__}: {exc}", reason="unknown_adapter"
+        ) from None
     return adapter
 
 

@@ -28,81 +28,35 @@ from pocsync.core.checks import channel_id
 from pocsync.directory.checkmail import (  # re-exported: callers use campaigns.<name>
     KIND_WORDS as KIND_WORDS,
 )
-from pocsync.directory.checkmail import (
-    LANGUAGES as LANGUAGES,
-)
-from pocsync.directory.checkmail import (
-    Message as Message,
-)
-from pocsync.directory.checkmail import (
-    check_message as check_message,
-)
-from pocsync.directory.checkmail import (
-    emails_of as emails_of,
-)
-from pocsync.directory.checkmail import (
-    language_of as language_of,
-)
-from pocsync.directory.checkmail import (
-    text_message as text_message,
-)
+from pocsync.directory.checkmail import LANGUAGES as LANGUAGES
+from pocsync.directory.checkmail import Message as Message
+from pocsync.directory.checkmail import check_message as check_message
+from pocsync.directory.checkmail import emails_of as emails_of
+from pocsync.directory.checkmail import language_of as language_of
+from pocsync.directory.checkmail import text_message as text_message
 from pocsync.directory.checkrecords import (  # re-exported
     MAX_DEADLINE_S as MAX_DEADLINE_S,
 )
-from pocsync.directory.checkrecords import (
-    MIN_DEADLINE_S as MIN_DEADLINE_S,
-)
-from pocsync.directory.checkrecords import (
-    RESULTS as RESULTS,
-)
-from pocsync.directory.checkrecords import (
-    STATUSES as STATUSES,
-)
-from pocsync.directory.checkrecords import (
-    hlc_ms as hlc_ms,
-)
-from pocsync.directory.checkrecords import (
-    holds_channel as holds_channel,
-)
-from pocsync.directory.checkrecords import (
-    latest_checks as latest_checks,
-)
-from pocsync.directory.checkrecords import (
-    scope_covers as scope_covers,
-)
-from pocsync.directory.checkrecords import (
-    sent_pending_until as sent_pending_until,
-)
+from pocsync.directory.checkrecords import MIN_DEADLINE_S as MIN_DEADLINE_S
+from pocsync.directory.checkrecords import RESULTS as RESULTS
+from pocsync.directory.checkrecords import STATUSES as STATUSES
+from pocsync.directory.checkrecords import hlc_ms as hlc_ms
+from pocsync.directory.checkrecords import holds_channel as holds_channel
+from pocsync.directory.checkrecords import latest_checks as latest_checks
+from pocsync.directory.checkrecords import scope_covers as scope_covers
+from pocsync.directory.checkrecords import sent_pending_until as sent_pending_until
 from pocsync.directory.checkreports import (  # re-exported
     REPORTS_PER_PEER_PER_DAY as REPORTS_PER_PEER_PER_DAY,
 )
-from pocsync.directory.checkreports import (
-    REPORTS_PER_REPORTER_PER_DAY as REPORTS_PER_REPORTER_PER_DAY,
-)
-from pocsync.directory.checkreports import (
-    ReportRefused as ReportRefused,
-)
-from pocsync.directory.checkreports import (
-    add_report as add_report,
-)
-from pocsync.directory.checkreports import (
-    campaign_status as campaign_status,
-)
-from pocsync.directory.checkreports import (
-    checked_by as checked_by,
-)
-from pocsync.directory.checkreports import (
-    mark_report as mark_report,
-)
-from pocsync.directory.checkreports import (
-    overdue_by_origin as overdue_by_origin,
-)
-from pocsync.directory.checkreports import (
-    overdue_rows as overdue_rows,
-)
-from pocsync.directory.checkreports import (
-    reports_by_origin as reports_by_origin,
-)
+from pocsync.directory.checkreports import REPORTS_PER_REPORTER_PER_DAY as REPORTS_PER_REPORTER_PER_DAY
+from pocsync.directory.checkreports import ReportRefused as ReportRefused
+from pocsync.directory.checkreports import add_report as add_report
+from pocsync.directory.checkreports import campaign_status as campaign_status
+from pocsync.directory.checkreports import checked_by as checked_by
+from pocsync.directory.checkreports import mark_report as mark_report
+from pocsync.directory.checkreports import overdue_by_origin as overdue_by_origin
+from pocsync.directory.checkreports import overdue_rows as overdue_rows
+from pocsync.directory.checkreports import reports_by_origin as reports_by_origin
 from pocsync.errors import ConfigError, EntryError, PocsyncError
 from pocsync.store import queries
 
@@ -115,8 +69,9 @@ def parse_duration(text: str) -> int:
     """``48h``, ``2d``, ``30m``, ``20s`` → seconds (5 s to 90 days); ConfigError otherwise."""
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if not m:
-        raise ConfigError(f"duration {text!r} must be a number followed by s, m, h or d (e.g. 48h)",
-                          reason="bad_duration")
+        raise ConfigError(
+            f"duration {text!r} must be a number followed by s, m, h or d (e.g. 48h)", reason="bad_duration"
+        )
     seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2)]
     if not MIN_DEADLINE_S <= seconds <= MAX_DEADLINE_S:
         raise ConfigError(f"duration {text!r} must be from {MIN_DEADLINE_S} s to 90 days", reason="bad_duration")
@@ -146,8 +101,9 @@ class Selector:
     kinds: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({"states": list(self.states), "network": self.network, "kinds": list(self.kinds)},
-                          sort_keys=True)
+        return json.dumps(
+            {"states": list(self.states), "network": self.network, "kinds": list(self.kinds)}, sort_keys=True
+        )
 
     def matches(self, entry: dict[str, Any]) -> bool:
         if self.states and entry.get("state") not in self.states:
@@ -166,8 +122,9 @@ def selector(states: str = "", network: str = "", kinds: str = "") -> Selector:
     kds = tuple(k.strip() for k in kinds.split(",") if k.strip())
     for k in kds:
         if k not in model.KINDS:
-            raise EntryError(f"--kinds: {k!r} is not one of {', '.join(model.KINDS)}", reason="unknown_kind",
-                             field="kinds")
+            raise EntryError(
+                f"--kinds: {k!r} is not one of {', '.join(model.KINDS)}", reason="unknown_kind", field="kinds"
+            )
     if sts and network:
         raise EntryError("give --states or --network, not both", reason="bad_selector", field="states")
     return Selector(sts, network.strip(), kds)
@@ -200,8 +157,9 @@ def plan_targets(store: Any, sel: Selector, *, max_per_entry: int) -> list[tuple
     return out
 
 
-def create_campaign(store: Any, *, node: str, sel: Selector, deadline_s: int, started_by: str, now_ms: int,
-                    max_per_entry: int = 5) -> dict[str, Any]:
+def create_campaign(
+    store: Any, *, node: str, sel: Selector, deadline_s: int, started_by: str, now_ms: int, max_per_entry: int = 5
+) -> dict[str, Any]:
     targets = plan_targets(store, sel, max_per_entry=max_per_entry)
     cid = campaign_id(node, now_ms)
     with store.transaction():
@@ -210,10 +168,22 @@ def create_campaign(store: Any, *, node: str, sel: Selector, deadline_s: int, st
         while queries.campaign_exists(store.conn, cid):
             n += 1
             cid = f"{base[:60]}-{n}"
-        queries.add_campaign(store.conn, cid, created_ms=now_ms, deadline_s=deadline_s, selector=sel.to_json(),
-                             started_by=started_by, targets=targets)
-        store.audit(actor=started_by, action="check.start", target=cid, result="ok",
-                    detail=f"{len(targets)} channel(s), deadline {deadline_s} s")
+        queries.add_campaign(
+            store.conn,
+            cid,
+            created_ms=now_ms,
+            deadline_s=deadline_s,
+            selector=sel.to_json(),
+            started_by=started_by,
+            targets=targets,
+        )
+        store.audit(
+            actor=started_by,
+            action="check.start",
+            target=cid,
+            result="ok",
+            detail=f"{len(targets)} channel(s), deadline {deadline_s} s",
+        )
     return {"campaign": cid, "channels": len(targets), "deadline_seconds": deadline_s}
 
 
@@ -260,8 +230,9 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
             tok, h = new_token()
             deadline = now_ms + r["deadline_seconds"] * 1000
             queries.start_sending(store.conn, target, token_hash=h, deadline_ms=deadline)
-            jobs.append(Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry or {}),
-                            deadline, tok))
+            jobs.append(
+                Job(r["campaign"], r["key"], r["channel"], r["label"], address, language_of(entry or {}), deadline, tok)
+            )
         _close_finished(store, now_ms)
     return jobs
 
@@ -269,12 +240,14 @@ def prepare_batch(store: Any, *, now_ms: int, limit: int, window_ms: int) -> lis
 @dataclass
 class SendOutcome:
     job: Job
-    status: str                 # sent | bounced | invalid | retry
+    status: str  # sent | bounced | invalid | retry
     smtp_code: int | None = None
-    error: str | None = None    # a reason word, never an address
+    error: str | None = None  # a reason word, never an address
 
 
-def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]) -> int:
+def commit_batch(
+    store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]
+) -> int:
     """Record what came of a batch and sign its ``sent`` / ``bounced`` ops in one change-set (one transaction).
     A target acknowledged meanwhile (the link used before this commit) keeps its acknowledgement."""
     ops: list[dict[str, Any]] = []
@@ -287,12 +260,28 @@ def commit_batch(store: Any, outcomes: list[SendOutcome], *, now_ms: int, sign: 
                 continue  # acknowledged meanwhile, or prepared again since (a stale job)
             if o.status == "sent":
                 queries.mark_sent(store.conn, where, now_ms=now_ms)
-                ops.append({"op": "check", "key": j.key, "channel": j.channel, "result": "sent",
-                            "campaign": j.campaign, "deadline_ms": j.deadline_ms})
+                ops.append(
+                    {
+                        "op": "check",
+                        "key": j.key,
+                        "channel": j.channel,
+                        "result": "sent",
+                        "campaign": j.campaign,
+                        "deadline_ms": j.deadline_ms,
+                    }
+                )
             elif o.status == "bounced":
                 queries.mark_bounced(store.conn, where, smtp_code=o.smtp_code, now_ms=now_ms)
-                ops.append({"op": "check", "key": j.key, "channel": j.channel, "result": "bounced",
-                            "campaign": j.campaign, "smtp_code": o.smtp_code})
+                ops.append(
+                    {
+                        "op": "check",
+                        "key": j.key,
+                        "channel": j.channel,
+                        "result": "bounced",
+                        "campaign": j.campaign,
+                        "smtp_code": o.smtp_code,
+                    }
+                )
             elif o.status == "invalid":
                 queries.mark_invalid(store.conn, where, error=o.error, now_ms=now_ms)
             else:  # retry later (relay unavailable): a fresh token next time
@@ -316,8 +305,15 @@ def sweep_deadlines(store: Any, *, now_ms: int, sign: Callable[[list[dict[str, A
         for r in rows:
             queries.mark_no_response(store.conn, (r["campaign"], r["key"], r["channel"]), now_ms=now_ms)
             if covers(r["key"].split("/")[0]):  # a scope narrowed since: the result stays local
-                ops.append({"op": "check", "key": r["key"], "channel": r["channel"], "result": "no_response",
-                            "campaign": r["campaign"]})
+                ops.append(
+                    {
+                        "op": "check",
+                        "key": r["key"],
+                        "channel": r["channel"],
+                        "result": "no_response",
+                        "campaign": r["campaign"],
+                    }
+                )
         if ops:
             sign(ops)
         _close_finished(store, now_ms)
@@ -331,7 +327,9 @@ class AckRefused(PocsyncError):
     reason = "ack_refused"
 
 
-def acknowledge_token(store: Any, token: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]) -> dict[str, Any]:
+def acknowledge_token(
+    store: Any, token: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]
+) -> dict[str, Any]:
     """Use a link's token once: record ``acknowledged`` and sign it.  AckRefused alike for every failure."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise AckRefused("this link is not valid")
@@ -348,16 +346,27 @@ def _ack(store: Any, r: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]
     secs = max(0, (now_ms - sent) // 1000)
     target = (r["campaign"], r["key"], r["channel"])
     queries.mark_acknowledged(store.conn, target, now_ms=now_ms, response_seconds=secs)
-    op = {"op": "check", "key": r["key"], "channel": r["channel"], "result": "acknowledged",
-          "campaign": r["campaign"], "response_seconds": secs}
+    op = {
+        "op": "check",
+        "key": r["key"],
+        "channel": r["channel"],
+        "result": "acknowledged",
+        "campaign": r["campaign"],
+        "response_seconds": secs,
+    }
     if r["status"] == "sent":  # while 'sending', the batch's commit signs nothing for it; its 'sent' would lose
         sign([op])
     else:
         queries.set_sent_ms(store.conn, target, now_ms)
         sign([{**op, "result": "sent", "deadline_ms": r["deadline_ms"]}, op])
     _close_finished(store, now_ms)
-    store.audit(actor=f"check:{via}", action="check.acknowledge", target=f"{r['key']} {r['label']}", result="ok",
-                detail=f"campaign {r['campaign']}, {secs} s")
+    store.audit(
+        actor=f"check:{via}",
+        action="check.acknowledge",
+        target=f"{r['key']} {r['label']}",
+        result="ok",
+        detail=f"campaign {r['campaign']}, {secs} s",
+    )
     return {"key": r["key"], "label": r["label"], "campaign": r["campaign"], "response_seconds": secs}
 
 
@@ -370,18 +379,29 @@ def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in queries.awaiting_targets(store.conn, key, now_ms):
         if r["channel"] in labels:
-            out[r["channel"]] = {"channel": r["channel"], "label": labels[r["channel"]], "campaign": r["campaign"],
-                                 "deadline_ms": r["deadline_ms"], "by": store.node_id}
+            out[r["channel"]] = {
+                "channel": r["channel"],
+                "label": labels[r["channel"]],
+                "campaign": r["campaign"],
+                "deadline_ms": r["deadline_ms"],
+                "by": store.node_id,
+            }
     for (k, ch), c in latest_checks(store, key).items():
         until = sent_pending_until(c)
         if k == key and ch in labels and ch not in out and until is not None and until > now_ms:
-            out[ch] = {"channel": ch, "label": labels[ch], "campaign": c["campaign"], "deadline_ms": until,
-                       "by": c["origin"]}
+            out[ch] = {
+                "channel": ch,
+                "label": labels[ch],
+                "campaign": c["campaign"],
+                "deadline_ms": until,
+                "by": c["origin"],
+            }
     return sorted(out.values(), key=lambda x: x["label"])
 
 
-def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
-                        sign: Callable[[list[dict[str, Any]]], Any]) -> dict[str, Any]:
+def acknowledge_channel(
+    store: Any, key: str, channel: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]
+) -> dict[str, Any]:
     """A signed-in PoC acknowledges a waiting check of its own entry's channel from the PoC page."""
     with store.transaction():
         r = queries.last_sent_target(store.conn, key, channel, now_ms)
@@ -395,8 +415,23 @@ def acknowledge_channel(store: Any, key: str, channel: str, *, now_ms: int,
             raise AckRefused(f"this node cannot record checks of {key}: sign in at {c['origin']}'s page")
         secs = max(0, (now_ms - hlc_ms(c["hlc"])) // 1000)
         campaign = c["campaign"] if isinstance(c["campaign"], str) and CAMPAIGN_RE.match(c["campaign"]) else None
-        sign([{"op": "check", "key": key, "channel": channel, "result": "acknowledged", "campaign": campaign,
-               "response_seconds": secs}])
-        store.audit(actor="check:page", action="check.acknowledge", target=key, result="ok",
-                    detail=f"checked by {c['origin']}, {secs} s")
+        sign(
+            [
+                {
+                    "op": "check",
+                    "key": key,
+                    "channel": channel,
+                    "result": "acknowledged",
+                    "campaign": campaign,
+                    "response_seconds": secs,
+                }
+            ]
+        )
+        store.audit(
+            actor="check:page",
+            action="check.acknowledge",
+            target=key,
+            result="ok",
+            detail=f"checked by {c['origin']}, {secs} s",
+        )
         return {"key": key, "campaign": campaign, "response_seconds": secs}

@@ -17,9 +17,22 @@ from pocsync.core import model
 
 LANGUAGES = ("en", "fr", "es")
 MESSAGES = Path(__file__).parent.parent / "messages"  # pocsync/messages
-_LANGUAGE_NAMES = {"english": "en", "anglais": "en", "inglés": "en", "ingles": "en", "french": "fr",
-                   "français": "fr", "francais": "fr", "francés": "fr", "frances": "fr", "spanish": "es",
-                   "espagnol": "es", "español": "es", "espanol": "es", "castellano": "es"}
+_LANGUAGE_NAMES = {
+    "english": "en",
+    "anglais": "en",
+    "inglés": "en",
+    "ingles": "en",
+    "french": "fr",
+    "français": "fr",
+    "francais": "fr",
+    "francés": "fr",
+    "frances": "fr",
+    "spanish": "es",
+    "espagnol": "es",
+    "español": "es",
+    "espanol": "es",
+    "castellano": "es",
+}
 
 
 def language_of(entry: dict[str, Any]) -> str:
@@ -52,9 +65,11 @@ def _template(name: str, language: str) -> tuple[str, str]:
     return subject.removeprefix("Subject: ").strip(), body
 
 
-KIND_WORDS = {"en": {"technical": "technical", "diplomatic": "diplomatic"},
-              "fr": {"technical": "technique", "diplomatic": "diplomatique"},
-              "es": {"technical": "técnico", "diplomatic": "diplomático"}}
+KIND_WORDS = {
+    "en": {"technical": "technical", "diplomatic": "diplomatic"},
+    "fr": {"technical": "technique", "diplomatic": "diplomatique"},
+    "es": {"technical": "técnico", "diplomatic": "diplomático"},
+}
 
 
 def check_message(*, language: str, directory: str, key: str, link: str, page: str, deadline_ms: int) -> Message:
@@ -63,8 +78,14 @@ def check_message(*, language: str, directory: str, key: str, link: str, page: s
     language = language if language in LANGUAGES else "en"
     state, kind = model.parse_key(key)
     subject, body = _template("check", language)
-    values = {"directory": directory, "state": state, "kind": KIND_WORDS[language][kind], "link": link, "page": page,
-              "deadline": datetime.fromtimestamp(deadline_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    values = {
+        "directory": directory,
+        "state": state,
+        "kind": KIND_WORDS[language][kind],
+        "link": link,
+        "page": page,
+        "deadline": datetime.fromtimestamp(deadline_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     return Message(string.Template(subject).substitute(values), string.Template(body).substitute(values), language)
 
 

@@ -41,8 +41,13 @@ def latest_checks(store: Any, key: str | None = None) -> dict[tuple[str, str], d
             continue
         k = (op["key"], op["channel"])
         if k not in out or r["hlc"] > out[k]["hlc"]:
-            out[k] = {"origin": r["origin"], "hlc": r["hlc"], "result": op.get("result"),
-                      "campaign": op.get("campaign"), "deadline_ms": op.get("deadline_ms")}
+            out[k] = {
+                "origin": r["origin"],
+                "hlc": r["hlc"],
+                "result": op.get("result"),
+                "campaign": op.get("campaign"),
+                "deadline_ms": op.get("deadline_ms"),
+            }
     return out
 
 

@@ -46,14 +46,29 @@ def campaign_status(store: Any, campaign: str | None = None) -> list[dict[str, A
             if st == "bounced" and t["smtp_code"]:
                 codes[str(t["smtp_code"])] = codes.get(str(t["smtp_code"]), 0) + 1
         mailed = counts["sent"] + counts["acknowledged"] + counts["no_response"]
-        out.append({"campaign": c["id"], "created_ms": c["created_ms"], "deadline_seconds": c["deadline_seconds"],
-                    "selector": json.loads(c["selector"]), "started_by": c["started_by"], "status": c["status"],
-                    "channels": sum(counts.values()), "mailed": mailed, "counts": counts,
-                    "awaiting": counts["sent"], "by_origin": dict(sorted(by_origin.items())),
-                    "by_state": dict(sorted(by_state.items())), "skipped_by": dict(sorted(skipped_by.items())),
-                    "bounce_codes": dict(sorted(codes.items())),
-                    "response_seconds": {"median": _quantile(sorted(times), 0.5), "p90": _quantile(sorted(times), 0.9),
-                                         "n": len(times)}})
+        out.append(
+            {
+                "campaign": c["id"],
+                "created_ms": c["created_ms"],
+                "deadline_seconds": c["deadline_seconds"],
+                "selector": json.loads(c["selector"]),
+                "started_by": c["started_by"],
+                "status": c["status"],
+                "channels": sum(counts.values()),
+                "mailed": mailed,
+                "counts": counts,
+                "awaiting": counts["sent"],
+                "by_origin": dict(sorted(by_origin.items())),
+                "by_state": dict(sorted(by_state.items())),
+                "skipped_by": dict(sorted(skipped_by.items())),
+                "bounce_codes": dict(sorted(codes.items())),
+                "response_seconds": {
+                    "median": _quantile(sorted(times), 0.5),
+                    "p90": _quantile(sorted(times), 0.9),
+                    "n": len(times),
+                },
+            }
+        )
     return out
 
 
@@ -77,8 +92,9 @@ class ReportRefused(PocsyncError):
     reason = "rate_limited"
 
 
-def add_report(store: Any, *, key: str, origin: str, reporter: str, received_from: str, text: str,
-               now_ms: int, local: bool = True) -> str:
+def add_report(
+    store: Any, *, key: str, origin: str, reporter: str, received_from: str, text: str, now_ms: int, local: bool = True
+) -> str:
     """Keep a report (``local``: made by a PoC signed in here; else forwarded by ``received_from``).
     ReportRefused when that PoC, or that peer, reached its reports for the last 24 hours."""
     with store.transaction():
@@ -90,12 +106,16 @@ def add_report(store: Any, *, key: str, origin: str, reporter: str, received_fro
             n = queries.reports_since(store.conn, received_from=received_from, since_ms=since)
             cap = REPORTS_PER_PEER_PER_DAY
         if n >= cap:
-            raise ReportRefused(f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
-                                "the secretariat has the earlier ones")
-        queries.add_report(store.conn, at_ms=now_ms, key=key, origin=origin, reporter=reporter,
-                           received_from=received_from, text=text)
-        store.audit(actor=reporter, action="check.report", target=key, result="ok",
-                    detail=f"for {origin}, via {received_from}")
+            raise ReportRefused(
+                f"at most {cap} reports a day from {'one PoC' if local else 'one node'}; "
+                "the secretariat has the earlier ones"
+            )
+        queries.add_report(
+            store.conn, at_ms=now_ms, key=key, origin=origin, reporter=reporter, received_from=received_from, text=text
+        )
+        store.audit(
+            actor=reporter, action="check.report", target=key, result="ok", detail=f"for {origin}, via {received_from}"
+        )
     return origin
 
 
@@ -116,8 +136,11 @@ def reports_by_origin(store: Any) -> dict[str, dict[str, int]]:
 
 def overdue_rows(store: Any, now_ms: int) -> list[dict[str, Any]]:
     """Overdue entries by the federation's freshness policy (PROTOCOL.md §15): key, origin, reasons."""
-    return [{"key": f["key"], "origin": f["origin"], "reasons": list(f["overdue"].get("reasons") or ["overdue"])}
-            for f in store.freshness(now_ms_=now_ms) if f["overdue"]]
+    return [
+        {"key": f["key"], "origin": f["origin"], "reasons": list(f["overdue"].get("reasons") or ["overdue"])}
+        for f in store.freshness(now_ms_=now_ms)
+        if f["overdue"]
+    ]
 
 
 def overdue_by_origin(store: Any, now_ms: int) -> dict[str, int]:

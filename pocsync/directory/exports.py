@@ -27,20 +27,55 @@ import vobject
 from pocsync.core.hlc import HLC, is_hlc
 from pocsync.directory import freetext
 
-CSV_HEADER = ("key", "state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-              "timezone", "languages", "networks", "secure_channels", "notes", "extra", "origin", "hlc",
-              "last_modified", "last_verified", "last_confirmed")
+CSV_HEADER = (
+    "key",
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "person",
+    "emails",
+    "phones",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "networks",
+    "secure_channels",
+    "notes",
+    "extra",
+    "origin",
+    "hlc",
+    "last_modified",
+    "last_verified",
+    "last_confirmed",
+)
 #: Derived columns (issue 15, PROTOCOL.md §15.4): written from a row's ``freshness`` (RFC 3339 times, empty when
 #: never), never read back by an import.
 FRESHNESS = ("last_modified", "last_verified", "last_confirmed")
 #: Entry fields with a column (or property) of their own; any other field travels in ``extra`` (a JSON object).
-KNOWN = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7", "timezone",
-         "languages", "networks", "secure_channels", "notes", "holder_epoch")
+KNOWN = (
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "person",
+    "emails",
+    "phones",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "networks",
+    "secure_channels",
+    "notes",
+    "holder_epoch",
+)
 
 
 def extra_fields(entry: dict[str, Any]) -> dict[str, Any]:
     """The entry's fields that no column names (unknown fields kept for the round trip)."""
     return {k: v for k, v in entry.items() if k not in KNOWN}
+
+
 LISTS = ("emails", "phones", "languages", "networks")
 KEY_URI = "data:application/pgp-keys;base64,"  # vCard 4.0 KEY (RFC 6350 §6.8.1): an entry's public_key
 FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -107,18 +142,26 @@ def safe_json(value: Any, **dumps: Any) -> bytes:
 
 
 def to_json(rows: list[dict[str, Any]]) -> bytes:
-    doc = {"type": "pocsync.export/v1",
-           "entries": [{"key": r["key"], "entry": r["entry"],
-                        "provenance": {"origin": r["origin"], "hlc": r["hlc"], "cs_id": r["cs_id"],
-                                       "author": r["author"]},
-                        **({f: r["freshness"].get(f) for f in FRESHNESS} if r.get("freshness") else {})}
-                       for r in rows]}
+    doc = {
+        "type": "pocsync.export/v1",
+        "entries": [
+            {
+                "key": r["key"],
+                "entry": r["entry"],
+                "provenance": {"origin": r["origin"], "hlc": r["hlc"], "cs_id": r["cs_id"], "author": r["author"]},
+                **({f: r["freshness"].get(f) for f in FRESHNESS} if r.get("freshness") else {}),
+            }
+            for r in rows
+        ],
+    }
     return safe_json(doc, sort_keys=True, indent=1)
 
 
 def _needs_json(items: list[Any]) -> bool:
     """A list whose items could not be told apart once joined with ``; `` is written as a JSON list."""
-    return any(";" in str(x) or str(x) != str(x).strip() for x in items) or bool(items) and str(items[0]).startswith("[")
+    return (
+        any(";" in str(x) or str(x) != str(x).strip() for x in items) or bool(items) and str(items[0]).startswith("[")
+    )
 
 
 def _cell(col: str, value: Any) -> str:
@@ -131,8 +174,14 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w.writerow(CSV_HEADER)
     for r in rows:
         e = r["entry"]
-        values = {**e, "key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "extra": extra_fields(e) or None,
-                  **{f: (r.get("freshness") or {}).get(f) for f in FRESHNESS}}
+        values = {
+            **e,
+            "key": r["key"],
+            "origin": r["origin"],
+            "hlc": r["hlc"],
+            "extra": extra_fields(e) or None,
+            **{f: (r.get("freshness") or {}).get(f) for f in FRESHNESS},
+        }
         w.writerow([_cell(c, values.get(c)) for c in CSV_HEADER])
     return out.getvalue()
 
@@ -196,8 +245,9 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
             c.add("x-pocsync-24-7").value = "yes" if e["available_24_7"] else "no"
         if e.get("networks"):  # a network name holding ';' is kept whole: the list as JSON then
             nets = e["networks"]
-            c.add("x-pocsync-networks").value = json.dumps(nets, ensure_ascii=False) if _needs_json(nets) \
-                else ";".join(nets)
+            c.add("x-pocsync-networks").value = (
+                json.dumps(nets, ensure_ascii=False) if _needs_json(nets) else ";".join(nets)
+            )
         for ch in e.get("secure_channels") or []:
             c.add("x-pocsync-secure-channel").value = json.dumps(ch, sort_keys=True, separators=(",", ":"))
         raw_key = r["entry"].get("public_key")
@@ -205,8 +255,9 @@ def to_vcard(rows: list[dict[str, Any]]) -> str:
             c.add("key").value = KEY_URI + base64.b64encode(raw_key.encode("utf-8")).decode("ascii")
         extra = extra_fields(e)  # public_key travels here too: readers of X-POCSYNC-EXTRA get it back whole
         if extra:
-            c.add("x-pocsync-extra").value = json.dumps(extra, sort_keys=True, separators=(",", ":"),
-                                                        ensure_ascii=False)
+            c.add("x-pocsync-extra").value = json.dumps(
+                extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
         c.add("x-pocsync-origin").value = r.get("origin", "")
         for f in FRESHNESS:  # derived (§15.4): RFC 3339 times, absent when never; parse_vcards ignores them
             when = (r.get("freshness") or {}).get(f)
@@ -220,6 +271,7 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
     """vCards written by :func:`to_vcard`, back into entry-like dicts."""
     out = []
     for c in vobject.readComponents(text):
+
         def get(name: str, c: Any = c) -> Any:
             return getattr(c, name).value if hasattr(c, name) else None
 
@@ -227,8 +279,10 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
             return [x.value for x in c.contents.get(name, [])]
 
         e: dict[str, Any] = {
-            "state": get("x_pocsync_state"), "kind": get("x_pocsync_kind"),
-            "organisation": (get("org") or [""])[0], "emails": lst("email"),
+            "state": get("x_pocsync_state"),
+            "kind": get("x_pocsync_kind"),
+            "organisation": (get("org") or [""])[0],
+            "emails": lst("email"),
             "phones": [v.removeprefix("tel:") for v in lst("tel")],
         }
         if get("x_pocsync_24_7") is not None:
@@ -246,7 +300,7 @@ def parse_vcards(text: str) -> list[dict[str, Any]]:
             e["networks"] = networks.split(";")
         key = get("key")
         if isinstance(key, str) and key.startswith(KEY_URI):
-            e["public_key"] = base64.b64decode(key[len(KEY_URI):], validate=True).decode("utf-8")
+            e["public_key"] = base64.b64decode(key[len(KEY_URI) :], validate=True).decode("utf-8")
         extra_text = get("x_pocsync_extra")
         if extra_text:
             extra = json.loads(extra_text)

@@ -33,12 +33,24 @@ def public(f: dict[str, Any]) -> dict[str, Any]:
         "last_modified": iso(f["last_modified"]),
         "last_verified": iso(f["last_verified"]),
         "last_confirmed": iso(f["last_confirmed"]),
-        "verification": [{"channel": c["label"], "last_verified": iso(c["last_verified"]),
-                          "last_result": c["last_result"], "last_checked": iso(c["last_result_hlc"])}
-                         for c in f["channels"]],
-        "overdue": None if not od else {"reasons": od["reasons"], "confirm_days": od["confirm_days"],
-                                        "verify_days": od["verify_days"], "confirm_due": iso(od["confirm_due_ms"]),
-                                        "verify_due": iso(od["verify_due_ms"])},
+        "verification": [
+            {
+                "channel": c["label"],
+                "last_verified": iso(c["last_verified"]),
+                "last_result": c["last_result"],
+                "last_checked": iso(c["last_result_hlc"]),
+            }
+            for c in f["channels"]
+        ],
+        "overdue": None
+        if not od
+        else {
+            "reasons": od["reasons"],
+            "confirm_days": od["confirm_days"],
+            "verify_days": od["verify_days"],
+            "confirm_due": iso(od["confirm_due_ms"]),
+            "verify_due": iso(od["verify_due_ms"]),
+        },
     }
 
 

@@ -89,8 +89,11 @@ def _touching(store: Any, state: str) -> list[tuple[Any, dict[str, Any], list[tu
         if needle not in payload and b"\\u" not in payload:  # cheap filter: a key concerning the State names
             continue  # it, unless spelled with JSON escapes ("\u0044EU": strict JSON, accepted by peers)
         p = jsonc.loads(payload)
-        ops = [(i, op) for i, op in enumerate(p.get("ops") or [])
-               if isinstance(op, dict) and state_of(str(op.get("op")), op.get("key")) == state]
+        ops = [
+            (i, op)
+            for i, op in enumerate(p.get("ops") or [])
+            if isinstance(op, dict) and state_of(str(op.get("op")), op.get("key")) == state
+        ]
         if ops:
             out.append((r, p, ops))
     return out
@@ -106,9 +109,17 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
             name = str(op.get("op"))
             ref = refused.get((r["id"], i))
             item: dict[str, Any] = {
-                "key": op.get("key"), "namespace": namespace_of(name), "op": name, "origin": r["origin"],
-                "seq": r["seq"], "cs_id": r["id"], "index": i, "hlc": r["hlc"], "time": hlc_time(r["hlc"]),
-                "author": r["author"], "manifest": r["manifest"],
+                "key": op.get("key"),
+                "namespace": namespace_of(name),
+                "op": name,
+                "origin": r["origin"],
+                "seq": r["seq"],
+                "cs_id": r["id"],
+                "index": i,
+                "hlc": r["hlc"],
+                "time": hlc_time(r["hlc"]),
+                "author": r["author"],
+                "manifest": r["manifest"],
                 "status": "refused" if ref is not None else "applied",
                 "reason": ref["reason"] if ref is not None else None,
                 "message": ref["message"] if ref is not None else None,
@@ -126,10 +137,15 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
         prev = last.get(k)
         if x["op"] == "put" or "fields" in x:
             now = x.get("entry") if x["op"] == "put" else x["fields"]
-            x["diff"] = {"against": ({"origin": prev["origin"], "cs_id": prev["cs_id"], "index": prev["index"]}
-                                     if prev else None),
-                         "changes": diff(prev and (prev.get("entry") if prev["op"] == "put" else prev.get("fields")),
-                                         now if isinstance(now, dict) else None)}
+            x["diff"] = {
+                "against": (
+                    {"origin": prev["origin"], "cs_id": prev["cs_id"], "index": prev["index"]} if prev else None
+                ),
+                "changes": diff(
+                    prev and (prev.get("entry") if prev["op"] == "put" else prev.get("fields")),
+                    now if isinstance(now, dict) else None,
+                ),
+            }
         else:
             x["diff"] = None
         if x["status"] == "applied" and (x["op"] == "put" or "fields" in x):
@@ -142,15 +158,33 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
         # derived (e.g. "DEU/technical/<channel>" for a check, §15)
         op = json.loads(r["entry"])
         if state in (state_of(r["op"], op.get("key") if isinstance(op, dict) else None), state_of(r["op"], r["key"])):
-            records.append({"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"],
-                            "hlc": r["hlc"], "time": hlc_time(r["hlc"]), "cs_id": r["cs_id"], "index": r["idx"],
-                            "author": r["author"], "record": op})
+            records.append(
+                {
+                    "namespace": r["ns"],
+                    "key": r["key"],
+                    "op": r["op"],
+                    "origin": r["origin"],
+                    "hlc": r["hlc"],
+                    "time": hlc_time(r["hlc"]),
+                    "cs_id": r["cs_id"],
+                    "index": r["idx"],
+                    "author": r["author"],
+                    "record": op,
+                }
+            )
     m = store.manifest()
-    return {"format": HISTORY_FORMAT, "state": state, "node": store.node_id, "digest": store.digest(),
-            "manifest": m.version if m is not None else None,
-            "keys": sorted({str(x["key"]) for x in items} | {c["key"] for c in current}),
-            "ops": items, "refused": sum(1 for x in items if x["status"] == "refused"),
-            "current": current, "records": records}
+    return {
+        "format": HISTORY_FORMAT,
+        "state": state,
+        "node": store.node_id,
+        "digest": store.digest(),
+        "manifest": m.version if m is not None else None,
+        "keys": sorted({str(x["key"]) for x in items} | {c["key"] for c in current}),
+        "ops": items,
+        "refused": sum(1 for x in items if x["status"] == "refused"),
+        "current": current,
+        "records": records,
+    }
 
 
 def _mark_held(store: Any, items: list[dict[str, Any]]) -> None:
@@ -192,7 +226,13 @@ def state_bundle(store: Any, state: str) -> dict[str, Any]:
                 s = state_of(str(op.get("op")), op.get("key"))
                 if s and s != state:
                     other.add(s)
-    return {"format": BUNDLE_FORMAT, "state": state, "node": store.node_id,
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "history": hist, "changesets": envelopes, "manifests": manifests,
-            "other_states": sorted(other)}
+    return {
+        "format": BUNDLE_FORMAT,
+        "state": state,
+        "node": store.node_id,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "history": hist,
+        "changesets": envelopes,
+        "manifests": manifests,
+        "other_states": sorted(other),
+    }

@@ -42,9 +42,20 @@ from pocsync.directory import freetext, openpgp
 from pocsync.errors import EntryError, MalformedJSON
 
 #: Reasons of refusals at the origin (besides those of :data:`pocsync.core.model.REASONS`).
-REASONS = ("not_an_object", "bad_field", "unknown_state", "unknown_kind", "missing_organisation",
-           "missing_contact", "person_on_technical", "bad_email", "bad_phone", "bad_timezone", "bad_language",
-           "bad_text")
+REASONS = (
+    "not_an_object",
+    "bad_field",
+    "unknown_state",
+    "unknown_kind",
+    "missing_organisation",
+    "missing_contact",
+    "person_on_technical",
+    "bad_email",
+    "bad_phone",
+    "bad_timezone",
+    "bad_language",
+    "bad_text",
+)
 
 _OPTIONAL = tuple(f for f in model.CONTACT_FIELDS if f not in ("state", "kind", "organisation", "holder_epoch"))
 _STRIPPED = ("position", "person")
@@ -80,8 +91,9 @@ class _Where:
 
     def fail(self, field: str, message: str, reason: str) -> EntryError:
         where = f"record {self.record} ({self.key})" if self.record is not None else self.key
-        return EntryError(f'{where}: field "{field}": {message}', reason=reason, field=field,
-                          record=self.record, key=self.key)
+        return EntryError(
+            f'{where}: field "{field}": {message}', reason=reason, field=field, record=self.record, key=self.key
+        )
 
 
 # --- identity -----------------------------------------------------------------------
@@ -170,13 +182,19 @@ def _phone(where: _Where, field: str, num: str) -> str:
         parsed = None
     if parsed is not None and parsed.extension:
         raise where.fail(field, f"{num!r} has an extension, which E.164 cannot hold", "bad_phone")
-    if parsed is not None and not phonenumbers.is_valid_number(parsed) and \
-            phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE:
+    if (
+        parsed is not None
+        and not phonenumbers.is_valid_number(parsed)
+        and phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE
+    ):
         region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
         country = pycountry.countries.get(alpha_2=region) if region and region != "ZZ" else None
-        raise where.fail(field, f"{num!r} is not a valid E.164 number: its length is possible, but it is in no "
-                         f"range {country.name if country else f'+{parsed.country_code}'} assigns; check the digits",
-                         "bad_phone")
+        raise where.fail(
+            field,
+            f"{num!r} is not a valid E.164 number: its length is possible, but it is in no "
+            f"range {country.name if country else f'+{parsed.country_code}'} assigns; check the digits",
+            "bad_phone",
+        )
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         raise where.fail(field, f"{num!r} is not a valid E.164 number", "bad_phone")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
@@ -210,8 +228,9 @@ def _secure_channels(where: _Where, e: dict[str, Any]) -> None:
         if not isinstance(ch, dict):
             raise where.fail(f"secure_channels[{i}]", f"must be an object, not {_json_type(ch)}", "bad_field")
         if "expires" in ch and not _is_date(ch["expires"]):
-            raise where.fail(f"secure_channels[{i}].expires", f"{ch['expires']!r} is not a date YYYY-MM-DD",
-                             "bad_field")
+            raise where.fail(
+                f"secure_channels[{i}].expires", f"{ch['expires']!r} is not a date YYYY-MM-DD", "bad_field"
+            )
 
 
 def _public_key(where: _Where, e: dict[str, Any]) -> None:
@@ -230,12 +249,18 @@ def _public_key(where: _Where, e: dict[str, Any]) -> None:
         raise where.fail("public_key", exc.message, exc.reason) from None
     fp = e.get("public_key_fingerprint")
     if fp is None:
-        raise where.fail("public_key_fingerprint", f"give the fingerprint you verified with the key's holder "
-                         f"(this key's is {info.fingerprint}); a public_key is published only with it",
-                         "missing_fingerprint")
+        raise where.fail(
+            "public_key_fingerprint",
+            f"give the fingerprint you verified with the key's holder "
+            f"(this key's is {info.fingerprint}); a public_key is published only with it",
+            "missing_fingerprint",
+        )
     if fp != info.fingerprint:
-        raise where.fail("public_key_fingerprint", f"{fp} is not the fingerprint of public_key "
-                         f"({info.fingerprint}): a wrong or substituted key?", "fingerprint_mismatch")
+        raise where.fail(
+            "public_key_fingerprint",
+            f"{fp} is not the fingerprint of public_key ({info.fingerprint}): a wrong or substituted key?",
+            "fingerprint_mismatch",
+        )
     e["public_key"] = "\n".join(ln.rstrip(" \t\r") for ln in key.strip().split("\n")) + "\n"
 
 
@@ -306,8 +331,9 @@ def _normalised_copy(entry: dict[str, Any]) -> dict[str, Any]:
     return e
 
 
-def validate_entry(entry: object, *, record: str | None = None,
-                   today_iso: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def validate_entry(
+    entry: object, *, record: str | None = None, today_iso: str
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Return (normalised copy, warnings) or raise EntryError naming ``record`` and the field.
 
     Warnings are :func:`pocsync.core.model.receipt_warnings` of the normalised
@@ -315,8 +341,12 @@ def validate_entry(entry: object, *, record: str | None = None,
     """
     if not isinstance(entry, dict):
         what = f"record {record}" if record is not None else "entry"
-        raise EntryError(f"{what}: an entry must be a JSON object, not {_json_type(entry)}",
-                         reason="not_an_object", field="entry", record=record)
+        raise EntryError(
+            f"{what}: an entry must be a JSON object, not {_json_type(entry)}",
+            reason="not_an_object",
+            field="entry",
+            record=record,
+        )
     e = _normalised_copy(entry)
     where = _Where(record, e)
     e["state"] = _state(where, e.get("state"))

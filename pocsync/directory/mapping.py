@@ -49,8 +49,8 @@ class Mapping:
     """Which source field feeds which entry field, and which records qualify (see docs/adapters/)."""
 
     fields: dict[str, str] = field(default_factory=dict)
-    kind: str | None = None            # a fixed kind
-    kind_field: str | None = None      # or a source field ...
+    kind: str | None = None  # a fixed kind
+    kind_field: str | None = None  # or a source field ...
     kind_map: dict[str, str] = field(default_factory=dict)  # ... with its values mapped
     network: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -59,12 +59,12 @@ class Mapping:
     qualify_match: tuple[Match, ...] = ()
     qualify_default_reason: str = ""
     list_separator: str = ";"
-    extract: tuple[str, ...] = ()      # entry fields to fish out of free text (emails, phones)
+    extract: tuple[str, ...] = ()  # entry fields to fish out of free text (emails, phones)
     options: dict[str, Any] = field(default_factory=dict)  # adapter-specific: delimiter, encoding, ldap ...
-    keep_unmapped: bool = False        # unknown source fields become (unknown) entry fields
-    passthrough: bool = False          # the record already is an entry (pocsync's own JSON)
+    keep_unmapped: bool = False  # unknown source fields become (unknown) entry fields
+    passthrough: bool = False  # the record already is an entry (pocsync's own JSON)
     booleans: dict[str, bool] = field(default_factory=dict)  # extra words for yes/no (e.g. oui = true)
-    where: str = ""                    # the mapping file, named in errors
+    where: str = ""  # the mapping file, named in errors
 
     def merged(self, over: Mapping | None) -> Mapping:
         """This (an adapter's default) overlaid by ``over`` (a mapping file)."""
@@ -83,8 +83,11 @@ class Mapping:
             qualify_default_reason=self.qualify_default_reason,
             list_separator=over.options.get("_list_separator", self.list_separator),
             extract=over.extract or self.extract,
-            options={**self.options, **{k: v for k, v in over.options.items() if not k.startswith("_")},
-                     "file_fields": tuple(over.fields.values()) + ((over.kind_field,) if over.kind_field else ())},
+            options={
+                **self.options,
+                **{k: v for k, v in over.options.items() if not k.startswith("_")},
+                "file_fields": tuple(over.fields.values()) + ((over.kind_field,) if over.kind_field else ()),
+            },
             keep_unmapped=False,
             passthrough=self.passthrough and not over.fields,
             booleans={**self.booleans, **over.booleans},
@@ -93,9 +96,18 @@ class Mapping:
 
 
 #: Types of the options pocsync's own adapters read (another package's options pass unchecked).
-_OPTION_TYPES: dict[str, type] = {"encoding": str, "delimiter": str, "extract_from": str, "base": str, "filter": str,
-                                  "bind_dn": str, "password_file": str, "ca_file": str, "starttls": bool,
-                                  "timeout_seconds": int}
+_OPTION_TYPES: dict[str, type] = {
+    "encoding": str,
+    "delimiter": str,
+    "extract_from": str,
+    "base": str,
+    "filter": str,
+    "bind_dn": str,
+    "password_file": str,
+    "ca_file": str,
+    "starttls": bool,
+    "timeout_seconds": int,
+}
 _OPTION_WORDS = {str: "a text", bool: "true or false", int: "a whole number"}
 
 _MAPPING_KEYS = {"fields", "kind", "network", "defaults", "qualify", "list_separator", "extract", "options", "booleans"}
@@ -119,6 +131,7 @@ def load_mapping(path: Path) -> Mapping:
 
 def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     """A mapping from its TOML table; :class:`ConfigError` (reason ``bad_mapping``) naming ``where`` on a mistake."""
+
     def bad(msg: str) -> ConfigError:
         return ConfigError(f"{where}: {msg}", reason="bad_mapping")
 
@@ -150,10 +163,21 @@ def parse_mapping(raw: dict[str, Any], *, where: str = "mapping") -> Mapping:
     booleans = raw.get("booleans", {})
     if not isinstance(booleans, dict) or not all(isinstance(v, bool) for v in booleans.values()):
         raise bad("[booleans] maps words to true or false, e.g. oui = true")
-    return Mapping(booleans={str(k).lower(): v for k, v in booleans.items()}, fields=dict(fields_), kind=kind,
-                   kind_field=kind_field, kind_map=dict(kind_map), network=network,
-                   defaults=dict(defaults), qualify_all=q_all, qualify_ids=q_ids, qualify_match=q_match,
-                   list_separator=raw.get("list_separator", ";"), extract=tuple(extract), options=options)
+    return Mapping(
+        booleans={str(k).lower(): v for k, v in booleans.items()},
+        fields=dict(fields_),
+        kind=kind,
+        kind_field=kind_field,
+        kind_map=dict(kind_map),
+        network=network,
+        defaults=dict(defaults),
+        qualify_all=q_all,
+        qualify_ids=q_ids,
+        qualify_match=q_match,
+        list_separator=raw.get("list_separator", ";"),
+        extract=tuple(extract),
+        options=options,
+    )
 
 
 _Bad = Callable[[str], ConfigError]
@@ -167,12 +191,12 @@ def _parse_kind(k: Any, bad: _Bad) -> tuple[str | None, str | None, dict[str, st
     elif isinstance(k, dict):
         kind_field, kind_map, kind = k.get("field"), k.get("map", {}), k.get("default")
         if not isinstance(kind_field, str) or not isinstance(kind_map, dict):
-            raise bad("[kind] needs field = \"source field\" and map = {value = \"technical\"|\"diplomatic\"}")
+            raise bad('[kind] needs field = "source field" and map = {value = "technical"|"diplomatic"}')
         for v in kind_map.values():
             if v not in model.KINDS and v != "skip":
                 raise bad(f"[kind] map value {v!r} must be technical, diplomatic or skip")
     elif k is not None:
-        raise bad("kind must be \"technical\", \"diplomatic\" or a [kind] table")
+        raise bad('kind must be "technical", "diplomatic" or a [kind] table')
     if kind is not None and kind not in model.KINDS:
         raise bad(f"kind {kind!r} must be technical or diplomatic")
     return kind, kind_field, kind_map
@@ -209,7 +233,8 @@ def _parse_qualify(q: Any, options: dict[str, Any], bad: _Bad) -> tuple[bool, tu
     if isinstance(matches, dict):
         matches = [matches]
     if not isinstance(matches, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("field"), str) and isinstance(m.get("value"), (str, int))
-            for m in matches):
-        raise bad("[[qualify.match]] needs field = \"...\" and value = \"...\"")
+        isinstance(m, dict) and isinstance(m.get("field"), str) and isinstance(m.get("value"), (str, int))
+        for m in matches
+    ):
+        raise bad('[[qualify.match]] needs field = "..." and value = "..."')
     return q_all, q_ids, tuple(Match(m["field"], str(m["value"])) for m in matches)

@@ -69,13 +69,17 @@ def dearmor(text: str) -> bytes:
         raise PublicKeyError(f"public_key is {len(text)} characters; at most {MAX_ARMOR_CHARS}", field="public_key")
     bad = next((c for c in text if not (" " <= c <= "~" or c in "\r\n\t")), None)
     if bad is not None:
-        raise PublicKeyError(f"public_key holds U+{ord(bad):04X}: an armored key is printable ASCII only",
-                             field="public_key")
+        raise PublicKeyError(
+            f"public_key holds U+{ord(bad):04X}: an armored key is printable ASCII only", field="public_key"
+        )
     lines = [ln.rstrip(" \t\r") for ln in text.strip().split("\n")]
     if not lines or lines[0] != BEGIN:
         if any("PRIVATE KEY" in ln for ln in lines[:3]):
-            raise PublicKeyError("public_key holds a PRIVATE key block: never publish a private key; export the "
-                                 "public key (gpg --armor --export FINGERPRINT)", field="public_key")
+            raise PublicKeyError(
+                "public_key holds a PRIVATE key block: never publish a private key; export the "
+                "public key (gpg --armor --export FINGERPRINT)",
+                field="public_key",
+            )
         raise PublicKeyError(f"public_key must start with {BEGIN}", field="public_key")
     if lines[-1] != END:
         raise PublicKeyError(f"public_key must end with {END}", field="public_key")
@@ -87,7 +91,7 @@ def dearmor(text: str) -> bytes:
         i += 1
     if i == len(body):
         raise PublicKeyError("the armor has no blank line before its data", field="public_key")
-    data_lines = body[i + 1:]
+    data_lines = body[i + 1 :]
     checksum = None
     if data_lines and _CHECKSUM.match(data_lines[-1]):
         checksum = data_lines.pop()
@@ -132,7 +136,7 @@ def _packets(data: bytes) -> list[tuple[int, bytes]]:
             elif o1 == 255:
                 if pos + 4 >= len(data):
                     raise PublicKeyError("a packet is cut short", field="public_key")
-                length, pos = int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
+                length, pos = int.from_bytes(data[pos + 1 : pos + 5], "big"), pos + 5
             else:
                 raise PublicKeyError("partial body lengths are not allowed in a key", field="public_key")
         else:  # legacy format
@@ -142,10 +146,10 @@ def _packets(data: bytes) -> list[tuple[int, bytes]]:
             n = (1, 2, 4)[kind]
             if pos + n > len(data):
                 raise PublicKeyError("a packet is cut short", field="public_key")
-            length, pos = int.from_bytes(data[pos:pos + n], "big"), pos + n
+            length, pos = int.from_bytes(data[pos : pos + n], "big"), pos + n
         if pos + length > len(data):
             raise PublicKeyError("a packet is longer than the data", field="public_key")
-        out.append((tag, data[pos:pos + length]))
+        out.append((tag, data[pos : pos + length]))
         pos += length
     return out
 
@@ -181,25 +185,29 @@ def parse(text: str) -> KeyInfo:
         raise PublicKeyError(f"public-key packet version {version} is not supported (4 or 6)", field="public_key")
     algo = body[5]
     if algo not in ALGORITHMS:
-        raise PublicKeyError(f"public-key algorithm {algo} is not allowed for a primary key (allowed: "
-                             f"{', '.join(f'{v} ({k})' for k, v in ALGORITHMS.items())})", field="public_key")
+        raise PublicKeyError(
+            f"public-key algorithm {algo} is not allowed for a primary key (allowed: "
+            f"{', '.join(f'{v} ({k})' for k, v in ALGORITHMS.items())})",
+            field="public_key",
+        )
     bits = None
     if algo == 1:
         bits = _rsa_bits(material)
         if bits < MIN_RSA_BITS:
-            raise PublicKeyError(f"an RSA key of {bits} bits is too weak (at least {MIN_RSA_BITS})",
-                                 field="public_key")
+            raise PublicKeyError(f"an RSA key of {bits} bits is too weak (at least {MIN_RSA_BITS})", field="public_key")
     return KeyInfo(version, ALGORITHMS[algo], int.from_bytes(body[1:5], "big"), fingerprint.upper(), bits)
 
 
 def normalise_fingerprint(value: object) -> str:
     """``"ABCD 1234 …"`` → ``"ABCD1234…"``: upper-case hex, 40 or 64 digits, or PublicKeyError."""
     if not isinstance(value, str):
-        raise PublicKeyError("public_key_fingerprint must be a text of 40 (v4) or 64 (v6) hex digits",
-                             field="public_key_fingerprint")
+        raise PublicKeyError(
+            "public_key_fingerprint must be a text of 40 (v4) or 64 (v6) hex digits", field="public_key_fingerprint"
+        )
     fp = re.sub(r"[\s:]", "", value).upper()
     fp = fp[2:] if fp.startswith("0X") else fp
     if not FINGERPRINT_RE.match(fp):
-        raise PublicKeyError(f"public_key_fingerprint {value!r} is not 40 or 64 hex digits",
-                             field="public_key_fingerprint")
+        raise PublicKeyError(
+            f"public_key_fingerprint {value!r} is not 40 or 64 hex digits", field="public_key_fingerprint"
+        )
     return fp

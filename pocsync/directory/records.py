@@ -19,8 +19,22 @@ from pocsync.errors import EntryError
 
 #: Entry fields that have a column (or attribute) of their own in pocsync's exports: never taken from ``extra``
 #: (public_key and its fingerprint have none there: they travel in ``extra``).
-_COLUMN_FIELDS = ("state", "kind", "organisation", "position", "person", "emails", "phones", "available_24_7",
-                  "timezone", "languages", "networks", "secure_channels", "notes", "holder_epoch")
+_COLUMN_FIELDS = (
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "person",
+    "emails",
+    "phones",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "networks",
+    "secure_channels",
+    "notes",
+    "holder_epoch",
+)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"\+[0-9][0-9 .-]{5,20}[0-9]")
 TRUE, FALSE = {"yes", "true", "1", "y", "24/7", "24x7"}, {"no", "false", "0", "n"}
@@ -94,12 +108,31 @@ def _fail(ref: str, field_: str, message: str, reason: str = "bad_field") -> Ent
 
 # English names in everyday use (UN and regional lists, mail clients) that ISO 3166-1 spells otherwise.
 _STATE_ALIASES = {
-    "uk": "GBR", "great britain": "GBR", "turkey": "TUR", "russia": "RUS", "republic of korea": "KOR",
-    "ivory coast": "CIV", "holy see": "VAT", "vatican": "VAT", "cape verde": "CPV", "swaziland": "SWZ",
-    "macedonia": "MKD", "dr congo": "COD", "drc": "COD", "democratic republic of the congo": "COD",
-    "republic of the congo": "COG", "brunei": "BRN", "palestine": "PSE", "state of palestine": "PSE",
-    "micronesia": "FSM", "east timor": "TLS", "burma": "MMR", "north korea": "PRK",
-    "democratic people's republic of korea": "PRK", "czech republic": "CZE", "slovak republic": "SVK",
+    "uk": "GBR",
+    "great britain": "GBR",
+    "turkey": "TUR",
+    "russia": "RUS",
+    "republic of korea": "KOR",
+    "ivory coast": "CIV",
+    "holy see": "VAT",
+    "vatican": "VAT",
+    "cape verde": "CPV",
+    "swaziland": "SWZ",
+    "macedonia": "MKD",
+    "dr congo": "COD",
+    "drc": "COD",
+    "democratic republic of the congo": "COD",
+    "republic of the congo": "COG",
+    "brunei": "BRN",
+    "palestine": "PSE",
+    "state of palestine": "PSE",
+    "micronesia": "FSM",
+    "east timor": "TLS",
+    "burma": "MMR",
+    "north korea": "PRK",
+    "democratic people's republic of korea": "PRK",
+    "czech republic": "CZE",
+    "slovak republic": "SVK",
 }
 
 
@@ -126,8 +159,12 @@ def state_code(ref: str, value: str) -> str:
         except LookupError:
             country = None
     if country is None:
-        raise _fail(ref, "state", f"{value!r} is not an ISO 3166-1 country code or English name "
-                    "(give the ISO code, e.g. BE or BEL)", "unknown_state")
+        raise _fail(
+            ref,
+            "state",
+            f"{value!r} is not an ISO 3166-1 country code or English name (give the ISO code, e.g. BE or BEL)",
+            "unknown_state",
+        )
     return country.alpha_3
 
 
@@ -274,12 +311,13 @@ def _extract(rec: Record, m: Mapping, name: str, e: dict[str, Any]) -> None:
     found: list[str] = []
     scan = [rec.raw.get(m.options["extract_from"])] if m.options.get("extract_from") else rec.raw.values()
     for v in scan:
-        for text in (v if isinstance(v, list) else [v]):
+        for text in v if isinstance(v, list) else [v]:
             if isinstance(text, str):
                 found += (_EMAIL_RE if name == "emails" else _PHONE_RE).findall(text)
     if found:
-        e[name] = list(dict.fromkeys([*e.get(name, []), *(re.sub(r"[ ()./-]", "", f) if name == "phones" else f
-                                                           for f in found)]))
+        e[name] = list(
+            dict.fromkeys([*e.get(name, []), *(re.sub(r"[ ()./-]", "", f) if name == "phones" else f for f in found)])
+        )
 
 
 def _map_kind(rec: Record, m: Mapping, e: dict[str, Any]) -> str | None:

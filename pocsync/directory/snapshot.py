@@ -59,7 +59,7 @@ class SnapshotError(PocsyncError):
 def generate_passphrase() -> str:
     """160 random bits as 32 characters in groups of four (``ABCD-EFGH-…``), easy to copy by hand."""
     chars = "".join(secrets.choice(BASE32) for _ in range(PASSPHRASE_BITS // 5))
-    return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
+    return "-".join(chars[i : i + 4] for i in range(0, len(chars), 4))
 
 
 # --- creating ----------------------------------------------------------------------------------------
@@ -79,23 +79,58 @@ def payload_of(store: Any, *, now_ms: int | None = None) -> dict[str, Any]:
     t = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     with store.transaction():
         m = store.require_manifest()
-        entries = [{"key": r["key"], "entry": r["entry"], "origin": r["origin"], "cs_id": r["cs_id"],
-                    "index": r["index"], "hlc": r["hlc"], "author": r["author"]} for r in store.entries()]
-        records = [{"namespace": r["ns"], "key": r["key"], "op": r["op"], "origin": r["origin"], "cs_id": r["cs_id"],
-                    "index": r["idx"], "hlc": r["hlc"], "author": r["author"], "record": jsonc.loads(r["entry"])}
-                   for r in queries.records(store.conn)]
+        entries = [
+            {
+                "key": r["key"],
+                "entry": r["entry"],
+                "origin": r["origin"],
+                "cs_id": r["cs_id"],
+                "index": r["index"],
+                "hlc": r["hlc"],
+                "author": r["author"],
+            }
+            for r in store.entries()
+        ]
+        records = [
+            {
+                "namespace": r["ns"],
+                "key": r["key"],
+                "op": r["op"],
+                "origin": r["origin"],
+                "cs_id": r["cs_id"],
+                "index": r["idx"],
+                "hlc": r["hlc"],
+                "author": r["author"],
+                "record": jsonc.loads(r["entry"]),
+            }
+            for r in queries.records(store.conn)
+        ]
         # the held-change lines of the digest (PROTOCOL.md §16.5): without them a snapshot taken while a
         # contact change is held would not give its own digest
-        held = sorted([str(x[0]), str(x[1]), str(x[2])] for lines in queries.held_lines(store.conn)
-                      for x in json.loads(lines))
+        held = sorted(
+            [str(x[0]), str(x[1]), str(x[2])] for lines in queries.held_lines(store.conn) for x in json.loads(lines)
+        )
         heads = {o: {"seq": h.seq, "id": h.id} for o, h in sorted(store.heads().items())}
         digest = store.digest()
         chain = [store.manifest_bytes(v) for v in store.manifest_versions()]
         node = store.node_id
-    return {"payload": {"type": SNAPSHOT_PAYLOAD, "node": node, "taken_at": _utc(t), "taken_ms": t,
-                        "manifest": m.version, "manifest_id": m.id, "digest": digest, "heads": heads,
-                        "entries": entries, "records": records, "held": held},
-            "manifest": m, "chain": chain}
+    return {
+        "payload": {
+            "type": SNAPSHOT_PAYLOAD,
+            "node": node,
+            "taken_at": _utc(t),
+            "taken_ms": t,
+            "manifest": m.version,
+            "manifest_id": m.id,
+            "digest": digest,
+            "heads": heads,
+            "entries": entries,
+            "records": records,
+            "held": held,
+        },
+        "manifest": m,
+        "chain": chain,
+    }
 
 
 def build(store: Any, nd: Any, *, now_ms: int | None = None) -> bytes:
@@ -108,8 +143,13 @@ def build(store: Any, nd: Any, *, now_ms: int | None = None) -> bytes:
     except KeyFileError as exc:
         raise SnapshotError(f"cannot sign the snapshot with {me}:{name}: {exc.message}", reason=exc.reason) from None
     env = dsse.sign(SNAPSHOT_TYPE, jsonc.dumps(got["payload"]), f"{me}:{name}", key)
-    return jsonc.dumps({"format": CONTAINER_FORMAT, "snapshot": env.to_bytes().decode(),
-                        "manifests": [c.decode() for c in got["chain"]]})
+    return jsonc.dumps(
+        {
+            "format": CONTAINER_FORMAT,
+            "snapshot": env.to_bytes().decode(),
+            "manifests": [c.decode() for c in got["chain"]],
+        }
+    )
 
 
 # --- encryption (age) ----------------------------------------------------------------------------------
@@ -142,8 +182,10 @@ def read_identities(text: str) -> list[Any]:
         try:
             ids.append(pyrage.x25519.Identity.from_str(line))
         except Exception:
-            raise SnapshotError("the identity file holds a line that is not an age secret key (AGE-SECRET-KEY-1…)",
-                                reason="bad_identity") from None
+            raise SnapshotError(
+                "the identity file holds a line that is not an age secret key (AGE-SECRET-KEY-1…)",
+                reason="bad_identity",
+            ) from None
     if not ids:
         raise SnapshotError("the identity file holds no age secret key", reason="bad_identity")
     return ids
@@ -162,8 +204,9 @@ def decrypt(blob: bytes, *, passphrase: bytes | None = None, identities: list[An
             plain = pyrage.decrypt(blob, identities or [])
     except Exception as exc:
         what = "passphrase" if passphrase is not None else "identity"
-        raise SnapshotError(f"cannot decrypt the snapshot: wrong {what}, or the file was changed ({exc})",
-                            reason="decrypt_failed") from None
+        raise SnapshotError(
+            f"cannot decrypt the snapshot: wrong {what}, or the file was changed ({exc})", reason="decrypt_failed"
+        ) from None
     if len(plain) > MAX_PLAIN_BYTES:
         raise SnapshotError("the decrypted snapshot is too large", reason="oversize")
     return plain
@@ -192,13 +235,21 @@ def open_container(plain: bytes) -> tuple[dsse.Envelope, list[mf.Manifest]]:
         obj = jsonc.loads(plain)
     except PocsyncError as exc:
         raise SnapshotError(f"the snapshot is not strict JSON: {exc.message}", reason="bad_snapshot") from None
-    if not isinstance(obj, dict) or obj.get("format") != CONTAINER_FORMAT or set(obj) != {"format", "snapshot",
-                                                                                          "manifests"}:
+    if (
+        not isinstance(obj, dict)
+        or obj.get("format") != CONTAINER_FORMAT
+        or set(obj) != {"format", "snapshot", "manifests"}
+    ):
         raise SnapshotError(f"not a {CONTAINER_FORMAT} container", reason="bad_snapshot")
-    if not isinstance(obj["snapshot"], str) or not isinstance(obj["manifests"], list) or not obj["manifests"] \
-            or not all(isinstance(x, str) for x in obj["manifests"]):
-        raise SnapshotError("snapshot must be an envelope and manifests a non-empty list of envelopes",
-                            reason="bad_snapshot")
+    if (
+        not isinstance(obj["snapshot"], str)
+        or not isinstance(obj["manifests"], list)
+        or not obj["manifests"]
+        or not all(isinstance(x, str) for x in obj["manifests"])
+    ):
+        raise SnapshotError(
+            "snapshot must be an envelope and manifests a non-empty list of envelopes", reason="bad_snapshot"
+        )
     env = dsse.parse(obj["snapshot"].encode(), max_bytes=MAX_PLAIN_BYTES, payload_type=SNAPSHOT_TYPE)
     return env, [mf.parse(x.encode()) for x in obj["manifests"]]
 
@@ -209,23 +260,27 @@ def verify_chain(chain: list[mf.Manifest], root_pub_b64: str) -> tuple[mf.Manife
     try:
         root = ed25519_public_from_b64(root_pub_b64.strip())
     except PocsyncError:
-        raise SnapshotError("the root public key is not standard base64 of 32 bytes (root.pub)",
-                            reason="bad_root_key") from None
+        raise SnapshotError(
+            "the root public key is not standard base64 of 32 bytes (root.pub)", reason="bad_root_key"
+        ) from None
     kid = root_keyid(root_pub_b64.strip())
     chain = sorted(chain, key=lambda m: m.version)
-    anchor = next((i for i, m in enumerate(chain)
-                   if kid in m.roots and kid in mf.signed_by(m, {kid: root})), None)
+    anchor = next((i for i, m in enumerate(chain) if kid in m.roots and kid in mf.signed_by(m, {kid: root})), None)
     if anchor is None:
-        raise SnapshotError(f"no manifest in the file is signed by the root key {kid}: the snapshot is not of this "
-                            "federation", reason="untrusted_chain")
+        raise SnapshotError(
+            f"no manifest in the file is signed by the root key {kid}: the snapshot is not of this federation",
+            reason="untrusted_chain",
+        )
     mf.check_self_signed(chain[anchor])
     prev = chain[anchor]
-    for m in chain[anchor + 1:]:
+    for m in chain[anchor + 1 :]:
         if m.version != prev.version + 1:
             raise SnapshotError(f"the manifest chain skips from v{prev.version} to v{m.version}", reason="manifest_gap")
         if len(mf.signed_by(m, prev.roots)) < prev.threshold:
-            raise SnapshotError(f"manifest v{m.version} lacks {prev.threshold} signature(s) by the roots of "
-                                f"v{prev.version}", reason="threshold_not_met")
+            raise SnapshotError(
+                f"manifest v{m.version} lacks {prev.threshold} signature(s) by the roots of v{prev.version}",
+                reason="threshold_not_met",
+            )
         mf.check_self_signed(m)
         prev = m
     return prev, chain[anchor].version
@@ -234,12 +289,15 @@ def verify_chain(chain: list[mf.Manifest], root_pub_b64: str) -> tuple[mf.Manife
 def digest_of(payload: dict[str, Any]) -> str:
     """The view digest (§9) recomputed from a snapshot's entries and records."""
     held = payload.get("held", [])  # absent in snapshots of software without held changes: none
-    if not isinstance(held, list) or not all(isinstance(x, list) and len(x) == 3 and all(isinstance(y, str) for y in x)
-                                             for x in held):
+    if not isinstance(held, list) or not all(
+        isinstance(x, list) and len(x) == 3 and all(isinstance(y, str) for y in x) for x in held
+    ):
         raise TypeError("held must be a list of [namespace, key, ref] lines")
-    return view_digest([("entry", e["key"], f"{e['cs_id']}#{e['index']}") for e in payload["entries"]]
-                       + [(r["namespace"], r["key"], f"{r['cs_id']}#{r['index']}") for r in payload["records"]]
-                       + [(x[0], x[1], x[2]) for x in held])
+    return view_digest(
+        [("entry", e["key"], f"{e['cs_id']}#{e['index']}") for e in payload["entries"]]
+        + [(r["namespace"], r["key"], f"{r['cs_id']}#{r['index']}") for r in payload["records"]]
+        + [(x[0], x[1], x[2]) for x in held]
+    )
 
 
 def verify(plain: bytes, root_pub_b64: str) -> Verified:
@@ -258,8 +316,10 @@ def verify(plain: bytes, root_pub_b64: str) -> Verified:
     try:
         keyid = dsse.verify_one(env, lookup)
     except SignatureError as exc:
-        raise SnapshotError(f"the snapshot's signature does not verify against manifest v{last.version}: "
-                            f"{exc.message}", reason=exc.reason) from None
+        raise SnapshotError(
+            f"the snapshot's signature does not verify against manifest v{last.version}: {exc.message}",
+            reason=exc.reason,
+        ) from None
     try:
         p = jsonc.loads(env.payload)
     except PocsyncError as exc:
@@ -269,17 +329,25 @@ def verify(plain: bytes, root_pub_b64: str) -> Verified:
     if p.get("node") != keyid.partition(":")[0]:
         raise SnapshotError("the snapshot names another node than its signer", reason="key_not_of_origin")
     if p.get("manifest") != last.version or p.get("manifest_id") != last.id:
-        raise SnapshotError(f"the snapshot was taken under manifest v{p.get('manifest')}, the file's chain ends at "
-                            f"v{last.version}", reason="manifest_mismatch")
-    if not isinstance(p.get("taken_ms"), int) or isinstance(p["taken_ms"], bool) or p["taken_ms"] < 0 \
-            or p["taken_ms"] // 1000 >= last.expires:
+        raise SnapshotError(
+            f"the snapshot was taken under manifest v{p.get('manifest')}, the file's chain ends at v{last.version}",
+            reason="manifest_mismatch",
+        )
+    if (
+        not isinstance(p.get("taken_ms"), int)
+        or isinstance(p["taken_ms"], bool)
+        or p["taken_ms"] < 0
+        or p["taken_ms"] // 1000 >= last.expires
+    ):
         raise SnapshotError("the snapshot was taken after its manifest expired", reason="manifest_expired")
     if p.get("taken_at") != _utc(p["taken_ms"]):  # the page prints taken_at; the age comes from taken_ms
-        raise SnapshotError(f"the snapshot's taken_at {p.get('taken_at')!r} is not its taken_ms",
-                            reason="bad_snapshot")
+        raise SnapshotError(f"the snapshot's taken_at {p.get('taken_at')!r} is not its taken_ms", reason="bad_snapshot")
     if p["taken_ms"] > time.time() * 1000 + MAX_FUTURE_MS:  # it would read as just taken until then
-        raise SnapshotError(f"the snapshot claims to be taken at {p.get('taken_at')!r}, more than "
-                            f"{MAX_FUTURE_MS // 1000} s ahead of this clock", reason="from_the_future")
+        raise SnapshotError(
+            f"the snapshot claims to be taken at {p.get('taken_at')!r}, more than "
+            f"{MAX_FUTURE_MS // 1000} s ahead of this clock",
+            reason="from_the_future",
+        )
     try:
         ok = digest_of(p) == p.get("digest")
     except (KeyError, TypeError):

@@ -35,9 +35,12 @@ def age_words(seconds: float) -> str:
 # Noncharacters are U+FDD0-U+FDEF and the last two code points of every plane (not only the BMP's); invisible
 # characters that could hide inside a number (zero-width space, word joiner and invisible operators, tags)
 # go too. Tab and line breaks become a space (removing them would glue words together).
-_STRIP = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
-                    "\u2060-\u2064\u2066-\u2069\ufeff\ufdd0-\ufdef\ud800-\udfff\U000e0000-\U000e007f"
-                    + "".join(f"{chr(p * 0x10000 + 0xfffe)}{chr(p * 0x10000 + 0xffff)}" for p in range(17)) + "]")
+_STRIP = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ufdd0-\ufdef\ud800-\udfff\U000e0000-\U000e007f"
+    + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
+    + "]"
+)
 _SPACE = re.compile("[\t\n]")
 
 
@@ -81,8 +84,18 @@ h1 { font-size: 14pt; margin: 0 0 4pt 0; }
 p { margin: 0 0 4pt 0; }
 """
 
-COLUMNS = ("Kind", "Organisation", "Position / person", "Email", "Telephone", "24/7", "Time zone, languages",
-           "Secure channels", "Notes", "Listed by, last change")
+COLUMNS = (
+    "Kind",
+    "Organisation",
+    "Position / person",
+    "Email",
+    "Telephone",
+    "24/7",
+    "Time zone, languages",
+    "Secure channels",
+    "Notes",
+    "Listed by, last change",
+)
 
 
 def render_html(payload: dict[str, Any], *, verified: Verified | None = None, root_keyid_: str | None = None) -> str:
@@ -91,25 +104,36 @@ def render_html(payload: dict[str, Any], *, verified: Verified | None = None, ro
     digest = clean_text(payload.get("digest"))
     node = clean_text(payload.get("node"))
     if verified is not None:
-        status = (f"Verified against root key {clean_text(root_keyid_)} (manifest v{verified.manifest_version}, "
-                  f"signed by {clean_text(verified.keyid)}).")
+        status = (
+            f"Verified against root key {clean_text(root_keyid_)} (manifest v{verified.manifest_version}, "
+            f"signed by {clean_text(verified.keyid)})."
+        )
     else:
         status = '<span class="warn">NOT VERIFIED against a root key (run `pocsync snapshot verify`).</span>'
-    entries = sorted((e for e in payload.get("entries") or [] if isinstance(e, dict)),  # total: unverified input
-                     key=lambda e: str(e.get("key")))
+    entries = sorted(
+        (e for e in payload.get("entries") or [] if isinstance(e, dict)),  # total: unverified input
+        key=lambda e: str(e.get("key")),
+    )
     by_state: dict[str, list[dict[str, Any]]] = {}
     for e in entries:
         by_state.setdefault(str(e.get("key", "")).split("/", 1)[0], []).append(e)
     n_cols = len(COLUMNS)
-    out = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-           f"<title>Points of Contact — snapshot {taken}</title>", f"<style>{STYLE}</style></head><body>",
-           "<h1>Points of Contact directory — crisis snapshot</h1>",
-           f"<p>Taken {taken} by node {node}. {len(entries)} entries in {len(by_state)} States. {status}</p>",
-           "<table>", "<thead>",
-           f'<tr class="banner"><th colspan="{n_cols}">Snapshot {taken} · node {node} · '
-           f'digest <span class="digest">{digest}</span></th></tr>',
-           "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>", "</thead>", "<tbody>"]
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f"<title>Points of Contact — snapshot {taken}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Points of Contact directory — crisis snapshot</h1>",
+        f"<p>Taken {taken} by node {node}. {len(entries)} entries in {len(by_state)} States. {status}</p>",
+        "<table>",
+        "<thead>",
+        f'<tr class="banner"><th colspan="{n_cols}">Snapshot {taken} · node {node} · '
+        f'digest <span class="digest">{digest}</span></th></tr>',
+        "<tr>" + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>",
+        "</thead>",
+        "<tbody>",
+    ]
     for state in sorted(by_state):
         out.append(f'<tr class="state"><th colspan="{n_cols}">{clean_text(state)}</th></tr>')
         for row in by_state[state]:
@@ -118,9 +142,18 @@ def render_html(payload: dict[str, Any], *, verified: Verified | None = None, ro
             who = " / ".join(x for x in (clean_text(e.get("position")), clean_text(e.get("person"))) if x)
             tz = ", ".join(x for x in (clean_text(e.get("timezone")), clean_text(e.get("languages"))) if x)
             listed = f"{clean_text(row.get('origin'))}, {clean_text(_hlc_time(row.get('hlc')))}"
-            cells = [clean_text(e.get("kind")), clean_text(e.get("organisation")), who, clean_text(e.get("emails")),
-                     clean_text(e.get("phones")), clean_text(e.get("available_24_7")), tz,
-                     clean_text(e.get("secure_channels")), clean_text(e.get("notes")), listed]
+            cells = [
+                clean_text(e.get("kind")),
+                clean_text(e.get("organisation")),
+                who,
+                clean_text(e.get("emails")),
+                clean_text(e.get("phones")),
+                clean_text(e.get("available_24_7")),
+                tz,
+                clean_text(e.get("secure_channels")),
+                clean_text(e.get("notes")),
+                listed,
+            ]
             out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     out += ["</tbody>", "</table>", "</body></html>", ""]
     return "\n".join(out)

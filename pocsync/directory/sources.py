@@ -51,34 +51,44 @@ class Plan:
     source: str
     adapter: str
     records: int = 0
-    puts: list[dict[str, Any]] = field(default_factory=list)      # {key, ref, change, fields, entry}
-    deletes: list[dict[str, Any]] = field(default_factory=list)   # {key}
+    puts: list[dict[str, Any]] = field(default_factory=list)  # {key, ref, change, fields, entry}
+    deletes: list[dict[str, Any]] = field(default_factory=list)  # {key}
     unchanged: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)   # {ref, reason}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {ref, reason}
     invalid: list[Problem] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)  # {ref, field, message}
-    present: dict[str, str] = field(default_factory=dict)         # key -> ref (valid records)
-    protected: set[str] = field(default_factory=set)              # keys of invalid records
+    present: dict[str, str] = field(default_factory=dict)  # key -> ref (valid records)
+    protected: set[str] = field(default_factory=set)  # keys of invalid records
     committed: dict[str, Any] | None = None
     dry_run: bool = False
 
     @property
     def ops(self) -> list[dict[str, Any]]:
-        return ([{"op": "put", "key": p["key"], "entry": p["entry"]} for p in self.puts]
-                + [{"op": "delete", "key": d["key"]} for d in self.deletes])
+        return [{"op": "put", "key": p["key"], "entry": p["entry"]} for p in self.puts] + [
+            {"op": "delete", "key": d["key"]} for d in self.deletes
+        ]
 
     def report(self) -> dict[str, Any]:
         """What may be shown anywhere: counts, keys, field names, references, reasons."""
-        return {"source": self.source, "adapter": self.adapter, "records": self.records,
-                "valid": len(self.present), "unchanged": self.unchanged,
-                "puts": [{k: p[k] for k in ("key", "ref", "change", "fields")} for p in self.puts],
-                "deletes": list(self.deletes), "skipped": list(self.skipped),
-                "invalid": [asdict(p) for p in self.invalid], "warnings": list(self.warnings),
-                "committed": self.committed, "dry_run": self.dry_run}
+        return {
+            "source": self.source,
+            "adapter": self.adapter,
+            "records": self.records,
+            "valid": len(self.present),
+            "unchanged": self.unchanged,
+            "puts": [{k: p[k] for k in ("key", "ref", "change", "fields")} for p in self.puts],
+            "deletes": list(self.deletes),
+            "skipped": list(self.skipped),
+            "invalid": [asdict(p) for p in self.invalid],
+            "warnings": list(self.warnings),
+            "committed": self.committed,
+            "dry_run": self.dry_run,
+        }
 
 
-def read_records(adapter: Adapter, source: str, mapping: Mapping, *, data: bytes | None = None,
-                 base_dir: Path | None = None) -> list[Record]:
+def read_records(
+    adapter: Adapter, source: str, mapping: Mapping, *, data: bytes | None = None, base_dir: Path | None = None
+) -> list[Record]:
     """Every record of the source (SourceError if it cannot be read at all)."""
     adapters.check_options(adapter, mapping)
     if getattr(adapter, "live", False) and data is None:
@@ -135,7 +145,7 @@ def claimed_elsewhere(store: Any, source_id: str) -> dict[str, tuple[str, str]]:
     """{key: (other source id, change-set)} for every key another source tracks as put by it."""
     out: dict[str, tuple[str, str]] = {}
     for r in queries.meta_with_prefix(store.conn, META_PREFIX):
-        other = r["key"][len(META_PREFIX):]
+        other = r["key"][len(META_PREFIX) :]
         if other == source_id:
             continue
         try:
@@ -158,10 +168,20 @@ def scope_check(store: Any) -> Callable[[str], bool]:
     return lambda state: node.covers(state, seq)
 
 
-def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: str, own: dict[str, dict[str, Any]],
-         tracked_keys: dict[str, str], sync_deletes: bool, in_scope: Callable[[str], bool],
-         today_iso: str | None = None, tick: Callable[[], None] | None = None,
-         elsewhere: dict[str, tuple[str, str]] | None = None) -> Plan:
+def plan(
+    records: Iterable[Record],
+    mapping: Mapping,
+    *,
+    source: str,
+    adapter: str,
+    own: dict[str, dict[str, Any]],
+    tracked_keys: dict[str, str],
+    sync_deletes: bool,
+    in_scope: Callable[[str], bool],
+    today_iso: str | None = None,
+    tick: Callable[[], None] | None = None,
+    elsewhere: dict[str, tuple[str, str]] | None = None,
+) -> Plan:
     """The minimal diff between the source and this node's own entries (pure: no I/O).
 
     ``elsewhere`` (from :func:`claimed_elsewhere`): a put over an entry another source put last is
@@ -173,7 +193,9 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
         if len(items) > 1:
             refs = ", ".join(r for r, _ in items)
             for ref, _ in items:
-                p.invalid.append(Problem(ref, "key", "duplicate_key", f"record {ref}: {key} is given by records {refs}"))
+                p.invalid.append(
+                    Problem(ref, "key", "duplicate_key", f"record {ref}: {key} is given by records {refs}")
+                )
             p.protected.add(key)
             continue
         ref, clean = items[0]
@@ -183,8 +205,15 @@ def plan(records: Iterable[Record], mapping: Mapping, *, source: str, adapter: s
     return p
 
 
-def _validated(p: Plan, records: Iterable[Record], mapping: Mapping, *, in_scope: Callable[[str], bool],
-               today: str, tick: Callable[[], None] | None) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def _validated(
+    p: Plan,
+    records: Iterable[Record],
+    mapping: Mapping,
+    *,
+    in_scope: Callable[[str], bool],
+    today: str,
+    tick: Callable[[], None] | None,
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Map and validate each record: the clean entries by key (invalid and skipped ones noted in ``p``)."""
     clean_by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for rec in records:
@@ -196,9 +225,13 @@ def _validated(p: Plan, records: Iterable[Record], mapping: Mapping, *, in_scope
                 continue
             clean, warns = intake.validate_entry(mapped, record=rec.ref, today_iso=today)
             if not in_scope(clean["state"]):
-                raise EntryError(f'record {rec.ref} ({intake.entry_key(clean)}): field "state": {clean["state"]} '
-                                 "is outside this node's scope in the manifest", reason="out_of_scope",
-                                 field="state", record=rec.ref)
+                raise EntryError(
+                    f'record {rec.ref} ({intake.entry_key(clean)}): field "state": {clean["state"]} '
+                    "is outside this node's scope in the manifest",
+                    reason="out_of_scope",
+                    field="state",
+                    record=rec.ref,
+                )
         except EntryError as exc:
             p.invalid.append(Problem(rec.ref, str(exc.detail.get("field", "entry")), exc.reason, exc.message))
             key = exc.detail.get("key")
@@ -214,12 +247,14 @@ def _validated(p: Plan, records: Iterable[Record], mapping: Mapping, *, in_scope
     return clean_by_key
 
 
-def _diff_one(p: Plan, key: str, ref: str, clean: dict[str, Any], mine: dict[str, Any] | None,
-              other: tuple[str, str] | None) -> None:
+def _diff_one(
+    p: Plan, key: str, ref: str, clean: dict[str, Any], mine: dict[str, Any] | None, other: tuple[str, str] | None
+) -> None:
     """Plan one valid record against this node's own entry of its key: skip, unchanged or put."""
     if mine is not None and mine.get("withdrawn"):
-        p.skipped.append({"ref": ref, "reason": f"{key} was withdrawn by the State at this node; "
-                                                "`entry put` lists it again"})
+        p.skipped.append(
+            {"ref": ref, "reason": f"{key} was withdrawn by the State at this node; `entry put` lists it again"}
+        )
         p.protected.add(key)
         return
     p.present[key] = ref
@@ -228,20 +263,25 @@ def _diff_one(p: Plan, key: str, ref: str, clean: dict[str, Any], mine: dict[str
         return
     fields = sorted(set(clean) | set(mine["entry"])) if mine else []
     changed = [f for f in fields if (mine["entry"].get(f) if mine else None) != clean.get(f)]
-    p.puts.append({"key": key, "ref": ref, "change": "changed" if mine else "new", "fields": changed,
-                   "entry": clean})
+    p.puts.append({"key": key, "ref": ref, "change": "changed" if mine else "new", "fields": changed, "entry": clean})
     if mine is not None and other is not None and other[1] == mine["cs_id"]:
-        p.warnings.append({"ref": ref, "field": "key", "message": (
-            f"{key} was last put by source {other[0]}; this import replaces its version, and the two "
-            "sources will replace each other's at every run: keep each key in one source")})
+        p.warnings.append(
+            {
+                "ref": ref,
+                "field": "key",
+                "message": (
+                    f"{key} was last put by source {other[0]}; this import replaces its version, and the two "
+                    "sources will replace each other's at every run: keep each key in one source"
+                ),
+            }
+        )
 
 
 def _plan_deletes(p: Plan, own: dict[str, dict[str, Any]], tracked_keys: dict[str, str]) -> None:
     """Delete the keys this source put before that it no longer gives (and nobody changed since)."""
     for key, cs_id in sorted(tracked_keys.items()):
         mine = own.get(key)
-        if key in p.present or key in p.protected or mine is None or mine.get("withdrawn") \
-                or mine["cs_id"] != cs_id:
+        if key in p.present or key in p.protected or mine is None or mine.get("withdrawn") or mine["cs_id"] != cs_id:
             continue  # still in the source, unreadable this time, already gone, or changed by someone else
         p.deletes.append({"key": key})
 
@@ -250,12 +290,16 @@ def check_plan(p: Plan, *, strict: bool) -> None:
     """Raise (nothing is committed) when the import must not go ahead."""
     exc: PocsyncError | None = None
     if not p.present:
-        what = (f"{len(p.invalid)} invalid, {len(p.skipped)} skipped" if p.records else "no record")
-        exc = SourceError(f"{p.source}: nothing valid to import ({p.records} record(s): {what}); nothing was committed",
-                          reason="nothing_valid")
+        what = f"{len(p.invalid)} invalid, {len(p.skipped)} skipped" if p.records else "no record"
+        exc = SourceError(
+            f"{p.source}: nothing valid to import ({p.records} record(s): {what}); nothing was committed",
+            reason="nothing_valid",
+        )
     elif strict and p.invalid:
-        exc = EntryError(f"{len(p.invalid)} of {p.records} record(s) invalid and --strict given; nothing was committed",
-                         reason="strict")
+        exc = EntryError(
+            f"{len(p.invalid)} of {p.records} record(s) invalid and --strict given; nothing was committed",
+            reason="strict",
+        )
     if exc is not None:
         exc.plan = p  # type: ignore[attr-defined]  # so the caller can still show what was wrong
         raise exc
@@ -281,11 +325,22 @@ def commit(store: Any, key: Any, p: Plan, *, author: str) -> Any:
     return out
 
 
-def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping | None, source_id: str,
-                  author: str, sync_deletes: bool = False, strict: bool = False, dry_run: bool = False,
-                  data: bytes | None = None, base_dir: Path | None = None,
-                  progress: Callable[[int], Callable[[], None]] | None = None,
-                  before_signing: Callable[[Any], None] | None = None) -> tuple[Plan, Any]:
+def import_source(
+    nd: Any,
+    adapter_name: str,
+    source: str,
+    *,
+    mapping: Mapping | None,
+    source_id: str,
+    author: str,
+    sync_deletes: bool = False,
+    strict: bool = False,
+    dry_run: bool = False,
+    data: bytes | None = None,
+    base_dir: Path | None = None,
+    progress: Callable[[int], Callable[[], None]] | None = None,
+    before_signing: Callable[[Any], None] | None = None,
+) -> tuple[Plan, Any]:
     """Read, plan, check and (unless ``dry_run``) commit. Returns (plan, edit outcome or None).
     ``before_signing(store)`` runs only when there is something to sign (the CLI's signing guard)."""
     adapter = adapters.load(adapter_name)
@@ -293,9 +348,18 @@ def import_source(nd: Any, adapter_name: str, source: str, *, mapping: Mapping |
     records = read_records(adapter, source, m, data=data, base_dir=base_dir)
     tick = progress(len(records)) if progress is not None else None
     with nd.store() as store:
-        p = plan(records, m, source=source_id, adapter=adapter_name, own=own_state(store),
-                 tracked_keys=tracked(store, source_id), sync_deletes=sync_deletes, in_scope=scope_check(store),
-                 tick=tick, elsewhere=claimed_elsewhere(store, source_id))
+        p = plan(
+            records,
+            m,
+            source=source_id,
+            adapter=adapter_name,
+            own=own_state(store),
+            tracked_keys=tracked(store, source_id),
+            sync_deletes=sync_deletes,
+            in_scope=scope_check(store),
+            tick=tick,
+            elsewhere=claimed_elsewhere(store, source_id),
+        )
         p.dry_run = dry_run
         check_plan(p, strict=strict)
         if dry_run or not p.ops:

@@ -43,10 +43,13 @@ class LimitsConfig:
     max_parked_bytes: int = _CORE_LIMITS.max_parked_bytes
 
     def core(self) -> Limits:
-        return Limits(max_envelope_bytes=self.max_envelope_bytes,
-                      max_clock_skew_ms=self.max_clock_skew_seconds * 1000,
-                      max_parked_per_origin=self.max_parked_per_origin, max_parked=self.max_parked,
-                      max_parked_bytes=self.max_parked_bytes)
+        return Limits(
+            max_envelope_bytes=self.max_envelope_bytes,
+            max_clock_skew_ms=self.max_clock_skew_seconds * 1000,
+            max_parked_per_origin=self.max_parked_per_origin,
+            max_parked=self.max_parked,
+            max_parked_bytes=self.max_parked_bytes,
+        )
 
 
 @dataclass(frozen=True)
@@ -128,13 +131,13 @@ class SourceConfig:
 class ChecksConfig:
     """``[checks]``: mail campaigns of communication checks run by the daemon (issue 15, ADR 26)."""
 
-    every_days: int = 0                # a campaign when none ran for this many days (0: only `check start`)
-    deadline_hours: int = 48           # the scheduled campaign's deadline
-    kinds: tuple[str, ...] = ()        # the scheduled campaign's kinds (empty: both)
-    window_days: int = 30              # a channel checked by any node within this window is not mailed again
-    send_batch: int = 20               # messages per change-set of `sent` results
-    reminder_days: int = 7             # the overdue reminder to contact_email, at most this often
-    ack_requests_per_second: int = 2   # acknowledgement and report requests per client address
+    every_days: int = 0  # a campaign when none ran for this many days (0: only `check start`)
+    deadline_hours: int = 48  # the scheduled campaign's deadline
+    kinds: tuple[str, ...] = ()  # the scheduled campaign's kinds (empty: both)
+    window_days: int = 30  # a channel checked by any node within this window is not mailed again
+    send_batch: int = 20  # messages per change-set of `sent` results
+    reminder_days: int = 7  # the overdue reminder to contact_email, at most this often
+    ack_requests_per_second: int = 2  # acknowledgement and report requests per client address
 
 
 @dataclass(frozen=True)
@@ -183,9 +186,12 @@ def _section(cls: type, raw: Any, name: str) -> Any:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
     for k, v in raw.items():
         want = str(known[k].type)
-        if (want == "int" and (not isinstance(v, int) or isinstance(v, bool))) or \
-           (want == "str" and not isinstance(v, str)) or (want == "bool" and not isinstance(v, bool)) or \
-           (want.startswith("tuple") and not (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+        if (
+            (want == "int" and (not isinstance(v, int) or isinstance(v, bool)))
+            or (want == "str" and not isinstance(v, str))
+            or (want == "bool" and not isinstance(v, bool))
+            or (want.startswith("tuple") and not (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+        ):
             raise ConfigError(f"[{name}] {k} must be of type {want}")
         if want.startswith("tuple"):
             raw = {**raw, k: tuple(v)}
@@ -207,18 +213,21 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(sorted(unknown))}")
     if "node" not in raw:
         raise ConfigError(f"{path}: missing [node] section")
-    cfg = Config(path=path.resolve(), node=_section(NodeConfig, raw["node"], "node"),
-                 limits=_section(LimitsConfig, raw.get("limits"), "limits"),
-                 api=_section(ApiConfig, raw.get("api"), "api"),
-                 mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
-                 sync=_section(SyncConfig, raw.get("sync"), "sync"),
-                 log=_section(LogConfig, raw.get("log"), "log"),
-                 sources=_sources(raw.get("sources")),
-                 checks=_section(ChecksConfig, raw.get("checks"), "checks"),
-                 smtp=parse_smtp(raw.get("smtp"), path.resolve().parent),
-                 held=_section(HeldConfig, raw.get("held"), "held"))
+    cfg = Config(
+        path=path.resolve(),
+        node=_section(NodeConfig, raw["node"], "node"),
+        limits=_section(LimitsConfig, raw.get("limits"), "limits"),
+        api=_section(ApiConfig, raw.get("api"), "api"),
+        mqtt=_section(MqttConfig, raw.get("mqtt"), "mqtt"),
+        sync=_section(SyncConfig, raw.get("sync"), "sync"),
+        log=_section(LogConfig, raw.get("log"), "log"),
+        sources=_sources(raw.get("sources")),
+        checks=_section(ChecksConfig, raw.get("checks"), "checks"),
+        smtp=parse_smtp(raw.get("smtp"), path.resolve().parent),
+        held=_section(HeldConfig, raw.get("held"), "held"),
+    )
     if cfg.held.notify not in ("auto", "yes", "no"):
-        raise ConfigError(f"[held] notify must be \"auto\", \"yes\" or \"no\", not {cfg.held.notify!r}")
+        raise ConfigError(f'[held] notify must be "auto", "yes" or "no", not {cfg.held.notify!r}')
     if cfg.node.contact_email:
         try:
             check_address(cfg.node.contact_email)
@@ -271,7 +280,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); ConfigError naming the problem."""
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"listen address {listen!r} must be HOST:PORT with a port from 1 to 65535", reason="bad_listen")
+        raise ConfigError(
+            f"listen address {listen!r} must be HOST:PORT with a port from 1 to 65535", reason="bad_listen"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -304,9 +315,20 @@ def public_url_problem(url: str) -> str | None:
     return None
 
 
-def render(node_id: str, organisation: str, *, listen: str = "127.0.0.1:8700", mqtt_url: str = "",
-           mqtt_password_file: str = "", peers: tuple[str, ...] = (), public_url: str = "", tls_cert: str = "",
-           tls_key: str = "", behind_tls_proxy: bool = False, peer_ca_file: str = "") -> str:
+def render(
+    node_id: str,
+    organisation: str,
+    *,
+    listen: str = "127.0.0.1:8700",
+    mqtt_url: str = "",
+    mqtt_password_file: str = "",
+    peers: tuple[str, ...] = (),
+    public_url: str = "",
+    tls_cert: str = "",
+    tls_key: str = "",
+    behind_tls_proxy: bool = False,
+    peer_ca_file: str = "",
+) -> str:
     """The sync.toml that ``pocsync init`` writes."""
     host, port = parse_listen(listen)
     if not public_url:

@@ -44,18 +44,24 @@ def private_dir(path: Path) -> Path:
         raise KeyFileError(f"{path} is not a folder", reason="key_permissions")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         if st.st_uid != os.getuid():
-            raise KeyFileError(f"folder {path} is open to others (mode {oct(st.st_mode & 0o777)}) and not yours;"
-                               " keep keys in a folder of your own", reason="key_permissions")
+            raise KeyFileError(
+                f"folder {path} is open to others (mode {oct(st.st_mode & 0o777)}) and not yours;"
+                " keep keys in a folder of your own",
+                reason="key_permissions",
+            )
         os.chmod(path, 0o700)
     return path
 
 
-def write_private(path: Path, key: Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey,
-                  *, passphrase: bytes | None = None) -> None:
+def write_private(
+    path: Path,
+    key: Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey,
+    *,
+    passphrase: bytes | None = None,
+) -> None:
     if path.exists():
         raise KeyFileError(f"{path} exists; refusing to overwrite a key", reason="key_exists")
-    enc = (serialization.BestAvailableEncryption(passphrase) if passphrase
-           else serialization.NoEncryption())
+    enc = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -114,13 +120,16 @@ def _load(path: Path, passphrase: bytes | None) -> PrivateKeyTypes:
     except FileNotFoundError:
         raise KeyFileError(f"key file {path} not found") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"key file {path} is readable by others (mode {oct(st.st_mode & 0o777)});"
-                           f" run `chmod 600 {path}`", reason="key_permissions")
+        raise KeyFileError(
+            f"key file {path} is readable by others (mode {oct(st.st_mode & 0o777)}); run `chmod 600 {path}`",
+            reason="key_permissions",
+        )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except TypeError:
-        raise KeyFileError(f"{path} is encrypted: give its passphrase (--passphrase-file)",
-                           reason="passphrase_needed") from None
+        raise KeyFileError(
+            f"{path} is encrypted: give its passphrase (--passphrase-file)", reason="passphrase_needed"
+        ) from None
     except ValueError:
         raise KeyFileError(f"{path} is not a readable PEM private key (or the passphrase is wrong)") from None
     return key

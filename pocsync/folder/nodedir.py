@@ -31,14 +31,33 @@ class NodeDir:
     config: cfgmod.Config
 
     @classmethod
-    def init(cls, data: Path, *, node_id: str, organisation: str = "", listen: str = "127.0.0.1:8700",
-             mqtt_url: str = "", mqtt_password_file: str = "", peers: tuple[str, ...] = (), public_url: str = "",
-             tls_cert: str = "", tls_key: str = "", behind_tls_proxy: bool = False,
-             peer_ca_file: str = "") -> NodeDir:
+    def init(
+        cls,
+        data: Path,
+        *,
+        node_id: str,
+        organisation: str = "",
+        listen: str = "127.0.0.1:8700",
+        mqtt_url: str = "",
+        mqtt_password_file: str = "",
+        peers: tuple[str, ...] = (),
+        public_url: str = "",
+        tls_cert: str = "",
+        tls_key: str = "",
+        behind_tls_proxy: bool = False,
+        peer_ca_file: str = "",
+    ) -> NodeDir:
         if not NODE_ID_RE.match(node_id):
             raise ConfigError(f"node id {node_id!r} must be lower-case letters, digits, '-' or '_' (max 32)")
-        check_setup(listen=listen, public_url=public_url, tls_cert=tls_cert, tls_key=tls_key,
-                    behind_tls_proxy=behind_tls_proxy, peers=peers, peer_ca_file=peer_ca_file)
+        check_setup(
+            listen=listen,
+            public_url=public_url,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            behind_tls_proxy=behind_tls_proxy,
+            peers=peers,
+            peer_ca_file=peer_ca_file,
+        )
         keyfiles.private_dir(data)  # holds keys/: 0700 whatever the umask, parents created 0700 too
         toml = data / "sync.toml"
         if toml.exists():
@@ -48,13 +67,25 @@ class NodeDir:
         keyfiles.write_private(keys / f"signing-{FIRST_KEY}.key", Ed25519PrivateKey.generate())
         keyfiles.write_private(keys / "sealing.key", X25519PrivateKey.generate())
         keyfiles.write_private(keys / "token.key", ec.generate_private_key(ec.SECP256R1()))
+
         def absolute(p: str | Path | None) -> str:  # relative to where init ran
             return str(Path(p).resolve()) if p else ""
 
-        toml.write_text(cfgmod.render(node_id, organisation or node_id, listen=listen, mqtt_url=mqtt_url,
-                                      mqtt_password_file=absolute(mqtt_password_file), peers=peers,
-                                      public_url=public_url, tls_cert=absolute(tls_cert), tls_key=absolute(tls_key),
-                                      behind_tls_proxy=behind_tls_proxy, peer_ca_file=absolute(peer_ca_file)))
+        toml.write_text(
+            cfgmod.render(
+                node_id,
+                organisation or node_id,
+                listen=listen,
+                mqtt_url=mqtt_url,
+                mqtt_password_file=absolute(mqtt_password_file),
+                peers=peers,
+                public_url=public_url,
+                tls_cert=absolute(tls_cert),
+                tls_key=absolute(tls_key),
+                behind_tls_proxy=behind_tls_proxy,
+                peer_ca_file=absolute(peer_ca_file),
+            )
+        )
         nd = cls(cfgmod.load(toml))
         Store.create(nd.config.store_path, node_id=node_id, limits=nd.config.limits.core()).close()
         return nd
@@ -79,7 +110,7 @@ class NodeDir:
         return keyfiles.read_signing_key(self.config.keys_path / f"signing-{name}.key")
 
     def signing_key_names(self) -> list[str]:
-        return sorted(p.name[len("signing-"):-len(".key")] for p in self.config.keys_path.glob("signing-*.key"))
+        return sorted(p.name[len("signing-") : -len(".key")] for p in self.config.keys_path.glob("signing-*.key"))
 
     def new_signing_key(self, name: str) -> Ed25519PrivateKey:
         key = Ed25519PrivateKey.generate()
@@ -115,13 +146,17 @@ class NodeDir:
     def node_info(self, *, key_name: str | None = None) -> dict[str, Any]:
         problem = cfgmod.public_url_problem(self.config.api.public_url)
         if problem:
-            raise ConfigError(f"[api] public_url in {self.config.path}: {problem}. Set the URL other nodes reach "
-                              "this node at (e.g. https://eu.example.org:8443) before sending node-info",
-                              reason="unusable_public_url")
+            raise ConfigError(
+                f"[api] public_url in {self.config.path}: {problem}. Set the URL other nodes reach "
+                "this node at (e.g. https://eu.example.org:8443) before sending node-info",
+                reason="unusable_public_url",
+            )
         name = key_name or (self.signing_key_names() or [FIRST_KEY])[-1]
         if name not in self.signing_key_names():
-            raise KeyFileError(f"this node has no signing key {name!r} (it has: {', '.join(self.signing_key_names())})",
-                               reason="no_such_key")
+            raise KeyFileError(
+                f"this node has no signing key {name!r} (it has: {', '.join(self.signing_key_names())})",
+                reason="no_such_key",
+            )
         return {
             "node": self.node_id,
             "organisation": self.config.node.organisation or self.node_id,
@@ -132,8 +167,16 @@ class NodeDir:
         }
 
 
-def check_setup(*, listen: str, public_url: str, tls_cert: str, tls_key: str, behind_tls_proxy: bool,
-                peers: tuple[str, ...], peer_ca_file: str) -> None:
+def check_setup(
+    *,
+    listen: str,
+    public_url: str,
+    tls_cert: str,
+    tls_key: str,
+    behind_tls_proxy: bool,
+    peers: tuple[str, ...],
+    peer_ca_file: str,
+) -> None:
     """Refuse, before anything is written, a set-up whose node could not be reached or would not start."""
     host, _port = cfgmod.parse_listen(listen)
     if bool(tls_cert) != bool(tls_key):
@@ -146,14 +189,23 @@ def check_setup(*, listen: str, public_url: str, tls_cert: str, tls_key: str, be
         try:
             ctx.load_cert_chain(tls_cert, tls_key)
         except (ssl.SSLError, OSError) as exc:
-            raise ConfigError(f"--tls-cert {tls_cert} and --tls-key {tls_key} do not load as a certificate chain "
-                              f"and its private key: {exc}", reason="bad_tls") from None
+            raise ConfigError(
+                f"--tls-cert {tls_cert} and --tls-key {tls_key} do not load as a certificate chain "
+                f"and its private key: {exc}",
+                reason="bad_tls",
+            ) from None
     if host in cfgmod.WILDCARD_HOSTS and not public_url:
-        raise ConfigError(f"--listen {listen} is a wildcard address: give --public-url, the URL other nodes reach "
-                          "this node at (e.g. https://eu.example.org:8443)", reason="public_url_needed")
+        raise ConfigError(
+            f"--listen {listen} is a wildcard address: give --public-url, the URL other nodes reach "
+            "this node at (e.g. https://eu.example.org:8443)",
+            reason="public_url_needed",
+        )
     if not cfgmod.is_loopback(host) and not tls_cert and not behind_tls_proxy:
-        raise ConfigError(f"--listen {listen} is off loopback: give --tls-cert and --tls-key (plain HTTP is refused "
-                          "off loopback), or --behind-tls-proxy when a TLS proxy sits in front", reason="bad_tls")
+        raise ConfigError(
+            f"--listen {listen} is off loopback: give --tls-cert and --tls-key (plain HTTP is refused "
+            "off loopback), or --behind-tls-proxy when a TLS proxy sits in front",
+            reason="bad_tls",
+        )
     if public_url:
         problem = cfgmod.public_url_problem(public_url)
         if problem:

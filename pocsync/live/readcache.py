@@ -36,11 +36,11 @@ from pocsync.tokens import Claims
 
 log = logging.getLogger("pocsync.node")
 
-AUDIT_WINDOW_S = 1.0       # the longest an audit row waits in memory before its commit (SECURITY.md)
+AUDIT_WINDOW_S = 1.0  # the longest an audit row waits in memory before its commit (SECURITY.md)
 AUDIT_FLUSH_EVERY_S = 0.5  # flush period; a flush itself takes well under the rest of the window
 AUDIT_MAX_BUFFERED = 20_000  # beyond this many rows waiting, a flush starts at once
-MAX_BODIES = 512           # rendered list bodies kept (per query, page, per_page)
-MAX_SUBJECTS = 20_000      # token subjects' states kept
+MAX_BODIES = 512  # rendered list bodies kept (per query, page, per_page)
+MAX_SUBJECTS = 20_000  # token subjects' states kept
 
 
 class StoreWatch:
@@ -54,8 +54,7 @@ class StoreWatch:
     def version(self) -> int:
         try:
             if self.conn is None:
-                self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=0.05,
-                                            check_same_thread=False)
+                self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=0.05, check_same_thread=False)
             return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error:
             # unreadable for a moment (e.g. WAL recovery): treat as changed, so nothing stale is served
@@ -79,9 +78,9 @@ class ReadCache:
         self.watch = StoreWatch(path)
         self.gen: int | None = None
         self.manifest: mf.Manifest | None = None
-        self.content: tuple[str, str] | None = None      # (view digest, listing JSON)
+        self.content: tuple[str, str] | None = None  # (view digest, listing JSON)
         self.networks: dict[str, dict[str, list[str]]] = {}
-        self.rows: list[dict[str, Any]] | None = None    # decoded view rows for self.content
+        self.rows: list[dict[str, Any]] | None = None  # decoded view rows for self.content
         self.bodies: OrderedDict[BodyKey, tuple[str, bytes, int]] = OrderedDict()  # per content
         self.entry_bodies: dict[tuple[str, str], tuple[str, bytes] | None] = {}  # (key, overdue), per gen
         self.subjects: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}  # per gen
@@ -141,8 +140,11 @@ class ReadCache:
         if sub and "/" in sub:
             found = await self._run(Store.subject_state, sub, jti, parent)
         else:
-            found = {"entry": None, "dead_since": None,
-                     "revoked": await self._run(lambda s: any(bool(j) and s.is_revoked(j) for j in (jti, parent)))}
+            found = {
+                "entry": None,
+                "dead_since": None,
+                "revoked": await self._run(lambda s: any(bool(j) and s.is_revoked(j) for j in (jti, parent))),
+            }
         if self.gen == gen:  # only what was read at (or after) the current version is kept for it
             if len(self.subjects) >= MAX_SUBJECTS:
                 self.subjects.clear()
@@ -219,9 +221,13 @@ class AuditBuffer:
             self.flushed += len(rows)
         except Exception as exc:
             self.failures += 1
-            self.rows = (rows + self.rows)[-4 * AUDIT_MAX_BUFFERED:]
-            log.warning("audit flush failed (%d rows kept for the next try): %s", len(rows), exc,
-                        extra={"fields": {"event": "audit_flush_failed", "error": str(exc)}})
+            self.rows = (rows + self.rows)[-4 * AUDIT_MAX_BUFFERED :]
+            log.warning(
+                "audit flush failed (%d rows kept for the next try): %s",
+                len(rows),
+                exc,
+                extra={"fields": {"event": "audit_flush_failed", "error": str(exc)}},
+            )
 
     async def loop(self) -> None:
         while True:

@@ -37,7 +37,7 @@ from pocsync.store import Store
 
 log = logging.getLogger("pocsync.sync")
 
-MQTT_QUIET_SECONDS = 1.0     # a pull waits until the broker has delivered nothing for this long …
+MQTT_QUIET_SECONDS = 1.0  # a pull waits until the broker has delivered nothing for this long …
 MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
 
 
@@ -60,24 +60,24 @@ class PeerStatus:
     pulls: int = 0
     received: int = 0
     bytes_received: int = 0
-    batch: int = 0                 # current batch size asked of this peer (halved after a failed batch)
-    failures: int = 0              # consecutive failed pulls (drives the retry backoff)
-    retry_at: float = 0.0          # monotonic time before which this peer is not pulled again
+    batch: int = 0  # current batch size asked of this peer (halved after a failed batch)
+    failures: int = 0  # consecutive failed pulls (drives the retry backoff)
+    retry_at: float = 0.0  # monotonic time before which this peer is not pulled again
 
 
 @dataclass
 class NodeContact:
     """What this node knows of another node, over every transport."""
 
-    last_ok: float | None = None        # unix time of the last successful exchange (any transport)
-    via: str = ""                       # transport of that exchange
-    down_since: float | None = None     # first failure after last_ok (None while reachable)
+    last_ok: float | None = None  # unix time of the last successful exchange (any transport)
+    via: str = ""  # transport of that exchange
+    down_since: float | None = None  # first failure after last_ok (None while reachable)
     last_error: str | None = None
     last_error_at: float | None = None
-    mqtt: str | None = None             # retained MQTT status ('online' / 'offline')
+    mqtt: str | None = None  # retained MQTT status ('online' / 'offline')
     mqtt_at: float | None = None
-    hv: HeadVector | None = None        # last head vector it announced
-    hv_at: float | None = None          # when it reached this node (its hlc's time if older)
+    hv: HeadVector | None = None  # last head vector it announced
+    hv_at: float | None = None  # when it reached this node (its hlc's time if older)
     hv_via: str = ""
 
 
@@ -90,8 +90,8 @@ class Runtime:
     publish_now: asyncio.Event = field(default_factory=asyncio.Event)
     peers: dict[str, PeerStatus] = field(default_factory=dict)
     mqtt_connected: bool = False
-    mqtt_connected_at: float | None = None   # monotonic
-    last_mqtt_changeset: float = 0.0         # monotonic time the broker last delivered a change-set
+    mqtt_connected_at: float | None = None  # monotonic
+    last_mqtt_changeset: float = 0.0  # monotonic time the broker last delivered a change-set
     contacts: dict[str, NodeContact] = field(default_factory=dict)
     url_nodes: dict[str, str] = field(default_factory=dict)  # peer URL -> node id (manifest endpoints)
     started_at: float = field(default_factory=time.time)
@@ -156,8 +156,15 @@ class Runtime:
         """``online`` / ``offline`` (since, last error) / ``never seen``, from the last contact."""
         now = time.time() if now is None else now
         c = self.contacts.get(node, NodeContact())
-        out: dict[str, Any] = {"state": "never seen", "since": None, "last_seen": c.last_ok, "via": c.via or None,
-                               "last_error": c.last_error, "last_error_at": c.last_error_at, "mqtt": c.mqtt}
+        out: dict[str, Any] = {
+            "state": "never seen",
+            "since": None,
+            "last_seen": c.last_ok,
+            "via": c.via or None,
+            "last_error": c.last_error,
+            "last_error_at": c.last_error_at,
+            "mqtt": c.mqtt,
+        }
         if c.last_ok is None and c.mqtt != "online":
             if c.mqtt == "offline":  # the broker's retained status: known, and offline (since unknown)
                 out["state"] = "offline"
@@ -232,14 +239,18 @@ class Runtime:
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation (it would stay "fresh" for the CLI's guard)
-        await self.worker.run(lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node,
-                                                             signed_ms=signed_ms))
+        await self.worker.run(
+            lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node, signed_ms=signed_ms)
+        )
         m = await self.manifest()
         # only a member's chain can be pulled: heads of origins the manifest does not name prove nothing
         states = headsmod.compare(summary["heads"], {o: h for o, h in hv.heads.items() if o in m.nodes})
         held = set(map(tuple, summary["equivocations"]))
-        need = (any(s in ("behind", "fork") for s in states.values()) or any(e not in held for e in hv.equivocations)
-                or hv.manifest > m.version)
+        need = (
+            any(s in ("behind", "fork") for s in states.values())
+            or any(e not in held for e in hv.equivocations)
+            or hv.manifest > m.version
+        )
         if need:
             self.pull_now.set()
         return need
@@ -277,8 +288,13 @@ class Runtime:
             if exc.reason == "unsupported_feature":
                 self.counters["manifest_refused:unsupported_feature"] += 1
                 if self.manifest_refused is None or m.version >= self.manifest_refused["version"]:
-                    self.manifest_refused = {"version": m.version, "reason": exc.reason, "via": via,
-                                             "missing_features": unsupported(m.features), "at": time.time()}
+                    self.manifest_refused = {
+                        "version": m.version,
+                        "reason": exc.reason,
+                        "via": via,
+                        "missing_features": unsupported(m.features),
+                        "at": time.time(),
+                    }
             raise
         if self.manifest_refused is not None and m.version >= self.manifest_refused["version"]:
             self.manifest_refused = None
@@ -306,6 +322,7 @@ class Runtime:
 
     async def receive_many(self, envelopes: list[bytes], source: str) -> list[Outcome]:
         """Apply a pulled batch in one transaction (one disk sync instead of one per change-set)."""
+
         def many(s: Store) -> list[Outcome]:
             with s.transaction():
                 return [s.receive(e, source=source) for e in envelopes]
@@ -330,15 +347,45 @@ class Runtime:
             if o.status == "accepted":
                 event("changeset_accepted", "accepted %s seq %s from %s", o.origin, o.seq, source, **fields)
             elif o.status == "equivocation":
-                event("equivocation", "EQUIVOCATION: %s signed two change-sets with seq %s", o.origin, o.seq,
-                      level=logging.WARNING, **fields)
+                event(
+                    "equivocation",
+                    "EQUIVOCATION: %s signed two change-sets with seq %s",
+                    o.origin,
+                    o.seq,
+                    level=logging.WARNING,
+                    **fields,
+                )
             else:
-                event(f"changeset_{o.status}", "%s %s seq %s from %s: %s: %s", o.status, o.origin, o.seq, source,
-                      o.reason, o.message, level=logging.WARNING if o.status == "quarantined" else logging.INFO,
-                      reason=o.reason, **fields)
+                event(
+                    f"changeset_{o.status}",
+                    "%s %s seq %s from %s: %s: %s",
+                    o.status,
+                    o.origin,
+                    o.seq,
+                    source,
+                    o.reason,
+                    o.message,
+                    level=logging.WARNING if o.status == "quarantined" else logging.INFO,
+                    reason=o.reason,
+                    **fields,
+                )
             for r in o.refused:
-                event("op_refused", "refused op %d (%s %s) of %s seq %s: %s", r.index, r.op, r.key, r.origin, r.seq,
-                      r.reason, origin=r.origin, seq=r.seq, index=r.index, op=r.op, key=r.key, reason=r.reason)
+                event(
+                    "op_refused",
+                    "refused op %d (%s %s) of %s seq %s: %s",
+                    r.index,
+                    r.op,
+                    r.key,
+                    r.origin,
+                    r.seq,
+                    r.reason,
+                    origin=r.origin,
+                    seq=r.seq,
+                    index=r.index,
+                    op=r.op,
+                    key=r.key,
+                    reason=r.reason,
+                )
         if out.status == "parked" and out.reason in ("gap", "manifest_unknown"):
             self.pull_now.set()
         if out.status == "equivocation":
@@ -348,9 +395,16 @@ class Runtime:
         m = await self.manifest()
         summary: dict[str, Any] = await self.summary()
         keyid, key = self.signer(m)
-        hv = HeadVector(node=self.me, hlc=next_hlc(summary["max_hlc"], now_ms()), manifest=m.version,
-                        heads=summary["heads"], digest=summary["digest"], refused=summary["refused"],
-                        quarantined=summary["quarantined"], equivocations=tuple(summary["equivocations"]))
+        hv = HeadVector(
+            node=self.me,
+            hlc=next_hlc(summary["max_hlc"], now_ms()),
+            manifest=m.version,
+            heads=summary["heads"],
+            digest=summary["digest"],
+            refused=summary["refused"],
+            quarantined=summary["quarantined"],
+            equivocations=tuple(summary["equivocations"]),
+        )
         return hv.sign(keyid=keyid, key=key)
 
     def seal_for(self, m: mf.Manifest, plaintext: bytes, *, context: str, to: list[str] | None = None) -> bytes:
@@ -360,8 +414,13 @@ class Runtime:
         return seal.seal(plaintext, sender=self.me, manifest=m.version, context=context, recipients=recipients)
 
     def open(self, blob: bytes, *, context: str) -> seal.Opened:
-        return seal.open_sealed(blob, me=self.me, key=self.nd.sealing_key(), context=context,
-                                max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20))  # = http.sealed_batch_cap
+        return seal.open_sealed(
+            blob,
+            me=self.me,
+            key=self.nd.sealing_key(),
+            context=context,
+            max_bytes=2 * self.cfg.sync.max_batch_bytes + (1 << 20),
+        )  # = http.sealed_batch_cap
 
 
 #: The aiohttp application key under which a node's handlers find its Runtime.

@@ -57,13 +57,23 @@ async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOut
     from pocsync import mail
 
     base = public_url(rt)
-    text = campaigns.check_message(language=job.language, directory=directory_name(rt), key=job.key,
-                                   link=f"{base}/check/ack?token={job.token}", page=f"{base}/",
-                                   deadline_ms=job.deadline_ms)
+    text = campaigns.check_message(
+        language=job.language,
+        directory=directory_name(rt),
+        key=job.key,
+        link=f"{base}/check/ack?token={job.token}",
+        page=f"{base}/",
+        deadline_ms=job.deadline_ms,
+    )
     try:
-        msg = mail.build_message(settings, to=[job.address], subject=text.subject, body=text.body,
-                                 headers={"Auto-Submitted": "auto-generated", "X-Pocsync-Campaign": job.campaign},
-                                 language=text.language)
+        msg = mail.build_message(
+            settings,
+            to=[job.address],
+            subject=text.subject,
+            body=text.body,
+            headers={"Auto-Submitted": "auto-generated", "X-Pocsync-Campaign": job.campaign},
+            language=text.language,
+        )
     except PocsyncError as exc:
         return campaigns.SendOutcome(job, "invalid", error=exc.reason)
     try:
@@ -75,7 +85,9 @@ async def _send(rt: Any, settings: Any, job: campaigns.Job) -> campaigns.SendOut
         return campaigns.SendOutcome(job, "retry", error=exc.reason)
     refused = {a.lower(): v for a, v in (res.refused or {}).items()}
     if job.address.lower() in refused or (refused and not res.accepted):
-        code = next(iter(refused.values()))[0] if job.address.lower() not in refused else refused[job.address.lower()][0]
+        code = (
+            next(iter(refused.values()))[0] if job.address.lower() not in refused else refused[job.address.lower()][0]
+        )
         if _code(code) is None:  # refused with a reply that is no SMTP error (e.g. 252): no bounce a peer accepts
             return campaigns.SendOutcome(job, "retry", error="smtp_odd_reply")
         return campaigns.SendOutcome(job, "bounced", smtp_code=_code(code))
@@ -130,8 +142,9 @@ async def run_campaigns(rt: Any) -> int:
     if await held(rt):
         return 0
     t = now_ms()
-    jobs = await rt.worker.run(lambda s: campaigns.prepare_batch(s, now_ms=t, limit=cc.send_batch,
-                                                                 window_ms=cc.window_days * 86_400_000))
+    jobs = await rt.worker.run(
+        lambda s: campaigns.prepare_batch(s, now_ms=t, limit=cc.send_batch, window_ms=cc.window_days * 86_400_000)
+    )
     if not jobs:
         return 0
     outcomes = []
@@ -143,8 +156,7 @@ async def run_campaigns(rt: Any) -> int:
         signed = await rt.worker.run(lambda s: campaigns.commit_batch(s, outcomes, now_ms=t, sign=make(s)))
     except PocsyncError as exc:  # mailed but not recorded: held back (a restart re-mails them with new tokens)
         st.update(last_error=f"results not signed: {exc.reason}", last_error_at=time.time())
-        log.error("check mail: %d message(s) sent but their results could not be signed: %s", len(outcomes),
-                  exc.reason)
+        log.error("check mail: %d message(s) sent but their results could not be signed: %s", len(outcomes), exc.reason)
         return -1
     n = {k: sum(1 for o in outcomes if o.status == k) for k in ("sent", "bounced", "invalid", "retry")}
     st["messages_sent"] += n["sent"]
@@ -159,9 +171,15 @@ async def run_campaigns(rt: Any) -> int:
         reasons = sorted({o.error or "?" for o in outcomes if o.status == "retry"})
         st.update(last_error=", ".join(reasons), last_error_at=time.time())
         log.warning("check mail: %d message(s) not sent (%s); retried later", n["retry"], ", ".join(reasons))
-    log.info("check mail: %d sent, %d bounced, %d invalid address(es), %d to retry; %d op(s) signed",
-             n["sent"], n["bounced"], n["invalid"], n["retry"], signed,
-             extra={"fields": {"event": "check_batch", **n, "ops": signed}})
+    log.info(
+        "check mail: %d sent, %d bounced, %d invalid address(es), %d to retry; %d op(s) signed",
+        n["sent"],
+        n["bounced"],
+        n["invalid"],
+        n["retry"],
+        signed,
+        extra={"fields": {"event": "check_batch", **n, "ops": signed}},
+    )
     return n["sent"] if not n["retry"] else -1
 
 
@@ -175,8 +193,11 @@ async def sweep(rt: Any) -> int:
         _status(rt)["no_response_signed"] += n
         rt.counters["check_no_response"] += n
         rt.publish_now.set()
-        log.info("checks: %d channel(s) did not answer by the deadline (no_response signed)", n,
-                 extra={"fields": {"event": "check_no_response", "count": n}})
+        log.info(
+            "checks: %d channel(s) did not answer by the deadline (no_response signed)",
+            n,
+            extra={"fields": {"event": "check_no_response", "count": n}},
+        )
     return n
 
 
@@ -191,13 +212,24 @@ async def schedule(rt: Any) -> str | None:
         if last is not None and t - last < cc.every_days * 86_400_000:
             return None
         sel = campaigns.selector(kinds=",".join(cc.kinds))
-        return campaigns.create_campaign(store, node=rt.me, sel=sel, deadline_s=cc.deadline_hours * 3600,
-                                         started_by="schedule", now_ms=t, max_per_entry=max_recipients(rt))
+        return campaigns.create_campaign(
+            store,
+            node=rt.me,
+            sel=sel,
+            deadline_s=cc.deadline_hours * 3600,
+            started_by="schedule",
+            now_ms=t,
+            max_per_entry=max_recipients(rt),
+        )
 
     out: dict[str, Any] | None = await rt.worker.run(due)
     if out:
-        log.info("checks: scheduled campaign %s started (%d channel(s))", out["campaign"], out["channels"],
-                 extra={"fields": {"event": "check_campaign", "campaign": out["campaign"], "channels": out["channels"]}})
+        log.info(
+            "checks: scheduled campaign %s started (%d channel(s))",
+            out["campaign"],
+            out["channels"],
+            extra={"fields": {"event": "check_campaign", "campaign": out["campaign"], "channels": out["channels"]}},
+        )
         campaign: str = out["campaign"]
         return campaign
     return None
@@ -231,11 +263,13 @@ async def remind(rt: Any) -> bool:
     from pocsync import mail
 
     lines = "\n".join(f"  {r['key']}: {', '.join(r.get('reasons') or r.get('why') or ['overdue'])}" for r in rows[:500])
-    text = campaigns.text_message("reminder", count=str(len(rows)), plural="y" if len(rows) == 1 else "ies",
-                                  node=rt.me, lines=lines)
+    text = campaigns.text_message(
+        "reminder", count=str(len(rows)), plural="y" if len(rows) == 1 else "ies", node=rt.me, lines=lines
+    )
     try:
-        msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
-                                 headers={"Auto-Submitted": "auto-generated"})
+        msg = mail.build_message(
+            settings, to=[to], subject=text.subject, body=text.body, headers={"Auto-Submitted": "auto-generated"}
+        )
         await mail.send(settings, msg)
     except PocsyncError as exc:
         st.update(last_error=f"reminder: {exc.reason}", last_error_at=time.time())
@@ -245,8 +279,11 @@ async def remind(rt: Any) -> bool:
     st["reminders_sent"] += 1
     st["last_reminder_ms"] = t
     rt.counters["check_reminders_sent"] += 1
-    log.info("overdue reminder sent to the secretariat (%d entries)", len(rows),
-             extra={"fields": {"event": "check_reminder", "count": len(rows)}})
+    log.info(
+        "overdue reminder sent to the secretariat (%d entries)",
+        len(rows),
+        extra={"fields": {"event": "check_reminder", "count": len(rows)}},
+    )
     return True
 
 
@@ -309,10 +346,18 @@ async def _mail_report(rt: Any, r: dict[str, Any]) -> bool:
         at = datetime.fromtimestamp(r["at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
     except (ValueError, OverflowError, OSError, TypeError):
         at = "(unknown time)"
-    text = campaigns.text_message("report", key=r["key"], node=r["received_from"], origin=r["origin"],
-                                  reporter=r["reporter"], at=at, text=quote(r["text"]))
-    msg = mail.build_message(settings, to=[to], subject=text.subject, body=text.body,
-                             headers={"Auto-Submitted": "auto-generated"})
+    text = campaigns.text_message(
+        "report",
+        key=r["key"],
+        node=r["received_from"],
+        origin=r["origin"],
+        reporter=r["reporter"],
+        at=at,
+        text=quote(r["text"]),
+    )
+    msg = mail.build_message(
+        settings, to=[to], subject=text.subject, body=text.body, headers={"Auto-Submitted": "auto-generated"}
+    )
     await mail.send(settings, msg)
     return True
 
@@ -325,8 +370,9 @@ async def _forward_report(rt: Any, client: Any | None, r: dict[str, Any]) -> boo
     url = node.endpoints.get("http") if node is not None and not node.removed else None
     if not url:
         return False
-    body = json.dumps({"key": r["key"], "reporter": r["reporter"], "text": r["text"], "at_ms": r["at_ms"]},
-                      ensure_ascii=False).encode()
+    body = json.dumps(
+        {"key": r["key"], "reporter": r["reporter"], "text": r["text"], "at_ms": r["at_ms"]}, ensure_ascii=False
+    ).encode()
     await client._get(url, "/v1/peer/check-report", target=r["origin"], cap=4096, method="POST", body=body)
     return True
 

@@ -100,8 +100,12 @@ async def pull_loop(app: web.Application) -> None:
                 raise
             except Exception as exc:
                 failing.add(url)
-                log.info("pull from %s failed: %s", url, exc,
-                         extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}})
+                log.info(
+                    "pull from %s failed: %s",
+                    url,
+                    exc,
+                    extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}},
+                )
         rt.counters["pull_rounds"] += 1
         timeout = float(rt.cfg.sync.pull_interval_seconds)
         retry = [st.retry_at for st in rt.peers.values() if st.failures and st.retry_at]
@@ -113,9 +117,9 @@ async def pull_loop(app: web.Application) -> None:
             await asyncio.sleep(max(0.0, min(waiting) - time.monotonic()))
 
 
-POKE_MIN_INTERVAL = 0.5   # seconds between two announcements of a changing digest
-COMMIT_WATCH_S = 0.005    # how often the publisher checks the store's data_version for a commit
-PUBLISH_CHUNK = 500       # own unpublished change-sets read per publish round
+POKE_MIN_INTERVAL = 0.5  # seconds between two announcements of a changing digest
+COMMIT_WATCH_S = 0.005  # how often the publisher checks the store's data_version for a commit
+PUBLISH_CHUNK = 500  # own unpublished change-sets read per publish round
 POKE_TIMEOUT = 5.0
 
 
@@ -161,8 +165,15 @@ async def _publish_over_mqtt(rt: Runtime, mqtt: MqttLink, pending: list[tuple[in
     for seq, env in pending:
         await mqtt.publish_changeset(env)
         done.append(seq)
-        event("changeset_signed", "own change-set %s seq %d signed and published via mqtt", rt.me, seq,
-              origin=rt.me, seq=seq, via="mqtt")
+        event(
+            "changeset_signed",
+            "own change-set %s seq %d signed and published via mqtt",
+            rt.me,
+            seq,
+            origin=rt.me,
+            seq=seq,
+            via="mqtt",
+        )
     await rt.worker.run(Store.mark_published, done)
 
 
@@ -185,16 +196,28 @@ async def publisher_loop(app: web.Application) -> None:
                 await _publish_over_mqtt(rt, mqtt, pending)
             summary = await rt.summary()
             state = summary["digest"] + repr(sorted(summary["heads"].items()))
-            if mqtt is None and (pending or state != last_announced) \
-                    and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL):
+            if (
+                mqtt is None
+                and (pending or state != last_announced)
+                and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL)
+            ):
                 poked = await announce_by_poke(rt, client)
                 last_announced, last_at = state, time.monotonic()
                 rt.counters["pokes_sent"] += poked
                 if pending:
                     await rt.worker.run(Store.mark_published, [s for s, _ in pending])
                     for seq, _ in pending:
-                        event("changeset_signed", "own change-set %s seq %d signed and announced to %d peer(s) by poke",
-                              rt.me, seq, poked, origin=rt.me, seq=seq, via="poke", peers=poked)
+                        event(
+                            "changeset_signed",
+                            "own change-set %s seq %d signed and announced to %d peer(s) by poke",
+                            rt.me,
+                            seq,
+                            poked,
+                            origin=rt.me,
+                            seq=seq,
+                            via="poke",
+                            peers=poked,
+                        )
             elif mqtt is None and state != last_announced:
                 rt.publish_now.set()  # announce once the minimum interval has passed
                 await asyncio.sleep(max(0.0, POKE_MIN_INTERVAL - (time.monotonic() - last_at)))
@@ -270,8 +293,13 @@ def request_middleware(rt: Runtime) -> Middleware:
         route = resource.canonical if resource is not None else "unmatched"
         if pending >= rt.cfg.api.max_pending_requests and route != "/v1/node":
             rt.counters[f"api:{route}:503"] += 1
-            return problem(503, "busy", f"this node is handling {pending} requests; try again shortly",
-                           reason="too_many_pending", headers={"Retry-After": "1"})
+            return problem(
+                503,
+                "busy",
+                f"this node is handling {pending} requests; try again shortly",
+                reason="too_many_pending",
+                headers={"Retry-After": "1"},
+            )
         pending += 1
         try:
             resp = await handler(request)
@@ -357,8 +385,10 @@ def ssl_context(nd: NodeDir) -> ssl.SSLContext | None:
     with contextlib.suppress(ValueError):
         loopback = loopback or ipaddress.ip_address(host).is_loopback
     if not loopback and not api.behind_tls_proxy:
-        raise ConfigError(f"[api] listen {api.listen} is off loopback without TLS: set tls_cert and tls_key,"
-                          " or behind_tls_proxy = true when a TLS proxy sits in front")
+        raise ConfigError(
+            f"[api] listen {api.listen} is off loopback without TLS: set tls_cert and tls_key,"
+            " or behind_tls_proxy = true when a TLS proxy sits in front"
+        )
     return None
 
 
@@ -368,8 +398,16 @@ def run(nd: NodeDir) -> None:
     tls = ssl_context(nd)
     host, port = nd.config.api.host_port
     logs.setup(nd.config.log.format, nd.config.log.level)
-    event("started", "node %s listening on %s:%d (%s)", nd.node_id, host, port, "TLS" if tls else "plain HTTP",
-          node=nd.node_id)
-    web.run_app(build_app(nd), host=host, port=port, ssl_context=tls, print=None, handle_signals=True,
-                shutdown_timeout=5)
+    event(
+        "started",
+        "node %s listening on %s:%d (%s)",
+        nd.node_id,
+        host,
+        port,
+        "TLS" if tls else "plain HTTP",
+        node=nd.node_id,
+    )
+    web.run_app(
+        build_app(nd), host=host, port=port, ssl_context=tls, print=None, handle_signals=True, shutdown_timeout=5
+    )
     event("shutdown", "node %s stopped", nd.node_id, node=nd.node_id)

@@ -68,62 +68,76 @@ _NOTICE = {
         "other": "you are listed as the other point of contact of the same State ({other})",
         "none": "contact details",
         "subject": "Pending change of the PoC directory entry {key}",
-        "body": ("A change to the directory entry {key} ({fields}) was proposed by the {origin} directory "
-                 "at {proposed}.\n\n"
-                 "It takes effect at the earliest at {earliest} (a hold of {hold} seconds), unless "
-                 "somebody objects before then.\n\n"
-                 "You receive this message because {why}. It does not show the new details.\n\n"
-                 "If you did not expect this change, object here (the link works once; the page asks you to confirm):\n"
-                 "{link}\n\n"
-                 "An objection cancels the change in every directory and alerts their operators.\n"),
+        "body": (
+            "A change to the directory entry {key} ({fields}) was proposed by the {origin} directory "
+            "at {proposed}.\n\n"
+            "It takes effect at the earliest at {earliest} (a hold of {hold} seconds), unless "
+            "somebody objects before then.\n\n"
+            "You receive this message because {why}. It does not show the new details.\n\n"
+            "If you did not expect this change, object here (the link works once; the page asks you to confirm):\n"
+            "{link}\n\n"
+            "An objection cancels the change in every directory and alerts their operators.\n"
+        ),
     },
     "fr": {
         "previous": "vous êtes inscrit comme contact actuel de cette fiche",
         "other": "vous êtes inscrit comme l'autre point de contact du même État ({other})",
         "none": "coordonnées",
         "subject": "Modification en attente de la fiche {key} de l'annuaire des points de contact",
-        "body": ("Une modification de la fiche {key} ({fields}) a été proposée par l'annuaire {origin} "
-                 "le {proposed}.\n\n"
-                 "Elle prend effet au plus tôt le {earliest} (un délai de {hold} secondes), sauf si "
-                 "quelqu'un s'y oppose d'ici là.\n\n"
-                 "Vous recevez ce message parce que {why}. Il ne montre pas les nouvelles coordonnées.\n\n"
-                 "Si vous n'attendiez pas cette modification, opposez-vous ici (le lien ne sert qu'une fois ; "
-                 "la page vous demande de confirmer) :\n"
-                 "{link}\n\n"
-                 "Une opposition annule la modification dans tous les annuaires et alerte leurs opérateurs.\n"),
+        "body": (
+            "Une modification de la fiche {key} ({fields}) a été proposée par l'annuaire {origin} "
+            "le {proposed}.\n\n"
+            "Elle prend effet au plus tôt le {earliest} (un délai de {hold} secondes), sauf si "
+            "quelqu'un s'y oppose d'ici là.\n\n"
+            "Vous recevez ce message parce que {why}. Il ne montre pas les nouvelles coordonnées.\n\n"
+            "Si vous n'attendiez pas cette modification, opposez-vous ici (le lien ne sert qu'une fois ; "
+            "la page vous demande de confirmer) :\n"
+            "{link}\n\n"
+            "Une opposition annule la modification dans tous les annuaires et alerte leurs opérateurs.\n"
+        ),
     },
     "es": {
         "previous": "figura como contacto actual de esta ficha",
         "other": "figura como el otro punto de contacto del mismo Estado ({other})",
         "none": "datos de contacto",
         "subject": "Cambio pendiente de la ficha {key} del directorio de puntos de contacto",
-        "body": ("El directorio {origin} propuso el {proposed} un cambio de la ficha {key} ({fields}).\n\n"
-                 "Entra en vigor como muy pronto el {earliest} (un plazo de {hold} segundos), salvo que "
-                 "alguien se oponga antes.\n\n"
-                 "Recibe este mensaje porque {why}. No muestra los nuevos datos.\n\n"
-                 "Si no esperaba este cambio, opóngase aquí (el enlace sirve una sola vez; la página le pide "
-                 "confirmación):\n"
-                 "{link}\n\n"
-                 "Una objeción anula el cambio en todos los directorios y alerta a sus operadores.\n"),
+        "body": (
+            "El directorio {origin} propuso el {proposed} un cambio de la ficha {key} ({fields}).\n\n"
+            "Entra en vigor como muy pronto el {earliest} (un plazo de {hold} segundos), salvo que "
+            "alguien se oponga antes.\n\n"
+            "Recibe este mensaje porque {why}. No muestra los nuevos datos.\n\n"
+            "Si no esperaba este cambio, opóngase aquí (el enlace sirve una sola vez; la página le pide "
+            "confirmación):\n"
+            "{link}\n\n"
+            "Una objeción anula el cambio en todos los directorios y alerta a sus operadores.\n"
+        ),
     },
 }
 
 
-def message_text(row: dict[str, Any], *, link: str, earliest_ms: int, hold_s: int, role: str,
-                 language: str = "en") -> tuple[str, str]:
+def message_text(
+    row: dict[str, Any], *, link: str, earliest_ms: int, hold_s: int, role: str, language: str = "en"
+) -> tuple[str, str]:
     """(subject, body) of a notice, in ``language`` (en, fr, es): what is pending and when; never the new values."""
     words = _NOTICE.get(language, _NOTICE["en"])
     key = row["key"]
     fields = ", ".join(row["fields"]) or words["none"]
     why = words["previous"] if role == "previous" else words["other"].format(other=other_kind(key))
     subject = words["subject"].format(key=key)
-    body = words["body"].format(key=key, fields=fields, origin=row["origin"], proposed=held.iso(held.ms(row["hlc"])),
-                                earliest=held.iso(earliest_ms), hold=hold_s, why=why, link=link)
+    body = words["body"].format(
+        key=key,
+        fields=fields,
+        origin=row["origin"],
+        proposed=held.iso(held.ms(row["hlc"])),
+        earliest=held.iso(earliest_ms),
+        hold=hold_s,
+        why=why,
+        link=link,
+    )
     return subject, body
 
 
-def notice_recipients(previous: dict[str, Any] | None,
-                      other: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+def notice_recipients(previous: dict[str, Any] | None, other: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     """(address, role, language) of each notice: the previous version's mailboxes, then the State's other PoC's
     (each once), each in the first language (en, fr, es) of the entry that lists it."""
     out = [(a, "previous", campaigns.language_of(previous or {})) for a in _emails(previous)]
@@ -146,8 +160,11 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
         recipients = notice_recipients(row["previous"], other["entry"] if other else None)
         if not recipients:
             rt.counters["held_notice_failed:no_address"] += 1
-            log.warning("held change %s of %s: the previous entry and the other PoC list no mailbox; an approval "
-                        "is needed", ref, key)
+            log.warning(
+                "held change %s of %s: the previous entry and the other PoC list no mailbox; an approval is needed",
+                ref,
+                key,
+            )
             return False
         earliest = int(now_s * 1000) + policy.hold_ms
         if row.get("takes_effect_ms") is not None:  # another node's notice started the hold already
@@ -156,8 +173,14 @@ async def notify_one(rt: Any, row: dict[str, Any], policy: held.Policy, now_s: f
         accepted = 0
         for addr, role, lang in recipients:
             token = secrets.token_urlsafe(32)  # 256 bits
-            subject, body = message_text(row, link=f"{base}/held/object?token={token}", earliest_ms=earliest,
-                                         hold_s=policy.hold_ms // 1000, role=role, language=lang)
+            subject, body = message_text(
+                row,
+                link=f"{base}/held/object?token={token}",
+                earliest_ms=earliest,
+                hold_s=policy.hold_ms // 1000,
+                role=role,
+                language=lang,
+            )
             try:
                 msg = mail.build_message(settings, to=[addr], subject=subject, body=body, language=lang)
                 await rt.worker.run(lambda s, h=token_hash(token): s.add_held_link(h, ref, key))  # noqa: B008 (bound now, on purpose)
@@ -216,11 +239,18 @@ async def round_(rt: Any, retry_at: dict[str, float]) -> None:
         elif step == "release":
             try:
                 await sign(rt, [{"op": "release", "key": row["key"], "put": ref}], author="held-changes notifier")
-                event("held_release", "held change %s of %s released after the hold", ref, row["key"],
-                      key=row["key"], put=ref)
+                event(
+                    "held_release",
+                    "held change %s of %s released after the hold",
+                    ref,
+                    row["key"],
+                    key=row["key"],
+                    put=ref,
+                )
             except PocsyncError as exc:
-                log.warning("held change %s of %s: release not signed: %s: %s", ref, row["key"], exc.reason,
-                            exc.message)
+                log.warning(
+                    "held change %s of %s: release not signed: %s: %s", ref, row["key"], exc.reason, exc.message
+                )
 
 
 async def held_loop(app: web.Application) -> None:

@@ -43,8 +43,11 @@ async def _recover(nd: NodeDir, peer: str) -> dict[str, Any]:
                 node = m.node(nd.node_id)
                 held = {ed25519_public_b64(nd.signing_key(n)) for n in nd.signing_key_names()}
                 if node is None or not held & {ed25519_public_b64(k.public) for k in node.signing_keys}:
-                    raise ManifestError(f"manifest v{m.version} from {peer} does not list {nd.node_id} with this"
-                                        " node's keys; refusing to recover from it", reason="foreign_manifest")
+                    raise ManifestError(
+                        f"manifest v{m.version} from {peer} does not list {nd.node_id} with this"
+                        " node's keys; refusing to recover from it",
+                        reason="foreign_manifest",
+                    )
                 await worker.run(lambda s, m=m: s.install_manifest(m))
             if await worker.run(Store.manifest) is None:
                 raise NotInitialised(f"{peer} served no manifest")
@@ -59,9 +62,15 @@ async def _recover(nd: NodeDir, peer: str) -> dict[str, Any]:
             await worker.run(lambda s: s.retry_parked())
             after = (await worker.run(Store.summary))["heads"].get(nd.node_id)
             blocked = await worker.run(Store.signing_blocked)
-            return {"peer": target, "created": created, "accepted": accepted,
-                    "own_head_before": before[0] if before else 0, "own_head_after": after[0] if after else 0,
-                    "signing_blocked": blocked, "dropped_unverified": dropped}
+            return {
+                "peer": target,
+                "created": created,
+                "accepted": accepted,
+                "own_head_before": before[0] if before else 0,
+                "own_head_after": after[0] if after else 0,
+                "signing_blocked": blocked,
+                "dropped_unverified": dropped,
+            }
     finally:
         await worker.close()
 

@@ -25,10 +25,26 @@ log = logging.getLogger("pocsync.sources")
 
 
 def _status(sc: SourceConfig) -> dict[str, Any]:
-    return {"adapter": sc.adapter, "interval_s": sc.interval_seconds, "sync_deletes": sc.sync_deletes,
-            "runs": 0, "last_run": None, "last_ok": None, "result": "not run yet", "error": None,
-            "records": 0, "valid": 0, "unchanged": 0, "skipped": 0, "invalid": 0, "puts": 0, "deletes": 0,
-            "last_committed_seq": None, "invalid_reasons": {}, "watch": "interval"}
+    return {
+        "adapter": sc.adapter,
+        "interval_s": sc.interval_seconds,
+        "sync_deletes": sc.sync_deletes,
+        "runs": 0,
+        "last_run": None,
+        "last_ok": None,
+        "result": "not run yet",
+        "error": None,
+        "records": 0,
+        "valid": 0,
+        "unchanged": 0,
+        "skipped": 0,
+        "invalid": 0,
+        "puts": 0,
+        "deletes": 0,
+        "last_committed_seq": None,
+        "invalid_reasons": {},
+        "watch": "interval",
+    }
 
 
 async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
@@ -45,10 +61,17 @@ async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
         records = await asyncio.to_thread(sources.read_records, adapter, source, m, base_dir=cfg.base)
 
         def apply(store: Any) -> sources.Plan:
-            p = sources.plan(records, m, source=f"source:{sc.name}", adapter=sc.adapter,
-                             own=sources.own_state(store), tracked_keys=sources.tracked(store, f"source:{sc.name}"),
-                             sync_deletes=sc.sync_deletes, in_scope=sources.scope_check(store),
-                             elsewhere=sources.claimed_elsewhere(store, f"source:{sc.name}"))
+            p = sources.plan(
+                records,
+                m,
+                source=f"source:{sc.name}",
+                adapter=sc.adapter,
+                own=sources.own_state(store),
+                tracked_keys=sources.tracked(store, f"source:{sc.name}"),
+                sync_deletes=sc.sync_deletes,
+                in_scope=sources.scope_check(store),
+                elsewhere=sources.claimed_elsewhere(store, f"source:{sc.name}"),
+            )
             sources.check_plan(p, strict=sc.strict)
             key = rt.nd.key_for_next_edit(store) if p.ops else None
             sources.commit(store, key, p, author=f"source:{sc.name}")
@@ -75,9 +98,16 @@ async def run_source(rt: Any, sc: SourceConfig) -> dict[str, Any]:
 
 
 def _counts(st: dict[str, Any], p: sources.Plan) -> None:
-    st.update(records=p.records, valid=len(p.present), unchanged=p.unchanged, skipped=len(p.skipped),
-              invalid=len(p.invalid), puts=len(p.puts), deletes=len(p.deletes),
-              invalid_reasons=dict(Counter(x.reason for x in p.invalid)))
+    st.update(
+        records=p.records,
+        valid=len(p.present),
+        unchanged=p.unchanged,
+        skipped=len(p.skipped),
+        invalid=len(p.invalid),
+        puts=len(p.puts),
+        deletes=len(p.deletes),
+        invalid_reasons=dict(Counter(x.reason for x in p.invalid)),
+    )
 
 
 async def _watch(rt: Any, sc: SourceConfig, notify: Any) -> Any:
@@ -109,7 +139,9 @@ async def source_loop(app: Any) -> None:
             def mark() -> None:
                 changed.add(name)
                 wake.set()
+
             loop.call_soon_threadsafe(mark)
+
         return on_change
 
     due = {sc.name: 0.0 for sc in configured}
@@ -136,8 +168,9 @@ async def source_loop(app: Any) -> None:
                     rt.sources[sc.name]["watch"] = "interval"
                 except Exception as exc:
                     log.exception("source %s crashed", sc.name)
-                    rt.sources[sc.name].update(result="error", error={"reason": "internal_error",
-                                                                      "message": type(exc).__name__})
+                    rt.sources[sc.name].update(
+                        result="error", error={"reason": "internal_error", "message": type(exc).__name__}
+                    )
             wake.clear()
             if not changed:
                 with contextlib.suppress(asyncio.TimeoutError):

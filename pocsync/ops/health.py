@@ -40,8 +40,7 @@ def _store_part(store: Store) -> dict[str, Any]:
     }
 
 
-def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any,
-             members: Any = None) -> dict[str, Any]:
+def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any, members: Any = None) -> dict[str, Any]:
     """How an announced head vector relates to this node: same, behind, ahead, or diverged.
 
     ``behind``/``ahead`` are lag (the announcement lacks change-sets this node holds, or holds more):
@@ -69,8 +68,10 @@ async def collect(rt: Any) -> dict[str, Any]:
     m = s["manifest"]
     ours = {o: (v[0], v[3]) for o, v in s["last"].items()}
     announcements = _announcements(rt, ours, s["digest"], m, now)
-    origins = {node_id: _origin(rt, node_id, s["last"].get(node_id, (0, None, None, None)), announcements, m, now)
-               for node_id in sorted(set(m.nodes) | set(s["last"]))}
+    origins = {
+        node_id: _origin(rt, node_id, s["last"].get(node_id, (0, None, None, None)), announcements, m, now)
+        for node_id in sorted(set(m.nodes) | set(s["last"]))
+    }
     announced_digests = {n: a["digest"] for n, a in announcements.items()}
     nodes_behind = {n: a["behind"] for n, a in announcements.items()}
     converged = all(a["state"] == "same" for a in announcements.values())
@@ -79,10 +80,16 @@ async def collect(rt: Any) -> dict[str, Any]:
         "node": rt.me,
         "time": round(now, 3),
         "uptime_s": round(now - rt.started_at, 1),
-        "manifest": {"version": m.version, "expires": m.expires, "expires_in_s": int(m.expires - now),
-                     "warning": _expiry_warning(m.expires - now), "features": sorted(m.features),
-                     "refused": rt.manifest_refused if rt.manifest_refused is not None
-                     and rt.manifest_refused["version"] > m.version else None},
+        "manifest": {
+            "version": m.version,
+            "expires": m.expires,
+            "expires_in_s": int(m.expires - now),
+            "warning": _expiry_warning(m.expires - now),
+            "features": sorted(m.features),
+            "refused": rt.manifest_refused
+            if rt.manifest_refused is not None and rt.manifest_refused["version"] > m.version
+            else None,
+        },
         "software": {"version": __version__, "protocol": "pocsync/v1", "features": sorted(FEATURES)},
         "digest": s["digest"],
         "entries": s["entries"],
@@ -91,10 +98,21 @@ async def collect(rt: Any) -> dict[str, Any]:
         "converged": converged,
         "nodes_behind": nodes_behind,
         "origins": origins,
-        "peers": {u: {"node": p.node, "last_pull_ok": p.last_pull_ok, "last_error": p.last_error,
-                      "last_error_at": p.last_error_at, "pulls": p.pulls} for u, p in sorted(rt.peers.items())},
-        "mqtt": {"configured": bool(rt.cfg.mqtt.url), "connected": rt.mqtt_connected,
-                 "reconnects": rt.counters.get("mqtt_reconnects", 0)},
+        "peers": {
+            u: {
+                "node": p.node,
+                "last_pull_ok": p.last_pull_ok,
+                "last_error": p.last_error,
+                "last_error_at": p.last_error_at,
+                "pulls": p.pulls,
+            }
+            for u, p in sorted(rt.peers.items())
+        },
+        "mqtt": {
+            "configured": bool(rt.cfg.mqtt.url),
+            "connected": rt.mqtt_connected,
+            "reconnects": rt.counters.get("mqtt_reconnects", 0),
+        },
         "quarantined": s["quarantined"],
         "refused": s["refused"],
         "parked": s["parked"],
@@ -106,28 +124,37 @@ async def collect(rt: Any) -> dict[str, Any]:
     }
 
 
-def _announcements(rt: Any, ours: dict[str, tuple[int, str]], our_digest: str, m: Any,
-                   now: float) -> dict[str, Any]:
+def _announcements(rt: Any, ours: dict[str, tuple[int, str]], our_digest: str, m: Any, now: float) -> dict[str, Any]:
     """Per other member node, its last announced head vector compared with this node's heads."""
     announcements: dict[str, Any] = {}
     for n, c in sorted(rt.contacts.items()):
         if c.hv is None or n == rt.me or (n in m.nodes and m.nodes[n].removed):
             continue
-        announcements[n] = {"digest": c.hv.digest, "hlc": c.hv.hlc, "manifest": c.hv.manifest, "via": c.hv_via,
-                            "age_s": round(now - c.hv_at, 1), **_compare(ours, our_digest, c.hv, m.nodes)}
+        announcements[n] = {
+            "digest": c.hv.digest,
+            "hlc": c.hv.hlc,
+            "manifest": c.hv.manifest,
+            "via": c.hv_via,
+            "age_s": round(now - c.hv_at, 1),
+            **_compare(ours, our_digest, c.hv, m.nodes),
+        }
     return announcements
 
 
-def _origin(rt: Any, node_id: str, last: tuple[Any, ...], announcements: dict[str, Any], m: Any,
-            now: float) -> dict[str, Any]:
+def _origin(
+    rt: Any, node_id: str, last: tuple[Any, ...], announcements: dict[str, Any], m: Any, now: float
+) -> dict[str, Any]:
     """One origin's part of the health document: its head here, announced head, lag and contact state."""
     seq, hlc, _received_at, _ = last
     hv = rt.announced_heads.get(node_id)
     announced = hv.heads.get(node_id, (0, ""))[0] if hv is not None else None
     if node_id == rt.me:
         announced = seq
-    ns: dict[str, Any] = {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None} \
-        if node_id == rt.me else rt.node_state(node_id, now)
+    ns: dict[str, Any] = (
+        {"state": "self", "since": None, "last_seen": None, "last_error": None, "via": None}
+        if node_id == rt.me
+        else rt.node_state(node_id, now)
+    )
     return {
         "head_seq": seq,
         "announced_seq": announced,
@@ -171,11 +198,16 @@ def problems(h: dict[str, Any]) -> list[str]:
     out = []
     for n, a in h.get("announcements", {}).items():
         st = h["origins"].get(n, {})
-        where = f"{n} ({st.get('status', '?')}" + (f" since {_clock(st['offline_since'])}" if st.get("offline_since")
-                                                  else "") + f", announced {a['age_s']:.0f} s ago)"
+        where = (
+            f"{n} ({st.get('status', '?')}"
+            + (f" since {_clock(st['offline_since'])}" if st.get("offline_since") else "")
+            + f", announced {a['age_s']:.0f} s ago)"
+        )
         if a["state"] == "diverged":
-            out.append(f"DIVERGED: {where} holds the same change-sets as this node but announces another view"
-                       + (f" (fork at {', '.join(a['forks'])})" if a["forks"] else ""))
+            out.append(
+                f"DIVERGED: {where} holds the same change-sets as this node but announces another view"
+                + (f" (fork at {', '.join(a['forks'])})" if a["forks"] else "")
+            )
         elif a["state"] == "behind":
             out.append(f"not converged: {where} lacks {a['behind']} change-set(s) this node holds")
         elif a["state"] == "ahead":
@@ -192,12 +224,16 @@ def problems(h: dict[str, Any]) -> list[str]:
         out.append("source(s) failing: " + ", ".join(failing))
     refused = h["manifest"].get("refused")
     if refused:
-        out.append(f"manifest v{refused['version']} refused: it enables feature(s) "
-                   f"{', '.join(refused['missing_features'])} that this software lacks (upgrade pocsync; change-sets"
-                   " signed under it wait, parked)")
+        out.append(
+            f"manifest v{refused['version']} refused: it enables feature(s) "
+            f"{', '.join(refused['missing_features'])} that this software lacks (upgrade pocsync; change-sets"
+            " signed under it wait, parked)"
+        )
     if h["manifest"]["warning"]:
         out.append("manifest " + h["manifest"]["warning"])
     for o in (h.get("held") or {}).get("objected", []):
-        out.append(f"OBJECTION: the held contact change of {o['key']} by {o['origin']} was objected to and is "
-                   "cancelled (a redirection attempt?)")
+        out.append(
+            f"OBJECTION: the held contact change of {o['key']} by {o['origin']} was objected to and is "
+            "cancelled (a redirection attempt?)"
+        )
     return out

@@ -21,12 +21,22 @@ REDACTED = "[redacted]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # header values, however quoted: Authorization: Bearer …, Cookie: …, Set-Cookie: …
-    (re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie)(['\"]?\s*[:=,]\s*['\"]?)"
-                r"[^'\"\r\n]*"), r"\1\2" + REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie)(['\"]?\s*[:=,]\s*['\"]?)"
+            r"[^'\"\r\n]*"
+        ),
+        r"\1\2" + REDACTED,
+    ),
     (re.compile(r"(?i)\b(bearer|basic|pocsync)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
     # credentials in query strings and form bodies
-    (re.compile(r"(?i)\b(access_token|id_token|refresh_token|token|session|pocsync_session|password|passwd|"
-                r"secret|api_key|apikey)=[^&\s'\"]+"), r"\1=" + REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(access_token|id_token|refresh_token|token|session|pocsync_session|password|passwd|"
+            r"secret|api_key|apikey)=[^&\s'\"]+"
+        ),
+        r"\1=" + REDACTED,
+    ),
     # anything shaped like a JWT/JWS wherever it appears
     (re.compile(r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), REDACTED),
 )
@@ -53,8 +63,10 @@ def _redact_value(value: object) -> object:
 #: controls.  Values from signed change-sets (op names and keys of refused ops, unverified origins) reach
 #: log messages; raw, a "\n" in one would forge a log line and U+2028 would split a JSON line for readers
 #: that use str.splitlines.
-_UNSAFE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-           for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+_UNSAFE = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
 
 
 _JSON_UNSAFE = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}
@@ -76,8 +88,12 @@ class RedactingFormatter(logging.Formatter):
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name, "msg": redact(one_line(record.getMessage()))}
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(one_line(record.getMessage())),
+        }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):  # structured sync events (pocsync.live.runtime.event): redacted too
             out.update({k: _redact_value(v) for k, v in fields.items() if k not in out})
@@ -90,8 +106,9 @@ class JsonLines(logging.Formatter):
 
 def setup(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if fmt == "json" else
-                         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonLines() if fmt == "json" else RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -30,7 +30,7 @@ class PullHistogram:
 
 
 def _split(counters: dict[str, int], prefix: str) -> dict[str, int]:
-    return {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
 
 
 class _Snapshot:
@@ -47,14 +47,20 @@ class _Snapshot:
     def _origins(self) -> Iterable[Metric]:
         """Per origin and per node: heads, lag, age, online, behind, announcement age."""
         h = self.h
-        lag = GaugeMetricFamily("pocsync_origin_lag_changesets", "Change-sets an origin announced that this node lacks",
-                                labels=["origin"])
-        head = GaugeMetricFamily("pocsync_origin_head_seq", "Highest seq of the origin in this node's log", labels=["origin"])
-        age = GaugeMetricFamily("pocsync_origin_last_changeset_age_seconds", "Age of the origin's newest change-set",
-                                labels=["origin"])
-        online = GaugeMetricFamily("pocsync_node_online",
-                                   "1 when the node was heard from recently over any transport (0: offline or never seen)",
-                                   labels=["node"])
+        lag = GaugeMetricFamily(
+            "pocsync_origin_lag_changesets", "Change-sets an origin announced that this node lacks", labels=["origin"]
+        )
+        head = GaugeMetricFamily(
+            "pocsync_origin_head_seq", "Highest seq of the origin in this node's log", labels=["origin"]
+        )
+        age = GaugeMetricFamily(
+            "pocsync_origin_last_changeset_age_seconds", "Age of the origin's newest change-set", labels=["origin"]
+        )
+        online = GaugeMetricFamily(
+            "pocsync_node_online",
+            "1 when the node was heard from recently over any transport (0: offline or never seen)",
+            labels=["node"],
+        )
         for o, v in h["origins"].items():
             head.add_metric([o], v["head_seq"])
             if v["lag"] is not None:
@@ -63,12 +69,18 @@ class _Snapshot:
                 age.add_metric([o], v["last_changeset_age_s"])
             if v["status"] != "self":
                 online.add_metric([o], 1 if v["status"] == "online" else 0)
-        behind = GaugeMetricFamily("pocsync_node_behind_changesets",
-                                   "Change-sets this node holds that the node's last head vector lacks", labels=["node"])
+        behind = GaugeMetricFamily(
+            "pocsync_node_behind_changesets",
+            "Change-sets this node holds that the node's last head vector lacks",
+            labels=["node"],
+        )
         for n, v in h["nodes_behind"].items():
             behind.add_metric([n], v)
-        ann = GaugeMetricFamily("pocsync_node_announcement_age_seconds",
-                                "Age of the last head vector the node announced to this node", labels=["node"])
+        ann = GaugeMetricFamily(
+            "pocsync_node_announcement_age_seconds",
+            "Age of the last head vector the node announced to this node",
+            labels=["node"],
+        )
         for n, a in h.get("announcements", {}).items():
             ann.add_metric([n], a["age_s"])
         yield from (lag, head, age, online, behind, ann)
@@ -76,11 +88,12 @@ class _Snapshot:
     def _changesets(self) -> Iterable[Metric]:
         """Change-sets received by result, equivocations, held changes, quarantine/refusal/parking by reason."""
         h, c = self.h, self.c
-        results = CounterMetricFamily("pocsync_changesets", "Change-sets received, by result and reason",
-                                      labels=["result", "reason"])
+        results = CounterMetricFamily(
+            "pocsync_changesets", "Change-sets received, by result and reason", labels=["result", "reason"]
+        )
         for k, v in c.items():
             if k.startswith("changesets_") and k != "changesets_served":
-                result, _, reason = k[len("changesets_"):].partition(":")
+                result, _, reason = k[len("changesets_") :].partition(":")
                 if reason or result in ("accepted", "duplicate", "equivocation"):
                     results.add_metric([result, reason], v)
         yield results
@@ -89,14 +102,17 @@ class _Snapshot:
         eq.add_metric([], len(h["equivocations"]))
         yield eq
         held = h.get("held") or {}  # held contact changes (PROTOCOL.md §16): counts, never contact data
-        hc = GaugeMetricFamily("pocsync_held_changes", "Held contact changes by status (pending; objected: an alarm)",
-                               labels=["status"])
+        hc = GaugeMetricFamily(
+            "pocsync_held_changes", "Held contact changes by status (pending; objected: an alarm)", labels=["status"]
+        )
         hc.add_metric(["pending"], held.get("pending", 0) or 0)
         hc.add_metric(["objected"], len(held.get("objected") or []))
         yield hc
-        for name, doc, key in (("pocsync_quarantined_changesets", "Quarantined change-sets by reason", "quarantined"),
-                               ("pocsync_refused_ops", "Refused ops by reason", "refused"),
-                               ("pocsync_parked_changesets", "Parked change-sets by reason", "parked")):
+        for name, doc, key in (
+            ("pocsync_quarantined_changesets", "Quarantined change-sets by reason", "quarantined"),
+            ("pocsync_refused_ops", "Refused ops by reason", "refused"),
+            ("pocsync_parked_changesets", "Parked change-sets by reason", "parked"),
+        ):
             g = GaugeMetricFamily(name, doc, labels=["reason"])
             for reason, n in h[key].items():
                 g.add_metric([reason], n)
@@ -121,7 +137,9 @@ class _Snapshot:
     def _requests(self) -> Iterable[Metric]:
         """API requests, token and peer-request rejections, sealed messages dropped."""
         c = self.c
-        api = CounterMetricFamily("pocsync_api_requests", "API requests by route and status", labels=["route", "status"])
+        api = CounterMetricFamily(
+            "pocsync_api_requests", "API requests by route and status", labels=["route", "status"]
+        )
         for k, v in _split(c, "api:").items():
             route, _, status = k.rpartition(":")
             api.add_metric([route, status], v)
@@ -130,12 +148,15 @@ class _Snapshot:
         for reason, v in _split(c, "token_rejected:").items():
             tok.add_metric([reason], v)
         yield tok
-        peer = CounterMetricFamily("pocsync_peer_requests_rejected", "Refused peer requests by reason", labels=["reason"])
+        peer = CounterMetricFamily(
+            "pocsync_peer_requests_rejected", "Refused peer requests by reason", labels=["reason"]
+        )
         for reason, v in _split(c, "peer_requests_rejected:").items():
             peer.add_metric([reason], v)
         yield peer
-        yield CounterMetricFamily("pocsync_sealed_dropped", "Sealed messages that did not open",
-                                  value=c.get("sealed_dropped", 0))
+        yield CounterMetricFamily(
+            "pocsync_sealed_dropped", "Sealed messages that did not open", value=c.get("sealed_dropped", 0)
+        )
 
     def _node(self) -> Iterable[Metric]:
         """Manifest expiry and version, convergence, entries."""
@@ -146,8 +167,9 @@ class _Snapshot:
         ver = GaugeMetricFamily("pocsync_manifest_version", "Installed manifest version")
         ver.add_metric([], h["manifest"]["version"])
         yield ver
-        conv = GaugeMetricFamily("pocsync_converged",
-                                 "1 when every node's last announcement holds the same heads and digest as this node")
+        conv = GaugeMetricFamily(
+            "pocsync_converged", "1 when every node's last announcement holds the same heads and digest as this node"
+        )
         conv.add_metric([], 1 if h["converged"] else 0)
         yield conv
         ent = GaugeMetricFamily("pocsync_entries", "Entries in the merged view")
@@ -168,15 +190,22 @@ class _Checks:
 
     def collect(self) -> Iterable[Metric]:
         v = self.v
-        targets = GaugeMetricFamily("pocsync_check_channels", "Channels of a check campaign by status",
-                                    labels=["campaign", "status"])
-        by_origin = GaugeMetricFamily("pocsync_check_channels_by_origin",
-                                      "Channels of a check campaign by status and origin of the entry",
-                                      labels=["campaign", "origin", "status"])
-        by_state = GaugeMetricFamily("pocsync_check_channels_by_state",
-                                     "Channels of a check campaign by status and State", labels=["campaign", "state", "status"])
-        resp = GaugeMetricFamily("pocsync_check_response_seconds", "Response time of acknowledged checks",
-                                 labels=["campaign", "quantile"])
+        targets = GaugeMetricFamily(
+            "pocsync_check_channels", "Channels of a check campaign by status", labels=["campaign", "status"]
+        )
+        by_origin = GaugeMetricFamily(
+            "pocsync_check_channels_by_origin",
+            "Channels of a check campaign by status and origin of the entry",
+            labels=["campaign", "origin", "status"],
+        )
+        by_state = GaugeMetricFamily(
+            "pocsync_check_channels_by_state",
+            "Channels of a check campaign by status and State",
+            labels=["campaign", "state", "status"],
+        )
+        resp = GaugeMetricFamily(
+            "pocsync_check_response_seconds", "Response time of acknowledged checks", labels=["campaign", "quantile"]
+        )
         for c in v["campaigns"]:
             for status, n in c["counts"].items():
                 targets.add_metric([c["campaign"], status], n)
@@ -192,26 +221,33 @@ class _Checks:
                 if c["response_seconds"][name] is not None:
                     resp.add_metric([c["campaign"], q], c["response_seconds"][name])
         yield from (targets, by_origin, by_state, resp)
-        overdue = GaugeMetricFamily("pocsync_entries_overdue", "Entries overdue by the freshness policy, by origin",
-                                    labels=["origin"])
+        overdue = GaugeMetricFamily(
+            "pocsync_entries_overdue", "Entries overdue by the freshness policy, by origin", labels=["origin"]
+        )
         for origin, n in v["overdue_by_origin"].items():
             overdue.add_metric([origin], n)
         yield overdue
-        reports = GaugeMetricFamily("pocsync_check_reports", "PoC reports of wrong entries received, by origin",
-                                    labels=["origin"])
+        reports = GaugeMetricFamily(
+            "pocsync_check_reports", "PoC reports of wrong entries received, by origin", labels=["origin"]
+        )
         for origin, d in v["reports_by_origin"].items():
             reports.add_metric([origin], d["received"])
         yield reports
-        checked = GaugeMetricFamily("pocsync_checks_latest", "Channels whose latest check result was signed by the node",
-                                    labels=["node", "result"])
+        checked = GaugeMetricFamily(
+            "pocsync_checks_latest",
+            "Channels whose latest check result was signed by the node",
+            labels=["node", "result"],
+        )
         for node, d in v["checked_by"].items():
             for result, n in d.items():
                 checked.add_metric([node, result], n)
         yield checked
         mail = v["mail"]
-        for name, key, doc in (("pocsync_check_messages_sent", "messages_sent", "Check messages sent"),
-                               ("pocsync_check_messages_bounced", "bounced", "Check messages bounced at send time"),
-                               ("pocsync_check_reminders_sent", "reminders_sent", "Overdue reminders sent")):
+        for name, key, doc in (
+            ("pocsync_check_messages_sent", "messages_sent", "Check messages sent"),
+            ("pocsync_check_messages_bounced", "bounced", "Check messages bounced at send time"),
+            ("pocsync_check_reminders_sent", "reminders_sent", "Overdue reminders sent"),
+        ):
             yield CounterMetricFamily(name, doc, value=mail[key])
 
 

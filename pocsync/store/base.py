@@ -79,12 +79,13 @@ class StoreBase:
 
     def migrate(self) -> None:
         with self.transaction():
-            has_meta = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            has_meta = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
             current = int(self.get_meta("schema_version") or 0) if has_meta else 0
             if current > SCHEMA_VERSION:
-                raise StoreError(f"store schema v{current} is newer than this pocsync (v{SCHEMA_VERSION}); upgrade",
-                                 reason="schema_too_new")
+                raise StoreError(
+                    f"store schema v{current} is newer than this pocsync (v{SCHEMA_VERSION}); upgrade",
+                    reason="schema_too_new",
+                )
             for n in range(current, SCHEMA_VERSION):
                 schema.apply(self.conn, n)
                 self.set_meta("schema_version", str(n + 1))
@@ -159,12 +160,15 @@ class StoreBase:
         t = now_ms_ if now_ms_ is not None else now_ms()
         with self.transaction():
             mf.check_install(self.manifest(), m, now_s=t // 1000)
-            self.conn.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
-                              (m.version, m.id, m.to_bytes(), utcnow()))
+            self.conn.execute(
+                "INSERT INTO manifests (version, id, envelope, installed_at) VALUES (?,?,?,?)",
+                (m.version, m.id, m.to_bytes(), utcnow()),
+            )
             st = SQLiteState(self.conn, source="reevaluate", limits=self.limits)
             return Replica(st, m, limits=self.limits).reevaluate(now_ms=t)
 
     # --- the log ------------------------------------------------------------------
     def replica(self, *, source: str = "") -> Replica:
-        return Replica(SQLiteState(self.conn, source=source, limits=self.limits),
-                       self.require_manifest(), limits=self.limits)
+        return Replica(
+            SQLiteState(self.conn, source=source, limits=self.limits), self.require_manifest(), limits=self.limits
+        )

@@ -19,8 +19,16 @@ class CheckReads(Reads):
         if prefix:
             sql += " AND key >= ? AND key < ?"
             args += [prefix, prefix + "\U0010ffff"]
-        return [{"key": r["key"], "origin": r["origin"], "hlc": r["hlc"], "author": r["author"],
-                 "op": json.loads(r["entry"])} for r in self.conn.execute(sql + " ORDER BY key", args)]
+        return [
+            {
+                "key": r["key"],
+                "origin": r["origin"],
+                "hlc": r["hlc"],
+                "author": r["author"],
+                "op": json.loads(r["entry"]),
+            }
+            for r in self.conn.execute(sql + " ORDER BY key", args)
+        ]
 
     def freshness_records(self, key: str | None = None) -> dict[str, dict[str, Any]]:
         """Per entry key: ``{"latest": {channel: {result, hlc, origin, campaign}}, "verified": {channel: hlc},
@@ -33,8 +41,12 @@ class CheckReads(Reads):
         prefix = f"{key}/" if key else ""
         for r in self.check_records("check", prefix):
             k, ch = r["key"].rsplit("/", 1)
-            slot(k)["latest"][ch] = {"result": r["op"].get("result"), "hlc": r["hlc"], "origin": r["origin"],
-                                     "campaign": r["op"].get("campaign")}
+            slot(k)["latest"][ch] = {
+                "result": r["op"].get("result"),
+                "hlc": r["hlc"],
+                "origin": r["origin"],
+                "campaign": r["op"].get("campaign"),
+            }
         for r in self.check_records("verified", prefix):
             k, ch = r["key"].rsplit("/", 1)
             slot(k)["verified"][ch] = r["hlc"]
@@ -52,15 +64,25 @@ class CheckReads(Reads):
         policy = m.policy.get("freshness") if m is not None else None
         on = m is not None and "freshness" in m.features
         recs = self.freshness_records(key)
-        rows = [r for r in ([self._view_row(x) for x in self.conn.execute("SELECT * FROM view WHERE key=?", (key,))]
-                            if key else self.entries())]
+        rows = [
+            r
+            for r in (
+                [self._view_row(x) for x in self.conn.execute("SELECT * FROM view WHERE key=?", (key,))]
+                if key
+                else self.entries()
+            )
+        ]
         out = []
         for r in rows:
             rec = recs.get(r["key"], {"latest": {}, "verified": {}, "confirmed": None})
-            f = checks.freshness(r["entry"], modified_hlc=r["hlc"], latest=rec["latest"], verified=rec["verified"],
-                                 confirmed_hlc=rec["confirmed"])
-            f["overdue"] = (checks.overdue(r["entry"], f, policy, now_ms=now_ms_)
-                            if now_ms_ is not None and on else None)
+            f = checks.freshness(
+                r["entry"],
+                modified_hlc=r["hlc"],
+                latest=rec["latest"],
+                verified=rec["verified"],
+                confirmed_hlc=rec["confirmed"],
+            )
+            f["overdue"] = checks.overdue(r["entry"], f, policy, now_ms=now_ms_) if now_ms_ is not None and on else None
             out.append({"key": r["key"], "origin": r["origin"], "entry": r["entry"], **f})
         return out
 
@@ -81,14 +103,27 @@ class CheckReads(Reads):
         out: dict[str, dict[str, Any]] = {}
         for r in self.check_records("campaign"):
             campaign, state = r["key"].split("/", 2)[:2]
-            c = out.setdefault(campaign, {"origins": set(), "results": {}, "by_origin": {}, "by_state": {},
-                                          "channels": 0, "response_seconds": [], "last_hlc": ""})
+            c = out.setdefault(
+                campaign,
+                {
+                    "origins": set(),
+                    "results": {},
+                    "by_origin": {},
+                    "by_state": {},
+                    "channels": 0,
+                    "response_seconds": [],
+                    "last_hlc": "",
+                },
+            )
             c["last_hlc"] = max(c["last_hlc"], r["hlc"])
             result = r["op"].get("result")
             c["origins"].add(r["origin"])
             c["channels"] += 1
-            for bucket in (c["results"], c["by_origin"].setdefault(r["origin"], {}),
-                           c["by_state"].setdefault(state, {})):
+            for bucket in (
+                c["results"],
+                c["by_origin"].setdefault(r["origin"], {}),
+                c["by_state"].setdefault(state, {}),
+            ):
                 bucket[result] = bucket.get(result, 0) + 1
             if result == "acknowledged" and isinstance(r["op"].get("response_seconds"), int):
                 c["response_seconds"].append(r["op"]["response_seconds"])
@@ -99,4 +134,5 @@ class CheckReads(Reads):
             keep = sorted(out, key=lambda k: (out[k]["last_hlc"], k), reverse=True)[:limit]
             out = {k: out[k] for k in keep}
         return dict(sorted(out.items()))
+
     # --- END i15a block ---------------------------------------------------------------------------------------

@@ -58,8 +58,12 @@ class SigningGuard(StoreBase):
         return frozenset(filter(None, (self.get_meta("announced_own_distrust") or "").split(",")))
 
     def _announcement(self) -> Announcement:
-        return Announcement(int(self.get_meta("announced_own_seq") or 0), self.get_meta("announced_own_by"),
-                            self._announcement_age(), self._distrusted())
+        return Announcement(
+            int(self.get_meta("announced_own_seq") or 0),
+            self.get_meta("announced_own_by"),
+            self._announcement_age(),
+            self._distrusted(),
+        )
 
     def _announcement_age(self) -> timedelta:
         at = self.get_meta("announced_own_at")
@@ -99,9 +103,12 @@ class SigningGuard(StoreBase):
         unverified = tuple(sorted(UNVERIFIED_PARK_REASONS))
         waiting = self.conn.execute(
             f"SELECT count(*) AS n FROM parked WHERE origin=? AND (seq IS NULL OR seq>=?) "
-            f"AND reason NOT IN ({','.join('?' * len(unverified))})", (me, seg, *unverified)).fetchone()["n"]
-        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?",
-                                   (me, seg)).fetchone()["n"]
+            f"AND reason NOT IN ({','.join('?' * len(unverified))})",
+            (me, seg, *unverified),
+        ).fetchone()["n"]
+        proofs = self.conn.execute("SELECT count(*) AS n FROM proofs WHERE origin=? AND seq>=?", (me, seg)).fetchone()[
+            "n"
+        ]
         if not signing.noted_block_stands(waiting, proofs):
             self.set_meta("signing_blocked", None)
             return None
@@ -120,9 +127,12 @@ class SigningGuard(StoreBase):
     def _confirmation_unchanged(self, seq: int, by: str, signed_ms: int) -> bool:
         """True when note_announced_own would change nothing that matters: the same peer confirmed the same
         seq less than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check)."""
-        rows = dict(self.conn.execute(
-            "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
-            " 'own_head_confirmed_seq')").fetchall())
+        rows = dict(
+            self.conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
+                " 'own_head_confirmed_seq')"
+            ).fetchall()
+        )
         ms = int(rows.get("own_head_confirmed_ms") or 0)
         if rows.get("own_head_confirmed_by") != by or rows.get("own_head_confirmed_seq") != str(seq):
             return False

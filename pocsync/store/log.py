@@ -44,14 +44,17 @@ class LogOps(SigningGuard):
         with self.transaction():
             return self.replica().retry_parked(now_ms=t, reason=reason)
 
-    def edit(self, ops: list[dict[str, Any]], *, key: Ed25519PrivateKey, author: str,
-             now_ms_: int | None = None) -> Outcome:
+    def edit(
+        self, ops: list[dict[str, Any]], *, key: Ed25519PrivateKey, author: str, now_ms_: int | None = None
+    ) -> Outcome:
         """One local edit = one change-set, signed and applied in one immediate transaction."""
         with self.transaction():
             blocked = self.signing_blocked()
             if blocked:
-                raise SigningRefused(f"this node must not sign: {blocked}. Run `pocsync recover` or have the root"
-                                     " declare a chain restart")
+                raise SigningRefused(
+                    f"this node must not sign: {blocked}. Run `pocsync recover` or have the root"
+                    " declare a chain restart"
+                )
             t = now_ms_ if now_ms_ is not None else now_ms()
             return self.replica(source="local").edit(ops, me=self.node_id, key=key, author=author, now_ms=t)
 
@@ -69,15 +72,17 @@ class LogOps(SigningGuard):
 
     def mark_published(self, seqs: list[int]) -> None:
         with self.transaction():
-            self.conn.executemany("UPDATE log SET published=1 WHERE origin=? AND seq=?",
-                                  [(self.node_id, s) for s in seqs])
+            self.conn.executemany(
+                "UPDATE log SET published=1 WHERE origin=? AND seq=?", [(self.node_id, s) for s in seqs]
+            )
 
     def batch_after(self, origin: str, after: int, *, limit: int, max_bytes: int) -> tuple[list[bytes], bool]:
         """Change-sets of ``origin`` with seq > ``after``, at most ``limit`` and about ``max_bytes``."""
         out: list[bytes] = []
         size = 0
-        rows = self.conn.execute("SELECT envelope FROM log WHERE origin=? AND seq>? ORDER BY seq LIMIT ?",
-                                 (origin, after, limit + 1)).fetchall()
+        rows = self.conn.execute(
+            "SELECT envelope FROM log WHERE origin=? AND seq>? ORDER BY seq LIMIT ?", (origin, after, limit + 1)
+        ).fetchall()
         for r in rows[:limit]:
             env = bytes(r["envelope"])
             if out and size + len(env) > max_bytes:
@@ -104,6 +109,8 @@ class LogOps(SigningGuard):
     def verify_log(self) -> tuple[int, list[LogProblem]]:
         """Re-verify every stored signature and chain link against the current manifest: the core's
         chain rule, the one acceptance applies (:func:`pocsync.core.acceptance.audit_log`)."""
-        rows = ((r["origin"], r["seq"], r["id"], r["hlc"], bytes(r["envelope"])) for r in
-                self.conn.execute("SELECT origin, seq, id, hlc, envelope FROM log ORDER BY origin, seq"))
+        rows = (
+            (r["origin"], r["seq"], r["id"], r["hlc"], bytes(r["envelope"]))
+            for r in self.conn.execute("SELECT origin, seq, id, hlc, envelope FROM log ORDER BY origin, seq")
+        )
         return acceptance.audit_log(rows, self.require_manifest(), self.limits)

@@ -36,14 +36,19 @@ def disk_full(exc: sqlite3.OperationalError, path: Path) -> StoreError | None:
             nearly_full = False
         if not (nearly_full and (code or 0) & 0xFF == sqlite3.SQLITE_IOERR):
             return None
-    return StoreError(f"the disk holding {path} is full: nothing was written; free space and retry",
-                      reason="disk_full")
+    return StoreError(f"the disk holding {path} is full: nothing was written; free space and retry", reason="disk_full")
 
 
 def assertion_of(row: sqlite3.Row | dict[str, Any], key: str | None = None) -> Assertion:
     entry = row["entry"] if "entry" in row.keys() else None
     return Assertion(
-        key=key or row["key"], origin=row["origin"], op=row["op"] if "op" in row.keys() else "put",
-        hlc=row["hlc"], cs_id=row["cs_id"], index=row["idx"], seq=row["seq"], author=row["author"],
+        key=key or row["key"],
+        origin=row["origin"],
+        op=row["op"] if "op" in row.keys() else "put",
+        hlc=row["hlc"],
+        cs_id=row["cs_id"],
+        index=row["idx"],
+        seq=row["seq"],
+        author=row["author"],
         entry=json.loads(entry) if entry else None,
     )

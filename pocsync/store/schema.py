@@ -24,8 +24,15 @@ from sqlite_utils import Database
 Migration = Callable[[Database], None]
 
 
-def _table(db: Database, name: str, columns: dict[str, Any], pk: str | tuple[str, ...], *,
-           nullable: Iterable[str] = (), defaults: dict[str, Any] | None = None) -> None:
+def _table(
+    db: Database,
+    name: str,
+    columns: dict[str, Any],
+    pk: str | tuple[str, ...],
+    *,
+    nullable: Iterable[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:
     """``CREATE TABLE``: every column ``NOT NULL`` but those in ``nullable`` and a lone primary key column."""
     free = set(nullable) | ({pk} if isinstance(pk, str) else set())
     db.table(name).create(columns, pk=pk, not_null={c for c in columns if c not in free}, defaults=defaults or {})
@@ -36,8 +43,17 @@ def _index(db: Database, table: str, name: str, *columns: str) -> None:
 
 
 _ASSERTION = {"origin": str, "key": str, "op": str, "hlc": str, "cs_id": str, "idx": int, "seq": int, "author": str}
-_OP = {"key": str, "origin": str, "op": str, "hlc": str, "cs_id": str, "idx": int, "seq": int, "author": str,
-       "entry": str}
+_OP = {
+    "key": str,
+    "origin": str,
+    "op": str,
+    "hlc": str,
+    "cs_id": str,
+    "idx": int,
+    "seq": int,
+    "author": str,
+    "entry": str,
+}
 
 
 def _log_tables(db: Database) -> None:
@@ -49,15 +65,24 @@ def _log_tables(db: Database) -> None:
                keyid TEXT NOT NULL, envelope BLOB NOT NULL, received_at TEXT NOT NULL, source TEXT NOT NULL,
                published INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (origin, seq))""")
     _index(db, "log", "log_hlc", "hlc")
-    _table(db, "parked", {"id": str, "origin": str, "seq": int, "reason": str, "message": str, "envelope": bytes,
-                          "parked_at": str}, "id", nullable=("origin", "seq"))
+    _table(
+        db,
+        "parked",
+        {"id": str, "origin": str, "seq": int, "reason": str, "message": str, "envelope": bytes, "parked_at": str},
+        "id",
+        nullable=("origin", "seq"),
+    )
     _index(db, "parked", "parked_pos", "origin", "seq")
     # raw: AUTOINCREMENT (numbers never reused after a delete); Table.create cannot ask for it
     db.execute("""CREATE TABLE quarantine (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, reason TEXT NOT NULL,
                message TEXT NOT NULL, source TEXT NOT NULL, size INTEGER NOT NULL, envelope BLOB NOT NULL,
                received_at TEXT NOT NULL)""")
-    _table(db, "proofs", {"origin": str, "seq": int, "id_a": str, "id_b": str, "a": bytes, "b": bytes,
-                          "received_at": str}, ("origin", "seq", "id_a", "id_b"))
+    _table(
+        db,
+        "proofs",
+        {"origin": str, "seq": int, "id_a": str, "id_b": str, "a": bytes, "b": bytes, "received_at": str},
+        ("origin", "seq", "id_a", "id_b"),
+    )
 
 
 def _v1(db: Database) -> None:
@@ -65,12 +90,24 @@ def _v1(db: Database) -> None:
     _log_tables(db)
     _table(db, "assertions", {**_ASSERTION, "entry": str}, ("origin", "key"), nullable=("entry",))
     _index(db, "assertions", "assertions_key", "key")
-    _table(db, "withdrawals", {"key": str, "origin": str, "hlc": str, "cs_id": str, "idx": int, "seq": int,
-                               "author": str}, "key")
-    _table(db, "view", {"key": str, "origin": str, "hlc": str, "cs_id": str, "idx": int, "seq": int, "author": str,
-                        "entry": str}, "key")
-    _table(db, "refused", {"cs_id": str, "idx": int, "origin": str, "seq": int, "key": str, "op": str,
-                           "reason": str, "message": str}, ("cs_id", "idx"))
+    _table(
+        db,
+        "withdrawals",
+        {"key": str, "origin": str, "hlc": str, "cs_id": str, "idx": int, "seq": int, "author": str},
+        "key",
+    )
+    _table(
+        db,
+        "view",
+        {"key": str, "origin": str, "hlc": str, "cs_id": str, "idx": int, "seq": int, "author": str, "entry": str},
+        "key",
+    )
+    _table(
+        db,
+        "refused",
+        {"cs_id": str, "idx": int, "origin": str, "seq": int, "key": str, "op": str, "reason": str, "message": str},
+        ("cs_id", "idx"),
+    )
     # raw: AUTOINCREMENT, as for the quarantine
     db.execute("""CREATE TABLE audit (n INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
                action TEXT NOT NULL, target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""")
@@ -95,8 +132,23 @@ def _v2(db: Database) -> None:
 
 def _v3(db: Database) -> None:
     """Effects of op kinds outside the entry namespace (PROTOCOL.md §8.2): the winning op per key."""
-    _table(db, "records", {"ns": str, "key": str, "origin": str, "op": str, "hlc": str, "cs_id": str, "idx": int,
-                           "seq": int, "author": str, "entry": str}, ("ns", "key"))
+    _table(
+        db,
+        "records",
+        {
+            "ns": str,
+            "key": str,
+            "origin": str,
+            "op": str,
+            "hlc": str,
+            "cs_id": str,
+            "idx": int,
+            "seq": int,
+            "author": str,
+            "entry": str,
+        },
+        ("ns", "key"),
+    )
 
 
 def _v4(db: Database) -> None:
@@ -112,13 +164,33 @@ def _v5(db: Database) -> None:
     for name in ("held_history", "held_ops"):
         _table(db, name, _OP, ("cs_id", "idx"), nullable=("entry",))
         _index(db, name, f"{name}_key", "key")
-    _table(db, "held_puts", {"put_ref": str, "key": str, "status": str, "origin": str, "hlc": str,
-                             "takes_effect_ms": int, "summary": str, "entry": str, "previous": str, "lines": str},
-           "put_ref", nullable=("takes_effect_ms",))
+    _table(
+        db,
+        "held_puts",
+        {
+            "put_ref": str,
+            "key": str,
+            "status": str,
+            "origin": str,
+            "hlc": str,
+            "takes_effect_ms": int,
+            "summary": str,
+            "entry": str,
+            "previous": str,
+            "lines": str,
+        },
+        "put_ref",
+        nullable=("takes_effect_ms",),
+    )
     _index(db, "held_puts", "held_puts_key", "key")
     # node-local (never replicated): the objection links this node mailed, by SHA-256 of the token
-    _table(db, "held_links", {"token_hash": str, "put_ref": str, "key": str, "created_at": str, "used_at": str},
-           "token_hash", nullable=("used_at",))
+    _table(
+        db,
+        "held_links",
+        {"token_hash": str, "put_ref": str, "key": str, "created_at": str, "used_at": str},
+        "token_hash",
+        nullable=("used_at",),
+    )
     _index(db, "held_links", "held_links_put", "put_ref")
 
 
@@ -126,8 +198,21 @@ def _v6(db: Database) -> None:
     """(issue 15, i15b) mail campaigns of communication checks, node-local (ADR 26): one row per campaign, one
     per (campaign, entry key, channel id) with the hash of its single-use acknowledgement token; no address is
     kept (it is read from the entry at send time).  PoC reports of wrong entries (counts and text, node-local)."""
-    _table(db, "check_campaigns", {"id": str, "created_ms": int, "deadline_seconds": int, "selector": str,
-                                   "started_by": str, "status": str, "done_ms": int}, "id", nullable=("done_ms",))
+    _table(
+        db,
+        "check_campaigns",
+        {
+            "id": str,
+            "created_ms": int,
+            "deadline_seconds": int,
+            "selector": str,
+            "started_by": str,
+            "status": str,
+            "done_ms": int,
+        },
+        "id",
+        nullable=("done_ms",),
+    )
     # raw: a column UNIQUE constraint (token_hash), as for the log
     db.execute("""CREATE TABLE check_targets (campaign TEXT NOT NULL, key TEXT NOT NULL, channel TEXT NOT NULL,
                label TEXT NOT NULL, status TEXT NOT NULL, token_hash TEXT UNIQUE, sent_ms INTEGER, deadline_ms INTEGER,

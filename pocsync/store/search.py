@@ -27,12 +27,12 @@ from sqlite_utils import Database
 from pocsync.errors import PocsyncError
 
 MAX_QUERY_CHARS = 200  # longer queries are refused (GET /v1/entries answers 400)
-MAX_TERMS = 16         # words beyond these are ignored
+MAX_TERMS = 16  # words beyond these are ignored
 
 #: The searchable columns and how each is read from the view's ``entry`` JSON (``{e}``), in index order.
 COLUMNS: dict[str, str] = {
     "state": "coalesce(json_extract({e}, '$.state'), '') || ' ' || coalesce((SELECT names FROM state_names"
-             " WHERE code = json_extract({e}, '$.state')), '')",
+    " WHERE code = json_extract({e}, '$.state')), '')",
     "kind": "json_extract({e}, '$.kind')",
     "organisation": "json_extract({e}, '$.organisation')",
     "position": "json_extract({e}, '$.position')",
@@ -87,8 +87,10 @@ def create(db: Database) -> None:
     # raw: triggers that compute their rows from JSON (sqlite-utils writes triggers only for enable_fts)
     for sql in _triggers():
         db.execute(sql)
-    db.execute(f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')} FROM view"
-               " WHERE json_valid(entry) ORDER BY key")
+    db.execute(
+        f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')} FROM view"
+        " WHERE json_valid(entry) ORDER BY key"
+    )
 
 
 def bring_up_to_date(conn: sqlite3.Connection) -> int:
@@ -103,8 +105,10 @@ def bring_up_to_date(conn: sqlite3.Connection) -> int:
     try:
         pending = "(SELECT key FROM view_search_pending)"
         conn.execute(f"DELETE FROM view_search WHERE key IN {pending}")
-        conn.execute(f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')}"
-                     f" FROM view WHERE key IN {pending} AND json_valid(entry) ORDER BY key")
+        conn.execute(
+            f"INSERT INTO view_search (key, {', '.join(COLUMNS)}) SELECT key, {_row_sql('entry')}"
+            f" FROM view WHERE key IN {pending} AND json_valid(entry) ORDER BY key"
+        )
         n = int(conn.execute("DELETE FROM view_search_pending").rowcount)
     except BaseException:
         if own:
@@ -145,8 +149,10 @@ def search(conn: sqlite3.Connection, text: str, *, limit: int | None = None) -> 
     if not expr:
         return []
     bring_up_to_date(conn)
-    sql = ("SELECT s.key FROM view_search_fts JOIN view_search s ON s.id = view_search_fts.rowid"
-           f" WHERE view_search_fts MATCH ? ORDER BY bm25(view_search_fts, {', '.join(map(str, WEIGHTS))}), s.key")
+    sql = (
+        "SELECT s.key FROM view_search_fts JOIN view_search s ON s.id = view_search_fts.rowid"
+        f" WHERE view_search_fts MATCH ? ORDER BY bm25(view_search_fts, {', '.join(map(str, WEIGHTS))}), s.key"
+    )
     params: list[Any] = [expr]
     if limit is not None:
         sql += " LIMIT ?"

@@ -39,9 +39,17 @@ from pocsync.core.outcome import (
 )
 from pocsync.store.rows import assertion_of, now_ms, utc_ago, utcnow
 
-__all__ = ["MAX_PARKED_BYTES_PER_ORIGIN", "MAX_PARKED_PER_ORIGIN", "QUARANTINE_FULL_BYTES_PER_SOURCE",
-           "QUARANTINE_MAX_ROWS_PER_SOURCE", "QUARANTINE_TTL", "SQLiteState", "UNVERIFIED_PARK_TTL", "now_ms",
-           "utcnow"]
+__all__ = [
+    "MAX_PARKED_BYTES_PER_ORIGIN",
+    "MAX_PARKED_PER_ORIGIN",
+    "QUARANTINE_FULL_BYTES_PER_SOURCE",
+    "QUARANTINE_MAX_ROWS_PER_SOURCE",
+    "QUARANTINE_TTL",
+    "SQLiteState",
+    "UNVERIFIED_PARK_TTL",
+    "now_ms",
+    "utcnow",
+]
 
 
 # The quarantine is a bounded record of what this node refused (issue 11, ADR 14): one row per distinct
@@ -57,8 +65,14 @@ UNVERIFIED_PARK_TTL = timedelta(days=7)
 class SQLiteState:
     """The core's State interface on one SQLite connection (inside a transaction)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, source: str = "", max_envelope_bytes: int = 256 * 1024,
-                 limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        source: str = "",
+        max_envelope_bytes: int = 256 * 1024,
+        limits: Limits | None = None,
+    ) -> None:
         self.c = conn
         self.limits = limits or Limits(max_envelope_bytes=max_envelope_bytes)
         self.max_envelope_bytes = self.limits.max_envelope_bytes
@@ -99,8 +113,20 @@ class SQLiteState:
         self.c.execute(
             "INSERT INTO log (origin, seq, id, hlc, prev, manifest, author, keyid, envelope, received_at, source,"
             " published) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (cs.origin, cs.seq, cs.id, cs.hlc, cs.prev, cs.manifest, cs.author, cs.keyid, cs.envelope, received_at,
-             source, published),
+            (
+                cs.origin,
+                cs.seq,
+                cs.id,
+                cs.hlc,
+                cs.prev,
+                cs.manifest,
+                cs.author,
+                cs.keyid,
+                cs.envelope,
+                received_at,
+                source,
+                published,
+            ),
         )
 
     def heads(self) -> dict[str, Head]:
@@ -132,8 +158,11 @@ class SQLiteState:
     def _bound_verified(self, origin: str | None) -> None:
         """Verified parked items of one origin: at most MAX_PARKED_PER_ORIGIN and _BYTES_, nearest seqs kept."""
         reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
-        rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE origin IS ? AND reason NOT IN"
-                              f" ({','.join('?' * len(reasons))}) ORDER BY seq, id", (origin, *reasons)).fetchall()
+        rows = self.c.execute(
+            f"SELECT id, length(envelope) AS size FROM parked WHERE origin IS ? AND reason NOT IN"
+            f" ({','.join('?' * len(reasons))}) ORDER BY seq, id",
+            (origin, *reasons),
+        ).fetchall()
         n = size = 0
         for r in rows:
             n += 1
@@ -145,15 +174,24 @@ class SQLiteState:
         """Unverified parked items: expire after UNVERIFIED_PARK_TTL, oldest evicted beyond the caps."""
         reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
         marks = ",".join("?" * len(reasons))
-        self.c.execute(f"DELETE FROM parked WHERE reason IN ({marks}) AND parked_at < ?",
-                       (*reasons, utc_ago(UNVERIFIED_PARK_TTL)))
+        self.c.execute(
+            f"DELETE FROM parked WHERE reason IN ({marks}) AND parked_at < ?", (*reasons, utc_ago(UNVERIFIED_PARK_TTL))
+        )
         lim = self.limits  # sync.toml [limits] max_parked_per_origin, max_parked, max_parked_bytes
-        checks = [(f"reason IN ({marks}) AND origin IS ?", (*reasons, origin), lim.max_parked_per_origin,
-                   lim.max_parked_bytes // 4),
-                  (f"reason IN ({marks})", reasons, lim.max_parked, lim.max_parked_bytes)]
+        checks = [
+            (
+                f"reason IN ({marks}) AND origin IS ?",
+                (*reasons, origin),
+                lim.max_parked_per_origin,
+                lim.max_parked_bytes // 4,
+            ),
+            (f"reason IN ({marks})", reasons, lim.max_parked, lim.max_parked_bytes),
+        ]
         for where, args, max_n, max_bytes in checks:
-            rows = self.c.execute(f"SELECT id, length(envelope) AS size FROM parked WHERE {where}"
-                                  " ORDER BY parked_at DESC, rowid DESC", args).fetchall()
+            rows = self.c.execute(
+                f"SELECT id, length(envelope) AS size FROM parked WHERE {where} ORDER BY parked_at DESC, rowid DESC",
+                args,
+            ).fetchall()
             n = size = 0
             for r in rows:
                 n += 1
@@ -162,8 +200,10 @@ class SQLiteState:
                     self.c.execute("DELETE FROM parked WHERE id=?", (r["id"],))
 
     def parked_for(self, origin: str, seq: int) -> list[bytes]:
-        return [bytes(r["envelope"]) for r in
-                self.c.execute("SELECT envelope FROM parked WHERE origin=? AND seq=? ORDER BY id", (origin, seq))]
+        return [
+            bytes(r["envelope"])
+            for r in self.c.execute("SELECT envelope FROM parked WHERE origin=? AND seq=? ORDER BY id", (origin, seq))
+        ]
 
     def all_parked(self, reason: str | None = None) -> list[bytes]:
         if reason is None:
@@ -177,33 +217,44 @@ class SQLiteState:
 
     # --- chain evidence: verified change-sets refused by the chain checks (§8 step 6, ADR 37) --------------
     def keep_evidence(self, cs_id: str, origin: str, seq: int, data: bytes) -> None:
-        self.c.execute("INSERT OR IGNORE INTO chain_evidence (id, origin, seq, envelope, kept_at) VALUES (?,?,?,?,?)",
-                       (cs_id, origin, seq, data, utcnow()))
-        self.c.execute("DELETE FROM chain_evidence WHERE origin=? AND id NOT IN (SELECT id FROM chain_evidence"
-                       " WHERE origin=? ORDER BY seq, id LIMIT ?)", (origin, origin, MAX_EVIDENCE_PER_ORIGIN))
+        self.c.execute(
+            "INSERT OR IGNORE INTO chain_evidence (id, origin, seq, envelope, kept_at) VALUES (?,?,?,?,?)",
+            (cs_id, origin, seq, data, utcnow()),
+        )
+        self.c.execute(
+            "DELETE FROM chain_evidence WHERE origin=? AND id NOT IN (SELECT id FROM chain_evidence"
+            " WHERE origin=? ORDER BY seq, id LIMIT ?)",
+            (origin, origin, MAX_EVIDENCE_PER_ORIGIN),
+        )
 
     def verified_at(self, origin: str, seq: int) -> list[bytes]:
         reasons = tuple(sorted(UNVERIFIED_PARK_REASONS))
         rows = self.c.execute(
             f"SELECT id, envelope FROM parked WHERE origin=? AND seq=? AND reason NOT IN"
             f" ({','.join('?' * len(reasons))}) UNION SELECT id, envelope FROM chain_evidence WHERE origin=? AND seq=?"
-            " ORDER BY id", (origin, seq, *reasons, origin, seq))
+            " ORDER BY id",
+            (origin, seq, *reasons, origin, seq),
+        )
         return [bytes(r["envelope"]) for r in rows]
+
     # --- end chain evidence ------------------------------------------------------------------------------
 
     def quarantine(self, data: bytes, reason: str, message: str, source: str) -> None:
         """Record a refusal: bounded (see QUARANTINE_*), de-duplicated by the item's hash."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         now = utcnow()
-        cur = self.c.execute("UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
-                             (now, message[:1000], digest, reason))
+        cur = self.c.execute(
+            "UPDATE quarantine SET count=count+1, last_at=?, message=? WHERE id=? AND reason=?",
+            (now, message[:1000], digest, reason),
+        )
         if cur.rowcount:
             return
         self.c.execute("DELETE FROM quarantine WHERE coalesce(last_at, received_at) < ?", (utc_ago(QUARANTINE_TTL),))
         keep = data[:QUARANTINE_HEAD_BYTES]
         if reason in MANIFEST_DEPENDENT and len(data) <= self.max_envelope_bytes:
-            held = self.c.execute("SELECT coalesce(sum(length(envelope)), 0) FROM quarantine WHERE source=?",
-                                  (source,)).fetchone()[0]
+            held = self.c.execute(
+                "SELECT coalesce(sum(length(envelope)), 0) FROM quarantine WHERE source=?", (source,)
+            ).fetchone()[0]
             if held + len(data) <= QUARANTINE_FULL_BYTES_PER_SOURCE:
                 keep = data  # a manifest change may make it valid: keep it whole to retry
         self.c.execute(
@@ -221,19 +272,26 @@ class SQLiteState:
         """Whole quarantined items with these reasons (to retry); rows holding only a prefix stay."""
         marks = ",".join("?" * len(reasons))
         where = f"reason IN ({marks}) AND size = length(envelope)"
-        rows = self.c.execute(f"SELECT n, envelope FROM quarantine WHERE {where} ORDER BY n",
-                              tuple(sorted(reasons))).fetchall()
+        rows = self.c.execute(
+            f"SELECT n, envelope FROM quarantine WHERE {where} ORDER BY n", tuple(sorted(reasons))
+        ).fetchall()
         self.c.execute(f"DELETE FROM quarantine WHERE {where}", tuple(sorted(reasons)))
         return [bytes(r["envelope"]) for r in rows]
 
     # proofs
     def proofs(self) -> list[Proof]:
-        return [Proof(r["origin"], r["seq"], bytes(r["a"]), bytes(r["b"]))
-                for r in self.c.execute("SELECT * FROM proofs ORDER BY origin, seq, id_a, id_b")]
+        return [
+            Proof(r["origin"], r["seq"], bytes(r["a"]), bytes(r["b"]))
+            for r in self.c.execute("SELECT * FROM proofs ORDER BY origin, seq, id_a, id_b")
+        ]
 
     def add_proof(self, proof: Proof) -> bool:
-        ids = sorted([(csmod.peek_identity(proof.a, max_bytes=1 << 30)[0], proof.a),
-                      (csmod.peek_identity(proof.b, max_bytes=1 << 30)[0], proof.b)])
+        ids = sorted(
+            [
+                (csmod.peek_identity(proof.a, max_bytes=1 << 30)[0], proof.a),
+                (csmod.peek_identity(proof.b, max_bytes=1 << 30)[0], proof.b),
+            ]
+        )
         cur = self.c.execute(
             "INSERT OR IGNORE INTO proofs (origin, seq, id_a, id_b, a, b, received_at) VALUES (?,?,?,?,?,?,?)",
             (proof.origin, proof.seq, ids[0][0], ids[1][0], ids[0][1], ids[1][1], utcnow()),
@@ -252,8 +310,9 @@ class SQLiteState:
 
     def latest_for_key(self, key: str) -> list[Assertion]:
         out = []
-        for r in self.c.execute("SELECT origin, key, op, hlc, cs_id, idx, seq, author, entry FROM assertions"
-                                " WHERE key=?", (key,)):
+        for r in self.c.execute(
+            "SELECT origin, key, op, hlc, cs_id, idx, seq, author, entry FROM assertions WHERE key=?", (key,)
+        ):
             mine = self._written.get((r[0], key))
             if mine is not None and mine.cs_id == r[4] and mine.index == r[5]:
                 out.append(mine)  # written by this state: not decoded again
@@ -268,8 +327,17 @@ class SQLiteState:
         self.c.execute(
             "INSERT OR REPLACE INTO assertions (origin, key, op, hlc, cs_id, idx, seq, author, entry)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            (a.origin, a.key, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author,
-             self._text(a.entry) if a.entry is not None else None),
+            (
+                a.origin,
+                a.key,
+                a.op,
+                a.hlc,
+                a.cs_id,
+                a.index,
+                a.seq,
+                a.author,
+                self._text(a.entry) if a.entry is not None else None,
+            ),
         )
         if len(self._written) > 4096:
             self._written.clear()
@@ -277,8 +345,10 @@ class SQLiteState:
 
     def note_death(self, key: str, hlc: str) -> None:
         """Tokens issued before an applied delete or withdrawal die (issue 11, case 5)."""
-        self.c.execute("INSERT INTO key_deaths (key, hlc) VALUES (?,?)"
-                       " ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)", (key, hlc))
+        self.c.execute(
+            "INSERT INTO key_deaths (key, hlc) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET hlc=max(hlc, excluded.hlc)",
+            (key, hlc),
+        )
 
     def withdrawal(self, key: str) -> Assertion | None:
         r = self._one("SELECT *, 'withdraw' AS op, NULL AS entry FROM withdrawals WHERE key=?", key)
@@ -315,26 +385,42 @@ class SQLiteState:
         return assertion_of(r) if r else None
 
     def set_record(self, namespace: str, key: str, a: Assertion) -> None:
-        self.c.execute("INSERT OR REPLACE INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry)"
-                       " VALUES (?,?,?,?,?,?,?,?,?,?)", (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index,
-                                                        a.seq, a.author, jsonc.dumps(a.entry).decode()))
+        self.c.execute(
+            "INSERT OR REPLACE INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (namespace, key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author, jsonc.dumps(a.entry).decode()),
+        )
 
     # --- held contact changes (issue 16, PROTOCOL.md §16) -----------------------------------
     def history(self, key: str) -> list[Assertion]:
         return [assertion_of(r) for r in self.c.execute("SELECT * FROM held_history WHERE key=?", (key,))]
 
     def add_history(self, a: Assertion) -> None:
-        self.c.execute("INSERT OR REPLACE INTO held_history (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
-                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
-                                                      a.author, jsonc.dumps(a.entry).decode() if a.entry else None))
+        self.c.execute(
+            "INSERT OR REPLACE INTO held_history (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                a.key,
+                a.origin,
+                a.op,
+                a.hlc,
+                a.cs_id,
+                a.index,
+                a.seq,
+                a.author,
+                jsonc.dumps(a.entry).decode() if a.entry else None,
+            ),
+        )
 
     def holds(self, key: str) -> list[Assertion]:
         return [assertion_of(r) for r in self.c.execute("SELECT * FROM held_ops WHERE key=?", (key,))]
 
     def add_hold(self, a: Assertion) -> None:
-        self.c.execute("INSERT OR REPLACE INTO held_ops (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
-                       " VALUES (?,?,?,?,?,?,?,?,?)", (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq,
-                                                      a.author, jsonc.dumps(a.entry).decode()))
+        self.c.execute(
+            "INSERT OR REPLACE INTO held_ops (key, origin, op, hlc, cs_id, idx, seq, author, entry)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (a.key, a.origin, a.op, a.hlc, a.cs_id, a.index, a.seq, a.author, jsonc.dumps(a.entry).decode()),
+        )
 
     def replace_latest(self, key: str, latest: dict[str, Assertion]) -> None:
         self.c.execute("DELETE FROM assertions WHERE key=?", (key,))
@@ -347,16 +433,40 @@ class SQLiteState:
             self.c.execute(
                 "INSERT INTO held_puts (put_ref, key, status, origin, hlc, takes_effect_ms, summary, entry, previous,"
                 " lines) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (h.put.ref, key, h.status, h.put.origin, h.put.hlc, h.takes_effect_ms, json.dumps(h.summary()),
-                 jsonc.dumps(h.put.entry or {}).decode(), jsonc.dumps(h.previous.entry or {}).decode(),
-                 json.dumps(h.lines())))
+                (
+                    h.put.ref,
+                    key,
+                    h.status,
+                    h.put.origin,
+                    h.put.hlc,
+                    h.takes_effect_ms,
+                    json.dumps(h.summary()),
+                    jsonc.dumps(h.put.entry or {}).decode(),
+                    jsonc.dumps(h.previous.entry or {}).decode(),
+                    json.dumps(h.lines()),
+                ),
+            )
+
     # --- end held contact changes -----------------------------------------------------------
 
     def reset(self) -> None:
-        self._kept = {r["id"]: (r["received_at"], r["source"], r["published"])
-                      for r in self.c.execute("SELECT id, received_at, source, published FROM log")}
-        for table in ("log", "parked", "assertions", "withdrawals", "view", "refused", "key_deaths", "records",
-                      "held_history", "held_ops", "held_puts"):
+        self._kept = {
+            r["id"]: (r["received_at"], r["source"], r["published"])
+            for r in self.c.execute("SELECT id, received_at, source, published FROM log")
+        }
+        for table in (
+            "log",
+            "parked",
+            "assertions",
+            "withdrawals",
+            "view",
+            "refused",
+            "key_deaths",
+            "records",
+            "held_history",
+            "held_ops",
+            "held_puts",
+        ):
             self.c.execute(f"DELETE FROM {table}")
         self._written.clear()
         self._texts.clear()

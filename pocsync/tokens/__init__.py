@@ -58,30 +58,49 @@ class Claims:
     exp: int
     jti: str
     kid: str
-    iat_ms: int = 0     # issue time in ms (claim ``iat_ms``; ``iat`` * 1000 for tokens without it)
+    iat_ms: int = 0  # issue time in ms (claim ``iat_ms``; ``iat`` * 1000 for tokens without it)
     auth_time: int = 0  # when the chain of renewals began (claim ``auth_time``; ``iat`` without it)
     audience: str = AUDIENCE
-    parent: str = ""    # a session token: the jti of the token it was opened with (claim ``parent_jti``)
+    parent: str = ""  # a session token: the jti of the token it was opened with (claim ``parent_jti``)
 
 
 def session_audience(node: str) -> str:
     return SESSION_AUDIENCE + node
 
 
-def issue_token(*, issuer: str, kid: str, key: EllipticCurvePrivateKey, subject: str, scope: str, now_s: int,
-                ttl_s: int, now_ms: int | None = None, auth_time: int | None = None,
-                audience: str = AUDIENCE, exp: int | None = None, parent: str | None = None) -> str:
+def issue_token(
+    *,
+    issuer: str,
+    kid: str,
+    key: EllipticCurvePrivateKey,
+    subject: str,
+    scope: str,
+    now_s: int,
+    ttl_s: int,
+    now_ms: int | None = None,
+    auth_time: int | None = None,
+    audience: str = AUDIENCE,
+    exp: int | None = None,
+    parent: str | None = None,
+) -> str:
     if scope not in SCOPES:
         raise TokenError(f"scope must be one of {SCOPES}", reason="bad_scope")
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     if now_ms is None or now_ms // 1000 != now_s:
         real = time.time_ns() // 1_000_000
         now_ms = real if real // 1000 == now_s else now_s * 1000
     ms = now_ms
-    claims = {"iss": issuer, "sub": subject, "aud": audience, "iat": now_s, "iat_ms": ms,
-              "exp": exp if exp is not None else now_s + ttl_s, "auth_time": auth_time if auth_time else now_s,
-              "jti": secrets.token_urlsafe(16), "scope": scope}
+    claims = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": now_s,
+        "iat_ms": ms,
+        "exp": exp if exp is not None else now_s + ttl_s,
+        "auth_time": auth_time if auth_time else now_s,
+        "jti": secrets.token_urlsafe(16),
+        "scope": scope,
+    }
     if parent:
         claims["parent_jti"] = parent  # revoking the parent revokes this session too (ADR 13)
     token: str = jwt.encode(claims, pem.decode(), algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
@@ -145,8 +164,9 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     header, unverified = unverified_parts(token)
     bad = [h for h in FORBIDDEN_HEADERS if h in header]
     if bad:
-        raise TokenError(f"token header carries {', '.join(bad)}: keys are never taken from a token",
-                         reason="forbidden_header")
+        raise TokenError(
+            f"token header carries {', '.join(bad)}: keys are never taken from a token", reason="forbidden_header"
+        )
     if header.get("alg") != "ES256":
         raise TokenError(f"token alg {header.get('alg')!r} refused; only ES256", reason="bad_alg")
     iss = unverified.get("iss")
@@ -157,17 +177,32 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     jwk = node.token_keys.get(kid) if isinstance(kid, str) else None
     if jwk is None or not isinstance(kid, str):
         raise TokenError(f"kid {kid!r} is not a token key of {iss}", reason="unknown_kid")
-    public = es256_public_from_jwk(jwk).public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        es256_public_from_jwk(jwk)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     try:
-        claims = jwt.decode(token, public, algorithms=["ES256"], audience=audience, issuer=iss,
-                            # exp, iat and nbf are required and checked below against ``now_s`` (time is a
-                            # parameter); python-jose would compare them with its own clock ("require_exp"
-                            # turns "verify_exp" back on)
-                            options={"require_aud": True, "require_iss": True, "require_sub": True,
-                                     "require_jti": True,
-                                     # checked below, at our precision and leeway (nbf too: case 8)
-                                     "verify_exp": False, "verify_iat": False, "verify_nbf": False})
+        claims = jwt.decode(
+            token,
+            public,
+            algorithms=["ES256"],
+            audience=audience,
+            issuer=iss,
+            # exp, iat and nbf are required and checked below against ``now_s`` (time is a
+            # parameter); python-jose would compare them with its own clock ("require_exp"
+            # turns "verify_exp" back on)
+            options={
+                "require_aud": True,
+                "require_iss": True,
+                "require_sub": True,
+                "require_jti": True,
+                # checked below, at our precision and leeway (nbf too: case 8)
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
     except JWTClaimsError as exc:
         msg = str(exc)
         reason = "wrong_audience" if "audience" in msg.lower() else "missing_claim"
@@ -180,8 +215,11 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
     nbf = _int_claim(claims, "nbf", required=False)
     iat_ms = _int_claim(claims, "iat_ms", required=False)
     auth_time = _int_claim(claims, "auth_time", required=False)
-    if not isinstance(claims.get("scope"), str) or not isinstance(claims.get("jti"), str) \
-            or not isinstance(claims.get("sub"), str):
+    if (
+        not isinstance(claims.get("scope"), str)
+        or not isinstance(claims.get("jti"), str)
+        or not isinstance(claims.get("sub"), str)
+    ):
         raise TokenError("token needs string sub, scope and jti claims", reason="missing_claim")
     if not 0 < len(claims["jti"]) <= MAX_JTI:  # the deny-list must find what it revoked
         raise TokenError(f"token jti must be 1 to {MAX_JTI} characters", reason="malformed")
@@ -199,12 +237,22 @@ def _verify_signature(token: str, *, manifest: Manifest, now_s: int, audience: s
         iat_ms = iat * 1000  # no (consistent) millisecond claim: the start of iat's second, the strict reading
     if auth_time is None or auth_time > iat:
         auth_time = iat
-    return Claims(issuer=iss, subject=claims["sub"], scope=claims["scope"], iat=iat, exp=exp,
-                  jti=claims["jti"], kid=kid, iat_ms=iat_ms, auth_time=auth_time, audience=audience, parent=parent)
+    return Claims(
+        issuer=iss,
+        subject=claims["sub"],
+        scope=claims["scope"],
+        iat=iat,
+        exp=exp,
+        jti=claims["jti"],
+        kid=kid,
+        iat_ms=iat_ms,
+        auth_time=auth_time,
+        audience=audience,
+        parent=parent,
+    )
 
 
-def check_issuer_scope(manifest: Manifest, issuer: str, state: str, *, session: bool = False,
-                       hint: str = "") -> None:
+def check_issuer_scope(manifest: Manifest, issuer: str, state: str, *, session: bool = False, hint: str = "") -> None:
     """The issuer-scope rule, for issuing, renewing and verifying a PoC token: ``issuer`` is a member whose
     scope (its latest scope step) covers ``state``.  A ``session`` token is the node's own record of a
     sign-in whose token it checked (issuer scope included) and is valid at that node only: its node need
@@ -220,7 +268,7 @@ class SubjectState:
 
     entry: dict[str, Any] | None  # the live entry, or None
     dead_since: str | None = None  # hlc of the latest delete or withdrawal of the key by any origin
-    revoked: bool = False       # the token's jti (or a session's parent_jti) is on this node's deny-list
+    revoked: bool = False  # the token's jti (or a session's parent_jti) is on this node's deny-list
 
 
 def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str], Any] | None) -> None:
@@ -252,12 +300,19 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
         if is_hlc(epoch) and HLC.parse(epoch).ms >= c.iat_ms:
             raise TokenError(f"the holder of {c.subject} changed after this token was issued", reason="holder_changed")
         if is_hlc(st.dead_since) and HLC.parse(st.dead_since).ms >= c.iat_ms:
-            raise TokenError(f"{c.subject} was deleted or withdrawn after this token was issued",
-                             reason="holder_changed")
+            raise TokenError(
+                f"{c.subject} was deleted or withdrawn after this token was issued", reason="holder_changed"
+            )
 
 
-def verify_token(token: str, *, manifest: Manifest, now_s: int, audience: str = AUDIENCE,
-                 lookup_entry: Callable[[str], dict[str, Any] | None] | None = None) -> Claims:
+def verify_token(
+    token: str,
+    *,
+    manifest: Manifest,
+    now_s: int,
+    audience: str = AUDIENCE,
+    lookup_entry: Callable[[str], dict[str, Any] | None] | None = None,
+) -> Claims:
     c = verify_signature(token, manifest=manifest, now_s=now_s, audience=audience)
     check_subject(c, manifest=manifest, lookup_entry=lookup_entry)
     return c
@@ -279,8 +334,15 @@ class TokenCache:
         self.ttl_s, self.max_items = ttl_s, max_items
         self._items: dict[tuple[str, int, str], tuple[float, Claims]] = {}
 
-    def verify(self, token: str, *, manifest: Manifest, now_s: int,
-               lookup_entry: Callable[[str], Any] | None = None, audience: str = AUDIENCE) -> Claims:
+    def verify(
+        self,
+        token: str,
+        *,
+        manifest: Manifest,
+        now_s: int,
+        lookup_entry: Callable[[str], Any] | None = None,
+        audience: str = AUDIENCE,
+    ) -> Claims:
         if not isinstance(token, str) or len(token) > MAX_TOKEN or not token.isascii():
             raise TokenError("token is not a compact JWS (three base64url parts)", reason="malformed")
         k = (hashlib.sha256(token.encode()).hexdigest(), manifest.version, audience)
@@ -296,21 +358,43 @@ class TokenCache:
         return c
 
 
-def renew(c: Claims, *, issuer: str, kid: str, key: EllipticCurvePrivateKey, manifest: Manifest, now_s: int,
-          ttl_s: int, audience: str = AUDIENCE, max_total_s: int = MAX_TOTAL_LIFETIME_S) -> str:
+def renew(
+    c: Claims,
+    *,
+    issuer: str,
+    kid: str,
+    key: EllipticCurvePrivateKey,
+    manifest: Manifest,
+    now_s: int,
+    ttl_s: int,
+    audience: str = AUDIENCE,
+    max_total_s: int = MAX_TOTAL_LIFETIME_S,
+) -> str:
     """A fresh token for the holder of verified claims ``c``, issued by this node (any member may renew).
 
     The chain of renewals keeps the first token's ``auth_time``: no renewal reaches past
     ``auth_time + max_total_s`` (ADR 13); the caller revokes the old token."""
     limit = c.auth_time + max_total_s
     if now_s >= limit - 60:
-        raise TokenError("this token's renewals reached their maximum total lifetime; ask your secretariat"
-                         " for a new token", reason="renewal_limit")
+        raise TokenError(
+            "this token's renewals reached their maximum total lifetime; ask your secretariat for a new token",
+            reason="renewal_limit",
+        )
     if c.scope == "directory":
         state, _ = model.parse_key(c.subject)
         check_issuer_scope(manifest, issuer, state, hint="; renew at a node whose scope covers it")
-    return issue_token(issuer=issuer, kid=kid, key=key, subject=c.subject, scope=c.scope, now_s=now_s, ttl_s=ttl_s,
-                       auth_time=c.auth_time, audience=audience, exp=min(now_s + ttl_s, limit))
+    return issue_token(
+        issuer=issuer,
+        kid=kid,
+        key=key,
+        subject=c.subject,
+        scope=c.scope,
+        now_s=now_s,
+        ttl_s=ttl_s,
+        auth_time=c.auth_time,
+        audience=audience,
+        exp=min(now_s + ttl_s, limit),
+    )
 
 
 def token_hash(token: str) -> str:

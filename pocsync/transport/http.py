@@ -71,19 +71,27 @@ class PeerClient:
                 raise ProtocolError(f"response exceeds the cap of {cap} bytes", reason="oversize")
         return bytes(buf)
 
-    async def _get(self, url: str, path: str, *, target: str | None, cap: int, method: str = "GET",
-                   body: bytes = b"") -> bytes:
+    async def _get(
+        self, url: str, path: str, *, target: str | None, cap: int, method: str = "GET", body: bytes = b""
+    ) -> bytes:
         headers = {}
         if target is not None:
             m = await self.rt.manifest()
             keyid, key = self.rt.signer(m)
-            headers["Authorization"] = sign_request(node=self.rt.me, keyid=keyid, key=key, target=target,
-                                                    method=method, path=path, body=body, now_ms=now_ms())
+            headers["Authorization"] = sign_request(
+                node=self.rt.me,
+                keyid=keyid,
+                key=key,
+                target=target,
+                method=method,
+                path=path,
+                body=body,
+                now_ms=now_ms(),
+            )
         if body:
             headers["Content-Type"] = "application/json"
         try:
-            async with self.session.request(method, url.rstrip("/") + path, headers=headers,
-                                            data=body or None) as resp:
+            async with self.session.request(method, url.rstrip("/") + path, headers=headers, data=body or None) as resp:
                 data = await self._read(resp, cap)
                 status = resp.status
         except NETWORK_ERRORS as exc:
@@ -99,15 +107,20 @@ class PeerClient:
         (PROTOCOL.md §13.2), so the peer learns the new digest at once and pulls only when behind.
         ``timeout`` (seconds) bounds the whole poke, signing included."""
         try:
-            await asyncio.wait_for(self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST",
-                                             body=head_vector), timeout)
+            await asyncio.wait_for(
+                self._get(url, "/v1/peer/poke", target=target, cap=4096, method="POST", body=head_vector), timeout
+            )
         except TimeoutError as exc:
             raise FetchError(f"POST /v1/peer/poke: {why(exc)}", peer=url) from exc
         self.rt.contact(target, via="http")
 
     async def identify(self, url: str) -> tuple[str, int]:
         info = jsonc.loads(await self._get(url, "/v1/node", target=None, cap=4096))
-        if not isinstance(info, dict) or not isinstance(info.get("node"), str) or not isinstance(info.get("manifest"), int):
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("node"), str)
+            or not isinstance(info.get("manifest"), int)
+        ):
             raise ProtocolError("peer /v1/node answer is malformed", reason="bad_peer")
         return info["node"], info["manifest"]
 
@@ -177,8 +190,9 @@ class PeerClient:
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation for the CLI's signing guard
-        await rt.worker.run(lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target,
-                                                           signed_ms=signed_ms))
+        await rt.worker.run(
+            lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target, signed_ms=signed_ms)
+        )
         accepted = 0
         for origin, state in headsmod.compare(mine, hv.heads).items():
             if state == "behind":
@@ -264,15 +278,21 @@ class PeerClient:
 
     async def _fetch_proofs(self, url: str, target: str) -> None:
         rt = self.rt
-        blob = await self._get(url, "/v1/peer/proofs", target=target,
-                               cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
+        blob = await self._get(url, "/v1/peer/proofs", target=target, cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
         items = jsonc.loads(rt.open(blob, context="http:/v1/peer/proofs").plaintext).get("proofs") or []
         for p in items:
             try:
-                await rt.worker.run(lambda s, p=p: s.add_proof(p["origin"], p["seq"], p["a"].encode(),
-                                                                p["b"].encode()))
+                await rt.worker.run(lambda s, p=p: s.add_proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))
                 rt.counters["proofs_learned"] += 1
-                event("proof_learned", "equivocation proof for %s seq %s learned from %s", p["origin"], p["seq"],
-                      target, origin=p["origin"], seq=p["seq"], source=target)
+                event(
+                    "proof_learned",
+                    "equivocation proof for %s seq %s learned from %s",
+                    p["origin"],
+                    p["seq"],
+                    target,
+                    origin=p["origin"],
+                    seq=p["seq"],
+                    source=target,
+                )
             except (PocsyncError, KeyError, TypeError, AttributeError):
                 rt.counters["proofs_rejected"] += 1

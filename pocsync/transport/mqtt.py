@@ -66,10 +66,15 @@ class MqttLink:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_seconds
         return aiomqtt.Client(
-            hostname=u.hostname, port=u.port or (8883 if tls else 1883),
-            identifier=f"pocsync-{self.rt.me}", protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
-            properties=props, keepalive=cfg.keepalive_seconds,
-            username=cfg.username or u.username or None, password=password,
+            hostname=u.hostname,
+            port=u.port or (8883 if tls else 1883),
+            identifier=f"pocsync-{self.rt.me}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=cfg.keepalive_seconds,
+            username=cfg.username or u.username or None,
+            password=password,
             tls_context=tls,
             # [mqtt] bounds: QoS 1 messages part way through their flow, and received messages waiting for
             # this node (beyond it aiomqtt discards them; the HTTP pull on the next gap or interval fetches them)
@@ -92,8 +97,8 @@ class MqttLink:
                     # change-set to this node (and queues it in the persistent session while away); a node
                     # reported connected before could miss what was published before its subscription
                     self.rt.mqtt_connected = True
-                    self.rt.pull_now.set()      # repair whatever was missed while away
-                    self.rt.publish_now.set()   # republish what was not published yet
+                    self.rt.pull_now.set()  # repair whatever was missed while away
+                    self.rt.publish_now.set()  # republish what was not published yet
                     self.rt.mqtt_connected_at = time.monotonic()  # delivery of the queue starts
                     try:
                         async for msg in client.messages:
@@ -101,12 +106,12 @@ class MqttLink:
                     except asyncio.CancelledError:  # clean shutdown: say so (the will covers a crash)
                         with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
                             await asyncio.wait_for(
-                                client.publish(STATUS + self.rt.me, b"offline", qos=1, retain=True), 2)
+                                client.publish(STATUS + self.rt.me, b"offline", qos=1, retain=True), 2
+                            )
                         raise
             except aiomqtt.MqttError as exc:
                 self.rt.counters["mqtt_reconnects"] += 1
-                event("mqtt_down", "MQTT broker connection lost or refused: %s; retrying", why(exc),
-                      error=why(exc))
+                event("mqtt_down", "MQTT broker connection lost or refused: %s; retrying", why(exc), error=why(exc))
             finally:
                 self.client = None
                 self.rt.mqtt_connected = False
@@ -143,7 +148,7 @@ class MqttLink:
             return
         try:
             if topic.startswith(CS):
-                origin = topic[len(CS):]
+                origin = topic[len(CS) :]
                 if origin == rt.me:
                     return
                 try:
@@ -167,9 +172,9 @@ class MqttLink:
                 rt.contact(origin, via="mqtt")
                 await rt.receive(opened.plaintext, source="mqtt")
             elif topic.startswith(HEAD):
-                await self._on_head(topic[len(HEAD):], payload)
+                await self._on_head(topic[len(HEAD) :], payload)
             elif topic.startswith(STATUS):
-                node = topic[len(STATUS):]
+                node = topic[len(STATUS) :]
                 if node in (await rt.manifest()).nodes:  # bounded: members only
                     rt.mqtt_status(node, payload)
             elif topic == MANIFEST:
@@ -180,8 +185,11 @@ class MqttLink:
             raise
         except Exception as exc:
             rt.counters["mqtt_rejected:internal_error"] += 1
-            log.warning("MQTT message on %s refused by an unexpected %s (a parser that is not total: a bug)",
-                        topic[:200], type(exc).__name__)
+            log.warning(
+                "MQTT message on %s refused by an unexpected %s (a parser that is not total: a bug)",
+                topic[:200],
+                type(exc).__name__,
+            )
 
     async def _on_head(self, node: str, payload: bytes) -> None:
         rt = self.rt
@@ -205,4 +213,3 @@ class MqttLink:
             rt.pull_now.set()  # walk the missing versions over HTTP
         except ManifestRollbackError:
             pass
-

@@ -37,8 +37,9 @@ class Broker:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-def broker(url: str, *, username: str | None = None, password: str | None = None,
-           ca_file: Path | None = None) -> Broker:
+def broker(
+    url: str, *, username: str | None = None, password: str | None = None, ca_file: Path | None = None
+) -> Broker:
     """The broker of ``url`` (ConfigError when it is not ``mqtt[s]://host[:port]``); the user name defaults
     to the URL's; ``mqtts`` verifies the broker's certificate against ``ca_file`` or the system's CAs."""
     try:
@@ -54,12 +55,23 @@ def broker(url: str, *, username: str | None = None, password: str | None = None
             tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise PocsyncError(f"cannot use the CA file {ca_file}: {exc}", reason="broker_tls_error") from None
-    return Broker(host=u.hostname, port=port or (8883 if tls else 1883), tls=tls,
-                  username=username or u.username or None, password=password)
+    return Broker(
+        host=u.hostname,
+        port=port or (8883 if tls else 1883),
+        tls=tls,
+        username=username or u.username or None,
+        password=password,
+    )
 
 
-async def publish_retained(b: Broker, topic: str, payload: bytes, *, timeout: float = 15.0,
-                           check_retained: Callable[[bytes | None], None] | None = None) -> bool:
+async def publish_retained(
+    b: Broker,
+    topic: str,
+    payload: bytes,
+    *,
+    timeout: float = 15.0,
+    check_retained: Callable[[bytes | None], None] | None = None,
+) -> bool:
     """Publish ``payload`` retained at QoS 1 on ``topic``; True once the broker passed it back, False when it
     did not within ``timeout`` (the account may not publish or read the topic).
 
@@ -74,10 +86,18 @@ async def publish_retained(b: Broker, topic: str, payload: bytes, *, timeout: fl
         raise _unreachable(b, exc) from None
 
 
-async def _publish(b: Broker, topic: str, payload: bytes, timeout: float,
-                   check_retained: Callable[[bytes | None], None] | None) -> bool:
-    async with aiomqtt.Client(b.host, b.port, username=b.username, password=b.password, tls_context=b.tls,
-                              protocol=aiomqtt.ProtocolVersion.V5, timeout=timeout) as client:
+async def _publish(
+    b: Broker, topic: str, payload: bytes, timeout: float, check_retained: Callable[[bytes | None], None] | None
+) -> bool:
+    async with aiomqtt.Client(
+        b.host,
+        b.port,
+        username=b.username,
+        password=b.password,
+        tls_context=b.tls,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        timeout=timeout,
+    ) as client:
         await client.subscribe(topic, qos=1, timeout=timeout)
         held = await _first(client, min(timeout, 2.0), lambda m: m.retain)  # sent at once on subscribing
         if check_retained is not None:
@@ -88,6 +108,7 @@ async def _publish(b: Broker, topic: str, payload: bytes, timeout: float,
 
 async def _first(client: aiomqtt.Client, timeout: float, match: Callable[[aiomqtt.Message], bool]) -> bytes | None:
     """The payload of the first message that ``match``es within ``timeout``; None when none came."""
+
     async def first() -> bytes | None:
         async for msg in client.messages:
             if match(msg) and isinstance(msg.payload, (bytes, bytearray)):
@@ -106,9 +127,13 @@ def _unreachable(b: Broker, exc: BaseException) -> PocsyncError:
     while (nxt := causes[-1].__cause__ or causes[-1].__context__) is not None and len(causes) < 20:
         causes.append(nxt)
     tls_failed = any(isinstance(c, ssl.SSLError) for c in causes) or (
-        b.tls is not None and any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in causes))
+        b.tls is not None and any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in causes)
+    )
     if tls_failed:
-        return PocsyncError(f"TLS with {b.where} failed ({exc or type(exc).__name__}): is it a TLS port, and is its "
-                            "certificate signed by the CA given?", reason="broker_tls_error")
+        return PocsyncError(
+            f"TLS with {b.where} failed ({exc or type(exc).__name__}): is it a TLS port, and is its "
+            "certificate signed by the CA given?",
+            reason="broker_tls_error",
+        )
     detail = str(exc) or ("no answer within the timeout" if isinstance(exc, TimeoutError) else type(exc).__name__)
     return PocsyncError(f"cannot publish to {b.where}: {detail}", reason="broker_unreachable")

@@ -28,9 +28,17 @@ def build(path: Path, rows: int) -> None:
             for kind in ("technical", "diplomatic"):
                 if n == rows:
                     return
-                w.writerow([state, kind, f"Example {kind} PoC of {state} (fictional)",
-                            f"{kind[:4]}-{state.lower()}@example.org", "", "yes" if kind == "technical" else "",
-                            "en;fr"])
+                w.writerow(
+                    [
+                        state,
+                        kind,
+                        f"Example {kind} PoC of {state} (fictional)",
+                        f"{kind[:4]}-{state.lower()}@example.org",
+                        "",
+                        "yes" if kind == "technical" else "",
+                        "en;fr",
+                    ]
+                )
                 n += 1
 
 
@@ -56,10 +64,16 @@ def main() -> None:
         text = src.read_text().replace("Example technical PoC of AUT", "Example technical PoC of AUT (renamed)")
         src.write_text(text)
         one, rep3 = timed(*imp)
-    result = {"rows": rep["records"], "valid": rep["valid"],
-              "first_import_s": round(first, 3), "first_import_records_per_s": round(rep["records"] / first, 1),
-              "unchanged_reimport_s": round(again, 3), "unchanged_ops": len(rep2["puts"]) + len(rep2["deletes"]),
-              "one_change_s": round(one, 3), "one_change_ops": len(rep3["puts"])}
+    result = {
+        "rows": rep["records"],
+        "valid": rep["valid"],
+        "first_import_s": round(first, 3),
+        "first_import_records_per_s": round(rep["records"] / first, 1),
+        "unchanged_reimport_s": round(again, 3),
+        "unchanged_ops": len(rep2["puts"]) + len(rep2["deletes"]),
+        "one_change_s": round(one, 3),
+        "one_change_ops": len(rep3["puts"]),
+    }
     out = json.dumps(result, indent=2)
     if a.out:
         a.out.write_text(out)

@@ -41,8 +41,12 @@ def machine_limits(tmp: Path) -> dict:
     while time.perf_counter() - t0 < 0.5:
         pub.verify(sig, b"x" * 800)
         n += 1
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "sqlite_full_sync_commits_per_s": round(commits), "ed25519_verifies_per_s": round(n / (time.perf_counter() - t0))}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite_full_sync_commits_per_s": round(commits),
+        "ed25519_verifies_per_s": round(n / (time.perf_counter() - t0)),
+    }
 
 
 def core_throughput(history: int) -> dict:
@@ -60,8 +64,11 @@ def core_throughput(history: int) -> dict:
     for e in reversed(envs):  # worst order: every one parks until the first arrives
         dst.receive(e, now_ms=T0 + history + 1)
     recv_s = time.perf_counter() - t0
-    return {"changesets": history, "memory_edit_per_s": round(history / sign_s),
-            "memory_receive_reverse_order_per_s": round(history / recv_s)}
+    return {
+        "changesets": history,
+        "memory_edit_per_s": round(history / sign_s),
+        "memory_receive_reverse_order_per_s": round(history / recv_s),
+    }
 
 
 def propagation(base: Path, edits: int, mqtt: bool) -> dict:
@@ -93,13 +100,18 @@ def propagation(base: Path, edits: int, mqtt: bool) -> dict:
             broker.stop()
     lat.sort()
     status.sort()
-    return {"transport": "mqtt" if mqtt else "http-poke", "edits": edits,
-            "edit_to_all_nodes_s": {"median": round(statistics.median(lat), 3), "p90": round(lat[int(0.9 * (len(lat) - 1))], 3),
-                                    "max": round(lat[-1], 3)},
-            "status_after_convergence_s": {"median": round(statistics.median(status), 3),
-                                           "max": round(status[-1], 3)},
-            "note": "from starting the `pocsync entry put` process to the digest changing at the three other nodes;"
-                    " then until un's /v1/health says converged (target: 2 s)"}
+    return {
+        "transport": "mqtt" if mqtt else "http-poke",
+        "edits": edits,
+        "edit_to_all_nodes_s": {
+            "median": round(statistics.median(lat), 3),
+            "p90": round(lat[int(0.9 * (len(lat) - 1))], 3),
+            "max": round(lat[-1], 3),
+        },
+        "status_after_convergence_s": {"median": round(statistics.median(status), 3), "max": round(status[-1], 3)},
+        "note": "from starting the `pocsync entry put` process to the digest changing at the three other nodes;"
+        " then until un's /v1/health says converged (target: 2 s)",
+    }
 
 
 def health_converged(url: str, token: str) -> bool:
@@ -118,10 +130,16 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         base = Path(d)
-        result = {"benchmark": "pocsync.sync", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "machine": machine_limits(base), "core": core_throughput(args.history),
-                  "propagation": [propagation(base / "mqtt", args.edits, True),
-                                  propagation(base / "http", args.edits, False)]}
+        result = {
+            "benchmark": "pocsync.sync",
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine_limits(base),
+            "core": core_throughput(args.history),
+            "propagation": [
+                propagation(base / "mqtt", args.edits, True),
+                propagation(base / "http", args.edits, False),
+            ],
+        }
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text + "\n")

@@ -13,15 +13,31 @@ from pathlib import Path
 
 import pytest
 
-MEASURES = ("cli_start", "ingest_1op", "ingest_500op", "api_list", "api_entry", "propagation_mqtt",
-            "propagation_http", "cold_start", "catch_up_k10", "catch_up_k100", "rss_500")
+MEASURES = (
+    "cli_start",
+    "ingest_1op",
+    "ingest_500op",
+    "api_list",
+    "api_entry",
+    "propagation_mqtt",
+    "propagation_http",
+    "cold_start",
+    "catch_up_k10",
+    "catch_up_k100",
+    "rss_500",
+)
 
 
 @pytest.mark.slow
 def test_bench_quick_writes_every_measure(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    p = subprocess.run([sys.executable, "-m", "pocsync.cli.main", "bench", "--quick", "--out", str(out)],
-                       cwd=tmp_path, capture_output=True, timeout=600, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    p = subprocess.run(
+        [sys.executable, "-m", "pocsync.cli.main", "bench", "--quick", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert p.returncode == 0, p.stderr.decode()[-4000:]
     report = json.loads(out.read_text())
     assert report["mode"] == "quick"
@@ -47,7 +63,11 @@ def test_bench_quick_writes_every_measure(tmp_path: Path) -> None:
 
 
 def test_bench_refuses_unknown_family(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-m", "pocsync.cli.main", "bench", "--only", "nope"], cwd=tmp_path,
-                       capture_output=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "pocsync.cli.main", "bench", "--only", "nope"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     assert b"unknown family nope" in p.stderr and b"Traceback" not in p.stderr

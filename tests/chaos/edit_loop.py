@@ -23,9 +23,14 @@ def main() -> None:
         i = 0
         while True:
             i += 1
-            entry = {"state": state, "kind": "technical", "organisation": "Example CSIRT (fictional)",
-                     "emails": [f"duty@csirt-{state.lower()}.example.org"], "available_24_7": True,
-                     "notes": f"{tag}-{i}"}
+            entry = {
+                "state": state,
+                "kind": "technical",
+                "organisation": "Example CSIRT (fictional)",
+                "emails": [f"duty@csirt-{state.lower()}.example.org"],
+                "available_24_7": True,
+                "notes": f"{tag}-{i}",
+            }
             out = store.edit([{"op": "put", "key": f"{state}/technical", "entry": entry}], key=key, author="loop")
             sys.stdout.write(f"ok {out.seq} {out.cs_id}\n")
             sys.stdout.flush()

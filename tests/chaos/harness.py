@@ -51,11 +51,24 @@ from tests.support.faultproxy import Proxy
 from tests.support.nodes import Node, entry
 
 NAMES = ("un", "eu", "osce", "arf")
-WORK_STATES = {"un": ["AUT", "JPN", "UKR", "BRA"], "eu": ["AUT", "DEU", "FRA"], "osce": ["AUT", "DEU", "UKR"],
-               "arf": ["AUS", "IDN", "JPN"]}
+WORK_STATES = {
+    "un": ["AUT", "JPN", "UKR", "BRA"],
+    "eu": ["AUT", "DEU", "FRA"],
+    "osce": ["AUT", "DEU", "UKR"],
+    "arf": ["AUS", "IDN", "JPN"],
+}
 KINDS = ("technical", "diplomatic")
-FAULT_KINDS = ("node_kill", "broker_kill", "partition_node", "partition_halves", "slow_link", "lossy_link",
-               "clock_jump", "disk_full", "writer_kill")
+FAULT_KINDS = (
+    "node_kill",
+    "broker_kill",
+    "partition_node",
+    "partition_halves",
+    "slow_link",
+    "lossy_link",
+    "clock_jump",
+    "disk_full",
+    "writer_kill",
+)
 CLOCK_JUMP_MAX_S = 45  # below request_max_age_seconds (60) and max_clock_skew_seconds (300)
 CONVERGE_TIMEOUT_S = 240
 RSS_BOUND_MIB = 400
@@ -157,8 +170,7 @@ class Workload:
         self.running = threading.Event()
         self.stopped = threading.Event()
         self.idle = {n: threading.Event() for n in NAMES}
-        self.threads = [threading.Thread(target=self._loop, args=(n,), daemon=True, name=f"work-{n}")
-                        for n in NAMES]
+        self.threads = [threading.Thread(target=self._loop, args=(n,), daemon=True, name=f"work-{n}") for n in NAMES]
 
     def start(self) -> None:
         for t in self.threads:
@@ -188,8 +200,7 @@ class Workload:
                 continue
             r = rng.random()
             if r < 0.65 or not mine:
-                ops.append({"op": "put", "key": key,
-                            "entry": entry(key, notes=f"{node} {rng.randrange(10**9)}")})
+                ops.append({"op": "put", "key": key, "entry": entry(key, notes=f"{node} {rng.randrange(10**9)}")})
             elif r < 0.85:
                 ops.append({"op": "delete", "key": rng.choice(sorted(mine))})
             else:
@@ -240,8 +251,9 @@ class Workload:
 
 
 class Chaos:
-    def __init__(self, base: Path, seed: int, *, say: Callable[[str], None] = print,
-                 kinds: tuple[str, ...] = FAULT_KINDS) -> None:
+    def __init__(
+        self, base: Path, seed: int, *, say: Callable[[str], None] = print, kinds: tuple[str, ...] = FAULT_KINDS
+    ) -> None:
         self.base = base
         self.seed = seed
         self.say = say
@@ -276,8 +288,11 @@ class Chaos:
         if os.geteuid() != 0:
             self.tmpfs_note = "disabled: mounting a tmpfs needs root"
             return
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(path)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             self.tmpfs_note = f"disabled: mount failed: {r.stderr.strip()}"
             return
@@ -302,8 +317,17 @@ class Chaos:
             data = base / "data" / n
             if n == TMPFS_NODE:
                 self._try_tmpfs(data)
-            args = ["init", "--node", n, "--data", data, "--listen", f"127.0.0.1:{ports[n]}",
-                    "--mqtt", f"mqtt://127.0.0.1:{self.links[f'mqtt:{n}'].port}"]
+            args = [
+                "init",
+                "--node",
+                n,
+                "--data",
+                data,
+                "--listen",
+                f"127.0.0.1:{ports[n]}",
+                "--mqtt",
+                f"mqtt://127.0.0.1:{self.links[f'mqtt:{n}'].port}",
+            ]
             for b in NAMES:
                 if b != n:
                     args += ["--peer", self.links[f"http:{n}>{b}"].url]
@@ -322,8 +346,17 @@ class Chaos:
         manifest = base / "manifest.json"
         run("manifest", "create", "--out", manifest, "--root-pub", base / "root" / "root.pub")
         for n in NAMES:
-            run("manifest", "add-node", manifest, "--node-info", base / f"{n}.info.json",
-                "--role", "un" if n == "un" else "regional", "--scope", SCOPES[n])
+            run(
+                "manifest",
+                "add-node",
+                manifest,
+                "--node-info",
+                base / f"{n}.info.json",
+                "--role",
+                "un" if n == "un" else "regional",
+                "--scope",
+                SCOPES[n],
+            )
         run("manifest", "sign", manifest, "--key", base / "root" / "root.key")
         for n in NAMES:
             run("manifest", "install", "--data", self.nodes[n].data, manifest)
@@ -357,8 +390,11 @@ class Chaos:
 
     # -- faults -------------------------------------------------------------------------------
     def _links_of(self, node: str) -> list[str]:
-        return [f"mqtt:{node}"] + [f"http:{node}>{b}" for b in NAMES if b != node] + \
-               [f"http:{a}>{node}" for a in NAMES if a != node]
+        return (
+            [f"mqtt:{node}"]
+            + [f"http:{node}>{b}" for b in NAMES if b != node]
+            + [f"http:{a}>{node}" for a in NAMES if a != node]
+        )
 
     def _restart(self, node: Node) -> None:
         for attempt in range(3):
@@ -366,8 +402,9 @@ class Chaos:
                 node.start()
                 return
             except AssertionError as exc:
-                self.violations.append(f"round {self.rounds}: {node.name} did not start (attempt {attempt + 1}): "
-                                       f"{str(exc)[-800:]}")
+                self.violations.append(
+                    f"round {self.rounds}: {node.name} did not start (attempt {attempt + 1}): {str(exc)[-800:]}"
+                )
                 node.stop()
                 time.sleep(2)
 
@@ -436,11 +473,21 @@ class Chaos:
         what it printed as committed counts as acknowledged."""
         if node in self.writers:
             return
-        proc = subprocess.Popen([sys.executable, "-m", "tests.chaos.edit_loop", str(self.nodes[node].data),
-                                 f"writer-{self.rounds}", WORK_STATES[node][0], "0.03"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2],
-                                env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                     "POCSYNC_CLOCK_OFFSET_FILE": str(self.clock_files[node])})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.chaos.edit_loop",
+                str(self.nodes[node].data),
+                f"writer-{self.rounds}",
+                WORK_STATES[node][0],
+                "0.03",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).parents[2],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "POCSYNC_CLOCK_OFFSET_FILE": str(self.clock_files[node])},
+        )
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(ln.decode() for ln in proc.stdout), daemon=True)
         reader.start()
@@ -456,7 +503,9 @@ class Chaos:
                 for ln in lines:
                     if ln.startswith("ok "):
                         _, seq, cs_id = ln.split()
-                        row = s.conn.execute("SELECT hlc, id FROM log WHERE origin=? AND seq=?", (node, int(seq))).fetchone()
+                        row = s.conn.execute(
+                            "SELECT hlc, id FROM log WHERE origin=? AND seq=?", (node, int(seq))
+                        ).fetchone()
                         with self.work.lock:
                             # hlc from the log: if the row is missing the check reports the edit as lost
                             self.work.acks.append(Ack(node, int(seq), cs_id, row["hlc"] if row else "", [("put", key)]))
@@ -481,8 +530,10 @@ class Chaos:
         for node in self.nodes.values():
             if node.proc is None or node.proc.poll() is not None:
                 if node.proc is not None:
-                    self.violations.append(f"round {self.rounds}: {node.name} exited by itself "
-                                           f"(code {node.proc.returncode}):\n{node.log.read_text()[-1500:]}")
+                    self.violations.append(
+                        f"round {self.rounds}: {node.name} exited by itself "
+                        f"(code {node.proc.returncode}):\n{node.log.read_text()[-1500:]}"
+                    )
                 node.proc = None
                 self._restart(node)
 
@@ -520,8 +571,9 @@ class Chaos:
             self.converge.append(took)
             self.say(f"round {n}: converged {took:.1f} s after the faults stopped")
         else:
-            self.violations.append(f"round {n}: not converged {CONVERGE_TIMEOUT_S} s after the faults stopped: "
-                                   f"{self.digests()}")
+            self.violations.append(
+                f"round {n}: not converged {CONVERGE_TIMEOUT_S} s after the faults stopped: {self.digests()}"
+            )
         self.check(n)
 
     # -- invariants ---------------------------------------------------------------------------
@@ -581,19 +633,23 @@ class Chaos:
         for name, node in self.nodes.items():
             with node.store() as s:
                 logged = {(r["origin"], r["seq"]): r["id"] for r in s.conn.execute("SELECT origin, seq, id FROM log")}
-                view = {r["key"]: f"{r['cs_id']}#{r['idx']}" for r in s.conn.execute("SELECT key, cs_id, idx FROM view")}
+                view = {
+                    r["key"]: f"{r['cs_id']}#{r['idx']}" for r in s.conn.execute("SELECT key, cs_id, idx FROM view")
+                }
                 extra = [k for k in logged if k not in acked]
                 for k, cs_id in acked.items():
                     if logged.get(k) != cs_id:
                         lost.add(k)
-                        self.violations.append(f"round {n}: {name} lacks acknowledged {k[0]} seq {k[1]} ({cs_id});"
-                                               f" has {logged.get(k)}")
+                        self.violations.append(
+                            f"round {n}: {name} lacks acknowledged {k[0]} seq {k[1]} ({cs_id}); has {logged.get(k)}"
+                        )
                 if extra:  # committed but never acknowledged (e.g. an error after commit): not lost, but noted
                     self.violations.append(f"round {n}: {name} holds change-sets never acknowledged: {extra[:5]}")
                 elif view != expected:
                     diff = sorted(k for k in set(view) | set(expected) if view.get(k) != expected.get(k))
-                    self.violations.append(f"round {n}: {name} view differs from the merge of the acknowledged edits"
-                                           f" at {diff[:5]}")
+                    self.violations.append(
+                        f"round {n}: {name} view differs from the merge of the acknowledged edits at {diff[:5]}"
+                    )
                 for table in ("proofs", "quarantine", "refused", "parked"):
                     cnt = s.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                     if cnt:
@@ -635,8 +691,11 @@ class Chaos:
             "lost": len(self.lost),
             "edit_errors": dict(self.work.errors),
             "edit_error_samples": self.work.error_samples,
-            "converge_s": {"median": round(statistics.median(conv), 1) if conv else None,
-                           "max": round(max(conv), 1) if conv else None, "n": len(conv)},
+            "converge_s": {
+                "median": round(statistics.median(conv), 1) if conv else None,
+                "max": round(max(conv), 1) if conv else None,
+                "n": len(conv),
+            },
             "max_rss_mib": round(max(self.max_rss.values()), 1),
             "rss_mib": {k: round(v, 1) for k, v in self.max_rss.items()},
             "disk": self.tmpfs_note,

@@ -27,8 +27,11 @@ def edits(data: Path, node: str, n: int) -> dict[int, str]:
     with nd.store() as store:
         for i in range(n):
             key = f"{states[i % len(states)]}/technical"
-            out = store.edit([{"op": "put", "key": key, "entry": entry(key, notes=f"edit {i}")}],
-                             key=nd.key_for_next_edit(store), author="crash-test")
+            out = store.edit(
+                [{"op": "put", "key": key, "entry": entry(key, notes=f"edit {i}")}],
+                key=nd.key_for_next_edit(store),
+                author="crash-test",
+            )
             acked[out.seq] = out.cs_id
     return acked
 
@@ -94,8 +97,11 @@ def test_sigkill_during_manifest_install_leaves_the_old_or_the_new_state_never_a
         want = s.digest()
     seen = set()
     for _ in range(6):
-        proc = subprocess.Popen([*pocsync_exe(), "manifest", "install", "--data", str(fed.data("eu")), str(v2)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*pocsync_exe(), "manifest", "install", "--data", str(fed.data("eu")), str(v2)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, 2.5))
         proc.kill()
         proc.wait()

@@ -21,7 +21,9 @@ def _entry(i: int) -> dict:
 
 def _logged(data: Path) -> list[tuple[int, str]]:
     with NodeDir.open(data).store() as store:
-        return [(r["seq"], r["id"]) for r in store.conn.execute("SELECT seq, id FROM log WHERE origin='eu' ORDER BY seq")]
+        return [
+            (r["seq"], r["id"]) for r in store.conn.execute("SELECT seq, id FROM log WHERE origin='eu' ORDER BY seq")
+        ]
 
 
 def test_store_at_its_size_limit_refuses_an_edit_with_disk_full_and_keeps_every_committed_one(tmp_path: Path) -> None:
@@ -37,12 +39,22 @@ def test_store_at_its_size_limit_refuses_an_edit_with_disk_full_and_keeps_every_
         big = {**_entry(1), "notes": "x" * 1500}
         with pytest.raises(StoreError) as err:
             for i in range(50):  # fill the last free pages, then the next edit cannot be written
-                store.edit([{"op": "put", "key": f"{['AUT', 'DEU', 'FRA', 'ITA'][i % 4]}/technical",
-                             "entry": {**big, "state": ['AUT', 'DEU', 'FRA', 'ITA'][i % 4]}}], key=key, author="t")
+                store.edit(
+                    [
+                        {
+                            "op": "put",
+                            "key": f"{['AUT', 'DEU', 'FRA', 'ITA'][i % 4]}/technical",
+                            "entry": {**big, "state": ["AUT", "DEU", "FRA", "ITA"][i % 4]},
+                        }
+                    ],
+                    key=key,
+                    author="t",
+                )
         assert err.value.reason == "disk_full" and "full" in err.value.message
         store.conn.execute("PRAGMA max_page_count = 1073741823")
-        store.edit([{"op": "put", "key": "AUT/technical", "entry": _entry(2)}], key=nd.key_for_next_edit(store),
-                   author="t")
+        store.edit(
+            [{"op": "put", "key": "AUT/technical", "entry": _entry(2)}], key=nd.key_for_next_edit(store), author="t"
+        )
     after = _logged(fed.data("eu"))
     assert after[: len(before)] == before and len(after) > len(before)
     assert [s for s, _ in after] == list(range(1, len(after) + 1))
@@ -59,8 +71,17 @@ def test_cli_edit_on_a_full_tmpfs_fails_with_one_clear_line_and_works_after_spac
         fed.put("eu", [_entry(0)])
         before = _logged(fed.data("eu"))
         fill_disk(mnt / "filler")
-        refused = sh("entry", "put", "--data", fed.data("eu"), "-", "--author", "staff@eu",
-                     input=json.dumps([_entry(1)]).encode(), check=False)
+        refused = sh(
+            "entry",
+            "put",
+            "--data",
+            fed.data("eu"),
+            "-",
+            "--author",
+            "staff@eu",
+            input=json.dumps([_entry(1)]).encode(),
+            check=False,
+        )
         err = refused.stderr.decode()
         assert refused.returncode != 0
         assert "disk_full" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err

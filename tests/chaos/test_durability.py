@@ -25,14 +25,21 @@ def test_sigkill_in_a_loop_of_edits_loses_no_acknowledged_edit(tmp_path: Path) -
         # kill after a chosen number of acknowledgements (an event, not a time): the writer is then in the
         # middle of its next edit, at a point that varies with the machine; every round has acked edits
         want = rng.randint(1, 40)
-        child = subprocess.Popen([sys.executable, "-m", "tests.chaos.edit_loop", str(data), f"round{r}"],
-                                 stdout=subprocess.PIPE, cwd=Path(__file__).parents[2],
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.edit_loop", str(data), f"round{r}"],
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).parents[2],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         lines: list[str] = []
         enough = threading.Event()
 
-        def read(child: subprocess.Popen = child, lines: list[str] = lines, enough: threading.Event = enough,
-                 want: int = want) -> None:
+        def read(
+            child: subprocess.Popen = child,
+            lines: list[str] = lines,
+            enough: threading.Event = enough,
+            want: int = want,
+        ) -> None:
             for ln in child.stdout:
                 lines.append(ln.decode())
                 if len(lines) >= want:

@@ -13,7 +13,9 @@ from pocsync import clock
 from pocsync.store import Store
 
 
-def test_clock_offset_file_moves_the_node_clock_forward_and_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clock_offset_file_moves_the_node_clock_forward_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "offset"
     monkeypatch.delenv(clock.ENV, raising=False)
     assert abs(clock.now_ms() - time.time_ns() // 10**6) < 1000

@@ -44,8 +44,13 @@ def publisher(broker: Mosquitto) -> mqtt.Client:
 
 def sealed_for_all(fed: Federation, plaintext: bytes, *, sender: str) -> bytes:
     m = mf.parse(fed.manifest.read_bytes())
-    return seal(plaintext, sender=sender, manifest=m.version, context=f"mqtt:pocsync/v1/cs/{sender}",
-                recipients={n: info.sealing_key for n, info in m.members().items()})
+    return seal(
+        plaintext,
+        sender=sender,
+        manifest=m.version,
+        context=f"mqtt:pocsync/v1/cs/{sender}",
+        recipients={n: info.sealing_key for n, info in m.members().items()},
+    )
 
 
 def health(node: Node) -> dict:
@@ -61,7 +66,8 @@ def keys_of(node: Node) -> set[str]:
 
 
 def test_stolen_key_equivocation_is_proven_frozen_alarmed_and_healed_by_a_chain_restart(
-        tmp_path: Path, broker: Mosquitto) -> None:
+    tmp_path: Path, broker: Mosquitto
+) -> None:
     fed = Federation(tmp_path, ("un", "eu", "osce", "arf"), mqtt=broker.url)
     pub = None
     try:
@@ -74,12 +80,21 @@ def test_stolen_key_equivocation_is_proven_frozen_alarmed_and_healed_by_a_chain_
         # the thief holds eu's key files (signing and sealing) and signs eu's next seq himself
         nd = NodeDir.open(fed["eu"].data)
         stolen = nd.signing_key(nd.signing_key_names()[-1])
-        payload = csmod.build_payload(origin="eu", seq=fork_seq, prev=before_fork,
-                                      hlc=next_hlc(h.hlc, time.time_ns() // 10**6), manifest=1,
-                                      author="thief@example.org",
-                                      ops=[{"op": "put", "key": "DEU/technical",
-                                            "entry": {**entry("DEU/technical", notes="forged"),
-                                                      "holder_epoch": h.hlc}}])
+        payload = csmod.build_payload(
+            origin="eu",
+            seq=fork_seq,
+            prev=before_fork,
+            hlc=next_hlc(h.hlc, time.time_ns() // 10**6),
+            manifest=1,
+            author="thief@example.org",
+            ops=[
+                {
+                    "op": "put",
+                    "key": "DEU/technical",
+                    "entry": {**entry("DEU/technical", notes="forged"), "holder_epoch": h.hlc},
+                }
+            ],
+        )
         forged = csmod.sign(payload, keyid=f"eu:{nd.signing_key_names()[-1]}", key=stolen)
         fed["eu"].put(entry("FRA/technical", notes="the real eu"))  # eu signs the same seq honestly
         pub = publisher(broker)
@@ -100,15 +115,29 @@ def test_stolen_key_equivocation_is_proven_frozen_alarmed_and_healed_by_a_chain_
         # the others are unaffected
         fed["osce"].put(entry("UKR/technical"))
         fed["arf"].put(entry("JPN/technical"))
-        wait_for(lambda: all({"UKR/technical", "JPN/technical"} <= keys_of(fed[n]) for n in fed.nodes), 90,
-                 "osce's and arf's edits everywhere")
+        wait_for(
+            lambda: all({"UKR/technical", "JPN/technical"} <= keys_of(fed[n]) for n in fed.nodes),
+            90,
+            "osce's and arf's edits everywhere",
+        )
         # the root restarts eu's chain with a new key; the thief's key no longer counts
         (tmp_path / "k2.json").write_text(run("keys", "new-signing", "--data", fed["eu"].data, "--name", "k2").output)
         v2 = tmp_path / "manifest-v2.json"
         run("manifest", "next", fed.manifest, "--out", v2)
         restart_seq = fork_seq + 3
-        run("manifest", "restart-chain", v2, "--node", "eu", "--from-seq", str(restart_seq),
-            "--key-info", tmp_path / "k2.json", "--prev", before_fork)
+        run(
+            "manifest",
+            "restart-chain",
+            v2,
+            "--node",
+            "eu",
+            "--from-seq",
+            str(restart_seq),
+            "--key-info",
+            tmp_path / "k2.json",
+            "--prev",
+            before_fork,
+        )
         fed.sign(v2)
         run("manifest", "publish", v2, "--mqtt", broker.url)
         wait_for(lambda: all(fed[n].store().manifest_versions()[-1] == 2 for n in fed.nodes), 90, "v2 everywhere")
@@ -118,11 +147,19 @@ def test_stolen_key_equivocation_is_proven_frozen_alarmed_and_healed_by_a_chain_
         # the thief signs after the restart with the stolen key: refused everywhere, nothing changes
         with fed["un"].store() as s:
             h2 = s.heads()["eu"]
-        late = csmod.sign(csmod.build_payload(origin="eu", seq=h2.seq + 1, prev=h2.id,
-                                              hlc=next_hlc(h2.hlc, time.time_ns() // 10**6), manifest=2,
-                                              author="thief@example.org",
-                                              ops=[{"op": "withdraw", "key": "ITA/technical"}]),
-                          keyid="eu:" + nd.signing_key_names()[0], key=stolen)
+        late = csmod.sign(
+            csmod.build_payload(
+                origin="eu",
+                seq=h2.seq + 1,
+                prev=h2.id,
+                hlc=next_hlc(h2.hlc, time.time_ns() // 10**6),
+                manifest=2,
+                author="thief@example.org",
+                ops=[{"op": "withdraw", "key": "ITA/technical"}],
+            ),
+            keyid="eu:" + nd.signing_key_names()[0],
+            key=stolen,
+        )
         pub.publish("pocsync/v1/cs/eu", sealed_for_all(fed, late, sender="eu"), qos=1).wait_for_publish(10)
         wait_for(lambda: any(q["reason"] for q in fed["un"].store().quarantined()), 60, "un to quarantine it")
         digest = fed.wait_converged()
@@ -143,27 +180,58 @@ def _flood(node: Node, n: int, stop: threading.Event) -> int:
         for i in range(n):
             if stop.is_set():
                 break
-            store.edit([{"op": "put", "key": "UKR/diplomatic", "entry": entry("UKR/diplomatic")}],
-                       key=nd.key_for_next_edit(store), author=f"flood-{i}")
+            store.edit(
+                [{"op": "put", "key": "UKR/diplomatic", "entry": entry("UKR/diplomatic")}],
+                key=nd.key_for_next_edit(store),
+                author=f"flood-{i}",
+            )
             done += 1
     return done
 
 
 def _garbage_http(nodes: list[Node], stop: threading.Event, rng: random.Random, counts: dict[str, int]) -> None:
-    paths = ["/v1/node", "/v1/manifest", "/v1/manifest/1", "/v1/manifest/99999999999999999999",
-             "/v1/peer/heads", "/v1/peer/changesets?origin=eu&after=0", "/v1/peer/changesets?origin=%00&after=-1",
-             "/v1/peer/proofs", "/v1/peer/poke", "/v1/peer/stats", "/v1/health", "/v1/health/history", "/metrics",
-             "/v1/entries", "/v1/entries/AUT/technical", "/v1/divergences", "/v1/networks", "/v1/export",
-             "/v1/token/renew", "/v1/session", "/v1/whoami", "/", "/dashboard", "/static/../../etc/passwd"]
+    paths = [
+        "/v1/node",
+        "/v1/manifest",
+        "/v1/manifest/1",
+        "/v1/manifest/99999999999999999999",
+        "/v1/peer/heads",
+        "/v1/peer/changesets?origin=eu&after=0",
+        "/v1/peer/changesets?origin=%00&after=-1",
+        "/v1/peer/proofs",
+        "/v1/peer/poke",
+        "/v1/peer/stats",
+        "/v1/health",
+        "/v1/health/history",
+        "/metrics",
+        "/v1/entries",
+        "/v1/entries/AUT/technical",
+        "/v1/divergences",
+        "/v1/networks",
+        "/v1/export",
+        "/v1/token/renew",
+        "/v1/session",
+        "/v1/whoami",
+        "/",
+        "/dashboard",
+        "/static/../../etc/passwd",
+    ]
     while not stop.is_set():
         node = rng.choice(nodes)
         path = rng.choice(paths)
         method = rng.choice(("GET", "POST", "DELETE", "PUT"))
         body = rng.randbytes(rng.choice((0, 10, 1000, 70_000)))
-        auth = rng.choice(("", "Pocsync " + rng.randbytes(40).hex(), "Bearer " + rng.randbytes(30).hex(),
-                           "Pocsync eyJub2RlIjoiZXUifQ==.AAAA"))
-        req = urllib.request.Request(node.url + path, data=body or None, method=method,
-                                     headers={"Authorization": auth} if auth else {})
+        auth = rng.choice(
+            (
+                "",
+                "Pocsync " + rng.randbytes(40).hex(),
+                "Bearer " + rng.randbytes(30).hex(),
+                "Pocsync eyJub2RlIjoiZXUifQ==.AAAA",
+            )
+        )
+        req = urllib.request.Request(
+            node.url + path, data=body or None, method=method, headers={"Authorization": auth} if auth else {}
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 r.read(1 << 16)
@@ -217,8 +285,9 @@ def test_flood_garbage_and_a_replayed_manifest_leave_honest_traffic_flowing(tmp_
         flood.start()
         time.sleep(2)
         fed["arf"].put(entry("JPN/technical", notes="during the flood"))
-        wait_for(lambda: all("JPN/technical" in keys_of(fed[n]) for n in ("un", "eu")), 120,
-                 "arf's edit during the flood")
+        wait_for(
+            lambda: all("JPN/technical" in keys_of(fed[n]) for n in ("un", "eu")), 120, "arf's edit during the flood"
+        )
         flood.join(timeout=600)
         assert result and result[0] == 1500
         fed.wait_converged(timeout=300)
@@ -255,8 +324,10 @@ def test_flood_garbage_and_a_replayed_manifest_leave_honest_traffic_flowing(tmp_
         counts: dict[str, int] = {}
         sent: list[int] = []
         nodes = list(fed.nodes.values())
-        workers = [threading.Thread(target=_garbage_http, args=(nodes, stop, random.Random(rng.random()), counts),
-                                    daemon=True) for _ in range(3)]
+        workers = [
+            threading.Thread(target=_garbage_http, args=(nodes, stop, random.Random(rng.random()), counts), daemon=True)
+            for _ in range(3)
+        ]
         workers.append(threading.Thread(target=lambda: sent.append(_garbage_mqtt(broker, stop, rng)), daemon=True))
         for w in workers:
             w.start()
@@ -265,15 +336,20 @@ def test_flood_garbage_and_a_replayed_manifest_leave_honest_traffic_flowing(tmp_
             latencies = [_responsive(fed[n]) for n in fed.nodes]
             fed["eu"].put(entry("FRA/technical", notes="during the garbage"))
             fed["arf"].put(entry("IDN/technical", notes="during the garbage"))
-            wait_for(lambda: all({"FRA/technical", "IDN/technical"} <= keys_of(fed[n]) for n in fed.nodes), 120,
-                     "honest edits during the garbage flood")
+            wait_for(
+                lambda: all({"FRA/technical", "IDN/technical"} <= keys_of(fed[n]) for n in fed.nodes),
+                120,
+                "honest edits during the garbage flood",
+            )
             time.sleep(5)
         finally:
             stop.set()
             for w in workers:
                 w.join(timeout=60)
-        print(f"garbage: {sum(counts.values())} HTTP requests {counts}, {sent} MQTT messages; "
-              f"/v1/node latencies under the flood {[round(x, 2) for x in latencies]}")
+        print(
+            f"garbage: {sum(counts.values())} HTTP requests {counts}, {sent} MQTT messages; "
+            f"/v1/node latencies under the flood {[round(x, 2) for x in latencies]}"
+        )
         assert sum(counts.values()) > 100 and sent and sent[0] > 500
         assert "500" not in counts, counts  # no request crashed a handler
         fed.wait_converged()

@@ -32,8 +32,11 @@ def test_catch_up_larger_than_max_batch_and_max_batch_bytes_completes_in_bounded
         for i in range(60):
             key = f"{['AUT', 'DEU', 'FRA', 'ITA'][i % 4]}/technical"
             notes = "x" * 6000 if i == 30 else f"edit {i}"  # one change-set alone exceeds max_batch_bytes
-            store.edit([{"op": "put", "key": key, "entry": entry(key, notes=notes)}],
-                       key=nd.key_for_next_edit(store), author="limits")
+            store.edit(
+                [{"op": "put", "key": key, "entry": entry(key, notes=notes)}],
+                key=nd.key_for_next_edit(store),
+                author="limits",
+            )
         big = len(store.conn.execute("SELECT envelope FROM log WHERE seq=31").fetchone()[0])
     assert big > 4096
     try:
@@ -46,7 +49,9 @@ def test_catch_up_larger_than_max_batch_and_max_batch_bytes_completes_in_bounded
         assert all(int(limit) <= 7 for _, limit in batches)
         afters = sorted({int(a) for a, _ in batches})
         with fed["un"].store() as s:
-            size = {r["seq"]: len(r["envelope"]) for r in s.conn.execute("SELECT seq, envelope FROM log WHERE origin='eu'")}
+            size = {
+                r["seq"]: len(r["envelope"]) for r in s.conn.execute("SELECT seq, envelope FROM log WHERE origin='eu'")
+            }
         for a, b in zip(afters, afters[1:] + [60]):  # each batch: seqs a+1..b
             assert b - a <= 7
             assert b - a == 1 or sum(size[q] for q in range(a + 1, b + 1)) <= 4096, (a, b)

@@ -37,15 +37,17 @@ def verify_chain(manifests: list[bytes], root_pub_b64: str) -> p.Manifest:
         raise BundleError("root public key must be 32 bytes")
     kid = root_keyid(raw)
     chain = sorted((p.manifest(m) for m in manifests), key=lambda m: m.version)
-    start = next((i for i, m in enumerate(chain) if kid in m.roots and m.roots[kid] == raw
-                  and kid in m.signed_by({kid: raw})), None)
+    start = next(
+        (i for i, m in enumerate(chain) if kid in m.roots and m.roots[kid] == raw and kid in m.signed_by({kid: raw})),
+        None,
+    )
     if start is None:
         raise BundleError("no manifest is signed by the given root key")
     anchor = chain[start]
     if len(anchor.signed_by(anchor.roots)) < anchor.threshold:
         raise BundleError("anchor manifest does not meet its own threshold")
     prev = anchor
-    for m in chain[start + 1:]:
+    for m in chain[start + 1 :]:
         why = p.install_check(prev, m, now_s=0, software=set(m.features))
         if why is not None:
             raise BundleError(f"manifest v{m.version}: {why}")
@@ -114,10 +116,12 @@ def check_derived(h: dict, state: str) -> None:
             now = x.get("entry") if x["op"] == "put" else x["fields"]
             prev = last.get(k)
             before = None if prev is None else (prev.get("entry") if prev["op"] == "put" else prev.get("fields"))
-            want = {"against": None if prev is None else {"origin": prev["origin"], "cs_id": prev["cs_id"],
-                                                          "index": prev["index"]},
-                    "changes": diff(before if isinstance(before, dict) else None,
-                                    now if isinstance(now, dict) else None)}
+            want = {
+                "against": None
+                if prev is None
+                else {"origin": prev["origin"], "cs_id": prev["cs_id"], "index": prev["index"]},
+                "changes": diff(before if isinstance(before, dict) else None, now if isinstance(now, dict) else None),
+            }
             if p.canonical(x.get("diff")) != p.canonical(want):
                 raise BundleError(f"{where}: its diff is not the one its signed op and the previous give")
             if x["status"] == "applied":
@@ -154,25 +158,43 @@ def verify_bundle(data: bytes, root_pub_b64: str) -> dict[str, Any]:
             x = listed.pop((cs.id, i), None)
             if x is None:
                 raise BundleError(f"{cs.origin} seq {cs.seq} op {i} concerns {state} but the history omits it")
-            same = (x["origin"], x["seq"], x["hlc"], x["author"], x["op"], x["key"]) == \
-                   (cs.origin, cs.seq, cs.hlc, cs.author, op["op"], op["key"])
-            if not same or (op["op"] == "put" and ("entry" not in x or p.canonical(x["entry"]) != p.canonical(
-                    op.get("entry")))) or ("fields" in x and p.canonical(x["fields"]) != p.canonical(
-                    {k: v for k, v in op.items() if k not in ("op", "key")})):
+            same = (x["origin"], x["seq"], x["hlc"], x["author"], x["op"], x["key"]) == (
+                cs.origin,
+                cs.seq,
+                cs.hlc,
+                cs.author,
+                op["op"],
+                op["key"],
+            )
+            if (
+                not same
+                or (op["op"] == "put" and ("entry" not in x or p.canonical(x["entry"]) != p.canonical(op.get("entry"))))
+                or (
+                    "fields" in x
+                    and p.canonical(x["fields"]) != p.canonical({k: v for k, v in op.items() if k not in ("op", "key")})
+                )
+            ):
                 raise BundleError(f"the history misstates {cs.origin} seq {cs.seq} op {i}")
             why = judged(op, cs, m)
             if why != "unknown" and x.get("reason") != "equivocation":
                 want = ("refused", why) if why else ("applied", None)
                 if (x["status"], x.get("reason")) != want:
-                    raise BundleError(f"{cs.origin} seq {cs.seq} op {i}: the history says {x['status']} "
-                                      f"{x.get('reason')}, the signed op and the manifest say {want}")
+                    raise BundleError(
+                        f"{cs.origin} seq {cs.seq} op {i}: the history says {x['status']} "
+                        f"{x.get('reason')}, the signed op and the manifest say {want}"
+                    )
             checked += 1
     if listed:
         raise BundleError(f"the history lists {len(listed)} op(s) no change-set in the bundle holds")
     check_derived(b["history"], state)
-    return {"state": state, "manifest": m.version, "changesets": len(changesets), "ops": checked,
-            "refused": sum(1 for x in b["history"]["ops"] if x["status"] == "refused"),
-            "other_states": sorted(other)}
+    return {
+        "state": state,
+        "manifest": m.version,
+        "changesets": len(changesets),
+        "ops": checked,
+        "refused": sum(1 for x in b["history"]["ops"] if x["status"] == "refused"),
+        "other_states": sorted(other),
+    }
 
 
 if __name__ == "__main__":  # python -m tests.independent.bundle_verify BUNDLE ROOT_PUB

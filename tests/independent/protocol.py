@@ -32,8 +32,16 @@ class Reject(Exception):
 
 
 # --- §2 strict JSON -------------------------------------------------------------------------------
-JSON_ORDER = ("not_utf8", "byte_order_mark", "too_deep", "malformed_json", "duplicate_key", "float_not_allowed",
-              "int_out_of_range", "lone_surrogate")
+JSON_ORDER = (
+    "not_utf8",
+    "byte_order_mark",
+    "too_deep",
+    "malformed_json",
+    "duplicate_key",
+    "float_not_allowed",
+    "int_out_of_range",
+    "lone_surrogate",
+)
 MAX_DEPTH = 32
 LIMIT = 2**53 - 1
 
@@ -87,8 +95,9 @@ def strict_json(data: bytes) -> Any:
         return int(t)
 
     try:
-        value = json.loads(text, object_pairs_hook=obj, parse_float=bad_float, parse_int=integer,
-                           parse_constant=bad_float)
+        value = json.loads(
+            text, object_pairs_hook=obj, parse_float=bad_float, parse_int=integer, parse_constant=bad_float
+        )
     except ValueError:
         raise Reject("malformed_json") from None
 
@@ -219,12 +228,24 @@ def manifest(data: bytes) -> Manifest:
         raw = base64.b64decode(r["public"])
         assert r["keyid"] == "root:" + hashlib.sha256(raw).hexdigest()[:16], "root keyid not derived from its key"
         roots[r["keyid"]] = raw
-    nodes = {nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [],
-                       n["role"])
-             for nid, n in p["nodes"].items()}
+    nodes = {
+        nid: Node(n["signing_keys"], n.get("scope") or [], n.get("removed_at_seq"), n.get("restarts") or [], n["role"])
+        for nid, n in p["nodes"].items()
+    }
     expires = int(datetime.strptime(p["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
-    return Manifest("sha256:" + hashlib.sha256(payload).hexdigest(), p["version"], expires, p["threshold"], roots,
-                    nodes, set(p.get("features") or []), p.get("policy") or {}, payload, sigs, p["nodes"])
+    return Manifest(
+        "sha256:" + hashlib.sha256(payload).hexdigest(),
+        p["version"],
+        expires,
+        p["threshold"],
+        roots,
+        nodes,
+        set(p.get("features") or []),
+        p.get("policy") or {},
+        payload,
+        sigs,
+        p["nodes"],
+    )
 
 
 def install_check(current: Manifest | None, new: Manifest, *, now_s: int, software: set[str]) -> str | None:
@@ -252,8 +273,10 @@ HLC = re.compile(r"[0-9]{13}-[0-9]{4}")
 NODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 CSID = re.compile(r"sha256:[0-9a-f]{64}")
 STATE = re.compile(r"[A-Z]{3}")
-SPACE = set("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-            "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+SPACE = set(
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def is_hlc(v: object) -> bool:
@@ -297,17 +320,26 @@ def changeset(data: bytes, m: Manifest, *, max_bytes: int = 262_144) -> CS:
         raise Reject("bad_changeset")
     if p.get("type") != "pocsync.changeset/v1":
         raise Reject("wrong_type")
-    ok = (isinstance(p.get("origin"), str) and NODE.fullmatch(p["origin"])
-          and all(isinstance(p.get(f), int) and not isinstance(p.get(f), bool) and p[f] >= 1 for f in ("seq", "manifest"))
-          and "prev" in p and (p["prev"] is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
-          and is_hlc(p.get("hlc"))
-          and isinstance(p.get("author"), str) and not all(c in SPACE for c in p["author"]) and len(p["author"]) <= 200
-          and isinstance(p.get("ops"), list) and len(p["ops"]) >= 1)
+    ok = (
+        isinstance(p.get("origin"), str)
+        and NODE.fullmatch(p["origin"])
+        and all(isinstance(p.get(f), int) and not isinstance(p.get(f), bool) and p[f] >= 1 for f in ("seq", "manifest"))
+        and "prev" in p
+        and (p["prev"] is None or (isinstance(p["prev"], str) and CSID.fullmatch(p["prev"])))
+        and is_hlc(p.get("hlc"))
+        and isinstance(p.get("author"), str)
+        and not all(c in SPACE for c in p["author"])
+        and len(p["author"]) <= 200
+        and isinstance(p.get("ops"), list)
+        and len(p["ops"]) >= 1
+    )
     if not ok:
         raise Reject("bad_changeset")
     if len(p["ops"]) > 1000:
         raise Reject("too_many_ops")
-    if not all(isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str) for o in p["ops"]):
+    if not all(
+        isinstance(o, dict) and isinstance(o.get("op"), str) and isinstance(o.get("key"), str) for o in p["ops"]
+    ):
         raise Reject("bad_changeset")
     if p["manifest"] > m.version:
         raise Park("manifest_unknown")
@@ -315,8 +347,16 @@ def changeset(data: bytes, m: Manifest, *, max_bytes: int = 262_144) -> CS:
         raise Reject("key_not_of_origin")
     if node.key(name, p["seq"]) is None:  # type: ignore[union-attr]
         raise Reject("key_out_of_range")
-    return CS("sha256:" + hashlib.sha256(payload).hexdigest(), p["origin"], p["seq"], p["prev"], p["hlc"],
-              p["author"], p["ops"], data)
+    return CS(
+        "sha256:" + hashlib.sha256(payload).hexdigest(),
+        p["origin"],
+        p["seq"],
+        p["prev"],
+        p["hlc"],
+        p["author"],
+        p["ops"],
+        data,
+    )
 
 
 class Park(Exception):
@@ -328,14 +368,24 @@ class Park(Exception):
 # --- §7.1 entries, §8.2 op kinds ------------------------------------------------------------------------
 KINDS = ("diplomatic", "technical")
 HOLD_OPS = ("notice", "object", "approve", "release")
-FEATURE_OF = {"note": "toy-note", "template": "templates", "check": "comm-checks", "confirm": "freshness",
-              **{k: "held-changes" for k in HOLD_OPS}}
+FEATURE_OF = {
+    "note": "toy-note",
+    "template": "templates",
+    "check": "comm-checks",
+    "confirm": "freshness",
+    **{k: "held-changes" for k in HOLD_OPS},
+}
 SOFTWARE_FEATURES = {"toy-note", "templates", "comm-checks", "freshness", "held-changes"}
 # §15.2: results per channel kind, the member each result requires, positive results
-CHECK_RESULTS = {"email": ("sent", "acknowledged", "no_response", "bounced"),
-                 "phone": ("answered", "no_answer", "wrong_number")}
-CHECK_MEMBER = {"sent": ("deadline_ms", 0, 2**53 - 1), "acknowledged": ("response_seconds", 0, 2**53 - 1),
-                "bounced": ("smtp_code", 400, 599)}
+CHECK_RESULTS = {
+    "email": ("sent", "acknowledged", "no_response", "bounced"),
+    "phone": ("answered", "no_answer", "wrong_number"),
+}
+CHECK_MEMBER = {
+    "sent": ("deadline_ms", 0, 2**53 - 1),
+    "acknowledged": ("response_seconds", 0, 2**53 - 1),
+    "bounced": ("smtp_code", 400, 599),
+}
 CHECK_POSITIVE = ("acknowledged", "answered")
 
 
@@ -357,6 +407,8 @@ def check_refusal(op: dict) -> str | None:
         elif v is not None:
             return "bad_check"
     return None
+
+
 BASE_OPS = ("put", "delete", "withdraw")
 
 
@@ -407,8 +459,12 @@ def op_refusal(op: dict, cs: CS, m: Manifest) -> str | None:
         if not TEMPLATE_ID.fullmatch(op["key"]):
             return "bad_key"
         publishers = m.policy.get("templates", {}).get("publishers")
-        if publishers is None and m.nodes[cs.origin].role != "un" or publishers is not None and \
-                cs.origin not in publishers:
+        if (
+            publishers is None
+            and m.nodes[cs.origin].role != "un"
+            or publishers is not None
+            and cs.origin not in publishers
+        ):
             return "out_of_scope"
         return template_refusal(op)
     if kind in BASE_OPS or kind in ("check", "confirm") or kind in HOLD_OPS:
@@ -469,7 +525,7 @@ def safe_pattern(p: object) -> bool:
     while i < len(s):
         c = s[i]
         if c == "(":
-            if s[i + 1:i + 2] == "?" or len(stack) > 4:
+            if s[i + 1 : i + 2] == "?" or len(stack) > 4:
                 return False
             stack.append([False, False])
             last = None
@@ -538,7 +594,7 @@ def _escaped_at(s: str, k: int) -> bool:
 def _class_end(s: str, i: int) -> int:
     """Index after the class opening at s[i], or -1 when it breaks §18.3."""
     i += 1
-    if s[i:i + 1] == "^":
+    if s[i : i + 1] == "^":
         i += 1
     items: list[str | None] = []  # single characters, None for a class escape, "-" markers kept as characters
     while True:
@@ -578,8 +634,11 @@ def template_refusal(op: dict) -> str | None:
     """§18.2 and §18.3: ``bad_template`` or None."""
     d = op.get("template")
     bad = "bad_template"
-    if not isinstance(d, dict) or len(canonical(d)) > 65536 or set(d) - {"id", "version", "purpose", "languages",
-                                                                          "schema"}:
+    if (
+        not isinstance(d, dict)
+        or len(canonical(d)) > 65536
+        or set(d) - {"id", "version", "purpose", "languages", "schema"}
+    ):
         return bad
     if not isinstance(d.get("id"), str) or not TEMPLATE_ID.fullmatch(d["id"]):
         return bad
@@ -594,8 +653,11 @@ def template_refusal(op: dict) -> str | None:
     for name, pr in props.items():
         if not PROP_NAME.fullmatch(name) or not isinstance(pr, dict):
             return bad
-        if set(pr) - {"type", "enum", "maxLength", "pattern", "format"} or pr.get("type") not in ("string", "integer",
-                                                                                                   "boolean"):
+        if set(pr) - {"type", "enum", "maxLength", "pattern", "format"} or pr.get("type") not in (
+            "string",
+            "integer",
+            "boolean",
+        ):
             return bad
         t = pr["type"]
         if t != "string" and set(pr) & {"maxLength", "pattern", "format"}:
@@ -614,7 +676,11 @@ def template_refusal(op: dict) -> str | None:
         if "format" in pr and pr["format"] not in ("date-time", "email"):
             return bad
     req = sc.get("required", [])
-    if not isinstance(req, list) or not all(isinstance(r, str) and r in props for r in req) or len(set(req)) != len(req):
+    if (
+        not isinstance(req, list)
+        or not all(isinstance(r, str) and r in props for r in req)
+        or len(set(req)) != len(req)
+    ):
         return bad
     langs = d.get("languages")
     if not isinstance(langs, dict) or not {"en", "fr", "es"} <= set(langs) or len(langs) > 16:
@@ -635,8 +701,13 @@ def template_refusal(op: dict) -> str | None:
             if "options" in fd:
                 e = props[name].get("enum")
                 o = fd["options"]
-                if props[name]["type"] != "string" or e is None or not isinstance(o, dict) or set(o) != set(e) \
-                        or not all(_txt(v, 200) for v in o.values()):
+                if (
+                    props[name]["type"] != "string"
+                    or e is None
+                    or not isinstance(o, dict)
+                    or set(o) != set(e)
+                    or not all(_txt(v, 200) for v in o.values())
+                ):
                     return bad
     if d["id"] != op.get("key"):
         return bad
@@ -646,8 +717,18 @@ def template_refusal(op: dict) -> str | None:
 # --- §16 held contact changes -------------------------------------------------------------------------------
 REF = re.compile(r"sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})")
 GUARDED = ("person", "emails", "phones", "secure_channels", "public_key", "public_key_fingerprint")
-UNGUARDED = ("state", "kind", "organisation", "position", "available_24_7", "timezone", "languages", "networks",
-             "notes", "holder_epoch")  # §16.3: every other member is guarded, known or not
+UNGUARDED = (
+    "state",
+    "kind",
+    "organisation",
+    "position",
+    "available_24_7",
+    "timezone",
+    "languages",
+    "networks",
+    "notes",
+    "holder_epoch",
+)  # §16.3: every other member is guarded, known or not
 
 
 def hold_refusal(op: dict, m: Manifest) -> str | None:
@@ -658,7 +739,11 @@ def hold_refusal(op: dict, m: Manifest) -> str | None:
     if "staff" not in op:
         return None
     st = op["staff"]
-    if not isinstance(st, dict) or set(st) != {"origin", "name", "sig"} or not all(isinstance(v, str) for v in st.values()):
+    if (
+        not isinstance(st, dict)
+        or set(st) != {"origin", "name", "sig"}
+        or not all(isinstance(v, str) for v in st.values())
+    ):
         return "bad_hold"
     keys = m.policy.get("held-changes", {}).get("staff_keys", {}).get(st["origin"], [])
     pub = [k["public"] for k in keys if k["name"] == st["name"]]
@@ -696,12 +781,15 @@ def held_sweep(ops: list[dict], holds: list[dict], m: Manifest) -> tuple[dict | 
             free = first_obj is None or h["rank"] < first_obj
             ok = False
             if h["op"] == "release" and free:
-                ok = any(n["rank"] < h["rank"] and int(h["rank"][0][:13]) >= int(n["rank"][0][:13]) + hold_ms
-                         for n in notices)
+                ok = any(
+                    n["rank"] < h["rank"] and int(h["rank"][0][:13]) >= int(n["rank"][0][:13]) + hold_ms
+                    for n in notices
+                )
             elif h["op"] == "approve":
                 st = h.get("staff")
-                second = h["origin"] != o["origin"] or (isinstance(st, dict) and st.get("origin") == o["origin"]
-                                                        and st.get("name") != o["author"])
+                second = h["origin"] != o["origin"] or (
+                    isinstance(st, dict) and st.get("origin") == o["origin"] and st.get("name") != o["author"]
+                )
                 ok = second and (free or h["origin"] in un)
             if ok and (best is None or h["rank"] < best["rank"]):
                 best = h
@@ -736,8 +824,12 @@ def held_sweep(ops: list[dict], holds: list[dict], m: Manifest) -> tuple[dict | 
         if phase == 0:
             if o["origin"] not in seen or (o["seq"], o["i"]) > seen[o["origin"]]:
                 seen[o["origin"]] = (o["seq"], o["i"])
-            if o["op"] == "put" and last is not None and (since is None or o["rank"][0] >= since) \
-                    and guarded(o["entry"]) != guarded(last["entry"]):
+            if (
+                o["op"] == "put"
+                and last is not None
+                and (since is None or o["rank"][0] >= since)
+                and guarded(o["entry"]) != guarded(last["entry"])
+            ):
                 held[o["ref"]] = o
                 e = effect(o)
                 if e is not None:
@@ -856,13 +948,24 @@ class Replica:
                     continue
                 rank = (cs.hlc, origin, cs.id, i)
                 if op["op"] in HOLD_OPS:
-                    hold_ops.setdefault(op["key"], []).append({"rank": rank, "origin": origin, "op": op["op"],
-                                                               "put": op["put"], "staff": op.get("staff")})
+                    hold_ops.setdefault(op["key"], []).append(
+                        {"rank": rank, "origin": origin, "op": op["op"], "put": op["put"], "staff": op.get("staff")}
+                    )
                     continue
                 if guard:
                     entry_ops.setdefault(op["key"], []).append(
-                        {"rank": rank, "seq": seq, "i": i, "origin": origin, "op": op["op"], "key": op["key"],
-                         "entry": op.get("entry"), "author": cs.author, "ref": f"{cs.id}#{i}"})
+                        {
+                            "rank": rank,
+                            "seq": seq,
+                            "i": i,
+                            "origin": origin,
+                            "op": op["op"],
+                            "key": op["key"],
+                            "entry": op.get("entry"),
+                            "author": cs.author,
+                            "ref": f"{cs.id}#{i}",
+                        }
+                    )
                     if op["op"] == "withdraw":
                         withdrawals[op["key"]] = max(withdrawals.get(op["key"], rank), rank)
                     continue
@@ -921,14 +1024,18 @@ def channel_id(kind: str, value: str) -> str:
     return kind + ":" + hashlib.sha256(norm.encode("utf-8")).hexdigest()
 
 
-def overdue(policy: dict, networks: list, last_modified: str, last_confirmed: str | None,
-            last_verified: str | None, now_ms: int) -> list[str]:
+def overdue(
+    policy: dict, networks: list, last_modified: str, last_confirmed: str | None, last_verified: str | None, now_ms: int
+) -> list[str]:
     """§15.5: which periods an entry has overrun at now_ms."""
     confirm, verify = policy.get("confirm_days", 365), policy.get("verify_days", 180)
     for n in networks:
         sub = (policy.get("networks") or {}).get(n)
         if sub:
-            confirm, verify = min(confirm, sub.get("confirm_days", confirm)), min(verify, sub.get("verify_days", verify))
+            confirm, verify = (
+                min(confirm, sub.get("confirm_days", confirm)),
+                min(verify, sub.get("verify_days", verify)),
+            )
     ms = lambda h: int(h[:13])  # noqa: E731
     day = 86_400_000
     out = []
@@ -950,13 +1057,14 @@ def check_proof(proof: dict, m: Manifest) -> bool:
 
 
 # --- §13.2 signed peer requests ------------------------------------------------------------------------------
-def peer_request(header: str | None, *, m: Manifest, me: str, method: str, path: str, body: bytes, now_ms: int,
-                 max_age_ms: int) -> str | None:
+def peer_request(
+    header: str | None, *, m: Manifest, me: str, method: str, path: str, body: bytes, now_ms: int, max_age_ms: int
+) -> str | None:
     """The 401 reason for a peer request, or None when it is accepted."""
     if not header or not header.startswith("Pocsync ") or len(header) > 4096:
         return "unsigned_request"
     try:
-        raw = base64.b64decode(header[len("Pocsync "):], validate=True)
+        raw = base64.b64decode(header[len("Pocsync ") :], validate=True)
         payload, sigs = envelope(raw, PEER_TYPE)
     except (binascii.Error, ValueError):
         return "unsigned_request"
@@ -986,7 +1094,11 @@ def peer_request(header: str | None, *, m: Manifest, me: str, method: str, path:
         return "key_not_of_origin"
     if p.get("target") != me:
         return "wrong_target"
-    if p.get("method") != method or p.get("path") != path or p.get("body") != "sha256:" + hashlib.sha256(body).hexdigest():
+    if (
+        p.get("method") != method
+        or p.get("path") != path
+        or p.get("body") != "sha256:" + hashlib.sha256(body).hexdigest()
+    ):
         return "bad_request"
     if not isinstance(p.get("ts"), int) or abs(now_ms - p["ts"]) > max_age_ms:
         return "stale_request"

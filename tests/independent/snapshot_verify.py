@@ -25,8 +25,11 @@ def _utc(ms: int) -> str:
 
 def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
     c = p.strict_json(plain)  # step 2
-    if not isinstance(c, dict) or set(c) != {"format", "snapshot", "manifests"} \
-            or c["format"] != "pocsync.snapshot-file/v1":
+    if (
+        not isinstance(c, dict)
+        or set(c) != {"format", "snapshot", "manifests"}
+        or c["format"] != "pocsync.snapshot-file/v1"
+    ):
         raise BundleError("not a snapshot container")
     last = verify_chain([m.encode() for m in c["manifests"]], root_pub_b64)  # step 3
     payload, sigs = p.envelope(c["snapshot"].encode(), SNAPSHOT_TYPE)  # step 4
@@ -37,8 +40,9 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
     node = last.nodes.get(node_id)
     key = None
     if node is not None and node.removed_at_seq is None:
-        key = next((base64.b64decode(k["public"]) for k in node.keys if k["name"] == name and k["until_seq"] is None),
-                   None)
+        key = next(
+            (base64.b64decode(k["public"]) for k in node.keys if k["name"] == name and k["until_seq"] is None), None
+        )
     if key is None or not p.ed_ok(key, sig, SNAPSHOT_TYPE, payload):
         raise BundleError("the snapshot's signature does not verify")
     s = p.strict_json(payload)  # step 5
@@ -52,10 +56,17 @@ def verify_snapshot(plain: bytes, root_pub_b64: str) -> dict[str, Any]:
         raise BundleError("taken_at is not taken_ms")
     if s["taken_ms"] > time.time() * 1000 + 300_000:  # step 7: more than 300 s ahead of this clock
         raise BundleError("taken in the future")
-    lines = sorted([f"entry {e['key']} {e['cs_id']}#{e['index']}\n" for e in s["entries"]]  # step 6
-                   + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]]
-                   + [f"{ns} {key} {ref}\n" for ns, key, ref in s.get("held", [])])
+    lines = sorted(
+        [f"entry {e['key']} {e['cs_id']}#{e['index']}\n" for e in s["entries"]]  # step 6
+        + [f"{r['namespace']} {r['key']} {r['cs_id']}#{r['index']}\n" for r in s["records"]]
+        + [f"{ns} {key} {ref}\n" for ns, key, ref in s.get("held", [])]
+    )
     if "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest() != s["digest"]:
         raise BundleError("the digest does not match the entries and records")
-    return {"node": node_id, "taken_ms": s["taken_ms"], "digest": s["digest"], "entries": len(s["entries"]),
-            "manifest": last.version}
+    return {
+        "node": node_id,
+        "taken_ms": s["taken_ms"],
+        "digest": s["digest"],
+        "entries": len(s["entries"]),
+        "manifest": last.version,
+    }

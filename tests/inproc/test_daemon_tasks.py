@@ -50,8 +50,10 @@ async def test_an_edit_is_poked_pulled_and_converges_then_shutdown_stops_every_t
             return st is not None and st.pulls >= n and st.failures == 0
 
         # on start each node pulls the other (a node started first retries after its back-off)
-        await until(lambda: pulled(rt_un, pair["eu"].url, 1) and pulled(rt_eu, pair["un"].url, 1),
-                    what="each node's first successful pull of the other")
+        await until(
+            lambda: pulled(rt_un, pair["eu"].url, 1) and pulled(rt_eu, pair["un"].url, 1),
+            what="each node's first successful pull of the other",
+        )
         st = rt_un.peers[pair["eu"].url]
         pulls, rounds = st.pulls, rt_un.counters["pull_rounds"]
         # the CLI (another process in real life) commits at eu: eu's publisher sees the store change and pokes
@@ -114,7 +116,7 @@ async def test_peer_client_backoff_doubles_up_to_the_pull_interval(pair: Federat
             with pytest.raises(Exception):
                 await client.pull(dead)
             gaps.append(rt.peers[dead].retry_at - time.monotonic())
-        expected = [min(2.0 ** i, interval) for i in range(7)]
+        expected = [min(2.0**i, interval) for i in range(7)]
         assert expected[-2:] == [interval, interval]
         for got, want in zip(gaps, expected):
             assert want - 1.0 < got <= want, (gaps, expected)
@@ -125,7 +127,8 @@ async def test_peer_client_backoff_doubles_up_to_the_pull_interval(pair: Federat
 
 @pytest.mark.asyncio
 async def test_change_sets_travel_over_mqtt_and_shutdown_says_offline(
-        tmp_path: Path, broker: Mosquitto, quick_settle: None) -> None:
+    tmp_path: Path, broker: Mosquitto, quick_settle: None
+) -> None:
     # eu is not advertised in the manifest: un cannot pull from it, so only the broker can bring eu's edit
     fed = Federation(tmp_path / "fed", ("un", "eu"), mqtt=broker.url, pull_interval=30, hidden=("eu",))
     un, eu = await serve(fed["un"].data), await serve(fed["eu"].data)
@@ -148,7 +151,8 @@ async def test_change_sets_travel_over_mqtt_and_shutdown_says_offline(
 
 @pytest.mark.asyncio
 async def test_watchdog_is_fed_while_the_store_answers_and_stops_when_it_hangs(
-        pair: Federation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pair: Federation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
@@ -203,7 +207,8 @@ async def test_without_systemd_the_watchdog_only_returns(pair: Federation, monke
 
 @pytest.mark.asyncio
 async def test_shutdown_ends_a_task_that_swallowed_its_cancellation(
-        pair: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    pair: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """asyncio.wait_for on Python 3.11 can swallow a cancellation that arrives as its inner await completes
     (CPython gh-86296); the publisher did so under an MQTT publish, and the node's shutdown then never ended."""
     monkeypatch.setattr(daemon, "CANCEL_GRACE_S", 0.05)

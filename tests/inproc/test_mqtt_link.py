@@ -40,7 +40,8 @@ def mqtt_pair(tmp_path: Path, broker: Mosquitto) -> Federation:
 
 @pytest.mark.asyncio
 async def test_link_backs_off_growing_and_capped_and_reconnects_after_a_broker_restart(
-        mqtt_pair: Federation, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    mqtt_pair: Federation, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stepped = SteppedSleep()
     monkeypatch.setattr(mqtt_mod, "asyncio", stepped)
     async with live_runtime(mqtt_pair["un"].data) as rt:
@@ -53,7 +54,7 @@ async def test_link_backs_off_growing_and_capped_and_reconnects_after_a_broker_r
 
             await asyncio.to_thread(broker.stop)  # the broker goes away: every reconnect attempt is refused
             cap = float(rt.cfg.mqtt.reconnect_max_seconds)
-            expected = [min(0.5 * 2 ** i, cap) for i in range(9)]
+            expected = [min(0.5 * 2**i, cap) for i in range(9)]
             assert expected[-2:] == [cap, cap], "enough attempts to reach the cap"
             for i, base in enumerate(expected):
                 delay, release = await stepped.next(what=f"back-off sleep {i + 1}")

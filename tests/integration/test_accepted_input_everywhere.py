@@ -25,12 +25,30 @@ ODD = "=cmd|' /C calc'!A0 \x00\x07\x1b[31m\u202eevil\u2028\u2029\x85 \U0010ffff\
 DEEP: object = "bottom"
 for _ in range(20):
     DEEP = [DEEP]
-ENTRY = {"state": "DEU", "kind": "technical", "organisation": "Org " + ODD, "position": ODD, "notes": "n" * 100_000,
-         "emails": ["cert@example.org", ODD, "a\x00@example.org"], "phones": ["+1\n2", ODD], "languages": [ODD],
-         "networks": [ODD, ""], "timezone": ODD, "available_24_7": None, "person": None,
-         "secure_channels": [{"expires": 5, "fingerprint": ["x"], "\x00": None, "type": {"a": 2**53 - 1}},
-                             {"expires": "2000-01-01T99", "name": ODD}],
-         "holder_epoch": "1763800000100-0000", "": -(2**53 - 1), "\x00": True, "é": 1, "e\u0301": 2, "deep": DEEP}
+ENTRY = {
+    "state": "DEU",
+    "kind": "technical",
+    "organisation": "Org " + ODD,
+    "position": ODD,
+    "notes": "n" * 100_000,
+    "emails": ["cert@example.org", ODD, "a\x00@example.org"],
+    "phones": ["+1\n2", ODD],
+    "languages": [ODD],
+    "networks": [ODD, ""],
+    "timezone": ODD,
+    "available_24_7": None,
+    "person": None,
+    "secure_channels": [
+        {"expires": 5, "fingerprint": ["x"], "\x00": None, "type": {"a": 2**53 - 1}},
+        {"expires": "2000-01-01T99", "name": ODD},
+    ],
+    "holder_epoch": "1763800000100-0000",
+    "": -(2**53 - 1),
+    "\x00": True,
+    "é": 1,
+    "e\u0301": 2,
+    "deep": DEEP,
+}
 FORGED = "[/x]\n2026-11-23 19:00:00,000 WARNING pocsync.live.runtime: EQUIVOCATION: forged"  # rich markup too
 
 
@@ -67,22 +85,41 @@ def _page_shows_it(url: str, token: str) -> None:
 @pytest.mark.slow
 def test_everything_strict_json_allows_is_stored_served_exported_and_logged(tmp_path: Path) -> None:
     fed = Federation(tmp_path, names=("un", "osce"))
-    payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "osce", "seq": 1, "prev": None,
-                          "hlc": "1763800000100-0000", "manifest": 1, "author": ODD, "x-unknown": 2**53 - 1,
-                          "ops": [{"op": "put", "key": "DEU/technical", "entry": ENTRY},
-                                  {"op": FORGED, "key": FORGED},
-                                  {"op": "note", "key": "DEU", "text": ODD},
-                                  {"op": "put", "key": "DEU/diplomatic", "entry": {**ENTRY, "kind": "diplomatic", "notes": ODD,
-                                                                                  "person": ODD}}]},
-                         ensure_ascii=False).encode()
-    env = dsse.sign(dsse.CHANGESET_TYPE, payload, "osce:k1", NodeDir.open(fed["osce"].data).signing_key("k1")).to_bytes()
+    payload = json.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": "osce",
+            "seq": 1,
+            "prev": None,
+            "hlc": "1763800000100-0000",
+            "manifest": 1,
+            "author": ODD,
+            "x-unknown": 2**53 - 1,
+            "ops": [
+                {"op": "put", "key": "DEU/technical", "entry": ENTRY},
+                {"op": FORGED, "key": FORGED},
+                {"op": "note", "key": "DEU", "text": ODD},
+                {
+                    "op": "put",
+                    "key": "DEU/diplomatic",
+                    "entry": {**ENTRY, "kind": "diplomatic", "notes": ODD, "person": ODD},
+                },
+            ],
+        },
+        ensure_ascii=False,
+    ).encode()
+    env = dsse.sign(
+        dsse.CHANGESET_TYPE, payload, "osce:k1", NodeDir.open(fed["osce"].data).signing_key("k1")
+    ).to_bytes()
     res = run("log", "import", "--data", fed["un"].data, "-", input=env, ok=False)
     assert res.exit_code == 1 and "Traceback" not in res.output  # 1: ops were refused
     assert "[/x]\\x0a2026-11-23" in res.output.replace("\n", "").replace("│", "").replace(" ", "")
     with fed["un"].store() as s:
         rows = {r["key"]: r for r in s.entries()}
         assert rows["DEU/technical"]["entry"] == ENTRY  # kept exactly, unknown members included
-        assert sorted(r["reason"] for r in s.refused()) == ["unknown_op"]  # manifest create lists toy-note: the note op takes effect
+        assert sorted(r["reason"] for r in s.refused()) == [
+            "unknown_op"
+        ]  # manifest create lists toy-note: the note op takes effect
     exported = run("log", "export", "--data", fed["un"].data).output
     assert env.decode() in exported
     problems = run("quarantine", "list", "--data", fed["un"].data, ok=False)

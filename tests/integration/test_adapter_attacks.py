@@ -17,23 +17,25 @@ def _keys(fed: LocalFederation) -> set[str]:
 
 
 def _import(fed: LocalFederation, src: Path, sid: str, *extra: str) -> dict:
-    res = run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "json", "--source-id", sid, "--json",
-              *extra)
+    res = run(
+        "entry", "import", "--data", fed.data("eu"), src, "--adapter", "json", "--source-id", sid, "--json", *extra
+    )
     return json.loads(res.stdout)
 
 
 def test_sync_deletes_never_deletes_what_another_source_or_a_hand_put_wrote_when_a_source_lists_it_too(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     fed = LocalFederation(tmp_path, nodes=("eu",))
-    fed.put("eu", [ITA])                       # hand-made
+    fed.put("eu", [ITA])  # hand-made
     other = tmp_path / "other.json"
     other.write_text(json.dumps([FRA]))
-    _import(fed, other, "other")               # another source puts FRA/technical
+    _import(fed, other, "other")  # another source puts FRA/technical
     mine = tmp_path / "mine.json"
     mine.write_text(json.dumps([AUT, FRA, ITA]))  # this source happens to list the same entries
     rep = _import(fed, mine, "mine")
     assert rep["committed"]["ops"] == 1 and [p["key"] for p in rep["puts"]] == ["AUT/technical"]
-    mine.write_text(json.dumps([AUT]))          # ... and then no longer does
+    mine.write_text(json.dumps([AUT]))  # ... and then no longer does
     rep = _import(fed, mine, "mine", "--sync-deletes")
     assert rep["deletes"] == [] and rep["committed"] is None
     assert _keys(fed) == {"AUT/technical", "FRA/technical", "ITA/technical"}
@@ -75,13 +77,17 @@ def test_a_hostile_ldap_server_referral_never_gets_the_bind_password(tmp_path: P
     s = Slapd(tmp_path / "slapd").start()
     try:
         port = trap.getsockname()[1]
-        s.ldapadd(f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: pocsync\no: Example\n\n"
-                  f"dn: ou=moved,{SUFFIX}\nobjectClass: referral\nobjectClass: extensibleObject\nou: moved\n"
-                  f"ref: ldap://127.0.0.1:{port}/ou=pocs,dc=evil,dc=example\n".encode())
+        s.ldapadd(
+            f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: pocsync\no: Example\n\n"
+            f"dn: ou=moved,{SUFFIX}\nobjectClass: referral\nobjectClass: extensibleObject\nou: moved\n"
+            f"ref: ldap://127.0.0.1:{port}/ou=pocs,dc=evil,dc=example\n".encode()
+        )
         (tmp_path / "ldap.pw").write_text(s.password + "\n")
         m = tmp_path / "ldap.toml"
-        m.write_text(f'[options]\nbase = "ou=moved,{SUFFIX}"\nbind_dn = "{ROOT_DN}"\npassword_file = "ldap.pw"\n'
-                     "timeout_seconds = 3\n")
+        m.write_text(
+            f'[options]\nbase = "ou=moved,{SUFFIX}"\nbind_dn = "{ROOT_DN}"\npassword_file = "ldap.pw"\n'
+            "timeout_seconds = 3\n"
+        )
         fed = LocalFederation(tmp_path / "fed", nodes=("eu",))
         res = run("entry", "import", "--data", fed.data("eu"), s.url, "--adapter", "ldap", "--mapping", m, ok=False)
     finally:

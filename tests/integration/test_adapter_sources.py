@@ -30,11 +30,12 @@ def _drop_json(path: Callable[[object], list], i: int) -> Callable[[bytes], byte
         doc = json.loads(b)
         del path(doc)[i]
         return json.dumps(doc).encode()
+
     return f
 
 
 def _drop_first_card(b: bytes) -> bytes:
-    return b[b.index(b"END:VCARD") + len(b"END:VCARD\n"):]
+    return b[b.index(b"END:VCARD") + len(b"END:VCARD\n") :]
 
 
 def _drop_ldif_block(n: int) -> Callable[[bytes], bytes]:
@@ -42,6 +43,7 @@ def _drop_ldif_block(n: int) -> Callable[[bytes], bytes]:
         blocks = b.split(b"\n\n")
         del blocks[n]
         return b"\n\n".join(blocks)
+
     return f
 
 
@@ -50,65 +52,171 @@ class Case:
     adapter: str
     fixture: str
     mapping: str | None
-    keys: dict[str, dict]          # key -> fields the entry must have
+    keys: dict[str, dict]  # key -> fields the entry must have
     skipped: int
     change: tuple[bytes, bytes, str]
     remove: tuple[Callable[[bytes], bytes], str]
 
 
 CASES = [
-    Case("csv", "pocs.csv", None,
-         {"AUT/technical": {"available_24_7": True, "languages": ["de", "en"], "networks": ["eu-csirts"]},
-          "AUT/diplomatic": {"person": "A. Example", "notes": "Reachable on weekdays; office hours, CET"},
-          "DEU/technical": {"emails": ["cert@cert-deu.example.org", "soc@cert-deu.example.org"]}},
-         0, (b"duty@csirt-aut", b"desk@csirt-aut", "AUT/technical"), (_drop_line(b"deu,"), "DEU/technical")),
-    Case("csv", "regional.csv", "regional-csv.toml",
-         {"FRA/technical": {"organisation": "CERT exemple de France (fictif)", "available_24_7": True,
-                            "languages": ["fr", "en"], "timezone": "Europe/Paris",
-                            "networks": ["example-regional-csirts"]},
-          "FRA/diplomatic": {"organisation": "Minist\u00e8re exemple (fictif)", "available_24_7": False},
-          "ITA/technical": {"phones": ["+390612345678"]}},
-         0, (b"Permanence", b"Astreinte", "FRA/technical"), (_drop_line(b"IT;"), "ITA/technical")),
-    Case("json", "export.json", None,
-         {"DEU/diplomatic": {"x-desk": "room 4", "languages": ["de", "en", "fr"],
-                             "secure_channels": [{"type": "openpgp", "expires": "2030-01-31",
-                                                  "fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567"}]},
-          "ITA/technical": {"available_24_7": True}},
-         0, (b"room 4", b"room 5", "DEU/diplomatic"), (_drop_json(lambda d: d["entries"], 1), "ITA/technical")),
-    Case("vcard", "contacts.vcf", "contacts-vcf.toml",
-         {"AUT/technical": {"phones": ["+4315123457"], "emails": ["team@cert-aut.example.org"]},
-          "DEU/diplomatic": {"person": "C. Example", "position": "Head of cyber policy", "languages": ["de", "en"]}},
-         1, (b"Head of cyber policy", b"Head of cyber affairs", "DEU/diplomatic"), (_drop_first_card, "AUT/technical")),
-    Case("ldif", "directory.ldif", None,
-         {"FRA/technical": {"available_24_7": True, "languages": ["fr", "en"], "timezone": "Europe/Paris"},
-          "DEU/diplomatic": {"person": "E. Example", "notes": "Reachable on weekdays; office hours, CET"}},
-         0, (b"Duty officer", b"Night officer", "FRA/technical"), (_drop_ldif_block(2), "DEU/diplomatic")),
-    Case("ldif", "other-directory.ldif", "other-ldif.toml",
-         {"ITA/diplomatic": {"networks": ["example-ldap-region"]}, "AUT/technical": {"phones": ["+4315123458"]}},
-         0, (b"cyber@mfa-ita", b"policy@mfa-ita", "ITA/diplomatic"), (_drop_ldif_block(2), "AUT/technical")),
-    Case("ti-teams", "teams.json", None,
-         {"DEU/technical": {"available_24_7": True, "timezone": "Europe/Berlin", "phones": ["+493012345671"],
-                            "secure_channels": [{"type": "openpgp", "expires": "2031-06-30",
-                                                 "fingerprint": "89ABCDEF0123456789ABCDEF0123456789ABCDEF"}]},
-          "FRA/technical": {"emails": ["csirt@ex-csirt-fr.example.org"]}},
-         2, (b"emergency@ex-cert-de", b"urgent@ex-cert-de", "DEU/technical"), (_drop_json(lambda d: d, 1), "FRA/technical")),
-    Case("first-teams", "first-teams.json", "first-teams.toml",
-         {"AUT/technical": {"networks": ["example-first-nationals"], "timezone": "Europe/Vienna",
-                            "secure_channels": [{"type": "openpgp",
-                                                 "fingerprint": "FEDCBA9876543210FEDCBA9876543210FEDCBA98"}]},
-          "ITA/technical": {"emails": ["cert@ex-cert-it.example.org"]}},
-         2, (b"team@ex-cert-at", b"duty@ex-cert-at", "AUT/technical"), (_drop_json(lambda d: d["data"], 0), "AUT/technical")),
-    Case("misp-orgs", "misp-orgs.json", "misp-orgs.toml",
-         {"ITA/technical": {"emails": ["csirt@ex-csirt-it.example.org"], "phones": ["+390612345679"],
-                            "available_24_7": True},
-          "DEU/technical": {"phones": ["+493012345672"]}},
-         2, (b"csirt@ex-csirt-de", b"duty@ex-csirt-de", "DEU/technical"), (_drop_json(lambda d: d, 0), "ITA/technical")),
+    Case(
+        "csv",
+        "pocs.csv",
+        None,
+        {
+            "AUT/technical": {"available_24_7": True, "languages": ["de", "en"], "networks": ["eu-csirts"]},
+            "AUT/diplomatic": {"person": "A. Example", "notes": "Reachable on weekdays; office hours, CET"},
+            "DEU/technical": {"emails": ["cert@cert-deu.example.org", "soc@cert-deu.example.org"]},
+        },
+        0,
+        (b"duty@csirt-aut", b"desk@csirt-aut", "AUT/technical"),
+        (_drop_line(b"deu,"), "DEU/technical"),
+    ),
+    Case(
+        "csv",
+        "regional.csv",
+        "regional-csv.toml",
+        {
+            "FRA/technical": {
+                "organisation": "CERT exemple de France (fictif)",
+                "available_24_7": True,
+                "languages": ["fr", "en"],
+                "timezone": "Europe/Paris",
+                "networks": ["example-regional-csirts"],
+            },
+            "FRA/diplomatic": {"organisation": "Minist\u00e8re exemple (fictif)", "available_24_7": False},
+            "ITA/technical": {"phones": ["+390612345678"]},
+        },
+        0,
+        (b"Permanence", b"Astreinte", "FRA/technical"),
+        (_drop_line(b"IT;"), "ITA/technical"),
+    ),
+    Case(
+        "json",
+        "export.json",
+        None,
+        {
+            "DEU/diplomatic": {
+                "x-desk": "room 4",
+                "languages": ["de", "en", "fr"],
+                "secure_channels": [
+                    {
+                        "type": "openpgp",
+                        "expires": "2030-01-31",
+                        "fingerprint": "0123456789ABCDEF0123456789ABCDEF01234567",
+                    }
+                ],
+            },
+            "ITA/technical": {"available_24_7": True},
+        },
+        0,
+        (b"room 4", b"room 5", "DEU/diplomatic"),
+        (_drop_json(lambda d: d["entries"], 1), "ITA/technical"),
+    ),
+    Case(
+        "vcard",
+        "contacts.vcf",
+        "contacts-vcf.toml",
+        {
+            "AUT/technical": {"phones": ["+4315123457"], "emails": ["team@cert-aut.example.org"]},
+            "DEU/diplomatic": {"person": "C. Example", "position": "Head of cyber policy", "languages": ["de", "en"]},
+        },
+        1,
+        (b"Head of cyber policy", b"Head of cyber affairs", "DEU/diplomatic"),
+        (_drop_first_card, "AUT/technical"),
+    ),
+    Case(
+        "ldif",
+        "directory.ldif",
+        None,
+        {
+            "FRA/technical": {"available_24_7": True, "languages": ["fr", "en"], "timezone": "Europe/Paris"},
+            "DEU/diplomatic": {"person": "E. Example", "notes": "Reachable on weekdays; office hours, CET"},
+        },
+        0,
+        (b"Duty officer", b"Night officer", "FRA/technical"),
+        (_drop_ldif_block(2), "DEU/diplomatic"),
+    ),
+    Case(
+        "ldif",
+        "other-directory.ldif",
+        "other-ldif.toml",
+        {"ITA/diplomatic": {"networks": ["example-ldap-region"]}, "AUT/technical": {"phones": ["+4315123458"]}},
+        0,
+        (b"cyber@mfa-ita", b"policy@mfa-ita", "ITA/diplomatic"),
+        (_drop_ldif_block(2), "AUT/technical"),
+    ),
+    Case(
+        "ti-teams",
+        "teams.json",
+        None,
+        {
+            "DEU/technical": {
+                "available_24_7": True,
+                "timezone": "Europe/Berlin",
+                "phones": ["+493012345671"],
+                "secure_channels": [
+                    {
+                        "type": "openpgp",
+                        "expires": "2031-06-30",
+                        "fingerprint": "89ABCDEF0123456789ABCDEF0123456789ABCDEF",
+                    }
+                ],
+            },
+            "FRA/technical": {"emails": ["csirt@ex-csirt-fr.example.org"]},
+        },
+        2,
+        (b"emergency@ex-cert-de", b"urgent@ex-cert-de", "DEU/technical"),
+        (_drop_json(lambda d: d, 1), "FRA/technical"),
+    ),
+    Case(
+        "first-teams",
+        "first-teams.json",
+        "first-teams.toml",
+        {
+            "AUT/technical": {
+                "networks": ["example-first-nationals"],
+                "timezone": "Europe/Vienna",
+                "secure_channels": [{"type": "openpgp", "fingerprint": "FEDCBA9876543210FEDCBA9876543210FEDCBA98"}],
+            },
+            "ITA/technical": {"emails": ["cert@ex-cert-it.example.org"]},
+        },
+        2,
+        (b"team@ex-cert-at", b"duty@ex-cert-at", "AUT/technical"),
+        (_drop_json(lambda d: d["data"], 0), "AUT/technical"),
+    ),
+    Case(
+        "misp-orgs",
+        "misp-orgs.json",
+        "misp-orgs.toml",
+        {
+            "ITA/technical": {
+                "emails": ["csirt@ex-csirt-it.example.org"],
+                "phones": ["+390612345679"],
+                "available_24_7": True,
+            },
+            "DEU/technical": {"phones": ["+493012345672"]},
+        },
+        2,
+        (b"csirt@ex-csirt-de", b"duty@ex-csirt-de", "DEU/technical"),
+        (_drop_json(lambda d: d, 0), "ITA/technical"),
+    ),
 ]
 
 
 def _import(fed: LocalFederation, src: Path, case: Case, *extra: str, ok: bool = True):
-    args = ["entry", "import", "--data", fed.data("eu"), src, "--adapter", case.adapter, "--json",
-            "--source-id", f"test:{case.fixture}"]
+    args = [
+        "entry",
+        "import",
+        "--data",
+        fed.data("eu"),
+        src,
+        "--adapter",
+        case.adapter,
+        "--json",
+        "--source-id",
+        f"test:{case.fixture}",
+    ]
     if case.mapping:
         args += ["--mapping", FIX / case.mapping]
     res = run(*args, *extra, ok=ok)
@@ -171,18 +279,43 @@ def test_sync_deletes_never_touches_a_hand_made_entry_or_another_source(tmp_path
     src.write_bytes((FIX / "pocs.csv").read_bytes())
     _import(fed, src, case)
     # a hand-made entry, and a hand edit of an imported key
-    fed.put("eu", [{"state": "ITA", "kind": "technical", "organisation": "Hand-made CSIRT (fictional)",
-                    "emails": ["hand@example.org"]},
-                   {"state": "DEU", "kind": "technical", "organisation": "Edited by hand (fictional)",
-                    "emails": ["cert@cert-deu.example.org"]}])
+    fed.put(
+        "eu",
+        [
+            {
+                "state": "ITA",
+                "kind": "technical",
+                "organisation": "Hand-made CSIRT (fictional)",
+                "emails": ["hand@example.org"],
+            },
+            {
+                "state": "DEU",
+                "kind": "technical",
+                "organisation": "Edited by hand (fictional)",
+                "emails": ["cert@cert-deu.example.org"],
+            },
+        ],
+    )
     # another source puts FRA/technical
     other = tmp_path / "other.json"
-    other.write_text(json.dumps([{"state": "FRA", "kind": "technical", "organisation": "Other source (fictional)",
-                                  "emails": ["fr@example.org"]}]))
+    other.write_text(
+        json.dumps(
+            [
+                {
+                    "state": "FRA",
+                    "kind": "technical",
+                    "organisation": "Other source (fictional)",
+                    "emails": ["fr@example.org"],
+                }
+            ]
+        )
+    )
     run("entry", "import", "--data", fed.data("eu"), other, "--adapter", "json", "--source-id", "other")
     empty_but_one = tmp_path / "one.csv"
-    empty_but_one.write_text("state,kind,organisation,emails\nAUT,technical,Example CSIRT of Austria (fictional),"
-                             "duty@csirt-aut.example.org\n")
+    empty_but_one.write_text(
+        "state,kind,organisation,emails\nAUT,technical,Example CSIRT of Austria (fictional),"
+        "duty@csirt-aut.example.org\n"
+    )
     res, rep = _import(fed, empty_but_one, case, "--sync-deletes")
     # AUT/diplomatic was this source's and is gone from it; DEU/technical was edited by hand since: kept
     assert rep["deletes"] == [{"key": "AUT/diplomatic"}]
@@ -191,22 +324,42 @@ def test_sync_deletes_never_touches_a_hand_made_entry_or_another_source(tmp_path
 
 
 BAD = [
-    ("csv", "broken.csv", b'state,kind,organisation,emails\nAUT,technical,"Unclosed quote,duty@example.org\n',
-     None, "record", "broken CSV"),
-    ("csv", "person.csv", b"state,kind,organisation,person,emails\nAUT,technical,Example CSIRT (fictional),"
-     b"A. Person,duty@csirt-aut.example.org\n", None, "person", "names no individual"),
-    ("ldif", "bad.ldif", b"version: 1\n\ndn: not a dn\nmail: x@example.org\n\ndn: cn=x,dc=example,dc=org\n"
-     b"mail:: ***notbase64\n", None, "record", "invalid LDIF"),
+    (
+        "csv",
+        "broken.csv",
+        b'state,kind,organisation,emails\nAUT,technical,"Unclosed quote,duty@example.org\n',
+        None,
+        "record",
+        "broken CSV",
+    ),
+    (
+        "csv",
+        "person.csv",
+        b"state,kind,organisation,person,emails\nAUT,technical,Example CSIRT (fictional),"
+        b"A. Person,duty@csirt-aut.example.org\n",
+        None,
+        "person",
+        "names no individual",
+    ),
+    (
+        "ldif",
+        "bad.ldif",
+        b"version: 1\n\ndn: not a dn\nmail: x@example.org\n\ndn: cn=x,dc=example,dc=org\nmail:: ***notbase64\n",
+        None,
+        "record",
+        "invalid LDIF",
+    ),
     ("ti-teams", "shape.json", b'{"data": []}', "source", None, "expected a list"),
     ("json", "shape.json", b'"just a string"', "source", None, "expected a pocsync.export/v1"),
-    ("first-teams", "shape.json", b"[1, 2]", "source", None, "{\"data\": [...]}"),
+    ("first-teams", "shape.json", b"[1, 2]", "source", None, '{"data": [...]}'),
     ("misp-orgs", "shape.json", b'[{"Organisation": []}]', None, "record", "must be an object"),
 ]
 
 
 @pytest.mark.parametrize("adapter,name,body,level,field,text", BAD, ids=[f"{b[0]}:{b[1]}" for b in BAD])
 def test_malformed_sources_name_the_record_and_field_and_commit_nothing(
-        tmp_path: Path, adapter: str, name: str, body: bytes, level: str | None, field: str | None, text: str) -> None:
+    tmp_path: Path, adapter: str, name: str, body: bytes, level: str | None, field: str | None, text: str
+) -> None:
     fed = LocalFederation(tmp_path, nodes=("eu",))
     src = tmp_path / name
     src.write_bytes(body)
@@ -229,11 +382,13 @@ def test_malformed_sources_name_the_record_and_field_and_commit_nothing(
 def test_invalid_records_are_skipped_valid_ones_commit_and_strict_refuses(tmp_path: Path) -> None:
     fed = LocalFederation(tmp_path, nodes=("eu",))
     src = tmp_path / "mixed.csv"
-    src.write_text("state,kind,organisation,emails,phones\n"
-                   "AUT,technical,Example CSIRT (fictional),duty@csirt-aut.example.org,+4315123456\n"
-                   "DEU,technical,Example CERT (fictional),cert@cert-deu.example.org,+49 30\n"
-                   "UKR,technical,Out of scope (fictional),cert@cert-ukr.example.org,\n"
-                   "XXX,technical,No such State,x@example.org,\n")
+    src.write_text(
+        "state,kind,organisation,emails,phones\n"
+        "AUT,technical,Example CSIRT (fictional),duty@csirt-aut.example.org,+4315123456\n"
+        "DEU,technical,Example CERT (fictional),cert@cert-deu.example.org,+49 30\n"
+        "UKR,technical,Out of scope (fictional),cert@cert-ukr.example.org,\n"
+        "XXX,technical,No such State,x@example.org,\n"
+    )
     res = run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "csv", "--strict", ok=False)
     assert res.exit_code == 2 and "--strict" in res.output and _seq(fed) == 0
     res = run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "csv", "--json", ok=False)
@@ -261,16 +416,36 @@ def test_unrecognised_csv_header_says_so(tmp_path: Path) -> None:
 
 
 FULL = [
-    {"state": "DEU", "kind": "diplomatic", "organisation": "Fictional MFA, cyber (example)", "position": "Coordinator",
-     "person": "A. Example", "emails": ["a@example.org", "b@example.org"], "phones": ["+493012345678"],
-     "available_24_7": False, "timezone": "Europe/Berlin", "languages": ["de", "en"],
-     "networks": ["eu-cyber-ambassadors", "osce-cbm"], "notes": "=1+2; office hours, CET\nsecond line",
-     "secure_channels": [{"type": "openpgp", "fingerprint": "AB" * 20, "expires": "2030-01-31"}],
-     "x-desk": {"room": 4, "floor": "2"}},
-    {"state": "AUT", "kind": "technical", "organisation": "@Example CSIRT \u00d6sterreich (fictional)",
-     "emails": ["duty@csirt-aut.example.org"]},
-    {"state": "ITA", "kind": "technical", "organisation": "Example CSIRT of Italy (fictional)",
-     "phones": ["+390612345678"], "available_24_7": True, "networks": ["eu-csirts"]},
+    {
+        "state": "DEU",
+        "kind": "diplomatic",
+        "organisation": "Fictional MFA, cyber (example)",
+        "position": "Coordinator",
+        "person": "A. Example",
+        "emails": ["a@example.org", "b@example.org"],
+        "phones": ["+493012345678"],
+        "available_24_7": False,
+        "timezone": "Europe/Berlin",
+        "languages": ["de", "en"],
+        "networks": ["eu-cyber-ambassadors", "osce-cbm"],
+        "notes": "=1+2; office hours, CET\nsecond line",
+        "secure_channels": [{"type": "openpgp", "fingerprint": "AB" * 20, "expires": "2030-01-31"}],
+        "x-desk": {"room": 4, "floor": "2"},
+    },
+    {
+        "state": "AUT",
+        "kind": "technical",
+        "organisation": "@Example CSIRT \u00d6sterreich (fictional)",
+        "emails": ["duty@csirt-aut.example.org"],
+    },
+    {
+        "state": "ITA",
+        "kind": "technical",
+        "organisation": "Example CSIRT of Italy (fictional)",
+        "phones": ["+390612345678"],
+        "available_24_7": True,
+        "networks": ["eu-csirts"],
+    },
 ]
 
 
@@ -309,8 +484,17 @@ def test_export_a_regional_slice(tmp_path: Path) -> None:
     assert sorted(e["key"] for e in doc["entries"]) == ["AUT/technical", "ITA/technical"]
     doc = json.loads(run("export", "--data", fed.data("eu"), "--network", "eu-csirts").stdout)
     assert [e["key"] for e in doc["entries"]] == ["ITA/technical"]
-    ldif = run("export", "--data", fed.data("eu"), "--format", "ldif", "--network", "osce-cbm",
-               "--base-dn", "ou=osce,dc=example,dc=org").stdout
+    ldif = run(
+        "export",
+        "--data",
+        fed.data("eu"),
+        "--format",
+        "ldif",
+        "--network",
+        "osce-cbm",
+        "--base-dn",
+        "ou=osce,dc=example,dc=org",
+    ).stdout
     assert ldif.count("dn: ") == 1 and "cn=DEU-diplomatic,ou=osce,dc=example,dc=org" in ldif
     res = run("export", "--data", fed.data("eu"), "--states", "AT", ok=False)
     assert res.exit_code == 2 and "alpha-3" in res.output
@@ -339,8 +523,10 @@ def test_a_withdrawn_key_is_not_relisted_by_an_import(tmp_path: Path) -> None:
 def test_source_content_is_never_read_as_terminal_markup(tmp_path: Path) -> None:
     fed = LocalFederation(tmp_path, nodes=("eu",))
     src = tmp_path / "markup.csv"
-    src.write_text("state,kind,organisation,emails,phones\n"
-                   "AUT,technical,Example CSIRT (fictional),duty@csirt-aut.example.org,+4315123456\n"
-                   "DEU,technical,[bold]Example[/bold],cert@cert-deu.example.org,[/x]\n")
+    src.write_text(
+        "state,kind,organisation,emails,phones\n"
+        "AUT,technical,Example CSIRT (fictional),duty@csirt-aut.example.org,+4315123456\n"
+        "DEU,technical,[bold]Example[/bold],cert@cert-deu.example.org,[/x]\n"
+    )
     res = run("entry", "import", "--data", fed.data("eu"), src, "--adapter", "csv", "--dry-run", ok=False)
     assert res.exit_code == 1 and "[/x]" in res.output

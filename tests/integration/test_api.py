@@ -25,8 +25,9 @@ from tests.support.nodes import Federation, entry
 pytestmark = pytest.mark.slow
 
 
-def call(url: str, token: str | None = None, *, method: str = "GET", headers: dict | None = None,
-         body: bytes | None = None) -> tuple[int, dict, bytes]:
+def call(
+    url: str, token: str | None = None, *, method: str = "GET", headers: dict | None = None, body: bytes | None = None
+) -> tuple[int, dict, bytes]:
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"
@@ -51,10 +52,15 @@ def fed(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("api")
     f = Federation(base, ("un", "eu", "osce", "arf"), pull_interval=2)
     f.start()
-    f["eu"].put(entry("AUT/technical", networks=["eu-csirts"]), entry("AUT/diplomatic", person="A. Example"),
-                entry("DEU/technical"))
-    f["osce"].put(entry("AUT/diplomatic", person="B. Example", position="Head of cyber diplomacy"),
-                  entry("UKR/technical", networks=["osce-cbm"]))
+    f["eu"].put(
+        entry("AUT/technical", networks=["eu-csirts"]),
+        entry("AUT/diplomatic", person="A. Example"),
+        entry("DEU/technical"),
+    )
+    f["osce"].put(
+        entry("AUT/diplomatic", person="B. Example", position="Head of cyber diplomacy"),
+        entry("UKR/technical", networks=["osce-cbm"]),
+    )
     f["arf"].put(entry("JPN/technical"))
     f.wait_converged()
     yield f
@@ -75,10 +81,18 @@ def test_poc_token_reads_and_bad_tokens_are_401(fed: Federation) -> None:
     assert status == 304
     m = mf.parse(fed.manifest.read_bytes())
     now = int(time.time())
-    good_claims = {"iss": "eu", "sub": "AUT/technical", "aud": "pocsync", "iat": now, "exp": now + 600,
-                   "jti": "x", "scope": "directory"}
+    good_claims = {
+        "iss": "eu",
+        "sub": "AUT/technical",
+        "aud": "pocsync",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "x",
+        "scope": "directory",
+    }
     eu_pub_pem = es256_public_from_jwk(m.nodes["eu"].token_keys["eu:t1"]).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     import hashlib
     import hmac
 
@@ -89,14 +103,16 @@ def test_poc_token_reads_and_bad_tokens_are_401(fed: Federation) -> None:
     cases = {
         "none": None,
         "malformed": "not.a.token",
-        "expired": pyjwt.encode({**good_claims, "iat": now - 7200, "exp": now - 3600}, eu_key, "ES256",
-                                headers={"kid": "eu:t1"}),
+        "expired": pyjwt.encode(
+            {**good_claims, "iat": now - 7200, "exp": now - 3600}, eu_key, "ES256", headers={"kid": "eu:t1"}
+        ),
         "wrong aud": pyjwt.encode({**good_claims, "aud": "elsewhere"}, eu_key, "ES256", headers={"kid": "eu:t1"}),
         "unknown iss": pyjwt.encode({**good_claims, "iss": "mallory"}, eu_key, "ES256", headers={"kid": "eu:t1"}),
         "alg none": forge({"alg": "none", "typ": "JWT"}, good_claims),
         "hs256 with public key": f"{hs_header}.{hs_claims}.{hs_sig}",
-        "embedded jwk": pyjwt.encode(good_claims, eu_key, "ES256",
-                                     headers={"kid": "eu:t1", "jwk": m.nodes["eu"].token_keys["eu:t1"]}),
+        "embedded jwk": pyjwt.encode(
+            good_claims, eu_key, "ES256", headers={"kid": "eu:t1", "jwk": m.nodes["eu"].token_keys["eu:t1"]}
+        ),
     }
     for name, token in cases.items():
         status, headers, body = call(fed["un"].url + "/v1/entries", token)
@@ -107,8 +123,20 @@ def test_poc_token_reads_and_bad_tokens_are_401(fed: Federation) -> None:
 def test_token_for_a_state_outside_the_issuers_scope_is_refused(fed: Federation) -> None:
     eu_key = serialization.load_pem_private_key((fed["eu"].data / "keys" / "token.key").read_bytes(), None)
     now = int(time.time())
-    tok = pyjwt.encode({"iss": "eu", "sub": "JPN/technical", "aud": "pocsync", "iat": now, "exp": now + 600,
-                        "jti": "y", "scope": "directory"}, eu_key, "ES256", headers={"kid": "eu:t1"})
+    tok = pyjwt.encode(
+        {
+            "iss": "eu",
+            "sub": "JPN/technical",
+            "aud": "pocsync",
+            "iat": now,
+            "exp": now + 600,
+            "jti": "y",
+            "scope": "directory",
+        },
+        eu_key,
+        "ES256",
+        headers={"kid": "eu:t1"},
+    )
     status, _, body = call(fed["un"].url + "/v1/entries", tok)
     assert status == 401 and json.loads(body)["reason"] == "issuer_out_of_scope"
     res = run("token", "issue", "--data", fed["eu"].data, "--poc", "JPN/technical", ok=False)
@@ -178,7 +206,11 @@ def test_exports_parse(fed: Federation) -> None:
     tok = poc(fed, "eu", "DEU/technical")
     status, headers, body = call(fed["eu"].url + "/v1/export?format=csv", tok)
     rows = list(csv.DictReader(io.StringIO(body.decode())))
-    assert status == 200 and headers["Content-Type"].startswith("text/csv") and {r["key"] for r in rows} >= {"UKR/technical"}
+    assert (
+        status == 200
+        and headers["Content-Type"].startswith("text/csv")
+        and {r["key"] for r in rows} >= {"UKR/technical"}
+    )
     status, _, body = call(fed["eu"].url + "/v1/export?format=vcard", tok)
     cards = list(vobject.readComponents(body.decode()))
     assert status == 200 and len(cards) == len(rows)
@@ -196,8 +228,11 @@ def test_reads_are_audited_and_rate_limited(fed: Federation) -> None:
     deadline = time.monotonic() + 15
     while True:
         rows = json.loads(run("audit", "--data", fed["eu"].data, "--json").output)
-        listed = [r for r in rows if r["action"] == "entries.list" and r["actor"].startswith("DEU/technical")
-                  and probe in r["target"]]
+        listed = [
+            r
+            for r in rows
+            if r["action"] == "entries.list" and r["actor"].startswith("DEU/technical") and probe in r["target"]
+        ]
         if len(listed) >= codes.count(200) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -214,15 +249,34 @@ def test_schemathesis_finds_no_5xx_and_no_response_outside_the_schema(fed: Feder
     from openapi_spec_validator import validate
 
     validate(json.loads(schema.read_text()))
-    proc = subprocess.run([str(Path(sys.executable).parent / "schemathesis"), "run", str(schema), "--url", fed["osce"].url,
-                           "-H", f"Authorization: Bearer {tok}", "--checks",
-                           "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-                           "-n", "25", "--request-timeout", "10", "--rate-limit", "480/m",
-                           # generation health checks judge the test-data generator, not the server; on a loaded
-                           # machine "too_slow"/"filter_too_much" fire at random
-                           "--suppress-health-check", "too_slow,filter_too_much",
-                           # signing out (DELETE /v1/session) revokes the token: every later call would be a 401
-                           "--exclude-method", "DELETE"], capture_output=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            str(schema),
+            "--url",
+            fed["osce"].url,
+            "-H",
+            f"Authorization: Bearer {tok}",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "-n",
+            "25",
+            "--request-timeout",
+            "10",
+            "--rate-limit",
+            "480/m",
+            # generation health checks judge the test-data generator, not the server; on a loaded
+            # machine "too_slow"/"filter_too_much" fire at random
+            "--suppress-health-check",
+            "too_slow,filter_too_much",
+            # signing out (DELETE /v1/session) revokes the token: every later call would be a 401
+            "--exclude-method",
+            "DELETE",
+        ],
+        capture_output=True,
+        timeout=600,
+    )
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, out[-4000:]
     assert call(fed["osce"].url + "/v1/manifest/2842945110289343596986368")[0] == 404  # once a 500 (SQLite overflow)

@@ -26,34 +26,56 @@ pytestmark = pytest.mark.slow
 
 
 def unsigned_claim(origin: str, seq: int = 999_999, manifest: int = 999, pad: int = 0) -> bytes:
-    payload = jsonc.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": None,
-                           "hlc": "1763800000000-0000", "manifest": manifest, "author": "m" + "x" * pad,
-                           "ops": [{"op": "delete", "key": "DEU/technical"}]})
-    return jsonc.dumps({"payloadType": dsse.CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                        "signatures": [{"keyid": f"{origin}:k1", "sig": base64.b64encode(bytes(64)).decode()}]})
+    payload = jsonc.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": origin,
+            "seq": seq,
+            "prev": None,
+            "hlc": "1763800000000-0000",
+            "manifest": manifest,
+            "author": "m" + "x" * pad,
+            "ops": [{"op": "delete", "key": "DEU/technical"}],
+        }
+    )
+    return jsonc.dumps(
+        {
+            "payloadType": dsse.CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": f"{origin}:k1", "sig": base64.b64encode(bytes(64)).decode()}],
+        }
+    )
 
 
 def test_broker_attacks_neither_freeze_signing_nor_restart_the_mqtt_task(tmp_path: Path, broker: Mosquitto) -> None:
     fed = Federation(tmp_path, ("un", "eu", "osce"), mqtt=broker.url, pull_interval=5)
     try:
         fed.start()
-        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in fed.nodes), 60,
-                 "every node connected to the broker")
+        wait_for(
+            lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in fed.nodes),
+            60,
+            "every node connected to the broker",
+        )
         m = mf.parse(fed.manifest.read_bytes())
         members = {n: info.sealing_key for n, info in m.members().items()}
 
         def pub(topic: str, payload: bytes, retain: bool = False) -> None:
-            mqtt_publish.single(topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=broker.port,
-                                protocol=MQTTv5)
+            mqtt_publish.single(
+                topic, payload, qos=1, retain=retain, hostname="127.0.0.1", port=broker.port, protocol=MQTTv5
+            )
 
         def sealed(inner: bytes, sender: str) -> bytes:
-            return seal(inner, sender=sender, manifest=m.version, context=f"mqtt:pocsync/v1/cs/{sender}",
-                        recipients=members)
+            return seal(
+                inner, sender=sender, manifest=m.version, context=f"mqtt:pocsync/v1/cs/{sender}", recipients=members
+            )
 
         # case 2: a malformed retained manifest (every node reads it on every (re)connect)
         bad = dict(m.payload, roots=5, version=m.version + 1)
-        pub("pocsync/v1/manifest", dsse.sign(dsse.MANIFEST_TYPE, jsonc.dumps(bad), "x", _junk_key()).to_bytes(),
-            retain=True)
+        pub(
+            "pocsync/v1/manifest",
+            dsse.sign(dsse.MANIFEST_TYPE, jsonc.dumps(bad), "x", _junk_key()).to_bytes(),
+            retain=True,
+        )
         # case 1: osce's broker account speaks for eu; and a claim about osce itself
         pub("pocsync/v1/cs/osce", sealed(unsigned_claim("eu"), "osce"))
         pub("pocsync/v1/cs/osce", sealed(unsigned_claim("osce"), "osce"))
@@ -64,9 +86,18 @@ def test_broker_attacks_neither_freeze_signing_nor_restart_the_mqtt_task(tmp_pat
         pub("pocsync/v1/status/" + "z" * 50, b"online")
 
         c: dict = {}
-        wait_for(lambda: c.update(fed["eu"].stats(as_node=fed["un"])["counters"]) or
-                 (c.get("mqtt_rejected:wrong_origin_topic", 0) >= 1 and c.get("mqtt_rejected:bad_manifest", 0) >= 1
-                  and c.get("changesets_quarantined:oversize", 0) >= 20), 60, f"eu to refuse the attacks: {c}")
+        wait_for(
+            lambda: (
+                c.update(fed["eu"].stats(as_node=fed["un"])["counters"])
+                or (
+                    c.get("mqtt_rejected:wrong_origin_topic", 0) >= 1
+                    and c.get("mqtt_rejected:bad_manifest", 0) >= 1
+                    and c.get("changesets_quarantined:oversize", 0) >= 20
+                )
+            ),
+            60,
+            f"eu to refuse the attacks: {c}",
+        )
         assert not any(k.startswith("task_restarts") for k in c), c
         assert fed["eu"].stats(as_node=fed["un"])["mqtt_connected"]
         # signing still works at eu, and its edit still reaches the others over the same broker
@@ -80,8 +111,13 @@ def test_broker_attacks_neither_freeze_signing_nor_restart_the_mqtt_task(tmp_pat
         fed["eu"].stop()
         fed["eu"].start()
         wait_for(lambda: fed["eu"].stats(as_node=fed["un"])["mqtt_connected"], 60, "eu back on the broker")
-        wait_for(lambda: c.update(fed["eu"].stats(as_node=fed["un"])["counters"]) or
-                 c.get("mqtt_rejected:bad_manifest", 0) >= 1, 30, "eu to refuse the retained manifest again")
+        wait_for(
+            lambda: (
+                c.update(fed["eu"].stats(as_node=fed["un"])["counters"]) or c.get("mqtt_rejected:bad_manifest", 0) >= 1
+            ),
+            30,
+            "eu to refuse the retained manifest again",
+        )
         assert not any(k.startswith("task_restarts") for k in c), c
     finally:
         fed.stop()
@@ -133,8 +169,9 @@ def poc(fed: Federation, key: str = "DEU/technical") -> str:
 def test_case10_bad_input_gets_4xx_with_a_reason(fed: Federation) -> None:
     eu = fed["eu"]
     deep = b'{"token":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    status, _, body = call(eu.url + "/v1/session", method="POST", body=deep,
-                           headers={"Content-Type": "application/json"})
+    status, _, body = call(
+        eu.url + "/v1/session", method="POST", body=deep, headers={"Content-Type": "application/json"}
+    )
     assert status == 400 and json.loads(body)["reason"] == "bad_request"
     head = b"GET /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xfd\r\nConnection: close\r\n\r\n"
     assert raw_request(eu.port, head) == 401
@@ -143,8 +180,7 @@ def test_case10_bad_input_gets_4xx_with_a_reason(fed: Federation) -> None:
     for after in ("9007199254740993", "9223372036854775808", "-1", "1e3"):
         status, body = eu.signed_get(f"/v1/peer/changesets?origin=eu&after={after}", as_node=fed["un"])
         assert status == 400 and json.loads(body)["reason"] == "bad_request", (after, body)
-    status, body = eu.signed_get("/v1/peer/changesets?origin=eu&after=0&limit=99999999999999999999",
-                                 as_node=fed["un"])
+    status, body = eu.signed_get("/v1/peer/changesets?origin=eu&after=0&limit=99999999999999999999", as_node=fed["un"])
     assert status == 400
 
 
@@ -153,8 +189,10 @@ def test_case9_credentials_never_reach_the_node_log(fed: Federation) -> None:
     tok = poc(fed)
     status, _, _ = call(eu.url + "/v1/entries?access_token=" + tok)
     assert status == 401
-    head = (b"GET /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode() + b"\x01\r\n"
-            b"Connection: close\r\n\r\n")
+    head = (
+        b"GET /v1/entries HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode() + b"\x01\r\n"
+        b"Connection: close\r\n\r\n"
+    )
     assert raw_request(eu.port, head) in (400, 401)
     status, _, _ = call(eu.url + "/v1/entries", headers={"Authorization": "Bearer " + tok + "x"})
     assert status == 401
@@ -177,8 +215,12 @@ def test_case7_renewal_and_sign_out_revoke_the_old_credential(fed: Federation) -
     assert status == 401 and json.loads(body)["reason"] == "revoked"
     assert call(eu.url + "/v1/whoami", headers={"Authorization": "Bearer " + new["token"]})[0] == 200
     # a session: the cookie is a token of its own, valid at this node only, dead after sign-out
-    status, headers, _ = call(eu.url + "/v1/session", method="POST", body=json.dumps({"token": new["token"]}).encode(),
-                              headers={"Content-Type": "application/json"})
+    status, headers, _ = call(
+        eu.url + "/v1/session",
+        method="POST",
+        body=json.dumps({"token": new["token"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]
     session = cookie.split("=", 1)[1]
@@ -196,8 +238,12 @@ def test_a_session_dies_when_the_token_it_was_opened_with_is_renewed(fed: Federa
     cookie opened with it must die too (it was a token of its own with its own jti, alive for 8 h)."""
     eu = fed["eu"]
     tok = poc(fed)
-    status, headers, _ = call(eu.url + "/v1/session", method="POST", body=json.dumps({"token": tok}).encode(),
-                              headers={"Content-Type": "application/json"})
+    status, headers, _ = call(
+        eu.url + "/v1/session",
+        method="POST",
+        body=json.dumps({"token": tok}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]
     assert call(eu.url + "/v1/whoami", headers={"Cookie": cookie})[0] == 200
@@ -212,8 +258,10 @@ def test_renewals_and_sign_ins_are_rate_limited_per_subject(fed: Federation) -> 
     eu = fed["eu"]
     tok = poc(fed)
     body = json.dumps({"token": tok}).encode()
-    codes = [call(eu.url + "/v1/session", method="POST", body=body, headers={"Content-Type": "application/json"})[0]
-             for _ in range(12)]
+    codes = [
+        call(eu.url + "/v1/session", method="POST", body=body, headers={"Content-Type": "application/json"})[0]
+        for _ in range(12)
+    ]
     assert codes.count(200) <= 6 and 429 in codes, codes
     with eu.store() as s:
         rows = s.conn.execute("SELECT count(*) FROM revoked_tokens").fetchone()[0]
@@ -239,7 +287,7 @@ def test_case13_the_web_page_shows_forbidden_code_points_as_replacement(fed: Fed
         page.click("#signin-btn")
         page.wait_for_selector("#results tbody tr")
         shown = page.evaluate("safe('a\\u202eb\\u2028c\\u0085d\\u2066e\\u0000f\\ud800g\\nh \\u200f\\ud83d\\ude00')")
-        assert shown == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\nh \u200f\U0001F600"  # LF stays (notes)
+        assert shown == "a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\nh \u200f\U0001f600"  # LF stays (notes)
         td = page.evaluate("el('td', 'x\\u202ey').textContent")
         assert td == "x\ufffdy"
 
@@ -270,6 +318,8 @@ def test_the_dashboard_shows_forbidden_code_points_as_replacement(fed: Federatio
         page = b.new_context().new_page()
         page.goto(fed["eu"].url + "/dashboard")
         page.wait_for_function("typeof el === 'function'")
-        assert page.evaluate("el('td', 'refused put DEU/\\u202elacinhcet\\u2066\\u0000').textContent") == \
-            "refused put DEU/\ufffdlacinhcet\ufffd\ufffd"
+        assert (
+            page.evaluate("el('td', 'refused put DEU/\\u202elacinhcet\\u2066\\u0000').textContent")
+            == "refused put DEU/\ufffdlacinhcet\ufffd\ufffd"
+        )
         assert page.evaluate("svgEl('text', {}, 'eu\\u2028x').textContent") == "eu\ufffdx"

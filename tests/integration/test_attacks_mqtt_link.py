@@ -51,8 +51,13 @@ class Link:
         self.loop.run_until_complete(self.link.handle(topic, payload))
 
     def sealed_from_un(self, plaintext: bytes) -> bytes:
-        return seal(plaintext, sender="un", manifest=self.m.version, context="mqtt:" + CS + "un",
-                    recipients={"eu": self.m.nodes["eu"].sealing_key})
+        return seal(
+            plaintext,
+            sender="un",
+            manifest=self.m.version,
+            context="mqtt:" + CS + "un",
+            recipients={"eu": self.m.nodes["eu"].sealing_key},
+        )
 
     def signed_by_un(self, ptype: str, payload: bytes) -> bytes:
         return dsse.sign(ptype, payload, "un:k1", self.un.signing_key("k1")).to_bytes()
@@ -70,22 +75,34 @@ def link(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _cs(payload: object, keyid: str = "un:k1") -> bytes:
-    return json.dumps({"payloadType": dsse.CHANGESET_TYPE, "payload": base64.b64encode(json.dumps(payload).encode())
-                       .decode(), "signatures": [{"keyid": keyid, "sig": base64.b64encode(bytes(64)).decode()}]}).encode()
+    return json.dumps(
+        {
+            "payloadType": dsse.CHANGESET_TYPE,
+            "payload": base64.b64encode(json.dumps(payload).encode()).decode(),
+            "signatures": [{"keyid": keyid, "sig": base64.b64encode(bytes(64)).decode()}],
+        }
+    ).encode()
 
 
 messages = st.one_of(
-    st.tuples(st.sampled_from([CS + "un", HEAD + "un", STATUS + "un", MANIFEST, CS + "zz", HEAD + "x"]),
-              st.binary(max_size=300)),
-    st.tuples(st.just("cs"), st.binary(max_size=200) | json_value.map(lambda v: json.dumps(v).encode())
-              | mutated(dict(CS_PAYLOAD, origin="un")).map(_cs)),
+    st.tuples(
+        st.sampled_from([CS + "un", HEAD + "un", STATUS + "un", MANIFEST, CS + "zz", HEAD + "x"]),
+        st.binary(max_size=300),
+    ),
+    st.tuples(
+        st.just("cs"),
+        st.binary(max_size=200)
+        | json_value.map(lambda v: json.dumps(v).encode())
+        | mutated(dict(CS_PAYLOAD, origin="un")).map(_cs),
+    ),
     st.tuples(st.just("head"), mutated(dict(HEADS_PAYLOAD, node="un"))),
     st.tuples(st.just("manifest"), json_value),
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(msg=messages)
 def test_no_message_ends_the_mqtt_task(link: Link, msg: tuple[str, object]) -> None:
     kind, body = msg

@@ -64,10 +64,21 @@ def test_a_node_outside_the_scope_cannot_record_a_check(tmp_path: Path) -> None:
         with fed["eu"].store() as s:
             eu_head = s.heads()["eu"]
         # eu's own CLI refuses before signing: nothing is committed
-        res = run("check", "record", "--data", fed["eu"].data, "UKR/technical", "--channel", "phone:1",
-                  "--result", "answered", ok=False)
-        assert res.exit_code != 0 and "out_of_scope" in res.output and "outside the scope of eu" in res.output, \
+        res = run(
+            "check",
+            "record",
+            "--data",
+            fed["eu"].data,
+            "UKR/technical",
+            "--channel",
+            "phone:1",
+            "--result",
+            "answered",
+            ok=False,
+        )
+        assert res.exit_code != 0 and "out_of_scope" in res.output and "outside the scope of eu" in res.output, (
             res.output
+        )
         assert "nothing was committed" in res.output
         with fed["eu"].store() as s:
             assert s.heads()["eu"] == eu_head  # nothing signed
@@ -75,27 +86,61 @@ def test_a_node_outside_the_scope_cannot_record_a_check(tmp_path: Path) -> None:
         phone = checks.channel_id("phone", "+380441234567")
         with fed["eu"].store() as s:
             head = s.heads()["eu"]
-            payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": head.seq + 1, "prev": head.id,
-                                  "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"),
-                                  "manifest": s.manifest().version, "author": "staff@eu",
-                                  "ops": [{"op": "check", "key": "UKR/technical", "channel": phone,
-                                           "result": "answered", "campaign": None}]},
-                                 sort_keys=True, separators=(",", ":")).encode()
+            payload = json.dumps(
+                {
+                    "type": "pocsync.changeset/v1",
+                    "origin": "eu",
+                    "seq": head.seq + 1,
+                    "prev": head.id,
+                    "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"),
+                    "manifest": s.manifest().version,
+                    "author": "staff@eu",
+                    "ops": [
+                        {
+                            "op": "check",
+                            "key": "UKR/technical",
+                            "channel": phone,
+                            "result": "answered",
+                            "campaign": None,
+                        }
+                    ],
+                },
+                sort_keys=True,
+                separators=(",", ":"),
+            ).encode()
             env = dsse.sign(dsse.CHANGESET_TYPE, payload, "eu:k1", NodeDir.open(fed["eu"].data).signing_key("k1"))
             out = s.receive(env.to_bytes(), source="import")
             assert out.status == "accepted" and [r.reason for r in out.refused] == ["out_of_scope"]
         for n in fed.nodes:
-            wait_for(lambda n=n: ("eu", "check", "out_of_scope") in _refusals(fed, n), 60,
-                     f"{n} to refuse eu's check of UKR/technical")
+            wait_for(
+                lambda n=n: ("eu", "check", "out_of_scope") in _refusals(fed, n),
+                60,
+                f"{n} to refuse eu's check of UKR/technical",
+            )
             assert _records(fed, n, "check") == [] and _records(fed, n, "verified") == []
         # osce speaks for UKR: its check is a fact every node shows alike
-        run("check", "record", "--data", fed["osce"].data, "UKR/technical", "--channel", "phone:1",
-            "--result", "answered", "--author", "duty@osce")
+        run(
+            "check",
+            "record",
+            "--data",
+            fed["osce"].data,
+            "UKR/technical",
+            "--channel",
+            "phone:1",
+            "--result",
+            "answered",
+            "--author",
+            "duty@osce",
+        )
         digest = fed.wait_converged()
         shown = {n: _show(fed, n, "UKR/technical") for n in fed.nodes}
         lv = shown["osce"]["last_verified"]
         assert lv is not None and shown["osce"]["verification"][-1] == {
-            "channel": "phone 1", "last_result": "answered", "last_verified": lv, "last_checked": lv}
+            "channel": "phone 1",
+            "last_result": "answered",
+            "last_verified": lv,
+            "last_checked": lv,
+        }
         assert {n: s["last_verified"] for n, s in shown.items()} == {n: lv for n in fed.nodes}
         for n in fed.nodes:
             assert _records(fed, n, "verified") == [(f"UKR/technical/{phone}", "osce")]
@@ -125,8 +170,9 @@ def _etag(fed: Federation, n: str, token: str, if_none_match: str | None = None)
         return None
 
 
-def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     offset = tmp_path / "clock-offset-ms"  # every node and this CLI share one clock, moved two days on below
     offset.write_text("0")
     monkeypatch.setenv(clock.ENV, str(offset))
@@ -147,7 +193,9 @@ def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: 
         for n in fed.nodes:
             assert _overdue(fed, n) == []
         token = run("token", "issue", "--data", fed["eu"].data, "--poc", "AUT/technical").output.strip()
-        assert all(e["overdue"] is None and e["last_confirmed"] is None for e in _api_entries(fed, "un", token).values())
+        assert all(
+            e["overdue"] is None and e["last_confirmed"] is None for e in _api_entries(fed, "un", token).values()
+        )
         etag = _etag(fed, "un", token)
         assert _etag(fed, "un", token, etag) is None  # 304: nothing changed
         # two days later
@@ -156,8 +204,10 @@ def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: 
         later = clock.now_ms()
         for n in fed.nodes:
             listed = _overdue(fed, n)
-            assert [(r["key"], r["overdue"]["reasons"]) for r in listed] == \
-                [("AUT/technical", ["confirm"]), ("DEU/technical", ["confirm"])], (n, listed)
+            assert [(r["key"], r["overdue"]["reasons"]) for r in listed] == [
+                ("AUT/technical", ["confirm"]),
+                ("DEU/technical", ["confirm"]),
+            ], (n, listed)
         assert json.loads(run("entry", "overdue", "--data", fed["osce"].data, "--json").output) != []  # its scope
         table = run("entry", "overdue", "--data", fed["eu"].data).output
         assert "AUT/technical" in table and "2 overdue entries" in table
@@ -181,7 +231,8 @@ def test_overdue_with_a_short_policy_and_confirm_clears_it_everywhere(tmp_path: 
 
 
 def test_poc_page_shows_last_verified_and_not_verified_since_on_overdue_entries(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The PoC page in Chromium (static/freshness.js): last modified / confirmed / verified, per channel, and
     "Not verified since …" once the policy counts an entry overdue; no console error."""
     from playwright.sync_api import expect

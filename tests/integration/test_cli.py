@@ -39,21 +39,44 @@ def test_every_command_has_help_text_and_every_option_is_documented() -> None:
         assert run(*path, "--help").exit_code == 0
 
 
-@pytest.mark.parametrize("path", [
-    "keys root-init --out --passphrase-file", "init --node --data", "node-info --data",
-    "manifest create --out --root-pub --threshold --expires-days",
-    "manifest add-node --node-info --role --scope", "manifest next --out",
-    "manifest rotate-key --node --from-seq", "manifest set-scope --node --from-seq",
-    "manifest remove-node --node --from-seq", "manifest restart-chain --node --from-seq",
-    "manifest add-root", "manifest remove-root", "manifest set-threshold", "manifest sign --key",
-    "manifest show", "manifest install --data", "entry put --data --author", "entry delete --data",
-    "entry import --data --adapter --author", "entry withdraw --data", "entry list --data", "entry show --data", "log export --data --origin --after",
-    "log import --data", "log verify --data", "digest --data", "quarantine list --data",
-    "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
-    "snapshot verify --root-pub --passphrase-file --identity --json",
-    "snapshot render --passphrase-file --identity --html --root-pub", "snapshot keygen --out",
-    "history show --data --json", "history bundle --data --out",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "keys root-init --out --passphrase-file",
+        "init --node --data",
+        "node-info --data",
+        "manifest create --out --root-pub --threshold --expires-days",
+        "manifest add-node --node-info --role --scope",
+        "manifest next --out",
+        "manifest rotate-key --node --from-seq",
+        "manifest set-scope --node --from-seq",
+        "manifest remove-node --node --from-seq",
+        "manifest restart-chain --node --from-seq",
+        "manifest add-root",
+        "manifest remove-root",
+        "manifest set-threshold",
+        "manifest sign --key",
+        "manifest show",
+        "manifest install --data",
+        "entry put --data --author",
+        "entry delete --data",
+        "entry import --data --adapter --author",
+        "entry withdraw --data",
+        "entry list --data",
+        "entry show --data",
+        "log export --data --origin --after",
+        "log import --data",
+        "log verify --data",
+        "digest --data",
+        "quarantine list --data",
+        "snapshot create --data --out --passphrase-file --generate-passphrase --recipient",
+        "snapshot verify --root-pub --passphrase-file --identity --json",
+        "snapshot render --passphrase-file --identity --html --root-pub",
+        "snapshot keygen --out",
+        "history show --data --json",
+        "history bundle --data --out",
+    ],
+)
 def test_public_interface_names_and_flags_exist(path: str) -> None:
     words = path.split()
     cmd_words = [w for w in words if not w.startswith("--")]
@@ -115,9 +138,11 @@ def test_edits_sync_and_digests_converge(fed: LocalFederation) -> None:
 
 
 def test_invalid_records_name_record_and_field_and_commit_nothing(fed: LocalFederation) -> None:
-    bad = [ENTRIES["eu"][0], {**ENTRIES["eu"][1], "phones": ["+43 1"]},
-           {"state": "AUT", "kind": "technical", "organisation": "X", "person": "C. Example",
-            "emails": ["x@example.org"]}]
+    bad = [
+        ENTRIES["eu"][0],
+        {**ENTRIES["eu"][1], "phones": ["+43 1"]},
+        {"state": "AUT", "kind": "technical", "organisation": "X", "person": "C. Example", "emails": ["x@example.org"]},
+    ]
     res = fed.put("eu", bad, ok=False)
     assert res.exit_code == 2
     assert 'record 2 (AUT/diplomatic): field "phones[0]"' in res.output
@@ -152,8 +177,15 @@ def test_import_exits_nonzero_on_refused_ops(fed: LocalFederation, tmp_path: Pat
     from pocsync.folder.nodedir import NodeDir
 
     nd = NodeDir.open(fed.data("osce"))
-    payload = csmod.build_payload(origin="osce", seq=1, prev=None, hlc="1763800000000-0000", manifest=1,
-                                  author="test", ops=[{"op": "delete", "key": "JPN/technical"}])
+    payload = csmod.build_payload(
+        origin="osce",
+        seq=1,
+        prev=None,
+        hlc="1763800000000-0000",
+        manifest=1,
+        author="test",
+        ops=[{"op": "delete", "key": "JPN/technical"}],
+    )
     env = csmod.sign(payload, keyid="osce:k1", key=nd.signing_key("k1"))
     res = run("log", "import", "--data", fed.data("eu"), "-", input=env + b"\n", ok=False)
     assert res.exit_code == 1 and "out_of_scope" in res.output
@@ -202,8 +234,19 @@ def test_manifest_edit_commands_change_the_history(fed: LocalFederation, tmp_pat
     run("manifest", "set-scope", m2, "--node", "osce", "--from-seq", "3", "--scope", "AUT,UKR")
     run("manifest", "remove-node", m2, "--node", "un", "--from-seq", "10")
     k3 = json.loads(run("keys", "new-signing", "--data", fed.data("osce"), "--name", "k3").output)
-    run("manifest", "restart-chain", m2, "--node", "osce", "--from-seq", "20", "--name", "k3",
-        "--public", k3["signing_key"]["public"])
+    run(
+        "manifest",
+        "restart-chain",
+        m2,
+        "--node",
+        "osce",
+        "--from-seq",
+        "20",
+        "--name",
+        "k3",
+        "--public",
+        k3["signing_key"]["public"],
+    )
     run("keys", "root-init", "--out", tmp_path / "root2")
     run("manifest", "add-root", m2, "--root-pub", tmp_path / "root2" / "root.pub")
     run("manifest", "set-threshold", m2, "--threshold", "2")
@@ -250,8 +293,16 @@ def test_sync_toml_example_documents_every_key(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "sync.toml.example"
     cfg = config.load(example)
     text = example.read_text()
-    for section in (config.NodeConfig, config.LimitsConfig, config.ApiConfig, config.MqttConfig, config.SyncConfig,
-                    config.LogConfig, config.HeldConfig, config.ChecksConfig):
+    for section in (
+        config.NodeConfig,
+        config.LimitsConfig,
+        config.ApiConfig,
+        config.MqttConfig,
+        config.SyncConfig,
+        config.LogConfig,
+        config.HeldConfig,
+        config.ChecksConfig,
+    ):
         for f in fields(section):
             assert f"\n{f.name} = " in text, f"sync.toml.example lacks {f.name}"
     assert cfg.node.id == "eu" and cfg.limits.core().max_clock_skew_ms == 300_000
@@ -271,8 +322,11 @@ def test_independent_verifier_accepts_exported_change_sets(fed: LocalFederation)
     fed.sync_all()
     manifest_env = json.loads(fed.manifest.read_text())
     payload = json.loads(base64.b64decode(manifest_env["payload"]))
-    keys = {f"{node}:{k['name']}": base64.b64decode(k["public"])
-            for node, info in payload["nodes"].items() for k in info["signing_keys"]}
+    keys = {
+        f"{node}:{k['name']}": base64.b64decode(k["public"])
+        for node, info in payload["nodes"].items()
+        for k in info["signing_keys"]
+    }
     lines = fed.export("un").splitlines()
     assert len(lines) == 2
     prev_by_origin: dict[str, str] = {}
@@ -331,6 +385,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
     (w / "binary.bin").write_bytes(b"\xff\xfe\x00garbage")
     (w / "wrong-pw").write_text("not the passphrase\n")
     from pocsync.directory.shipped_templates import paths as template_paths
+
     no_es = json.loads(template_paths()[0].read_text())
     del no_es["languages"]["es"]
     (w / "tpl-no-es.json").write_text(json.dumps(no_es))
@@ -345,9 +400,14 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["init", "--node", "EU!", "--data", w / "n1"], "node id"),
         (["init", "--node", "n2", "--data", w / "n2", "--listen", "0.0.0.0:8443"], "--public-url"),
         (["init", "--node", "n3", "--data", w / "n3", "--listen", "localhost"], "HOST:PORT"),
-        (["init", "--node", "n4", "--data", w / "n4", "--tls-cert", w / "garbage.json"], "both --tls-cert and --tls-key"),
-        (["init", "--node", "n5", "--data", w / "n5", "--tls-cert", w / "garbage.json", "--tls-key", w / "empty"],
-         "do not load"),
+        (
+            ["init", "--node", "n4", "--data", w / "n4", "--tls-cert", w / "garbage.json"],
+            "both --tls-cert and --tls-key",
+        ),
+        (
+            ["init", "--node", "n5", "--data", w / "n5", "--tls-cert", w / "garbage.json", "--tls-key", w / "empty"],
+            "do not load",
+        ),
         (["init", "--node", "n6", "--data", w / "n6", "--peer", "http://0.0.0.0:8443"], "wildcard"),
         (["init", "--node", "n7", "--data", w / "n7", "--mqtt", "http://broker"], "mqtt://"),
         (["init", "--node", "eu", "--data", eu], "already holds a node"),
@@ -364,8 +424,10 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "nope"], "nope"),
         (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv"], "CSV header not recognised"),
         (["entry", "import", "--data", eu, w / "array.json", "--adapter", "csv"], "holds JSON, not CSV"),
-        (["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv", "--mapping", w / "garbage.json"],
-         "mapping file"),
+        (
+            ["entry", "import", "--data", eu, w / "table.csv", "--adapter", "csv", "--mapping", w / "garbage.json"],
+            "mapping file",
+        ),
         (["adapters", "--nope"], "--nope"),
         (["bench", "--only", "nope"], "unknown family nope"),
         (["manifest", "set-features", fed.manifest, "--features", "no-such-feature"], "no-such-feature"),
@@ -393,21 +455,65 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["manifest", "create", "--out", m, "--root-pub", root / "root.pub"], "exists"),
         (["manifest", "create", "--out", w / "m.json", "--root-pub", root / "root.key"], "is a private key"),
         (["manifest", "create", "--out", w / "m.json", "--root-pub", w / "garbage.json"], "root public key"),
-        (["manifest", "add-node", m, "--node-info", w / "array.json", "--role", "regional", "--scope", "AUT"],
-         "JSON array"),
-        (["manifest", "add-node", m, "--node-info", w / "table.csv", "--role", "regional", "--scope", "AUT"],
-         "looks like CSV"),
-        (["manifest", "add-node", m, "--node-info", fed.base / "eu.info.json", "--role", "regional",
-          "--scope", "AUT,XYZ"], "XYZ is not an ISO 3166-1 alpha-3"),
-        (["manifest", "add-node", m, "--node-info", fed.base / "eu.info.json", "--role", "regional",
-          "--scope", "AUT"], "already in the manifest"),
-        (["manifest", "add-node", w / "garbage.json", "--node-info", fed.base / "eu.info.json", "--role",
-          "regional", "--scope", "AUT"], "garbage.json"),
+        (
+            ["manifest", "add-node", m, "--node-info", w / "array.json", "--role", "regional", "--scope", "AUT"],
+            "JSON array",
+        ),
+        (
+            ["manifest", "add-node", m, "--node-info", w / "table.csv", "--role", "regional", "--scope", "AUT"],
+            "looks like CSV",
+        ),
+        (
+            [
+                "manifest",
+                "add-node",
+                m,
+                "--node-info",
+                fed.base / "eu.info.json",
+                "--role",
+                "regional",
+                "--scope",
+                "AUT,XYZ",
+            ],
+            "XYZ is not an ISO 3166-1 alpha-3",
+        ),
+        (
+            [
+                "manifest",
+                "add-node",
+                m,
+                "--node-info",
+                fed.base / "eu.info.json",
+                "--role",
+                "regional",
+                "--scope",
+                "AUT",
+            ],
+            "already in the manifest",
+        ),
+        (
+            [
+                "manifest",
+                "add-node",
+                w / "garbage.json",
+                "--node-info",
+                fed.base / "eu.info.json",
+                "--role",
+                "regional",
+                "--scope",
+                "AUT",
+            ],
+            "garbage.json",
+        ),
         (["manifest", "next", m, "--out", m], "exists"),
-        (["manifest", "rotate-key", m, "--node", "nope", "--from-seq", "2", "--name", "k2", "--public", "AAAA"],
-         "nope"),
-        (["manifest", "rotate-key", m, "--node", "eu", "--from-seq", "2", "--key-info", w / "array.json"],
-         "JSON array"),
+        (
+            ["manifest", "rotate-key", m, "--node", "nope", "--from-seq", "2", "--name", "k2", "--public", "AAAA"],
+            "nope",
+        ),
+        (
+            ["manifest", "rotate-key", m, "--node", "eu", "--from-seq", "2", "--key-info", w / "array.json"],
+            "JSON array",
+        ),
         (["manifest", "set-scope", m, "--node", "eu", "--from-seq", "2", "--scope", "AUT,XYZ"], "XYZ"),
         (["manifest", "set-scope", m, "--node", "eu", "--from-seq", "2", "--scope", "AUT,XY"], "'XY'"),
         (["manifest", "set-scope", m, "--node", "nope", "--from-seq", "2", "--scope", "AUT"], "nope"),
@@ -425,18 +531,36 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["status", "--url", "nowhere", "--token", w / "empty"], "--url"),
         (["status", "--url", "http://127.0.0.1:9", "--token", w / "empty"], "does not hold a token"),
         (["snapshot", "create", "--data", eu, "--out", w / "s.age"], "exactly one of"),
-        (["snapshot", "create", "--data", nowhere, "--out", w / "s.age", "--passphrase-file", w / "pw600"],
-         "pocsync init"),
+        (
+            ["snapshot", "create", "--data", nowhere, "--out", w / "s.age", "--passphrase-file", w / "pw600"],
+            "pocsync init",
+        ),
         (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--recipient", "not-an-age-key"], "age public key"),
-        (["snapshot", "create", "--data", eu, "--out", w / "s.age", "--passphrase-file", w / "wrong-pw"],
-         "readable by others"),
-        (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub", "--passphrase-file",
-          w / "pw600"], "not an age-encrypted"),
+        (
+            ["snapshot", "create", "--data", eu, "--out", w / "s.age", "--passphrase-file", w / "wrong-pw"],
+            "readable by others",
+        ),
+        (
+            [
+                "snapshot",
+                "verify",
+                w / "garbage.json",
+                "--root-pub",
+                root / "root.pub",
+                "--passphrase-file",
+                w / "pw600",
+            ],
+            "not an age-encrypted",
+        ),
         (["snapshot", "verify", w / "garbage.json", "--root-pub", root / "root.pub"], "exactly one of"),
-        (["snapshot", "render", w / "missing.age", "--passphrase-file", w / "pw600", "--html", w / "o.html"],
-         "not found"),
-        (["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
-         "not an age secret key"),
+        (
+            ["snapshot", "render", w / "missing.age", "--passphrase-file", w / "pw600", "--html", w / "o.html"],
+            "not found",
+        ),
+        (
+            ["snapshot", "render", w / "garbage.json", "--identity", w / "pw600", "--html", w / "o.html"],
+            "not an age secret key",
+        ),
         (["snapshot", "keygen", "--out", w / "pw600"], "exists"),
         (["history", "show", "--data", eu, "DE"], "alpha-3"),
         (["history", "show", "--data", nowhere, "DEU"], "pocsync init"),
@@ -460,8 +584,10 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["template", "show", "--data", eu, "Bad Id"], "template id"),
         (["template", "publishers", m, "--nodes", "un,nope"], "nope is not a node"),
         (["template", "publishers", m], "--default"),
-        (["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
-         "not in the merged view"),
+        (
+            ["check", "record", "--data", eu, "AUT/technical", "--channel", "phone:1", "--result", "answered"],
+            "not in the merged view",
+        ),
         (["check", "record", "--data", eu, "AUT/tech", "--channel", "phone:1", "--result", "answered"], "key"),
         (["check", "record", "--data", eu, "AUT/technical", "--channel", "fax:1", "--result", "nope"], "--result"),
         (["entry", "confirm", "--data", eu, "AUT/tech"], "key"),
@@ -471,13 +597,17 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         (["entry", "pending", "--data", nowhere], "pocsync init"),
         (["entry", "pending", "--data", eu, "--values"], "--values goes with --json"),
         (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x"], "does not enable held-changes"),
-        (["entry", "approve", "--data", eu, "AUT/technical", "--author", "x", "--staff-key", w / "empty"],
-         "--staff-name"),
+        (
+            ["entry", "approve", "--data", eu, "AUT/technical", "--author", "x", "--staff-key", w / "empty"],
+            "--staff-name",
+        ),
         (["entry", "object", "--data", eu, "AUT/technical"], "--author"),
         (["entry", "release", "--data", nowhere, "AUT/technical", "--author", "x"], "pocsync init"),
         (["keys", "staff-init", "--out", w / "staff", "--name", "bad name!"], "--name"),
-        (["manifest", "staff-key", m, "--node", "eu", "--name", "alice", "--public-file", root / "root.pub"],
-         "does not enable held-changes"),
+        (
+            ["manifest", "staff-key", m, "--node", "eu", "--name", "alice", "--public-file", root / "root.pub"],
+            "does not enable held-changes",
+        ),
         (["manifest", "set-hold", m, "--seconds", "0"], "--seconds"),
     ]
 
@@ -490,8 +620,14 @@ def _snapshot(fed: LocalFederation, extra: Path) -> dict[str, object]:
     for n in fed.nodes:
         with NodeDir.open(fed.data(n)).store() as s:
             m = s.manifest()
-            out[n] = (b"".join(s.export()), s.digest(), m.version if m else None, s.quarantined(), s.refused(),
-                      s.audit_log(1000))
+            out[n] = (
+                b"".join(s.export()),
+                s.digest(),
+                m.version if m else None,
+                s.quarantined(),
+                s.refused(),
+                s.audit_log(1000),
+            )
     for base in (fed.base, extra):
         for f in sorted(base.rglob("*")):
             if f.is_file() and "store.sqlite" not in f.name:
@@ -499,8 +635,9 @@ def _snapshot(fed: LocalFederation, extra: Path) -> dict[str, object]:
     return out
 
 
-def test_every_command_given_wrong_inputs_says_one_line_and_commits_nothing(fed: LocalFederation,
-                                                                              tmp_path: Path) -> None:
+def test_every_command_given_wrong_inputs_says_one_line_and_commits_nothing(
+    fed: LocalFederation, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     w = tmp_path / "wrong"
@@ -516,11 +653,15 @@ def test_every_command_given_wrong_inputs_says_one_line_and_commits_nothing(fed:
         res = CliRunner().invoke(cli, [str(a) for a in argv], input="", catch_exceptions=False)
         shown = f"pocsync {' '.join(map(str, argv))} -> {res.exit_code}\nstdout: {res.stdout}\nstderr: {res.stderr}"
         errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error (")]
-        if not (res.exit_code not in (0, None) and "Traceback" not in res.output and len(errors) == 1
-                and not errors[0].startswith("error (internal_error)")
-                and errors[0] == res.stderr.splitlines()[-1]  # the error is the last word
-                and not res.stderr.startswith("\n")  # and nothing blank comes before it (a stopped progress bar)
-                and fragment in errors[0]):
+        if not (
+            res.exit_code not in (0, None)
+            and "Traceback" not in res.output
+            and len(errors) == 1
+            and not errors[0].startswith("error (internal_error)")
+            and errors[0] == res.stderr.splitlines()[-1]  # the error is the last word
+            and not res.stderr.startswith("\n")  # and nothing blank comes before it (a stopped progress bar)
+            and fragment in errors[0]
+        ):
             failures.append(f"{shown}\n(wanted one error line holding {fragment!r})")
     assert not failures, "\n\n".join(failures)
     assert _snapshot(fed, w) == before, "a wrong input changed something"
@@ -560,28 +701,56 @@ def test_init_needs_a_usable_public_url_and_node_info_refuses_an_unusable_one(tm
 
     res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443", ok=False)
     assert res.exit_code == 2 and "--public-url" in res.stderr and not (tmp_path / "eu").exists()
-    res = run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
-              "--public-url", "https://eu.example.org:8443", ok=False)
+    res = run(
+        "init",
+        "--node",
+        "eu",
+        "--data",
+        tmp_path / "eu",
+        "--listen",
+        "0.0.0.0:8443",
+        "--public-url",
+        "https://eu.example.org:8443",
+        ok=False,
+    )
     assert res.exit_code == 2 and "--tls-cert" in res.stderr  # plain HTTP off loopback would not start
     crt, key = self_signed(tmp_path)
-    run("init", "--node", "eu", "--data", tmp_path / "eu", "--listen", "0.0.0.0:8443",
-        "--public-url", "https://eu.example.org:8443", "--tls-cert", crt, "--tls-key", key)
+    run(
+        "init",
+        "--node",
+        "eu",
+        "--data",
+        tmp_path / "eu",
+        "--listen",
+        "0.0.0.0:8443",
+        "--public-url",
+        "https://eu.example.org:8443",
+        "--tls-cert",
+        crt,
+        "--tls-key",
+        key,
+    )
     toml = (tmp_path / "eu" / "sync.toml").read_text()
     assert f'tls_cert = "{crt.resolve()}"' in toml and f'tls_key = "{key.resolve()}"' in toml
     info = json.loads(run("node-info", "--data", tmp_path / "eu").output)
     assert info["endpoints"] == {"http": "https://eu.example.org:8443"}
     # a sync.toml written by an older init (public_url from a wildcard listen) is refused, not sent
-    for bad, why in [("http://0.0.0.0:8443", "wildcard"), ("", "no public URL"), ("http://eu.example.org:8443",
-                                                                                  "plain HTTP off loopback")]:
-        (tmp_path / "eu" / "sync.toml").write_text(toml.replace('public_url = "https://eu.example.org:8443"',
-                                                                f'public_url = "{bad}"'))
+    for bad, why in [
+        ("http://0.0.0.0:8443", "wildcard"),
+        ("", "no public URL"),
+        ("http://eu.example.org:8443", "plain HTTP off loopback"),
+    ]:
+        (tmp_path / "eu" / "sync.toml").write_text(
+            toml.replace('public_url = "https://eu.example.org:8443"', f'public_url = "{bad}"')
+        )
         res = run("node-info", "--data", tmp_path / "eu", ok=False)
         assert res.exit_code == 2 and why in res.stderr and "unusable_public_url" in res.stderr
         assert res.stdout == ""
     # loopback nodes (tests, a single machine) keep their plain-HTTP default
     run("init", "--node", "osce", "--data", tmp_path / "osce", "--listen", "127.0.0.1:8701")
     assert json.loads(run("node-info", "--data", tmp_path / "osce").output)["endpoints"] == {
-        "http": "http://127.0.0.1:8701"}
+        "http": "http://127.0.0.1:8701"
+    }
 
 
 def test_output_to_a_pipe_is_not_wrapped(fed: LocalFederation) -> None:
@@ -594,13 +763,22 @@ def test_output_to_a_pipe_is_not_wrapped(fed: LocalFederation) -> None:
     long_org = "Example National Computer Security Incident Response Team of the Republic of Austria (fictional)"
     fed.put("eu", [{**ENTRIES["eu"][0], "organisation": long_org}, ENTRIES["eu"][1]])
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    proc = subprocess.run([*pocsync_exe(), "entry", "list", "--data", str(fed.data("eu"))], capture_output=True,
-                          env=env, timeout=60, check=True)
+    proc = subprocess.run(
+        [*pocsync_exe(), "entry", "list", "--data", str(fed.data("eu"))],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     out = proc.stdout.decode()
     assert long_org in out and "AUT/technical" in out and "AUT/diplomatic" in out
     assert max(map(len, out.splitlines())) > 80
-    proc = subprocess.run([*pocsync_exe(), "entry", "withdraw", "--data", str(fed.data("eu")), "UKR/diplomatic"],
-                          capture_output=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [*pocsync_exe(), "entry", "withdraw", "--data", str(fed.data("eu")), "UKR/diplomatic"],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2 and len(proc.stderr.decode().strip().splitlines()) == 1
 
 
@@ -618,8 +796,10 @@ def test_every_command_that_prints_a_table_has_json(fed: LocalFederation) -> Non
     fed.put("eu", ENTRIES["eu"])
     for argv in (["entry", "list"], ["quarantine", "list"], ["audit"], ["log", "verify"]):
         json.loads(run(*argv, "--data", fed.data("eu"), "--json").output)
-    assert json.loads(run("log", "verify", "--data", fed.data("eu"), "--json").output) == {"verified": 1,
-                                                                                         "problems": []}
+    assert json.loads(run("log", "verify", "--data", fed.data("eu"), "--json").output) == {
+        "verified": 1,
+        "problems": [],
+    }
     json.loads(run("manifest", "show", fed.manifest, "--json").output)
 
 
@@ -629,7 +809,8 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
 
     # `manifest create` listed every feature of this software but the opt-in ones; the nodes installed it
     assert json.loads(run("manifest", "show", fed.manifest, "--json").output)["features"] == sorted(
-        set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES)
+        set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES
+    )
     # enabling held-changes sets its policy: the default hold, and `since` now (earlier edits are never held)
     run("manifest", "set-features", fed.manifest, "--features", "held-changes,toy-note", "--out", tmp_path / "h.json")
     policy = json.loads(run("manifest", "show", tmp_path / "h.json", "--json").output)["policy"]["held-changes"]
@@ -644,8 +825,9 @@ def test_manifest_features_create_set_features_and_install_refusal(fed: LocalFed
     res = run("manifest", "set-features", m2, "--features", "toy-note,future-feature", ok=False)
     assert res.exit_code == 2 and "future-feature" in res.output and "Traceback" not in res.output
     assert json.loads(run("manifest", "show", m2, "--json").output)["version"] == 2  # nothing written
-    run("manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json",
-        ok=False)  # v1 already enables exactly these
+    run(
+        "manifest", "set-features", fed.manifest, "--features", "toy-note", "--out", tmp_path / "alt.json", ok=False
+    )  # v1 already enables exactly these
     res = run("manifest", "set-features", m2, "--features", "toy-note", "--out", m2, ok=False)
     assert res.exit_code == 2 and "exists" in res.output
     run("manifest", "sign", m2, "--key", fed.base / "root" / "root.key")

@@ -33,14 +33,34 @@ TEMPLATES = Path(__file__).parents[2] / "pocsync" / "templates"
 REF = re.compile(r"^PS-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$")
 GPG = shutil.which("gpg")
 # addresses no header may carry: each would add a recipient or a header if copied as it is
-HOSTILE_EMAILS = ["dipl-ita@example.org", "spy@example.org, other@example.org", "Desk <x@example.org>",
-                  "desk-ita@example.org",
-                  "x@example.org>\r\nBcc: spy@example.org", "x@example.org\nBcc:spy@example.org"]
+HOSTILE_EMAILS = [
+    "dipl-ita@example.org",
+    "spy@example.org, other@example.org",
+    "Desk <x@example.org>",
+    "desk-ita@example.org",
+    "x@example.org>\r\nBcc: spy@example.org",
+    "x@example.org\nBcc:spy@example.org",
+]
 
 
 def gpg(home: Path, *args: str, input: bytes | None = None) -> bytes:
-    r = subprocess.run([GPG or "gpg", "--homedir", str(home), "--batch", "--no-tty", "--pinentry-mode", "loopback",
-                        "--passphrase", "", *args], input=input, capture_output=True, timeout=120)
+    r = subprocess.run(
+        [
+            GPG or "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--no-tty",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            *args,
+        ],
+        input=input,
+        capture_output=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr.decode(errors="replace")
     return r.stdout
 
@@ -49,8 +69,11 @@ def make_key(home: Path, uid: str) -> tuple[str, str]:
     """A throwaway OpenPGP key (ed25519 + cv25519) in its own GNUPGHOME: (armored public key, fingerprint)."""
     home.mkdir(mode=0o700)
     gpg(home, "--quick-gen-key", uid, "future-default", "default", "never")
-    fpr = next(line.split(":")[9] for line in gpg(home, "--with-colons", "--fingerprint", uid).decode().splitlines()
-               if line.startswith("fpr:"))
+    fpr = next(
+        line.split(":")[9]
+        for line in gpg(home, "--with-colons", "--fingerprint", uid).decode().splitlines()
+        if line.startswith("fpr:")
+    )
     return gpg(home, "--armor", "--export", uid).decode(), fpr
 
 
@@ -59,15 +82,28 @@ def fed(tmp_path_factory: pytest.TempPathFactory):
     if GPG is None:
         pytest.fail("gpg is not installed: scripts/test installs it (the gnupg package)")
     base = tmp_path_factory.mktemp("compose")
-    keys = {"recipient": make_key(base / "gpg-recipient", "FRA technical PoC <tech-fra@example.org>"),
-            "sender": make_key(base / "gpg-sender", "DEU technical PoC <tech-deu@example.org>")}
+    keys = {
+        "recipient": make_key(base / "gpg-recipient", "FRA technical PoC <tech-fra@example.org>"),
+        "sender": make_key(base / "gpg-sender", "DEU technical PoC <tech-deu@example.org>"),
+    }
     f = Federation(base, ("un", "eu", "osce"), pull_interval=2)
     f.start()
-    f["eu"].put(entry("DEU/technical", position="Head of the national CERT (fictional)", phones=["+493012345678"],
-                      public_key=keys["sender"][0], public_key_fingerprint=keys["sender"][1]),
-                entry("FRA/technical", languages=["fr", "en"], public_key=keys["recipient"][0],
-                      public_key_fingerprint=keys["recipient"][1]),
-                entry("ITA/diplomatic"))
+    f["eu"].put(
+        entry(
+            "DEU/technical",
+            position="Head of the national CERT (fictional)",
+            phones=["+493012345678"],
+            public_key=keys["sender"][0],
+            public_key_fingerprint=keys["sender"][1],
+        ),
+        entry(
+            "FRA/technical",
+            languages=["fr", "en"],
+            public_key=keys["recipient"][0],
+            public_key_fingerprint=keys["recipient"][1],
+        ),
+        entry("ITA/diplomatic"),
+    )
     run("template", "publish", "--data", f["un"].data, "--shipped", "--no-peer-check")
     f.wait_converged()
     f.base = base  # type: ignore[attr-defined]
@@ -133,8 +169,9 @@ def text_of(msg: email.message.EmailMessage) -> str:
 def new_page(b: Any, console: list[str], locale: str = "en-GB") -> tuple[Any, Any]:
     from playwright.sync_api import expect
 
-    ctx = b.new_context(accept_downloads=True, locale=locale, timezone_id="America/New_York",
-                        viewport={"width": 1280, "height": 900})
+    ctx = b.new_context(
+        accept_downloads=True, locale=locale, timezone_id="America/New_York", viewport={"width": 1280, "height": 900}
+    )
     page = ctx.new_page()
     page.set_default_timeout(30_000)
     expect.set_options(timeout=30_000)
@@ -254,8 +291,9 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
         page.fill(f'[data-field="{free}"]', "ok\u0007bell")
         page.click("#compose-go")
         expect(page.locator("#compose-errors")).to_be_visible()
-        expect(page.locator(f"#cerr-{pattern_field}")).to_have_text("This value does not have the form this template "
-                                                                    "asks for.")
+        expect(page.locator(f"#cerr-{pattern_field}")).to_have_text(
+            "This value does not have the form this template asks for."
+        )
         expect(page.locator(f"#cerr-{required}")).to_have_text("This field is required.")
         expect(page.locator(f"#cerr-{email_field}")).to_have_text("Enter an e-mail address (name@example.org).")
         expect(page.locator(f"#cerr-{free}")).to_contain_text("control characters")
@@ -284,8 +322,11 @@ def test_write_with_every_template_and_nothing_reaches_the_node(fed: Federation)
         mark = "Zq" + secrets.token_hex(6)
         marks.append(mark)
         fill(page, doc, mark)
-        free = next(n for n, p in doc["schema"]["properties"].items()
-                    if p["type"] == "string" and not {"enum", "pattern", "format"} & set(p))
+        free = next(
+            n
+            for n, p in doc["schema"]["properties"].items()
+            if p["type"] == "string" and not {"enum", "pattern", "format"} & set(p)
+        )
         page.fill(f'[data-field="{free}"]', f"{mark}\r\nBcc: spy@example.org\r\nSubject: forged")
         expect(page.locator("#compose-encrypt")).to_have_count(0)  # no key in this entry
         expect(page.locator("#compose-form")).to_contain_text("Left out (not a usable e-mail address)")
@@ -364,7 +405,9 @@ def test_the_page_speaks_french_and_spanish(fed: Federation) -> None:
         page.fill("#token", poc(fed, "eu", "DEU/technical"))
         page.click("#signin-btn")
         expect(page.locator("#search-btn")).to_have_text("Rechercher")
-        expect(page.locator("#q")).to_have_attribute("placeholder", "Rechercher par État, organisme, fonction, personne ou réseau…")
+        expect(page.locator("#q")).to_have_attribute(
+            "placeholder", "Rechercher par État, organisme, fonction, personne ou réseau…"
+        )
         expect(page.locator("#results tbody")).to_contain_text("Allemagne")  # Intl names in French
         page.goto(url + "/#/entry/FRA%2Ftechnical")
         expect(page.locator("#entry-title")).to_have_text("France (FRA)")
@@ -401,7 +444,7 @@ def test_templates_are_untrusted_in_the_page(fed: Federation) -> None:
     """Templates as a careless or hostile publisher could sign them: refused with words, or shown as text only."""
     from playwright.sync_api import expect
 
-    evil = '<img src=x onerror="document.title=\'pwned\'">'
+    evil = "<img src=x onerror=\"document.title='pwned'\">"
     good = shipped()[0]
 
     def variant(tid: str, **schema_change: Any) -> dict[str, Any]:
@@ -429,10 +472,12 @@ def test_templates_are_untrusted_in_the_page(fed: Federation) -> None:
         sign_in(page, fed["eu"].url, poc(fed, "eu", "DEU/technical"))
         open_compose(page, fed["eu"].url, "FRA/technical", 1)
         body = page.locator("#compose-body")
-        for tid, words in (("with-ref", "its schema refers to other documents ($ref)"),
-                           ("nested-quantifier", "a pattern could take too long to check"),
-                           ("long-pattern", "a pattern is longer than 200 characters"),
-                           ("unknown-type", "a field has a type this page does not know")):
+        for tid, words in (
+            ("with-ref", "its schema refers to other documents ($ref)"),
+            ("nested-quantifier", "a pattern could take too long to check"),
+            ("long-pattern", "a pattern is longer than 200 characters"),
+            ("unknown-type", "a field has a type this page does not know"),
+        ):
             expect(body).to_contain_text(f"Template {tid} cannot be used: {words}")
         expect(page.locator("#compose-form h3")).to_have_text(evil)
         expect(page.locator(f'label[for="cf-{first}"]')).to_contain_text(evil)
@@ -454,7 +499,7 @@ def _probe_template(pattern: str) -> dict[str, Any]:
 
 
 def test_a_pattern_that_backtracks_without_bound_does_not_hang_the_page(fed: Federation) -> None:
-    """"(a|)" x 30 then "b": no nested quantifier, so in the safe subset of §18.3 and past the page's own check,
+    """ "(a|)" x 30 then "b": no nested quantifier, so in the safe subset of §18.3 and past the page's own check,
     yet on "a" x 40 a backtracking engine tries 2^30 paths: the page froze on "Compose". Now the pattern runs in
     a worker that is ended, and the field says so."""
     from playwright.sync_api import expect
@@ -626,9 +671,11 @@ def test_a_template_with_as_many_fields_as_the_protocol_allows_is_usable(fed: Fe
 
     doc = json.loads(json.dumps(shipped()[0]))
     doc["id"] = "many-fields"
-    doc["schema"] = {"type": "object", "required": ["f00"],
-                     "properties": {f"f{i:02d}": {"type": "string", "maxLength": 20}
-                                    for i in range(tpl.MAX_PROPERTIES)}}
+    doc["schema"] = {
+        "type": "object",
+        "required": ["f00"],
+        "properties": {f"f{i:02d}": {"type": "string", "maxLength": 20} for i in range(tpl.MAX_PROPERTIES)},
+    }
     for lang in doc["languages"].values():
         lang["fields"] = {f"f{i:02d}": {"label": f"Field {i}"} for i in range(tpl.MAX_PROPERTIES)}
     assert tpl.check_document(doc)

@@ -42,11 +42,15 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     base = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "pocsync.cli.main", "demo", "--keep", "--dir", str(base)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pocsync.cli.main", "demo", "--keep", "--dir", str(base)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out: list[str] = []
-    threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, b"")) if proc.stdout else None,
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: out.extend(iter(proc.stdout.readline, b"")) if proc.stdout else None, daemon=True
+    ).start()
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -76,7 +80,9 @@ def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) ->
         while time.monotonic() < deadline and not any(b"everything the demo made is in" in ln for ln in out):
             time.sleep(0.1)
         lines = b"".join(out).decode().splitlines()
-        assert "stopping every node…" in lines and any(ln.startswith(("converged: all four", "NOT converged: {")) for ln in lines), lines[-5:]
+        assert "stopping every node…" in lines and any(
+            ln.startswith(("converged: all four", "NOT converged: {")) for ln in lines
+        ), lines[-5:]
         err = proc.stderr.read().decode() if proc.stderr else ""
         assert "Traceback" not in err, err
     finally:

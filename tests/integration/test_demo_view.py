@@ -26,8 +26,13 @@ def rendered(demo: Demo) -> str:
 def check(text: str, demo: Demo) -> None:
     lines = text.rstrip("\n").split("\n")
     assert len(lines) <= 50 and max(len(x) for x in lines) <= 120, f"{len(lines)} lines:\n{text}"
-    for needle in (demo.nodes["eu"].url + "/", demo.nodes["un"].url + "/dashboard", str(demo.base / "poc.token"),
-                   str(demo.base / "operator.token"), "pocsync status --url"):
+    for needle in (
+        demo.nodes["eu"].url + "/",
+        demo.nodes["un"].url + "/dashboard",
+        str(demo.base / "poc.token"),
+        str(demo.base / "operator.token"),
+        "pocsync status --url",
+    ):
         assert needle in text.replace("\n", ""), needle
 
 

@@ -23,20 +23,33 @@ from cryptography.x509.oid import NameOID
 from tests.support.broker import free_port, wait_port
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
-PASSWORDS = {"un": "un-secret", "eu": "eu-secret", "osce": "osce-secret", "operator": "operator-secret",
-             "watcher": "watcher-secret"}
+PASSWORDS = {
+    "un": "un-secret",
+    "eu": "eu-secret",
+    "osce": "osce-secret",
+    "operator": "operator-secret",
+    "watcher": "watcher-secret",
+}
 
 
 def _cert(subject: str, key, issuer: x509.Name | None = None, issuer_key=None, ca: bool = False) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = datetime.datetime.now(datetime.UTC)
-    b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(key.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-         .not_valid_after(now + datetime.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer or name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        b = b.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
     return b.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -49,26 +62,38 @@ def broker(tmp_path: Path):
     certs.mkdir()
     (certs / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (certs / "server.crt").write_bytes(srv.public_bytes(serialization.Encoding.PEM))
-    (certs / "server.key").write_bytes(srv_key.private_bytes(serialization.Encoding.PEM,
-                                                             serialization.PrivateFormat.PKCS8,
-                                                             serialization.NoEncryption()))
+    (certs / "server.key").write_bytes(
+        srv_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     passwd = tmp_path / "passwd"
     passwd.touch()
     for user, pw in PASSWORDS.items():
-        subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-b", str(passwd), user, pw],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-b", str(passwd), user, pw],
+            check=True,
+            capture_output=True,
+        )
     shutil.copy(DEPLOY / "mosquitto" / "acl", tmp_path / "acl")
     port = free_port()
     conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
-    conf = (conf.replace("/etc/mosquitto/passwd", str(passwd)).replace("/etc/mosquitto/acl", str(tmp_path / "acl"))
-            .replace("/etc/mosquitto/certs", str(certs)).replace("/var/lib/mosquitto/", f"{tmp_path}/")
-            .replace("listener 8883", f"listener {port} 127.0.0.1"))
+    conf = (
+        conf.replace("/etc/mosquitto/passwd", str(passwd))
+        .replace("/etc/mosquitto/acl", str(tmp_path / "acl"))
+        .replace("/etc/mosquitto/certs", str(certs))
+        .replace("/var/lib/mosquitto/", f"{tmp_path}/")
+        .replace("listener 8883", f"listener {port} 127.0.0.1")
+    )
     # test only: keep the invoking user (as root, mosquitto would switch to its own user, which cannot read
     # pytest's private temporary folder); ignored when not run as root
     (tmp_path / "mosquitto.conf").write_text(conf + f"\nlog_dest file {tmp_path}/mosquitto.log\nuser root\n")
     out = tmp_path / "mosquitto.out"
-    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(tmp_path / "mosquitto.conf")],
-                            stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(tmp_path / "mosquitto.conf")],
+        stdout=open(out, "wb"),
+        stderr=subprocess.STDOUT,
+    )
     if not wait_port(port):
         proc.kill()
         log = tmp_path / "mosquitto.log"
@@ -135,8 +160,11 @@ def test_broker_with_deploy_config_enforces_per_node_topics(broker) -> None:
     eu.publish("pocsync/v1/cs/eu", b"end", qos=1).wait_for_publish(5)
     assert seen.wait_message("pocsync/v1/cs/eu", b"end"), seen.got
     assert seen.wait_message("pocsync/v1/manifest", b"from operator"), seen.got
-    assert sorted(seen.got) == [("pocsync/v1/cs/eu", b"end"), ("pocsync/v1/cs/eu", b"from eu"),
-                                ("pocsync/v1/manifest", b"from operator")]
+    assert sorted(seen.got) == [
+        ("pocsync/v1/cs/eu", b"end"),
+        ("pocsync/v1/cs/eu", b"from eu"),
+        ("pocsync/v1/manifest", b"from operator"),
+    ]
     # no anonymous clients, no wrong passwords
     _, _, rc_anon = client(port, ca, None)
     _, _, rc_bad = client(port, ca, "eu", "wrong")
@@ -154,7 +182,9 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert "Type=notify" in unit and "WatchdogSec=" in unit and "NoNewPrivileges=yes" in unit
     exe = Path(shutil.which("pocsync") or (Path(__import__("sys").executable).parent / "pocsync"))
     copy = tmp_path / "pocsync.service"
-    copy.write_text(unit.replace("/usr/bin/pocsync", str(exe)).replace("User=pocsync\n", "").replace("Group=pocsync\n", ""))
+    copy.write_text(
+        unit.replace("/usr/bin/pocsync", str(exe)).replace("User=pocsync\n", "").replace("Group=pocsync\n", "")
+    )
     proc = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True)
     own = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "pocsync.service" in ln]
     assert proc.returncode == 0 and own == [], proc.stdout + proc.stderr
@@ -163,9 +193,16 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
 def test_prometheus_files_parse_and_hold_the_documented_alerts() -> None:
     rules = yaml.safe_load((DEPLOY / "prometheus" / "pocsync-rules.yml").read_text())
     alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
-    assert {"PocsyncOriginLag", "PocsyncNodeOffline", "PocsyncEquivocation", "PocsyncRefusedOps",
-            "PocsyncManifestExpiring30d", "PocsyncManifestExpiring7d", "PocsyncManifestExpiring1d",
-            "PocsyncHeldChangeObjected"} <= set(alerts)
+    assert {
+        "PocsyncOriginLag",
+        "PocsyncNodeOffline",
+        "PocsyncEquivocation",
+        "PocsyncRefusedOps",
+        "PocsyncManifestExpiring30d",
+        "PocsyncManifestExpiring7d",
+        "PocsyncManifestExpiring1d",
+        "PocsyncHeldChangeObjected",
+    } <= set(alerts)
     for r in alerts.values():
         assert r["expr"] and r["annotations"]["summary"] and r["labels"]["severity"]
     conf = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
@@ -200,8 +237,11 @@ def test_nodes_sync_over_mqtts_with_passwords_through_the_deploy_acl(broker, tmp
     try:
         fed.start()
         # mqtt_connected: connected and subscribed (so nothing published from now on can pass this node by)
-        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")), 30,
-                 "both nodes on the broker")
+        wait_for(
+            lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")),
+            30,
+            "both nodes on the broker",
+        )
         fed["eu"].put(entry("DEU/technical"))
         fed["un"].put(entry("BRA/technical"))
         fed.wait_converged(timeout=60)

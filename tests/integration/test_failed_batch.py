@@ -32,10 +32,15 @@ class CuttingProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        async with aiohttp.ClientSession() as s, s.request(request.method, self.upstream + request.path_qs,
-                                                           headers={k: v for k, v in request.headers.items()
-                                                                    if k.lower() not in ("host", "content-length")},
-                                                           data=body or None) as up:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(
+                request.method,
+                self.upstream + request.path_qs,
+                headers={k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")},
+                data=body or None,
+            ) as up,
+        ):
             data = await up.read()
             status, ctype = up.status, up.headers.get("Content-Type", "application/json")
         if request.path == "/v1/peer/changesets" and status == 200:
@@ -77,9 +82,20 @@ def test_a_failed_batch_is_asked_again_at_half_size_from_the_current_head(tmp_pa
     with nd.store() as store, store.transaction():
         key = nd.key_for_next_edit(store)
         for i in range(N):
-            store.edit([{"op": "put", "key": "DEU/technical",
-                         "entry": {**entry("DEU/technical", notes=f"revision {i} " + "y" * 300),
-                                   "holder_epoch": "0000000000001-0000"}}], key=key, author="bulk@eu")
+            store.edit(
+                [
+                    {
+                        "op": "put",
+                        "key": "DEU/technical",
+                        "entry": {
+                            **entry("DEU/technical", notes=f"revision {i} " + "y" * 300),
+                            "holder_epoch": "0000000000001-0000",
+                        },
+                    }
+                ],
+                key=key,
+                author="bulk@eu",
+            )
     proxy = CuttingProxy(f"http://127.0.0.1:{fed['eu'].port}").start()
     toml = fed["osce"].data / "sync.toml"  # osce reaches eu only through the proxy
     toml.write_text(toml.read_text().replace("peers = []", f'peers = ["http://127.0.0.1:{proxy.port}"]'))

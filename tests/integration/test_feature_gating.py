@@ -34,20 +34,32 @@ def test_toy_op_kind_in_a_running_federation_refused_before_the_flag_applied_aft
         run("manifest", "install", "--data", fed[n].data, m2)
     fed["eu"].put(entry("AUT/technical"))
     with fed["eu"].store() as s:  # eu's own software refuses to sign a gated op (§8.2): sign it as another
-        head = s.heads()["eu"]     # implementation (or an older pocsync) would have, then store it
-        payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": head.seq + 1, "prev": head.id,
-                              "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"), "manifest": 2,
-                              "author": "staff@eu", "ops": [{"op": "note", "key": "AUT",
-                                                             "text": "Exercise next week (fictional)"}]},
-                             sort_keys=True, separators=(",", ":")).encode()
+        head = s.heads()["eu"]  # implementation (or an older pocsync) would have, then store it
+        payload = json.dumps(
+            {
+                "type": "pocsync.changeset/v1",
+                "origin": "eu",
+                "seq": head.seq + 1,
+                "prev": head.id,
+                "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"),
+                "manifest": 2,
+                "author": "staff@eu",
+                "ops": [{"op": "note", "key": "AUT", "text": "Exercise next week (fictional)"}],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
         env = dsse.sign(dsse.CHANGESET_TYPE, payload, "eu:k1", NodeDir.open(fed["eu"].data).signing_key("k1"))
         out = s.receive(env.to_bytes(), source="import")
         assert out.status == "accepted" and [r.reason for r in out.refused] == ["feature_off"]
 
     def notes_and_refusals(n: str) -> tuple[list, list, int]:
         with fed[n].store() as s:
-            return ([tuple(r) for r in s.conn.execute("SELECT ns, key, origin FROM records")],
-                    [r["reason"] for r in s.refused()], s.manifest().version)
+            return (
+                [tuple(r) for r in s.conn.execute("SELECT ns, key, origin FROM records")],
+                [r["reason"] for r in s.refused()],
+                s.manifest().version,
+            )
 
     try:
         fed.start()
@@ -60,8 +72,11 @@ def test_toy_op_kind_in_a_running_federation_refused_before_the_flag_applied_aft
         fed.sign(m3)
         run("manifest", "install", "--data", fed["un"].data, m3)  # the others fetch it from un
         for n in fed.nodes:
-            wait_for(lambda n=n: notes_and_refusals(n) == ([("note", "AUT", "eu")], [], 3), 60,
-                     f"{n} to install v3 and apply the note")
+            wait_for(
+                lambda n=n: notes_and_refusals(n) == ([("note", "AUT", "eu")], [], 3),
+                60,
+                f"{n} to install v3 and apply the note",
+            )
         digest = fed.wait_converged()
         with fed["un"].store() as s:
             assert s.digest() == digest
@@ -84,21 +99,34 @@ def test_node_lacking_a_feature_refuses_the_manifest_and_keeps_pulling(tmp_path:
     fed["un"].put(entry("BRA/technical"))  # signed under v1
     signed = mf.parse(m2.read_bytes())
     with sqlite3.connect(fed["un"].data / "store.sqlite") as c:  # what a newer un would have installed
-        c.execute("INSERT INTO manifests (version, id, envelope, installed_at) VALUES (2, ?, ?, '2026-01-01')",
-                  (signed.id, signed.to_bytes()))
+        c.execute(
+            "INSERT INTO manifests (version, id, envelope, installed_at) VALUES (2, ?, ?, '2026-01-01')",
+            (signed.id, signed.to_bytes()),
+        )
     try:
         fed.start()
-        wait_for(lambda: "BRA/technical" in {r["key"] for r in fed["eu"].store().entries()}, 60,
-                 "eu to receive what un signed under v1")
+        wait_for(
+            lambda: "BRA/technical" in {r["key"] for r in fed["eu"].store().entries()},
+            60,
+            "eu to receive what un signed under v1",
+        )
         fed["un"].put(entry("MEX/technical"))  # signed under v2
-        wait_for(lambda: [(p["origin"], p["reason"]) for p in fed["eu"].store().parked()] == [("un", "manifest_unknown")],
-                 60, "eu to park un's change-set signed under v2")
+        wait_for(
+            lambda: [(p["origin"], p["reason"]) for p in fed["eu"].store().parked()] == [("un", "manifest_unknown")],
+            60,
+            "eu to park un's change-set signed under v2",
+        )
         stats = fed["eu"].stats(as_node=fed["un"])
         assert stats["counters"].get("manifest_refused:unsupported_feature", 0) >= 1
         to_un = [p for p in stats["peers"].values() if p["node"] == "un"]
-        wait_for(lambda: all(p["last_error"] is None and p["pulls"] > 0 for p in
-                             [q for q in fed["eu"].stats(as_node=fed["un"])["peers"].values() if q["node"] == "un"]),
-                 30, "eu's pulls from un to succeed")
+        wait_for(
+            lambda: all(
+                p["last_error"] is None and p["pulls"] > 0
+                for p in [q for q in fed["eu"].stats(as_node=fed["un"])["peers"].values() if q["node"] == "un"]
+            ),
+            30,
+            "eu's pulls from un to succeed",
+        )
         assert to_un
         with fed["eu"].store() as s:
             assert s.manifest().version == 1
@@ -108,8 +136,11 @@ def test_node_lacking_a_feature_refuses_the_manifest_and_keeps_pulling(tmp_path:
         with urllib.request.urlopen(req, timeout=10) as r:
             h = json.loads(r.read())
         refused = h["manifest"]["refused"]
-        assert (refused["version"], refused["reason"], refused["missing_features"]) == \
-            (2, "unsupported_feature", ["future-feature"]), refused
+        assert (refused["version"], refused["reason"], refused["missing_features"]) == (
+            2,
+            "unsupported_feature",
+            ["future-feature"],
+        ), refused
         assert any("manifest v2 refused" in p and "future-feature" in p for p in healthmod.problems(h))
     finally:
         fed.stop()
@@ -123,8 +154,9 @@ def _health(node) -> dict:
 
 
 @pytest.mark.slow
-def test_manifest_with_a_missing_feature_over_mqtt_is_refused_shown_and_sync_goes_on(tmp_path: Path,
-                                                                                      broker: Mosquitto) -> None:
+def test_manifest_with_a_missing_feature_over_mqtt_is_refused_shown_and_sync_goes_on(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
     """The same over the broker: a retained manifest v2 naming a feature eu lacks is refused (and shown in
     /v1/health), the MQTT reader survives it, and change-sets under v1 keep flowing over MQTT."""
     fed = Federation(tmp_path, names=("un", "eu"), mqtt=broker.url, pull_interval=3600)
@@ -134,22 +166,31 @@ def test_manifest_with_a_missing_feature_over_mqtt_is_refused_shown_and_sync_goe
     fed.sign(m2)
     try:
         fed.start()
-        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")), 30,
-                 "un and eu connected to the broker")
+        wait_for(
+            lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")),
+            30,
+            "un and eu connected to the broker",
+        )
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="operator", protocol=paho.MQTTv5)
         c.connect("127.0.0.1", broker.port)
         c.loop_start()
         c.publish("pocsync/v1/manifest", m2.read_bytes(), qos=1, retain=True).wait_for_publish(10)
         c.loop_stop()
         c.disconnect()
-        wait_for(lambda: (_health(fed["eu"])["manifest"]["refused"] or {}).get("missing_features") == ["future-feature"],
-                 30, "eu to refuse manifest v2 and show it")
+        wait_for(
+            lambda: (_health(fed["eu"])["manifest"]["refused"] or {}).get("missing_features") == ["future-feature"],
+            30,
+            "eu to refuse manifest v2 and show it",
+        )
         h = _health(fed["eu"])
         assert h["manifest"]["version"] == 1 and h["manifest"]["refused"]["via"] == "mqtt"
         assert any("manifest v2 refused" in p for p in healthmod.problems(h))
         fed["un"].put(entry("BRA/technical"))  # un also runs v1 (it lacks the feature too): flows over MQTT
-        wait_for(lambda: "BRA/technical" in {r["key"] for r in fed["eu"].store().entries()}, 30,
-                 "eu to receive un's change-set after the refused manifest")
+        wait_for(
+            lambda: "BRA/technical" in {r["key"] for r in fed["eu"].store().entries()},
+            30,
+            "eu to receive un's change-set after the refused manifest",
+        )
         assert fed["eu"].stats(as_node=fed["un"])["mqtt_connected"]
         assert "Traceback" not in fed["eu"].log.read_text()
     finally:

@@ -66,13 +66,16 @@ def test_four_nodes_converge_over_mqtt_and_the_broker_sees_no_content(tmp_path: 
     fed = Federation(tmp_path, mqtt=broker.url, pull_interval=3600)  # MQTT alone must carry the edits
     try:
         fed.start()
-        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in fed.nodes), 30,
-                 "every node connected to the broker")
+        wait_for(
+            lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in fed.nodes),
+            30,
+            "every node connected to the broker",
+        )
         marks = edit_everywhere(fed, "mqtt")
         fed.wait_converged()
         wait_for(lambda: any(t.startswith("pocsync/v1/cs/") for t, _ in sniffer.payloads), 10, "sniffed traffic")
         fed.stop()
-        wait_for(lambda: (("pocsync/v1/status/eu", b"offline") in sniffer.payloads), 10, "eu to announce offline")
+        wait_for(lambda: ("pocsync/v1/status/eu", b"offline") in sniffer.payloads, 10, "eu to announce offline")
     finally:
         fed.stop()
         sniffer.close()
@@ -99,10 +102,17 @@ def test_broker_killed_and_restarted_mid_stream(tmp_path: Path, broker: Mosquitt
         fed["osce"].put(entry("UKR/technical", notes="after"))
         digest = fed.wait_converged()
         with fed["un"].store() as s:
-            assert {r["key"] for r in s.entries()} == {"DEU/technical", "FRA/technical", "JPN/technical",
-                                                       "UKR/technical"}
-        wait_for(lambda: fed["eu"].stats(as_node=fed["un"])["counters"].get("mqtt_reconnects", 0) >= 1, 30,
-                 "eu to count its reconnect")
+            assert {r["key"] for r in s.entries()} == {
+                "DEU/technical",
+                "FRA/technical",
+                "JPN/technical",
+                "UKR/technical",
+            }
+        wait_for(
+            lambda: fed["eu"].stats(as_node=fed["un"])["counters"].get("mqtt_reconnects", 0) >= 1,
+            30,
+            "eu to count its reconnect",
+        )
         assert digest == fed["arf"].digest()
     finally:
         fed.stop()
@@ -121,8 +131,12 @@ def test_node_sigkilled_while_others_edit_then_restarted(tmp_path: Path, broker:
         fed["arf"].start()
         fed.wait_converged()
         with fed["eu"].store() as s:
-            assert {r["key"] for r in s.entries()} == {"AUT/technical", "DEU/technical", "MEX/diplomatic",
-                                                       "IDN/technical"}
+            assert {r["key"] for r in s.entries()} == {
+                "AUT/technical",
+                "DEU/technical",
+                "MEX/diplomatic",
+                "IDN/technical",
+            }
     finally:
         fed.stop()
 
@@ -130,8 +144,14 @@ def test_node_sigkilled_while_others_edit_then_restarted(tmp_path: Path, broker:
 def test_eu_cut_off_from_the_broker_reaches_others_through_osce(tmp_path: Path, broker: Mosquitto) -> None:
     # eu has no broker and no advertised endpoint: it talks only to osce over HTTP; osce relays, and
     # the others (on the broker, long pull interval) learn of eu's change-sets from osce's head vector.
-    fed = Federation(tmp_path, mqtt=broker.url, hidden=("eu",), no_mqtt=("eu",), pull_interval=5,
-                     peers={"eu": ["osce"], "osce": ["eu"]})
+    fed = Federation(
+        tmp_path,
+        mqtt=broker.url,
+        hidden=("eu",),
+        no_mqtt=("eu",),
+        pull_interval=5,
+        peers={"eu": ["osce"], "osce": ["eu"]},
+    )
     try:
         fed.start()
         fed["eu"].put(entry("FRA/diplomatic", notes="from eu"))

@@ -46,8 +46,13 @@ def main():
 
 def _demo(project: Path) -> tuple[str, float]:
     t0 = time.monotonic()
-    proc = subprocess.run([str(project / "scripts" / "demo")], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHON": sys.executable})
+    proc = subprocess.run(
+        [str(project / "scripts" / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     took = time.monotonic() - t0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "fake pocsync ran: demo --keep"  # the demo ran, after the install
@@ -72,7 +77,7 @@ def test_demo_installs_once_with_progress_then_skips_the_install(tmp_path: Path)
     assert second.strip() == "fake pocsync ran: demo --keep"  # nothing installed, nothing said
     print(f"first run {t_first:.1f} s, second run {t_second:.1f} s")
 
-    (project / "pyproject.toml").write_text(FAKE_PYPROJECT + '\n[tool.fake]\nchanged = true\n')
+    (project / "pyproject.toml").write_text(FAKE_PYPROJECT + "\n[tool.fake]\nchanged = true\n")
     third, _ = _demo(project)
     assert "Setting up .venv" in third and "fake pocsync ran: demo --keep" in third
     assert "creating the virtual environment" not in third  # the venv is reused; only pip runs again
@@ -93,9 +98,18 @@ def test_apt_helper_waits_while_the_lock_is_held_then_goes_on(tmp_path: Path) ->
     (lists / "partial").mkdir(parents=True)
     (tmp_path / "parts").mkdir()
     (tmp_path / "sources.list").write_text(f"deb [trusted=yes] file:{repo} ./\n")
-    opts = ["-o", f"Dir::State::Lists={lists}", "-o", f"Dir::Etc::sourcelist={tmp_path / 'sources.list'}",
-            "-o", f"Dir::Etc::sourceparts={tmp_path / 'parts'}", "-o", f"Dir::Cache={tmp_path / 'cache'}",
-            "-o", "APT::Sandbox::User=root"]
+    opts = [
+        "-o",
+        f"Dir::State::Lists={lists}",
+        "-o",
+        f"Dir::Etc::sourcelist={tmp_path / 'sources.list'}",
+        "-o",
+        f"Dir::Etc::sourceparts={tmp_path / 'parts'}",
+        "-o",
+        f"Dir::Cache={tmp_path / 'cache'}",
+        "-o",
+        "APT::Sandbox::User=root",
+    ]
     helper = str(ROOT / "scripts" / "lib" / "apt-get-wait")
 
     def held(seconds: float) -> threading.Thread:
@@ -105,14 +119,16 @@ def test_apt_helper_waits_while_the_lock_is_held_then_goes_on(tmp_path: Path) ->
         def release() -> None:
             time.sleep(seconds)
             os.close(fd)
+
         t = threading.Thread(target=release)
         t.start()
         return t
 
     # while another process holds the lock, plain apt-get fails at once ...
     t = held(3)
-    plain = subprocess.run(["apt-get", *opts, "-qq", "update"], capture_output=True, text=True,
-                           env={**os.environ, "LC_ALL": "C"})
+    plain = subprocess.run(
+        ["apt-get", *opts, "-qq", "update"], capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}
+    )
     assert plain.returncode != 0 and "Could not get lock" in plain.stderr
     t.join()
 
@@ -126,8 +142,13 @@ def test_apt_helper_waits_while_the_lock_is_held_then_goes_on(tmp_path: Path) ->
 
     # the wait is bounded: it gives up with a clear message and apt's own
     t = held(10)
-    proc = subprocess.run([helper, *opts, "-qq", "update"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "APT_LOCK_WAIT": "2"})
+    proc = subprocess.run(
+        [helper, *opts, "-qq", "update"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "APT_LOCK_WAIT": "2"},
+    )
     t.join()
     assert proc.returncode != 0
     assert "gave up after 2 s" in proc.stderr and "Could not get lock" in proc.stderr

@@ -28,17 +28,30 @@ def test_a_held_change_notice_speaks_the_language_of_the_entry_that_lists_the_ad
     from pocsync.node import held_loop
 
     prev = {"state": "FRA", "kind": "technical", "emails": ["cert@csirt-fra.example.org"], "languages": ["fr"]}
-    other = {"state": "FRA", "kind": "diplomatic", "emails": ["diplo@mfa-fra.example.org", "CERT@csirt-fra.example.org"],
-             "languages": ["es"]}
-    assert held_loop.notice_recipients(prev, other) == [("cert@csirt-fra.example.org", "previous", "fr"),
-                                                        ("diplo@mfa-fra.example.org", "other", "es")]
+    other = {
+        "state": "FRA",
+        "kind": "diplomatic",
+        "emails": ["diplo@mfa-fra.example.org", "CERT@csirt-fra.example.org"],
+        "languages": ["es"],
+    }
+    assert held_loop.notice_recipients(prev, other) == [
+        ("cert@csirt-fra.example.org", "previous", "fr"),
+        ("diplo@mfa-fra.example.org", "other", "es"),
+    ]
     row = {"key": "FRA/technical", "fields": ["emails"], "origin": "eu", "hlc": "1796288489345-0000"}
-    subject, body = held_loop.message_text(row, link="https://eu.example.org/held/object?token=x",
-                                           earliest_ms=1796288555363, hold_s=60, role="previous", language="fr")
+    subject, body = held_loop.message_text(
+        row,
+        link="https://eu.example.org/held/object?token=x",
+        earliest_ms=1796288555363,
+        hold_s=60,
+        role="previous",
+        language="fr",
+    )
     assert subject == "Modification en attente de la fiche FRA/technical de l'annuaire des points de contact"
     assert "opposez-vous ici" in body and "https://eu.example.org/held/object?token=x" in body
-    subject, body = held_loop.message_text(row, link="L", earliest_ms=1796288555363, hold_s=60, role="other",
-                                           language="es")
+    subject, body = held_loop.message_text(
+        row, link="L", earliest_ms=1796288555363, hold_s=60, role="other", language="es"
+    )
     assert subject.startswith("Cambio pendiente") and "(FRA/diplomatic)" in body
     subject, _ = held_loop.message_text(row, link="L", earliest_ms=1796288555363, hold_s=60, role="previous")
     assert subject == "Pending change of the PoC directory entry FRA/technical"
@@ -55,8 +68,10 @@ def test_check_start_matching_no_channel_starts_no_campaign(tmp_path: Path) -> N
     pw.write_text("not used\n")
     pw.chmod(0o600)
     with (eu / "sync.toml").open("a") as f:
-        f.write(f'\n[smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "starttls"\nsender = "directory@example.org"\n'
-                f'user = "pocsync"\npassword_file = "{pw}"\n')
+        f.write(
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "starttls"\nsender = "directory@example.org"\n'
+            f'user = "pocsync"\npassword_file = "{pw}"\n'
+        )
     fed.put("eu", ENTRIES["eu"])
     for args in (["--states", "ZZZ"], ["--network", "no-such-network"], ["--states", "ITA"]):
         res = run("check", "start", "--data", eu, "--deadline", "1h", *args, ok=False)

@@ -74,9 +74,20 @@ def raw_sign(fed: Federation, origin: str, ops: list[dict[str, Any]], *, author:
     with fed[origin].store() as s:
         head = s.heads()[origin]
         hlc = hlcmod.next_hlc(s.replica().state.max_hlc(), time.time_ns() // 10**6)
-        payload = json.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": head.seq + 1, "prev": head.id,
-                              "hlc": hlc, "manifest": s.manifest().version, "author": author, "ops": ops},
-                             sort_keys=True, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {
+                "type": "pocsync.changeset/v1",
+                "origin": origin,
+                "seq": head.seq + 1,
+                "prev": head.id,
+                "hlc": hlc,
+                "manifest": s.manifest().version,
+                "author": author,
+                "ops": ops,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
         nd = NodeDir.open(fed[origin].data)
         env = dsse.sign(dsse.CHANGESET_TYPE, payload, f"{origin}:k1", nd.signing_key("k1"))
         out = s.receive(env.to_bytes(), source="local")
@@ -110,8 +121,9 @@ def in_browser(fed: Federation, *, hidden: str) -> None:
         dash.goto(fed["osce"].url + "/dashboard")
         dash.fill("#token", op)
         dash.click("#signin-btn")
-        expect(dash.locator("#held-alarms .alarm")).to_contain_text("OBJECTION: the held contact change of "
-                                                                   "DEU/technical by eu")
+        expect(dash.locator("#held-alarms .alarm")).to_contain_text(
+            "OBJECTION: the held contact change of DEU/technical by eu"
+        )
         screenshot(dash, "held-dashboard")
 
 
@@ -127,14 +139,26 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
         run("manifest", "set-features", m2, "--features", "held-changes,toy-note")
         run("manifest", "set-hold", m2, "--seconds", str(HOLD_S))
         run("keys", "staff-init", "--out", tmp_path / "alice", "--name", "alice")
-        run("manifest", "staff-key", m2, "--node", "eu", "--name", "alice", "--public-file",
-            tmp_path / "alice" / "alice.pub")
+        run(
+            "manifest",
+            "staff-key",
+            m2,
+            "--node",
+            "eu",
+            "--name",
+            "alice",
+            "--public-file",
+            tmp_path / "alice" / "alice.pub",
+        )
         fed.sign(m2)
         for n in fed.nodes:
             run("manifest", "install", "--data", fed[n].data, m2)
         # first nominations: not held
-        fed["eu"].put(entry("DEU/technical", emails=[OLD]), entry("DEU/diplomatic", emails=[DIPLO]),
-                      entry("FRA/technical", emails=[], phones=["+33100000000"]))
+        fed["eu"].put(
+            entry("DEU/technical", emails=[OLD]),
+            entry("DEU/diplomatic", emails=[DIPLO]),
+            entry("FRA/technical", emails=[], phones=["+33100000000"]),
+        )
         try:
             fed.start()
             fed.wait_converged()
@@ -142,12 +166,23 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
                 assert view(fed[n], "DEU/technical")["emails"] == [OLD] and held_rows(fed[n]) == []
 
             # 1. a channel change at eu is pending everywhere; the previous mailbox and the other PoC get the notice
-            out = run("entry", "put", "--data", fed["eu"].data, "-", "--author", "staff@eu",
-                      input=json.dumps(entry("DEU/technical", emails=[NEW]))).output
+            out = run(
+                "entry",
+                "put",
+                "--data",
+                fed["eu"].data,
+                "-",
+                "--author",
+                "staff@eu",
+                input=json.dumps(entry("DEU/technical", emails=[NEW])),
+            ).output
             assert "held: DEU/technical (emails) takes effect after a notice by another node" in out
             for n in fed.nodes:
-                wait_for(lambda n=n: [r["key"] for r in held_rows(fed[n])] == ["DEU/technical"], 30,
-                         f"{n} to hold the change")
+                wait_for(
+                    lambda n=n: [r["key"] for r in held_rows(fed[n])] == ["DEU/technical"],
+                    30,
+                    f"{n} to hold the change",
+                )
                 assert view(fed[n], "DEU/technical")["emails"] == [OLD]
             pending = run("entry", "pending", "--data", fed["osce"].data, "--json").output
             assert json.loads(pending)[0]["fields"] == ["emails"] and NEW not in pending
@@ -164,8 +199,11 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             assert held_rows(fed["eu"])[0]["notice"]["origin"] == "un"
             # after the hold, un releases it: the change takes effect everywhere, one digest
             for n in fed.nodes:
-                wait_for(lambda n=n: (view(fed[n], "DEU/technical") or {}).get("emails") == [NEW], 60,
-                         f"the change to take effect at {n}")
+                wait_for(
+                    lambda n=n: (view(fed[n], "DEU/technical") or {}).get("emails") == [NEW],
+                    60,
+                    f"the change to take effect at {n}",
+                )
             fed.wait_converged()
             assert all(held_rows(fed[n]) == [] for n in fed.nodes)
 
@@ -179,8 +217,9 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             status, headers, page = http(url)
             assert status == 200 and "<form" in page and EVIL not in page
             assert '<p lang="fr">Une modification de la fiche DEU/technical' in page and '<p lang="es">' in page
-            assert headers.get("Referrer-Policy") == "no-referrer" and "default-src 'none'" in \
-                headers.get("Content-Security-Policy", "")
+            assert headers.get("Referrer-Policy") == "no-referrer" and "default-src 'none'" in headers.get(
+                "Content-Security-Policy", ""
+            )
             assert all(r["status"] == "pending" for r in held_rows(fed["un"]))  # a GET changes nothing
             post = url.split("?")[0]
             status, _, page = http(post, urllib.parse.urlencode({"token": token}).encode())
@@ -205,14 +244,18 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             run("entry", "approve", "--data", fed["osce"].data, "DEU/diplomatic", "--author", "reviewer@osce")
             assert view(fed["osce"], "DEU/diplomatic")["person"] == "B. Example"
             for n in fed.nodes:
-                wait_for(lambda n=n: (view(fed[n], "DEU/diplomatic") or {}).get("person") == "B. Example", 30,
-                         f"the approved change at {n}")
+                wait_for(
+                    lambda n=n: (view(fed[n], "DEU/diplomatic") or {}).get("person") == "B. Example",
+                    30,
+                    f"the approved change at {n}",
+                )
 
             # 4. the insider at eu: self-approval, typed names, early release and hand-signed ops change nothing
             fed["eu"].put(entry("FRA/technical", emails=[], phones=["+33199999999"]))  # nobody to mail: no notice
             wait_for(lambda: any(r["key"] == "FRA/technical" for r in held_rows(fed["eu"])), 30, "eu to hold it")
-            res = run("entry", "approve", "--data", fed["eu"].data, "FRA/technical", "--author", "another-person@eu",
-                      ok=False)
+            res = run(
+                "entry", "approve", "--data", fed["eu"].data, "FRA/technical", "--author", "another-person@eu", ok=False
+            )
             assert res.exit_code != 0 and "self_approval" in res.output and "Traceback" not in res.output
             res = run("entry", "release", "--data", fed["eu"].data, "FRA/technical", "--author", "x", ok=False)
             assert res.exit_code != 0 and "release_early" in res.output
@@ -227,11 +270,25 @@ def test_held_contact_changes_in_a_federation_with_a_real_relay(tmp_path: Path) 
             # shows the objection of step 2
             in_browser(fed, hidden="+33199999999")
             # a listed staff key of another person approves it at eu
-            run("entry", "approve", "--data", fed["eu"].data, "FRA/technical", "--author", "alice",
-                "--staff-key", tmp_path / "alice" / "alice.key", "--staff-name", "alice")
+            run(
+                "entry",
+                "approve",
+                "--data",
+                fed["eu"].data,
+                "FRA/technical",
+                "--author",
+                "alice",
+                "--staff-key",
+                tmp_path / "alice" / "alice.key",
+                "--staff-name",
+                "alice",
+            )
             for n in fed.nodes:
-                wait_for(lambda n=n: (view(fed[n], "FRA/technical") or {}).get("phones") == ["+33199999999"], 30,
-                         f"the staff-approved change at {n}")
+                wait_for(
+                    lambda n=n: (view(fed[n], "FRA/technical") or {}).get("phones") == ["+33199999999"],
+                    30,
+                    f"the staff-approved change at {n}",
+                )
 
             # 5. a withdrawal is not held; a later put with other channels is
             run("entry", "withdraw", "--data", fed["eu"].data, "DEU/diplomatic", "--author", "staff@eu")

@@ -56,16 +56,33 @@ def fed(tmp_path_factory: pytest.TempPathFactory):
         head = s.heads()["arf"]
         m = s.require_manifest()
     hlc = f"{time.time_ns() // 10**6:013d}-0000"
-    rogue = csmod.sign(csmod.build_payload(
-        origin="arf", seq=head.seq + 1, prev=head.id, hlc=hlc, manifest=m.version, author="mallory@arf",
-        ops=[{"op": "put", "key": "DEU/technical",
-              "entry": entry("DEU/technical", emails=["attacker@example.net"], holder_epoch=hlc)}]),
-        keyid="arf:k1", key=NodeDir.open(f["arf"].data).signing_key("k1"))
+    rogue = csmod.sign(
+        csmod.build_payload(
+            origin="arf",
+            seq=head.seq + 1,
+            prev=head.id,
+            hlc=hlc,
+            manifest=m.version,
+            author="mallory@arf",
+            ops=[
+                {
+                    "op": "put",
+                    "key": "DEU/technical",
+                    "entry": entry("DEU/technical", emails=["attacker@example.net"], holder_epoch=hlc),
+                }
+            ],
+        ),
+        keyid="arf:k1",
+        key=NodeDir.open(f["arf"].data).signing_key("k1"),
+    )
     res = run("log", "import", "--data", f["arf"].data, "-", input=rogue + b"\n", ok=False)
     assert res.exit_code == 1 and "out_of_scope" in res.output
     for n in f.nodes:
-        wait_for(lambda n=n: [r["reason"] for r in f[n].store().refused()] == ["out_of_scope"], 60,
-                 f"{n} to refuse arf's out-of-scope op")
+        wait_for(
+            lambda n=n: [r["reason"] for r in f[n].store().refused()] == ["out_of_scope"],
+            60,
+            f"{n} to refuse arf's out-of-scope op",
+        )
     f.wait_converged()
     yield f
     f.stop()
@@ -79,8 +96,12 @@ def test_a_poc_of_deu_sees_every_op_on_deu_keys_from_every_origin_and_the_refuse
         h = json.loads(body)
         assert h["state"] == "DEU" and h["keys"] == ["DEU/technical"]
         by = [(x["origin"], x["status"], x["reason"]) for x in h["ops"]]
-        assert sorted(by) == [("arf", "refused", "out_of_scope"), ("eu", "applied", None), ("eu", "applied", None),
-                              ("osce", "applied", None)]
+        assert sorted(by) == [
+            ("arf", "refused", "out_of_scope"),
+            ("eu", "applied", None),
+            ("eu", "applied", None),
+            ("osce", "applied", None),
+        ]
         rogue = next(x for x in h["ops"] if x["origin"] == "arf")
         assert rogue["author"] == "mallory@arf" and rogue["entry"]["emails"] == ["attacker@example.net"]
         assert "outside the scope of arf" in rogue["message"]
@@ -199,16 +220,25 @@ def test_history_page_in_chromium(fed: Federation) -> None:
 def test_signed_in_poc_downloads_a_snapshot_that_verifies_offline(fed: Federation, tmp_path: Path) -> None:
     tok = poc(fed, "eu", "AUT/technical")
     assert call(fed["eu"].url + "/v1/snapshot", tok, method="POST", body=b'{"passphrase": "short"}')[0] == 400
-    status, blob = call(fed["eu"].url + "/v1/snapshot", tok, method="POST",
-                        body=json.dumps({"passphrase": "a long passphrase for the binder"}).encode())
+    status, blob = call(
+        fed["eu"].url + "/v1/snapshot",
+        tok,
+        method="POST",
+        body=json.dumps({"passphrase": "a long passphrase for the binder"}).encode(),
+    )
     assert status == 200 and blob.startswith(b"age-encryption.org/v1")
-    v = snap.verify(snap.decrypt(blob, passphrase=b"a long passphrase for the binder"),
-                    (fed.base / "root" / "root.pub").read_text())
+    v = snap.verify(
+        snap.decrypt(blob, passphrase=b"a long passphrase for the binder"), (fed.base / "root" / "root.pub").read_text()
+    )
     assert v.payload["node"] == "eu" and v.payload["digest"] == fed["eu"].digest()
     assert {e["key"] for e in v.payload["entries"]} == {"DEU/technical", "AUT/technical", "JPN/technical"}
     ident = snap.read_identities(str(__import__("pyrage").x25519.Identity.generate()))
-    status, blob = call(fed["eu"].url + "/v1/snapshot", tok, method="POST",
-                        body=json.dumps({"recipients": [str(ident[0].to_public())]}).encode())
+    status, blob = call(
+        fed["eu"].url + "/v1/snapshot",
+        tok,
+        method="POST",
+        body=json.dumps({"recipients": [str(ident[0].to_public())]}).encode(),
+    )
     assert status == 200 and snap.decrypt(blob, identities=ident)
     assert call(fed["eu"].url + "/v1/snapshot", method="POST", body=b"{}")[0] == 401
 

@@ -30,9 +30,17 @@ def sign_history(data: Path, origin: str, n: int) -> None:
     with nd.store() as store, store.transaction():
         key = nd.key_for_next_edit(store)
         for i in range(n):
-            ops = [{"op": "put", "key": f"{state}/technical",
-                    "entry": {**entry(f"{state}/technical", notes=f"revision {i} of {origin} " + "x" * 1200),
-                              "holder_epoch": "0000000000001-0000"}} for state in KEYS[origin]]
+            ops = [
+                {
+                    "op": "put",
+                    "key": f"{state}/technical",
+                    "entry": {
+                        **entry(f"{state}/technical", notes=f"revision {i} of {origin} " + "x" * 1200),
+                        "holder_epoch": "0000000000001-0000",
+                    },
+                }
+                for state in KEYS[origin]
+            ]
             store.edit(ops, key=key, author=f"bulk@{origin}")
 
 
@@ -77,18 +85,31 @@ def test_new_node_joins_a_federation_with_5000_changesets(tmp_path: Path) -> Non
             fed.start("arf")
             fed.wait_converged(timeout=600)
             took = time.monotonic() - t1
-            wait_for(lambda: len({(e["origin"], e["seq"]) for e in json_lines(fed["arf"].log, offset)
-                                  if e.get("event") == "changeset_accepted"}) >= sum(HISTORY.values()), 30,
-                     "the last batch's accepted events to be logged")
+            wait_for(
+                lambda: (
+                    len(
+                        {
+                            (e["origin"], e["seq"])
+                            for e in json_lines(fed["arf"].log, offset)
+                            if e.get("event") == "changeset_accepted"
+                        }
+                    )
+                    >= sum(HISTORY.values())
+                ),
+                30,
+                "the last batch's accepted events to be logged",
+            )
             events = json_lines(fed["arf"].log, offset)
             failures = [e for e in events if e.get("event") == "pull_failed" or "failed" in e.get("msg", "")]
             accepted = [e for e in events if e.get("event") == "changeset_accepted"]
             with fed["arf"].store() as s:
                 heads = {o: h.seq for o, h in s.heads().items()}
             stats = fed["arf"].stats(as_node=fed["eu"])
-            print(f"{transport}: a new node caught up with {sum(HISTORY.values())} change-sets in {took:.1f} s; "
-                  f"{stats['counters'].get('changesets_duplicate', 0)} duplicates, "
-                  f"{sum(p['bytes_received'] for p in stats['peers'].values()) / 1e6:.1f} MB received")
+            print(
+                f"{transport}: a new node caught up with {sum(HISTORY.values())} change-sets in {took:.1f} s; "
+                f"{stats['counters'].get('changesets_duplicate', 0)} duplicates, "
+                f"{sum(p['bytes_received'] for p in stats['peers'].values()) / 1e6:.1f} MB received"
+            )
             assert heads == HISTORY
             assert failures == [], failures[:5]
             assert stats["counters"].get("pull_errors", 0) == 0

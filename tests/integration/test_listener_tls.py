@@ -23,15 +23,22 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
     crt, k = tmp / "node.crt", tmp / "node.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
+    k.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     k.chmod(0o600)
     return crt, k
 
@@ -50,8 +57,11 @@ def set_api(toml: Path, **kv: object) -> None:
 
 
 def run_node(data: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).parent / "pocsync"), "run", "--data", str(data)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "pocsync"), "run", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_plain_http_off_loopback_is_refused_unless_a_proxy_is_declared(tmp_path: Path) -> None:
@@ -82,16 +92,23 @@ def test_tls_listener_serves_https(tmp_path: Path) -> None:
     fed = Federation(tmp_path, ("un",))
     crt, key = self_signed(tmp_path)
     port = free_port()
-    set_api(fed["un"].data / "sync.toml", listen=f"127.0.0.1:{port}", tls_cert=crt, tls_key=key,
-            public_url=f"https://127.0.0.1:{port}")
+    set_api(
+        fed["un"].data / "sync.toml",
+        listen=f"127.0.0.1:{port}",
+        tls_cert=crt,
+        tls_key=key,
+        public_url=f"https://127.0.0.1:{port}",
+    )
     proc = run_node(fed["un"].data)
     ctx = ssl.create_default_context(cafile=str(crt))
     try:
+
         def up() -> bool:
             try:
                 return urllib.request.urlopen(f"https://127.0.0.1:{port}/v1/node", timeout=1, context=ctx).status == 200
             except OSError:
                 return False
+
         wait_for(up, 30, "https")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/node", timeout=2)

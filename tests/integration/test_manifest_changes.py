@@ -53,8 +53,17 @@ def test_federation_follows_manifest_changes_without_restarts(tmp_path: Path) ->
         run("init", "--node", "oas", "--data", oas.data, "--listen", f"127.0.0.1:{oas.port}", "--mqtt", broker.url)
         (tmp_path / "oas.info.json").write_text(run("node-info", "--data", oas.data).output)
         v2 = next_manifest(fed.manifest, 2)
-        run("manifest", "add-node", v2, "--node-info", tmp_path / "oas.info.json", "--role", "regional",
-            "--scope", "BRA,CAN,MEX")
+        run(
+            "manifest",
+            "add-node",
+            v2,
+            "--node-info",
+            tmp_path / "oas.info.json",
+            "--role",
+            "regional",
+            "--scope",
+            "BRA,CAN,MEX",
+        )
         release(v2, 2)
         run("manifest", "install", "--data", oas.data, fed.manifest)
         run("manifest", "install", "--data", oas.data, v2)
@@ -68,12 +77,16 @@ def test_federation_follows_manifest_changes_without_restarts(tmp_path: Path) ->
         eu_next = head(fed["eu"], "eu")[0] + 1
         (tmp_path / "k2.json").write_text(run("keys", "new-signing", "--data", fed["eu"].data, "--name", "k2").output)
         v3 = next_manifest(v2, 3)
-        run("manifest", "rotate-key", v3, "--node", "eu", "--from-seq", str(eu_next), "--key-info", tmp_path / "k2.json")
+        run(
+            "manifest", "rotate-key", v3, "--node", "eu", "--from-seq", str(eu_next), "--key-info", tmp_path / "k2.json"
+        )
         release(v3, 3)
         fed["eu"].put(entry("FRA/technical"))
         fed.wait_converged(*running)
         with fed["un"].store() as s:
-            assert s.conn.execute("SELECT keyid FROM log WHERE origin='eu' AND seq=?", (eu_next,)).fetchone()[0] == "eu:k2"
+            assert (
+                s.conn.execute("SELECT keyid FROM log WHERE origin='eu' AND seq=?", (eu_next,)).fetchone()[0] == "eu:k2"
+            )
 
         # osce was down across v2 and v3: it walks both and catches up
         fed["osce"].start()
@@ -98,7 +111,9 @@ def test_federation_follows_manifest_changes_without_restarts(tmp_path: Path) ->
         fed["eu"].stop()
         clone = tmp_path / "eu-clone"
         shutil.copytree(fed["eu"].data, clone)
-        (clone / "sync.toml").write_text((clone / "sync.toml").read_text().replace(str(fed["eu"].port), str(free_port())))
+        (clone / "sync.toml").write_text(
+            (clone / "sync.toml").read_text().replace(str(fed["eu"].port), str(free_port()))
+        )
         fork_seq = head(fed["un"], "eu")[0] + 1
         before_fork = head(fed["un"], "eu")[1]
         run("entry", "put", "--data", clone, "-", input=json.dumps([entry("ITA/technical", notes="branch b")]))
@@ -117,15 +132,27 @@ def test_federation_follows_manifest_changes_without_restarts(tmp_path: Path) ->
         (tmp_path / "k3.json").write_text(run("keys", "new-signing", "--data", fed["eu"].data, "--name", "k3").output)
         v5 = next_manifest(v4, 5)
         restart_seq = fork_seq + 5
-        run("manifest", "restart-chain", v5, "--node", "eu", "--from-seq", str(restart_seq),
-            "--key-info", tmp_path / "k3.json", "--prev", before_fork)
+        run(
+            "manifest",
+            "restart-chain",
+            v5,
+            "--node",
+            "eu",
+            "--from-seq",
+            str(restart_seq),
+            "--key-info",
+            tmp_path / "k3.json",
+            "--prev",
+            before_fork,
+        )
         release(v5, 5)
         fed["eu"].put(entry("AUT/technical", notes="after the restart"))
         fed.wait_converged(*running)
         with fed["osce"].store() as s:
             assert s.heads()["eu"].seq == restart_seq
-            assert {"AUT/technical", "DEU/technical", "FRA/technical", "BRA/technical", "JPN/technical"} <= \
-                {r["key"] for r in s.entries()}
+            assert {"AUT/technical", "DEU/technical", "FRA/technical", "BRA/technical", "JPN/technical"} <= {
+                r["key"] for r in s.entries()
+            }
     finally:
         fed.stop()
         broker.stop()

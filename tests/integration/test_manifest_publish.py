@@ -40,19 +40,34 @@ def test_publish_over_mqtts_with_the_operator_account(broker, tmp_path: Path) ->
     url = f"mqtts://127.0.0.1:{port}"
 
     def publish(*extra: str | Path):
-        return sh("manifest", "publish", fed.manifest, "--mqtt", url, "--ca-file", ca, "--timeout", "5", *extra,
-                  check=False)
+        return sh(
+            "manifest", "publish", fed.manifest, "--mqtt", url, "--ca-file", ca, "--timeout", "5", *extra, check=False
+        )
 
-    for extra, reason in [(("--username", "operator", "--password-file", tmp_path / "wrong.pw"), b"broker_refused"),
-                          ((), b"broker_refused"),
-                          (("--username", "eu", "--password-file", tmp_path / "eu.pw"), b"not_published")]:
+    for extra, reason in [
+        (("--username", "operator", "--password-file", tmp_path / "wrong.pw"), b"broker_refused"),
+        ((), b"broker_refused"),
+        (("--username", "eu", "--password-file", tmp_path / "eu.pw"), b"not_published"),
+    ]:
         proc = publish(*extra)
         err = proc.stderr.decode()
         assert proc.returncode == 2 and reason in proc.stderr and len(err.strip().splitlines()) == 1, (extra, err)
         assert b"Traceback" not in proc.stderr
     assert retained_manifest(port, ca) is None
-    proc = sh("manifest", "publish", fed.manifest, "--mqtt", url, "--timeout", "5", "--username", "operator",
-              "--password-file", tmp_path / "operator.pw", check=False)
+    proc = sh(
+        "manifest",
+        "publish",
+        fed.manifest,
+        "--mqtt",
+        url,
+        "--timeout",
+        "5",
+        "--username",
+        "operator",
+        "--password-file",
+        tmp_path / "operator.pw",
+        check=False,
+    )
     assert proc.returncode == 2 and b"broker_tls_error" in proc.stderr  # the test CA is not in the trust store
     proc = publish("--username", "operator", "--password-file", tmp_path / "operator.pw")
     assert proc.returncode == 0 and proc.stderr == b"", proc.stderr

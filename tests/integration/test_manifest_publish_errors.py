@@ -44,13 +44,31 @@ def test_refused_connection_is_one_line(signed_manifest: Path) -> None:
 
 
 def test_tls_to_a_plain_port_is_one_line(signed_manifest: Path, broker: Mosquitto, tmp_path: Path) -> None:
-    proc = sh("manifest", "publish", signed_manifest, "--mqtt", f"mqtts://127.0.0.1:{broker.port}", "--timeout", "3",
-              check=False)
+    proc = sh(
+        "manifest",
+        "publish",
+        signed_manifest,
+        "--mqtt",
+        f"mqtts://127.0.0.1:{broker.port}",
+        "--timeout",
+        "3",
+        check=False,
+    )
     assert "TLS" in one_line_error(proc, "broker_tls_error")
     not_a_ca = tmp_path / "ca.pem"
     not_a_ca.write_text("not a certificate\n")
-    proc = sh("manifest", "publish", signed_manifest, "--mqtt", f"mqtts://127.0.0.1:{broker.port}", "--ca-file",
-              not_a_ca, "--timeout", "3", check=False)
+    proc = sh(
+        "manifest",
+        "publish",
+        signed_manifest,
+        "--mqtt",
+        f"mqtts://127.0.0.1:{broker.port}",
+        "--ca-file",
+        not_a_ca,
+        "--timeout",
+        "3",
+        check=False,
+    )
     assert str(not_a_ca) in one_line_error(proc, "broker_tls_error")
 
 

@@ -17,8 +17,14 @@ from tests.support.cli import run, sh
 from tests.support.nodes import Federation, entry, wait_for
 
 pytestmark = pytest.mark.slow
-SECRETS = ["Unique Organisation Zeta (fictional)", "Cyber Liaison Officer Omega", "Q. Example-Person",
-           "omega-liaison@zeta.example.org", "+4930987654321", "notes-marker-9c1e"]
+SECRETS = [
+    "Unique Organisation Zeta (fictional)",
+    "Cyber Liaison Officer Omega",
+    "Q. Example-Person",
+    "omega-liaison@zeta.example.org",
+    "+4930987654321",
+    "notes-marker-9c1e",
+]
 
 
 def get(url: str, token: str) -> tuple[int, bytes]:
@@ -38,8 +44,17 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
         toml.write_text(toml.read_text() + '\n[log]\nformat = "json"\n')
     try:
         fed.start()
-        fed["eu"].put(entry("DEU/diplomatic", organisation=SECRETS[0], position=SECRETS[1], person=SECRETS[2],
-                            emails=[SECRETS[3]], phones=[SECRETS[4]], notes=SECRETS[5]))
+        fed["eu"].put(
+            entry(
+                "DEU/diplomatic",
+                organisation=SECRETS[0],
+                position=SECRETS[1],
+                person=SECRETS[2],
+                emails=[SECRETS[3]],
+                phones=[SECRETS[4]],
+                notes=SECRETS[5],
+            )
+        )
         fed.wait_converged()
         op = run("token", "issue", "--data", fed["un"].data, "--operator", "watch").output.strip()
         token_file = tmp_path / "op.token"
@@ -61,9 +76,17 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
         families = {f.name: f for f in text_string_to_metric_families(text.decode())}
         behind = {s.labels["node"]: s.value for s in families["pocsync_node_behind_changesets"].samples}
         assert status == 200 and behind["osce"] == 3
-        assert {"pocsync_origin_lag_changesets", "pocsync_changesets", "pocsync_equivocations", "pocsync_peer_up",
-                "pocsync_pull_duration_seconds", "pocsync_mqtt_reconnects", "pocsync_api_requests",
-                "pocsync_token_rejections", "pocsync_manifest_expiry_seconds"} <= set(families)
+        assert {
+            "pocsync_origin_lag_changesets",
+            "pocsync_changesets",
+            "pocsync_equivocations",
+            "pocsync_peer_up",
+            "pocsync_pull_duration_seconds",
+            "pocsync_mqtt_reconnects",
+            "pocsync_api_requests",
+            "pocsync_token_rejections",
+            "pocsync_manifest_expiry_seconds",
+        } <= set(families)
 
         fed["osce"].start()
         fed.wait_converged()
@@ -86,17 +109,23 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
             dashboard_text = page.inner_text("body") + page.content()
             # software version and features (issue 10): the Federation's manifest enables every feature but the
             # opt-in ones (held-changes), as `manifest create` does
-            assert f"Software: pocsync {__version__}" in dashboard_text and \
-                ("features enabled: " + ", ".join(sorted(set(FEATURES) - OPT_IN_FEATURES))) in dashboard_text
+            assert (
+                f"Software: pocsync {__version__}" in dashboard_text
+                and ("features enabled: " + ", ".join(sorted(set(FEATURES) - OPT_IN_FEATURES))) in dashboard_text
+            )
         metrics_text = get(fed["un"].url + "/metrics", op)[1].decode()
         health_text = get(fed["un"].url + "/v1/health", op)[1].decode()
         status_text = sh("status", "--url", fed["un"].url, "--token", token_file, "--json").stdout.decode()
-        assert json.loads(health_text)["software"] == {"version": __version__, "protocol": "pocsync/v1",
-                                                       "features": sorted(FEATURES)}
+        assert json.loads(health_text)["software"] == {
+            "version": __version__,
+            "protocol": "pocsync/v1",
+            "features": sorted(FEATURES),
+        }
         # `manifest create` enables every feature but the opt-in ones (held-changes, ADR 28)
         assert json.loads(health_text)["manifest"]["features"] == sorted(set(FEATURES) - OPT_IN_FEATURES)
-        assert ("manifest enables: " + ", ".join(sorted(set(FEATURES) - OPT_IN_FEATURES))) in \
-            sh("status", "--url", fed["un"].url, "--token", token_file).stdout.decode()
+        assert ("manifest enables: " + ", ".join(sorted(set(FEATURES) - OPT_IN_FEATURES))) in sh(
+            "status", "--url", fed["un"].url, "--token", token_file
+        ).stdout.decode()
         # an operator token cannot read entries
         assert get(fed["un"].url + "/v1/entries", op)[0] == 403
     finally:
@@ -105,6 +134,11 @@ def test_health_metrics_status_and_dashboard(tmp_path: Path) -> None:
     logs = "".join(fed[n].log.read_text() for n in ("un", "eu", "osce"))
     assert all(json.loads(line) for line in fed["un"].log.read_text().splitlines() if line.startswith("{"))
     for secret in SECRETS:
-        for name, text in (("health", health_text), ("metrics", metrics_text), ("status", status_text),
-                           ("logs", logs), ("dashboard", dashboard_text)):
+        for name, text in (
+            ("health", health_text),
+            ("metrics", metrics_text),
+            ("status", status_text),
+            ("logs", logs),
+            ("dashboard", dashboard_text),
+        ):
             assert secret not in text, f"{secret!r} appears in the {name}"

@@ -32,12 +32,21 @@ def test_a_failed_peer_is_retried_on_its_backoff_not_the_next_interval(tmp_path:
         fed.start("un")
         token = run("token", "issue", "--data", fed["un"].data, "--operator", "duty", "--days", "1").output.strip()
         eu_url = fed["eu"].url
-        wait_for(lambda: (_peers(fed["un"].url, token).get(eu_url) or {}).get("last_error"), 30,
-                 "un to record that eu cannot be reached")
+        wait_for(
+            lambda: (_peers(fed["un"].url, token).get(eu_url) or {}).get("last_error"),
+            30,
+            "un to record that eu cannot be reached",
+        )
         fed.start("eu")
         t0 = time.monotonic()
-        wait_for(lambda: (p := _peers(fed["un"].url, token).get(eu_url) or {}).get("last_error") is None
-                 and p.get("last_pull_ok") is not None, 40, "un's peers table to show eu pulled")
+        wait_for(
+            lambda: (
+                (p := _peers(fed["un"].url, token).get(eu_url) or {}).get("last_error") is None
+                and p.get("last_pull_ok") is not None
+            ),
+            40,
+            "un's peers table to show eu pulled",
+        )
         assert time.monotonic() - t0 < 60  # far less than the 120 s pull interval
     finally:
         fed.stop()

@@ -26,20 +26,35 @@ pytestmark = pytest.mark.slow
 ZONE = "America/New_York"
 HLC = re.compile(r"[0-9]{13}-[0-9]{4}")
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
-HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">"
 
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory):
     f = Federation(tmp_path_factory.mktemp("page"), ("un", "eu", "osce"), pull_interval=2)
     f.start()
-    f["eu"].put(entry("AUT/diplomatic", person="A. Example", timezone="Europe/Vienna", languages=["de", "en"]),
-                entry("DEU/technical", timezone="Europe/Berlin", languages=["de", "en"], phones=["+493012345678"],
-                      secure_channels=[{"type": "openpgp", "fingerprint": FPR, "expires": "2030-01-31"}],
-                      notes=HOSTILE, **{"<i>duty</i>_desk": "Ring twice", "constructor": "Desk B"}))
-    f["osce"].put(entry("AUT/diplomatic", person="B. Example", position="Head of cyber diplomacy",
-                        timezone="Europe/Vienna", languages=["de", "en"]),
-                  entry("UKR/technical", networks=["osce-cbm"]))
+    f["eu"].put(
+        entry("AUT/diplomatic", person="A. Example", timezone="Europe/Vienna", languages=["de", "en"]),
+        entry(
+            "DEU/technical",
+            timezone="Europe/Berlin",
+            languages=["de", "en"],
+            phones=["+493012345678"],
+            secure_channels=[{"type": "openpgp", "fingerprint": FPR, "expires": "2030-01-31"}],
+            notes=HOSTILE,
+            **{"<i>duty</i>_desk": "Ring twice", "constructor": "Desk B"},
+        ),
+    )
+    f["osce"].put(
+        entry(
+            "AUT/diplomatic",
+            person="B. Example",
+            position="Head of cyber diplomacy",
+            timezone="Europe/Vienna",
+            languages=["de", "en"],
+        ),
+        entry("UKR/technical", networks=["osce-cbm"]),
+    )
     f.wait_converged()
     yield f
     f.stop()
@@ -103,8 +118,9 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
     listing = get(fed["eu"].url + "/v1/entries", tok)[1]
     console: list[str] = []
     with browser() as b:
-        ctx = b.new_context(accept_downloads=True, locale="en-GB", timezone_id=ZONE,
-                            viewport={"width": 1280, "height": 900})
+        ctx = b.new_context(
+            accept_downloads=True, locale="en-GB", timezone_id=ZONE, viewport={"width": 1280, "height": 900}
+        )
         page = ctx.new_page()
         page.set_default_timeout(30_000)  # the machine may be busy: wait on events, generously
         expect.set_options(timeout=30_000)
@@ -115,10 +131,12 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         assert "Example" not in page.inner_text("body")  # no session: no entry data
 
         # bad tokens are explained in words, without a failed request
-        for token, words in (("", "Paste the access token"),
-                             ("this is not a token", "This is not a valid access token"),
-                             (forged, "not issued by a directory of this federation"),
-                             (operator, "This is an operator token")):
+        for token, words in (
+            ("", "Paste the access token"),
+            ("this is not a token", "This is not a valid access token"),
+            (forged, "not issued by a directory of this federation"),
+            (operator, "This is an operator token"),
+        ):
             page.fill("#token", token)
             page.click("#signin-btn")
             expect(page.locator("#signin-message")).to_contain_text(words)
@@ -128,7 +146,7 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         screenshot(page, "poc-signin-refused")
 
         # a PoC token (wrapped over lines, as from an e-mail) opens the directory
-        page.fill("#token", "\n".join(tok[i:i + 60] for i in range(0, len(tok), 60)))
+        page.fill("#token", "\n".join(tok[i : i + 60] for i in range(0, len(tok), 60)))
         page.click("#signin-btn")
         expect(page.locator("#results tbody tr")).to_have_count(listing["total"])
         expect(page.locator("#who")).to_contain_text("DEU/technical")
@@ -172,12 +190,18 @@ def test_poc_page_in_chromium(fed: Federation) -> None:
         page.goto(fed["eu"].url + "/#/entry/DEU%2Ftechnical")
         expect(page.locator("#entry-title")).to_have_text("Germany (DEU)")
         fields = page.locator("#entry-fields")
-        for label, value in (("Available 24/7", "Yes, around the clock"), ("Time zone", "Europe/Berlin"),
-                             ("Languages", "German, English"), ("Secure channels", "OpenPGP"),
-                             ("Telephone", "+493012345678"), ("Notes", HOSTILE),
-                             ("<i>duty</i> desk", "Ring twice"), ("Constructor", "Desk B")):
+        for label, value in (
+            ("Available 24/7", "Yes, around the clock"),
+            ("Time zone", "Europe/Berlin"),
+            ("Languages", "German, English"),
+            ("Secure channels", "OpenPGP"),
+            ("Telephone", "+493012345678"),
+            ("Notes", HOSTILE),
+            ("<i>duty</i> desk", "Ring twice"),
+            ("Constructor", "Desk B"),
+        ):
             expect(fields.locator("tr", has=page.locator("th", has_text=label))).to_contain_text(value)
-        expect(fields).to_contain_text(" ".join(FPR[i:i + 4] for i in range(0, 40, 4)))
+        expect(fields).to_contain_text(" ".join(FPR[i : i + 4] for i in range(0, 40, 4)))
         expect(fields).to_contain_text("key valid until 31 Jan 2030")
         assert "available 24 7" not in fields.inner_text().lower()
         assert page.locator("#entry-fields img, #entry-fields i").count() == 0

@@ -25,14 +25,15 @@ from tests.support.cli import LocalFederation, run
 from tests.support.nodes import Federation, entry, wait_for
 
 
-def poisoned(data: Path, node: str, *, seq: int = 1, prev: str | None = None,
-             hlc: str = "1763800000100-0000") -> bytes:
+def poisoned(data: Path, node: str, *, seq: int = 1, prev: str | None = None, hlc: str = "1763800000100-0000") -> bytes:
     """A change-set of ``node`` signed with its real key, whose entry notes hold the escape \\ud800."""
-    text = ('{"author":"staff@%s.example.org","hlc":"%s","manifest":1,"ops":[{"entry":{"emails":'
-            '["cert-aut@example.org"],"holder_epoch":"%s","kind":"technical","notes":"before \\ud800 after",'
-            '"organisation":"Example CSIRT (fictional)","state":"AUT"},"key":"AUT/technical","op":"put"}],'
-            '"origin":"%s","prev":%s,"seq":%d,"type":"pocsync.changeset/v1"}'
-            % (node, hlc, hlc, node, json.dumps(prev), seq)).encode()
+    text = (
+        '{"author":"staff@%s.example.org","hlc":"%s","manifest":1,"ops":[{"entry":{"emails":'
+        '["cert-aut@example.org"],"holder_epoch":"%s","kind":"technical","notes":"before \\ud800 after",'
+        '"organisation":"Example CSIRT (fictional)","state":"AUT"},"key":"AUT/technical","op":"put"}],'
+        '"origin":"%s","prev":%s,"seq":%d,"type":"pocsync.changeset/v1"}'
+        % (node, hlc, hlc, node, json.dumps(prev), seq)
+    ).encode()
     nd = NodeDir.open(data)
     return dsse.sign(dsse.CHANGESET_TYPE, text, f"{node}:k1", nd.signing_key("k1")).to_bytes()
 
@@ -44,8 +45,18 @@ def quarantine_reasons(data: Path) -> list[tuple[str, str]]:
 
 def test_log_import_quarantines_the_lone_surrogate_and_applies_the_rest(tmp_path: Path) -> None:
     fed = LocalFederation(tmp_path)
-    fed.put("eu", [{"state": "AUT", "kind": "technical", "organisation": "Example CSIRT of Austria (fictional)",
-                    "emails": ["duty@csirt-aut.example.org"], "available_24_7": True}])
+    fed.put(
+        "eu",
+        [
+            {
+                "state": "AUT",
+                "kind": "technical",
+                "organisation": "Example CSIRT of Austria (fictional)",
+                "emails": ["duty@csirt-aut.example.org"],
+                "available_24_7": True,
+            }
+        ],
+    )
     good = fed.export("eu")
     bad = poisoned(fed.data("osce"), "osce")
     res = run("log", "import", "--data", fed.data("un"), "-", input=bad + b"\n" + good, ok=False)
@@ -63,10 +74,23 @@ def _insert_raw(data: Path, env: bytes) -> None:
     e = dsse.parse(env, max_bytes=1 << 20)
     obj = json.loads(e.payload)
     with sqlite3.connect(data / "store.sqlite") as c:
-        c.execute("INSERT INTO log (origin, seq, id, hlc, prev, manifest, author, keyid, envelope, received_at,"
-                  " source, published) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)",
-                  (obj["origin"], obj["seq"], csmod.changeset_id(e.payload), obj["hlc"], obj["prev"], 1,
-                   obj["author"], e.signatures[0].keyid, env, "2026-01-01T00:00:00Z", "other-implementation"))
+        c.execute(
+            "INSERT INTO log (origin, seq, id, hlc, prev, manifest, author, keyid, envelope, received_at,"
+            " source, published) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)",
+            (
+                obj["origin"],
+                obj["seq"],
+                csmod.changeset_id(e.payload),
+                obj["hlc"],
+                obj["prev"],
+                1,
+                obj["author"],
+                e.signatures[0].keyid,
+                env,
+                "2026-01-01T00:00:00Z",
+                "other-implementation",
+            ),
+        )
 
 
 @pytest.mark.slow
@@ -77,9 +101,13 @@ def test_http_pull_quarantines_it_and_the_peer_keeps_serving_other_changesets(tm
     fed["eu"].put(entry("AUT/technical", notes="first"))
     try:
         fed.start("un", "eu")
-        wait_for(lambda: any(r == "lone_surrogate" and src.startswith("pull")
-                             for r, src in quarantine_reasons(fed["un"].data)), 60,
-                 "un to quarantine the poisoned change-set it pulled from eu")
+        wait_for(
+            lambda: any(
+                r == "lone_surrogate" and src.startswith("pull") for r, src in quarantine_reasons(fed["un"].data)
+            ),
+            60,
+            "un to quarantine the poisoned change-set it pulled from eu",
+        )
         fed["eu"].put(entry("DEU/technical", notes="second"))  # the peer's other change-sets keep flowing
         fed.wait_converged("un", "eu")
         with fed["un"].store() as s:
@@ -98,12 +126,20 @@ def test_mqtt_quarantines_it_and_later_changesets_keep_flowing(tmp_path: Path, b
     fed = Federation(tmp_path, names=("un", "eu", "osce"), mqtt=broker.url, pull_interval=3600)
     try:
         fed.start("un", "eu")
-        wait_for(lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")), 30,
-                 "un and eu connected to the broker")
+        wait_for(
+            lambda: all(fed[n].stats(as_node=fed["un"])["mqtt_connected"] for n in ("un", "eu")),
+            30,
+            "un and eu connected to the broker",
+        )
         m = mf.parse(fed.manifest.read_bytes())
         topic = "pocsync/v1/cs/osce"
-        blob = seal(poisoned(fed["osce"].data, "osce"), sender="osce", manifest=m.version, context=f"mqtt:{topic}",
-                    recipients={n: info.sealing_key for n, info in m.members().items() if n != "osce"})
+        blob = seal(
+            poisoned(fed["osce"].data, "osce"),
+            sender="osce",
+            manifest=m.version,
+            context=f"mqtt:{topic}",
+            recipients={n: info.sealing_key for n, info in m.members().items() if n != "osce"},
+        )
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="poisoner", protocol=paho.MQTTv5)
         c.connect("127.0.0.1", broker.port)
         c.loop_start()
@@ -112,8 +148,11 @@ def test_mqtt_quarantines_it_and_later_changesets_keep_flowing(tmp_path: Path, b
         c.loop_stop()
         c.disconnect()
         for n in ("un", "eu"):
-            wait_for(lambda n=n: ("lone_surrogate", "mqtt") in quarantine_reasons(fed[n].data), 30,
-                     f"{n} to quarantine the poisoned change-set from MQTT")
+            wait_for(
+                lambda n=n: ("lone_surrogate", "mqtt") in quarantine_reasons(fed[n].data),
+                30,
+                f"{n} to quarantine the poisoned change-set from MQTT",
+            )
         fed["eu"].put(entry("AUT/technical", notes="after the poison"))
         fed.wait_converged("un", "eu", timeout=60)
         with fed["un"].store() as s:
@@ -121,4 +160,3 @@ def test_mqtt_quarantines_it_and_later_changesets_keep_flowing(tmp_path: Path, b
         assert "Traceback" not in fed["un"].log.read_text()
     finally:
         fed.stop()
-

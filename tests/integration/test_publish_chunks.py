@@ -31,17 +31,33 @@ def test_an_imported_history_longer_than_a_round_is_published_in_rounds(tmp_path
     nd = NodeDir.open(eu.data)
     name = nd.signing_key_names()[-1]
     history = tmp_path / "eu-history.jsonl"
-    history.write_bytes(b"".join(e + b"\n" for e in chain(
-        origin="eu", key=nd.signing_key(name), keyid=f"eu:{name}", manifest=1, count=n,
-        keys=["DEU/technical", "AUT/technical", "FRA/diplomatic"])))
+    history.write_bytes(
+        b"".join(
+            e + b"\n"
+            for e in chain(
+                origin="eu",
+                key=nd.signing_key(name),
+                keyid=f"eu:{name}",
+                manifest=1,
+                count=n,
+                keys=["DEU/technical", "AUT/technical", "FRA/diplomatic"],
+            )
+        )
+    )
     run("log", "import", "--data", eu.data, history)
     store = eu.data / "store.sqlite"
     assert count(store, "SELECT count(*) FROM log WHERE origin='eu' AND published=0") == n
     fed.start()
     try:
-        wait_for(lambda: count(store, "SELECT count(*) FROM log WHERE origin='eu' AND published=0") == 0, 120,
-                 "every imported change-set to be published")
-        wait_for(lambda: count(fed["un"].data / "store.sqlite", "SELECT max(seq) FROM log WHERE origin='eu'") == n,
-                 120, "un to hold the whole history")
+        wait_for(
+            lambda: count(store, "SELECT count(*) FROM log WHERE origin='eu' AND published=0") == 0,
+            120,
+            "every imported change-set to be published",
+        )
+        wait_for(
+            lambda: count(fed["un"].data / "store.sqlite", "SELECT max(seq) FROM log WHERE origin='eu'") == n,
+            120,
+            "un to hold the whole history",
+        )
     finally:
         fed.stop()

@@ -19,8 +19,15 @@ from tests.support.nodes import Federation, entry
 pytestmark = pytest.mark.slow
 
 
-def call(url: str, token: str | None = None, *, method: str = "GET", headers: dict | None = None,
-         body: bytes | None = None, cookie: str | None = None) -> tuple[int, dict, bytes]:
+def call(
+    url: str,
+    token: str | None = None,
+    *,
+    method: str = "GET",
+    headers: dict | None = None,
+    body: bytes | None = None,
+    cookie: str | None = None,
+) -> tuple[int, dict, bytes]:
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"
@@ -89,8 +96,11 @@ def test_cached_reads_see_every_commit_at_once_and_audit_rows_land(tmp_path) -> 
         time.sleep(2 * AUDIT_WINDOW_S + 0.5)
         eu.kill()
         with eu.store() as s:
-            rows = [r for r in s.audit_log(10_000)
-                    if r["actor"].startswith("DEU/technical") and r["action"].startswith("entries.")]
+            rows = [
+                r
+                for r in s.audit_log(10_000)
+                if r["actor"].startswith("DEU/technical") and r["action"].startswith("entries.")
+            ]
         assert len(rows) == reads, (len(rows), reads)
         assert {r["result"] for r in rows} == {"ok", "not_modified", "not_found"}
     finally:

@@ -66,8 +66,9 @@ def test_every_command_and_flag_in_the_readme_exists(words: list[str]) -> None:
 
 @pytest.mark.slow
 def test_fresh_copy_installs_and_the_demo_converges(tmp_path: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     copy = tmp_path / "pocsync"
     for f in files:
         src = ROOT / f
@@ -109,33 +110,55 @@ def make_ca_and_certs(tls: Path) -> None:
     tls.mkdir(parents=True)
     now = datetime.datetime.now(datetime.UTC)
 
-    def cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
-             ca: bool) -> x509.Certificate:
-        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-             .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    def cert(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey, ca: bool
+    ) -> x509.Certificate:
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if not ca:
-            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                critical=False)
+            b = b.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
         else:
-            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                              content_commitment=False, key_encipherment=False,
-                                              data_encipherment=False, key_agreement=False, encipher_only=False,
-                                              decipher_only=False), critical=True)
+            b = b.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         return b.sign(signer, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example federation CA (test)")])
-    (tls / "ca.crt").write_bytes(cert("Example federation CA (test)", ca_key, ca_name, ca_key, True)
-                                 .public_bytes(serialization.Encoding.PEM))
+    (tls / "ca.crt").write_bytes(
+        cert("Example federation CA (test)", ca_key, ca_name, ca_key, True).public_bytes(serialization.Encoding.PEM)
+    )
     for n in EXAMPLE_NODES:
         key = ec.generate_private_key(ec.SECP256R1())
-        (tls / f"{n}.crt").write_bytes(cert(f"{n}.example.org", key, ca_name, ca_key, False)
-                                       .public_bytes(serialization.Encoding.PEM))
-        (tls / f"{n}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+        (tls / f"{n}.crt").write_bytes(
+            cert(f"{n}.example.org", key, ca_name, ca_key, False).public_bytes(serialization.Encoding.PEM)
+        )
+        (tls / f"{n}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         (tls / f"{n}.key").chmod(0o600)
 
 
@@ -166,13 +189,18 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
             cmd = cmd.replace("--listen 0.0.0.0:8443", f"--listen 127.0.0.1:{ports[m[1]]}")
         for n, port in ports.items():
             cmd = cmd.replace(f"https://{n}.example.org:8443", f"https://127.0.0.1:{port}")
-        cmd = cmd.replace("/var/lib/pocsync/", f"{root}/var/lib/pocsync/").replace("/etc/pocsync/",
-                                                                                   f"{root}/etc/pocsync/")
+        cmd = cmd.replace("/var/lib/pocsync/", f"{root}/var/lib/pocsync/").replace(
+            "/etc/pocsync/", f"{root}/etc/pocsync/"
+        )
         assert ".example.org:" not in cmd and "0.0.0.0" not in cmd, cmd
         return cmd
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
-           "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
     tls = ssl.create_default_context(cafile=str(ca))
     running: dict[str, subprocess.Popen] = {}
 
@@ -196,13 +224,21 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
             for cmd in map(localise, commands(body)):
                 if cmd.startswith("pocsync run "):
                     n = Path(cmd.split("--data ")[1].split()[0]).name
-                    running[n] = subprocess.Popen(["bash", "-c", "exec " + cmd], cwd=work, env=env,
-                                                  stdout=open(tmp_path / f"{n}.log", "ab"), stderr=subprocess.STDOUT)
+                    running[n] = subprocess.Popen(
+                        ["bash", "-c", "exec " + cmd],
+                        cwd=work,
+                        env=env,
+                        stdout=open(tmp_path / f"{n}.log", "ab"),
+                        stderr=subprocess.STDOUT,
+                    )
                     wait_for(lambda n=n: node_up(n), 60, f"{n} to serve HTTPS")
                 elif cmd.startswith("pocsync status "):  # exit 0 once converged: the federation needs a moment
                     last: list[subprocess.CompletedProcess] = []
-                    wait_for(lambda: last.append(sh(cmd)) or last[-1].returncode == 0, 120,
-                             f"`{cmd}` to exit 0 (last: {last[-1].stdout.decode()[-2000:] if last else ''})")
+                    wait_for(
+                        lambda: last.append(sh(cmd)) or last[-1].returncode == 0,
+                        120,
+                        f"`{cmd}` to exit 0 (last: {last[-1].stdout.decode()[-2000:] if last else ''})",
+                    )
                     assert b"converged" in last[-1].stdout and b"NOT converged" not in last[-1].stdout
                 else:
                     proc = sh(cmd)
@@ -223,6 +259,7 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
                 with s:
                     views[n] = (s.digest(), s.manifest().version, sorted(r["key"] for r in s.entries()))
             return len(set(map(str, views.values()))) == 1 and views["eu"][1] == 2
+
         wait_for(settled, 150, "the three nodes to hold manifest v2 and the same view")
         with stores()["osce"] as s:
             assert sorted(r["key"] for r in s.entries()) == ["AUT/diplomatic", "AUT/technical", "UKR/technical"]

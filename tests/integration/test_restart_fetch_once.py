@@ -28,17 +28,25 @@ def test_missed_changesets_arrive_once_after_a_restart(tmp_path: Path, transport
         for i in range(K):
             fed["eu"].put(entry("FRA/technical", notes=f"missed {i}"))
         if broker:  # eu has published them all to the broker before osce comes back
-            wait_for(lambda: fed["eu"].stats(as_node=fed["osce"])["counters"].get("mqtt_published", 0) >= K + 1, 30,
-                     "eu to publish")
+            wait_for(
+                lambda: fed["eu"].stats(as_node=fed["osce"])["counters"].get("mqtt_published", 0) >= K + 1,
+                30,
+                "eu to publish",
+            )
         fed["osce"].start()
         fed.wait_converged(timeout=60)
-        wait_for(lambda: fed["osce"].stats(as_node=fed["eu"])["counters"].get("changesets_accepted", 0) >= K, 10,
-                 "the counters")
+        wait_for(
+            lambda: fed["osce"].stats(as_node=fed["eu"])["counters"].get("changesets_accepted", 0) >= K,
+            10,
+            "the counters",
+        )
         stats = fed["osce"].stats(as_node=fed["eu"])
         c = stats["counters"]
         pulled = sum(p["received"] for p in stats["peers"].values())
-        print(f"{transport}: {K} missed change-sets; accepted {c.get('changesets_accepted')}, duplicates "
-              f"{c.get('changesets_duplicate', 0)}, by pull {pulled}")
+        print(
+            f"{transport}: {K} missed change-sets; accepted {c.get('changesets_accepted')}, duplicates "
+            f"{c.get('changesets_duplicate', 0)}, by pull {pulled}"
+        )
         assert c.get("changesets_accepted") == K
         assert c.get("changesets_duplicate", 0) == 0
         assert pulled == (0 if broker else K)  # with a broker, the queue brought them all

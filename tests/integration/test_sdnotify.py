@@ -17,9 +17,12 @@ def test_ready_and_watchdog_notifications(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(0.2)
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "pocsync"), "run", "--data", str(fed["un"].data)],
-                            env={**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "pocsync"), "run", "--data", str(fed["un"].data)],
+        env={**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     got: list[bytes] = []
 
     def receive() -> bool:

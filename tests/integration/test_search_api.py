@@ -33,11 +33,15 @@ def node(tmp_path_factory: pytest.TempPathFactory):
     eu = fed["eu"]
     toml = eu.data / "sync.toml"  # many reads by one token: above the default rate limit (not what is tested here)
     toml.write_text(toml.read_text().replace("[api]\n", "[api]\ntoken_requests_per_second = 1000\n", 1))
-    eu.put(entry("AUT/technical", organisation="Bundesamt für Beispielschutz", position="Lagezentrum",
-                 networks=["eu-csirts"]),
-           entry("DEU/diplomatic", organisation="Example Foreign Office", position="Cyber ambassador",
-                 networks=["osce-cbm"]),
-           entry("FRA/technical", organisation="Agence d'exemple", position="Duty officer", networks=["cyclone"]))
+    eu.put(
+        entry(
+            "AUT/technical", organisation="Bundesamt für Beispielschutz", position="Lagezentrum", networks=["eu-csirts"]
+        ),
+        entry(
+            "DEU/diplomatic", organisation="Example Foreign Office", position="Cyber ambassador", networks=["osce-cbm"]
+        ),
+        entry("FRA/technical", organisation="Agence d'exemple", position="Duty officer", networks=["cyclone"]),
+    )
     fed.start("eu")
     yield fed
     fed.stop()
@@ -70,8 +74,28 @@ def test_search_by_organisation_position_network_and_state(node: Federation, tok
     assert status == 200 and json.loads(body)["total"] == 0
 
 
-@pytest.mark.parametrize("q", ['"', '"bundesamt', "bundesamt*", "*", "NEAR", "NEAR(a b)", "a NEAR b", "-", "-x",
-                               ":", "organisation:x", "a OR b", "(", "^x", "x AND", "\\", "'"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        '"',
+        '"bundesamt',
+        "bundesamt*",
+        "*",
+        "NEAR",
+        "NEAR(a b)",
+        "a NEAR b",
+        "-",
+        "-x",
+        ":",
+        "organisation:x",
+        "a OR b",
+        "(",
+        "^x",
+        "x AND",
+        "\\",
+        "'",
+    ],
+)
 def test_search_syntax_is_never_an_error(node: Federation, tok: str, q: str) -> None:
     assert isinstance(found(node, tok, q), list)
 

@@ -27,9 +27,14 @@ def _entries(n_states: int) -> list[dict]:
     out = []
     for c in sorted(pycountry.countries, key=lambda c: c.alpha_3)[:n_states]:
         for kind in ("technical", "diplomatic"):
-            e = {"state": c.alpha_3, "kind": kind, "organisation": f"Example {kind} PoC of {c.alpha_3} (fictional)",
-                 "emails": [f"{kind[:4]}-{c.alpha_3.lower()}@example.org"], "phones": ["+4315123456"],
-                 "available_24_7": kind == "technical"}
+            e = {
+                "state": c.alpha_3,
+                "kind": kind,
+                "organisation": f"Example {kind} PoC of {c.alpha_3} (fictional)",
+                "emails": [f"{kind[:4]}-{c.alpha_3.lower()}@example.org"],
+                "phones": ["+4315123456"],
+                "available_24_7": kind == "technical",
+            }
             if kind == "diplomatic":
                 e["person"] = "A. Example"
             out.append(e)
@@ -45,8 +50,17 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
     fed.put("un", _entries(45))  # enough rows for several printed pages
     fed.sync_all()
     pw = base / "pw"
-    res = sh("snapshot", "create", "--data", fed.data("un"), "--out", base / "s.age", "--passphrase-file", pw,
-             "--generate-passphrase")
+    res = sh(
+        "snapshot",
+        "create",
+        "--data",
+        fed.data("un"),
+        "--out",
+        base / "s.age",
+        "--passphrase-file",
+        pw,
+        "--generate-passphrase",
+    )
     assert b"passphrase written to" in res.stderr
     digest = fed.digest("un")
     with open(base / "view.json", "w") as f:
@@ -54,8 +68,14 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # the nodes are gone: what follows needs the file, the passphrase and root.pub only
     shutil.copy(base / "fed" / "root" / "root.pub", base / "root.pub")
     shutil.rmtree(base / "fed")
-    return {"base": base, "pw": pw, "file": base / "s.age", "root": base / "root.pub", "digest": digest,
-            "view": json.loads((base / "view.json").read_text())}
+    return {
+        "base": base,
+        "pw": pw,
+        "file": base / "s.age",
+        "root": base / "root.pub",
+        "digest": digest,
+        "view": json.loads((base / "view.json").read_text()),
+    }
 
 
 def test_generated_passphrase_has_at_least_128_bits(made: dict) -> None:
@@ -71,8 +91,11 @@ def test_verify_succeeds_offline_and_prints_the_age(made: dict) -> None:
     res = sh("snapshot", "verify", made["file"], "--root-pub", made["root"], "--passphrase-file", made["pw"])
     out = res.stdout.decode()
     assert out.startswith("ok: snapshot by un") and made["digest"] in out and " ago" in out
-    j = json.loads(sh("snapshot", "verify", made["file"], "--root-pub", made["root"], "--passphrase-file",
-                      made["pw"], "--json").stdout)
+    j = json.loads(
+        sh(
+            "snapshot", "verify", made["file"], "--root-pub", made["root"], "--passphrase-file", made["pw"], "--json"
+        ).stdout
+    )
     assert j["ok"] and j["digest"] == made["digest"] and j["entries"] == len(made["view"]) and j["age_seconds"] >= 0
 
 
@@ -107,8 +130,7 @@ def test_a_one_byte_change_fails(made: dict) -> None:
         bad = bytearray(blob)
         bad[where] ^= 0x01
         (base / "bad.age").write_bytes(bytes(bad))
-        _fails(made, base / "bad.age", "--root-pub", made["root"], "--passphrase-file", made["pw"],
-               fragment="error (")
+        _fails(made, base / "bad.age", "--root-pub", made["root"], "--passphrase-file", made["pw"], fragment="error (")
     # a change inside the signed container, encrypted again with the right passphrase: the signature catches it
     pw = made["pw"].read_text().strip()
     plain = bytearray(pyrage.passphrase.decrypt(blob, pw))
@@ -119,8 +141,15 @@ def test_a_one_byte_change_fails(made: dict) -> None:
     container = json.loads(bytes(plain))
     container["snapshot"] = jsonc.dumps(env).decode()
     (base / "resigned.age").write_bytes(pyrage.passphrase.encrypt(jsonc.dumps(container), pw))
-    _fails(made, base / "resigned.age", "--root-pub", made["root"], "--passphrase-file", made["pw"],
-           fragment="bad_signature")
+    _fails(
+        made,
+        base / "resigned.age",
+        "--root-pub",
+        made["root"],
+        "--passphrase-file",
+        made["pw"],
+        fragment="bad_signature",
+    )
 
 
 def test_a_wrong_passphrase_or_root_key_fails_without_a_traceback(made: dict) -> None:
@@ -131,8 +160,15 @@ def test_a_wrong_passphrase_or_root_key_fails_without_a_traceback(made: dict) ->
     _fails(made, made["file"], "--root-pub", made["root"], "--passphrase-file", wrong, fragment="decrypt_failed")
     other = base / "other-root"
     run("keys", "root-init", "--out", other)
-    _fails(made, made["file"], "--root-pub", other / "root.pub", "--passphrase-file", made["pw"],
-           fragment="untrusted_chain")
+    _fails(
+        made,
+        made["file"],
+        "--root-pub",
+        other / "root.pub",
+        "--passphrase-file",
+        made["pw"],
+        fragment="untrusted_chain",
+    )
     loose = base / "loose-pw"
     loose.write_text(made["pw"].read_text())
     os.chmod(loose, 0o644)
@@ -145,15 +181,40 @@ def test_recipients_and_identity(tmp_path: Path) -> None:
     pub = run("snapshot", "keygen", "--out", tmp_path / "id").output.strip()
     assert pub.startswith("age1") and oct((tmp_path / "id").stat().st_mode & 0o777) == "0o600"
     pub2 = run("snapshot", "keygen", "--out", tmp_path / "id2").output.strip()
-    run("snapshot", "create", "--data", fed.data("eu"), "--out", tmp_path / "r.age", "--recipient", pub,
-        "--recipient", pub2)
+    run(
+        "snapshot",
+        "create",
+        "--data",
+        fed.data("eu"),
+        "--out",
+        tmp_path / "r.age",
+        "--recipient",
+        pub,
+        "--recipient",
+        pub2,
+    )
     for ident in ("id", "id2"):
-        res = run("snapshot", "verify", tmp_path / "r.age", "--root-pub", tmp_path / "fed" / "root" / "root.pub",
-                  "--identity", tmp_path / ident)
+        res = run(
+            "snapshot",
+            "verify",
+            tmp_path / "r.age",
+            "--root-pub",
+            tmp_path / "fed" / "root" / "root.pub",
+            "--identity",
+            tmp_path / ident,
+        )
         assert res.output.startswith("ok: snapshot by eu")
     run("snapshot", "keygen", "--out", tmp_path / "id3")
-    res = sh("snapshot", "verify", tmp_path / "r.age", "--root-pub", tmp_path / "fed" / "root" / "root.pub",
-             "--identity", tmp_path / "id3", check=False)
+    res = sh(
+        "snapshot",
+        "verify",
+        tmp_path / "r.age",
+        "--root-pub",
+        tmp_path / "fed" / "root" / "root.pub",
+        "--identity",
+        tmp_path / "id3",
+        check=False,
+    )
     assert res.returncode == 2 and b"decrypt_failed" in res.stderr and b"Traceback" not in res.stderr
 
 
@@ -161,8 +222,17 @@ def test_rendered_page_printed_to_pdf_holds_every_entry(made: dict) -> None:
     from pypdf import PdfReader
 
     base = made["base"]
-    sh("snapshot", "render", made["file"], "--passphrase-file", made["pw"], "--root-pub", made["root"],
-       "--html", base / "s.html")
+    sh(
+        "snapshot",
+        "render",
+        made["file"],
+        "--passphrase-file",
+        made["pw"],
+        "--root-pub",
+        made["root"],
+        "--html",
+        base / "s.html",
+    )
     page_html = (base / "s.html").read_text()
     assert "<script" not in page_html.lower() and not re.search(r"(src|href)\s*=", page_html, re.I)
     assert "url(" not in page_html and "@import" not in page_html
@@ -181,8 +251,11 @@ def test_rendered_page_printed_to_pdf_holds_every_entry(made: dict) -> None:
         e = row["entry"]
         for value in (e["organisation"], *e.get("emails", []), *e.get("phones", [])):
             assert re.sub(r"\s+", "", value) in everything, f"{row['key']}: {value} missing from the PDF"
-    taken = json.loads(sh("snapshot", "verify", made["file"], "--root-pub", made["root"], "--passphrase-file",
-                          made["pw"], "--json").stdout)["taken_at"]
+    taken = json.loads(
+        sh(
+            "snapshot", "verify", made["file"], "--root-pub", made["root"], "--passphrase-file", made["pw"], "--json"
+        ).stdout
+    )["taken_at"]
     for i, text in enumerate(pages, start=1):
         assert made["digest"] in text, f"page {i} lacks the digest"
         assert taken in text, f"page {i} lacks the time"

@@ -14,10 +14,12 @@ from tests.support.nodes import Federation, wait_for
 
 pytestmark = pytest.mark.slow
 
-CSV = ("state,kind,organisation,emails,phones,available_24_7\n"
-       "AUT,technical,Example CSIRT of Austria (fictional),duty@csirt-aut.example.org,+4315123456,yes\n"
-       "DEU,technical,Example CERT of Germany (fictional),cert@cert-deu.example.org,+49 30,yes\n"
-       "FRA,diplomatic,Example MFA of France (fictional),cyber@mfa-fra.example.org,,\n")
+CSV = (
+    "state,kind,organisation,emails,phones,available_24_7\n"
+    "AUT,technical,Example CSIRT of Austria (fictional),duty@csirt-aut.example.org,+4315123456,yes\n"
+    "DEU,technical,Example CERT of Germany (fictional),cert@cert-deu.example.org,+49 30,yes\n"
+    "FRA,diplomatic,Example MFA of France (fictional),cyber@mfa-fra.example.org,,\n"
+)
 
 
 def test_daemon_keeps_a_csv_source_in_step(tmp_path: Path) -> None:
@@ -25,8 +27,10 @@ def test_daemon_keeps_a_csv_source_in_step(tmp_path: Path) -> None:
     src = fed["eu"].data / "members.csv"
     src.write_text(CSV)
     toml = fed["eu"].data / "sync.toml"
-    toml.write_text(toml.read_text() + '\n[[sources]]\nname = "members-sheet"\nadapter = "csv"\n'
-                    'source = "members.csv"\ninterval_seconds = 5\nsync_deletes = true\n')
+    toml.write_text(
+        toml.read_text() + '\n[[sources]]\nname = "members-sheet"\nadapter = "csv"\n'
+        'source = "members.csv"\ninterval_seconds = 5\nsync_deletes = true\n'
+    )
     try:
         fed.start()
 
@@ -54,8 +58,11 @@ def test_daemon_keeps_a_csv_source_in_step(tmp_path: Path) -> None:
             page.fill("#token", op)
             page.click("#signin-btn")
             page.wait_for_selector("#sources tbody tr td:has-text('members-sheet')", timeout=15000)
-            wait_for(lambda: "2 (2 valid, 0 skipped)" in page.inner_text("#sources"), 30,
-                     "the dashboard to show the fixed sheet's counts (it polls every few seconds)")
+            wait_for(
+                lambda: "2 (2 valid, 0 skipped)" in page.inner_text("#sources"),
+                30,
+                "the dashboard to show the fixed sheet's counts (it polls every few seconds)",
+            )
             row = page.inner_text("#sources tbody tr")
             assert "members-sheet" in row and "csv" in row and ("unchanged" in row or "published" in row)
             screenshot(page, "dashboard-sources")

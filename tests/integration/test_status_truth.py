@@ -53,8 +53,9 @@ def test_status_agrees_with_the_stores_within_seconds_of_convergence(tmp_path: P
         op = run("token", "issue", "--data", fed["un"].data, "--operator", "watch").output.strip()
         (tmp_path / "op.token").write_text(op)
         lags = []
-        for i, (node, key) in enumerate([("eu", "DEU/technical"), ("osce", "UKR/technical"), ("eu", "FRA/diplomatic"),
-                                         ("un", "BRA/technical")]):
+        for i, (node, key) in enumerate(
+            [("eu", "DEU/technical"), ("osce", "UKR/technical"), ("eu", "FRA/diplomatic"), ("un", "BRA/technical")]
+        ):
             fed[node].put(entry(key, notes=f"edit {i}"))
             lags.append(status_lag(fed, names, "un", op))
             h = health(fed["un"].url, op)
@@ -74,8 +75,10 @@ def test_status_agrees_with_the_stores_within_seconds_of_convergence(tmp_path: P
 def one_hour_of_lag(now: float) -> dict:
     lag = {}
     for i, o in enumerate(("un", "eu", "osce", "arf")):
-        lag[o] = [[round(now - 3600 + k * 10), max(0, round(6 * math.sin(k / (12 + 5 * i)) + (3 if o == "osce" else 0)))]
-                  for k in range(361)]
+        lag[o] = [
+            [round(now - 3600 + k * 10), max(0, round(6 * math.sin(k / (12 + 5 * i)) + (3 if o == "osce" else 0)))]
+            for k in range(361)
+        ]
     return {"lag": lag, "feed": []}
 
 
@@ -108,8 +111,12 @@ def test_stopped_node_shows_offline_with_its_lag_and_never_seen_node(tmp_path: P
             page = b.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.route("**/v1/health/history", lambda route: route.fulfill(
-                status=200, content_type="application/json", body=json.dumps(one_hour_of_lag(time.time()))))
+            page.route(
+                "**/v1/health/history",
+                lambda route: route.fulfill(
+                    status=200, content_type="application/json", body=json.dumps(one_hour_of_lag(time.time()))
+                ),
+            )
             with page.expect_response("**/v1/session"):  # the not-signed-in probe: 200, no console error
                 page.goto(fed["un"].url + "/dashboard")
             page.wait_for_timeout(200)

@@ -36,8 +36,15 @@ def forge(fed: Federation, seq_ahead: int, ops: list[dict]) -> bytes:
     with nd.store() as s:
         head = s.heads()["eu"]
         key = nd.key_for_next_edit(s)
-    payload = csmod.build_payload(origin="eu", seq=head.seq + seq_ahead, prev=head.id if seq_ahead == 1 else "sha256:" + "0" * 64,
-                                  hlc=next_hlc(head.hlc, 0), manifest=1, author="forger@eu", ops=ops)
+    payload = csmod.build_payload(
+        origin="eu",
+        seq=head.seq + seq_ahead,
+        prev=head.id if seq_ahead == 1 else "sha256:" + "0" * 64,
+        hlc=next_hlc(head.hlc, 0),
+        manifest=1,
+        author="forger@eu",
+        ops=ops,
+    )
     return csmod.sign(payload, keyid="eu:" + nd.signing_key_names()[-1], key=key)
 
 
@@ -65,15 +72,19 @@ def test_sync_events_are_logged_as_json_lines_without_content(tmp_path: Path) ->
         host, port = "127.0.0.1", broker.port
 
         def send(plaintext: bytes) -> None:
-            blob = seal.seal(plaintext, sender="eu", manifest=1, context="mqtt:pocsync/v1/cs/eu",
-                             recipients={"osce": osce_pub})
+            blob = seal.seal(
+                plaintext, sender="eu", manifest=1, context="mqtt:pocsync/v1/cs/eu", recipients={"osce": osce_pub}
+            )
             mqtt_publish.single("pocsync/v1/cs/eu", blob, qos=1, hostname=host, port=port)
 
         send(forge(fed, 3, [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical")}]))  # a gap
         wait_for(lambda: has(osce_log, event="changeset_parked", origin="eu", seq=5, reason="gap"), 30, "parked")
         send(b'{"payload": "not a change-set"}')
-        wait_for(lambda: any(e.get("event") == "changeset_quarantined" and e.get("reason")
-                             for e in events(osce_log)), 30, "quarantined")
+        wait_for(
+            lambda: any(e.get("event") == "changeset_quarantined" and e.get("reason") for e in events(osce_log)),
+            30,
+            "quarantined",
+        )
 
         # a new manifest version reaches osce by pull
         m = tmp_path / "manifest-v2.json"

@@ -95,18 +95,30 @@ def test_templates_flow_from_the_un_node_and_a_regional_one_is_refused_everywher
         hostile["version"] = 99
         with fed["eu"].store() as s:
             head = s.heads()["eu"]
-            payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": head.seq + 1,
-                                  "prev": head.id, "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"),
-                                  "manifest": 1, "author": "staff@eu",
-                                  "ops": [{"op": "template", "key": hostile["id"], "template": hostile}]},
-                                 sort_keys=True, separators=(",", ":")).encode()
+            payload = json.dumps(
+                {
+                    "type": "pocsync.changeset/v1",
+                    "origin": "eu",
+                    "seq": head.seq + 1,
+                    "prev": head.id,
+                    "hlc": max(head.hlc, f"{time.time_ns() // 10**6}-0000"),
+                    "manifest": 1,
+                    "author": "staff@eu",
+                    "ops": [{"op": "template", "key": hostile["id"], "template": hostile}],
+                },
+                sort_keys=True,
+                separators=(",", ":"),
+            ).encode()
             env = dsse.sign(dsse.CHANGESET_TYPE, payload, "eu:k1", NodeDir.open(fed["eu"].data).signing_key("k1"))
             out = s.receive(env.to_bytes(), source="import")
             assert out.status == "accepted" and [r.reason for r in out.refused] == ["out_of_scope"]
         fed["eu"].put(entry("DEU/technical"))  # announces the new head
         for n in fed.nodes:
-            wait_for(lambda n=n: ("eu", "template", "out_of_scope") in refused_at(fed, n), 60,
-                     f"{n} to refuse eu's template op")
+            wait_for(
+                lambda n=n: ("eu", "template", "out_of_scope") in refused_at(fed, n),
+                60,
+                f"{n} to refuse eu's template op",
+            )
         digest = fed.wait_converged()
         for n in fed.nodes:
             held = templates_at(fed, n)
@@ -121,7 +133,10 @@ def test_templates_flow_from_the_un_node_and_a_regional_one_is_refused_everywher
         assert [t["id"] for t in listed] == sorted(shipped()) and all(t["origin"] == "un" for t in listed)
         assert next(t for t in listed if t["id"] == newer["id"])["version"] == 2
         status, body = call(fed["eu"].url + "/v1/templates/reply", tok)
-        assert status == 200 and json.loads(body)["languages"]["es"]["title"] == shipped()["reply"]["languages"]["es"]["title"]
+        assert (
+            status == 200
+            and json.loads(body)["languages"]["es"]["title"] == shipped()["reply"]["languages"]["es"]["title"]
+        )
         assert call(fed["eu"].url + "/v1/templates/no-such-template", tok)[0] == 404
         assert call(fed["eu"].url + "/v1/templates/Bad%20Id", tok)[0] == 400
         op = run("token", "issue", "--data", fed["un"].data, "--operator", "duty").output.strip()
@@ -135,8 +150,9 @@ def test_templates_flow_from_the_un_node_and_a_regional_one_is_refused_everywher
             time.sleep(0.2)
         # the CLI shows the same at every node
         for n in fed.nodes:
-            assert json.loads(run("template", "list", "--data", fed[n].data, "--json").output) == \
-                json.loads(run("template", "list", "--data", fed["un"].data, "--json").output)
+            assert json.loads(run("template", "list", "--data", fed[n].data, "--json").output) == json.loads(
+                run("template", "list", "--data", fed["un"].data, "--json").output
+            )
         shown = json.loads(run("template", "show", "--data", fed["osce"].data, "reply").output)
         assert shown["id"] == "reply" and shown["origin"] == "un"
         assert digest == fed.wait_converged()
@@ -158,7 +174,9 @@ def test_policy_publishers_set_with_the_cli_moves_who_may_publish(tmp_path: Path
     for n in fed.nodes:
         run("manifest", "install", "--data", fed.data(n), m2)
     res = run("template", "publish", "--data", fed.data("un"), "--shipped", "--no-peer-check", ok=False)
-    assert res.exit_code != 0 and "un may not publish templates (policy.templates.publishers lists ['eu'])" in res.output
+    assert (
+        res.exit_code != 0 and "un may not publish templates (policy.templates.publishers lists ['eu'])" in res.output
+    )
     run("template", "publish", "--data", fed.data("eu"), template_paths()[0], "--no-peer-check")
     fed.sync_all()
     for n in fed.nodes:

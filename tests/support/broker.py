@@ -37,7 +37,8 @@ class Mosquitto:
         self.log = base / "mosquitto.log"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {base}/\nautosave_interval 1\nlog_dest file {self.log}\nuser root\n{extra}\n")
+            f"persistence_location {base}/\nautosave_interval 1\nlog_dest file {self.log}\nuser root\n{extra}\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -45,8 +46,9 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> Mosquitto:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         if not wait_port(self.port):
             self.stop()
             log = self.log.read_text() if self.log.exists() else ""

@@ -16,17 +16,43 @@ from tests.support.data import SCOPES
 
 ENTRIES = {
     "eu": [
-        {"state": "AUT", "kind": "technical", "organisation": "Example CSIRT of Austria (fictional)",
-         "position": "Duty officer", "emails": ["duty@csirt-aut.example.org"], "phones": ["+4315123456"],
-         "available_24_7": True, "timezone": "Europe/Vienna", "languages": ["de", "en"]},
-        {"state": "AUT", "kind": "diplomatic", "organisation": "Example MFA of Austria (fictional)",
-         "person": "A. Example", "emails": ["cyber-diplo@mfa-aut.example.org"], "timezone": "Europe/Vienna"},
+        {
+            "state": "AUT",
+            "kind": "technical",
+            "organisation": "Example CSIRT of Austria (fictional)",
+            "position": "Duty officer",
+            "emails": ["duty@csirt-aut.example.org"],
+            "phones": ["+4315123456"],
+            "available_24_7": True,
+            "timezone": "Europe/Vienna",
+            "languages": ["de", "en"],
+        },
+        {
+            "state": "AUT",
+            "kind": "diplomatic",
+            "organisation": "Example MFA of Austria (fictional)",
+            "person": "A. Example",
+            "emails": ["cyber-diplo@mfa-aut.example.org"],
+            "timezone": "Europe/Vienna",
+        },
     ],
     "osce": [
-        {"state": "AUT", "kind": "diplomatic", "organisation": "Example MFA of Austria (fictional)",
-         "person": "B. Example", "emails": ["cyber-diplo@mfa-aut.example.org"], "timezone": "Europe/Vienna"},
-        {"state": "UKR", "kind": "technical", "organisation": "Example CERT of Ukraine (fictional)",
-         "emails": ["cert@cert-ukr.example.org"], "phones": ["+380441234567"], "available_24_7": True},
+        {
+            "state": "AUT",
+            "kind": "diplomatic",
+            "organisation": "Example MFA of Austria (fictional)",
+            "person": "B. Example",
+            "emails": ["cyber-diplo@mfa-aut.example.org"],
+            "timezone": "Europe/Vienna",
+        },
+        {
+            "state": "UKR",
+            "kind": "technical",
+            "organisation": "Example CERT of Ukraine (fictional)",
+            "emails": ["cert@cert-ukr.example.org"],
+            "phones": ["+380441234567"],
+            "available_24_7": True,
+        },
     ],
 }
 
@@ -43,10 +69,17 @@ def pocsync_exe() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "pocsync.cli.main"]
 
 
-def sh(*args: str | Path, input: bytes | None = None, check: bool = True, cwd: Path | None = None,
-       timeout: float = 60) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*pocsync_exe(), *map(str, args)], input=input, capture_output=True, cwd=cwd,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200"})
+def sh(
+    *args: str | Path, input: bytes | None = None, check: bool = True, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [*pocsync_exe(), *map(str, args)],
+        input=input,
+        capture_output=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"pocsync {args} -> {proc.returncode}\n{proc.stdout.decode()}\n{proc.stderr.decode()}")
     return proc
@@ -68,8 +101,17 @@ class LocalFederation:
         self.manifest = b / "manifest.json"
         run("manifest", "create", "--out", self.manifest, "--root-pub", b / "root" / "root.pub")
         for n in self.nodes:
-            run("manifest", "add-node", self.manifest, "--node-info", b / f"{n}.info.json",
-                "--role", "un" if n == "un" else "regional", "--scope", SCOPES.get(n, "all"))
+            run(
+                "manifest",
+                "add-node",
+                self.manifest,
+                "--node-info",
+                b / f"{n}.info.json",
+                "--role",
+                "un" if n == "un" else "regional",
+                "--scope",
+                SCOPES.get(n, "all"),
+            )
         run("manifest", "sign", self.manifest, "--key", b / "root" / "root.key")
         for n in self.nodes:
             run("manifest", "install", "--data", self.data(n), self.manifest)
@@ -78,8 +120,17 @@ class LocalFederation:
         return self.base / node
 
     def put(self, node: str, entries: list[dict], *, ok: bool = True) -> Result:
-        return run("entry", "put", "--data", self.data(node), "-", "--author", f"staff@{node}",
-                   input=json.dumps(entries), ok=ok)
+        return run(
+            "entry",
+            "put",
+            "--data",
+            self.data(node),
+            "-",
+            "--author",
+            f"staff@{node}",
+            input=json.dumps(entries),
+            ok=ok,
+        )
 
     def export(self, node: str, *extra: str) -> bytes:
         return run("log", "export", "--data", self.data(node), *extra).stdout_bytes

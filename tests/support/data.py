@@ -6,8 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 #: each example node's scope as the CLI takes it (``manifest add-node --scope``)
-SCOPES: dict[str, str] = {"un": "all", "eu": "AUT,DEU,FRA,ITA", "osce": "AUT,DEU,FRA,ITA,UKR", "arf": "AUS,IDN,JPN",
-                          "oas": "BRA,CAN,MEX"}
+SCOPES: dict[str, str] = {
+    "un": "all",
+    "eu": "AUT,DEU,FRA,ITA",
+    "osce": "AUT,DEU,FRA,ITA,UKR",
+    "arf": "AUS,IDN,JPN",
+    "oas": "BRA,CAN,MEX",
+}
 
 
 def manifest_scope(node: str) -> Any:
@@ -26,14 +31,22 @@ def entry(key: str, *, full: bool = False, **over: Any) -> dict[str, Any]:
     diplomatic = kind == "diplomatic"
     e: dict[str, Any] = {"state": state, "kind": kind}
     if full:
-        e |= {"organisation": f"Example {'Ministry of Foreign Affairs' if diplomatic else 'National CSIRT'} of {state}",
-              "position": "Cyber coordinator" if diplomatic else "Duty officer",
-              "emails": [f"{'cyber-diplo' if diplomatic else 'cert'}-{state.lower()}@example.org"],
-              "phones": ["+493012345678"], "available_24_7": kind == "technical", "timezone": "Europe/Berlin",
-              "languages": ["en"], "holder_epoch": "0000000000001-0000"}
+        e |= {
+            "organisation": f"Example {'Ministry of Foreign Affairs' if diplomatic else 'National CSIRT'} of {state}",
+            "position": "Cyber coordinator" if diplomatic else "Duty officer",
+            "emails": [f"{'cyber-diplo' if diplomatic else 'cert'}-{state.lower()}@example.org"],
+            "phones": ["+493012345678"],
+            "available_24_7": kind == "technical",
+            "timezone": "Europe/Berlin",
+            "languages": ["en"],
+            "holder_epoch": "0000000000001-0000",
+        }
     else:
-        e |= {"organisation": f"Example {kind} PoC of {state} (fictional)",
-              "emails": [f"{kind[:4]}-{state.lower()}@example.org"], "available_24_7": kind == "technical"}
+        e |= {
+            "organisation": f"Example {kind} PoC of {state} (fictional)",
+            "emails": [f"{kind[:4]}-{state.lower()}@example.org"],
+            "available_24_7": kind == "technical",
+        }
     if diplomatic:
         e["person"] = "A. Example"
     e.update(over)

@@ -164,6 +164,7 @@ class Proxy:
     def call(self, fn: Any, *args: Any) -> Any:
         async def run() -> Any:
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
 
     def link(self, name: str, target_port: int) -> Link:

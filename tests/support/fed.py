@@ -33,20 +33,25 @@ class Fed:
         self.keys: dict[str, dict[str, Ed25519PrivateKey]] = {}
         self.sealing = {n: X25519PrivateKey.generate() for n in self.scopes}
         self.token = {n: ec.generate_private_key(ec.SECP256R1()) for n in self.scopes}
-        payload = mf.new_payload([ed25519_public_b64(k) for k in self.roots], threshold=self.threshold,
-                                 expires_s=T0 // 1000 + 365 * DAY_S)
+        payload = mf.new_payload(
+            [ed25519_public_b64(k) for k in self.roots], threshold=self.threshold, expires_s=T0 // 1000 + 365 * DAY_S
+        )
         for node, scope in self.scopes.items():
             k = Ed25519PrivateKey.generate()
             self.keys[node] = {"k1": k}
-            payload = mf.add_node(payload, self.info(node, "k1"), role="un" if node == "un" else "regional",
-                                  scope=scope)
+            payload = mf.add_node(
+                payload, self.info(node, "k1"), role="un" if node == "un" else "regional", scope=scope
+            )
         self.manifest = self.signed(payload)
 
     def info(self, node: str, name: str) -> dict[str, Any]:
-        return {"node": node, "organisation": f"{node} (example)",
-                "signing_key": {"name": name, "public": ed25519_public_b64(self.keys[node][name])},
-                "sealing_key": x25519_public_b64(self.sealing[node]),
-                "token_key": es256_public_jwk(self.token[node], f"{node}:t1")}
+        return {
+            "node": node,
+            "organisation": f"{node} (example)",
+            "signing_key": {"name": name, "public": ed25519_public_b64(self.keys[node][name])},
+            "sealing_key": x25519_public_b64(self.sealing[node]),
+            "token_key": es256_public_jwk(self.token[node], f"{node}:t1"),
+        }
 
     def signed(self, payload: dict[str, Any], roots: list[Ed25519PrivateKey] | None = None) -> mf.Manifest:
         m = mf.unsigned(payload)
@@ -65,12 +70,30 @@ class Fed:
         self.keys[node][name] = k
         return ed25519_public_b64(k)
 
-    def forge(self, node: str, *, seq: int, prev: str | None, hlc: str, ops: list[dict[str, Any]],
-              key: Ed25519PrivateKey | None = None, keyid: str | None = None, manifest: int | None = None,
-              origin: str | None = None, author: str = "test@example.org") -> bytes:
+    def forge(
+        self,
+        node: str,
+        *,
+        seq: int,
+        prev: str | None,
+        hlc: str,
+        ops: list[dict[str, Any]],
+        key: Ed25519PrivateKey | None = None,
+        keyid: str | None = None,
+        manifest: int | None = None,
+        origin: str | None = None,
+        author: str = "test@example.org",
+    ) -> bytes:
         """Sign a change-set by hand (any key, any fields) — for the refusal tests."""
-        payload = csmod.build_payload(origin=origin or node, seq=seq, prev=prev, hlc=hlc,
-                                      manifest=manifest or self.manifest.version, author=author, ops=ops)
+        payload = csmod.build_payload(
+            origin=origin or node,
+            seq=seq,
+            prev=prev,
+            hlc=hlc,
+            manifest=manifest or self.manifest.version,
+            author=author,
+            ops=ops,
+        )
         return csmod.sign(payload, keyid=keyid or f"{node}:k1", key=key or self.key(node))
 
 
@@ -85,8 +108,16 @@ def edit_unchecked(rep: Replica, fed: Fed, node: str, ops: list[dict[str, Any]],
     seq, prev = rep.next_position(node)
     hlc = hlcmod.next_hlc(rep.state.max_hlc(), t)
     ops = [rep._with_holder_epoch(op, node, hlc) for op in ops]
-    data = fed.forge(node, seq=seq, prev=prev, hlc=hlc, ops=ops, key=fed.key(node, name), keyid=f"{node}:{name}",
-                     author=f"staff@{node}")
+    data = fed.forge(
+        node,
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        ops=ops,
+        key=fed.key(node, name),
+        keyid=f"{node}:{name}",
+        author=f"staff@{node}",
+    )
     return rep.receive(data, now_ms=t)
 
 

@@ -49,9 +49,12 @@ class Node:
 
     def start(self) -> Node:
         exe = Path(sys.executable).parent / "pocsync"
-        self.proc = subprocess.Popen([str(exe), "run", "--data", str(self.data)],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
+        self.proc = subprocess.Popen(
+            [str(exe), "run", "--data", str(self.data)],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+        )
         wait_for(self.up, 30, f"{self.name} to listen")
         return self
 
@@ -61,7 +64,9 @@ class Node:
                 return r.status == 200
         except OSError:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}") from None
+                raise AssertionError(
+                    f"{self.name} exited {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                ) from None
             return False
 
     def stop(self) -> None:
@@ -85,8 +90,16 @@ class Node:
     def signed_get(self, path: str, *, as_node: Node, method: str = "GET") -> tuple[int, bytes]:
         nd = NodeDir.open(as_node.data)
         key = nd.signing_key(nd.signing_key_names()[-1])
-        auth = sign_request(node=as_node.name, keyid=f"{as_node.name}:{nd.signing_key_names()[-1]}", key=key,
-                            target=self.name, method=method, path=path, body=b"", now_ms=time.time_ns() // 10**6)
+        auth = sign_request(
+            node=as_node.name,
+            keyid=f"{as_node.name}:{nd.signing_key_names()[-1]}",
+            key=key,
+            target=self.name,
+            method=method,
+            path=path,
+            body=b"",
+            now_ms=time.time_ns() // 10**6,
+        )
         req = urllib.request.Request(self.url + path, method=method, headers={"Authorization": auth})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
@@ -103,9 +116,17 @@ class Node:
 class Federation:
     """Nodes made with the CLI (root key, manifest, init, install), run as real processes."""
 
-    def __init__(self, base: Path, names: tuple[str, ...] = ("un", "eu", "osce", "arf"), *, mqtt: str = "",
-                 pull_interval: int = 2, hidden: tuple[str, ...] = (), peers: dict[str, list[str]] | None = None,
-                 no_mqtt: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        base: Path,
+        names: tuple[str, ...] = ("un", "eu", "osce", "arf"),
+        *,
+        mqtt: str = "",
+        pull_interval: int = 2,
+        hidden: tuple[str, ...] = (),
+        peers: dict[str, list[str]] | None = None,
+        no_mqtt: tuple[str, ...] = (),
+    ) -> None:
         self.base = base
         self.nodes: dict[str, Node] = {}
         run("keys", "root-init", "--out", base / "root")
@@ -131,8 +152,17 @@ class Federation:
         self.manifest = base / "manifest.json"
         run("manifest", "create", "--out", self.manifest, "--root-pub", base / "root" / "root.pub")
         for n in names:
-            run("manifest", "add-node", self.manifest, "--node-info", base / f"{n}.info.json",
-                "--role", "un" if n == "un" else "regional", "--scope", SCOPES[n])
+            run(
+                "manifest",
+                "add-node",
+                self.manifest,
+                "--node-info",
+                base / f"{n}.info.json",
+                "--role",
+                "un" if n == "un" else "regional",
+                "--scope",
+                SCOPES[n],
+            )
         self.sign(self.manifest)
         for n in names:
             run("manifest", "install", "--data", self.nodes[n].data, self.manifest)
@@ -156,10 +186,14 @@ class Federation:
         return {n: self.nodes[n].digest() for n in names or self.nodes}
 
     def wait_converged(self, *names: str, timeout: float = 90.0) -> str:
-        wait_for(lambda: len(set(self.digests(*names).values())) == 1, timeout,
-                 f"digests to converge: {self.digests(*names)}")
+        wait_for(
+            lambda: len(set(self.digests(*names).values())) == 1,
+            timeout,
+            f"digests to converge: {self.digests(*names)}",
+        )
         return next(iter(self.digests(*names).values()))
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n}\n{node.log.read_text()[-2000:]}" for n, node in self.nodes.items()
-                         if node.log.exists())
+        return "\n".join(
+            f"--- {n}\n{node.log.read_text()[-2000:]}" for n, node in self.nodes.items() if node.log.exists()
+        )

@@ -20,8 +20,14 @@ def slapd_exe() -> str | None:
 
 
 class Slapd:
-    def __init__(self, base: Path, *, password: str = "example-admin-secret",
-                 tls: tuple[Path, Path] | None = None, syncprov: bool = False) -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        password: str = "example-admin-secret",
+        tls: tuple[Path, Path] | None = None,
+        syncprov: bool = False,
+    ) -> None:
         self.base = base
         (base / "db").mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -33,11 +39,14 @@ class Slapd:
         modules = "/usr/lib/ldap" if Path("/usr/lib/ldap").exists() else "/usr/lib/x86_64-linux-gnu/ldap"
         tls_lines = f"TLSCertificateFile {tls[0]}\nTLSCertificateKeyFile {tls[1]}\n" if tls else ""
         self.conf.write_text(  # global directives (includes, TLS) before the database section
-            "".join(f"include {SCHEMA}/{s}.schema\n" for s in ("core", "cosine", "inetorgperson")) + tls_lines
+            "".join(f"include {SCHEMA}/{s}.schema\n" for s in ("core", "cosine", "inetorgperson"))
+            + tls_lines
             + f"pidfile {base}/slapd.pid\nargsfile {base}/slapd.args\nmodulepath {modules}\nmoduleload back_mdb\n"
-            + ("moduleload syncprov\n" if syncprov else "") + f"database mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {password}\n"
+            + ("moduleload syncprov\n" if syncprov else "")
+            + f'database mdb\nsuffix "{SUFFIX}"\nrootdn "{ROOT_DN}"\nrootpw {password}\n'
             f"directory {base}/db\nmaxsize 10485760\n"
-            + ("index entryCSN,entryUUID eq\noverlay syncprov\n" if syncprov else ""))
+            + ("index entryCSN,entryUUID eq\noverlay syncprov\n" if syncprov else "")
+        )
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -47,8 +56,9 @@ class Slapd:
     def start(self) -> Slapd:
         with self.log.open("wb") as log:
             urls = f"{self.url}/" + (f" ldaps://127.0.0.1:{self.tls_port}/" if self.tls_port else "")
-            self.proc = subprocess.Popen([self.exe, "-f", str(self.conf), "-h", urls, "-d", "0"],
-                                         stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [self.exe, "-f", str(self.conf), "-h", urls, "-d", "0"], stdout=log, stderr=subprocess.STDOUT
+            )
         if not wait_port(self.port, timeout=20):
             self.stop()
             raise RuntimeError(f"slapd did not start on port {self.port}:\n{self.log.read_text()}")
@@ -61,8 +71,13 @@ class Slapd:
     def ldapadd(self, ldif: bytes, *, modify: bool = False) -> None:
         """Load LDIF with the real ldapadd/ldapmodify (ldap-utils), bound as the root DN."""
         tool = "ldapmodify" if modify else "ldapadd"
-        subprocess.run([tool, "-x", "-H", self.url, "-D", ROOT_DN, "-w", self.password],
-                       input=ldif, check=True, capture_output=True, timeout=30)
+        subprocess.run(
+            [tool, "-x", "-H", self.url, "-D", ROOT_DN, "-w", self.password],
+            input=ldif,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     def stop(self) -> None:
         procs.terminate(self.proc, timeout=10)

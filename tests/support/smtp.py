@@ -74,16 +74,28 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def _auth(self, server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.user and \
-            secrets.compare_digest(auth_data.password.decode(), self.password)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.user
+            and secrets.compare_digest(auth_data.password.decode(), self.password)
+        )
         if ok:
             self.logins.append(self.user)
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
 
     def __enter__(self) -> SmtpServer:
-        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, server_hostname="localhost",
-                                      tls_context=self.tls, require_starttls=True, auth_required=True,
-                                      auth_require_tls=True, authenticator=self._auth, ready_timeout=10)
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            server_hostname="localhost",
+            tls_context=self.tls,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=self._auth,
+            ready_timeout=10,
+        )
         self._controller.start()
         return self
 
@@ -104,6 +116,8 @@ class SmtpServer:
 
     def smtp_toml(self, sender: str = "directory@example.org") -> str:
         """The ``[smtp]`` table of a sync.toml that sends through this server."""
-        return (f'\n[smtp]\nhost = "127.0.0.1"\nport = {self.port}\nsecurity = "starttls"\nsender = "{sender}"\n'
-                f'user = "{self.user}"\npassword_file = "{self.password_file}"\nca_file = "{self.ca_file}"\n'
-                'timeout_seconds = 10\n')
+        return (
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {self.port}\nsecurity = "starttls"\nsender = "{sender}"\n'
+            f'user = "{self.user}"\npassword_file = "{self.password_file}"\nca_file = "{self.ca_file}"\n'
+            "timeout_seconds = 10\n"
+        )

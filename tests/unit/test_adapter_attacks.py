@@ -18,16 +18,19 @@ def test_a_mapping_naming_a_non_text_codec_is_a_source_error(encoding: str) -> N
         list(adapters.load("csv").read(CSV, mapping=m, source="s.csv"))
 
 
-@pytest.mark.parametrize("options,word", [
-    ({"extract_from": ["contacts"]}, "extract_from must be a text"),
-    ({"encoding": 8}, "encoding must be a text"),
-    ({"delimiter": [";"]}, "delimiter must be a text"),
-    ({"timeout_seconds": "soon"}, "timeout_seconds must be a whole number"),
-    ({"timeout_seconds": True}, "timeout_seconds must be a whole number"),
-    ({"timeout_seconds": 0}, "between 1 and 3600"),
-    ({"starttls": "yes"}, "starttls must be true or false"),
-    ({"password_file": 5}, "password_file must be a text"),
-])
+@pytest.mark.parametrize(
+    "options,word",
+    [
+        ({"extract_from": ["contacts"]}, "extract_from must be a text"),
+        ({"encoding": 8}, "encoding must be a text"),
+        ({"delimiter": [";"]}, "delimiter must be a text"),
+        ({"timeout_seconds": "soon"}, "timeout_seconds must be a whole number"),
+        ({"timeout_seconds": True}, "timeout_seconds must be a whole number"),
+        ({"timeout_seconds": 0}, "between 1 and 3600"),
+        ({"starttls": "yes"}, "starttls must be true or false"),
+        ({"password_file": 5}, "password_file must be a text"),
+    ],
+)
 def test_mapping_options_of_the_wrong_type_are_refused_when_read(options: dict, word: str) -> None:
     with pytest.raises(ConfigError, match=word):
         adapters.parse_mapping({"options": options})
@@ -41,8 +44,9 @@ def test_options_must_be_a_table() -> None:
 def test_extract_from_a_list_never_escapes_as_type_error() -> None:
     misp = adapters.load("misp-orgs")
     with pytest.raises(ConfigError):
-        misp.default_mapping.merged(adapters.parse_mapping({"options": {"extract_from": ["contacts"]},
-                                                            "qualify": {"all": True}}))
+        misp.default_mapping.merged(
+            adapters.parse_mapping({"options": {"extract_from": ["contacts"]}, "qualify": {"all": True}})
+        )
     # and the adapter's own text option still works
     m = misp.default_mapping.merged(adapters.parse_mapping({"qualify": {"all": True}}))
     rec = Record(ref="r", raw={"name": "X", "nationality": "Austria", "contacts": "duty@example.org"})
@@ -57,8 +61,14 @@ BASE = {"state": "AUT", "kind": "technical", "organisation": "Example CSIRT (fic
 
 def _row(entry: dict) -> dict:
     e, _ = intake.validate_entry(entry, today_iso="2026-01-01")
-    return {"key": intake.entry_key(e), "entry": e, "origin": "eu", "hlc": "1763800000123-0000",
-            "cs_id": "sha256:x", "author": "a"}
+    return {
+        "key": intake.entry_key(e),
+        "entry": e,
+        "origin": "eu",
+        "hlc": "1763800000123-0000",
+        "cs_id": "sha256:x",
+        "author": "a",
+    }
 
 
 def _round_trip(fmt: str, entry: dict) -> list:
@@ -67,8 +77,11 @@ def _round_trip(fmt: str, entry: dict) -> list:
     data = a.write([row])
     out = []
     for rec in a.read(data, mapping=a.default_mapping, source="s"):
-        out.append(intake.validate_entry(adapters.map_record(rec, a.default_mapping), record=rec.ref,
-                                         today_iso="2026-01-01")[0])
+        out.append(
+            intake.validate_entry(adapters.map_record(rec, a.default_mapping), record=rec.ref, today_iso="2026-01-01")[
+                0
+            ]
+        )
     return [row["entry"]], out
 
 
@@ -84,10 +97,17 @@ def test_round_trip_keeps_notes_exactly(fmt: str, notes: str) -> None:
 def test_csv_export_never_starts_a_cell_with_a_formula(col: str, value: str) -> None:
     import csv
     import io
+
     e = {**BASE, "kind": "diplomatic", col: value}
     # as a member node may have signed it: receivers do not validate (ADR 6), so no intake here
-    row = {"key": "AUT/diplomatic", "entry": e, "origin": "eu", "hlc": "1763800000123-0000", "cs_id": "sha256:x",
-           "author": "a"}
+    row = {
+        "key": "AUT/diplomatic",
+        "entry": e,
+        "origin": "eu",
+        "hlc": "1763800000123-0000",
+        "cs_id": "sha256:x",
+        "author": "a",
+    }
     text = adapters.load("csv").write([row]).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     cell = rows[0][col]

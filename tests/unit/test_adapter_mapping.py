@@ -19,9 +19,17 @@ def mapped(raw: dict, toml: str, tmp_path: Path, default: adapters.Mapping | Non
 
 
 def test_fields_paths_kind_map_network_defaults_booleans(tmp_path: Path) -> None:
-    raw = {"Country": "Austria", "Org": {"name": " Example CERT "}, "mails": [{"a": "x@example.org"}, {"a": "y@example.org"}],
-           "type": "CSIRT", "h24": "oui", "fp": "ab cd"}
-    e = mapped(raw, '''network = "n1"
+    raw = {
+        "Country": "Austria",
+        "Org": {"name": " Example CERT "},
+        "mails": [{"a": "x@example.org"}, {"a": "y@example.org"}],
+        "type": "CSIRT",
+        "h24": "oui",
+        "fp": "ab cd",
+    }
+    e = mapped(
+        raw,
+        """network = "n1"
 [fields]
 state = "Country"
 organisation = "Org.name"
@@ -36,14 +44,25 @@ timezone = "Europe/Vienna"
 networks = ["n0"]
 [booleans]
 oui = true
-''', tmp_path)
-    assert e == {"state": "AUT", "organisation": "Example CERT", "emails": ["x@example.org", "y@example.org"],
-                 "available_24_7": True, "secure_channels": [{"type": "openpgp", "fingerprint": "ABCD"}],
-                 "kind": "technical", "timezone": "Europe/Vienna", "networks": ["n0", "n1"]}
+""",
+        tmp_path,
+    )
+    assert e == {
+        "state": "AUT",
+        "organisation": "Example CERT",
+        "emails": ["x@example.org", "y@example.org"],
+        "available_24_7": True,
+        "secure_channels": [{"type": "openpgp", "fingerprint": "ABCD"}],
+        "kind": "technical",
+        "timezone": "Europe/Vienna",
+        "networks": ["n0", "n1"],
+    }
 
 
 def test_qualify_by_id_and_match_and_skip_reasons(tmp_path: Path) -> None:
-    toml = '[qualify]\nids = ["7"]\n[[qualify.match]]\nfield = "tags"\nvalue = "national"\n[fields]\norganisation = "n"\n'
+    toml = (
+        '[qualify]\nids = ["7"]\n[[qualify.match]]\nfield = "tags"\nvalue = "national"\n[fields]\norganisation = "n"\n'
+    )
     assert isinstance(mapped({"n": "x"}, toml, tmp_path, rid="7"), dict)
     assert isinstance(mapped({"n": "x", "tags": ["a", "National"]}, toml, tmp_path, rid="8"), dict)
     reason = mapped({"n": "x", "tags": ["a"]}, toml, tmp_path, rid="8")
@@ -62,16 +81,19 @@ def test_bad_state_names_record_and_field(tmp_path: Path) -> None:
     assert e.value.detail["field"] == "state" and "Atlantis" in e.value.message
 
 
-@pytest.mark.parametrize("toml,text", [
-    ("nope = 1\n", "unknown key(s) nope"),
-    ('[fields]\nphone = "x"\n', "'phone' is not an entry field"),
-    ('kind = "consular"\n', "technical or diplomatic"),
-    ('[kind]\nfield = "t"\nmap = { a = "x" }\n', "technical, diplomatic or skip"),
-    ('[qualify]\nids = "7"\n', "ids must be a list"),
-    ('[defaults]\ncolour = "x"\n', "[defaults] takes entry fields only"),
-    ('extract = ["notes"]\n', "extract takes"),
-    ("[fields\n", "m.toml"),
-])
+@pytest.mark.parametrize(
+    "toml,text",
+    [
+        ("nope = 1\n", "unknown key(s) nope"),
+        ('[fields]\nphone = "x"\n', "'phone' is not an entry field"),
+        ('kind = "consular"\n', "technical or diplomatic"),
+        ('[kind]\nfield = "t"\nmap = { a = "x" }\n', "technical, diplomatic or skip"),
+        ('[qualify]\nids = "7"\n', "ids must be a list"),
+        ('[defaults]\ncolour = "x"\n', "[defaults] takes entry fields only"),
+        ('extract = ["notes"]\n', "extract takes"),
+        ("[fields\n", "m.toml"),
+    ],
+)
 def test_mapping_mistakes_are_one_clear_config_error(tmp_path: Path, toml: str, text: str) -> None:
     f = tmp_path / "m.toml"
     f.write_text(toml)
@@ -93,13 +115,14 @@ def test_sources_in_sync_toml(tmp_path: Path) -> None:
     from pocsync.folder import config
 
     example = (Path(__file__).parents[2] / "sync.toml.example").read_text()
-    block = example[example.index("# [[sources]]"):].split("\n\n")[0]  # the sources block only
+    block = example[example.index("# [[sources]]") :].split("\n\n")[0]  # the sources block only
     uncommented = example + "\n" + re.sub(r"^# ", "", block, flags=re.M)
     f = tmp_path / "sync.toml"
     f.write_text(uncommented)
     cfg = config.load(f)
-    assert [(s.name, s.adapter, s.interval_seconds, s.sync_deletes) for s in cfg.sources] == \
-        [("regional-ldap", "ldap", 300, False)]
+    assert [(s.name, s.adapter, s.interval_seconds, s.sync_deletes) for s in cfg.sources] == [
+        ("regional-ldap", "ldap", 300, False)
+    ]
     f.write_text(uncommented + '\n[[sources]]\nname = "regional-ldap"\nadapter = "csv"\nsource = "x.csv"\n')
     with pytest.raises(ConfigError, match="unique"):
         config.load(f)

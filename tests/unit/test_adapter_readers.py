@@ -32,9 +32,12 @@ def test_csv_encoding_and_delimiter_come_from_the_mapping() -> None:
     body = "state;kind;organisation;emails\nFRA;technical;Minist\u00e8re;a@example.org\n".encode("cp1252")
     with pytest.raises(SourceError, match="not utf-8-sig text .* encoding"):
         read("csv", body)
-    m = adapters.parse_mapping({"options": {"delimiter": ";", "encoding": "cp1252"},
-                                "fields": {"state": "state", "kind": "kind", "organisation": "organisation",
-                                           "emails": "emails"}})
+    m = adapters.parse_mapping(
+        {
+            "options": {"delimiter": ";", "encoding": "cp1252"},
+            "fields": {"state": "state", "kind": "kind", "organisation": "organisation", "emails": "emails"},
+        }
+    )
     rec = read("csv", body, m)[0]
     assert rec.raw["organisation"] == "Minist\u00e8re"
     with pytest.raises(SourceError, match="unknown encoding"):
@@ -48,8 +51,13 @@ def test_json_export_refuses_floats_and_duplicate_keys() -> None:
         read("json", b'[{"state": "AUT", "state": "DEU"}]')
 
 
-@pytest.mark.parametrize("body", [b'{"state": "ITA", "kind": "technical", "organisation": "X"}\n',
-                                  b'  [\n  {"state": "AUT", "kind": "technical", "organisation": "X"}\n]\n'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"state": "ITA", "kind": "technical", "organisation": "X"}\n',
+        b'  [\n  {"state": "AUT", "kind": "technical", "organisation": "X"}\n]\n',
+    ],
+)
 def test_csv_given_json_says_so_and_names_the_command_for_json(body: bytes) -> None:
     with pytest.raises(SourceError, match=r"src holds JSON, not CSV: .*entry put.*--adapter json"):
         read("csv", body)

@@ -19,8 +19,12 @@ class FakeWorker:
     async def run(self, fn, *args):
         if fn is Store.summary:
             return {"heads": {"eu": (5, "sha256:e5")}, "equivocations": []}
-        return fn(SimpleNamespace(require_manifest=lambda: SimpleNamespace(version=1, nodes=MEMBERS),
-                                  note_announced_own=lambda seq, by, signed_ms=None: None))
+        return fn(
+            SimpleNamespace(
+                require_manifest=lambda: SimpleNamespace(version=1, nodes=MEMBERS),
+                note_announced_own=lambda seq, by, signed_ms=None: None,
+            )
+        )
 
 
 def runtime() -> Runtime:
@@ -29,8 +33,16 @@ def runtime() -> Runtime:
 
 
 def hv(at: float) -> HeadVector:
-    return HeadVector(node="osce", hlc=str(HLC(int(at * 1000), 0)), manifest=1, heads={"eu": (5, "sha256:e5")},
-                      digest="sha256:d", refused=0, quarantined=0, equivocations=())
+    return HeadVector(
+        node="osce",
+        hlc=str(HLC(int(at * 1000), 0)),
+        manifest=1,
+        heads={"eu": (5, "sha256:e5")},
+        digest="sha256:d",
+        refused=0,
+        quarantined=0,
+        equivocations=(),
+    )
 
 
 def test_an_old_head_vector_replayed_or_retained_does_not_show_its_node_online() -> None:
@@ -46,14 +58,30 @@ def test_an_old_head_vector_replayed_or_retained_does_not_show_its_node_online()
 
 def test_heads_of_origins_no_manifest_names_neither_wake_a_pull_nor_make_status_say_ahead() -> None:
     from pocsync.ops.health import _compare
+
     rt = runtime()
-    bogus = HeadVector(node="osce", hlc=str(HLC(int(time.time() * 1000), 0)), manifest=1,
-                       heads={"eu": (5, "sha256:e5"), "zz-not-a-member": (10**12, "sha256:x")}, digest="sha256:d",
-                       refused=0, quarantined=0, equivocations=())
+    bogus = HeadVector(
+        node="osce",
+        hlc=str(HLC(int(time.time() * 1000), 0)),
+        manifest=1,
+        heads={"eu": (5, "sha256:e5"), "zz-not-a-member": (10**12, "sha256:x")},
+        digest="sha256:d",
+        refused=0,
+        quarantined=0,
+        equivocations=(),
+    )
     assert asyncio.run(rt.on_head_vector(bogus, via="poke")) is False
     assert _compare({"eu": (5, "sha256:e5")}, "sha256:d", bogus, MEMBERS)["state"] == "same"
-    real = HeadVector(node="osce", hlc=bogus.hlc, manifest=1, heads={"eu": (6, "sha256:e6")}, digest="sha256:d",
-                      refused=0, quarantined=0, equivocations=())
+    real = HeadVector(
+        node="osce",
+        hlc=bogus.hlc,
+        manifest=1,
+        heads={"eu": (6, "sha256:e6")},
+        digest="sha256:d",
+        refused=0,
+        quarantined=0,
+        equivocations=(),
+    )
     assert asyncio.run(rt.on_head_vector(real, via="poke")) is True
     assert _compare({"eu": (5, "sha256:e5")}, "sha256:d", real, MEMBERS)["state"] == "ahead"
 
@@ -61,7 +89,7 @@ def test_heads_of_origins_no_manifest_names_neither_wake_a_pull_nor_make_status_
 def test_an_announcement_dated_in_the_future_does_not_pin_the_node_s_row() -> None:
     rt = runtime()
     rt.note_head(hv(time.time() + 86_400), via="poke")  # a clock a day ahead (or a hostile hlc)
-    rt.note_head(hv(time.time()), via="poke")           # the node's next, honest announcement
+    rt.note_head(hv(time.time()), via="poke")  # the node's next, honest announcement
     assert HLC.parse(rt.contacts["osce"].hv.hlc).ms / 1000 <= time.time()
-    rt.note_head(hv(time.time() - 3600), via="mqtt")    # an older one still never replaces a newer one
+    rt.note_head(hv(time.time() - 3600), via="mqtt")  # an older one still never replaces a newer one
     assert HLC.parse(rt.contacts["osce"].hv.hlc).ms / 1000 > time.time() - 60

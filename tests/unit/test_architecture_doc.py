@@ -33,8 +33,11 @@ def _names(path: Path) -> set[str]:
 
 
 def _class_bases(path: Path) -> dict[str, list[str]]:
-    return {n.name: [b.id for b in n.bases if isinstance(b, ast.Name)]
-            for n in ast.parse(path.read_text()).body if isinstance(n, ast.ClassDef)}
+    return {
+        n.name: [b.id for b in n.bases if isinstance(b, ast.Name)]
+        for n in ast.parse(path.read_text()).body
+        if isinstance(n, ast.ClassDef)
+    }
 
 
 def test_every_named_function_exists() -> None:

@@ -74,8 +74,9 @@ def _other_state(c: dict[str, Any]) -> None:
     c["history"]["state"] = "FRA"
 
 
-@pytest.mark.parametrize("change", [_lie_in_diff, _reorder, _lie_in_time, _retype_entry, _diff_against_other,
-                                    _other_state])
+@pytest.mark.parametrize(
+    "change", [_lie_in_diff, _reorder, _lie_in_time, _retype_entry, _diff_against_other, _other_state]
+)
 def test_a_bundle_with_lying_derived_parts_is_refused(bundle: dict[str, Any], change) -> None:
     with pytest.raises(BundleError):
         verify_bundle(forged(bundle, change), ROOT)
@@ -92,8 +93,15 @@ def test_an_op_whose_key_is_spelled_with_json_escapes_is_in_the_history(tmp_path
     seq, prev = rep.next_position("osce")
     hlc = f"{T0 + 1000:013d}-0000"
     e = {**put(KEY, emails=["hidden@example.net"])["entry"], "holder_epoch": hlc}
-    payload = csmod.build_payload(origin="osce", seq=seq, prev=prev, hlc=hlc, manifest=FED.manifest.version,
-                                  author="staff@osce", ops=[{"op": "put", "key": KEY, "entry": e}])
+    payload = csmod.build_payload(
+        origin="osce",
+        seq=seq,
+        prev=prev,
+        hlc=hlc,
+        manifest=FED.manifest.version,
+        author="staff@osce",
+        ops=[{"op": "put", "key": KEY, "entry": e}],
+    )
     payload = payload.replace(b"DEU", b"\\u0044EU")
     assert b"DEU" not in payload
     out = rep.receive(csmod.sign(payload, keyid="osce:k1", key=FED.key("osce")), now_ms=T0 + 2000)

@@ -21,9 +21,16 @@ def make(tmp_path: Path, node: str = "eu") -> tuple[Fed, Store]:
     fed = Fed()
     s = Store.create(tmp_path / f"{node}.sqlite", node_id=node)
     s.install_manifest(fed.manifest, now_ms_=T0)
-    s.edit([put("DEU/technical", emails=["cert-deu@example.org", "CERT-DEU@example.org ", "soc@example.org"]),
-            put("FRA/diplomatic", languages=["fr"]), put("ITA/technical", languages=["es-ES"])],
-           key=fed.key(node, "k1"), author="staff", now_ms_=T0)
+    s.edit(
+        [
+            put("DEU/technical", emails=["cert-deu@example.org", "CERT-DEU@example.org ", "soc@example.org"]),
+            put("FRA/diplomatic", languages=["fr"]),
+            put("ITA/technical", languages=["es-ES"]),
+        ],
+        key=fed.key(node, "k1"),
+        author="staff",
+        now_ms_=T0,
+    )
     return fed, s
 
 
@@ -35,14 +42,19 @@ class Signed(list):
 def test_plan_covers_scope_selection_and_distinct_channels(tmp_path: Path) -> None:
     _, s = make(tmp_path)
     every = campaigns.plan_targets(s, campaigns.Selector(), max_per_entry=5)
-    assert [(k, lab) for k, _, lab in every] == [("DEU/technical", "email 1"), ("DEU/technical", "email 3"),
-                                                   ("FRA/diplomatic", "email 1"), ("ITA/technical", "email 1")]
+    assert [(k, lab) for k, _, lab in every] == [
+        ("DEU/technical", "email 1"),
+        ("DEU/technical", "email 3"),
+        ("FRA/diplomatic", "email 1"),
+        ("ITA/technical", "email 1"),
+    ]
     assert every[0][1] == campaigns.channel_id("email", "cert-deu@example.org")
     assert len(campaigns.plan_targets(s, campaigns.Selector(), max_per_entry=1)) == 3
     only = campaigns.plan_targets(s, campaigns.selector("fra", "", ""), max_per_entry=5)
     assert [k for k, _, _ in only] == ["FRA/diplomatic"]
-    assert [k for k, _, _ in campaigns.plan_targets(s, campaigns.selector("", "", "diplomatic"), max_per_entry=5)] \
-        == ["FRA/diplomatic"]
+    assert [k for k, _, _ in campaigns.plan_targets(s, campaigns.selector("", "", "diplomatic"), max_per_entry=5)] == [
+        "FRA/diplomatic"
+    ]
     with pytest.raises(EntryError):
         campaigns.selector("XY", "", "")
     with pytest.raises(EntryError):
@@ -51,19 +63,27 @@ def test_plan_covers_scope_selection_and_distinct_channels(tmp_path: Path) -> No
 
 def test_send_sign_acknowledge_once_and_deadline(tmp_path: Path) -> None:
     _, s = make(tmp_path)
-    out = campaigns.create_campaign(s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t",
-                                    now_ms=T0, max_per_entry=5)
+    out = campaigns.create_campaign(
+        s, node="eu", sel=campaigns.Selector(), deadline_s=3600, started_by="t", now_ms=T0, max_per_entry=5
+    )
     assert out["channels"] == 4 and campaigns.CAMPAIGN_RE.match(out["campaign"])
     jobs = campaigns.prepare_batch(s, now_ms=T0, limit=10, window_ms=30 * 24 * HOUR)
     assert len(jobs) == 4 and {j.language for j in jobs} == {"en", "fr", "es"}
     stored = [r[0] for r in s.conn.execute("SELECT token_hash FROM check_targets")]
     assert all(j.token not in stored and campaigns.token_hash(j.token) in stored for j in jobs)
     signed = Signed()
-    outcomes = [campaigns.SendOutcome(jobs[0], "sent"), campaigns.SendOutcome(jobs[1], "bounced", smtp_code=550),
-                campaigns.SendOutcome(jobs[2], "sent"), campaigns.SendOutcome(jobs[3], "retry", error="smtp_unavailable")]
+    outcomes = [
+        campaigns.SendOutcome(jobs[0], "sent"),
+        campaigns.SendOutcome(jobs[1], "bounced", smtp_code=550),
+        campaigns.SendOutcome(jobs[2], "sent"),
+        campaigns.SendOutcome(jobs[3], "retry", error="smtp_unavailable"),
+    ]
     assert campaigns.commit_batch(s, outcomes, now_ms=T0 + 1000, sign=signed) == 3
-    assert [(o["result"], o.get("smtp_code"), o.get("deadline_ms")) for o in signed[0]] == \
-        [("sent", None, T0 + HOUR), ("bounced", 550, None), ("sent", None, T0 + HOUR)]
+    assert [(o["result"], o.get("smtp_code"), o.get("deadline_ms")) for o in signed[0]] == [
+        ("sent", None, T0 + HOUR),
+        ("bounced", 550, None),
+        ("sent", None, T0 + HOUR),
+    ]
     assert all(set(o) <= {"op", "key", "channel", "result", "campaign", "deadline_ms", "smtp_code"} for o in signed[0])
     # the link: used once; a replayed, a guessed and an expired token are refused alike
     ack = campaigns.acknowledge_token(s, jobs[0].token, now_ms=T0 + 61_000, sign=signed)
@@ -99,10 +119,15 @@ def test_ack_while_the_batch_is_mailing_is_not_overwritten_by_sent(tmp_path: Pat
 def test_a_channel_checked_within_the_window_is_not_mailed_again(tmp_path: Path) -> None:
     _, s = make(tmp_path)
     ch = campaigns.channel_id("email", "cert-ita@example.org")
-    s.conn.execute("INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
-                   "('check', 'ITA/technical ' || ?, 'un', 'check', ?, 'x', 0, 1, 'a', ?)",
-                   (ch, f"{T0 - HOUR:013d}-0000", json.dumps({"op": "check", "key": "ITA/technical", "channel": ch,
-                                                               "result": "sent", "campaign": "un-1"})))
+    s.conn.execute(
+        "INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
+        "('check', 'ITA/technical ' || ?, 'un', 'check', ?, 'x', 0, 1, 'a', ?)",
+        (
+            ch,
+            f"{T0 - HOUR:013d}-0000",
+            json.dumps({"op": "check", "key": "ITA/technical", "channel": ch, "result": "sent", "campaign": "un-1"}),
+        ),
+    )
     campaigns.create_campaign(s, node="eu", sel=campaigns.selector("ITA"), deadline_s=3600, started_by="t", now_ms=T0)
     assert campaigns.prepare_batch(s, now_ms=T0, limit=10, window_ms=2 * HOUR) == []
     st = campaigns.campaign_status(s)[0]
@@ -113,9 +138,14 @@ def test_a_channel_checked_within_the_window_is_not_mailed_again(tmp_path: Path)
 
 def test_messages_name_state_kind_directory_and_link_only(tmp_path: Path) -> None:
     for lang, word in (("en", "technical"), ("fr", "technique"), ("es", "técnico")):
-        m = campaigns.check_message(language=lang, directory="EU node (example)", key="DEU/technical",
-                                    link="https://eu.example.org/check/ack?token=abc", page="https://eu.example.org/",
-                                    deadline_ms=T0)
+        m = campaigns.check_message(
+            language=lang,
+            directory="EU node (example)",
+            key="DEU/technical",
+            link="https://eu.example.org/check/ack?token=abc",
+            page="https://eu.example.org/",
+            deadline_ms=T0,
+        )
         assert "DEU" in m.subject and word in m.subject and "EU node (example)" in m.body
         assert "https://eu.example.org/check/ack?token=abc" in m.body and "https://eu.example.org/" in m.body
         msg = email.message_from_string(f"Subject: {m.subject}\n\n{m.body}", policy=policy.default)
@@ -136,9 +166,27 @@ def test_durations() -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-STEPS = st.lists(st.tuples(st.sampled_from(["prepare", "commit_sent", "commit_bounced", "commit_retry", "ack",
-                                            "ack_again", "guess", "sweep", "page_ack"]),
-                           st.integers(0, 3), st.integers(0, 3_000_000)), min_size=1, max_size=30)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "prepare",
+                "commit_sent",
+                "commit_bounced",
+                "commit_retry",
+                "ack",
+                "ack_again",
+                "guess",
+                "sweep",
+                "page_ack",
+            ]
+        ),
+        st.integers(0, 3),
+        st.integers(0, 3_000_000),
+    ),
+    min_size=1,
+    max_size=30,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -159,8 +207,16 @@ def test_any_order_signs_at_most_one_result_per_mailing_and_never_sent_after_a_r
         elif what.startswith("commit") and jobs:
             j = jobs[i % len(jobs)]
             status = what.split("_")[1]
-            campaigns.commit_batch(s, [campaigns.SendOutcome(j, status, smtp_code=550 if status == "bounced" else None,
-                                                             error="smtp_unavailable")], now_ms=t, sign=signed)
+            campaigns.commit_batch(
+                s,
+                [
+                    campaigns.SendOutcome(
+                        j, status, smtp_code=550 if status == "bounced" else None, error="smtp_unavailable"
+                    )
+                ],
+                now_ms=t,
+                sign=signed,
+            )
         elif what in ("ack", "ack_again") and jobs:
             j = jobs[i % len(jobs)]
             try:
@@ -207,7 +263,15 @@ def test_checks_config_and_token_messages(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="window_days"):
         config.load(f)
     for lang in campaigns.LANGUAGES:
-        m = campaigns.text_message("token", lang, directory="EU node (example)", state="DEU",
-                                   kind=campaigns.KIND_WORDS[lang]["technical"], page="https://eu.example.org/",
-                                   renew="https://eu.example.org/v1/token/renew", token="eyJ.x.y", expires="2026-12-10")
+        m = campaigns.text_message(
+            "token",
+            lang,
+            directory="EU node (example)",
+            state="DEU",
+            kind=campaigns.KIND_WORDS[lang]["technical"],
+            page="https://eu.example.org/",
+            renew="https://eu.example.org/v1/token/renew",
+            token="eyJ.x.y",
+            expires="2026-12-10",
+        )
         assert "eyJ.x.y" in m.body and "https://eu.example.org/v1/token/renew" in m.body and "DEU" in m.subject

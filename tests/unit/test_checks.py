@@ -32,8 +32,13 @@ PHONE = checks.channel_id("phone", "+493012345678")
 
 def chk(key: str = "DEU/technical", channel: str = EMAIL, result: str = "acknowledged", **more: Any) -> dict:
     op: dict[str, Any] = {"op": "check", "key": key, "channel": channel, "result": result, "campaign": None}
-    op.update({"sent": {"deadline_ms": T0 + 1000}, "acknowledged": {"response_seconds": 42},
-               "bounced": {"smtp_code": 550}}.get(result, {}))
+    op.update(
+        {
+            "sent": {"deadline_ms": T0 + 1000},
+            "acknowledged": {"response_seconds": 42},
+            "bounced": {"smtp_code": 550},
+        }.get(result, {})
+    )
     op.update(more)
     return op
 
@@ -70,42 +75,53 @@ def test_channel_id_hashes_the_normalised_value_not_the_position() -> None:
 
 # --- receipt rules: one test per refusal ------------------------------------------------------------------
 def test_valid_checks_and_confirm_take_effect() -> None:
-    for op in (chk(), chk(result="sent"), chk(result="no_response"), chk(result="bounced"),
-               chk(channel=PHONE, result="answered"), chk(channel=PHONE, result="no_answer"),
-               chk(channel=PHONE, result="wrong_number"), chk(campaign="eu-2026-q4"),
-               {"op": "confirm", "key": "DEU/technical"}, {"op": "confirm", "key": "FRA/diplomatic"}):
+    for op in (
+        chk(),
+        chk(result="sent"),
+        chk(result="no_response"),
+        chk(result="bounced"),
+        chk(channel=PHONE, result="answered"),
+        chk(channel=PHONE, result="no_answer"),
+        chk(channel=PHONE, result="wrong_number"),
+        chk(campaign="eu-2026-q4"),
+        {"op": "confirm", "key": "DEU/technical"},
+        {"op": "confirm", "key": "FRA/diplomatic"},
+    ):
         assert one(op) is None, op
 
 
-@pytest.mark.parametrize("op,reason", [
-    (chk(key="DEU"), "bad_key"),
-    (chk(key="DEU/other"), "bad_key"),
-    ({"op": "confirm", "key": "deu/technical"}, "bad_key"),
-    (chk(key="JPN/technical"), "out_of_scope"),            # eu's scope is DEU, FRA, ITA
-    ({"op": "confirm", "key": "UKR/technical"}, "out_of_scope"),
-    (chk(channel="email:" + "A" * 64), "bad_check"),       # upper-case hex
-    (chk(channel="email:" + "a" * 63), "bad_check"),
-    (chk(channel="fax:" + "a" * 64), "bad_check"),
-    (chk(channel="email 1"), "bad_check"),                 # a position, not a hash
-    (chk(channel=None), "bad_check"),
-    (chk(result="answered"), "bad_check"),                 # a phone result on an email channel
-    (chk(channel=PHONE, result="acknowledged"), "bad_check"),
-    (chk(result="ok"), "bad_check"),
-    (chk(campaign="Bad Campaign"), "bad_check"),
-    (chk(campaign=""), "bad_check"),
-    (chk(campaign=5), "bad_check"),
-    (chk(result="sent", deadline_ms=None), "bad_check"),   # sent needs deadline_ms
-    (chk(result="sent", deadline_ms=-1), "bad_check"),
-    (chk(result="sent", deadline_ms=True), "bad_check"),
-    (chk(response_seconds=None), "bad_check"),             # acknowledged needs response_seconds
-    (chk(response_seconds="42"), "bad_check"),
-    (chk(result="bounced", smtp_code=250), "bad_check"),   # a bounce keeps a 4xx/5xx reply code
-    (chk(result="bounced", smtp_code=600), "bad_check"),
-    (chk(result="bounced", smtp_code=None), "bad_check"),
-    (chk(result="no_response", smtp_code=550), "bad_check"),  # fields of another result
-    (chk(result="sent", response_seconds=3), "bad_check"),
-    (chk(channel=PHONE, result="answered", deadline_ms=5), "bad_check"),
-])
+@pytest.mark.parametrize(
+    "op,reason",
+    [
+        (chk(key="DEU"), "bad_key"),
+        (chk(key="DEU/other"), "bad_key"),
+        ({"op": "confirm", "key": "deu/technical"}, "bad_key"),
+        (chk(key="JPN/technical"), "out_of_scope"),  # eu's scope is DEU, FRA, ITA
+        ({"op": "confirm", "key": "UKR/technical"}, "out_of_scope"),
+        (chk(channel="email:" + "A" * 64), "bad_check"),  # upper-case hex
+        (chk(channel="email:" + "a" * 63), "bad_check"),
+        (chk(channel="fax:" + "a" * 64), "bad_check"),
+        (chk(channel="email 1"), "bad_check"),  # a position, not a hash
+        (chk(channel=None), "bad_check"),
+        (chk(result="answered"), "bad_check"),  # a phone result on an email channel
+        (chk(channel=PHONE, result="acknowledged"), "bad_check"),
+        (chk(result="ok"), "bad_check"),
+        (chk(campaign="Bad Campaign"), "bad_check"),
+        (chk(campaign=""), "bad_check"),
+        (chk(campaign=5), "bad_check"),
+        (chk(result="sent", deadline_ms=None), "bad_check"),  # sent needs deadline_ms
+        (chk(result="sent", deadline_ms=-1), "bad_check"),
+        (chk(result="sent", deadline_ms=True), "bad_check"),
+        (chk(response_seconds=None), "bad_check"),  # acknowledged needs response_seconds
+        (chk(response_seconds="42"), "bad_check"),
+        (chk(result="bounced", smtp_code=250), "bad_check"),  # a bounce keeps a 4xx/5xx reply code
+        (chk(result="bounced", smtp_code=600), "bad_check"),
+        (chk(result="bounced", smtp_code=None), "bad_check"),
+        (chk(result="no_response", smtp_code=550), "bad_check"),  # fields of another result
+        (chk(result="sent", response_seconds=3), "bad_check"),
+        (chk(channel=PHONE, result="answered", deadline_ms=5), "bad_check"),
+    ],
+)
 def test_each_refusal_by_peers_and_before_signing_at_the_origin(op: dict, reason: str) -> None:
     assert one(op) == reason
     rep = Replica(MemoryState(), M_ON)
@@ -119,14 +135,17 @@ def test_each_refusal_by_peers_and_before_signing_at_the_origin(op: dict, reason
 
 def test_features_gate_each_kind_separately() -> None:
     only_checks = FED.signed(mf.set_features(mf.next_version(M_OFF.payload), ["comm-checks"]))
-    env = FED.forge("eu", seq=1, prev=None, hlc=f"{T0:013d}-0000",
-                    ops=[chk(), {"op": "confirm", "key": "DEU/technical"}])
+    env = FED.forge(
+        "eu", seq=1, prev=None, hlc=f"{T0:013d}-0000", ops=[chk(), {"op": "confirm", "key": "DEU/technical"}]
+    )
     for m, want in ((M_OFF, ["feature_off", "feature_off"]), (only_checks, ["feature_off"]), (M_ON, [])):
         rep = run(m, [env])
         assert [r.reason for r in sorted(rep.state.refusals.values(), key=lambda r: r.index)] == want
-    assert set(run(M_ON, [env]).state.records) == {("check", f"DEU/technical/{EMAIL}"),
-                                                  ("verified", f"DEU/technical/{EMAIL}"),
-                                                  ("confirm", "DEU/technical")}
+    assert set(run(M_ON, [env]).state.records) == {
+        ("check", f"DEU/technical/{EMAIL}"),
+        ("verified", f"DEU/technical/{EMAIL}"),
+        ("confirm", "DEU/technical"),
+    }
 
 
 def test_unknown_members_are_ignored() -> None:
@@ -164,8 +183,9 @@ def history(actions: list[tuple]) -> list[bytes]:
         elif result == "bad":
             op = chk(key, result="bounced", smtp_code=200)
         else:
-            op = chk(key, channel=PHONE if result in ("answered", "no_answer") else EMAIL, result=result,
-                     campaign=campaign)
+            op = chk(
+                key, channel=PHONE if result in ("answered", "no_answer") else EMAIL, result=result, campaign=campaign
+            )
         seq, prev = heads.get(origin, (0, None))
         env = FED.forge(origin, seq=seq + 1, prev=prev, hlc=f"{clock:013d}-0000", ops=[op])
         heads[origin] = (seq + 1, changeset_id(parse(env, max_bytes=1 << 20).payload))
@@ -219,8 +239,11 @@ def test_merge_is_order_free_and_last_verified_survives_later_negatives(actions,
 
 
 def test_a_later_sent_or_no_response_does_not_erase_last_verified() -> None:
-    acts = [("eu", "acknowledged", "DEU", "c1", 1), ("osce", "sent", "DEU", "c2", 1),
-            ("eu", "no_response", "DEU", "c2", 1)]
+    acts = [
+        ("eu", "acknowledged", "DEU", "c1", 1),
+        ("osce", "sent", "DEU", "c2", 1),
+        ("eu", "no_response", "DEU", "c2", 1),
+    ]
     rep = run(M_ON, history(acts))
     recs = rep.state.records
     assert recs[("check", f"DEU/technical/{EMAIL}")].entry["result"] == "no_response"
@@ -234,10 +257,16 @@ def test_freshness_counts_only_current_channels_and_overdue_follows_the_policy()
     e = entry("DEU/technical", networks=["csirt-net"], full=True)
     modified = f"{T0:013d}-0000"
     day = checks.DAY_MS
-    f = checks.freshness(e, modified_hlc=modified, latest={EMAIL: {"result": "acknowledged", "hlc": "x"}},
-                         verified={EMAIL: f"{T0 + day:013d}-0000",
-                                   checks.channel_id("email", "old@example.org"): f"{T0 + 5 * day:013d}-0000"},
-                         confirmed_hlc=None)
+    f = checks.freshness(
+        e,
+        modified_hlc=modified,
+        latest={EMAIL: {"result": "acknowledged", "hlc": "x"}},
+        verified={
+            EMAIL: f"{T0 + day:013d}-0000",
+            checks.channel_id("email", "old@example.org"): f"{T0 + 5 * day:013d}-0000",
+        },
+        confirmed_hlc=None,
+    )
     assert f["last_verified"] == f"{T0 + day:013d}-0000"  # the old address's verification does not count
     assert [(c["label"], c["last_result"]) for c in f["channels"]] == [("email 1", "acknowledged"), ("phone 1", None)]
     policy = {"confirm_days": 10, "verify_days": 20, "networks": {"csirt-net": {"verify_days": 3}}}
@@ -254,26 +283,45 @@ def test_freshness_counts_only_current_channels_and_overdue_follows_the_policy()
     assert checks.overdue(e, never, policy, now_ms=T0 + 3 * day + 1)["reasons"] == ["verify"]
 
 
-@pytest.mark.parametrize("policy", [
-    {"confirm_days": 0}, {"verify_days": 3651}, {"confirm_days": "365"}, {"confirm_days": True},
-    {"period_days": 5}, {"networks": []}, {"networks": {"x": {"confirm_days": 0}}}, {"networks": {"x": 5}},
-    {"networks": {" ": {}}}, {"networks": {"x": {"other": 1}}},
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"confirm_days": 0},
+        {"verify_days": 3651},
+        {"confirm_days": "365"},
+        {"confirm_days": True},
+        {"period_days": 5},
+        {"networks": []},
+        {"networks": {"x": {"confirm_days": 0}}},
+        {"networks": {"x": 5}},
+        {"networks": {" ": {}}},
+        {"networks": {"x": {"other": 1}}},
+    ],
+)
 def test_freshness_policy_is_validated(policy: dict) -> None:
     with pytest.raises(ManifestError):
         mf.set_policy(M_ON.payload, "freshness", policy)
 
 
 def test_freshness_policy_accepted() -> None:
-    p = mf.set_policy(M_ON.payload, "freshness", {"confirm_days": 365, "verify_days": 180,
-                                                 "networks": {"csirt-net": {"confirm_days": 120}}})
+    p = mf.set_policy(
+        M_ON.payload,
+        "freshness",
+        {"confirm_days": 365, "verify_days": 180, "networks": {"csirt-net": {"confirm_days": 120}}},
+    )
     assert FED.signed(p).policy["freshness"]["networks"]["csirt-net"] == {"confirm_days": 120}
 
 
 def test_check_op_builder_makes_exactly_what_peers_accept() -> None:
     op = checks.check_op("DEU/technical", EMAIL, "bounced", campaign="eu-q4", smtp_code=550)
-    assert op == {"op": "check", "key": "DEU/technical", "channel": EMAIL, "result": "bounced", "campaign": "eu-q4",
-                  "smtp_code": 550}
+    assert op == {
+        "op": "check",
+        "key": "DEU/technical",
+        "channel": EMAIL,
+        "result": "bounced",
+        "campaign": "eu-q4",
+        "smtp_code": 550,
+    }
     assert one(op) is None
     for bad in (dict(result="bounced"), dict(result="sent", smtp_code=550), dict(result="answered")):
         with pytest.raises(EntryError):

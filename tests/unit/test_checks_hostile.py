@@ -21,8 +21,7 @@ def _store(tmp_path: Path, node: str = "eu") -> tuple[Fed, Store]:
     fed = Fed()
     s = Store.create(tmp_path / f"{node}.sqlite", node_id=node)
     s.install_manifest(fed.manifest, now_ms_=T0)
-    s.edit([put("DEU/technical", emails=["cert-deu@example.org"])], key=fed.key(node, "k1"), author="staff",
-           now_ms_=T0)
+    s.edit([put("DEU/technical", emails=["cert-deu@example.org"])], key=fed.key(node, "k1"), author="staff", now_ms_=T0)
     return fed, s
 
 
@@ -40,23 +39,46 @@ def _rt(store: Store, smtp: mail.SmtpSettings | None, contact: str = "secretaria
 
 
 def _smtp(tmp_path: Path, srv: SmtpServer) -> mail.SmtpSettings:
-    s = mail.parse_settings({"host": "127.0.0.1", "sender": "directory@example.org", "port": srv.port,
-                             "user": srv.user, "password_file": str(srv.password_file),
-                             "ca_file": str(srv.ca_file)}, tmp_path)
+    s = mail.parse_settings(
+        {
+            "host": "127.0.0.1",
+            "sender": "directory@example.org",
+            "port": srv.port,
+            "user": srv.user,
+            "password_file": str(srv.password_file),
+            "ca_file": str(srv.ca_file),
+        },
+        tmp_path,
+    )
     assert s is not None
     return s
 
 
 def test_a_forwarded_report_with_an_impossible_time_neither_ends_the_loop_nor_blocks_later_reports(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A peer's at_ms is its claim: 2**53-1 ms is a year no datetime holds.  Before the fix the ValueError
     escaped deliver_reports (the checks task crashed and restarted every second; reminders and every later
     report never went out)."""
     _, s = _store(tmp_path)
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="osce",
-                         text="poisoned time", now_ms=2**53 - 1)
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="osce",
-                         text="a later report", now_ms=T0)
+    campaigns.add_report(
+        s,
+        key="DEU/technical",
+        origin="eu",
+        reporter="FRA/technical",
+        received_from="osce",
+        text="poisoned time",
+        now_ms=2**53 - 1,
+    )
+    campaigns.add_report(
+        s,
+        key="DEU/technical",
+        origin="eu",
+        reporter="ITA/technical",
+        received_from="osce",
+        text="a later report",
+        now_ms=T0,
+    )
     with SmtpServer(tmp_path) as srv:
         rt = _rt(s, _smtp(tmp_path, srv))
         assert asyncio.run(check_loop.deliver_reports(rt, None)) == 2
@@ -74,26 +96,31 @@ def _job(s: Store) -> campaigns.Job:
 
 
 def _send_rt(s: Store) -> Any:
-    cfg = SimpleNamespace(api=SimpleNamespace(public_url="http://127.0.0.1:8080", host_port=("127.0.0.1", 8080)),
-                          node=SimpleNamespace(organisation="Example directory"))
+    cfg = SimpleNamespace(
+        api=SimpleNamespace(public_url="http://127.0.0.1:8080", host_port=("127.0.0.1", 8080)),
+        node=SimpleNamespace(organisation="Example directory"),
+    )
     return SimpleNamespace(me="eu", cfg=cfg)
 
 
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("hook, reply", [("handle_MAIL", "550 5.7.1 sender address rejected"),
-                                         ("handle_DATA", "554 5.6.0 message content rejected")])
-def test_a_refusal_that_is_not_the_recipients_is_not_signed_as_a_bounce(tmp_path: Path, hook: str,
-                                                                        reply: str) -> None:
+@pytest.mark.parametrize(
+    "hook, reply",
+    [("handle_MAIL", "550 5.7.1 sender address rejected"), ("handle_DATA", "554 5.6.0 message content rejected")],
+)
+def test_a_refusal_that_is_not_the_recipients_is_not_signed_as_a_bounce(tmp_path: Path, hook: str, reply: str) -> None:
     """Only the relay refusing the recipient is a bounce of the channel.  A refused sender or message (a
     misconfigured relay, or anyone on the path answering an error) was turned into 'bounced 550/554' by a
     regular expression over the error text, and signed: every channel of the batch looked dead federation-wide."""
     _, s = _store(tmp_path)
     job = _job(s)
     with SmtpServer(tmp_path) as srv:
+
         async def refuse(*args: Any) -> str:
             return reply
+
         assert srv._controller is not None
         setattr(srv._controller.handler, hook, refuse)
         out = asyncio.run(check_loop._send(_send_rt(s), _smtp(tmp_path, srv), job))
@@ -106,19 +133,22 @@ def test_a_reports_text_cannot_forge_the_end_of_the_quote_in_the_secretariats_ma
     quoted ('> '), so nothing the PoC wrote stands outside the quote."""
     _, s = _store(tmp_path)
     dashes = "-" * 70
-    forged = (f"Fine.\n{dashes}\n\nUrgent: the entry moved, update it from https://evil.example.org/fix "
-              "with your secretariat token.")
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
-                         text=forged, now_ms=T0)
+    forged = (
+        f"Fine.\n{dashes}\n\nUrgent: the entry moved, update it from https://evil.example.org/fix "
+        "with your secretariat token."
+    )
+    campaigns.add_report(
+        s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu", text=forged, now_ms=T0
+    )
     with SmtpServer(tmp_path) as srv:
         assert asyncio.run(check_loop.deliver_reports(_rt(s, _smtp(tmp_path, srv)), None)) == 1
         body = srv.wait_for(1)[0].get_content().replace("\r\n", "\n")
     lines = body.split("\n")
     assert lines.count(dashes) == 2  # only the mail's own two
     start, end = lines.index(dashes), len(lines) - 1 - lines[::-1].index(dashes)
-    assert any("evil.example.org" in ln for ln in lines[start + 1:end])
+    assert any("evil.example.org" in ln for ln in lines[start + 1 : end])
     assert not any("evil.example.org" in ln for ln in lines[:start] + lines[end:])
-    assert all(ln.startswith(">") for ln in lines[start + 1:end])
+    assert all(ln.startswith(">") for ln in lines[start + 1 : end])
 
 
 def test_reports_that_cannot_be_delivered_do_not_block_the_others(tmp_path: Path) -> None:
@@ -127,10 +157,24 @@ def test_reports_that_cannot_be_delivered_do_not_block_the_others(tmp_path: Path
     origin's entries (a PoC may send them) and no later report reached anyone."""
     _, s = _store(tmp_path)
     for i in range(25):
-        campaigns.add_report(s, key="DEU/technical", origin="gone", reporter=f"FRA/technical-{i}",
-                             received_from="eu", text=f"stuck {i}", now_ms=T0)
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="eu",
-                         text="for this node's own secretariat", now_ms=T0)
+        campaigns.add_report(
+            s,
+            key="DEU/technical",
+            origin="gone",
+            reporter=f"FRA/technical-{i}",
+            received_from="eu",
+            text=f"stuck {i}",
+            now_ms=T0,
+        )
+    campaigns.add_report(
+        s,
+        key="DEU/technical",
+        origin="eu",
+        reporter="ITA/technical",
+        received_from="eu",
+        text="for this node's own secretariat",
+        now_ms=T0,
+    )
     with SmtpServer(tmp_path) as srv:
         assert asyncio.run(check_loop.deliver_reports(_rt(s, _smtp(tmp_path, srv)), None)) == 1
         assert "for this node's own secretariat" in srv.wait_for(1)[0].get_content()
@@ -141,19 +185,33 @@ def _foreign_sent(s: Store, key: str, address: str, *, at_ms: int, deadline_ms: 
     import json
 
     ch = campaigns.channel_id("email", address)
-    s.conn.execute("INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
-                   "('check', ? || '/' || ?, ?, 'check', ?, 'x', 0, 1, 'a', ?)",
-                   (key, ch, origin, f"{at_ms:013d}-0000",
-                    json.dumps({"op": "check", "key": key, "channel": ch, "result": "sent", "campaign": "un-1",
-                                "deadline_ms": deadline_ms})))
+    s.conn.execute(
+        "INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
+        "('check', ? || '/' || ?, ?, 'check', ?, 'x', 0, 1, 'a', ?)",
+        (
+            key,
+            ch,
+            origin,
+            f"{at_ms:013d}-0000",
+            json.dumps(
+                {
+                    "op": "check",
+                    "key": key,
+                    "channel": ch,
+                    "result": "sent",
+                    "campaign": "un-1",
+                    "deadline_ms": deadline_ms,
+                }
+            ),
+        ),
+    )
     return ch
 
 
 HOUR = 3_600_000
 
 
-def test_a_sent_claim_whose_deadline_passed_without_a_result_does_not_suppress_other_campaigns(
-        tmp_path: Path) -> None:
+def test_a_sent_claim_whose_deadline_passed_without_a_result_does_not_suppress_other_campaigns(tmp_path: Path) -> None:
     """Campaign coordination skips a channel 'checked by any node within the window'.  A node that signs
     'sent' and never a result (crashed, or marking everything 'sent' to keep other nodes from mailing)
     suppressed every other node's campaign for the whole window.  A 'sent' now holds a channel only while its
@@ -190,21 +248,65 @@ def test_one_poc_or_one_peer_cannot_flood_a_secretariat_with_reports(tmp_path: P
 
     _, s = _store(tmp_path)
     for i in range(campaigns.REPORTS_PER_REPORTER_PER_DAY):
-        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
-                             text=f"report {i}", now_ms=T0 + i)
+        campaigns.add_report(
+            s,
+            key="DEU/technical",
+            origin="eu",
+            reporter="FRA/technical",
+            received_from="eu",
+            text=f"report {i}",
+            now_ms=T0 + i,
+        )
     with _pytest.raises(campaigns.ReportRefused):
-        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
-                             text="one too many", now_ms=T0 + HOUR)
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="ITA/technical", received_from="eu",
-                         text="another PoC", now_ms=T0 + HOUR)
-    campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="FRA/technical", received_from="eu",
-                         text="a day later", now_ms=T0 + 25 * HOUR)
+        campaigns.add_report(
+            s,
+            key="DEU/technical",
+            origin="eu",
+            reporter="FRA/technical",
+            received_from="eu",
+            text="one too many",
+            now_ms=T0 + HOUR,
+        )
+    campaigns.add_report(
+        s,
+        key="DEU/technical",
+        origin="eu",
+        reporter="ITA/technical",
+        received_from="eu",
+        text="another PoC",
+        now_ms=T0 + HOUR,
+    )
+    campaigns.add_report(
+        s,
+        key="DEU/technical",
+        origin="eu",
+        reporter="FRA/technical",
+        received_from="eu",
+        text="a day later",
+        now_ms=T0 + 25 * HOUR,
+    )
     for i in range(campaigns.REPORTS_PER_PEER_PER_DAY):
-        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter=f"R{i}", received_from="osce",
-                             text="forwarded", now_ms=T0 + i, local=False)
+        campaigns.add_report(
+            s,
+            key="DEU/technical",
+            origin="eu",
+            reporter=f"R{i}",
+            received_from="osce",
+            text="forwarded",
+            now_ms=T0 + i,
+            local=False,
+        )
     with _pytest.raises(campaigns.ReportRefused):
-        campaigns.add_report(s, key="DEU/technical", origin="eu", reporter="new", received_from="osce",
-                             text="forwarded", now_ms=T0 + HOUR, local=False)
+        campaigns.add_report(
+            s,
+            key="DEU/technical",
+            origin="eu",
+            reporter="new",
+            received_from="osce",
+            text="forwarded",
+            now_ms=T0 + HOUR,
+            local=False,
+        )
     assert s.conn.execute("SELECT count(*) FROM check_reports").fetchone()[0] == 12 + 200
 
 
@@ -219,11 +321,25 @@ def test_campaigns_signed_by_a_peer_cannot_grow_the_operator_view_without_bound(
     _, s = _store(tmp_path)
     for i in range(120):
         ch = f"email:{i:064x}"
-        s.conn.execute("INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
-                       "('campaign', ?, 'un', 'check', ?, 'x', ?, 1, 'a', ?)",
-                       (f"flood-{i}/DEU/technical/{ch}", f"{T0 + i:013d}-0000", i,
-                        json.dumps({"op": "check", "key": "DEU/technical", "channel": ch, "result": "sent",
-                                    "campaign": f"flood-{i}", "deadline_ms": T0 + HOUR})))
+        s.conn.execute(
+            "INSERT INTO records (ns, key, origin, op, hlc, cs_id, idx, seq, author, entry) VALUES "
+            "('campaign', ?, 'un', 'check', ?, 'x', ?, 1, 'a', ?)",
+            (
+                f"flood-{i}/DEU/technical/{ch}",
+                f"{T0 + i:013d}-0000",
+                i,
+                json.dumps(
+                    {
+                        "op": "check",
+                        "key": "DEU/technical",
+                        "channel": ch,
+                        "result": "sent",
+                        "campaign": f"flood-{i}",
+                        "deadline_ms": T0 + HOUR,
+                    }
+                ),
+            ),
+        )
     rt = _rt(s, None)
     out = asyncio.run(api_checks.collect(rt))
     assert len(out["federation_campaigns"]) == 50
@@ -250,15 +366,29 @@ def test_a_relay_that_offers_no_starttls_gets_nothing_in_plaintext(tmp_path: Pat
             return "250 OK"
 
     port = free_port()
-    ctl = Controller(Plain(), hostname="127.0.0.1", port=port, auth_require_tls=False,
-                     authenticator=lambda *a: seen.append("AUTH"), ready_timeout=10)
+    ctl = Controller(
+        Plain(),
+        hostname="127.0.0.1",
+        port=port,
+        auth_require_tls=False,
+        authenticator=lambda *a: seen.append("AUTH"),
+        ready_timeout=10,
+    )
     ctl.start()
     try:
         pw = tmp_path / "pw"
         pw.write_text("s3cret-password\n")
         pw.chmod(0o600)
-        s = mail.parse_settings({"host": "127.0.0.1", "sender": "directory@example.org", "port": port,
-                                 "user": "pocsync", "password_file": str(pw)}, tmp_path)
+        s = mail.parse_settings(
+            {
+                "host": "127.0.0.1",
+                "sender": "directory@example.org",
+                "port": port,
+                "user": "pocsync",
+                "password_file": str(pw),
+            },
+            tmp_path,
+        )
         assert s is not None
         msg = mail.build_message(s, to=["poc@example.org"], subject="s", body="b")
         import pytest as _pytest
@@ -316,8 +446,10 @@ def test_a_recipient_refused_with_a_reply_that_is_no_smtp_error_is_not_an_unsign
     _, s = _store(tmp_path)
     job = _job(s)
     with SmtpServer(tmp_path) as srv:
+
         async def odd(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
             return "252 2.1.5 cannot verify the user, will attempt delivery"
+
         assert srv._controller is not None
         srv._controller.handler.handle_RCPT = odd
         out = asyncio.run(check_loop._send(_send_rt(s), _smtp(tmp_path, srv), job))
@@ -332,9 +464,11 @@ def test_token_send_names_only_the_addresses_the_relay_accepted(tmp_path: Path) 
     from pocsync.cli import token_mail
 
     with SmtpServer(tmp_path, reject={"gone@example.org"}) as srv:
-        cfg = SimpleNamespace(smtp=_smtp(tmp_path, srv),
-                              api=SimpleNamespace(public_url="https://eu.example.org", host_port=("127.0.0.1", 8080)),
-                              node=SimpleNamespace(organisation="EU directory (example)"))
+        cfg = SimpleNamespace(
+            smtp=_smtp(tmp_path, srv),
+            api=SimpleNamespace(public_url="https://eu.example.org", host_port=("127.0.0.1", 8080)),
+            node=SimpleNamespace(organisation="EU directory (example)"),
+        )
         nd = SimpleNamespace(config=cfg, node_id="eu")
         entry = {"emails": ["poc@example.org", "gone@example.org", "other@example.org"], "languages": ["en"]}
         labels = token_mail.send_token(nd, entry, "DEU/technical", "tok-" + "x" * 40, 7 * 86_400)  # type: ignore[arg-type]
@@ -342,8 +476,9 @@ def test_token_send_names_only_the_addresses_the_relay_accepted(tmp_path: Path) 
         assert srv.wait_for(1)[0]["To"] is not None
 
 
-def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The loop ran schedule, mailing, the deadline sweep, reports and the reminder in one try block: an
     unexpected error in mailing (anything not a PocsyncError, every second) meant no 'no_response' was ever
     signed, no report delivered and no reminder sent.  Each step is guarded on its own now."""
@@ -362,6 +497,7 @@ def test_one_failing_step_of_the_checks_loop_does_not_stop_the_others(tmp_path: 
         async def f(*a: Any) -> Any:
             calls.append(name)
             return value
+
         return f
 
     monkeypatch.setattr(check_loop, "run_campaigns", boom)

@@ -23,8 +23,11 @@ from tests.support.fed import T0, Fed
 
 FED = Fed()
 POLICY = {"confirm_days": 10, "verify_days": 5, "networks": {"csirt-net": {"verify_days": 2}}}
-M_ON = FED.signed(mf.set_policy(mf.set_features(mf.next_version(FED.manifest.payload), ["comm-checks", "freshness"]),
-                                "freshness", POLICY))
+M_ON = FED.signed(
+    mf.set_policy(
+        mf.set_features(mf.next_version(FED.manifest.payload), ["comm-checks", "freshness"]), "freshness", POLICY
+    )
+)
 DAY = checks.DAY_MS
 DEU = entry("DEU/technical", emails=["cert-deu@example.org", "backup@example.org"], networks=["csirt-net"], full=True)
 FRA = entry("FRA/technical", emails=["cert-fra@example.org"], full=True)
@@ -39,15 +42,37 @@ def chk(key: str, channel: str, result: str, campaign: str | None = None, **more
 
 def history() -> list[bytes]:
     steps = [
-        ("eu", 0, [{"op": "put", "key": "DEU/technical", "entry": DEU}, {"op": "put", "key": "FRA/technical", "entry": FRA}]),
-        ("eu", 1, [chk("DEU/technical", E1, "sent", "eu-q4", deadline_ms=T0 + DAY),
-                   chk("DEU/technical", E2, "sent", "eu-q4", deadline_ms=T0 + DAY),
-                   chk("FRA/technical", EF, "sent", "eu-q4", deadline_ms=T0 + DAY)]),
-        ("eu", 2, [chk("DEU/technical", E1, "acknowledged", "eu-q4", response_seconds=60),
-                   chk("FRA/technical", EF, "acknowledged", "eu-q4", response_seconds=600)]),
+        (
+            "eu",
+            0,
+            [{"op": "put", "key": "DEU/technical", "entry": DEU}, {"op": "put", "key": "FRA/technical", "entry": FRA}],
+        ),
+        (
+            "eu",
+            1,
+            [
+                chk("DEU/technical", E1, "sent", "eu-q4", deadline_ms=T0 + DAY),
+                chk("DEU/technical", E2, "sent", "eu-q4", deadline_ms=T0 + DAY),
+                chk("FRA/technical", EF, "sent", "eu-q4", deadline_ms=T0 + DAY),
+            ],
+        ),
+        (
+            "eu",
+            2,
+            [
+                chk("DEU/technical", E1, "acknowledged", "eu-q4", response_seconds=60),
+                chk("FRA/technical", EF, "acknowledged", "eu-q4", response_seconds=600),
+            ],
+        ),
         ("eu", 3, [chk("DEU/technical", E2, "bounced", "eu-q4", smtp_code=550)]),
-        ("osce", 4, [chk("DEU/technical", E1, "sent", "osce-q4", deadline_ms=T0 + 9 * DAY),
-                     chk("DEU/technical", PH, "no_answer")]),
+        (
+            "osce",
+            4,
+            [
+                chk("DEU/technical", E1, "sent", "osce-q4", deadline_ms=T0 + 9 * DAY),
+                chk("DEU/technical", PH, "no_answer"),
+            ],
+        ),
         ("osce", 5, [chk("DEU/technical", E1, "no_response", "osce-q4"), {"op": "confirm", "key": "DEU/technical"}]),
     ]
     heads: dict[str, tuple[int, str | None]] = {}
@@ -119,8 +144,9 @@ def test_exports_carry_freshness_and_an_import_ignores_it(tmp_path: Path) -> Non
     assert all(not set(raw) & set(exports.FRESHNESS) for raw in back), back
     doc = json.loads(exports.to_json(rows))
     assert doc["entries"][0]["last_confirmed"] == freshness.iso(T0 + 5000)
-    back = [r.raw for r in JsonExportAdapter().read(exports.to_json(rows), mapping=Mapping(passthrough=True),
-                                                    source="x")]
+    back = [
+        r.raw for r in JsonExportAdapter().read(exports.to_json(rows), mapping=Mapping(passthrough=True), source="x")
+    ]
     assert back == [r["entry"] for r in rows]
     card = exports.to_vcard(rows)
     assert "X-POCSYNC-LAST-VERIFIED:" + freshness.iso(T0 + 2000) in card

@@ -17,8 +17,20 @@ GROUPS = [cli, *registry.GROUPS]
 ENTRIES = [(g.name, name) for g in GROUPS for name in sorted(g.lazy)]  # type: ignore[attr-defined]
 
 #: what `--help` must not import (each costs tens to hundreds of ms)
-HEAVY = ("rich", "aiohttp", "aiomqtt", "cryptography", "sqlite_utils", "jose", "pycountry",
-         "pocsync.store", "pocsync.core", "pocsync.folder", "pocsync.directory", "pocsync.cli.common")
+HEAVY = (
+    "rich",
+    "aiohttp",
+    "aiomqtt",
+    "cryptography",
+    "sqlite_utils",
+    "jose",
+    "pycountry",
+    "pocsync.store",
+    "pocsync.core",
+    "pocsync.folder",
+    "pocsync.directory",
+    "pocsync.cli.common",
+)
 
 
 def _group(name: str | None) -> LazyGroup:
@@ -51,11 +63,13 @@ def test_every_command_is_reachable_and_listed_once() -> None:
 
 @pytest.mark.parametrize("args", [["--help"], *[[g.name, "--help"] for g in registry.GROUPS], ["log", "--help"]])
 def test_help_imports_no_heavy_module(args: list[str]) -> None:
-    code = ("import sys, runpy; sys.argv = ['pocsync', *sys.argv[1:]]\n"
-            "try:\n    runpy.run_module('pocsync.cli.main', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith({HEAVY!r}))\n"
-            "print(' '.join(bad), file=sys.stderr)")
+    code = (
+        "import sys, runpy; sys.argv = ['pocsync', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('pocsync.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m.startswith({HEAVY!r}))\n"
+        "print(' '.join(bad), file=sys.stderr)"
+    )
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
     assert proc.stdout.startswith("Usage: pocsync"), proc.stdout + proc.stderr
     assert proc.stderr.strip() == "", f"`pocsync {' '.join(args)}` imported: {proc.stderr.strip()}"

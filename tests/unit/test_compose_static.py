@@ -55,8 +55,18 @@ def test_the_csp_stays_strict() -> None:
 def test_page_scripts_build_no_html_and_send_nothing_composed() -> None:
     for js in sorted(STATIC.glob("*.js")):
         text = js.read_text()
-        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                     "XMLHttpRequest", "sendBeacon", "WebSocket", "EventSource"):
+        for sink in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "XMLHttpRequest",
+            "sendBeacon",
+            "WebSocket",
+            "EventSource",
+        ):
             assert sink not in text, (js.name, sink)
     compose = (STATIC / "compose.js").read_text()
     # compose.js reads through pocsync.api (GET only) and never calls fetch itself

@@ -25,8 +25,8 @@ action = st.tuples(
     st.sampled_from(ORIGINS),
     st.sampled_from(["put", "put", "put", "delete", "withdraw", "invalid"]),
     st.sampled_from(KEYS),
-    st.integers(0, 3),        # entry variant (conflicting content)
-    st.integers(0, 2000),     # ms the origin's clock advances
+    st.integers(0, 3),  # entry variant (conflicting content)
+    st.integers(0, 2000),  # ms the origin's clock advances
 )
 
 
@@ -54,9 +54,17 @@ def history(actions: list[tuple[str, str, str, int, int]], *, fork: bool = False
             if head is None:
                 continue
             prev = reps[origin].state.logged(origin, head.seq - 1)
-            out.append(FED.forge(origin, seq=head.seq, prev=prev.id if prev else None, hlc=head.hlc,
-                                 ops=[{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical",
-                                                                                           notes="fork", full=True)}]))
+            out.append(
+                FED.forge(
+                    origin,
+                    seq=head.seq,
+                    prev=prev.id if prev else None,
+                    hlc=head.hlc,
+                    ops=[
+                        {"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="fork", full=True)}
+                    ],
+                )
+            )
             break
     return out
 

@@ -35,8 +35,9 @@ FEATURE_ON = json.loads((V / "feature_on.json").read_text())
 MANIFESTS = FEATURE_ON["manifests"]  # v1: no features (federation.json); v2: toy-note
 NOW_MS = FEATURE_ON["now_ms"]
 CS_HLC = "1763800005000-0000"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                           HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def _seed(label: str) -> bytes:  # as tests/vectors/make_vectors.py
@@ -61,8 +62,11 @@ CHARS = st.characters(codec=None, exclude_categories=())  # includes lone surrog
 
 @st.composite
 def json_string(draw) -> str:
-    s = draw(st.text(CHARS | st.sampled_from(["\ud800", "\udc00", "\U0001f600", '"', "\\", "\x00", "\x1f",
-                                              "\ufeff"]), max_size=6))
+    s = draw(
+        st.text(
+            CHARS | st.sampled_from(["\ud800", "\udc00", "\U0001f600", '"', "\\", "\x00", "\x1f", "\ufeff"]), max_size=6
+        )
+    )
     out = ['"']
     for ch in s:
         how = draw(st.integers(0, 3))
@@ -82,9 +86,32 @@ def json_string(draw) -> str:
 
 NUMBERS = st.one_of(
     st.integers(-(2**53) - 2, 2**53 + 2).map(str),
-    st.sampled_from(["9007199254740991", "-9007199254740991", "9007199254740992", "-9007199254740992",
-                     "1" + "0" * 400, "1" * 5000, "-" + "9" * 4301, "10000000000000000", "-0", "0", "1.0", "1e5", "1E-2", "-0.0", "NaN", "Infinity", "-Infinity",
-                     "01", "+1", ".5", "1.", "0x10"]),
+    st.sampled_from(
+        [
+            "9007199254740991",
+            "-9007199254740991",
+            "9007199254740992",
+            "-9007199254740992",
+            "1" + "0" * 400,
+            "1" * 5000,
+            "-" + "9" * 4301,
+            "10000000000000000",
+            "-0",
+            "0",
+            "1.0",
+            "1e5",
+            "1E-2",
+            "-0.0",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "01",
+            "+1",
+            ".5",
+            "1.",
+            "0x10",
+        ]
+    ),
 )
 
 
@@ -100,8 +127,9 @@ def _json_text(draw, depth: int) -> str:
     if kind <= 7:
         items = [_json_text(draw, depth + 1) for _ in range(draw(st.integers(0, 3)))]
         return "[" + w() + ("," + w()).join(items) + w() + "]"
-    keys = draw(st.lists(st.sampled_from(['"a"', '"b"', '"\\u0061"', '"\\ud800"', '"é"', '"e\\u0301"', '""']),
-                         max_size=3))
+    keys = draw(
+        st.lists(st.sampled_from(['"a"', '"b"', '"\\u0061"', '"\\ud800"', '"é"', '"e\\u0301"', '""']), max_size=3)
+    )
     return "{" + w() + ",".join(f"{k}{w()}:{w()}{_json_text(draw, depth + 1)}" for k in keys) + w() + "}"
 
 
@@ -123,7 +151,9 @@ def json_text(draw) -> bytes:
         data = data[: draw(st.integers(0, len(data) - 1))]
     elif mutation == 1:
         i = draw(st.integers(0, len(data)))
-        data = data[:i] + draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x00", b"\xe2\x82"])) + data[i:]
+        data = (
+            data[:i] + draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\x00", b"\xe2\x82"])) + data[i:]
+        )
     return data
 
 
@@ -147,9 +177,11 @@ def test_strict_json_same_decision_and_reason(data: bytes) -> None:
 
 
 # --- entries: pocsync, the independent reading and the JSON Schema -------------------------------------
-ANY_JSON = st.recursive(st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=3),
-                        lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c, max_size=2),
-                        max_leaves=4)
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=3),
+    lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c, max_size=2),
+    max_leaves=4,
+)
 STRS = st.sampled_from(["", " ", "\u3000", "x", "a@example.org", "+15550100", "\u200b", "\ufeff"])
 FIELD_VALUES = {
     "state": st.sampled_from(["DEU", "FRA", "deu", "DE", "DEUX", "DEU\n", 1, None]),
@@ -165,20 +197,49 @@ FIELD_VALUES = {
     "notes": STRS | st.sampled_from([None, ["x"]]),
     "available_24_7": st.sampled_from([True, False, None, 0, 1, "true"]),
     "secure_channels": st.sampled_from([None, [], [{}], [{"expires": "2020-01-01"}], ["x"], {}, [None]]),
-    "holder_epoch": st.sampled_from(["1763800000000-0000", CS_HLC, "1763800005000-0001", "9999999999999-9999",
-                                     "1763800000000-0000\n", "176380000000-00000", None, 1763800000000, ""]),
+    "holder_epoch": st.sampled_from(
+        [
+            "1763800000000-0000",
+            CS_HLC,
+            "1763800005000-0001",
+            "9999999999999-9999",
+            "1763800000000-0000\n",
+            "176380000000-00000",
+            None,
+            1763800000000,
+            "",
+        ]
+    ),
 }
 
 
 @st.composite
 def entries(draw) -> tuple[str, object]:
-    key = draw(st.sampled_from(["DEU/technical", "DEU/diplomatic", "FRA/technical", "DEU/other", "deu/technical",
-                                "DEU/technical/x", "DEU", "DEU/technical\n", "UKR/diplomatic"]))
+    key = draw(
+        st.sampled_from(
+            [
+                "DEU/technical",
+                "DEU/diplomatic",
+                "FRA/technical",
+                "DEU/other",
+                "deu/technical",
+                "DEU/technical/x",
+                "DEU",
+                "DEU/technical\n",
+                "UKR/diplomatic",
+            ]
+        )
+    )
     if draw(st.integers(0, 15)) == 0:
         return key, draw(ANY_JSON)
     state, _, kind = key.partition("/")
-    e: dict[str, Any] = {"state": state, "kind": kind, "organisation": "Example", "emails": ["a@example.org"],
-                         "holder_epoch": "1763800000000-0000"}
+    e: dict[str, Any] = {
+        "state": state,
+        "kind": kind,
+        "organisation": "Example",
+        "emails": ["a@example.org"],
+        "holder_epoch": "1763800000000-0000",
+    }
     for name, strategy in FIELD_VALUES.items():
         choice = draw(st.integers(0, 5))
         if choice == 0:
@@ -210,12 +271,40 @@ def test_entries_same_reason_and_schema_agrees(case: tuple[str, object]) -> None
 
 
 # --- change-sets signed with the vector keys ----------------------------------------------------------
-HLCS = st.sampled_from([CS_HLC, "1763800000000-0000", "0000000000000-0000", "1763800310000-0000",
-                        "1763800310001-0000", "9999999999999-9999", "1763800005000-000", "1763800005000_0000",
-                        "1763800005000-0000\n", " 1763800005000-0000", "１７６３８００００５０００-0000", None, 1])
+HLCS = st.sampled_from(
+    [
+        CS_HLC,
+        "1763800000000-0000",
+        "0000000000000-0000",
+        "1763800310000-0000",
+        "1763800310001-0000",
+        "9999999999999-9999",
+        "1763800005000-000",
+        "1763800005000_0000",
+        "1763800005000-0000\n",
+        " 1763800005000-0000",
+        "１７６３８００００５０００-0000",
+        None,
+        1,
+    ]
+)
 OP_NAMES = st.sampled_from(["put", "put", "delete", "withdraw", "note", "note", "Put", "", "comment"])
-OP_KEYS = st.sampled_from(["DEU/technical", "FRA/diplomatic", "ITA/technical", "UKR/technical", "DEU", "UKR",
-                           "deu", "DEU/other", "DEU/technical ", "", "DEU/technical/x", "DEU/technical\n"])
+OP_KEYS = st.sampled_from(
+    [
+        "DEU/technical",
+        "FRA/diplomatic",
+        "ITA/technical",
+        "UKR/technical",
+        "DEU",
+        "UKR",
+        "deu",
+        "DEU/other",
+        "DEU/technical ",
+        "",
+        "DEU/technical/x",
+        "DEU/technical\n",
+    ]
+)
 
 
 @st.composite
@@ -225,8 +314,13 @@ def ops(draw) -> object:
         key = op["key"] if isinstance(op["key"], str) else "DEU/technical"
         if draw(st.booleans()) and key.count("/") == 1:
             s, k = key.split("/")
-            op["entry"] = {"state": s, "kind": k, "organisation": "Example", "emails": ["a@example.org"],
-                           "holder_epoch": "1763800000000-0000"}
+            op["entry"] = {
+                "state": s,
+                "kind": k,
+                "organisation": "Example",
+                "emails": ["a@example.org"],
+                "holder_epoch": "1763800000000-0000",
+            }
         else:
             op["entry"] = draw(entries())[1]
     if op["op"] == "note" or draw(st.integers(0, 5)) == 0:
@@ -251,15 +345,24 @@ def payloads(draw) -> tuple[bytes, str, str]:
     good = draw(st.booleans())
     origin = "eu" if good else draw(st.sampled_from(["eu", "eu", "osce", "un", "EU", "nobody", "", "eu\n"]))
     hlc = draw(st.sampled_from([CS_HLC, "1763800000000-0000", "1763800310000-0000"])) if good else draw(HLCS)
-    p: dict[str, Any] = {"type": "pocsync.changeset/v1", "origin": origin, "seq": 1, "prev": None, "hlc": hlc,
-                         "manifest": 1 if good else draw(st.sampled_from([1, 1, 2, 3])),
-                         "author": "staff@eu.example.org" if good else draw(st.sampled_from(
-                             ["staff@eu.example.org", "", " ", "\u3000", "x" * 200, "x" * 201, "\u200b"])),
-                         "ops": draw(st.lists(ops(), min_size=1 if good else 0, max_size=4))}
+    p: dict[str, Any] = {
+        "type": "pocsync.changeset/v1",
+        "origin": origin,
+        "seq": 1,
+        "prev": None,
+        "hlc": hlc,
+        "manifest": 1 if good else draw(st.sampled_from([1, 1, 2, 3])),
+        "author": "staff@eu.example.org"
+        if good
+        else draw(st.sampled_from(["staff@eu.example.org", "", " ", "\u3000", "x" * 200, "x" * 201, "\u200b"])),
+        "ops": draw(st.lists(ops(), min_size=1 if good else 0, max_size=4)),
+    }
     if good:
-        return json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8",
-                                                                                            "surrogatepass"), \
-            "eu:k1", "eu"
+        return (
+            json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"),
+            "eu:k1",
+            "eu",
+        )
     if draw(st.integers(0, 40)) == 0:
         p["ops"] = p["ops"] * 300  # past the cap of 1000
     for name in list(p):
@@ -278,15 +381,24 @@ def payloads(draw) -> tuple[bytes, str, str]:
     data = json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
     if draw(st.integers(0, 12)) == 0:
         data = draw(json_text())  # not a change-set at all
-    return (data, draw(st.sampled_from(["eu:k1", "eu:k1", "osce:k1", "eu:k2", "eu", "nobody:k1"])),
-            draw(st.sampled_from(["eu", "eu", "eu", "osce"])))
+    return (
+        data,
+        draw(st.sampled_from(["eu:k1", "eu:k1", "osce:k1", "eu:k2", "eu", "nobody:k1"])),
+        draw(st.sampled_from(["eu", "eu", "eu", "osce"])),
+    )
 
 
 def _sign(payload: bytes, keyid: str, signer: str) -> bytes:
     sig = KEYS[signer].sign(dsse.pae(dsse.CHANGESET_TYPE, payload))
-    return json.dumps({"payloadType": dsse.CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                       "signatures": [{"keyid": keyid, "sig": base64.b64encode(sig).decode()}]},
-                      sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "payloadType": dsse.CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": keyid, "sig": base64.b64encode(sig).decode()}],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 def _indep_status(out: str) -> tuple[str, str]:
@@ -294,8 +406,7 @@ def _indep_status(out: str) -> tuple[str, str]:
     return status, reason or ("" if status == "accepted" else status)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(signed=payloads(), features=st.booleans())
 def test_changesets_same_outcome_refusals_and_digest(signed: tuple[bytes, str, str], features: bool) -> None:
     payload, keyid, signer = signed
@@ -342,9 +453,13 @@ def _manifest_chain() -> list[mf.Manifest]:
 MCHAIN = _manifest_chain()
 assert [sorted(m.features) for m in MCHAIN] == [[], ["toy-note"], [], ["toy-note"]]
 
-GATE_OPS = st.fixed_dictionaries({"op": st.sampled_from(["put", "delete", "withdraw", "note", "note", "comment"]),
-                                  "key": st.sampled_from(["DEU/technical", "FRA/technical", "DEU", "FRA", "UKR"]),
-                                  "text": st.sampled_from(["hi", "hello world", " "])})
+GATE_OPS = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(["put", "delete", "withdraw", "note", "note", "comment"]),
+        "key": st.sampled_from(["DEU/technical", "FRA/technical", "DEU", "FRA", "UKR"]),
+        "text": st.sampled_from(["hi", "hello world", " "]),
+    }
+)
 
 
 def _gate_chain(origin: str, op_lists: list[list[dict]]) -> list[bytes]:
@@ -357,23 +472,43 @@ def _gate_chain(origin: str, op_lists: list[list[dict]]) -> list[bytes]:
                 o["key"] += "/technical"
             if o["op"] == "put":
                 s, k = o["key"].split("/")
-                o["entry"] = {"state": s, "kind": k, "organisation": f"Org {origin}", "emails": ["a@example.org"],
-                              "holder_epoch": "1763800000000-0000"}
+                o["entry"] = {
+                    "state": s,
+                    "kind": k,
+                    "organisation": f"Org {origin}",
+                    "emails": ["a@example.org"],
+                    "holder_epoch": "1763800000000-0000",
+                }
             ops_.append(o)
-        payload = json.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": i, "prev": prev,
-                              "hlc": f"176380000{i % 10}000-000{len(origin) % 3}", "manifest": 1,
-                              "author": "a", "ops": ops_}, sort_keys=True, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {
+                "type": "pocsync.changeset/v1",
+                "origin": origin,
+                "seq": i,
+                "prev": prev,
+                "hlc": f"176380000{i % 10}000-000{len(origin) % 3}",
+                "manifest": 1,
+                "author": "a",
+                "ops": ops_,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
         prev = "sha256:" + hashlib.sha256(payload).hexdigest()
         out.append(_sign(payload, f"{origin}:k1", origin))
     return out
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data(), eu=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=1, max_size=3),
-       osce=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=0, max_size=3),
-       upto=st.integers(0, len(MCHAIN) - 1))
+@given(
+    data=st.data(),
+    eu=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=1, max_size=3),
+    osce=st.lists(st.lists(GATE_OPS, min_size=1, max_size=3), min_size=0, max_size=3),
+    upto=st.integers(0, len(MCHAIN) - 1),
+)
 def test_feature_gating_any_order_and_duplicates_agrees_with_the_independent_reading(
-        data: st.DataObject, eu: list, osce: list, upto: int) -> None:
+    data: st.DataObject, eu: list, osce: list, upto: int
+) -> None:
     """Change-sets with `note` ops, delivered in any order with duplicates, interleaved with manifest
     installs that switch toy-note on, off and on again (with a policy): the final refusals and digest
     lines (every namespace) equal the independent reading's under the last manifest."""
@@ -401,7 +536,7 @@ def test_feature_gating_any_order_and_duplicates_agrees_with_the_independent_rea
     assert digest_lines(st_.digest_view()).decode() == lines
     # the same set, from scratch under the last manifest only, gives the same view
     fresh = Replica(MemoryState(), MCHAIN[0])
-    for m in MCHAIN[1:upto + 1]:
+    for m in MCHAIN[1 : upto + 1]:
         fresh.reevaluate(now_ms=NOW_MS, manifest=m)
     for env in reversed(envs):
         fresh.receive(env, now_ms=NOW_MS)
@@ -419,28 +554,44 @@ PR_INDEP = indep.manifest(MANIFESTS[0].encode())
 @st.composite
 def peer_headers(draw) -> tuple[str | None, bytes]:
     body = draw(st.sampled_from([b"", b"{}"]))
-    p: dict[str, Any] = {"body": "sha256:" + hashlib.sha256(body).hexdigest(), "method": "GET", "node": "eu",
-                         "path": "/v1/peer/heads", "target": "un", "ts": NOW_MS}
+    p: dict[str, Any] = {
+        "body": "sha256:" + hashlib.sha256(body).hexdigest(),
+        "method": "GET",
+        "node": "eu",
+        "path": "/v1/peer/heads",
+        "target": "un",
+        "ts": NOW_MS,
+    }
     for name in list(p):
         choice = draw(st.integers(0, 12))
         if choice == 0:
             del p[name]
         elif choice == 1:
-            p[name] = draw(WRONG | st.sampled_from(["osce", "get", "/v1/peer/heads?x=1", NOW_MS - 60_001,
-                                                     NOW_MS + 60_000, True]))
+            p[name] = draw(
+                WRONG | st.sampled_from(["osce", "get", "/v1/peer/heads?x=1", NOW_MS - 60_001, NOW_MS + 60_000, True])
+            )
     payload = json.dumps(p, sort_keys=True, separators=(",", ":")).encode()
     if draw(st.integers(0, 10)) == 0:
         payload = draw(st.sampled_from([b"[]", b"1", b'{"ts":1.5}', b'{"a":1,"a":2}', b"\xff", b'"x"']))
-    keyid, signer = draw(st.sampled_from([("eu:k1", "eu"), ("eu:k1", "eu"), ("osce:k1", "osce"), ("eu:k1", "osce"),
-                                          ("eu:k9", "eu"), ("eu", "eu")]))
+    keyid, signer = draw(
+        st.sampled_from(
+            [("eu:k1", "eu"), ("eu:k1", "eu"), ("osce:k1", "osce"), ("eu:k1", "osce"), ("eu:k9", "eu"), ("eu", "eu")]
+        )
+    )
     sig = base64.b64encode(KEYS[signer].sign(dsse.pae(PEER_TYPE, payload))).decode()
-    env = {"payloadType": PEER_TYPE, "payload": base64.b64encode(payload).decode(),
-           "signatures": [{"keyid": keyid, "sig": sig}] * draw(st.sampled_from([1, 1, 1, 0, 2]))}
+    env = {
+        "payloadType": PEER_TYPE,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{"keyid": keyid, "sig": sig}] * draw(st.sampled_from([1, 1, 1, 0, 2])),
+    }
     if draw(st.integers(0, 10)) == 0:
         env["payloadType"] = "application/vnd.pocsync.changeset+json"
     raw = json.dumps(env).encode()
-    header = draw(st.sampled_from(["Pocsync ", "Pocsync ", "Pocsync ", "pocsync ", "Pocsync  ", "Bearer "])) + \
-        base64.b64encode(raw).decode() + draw(st.sampled_from(["", "", "", " ", "=", "\n"]))
+    header = (
+        draw(st.sampled_from(["Pocsync ", "Pocsync ", "Pocsync ", "pocsync ", "Pocsync  ", "Bearer "]))
+        + base64.b64encode(raw).decode()
+        + draw(st.sampled_from(["", "", "", " ", "=", "\n"]))
+    )
     if draw(st.integers(0, 15)) == 0:
         header = draw(st.sampled_from([None, "", "Pocsync", "Pocsync é", "Pocsync " + "A" * 5000]))
     return header, body
@@ -462,13 +613,17 @@ def _pool() -> list[mf.Manifest]:
     v2 = mf.set_features(mf.next_version(m1.payload), ["toy-note"])
     v3 = mf.set_features(mf.next_version(v2), [])
     other_root = Ed25519PrivateKey.from_private_bytes(_seed("not a root"))
-    return [m1, mf.sign(mf.unsigned(v2), ROOT_KEY), mf.sign(mf.unsigned(v3), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.set_features(mf.next_version(m1.payload), ["future-feature"])), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.set_features(mf.next_version(v2), ["comm-checks", "toy-note"])), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.set_expiry(v3, 1_700_000_000)), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.set_policy(v2, "toy-note", {"max_length": 3})), ROOT_KEY),
-            mf.sign(mf.unsigned(mf.next_version(v3)), ROOT_KEY),
-            mf.sign_as_previous_root(mf.unsigned(mf.next_version(v3)), other_root)]
+    return [
+        m1,
+        mf.sign(mf.unsigned(v2), ROOT_KEY),
+        mf.sign(mf.unsigned(v3), ROOT_KEY),
+        mf.sign(mf.unsigned(mf.set_features(mf.next_version(m1.payload), ["future-feature"])), ROOT_KEY),
+        mf.sign(mf.unsigned(mf.set_features(mf.next_version(v2), ["comm-checks", "toy-note"])), ROOT_KEY),
+        mf.sign(mf.unsigned(mf.set_expiry(v3, 1_700_000_000)), ROOT_KEY),
+        mf.sign(mf.unsigned(mf.set_policy(v2, "toy-note", {"max_length": 3})), ROOT_KEY),
+        mf.sign(mf.unsigned(mf.next_version(v3)), ROOT_KEY),
+        mf.sign_as_previous_root(mf.unsigned(mf.next_version(v3)), other_root),
+    ]
 
 
 POOL = _pool()
@@ -490,8 +645,16 @@ def test_manifest_installs_in_any_order_same_reasons(order: list[int]) -> None:
 
 
 # --- chains: prev, hlc regression, gaps, clock skew, equivocation, in any order with duplicates -------------
-HLC_STEPS = st.sampled_from(["1763800001000-0000", "1763800002000-0000", "1763800002000-0001", "1763800000500-0000",
-                             "1763800400000-0000", "1763800002000-0000"])
+HLC_STEPS = st.sampled_from(
+    [
+        "1763800001000-0000",
+        "1763800002000-0000",
+        "1763800002000-0001",
+        "1763800000500-0000",
+        "1763800400000-0000",
+        "1763800002000-0000",
+    ]
+)
 
 
 @st.composite
@@ -500,15 +663,33 @@ def chains(draw) -> list[bytes]:
     for origin in ("eu", "osce"):
         prev = None
         for seq in range(1, draw(st.integers(1, 4)) + 1):
-            p = {"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": prev, "hlc": draw(HLC_STEPS),
-                 "manifest": 1, "author": "a", "ops": [{"op": "delete", "key": "DEU/technical"}]}
+            p = {
+                "type": "pocsync.changeset/v1",
+                "origin": origin,
+                "seq": seq,
+                "prev": prev,
+                "hlc": draw(HLC_STEPS),
+                "manifest": 1,
+                "author": "a",
+                "ops": [{"op": "delete", "key": "DEU/technical"}],
+            }
             twist = draw(st.integers(0, 9))
             if twist == 0:
                 p["prev"] = "sha256:" + "1" * 64  # wrong prev (bad_prev at seq 1)
             elif twist == 1:
-                p["ops"] = [{"op": "put", "key": "FRA/technical",
-                             "entry": {"state": "FRA", "kind": "technical", "organisation": origin,
-                                       "phones": ["+1"], "holder_epoch": "1763800000000-0000"}}]
+                p["ops"] = [
+                    {
+                        "op": "put",
+                        "key": "FRA/technical",
+                        "entry": {
+                            "state": "FRA",
+                            "kind": "technical",
+                            "organisation": origin,
+                            "phones": ["+1"],
+                            "holder_epoch": "1763800000000-0000",
+                        },
+                    }
+                ]
             payload = json.dumps(p, sort_keys=True, separators=(",", ":")).encode()
             out.append(_sign(payload, f"{origin}:k1", origin))
             if draw(st.integers(0, 6)) == 0:  # a second change-set at the same seq: equivocation
@@ -535,7 +716,7 @@ def test_chains_in_any_order_same_log_quarantine_proofs_and_view(envs: list[byte
     assert sorted((p.origin, p.seq) for p in st_.proofs()) == sorted(ir.proofs)
     assert digest_lines(st_.digest_view()).decode() == lines
     if ir.proofs:  # §14: which equivocating change-set sits in the log (and what follows it) depends on the
-        return     # order, here the order in which a reader releases two parked ones; proofs and view do not
+        return  # order, here the order in which a reader releases two parked ones; proofs and view do not
     assert sorted(st_.log) == sorted(ir.log)
     assert sorted({q[1] for q in st_.quarantined}) == sorted(set(ir.quarantined))
     assert sorted([r.origin, r.seq, r.index, r.reason] for r in st_.refusals.values()) == refused
@@ -568,21 +749,31 @@ _M1 = mf.parse(MANIFESTS[0].encode())
 M_CHECKS = mf.sign(mf.unsigned(mf.set_features(mf.next_version(_M1.payload), ["comm-checks", "freshness"])), ROOT_KEY)
 _HEX = hashlib.sha256(b"cert@example.org").hexdigest()
 CHECK_OPS = st.fixed_dictionaries(
-    {"op": st.sampled_from(["check", "check", "check", "confirm"]),
-     "key": st.sampled_from(["DEU/technical", "FRA/diplomatic", "UKR/technical", "DEU", "deu/technical"]),
-     "channel": st.sampled_from([f"email:{_HEX}", f"phone:{_HEX}", f"email:{_HEX.upper()}", f"fax:{_HEX}",
-                                 f"email:{_HEX}\n", "email 1", 5]),
-     "result": st.sampled_from(["sent", "acknowledged", "no_response", "bounced", "answered", "no_answer",
-                                "wrong_number", "ok", None]),
-     "campaign": st.sampled_from([None, "eu-q4", "osce-q4", "Q4", "", 7])},
-    optional={"deadline_ms": st.sampled_from([0, 1763800172800000, -1, True, "1", None, 2**53]),
-              "response_seconds": st.sampled_from([0, 3600, -5, False, None]),
-              "smtp_code": st.sampled_from([550, 400, 599, 399, 600, "550", None])})
+    {
+        "op": st.sampled_from(["check", "check", "check", "confirm"]),
+        "key": st.sampled_from(["DEU/technical", "FRA/diplomatic", "UKR/technical", "DEU", "deu/technical"]),
+        "channel": st.sampled_from(
+            [f"email:{_HEX}", f"phone:{_HEX}", f"email:{_HEX.upper()}", f"fax:{_HEX}", f"email:{_HEX}\n", "email 1", 5]
+        ),
+        "result": st.sampled_from(
+            ["sent", "acknowledged", "no_response", "bounced", "answered", "no_answer", "wrong_number", "ok", None]
+        ),
+        "campaign": st.sampled_from([None, "eu-q4", "osce-q4", "Q4", "", 7]),
+    },
+    optional={
+        "deadline_ms": st.sampled_from([0, 1763800172800000, -1, True, "1", None, 2**53]),
+        "response_seconds": st.sampled_from([0, 3600, -5, False, None]),
+        "smtp_code": st.sampled_from([550, 400, 599, 399, 600, "550", None]),
+    },
+)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data(), eu=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=1, max_size=3),
-       osce=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=0, max_size=3))
+@given(
+    data=st.data(),
+    eu=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=1, max_size=3),
+    osce=st.lists(st.lists(CHECK_OPS, min_size=1, max_size=4), min_size=0, max_size=3),
+)
 def test_check_ops_any_order_agree_with_the_independent_reading(data: st.DataObject, eu: list, osce: list) -> None:
     """Random check and confirm ops (every field right or wrong), delivered in any order with duplicates: the
     refusals (reason per op) and the digest lines (registers check, verified, campaign, confirm) equal the
@@ -610,12 +801,36 @@ def test_check_ops_any_order_agree_with_the_independent_reading(data: st.DataObj
 def _found_case() -> list[bytes]:
     """eu forks at seq 2 (authors a, b) and at seq 3 on the branch 2a; osce#1 has a wrong prev.  Delivered as found:
     3a, 2a, 2b, 1, 3b, osce#1.  A reader that logs 2b refuses 3a and 3b (prev_mismatch) — they are still a proof."""
-    hlc, fra = "1763800001000-0000", {"op": "put", "key": "FRA/technical", "entry": {
-        "state": "FRA", "kind": "technical", "organisation": "eu", "phones": ["+1"], "holder_epoch": "1763800000000-0000"}}
+    hlc, fra = (
+        "1763800001000-0000",
+        {
+            "op": "put",
+            "key": "FRA/technical",
+            "entry": {
+                "state": "FRA",
+                "kind": "technical",
+                "organisation": "eu",
+                "phones": ["+1"],
+                "holder_epoch": "1763800000000-0000",
+            },
+        },
+    )
 
     def payload(origin: str, seq: int, prev: str | None, ops: list, author: str = "a") -> bytes:
-        return json.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": prev, "hlc": hlc,
-                           "manifest": 1, "author": author, "ops": ops}, sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(
+            {
+                "type": "pocsync.changeset/v1",
+                "origin": origin,
+                "seq": seq,
+                "prev": prev,
+                "hlc": hlc,
+                "manifest": 1,
+                "author": author,
+                "ops": ops,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
 
     def cid(p: bytes) -> str:
         return "sha256:" + hashlib.sha256(p).hexdigest()
@@ -625,8 +840,14 @@ def _found_case() -> list[bytes]:
     p3a, p3b = payload("eu", 3, cid(p2a), [fra]), payload("eu", 3, cid(p2a), [fra], "b")
     o1 = payload("osce", 1, "sha256:" + "1" * 64, [{"op": "delete", "key": "DEU/technical"}])
     assert (cid(p1)[7:13], cid(p2a)[7:13]) == ("075cb2", "e2585d")  # the very change-sets of the found case
-    return [_sign(p3a, "eu:k1", "eu"), _sign(p2a, "eu:k1", "eu"), _sign(p2b, "eu:k1", "eu"), _sign(p1, "eu:k1", "eu"),
-            _sign(p3b, "eu:k1", "eu"), _sign(o1, "osce:k1", "osce")]
+    return [
+        _sign(p3a, "eu:k1", "eu"),
+        _sign(p2a, "eu:k1", "eu"),
+        _sign(p2b, "eu:k1", "eu"),
+        _sign(p1, "eu:k1", "eu"),
+        _sign(p3b, "eu:k1", "eu"),
+        _sign(o1, "osce:k1", "osce"),
+    ]
 
 
 def test_found_case_fork_on_the_branch_not_logged_is_a_proof_in_every_order() -> None:

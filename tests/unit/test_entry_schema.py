@@ -54,18 +54,23 @@ def test_origin_rules_are_stricter_than_the_schema(case: dict) -> None:
         normalised = None
     if normalised is not None:
         assert VALIDATOR.is_valid({**normalised, "holder_epoch": VECTORS["cs_hlc"]})
-        model.check_structure(intake.entry_key(normalised), {**normalised, "holder_epoch": VECTORS["cs_hlc"]},
-                              cs_hlc=VECTORS["cs_hlc"])
+        model.check_structure(
+            intake.entry_key(normalised), {**normalised, "holder_epoch": VECTORS["cs_hlc"]}, cs_hlc=VECTORS["cs_hlc"]
+        )
     if case["schema_applies"] and case["reason"] not in (None, "bad_holder_epoch"):
         assert normalised is None, f"the origin accepted what every receiver refuses: {case['name']}"
 
 
 def test_every_schema_field_is_exercised_by_a_vector() -> None:
     for name in SCHEMA["properties"]:
-        accepted = [c for c in CASES if c["reason"] is None and isinstance(c["entry"], dict)
-                    and c["entry"].get(name) is not None]
-        refused = [c for c in CASES if c["reason"] is not None and c["field"] == name
-                   and not VALIDATOR.is_valid(c["entry"])]
+        accepted = [
+            c
+            for c in CASES
+            if c["reason"] is None and isinstance(c["entry"], dict) and c["entry"].get(name) is not None
+        ]
+        refused = [
+            c for c in CASES if c["reason"] is not None and c["field"] == name and not VALIDATOR.is_valid(c["entry"])
+        ]
         assert accepted, f"no vector accepts an entry with {name}"
         if set(SCHEMA["properties"][name]) == {"description"}:  # no receipt rule (public_key, PROTOCOL.md 7.1)
             assert any(not isinstance(c["entry"][name], str) for c in accepted), name
@@ -74,8 +79,9 @@ def test_every_schema_field_is_exercised_by_a_vector() -> None:
     # and each rule of allOf
     assert any(c["reason"] == "missing_contact" for c in CASES)
     assert any(c["reason"] == "person_on_technical" for c in CASES)
-    assert any(c["reason"] is None and c["entry"].get("person", 0) is None and c["key"].endswith("technical")
-               for c in CASES)  # "person": null on a technical entry is absent, so allowed
+    assert any(
+        c["reason"] is None and c["entry"].get("person", 0) is None and c["key"].endswith("technical") for c in CASES
+    )  # "person": null on a technical entry is absent, so allowed
 
 
 def test_schema_and_code_agree_on_every_entry_of_every_vector() -> None:

@@ -48,7 +48,11 @@ def history(actions: list[tuple[str, str, str, int, int]]) -> list[bytes]:
         elif kind == "badnote":
             op = {"op": "note", "key": state, "text": "x" * (281 + variant)}
         elif kind == "put":
-            op = {"op": "put", "key": f"{state}/technical", "entry": entry(f"{state}/technical", notes=str(variant), full=True)}
+            op = {
+                "op": "put",
+                "key": f"{state}/technical",
+                "entry": entry(f"{state}/technical", notes=str(variant), full=True),
+            }
         else:
             op = {"op": "delete", "key": f"{state}/technical"}
         seq, prev = heads.get(origin, (0, None))
@@ -96,9 +100,18 @@ def test_toy_op_refused_before_the_flag_applied_after_same_digest_in_any_order(a
 
 
 def test_policy_of_a_feature_changes_its_effect() -> None:
-    envs = [FED.forge("eu", seq=1, prev=None, hlc=f"{T0:013d}-0000",
-                      ops=[{"op": "note", "key": "DEU", "text": "ten chars!"},
-                           {"op": "note", "key": "FRA", "text": "eleven char"}])]
+    envs = [
+        FED.forge(
+            "eu",
+            seq=1,
+            prev=None,
+            hlc=f"{T0:013d}-0000",
+            ops=[
+                {"op": "note", "key": "DEU", "text": "ten chars!"},
+                {"op": "note", "key": "FRA", "text": "eleven char"},
+            ],
+        )
+    ]
     on, short = run(M_ON, envs), run(M_ON_SHORT, envs)  # max_length 280 (default) and 10 (policy)
     assert set(on.state.records) == {("note", "DEU"), ("note", "FRA")}
     assert set(short.state.records) == {("note", "DEU")}
@@ -120,8 +133,15 @@ def test_manifest_naming_an_unknown_feature_is_refused_at_install(tmp_path: Path
 
 
 def test_sqlite_store_applies_toy_ops_like_memory(tmp_path: Path) -> None:
-    envs = history([("eu", "note", "DEU", 0, 0), ("osce", "note", "DEU", 1, 5), ("arf", "note", "JPN", 2, 5),
-                    ("eu", "put", "DEU", 0, 5), ("osce", "badnote", "UKR", 0, 5)])
+    envs = history(
+        [
+            ("eu", "note", "DEU", 0, 0),
+            ("osce", "note", "DEU", 1, 5),
+            ("arf", "note", "JPN", 2, 5),
+            ("eu", "put", "DEU", 0, 5),
+            ("osce", "badnote", "UKR", 0, 5),
+        ]
+    )
     s = Store.create(tmp_path / "un.sqlite", node_id="un")
     s.install_manifest(FED.manifest, now_ms_=T0)
     for e in reversed(envs):

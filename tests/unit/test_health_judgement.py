@@ -13,8 +13,9 @@ OURS = {"eu": (5, "sha256:e5"), "osce": (2, "sha256:o2")}
 
 
 def hv(heads: dict, digest: str = "sha256:d", hlc: str = "1763800000000-0000") -> HeadVector:
-    return HeadVector(node="osce", hlc=hlc, manifest=1, heads=heads, digest=digest, refused=0, quarantined=0,
-                      equivocations=())
+    return HeadVector(
+        node="osce", hlc=hlc, manifest=1, heads=heads, digest=digest, refused=0, quarantined=0, equivocations=()
+    )
 
 
 def test_same_behind_ahead_and_diverged() -> None:

@@ -27,10 +27,18 @@ FED = Fed()
 ALICE = Ed25519PrivateKey.generate()  # a staff key of eu, listed in the manifest
 BOB = Ed25519PrivateKey.generate()  # staff@eu's own staff key (the proposer's)
 HOLD_S = 60
-POLICY = {"hold_seconds": HOLD_S, "staff_keys": {"eu": [{"name": "alice", "public": ed25519_public_b64(ALICE)},
-                                                        {"name": "staff@eu", "public": ed25519_public_b64(BOB)}]}}
-M_ON = FED.signed(mf.set_policy(mf.set_features(mf.next_version(FED.manifest.payload), ["held-changes"]),
-                                "held-changes", POLICY))
+POLICY = {
+    "hold_seconds": HOLD_S,
+    "staff_keys": {
+        "eu": [
+            {"name": "alice", "public": ed25519_public_b64(ALICE)},
+            {"name": "staff@eu", "public": ed25519_public_b64(BOB)},
+        ]
+    },
+}
+M_ON = FED.signed(
+    mf.set_policy(mf.set_features(mf.next_version(FED.manifest.payload), ["held-changes"]), "held-changes", POLICY)
+)
 KEY = "DEU/technical"
 NEW = {"emails": ["cert-deu-new@example.org"]}
 
@@ -79,10 +87,16 @@ def test_first_nomination_and_non_contact_changes_take_effect_at_once() -> None:
     assert view(rep)["notes"] == "Office hours changed (fictional)" and not pending(rep)
 
 
-@pytest.mark.parametrize("change", [{"emails": ["x@example.org"]}, {"phones": ["+493099999999"]},
-                                    {"secure_channels": [{"type": "openpgp", "fingerprint": "A" * 40}]},
-                                    {"public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n..."},
-                                    {"person": "B. Example"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"emails": ["x@example.org"]},
+        {"phones": ["+493099999999"]},
+        {"secure_channels": [{"type": "openpgp", "fingerprint": "A" * 40}]},
+        {"public_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n..."},
+        {"person": "B. Example"},
+    ],
+)
 def test_a_contact_or_person_change_is_held_whichever_origin(change: dict[str, Any]) -> None:
     key = "DEU/diplomatic" if "person" in change else KEY
     rep = world()
@@ -110,8 +124,13 @@ def test_withdrawal_is_not_held_but_a_later_changed_put_is() -> None:
 
 
 def test_puts_before_policy_since_are_never_held() -> None:
-    m = FED.signed(mf.set_policy(mf.set_features(mf.next_version(FED.manifest.payload), ["held-changes"]),
-                                 "held-changes", {"hold_seconds": 60, "since": f"{T0 + 5000:013d}-0000"}))
+    m = FED.signed(
+        mf.set_policy(
+            mf.set_features(mf.next_version(FED.manifest.payload), ["held-changes"]),
+            "held-changes",
+            {"hold_seconds": 60, "since": f"{T0 + 5000:013d}-0000"},
+        )
+    )
     rep = world(m)
     edit(rep, FED, "eu", [put(KEY)])
     edit(rep, FED, "eu", [put(KEY, **NEW)], t=T0 + 1000)
@@ -175,13 +194,21 @@ def test_self_approval_is_refused_and_typed_author_names_prove_nothing() -> None
 def test_a_listed_staff_key_of_another_person_approves_at_the_origin() -> None:
     rep, ref = held_change()
     # the proposer's own staff key (named like the put's author) is not a second person
-    assert refused_reason(rep, "eu", [hold("approve", ref, staff=staff(BOB, "staff@eu", ref))],
-                          T0 + 2000) == "self_approval"
+    assert (
+        refused_reason(rep, "eu", [hold("approve", ref, staff=staff(BOB, "staff@eu", ref))], T0 + 2000)
+        == "self_approval"
+    )
     # a signature by an unlisted key under a listed name is refused by every peer
-    assert refused_reason(rep, "eu", [hold("approve", ref, staff=staff(Ed25519PrivateKey.generate(), "alice", ref))],
-                          T0 + 2000) == "bad_staff_signature"
-    assert refused_reason(rep, "eu", [hold("approve", ref, staff=staff(ALICE, "alice", ref, origin="osce"))],
-                          T0 + 2000) == "bad_staff_signature"
+    assert (
+        refused_reason(
+            rep, "eu", [hold("approve", ref, staff=staff(Ed25519PrivateKey.generate(), "alice", ref))], T0 + 2000
+        )
+        == "bad_staff_signature"
+    )
+    assert (
+        refused_reason(rep, "eu", [hold("approve", ref, staff=staff(ALICE, "alice", ref, origin="osce"))], T0 + 2000)
+        == "bad_staff_signature"
+    )
     edit(rep, FED, "eu", [hold("approve", ref, staff=staff(ALICE, "alice", ref))], t=T0 + 2000)
     assert view(rep)["emails"] == NEW["emails"] and not pending(rep)
 
@@ -218,9 +245,12 @@ def test_a_later_op_of_the_origin_supersedes_its_pending_change() -> None:
 
 def test_bad_hold_ops_are_refused_by_every_peer() -> None:
     rep, ref = held_change()
-    for op, reason in [(hold("notice", "sha256:00#0"), "bad_hold"), (hold("notice", ref, extra=1), "bad_hold"),
-                       (hold("notice", ref, key="DEU"), "bad_key"), (hold("notice", ref, key="JPN/technical"),
-                                                                     "out_of_scope")]:
+    for op, reason in [
+        (hold("notice", "sha256:00#0"), "bad_hold"),
+        (hold("notice", ref, extra=1), "bad_hold"),
+        (hold("notice", ref, key="DEU"), "bad_key"),
+        (hold("notice", ref, key="JPN/technical"), "out_of_scope"),
+    ]:
         assert refused_reason(rep, "osce", [op], T0 + 2000) == reason
 
 
@@ -241,10 +271,12 @@ def test_sqlite_store_runs_the_same_rules(tmp_path) -> None:
 
 
 # --- orders and duplicates -------------------------------------------------------------------------
-action = st.tuples(st.sampled_from(["eu", "osce", "un"]),
-                   st.sampled_from(["put", "put", "same", "withdraw", "delete", "notice", "object", "approve",
-                                    "release", "staff"]),
-                   st.integers(0, 2), st.sampled_from([0, 1, 500, 20_000, 61_000, 90_000]))
+action = st.tuples(
+    st.sampled_from(["eu", "osce", "un"]),
+    st.sampled_from(["put", "put", "same", "withdraw", "delete", "notice", "object", "approve", "release", "staff"]),
+    st.integers(0, 2),
+    st.sampled_from([0, 1, 500, 20_000, 61_000, 90_000]),
+)
 
 
 def scenario(actions: list[tuple[str, str, int, int]]) -> list[bytes]:

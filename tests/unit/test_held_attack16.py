@@ -20,8 +20,9 @@ def forge_at(rep, node: str, ops: list[dict[str, Any]], hlc: str, t: int) -> Any
     """Sign like a hostile origin with its own key and a chosen (backdated) hlc, then deliver."""
     seq, prev = rep.next_position(node)
     ops = [rep._with_holder_epoch(op, node, hlc) for op in ops]
-    data = FED.forge(node, seq=seq, prev=prev, hlc=hlc, ops=ops, key=FED.key(node, "k1"), keyid=f"{node}:k1",
-                     author=f"staff@{node}")
+    data = FED.forge(
+        node, seq=seq, prev=prev, hlc=hlc, ops=ops, key=FED.key(node, "k1"), keyid=f"{node}:k1", author=f"staff@{node}"
+    )
     return rep.receive(data, now_ms=t)
 
 
@@ -33,10 +34,14 @@ def test_a_backdated_put_by_the_same_origin_is_still_held() -> None:
     assert view(rep)["emails"] == ["cert-deu@example.org"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="NOT FIXED (atk16): a put by another origin whose chain lets it sign an hlc "
-                   "below a key's first nomination is swept first, counts as the first nomination and takes "
-                   "effect; the established put is then judged against it and held (notices go to the "
-                   "attacker's mailbox). Needs a design decision on contested first nominations.")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="NOT FIXED (atk16): a put by another origin whose chain lets it sign an hlc "
+    "below a key's first nomination is swept first, counts as the first nomination and takes "
+    "effect; the established put is then judged against it and held (notices go to the "
+    "attacker's mailbox). Needs a design decision on contested first nominations.",
+)
 def test_a_backdated_first_put_by_another_origin_does_not_hold_the_existing_entry() -> None:
     rep = world()
     edit(rep, FED, "eu", [put(KEY)], t=T0)
@@ -140,8 +145,10 @@ async def test_a_flood_of_bad_tokens_does_not_stop_a_real_objection(tmp_path) ->
     s.close()
 
 
-@pytest.mark.parametrize("extra", [{"email": "cert-deu@attacker.example.net"},
-                                   {"incident_reporting_form": "https://attacker.example.net/report"}])
+@pytest.mark.parametrize(
+    "extra",
+    [{"email": "cert-deu@attacker.example.net"}, {"incident_reporting_form": "https://attacker.example.net/report"}],
+)
 def test_a_member_the_guard_does_not_know_is_held_too(extra: dict[str, Any]) -> None:
     """The PoC page shows members it does not know, labelled from their name; the guard held only six named
     fields, so adding ``email`` (singular) with the attacker's mailbox took effect at once."""
@@ -174,10 +181,34 @@ def test_the_sweep_looks_at_each_hold_op_a_bounded_number_of_times(monkeypatch) 
 
     monkeypatch.setattr(held, "_ref_of", counting)
     n = 400
-    ops = [Assertion(KEY, "eu", "put", f"{T0 + i:013d}-0000", f"sha256:{i:064x}", 0, i + 1, "a",
-                     {"emails": [f"x{i}@example.org"]}) for i in range(n)]
-    holds = [Assertion(KEY, "osce", "notice", f"{T0 + n + j:013d}-0000", f"sha256:{j + 10**6:064x}", 0, j + 1, "a",
-                       {"op": "notice", "key": KEY, "put": f"sha256:{j:064x}#0"}) for j in range(n)]
+    ops = [
+        Assertion(
+            KEY,
+            "eu",
+            "put",
+            f"{T0 + i:013d}-0000",
+            f"sha256:{i:064x}",
+            0,
+            i + 1,
+            "a",
+            {"emails": [f"x{i}@example.org"]},
+        )
+        for i in range(n)
+    ]
+    holds = [
+        Assertion(
+            KEY,
+            "osce",
+            "notice",
+            f"{T0 + n + j:013d}-0000",
+            f"sha256:{j + 10**6:064x}",
+            0,
+            j + 1,
+            "a",
+            {"op": "notice", "key": KEY, "put": f"sha256:{j:064x}#0"},
+        )
+        for j in range(n)
+    ]
     res = held.evaluate(ops, holds, held.Policy())
     assert len(res.held) == 1 and res.held[0].notice is not None
     assert calls["n"] <= 10 * (len(ops) + len(holds)), calls["n"]
@@ -190,11 +221,15 @@ def test_an_unknown_members_name_never_reaches_the_notice_as_text() -> None:
     assert sorted(held.changed_fields({}, {sneaky: "x", "email": "y", "Other Name": 1})) == ["another field", "email"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="NOT FIXED (atk16): a colluding node's notice may carry any hlc above the put's "
-                   "and its own chain's last; with the origin and the colluder idle for longer than the hold, "
-                   "both date the put and the notice in the past and a release signed now counts at once: "
-                   "nobody had any time to object. Needs a design decision (e.g. only a UN/designated "
-                   "notifier's notice counts).")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="NOT FIXED (atk16): a colluding node's notice may carry any hlc above the put's "
+    "and its own chain's last; with the origin and the colluder idle for longer than the hold, "
+    "both date the put and the notice in the past and a release signed now counts at once: "
+    "nobody had any time to object. Needs a design decision (e.g. only a UN/designated "
+    "notifier's notice counts).",
+)
 def test_a_colluding_notice_dated_in_the_past_does_not_skip_the_hold() -> None:
     from tests.unit.test_held import HOLD_S, hold
 

@@ -27,10 +27,11 @@ BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c
 
 
 def test_diff_names_added_changed_and_removed_fields() -> None:
-    d = history.diff({"emails": ["a@example.org"], "phones": ["+4311"], "notes": "x"},
-                     {"emails": ["b@example.org"], "phones": ["+4311"], "person": "A. Example"})
-    assert [(c["field"], c["change"]) for c in d] == [("emails", "changed"), ("notes", "removed"),
-                                                      ("person", "added")]
+    d = history.diff(
+        {"emails": ["a@example.org"], "phones": ["+4311"], "notes": "x"},
+        {"emails": ["b@example.org"], "phones": ["+4311"], "person": "A. Example"},
+    )
+    assert [(c["field"], c["change"]) for c in d] == [("emails", "changed"), ("notes", "removed"), ("person", "added")]
     assert history.diff(None, None) == []
 
 
@@ -51,10 +52,24 @@ def test_rendered_fields_are_escaped_and_hold_no_bidi_or_control_character(text:
 
 def test_rendered_page_holds_no_markup_from_data_and_no_outside_asset() -> None:
     hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    payload = {"taken_at": "2026-01-01T00:00:00.000Z", "digest": "sha256:" + "0" * 64, "node": "eu<b>",
-               "entries": [{"key": "DEU/technical", "origin": "eu", "hlc": "1763800000000-0000",
-                            "entry": {**entry("DEU/technical", full=True), "organisation": hostile,
-                                      "phones": ["+49\u202e8765\u202c4321"], "notes": "a\u2066b\u2069c"}}]}
+    payload = {
+        "taken_at": "2026-01-01T00:00:00.000Z",
+        "digest": "sha256:" + "0" * 64,
+        "node": "eu<b>",
+        "entries": [
+            {
+                "key": "DEU/technical",
+                "origin": "eu",
+                "hlc": "1763800000000-0000",
+                "entry": {
+                    **entry("DEU/technical", full=True),
+                    "organisation": hostile,
+                    "phones": ["+49\u202e8765\u202c4321"],
+                    "notes": "a\u2066b\u2069c",
+                },
+            }
+        ],
+    }
     page = snap.render_html(payload)
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page
     assert "+4987654321" in page and not any(c in page for c in BIDI)
@@ -68,19 +83,48 @@ def test_rendered_page_holds_no_markup_from_data_and_no_outside_asset() -> None:
 
     parser = Tags()
     parser.feed(page)
-    assert {t for t, _ in parser.found} <= {"html", "head", "meta", "title", "style", "body", "h1", "p", "span",
-                                             "table", "thead", "tbody", "tr", "th", "td"}
+    assert {t for t, _ in parser.found} <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "p",
+        "span",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+    }
     assert all(set(a) <= {"lang", "charset", "http-equiv", "content", "class", "colspan"} for _, a in parser.found)
     assert "eu&lt;b&gt;" in page
 
 
 def _signed_container(fed: Fed, *, root: Ed25519PrivateKey | None = None, node: str = "eu") -> bytes:
-    payload = {"type": snap.SNAPSHOT_PAYLOAD, "node": node, "taken_at": snap._utc(T0), "taken_ms": T0,
-               "manifest": fed.manifest.version, "manifest_id": fed.manifest.id, "heads": {},
-               "entries": [], "records": [], "digest": snap.digest_of({"entries": [], "records": []})}
+    payload = {
+        "type": snap.SNAPSHOT_PAYLOAD,
+        "node": node,
+        "taken_at": snap._utc(T0),
+        "taken_ms": T0,
+        "manifest": fed.manifest.version,
+        "manifest_id": fed.manifest.id,
+        "heads": {},
+        "entries": [],
+        "records": [],
+        "digest": snap.digest_of({"entries": [], "records": []}),
+    }
     env = dsse.sign(snap.SNAPSHOT_TYPE, jsonc.dumps(payload), f"{node}:k1", fed.keys[node]["k1"])
-    return jsonc.dumps({"format": snap.CONTAINER_FORMAT, "snapshot": env.to_bytes().decode(),
-                        "manifests": [fed.manifest.to_bytes().decode()]})
+    return jsonc.dumps(
+        {
+            "format": snap.CONTAINER_FORMAT,
+            "snapshot": env.to_bytes().decode(),
+            "manifests": [fed.manifest.to_bytes().decode()],
+        }
+    )
 
 
 def test_verify_anchors_at_the_given_root_never_at_the_roots_the_file_names() -> None:
@@ -103,7 +147,9 @@ def test_verify_anchors_at_the_given_root_never_at_the_roots_the_file_names() ->
     assert exc.value.reason == "bad_signature"
     # a digest that does not match the entries
     payload["digest"] = "sha256:" + "1" * 64
-    c["snapshot"] = dsse.sign(snap.SNAPSHOT_TYPE, jsonc.dumps(payload), "eu:k1", fed.keys["eu"]["k1"]).to_bytes().decode()
+    c["snapshot"] = (
+        dsse.sign(snap.SNAPSHOT_TYPE, jsonc.dumps(payload), "eu:k1", fed.keys["eu"]["k1"]).to_bytes().decode()
+    )
     with pytest.raises(snap.SnapshotError) as exc:
         snap.verify(jsonc.dumps(c), root)
     assert exc.value.reason == "digest_mismatch"
@@ -132,12 +178,46 @@ def test_the_history_page_script_renders_text_only_and_translates_its_words() ->
 
 def _changesets(fed: Fed) -> list[bytes]:
     out, heads = [], {}
-    plan = [("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", full=True)},
-                    {"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical", full=True)}]),
-            ("osce", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["o@example.org"], full=True)}]),
-            ("arf", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["x@example.net"], full=True)}]),
-            ("eu", [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", emails=["n@example.org"], full=True)}]),
-            ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}, {"op": "note", "key": "DEU", "text": "Exercise"}])]
+    plan = [
+        (
+            "eu",
+            [
+                {"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", full=True)},
+                {"op": "put", "key": "FRA/technical", "entry": entry("FRA/technical", full=True)},
+            ],
+        ),
+        (
+            "osce",
+            [
+                {
+                    "op": "put",
+                    "key": "DEU/technical",
+                    "entry": entry("DEU/technical", emails=["o@example.org"], full=True),
+                }
+            ],
+        ),
+        (
+            "arf",
+            [
+                {
+                    "op": "put",
+                    "key": "DEU/technical",
+                    "entry": entry("DEU/technical", emails=["x@example.net"], full=True),
+                }
+            ],
+        ),
+        (
+            "eu",
+            [
+                {
+                    "op": "put",
+                    "key": "DEU/technical",
+                    "entry": entry("DEU/technical", emails=["n@example.org"], full=True),
+                }
+            ],
+        ),
+        ("eu", [{"op": "withdraw", "key": "DEU/diplomatic"}, {"op": "note", "key": "DEU", "text": "Exercise"}]),
+    ]
     for i, (node, ops) in enumerate(plan):
         seq, prev = heads.get(node, (0, None))
         hlc = f"{T0 + i * 1000:013d}-0000"
@@ -168,12 +248,20 @@ def test_the_history_is_a_function_of_the_log_whatever_the_order_of_arrival(tmp_
             return h
 
     ref = history_after(list(range(len(CHANGESETS))))
-    assert [(x["origin"], x["status"]) for x in ref["ops"]] == [("eu", "applied"), ("osce", "applied"),
-                                                                ("arf", "refused"), ("eu", "applied"),
-                                                                ("eu", "applied"), ("eu", "applied")]
+    assert [(x["origin"], x["status"]) for x in ref["ops"]] == [
+        ("eu", "applied"),
+        ("osce", "applied"),
+        ("arf", "refused"),
+        ("eu", "applied"),
+        ("eu", "applied"),
+        ("eu", "applied"),
+    ]
     note = ref["ops"][-1]
-    assert (note["namespace"], note["fields"], note["diff"]["changes"][0]["field"]) == ("note", {"text": "Exercise"},
-                                                                                        "text")
+    assert (note["namespace"], note["fields"], note["diff"]["changes"][0]["field"]) == (
+        "note",
+        {"text": "Exercise"},
+        "text",
+    )
     assert [(r["namespace"], r["key"], r["record"]["text"]) for r in ref["records"]] == [("note", "DEU", "Exercise")]
     assert ref["ops"][3]["diff"]["against"]["origin"] == "osce"  # the previous applied version, any origin
     assert history_after(list(order) + dups) == ref

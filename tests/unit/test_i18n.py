@@ -21,9 +21,12 @@ _PLACE = re.compile(r"\{[a-z_]+\}")
 
 
 def _js_string(literal: str) -> str:
-    return "".join(json.loads(part) if part[0] == '"' else json.loads('"' + part[1:-1].replace("\\'", "'")
-                                                                       .replace('"', '\\"') + '"')
-                   for part in re.findall(_LIT, literal))
+    return "".join(
+        json.loads(part)
+        if part[0] == '"'
+        else json.loads('"' + part[1:-1].replace("\\'", "'").replace('"', '\\"') + '"')
+        for part in re.findall(_LIT, literal)
+    )
 
 
 def js_texts(text: str) -> set[str]:
@@ -89,11 +92,14 @@ def all_texts() -> dict[str, set[str]]:
 
 
 def test_the_extractor_finds_what_the_page_shows() -> None:
-    found = js_texts('x(T("a \\"b\\""), pocsync.T("c {n}", {n}), N("d " +\n  "e"), Tn("f", {}), NaT("g"), T(v), '
-                     "T('it\\'s \"q\"'))")
+    found = js_texts(
+        'x(T("a \\"b\\""), pocsync.T("c {n}", {n}), N("d " +\n  "e"), Tn("f", {}), NaT("g"), T(v), T(\'it\\\'s "q"\'))'
+    )
     assert found == {'a "b"', "c {n}", "d e", "f", 'it\'s "q"'}
-    assert page_texts('<p data-i18n>Sign\n  in</p><input data-i18n-attr="placeholder" placeholder="Search">'
-                      '<p><span data-i18n>x</span> y</p>') == {"Sign in", "Search", "x"}
+    assert page_texts(
+        '<p data-i18n>Sign\n  in</p><input data-i18n-attr="placeholder" placeholder="Search">'
+        "<p><span data-i18n>x</span> y</p>"
+    ) == {"Sign in", "Search", "x"}
     texts = all_texts()
     assert "Sign in" in texts and "Write to this Point of Contact" in texts and "Yes" in texts
 
@@ -101,12 +107,19 @@ def test_the_extractor_finds_what_the_page_shows() -> None:
 def test_every_shown_text_is_in_french_and_spanish() -> None:
     t = tables()
     texts = all_texts()
-    missing = {lang: sorted(f"{s!r} (in {', '.join(sorted(files))})" for s, files in texts.items()
-                            if not isinstance(t.get(lang, {}).get(s), str) or not t[lang][s].strip())
-               for lang in ("fr", "es")}
+    missing = {
+        lang: sorted(
+            f"{s!r} (in {', '.join(sorted(files))})"
+            for s, files in texts.items()
+            if not isinstance(t.get(lang, {}).get(s), str) or not t[lang][s].strip()
+        )
+        for lang in ("fr", "es")
+    }
     lines = [f"  {lang}: {s}" for lang, items in missing.items() for s in items]
-    assert not lines, ("texts shown on the PoC page without a translation; add them to pocsync/api/static/i18n.js:\n"
-                       + "\n".join(lines))
+    assert not lines, (
+        "texts shown on the PoC page without a translation; add them to pocsync/api/static/i18n.js:\n"
+        + "\n".join(lines)
+    )
 
 
 def test_translations_keep_the_placeholders_and_the_tables_hold_nothing_stale() -> None:

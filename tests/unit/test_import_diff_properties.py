@@ -15,8 +15,12 @@ KEYS = [("AUT", "technical"), ("AUT", "diplomatic"), ("DEU", "technical"), ("FRA
 
 def entry(i: int, org: int) -> dict:
     state, kind = KEYS[i]
-    return {"state": state, "kind": kind, "organisation": f"Example organisation {org} (fictional)",
-            "emails": [f"poc{org}@example.org"]}
+    return {
+        "state": state,
+        "kind": kind,
+        "organisation": f"Example organisation {org} (fictional)",
+        "emails": [f"poc{org}@example.org"],
+    }
 
 
 records_st = st.lists(st.tuples(st.integers(0, len(KEYS) - 1), st.integers(0, 2)), max_size=6)
@@ -36,8 +40,17 @@ def make(records, own, tracked):
 
 
 def plan(recs, own, tracked):
-    return sources.plan(recs, MAPPING, source="s", adapter="json", own=own, tracked_keys=tracked, sync_deletes=True,
-                        in_scope=lambda s: True, today_iso="2026-01-01")
+    return sources.plan(
+        recs,
+        MAPPING,
+        source="s",
+        adapter="json",
+        own=own,
+        tracked_keys=tracked,
+        sync_deletes=True,
+        in_scope=lambda s: True,
+        today_iso="2026-01-01",
+    )
 
 
 def apply(p: sources.Plan, own: dict, tracked: dict) -> None:

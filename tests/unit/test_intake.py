@@ -23,10 +23,15 @@ PHONE = "+49 30 1234567"  # fictional Berlin number that phonenumbers accepts as
 
 def diplomatic(**over: Any) -> dict[str, Any]:
     e: dict[str, Any] = {
-        "state": "DEU", "kind": "diplomatic", "organisation": "Ministry of Foreign Affairs (example)",
-        "position": "Cyber Ambassador (example)", "person": "A. Example",
-        "emails": ["cyber-diplo@example.org"], "phones": [PHONE],
-        "timezone": "Europe/Berlin", "languages": ["de", "en"],
+        "state": "DEU",
+        "kind": "diplomatic",
+        "organisation": "Ministry of Foreign Affairs (example)",
+        "position": "Cyber Ambassador (example)",
+        "person": "A. Example",
+        "emails": ["cyber-diplo@example.org"],
+        "phones": [PHONE],
+        "timezone": "Europe/Berlin",
+        "languages": ["de", "en"],
     }
     e.update(over)
     return e
@@ -34,10 +39,15 @@ def diplomatic(**over: Any) -> dict[str, Any]:
 
 def technical(**over: Any) -> dict[str, Any]:
     e: dict[str, Any] = {
-        "state": "DEU", "kind": "technical", "organisation": "National CERT (example)",
-        "emails": ["cert@example.org"], "phones": [PHONE], "available_24_7": True, "timezone": "Europe/Berlin",
-        "languages": ["en"], "secure_channels": [{"type": "openpgp", "fingerprint": "0000 EXAMPLE",
-                                                  "expires": "2099-01-31"}],
+        "state": "DEU",
+        "kind": "technical",
+        "organisation": "National CERT (example)",
+        "emails": ["cert@example.org"],
+        "phones": [PHONE],
+        "available_24_7": True,
+        "timezone": "Europe/Berlin",
+        "languages": ["en"],
+        "secure_channels": [{"type": "openpgp", "fingerprint": "0000 EXAMPLE", "expires": "2099-01-31"}],
         "networks": ["CSIRTs Network (example)"],
     }
     e.update(over)
@@ -68,8 +78,12 @@ def test_example_phone_is_valid_for_phonenumbers() -> None:
 
 # --- accepted ----------------------------------------------------------------------------------
 def test_accepts_and_normalises_diplomatic() -> None:
-    raw = diplomatic(emails=["Cyber-Diplo@EXAMPLE.ORG", " office@example.org "], phones=["+33 1 23 45 67 89"],
-                     languages=["DE", "en"], person=" A. Example ")
+    raw = diplomatic(
+        emails=["Cyber-Diplo@EXAMPLE.ORG", " office@example.org "],
+        phones=["+33 1 23 45 67 89"],
+        languages=["DE", "en"],
+        person=" A. Example ",
+    )
     clean, warnings = ok(raw)
     assert clean["emails"] == ["Cyber-Diplo@example.org", "office@example.org"]
     assert clean["phones"] == ["+33123456789"]
@@ -83,8 +97,9 @@ def test_accepts_technical_and_passes_receipt_rules() -> None:
     clean, warnings = ok(technical())
     assert clean["phones"] == ["+49301234567"]
     assert warnings == []
-    model.check_structure(intake.entry_key(clean), {**clean, "holder_epoch": "1700000000000-0000"},
-                          cs_hlc="1700000000000-0000")
+    model.check_structure(
+        intake.entry_key(clean), {**clean, "holder_epoch": "1700000000000-0000"}, cs_hlc="1700000000000-0000"
+    )
 
 
 def test_normalises_state_and_kind() -> None:
@@ -133,10 +148,18 @@ def test_message_without_record() -> None:
 
 # --- warnings ----------------------------------------------------------------------------------
 def test_warnings_include_receipt_warnings() -> None:
-    _, warnings = ok(technical(available_24_7=False, emails=["a.example@example.org"],
-                               secure_channels=[{"type": "openpgp", "expires": "2020-01-01"}]))
+    _, warnings = ok(
+        technical(
+            available_24_7=False,
+            emails=["a.example@example.org"],
+            secure_channels=[{"type": "openpgp", "expires": "2020-01-01"}],
+        )
+    )
     assert [(w["code"], w["field"]) for w in warnings] == [
-        ("not_24_7", "available_24_7"), ("personal_mailbox", "emails[0]"), ("expired_key", "secure_channels[0]")]
+        ("not_24_7", "available_24_7"),
+        ("personal_mailbox", "emails[0]"),
+        ("expired_key", "secure_channels[0]"),
+    ]
     assert all(set(w) == {"code", "field", "message"} for w in warnings)
 
 
@@ -194,15 +217,28 @@ def test_person_on_technical(person: str) -> None:
     assert_refused(technical(person=person), "person_on_technical", "person")
 
 
-@pytest.mark.parametrize("addr", ["cert", "cert@", "@example.org", "cert@@example.org", "cert@example",
-                                  "cert@localhost", "cert@example.test", "two words@example.org", ""])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "cert",
+        "cert@",
+        "@example.org",
+        "cert@@example.org",
+        "cert@example",
+        "cert@localhost",
+        "cert@example.test",
+        "two words@example.org",
+        "",
+    ],
+)
 def test_bad_email(addr: str) -> None:
     err = assert_refused(technical(emails=["cert@example.org", addr]), "bad_email", "emails[1]")
     assert repr(addr) in err.message
 
 
-@pytest.mark.parametrize("num", ["+49 30", "+49 30 1", "+999 1234567", "+49 30 1234567 ext. 12", "+",
-                                 "+not a number", ""])
+@pytest.mark.parametrize(
+    "num", ["+49 30", "+49 30 1", "+999 1234567", "+49 30 1234567 ext. 12", "+", "+not a number", ""]
+)
 def test_bad_phone(num: str) -> None:
     err = assert_refused(technical(phones=[num]), "bad_phone", "phones[0]")
     assert repr(num) in err.message
@@ -235,18 +271,30 @@ def test_bad_language(lang: str) -> None:
     assert_refused(technical(languages=["en", lang]), "bad_language", "languages[1]")
 
 
-@pytest.mark.parametrize("field, value, culprit", [
-    ("emails", "cert@example.org", "emails"), ("emails", ["cert@example.org", 3], "emails[1]"),
-    ("emails", "", "emails"), ("phones", {"x": PHONE}, "phones"), ("phones", [49301234567], "phones[0]"),
-    ("languages", "en", "languages"), ("languages", [None], "languages[0]"),
-    ("networks", "CSIRTs Network (example)", "networks"), ("networks", [["x"]], "networks[0]"),
-    ("position", 1, "position"), ("notes", ["note"], "notes"), ("timezone", 1, "timezone"),
-    ("available_24_7", "yes", "available_24_7"), ("available_24_7", 1, "available_24_7"),
-    ("secure_channels", {"type": "openpgp"}, "secure_channels"), ("secure_channels", ["openpgp"], "secure_channels[0]"),
-    ("secure_channels", [{"expires": "31/01/2099"}], "secure_channels[0].expires"),
-    ("secure_channels", [{"expires": "2099-02-30"}], "secure_channels[0].expires"),
-    ("x_extra", 1.5, "x_extra"),
-])
+@pytest.mark.parametrize(
+    "field, value, culprit",
+    [
+        ("emails", "cert@example.org", "emails"),
+        ("emails", ["cert@example.org", 3], "emails[1]"),
+        ("emails", "", "emails"),
+        ("phones", {"x": PHONE}, "phones"),
+        ("phones", [49301234567], "phones[0]"),
+        ("languages", "en", "languages"),
+        ("languages", [None], "languages[0]"),
+        ("networks", "CSIRTs Network (example)", "networks"),
+        ("networks", [["x"]], "networks[0]"),
+        ("position", 1, "position"),
+        ("notes", ["note"], "notes"),
+        ("timezone", 1, "timezone"),
+        ("available_24_7", "yes", "available_24_7"),
+        ("available_24_7", 1, "available_24_7"),
+        ("secure_channels", {"type": "openpgp"}, "secure_channels"),
+        ("secure_channels", ["openpgp"], "secure_channels[0]"),
+        ("secure_channels", [{"expires": "31/01/2099"}], "secure_channels[0].expires"),
+        ("secure_channels", [{"expires": "2099-02-30"}], "secure_channels[0].expires"),
+        ("x_extra", 1.5, "x_extra"),
+    ],
+)
 def test_bad_field(field: str, value: object, culprit: str) -> None:
     assert_refused(technical(**{field: value}), "bad_field", culprit)
 
@@ -267,29 +315,37 @@ def test_reason_codes_are_listed() -> None:
 
 # --- properties --------------------------------------------------------------------------------
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20)
-json_values = st.recursive(json_scalars,
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                        max_size=4),
-                           max_leaves=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 field_values = {
     "state": st.sampled_from(["DEU", "fra", "XXX"]) | json_values,
     "kind": st.sampled_from(model.KINDS) | json_values,
     "organisation": st.sampled_from(["Agency (example)", " "]) | json_values,
     "person": st.sampled_from(["A. Example"]) | json_values,
-    "emails": st.lists(st.sampled_from(["cert@example.org", "A.Example@Example.org", "bad@", " x@example.org"]),
-                       max_size=2) | json_values,
+    "emails": st.lists(
+        st.sampled_from(["cert@example.org", "A.Example@Example.org", "bad@", " x@example.org"]), max_size=2
+    )
+    | json_values,
     "phones": st.lists(st.sampled_from([PHONE, "+33 1 23 45 67 89", "+49 30", "030 1234567"]), max_size=2)
     | json_values,
     "timezone": st.sampled_from(["Europe/Berlin", "Mars/Base"]) | json_values,
     "languages": st.lists(st.sampled_from(["en", "FR", "xx"]), max_size=2) | json_values,
     "available_24_7": st.booleans() | json_values,
-    "secure_channels": st.lists(st.fixed_dictionaries({"expires": st.sampled_from(["2020-01-01", "2099-01-01",
-                                                                                     "never"])}), max_size=2)
+    "secure_channels": st.lists(
+        st.fixed_dictionaries({"expires": st.sampled_from(["2020-01-01", "2099-01-01", "never"])}), max_size=2
+    )
     | json_values,
     "holder_epoch": json_values,
 }
-field_values.update(position=st.text(max_size=10) | json_values, notes=st.text(max_size=10) | json_values,
-                    networks=st.lists(st.text(max_size=10), max_size=2) | json_values, x_unknown=json_values)
+field_values.update(
+    position=st.text(max_size=10) | json_values,
+    notes=st.text(max_size=10) | json_values,
+    networks=st.lists(st.text(max_size=10), max_size=2) | json_values,
+    x_unknown=json_values,
+)
 
 
 @st.composite
@@ -306,8 +362,9 @@ def perturbed(draw: st.DrawFn) -> dict[str, Any]:
 
 
 # Valid-but-perturbed inputs weighted up so that acceptance and every rule are reached often.
-entries = st.one_of(perturbed(), perturbed(), perturbed(), st.fixed_dictionaries({}, optional=field_values),
-                    json_values)
+entries = st.one_of(
+    perturbed(), perturbed(), perturbed(), st.fixed_dictionaries({}, optional=field_values), json_values
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -337,15 +394,25 @@ def test_every_demo_entry_passes_strict_validation() -> None:
 
 def test_a_phone_without_country_code_names_the_states_code() -> None:
     """Found trying it as a secretariat: '030 1234567' was refused without saying what to add."""
-    e = {"state": "DEU", "kind": "technical", "organisation": "Example CERT (fictional)",
-         "emails": ["cert@cert-deu.example.org"], "phones": ["030 1234567"]}
+    e = {
+        "state": "DEU",
+        "kind": "technical",
+        "organisation": "Example CERT (fictional)",
+        "emails": ["cert@cert-deu.example.org"],
+        "phones": ["030 1234567"],
+    }
     with pytest.raises(EntryError, match=r"must start with '\+', then the country code: \+49 for DEU"):
         intake.validate_entry(e, record="r", today_iso="2026-11-23")
 
 
 def test_a_well_formed_but_unassigned_number_says_so() -> None:
     """'+3221234567' looks like E.164; "not a valid E.164 number" alone sent staff hunting the format."""
-    e = {"state": "BEL", "kind": "technical", "organisation": "Example CERT (fictional)",
-         "emails": ["cert@cert-bel.example.org"], "phones": ["+3221234567"]}
+    e = {
+        "state": "BEL",
+        "kind": "technical",
+        "organisation": "Example CERT (fictional)",
+        "emails": ["cert@cert-bel.example.org"],
+        "phones": ["+3221234567"],
+    }
     with pytest.raises(EntryError, match="in no range Belgium assigns; check the digits"):
         intake.validate_entry(e, record="r", today_iso="2026-11-23")

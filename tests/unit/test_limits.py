@@ -72,15 +72,28 @@ def test_a_limit_below_one_is_a_config_error_naming_it(tmp_path: Path, section: 
 
 def unsigned(origin: str, seq: int) -> bytes:
     """A change-set citing a manifest version nobody has: parked unverified ("manifest_unknown")."""
-    payload = jsonc.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": None,
-                           "hlc": "1763800000000-0000", "manifest": 999, "author": "x@example.org",
-                           "ops": [{"op": "delete", "key": "DEU/technical"}]})
-    return jsonc.dumps({"payloadType": CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                        "signatures": [{"keyid": f"{origin}:k1", "sig": base64.b64encode(bytes(64)).decode()}]})
+    payload = jsonc.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": origin,
+            "seq": seq,
+            "prev": None,
+            "hlc": "1763800000000-0000",
+            "manifest": 999,
+            "author": "x@example.org",
+            "ops": [{"op": "delete", "key": "DEU/technical"}],
+        }
+    )
+    return jsonc.dumps(
+        {
+            "payloadType": CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": f"{origin}:k1", "sig": base64.b64encode(bytes(64)).decode()}],
+        }
+    )
 
 
-def test_parked_per_origin_and_total_caps_come_from_limits_and_the_node_still_applies(
-        tmp_path: Path, fed: Fed) -> None:
+def test_parked_per_origin_and_total_caps_come_from_limits_and_the_node_still_applies(tmp_path: Path, fed: Fed) -> None:
     lim = load(tmp_path, LIMITED).limits.core()
     eu = Store.create(tmp_path / "eu.sqlite", node_id="eu", limits=lim)
     eu.install_manifest(fed.manifest, now_ms_=T0)
@@ -113,9 +126,18 @@ def test_ops_per_change_set_origin_refuses_to_sign_receivers_quarantine_and_go_o
     assert edit(roomy, fed, "eu", ops[: csmod.MAX_OPS]).status == "accepted"  # at the op limit: fine
     # A receiver: a change-set over the limit, signed by a member's key, is quarantined with its reason
     rep = fed.replica()
-    payload = jsonc.dumps({"type": "pocsync.changeset/v1", "origin": "osce", "seq": 1, "prev": None,
-                           "hlc": "1763800000001-0000", "manifest": fed.manifest.version, "author": "x@example.org",
-                           "ops": [{"op": "delete", "key": f"AUT/k{i}"} for i in range(n)]})
+    payload = jsonc.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": "osce",
+            "seq": 1,
+            "prev": None,
+            "hlc": "1763800000001-0000",
+            "manifest": fed.manifest.version,
+            "author": "x@example.org",
+            "ops": [{"op": "delete", "key": f"AUT/k{i}"} for i in range(n)],
+        }
+    )
     big = csmod.sign(payload, keyid="osce:k1", key=fed.key("osce"))
     out = rep.receive(big, now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "too_many_ops")
@@ -136,8 +158,10 @@ async def test_mqtt_incoming_queue_bound_drops_the_excess_and_the_client_still_r
     """Crossing max_queued_incoming_messages on a real Mosquitto: the excess is dropped, memory stays
     bounded, and the next message is still delivered."""
     host, port = "127.0.0.1", broker.port
-    async with aiomqtt.Client(host, port, identifier="bounded", max_queued_incoming_messages=5) as sub, \
-            aiomqtt.Client(host, port, identifier="flooder") as pub:
+    async with (
+        aiomqtt.Client(host, port, identifier="bounded", max_queued_incoming_messages=5) as sub,
+        aiomqtt.Client(host, port, identifier="flooder") as pub,
+    ):
         await sub.subscribe("pocsync/test/#", qos=1)
         for i in range(50):
             await pub.publish("pocsync/test/flood", str(i).encode(), qos=1)

@@ -21,8 +21,22 @@ def test_one_record_is_one_line_whatever_a_member_signed(fmt: str, capsys: pytes
     logs.setup(fmt, "INFO")
     try:
         for odd in ODD:
-            event("op_refused", "refused op %d (%s %s) of %s seq %s: %s", 0, odd, odd, "eu", 1, "unknown_op",
-                  origin="eu", seq=1, index=0, op=odd, key=odd, reason="unknown_op")
+            event(
+                "op_refused",
+                "refused op %d (%s %s) of %s seq %s: %s",
+                0,
+                odd,
+                odd,
+                "eu",
+                1,
+                "unknown_op",
+                origin="eu",
+                seq=1,
+                index=0,
+                op=odd,
+                key=odd,
+                reason="unknown_op",
+            )
     finally:
         logging.getLogger().handlers[:] = []
     err = capsys.readouterr().err

@@ -29,11 +29,14 @@ def test_log_verify_reports_an_hlc_regression(tmp_path: Path) -> None:
         store.conn.execute(
             "INSERT INTO log (origin, seq, id, hlc, prev, manifest, author, keyid, envelope, received_at, source,"
             " published) VALUES ('eu', 2, ?, ?, ?, 1, 'test@example.org', 'eu:k1', ?, '', 'test', 0)",
-            (csmod.peek_identity(second, max_bytes=1 << 20)[0], _hlc(T0), first_id, second))
+            (csmod.peek_identity(second, max_bytes=1 << 20)[0], _hlc(T0), first_id, second),
+        )
     n, problems = store.verify_log()
     assert n == 2
     assert [(p.origin, p.seq, p.problem.split(":")[0]) for p in problems] == [("eu", 2, "hlc_regression")]
     # the same rule, on the rows alone
-    rows = [("eu", 1, first_id, _hlc(T0 + 1000), first),
-            ("eu", 2, csmod.peek_identity(second, max_bytes=1 << 20)[0], _hlc(T0), second)]
+    rows = [
+        ("eu", 1, first_id, _hlc(T0 + 1000), first),
+        ("eu", 2, csmod.peek_identity(second, max_bytes=1 << 20)[0], _hlc(T0), second),
+    ]
     assert [p.problem.split(":")[0] for p in audit_log(rows, fed.manifest, Limits())[1]] == ["hlc_regression"]

@@ -23,8 +23,13 @@ def settings(tmp_path: Path, **kw: object) -> mail.SmtpSettings:
 
 
 def test_a_message_is_plain_text_with_checked_headers(tmp_path: Path) -> None:
-    msg = mail.build_message(settings(tmp_path), to=["a.poc@example.org"], subject="Check of your listing",
-                             body="Grüße — please confirm.\n", language="de")
+    msg = mail.build_message(
+        settings(tmp_path),
+        to=["a.poc@example.org"],
+        subject="Check of your listing",
+        body="Grüße — please confirm.\n",
+        language="de",
+    )
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert parsed["To"] == "a.poc@example.org"
     assert parsed["From"] == "directory@example.org"
@@ -33,8 +38,18 @@ def test_a_message_is_plain_text_with_checked_headers(tmp_path: Path) -> None:
     assert parsed.get_content().replace("\r\n", "\n") == "Grüße — please confirm.\n"
 
 
-@pytest.mark.parametrize("addr", ["a@example.org\r\nBcc: x@example.org", "a@example.org, b@example.org",
-                                  "Eve <eve@example.org>", "no-at-sign", "a@example.org\n", "", "a b@example.org"])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "a@example.org\r\nBcc: x@example.org",
+        "a@example.org, b@example.org",
+        "Eve <eve@example.org>",
+        "no-at-sign",
+        "a@example.org\n",
+        "",
+        "a b@example.org",
+    ],
+)
 def test_an_address_that_could_inject_is_refused(tmp_path: Path, addr: str) -> None:
     with pytest.raises(MailError) as e:
         mail.build_message(settings(tmp_path), to=[addr], subject="s", body="b")
@@ -51,15 +66,27 @@ def test_a_subject_that_could_inject_is_refused(tmp_path: Path, subject: str) ->
 def test_extra_headers_cannot_add_recipients(tmp_path: Path) -> None:
     for name in ("Bcc", "Cc", "To", "Reply-To"):
         with pytest.raises(MailError):
-            mail.build_message(settings(tmp_path), to=["a@example.org"], subject="s", body="b", headers={name: "x@example.org"})
+            mail.build_message(
+                settings(tmp_path), to=["a@example.org"], subject="s", body="b", headers={name: "x@example.org"}
+            )
     with pytest.raises(MailError):
-        mail.build_message(settings(tmp_path), to=["a@example.org"], subject="s", body="b",
-                           headers={"X-Ref": "a\r\nBcc: x@example.org"})
+        mail.build_message(
+            settings(tmp_path),
+            to=["a@example.org"],
+            subject="s",
+            body="b",
+            headers={"X-Ref": "a\r\nBcc: x@example.org"},
+        )
 
 
 def test_an_extra_header_replaces_a_default_instead_of_repeating_it(tmp_path: Path) -> None:
-    msg = mail.build_message(settings(tmp_path), to=["a@example.org"], subject="s", body="b",
-                             headers={"Auto-Submitted": "auto-generated", "X-Ref": "r1"})
+    msg = mail.build_message(
+        settings(tmp_path),
+        to=["a@example.org"],
+        subject="s",
+        body="b",
+        headers={"Auto-Submitted": "auto-generated", "X-Ref": "r1"},
+    )
     parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
     assert parsed.get_all("Auto-Submitted") == ["auto-generated"]
     assert parsed.get_all("X-Ref") == ["r1"]
@@ -72,14 +99,17 @@ def test_recipients_are_capped(tmp_path: Path) -> None:
     assert e.value.reason == "too_many_recipients"
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"host": "h", "sender": "d@example.org", "security": "none"}, "plaintext is not offered"),
-    ({"host": "h"}, "sender is required"),
-    ({"host": "h", "sender": "not an address"}, "sender"),
-    ({"host": "h", "sender": "d@example.org", "user": "u"}, "go together"),
-    ({"host": "h", "sender": "d@example.org", "port": 0}, "positive integer"),
-    ({"host": "h", "sender": "d@example.org", "colour": "blue"}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"host": "h", "sender": "d@example.org", "security": "none"}, "plaintext is not offered"),
+        ({"host": "h"}, "sender is required"),
+        ({"host": "h", "sender": "not an address"}, "sender"),
+        ({"host": "h", "sender": "d@example.org", "user": "u"}, "go together"),
+        ({"host": "h", "sender": "d@example.org", "port": 0}, "positive integer"),
+        ({"host": "h", "sender": "d@example.org", "colour": "blue"}, "unknown key"),
+    ],
+)
 def test_bad_smtp_settings_are_refused_by_name(tmp_path: Path, raw: dict, words: str) -> None:
     with pytest.raises(ConfigError) as e:
         mail.parse_settings(raw, tmp_path)
@@ -88,8 +118,10 @@ def test_bad_smtp_settings_are_refused_by_name(tmp_path: Path, raw: dict, words:
 
 def test_sync_toml_reads_smtp_and_contact_email(tmp_path: Path) -> None:
     toml = tmp_path / "sync.toml"
-    toml.write_text('[node]\nid = "eu"\ncontact_email = "secretariat@example.org"\n'
-                    '[smtp]\nhost = "smtp.example.org"\nsecurity = "tls"\nsender = "dir@example.org"\n')
+    toml.write_text(
+        '[node]\nid = "eu"\ncontact_email = "secretariat@example.org"\n'
+        '[smtp]\nhost = "smtp.example.org"\nsecurity = "tls"\nsender = "dir@example.org"\n'
+    )
     cfg = configmod.load(toml)
     assert cfg.contact_email == "secretariat@example.org"
     assert cfg.smtp is not None and cfg.smtp.port == 465 and cfg.smtp.security == "tls"
@@ -100,8 +132,9 @@ def test_sync_toml_reads_smtp_and_contact_email(tmp_path: Path) -> None:
 
 def test_mail_reaches_a_real_relay_over_starttls_and_refusals_keep_their_code(tmp_path: Path) -> None:
     with SmtpServer(tmp_path, reject={"gone@example.org"}) as srv:
-        s = settings(tmp_path, port=srv.port, user=srv.user, password_file=str(srv.password_file),
-                     ca_file=str(srv.ca_file))
+        s = settings(
+            tmp_path, port=srv.port, user=srv.user, password_file=str(srv.password_file), ca_file=str(srv.ca_file)
+        )
         msg = mail.build_message(s, to=["poc@example.org", "gone@example.org"], subject="Check", body="Hello\n")
         result = asyncio.run(mail.send(s, msg))
         assert result.accepted == ["poc@example.org"]
@@ -130,7 +163,9 @@ def test_a_wrong_password_an_unknown_ca_and_no_relay_are_named(tmp_path: Path) -
             asyncio.run(mail.send(s2, msg))
         assert e.value.reason == "smtp_tls"
         srv.password_file.chmod(0o644)
-        s3 = settings(tmp_path, port=srv.port, user=srv.user, password_file=str(srv.password_file), ca_file=str(srv.ca_file))
+        s3 = settings(
+            tmp_path, port=srv.port, user=srv.user, password_file=str(srv.password_file), ca_file=str(srv.ca_file)
+        )
         with pytest.raises(MailError, match="chmod 600"):
             asyncio.run(mail.send(s3, msg))
         assert srv.messages == []

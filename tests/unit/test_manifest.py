@@ -105,12 +105,15 @@ def test_key_ranges_scope_steps_removal_and_segments() -> None:
     assert m.nodes["un"].covers("ZZZ", 1)
 
 
-@pytest.mark.parametrize("edit", [
-    lambda p: mf.set_threshold(p, 5),
-    lambda p: mf.parse_scope("DEU,xx"),
-    lambda p: mf.add_node(p, {"node": "Bad Id"}, role="regional", scope="all"),
-    lambda p: mf.rotate_key(p, "nope", name="k2", public="AAAA", from_seq=1),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: mf.set_threshold(p, 5),
+        lambda p: mf.parse_scope("DEU,xx"),
+        lambda p: mf.add_node(p, {"node": "Bad Id"}, role="regional", scope="all"),
+        lambda p: mf.rotate_key(p, "nope", name="k2", public="AAAA", from_seq=1),
+    ],
+)
 def test_bad_edits_name_the_problem(edit) -> None:
     fed = Fed()
     with pytest.raises(ManifestError):

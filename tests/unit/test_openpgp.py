@@ -31,8 +31,13 @@ TODAY = "2026-01-01"
 
 
 def entry(**over: object) -> dict:
-    e = {"state": "DEU", "kind": "technical", "organisation": "Example CSIRT (fictional)",
-         "emails": ["cert@example.org"], "available_24_7": True}
+    e = {
+        "state": "DEU",
+        "kind": "technical",
+        "organisation": "Example CSIRT (fictional)",
+        "emails": ["cert@example.org"],
+        "available_24_7": True,
+    }
     e.update(over)
     return e
 
@@ -44,13 +49,23 @@ def gpg(tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "GNUPGHOME": str(home)}
 
     def make(uid: str, algo: str) -> tuple[str, str]:
-        subprocess.run(["gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", uid, algo, "sign", "never"],
-                       env=env, check=True, capture_output=True)
-        cols = subprocess.run(["gpg", "--batch", "--with-colons", "--fingerprint", uid], env=env, check=True,
-                              capture_output=True, text=True).stdout
+        subprocess.run(
+            ["gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", uid, algo, "sign", "never"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        cols = subprocess.run(
+            ["gpg", "--batch", "--with-colons", "--fingerprint", uid],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         fp = next(ln.split(":")[9] for ln in cols.splitlines() if ln.startswith("fpr:"))
-        armored = subprocess.run(["gpg", "--batch", "--armor", "--export", fp], env=env, check=True,
-                                 capture_output=True, text=True).stdout
+        armored = subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", fp], env=env, check=True, capture_output=True, text=True
+        ).stdout
         return armored, fp
 
     make.home = home  # type: ignore[attr-defined]
@@ -70,8 +85,10 @@ def test_gnupg_keys_give_gnupgs_fingerprint(gpg, algo: str, version: int) -> Non
     armored, fp = gpg(f"Example {algo} (test) <{algo}@example.org>", algo)
     info = openpgp.parse(armored)
     assert info.fingerprint == fp and info.version == version
-    clean, _ = intake.validate_entry(entry(public_key=armored, public_key_fingerprint=" ".join(
-        fp[i:i + 4] for i in range(0, len(fp), 4)).lower()), today_iso=TODAY)
+    clean, _ = intake.validate_entry(
+        entry(public_key=armored, public_key_fingerprint=" ".join(fp[i : i + 4] for i in range(0, len(fp), 4)).lower()),
+        today_iso=TODAY,
+    )
     assert clean["public_key_fingerprint"] == fp
     assert openpgp.parse(clean["public_key"]).fingerprint == fp
 
@@ -84,9 +101,13 @@ def test_a_weak_rsa_key_is_refused(gpg) -> None:
 
 def test_a_private_key_block_is_refused(gpg) -> None:
     _, fp = gpg("Secret (test) <secret@example.org>", "ed25519")
-    secret = subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor",
-                             "--export-secret-keys", fp], env=gpg.env, check=True, capture_output=True,
-                            text=True).stdout
+    secret = subprocess.run(
+        ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys", fp],
+        env=gpg.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     with pytest.raises(openpgp.PublicKeyError, match="PRIVATE key block"):
         openpgp.parse(secret)
     # the same secret packets dressed as a public block are refused by packet type
@@ -97,7 +118,7 @@ def test_a_private_key_block_is_refused(gpg) -> None:
 
 def _armor(packets: bytes, *, checksum: bool = True) -> str:
     b64 = base64.b64encode(packets).decode()
-    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     tail = ["=" + base64.b64encode(openpgp._crc24(packets).to_bytes(3, "big")).decode()] if checksum else []
     return "\n".join([openpgp.BEGIN, "Comment: test", "", *lines, *tail, openpgp.END]) + "\n"
 
@@ -114,7 +135,7 @@ BAD = [
     ("message block", V4.replace("PUBLIC KEY BLOCK", "MESSAGE"), "must start with"),
     ("bad header", V4.replace("\n\n", "\nnot a header\n\n", 1), "is not 'Name: value'"),
     ("bad base64", V4.replace("Q+47", "Q!47"), "base64"),
-    ("bad checksum", _armor(V4_PACKETS)[:-len(openpgp.END) - 7] + "=AAAA\n" + openpgp.END, "checksum"),
+    ("bad checksum", _armor(V4_PACKETS)[: -len(openpgp.END) - 7] + "=AAAA\n" + openpgp.END, "checksum"),
     ("empty", f"{openpgp.BEGIN}\n\n{openpgp.END}", "no data"),
     ("truncated packet", _armor(V4_PACKETS[:-3]), "longer than the data"),
     ("not a packet", _armor(b"\x01\x02\x03"), "bad header octet"),
@@ -172,14 +193,26 @@ def test_origin_refuses_a_mismatch_and_a_key_without_fingerprint() -> None:
 
 def test_peers_apply_no_rule_to_public_key() -> None:
     for value in ("not a key", 7, {"x": 1}, V4):
-        model.check_structure("DEU/technical", {**entry(public_key=value, public_key_fingerprint="nope"),
-                                                "holder_epoch": "0000000000001-0000"}, cs_hlc="1763800000000-0000")
+        model.check_structure(
+            "DEU/technical",
+            {**entry(public_key=value, public_key_fingerprint="nope"), "holder_epoch": "0000000000001-0000"},
+            cs_hlc="1763800000000-0000",
+        )
 
 
 # --- exports carry it both ways ----------------------------------------------------------------------
-ROWS = [{"key": "DEU/technical", "entry": entry(public_key=V6, public_key_fingerprint=V6_FP,
-                                                holder_epoch="1763800000000-0000"),
-         "origin": "eu", "hlc": "1763800000123-0000", "cs_id": "sha256:a", "index": 0, "seq": 1, "author": "staff"}]
+ROWS = [
+    {
+        "key": "DEU/technical",
+        "entry": entry(public_key=V6, public_key_fingerprint=V6_FP, holder_epoch="1763800000000-0000"),
+        "origin": "eu",
+        "hlc": "1763800000123-0000",
+        "cs_id": "sha256:a",
+        "index": 0,
+        "seq": 1,
+        "author": "staff",
+    }
+]
 
 
 def test_exports_round_trip_the_public_key() -> None:

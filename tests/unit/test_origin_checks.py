@@ -30,27 +30,38 @@ def snapshot(rep: Replica) -> tuple[Any, ...]:
 
 def test_out_of_scope_put_withdraw_and_delete_are_not_signed() -> None:
     rep = FED.replica()
-    for ops in ([put("DEU/technical"), put("JPN/technical")], [{"op": "withdraw", "key": "UKR/technical"}],
-                [{"op": "delete", "key": "JPN/diplomatic"}]):
+    for ops in (
+        [put("DEU/technical"), put("JPN/technical")],
+        [{"op": "withdraw", "key": "UKR/technical"}],
+        [{"op": "delete", "key": "JPN/diplomatic"}],
+    ):
         before = snapshot(rep)
         with pytest.raises(EntryError) as exc:
             edit(rep, FED, "eu", ops)
         assert exc.value.reason == "out_of_scope" and "nothing was signed" in exc.value.message
         bad = ops[-1]
-        assert exc.value.detail["refusals"] == [{"index": len(ops) - 1, "op": bad["op"], "key": bad["key"],
-                                                 "reason": "out_of_scope",
-                                                 "message": f"{bad['key'][:3]} is outside the scope of eu at seq 1"}]
+        assert exc.value.detail["refusals"] == [
+            {
+                "index": len(ops) - 1,
+                "op": bad["op"],
+                "key": bad["key"],
+                "reason": "out_of_scope",
+                "message": f"{bad['key'][:3]} is outside the scope of eu at seq 1",
+            }
+        ]
         assert snapshot(rep) == before
     assert edit(rep, FED, "eu", [put("DEU/technical")]).seq == 1  # the seq was not used up
 
 
 def test_structure_and_kind_rules_are_checked_before_signing() -> None:
     rep = FED.replica()
-    cases = [([put("DEU/technical", organisation="")], "missing_organisation"),
-             ([put("DEU/technical", person="A. Example")], "person_on_technical"),
-             ([{"op": "put", "key": "DEU/technical", "entry": entry("FRA/technical", full=True)}], "key_mismatch"),
-             ([{"op": "put", "key": "DEU/consular", "entry": entry("DEU/technical", full=True)}], "bad_key"),
-             ([{"op": "rename", "key": "DEU/technical"}], "unknown_op")]
+    cases = [
+        ([put("DEU/technical", organisation="")], "missing_organisation"),
+        ([put("DEU/technical", person="A. Example")], "person_on_technical"),
+        ([{"op": "put", "key": "DEU/technical", "entry": entry("FRA/technical", full=True)}], "key_mismatch"),
+        ([{"op": "put", "key": "DEU/consular", "entry": entry("DEU/technical", full=True)}], "bad_key"),
+        ([{"op": "rename", "key": "DEU/technical"}], "unknown_op"),
+    ]
     for ops, reason in cases:
         before = snapshot(rep)
         with pytest.raises(EntryError) as exc:
@@ -73,16 +84,20 @@ def test_scope_is_judged_at_the_next_seq() -> None:
 op_strategy = st.one_of(
     st.builds(lambda k, v: put(k, position=f"variant {v}"), st.sampled_from(KEYS), st.integers(0, 3)),
     st.builds(lambda k: put(k, organisation=""), st.sampled_from(KEYS)),
-    st.builds(lambda k: put(k, person="B. Example") if k.endswith("technical") else put(k),
-              st.sampled_from(KEYS)),
+    st.builds(lambda k: put(k, person="B. Example") if k.endswith("technical") else put(k), st.sampled_from(KEYS)),
     st.builds(lambda o, k: {"op": o, "key": k}, st.sampled_from(["delete", "withdraw"]), st.sampled_from(KEYS)),
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=st.lists(st.tuples(st.sampled_from(["eu", "osce", "arf"]), st.lists(op_strategy, min_size=1,
-                                                                                       max_size=4)),
-                        min_size=1, max_size=12), data=st.data())
+@given(
+    batches=st.lists(
+        st.tuples(st.sampled_from(["eu", "osce", "arf"]), st.lists(op_strategy, min_size=1, max_size=4)),
+        min_size=1,
+        max_size=12,
+    ),
+    data=st.data(),
+)
 def test_the_origin_refuses_exactly_what_peers_refuse(batches, data) -> None:
     """For any batch: either the origin signs it and no peer refuses any op of it, or the origin refuses it,
     changes nothing, and a hostile origin signing the same batch has exactly those ops refused by a peer."""
@@ -116,9 +131,14 @@ def test_the_origin_refuses_exactly_what_peers_refuse(batches, data) -> None:
 def test_check_ops_reports_what_edit_would_refuse_and_changes_nothing() -> None:
     rep = FED.replica()
     before = snapshot(rep)
-    refused = rep.check_ops([put("DEU/technical"), {"op": "withdraw", "key": "JPN/technical"},
-                             put("FRA/technical", organisation="")], me="eu", now_ms=T0)
-    assert [(r.index, r.key, r.reason) for r in refused] == [(1, "JPN/technical", "out_of_scope"),
-                                                              (2, "FRA/technical", "missing_organisation")]
+    refused = rep.check_ops(
+        [put("DEU/technical"), {"op": "withdraw", "key": "JPN/technical"}, put("FRA/technical", organisation="")],
+        me="eu",
+        now_ms=T0,
+    )
+    assert [(r.index, r.key, r.reason) for r in refused] == [
+        (1, "JPN/technical", "out_of_scope"),
+        (2, "FRA/technical", "missing_organisation"),
+    ]
     assert snapshot(rep) == before
     assert rep.check_ops([put("DEU/technical")], me="eu", now_ms=T0) == []

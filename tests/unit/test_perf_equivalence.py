@@ -39,11 +39,19 @@ def _reference_loads(text: str):
     return value
 
 
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-1000, 1000)
-                       | st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFFFF)),
-                       lambda inner: st.lists(inner, max_size=4)
-                       | st.dictionaries(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFFFF),
-                                                 max_size=4), inner, max_size=4), max_leaves=12)
+JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-1000, 1000)
+    | st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFFFF)),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFFFF), max_size=4), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=1500)
@@ -70,7 +78,7 @@ def test_surrogate_fast_path_refuses_exactly_what_the_full_check_refuses(value, 
 def test_a_peeked_parse_is_used_once_and_only_for_the_same_bytes() -> None:
     x, y = bytes(bytearray(b"x" * 10)), bytes(bytearray(b"x" * 10))
     csmod._local.peeked = (x, 5, "env", "obj")
-    assert csmod._take_peeked(y, 5) is None          # equal bytes, other object: not shared
-    assert csmod._take_peeked(x, 6) is None          # other cap: not shared
+    assert csmod._take_peeked(y, 5) is None  # equal bytes, other object: not shared
+    assert csmod._take_peeked(x, 6) is None  # other cap: not shared
     assert csmod._take_peeked(x, 5) == ("env", "obj")
-    assert csmod._take_peeked(x, 5) is None          # handed out once
+    assert csmod._take_peeked(x, 5) is None  # handed out once

@@ -26,11 +26,20 @@ def test_poke_vector_both_ways() -> None:
     m = mf.parse(load("manifest.json")["envelope"].encode())
     body = v["body"].encode()
     assert body == load("heads.json")["envelope"].encode() and v["body_sha256"] == body_hash(body)
-    again = sign_request(node="eu", keyid="eu:k1", key=ed("eu:k1"), target=v["target"], method=v["method"],
-                         path=v["path"], body=body, now_ms=v["ts"])
+    again = sign_request(
+        node="eu",
+        keyid="eu:k1",
+        key=ed("eu:k1"),
+        target=v["target"],
+        method=v["method"],
+        path=v["path"],
+        body=body,
+        now_ms=v["ts"],
+    )
     assert again == v["authorization"]  # Ed25519 is deterministic: the same bytes
-    req = verify_request(v["authorization"], manifest=m, me="un", method="POST", path="/v1/peer/poke", body=body,
-                         now_ms=v["ts"] + 1000)
+    req = verify_request(
+        v["authorization"], manifest=m, me="un", method="POST", path="/v1/peer/poke", body=body, now_ms=v["ts"] + 1000
+    )
     assert req.node == "eu"
     hv = verify_heads(body, m)
     assert hv.node == req.node and hv.heads["eu"][0] == 2

@@ -54,8 +54,7 @@ def test_bad_signature_is_quarantined(fed: Fed) -> None:
 
 def test_unknown_key_is_quarantined(fed: Fed) -> None:
     rep = fed.replica()
-    data = fed.forge("eu", seq=1, prev=None, hlc="1763800000000-0000", ops=[put("DEU/technical")],
-                     keyid="eu:k9")
+    data = fed.forge("eu", seq=1, prev=None, hlc="1763800000000-0000", ops=[put("DEU/technical")], keyid="eu:k9")
     out = rep.receive(data, now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "unknown_key")
     assert view_keys(rep) == set()
@@ -63,8 +62,9 @@ def test_unknown_key_is_quarantined(fed: Fed) -> None:
 
 def test_key_of_another_node_is_quarantined(fed: Fed) -> None:
     rep = fed.replica()
-    data = fed.forge("osce", seq=1, prev=None, hlc="1763800000000-0000", ops=[put("DEU/technical")],
-                     origin="eu")  # osce's key signing an eu change-set
+    data = fed.forge(
+        "osce", seq=1, prev=None, hlc="1763800000000-0000", ops=[put("DEU/technical")], origin="eu"
+    )  # osce's key signing an eu change-set
     out = rep.receive(data, now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "key_not_of_origin")
 
@@ -159,18 +159,20 @@ def test_oversize_envelope_is_quarantined_before_parsing(fed: Fed) -> None:
     rep = fed.replica(Limits(max_envelope_bytes=1000))
     out = rep.receive(b"{" + b" " * 2000 + b"}", now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "oversize")
-    big = fed.forge("eu", seq=1, prev=None, hlc="1763800000000-0000",
-                    ops=[put("DEU/technical", notes="x" * 2000)])
+    big = fed.forge("eu", seq=1, prev=None, hlc="1763800000000-0000", ops=[put("DEU/technical", notes="x" * 2000)])
     assert rep.receive(big, now_ms=T0).reason == "oversize"
 
 
-@pytest.mark.parametrize("blob,reason", [
-    (b"not json", "malformed_json"),
-    (b'{"payloadType": "x", "payloadType": "y"}', "duplicate_key"),
-    (b'{"payloadType": 1.5}', "float_not_allowed"),
-    (b"\xff\xfe", "not_utf8"),
-    (b"[]", "bad_envelope"),
-])
+@pytest.mark.parametrize(
+    "blob,reason",
+    [
+        (b"not json", "malformed_json"),
+        (b'{"payloadType": "x", "payloadType": "y"}', "duplicate_key"),
+        (b'{"payloadType": 1.5}', "float_not_allowed"),
+        (b"\xff\xfe", "not_utf8"),
+        (b"[]", "bad_envelope"),
+    ],
+)
 def test_malformed_envelopes_are_quarantined(fed: Fed, blob: bytes, reason: str) -> None:
     rep = fed.replica()
     out = rep.receive(blob, now_ms=T0)
@@ -179,13 +181,20 @@ def test_malformed_envelopes_are_quarantined(fed: Fed, blob: bytes, reason: str)
 
 def _sign_raw(fed: Fed, payload: bytes, node: str = "eu") -> bytes:
     sig = fed.key(node).sign(pae(CHANGESET_TYPE, payload))
-    return json.dumps({"payloadType": CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                       "signatures": [{"keyid": f"{node}:k1", "sig": base64.b64encode(sig).decode()}]}).encode()
+    return json.dumps(
+        {
+            "payloadType": CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": f"{node}:k1", "sig": base64.b64encode(sig).decode()}],
+        }
+    ).encode()
 
 
 def test_signed_payload_with_duplicate_keys_is_quarantined(fed: Fed) -> None:
-    payload = (b'{"type":"pocsync.changeset/v1","origin":"eu","seq":1,"seq":2,"prev":null,'
-               b'"hlc":"1763800000000-0000","manifest":1,"author":"a","ops":[]}')
+    payload = (
+        b'{"type":"pocsync.changeset/v1","origin":"eu","seq":1,"seq":2,"prev":null,'
+        b'"hlc":"1763800000000-0000","manifest":1,"author":"a","ops":[]}'
+    )
     out = fed.replica().receive(_sign_raw(fed, payload), now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "duplicate_key")
 
@@ -196,9 +205,18 @@ def test_signed_payload_that_is_not_json_is_quarantined(fed: Fed) -> None:
 
 
 def test_signed_payload_with_bad_structure_is_quarantined(fed: Fed) -> None:
-    payload = json.dumps({"type": "pocsync.changeset/v1", "origin": "eu", "seq": 0, "prev": None,
-                          "hlc": "1763800000000-0000", "manifest": 1, "author": "a",
-                          "ops": [put("DEU/technical")]}).encode()
+    payload = json.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": "eu",
+            "seq": 0,
+            "prev": None,
+            "hlc": "1763800000000-0000",
+            "manifest": 1,
+            "author": "a",
+            "ops": [put("DEU/technical")],
+        }
+    ).encode()
     out = fed.replica().receive(_sign_raw(fed, payload), now_ms=T0)
     assert (out.status, out.reason) == ("quarantined", "bad_changeset")
 
@@ -215,13 +233,16 @@ def test_prev_mismatch_is_quarantined(fed: Fed) -> None:
     assert rep.receive(data, now_ms=T0).reason == "prev_mismatch"
 
 
-@pytest.mark.parametrize("bad,reason", [
-    ({"organisation": ""}, "missing_organisation"),
-    ({"emails": [], "phones": []}, "missing_contact"),
-    ({"person": "B. Example"}, "person_on_technical"),
-    ({"state": "FRA"}, "key_mismatch"),
-    ({"kind": "diplomatic"}, "key_mismatch"),
-])
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        ({"organisation": ""}, "missing_organisation"),
+        ({"emails": [], "phones": []}, "missing_contact"),
+        ({"person": "B. Example"}, "person_on_technical"),
+        ({"state": "FRA"}, "key_mismatch"),
+        ({"kind": "diplomatic"}, "key_mismatch"),
+    ],
+)
 def test_invalid_entries_are_refused_and_change_nothing(fed: Fed, bad: dict, reason: str) -> None:
     rep = fed.replica()
     edit(rep, fed, "eu", [put("DEU/technical")])
@@ -236,9 +257,17 @@ def test_invalid_entries_are_refused_and_change_nothing(fed: Fed, bad: dict, rea
 
 def test_unknown_op_and_bad_key_are_refused(fed: Fed) -> None:
     rep = fed.replica()
-    data = fed.forge("eu", seq=1, prev=None, hlc="1763800000000-0000",
-                     ops=[{"op": "rename", "key": "DEU/technical"}, {"op": "delete", "key": "DEU/other"},
-                          {"op": "delete", "key": "deu/technical"}])
+    data = fed.forge(
+        "eu",
+        seq=1,
+        prev=None,
+        hlc="1763800000000-0000",
+        ops=[
+            {"op": "rename", "key": "DEU/technical"},
+            {"op": "delete", "key": "DEU/other"},
+            {"op": "delete", "key": "deu/technical"},
+        ],
+    )
     out = rep.receive(data, now_ms=T0)
     assert [r.reason for r in out.refused] == ["unknown_op", "bad_key", "bad_key"]
 
@@ -289,8 +318,13 @@ def test_equivocation_both_branches_lose_effect_and_restart_lets_origin_publish(
     fork_b = fed.forge("eu", seq=2, prev=first.cs_id, hlc="1763800000010-0000", ops=[put("ITA/technical")])
     assert a.receive(fork_a, now_ms=T0).status == "accepted"
     assert b.receive(fork_b, now_ms=T0).status == "accepted"
-    a3 = fed.forge("eu", seq=3, prev=csmod.changeset_id(json_payload(fork_a)), hlc="1763800000020-0000",
-                   ops=[put("DEU/diplomatic")])
+    a3 = fed.forge(
+        "eu",
+        seq=3,
+        prev=csmod.changeset_id(json_payload(fork_a)),
+        hlc="1763800000020-0000",
+        ops=[put("DEU/diplomatic")],
+    )
     assert a.receive(a3, now_ms=T0).status == "accepted"
     assert digest(a) != digest(b)
     assert a.receive(fork_b, now_ms=T0).status == "equivocation"
@@ -301,8 +335,11 @@ def test_equivocation_both_branches_lose_effect_and_restart_lets_origin_publish(
         edit(a, fed, "eu", [put("FRA/technical")])
     # the root declares a chain restart at seq 10 with a new key, chained on the last good change-set
     pub = fed.new_key("eu", "k2")
-    m2 = fed.signed(mf.restart_chain(mf.next_version(fed.manifest.payload), "eu", name="k2", public=pub,
-                                     from_seq=10, prev=first.cs_id))
+    m2 = fed.signed(
+        mf.restart_chain(
+            mf.next_version(fed.manifest.payload), "eu", name="k2", public=pub, from_seq=10, prev=first.cs_id
+        )
+    )
     for rep in (a, b):
         rep.reevaluate(now_ms=T0, manifest=m2)
     out = edit(a, fed, "eu", [put("FRA/technical", position="after restart")], t=T0 + 100, name="k2")

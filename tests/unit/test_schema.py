@@ -34,8 +34,10 @@ def columns(conn: sqlite3.Connection) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
         cols = [tuple(r)[1:] for r in conn.execute(f'PRAGMA table_xinfo("{name}")')]
-        idx = [(r[1], r[2], r[3], r[4], tuple(c[2] for c in conn.execute(f'PRAGMA index_info("{r[1]}")')))
-               for r in conn.execute(f'PRAGMA index_list("{name}")')]
+        idx = [
+            (r[1], r[2], r[3], r[4], tuple(c[2] for c in conn.execute(f'PRAGMA index_info("{r[1]}")')))
+            for r in conn.execute(f'PRAGMA index_list("{name}")')
+        ]
         out[name] = cols + sorted(idx)
     return out
 
@@ -119,10 +121,25 @@ def keys(store: Store, text: str) -> list[str]:
 
 def test_search_finds_an_entry_by_organisation_position_network_and_state(tmp_path: Path, fed: Fed) -> None:
     with make_store(tmp_path, fed) as s:
-        sedit(s, fed, [put("DEU/technical", organisation="Bundesamt für Beispielsicherheit", position="Lagezentrum",
-                           networks=["EU-CyCLONe"]),
-                       put("FRA/technical", organisation="Agence d'exemple", position="Duty officer",
-                           networks=["CSIRTs Network"], notes="Joignable en français")])
+        sedit(
+            s,
+            fed,
+            [
+                put(
+                    "DEU/technical",
+                    organisation="Bundesamt für Beispielsicherheit",
+                    position="Lagezentrum",
+                    networks=["EU-CyCLONe"],
+                ),
+                put(
+                    "FRA/technical",
+                    organisation="Agence d'exemple",
+                    position="Duty officer",
+                    networks=["CSIRTs Network"],
+                    notes="Joignable en français",
+                ),
+            ],
+        )
         assert keys(s, "Bundesamt") == ["DEU/technical"]
         assert keys(s, "beispielsicherheit") == ["DEU/technical"]
         assert keys(s, "fur") == ["DEU/technical"]  # diacritics folded
@@ -140,8 +157,14 @@ def test_search_finds_an_entry_by_organisation_position_network_and_state(tmp_pa
 
 def test_search_ranks_and_needs_every_word(tmp_path: Path, fed: Fed) -> None:
     with make_store(tmp_path, fed) as s:
-        sedit(s, fed, [put("DEU/technical", organisation="Cyber Agency"),
-                       put("ITA/technical", organisation="Agency", notes="cyber")])
+        sedit(
+            s,
+            fed,
+            [
+                put("DEU/technical", organisation="Cyber Agency"),
+                put("ITA/technical", organisation="Agency", notes="cyber"),
+            ],
+        )
         assert keys(s, "cyber") == ["DEU/technical", "ITA/technical"]  # organisation weighs more than notes
         assert keys(s, "cyber agency") == ["DEU/technical", "ITA/technical"]
         assert keys(s, "cyber nowhere") == []
@@ -155,8 +178,10 @@ def test_the_index_follows_edits_and_deletes_of_the_view(tmp_path: Path, fed: Fe
         assert keys(s, "alpha") == [] and keys(s, "beta") == ["DEU/technical"]
         sedit(s, fed, [{"op": "delete", "key": "DEU/technical"}], t=T0 + 2000)
         assert keys(s, "beta") == [] and keys(s, "agency") == []
-        n_view, n_search, n_fts = (s.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                                   for t in ("view", "view_search", "view_search_fts"))
+        n_view, n_search, n_fts = (
+            s.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("view", "view_search", "view_search_fts")
+        )
         assert n_view == n_search == n_fts == 0
         s.conn.execute("INSERT INTO view_search_fts (view_search_fts) VALUES ('integrity-check')")
 
@@ -171,8 +196,11 @@ def test_the_index_follows_direct_sql_on_the_view(tmp_path: Path, fed: Fed, recu
         row = s.conn.execute("SELECT * FROM view WHERE key='DEU/technical'").fetchone()
         other = json.loads(row["entry"]) | {"organisation": "Delta"}
         with s.transaction():
-            s.conn.execute("INSERT OR REPLACE INTO view (key, origin, hlc, cs_id, idx, seq, author, entry)"
-                           " VALUES (?,?,?,?,?,?,?,?)", (*tuple(row)[:7], json.dumps(other)))
+            s.conn.execute(
+                "INSERT OR REPLACE INTO view (key, origin, hlc, cs_id, idx, seq, author, entry)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (*tuple(row)[:7], json.dumps(other)),
+            )
         assert keys(s, "gamma") == [] and keys(s, "delta") == ["DEU/technical"]
         with s.transaction():
             s.conn.execute("UPDATE view SET entry = json_set(entry, '$.organisation', 'Epsilon')")
@@ -186,18 +214,55 @@ def test_the_index_follows_direct_sql_on_the_view(tmp_path: Path, fed: Fed, recu
 def test_migration_8_indexes_the_rows_already_in_the_view(tmp_path: Path, fed: Fed) -> None:
     v7_store(tmp_path / "old.sqlite")
     conn = sqlite3.connect(tmp_path / "old.sqlite")
-    conn.execute("INSERT INTO view VALUES ('ITA/technical', 'eu', 'h', 'cs', 0, 1, 'a', ?)",
-                 (json.dumps({"state": "ITA", "kind": "technical", "organisation": "Agenzia di esempio",
-                              "networks": ["Rete"]}),))
+    conn.execute(
+        "INSERT INTO view VALUES ('ITA/technical', 'eu', 'h', 'cs', 0, 1, 'a', ?)",
+        (
+            json.dumps(
+                {"state": "ITA", "kind": "technical", "organisation": "Agenzia di esempio", "networks": ["Rete"]}
+            ),
+        ),
+    )
     conn.commit()
     conn.close()
     with Store.open(tmp_path / "old.sqlite") as s:
         assert keys(s, "agenzia") == keys(s, "rete") == keys(s, "italy") == ["ITA/technical"]
 
 
-@pytest.mark.parametrize("text", ['"', '""', '"unclosed', "*", "a*", "*a", "NEAR", "NEAR(a b)", "a NEAR b", "-", "-a",
-                                  "a -b", ":", "state:DEU", "organisation:x", "AND", "OR", "NOT", "a OR b", "(", ")",
-                                  "^a", "a + b", "{state}: x", "'", "\\", "\x00", "🙂", "a" * 200, "x " * 100])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        '""',
+        '"unclosed',
+        "*",
+        "a*",
+        "*a",
+        "NEAR",
+        "NEAR(a b)",
+        "a NEAR b",
+        "-",
+        "-a",
+        "a -b",
+        ":",
+        "state:DEU",
+        "organisation:x",
+        "AND",
+        "OR",
+        "NOT",
+        "a OR b",
+        "(",
+        ")",
+        "^a",
+        "a + b",
+        "{state}: x",
+        "'",
+        "\\",
+        "\x00",
+        "🙂",
+        "a" * 200,
+        "x " * 100,
+    ],
+)
 def test_query_syntax_is_never_interpreted(tmp_path: Path, fed: Fed, text: str) -> None:
     with make_store(tmp_path, fed) as s:
         sedit(s, fed, [put("DEU/technical", organisation="Near Agency")])

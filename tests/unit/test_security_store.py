@@ -30,14 +30,29 @@ def sedit(store: Store, fed: Fed, ops: list[dict], t: int = T0):
     return store.edit(ops, key=fed.key(store.node_id), author=f"staff@{store.node_id}", now_ms_=t)
 
 
-def unsigned(origin: str = "eu", seq: int = 999_999, manifest: int = 999, *, pad: str = "",
-             keyid: str = "eu:k1") -> bytes:
+def unsigned(
+    origin: str = "eu", seq: int = 999_999, manifest: int = 999, *, pad: str = "", keyid: str = "eu:k1"
+) -> bytes:
     """The attack of case 1: a change-set envelope with a zero signature claiming a future manifest."""
-    payload = jsonc.dumps({"type": "pocsync.changeset/v1", "origin": origin, "seq": seq, "prev": None,
-                           "hlc": "1763800000000-0000", "manifest": manifest, "author": "x" + pad,
-                           "ops": [{"op": "delete", "key": "DEU/technical"}]})
-    return jsonc.dumps({"payloadType": CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                        "signatures": [{"keyid": keyid, "sig": base64.b64encode(bytes(64)).decode()}]})
+    payload = jsonc.dumps(
+        {
+            "type": "pocsync.changeset/v1",
+            "origin": origin,
+            "seq": seq,
+            "prev": None,
+            "hlc": "1763800000000-0000",
+            "manifest": manifest,
+            "author": "x" + pad,
+            "ops": [{"op": "delete", "key": "DEU/technical"}],
+        }
+    )
+    return jsonc.dumps(
+        {
+            "payloadType": CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": keyid, "sig": base64.b64encode(bytes(64)).decode()}],
+        }
+    )
 
 
 def quarantine_bytes(store: Store) -> int:
@@ -75,8 +90,9 @@ def test_case1_a_verified_claim_still_blocks_and_recover_clears_unverified(tmp_p
     """The guard still does its job for claims that verify: our own seq 3 signed by our key, seq 2 missing."""
     eu = make_store(tmp_path, fed)
     sedit(eu, fed, [put("DEU/technical")])
-    forged = fed.forge("eu", seq=3, prev="sha256:" + "0" * 64, hlc="1763800000001-0000",
-                       ops=[{"op": "delete", "key": "DEU/technical"}])
+    forged = fed.forge(
+        "eu", seq=3, prev="sha256:" + "0" * 64, hlc="1763800000001-0000", ops=[{"op": "delete", "key": "DEU/technical"}]
+    )
     eu.receive(unsigned(), source="mqtt", now_ms_=T0)
     out = eu.receive(forged, source="pull:osce", now_ms_=T0)
     assert (out.status, out.reason) == ("parked", "gap")
@@ -124,8 +140,9 @@ def test_case3_oversize_blobs_leave_a_small_hashed_record_not_the_body(tmp_path:
     assert eu.conn.execute("SELECT max(count) FROM quarantine").fetchone()[0] == 2
 
 
-def test_case3_quarantine_rows_are_capped_per_source_and_expire(tmp_path: Path, fed: Fed,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_case3_quarantine_rows_are_capped_per_source_and_expire(
+    tmp_path: Path, fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sq, "QUARANTINE_MAX_ROWS_PER_SOURCE", 20)
     eu = make_store(tmp_path, fed)
     for i in range(50):
@@ -134,14 +151,16 @@ def test_case3_quarantine_rows_are_capped_per_source_and_expire(tmp_path: Path, 
     by_source = dict(eu.conn.execute("SELECT source, count(*) FROM quarantine GROUP BY source").fetchall())
     assert by_source == {"mqtt": 20, "pull:osce": 1}
     with eu.transaction():
-        eu.conn.execute("UPDATE quarantine SET received_at='2000-01-01T00:00:00.000000Z',"
-                        " last_at='2000-01-01T00:00:00.000000Z'")
+        eu.conn.execute(
+            "UPDATE quarantine SET received_at='2000-01-01T00:00:00.000000Z', last_at='2000-01-01T00:00:00.000000Z'"
+        )
     eu.receive(b"fresh junk", source="mqtt", now_ms_=T0)
     assert len(eu.quarantined()) == 1
 
 
-def test_case3_manifest_dependent_items_are_kept_whole_within_a_byte_budget(tmp_path: Path, fed: Fed,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_case3_manifest_dependent_items_are_kept_whole_within_a_byte_budget(
+    tmp_path: Path, fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sq, "QUARANTINE_FULL_BYTES_PER_SOURCE", 4000)
     eu = make_store(tmp_path, fed)
     # signed by a key the manifest does not list (yet): kept whole so a new manifest can accept it
@@ -153,35 +172,59 @@ def test_case3_manifest_dependent_items_are_kept_whole_within_a_byte_budget(tmp_
 
 
 # --- the class --------------------------------------------------------------------------------
-junk_json = st.recursive(st.none() | st.booleans() | st.integers(-2**60, 2**60) | st.text(max_size=20),
-                         lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                         max_leaves=12)
-claim = st.fixed_dictionaries({
-    "type": st.sampled_from(["pocsync.changeset/v1", "x"]), "origin": st.sampled_from(["eu", "osce", "zz", ""]),
-    "seq": st.integers(-5, 2**53), "prev": st.none(), "hlc": st.sampled_from(["1763800000000-0000", "bad"]),
-    "manifest": st.integers(0, 2**53), "author": st.text(max_size=5), "ops": junk_json})
+junk_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=12,
+)
+claim = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["pocsync.changeset/v1", "x"]),
+        "origin": st.sampled_from(["eu", "osce", "zz", ""]),
+        "seq": st.integers(-5, 2**53),
+        "prev": st.none(),
+        "hlc": st.sampled_from(["1763800000000-0000", "bad"]),
+        "manifest": st.integers(0, 2**53),
+        "author": st.text(max_size=5),
+        "ops": junk_json,
+    }
+)
 
 
 def _envelope(payload: bytes, keyid: str, sig: bytes) -> bytes:
-    return json.dumps({"payloadType": CHANGESET_TYPE, "payload": base64.b64encode(payload).decode(),
-                       "signatures": [{"keyid": keyid, "sig": base64.b64encode(sig).decode()}]}).encode()
+    return json.dumps(
+        {
+            "payloadType": CHANGESET_TYPE,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": keyid, "sig": base64.b64encode(sig).decode()}],
+        }
+    ).encode()
 
 
 unverified_input = st.one_of(
     st.binary(max_size=300),
     junk_json.map(lambda v: json.dumps(v).encode()),
-    st.builds(lambda c, k, s: _envelope(json.dumps(c).encode(), k, s), claim,
-              st.sampled_from(["eu:k1", "osce:k1", "eu:k9", "x"]), st.binary(min_size=64, max_size=64)),
-    st.builds(lambda c, n: _envelope(json.dumps(c).encode() + b" " * n, "eu:k1", bytes(64)), claim,
-              st.sampled_from([0, 300_000])),
+    st.builds(
+        lambda c, k, s: _envelope(json.dumps(c).encode(), k, s),
+        claim,
+        st.sampled_from(["eu:k1", "osce:k1", "eu:k9", "x"]),
+        st.binary(min_size=64, max_size=64),
+    ),
+    st.builds(
+        lambda c, n: _envelope(json.dumps(c).encode() + b" " * n, "eu:k1", bytes(64)),
+        claim,
+        st.sampled_from([0, 300_000]),
+    ),
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(batch=st.lists(unverified_input, min_size=1, max_size=12))
-def test_class_no_unverified_input_blocks_signing_or_exceeds_the_caps(tmp_path_factory: pytest.TempPathFactory,
-                                                                     batch: list[bytes]) -> None:
+def test_class_no_unverified_input_blocks_signing_or_exceeds_the_caps(
+    tmp_path_factory: pytest.TempPathFactory, batch: list[bytes]
+) -> None:
     fed = _FED
     eu = make_store(tmp_path_factory.mktemp("prop"), fed)
     before = eu.digest()
@@ -205,8 +248,9 @@ def test_peek_identity_of_unsigned_claim_is_what_mqtt_compares() -> None:
 
 
 # --- a member's signed but unproven claim about our chain (found while testing the class) -----------
-def test_announced_own_seq_blocks_for_a_bounded_time_then_the_announcer_is_disregarded(tmp_path: Path,
-                                                                                      fed: Fed) -> None:
+def test_announced_own_seq_blocks_for_a_bounded_time_then_the_announcer_is_disregarded(
+    tmp_path: Path, fed: Fed
+) -> None:
     eu = make_store(tmp_path, fed)
     sedit(eu, fed, [put("DEU/technical")])
     eu.note_announced_own(50, "osce")

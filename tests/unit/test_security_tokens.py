@@ -38,10 +38,20 @@ def sync(a: Store, b: Store, t: int) -> None:
         b.receive(env, now_ms_=t)
 
 
-def issue(fed: Fed, *, at_ms: int, subject: str = "DEU/technical", issuer: str = "eu", ttl_s: int = 86_400,
-          **kw) -> str:
-    return tokens.issue_token(issuer=issuer, kid=f"{issuer}:t1", key=fed.token[issuer], subject=subject,
-                              scope="directory", now_s=at_ms // 1000, now_ms=at_ms, ttl_s=ttl_s, **kw)
+def issue(
+    fed: Fed, *, at_ms: int, subject: str = "DEU/technical", issuer: str = "eu", ttl_s: int = 86_400, **kw
+) -> str:
+    return tokens.issue_token(
+        issuer=issuer,
+        kid=f"{issuer}:t1",
+        key=fed.token[issuer],
+        subject=subject,
+        scope="directory",
+        now_s=at_ms // 1000,
+        now_ms=at_ms,
+        ttl_s=ttl_s,
+        **kw,
+    )
 
 
 def check(store: Store, fed: Fed, token: str, *, now_ms: int) -> tokens.Claims:
@@ -53,8 +63,11 @@ def check(store: Store, fed: Fed, token: str, *, now_ms: int) -> tokens.Claims:
 
 def test_tokens_carry_millisecond_issue_time_readable_by_a_second_library(fed: Fed) -> None:
     tok = issue(fed, at_ms=T0 + 1234)
-    public = fed.token["eu"].public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = (
+        fed.token["eu"]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     claims = pyjwt.decode(tok, public, algorithms=["ES256"], audience="pocsync", options={"verify_exp": False})
     assert claims["iat_ms"] == T0 + 1234 and claims["iat"] == (T0 + 1234) // 1000
     assert claims["auth_time"] == claims["iat"]
@@ -112,8 +125,9 @@ def test_case7_renewals_keep_auth_time_and_stop_at_the_maximum_total_lifetime(fe
     for _ in range(40):  # renew daily
         t += 86_400
         try:
-            tok = tokens.renew(c, issuer="eu", kid="eu:t1", key=fed.token["eu"], manifest=fed.manifest, now_s=t,
-                               ttl_s=86_400)
+            tok = tokens.renew(
+                c, issuer="eu", kid="eu:t1", key=fed.token["eu"], manifest=fed.manifest, now_s=t, ttl_s=86_400
+            )
         except tokens.TokenError as exc:
             assert exc.reason == "renewal_limit"
             break
@@ -125,8 +139,16 @@ def test_case7_renewals_keep_auth_time_and_stop_at_the_maximum_total_lifetime(fe
 
 
 def test_case7_a_session_token_is_valid_only_as_a_cookie_of_the_node_that_set_it(fed: Fed) -> None:
-    session = tokens.issue_token(issuer="eu", kid="eu:t1", key=fed.token["eu"], subject="DEU/technical",
-                                 scope="directory", now_s=NOW_S, ttl_s=3600, audience=tokens.session_audience("eu"))
+    session = tokens.issue_token(
+        issuer="eu",
+        kid="eu:t1",
+        key=fed.token["eu"],
+        subject="DEU/technical",
+        scope="directory",
+        now_s=NOW_S,
+        ttl_s=3600,
+        audience=tokens.session_audience("eu"),
+    )
     assert tokens.verify_session(session, node="eu", manifest=fed.manifest, now_s=NOW_S).issuer == "eu"
     with pytest.raises(tokens.TokenError) as exc:  # not a bearer token anywhere
         tokens.verify_signature(session, manifest=fed.manifest, now_s=NOW_S)
@@ -139,8 +161,15 @@ def test_case8_nbf_in_the_future_is_refused(fed: Fed) -> None:
     from cryptography.hazmat.primitives import serialization as ser
 
     pem = fed.token["eu"].private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
-    claims = {"iss": "eu", "sub": "operator:ops", "aud": "pocsync", "iat": NOW_S, "exp": NOW_S + 7200,
-              "jti": "x", "scope": "health"}
+    claims = {
+        "iss": "eu",
+        "sub": "operator:ops",
+        "aud": "pocsync",
+        "iat": NOW_S,
+        "exp": NOW_S + 7200,
+        "jti": "x",
+        "scope": "health",
+    }
     ok = josejwt.encode(claims | {"nbf": NOW_S}, pem, algorithm="ES256", headers={"kid": "eu:t1"})
     assert tokens.verify_signature(ok, manifest=fed.manifest, now_s=NOW_S).subject == "operator:ops"
     later = josejwt.encode(claims | {"nbf": NOW_S + 3600}, pem, algorithm="ES256", headers={"kid": "eu:t1"})

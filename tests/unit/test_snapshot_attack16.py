@@ -27,12 +27,22 @@ def test_tab_and_newline_become_a_space() -> None:
 
 
 def container(fed: Fed, m: mf.Manifest, taken_ms: int, taken_at: str | None = None) -> bytes:
-    payload = {"type": snap.SNAPSHOT_PAYLOAD, "node": "eu", "taken_at": taken_at or snap._utc(taken_ms), "taken_ms": taken_ms,
-               "manifest": m.version, "manifest_id": m.id, "heads": {},
-               "entries": [], "records": [], "digest": snap.digest_of({"entries": [], "records": []})}
+    payload = {
+        "type": snap.SNAPSHOT_PAYLOAD,
+        "node": "eu",
+        "taken_at": taken_at or snap._utc(taken_ms),
+        "taken_ms": taken_ms,
+        "manifest": m.version,
+        "manifest_id": m.id,
+        "heads": {},
+        "entries": [],
+        "records": [],
+        "digest": snap.digest_of({"entries": [], "records": []}),
+    }
     env = dsse.sign(snap.SNAPSHOT_TYPE, jsonc.dumps(payload), "eu:k1", fed.keys["eu"]["k1"])
-    return jsonc.dumps({"format": snap.CONTAINER_FORMAT, "snapshot": env.to_bytes().decode(),
-                        "manifests": [m.to_bytes().decode()]})
+    return jsonc.dumps(
+        {"format": snap.CONTAINER_FORMAT, "snapshot": env.to_bytes().decode(), "manifests": [m.to_bytes().decode()]}
+    )
 
 
 def test_a_snapshot_dated_in_the_future_is_refused() -> None:

@@ -26,8 +26,15 @@ def test_patterns_do_not_accept_a_trailing_newline() -> None:
 
 
 def test_changeset_fields_with_a_trailing_newline_are_bad_changesets() -> None:
-    ok = dict(origin="eu", seq=2, prev="sha256:" + "0" * 64, hlc="1763800000123-0000", manifest=1, author="a",
-              ops=[{"op": "delete", "key": "DEU/technical"}])
+    ok = dict(
+        origin="eu",
+        seq=2,
+        prev="sha256:" + "0" * 64,
+        hlc="1763800000123-0000",
+        manifest=1,
+        author="a",
+        ops=[{"op": "delete", "key": "DEU/technical"}],
+    )
     csmod.build_payload(**ok)
     for field, value in (("prev", ok["prev"] + "\n"), ("hlc", ok["hlc"] + "\n"), ("origin", "eu\n")):
         with pytest.raises(ChangeSetError):
@@ -38,11 +45,20 @@ def test_changeset_fields_with_a_trailing_newline_are_bad_changesets() -> None:
 def test_blank_is_a_closed_list_of_white_space(space: str) -> None:
     assert model.blank(space)
     with pytest.raises(EntryError) as err:
-        model.check_structure("DEU/technical", entry("DEU/technical", organisation=space, full=True), cs_hlc="9" * 13 + "-9999")
+        model.check_structure(
+            "DEU/technical", entry("DEU/technical", organisation=space, full=True), cs_hlc="9" * 13 + "-9999"
+        )
     assert err.value.reason == "missing_organisation"
     with pytest.raises(ChangeSetError):
-        csmod.build_payload(origin="eu", seq=1, prev=None, hlc="1763800000123-0000", manifest=1, author=space,
-                            ops=[{"op": "delete", "key": "DEU/technical"}])
+        csmod.build_payload(
+            origin="eu",
+            seq=1,
+            prev=None,
+            hlc="1763800000123-0000",
+            manifest=1,
+            author=space,
+            ops=[{"op": "delete", "key": "DEU/technical"}],
+        )
 
 
 def test_zero_width_and_format_characters_are_not_white_space() -> None:
@@ -63,8 +79,13 @@ def test_origin_cannot_put_a_lone_surrogate_and_nothing_is_stored() -> None:
     fed = Fed()
     rep = Replica(MemoryState(), fed.manifest)
     with pytest.raises(MalformedJSON):
-        rep.edit([{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="\ud800", full=True)}],
-                 me="eu", key=fed.key("eu"), author="a", now_ms=T0)
+        rep.edit(
+            [{"op": "put", "key": "DEU/technical", "entry": entry("DEU/technical", notes="\ud800", full=True)}],
+            me="eu",
+            key=fed.key("eu"),
+            author="a",
+            now_ms=T0,
+        )
     assert not rep.state.log
 
 
@@ -77,9 +98,13 @@ def test_nesting_depth_matches_the_documented_scanner_for_any_text(text: str) ->
 
 
 @settings(max_examples=200, deadline=None)
-@given(value=st.recursive(st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=5),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
-                                                                                      max_size=3), max_leaves=30))
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=30,
+    )
+)
 def test_nesting_depth_of_json_is_its_container_depth(value: object) -> None:
     def depth(v: object) -> int:
         if isinstance(v, (list, dict)):

@@ -68,15 +68,22 @@ def _schema(**props: Any) -> dict[str, Any]:
 
 
 def _langs(names: list[str], **over: Any) -> dict[str, Any]:
-    out = {c: {"title": f"T {c}", "text": f"Text {c}", "fields": {n: {"label": f"{n} {c}"} for n in names}}
-           for c in ("en", "fr", "es")}
+    out = {
+        c: {"title": f"T {c}", "text": f"Text {c}", "fields": {n: {"label": f"{n} {c}"} for n in names}}
+        for c in ("en", "fr", "es")
+    }
     out.update(over)
     return out
 
 
 def small(schema: dict[str, Any], **over: Any) -> dict[str, Any]:
-    d = {"id": "t1", "version": 1, "purpose": "reply", "schema": schema,
-         "languages": _langs(list(schema.get("properties", {})) if isinstance(schema.get("properties"), dict) else [])}
+    d = {
+        "id": "t1",
+        "version": 1,
+        "purpose": "reply",
+        "schema": schema,
+        "languages": _langs(list(schema.get("properties", {})) if isinstance(schema.get("properties"), dict) else []),
+    }
     d.update(over)
     return d
 
@@ -88,11 +95,17 @@ BAD: list[tuple[str, Any, str]] = [
     ("version 0", small(_schema(a={"type": "string"}), version=0), "version must be an integer"),
     ("version bool", small(_schema(a={"type": "string"}), version=True), "version must be an integer"),
     ("purpose", small(_schema(a={"type": "string"}), purpose="gossip"), "purpose must be one of"),
-    ("no schema", {k: v for k, v in small(_schema(a={"type": "string"})).items() if k != "schema"},
-     "schema is missing"),
+    (
+        "no schema",
+        {k: v for k, v in small(_schema(a={"type": "string"})).items() if k != "schema"},
+        "schema is missing",
+    ),
     ("schema type", small({"type": "array", "properties": {"a": {"type": "string"}}}), 'schema.type must be "object"'),
-    ("$ref", small({"type": "object", "properties": {"a": {"type": "string"}}, "$ref": "https://example.org/x"}),
-     "schema has unknown members ['$ref']"),
+    (
+        "$ref",
+        small({"type": "object", "properties": {"a": {"type": "string"}}, "$ref": "https://example.org/x"}),
+        "schema has unknown members ['$ref']",
+    ),
     ("$ref in a property", small(_schema(a={"$ref": "#/x"})), "unknown members ['$ref']"),
     ("no properties", small({"type": "object", "properties": {}}), "1 to 64 properties"),
     ("property name", small(_schema(**{"A b": {"type": "string"}})), "property name 'A b' must match"),
@@ -105,10 +118,16 @@ BAD: list[tuple[str, Any, str]] = [
     ("enum repeated", small(_schema(a={"type": "string", "enum": ["x", "x"]})), "enum values must be distinct"),
     ("enum of objects", small(_schema(a={"type": "string", "enum": [{"x": 1}]})), "enum values must be"),
     ("format", small(_schema(a={"type": "string", "format": "uri"})), "format must be one of"),
-    ("required not a property", small({"type": "object", "properties": {"a": {"type": "string"}},
-                                       "required": ["a", "b"]}), "schema.required names ['b']"),
-    ("required repeated", small({"type": "object", "properties": {"a": {"type": "string"}},
-                                 "required": ["a", "a"]}), "must not repeat"),
+    (
+        "required not a property",
+        small({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}),
+        "schema.required names ['b']",
+    ),
+    (
+        "required repeated",
+        small({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "a"]}),
+        "must not repeat",
+    ),
     ("pattern too long", small(_schema(a={"type": "string", "pattern": "a" * 201})), "1 to 200 characters"),
     ("pattern backreference", small(_schema(a={"type": "string", "pattern": "(a)\\1"})), "not an allowed escape"),
     ("pattern look-ahead", small(_schema(a={"type": "string", "pattern": "(?=a)"})), "look-around"),
@@ -119,29 +138,73 @@ BAD: list[tuple[str, Any, str]] = [
     ("pattern lazy", small(_schema(a={"type": "string", "pattern": "a+?"})), "cannot follow a quantifier"),
     ("pattern repeat", small(_schema(a={"type": "string", "pattern": "a{1,5000}"})), "m <= n <= 1000"),
     ("pattern on boolean", small(_schema(a={"type": "boolean", "pattern": "a"})), "pattern applies only"),
-    ("missing language", small(_schema(a={"type": "string"}),
-                               languages={k: v for k, v in _langs(["a"]).items() if k != "es"}), "missing: ['es']"),
-    ("language code", small(_schema(a={"type": "string"}), languages=_langs(["a"], EN=_langs(["a"])["en"])),
-     "two lower-case letters"),
-    ("missing title", small(_schema(a={"type": "string"}),
-                            languages=_langs(["a"], fr={"text": "x", "fields": {"a": {"label": "a"}}})),
-     "languages.fr.title must be a string"),
-    ("blank text", small(_schema(a={"type": "string"}),
-                         languages=_langs(["a"], es={"title": "x", "text": " \u3000", "fields": {"a": {"label": "a"}}})),
-     "languages.es.text must be a string"),
-    ("missing label", small(_schema(a={"type": "string"}, b={"type": "string"}),
-                            languages=_langs(["a"], en=_langs(["a", "b"])["en"])), "has no label for ['b']"),
-    ("extra label", small(_schema(a={"type": "string"}), languages=_langs(["a"], en=_langs(["a", "z"])["en"])),
-     "names ['z'], which schema.properties"),
-    ("options without enum", small(_schema(a={"type": "string"}), languages=_langs(
-        ["a"], en={"title": "t", "text": "x", "fields": {"a": {"label": "a", "options": {"x": "X"}}}})),
-     "options applies only"),
-    ("options incomplete", small(_schema(a={"type": "string", "enum": ["x", "y"]}), languages=_langs(
-        ["a"], en={"title": "t", "text": "x", "fields": {"a": {"label": "a", "options": {"x": "X"}}}})),
-     "a label for each enum value"),
-    ("oversize", small(_schema(a={"type": "string"}), languages=_langs(
-        ["a"], **{c: {"title": "t", "text": "x" * 20_000, "fields": {"a": {"label": "a"}}} for c in "abcd"})),
-     "the cap is 65536"),
+    (
+        "missing language",
+        small(_schema(a={"type": "string"}), languages={k: v for k, v in _langs(["a"]).items() if k != "es"}),
+        "missing: ['es']",
+    ),
+    (
+        "language code",
+        small(_schema(a={"type": "string"}), languages=_langs(["a"], EN=_langs(["a"])["en"])),
+        "two lower-case letters",
+    ),
+    (
+        "missing title",
+        small(
+            _schema(a={"type": "string"}), languages=_langs(["a"], fr={"text": "x", "fields": {"a": {"label": "a"}}})
+        ),
+        "languages.fr.title must be a string",
+    ),
+    (
+        "blank text",
+        small(
+            _schema(a={"type": "string"}),
+            languages=_langs(["a"], es={"title": "x", "text": " \u3000", "fields": {"a": {"label": "a"}}}),
+        ),
+        "languages.es.text must be a string",
+    ),
+    (
+        "missing label",
+        small(
+            _schema(a={"type": "string"}, b={"type": "string"}), languages=_langs(["a"], en=_langs(["a", "b"])["en"])
+        ),
+        "has no label for ['b']",
+    ),
+    (
+        "extra label",
+        small(_schema(a={"type": "string"}), languages=_langs(["a"], en=_langs(["a", "z"])["en"])),
+        "names ['z'], which schema.properties",
+    ),
+    (
+        "options without enum",
+        small(
+            _schema(a={"type": "string"}),
+            languages=_langs(
+                ["a"], en={"title": "t", "text": "x", "fields": {"a": {"label": "a", "options": {"x": "X"}}}}
+            ),
+        ),
+        "options applies only",
+    ),
+    (
+        "options incomplete",
+        small(
+            _schema(a={"type": "string", "enum": ["x", "y"]}),
+            languages=_langs(
+                ["a"], en={"title": "t", "text": "x", "fields": {"a": {"label": "a", "options": {"x": "X"}}}}
+            ),
+        ),
+        "a label for each enum value",
+    ),
+    (
+        "oversize",
+        small(
+            _schema(a={"type": "string"}),
+            languages=_langs(
+                ["a"], **{c: {"title": "t", "text": "x" * 20_000, "fields": {"a": {"label": "a"}}} for c in "abcd"}
+            ),
+        ),
+        "the cap is 65536",
+    ),
 ]
 
 
@@ -159,8 +222,16 @@ def test_the_op_key_must_be_the_template_id() -> None:
         opkinds.KINDS["template"].check(op(doc(), key="other-id"), "x", {})
 
 
-GOOD_PATTERNS = ["^[A-Z]{3}-[0-9]{4,6}$", "[a-z0-9._-]+", "\\d+(\\.\\d+)?", "^(ab|cd)$", "(ab)+", "a{2,}",
-                 "^[^\\s@]+@[^\\s@]+$", "\\$\\^\\(\\)\\[\\]\\{\\}\\|\\\\"]
+GOOD_PATTERNS = [
+    "^[A-Z]{3}-[0-9]{4,6}$",
+    "[a-z0-9._-]+",
+    "\\d+(\\.\\d+)?",
+    "^(ab|cd)$",
+    "(ab)+",
+    "a{2,}",
+    "^[^\\s@]+@[^\\s@]+$",
+    "\\$\\^\\(\\)\\[\\]\\{\\}\\|\\\\",
+]
 
 
 @pytest.mark.parametrize("pattern", GOOD_PATTERNS)
@@ -234,16 +305,30 @@ def test_policy_publishers_replace_the_role_default() -> None:
     assert rep.state.record("template", "request-for-information").origin == "osce"
 
 
-@pytest.mark.parametrize("value", [{"publishers": "un"}, {"publishers": ["un", "osce"]}, {"publishers": ["UN"]},
-                                   {"publishers": ["un", "un"]}, {"who": ["un"]}, {"publishers": None}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"publishers": "un"},
+        {"publishers": ["un", "osce"]},
+        {"publishers": ["UN"]},
+        {"publishers": ["un", "un"]},
+        {"who": ["un"]},
+        {"publishers": None},
+    ],
+)
 def test_bad_template_policy_is_refused(value: Any) -> None:
     with pytest.raises(ManifestError):
         opkinds.parse_policy({"templates": value}, frozenset({"templates"}))
 
 
 # --- the merge: greatest (version, hlc, origin, change-set id, op index), in any order ----------
-action = st.tuples(st.sampled_from(["un", "osce", "eu"]), st.sampled_from(["request-for-information", "reply"]),
-                   st.integers(1, 3), st.integers(0, 2), st.booleans())
+action = st.tuples(
+    st.sampled_from(["un", "osce", "eu"]),
+    st.sampled_from(["request-for-information", "reply"]),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.booleans(),
+)
 
 
 def history(actions: list[tuple[str, str, int, int, bool]]) -> list[bytes]:
@@ -285,8 +370,15 @@ def test_two_publishers_resolve_deterministically_in_any_order(actions, data) ->
             payload = json.loads(parse_env(env, max_bytes=1 << 20).payload)
             o = payload["ops"][0]
             if o["key"] == tid and payload["origin"] in ("un", "osce") and o["template"]["languages"]["fr"]["fields"]:
-                cands.append((o["template"]["version"], payload["hlc"], payload["origin"],
-                              changeset_id(parse_env(env, max_bytes=1 << 20).payload), 0))
+                cands.append(
+                    (
+                        o["template"]["version"],
+                        payload["hlc"],
+                        payload["origin"],
+                        changeset_id(parse_env(env, max_bytes=1 << 20).payload),
+                        0,
+                    )
+                )
         rec = rep.state.record("template", tid)
         if not cands:
             assert rec is None
@@ -329,12 +421,45 @@ def _mutations() -> st.SearchStrategy:
                 walk(v, path + (i,))
 
     walk(base, ())
-    values = st.one_of(st.none(), st.booleans(), st.integers(-2, 20_000), st.sampled_from(
-        ["", " ", "x", "string", "integer", "object", "email", "uri", "date-time", "^a+$", "(a+)+", "reply", "en",
-         "EN", "x" * 201, "$ref"]), st.just([]), st.just({}), st.just(["x", "x"]), st.just({"label": "L"}))
-    return st.lists(st.tuples(st.sampled_from(paths), st.sampled_from(["set", "delete", "add"]), values,
-                              st.sampled_from(["extra", "$ref", "help", "options", "required", "de", "zz_1"])),
-                    min_size=1, max_size=3).map(lambda muts: (base, muts))
+    values = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-2, 20_000),
+        st.sampled_from(
+            [
+                "",
+                " ",
+                "x",
+                "string",
+                "integer",
+                "object",
+                "email",
+                "uri",
+                "date-time",
+                "^a+$",
+                "(a+)+",
+                "reply",
+                "en",
+                "EN",
+                "x" * 201,
+                "$ref",
+            ]
+        ),
+        st.just([]),
+        st.just({}),
+        st.just(["x", "x"]),
+        st.just({"label": "L"}),
+    )
+    return st.lists(
+        st.tuples(
+            st.sampled_from(paths),
+            st.sampled_from(["set", "delete", "add"]),
+            values,
+            st.sampled_from(["extra", "$ref", "help", "options", "required", "de", "zz_1"]),
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(lambda muts: (base, muts))
 
 
 def _apply(base: dict, muts: list) -> dict:
@@ -375,14 +500,20 @@ M_NOBODY = FED.signed(mf.set_policy(mf.next_version(M_TWO.payload), "templates",
 CHAIN = [M_OFF, M_ON, M_TWO, M_NOBODY]
 
 
-diff_action = st.tuples(st.sampled_from(["un", "un", "osce", "eu"]), st.sampled_from(["request-for-information", "reply"]),
-                        st.integers(1, 3), st.integers(0, 2), st.sampled_from([False, False, False, True]))
+diff_action = st.tuples(
+    st.sampled_from(["un", "un", "osce", "eu"]),
+    st.sampled_from(["request-for-information", "reply"]),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.sampled_from([False, False, False, True]),
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(actions=st.lists(diff_action, min_size=1, max_size=8), upto=st.integers(0, len(CHAIN) - 1), data=st.data())
 def test_template_ops_in_any_order_with_manifest_changes_agree_with_the_independent_reading(
-        actions, upto: int, data) -> None:
+    actions, upto: int, data
+) -> None:
     """Template ops of three origins (valid and not), delivered in any order with duplicates, interleaved
     with manifest installs (feature off, on with the role default, publishers [osce, un], publishers []):
     refusals and digest lines equal the independent reading's under the last manifest."""

@@ -42,9 +42,13 @@ def test_hlc_vectors() -> None:
     v = load("hlc.json")
     for case in v["next"]:
         assert hlcmod.next_hlc(case["last"], case["now_ms"]) == case["expect"]
-    assert [c["expect"] for c in v["next"]] == ["1763800000123-0000", "1763800000123-0001",
-                                                "1763800000123-0042", "1763800000124-0000",
-                                                "1763800009999-0000"]
+    assert [c["expect"] for c in v["next"]] == [
+        "1763800000123-0000",
+        "1763800000123-0001",
+        "1763800000123-0042",
+        "1763800000124-0000",
+        "1763800009999-0000",
+    ]
     assert all(hlcmod.is_hlc(s) for s in v["valid"])
     for s in v["invalid"]:
         assert not hlcmod.is_hlc(s)
@@ -105,8 +109,15 @@ def test_changeset_vectors_both_ways() -> None:
     assert rep.state.winner("DEU/technical").entry["x-regional-field"] == "kept"
     # pocsync reproduces the payload bytes from the values
     p1 = json.loads(v["chain"][0]["payload"])
-    again = csmod.build_payload(origin=p1["origin"], seq=p1["seq"], prev=p1["prev"], hlc=p1["hlc"],
-                                manifest=p1["manifest"], author=p1["author"], ops=p1["ops"])
+    again = csmod.build_payload(
+        origin=p1["origin"],
+        seq=p1["seq"],
+        prev=p1["prev"],
+        hlc=p1["hlc"],
+        manifest=p1["manifest"],
+        author=p1["author"],
+        ops=p1["ops"],
+    )
     assert again.decode() == v["chain"][0]["payload"]
 
 
@@ -130,8 +141,11 @@ def test_heads_vector() -> None:
     ptype, body = dsse_verify.verify(v["envelope"], {"eu:k1": eu_pub})
     assert ptype == "application/vnd.pocsync.heads+json" and body.decode() == v["payload"]
     # the announced digest is the one of changeset.json's chain, recomputed from its lines independently
-    assert json.loads(body)["digest"] == load("changeset.json")["digest_after"] == indep.digest(
-        "".join(f"entry {k} {ref}\n" for k, ref in load("changeset.json")["view_after"]))
+    assert (
+        json.loads(body)["digest"]
+        == load("changeset.json")["digest_after"]
+        == indep.digest("".join(f"entry {k} {ref}\n" for k, ref in load("changeset.json")["view_after"]))
+    )
     assert hv.node == "eu" and hv.heads["eu"][0] == 2
 
 
@@ -145,8 +159,9 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
     opened = open_sealed(v["sealed"].encode(), me=v["recipient"], key=key, max_bytes=1 << 16, context=v["context"])
     assert opened.plaintext.decode() == v["plaintext"] and opened.sender == "eu" and opened.manifest == 1
     assert opened.recipients == ("osce", "un")
-    again = seal(v["plaintext"].encode(), sender="eu", manifest=1, context=v["context"],
-                 recipients={"un": key.public_key()})
+    again = seal(
+        v["plaintext"].encode(), sender="eu", manifest=1, context=v["context"], recipients={"un": key.public_key()}
+    )
     assert open_sealed(again, me="un", key=key, max_bytes=1 << 16).plaintext.decode() == v["plaintext"]
     assert v["plaintext"].encode() not in v["sealed"].encode()
 
@@ -154,9 +169,21 @@ def test_sealed_vector_opens_and_sealing_round_trips() -> None:
 # --- vectors of issue 10, checked by pocsync and by the independent reading (tests/independent/protocol.py) --
 
 FEDERATION = "federation.json"  # the manifest the scenario vectors embed
-SCENARIOS = ["merge.json", "equivocation.json", "equivocation_held.json", "restart.json", "restart_bad_prev.json", "scope.json",
-             "feature_off.json", "feature_on.json", "surrogate.json", "templates_on.json", "templates_publishers.json",
-             "checks.json", "held.json"]
+SCENARIOS = [
+    "merge.json",
+    "equivocation.json",
+    "equivocation_held.json",
+    "restart.json",
+    "restart_bad_prev.json",
+    "scope.json",
+    "feature_off.json",
+    "feature_on.json",
+    "surrogate.json",
+    "templates_on.json",
+    "templates_publishers.json",
+    "checks.json",
+    "held.json",
+]
 
 
 def _reason(fn, *args, **kw):
@@ -193,8 +220,13 @@ def test_peer_request_vectors_both_ways() -> None:
     m, im = manifest(), indep.manifest(load("manifest.json")["envelope"].encode())
     assert {c["expect"] for c in v["cases"]} >= {None, "wrong_target", "stale_request", "unsigned_request"}
     for c in v["cases"]:
-        args = dict(method=c["method"], path=c["path"], body=bytes.fromhex(c["body_hex"]), now_ms=c["now_ms"],
-                    max_age_ms=c["max_age_ms"])
+        args = dict(
+            method=c["method"],
+            path=c["path"],
+            body=bytes.fromhex(c["body_hex"]),
+            now_ms=c["now_ms"],
+            max_age_ms=c["max_age_ms"],
+        )
         assert _reason(verify_request, c["authorization"], manifest=m, me=c["me"], **args) == c["expect"], c["name"]
         assert indep.peer_request(c["authorization"], m=im, me=c["me"], **args) == c["expect"], c["name"]
 
@@ -246,7 +278,8 @@ def test_scenario_vectors_both_ways(name: str) -> None:
         p = v["proof"]
         assert indep.check_proof(p, indep.manifest(v["manifests"][-1].encode()))
         Replica(MemoryState(), mf.parse(v["manifests"][-1].encode())).check_proof(
-            Proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))
+            Proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode())
+        )
 
 
 def test_held_vector_steps_both_ways() -> None:
@@ -275,8 +308,15 @@ def test_manifest_step_vectors_both_ways() -> None:
         got = _reason(mf.check_install, installed[-1] if installed else None, cand, now_s=v["now_s"])
         assert got == c["expect"], c["name"]
         im = [indep.manifest(e.encode()) for e in c["installed"]]
-        assert indep.install_check(im[-1] if im else None, indep.manifest(c["candidate"].encode()), now_s=v["now_s"],
-                                   software=set(v["software_features"])) == c["expect"], c["name"]
+        assert (
+            indep.install_check(
+                im[-1] if im else None,
+                indep.manifest(c["candidate"].encode()),
+                now_s=v["now_s"],
+                software=set(v["software_features"]),
+            )
+            == c["expect"]
+        ), c["name"]
 
 
 def test_entry_vectors_both_ways() -> None:
@@ -289,7 +329,7 @@ def test_entry_vectors_both_ways() -> None:
 
 
 def test_template_vectors_both_ways() -> None:
-    """"templates.json" (§18.2, §18.3): each document and pattern judged alike by pocsync and the independent reading."""
+    """ "templates.json" (§18.2, §18.3): each document and pattern judged alike by pocsync and the independent reading."""
     from pocsync.core import templates as tpl
 
     v = load("templates.json")
@@ -323,7 +363,7 @@ def test_scenario_digests_do_not_depend_on_delivery_order_or_duplicates(name: st
 
 
 def test_poke_vector_independently() -> None:
-    """"poke.json" (§13.3): the independent reading accepts the signed poke as un and refuses it as another
+    """ "poke.json" (§13.3): the independent reading accepts the signed poke as un and refuses it as another
     target; its body is eu's head vector of heads.json (pocsync's side: tests/unit/test_poke_vector.py)."""
     v = load("poke.json")
     im = indep.manifest(load("manifest.json")["envelope"].encode())
@@ -335,7 +375,7 @@ def test_poke_vector_independently() -> None:
 
 
 def test_check_vectors_channel_ids_and_feature_off_both_ways() -> None:
-    """"checks.json" (§15): channel ids by both readings; under v1 (no features) every op is refused feature_off."""
+    """ "checks.json" (§15): channel ids by both readings; under v1 (no features) every op is refused feature_off."""
     from pocsync.core import checks
 
     v = load("checks.json")
@@ -352,7 +392,7 @@ def test_check_vectors_channel_ids_and_feature_off_both_ways() -> None:
 
 
 def test_freshness_vectors_both_ways() -> None:
-    """"freshness.json" (§15.5): the overdue judgement under a policy with a network override."""
+    """ "freshness.json" (§15.5): the overdue judgement under a policy with a network override."""
     from pocsync.core import checks
 
     v = load("freshness.json")
@@ -360,5 +400,9 @@ def test_freshness_vectors_both_ways() -> None:
         f = {k: c[k] for k in ("last_modified", "last_confirmed", "last_verified")}
         od = checks.overdue({"networks": c["networks"]}, f, v["policy"], now_ms=c["now_ms"])
         assert (od["reasons"] if od else []) == c["expect"], c["name"]
-        assert indep.overdue(v["policy"], c["networks"], c["last_modified"], c["last_confirmed"], c["last_verified"],
-                             c["now_ms"]) == c["expect"], c["name"]
+        assert (
+            indep.overdue(
+                v["policy"], c["networks"], c["last_modified"], c["last_confirmed"], c["last_verified"], c["now_ms"]
+            )
+            == c["expect"]
+        ), c["name"]

@@ -22,6 +22,12 @@ def test_snapshot_and_history_identifiers() -> None:
 
 def test_core_identifiers_appear_verbatim_in_the_core() -> None:
     text = "".join(p.read_text() for p in Path(pocsync.core.__file__).parent.rglob("*.py"))
-    for ident in ("application/vnd.pocsync.changeset+json", "pocsync.changeset/v1", "pocsync.heads/v1",
-                  "application/vnd.pocsync.manifest+json", "pocsync.manifest/v1", "pocsync.sealed/v1"):
+    for ident in (
+        "application/vnd.pocsync.changeset+json",
+        "pocsync.changeset/v1",
+        "pocsync.heads/v1",
+        "application/vnd.pocsync.manifest+json",
+        "pocsync.manifest/v1",
+        "pocsync.sealed/v1",
+    ):
         assert ident in text, ident

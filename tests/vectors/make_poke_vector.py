@@ -20,17 +20,26 @@ TS = 1763800000400
 def main() -> None:
     eu = ed("eu:k1")
     body = json.loads((HERE / "heads.json").read_text())["envelope"].encode()
-    auth = sign_request(node="eu", keyid="eu:k1", key=eu, target="un", method="POST", path="/v1/peer/poke",
-                        body=body, now_ms=TS)
+    auth = sign_request(
+        node="eu", keyid="eu:k1", key=eu, target="un", method="POST", path="/v1/peer/poke", body=body, now_ms=TS
+    )
     env = dsse.parse(base64.b64decode(auth.split(" ", 1)[1]), max_bytes=1 << 16)
-    write("poke.json", {
-        "description": "POST /v1/peer/poke from eu to un; the body is eu's signed head vector (heads.json)",
-        "manifest_vector": "manifest.json",
-        "method": "POST", "path": "/v1/peer/poke", "node": "eu", "target": "un", "ts": TS,
-        "body": body.decode(), "body_sha256": body_hash(body),
-        "request_payload": env.payload.decode(),
-        "authorization": auth,
-    })
+    write(
+        "poke.json",
+        {
+            "description": "POST /v1/peer/poke from eu to un; the body is eu's signed head vector (heads.json)",
+            "manifest_vector": "manifest.json",
+            "method": "POST",
+            "path": "/v1/peer/poke",
+            "node": "eu",
+            "target": "un",
+            "ts": TS,
+            "body": body.decode(),
+            "body_sha256": body_hash(body),
+            "request_payload": env.payload.decode(),
+            "authorization": auth,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -58,15 +58,8 @@ from pocsync.core.manifest.model import (
     format_time,
     parse_time,
 )
-from pocsync.core.manifest.parsing import (
-    from_payload,
-    parse,
-)
-from pocsync.core.manifest.rules import (
-    check_install,
-    check_self_signed,
-    signed_by,
-)
+from pocsync.core.manifest.parsing import from_payload, parse
+from pocsync.core.manifest.rules import check_install, check_self_signed, signed_by
 from pocsync.errors import (  # callers catch mf.ManifestRollbackError and the like
     ManifestError,
     ManifestExpiredError,

@@ -16,8 +16,9 @@ from pocsync.core.manifest.parsing import from_payload
 from pocsync.errors import ManifestError
 
 
-def new_payload(roots: Iterable[str], *, threshold: int, expires_s: int, version: int = 1,
-                features: Iterable[str] = ()) -> dict[str, Any]:
+def new_payload(
+    roots: Iterable[str], *, threshold: int, expires_s: int, version: int = 1, features: Iterable[str] = ()
+) -> dict[str, Any]:
     roots = list(dict.fromkeys(roots))
     p: dict[str, Any] = {
         "type": MANIFEST_PAYLOAD,
@@ -79,8 +80,9 @@ def sign(m: Manifest, key: Ed25519PrivateKey) -> Manifest:
     pub = ed25519_public_b64(key)
     kid = root_keyid(pub)
     if kid not in m.roots:
-        raise ManifestError(f"key {kid} is not a root key of manifest v{m.version}; it may still sign a transition",
-                            reason="not_a_root")
+        raise ManifestError(
+            f"key {kid} is not a root key of manifest v{m.version}; it may still sign a transition", reason="not_a_root"
+        )
     return _with_env(m, m.envelope.with_signature(kid, key))
 
 
@@ -127,8 +129,9 @@ def parse_scope(text: str) -> list[str] | str:
     return states
 
 
-def add_node(payload: dict[str, Any], info: dict[str, Any], *, role: str, scope: list[str] | str,
-             organisation: str | None = None) -> dict[str, Any]:
+def add_node(
+    payload: dict[str, Any], info: dict[str, Any], *, role: str, scope: list[str] | str, organisation: str | None = None
+) -> dict[str, Any]:
     """Add a node from its ``pocsync node-info`` JSON."""
     p = _edit(payload)
     node_id = info.get("node")
@@ -201,8 +204,9 @@ def remove_node(payload: dict[str, Any], node_id: str, *, at_seq: int) -> dict[s
     return p
 
 
-def restart_chain(payload: dict[str, Any], node_id: str, *, name: str, public: str, from_seq: int,
-                  prev: str | None) -> dict[str, Any]:
+def restart_chain(
+    payload: dict[str, Any], node_id: str, *, name: str, public: str, from_seq: int, prev: str | None
+) -> dict[str, Any]:
     """Declare a chain restart: a new key whose segment begins at ``from_seq`` with ``prev``."""
     p = rotate_key(payload, node_id, name=name, public=public, from_seq=from_seq)
     node = _node_raw(p, node_id)

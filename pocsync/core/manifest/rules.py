@@ -30,8 +30,9 @@ def check_self_signed(m: Manifest) -> None:
         )
 
 
-def check_install(current: Manifest | None, new: Manifest, *, now_s: int,
-                  supported: Iterable[str] | None = None) -> None:
+def check_install(
+    current: Manifest | None, new: Manifest, *, now_s: int, supported: Iterable[str] | None = None
+) -> None:
     """Raise unless ``new`` may replace ``current`` (PROTOCOL.md §6 Installing).
 
     ``supported`` are the features of this software (default :data:`opkinds.FEATURES`): a
@@ -40,9 +41,12 @@ def check_install(current: Manifest | None, new: Manifest, *, now_s: int,
     """
     lacking = sorted(new.features - set(opkinds.FEATURES if supported is None else supported))
     if lacking:
-        raise ManifestError(f"manifest v{new.version} enables feature(s) {', '.join(lacking)} that this pocsync "
-                            f"does not implement; upgrade pocsync before installing it",
-                            reason="unsupported_feature", features=lacking)
+        raise ManifestError(
+            f"manifest v{new.version} enables feature(s) {', '.join(lacking)} that this pocsync "
+            f"does not implement; upgrade pocsync before installing it",
+            reason="unsupported_feature",
+            features=lacking,
+        )
     if new.is_expired(now_s):
         raise ManifestExpiredError(f"manifest v{new.version} expired at {format_time(new.expires)}")
     if current is not None:
