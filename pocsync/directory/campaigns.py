@@ -25,18 +25,14 @@ from typing import Any
 
 from pocsync.core import model
 from pocsync.core.checks import channel_id
-from pocsync.directory.checkmail import (  # re-exported: callers use campaigns.<name>
-    KIND_WORDS as KIND_WORDS,
-)
+from pocsync.directory.checkmail import KIND_WORDS as KIND_WORDS  # re-exported: callers use campaigns.<name>
 from pocsync.directory.checkmail import LANGUAGES as LANGUAGES
 from pocsync.directory.checkmail import Message as Message
 from pocsync.directory.checkmail import check_message as check_message
 from pocsync.directory.checkmail import emails_of as emails_of
 from pocsync.directory.checkmail import language_of as language_of
 from pocsync.directory.checkmail import text_message as text_message
-from pocsync.directory.checkrecords import (  # re-exported
-    MAX_DEADLINE_S as MAX_DEADLINE_S,
-)
+from pocsync.directory.checkrecords import MAX_DEADLINE_S as MAX_DEADLINE_S  # re-exported
 from pocsync.directory.checkrecords import MIN_DEADLINE_S as MIN_DEADLINE_S
 from pocsync.directory.checkrecords import RESULTS as RESULTS
 from pocsync.directory.checkrecords import STATUSES as STATUSES
@@ -45,9 +41,7 @@ from pocsync.directory.checkrecords import holds_channel as holds_channel
 from pocsync.directory.checkrecords import latest_checks as latest_checks
 from pocsync.directory.checkrecords import scope_covers as scope_covers
 from pocsync.directory.checkrecords import sent_pending_until as sent_pending_until
-from pocsync.directory.checkreports import (  # re-exported
-    REPORTS_PER_PEER_PER_DAY as REPORTS_PER_PEER_PER_DAY,
-)
+from pocsync.directory.checkreports import REPORTS_PER_PEER_PER_DAY as REPORTS_PER_PEER_PER_DAY  # re-exported
 from pocsync.directory.checkreports import REPORTS_PER_REPORTER_PER_DAY as REPORTS_PER_REPORTER_PER_DAY
 from pocsync.directory.checkreports import ReportRefused as ReportRefused
 from pocsync.directory.checkreports import add_report as add_report
