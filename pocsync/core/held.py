@@ -21,13 +21,12 @@ member ``put``: the held put's ref ``<cs id>#<op index>``):
 Everything here is a pure function of the ops (no clock, no I/O): :func:`evaluate`
 sweeps one key's entry ops and hold ops in rank order and returns each origin's
 effective latest assertion, the winner, and the held puts still pending or
-objected (with the digest lines they contribute).
+objected (with the digest lines they contribute).  The manifest's policy and the receipt
+rules of the hold ops are in :mod:`pocsync.core.held_rules` (re-exported here).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import heapq
 import re
@@ -35,15 +34,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-
-from pocsync.core import hlc as hlcmod
 from pocsync.core import jsonc, model
-from pocsync.core.keys import ed25519_public_from_b64
+from pocsync.core.held_rules import FEATURE as FEATURE
+from pocsync.core.held_rules import HOLD_SECONDS_DEFAULT as HOLD_SECONDS_DEFAULT
+from pocsync.core.held_rules import HOLD_SECONDS_MAX as HOLD_SECONDS_MAX
+from pocsync.core.held_rules import NODE_RE as NODE_RE
+from pocsync.core.held_rules import RECEIPT_REASONS as RECEIPT_REASONS
+from pocsync.core.held_rules import REF_RE as REF_RE
+from pocsync.core.held_rules import STAFF_CONTEXT as STAFF_CONTEXT
+from pocsync.core.held_rules import STAFF_NAME_RE as STAFF_NAME_RE
+from pocsync.core.held_rules import Policy as Policy
+from pocsync.core.held_rules import check_op as check_op
+from pocsync.core.held_rules import check_policy as check_policy
+from pocsync.core.held_rules import check_staff as check_staff
+from pocsync.core.held_rules import policy_of as policy_of
+from pocsync.core.held_rules import staff_message as staff_message
 from pocsync.core.merge import Assertion, winner
-from pocsync.errors import EntryError, ManifestError, PocsyncError
 
-FEATURE = "held-changes"
 NAMESPACE = "held"
 OPS = ("notice", "object", "approve", "release")
 #: Entry fields whose change holds a put (``person`` and every contact channel).
@@ -62,87 +69,11 @@ UNGUARDED_FIELDS = (
     "notes",
     "holder_epoch",
 )
-HOLD_SECONDS_DEFAULT = 86_400
-HOLD_SECONDS_MAX = 90 * 86_400
-REF_RE = re.compile(r"^sha256:[0-9a-f]{64}#(0|[1-9][0-9]{0,3})\Z")
-STAFF_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
 FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
-NODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
-STAFF_CONTEXT = b"pocsync.held-approve/v1\n"
-#: Reasons a peer refuses a hold op with (receipt rules, §16.2).
-RECEIPT_REASONS = ("bad_hold", "bad_staff_signature")
 #: Reasons the origin refuses to sign a hold op with (never used by receivers, §16.4).
 ORIGIN_REASONS = ("not_held", "not_pending", "own_notice", "self_approval", "release_early", "objected")
 # digest namespaces (§16.5)
 LINE_PENDING, LINE_NOTICE, LINE_OBJECTED = "held", "held-notice", "held-objected"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """``policy.held-changes`` of the current manifest, with the manifest's UN nodes."""
-
-    hold_ms: int = HOLD_SECONDS_DEFAULT * 1000
-    since: str | None = None  # puts with an hlc below are never held
-    un_nodes: frozenset[str] = frozenset()
-    staff: tuple[tuple[str, str, str], ...] = ()  # (origin, name, public b64)
-
-    def staff_key(self, origin: str, name: str) -> str | None:
-        return next((pub for o, n, pub in self.staff if o == origin and n == name), None)
-
-
-def policy_of(manifest: Any) -> Policy | None:
-    """The guard's policy under ``manifest``, or ``None`` while the feature is off."""
-    if FEATURE not in manifest.features:
-        return None
-    raw = manifest.policy.get(FEATURE, {})
-    staff = tuple(
-        sorted((o, k["name"], k["public"]) for o, keys in (raw.get("staff_keys") or {}).items() for k in keys)
-    )
-    return Policy(
-        hold_ms=raw.get("hold_seconds", HOLD_SECONDS_DEFAULT) * 1000,
-        since=raw.get("since"),
-        un_nodes=frozenset(n for n, info in manifest.nodes.items() if info.role == "un"),
-        staff=staff,
-    )
-
-
-def check_policy(value: dict[str, Any]) -> None:
-    """Validate ``policy.held-changes`` (raises ManifestError)."""
-    extra = set(value) - {"hold_seconds", "since", "staff_keys"}
-    if extra:
-        raise ManifestError(f"policy.held-changes has unknown members {sorted(extra)}")
-    n = value.get("hold_seconds", HOLD_SECONDS_DEFAULT)
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= HOLD_SECONDS_MAX:
-        raise ManifestError(f"policy.held-changes.hold_seconds must be an integer from 1 to {HOLD_SECONDS_MAX}")
-    if "since" in value and not hlcmod.is_hlc(value["since"]):
-        raise ManifestError("policy.held-changes.since must be an hlc like 1763800000000-0000")
-    staff = value.get("staff_keys", {})
-    if not isinstance(staff, dict):
-        raise ManifestError("policy.held-changes.staff_keys must be an object of node id -> list of keys")
-    for origin, keys in staff.items():
-        if not NODE_RE.match(origin) or not isinstance(keys, list) or not keys:
-            raise ManifestError(f"policy.held-changes.staff_keys.{origin} must be a non-empty list of keys")
-        names = []
-        for k in keys:
-            if (
-                not isinstance(k, dict)
-                or set(k) != {"name", "public"}
-                or not isinstance(k["name"], str)
-                or not STAFF_NAME_RE.match(k["name"])
-            ):
-                raise ManifestError(
-                    f'policy.held-changes.staff_keys.{origin}: each key is {{"name": '
-                    f'{STAFF_NAME_RE.pattern}, "public": base64 Ed25519}}'
-                )
-            try:
-                ed25519_public_from_b64(k["public"])
-            except PocsyncError:
-                raise ManifestError(
-                    f"policy.held-changes.staff_keys.{origin}.{k['name']}: not an Ed25519 public key in base64"
-                ) from None
-            names.append(k["name"])
-        if len(set(names)) != len(names):
-            raise ManifestError(f"policy.held-changes.staff_keys.{origin}: names must be distinct")
 
 
 # --- the contact view of an entry --------------------------------------------------------
@@ -163,51 +94,6 @@ def changed_fields(old: dict[str, Any] | None, new: dict[str, Any] | None) -> li
     names = [f for f in (*GUARDED_FIELDS, *other) if jsonc.dumps([old.get(f)]) != jsonc.dumps([new.get(f)])]
     # an unknown member's name is the proposer's text and reaches the notice mail: only a plain name is shown
     return list(dict.fromkeys(f if f in GUARDED_FIELDS or FIELD_NAME_RE.match(f) else "another field" for f in names))
-
-
-# --- receipt rules of the hold ops (§16.2) ------------------------------------------------
-def staff_message(key: str, put_ref: str) -> bytes:
-    """What a staff key signs to approve the held put ``put_ref`` of ``key``."""
-    return STAFF_CONTEXT + key.encode() + b"\n" + put_ref.encode() + b"\n"
-
-
-def check_op(raw: dict[str, Any], cs_hlc: str, policy: dict[str, Any]) -> None:
-    """The receipt rules of ``notice``/``object``/``approve``/``release`` (raise EntryError)."""
-    allowed = {"op", "key", "put"} | ({"staff"} if raw.get("op") == "approve" else set())
-    extra = set(raw) - allowed
-    if extra:
-        raise EntryError(f"{raw.get('op')} has unknown members {sorted(extra)}", reason="bad_hold", field="op")
-    ref = raw.get("put")
-    if not isinstance(ref, str) or not REF_RE.match(ref):
-        raise EntryError("put must be the held put's ref '<change-set id>#<op index>'", reason="bad_hold", field="put")
-    if "staff" in raw:
-        check_staff(raw["key"], ref, raw["staff"], policy.get(FEATURE, {}))
-
-
-def check_staff(key: str, ref: str, staff: object, policy: dict[str, Any]) -> None:
-    if (
-        not isinstance(staff, dict)
-        or set(staff) != {"origin", "name", "sig"}
-        or not all(isinstance(staff[k], str) for k in staff)
-    ):
-        raise EntryError('staff must be {"origin", "name", "sig"}', reason="bad_hold", field="staff")
-    keys = (policy.get("staff_keys") or {}).get(staff["origin"], [])
-    pub = next((k["public"] for k in keys if k["name"] == staff["name"]), None)
-    if pub is None:
-        raise EntryError(
-            f"no staff key {staff['name']!r} is listed for {staff['origin']!r} in the manifest",
-            reason="bad_staff_signature",
-            field="staff",
-        )
-    try:
-        sig = base64.b64decode(staff["sig"].encode("ascii"), validate=True)
-        if len(sig) != 64:
-            raise ValueError
-        ed25519_public_from_b64(pub).verify(sig, staff_message(key, ref))
-    except (InvalidSignature, ValueError, binascii.Error, UnicodeEncodeError):
-        raise EntryError(
-            f"the staff signature of {staff['name']!r} does not verify", reason="bad_staff_signature", field="staff"
-        ) from None
 
 
 # --- the sweep (§16.3) -------------------------------------------------------------------

@@ -96,17 +96,7 @@ def loads(data: bytes | str) -> Any:
     The reason is the first of :data:`REASONS` that applies: encoding, byte-order mark,
     nesting (counted on the text, before parsing), syntax, then the value rules.
     """
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedJSON(f"not UTF-8: {exc.reason} at byte {exc.start}", reason="not_utf8") from None
-    else:
-        text = data
-    if text.startswith("\ufeff"):
-        raise MalformedJSON("a byte-order mark (U+FEFF) is not allowed before JSON text", reason="byte_order_mark")
-    if nesting_depth(text) > MAX_DEPTH:
-        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)", reason="too_deep")
+    text = _text_of(data)
     problems = _Problems()
     # A lone surrogate can only come from a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one): without
     # such an escape in the text, no string or key needs the per-string check (issue 13: one pass).
@@ -151,6 +141,22 @@ def loads(data: bytes | str) -> Any:
         _strings(value, problems)
     problems.raise_first()
     return value
+
+
+def _text_of(data: bytes | str) -> str:
+    """The text of ``data`` after the checks that come before parsing: UTF-8, no byte-order mark, nesting."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedJSON(f"not UTF-8: {exc.reason} at byte {exc.start}", reason="not_utf8") from None
+    else:
+        text = data
+    if text.startswith("\ufeff"):
+        raise MalformedJSON("a byte-order mark (U+FEFF) is not allowed before JSON text", reason="byte_order_mark")
+    if nesting_depth(text) > MAX_DEPTH:
+        raise MalformedJSON(f"JSON nested deeper than {MAX_DEPTH} containers (the outermost counts)", reason="too_deep")
+    return text
 
 
 def _strings(value: Any, problems: _Problems) -> None:

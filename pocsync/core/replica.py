@@ -139,39 +139,45 @@ class Replica:
                     a = Assertion(rkey, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, dict(op.raw))
                     st.set_record(namespace, rkey, greater(st.record(namespace, rkey), a, kind.rank))
                 continue
-            a = Assertion(
-                op.key,
-                cs.origin,
-                op.op,
-                cs.hlc,
-                cs.id,
-                op.index,
-                cs.seq,
-                cs.author,
-                op.entry if op.op == "put" else None,
-            )
-            if hpol is not None:
-                st.add_history(a)
-            prior = None if hpol is not None else st.latest_rank(cs.origin, op.key)
-            # The latest assertion is the greatest (seq, index), whatever the order of application: after a
-            # chain restart a later segment can be applied before an earlier one arrives.
-            if hpol is None and (prior is None or (a.seq, a.index) > prior):
-                st.set_latest(a)
-            if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
-                st.note_death(op.key, cs.hlc)
-            if op.op == "withdraw":
-                st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
+            self._apply_entry_op(cs, op, held_on=hpol is not None)
             touched.add(op.key)
         for key in sorted(touched):
-            if hpol is not None:  # held changes: sweep the key's whole history (PROTOCOL.md §16.3)
-                res = held.evaluate(st.history(key), st.holds(key), hpol)
-                st.replace_latest(key, res.latest)
-                st.set_winner(key, res.winner)
-                st.set_held(key, res.held)
-                continue
-            w = winner(st.latest_for_key(key), st.withdrawal(key))
-            st.set_winner(key, w if w is not None and w.op == "put" else None)
+            self._settle(key, hpol)
         return refused
+
+    def _apply_entry_op(self, cs: ChangeSet, op: csmod.Op, *, held_on: bool) -> None:
+        """The effect of one accepted entry op (put, delete, withdraw): its origin's latest, deaths, withdrawals.
+
+        With held changes on, the op joins the key's history instead of becoming its origin's latest:
+        :meth:`_settle` sweeps that history.
+        """
+        st = self.state
+        a = Assertion(
+            op.key, cs.origin, op.op, cs.hlc, cs.id, op.index, cs.seq, cs.author, op.entry if op.op == "put" else None
+        )
+        if held_on:
+            st.add_history(a)
+        prior = None if held_on else st.latest_rank(cs.origin, op.key)
+        # The latest assertion is the greatest (seq, index), whatever the order of application: after a
+        # chain restart a later segment can be applied before an earlier one arrives.
+        if not held_on and (prior is None or (a.seq, a.index) > prior):
+            st.set_latest(a)
+        if op.op in ("delete", "withdraw"):  # every applied death counts, latest or not: order-free
+            st.note_death(op.key, cs.hlc)
+        if op.op == "withdraw":
+            st.set_withdrawal(greater_withdrawal(st.withdrawal(op.key), a))
+
+    def _settle(self, key: str, hpol: held.Policy | None) -> None:
+        """Re-derive the winner of ``key`` (and, with held changes on, its latest assertions and held puts)."""
+        st = self.state
+        if hpol is not None:  # held changes: sweep the key's whole history (PROTOCOL.md §16.3)
+            res = held.evaluate(st.history(key), st.holds(key), hpol)
+            st.replace_latest(key, res.latest)
+            st.set_winner(key, res.winner)
+            st.set_held(key, res.held)
+            return
+        w = winner(st.latest_for_key(key), st.withdrawal(key))
+        st.set_winner(key, w if w is not None and w.op == "put" else None)
 
     # --- equivocation and re-evaluation -----------------------------------------
     def check_proof(self, proof: Proof) -> None:
