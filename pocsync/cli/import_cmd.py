@@ -119,7 +119,29 @@ def entry_import(
     if source_id is None:
         where = src if live or src == "-" else str(Path(src).resolve())
         source_id = f"{adapter_name}:{where}"
-    who = author_of(author, nd)
+    plan, out = _import(
+        nd,
+        adapter_name,
+        src,
+        as_json,
+        mapping=mapping,
+        source_id=source_id,
+        author=author_of(author, nd),
+        sync_deletes=sync_deletes,
+        strict=strict,
+        dry_run=dry_run,
+        data=payload,
+    )
+    if as_json:
+        print_json(plan.report())
+    else:
+        _show(plan, out)
+    if plan.invalid or (out is not None and out.refused):
+        sys.exit(1)
+
+
+def _import(nd: NodeDir, adapter_name: str, src: str, as_json: bool, **kw: Any) -> tuple[sources.Plan, Any]:
+    """Run ``sources.import_source`` with a progress bar on stderr; on refusal, show the refused plan and re-raise."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -129,19 +151,13 @@ def entry_import(
         transient=True,
     )
     try:
-        plan, out = sources.import_source(
+        return sources.import_source(
             nd,
             adapter_name,
             src,
-            mapping=mapping,
-            source_id=source_id,
-            author=who,
-            sync_deletes=sync_deletes,
-            strict=strict,
-            dry_run=dry_run,
-            data=payload,
             progress=_progress_factory(progress),
             before_signing=lambda store: peer_check(nd, store),
+            **kw,
         )
     except PocsyncError as exc:
         _stop(progress)
@@ -151,12 +167,6 @@ def entry_import(
         raise
     finally:
         _stop(progress)
-    if as_json:
-        print_json(plan.report())
-    else:
-        _show(plan, out)
-    if plan.invalid or (out is not None and out.refused):
-        sys.exit(1)
 
 
 def _stop(progress: Progress) -> None:

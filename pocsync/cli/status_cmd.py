@@ -45,6 +45,100 @@ def _verdict(a: dict[str, Any]) -> str:
     }.get(a["state"], str(a["state"]))
 
 
+def _fetch_health(url: str, token_file: Path, timeout: float, ca_file: Path | None) -> dict[str, Any]:
+    """GET ``/v1/health`` with the token in ``token_file``; a PocsyncError when that fails or is no health document."""
+    token = read_text_arg(token_file, "token")
+    if not token or any(c.isspace() for c in token) or not token.isascii():
+        raise PocsyncError(
+            f"{token_file} does not hold a token (one line, as `pocsync token issue` printed it)",
+            reason="bad_token_file",
+        )
+    req = urllib.request.Request(url.rstrip("/") + "/v1/health", headers={"Authorization": "Bearer " + token})
+    ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+            h = json.loads(r.read(1 << 22))
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(4096).decode("utf-8", "replace")
+        raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise PocsyncError(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}", reason="unreachable") from None
+    except ValueError as exc:
+        raise PocsyncError(f"{url} did not answer a health document: {exc}", reason="bad_health_answer") from None
+    if not isinstance(h, dict) or "converged" not in h:
+        raise PocsyncError(f"{url} did not answer a health document", reason="bad_health_answer")
+    return h
+
+
+def _node_rows(h: dict[str, Any]) -> list[list[Any]]:
+    """One row per origin of the health document (the "nodes" table)."""
+    return [
+        [
+            o,
+            v["role"],
+            _status(v),
+            v["head_seq"],
+            v["announced_seq"],
+            v["lag"],
+            v.get("behind"),
+            _age(v["last_changeset_age_s"]),
+            _age(v["last_contact_age_s"]),
+        ]
+        for o, v in h["origins"].items()
+    ]
+
+
+def _print_tables(h: dict[str, Any]) -> None:
+    """The health document as a header, the software line and tables (nodes, peers, announcements, ...)."""
+    console.print(
+        f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
+        f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
+        f"{h['entries']} entries  " + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]")
+    )
+    sw = h.get("software") or {}
+    console.print(
+        f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
+        f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}",
+        markup=False,
+    )
+    table(
+        "nodes",
+        ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set", "last contact"],
+        _node_rows(h),
+    )
+    table(
+        "peers",
+        ["peer", "node", "last pull", "last error"],
+        [
+            [
+                u,
+                p["node"],
+                _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
+                p["last_error"],
+            ]
+            for u, p in h["peers"].items()
+        ],
+    )
+    table(
+        "announcements (what each node last told this one)",
+        ["node", "digest", "age", "via", "compared with this node"],
+        [[n, a["digest"], _age(a["age_s"]), a["via"], _verdict(a)] for n, a in h.get("announcements", {}).items()],
+    )
+    counts = (
+        [["quarantined", k, v] for k, v in h["quarantined"].items()]
+        + [["refused", k, v] for k, v in h["refused"].items()]
+        + [["parked", k, v] for k, v in h["parked"].items()]
+    )
+    if counts:
+        table("not applied", ["what", "reason", "count"], counts)
+    if h["equivocations"]:
+        table("EQUIVOCATIONS", ["origin", "seq"], [[e["origin"], e["seq"]] for e in h["equivocations"]])
+    console.print(
+        f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
+        f", {h['mqtt']['reconnects']} reconnect(s)"
+    )
+
+
 @click.command("status")
 @click.option("--url", required=True, metavar="URL", help="The node's API URL, e.g. https://un.example.org:8443.")
 @click.option(
@@ -68,90 +162,12 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
     """Show a node's sync health.  Exit 1 when not converged or equivocating, 2 when unreachable."""
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
         raise click.BadParameter("must be http(s)://HOST[:PORT]", param_hint="'--url'")
-    token = read_text_arg(token_file, "token")
-    if not token or any(c.isspace() for c in token) or not token.isascii():
-        raise PocsyncError(
-            f"{token_file} does not hold a token (one line, as `pocsync token issue` printed it)",
-            reason="bad_token_file",
-        )
-    req = urllib.request.Request(url.rstrip("/") + "/v1/health", headers={"Authorization": "Bearer " + token})
-    ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-            h = json.loads(r.read(1 << 22))
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(4096).decode("utf-8", "replace")
-        raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise PocsyncError(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}", reason="unreachable") from None
-    except ValueError as exc:
-        raise PocsyncError(f"{url} did not answer a health document: {exc}", reason="bad_health_answer") from None
-    if not isinstance(h, dict) or "converged" not in h:
-        raise PocsyncError(f"{url} did not answer a health document", reason="bad_health_answer")
+    h = _fetch_health(url, token_file, timeout, ca_file)
     problems = healthmod.problems(h)
     if as_json:
         print_json(h)
     else:
-        console.print(
-            f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
-            f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
-            f"{h['entries']} entries  " + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]")
-        )
-        sw = h.get("software") or {}
-        console.print(
-            f"software pocsync {sw.get('version', '?')}, features: {', '.join(sw.get('features') or []) or 'none'};"
-            f" manifest enables: {', '.join(h['manifest'].get('features') or []) or 'none'}",
-            markup=False,
-        )
-        table(
-            "nodes",
-            ["node", "role", "status", "head", "announced", "lag", "behind", "last change-set", "last contact"],
-            [
-                [
-                    o,
-                    v["role"],
-                    _status(v),
-                    v["head_seq"],
-                    v["announced_seq"],
-                    v["lag"],
-                    v.get("behind"),
-                    _age(v["last_changeset_age_s"]),
-                    _age(v["last_contact_age_s"]),
-                ]
-                for o, v in h["origins"].items()
-            ],
-        )
-        table(
-            "peers",
-            ["peer", "node", "last pull", "last error"],
-            [
-                [
-                    u,
-                    p["node"],
-                    _age(time.time() - p["last_pull_ok"]) + " ago" if p["last_pull_ok"] else "never",
-                    p["last_error"],
-                ]
-                for u, p in h["peers"].items()
-            ],
-        )
-        table(
-            "announcements (what each node last told this one)",
-            ["node", "digest", "age", "via", "compared with this node"],
-            [[n, a["digest"], _age(a["age_s"]), a["via"], _verdict(a)] for n, a in h.get("announcements", {}).items()],
-        )
-        counts = (
-            [["quarantined", k, v] for k, v in h["quarantined"].items()]
-            + [["refused", k, v] for k, v in h["refused"].items()]
-            + [["parked", k, v] for k, v in h["parked"].items()]
-        )
-        if counts:
-            table("not applied", ["what", "reason", "count"], counts)
-        if h["equivocations"]:
-            table("EQUIVOCATIONS", ["origin", "seq"], [[e["origin"], e["seq"]] for e in h["equivocations"]])
-        console.print(
-            f"mqtt: {'connected' if h['mqtt']['connected'] else 'not connected' if h['mqtt']['configured'] else 'not configured'}"
-            f", {h['mqtt']['reconnects']} reconnect(s)"
-        )
+        _print_tables(h)
         for p in problems:
             err_console.print("[yellow]problem[/]: " + escape(one_line(p)))
     if not h["converged"] or h["equivocations"]:

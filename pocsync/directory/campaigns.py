@@ -14,17 +14,22 @@ and bound to one (key, channel).  Every function takes the store and runs on the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pocsync.core import model
+from pocsync.core.checks import CAMPAIGN_RE as CAMPAIGN_RE  # re-exported
 from pocsync.core.checks import channel_id
+from pocsync.directory.checkacks import AckRefused as AckRefused  # re-exported: callers use campaigns.<name>
+from pocsync.directory.checkacks import acknowledge_channel as acknowledge_channel
+from pocsync.directory.checkacks import acknowledge_token as acknowledge_token
+from pocsync.directory.checkacks import new_token as new_token
+from pocsync.directory.checkacks import token_hash as token_hash
+from pocsync.directory.checkacks import waiting_for as waiting_for
 from pocsync.directory.checkmail import KIND_WORDS as KIND_WORDS  # re-exported: callers use campaigns.<name>
 from pocsync.directory.checkmail import LANGUAGES as LANGUAGES
 from pocsync.directory.checkmail import Message as Message
@@ -51,10 +56,9 @@ from pocsync.directory.checkreports import mark_report as mark_report
 from pocsync.directory.checkreports import overdue_by_origin as overdue_by_origin
 from pocsync.directory.checkreports import overdue_rows as overdue_rows
 from pocsync.directory.checkreports import reports_by_origin as reports_by_origin
-from pocsync.errors import ConfigError, EntryError, PocsyncError
+from pocsync.errors import ConfigError, EntryError
 from pocsync.store import queries
 
-CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 _DURATION = re.compile(r"^([0-9]{1,6})([smhd])\Z")
 
 
@@ -70,16 +74,6 @@ def parse_duration(text: str) -> int:
     if not MIN_DEADLINE_S <= seconds <= MAX_DEADLINE_S:
         raise ConfigError(f"duration {text!r} must be from {MIN_DEADLINE_S} s to 90 days", reason="bad_duration")
     return seconds
-
-
-def new_token() -> tuple[str, str]:
-    """(token for the link, its hash for the store): 256 random bits, URL-safe."""
-    tok = secrets.token_urlsafe(32)
-    return tok, token_hash(tok)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(("pocsync-check-ack:" + token).encode("utf-8", "replace")).hexdigest()
 
 
 def campaign_id(node: str, now_ms: int) -> str:
@@ -312,120 +306,3 @@ def sweep_deadlines(store: Any, *, now_ms: int, sign: Callable[[list[dict[str, A
             sign(ops)
         _close_finished(store, now_ms)
     return len(ops)
-
-
-# --- acknowledging ----------------------------------------------------------------------------------
-class AckRefused(PocsyncError):
-    """A token that is unknown, used, expired or out of scope: one reason for all (nothing tells which)."""
-
-    reason = "ack_refused"
-
-
-def acknowledge_token(
-    store: Any, token: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]
-) -> dict[str, Any]:
-    """Use a link's token once: record ``acknowledged`` and sign it.  AckRefused alike for every failure."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise AckRefused("this link is not valid")
-    h = token_hash(token)
-    with store.transaction():
-        r = queries.target_by_token(store.conn, h)
-        if r is None or r["status"] not in ("sent", "sending") or (r["deadline_ms"] or 0) <= now_ms:
-            raise AckRefused("this link is not valid")
-        return _ack(store, r, now_ms=now_ms, sign=sign, via="link")
-
-
-def _ack(store: Any, r: Any, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any], via: str) -> dict[str, Any]:
-    sent = r["sent_ms"] or now_ms
-    secs = max(0, (now_ms - sent) // 1000)
-    target = (r["campaign"], r["key"], r["channel"])
-    queries.mark_acknowledged(store.conn, target, now_ms=now_ms, response_seconds=secs)
-    op = {
-        "op": "check",
-        "key": r["key"],
-        "channel": r["channel"],
-        "result": "acknowledged",
-        "campaign": r["campaign"],
-        "response_seconds": secs,
-    }
-    if r["status"] == "sent":  # while 'sending', the batch's commit signs nothing for it; its 'sent' would lose
-        sign([op])
-    else:
-        queries.set_sent_ms(store.conn, target, now_ms)
-        sign([{**op, "result": "sent", "deadline_ms": r["deadline_ms"]}, op])
-    _close_finished(store, now_ms)
-    store.audit(
-        actor=f"check:{via}",
-        action="check.acknowledge",
-        target=f"{r['key']} {r['label']}",
-        result="ok",
-        detail=f"campaign {r['campaign']}, {secs} s",
-    )
-    return {"key": r["key"], "label": r["label"], "campaign": r["campaign"], "response_seconds": secs}
-
-
-def waiting_for(store: Any, key: str, *, now_ms: int) -> list[dict[str, Any]]:
-    """The checks waiting for an acknowledgement of ``key``'s channels: this node's mailed targets, and
-    ``sent`` results of other nodes still within their deadline.  Labels only (no address)."""
-    row = store.entry(key)
-    emails = emails_of(row["entry"]) if row else []
-    labels = {channel_id("email", a): f"email {i + 1}" for i, a in reversed(list(enumerate(emails)))}
-    out: dict[str, dict[str, Any]] = {}
-    for r in queries.awaiting_targets(store.conn, key, now_ms):
-        if r["channel"] in labels:
-            out[r["channel"]] = {
-                "channel": r["channel"],
-                "label": labels[r["channel"]],
-                "campaign": r["campaign"],
-                "deadline_ms": r["deadline_ms"],
-                "by": store.node_id,
-            }
-    for (k, ch), c in latest_checks(store, key).items():
-        until = sent_pending_until(c)
-        if k == key and ch in labels and ch not in out and until is not None and until > now_ms:
-            out[ch] = {
-                "channel": ch,
-                "label": labels[ch],
-                "campaign": c["campaign"],
-                "deadline_ms": until,
-                "by": c["origin"],
-            }
-    return sorted(out.values(), key=lambda x: x["label"])
-
-
-def acknowledge_channel(
-    store: Any, key: str, channel: str, *, now_ms: int, sign: Callable[[list[dict[str, Any]]], Any]
-) -> dict[str, Any]:
-    """A signed-in PoC acknowledges a waiting check of its own entry's channel from the PoC page."""
-    with store.transaction():
-        r = queries.last_sent_target(store.conn, key, channel, now_ms)
-        if r is not None:
-            return _ack(store, r, now_ms=now_ms, sign=sign, via="page")
-        c = latest_checks(store, key).get((key, channel))
-        until = sent_pending_until(c) if c is not None else None
-        if c is None or until is None or until <= now_ms:
-            raise AckRefused("no check of this channel is waiting for an acknowledgement")
-        if not scope_covers(store)(key.split("/")[0]):
-            raise AckRefused(f"this node cannot record checks of {key}: sign in at {c['origin']}'s page")
-        secs = max(0, (now_ms - hlc_ms(c["hlc"])) // 1000)
-        campaign = c["campaign"] if isinstance(c["campaign"], str) and CAMPAIGN_RE.match(c["campaign"]) else None
-        sign(
-            [
-                {
-                    "op": "check",
-                    "key": key,
-                    "channel": channel,
-                    "result": "acknowledged",
-                    "campaign": campaign,
-                    "response_seconds": secs,
-                }
-            ]
-        )
-        store.audit(
-            actor="check:page",
-            action="check.acknowledge",
-            target=key,
-            result="ok",
-            detail=f"checked by {c['origin']}, {secs} s",
-        )
-        return {"key": key, "campaign": campaign, "response_seconds": secs}

@@ -102,6 +102,27 @@ def _touching(store: Any, state: str) -> list[tuple[Any, dict[str, Any], list[tu
 def state_history(store: Any, state: str) -> dict[str, Any]:
     """The audit trail of ``state`` at this node (the body of ``GET /v1/history/{state}``)."""
     state = state.upper()
+    items = _history_items(store, state)
+    _add_diffs(items)
+    _mark_held(store, items)
+    current = [row for row in store.entries() if row["key"].split("/", 1)[0] == state]
+    m = store.manifest()
+    return {
+        "format": HISTORY_FORMAT,
+        "state": state,
+        "node": store.node_id,
+        "digest": store.digest(),
+        "manifest": m.version if m is not None else None,
+        "keys": sorted({str(x["key"]) for x in items} | {c["key"] for c in current}),
+        "ops": items,
+        "refused": sum(1 for x in items if x["status"] == "refused"),
+        "current": current,
+        "records": _state_records(store, state),
+    }
+
+
+def _history_items(store: Any, state: str) -> list[dict[str, Any]]:
+    """Every op touching ``state``, applied or refused, in merge order (hlc, origin, cs_id, index)."""
     refused = {(r["cs_id"], r["idx"]): r for r in queries.refusals(store.conn)}
     items = []
     for r, _p, ops in _touching(store, state):
@@ -130,7 +151,11 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
                 item["fields"] = {k: v for k, v in op.items() if k not in ("op", "key")}
             items.append(item)
     items.sort(key=lambda x: (x["hlc"], x["origin"], x["cs_id"], x["index"]))
-    # the diff of each op: against the previous *applied* version of its key (any origin), by merge rank
+    return items
+
+
+def _add_diffs(items: list[dict[str, Any]]) -> None:
+    """Set each item's ``diff``: against the previous *applied* version of its key (any origin), by merge rank."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for x in items:
         k = (x["namespace"], str(x["key"]))
@@ -150,8 +175,10 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
             x["diff"] = None
         if x["status"] == "applied" and (x["op"] == "put" or "fields" in x):
             last[k] = x
-    _mark_held(store, items)
-    current = [row for row in store.entries() if row["key"].split("/", 1)[0] == state]
+
+
+def _state_records(store: Any, state: str) -> list[dict[str, Any]]:
+    """The registers (records) whose winning op concerns ``state``."""
     records = []
     for r in queries.records(store.conn):
         # a register holds the op that won it; its key names the State even where the register's own key is
@@ -172,19 +199,7 @@ def state_history(store: Any, state: str) -> dict[str, Any]:
                     "record": op,
                 }
             )
-    m = store.manifest()
-    return {
-        "format": HISTORY_FORMAT,
-        "state": state,
-        "node": store.node_id,
-        "digest": store.digest(),
-        "manifest": m.version if m is not None else None,
-        "keys": sorted({str(x["key"]) for x in items} | {c["key"] for c in current}),
-        "ops": items,
-        "refused": sum(1 for x in items if x["status"] == "refused"),
-        "current": current,
-        "records": records,
-    }
+    return records
 
 
 def _mark_held(store: Any, items: list[dict[str, Any]]) -> None:

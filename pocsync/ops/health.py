@@ -61,6 +61,34 @@ def _compare(ours: dict[str, tuple[int, str]], our_digest: str, hv: Any, members
     return {"state": state, "behind": behind, "ahead": ahead, "forks": forks}
 
 
+def _manifest_part(rt: Any, m: Any, now: float) -> dict[str, Any]:
+    """The manifest in force: version, expiry (and its warning), features, and a newer one this node refused."""
+    return {
+        "version": m.version,
+        "expires": m.expires,
+        "expires_in_s": int(m.expires - now),
+        "warning": _expiry_warning(m.expires - now),
+        "features": sorted(m.features),
+        "refused": rt.manifest_refused
+        if rt.manifest_refused is not None and rt.manifest_refused["version"] > m.version
+        else None,
+    }
+
+
+def _peers_part(rt: Any) -> dict[str, Any]:
+    """Per peer URL: the node behind it and how pulling from it went."""
+    return {
+        u: {
+            "node": p.node,
+            "last_pull_ok": p.last_pull_ok,
+            "last_error": p.last_error,
+            "last_error_at": p.last_error_at,
+            "pulls": p.pulls,
+        }
+        for u, p in sorted(rt.peers.items())
+    }
+
+
 async def collect(rt: Any) -> dict[str, Any]:
     """The health document (JSON-ready)."""
     now = time.time()
@@ -80,16 +108,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         "node": rt.me,
         "time": round(now, 3),
         "uptime_s": round(now - rt.started_at, 1),
-        "manifest": {
-            "version": m.version,
-            "expires": m.expires,
-            "expires_in_s": int(m.expires - now),
-            "warning": _expiry_warning(m.expires - now),
-            "features": sorted(m.features),
-            "refused": rt.manifest_refused
-            if rt.manifest_refused is not None and rt.manifest_refused["version"] > m.version
-            else None,
-        },
+        "manifest": _manifest_part(rt, m, now),
         "software": {"version": __version__, "protocol": "pocsync/v1", "features": sorted(FEATURES)},
         "digest": s["digest"],
         "entries": s["entries"],
@@ -98,16 +117,7 @@ async def collect(rt: Any) -> dict[str, Any]:
         "converged": converged,
         "nodes_behind": nodes_behind,
         "origins": origins,
-        "peers": {
-            u: {
-                "node": p.node,
-                "last_pull_ok": p.last_pull_ok,
-                "last_error": p.last_error,
-                "last_error_at": p.last_error_at,
-                "pulls": p.pulls,
-            }
-            for u, p in sorted(rt.peers.items())
-        },
+        "peers": _peers_part(rt),
         "mqtt": {
             "configured": bool(rt.cfg.mqtt.url),
             "connected": rt.mqtt_connected,

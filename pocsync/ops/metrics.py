@@ -189,6 +189,11 @@ class _Checks:
         self.v = view
 
     def collect(self) -> Iterable[Metric]:
+        yield from self._campaigns()
+        yield from self._entries_and_mail()
+
+    def _campaigns(self) -> Iterable[Metric]:
+        """Per campaign: channels by status (overall, by origin, by State) and response-time quantiles."""
         v = self.v
         targets = GaugeMetricFamily(
             "pocsync_check_channels", "Channels of a check campaign by status", labels=["campaign", "status"]
@@ -221,6 +226,10 @@ class _Checks:
                 if c["response_seconds"][name] is not None:
                     resp.add_metric([c["campaign"], q], c["response_seconds"][name])
         yield from (targets, by_origin, by_state, resp)
+
+    def _entries_and_mail(self) -> Iterable[Metric]:
+        """Overdue entries and PoC reports by origin, latest check results by node, check mail counters."""
+        v = self.v
         overdue = GaugeMetricFamily(
             "pocsync_entries_overdue", "Entries overdue by the freshness policy, by origin", labels=["origin"]
         )
