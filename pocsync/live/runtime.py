@@ -3,14 +3,13 @@
 It also keeps what this node knows of every other node (:class:`NodeContact`): the last successful
 contact over any transport, the first failure since, the retained MQTT status and the last head
 vector announced — from which ``health`` derives online / offline since / never seen, and judges
-convergence on heads and fresh digests.  Sync events are logged here at INFO as structured records
-(``pocsync.ops.logs`` writes them as JSON lines), with ids, seqs and reasons only — never entry content.
+convergence on heads and fresh digests.  Sync events (peer up and down, change-sets received, manifests
+installed) are logged through :mod:`pocsync.live.events`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -31,11 +30,12 @@ from pocsync.core.replica import Outcome
 from pocsync.errors import ManifestError, SigningRefused
 from pocsync.folder.config import Config
 from pocsync.folder.nodedir import NodeDir
+from pocsync.live.events import event as event
+from pocsync.live.events import log as log
+from pocsync.live.events import outcome_events
 from pocsync.live.readcache import StoreWatch
 from pocsync.live.worker import StoreWorker
 from pocsync.store import Store
-
-log = logging.getLogger("pocsync.sync")
 
 MQTT_QUIET_SECONDS = 1.0  # a pull waits until the broker has delivered nothing for this long …
 MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
@@ -43,11 +43,6 @@ MQTT_SETTLE_MAX_SECONDS = 10.0  # … but never longer than this
 
 def now_ms() -> int:
     return clock.now_ms()
-
-
-def event(name: str, msg: str, *args: Any, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one sync event: a readable message plus fields (``event`` and ids, seqs, reasons)."""
-    log.log(level, msg, *args, extra={"fields": {"event": name, **fields}})
 
 
 @dataclass
@@ -343,49 +338,7 @@ class Runtime:
                 self.publish_now.set()  # announce the new head
             if o.status == "duplicate":
                 continue
-            fields: dict[str, Any] = {"origin": o.origin, "seq": o.seq, "id": o.cs_id, "source": source}
-            if o.status == "accepted":
-                event("changeset_accepted", "accepted %s seq %s from %s", o.origin, o.seq, source, **fields)
-            elif o.status == "equivocation":
-                event(
-                    "equivocation",
-                    "EQUIVOCATION: %s signed two change-sets with seq %s",
-                    o.origin,
-                    o.seq,
-                    level=logging.WARNING,
-                    **fields,
-                )
-            else:
-                event(
-                    f"changeset_{o.status}",
-                    "%s %s seq %s from %s: %s: %s",
-                    o.status,
-                    o.origin,
-                    o.seq,
-                    source,
-                    o.reason,
-                    o.message,
-                    level=logging.WARNING if o.status == "quarantined" else logging.INFO,
-                    reason=o.reason,
-                    **fields,
-                )
-            for r in o.refused:
-                event(
-                    "op_refused",
-                    "refused op %d (%s %s) of %s seq %s: %s",
-                    r.index,
-                    r.op,
-                    r.key,
-                    r.origin,
-                    r.seq,
-                    r.reason,
-                    origin=r.origin,
-                    seq=r.seq,
-                    index=r.index,
-                    op=r.op,
-                    key=r.key,
-                    reason=r.reason,
-                )
+            outcome_events(o, source)
         if out.status == "parked" and out.reason in ("gap", "manifest_unknown"):
             self.pull_now.set()
         if out.status == "equivocation":
