@@ -140,19 +140,6 @@ def check_subject(c: Claims, *, manifest: Manifest, lookup_entry: Callable[[str]
             )
 
 
-def verify_token(
-    token: str,
-    *,
-    manifest: Manifest,
-    now_s: int,
-    audience: str = AUDIENCE,
-    lookup_entry: Callable[[str], dict[str, Any] | None] | None = None,
-) -> Claims:
-    c = verify_signature(token, manifest=manifest, now_s=now_s, audience=audience)
-    check_subject(c, manifest=manifest, lookup_entry=lookup_entry)
-    return c
-
-
 def verify_session(token: str, *, node: str, manifest: Manifest, now_s: int) -> Claims:
     """A session cookie: a token this node issued for itself (audience ``pocsync-session:<node>``)."""
     c = verify_signature(token, manifest=manifest, now_s=now_s, audience=session_audience(node))

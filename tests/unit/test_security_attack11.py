@@ -145,7 +145,7 @@ def test_a_session_cookie_works_at_a_node_whose_scope_does_not_cover_the_subject
     )
     entry = {"state": "DEU", "kind": "technical", "holder_epoch": "0000000000001-0000"}
     lookup = lambda k: tokens.SubjectState(entry)  # noqa: E731
-    c = tokens.verify_token(token, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
+    c = tokens.TokenCache().verify(token, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
     session = tokens.issue_token(
         issuer="arf",
         kid="arf:t1",
@@ -172,7 +172,7 @@ def test_a_session_cookie_works_at_a_node_whose_scope_does_not_cover_the_subject
         ttl_s=3600,
     )
     with pytest.raises(tokens.TokenError) as exc:
-        tokens.verify_token(forged, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
+        tokens.TokenCache().verify(forged, manifest=fed.manifest, now_s=NOW_S, lookup_entry=lookup)
     assert exc.value.reason == "issuer_out_of_scope"
 
 
@@ -223,7 +223,7 @@ def test_key_deaths_do_not_depend_on_the_arrival_order_across_a_chain_restart(tm
         found = s.subject_state("DEU/technical", None)
         st = tokens.SubjectState(found["entry"], found["dead_since"], found["revoked"])
         with pytest.raises(tokens.TokenError):
-            tokens.verify_token(tok, manifest=m2, now_s=(T0 + 6_000) // 1000, lookup_entry=lambda k: st)
+            tokens.TokenCache().verify(tok, manifest=m2, now_s=(T0 + 6_000) // 1000, lookup_entry=lambda k: st)
 
 
 # --- renderers and logs ----------------------------------------------------------------------------------

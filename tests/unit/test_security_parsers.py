@@ -237,7 +237,7 @@ def test_token_random_strings(token: str) -> None:
 @given(mutated(CLAIMS).filter(lambda c: isinstance(c, dict)))
 def test_token_signed_wrong_claims(claims: dict) -> None:
     token = es256(claims)
-    total(lambda: tokens.verify_token(token, manifest=M, now_s=NOW_S, lookup_entry=lambda k: None))
+    total(lambda: tokens.TokenCache().verify(token, manifest=M, now_s=NOW_S, lookup_entry=lambda k: None))
 
 
 def test_token_nested_too_deep_is_malformed() -> None:
