@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from pocsync import tokens
-from pocsync.bench.fed import Federation, free_port, wait_for
+from pocsync.bench.fed import Federation, Node, free_port, wait_for
 from pocsync.bench.history import chain, keys_for
 
 BARE = r"""
@@ -82,11 +82,8 @@ def _bare(body: bytes, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     return p, port
 
 
-def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: float) -> dict[str, Any]:
-    base.mkdir(parents=True, exist_ok=True)
-    fed = Federation(base, ("un", "eu"))
-    un = fed["un"]
-    keys = keys_for(entries)
+def _fill(fed: Federation, un: Node, keys: list[str]) -> None:
+    """One change-set of un putting every key, received into un's store."""
     with un.nd.store() as s, s.transaction():
         for e in chain(
             origin="un",
@@ -99,6 +96,10 @@ def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: f
         ):
             o = s.receive(e, source="bench")
             assert o.status == "accepted", (o.status, o.reason, o.message)
+
+
+def _poc_headers(un: Node, keys: list[str], n_tokens: int) -> list[dict[str, str]]:
+    """Authorization headers of ``n_tokens`` PoC tokens issued by un, one per key in turn."""
     now = int(time.time())
     toks = [
         tokens.issue_token(
@@ -112,8 +113,13 @@ def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: f
         )
         for i in range(n_tokens)
     ]
-    headers = [{"Authorization": f"Bearer {t}"} for t in toks]
-    out: dict[str, Any] = {}
+    return [{"Authorization": f"Bearer {t}"} for t in toks]
+
+
+def _load_node(
+    un: Node, one_path: str, headers: list[dict[str, str]], *, concurrency: int, seconds: float
+) -> tuple[tuple[bytes, dict[str, Any]], tuple[bytes, dict[str, Any]]]:
+    """Start un, load its list and one-entry reads; the body and figures of each."""
     un.start()
     try:
         import urllib.request
@@ -121,23 +127,44 @@ def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: f
         req = urllib.request.Request(un.url + "/v1/entries", headers=headers[0])
         with urllib.request.urlopen(req, timeout=30) as r:
             list_body = r.read()
-        one_path = "/v1/entries/" + keys[0]
         with urllib.request.urlopen(urllib.request.Request(un.url + one_path, headers=headers[0]), timeout=30) as r:
             one_body = r.read()
         node_list = asyncio.run(_load(un.url + "/v1/entries", headers, concurrency=concurrency, seconds=seconds))
         node_one = asyncio.run(_load(un.url + one_path, headers, concurrency=concurrency, seconds=seconds))
     finally:
         un.stop()
+    return (list_body, node_list), (one_body, node_one)
+
+
+def _load_bare(
+    base: Path, body: bytes, headers: list[dict[str, str]], *, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """The same load on a bare aiohttp server serving ``body``."""
+    p, port = _bare(body, base)
+    try:
+        return asyncio.run(_load(f"http://127.0.0.1:{port}/x", headers, concurrency=concurrency, seconds=seconds))
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def run(base: Path, *, entries: int, n_tokens: int, concurrency: int, seconds: float) -> dict[str, Any]:
+    base.mkdir(parents=True, exist_ok=True)
+    fed = Federation(base, ("un", "eu"))
+    un = fed["un"]
+    keys = keys_for(entries)
+    _fill(fed, un, keys)
+    headers = _poc_headers(un, keys, n_tokens)
+    out: dict[str, Any] = {}
+    one_path = "/v1/entries/" + keys[0]
+    (list_body, node_list), (one_body, node_one) = _load_node(
+        un, one_path, headers, concurrency=concurrency, seconds=seconds
+    )
     for name, body, node, path, target in (
         ("api_list", list_body, node_list, "/v1/entries", ">= 0.5"),
         ("api_entry", one_body, node_one, "/v1/entries/{state}/{kind}", ">= 0.6"),
     ):
-        p, port = _bare(body, base)
-        try:
-            bare = asyncio.run(_load(f"http://127.0.0.1:{port}/x", headers, concurrency=concurrency, seconds=seconds))
-        finally:
-            p.terminate()
-            p.wait(10)
+        bare = _load_bare(base, body, headers, concurrency=concurrency, seconds=seconds)
         out[name] = {
             "what": f"GET {path}, c = {concurrency}, {n_tokens} PoC tokens, {entries} entries (body {len(body)} B)",
             "figure": node["req_per_s"],

@@ -25,17 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from pocsync import tokens
 from pocsync.core import manifest as mf
 from pocsync.core import opkinds
 from pocsync.core.keys import ed25519_public_b64
+from pocsync.demo import view as live_view
 from pocsync.demo.data import ORGS, SCENARIO, SCOPES
 from pocsync.directory import intake
 from pocsync.errors import PocsyncError
@@ -43,7 +41,7 @@ from pocsync.folder import keyfiles
 from pocsync.folder.nodedir import NodeDir
 from pocsync.store import Store, queries
 
-NODES = ("un", "eu", "osce", "arf")
+NODES = live_view.NODES
 
 
 def free_port() -> int:
@@ -194,23 +192,7 @@ class Demo:
 
     def view(self, state: dict[str, dict[str, Any]], title: str) -> Group:
         """The live view; fits a 120×50 terminal (tests/integration/test_demo_view.py)."""
-        t = Table(title=title, expand=True, box=box.SIMPLE_HEAD, padding=(0, 1))
-        for c in ("node", "url", "entries", *(f"{o} seq" for o in NODES), "view digest"):
-            t.add_column(c)
-        agree = self.stores_agree(state)
-        for name, v in state.items():
-            t.add_row(
-                name,
-                self.nodes[name].url,
-                str(v["entries"]),
-                *(str(v["heads"].get(o, 0)) for o in NODES),
-                Text(v["digest"][7:23] + "…", style="green" if agree else "yellow"),
-            )
-        verdict, style = self.verdict(state)
-        parts: list[Any] = [self.try_it(), t, Text(verdict, style=style)]
-        events = self.events[-(4 if self.findings else 8) :]
-        parts.append(Panel("\n".join(events), title="change-sets flowing", height=len(events) + 2))
-        return Group(*parts, *self.findings)
+        return live_view.render(self, state, title)
 
     @staticmethod
     def stores_agree(state: dict[str, dict[str, Any]]) -> bool:
@@ -226,20 +208,7 @@ class Demo:
         return "every store holds the same view; waiting for un's health to hear it from every node…", "bold yellow"
 
     def try_it(self) -> Panel:
-        lines = Text.assemble(
-            ("PoC page:   ", "bold"),
-            (
-                f"{self.nodes['eu'].url}/   token in {self.base / 'poc.token'}"
-                + ("" if self.poc_token else " (once eu lists AUT/technical)")
-                + "\n",
-                "",
-            ),
-            ("Dashboard:  ", "bold"),
-            (f"{self.nodes['un'].url}/dashboard   token in {self.base / 'operator.token'}\n", ""),
-            ("Status:     ", "bold"),
-            (f"pocsync status --url {self.nodes['un'].url} --token {self.base / 'operator.token'}", ""),
-        )
-        return Panel(lines, title="try it (Ctrl-C stops every node)")
+        return live_view.try_it(self)
 
     def refresh_health(self) -> dict[str, Any]:
         try:
@@ -292,50 +261,7 @@ class Demo:
             return e.code, json.loads(e.read() or b"{}")
 
     def findings_after_convergence(self) -> None:
-        poc, op = self.poc_token, self.op_token
-        status, listing = self.get("osce", "/v1/entries", poc)
-        t = Table(
-            title=f"a PoC token (AUT/technical, issued by eu) reads the merged directory at osce: HTTP {status}",
-            box=box.SIMPLE_HEAD,
-            padding=(0, 1),
-        )
-        for c in ("key", "organisation", "person / position", "listed by", "winning origin"):
-            t.add_column(c)
-        _, networks = self.get("osce", "/v1/networks", poc)
-        listed = {}
-        for state, kinds in (networks.get("networks") or {}).items():
-            for kind, origins in kinds.items():
-                listed[f"{state}/{kind}"] = ", ".join(origins)
-        for row in listing.get("entries", []):
-            e = row["entry"]
-            t.add_row(
-                row["key"],
-                e["organisation"],
-                e.get("person") or e.get("position", ""),
-                listed.get(row["key"], ""),
-                row["provenance"]["origin"],
-            )
-        _, div = self.get("un", "/v1/divergences", poc)
-        title = "divergence report: directories that disagree (for the secretariats to fix)"
-        d = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), min_width=len(title))  # one line, not two
-        for c in ("key", "field", "values by directory"):
-            d.add_column(c)
-        for item in div.get("divergences", []):
-            for f, by in item["fields"].items():
-                d.add_row(item["key"], f, " | ".join(f"{o}: {v}" for o, v in by.items()))
-        refused, _ = self.get("un", "/v1/entries", op)
-        health, h = self.get("un", "/v1/health", op)
-        self.health_doc = h
-        tokens_line = Text.assemble(
-            ("operator token asking for entries: ", ""),
-            (f"HTTP {refused} (refused)", "bold red" if refused == 403 else "bold"),
-            (
-                f"; the same token reads health: HTTP {health}, "
-                + ("converged" if h.get("converged") else "NOT converged"),
-                "",
-            ),
-        )
-        self.findings = [t, d, tokens_line]
+        self.findings = live_view.findings(self)
 
 
 def run_demo(

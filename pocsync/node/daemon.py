@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from pocsync import tokens
 from pocsync.api import auth
@@ -37,8 +34,7 @@ from pocsync.api import ops as ops_api
 from pocsync.api import peer as peer_api
 from pocsync.api import templates as templates_api
 from pocsync.api import web as web_pages
-from pocsync.api.problems import problem
-from pocsync.errors import ConfigError, PocsyncError
+from pocsync.errors import PocsyncError
 from pocsync.folder.nodedir import NodeDir
 from pocsync.live import readcache
 from pocsync.live.runtime import RUNTIME, Runtime, event
@@ -46,6 +42,8 @@ from pocsync.live.worker import StoreWorker
 from pocsync.node import sdnotify
 from pocsync.node.check_loop import check_loop
 from pocsync.node.held_loop import held_loop
+from pocsync.node.serving import request_middleware as request_middleware
+from pocsync.node.serving import ssl_context as ssl_context
 from pocsync.node.source_loop import source_loop
 from pocsync.ops import logs
 from pocsync.store import Store
@@ -281,52 +279,6 @@ def task_context(name: str, factory: TaskFactory) -> Callable[[web.Application],
     return ctx
 
 
-def request_middleware(rt: Runtime) -> Middleware:
-    """Count requests by route and status; turn HTTP errors into problem details (RFC 9457)."""
-
-    pending = 0  # requests being handled now; beyond [api] max_pending_requests: 503 (not /v1/node)
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal pending
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        if pending >= rt.cfg.api.max_pending_requests and route != "/v1/node":
-            rt.counters[f"api:{route}:503"] += 1
-            return problem(
-                503,
-                "busy",
-                f"this node is handling {pending} requests; try again shortly",
-                reason="too_many_pending",
-                headers={"Retry-After": "1"},
-            )
-        pending += 1
-        try:
-            resp = await handler(request)
-        except web.HTTPException as exc:
-            rt.counters[f"api:{route}:{exc.status}"] += 1
-            if exc.status >= 400:
-                return problem(exc.status, exc.reason, reason=exc.reason.lower().replace(" ", "_"))
-            raise
-        except asyncio.CancelledError:
-            raise
-        except ConnectionResetError:  # the client left mid-request (e.g. mid-body): not this node's fault
-            rt.counters[f"api:{route}:connection_lost"] += 1
-            return problem(400, "connection lost", reason="connection_lost")
-        except Exception:
-            log.exception("error handling %s %s", request.method, route)
-            rt.counters[f"api:{route}:500"] += 1
-            return problem(500, "internal error", "the node logged the details", reason="internal_error")
-        finally:
-            pending -= 1
-        rt.counters[f"api:{route}:{resp.status}"] += 1
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Cache-Control", "no-store")
-        return resp
-
-    return middleware
-
-
 def build_app(nd: NodeDir) -> web.Application:
     worker = StoreWorker(nd.config.store_path, limits=nd.config.limits.core())
     rt = Runtime(nd=nd, worker=worker)
@@ -372,24 +324,6 @@ def build_app(nd: NodeDir) -> web.Application:
     app.cleanup_ctx.append(task_context("pocsync-held", held_loop))
     app.cleanup_ctx.append(task_context("pocsync-checks", check_loop))
     return app
-
-
-def ssl_context(nd: NodeDir) -> ssl.SSLContext | None:
-    api = nd.config.api
-    if api.tls_cert and api.tls_key:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(nd.config.resolve(api.tls_cert), nd.config.resolve(api.tls_key))
-        return ctx
-    host, _ = api.host_port
-    loopback = host == "localhost"
-    with contextlib.suppress(ValueError):
-        loopback = loopback or ipaddress.ip_address(host).is_loopback
-    if not loopback and not api.behind_tls_proxy:
-        raise ConfigError(
-            f"[api] listen {api.listen} is off loopback without TLS: set tls_cert and tls_key,"
-            " or behind_tls_proxy = true when a TLS proxy sits in front"
-        )
-    return None
 
 
 def run(nd: NodeDir) -> None:
