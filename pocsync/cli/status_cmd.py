@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import sys
@@ -61,7 +62,7 @@ def _fetch_health(url: str, token_file: Path, timeout: float, ca_file: Path | No
     except urllib.error.HTTPError as exc:
         detail = exc.read(4096).decode("utf-8", "replace")
         raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
         raise PocsyncError(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}", reason="unreachable") from None
     except ValueError as exc:
         raise PocsyncError(f"{url} did not answer a health document: {exc}", reason="bad_health_answer") from None
@@ -163,12 +164,20 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
     if urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname:
         raise click.BadParameter("must be http(s)://HOST[:PORT]", param_hint="'--url'")
     h = _fetch_health(url, token_file, timeout, ca_file)
-    problems = healthmod.problems(h)
+    try:  # the answer is another program's: a field missing or of the wrong type is its fault, told in one line
+        problems = healthmod.problems(h)
+        if not as_json:
+            _print_tables(h)
+        bad = not h["converged"] or h["equivocations"]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PocsyncError(
+            f"{url} did not answer a health document this pocsync reads ({type(exc).__name__}: {exc})",
+            reason="bad_health_answer",
+        ) from None
     if as_json:
         print_json(h)
     else:
-        _print_tables(h)
         for p in problems:
             err_console.print("[yellow]problem[/]: " + escape(one_line(p)))
-    if not h["converged"] or h["equivocations"]:
+    if bad:
         sys.exit(1)

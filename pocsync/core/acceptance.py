@@ -321,9 +321,14 @@ def audit_log(
             continue
         if (cs.origin, cs.seq, cs.id, cs.hlc) != (origin, seq, cs_id, hlc):
             problems.append(LogProblem(origin, seq, "stored columns disagree with the signed payload"))
+            continue  # a tampered row: its chain position is not what the store says
         prior = last.get(origin)
         pred = Head(prior.seq, prior.id, prior.hlc) if prior is not None and prior.seq == seq - 1 else None
-        why = chain_check(cs, manifest.nodes[origin].segment(seq), pred)
+        node = manifest.nodes.get(cs.origin)
+        if node is None:  # a verified payload names its origin's key, so only a tampered or foreign store gets here
+            problems.append(LogProblem(origin, seq, f"origin {cs.origin!r} is not a member of the manifest"))
+            continue
+        why = chain_check(cs, node.segment(cs.seq), pred)
         if why is not None:
             problem = f"seq {seq - 1} missing from the log" if why[0] == "gap" else f"{why[0]}: {why[1]}"
             problems.append(LogProblem(origin, seq, problem))

@@ -1,4 +1,4 @@
-"""``pocsync recover``: rebuild a node's store from a peer (docs/ARCHITECTURE.md, durability).
+"""``pocsync recover``: rebuild a node's store from a peer (docs/ARCHITECTURE.md §4; SECURITY.md: a crash loses no acknowledged edit).
 
 When the store is missing it is created; the manifest chain is fetched from the peer, version 1
 first, and installed by the usual rules — and it must list this node with the signing key this

@@ -104,6 +104,28 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False).translate(_JSON_UNSAFE)
 
 
+class BadRequestLines(logging.Filter):
+    """aiohttp logs a request it cannot even parse (e.g. raw non-ASCII in the URL, sent by any client without a
+    token) as an ERROR with a full traceback.  That is the client's fault, not the node's: one WARNING line,
+    without the traceback, so that nobody can fill a node's log with stack traces or page its operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ in (
+            "BadHttpMessage",
+            "InvalidURLError",
+            "BadStatusLine",
+            "LineTooLong",
+            "InvalidHeader",
+            "TransferEncodingError",
+            "ContentLengthError",
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "bad request from a client: %s: %s", (type(exc).__name__, one_line(str(exc)))
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def setup(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -112,3 +134,6 @@ def setup(fmt: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, BadRequestLines) for f in server.filters):
+        server.addFilter(BadRequestLines())

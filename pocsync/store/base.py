@@ -12,7 +12,7 @@ from pocsync.core import manifest as mf
 from pocsync.core.outcome import Limits, Outcome
 from pocsync.core.replica import Replica
 from pocsync.errors import NoManifest, NotInitialised, StoreError
-from pocsync.store import schema
+from pocsync.store import schema, search
 from pocsync.store.rows import disk_full, now_ms, utcnow
 from pocsync.store.schema import SCHEMA_VERSION
 from pocsync.store.sqlite import SQLiteState
@@ -104,6 +104,7 @@ class StoreBase:
                 if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
                     self.conn.execute("ROLLBACK")
                 raise
+            search.bring_up_to_date(self.conn)  # the search index follows the view in the same transaction
             self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             full = disk_full(exc, self.path)

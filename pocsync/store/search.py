@@ -27,7 +27,7 @@ from sqlite_utils import Database
 from pocsync.errors import PocsyncError
 
 MAX_QUERY_CHARS = 200  # longer queries are refused (GET /v1/entries answers 400)
-MAX_TERMS = 16  # words beyond these are ignored
+MAX_TERMS = 16  # more words are refused (GET /v1/entries answers 400)
 
 #: The searchable columns and how each is read from the view's ``entry`` JSON (``{e}``), in index order.
 COLUMNS: dict[str, str] = {
@@ -93,15 +93,30 @@ def create(db: Database) -> None:
     )
 
 
-def bring_up_to_date(conn: sqlite3.Connection) -> int:
+def bring_up_to_date(conn: sqlite3.Connection, *, wait: bool = True) -> int:
     """Re-index the view rows written since the last call (their keys are in ``view_search_pending``), in three
-    statements whatever their number; returns how many keys were pending.  Runs in the caller's transaction, or
-    in one of its own (``BEGIN IMMEDIATE``) when the connection is outside one."""
-    if conn.execute("SELECT 1 FROM view_search_pending LIMIT 1").fetchone() is None:
-        return 0
+    statements whatever their number; returns how many keys were pending.
+
+    The store calls it inside every write transaction, just before COMMIT (``StoreBase.transaction``), so
+    pocsync's own writes leave nothing pending.  Outside a transaction (a search, after some other writer)
+    it opens its own; with ``wait=False`` it gives up at once, returning 0, when another connection holds
+    the write lock, so that a search never waits on a writer (it then reads the index as last committed).
+    """
+    try:
+        if conn.execute("SELECT 1 FROM view_search_pending LIMIT 1").fetchone() is None:
+            return 0
+    except sqlite3.OperationalError as exc:  # a store not yet at schema 8 (during its migration)
+        if "no such table" in str(exc):
+            return 0
+        raise
     own = not conn.in_transaction
     if own:
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _begin(conn, wait=wait)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return 0
+            raise
     try:
         pending = "(SELECT key FROM view_search_pending)"
         conn.execute(f"DELETE FROM view_search WHERE key IN {pending}")
@@ -119,13 +134,32 @@ def bring_up_to_date(conn: sqlite3.Connection) -> int:
     return n
 
 
+def _begin(conn: sqlite3.Connection, *, wait: bool) -> None:
+    """``BEGIN IMMEDIATE``; with ``wait=False``, without waiting for a busy lock (busy_timeout 0 meanwhile)."""
+    if wait:
+        conn.execute("BEGIN IMMEDIATE")
+        return
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+
+
 def check_query(text: str) -> str:
-    """``text`` trimmed; SearchError when it is empty or longer than MAX_QUERY_CHARS."""
+    """``text`` trimmed; SearchError when it is empty, longer than MAX_QUERY_CHARS, holds a control character
+    (SQLite's FTS5 parser cannot take a NUL inside a string) or more than MAX_TERMS words (every word must
+    occur: dropping some would return matches the user did not ask for)."""
     text = text.strip()
     if not text:
         raise SearchError("the search text is empty")
     if len(text) > MAX_QUERY_CHARS:
         raise SearchError(f"the search text is longer than {MAX_QUERY_CHARS} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text if ch not in " \t"):
+        raise SearchError("the search text holds a control character")
+    if len(text.split()) > MAX_TERMS:
+        raise SearchError(f"the search text has more than {MAX_TERMS} words")
     return text
 
 
@@ -148,7 +182,7 @@ def search(conn: sqlite3.Connection, text: str, *, limit: int | None = None) -> 
     expr = match_expression(text)
     if not expr:
         return []
-    bring_up_to_date(conn)
+    bring_up_to_date(conn, wait=False)
     sql = (
         "SELECT s.key FROM view_search_fts JOIN view_search s ON s.id = view_search_fts.rowid"
         f" WHERE view_search_fts MATCH ? ORDER BY bm25(view_search_fts, {', '.join(map(str, WEIGHTS))}), s.key"

@@ -1,4 +1,4 @@
-"""SQLite store of one node (docs/ARCHITECTURE.md, durability).
+"""SQLite store of one node (docs/ARCHITECTURE.md §4; SECURITY.md: a crash loses no acknowledged edit).
 
 * WAL journal, ``synchronous=FULL``: a transaction that returned is on disk.
 * Every write happens in one ``BEGIN IMMEDIATE`` transaction, so the CLI and the

@@ -251,6 +251,8 @@ class PeerClient:
                 finally:
                     if ahead is not None and not ahead[1].done():
                         ahead[1].cancel()
+                    elif ahead is not None and not ahead[1].cancelled():
+                        ahead[1].exception()  # a prefetch that failed and was not used: its error is retrieved here
                     ahead = None
                 st.batch = min(full, n * 2)
                 # issue 13: the next batch is fetched while this one is applied (the peer seals and sends as
@@ -279,7 +281,10 @@ class PeerClient:
     async def _fetch_proofs(self, url: str, target: str) -> None:
         rt = self.rt
         blob = await self._get(url, "/v1/peer/proofs", target=target, cap=sealed_batch_cap(rt.cfg.sync.max_batch_bytes))
-        items = jsonc.loads(rt.open(blob, context="http:/v1/peer/proofs").plaintext).get("proofs") or []
+        doc = jsonc.loads(rt.open(blob, context="http:/v1/peer/proofs").plaintext)
+        items = doc.get("proofs") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise FetchError(f'{target}: /v1/peer/proofs did not answer {{"proofs": [...]}}', reason="bad_peer")
         for p in items:
             try:
                 await rt.worker.run(lambda s, p=p: s.add_proof(p["origin"], p["seq"], p["a"].encode(), p["b"].encode()))

@@ -100,7 +100,7 @@ def test_search_syntax_is_never_an_error(node: Federation, tok: str, q: str) -> 
     assert isinstance(found(node, tok, q), list)
 
 
-@pytest.mark.parametrize("q", ["", "   ", "x" * 201])
+@pytest.mark.parametrize("q", ["", "   ", "x" * 201, "fra\x00x", "w " * 17])
 def test_a_bad_q_is_a_400_naming_the_parameter(node: Federation, tok: str, q: str) -> None:
     status, headers, body = call(node["eu"].url + "/v1/entries?" + urllib.parse.urlencode({"q": q}), tok)
     assert status == 400 and headers["Content-Type"].startswith("application/problem+json")
