@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import click
+from rich.errors import MarkupError
 from rich.markup import escape
 
 from pocsync.cli.common import console, err_console, print_json, read_text_arg, table
@@ -64,7 +65,7 @@ def _fetch_health(url: str, token_file: Path, timeout: float, ca_file: Path | No
         raise PocsyncError(f"{url} answered HTTP {exc.code}: {detail}", reason="health_http_error") from None
     except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
         raise PocsyncError(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}", reason="unreachable") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PocsyncError(f"{url} did not answer a health document: {exc}", reason="bad_health_answer") from None
     if not isinstance(h, dict) or "converged" not in h:
         raise PocsyncError(f"{url} did not answer a health document", reason="bad_health_answer")
@@ -92,9 +93,10 @@ def _node_rows(h: dict[str, Any]) -> list[list[Any]]:
 def _print_tables(h: dict[str, Any]) -> None:
     """The health document as a header, the software line and tables (nodes, peers, announcements, ...)."""
     console.print(
-        f"[bold]{h['node']}[/]  manifest v{h['manifest']['version']} "
-        f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {h['digest']}  "
-        f"{h['entries']} entries  " + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]")
+        f"[bold]{escape(str(h['node']))}[/]  manifest v{escape(str(h['manifest']['version']))} "
+        f"(expires in {h['manifest']['expires_in_s'] // 86400} days)  digest {escape(str(h['digest']))}  "
+        f"{escape(str(h['entries']))} entries  "
+        + ("[green]converged[/]" if h["converged"] else "[red]NOT converged[/]")
     )
     sw = h.get("software") or {}
     console.print(
@@ -169,7 +171,7 @@ def status(url: str, token_file: Path, as_json: bool, timeout: float, ca_file: P
         if not as_json:
             _print_tables(h)
         bad = not h["converged"] or h["equivocations"]
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError, MarkupError) as exc:
         raise PocsyncError(
             f"{url} did not answer a health document this pocsync reads ({type(exc).__name__}: {exc})",
             reason="bad_health_answer",

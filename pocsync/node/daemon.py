@@ -334,7 +334,7 @@ def run(nd: NodeDir) -> None:
     tls = ssl_context(nd)
     host, port = nd.config.api.host_port
     logs.setup(nd.config.log.format, nd.config.log.level)
-    sock = _listen(host, port)  # before any task starts: a port in use is one clear error, and nothing ran
+    _check_listen(host, port)  # before any task starts: a port in use is one clear error, and nothing ran
     event(
         "started",
         "node %s listening on %s:%d (%s)",
@@ -344,20 +344,28 @@ def run(nd: NodeDir) -> None:
         "TLS" if tls else "plain HTTP",
         node=nd.node_id,
     )
-    web.run_app(build_app(nd), sock=sock, ssl_context=tls, print=None, handle_signals=True, shutdown_timeout=5)
+    web.run_app(
+        build_app(nd), host=host, port=port, ssl_context=tls, print=None, handle_signals=True, shutdown_timeout=5
+    )
     event("shutdown", "node %s stopped", nd.node_id, node=nd.node_id)
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """The node's listening socket; a PocsyncError naming the address (and the likely cause) when it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def _check_listen(host: str, port: int) -> None:
+    """Bind (and release) every address ``host`` resolves to, as aiohttp will: a PocsyncError naming the address
+    and the likely cause when one is taken, before any of the node's tasks starts."""
     try:
-        return socket.create_server((host.strip("[]"), port), family=family, backlog=128)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PocsyncError(
-                f"{host}:{port} is already in use: is this node already running (another `pocsync run` of the same"
-                " folder), or another program on that port? ([api] listen in sync.toml)",
-                reason="address_in_use",
-            ) from None
         raise PocsyncError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", reason="cannot_listen") from None
+    for family, _, _, _, addr in infos:
+        try:
+            socket.create_server(addr[:2], family=family).close()
+        except OSError as exc:
+            shown = f"[{addr[0]}]:{port}" if family == socket.AF_INET6 else f"{addr[0]}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise PocsyncError(
+                    f"{shown} is already in use: is this node already running (another `pocsync run` of the same"
+                    " folder), or another program on that port? ([api] listen in sync.toml)",
+                    reason="address_in_use",
+                ) from None
+            raise PocsyncError(f"cannot listen on {shown}: {exc.strerror or exc}", reason="cannot_listen") from None

@@ -110,18 +110,14 @@ class BadRequestLines(logging.Filter):
     without the traceback, so that nobody can fill a node's log with stack traces or page its operator."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError  # every parse error of a request is one
+
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and type(exc).__name__ in (
-            "BadHttpMessage",
-            "InvalidURLError",
-            "BadStatusLine",
-            "LineTooLong",
-            "InvalidHeader",
-            "TransferEncodingError",
-            "ContentLengthError",
-        ):
+        if isinstance(exc, HttpProcessingError) or type(exc).__name__ == "DecompressSizeError":
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
             record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args = "bad request from a client: %s: %s", (type(exc).__name__, one_line(str(exc)))
+            record.msg = "bad request from a client (%s): %s: %s"
+            record.args = (peer, type(exc).__name__, one_line(str(exc)))
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -100,18 +100,19 @@ class StoreBase:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                search.keep_up(self.conn)  # the search index follows the view in the same transaction
+                self.conn.execute("COMMIT")
             except BaseException:
+                # whatever failed (the body, the re-index, the COMMIT: disk full, I/O error, interrupt), the
+                # transaction ends here: a connection left inside it would make every later transaction() join
+                # a transaction that is never committed
                 if self.conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
                     self.conn.execute("ROLLBACK")
                 raise
-            search.bring_up_to_date(self.conn)  # the search index follows the view in the same transaction
-            self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             full = disk_full(exc, self.path)
             if full is None:
                 raise
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
             raise full from None
 
     # --- meta -------------------------------------------------------------------

@@ -19,12 +19,16 @@ rowids survive a ``VACUUM``.  On 400 entries a search matching a few takes 0.3 m
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 from typing import Any
 
 from sqlite_utils import Database
 
-from pocsync.errors import PocsyncError
+from pocsync.errors import PocsyncError, StoreError
+
+log = logging.getLogger("pocsync.store")
 
 MAX_QUERY_CHARS = 200  # longer queries are refused (GET /v1/entries answers 400)
 MAX_TERMS = 16  # more words are refused (GET /v1/entries answers 400)
@@ -125,13 +129,67 @@ def bring_up_to_date(conn: sqlite3.Connection, *, wait: bool = True) -> int:
             f" FROM view WHERE key IN {pending} AND json_valid(entry) ORDER BY key"
         )
         n = int(conn.execute("DELETE FROM view_search_pending").rowcount)
-    except BaseException:
         if own:
+            conn.execute("COMMIT")
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return n
+
+
+SQLITE_FULL = 13
+
+
+def keep_up(conn: sqlite3.Connection) -> None:
+    """:func:`bring_up_to_date` inside the caller's write transaction, under a savepoint: the index is derived
+    data, so a failure there (a damaged FTS5 index) never fails the edit or the receipt that wrote the view.
+    The savepoint is rolled back (the keys stay pending), the index is rebuilt from ``view_search`` once, and
+    the re-index tried again; if it still fails, it is logged and the next write tries again.  Only a full
+    disk is raised: the COMMIT would fail anyway, and the store reports it (``disk_full``); and when SQLite
+    itself rolled the whole transaction back (a corrupt page), the index is rebuilt and a StoreError
+    (``search_index_rebuilt``) says that nothing was written, so the caller tries again."""
+    for attempt in (1, 2):
+        conn.execute("SAVEPOINT search_index")
+        try:
+            bring_up_to_date(conn)
+            conn.execute("RELEASE search_index")
+            return
+        except sqlite3.DatabaseError as exc:
+            if not conn.in_transaction:  # SQLite rolled the whole transaction back (it does on a corrupt page)
+                log.warning("search index damaged (%s): rebuilding it; the write is to be tried again", exc)
+                _rebuild(conn)
+                raise StoreError(
+                    "the search index was damaged and has been rebuilt; nothing was written: try again",
+                    reason="search_index_rebuilt",
+                ) from None
+            conn.execute("ROLLBACK TO search_index")
+            conn.execute("RELEASE search_index")
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == SQLITE_FULL or "full" in str(exc):
+                raise
+            log.warning(
+                "search index: re-indexing failed (%s); %s",
+                exc,
+                "rebuilding it" if attempt == 1 else "the entries stay pending until the next write",
+            )
+            if attempt == 1:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    conn.execute("INSERT INTO view_search_fts (view_search_fts) VALUES ('rebuild')")
+
+
+def _rebuild(conn: sqlite3.Connection) -> None:
+    """Rebuild the FTS5 index from ``view_search`` (its content table), in the caller's transaction or its own."""
+    own = not conn.in_transaction
+    if own:
+        _begin(conn, wait=True)
+    try:
+        conn.execute("INSERT INTO view_search_fts (view_search_fts) VALUES ('rebuild')")
+    except BaseException:
+        if own and conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     if own:
         conn.execute("COMMIT")
-    return n
 
 
 def _begin(conn: sqlite3.Connection, *, wait: bool) -> None:
@@ -158,7 +216,7 @@ def check_query(text: str) -> str:
         raise SearchError(f"the search text is longer than {MAX_QUERY_CHARS} characters")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text if ch not in " \t"):
         raise SearchError("the search text holds a control character")
-    if len(text.split()) > MAX_TERMS:
+    if sum(any(ch.isalnum() for ch in w) for w in text.split()) > MAX_TERMS:  # the words that are searched
         raise SearchError(f"the search text has more than {MAX_TERMS} words")
     return text
 
@@ -191,4 +249,11 @@ def search(conn: sqlite3.Connection, text: str, *, limit: int | None = None) -> 
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [str(r[0]) for r in conn.execute(sql, params)]
+    try:
+        return [str(r[0]) for r in conn.execute(sql, params)]
+    except sqlite3.DatabaseError as exc:  # a damaged index: rebuilt from view_search (derived data), then asked again
+        if "malformed" not in str(exc) and "corrupt" not in str(exc):
+            raise
+        log.warning("search index damaged (%s): rebuilding it", exc)
+        _rebuild(conn)
+        return [str(r[0]) for r in conn.execute(sql, params)]

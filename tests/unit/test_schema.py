@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pocsync.errors import StoreError
 from pocsync.store import Store, schema
 from pocsync.store import search as fts
 from tests.support.fed import T0, Fed, put
@@ -316,3 +317,43 @@ def test_pocsync_writes_leave_nothing_pending_and_a_search_never_waits_on_anothe
         finally:
             other.close()
         assert keys(s, "alpha") == [] and keys(s, "beta") == ["DEU/technical"]  # re-indexed once the lock is free
+
+
+def test_a_failure_while_committing_ends_the_transaction(
+    tmp_path: Path, fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything failing between the body and COMMIT (here the index step, as an I/O error would) rolls back: a
+    connection left inside the transaction would make every later transaction() join one never committed."""
+    with make_store(tmp_path, fed) as s:
+
+        def boom(conn: sqlite3.Connection) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(fts, "keep_up", boom)
+        with pytest.raises(sqlite3.OperationalError):
+            sedit(s, fed, [put("DEU/technical", organisation="Alpha")])
+        assert not s.conn.in_transaction
+        monkeypatch.undo()
+        sedit(s, fed, [put("DEU/technical", organisation="Beta Agency")], t=T0 + 1000)
+        other = sqlite3.connect(tmp_path / "eu.sqlite")
+        try:
+            assert other.execute("SELECT count(*) FROM view").fetchone()[0] == 1  # committed, seen by others
+        finally:
+            other.close()
+
+
+def test_a_damaged_search_index_never_blocks_an_edit_and_is_rebuilt(tmp_path: Path, fed: Fed) -> None:
+    """The index is derived data: damage to it (here its FTS5 shadow table) must not turn every edit and every
+    receipt into 'database disk image is malformed'; it is rebuilt from view_search."""
+    with make_store(tmp_path, fed) as s:
+        sedit(s, fed, [put("DEU/technical", organisation="Alpha Agency")])
+        s.conn.execute("DELETE FROM view_search_fts_data WHERE id > 1")
+        try:  # SQLite may roll the whole transaction back on the corrupt page: then it is rebuilt, to be tried again
+            sedit(s, fed, [put("DEU/technical", organisation="Beta Agency")], t=T0 + 1000)
+        except StoreError as exc:
+            assert exc.reason == "search_index_rebuilt" and not s.conn.in_transaction
+            sedit(s, fed, [put("DEU/technical", organisation="Beta Agency")], t=T0 + 1000)
+        sedit(s, fed, [put("FRA/technical", organisation="Gamma Agency")], t=T0 + 2000)
+        assert keys(s, "beta") == ["DEU/technical"] and keys(s, "gamma") == ["FRA/technical"]
+        assert keys(s, "alpha") == []
+        s.conn.execute("INSERT INTO view_search_fts (view_search_fts) VALUES ('integrity-check')")
