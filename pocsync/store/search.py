@@ -6,9 +6,10 @@ Not the e-mail addresses, phone numbers or keys: a search finds *whom* to contac
 and an address typed into a search box should not be a way to learn whether it is listed.
 ``view_search_fts`` is its FTS5 index (sqlite-utils ``enable_fts(..., create_triggers=True)``).
 
-Both are kept in step with ``view`` lazily: SQLite triggers on ``view`` note the key of every row written,
-whatever code writes it (the store's Python never touches the index), in ``view_search_pending``; a search
-first re-indexes the noted rows (:func:`bring_up_to_date`), in three statements however many there are.
+Both are kept in step with ``view`` per transaction: SQLite triggers on ``view`` note the key of every row
+written, whatever code writes it, in ``view_search_pending``; every write transaction of the store re-indexes
+the noted rows just before its COMMIT (:func:`keep_up`), in three statements however many there are, so a
+search never writes (it only catches up, without waiting, after a writer that bypasses the store).
 Indexing in the triggers themselves would write an FTS5 segment per view row (SQLite opens a statement
 savepoint for a statement with triggers, and FTS5 flushes its pending terms at every savepoint): about
 0.2 ms per view row on the 2-core test machine against 20 µs without, which halved the ingest of large
