@@ -14,27 +14,13 @@ from typing import Any
 
 import pycountry
 
+from pocsync.directory import exports
 from pocsync.directory.mapping import EXTRA, LIST_FIELDS, PGP_FIELD, Mapping, Record
 from pocsync.errors import EntryError
 
 #: Entry fields that have a column (or attribute) of their own in pocsync's exports: never taken from ``extra``
 #: (public_key and its fingerprint have none there: they travel in ``extra``).
-_COLUMN_FIELDS = (
-    "state",
-    "kind",
-    "organisation",
-    "position",
-    "person",
-    "emails",
-    "phones",
-    "available_24_7",
-    "timezone",
-    "languages",
-    "networks",
-    "secure_channels",
-    "notes",
-    "holder_epoch",
-)
+_COLUMN_FIELDS = exports.KNOWN
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"\+[0-9][0-9 .-]{5,20}[0-9]")
 TRUE, FALSE = {"yes", "true", "1", "y", "24/7", "24x7"}, {"no", "false", "0", "n"}
