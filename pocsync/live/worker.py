@@ -27,6 +27,10 @@ class StoreWorker:
 
     def _open(self) -> None:
         self._store = Store.open(self._path, limits=self._limits)
+        # the daemon does not notify itself through its commit FIFO (ADR 41): what it signs wakes its
+        # publisher in process (rt.publish_now); its other commits (receipts, audit, marks) need no round
+        # at once, and the data_version safety net still sees them
+        self._store.commit_fifo = None
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self._open)

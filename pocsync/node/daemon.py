@@ -43,6 +43,7 @@ from pocsync.live.runtime import RUNTIME, Runtime, event
 from pocsync.live.worker import StoreWorker
 from pocsync.node import sdnotify
 from pocsync.node.check_loop import check_loop
+from pocsync.node.commit_fifo import commit_fifo_ctx
 from pocsync.node.held_loop import held_loop
 from pocsync.node.serving import request_middleware as request_middleware
 from pocsync.node.serving import ssl_context as ssl_context
@@ -118,7 +119,7 @@ async def pull_loop(app: web.Application) -> None:
 
 
 POKE_MIN_INTERVAL = 0.5  # seconds between two announcements of a changing digest
-COMMIT_WATCH_S = 0.005  # how often the publisher checks the store's data_version for a commit
+COMMIT_WATCH_S = 0.05  # the data_version safety net's period, behind the commit FIFO (ADR 41)
 PUBLISH_CHUNK = 500  # own unpublished change-sets read per publish round
 POKE_TIMEOUT = 5.0
 
@@ -147,14 +148,17 @@ async def announce_by_poke(rt: Runtime, client: PeerClient) -> int:
 async def _wait_for_commit(rt: Runtime, watch: readcache.StoreWatch, seen: int, poll: float) -> int:
     """Wait until woken, a commit, or ``poll`` seconds; returns the store version now.
 
-    A commit by any process (the CLI signing an edit, this daemon receiving) changes the store's
-    data_version: checked every COMMIT_WATCH_S on the event loop (microseconds, no thread hop), so
-    the daemon learns of a CLI commit within milliseconds and recomputes heads and digest only then
-    (ADR 22).  publish_poll_ms remains a safety net."""
-    waited = 0.0
-    while not rt.publish_now.is_set() and waited < poll and watch.version() == seen:
-        await asyncio.sleep(COMMIT_WATCH_S)
-        waited += COMMIT_WATCH_S
+    Another process's commit wakes ``rt.publish_now`` at once through the commit FIFO (ADR 41,
+    node/commit_fifo.py); what the daemon signs itself sets it in process.  The store's data_version,
+    checked every COMMIT_WATCH_S, is the safety net for a writer that cannot notify (an older CLI, a
+    pipe that could not be made); publish_poll_ms bounds the wait whatever happens (ADR 22)."""
+    deadline = time.monotonic() + poll
+    while not rt.publish_now.is_set() and watch.version() == seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(rt.publish_now.wait(), timeout=min(COMMIT_WATCH_S, left))
     rt.publish_now.clear()
     return watch.version()
 
@@ -314,6 +318,7 @@ def build_app(nd: NodeDir) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(readcache.read_path_ctx)
+    app.cleanup_ctx.append(commit_fifo_ctx)  # another process's commit wakes the publisher at once (ADR 41)
     app.cleanup_ctx.append(client_ctx)
     if nd.config.mqtt.url:
         app[MQTT] = MqttLink(rt)

@@ -13,6 +13,7 @@ from pocsync.core.outcome import Limits, Outcome
 from pocsync.core.replica import Replica
 from pocsync.errors import NoManifest, NotInitialised, StoreError
 from pocsync.store import schema, search
+from pocsync.store.notify import commit_notify, fifo_path
 from pocsync.store.rows import disk_full, now_ms, utcnow
 from pocsync.store.schema import SCHEMA_VERSION
 from pocsync.store.sqlite import SQLiteState
@@ -28,6 +29,8 @@ class StoreBase:
         self.conn = conn
         self.limits = limits
         self._manifest: mf.Manifest | None = None
+        #: the daemon's commit FIFO, told of every COMMIT that wrote rows (ADR 41); None: nobody (the daemon's own)
+        self.commit_fifo: Path | None = fifo_path(path)
 
     # --- lifecycle --------------------------------------------------------------
     @staticmethod
@@ -97,11 +100,14 @@ class StoreBase:
             yield self.conn
             return
         try:
+            changes = self.conn.total_changes
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
                 search.keep_up(self.conn)  # the search index follows the view in the same transaction
                 self.conn.execute("COMMIT")
+                if self.conn.total_changes != changes:  # wrote something: wake the daemon's publisher (ADR 41)
+                    commit_notify(self.commit_fifo)  # microseconds; never raises nor blocks
             except BaseException:
                 # whatever failed (the body, the re-index, the COMMIT: disk full, I/O error, interrupt), the
                 # transaction ends here: a connection left inside it would make every later transaction() join
