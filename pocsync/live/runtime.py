@@ -81,7 +81,10 @@ class Runtime:
     nd: NodeDir
     worker: StoreWorker
     counters: Counter[str] = field(default_factory=Counter)
-    pull_now: asyncio.Event = field(default_factory=asyncio.Event)
+    pull_now: asyncio.Event = field(default_factory=asyncio.Event)  # a full pull round from every peer
+    #: head vectors announced by a poke that show this node behind, by node: fetched from that node alone
+    announced: dict[str, HeadVector] = field(default_factory=dict)
+    fetch_now: asyncio.Event = field(default_factory=asyncio.Event)
     publish_now: asyncio.Event = field(default_factory=asyncio.Event)
     peers: dict[str, PeerStatus] = field(default_factory=dict)
     mqtt_connected: bool = False
@@ -246,7 +249,10 @@ class Runtime:
             or any(e not in held for e in hv.equivocations)
             or hv.manifest > m.version
         )
-        if need:
+        if need and via == "poke" and hv.manifest <= m.version:
+            self.announced[hv.node] = hv  # fetched from the poker alone, with this head vector (issue 13)
+            self.fetch_now.set()
+        elif need:
             self.pull_now.set()
         return need
 

@@ -26,6 +26,7 @@ from pocsync.node.check_notices import now_ms as now_ms
 from pocsync.node.check_notices import quote as quote
 from pocsync.node.check_notices import remind as remind
 from pocsync.node.check_notices import smtp_settings as smtp_settings
+from pocsync.transport.http import CLIENT
 
 log = logging.getLogger("pocsync.checks")
 POLL_SECONDS = 1.0
@@ -258,8 +259,6 @@ async def check_loop(app: Any) -> None:
     retry_at = reports_at = 0.0
     while True:
         if client is None:
-            from pocsync.node.daemon import CLIENT
-
             client = app.get(CLIENT)
         await _step(rt, "schedule", lambda: schedule(rt))
         if time.monotonic() >= retry_at:

@@ -45,77 +45,20 @@ from pocsync.node import sdnotify
 from pocsync.node.check_loop import check_loop
 from pocsync.node.commit_fifo import commit_fifo_ctx
 from pocsync.node.held_loop import held_loop
+from pocsync.node.pulling import peer_urls, pull_loop
 from pocsync.node.serving import request_middleware as request_middleware
 from pocsync.node.serving import ssl_context as ssl_context
 from pocsync.node.source_loop import source_loop
 from pocsync.ops import logs
 from pocsync.store import Store
-from pocsync.transport.http import PeerClient
+from pocsync.transport.http import CLIENT, PeerClient
 from pocsync.transport.mqtt import MqttLink
 
 log = logging.getLogger("pocsync.node")
 RT = RUNTIME
 MQTT = web.AppKey("mqtt", MqttLink)
-CLIENT = web.AppKey("peer_client", PeerClient)
 #: a long-lived task of the daemon, run (and restarted) by :func:`supervise`
 TaskFactory = Callable[[web.Application], Awaitable[None]]
-
-
-async def peer_urls(rt: Runtime) -> list[str]:
-    """Configured peers plus the HTTP endpoints of the manifest's other members."""
-    m = await rt.manifest()
-    urls = list(rt.cfg.sync.peers)
-    for nid, node in sorted(m.members().items() if rt.cfg.sync.discover_peers else ()):
-        url = node.endpoints.get("http")
-        if url:
-            rt.url_nodes[url] = nid
-        if nid != rt.me and url and url not in urls:
-            urls.append(url)
-    own = rt.cfg.api.public_url
-    return [u for u in urls if u.rstrip("/") != own.rstrip("/")]
-
-
-async def pull_loop(app: web.Application) -> None:
-    """Pull from every peer on start, when woken and every ``pull_interval_seconds``.
-
-    With a broker, each round first waits (bounded) until the broker has delivered what it queued, so
-    the pull fetches only what MQTT did not bring.  A peer whose last pull failed is retried after
-    its backoff (1 s doubling up to the interval), not on every wake-up."""
-    rt, client = app[RT], app[CLIENT]
-    failing: set[str] = set()
-    while True:
-        rt.pull_now.clear()
-        await rt.mqtt_settled()
-        waiting = []
-        for url in await peer_urls(rt):
-            st = rt.peers.get(url)
-            if st is not None and st.retry_at > time.monotonic():
-                waiting.append(st.retry_at)
-                continue
-            try:
-                await client.pull(url)
-                if url in failing:
-                    failing.discard(url)
-                    log.info("pull from %s works again", url, extra={"fields": {"event": "pull_ok", "peer": url}})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failing.add(url)
-                log.info(
-                    "pull from %s failed: %s",
-                    url,
-                    exc,
-                    extra={"fields": {"event": "pull_failed", "peer": url, "error": str(exc)}},
-                )
-        rt.counters["pull_rounds"] += 1
-        timeout = float(rt.cfg.sync.pull_interval_seconds)
-        retry = [st.retry_at for st in rt.peers.values() if st.failures and st.retry_at]
-        if retry:  # a failing peer is retried after its backoff, not only at the next interval
-            timeout = min(timeout, max(0.1, min(retry) - time.monotonic()))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(rt.pull_now.wait(), timeout=timeout)
-        if waiting and rt.pull_now.is_set():  # woken while a peer backs off: wait for its retry time
-            await asyncio.sleep(max(0.0, min(waiting) - time.monotonic()))
 
 
 POKE_MIN_INTERVAL = 0.5  # seconds between two announcements of a changing digest

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import aiohttp.web
 
 from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
@@ -147,11 +149,23 @@ class PeerClient:
 
         A failure is recorded against the peer (its node goes offline in health) and sets a retry
         backoff, doubling from 1 s up to the pull interval, so a failing peer is not hammered."""
+        st = self.rt.peers.setdefault(url, PeerStatus(url))
+        return await self._accounted(st, self._pull(url, st))
+
+    async def pull_announced(self, url: str, hv: headsmod.HeadVector) -> int:
+        """Fetch from the peer at ``url`` what its poke announced (issue 13): the poke carried its signed
+        head vector, already verified against the manifest (``api/peer.py:poke``) and recorded
+        (``Runtime.on_head_vector``), so the identify and heads round trips of a full pull are skipped —
+        one signed batch request per origin this node is behind on.  Accounted like :meth:`pull`."""
+        st = self.rt.peers.setdefault(url, PeerStatus(url))
+        st.node = hv.node
+        return await self._accounted(st, self._fetch_behind(url, hv.node, hv, st))
+
+    async def _accounted(self, st: PeerStatus, work: Coroutine[Any, Any, int]) -> int:
         rt = self.rt
-        st = rt.peers.setdefault(url, PeerStatus(url))
         t0 = time.perf_counter()
         try:
-            accepted = await self._pull(url, st)
+            accepted = await work
             rt.pull_durations.append(time.perf_counter() - t0)
         except PocsyncError as exc:  # the network's errors arrive as FetchError (see _get)
             st.last_error = f"{type(exc).__name__}: {exc}"
@@ -159,7 +173,7 @@ class PeerClient:
             st.failures += 1
             st.retry_at = time.monotonic() + min(2.0 ** (st.failures - 1), float(rt.cfg.sync.pull_interval_seconds))
             rt.counters["pull_errors"] += 1
-            node = st.node or rt.url_nodes.get(url)
+            node = st.node or rt.url_nodes.get(st.url)
             if node is not None:
                 rt.contact_failed(node, st.last_error)
             raise
@@ -186,13 +200,19 @@ class PeerClient:
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv, via="http")
-        mine = (await rt.summary())["heads"]
         signed_ms: int | None = HLC.parse(hv.hlc).ms
         if signed_ms is not None and signed_ms > now_ms() + 60_000:
             signed_ms = None  # dated in the future: no confirmation for the CLI's signing guard
         await rt.worker.run(
             lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target, signed_ms=signed_ms)
         )
+        return await self._fetch_behind(url, target, hv, st)
+
+    async def _fetch_behind(self, url: str, target: str, hv: headsmod.HeadVector, st: PeerStatus) -> int:
+        """Fetch every origin on which ``hv`` (the peer's verified head vector) is ahead of this node or
+        forks from it, and any equivocation proof it holds that this node lacks."""
+        rt = self.rt
+        mine = (await rt.summary())["heads"]
         accepted = 0
         for origin, state in headsmod.compare(mine, hv.heads).items():
             if state == "behind":
@@ -301,3 +321,7 @@ class PeerClient:
                 )
             except (PocsyncError, KeyError, TypeError, AttributeError):
                 rt.counters["proofs_rejected"] += 1
+
+
+#: the daemon's peer client (aiohttp application key)
+CLIENT = aiohttp.web.AppKey("peer_client", PeerClient)

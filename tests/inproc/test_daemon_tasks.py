@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pocsync.core import heads
 from pocsync.folder.nodedir import NodeDir
 from pocsync.live.runtime import Runtime
 from pocsync.live.worker import StoreWorker
@@ -57,12 +58,14 @@ async def test_an_edit_is_poked_pulled_and_converges_then_shutdown_stops_every_t
         st = rt_un.peers[pair["eu"].url]
         pulls, rounds = st.pulls, rt_un.counters["pull_rounds"]
         # the CLI (another process in real life) commits at eu: eu's publisher sees the store change and pokes
-        # un with its head vector; un's pull loop wakes and fetches the change-set
+        # un with its head vector; un's pull loop wakes and fetches the change-set from eu alone, with the
+        # head vector the poke carried (no identify, no heads request, no full round; issue 13)
         out = await asyncio.to_thread(edit, pair["eu"].data, entry("AUT/technical"))
         await until(lambda: pulled(rt_un, pair["eu"].url, pulls + 1), what="un to pull after eu's poke")
         assert await same_digest(rt_un, rt_eu)
         assert rt_eu.counters["pokes_sent"] >= 1
-        assert rt_un.counters["pull_rounds"] > rounds
+        assert rt_un.counters["pulls_on_poke"] >= 1
+        assert rt_un.counters["pull_rounds"] == rounds, "a poke is served without a full pull round"
         assert rt_un.counters["changesets_accepted"] == 1
         assert st.node == "eu"
         assert (await rt_un.summary())["heads"]["eu"][0] == out.seq
@@ -70,6 +73,24 @@ async def test_an_edit_is_poked_pulled_and_converges_then_shutdown_stops_every_t
         await un.close()
         await eu.close()
     assert node_tasks() == set(), "shutdown cancels and awaits every task of both nodes"
+
+
+@pytest.mark.asyncio
+async def test_a_poke_that_cannot_be_served_alone_falls_back_to_a_full_round(pair: Federation) -> None:
+    un, eu = await serve(pair["un"].data), await serve(pair["eu"].data)
+    try:
+        rt_un, rt_eu = runtime(un), runtime(eu)
+        await until(lambda: rt_un.counters["pull_rounds"] >= 1, what="un's first pull round")
+        hv = heads.verify(await rt_eu.head_vector(), await rt_un.manifest())
+        rounds = rt_un.counters["pull_rounds"]
+        # announced by a node whose address this node does not know: nothing to fetch it from alone
+        rt_un.announced["nowhere"] = hv
+        rt_un.fetch_now.set()
+        await until(lambda: rt_un.counters["pull_rounds"] > rounds, what="a full round after an unservable poke")
+        assert rt_un.counters["pulls_on_poke"] == 0 and not rt_un.announced
+    finally:
+        await un.close()
+        await eu.close()
 
 
 @pytest.mark.asyncio
