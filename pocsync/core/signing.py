@@ -34,6 +34,15 @@ def own_claim(outcomes: Iterable[Outcome], me: str | None) -> str | None:
     return reason
 
 
+def moves_own_chain(outcomes: Iterable[Outcome], me: str | None) -> bool:
+    """Whether these outcomes accepted change-sets of this node's own chain or block its signing
+    (:func:`own_claim`): such a receipt is committed durably even from a peer (ADR 42), since the signing
+    guard reads the node's own head and blocks from the store, and a head that went back could sign a seq
+    again.  Unverified items claiming to be ours do not count (anybody's word: no disk sync on demand)."""
+    outcomes = list(outcomes)
+    return any(o.origin == me and o.status == Status.ACCEPTED for o in outcomes) or own_claim(outcomes, me) is not None
+
+
 @dataclass(frozen=True)
 class Announcement:
     """A peer's claim of how far this node's chain goes (from verified head vectors), as the store keeps it."""

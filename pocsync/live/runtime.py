@@ -322,13 +322,8 @@ class Runtime:
         return out
 
     async def receive_many(self, envelopes: list[bytes], source: str) -> list[Outcome]:
-        """Apply a pulled batch in one transaction (one disk sync instead of one per change-set)."""
-
-        def many(s: Store) -> list[Outcome]:
-            with s.transaction():
-                return [s.receive(e, source=source) for e in envelopes]
-
-        outs = await self.worker.run(many)
+        """Apply a pulled batch in one transaction (:meth:`Store.receive_many`)."""
+        outs: list[Outcome] = await self.worker.run(lambda s: s.receive_many(envelopes, source=source))
         for out in outs:
             self._after(out, source)
         return outs

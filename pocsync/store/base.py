@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ class StoreBase:
         self._manifest: mf.Manifest | None = None
         #: the daemon's commit FIFO, told of every COMMIT that wrote rows (ADR 41); None: nobody (the daemon's own)
         self.commit_fifo: Path | None = fifo_path(path)
+        self._sync_owed = False  # a receipt's transaction that must reach the disk all the same (ADR 42)
 
     # --- lifecycle --------------------------------------------------------------
     @staticmethod
@@ -94,11 +96,19 @@ class StoreBase:
                 self.set_meta("schema_version", str(n + 1))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; nested use joins the outer one."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; nested use joins the outer one, and its durability.
+
+        A durable transaction commits with ``synchronous=FULL``: on disk when it returns.  ``durable=False``
+        is for receipts of peers' change-sets only (ADR 42): ``synchronous=NORMAL``, the commit is in the OS
+        when it returns (a process crash loses nothing) and on disk at the next durable commit or checkpoint;
+        :meth:`sync_on_commit` makes one durable all the same."""
         if self.conn.in_transaction:
             yield self.conn
             return
+        self._sync_owed = False
+        if not durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # outside a transaction: SQLite refuses it inside
         try:
             changes = self.conn.total_changes
             self.conn.execute("BEGIN IMMEDIATE")
@@ -120,6 +130,28 @@ class StoreBase:
             if full is None:
                 raise
             raise full from None
+        finally:
+            if not durable:
+                self._end_receipt()
+
+    def sync_on_commit(self) -> None:
+        """The open transaction reaches the disk before it returns, even a receipt's (ADR 42)."""
+        self._sync_owed = True
+
+    def _end_receipt(self) -> None:
+        """After a non-durable transaction (committed or not): FULL again, and the WAL synced if owed."""
+        self.conn.execute("PRAGMA synchronous=FULL")
+        owed, self._sync_owed = self._sync_owed, False
+        if owed:  # what a FULL commit would have done: the WAL file (this and earlier commits) to the disk
+            main = self.conn.execute("PRAGMA database_list").fetchone()["file"]  # the path SQLite resolved
+            try:
+                fd = os.open(f"{main}-wal", os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise StoreError(f"cannot sync {main}-wal to disk: {exc}", reason="sync_failed") from exc
 
     # --- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

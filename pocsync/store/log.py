@@ -19,14 +19,26 @@ class LogOps(SigningGuard):
     """Receiving, signing and publishing change-sets; the rules are the core's (acceptance, signing guard)."""
 
     def receive(self, data: bytes, *, source: str = "import", now_ms_: int | None = None) -> Outcome:
+        """Receive one change-set from a peer.  Its own transaction is not durable (ADR 42: it is fetched
+        again if a power loss takes it), unless it concerns this node's own chain; inside a caller's
+        transaction (``log import``, a pulled batch) it has the caller's durability."""
         t = now_ms_ if now_ms_ is not None else now_ms()
-        with self.transaction():
+        with self.transaction(durable=False):
             rep = self.replica(source=source)
             out = rep.receive(data, now_ms=t, source=source)
-            claim = signing.own_claim([out, *out.also_accepted], self.get_meta("node_id"))
+            me = self.get_meta("node_id")
+            claim = signing.own_claim([out, *out.also_accepted], me)
             if claim is not None:  # our own origin's change-sets seen from elsewhere: keep the guard right
                 self.set_meta("signing_blocked", claim)
+            if signing.moves_own_chain([out, *out.also_accepted], me):
+                self.sync_on_commit()  # the signing guard reads our own head from the log: it must not go back
             return out
+
+    def receive_many(self, envelopes: list[bytes], *, source: str) -> list[Outcome]:
+        """Receive a pulled batch in one transaction, not durable unless it concerns this node's own chain
+        (as :meth:`receive`)."""
+        with self.transaction(durable=False):
+            return [self.receive(e, source=source) for e in envelopes]
 
     def drop_unverified_parked(self, origin: str | None = None) -> int:
         """Forget parked items that never verified (of ``origin``, or all): what `recover` clears."""

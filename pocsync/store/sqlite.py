@@ -1,6 +1,8 @@
 """SQLite store of one node (docs/ARCHITECTURE.md §4; SECURITY.md: a crash loses no acknowledged edit).
 
-* WAL journal, ``synchronous=FULL``: a transaction that returned is on disk.
+* WAL journal, ``synchronous=FULL``: a transaction that returned is on disk.  The exception (ADR 42):
+  a transaction that only receives peers' change-sets commits with ``synchronous=NORMAL`` (in the OS
+  when it returns, on disk at the next FULL commit or checkpoint), unless it concerns this node's own chain.
 * Every write happens in one ``BEGIN IMMEDIATE`` transaction, so the CLI and the
   daemon can both write: seq and hlc of a local edit are allocated, the
   change-set is signed, appended and the view updated in the same transaction.
