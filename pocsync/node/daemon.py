@@ -134,8 +134,11 @@ async def publisher_loop(app: web.Application) -> None:
     last_at = 0.0
     watch = readcache.StoreWatch(rt.cfg.store_path)
     seen = watch.version()
+    poke_due: float | None = None  # when a changed digest without own change-sets may be announced (HTTP)
     while True:
-        seen = await _wait_for_commit(rt, watch, seen, poll)
+        wait = poll if poke_due is None else min(poll, max(0.0, poke_due - time.monotonic()))
+        seen = await _wait_for_commit(rt, watch, seen, wait)
+        rt.counters["publish_rounds"] += 1
         try:
             pending = await rt.worker.run(Store.unpublished, PUBLISH_CHUNK)
             more = len(pending) >= PUBLISH_CHUNK and (mqtt is None or rt.mqtt_connected)
@@ -149,7 +152,7 @@ async def publisher_loop(app: web.Application) -> None:
                 and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL)
             ):
                 poked = await announce_by_poke(rt, client)
-                last_announced, last_at = state, time.monotonic()
+                last_announced, last_at, poke_due = state, time.monotonic(), None
                 rt.counters["pokes_sent"] += poked
                 if pending:
                     await rt.worker.run(Store.mark_published, [s for s, _ in pending])
@@ -166,8 +169,9 @@ async def publisher_loop(app: web.Application) -> None:
                             peers=poked,
                         )
             elif mqtt is None and state != last_announced:
-                rt.publish_now.set()  # announce once the minimum interval has passed
-                await asyncio.sleep(max(0.0, POKE_MIN_INTERVAL - (time.monotonic() - last_at)))
+                # announce once the minimum interval has passed — but an own change-set committed meanwhile
+                # (woken through the commit FIFO) is announced at once, not after this wait (issue 13)
+                poke_due = last_at + POKE_MIN_INTERVAL
             if mqtt is not None and rt.mqtt_connected:
                 state += str(len(pending))
                 if pending or state != last_announced:

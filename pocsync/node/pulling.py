@@ -68,7 +68,7 @@ async def _round(rt: Runtime, client: PeerClient, failing: set[str]) -> list[flo
 
 async def serve_pokes(rt: Runtime, client: PeerClient) -> bool:
     """Fetch from each poker what its poke announced; False when one could not be served (the caller
-    then runs a full round).  A poker inside its back-off is left to the round that retries it."""
+    then runs a full round)."""
     items = list(rt.announced.items())
     rt.announced.clear()
     urls = await peer_urls(rt)
@@ -79,9 +79,7 @@ async def serve_pokes(rt: Runtime, client: PeerClient) -> bool:
         if url is None:
             ok = False
             continue
-        st = rt.peers.get(url)
-        if st is not None and st.retry_at > time.monotonic():
-            continue
+        # a poker inside its back-off is fetched from all the same: its poke just proved it is up
         try:
             await client.pull_announced(url, hv)
             rt.counters["pulls_on_poke"] += 1

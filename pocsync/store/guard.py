@@ -125,8 +125,10 @@ class SigningGuard(StoreBase):
             return 0
 
     def _confirmation_unchanged(self, seq: int, by: str, signed_ms: int) -> bool:
-        """True when note_announced_own would change nothing that matters: the same peer confirmed the same
-        seq less than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check)."""
+        """True when note_announced_own would change nothing that matters: a peer confirmed the same seq less
+        than CONFIRMATION_GRAIN_MS ago and the claim is not above our head (read-only check).  Which peer it
+        was only names the confirmer in the signing guard's message: several peers confirming the same seq
+        in turn write (and sync) once per grain, not once per head vector (issue 13)."""
         rows = dict(
             self.conn.execute(
                 "SELECT key, value FROM meta WHERE key IN ('own_head_confirmed_ms', 'own_head_confirmed_by',"
@@ -134,7 +136,7 @@ class SigningGuard(StoreBase):
             ).fetchall()
         )
         ms = int(rows.get("own_head_confirmed_ms") or 0)
-        if rows.get("own_head_confirmed_by") != by or rows.get("own_head_confirmed_seq") != str(seq):
+        if rows.get("own_head_confirmed_seq") != str(seq) or not rows.get("own_head_confirmed_by"):
             return False
         if not (ms <= signed_ms < ms + self.CONFIRMATION_GRAIN_MS):
             return False

@@ -34,6 +34,11 @@ async def digest(rt: Runtime) -> str:
     return (await rt.summary())["digest"]
 
 
+async def holds(rt: Runtime, origin: str, seq: int) -> bool:
+    heads = (await rt.summary())["heads"]
+    return origin in heads and heads[origin][0] >= seq
+
+
 async def same_digest(a: Runtime, b: Runtime) -> bool:
     return await digest(a) == await digest(b)
 
@@ -73,6 +78,29 @@ async def test_an_edit_is_poked_pulled_and_converges_then_shutdown_stops_every_t
         await un.close()
         await eu.close()
     assert node_tasks() == set(), "shutdown cancels and awaits every task of both nodes"
+
+
+@pytest.mark.asyncio
+async def test_an_own_edit_is_announced_at_once_while_a_changed_digest_waits_for_its_interval(
+    pair: Federation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(daemon, "POKE_MIN_INTERVAL", 30.0)
+    un, eu = await serve(pair["un"].data), await serve(pair["eu"].data)
+    try:
+        rt_un, rt_eu = runtime(un), runtime(eu)
+        await until(lambda: rt_eu.counters["pokes_sent"] >= 1, what="eu's first announcement")
+        # un's edit reaches eu: eu's digest changed without an own change-set, so eu may announce it only
+        # after the minimum interval (30 s here) ...
+        a = await asyncio.to_thread(edit, pair["un"].data, entry("ARG/technical"))
+        await until(lambda: holds(rt_eu, "un", a.seq), what="eu to hold un's edit")
+        rounds = rt_eu.counters["publish_rounds"]
+        await until(lambda: rt_eu.counters["publish_rounds"] > rounds, what="eu's publish round after the receipt")
+        # ... but an own edit committed meanwhile (by another process's store) is announced at once
+        b = await asyncio.to_thread(edit, pair["eu"].data, entry("AUT/technical"))
+        await until(lambda: holds(rt_un, "eu", b.seq), timeout=10, what="un to hold eu's edit (not after 30 s)")
+    finally:
+        await un.close()
+        await eu.close()
 
 
 @pytest.mark.asyncio

@@ -266,3 +266,19 @@ def test_announced_own_seq_blocks_for_a_bounded_time_then_the_announcer_is_disre
     eu.forget_announced_own()
     assert eu.signing_blocked() is None
     assert sedit(eu, fed, [put("FRA/technical")], t=T0 + 1).status == "accepted"
+
+
+def test_peers_confirming_the_same_own_head_in_turn_write_once_per_grain(tmp_path: Path, fed: Fed) -> None:
+    eu = make_store(tmp_path, fed)
+    out = sedit(eu, fed, [put("DEU/technical")])
+    t = 1_900_000_000_000
+    eu.note_announced_own(out.seq, "osce", signed_ms=t)
+    assert eu.own_head_confirmation() == (t, "osce", out.seq)
+    before = eu.conn.total_changes
+    eu.note_announced_own(out.seq, "arf", signed_ms=t + 100)  # another peer, same seq, within the grain
+    eu.note_announced_own(out.seq, "un", signed_ms=t + 200)
+    assert eu.conn.total_changes == before, "no write (and no disk sync) for each peer's head vector"
+    eu.note_announced_own(out.seq, "arf", signed_ms=t + eu.CONFIRMATION_GRAIN_MS)  # the next grain: recorded
+    assert eu.own_head_confirmation() == (t + eu.CONFIRMATION_GRAIN_MS, "arf", out.seq)
+    eu.note_announced_own(out.seq + 5, "un", signed_ms=t + eu.CONFIRMATION_GRAIN_MS + 1)  # above our head: recorded
+    assert "un holds eu seq" in (eu.signing_blocked() or "")
