@@ -134,9 +134,9 @@ async def publisher_loop(app: web.Application) -> None:
     last_at = 0.0
     watch = readcache.StoreWatch(rt.cfg.store_path)
     seen = watch.version()
-    poke_due: float | None = None  # when a changed digest without own change-sets may be announced (HTTP)
+    announce_due: float | None = None  # when a changed digest without own change-sets may be announced (HTTP)
     while True:
-        wait = poll if poke_due is None else min(poll, max(0.0, poke_due - time.monotonic()))
+        wait = poll if announce_due is None else min(poll, max(0.0, announce_due - time.monotonic()))
         seen = await _wait_for_commit(rt, watch, seen, wait)
         rt.counters["publish_rounds"] += 1
         try:
@@ -152,7 +152,7 @@ async def publisher_loop(app: web.Application) -> None:
                 and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL)
             ):
                 poked = await announce_by_poke(rt, client)
-                last_announced, last_at, poke_due = state, time.monotonic(), None
+                last_announced, last_at, announce_due = state, time.monotonic(), None
                 rt.counters["pokes_sent"] += poked
                 if pending:
                     await rt.worker.run(Store.mark_published, [s for s, _ in pending])
@@ -171,12 +171,17 @@ async def publisher_loop(app: web.Application) -> None:
             elif mqtt is None and state != last_announced:
                 # announce once the minimum interval has passed — but an own change-set committed meanwhile
                 # (woken through the commit FIFO) is announced at once, not after this wait (issue 13)
-                poke_due = last_at + POKE_MIN_INTERVAL
+                announce_due = last_at + POKE_MIN_INTERVAL
             if mqtt is not None and rt.mqtt_connected:
                 state += str(len(pending))
-                if pending or state != last_announced:
+                # the change-sets themselves are already out: the retained head vector (anti-entropy, health)
+                # is published at most once per POKE_MIN_INTERVAL, so a busy federation does not verify and
+                # compare every node's head after every change-set (issue 13)
+                if state != last_announced and time.monotonic() - last_at >= POKE_MIN_INTERVAL:
                     await mqtt.publish_head()
-                    last_announced = state
+                    last_announced, last_at, announce_due = state, time.monotonic(), None
+                elif state != last_announced:
+                    announce_due = last_at + POKE_MIN_INTERVAL
             if more:
                 rt.publish_now.set()  # more to publish: the next round continues (bounded memory)
         except asyncio.CancelledError:
