@@ -137,10 +137,8 @@ async def list_entries(request: web.Request, claims: tokens.Claims) -> web.Respo
     cache = request.app[readcache.READ_CACHE]
     content, rows_all = await cache.view_rows()  # decoded once per view digest and listing, not per request
     digest, listing = content  # a losing origin's listing changes the answer, not the view digest
-    fresh = await cache.freshness(clock.now_ms())  # per store version and second: overdue moves with time
-    overdue = tuple(
-        sorted((k, json.dumps(f["overdue"], sort_keys=True)) for k, f in fresh.items() if f["overdue"])
-    )  # becoming overdue (or overdue on more counts) changes the answer
+    fresh = await cache.freshness(clock.now_ms())  # overdue moves with time: judged once per second
+    overdue = cache.overdue_of(fresh)  # becoming overdue (or overdue on more counts) changes the answer
     qkey = (tuple(sorted(q.items())), page, per_page, overdue)
     hit = cache.body(qkey)
     if hit is None:

@@ -28,7 +28,11 @@ def iso(hlc_or_ms: str | int | None) -> str | None:
 
 def public(f: dict[str, Any]) -> dict[str, Any]:
     """The freshness members of one entry (a row of ``Store.freshness``) for readers."""
-    od = f.get("overdue")
+    return {**public_base(f), "overdue": public_overdue(f.get("overdue"))}
+
+
+def public_base(f: dict[str, Any]) -> dict[str, Any]:
+    """:func:`public` but ``overdue``: what does not move with the clock."""
     return {
         "last_modified": iso(f["last_modified"]),
         "last_verified": iso(f["last_verified"]),
@@ -42,15 +46,42 @@ def public(f: dict[str, Any]) -> dict[str, Any]:
             }
             for c in f["channels"]
         ],
-        "overdue": None
-        if not od
-        else {
-            "reasons": od["reasons"],
-            "confirm_days": od["confirm_days"],
-            "verify_days": od["verify_days"],
-            "confirm_due": iso(od["confirm_due_ms"]),
-            "verify_due": iso(od["verify_due_ms"]),
-        },
+    }
+
+
+def public_overdue(od: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``overdue`` member of :func:`public`."""
+    if not od:
+        return None
+    return {
+        "reasons": od["reasons"],
+        "confirm_days": od["confirm_days"],
+        "verify_days": od["verify_days"],
+        "confirm_due": iso(od["confirm_due_ms"]),
+        "verify_due": iso(od["verify_due_ms"]),
+    }
+
+
+#: what :func:`snapshot` keeps: per entry (key, entry, freshness row, public members but overdue); the policy;
+#: whether the manifest enables freshness
+Snapshot = tuple[list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]], Any, bool]
+
+
+def snapshot(store: Any) -> Snapshot:
+    """The part of :func:`by_key` that does not move with the clock (issue 13: read once per view digest and
+    manifest, not once per second): :func:`at` adds the overdue judgement."""
+    m = store.manifest()
+    policy = m.policy.get("freshness") if m is not None else None
+    on = m is not None and "freshness" in m.features
+    return [(f["key"], f["entry"], f, public_base(f)) for f in store.freshness(now_ms_=None)], policy, on
+
+
+def at(snap: Snapshot, now_ms: int) -> dict[str, dict[str, Any]]:
+    """``by_key(store, now_ms=now_ms)`` from a :func:`snapshot` of the same store (pure)."""
+    rows, policy, on = snap
+    return {
+        key: {**base, "overdue": public_overdue(checks.overdue(entry, f, policy, now_ms=now_ms) if on else None)}
+        for key, entry, f, base in rows
     }
 
 

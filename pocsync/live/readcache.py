@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 from collections import OrderedDict
@@ -87,7 +88,11 @@ class ReadCache:
         self.verified: dict[tuple[str, str], Claims] = {}  # (token, kind) -> Claims, per gen
         self._lock = asyncio.Lock()
         self._fresh: dict[str, dict[str, Any]] = {}
-        self._fresh_key: tuple[int, int] | None = None
+        self._fresh_key: tuple[tuple[str, int], int] | None = None
+        self._snap: Any = None
+        self._snap_key: tuple[str, int] | None = None
+        #: the overdue entries of ``_fresh`` (key, overdue JSON): part of a listing's cache key
+        self.overdue: tuple[tuple[str, str], ...] = ()
         self._rows_lock = asyncio.Lock()
         self.refreshes = 0
 
@@ -167,18 +172,34 @@ class ReadCache:
         return content, rows
 
     async def freshness(self, now_ms: int) -> dict[str, dict[str, Any]]:
-        """:func:`pocsync.directory.freshness.by_key` of the whole view, kept for one data_version and one second of
-        the node's clock (overdue is judged against the clock, PROTOCOL.md §15.5)."""
+        """:func:`pocsync.directory.freshness.by_key` of the whole view.  What does not move with the clock is
+        read once per view digest and manifest (``freshness.snapshot``, on the store thread); the overdue
+        judgement (against the node's clock, PROTOCOL.md §15.5) is redone once per second, on the loop."""
         from pocsync.directory import freshness
 
         gen = await self.fresh()
-        k = (gen, now_ms // 1000)
-        if self._fresh_key != k:
-            found: dict[str, dict[str, Any]] = await self._run(lambda s: freshness.by_key(s, now_ms=now_ms))
+        assert self.content is not None and self.manifest is not None
+        skey = (self.content[0], self.manifest.version)  # the digest covers the view and the check registers
+        if self._snap_key != skey:
+            snap: freshness.Snapshot = await self._run(freshness.snapshot)
             if self.gen == gen:
-                self._fresh, self._fresh_key = found, k
+                self._snap, self._snap_key, self._fresh_key = snap, skey, None
+        else:
+            snap = self._snap
+        k = (skey, now_ms // 1000)
+        if self._fresh_key != k:
+            found = freshness.at(snap, now_ms)
+            if self._snap_key == skey:
+                overdue = self.overdue_of(found)  # computed from found: not yet the kept answer
+                self._fresh, self._fresh_key, self.overdue = found, k, overdue
             return found
         return self._fresh
+
+    def overdue_of(self, fresh: dict[str, dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+        """The overdue entries of ``fresh`` (an answer of :meth:`freshness`) as (key, overdue JSON)."""
+        if fresh is self._fresh:
+            return self.overdue
+        return tuple(sorted((k, json.dumps(f["overdue"], sort_keys=True)) for k, f in fresh.items() if f["overdue"]))
 
     def body(self, k: BodyKey) -> tuple[str, bytes, int] | None:
         hit = self.bodies.get(k)

@@ -130,6 +130,16 @@ def test_overdue_counts_per_origin_on_a_given_clock(tmp_path: Path) -> None:
     assert shown["FRA/technical"]["overdue"] is None
 
 
+def test_the_read_cache_freshness_is_by_key_at_every_clock(tmp_path: Path) -> None:
+    """The API's freshness (a snapshot per view digest, the overdue judgement per second; issue 13) is what
+    ``by_key`` computes from the store, before, across and after every due time."""
+    s = store(tmp_path)
+    snap = freshness.snapshot(s)
+    for now in (T0, T0 + DAY, T0 + 2 * DAY - 1, T0 + 2 * DAY + 1, T0 + 3 * DAY, T0 + 6 * DAY, T0 + 400 * DAY):
+        assert freshness.at(snap, now) == freshness.by_key(s, now_ms=now)
+    assert any(f["overdue"] for f in freshness.at(snap, T0 + 6 * DAY).values())
+
+
 def test_exports_carry_freshness_and_an_import_ignores_it(tmp_path: Path) -> None:
     from pocsync_adapters.csv_table import CsvTableAdapter
     from pocsync_adapters.json_export import JsonExportAdapter
