@@ -70,6 +70,8 @@ def bench_cmd(
         raise click.BadParameter(
             f"unknown family {', '.join(bad) or '(none)'}; choose from {', '.join(FAMILIES)}", param_hint="--only"
         )
+    if out is not None and not out.parent.is_dir():  # refused before hours of measuring, not after
+        raise click.BadParameter(f"{out.parent} is not a folder", param_hint="--out")
     from pocsync import bench
     from pocsync.cli.common import err_console, table
 

@@ -92,8 +92,8 @@ class Demo:
             [ed25519_public_b64(root)],
             threshold=1,
             expires_s=int(time.time()) + 90 * 86_400,
-            features=sorted(opkinds.FEATURES),
-        )  # as `manifest create` does
+            features=sorted(set(opkinds.FEATURES) - opkinds.OPT_IN_FEATURES),
+        )  # as `manifest create` does: held changes are opt-in (they would hold the demo's conflict)
         for n in NODES:
             port = free_port()
             nd = NodeDir.init(

@@ -22,6 +22,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -124,19 +125,78 @@ async def _publish_over_mqtt(rt: Runtime, mqtt: MqttLink, pending: list[tuple[in
     await rt.worker.run(Store.mark_published, done)
 
 
+@dataclass
+class _Announced:
+    """What the publisher last announced (heads and digest) and when; when a deferred announcement is due."""
+
+    state: str | None = None
+    at: float = 0.0
+    due: float | None = None  # a changed digest without own change-sets waits for POKE_MIN_INTERVAL (ADR 43)
+
+    def may(self) -> bool:
+        return time.monotonic() - self.at >= POKE_MIN_INTERVAL
+
+    def done(self, state: str) -> None:
+        self.state, self.at, self.due = state, time.monotonic(), None
+
+    def defer(self) -> None:
+        # announced once the interval has passed — but an own change-set committed meanwhile (woken through
+        # the commit FIFO) is announced at once, not after this wait (issue 13)
+        self.due = self.at + POKE_MIN_INTERVAL
+
+
+async def _announce_by_poke(
+    rt: Runtime, client: PeerClient, ann: _Announced, state: str, pending: list[tuple[int, bytes]]
+) -> None:
+    """Without a broker: poke at once for own change-sets, at most once per interval for a changed digest."""
+    if not pending and state == ann.state:
+        return
+    if not pending and not ann.may():
+        ann.defer()
+        return
+    poked = await announce_by_poke(rt, client)
+    ann.done(state)
+    rt.counters["pokes_sent"] += poked
+    if pending:
+        await rt.worker.run(Store.mark_published, [s for s, _ in pending])
+        for seq, _ in pending:
+            event(
+                "changeset_signed",
+                "own change-set %s seq %d signed and announced to %d peer(s) by poke",
+                rt.me,
+                seq,
+                poked,
+                origin=rt.me,
+                seq=seq,
+                via="poke",
+                peers=poked,
+            )
+
+
+async def _announce_head_over_mqtt(mqtt: MqttLink, ann: _Announced, state: str) -> None:
+    """With a broker the change-sets are already out: the retained head vector (anti-entropy, health) is
+    published at most once per POKE_MIN_INTERVAL, so a busy federation does not verify and compare every
+    node's head after every change-set (issue 13, ADR 43)."""
+    if state == ann.state:
+        return
+    if not ann.may():
+        ann.defer()
+        return
+    await mqtt.publish_head()
+    ann.done(state)
+
+
 async def publisher_loop(app: web.Application) -> None:
     """Publish this node's new change-sets and announce its head vector whenever heads or digest change:
     over MQTT (retained head topic) with a broker, by pokes carrying the head vector without one."""
     rt, client = app[RT], app[CLIENT]
     mqtt = app.get(MQTT)
     poll = rt.cfg.sync.publish_poll_ms / 1000
-    last_announced: str | None = None
-    last_at = 0.0
     watch = readcache.StoreWatch(rt.cfg.store_path)
     seen = watch.version()
-    announce_due: float | None = None  # when a changed digest without own change-sets may be announced (HTTP)
+    ann = _Announced()
     while True:
-        wait = poll if announce_due is None else min(poll, max(0.0, announce_due - time.monotonic()))
+        wait = poll if ann.due is None else min(poll, max(0.0, ann.due - time.monotonic()))
         seen = await _wait_for_commit(rt, watch, seen, wait)
         rt.counters["publish_rounds"] += 1
         try:
@@ -146,42 +206,10 @@ async def publisher_loop(app: web.Application) -> None:
                 await _publish_over_mqtt(rt, mqtt, pending)
             summary = await rt.summary()
             state = summary["digest"] + repr(sorted(summary["heads"].items()))
-            if (
-                mqtt is None
-                and (pending or state != last_announced)
-                and (pending or time.monotonic() - last_at >= POKE_MIN_INTERVAL)
-            ):
-                poked = await announce_by_poke(rt, client)
-                last_announced, last_at, announce_due = state, time.monotonic(), None
-                rt.counters["pokes_sent"] += poked
-                if pending:
-                    await rt.worker.run(Store.mark_published, [s for s, _ in pending])
-                    for seq, _ in pending:
-                        event(
-                            "changeset_signed",
-                            "own change-set %s seq %d signed and announced to %d peer(s) by poke",
-                            rt.me,
-                            seq,
-                            poked,
-                            origin=rt.me,
-                            seq=seq,
-                            via="poke",
-                            peers=poked,
-                        )
-            elif mqtt is None and state != last_announced:
-                # announce once the minimum interval has passed — but an own change-set committed meanwhile
-                # (woken through the commit FIFO) is announced at once, not after this wait (issue 13)
-                announce_due = last_at + POKE_MIN_INTERVAL
-            if mqtt is not None and rt.mqtt_connected:
-                state += str(len(pending))
-                # the change-sets themselves are already out: the retained head vector (anti-entropy, health)
-                # is published at most once per POKE_MIN_INTERVAL, so a busy federation does not verify and
-                # compare every node's head after every change-set (issue 13)
-                if state != last_announced and time.monotonic() - last_at >= POKE_MIN_INTERVAL:
-                    await mqtt.publish_head()
-                    last_announced, last_at, announce_due = state, time.monotonic(), None
-                elif state != last_announced:
-                    announce_due = last_at + POKE_MIN_INTERVAL
+            if mqtt is None:
+                await _announce_by_poke(rt, client, ann, state, pending)
+            elif rt.mqtt_connected:
+                await _announce_head_over_mqtt(mqtt, ann, state + str(len(pending)))
             if more:
                 rt.publish_now.set()  # more to publish: the next round continues (bounded memory)
         except asyncio.CancelledError:
@@ -189,6 +217,7 @@ async def publisher_loop(app: web.Application) -> None:
         except Exception as exc:
             log.info("publish failed: %s", exc, extra={"fields": {"event": "publish_failed", "error": str(exc)}})
             rt.counters["publish_errors"] += 1
+            ann.due = None  # a failed announcement is retried after publish_poll_ms, not at once (no spin)
 
 
 async def supervise(app: web.Application, name: str, factory: TaskFactory) -> None:

@@ -79,7 +79,12 @@ async def serve_pokes(rt: Runtime, client: PeerClient) -> bool:
         if url is None:
             ok = False
             continue
-        # a poker inside its back-off is fetched from all the same: its poke just proved it is up
+        # a poker inside its back-off after one failure is fetched from all the same (its poke just proved it
+        # is up); after repeated failures it is left to the full round that retries it (a poker that answers
+        # slowly or wrongly cannot tie up this task with each poke)
+        st = rt.peers.get(url)
+        if st is not None and st.failures > 1 and st.retry_at > time.monotonic():
+            continue
         try:
             await client.pull_announced(url, hv)
             rt.counters["pulls_on_poke"] += 1

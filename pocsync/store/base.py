@@ -33,6 +33,7 @@ class StoreBase:
         #: the daemon's commit FIFO, told of every COMMIT that wrote rows (ADR 41); None: nobody (the daemon's own)
         self.commit_fifo: Path | None = fifo_path(path)
         self._sync_owed = False  # a receipt's transaction that must reach the disk all the same (ADR 42)
+        self._full_owed = False  # synchronous=FULL still to be restored (a receipt ended in a failed ROLLBACK)
 
     # --- lifecycle --------------------------------------------------------------
     @staticmethod
@@ -106,6 +107,9 @@ class StoreBase:
         if self.conn.in_transaction:
             yield self.conn
             return
+        if self._full_owed:  # a receipt's transaction ended inside a failed ROLLBACK: FULL again first
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self._full_owed = False
         self._sync_owed = False
         if not durable:
             self.conn.execute("PRAGMA synchronous=NORMAL")  # outside a transaction: SQLite refuses it inside
@@ -140,6 +144,9 @@ class StoreBase:
 
     def _end_receipt(self) -> None:
         """After a non-durable transaction (committed or not): FULL again, and the WAL synced if owed."""
+        if self.conn.in_transaction:  # a ROLLBACK that failed: SQLite refuses the PRAGMA here; the error raised stands
+            self._full_owed = True
+            return
         self.conn.execute("PRAGMA synchronous=FULL")
         owed, self._sync_owed = self._sync_owed, False
         if owed:  # what a FULL commit would have done: the WAL file (this and earlier commits) to the disk

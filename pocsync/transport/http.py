@@ -213,10 +213,14 @@ class PeerClient:
         forks from it, and any equivocation proof it holds that this node lacks."""
         rt = self.rt
         mine = (await rt.summary())["heads"]
+        members = (await rt.manifest()).nodes
+        # only a member's chain can be fetched: a head vector naming other origins (up to 1 MiB of them) must
+        # not make this node send a request per name (attack on ADR 43)
+        theirs = {o: h for o, h in hv.heads.items() if o in members}
         accepted = 0
-        for origin, state in headsmod.compare(mine, hv.heads).items():
+        for origin, state in headsmod.compare(mine, theirs).items():
             if state == "behind":
-                accepted += await self._fetch(url, target, origin, hv.heads[origin][0], st)
+                accepted += await self._fetch(url, target, origin, theirs[origin][0], st)
             elif state == "fork":
                 accepted += await self._fetch_one(url, target, origin, mine[origin][0], st)
         held = {(o, s) for o, s in (await rt.summary())["equivocations"]}

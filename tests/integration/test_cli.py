@@ -430,6 +430,7 @@ def _wrong_inputs(fed: LocalFederation, w: Path) -> list[tuple[list[str], str]]:
         ),
         (["adapters", "--nope"], "--nope"),
         (["bench", "--only", "nope"], "unknown family nope"),
+        (["bench", "--quick", "--out", w / "no-such-folder" / "r.json"], "is not a folder"),
         (["manifest", "set-features", fed.manifest, "--features", "no-such-feature"], "no-such-feature"),
         (["export", "--data", eu, "--format", "csv", "--states", "XYZ"], "XYZ not ISO 3166-1 alpha-3"),
         (["entry", "delete", "--data", eu, "AUT-technical"], "key"),
