@@ -46,6 +46,9 @@ def test_demo_stops_every_node_on_signal(tmp_path: Path, sig: signal.Signals) ->
         [sys.executable, "-m", "pocsync.cli.main", "demo", "--keep", "--dir", str(base)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # as from a terminal: a test run started in the background (a shell without job control) would
+        # otherwise pass on an ignored SIGINT, which Python keeps ignoring (no KeyboardInterrupt at all)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     out: list[str] = []
     threading.Thread(
