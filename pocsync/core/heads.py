@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,13 @@ def _verify(data: bytes, manifest: Manifest, *, max_bytes: int) -> HeadVector:
         quarantined=_int(obj.get("quarantined", 0), "quarantined"),
         equivocations=tuple((str(e.get("origin")), _int(e.get("seq"), "equivocation seq")) for e in eq),
     )
+
+
+def of_members(heads: dict[str, tuple[int, str]], members: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """The heads of origins the manifest names: only a member's chain can be fetched, and a head vector
+    naming other origins (up to 1 MiB of them) proves nothing about them."""
+    names = set(members)
+    return {o: h for o, h in heads.items() if o in names}
 
 
 def compare(mine: dict[str, tuple[int, str]], theirs: dict[str, tuple[int, str]]) -> dict[str, str]:

@@ -225,6 +225,17 @@ class Runtime:
         if c.hv is None or hv.hlc >= c.hv.hlc or pinned:  # its age: since it reached us, or since its hlc if older
             c.hv, c.hv_at, c.hv_via = hv, min(now, HLC.parse(hv.hlc).ms / 1000), via
 
+    async def note_confirmation(self, hv: HeadVector) -> None:
+        """A peer's verified head vector confirms (or claims) this node's own head: for the signing guard
+        (``Store.note_announced_own``; ADR 19).  One dated in the future confirms nothing (it would stay
+        "fresh" for the CLI's guard)."""
+        signed_ms: int | None = HLC.parse(hv.hlc).ms
+        if signed_ms is not None and signed_ms > now_ms() + 60_000:
+            signed_ms = None
+        await self.worker.run(
+            lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node, signed_ms=signed_ms)
+        )
+
     async def on_head_vector(self, hv: HeadVector, *, via: str) -> bool:
         """A head vector announced by a peer (MQTT or poke): record it; True when a pull is needed."""
         # A signed head vector proves its node was up at its hlc, not now: an old one (a retained MQTT
@@ -234,15 +245,10 @@ class Runtime:
         else:
             self.note_head(hv, via=via)
         summary = await self.summary()
-        signed_ms: int | None = HLC.parse(hv.hlc).ms
-        if signed_ms is not None and signed_ms > now_ms() + 60_000:
-            signed_ms = None  # dated in the future: no confirmation (it would stay "fresh" for the CLI's guard)
-        await self.worker.run(
-            lambda s: s.note_announced_own(hv.heads.get(self.me, (0, ""))[0], hv.node, signed_ms=signed_ms)
-        )
+        await self.note_confirmation(hv)
         m = await self.manifest()
         # only a member's chain can be pulled: heads of origins the manifest does not name prove nothing
-        states = headsmod.compare(summary["heads"], {o: h for o, h in hv.heads.items() if o in m.nodes})
+        states = headsmod.compare(summary["heads"], headsmod.of_members(hv.heads, m.nodes))
         held = set(map(tuple, summary["equivocations"]))
         need = (
             any(s in ("behind", "fork") for s in states.values())

@@ -100,8 +100,7 @@ async def serve_pokes(rt: Runtime, client: PeerClient) -> bool:
 
 
 async def _still_behind(rt: Runtime, hv: HeadVector) -> bool:
-    members = (await rt.manifest()).nodes
-    theirs = {o: h for o, h in hv.heads.items() if o in members}
+    theirs = headsmod.of_members(hv.heads, (await rt.manifest()).nodes)
     return "behind" in headsmod.compare((await rt.summary())["heads"], theirs).values()
 
 

@@ -23,7 +23,6 @@ from pocsync.core import changeset as csmod
 from pocsync.core import heads as headsmod
 from pocsync.core import jsonc
 from pocsync.core import manifest as mf
-from pocsync.core.hlc import HLC
 from pocsync.core.peerauth import sign_request
 from pocsync.errors import FetchError, ManifestError, PocsyncError, ProtocolError
 from pocsync.live.runtime import PeerStatus, Runtime, event, now_ms
@@ -200,12 +199,7 @@ class PeerClient:
         if hv.node != target:
             raise ProtocolError(f"{url} answered heads of {hv.node}, expected {target}", reason="bad_peer")
         rt.contact(target, hv, via="http")
-        signed_ms: int | None = HLC.parse(hv.hlc).ms
-        if signed_ms is not None and signed_ms > now_ms() + 60_000:
-            signed_ms = None  # dated in the future: no confirmation for the CLI's signing guard
-        await rt.worker.run(
-            lambda s: s.note_announced_own(hv.heads.get(rt.me, (0, ""))[0], target, signed_ms=signed_ms)
-        )
+        await rt.note_confirmation(hv)
         return await self._fetch_behind(url, target, hv, st)
 
     async def _fetch_behind(self, url: str, target: str, hv: headsmod.HeadVector, st: PeerStatus) -> int:
@@ -213,10 +207,8 @@ class PeerClient:
         forks from it, and any equivocation proof it holds that this node lacks."""
         rt = self.rt
         mine = (await rt.summary())["heads"]
-        members = (await rt.manifest()).nodes
-        # only a member's chain can be fetched: a head vector naming other origins (up to 1 MiB of them) must
-        # not make this node send a request per name (attack on ADR 43)
-        theirs = {o: h for o, h in hv.heads.items() if o in members}
+        # a head vector naming other origins must not make this node send a request per name (attack on ADR 43)
+        theirs = headsmod.of_members(hv.heads, (await rt.manifest()).nodes)
         accepted = 0
         for origin, state in headsmod.compare(mine, theirs).items():
             if state == "behind":
